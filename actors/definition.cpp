@@ -1,0 +1,258 @@
+#include "saga/definition.hpp"
+
+#include <cmath>
+#include <unordered_set>
+
+#include "saga/errc.hpp"
+
+namespace saga {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+caf::error check_policy(const retry_policy& p, const std::string& step,
+                        const char* which) {
+  auto where = [&] { return std::string{which} + " of step '" + step + "'"; };
+  if (p.max_attempts == 0)
+    return make_error(errc::invalid_retry,
+                      where() + ": max_attempts must be at least 1");
+  if (p.initial_backoff.count() <= 0)
+    return make_error(errc::invalid_backoff,
+                      where() + ": initial backoff must be positive");
+  if (p.max_backoff < p.initial_backoff)
+    return make_error(errc::invalid_backoff,
+                      where() + ": max backoff is below the initial backoff");
+  if (!std::isfinite(p.multiplier) || p.multiplier < 1.0)
+    return make_error(errc::invalid_backoff,
+                      where() + ": multiplier must be a finite number >= 1");
+  if (!std::isfinite(p.jitter) || p.jitter < 0.0 || p.jitter > 1.0)
+    return make_error(errc::invalid_retry,
+                      where() + ": jitter must be in [0, 1]");
+  return caf::none;
+}
+
+json policy_to_json(const retry_policy& p) {
+  return json{{"max_attempts", p.max_attempts},
+              {"initial_backoff_ms", p.initial_backoff.count()},
+              {"multiplier", p.multiplier},
+              {"max_backoff_ms", p.max_backoff.count()},
+              {"jitter", p.jitter}};
+}
+
+// Reads field `key` of `obj` into `out`; a wrong type is an error.
+template <class T>
+caf::error read_field(const json& obj, const char* key, T& out,
+                      bool required = true) {
+  auto i = obj.find(key);
+  if (i == obj.end()) {
+    if (required)
+      return make_error(errc::invalid_payload,
+                        std::string{"definition JSON lacks '"} + key + "'");
+    return caf::none;
+  }
+  try {
+    out = i->template get<T>();
+  } catch (const json::exception&) {
+    return make_error(errc::invalid_payload,
+                      std::string{"definition JSON field '"} + key
+                        + "' has the wrong type");
+  }
+  return caf::none;
+}
+
+caf::error read_ms(const json& obj, const char* key, milliseconds& out) {
+  int64_t n = out.count();
+  if (auto err = read_field(obj, key, n, false))
+    return err;
+  out = milliseconds{n};
+  return caf::none;
+}
+
+caf::error policy_from_json(const json& obj, retry_policy& p) {
+  if (!obj.is_object())
+    return make_error(errc::invalid_payload,
+                      "definition JSON: a retry policy is not an object");
+  if (auto err = read_field(obj, "max_attempts", p.max_attempts, false))
+    return err;
+  if (auto err = read_ms(obj, "initial_backoff_ms", p.initial_backoff))
+    return err;
+  if (auto err = read_field(obj, "multiplier", p.multiplier, false))
+    return err;
+  if (auto err = read_ms(obj, "max_backoff_ms", p.max_backoff))
+    return err;
+  return read_field(obj, "jitter", p.jitter, false);
+}
+
+} // namespace
+
+definition& definition::step(std::string name, std::string participant,
+                             json payload) {
+  step_definition s;
+  s.action = name;
+  s.name = std::move(name);
+  s.participant = std::move(participant);
+  s.payload = std::move(payload);
+  steps_.push_back(std::move(s));
+  return *this;
+}
+
+step_definition& definition::last_step(const char* modifier) {
+  if (steps_.empty()) {
+    // Remember the misuse for validate(); modify a scratch step meanwhile.
+    if (misuse_.empty())
+      misuse_ = std::string{modifier} + "() was called before any step()";
+    static thread_local step_definition scratch;
+    return scratch;
+  }
+  return steps_.back();
+}
+
+definition& definition::action(std::string name) {
+  last_step("action").action = std::move(name);
+  return *this;
+}
+
+definition& definition::timeout(milliseconds x) {
+  last_step("timeout").timeout = x;
+  return *this;
+}
+
+definition& definition::retry(retry_policy x) {
+  last_step("retry").retry = x;
+  return *this;
+}
+
+definition& definition::compensation_timeout(milliseconds x) {
+  last_step("compensation_timeout").compensation_timeout = x;
+  return *this;
+}
+
+definition& definition::compensation_retry(retry_policy x) {
+  last_step("compensation_retry").compensation_retry = x;
+  return *this;
+}
+
+definition& definition::deadline(milliseconds x) {
+  deadline_ = x;
+  return *this;
+}
+
+int definition::index_of(std::string_view name) const noexcept {
+  for (size_t i = 0; i < steps_.size(); ++i)
+    if (steps_[i].name == name)
+      return static_cast<int>(i);
+  return -1;
+}
+
+caf::error definition::validate() const {
+  if (name_.empty())
+    return make_error(errc::empty_name, "the saga definition has no name");
+  if (!misuse_.empty())
+    return make_error(errc::no_steps, "saga '" + name_ + "': " + misuse_);
+  if (steps_.empty())
+    return make_error(errc::no_steps, "saga '" + name_ + "' has no steps");
+  if (deadline_.count() < 0)
+    return make_error(errc::invalid_timeout,
+                      "saga '" + name_ + "': the deadline is negative");
+  std::unordered_set<std::string_view> names;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const auto& s = steps_[i];
+    if (s.name.empty())
+      return make_error(errc::empty_name, "step #" + std::to_string(i + 1)
+                                            + " of saga '" + name_
+                                            + "' has an empty name");
+    if (!names.insert(s.name).second)
+      return make_error(errc::duplicate_step,
+                        "step '" + s.name + "' is defined twice");
+    if (s.participant.empty())
+      return make_error(errc::empty_name,
+                        "step '" + s.name + "' names no participant");
+    if (s.action.empty())
+      return make_error(errc::empty_name,
+                        "step '" + s.name + "' has an empty action name");
+    if (!s.payload.is_object())
+      return make_error(errc::invalid_payload,
+                        "the payload of step '" + s.name
+                          + "' is not a JSON object but "
+                          + s.payload.type_name());
+    if (s.timeout.count() <= 0)
+      return make_error(errc::invalid_timeout,
+                        "the timeout of step '" + s.name
+                          + "' must be positive");
+    if (s.compensation_timeout.count() <= 0)
+      return make_error(errc::invalid_timeout,
+                        "the compensation timeout of step '" + s.name
+                          + "' must be positive");
+    if (auto err = check_policy(s.retry, s.name, "the retry policy"))
+      return err;
+    if (auto err = check_policy(s.compensation_retry, s.name,
+                                "the compensation retry policy"))
+      return err;
+  }
+  return caf::none;
+}
+
+json definition::to_json() const {
+  auto steps = json::array();
+  for (const auto& s : steps_)
+    steps.push_back(
+      json{{"name", s.name},
+           {"participant", s.participant},
+           {"action", s.action},
+           {"payload", s.payload},
+           {"timeout_ms", s.timeout.count()},
+           {"retry", policy_to_json(s.retry)},
+           {"compensation_timeout_ms", s.compensation_timeout.count()},
+           {"compensation_retry", policy_to_json(s.compensation_retry)}});
+  return json{{"name", name_},
+              {"deadline_ms", deadline_.count()},
+              {"steps", std::move(steps)}};
+}
+
+caf::expected<definition> definition::from_json(const json& x) {
+  if (!x.is_object())
+    return make_error(errc::invalid_payload,
+                      "definition JSON is not an object");
+  definition result;
+  if (auto err = read_field(x, "name", result.name_))
+    return err;
+  if (auto err = read_ms(x, "deadline_ms", result.deadline_))
+    return err;
+  auto steps = x.find("steps");
+  if (steps == x.end() || !steps->is_array())
+    return make_error(errc::invalid_payload,
+                      "definition JSON lacks the 'steps' array");
+  for (const auto& js : *steps) {
+    if (!js.is_object())
+      return make_error(errc::invalid_payload,
+                        "definition JSON: a step is not an object");
+    step_definition s;
+    if (auto err = read_field(js, "name", s.name))
+      return err;
+    if (auto err = read_field(js, "participant", s.participant))
+      return err;
+    s.action = s.name;
+    if (auto err = read_field(js, "action", s.action, false))
+      return err;
+    if (auto i = js.find("payload"); i != js.end())
+      s.payload = *i;
+    if (auto err = read_ms(js, "timeout_ms", s.timeout))
+      return err;
+    if (auto i = js.find("retry"); i != js.end())
+      if (auto err = policy_from_json(*i, s.retry))
+        return err;
+    if (auto err = read_ms(js, "compensation_timeout_ms",
+                           s.compensation_timeout))
+      return err;
+    if (auto i = js.find("compensation_retry"); i != js.end())
+      if (auto err = policy_from_json(*i, s.compensation_retry))
+        return err;
+    result.steps_.push_back(std::move(s));
+  }
+  if (auto err = result.validate())
+    return err;
+  return result;
+}
+
+} // namespace saga

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "saga/participant.hpp"
+#include "saga/runtime.hpp"
+
+namespace saga::detail {
+
+/// How one action of a local participant runs.
+struct handler_entry {
+  enum class mode { in_actor, blocking, async };
+  mode how = mode::in_actor;
+  step_handler execute;
+  step_handler compensate;
+  async_step_handler async_execute;
+  async_step_handler async_compensate;
+};
+
+/// The actions of one local participant. Immutable once published.
+using handler_table = std::unordered_map<std::string, handler_entry>;
+
+/// The handler table of one participant, replaced copy-on-write so the actor
+/// reads it without locking. Thread-safe.
+struct handler_registry {
+  /// Returns the current table.
+  std::shared_ptr<const handler_table> snapshot() const {
+    return std::atomic_load(&table_);
+  }
+
+  /// Adds (or replaces) `action`.
+  void add(std::string action, handler_entry entry);
+
+private:
+  std::mutex write_mtx_;
+  std::shared_ptr<const handler_table> table_
+    = std::make_shared<const handler_table>();
+};
+
+/// A participant hosted by a runtime: the public interface plus the hand-off
+/// through which asynchronous handlers answer (see `responder`).
+using local_participant_actor = participant_actor::extend<
+  caf::reacts_to<deliver_atom, uint64_t, step_reply>>;
+
+/// Returns a new participant actor named `name` that runs the handlers of
+/// `registry`; blocking handlers run on up to `blocking_workers` detached
+/// actors, spawned on first use and linked to the participant.
+local_participant_actor
+spawn_local_participant(caf::actor_system& sys, std::string name,
+                        std::shared_ptr<handler_registry> registry,
+                        size_t blocking_workers);
+
+} // namespace saga::detail

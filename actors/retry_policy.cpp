@@ -1,0 +1,33 @@
+#include "saga/retry_policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace saga {
+
+std::chrono::milliseconds
+retry_policy::base_delay(uint32_t next_attempt) const noexcept {
+  if (next_attempt < 2)
+    return std::chrono::milliseconds{0};
+  // Computed in double to avoid overflow; capped before converting back.
+  auto d = static_cast<double>(initial_backoff.count())
+           * std::pow(std::max(multiplier, 1.0), next_attempt - 2);
+  auto cap = static_cast<double>(max_backoff.count());
+  return std::chrono::milliseconds{static_cast<int64_t>(std::min(d, cap))};
+}
+
+std::chrono::milliseconds retry_policy::delay(uint32_t next_attempt,
+                                              double unit_random) const noexcept {
+  auto base = base_delay(next_attempt);
+  auto spread = std::clamp(jitter, 0.0, 1.0) * std::clamp(unit_random, 0.0, 1.0);
+  auto d = static_cast<double>(base.count()) * (1.0 - spread);
+  return std::chrono::milliseconds{static_cast<int64_t>(d)};
+}
+
+retry_policy retry_policy::compensation_default() noexcept {
+  // 100 attempts, 100 ms doubling to a 60 s cap: about 1.5 hours of trying.
+  return retry_policy{100, std::chrono::milliseconds{100}, 2.0,
+                      std::chrono::milliseconds{60'000}, 0.2};
+}
+
+} // namespace saga

@@ -1,0 +1,616 @@
+#include "actors/saga_actor.hpp"
+
+#include <functional>
+#include <random>
+#include <stdexcept>
+
+#include <caf/actor_system.hpp>
+#include <caf/sec.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "saga/errc.hpp"
+
+namespace saga::detail {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+std::string ms_text(milliseconds x) {
+  return std::to_string(x.count()) + "ms";
+}
+
+/// Something the saga actor does once the events before it are durable.
+struct effect {
+  enum class kind : uint8_t { execute, compensate, finish };
+  kind what;
+  int32_t step;
+  uint32_t attempt;
+};
+
+struct saga_actor_state {
+  static inline const char* name = "saga.instance";
+
+  // -- configuration ---------------------------------------------------------
+  saga_state st;
+  std::vector<participant_actor> participants;
+  journal_actor journal;
+  milliseconds journal_timeout{0};
+  milliseconds late_reply_window{0};
+  /// Payload of each step as JSON text, computed once.
+  std::vector<std::string> payloads;
+
+  // -- write-ahead pipeline --------------------------------------------------
+  /// Events applied to `st` but not yet handed to the journal.
+  std::vector<event> unsent;
+  /// Effects that wait for `unsent` (and any append in flight) to be durable.
+  std::vector<effect> waiting;
+  /// True while an append is in flight; at most one per saga keeps order.
+  bool appending = false;
+
+  // -- runtime-only bookkeeping (not persisted; rebuilt on resume) ---------------
+  /// Latest execute / compensate attempt that this incarnation sent (or will
+  /// send once durable), per step; 0: none.
+  std::vector<uint32_t> exec_sent;
+  std::vector<uint32_t> comp_sent;
+  /// Attempt whose backoff timer is armed (0: none), and whether it fired.
+  std::vector<uint32_t> exec_backoff;
+  std::vector<bool> exec_backoff_done;
+  std::vector<uint32_t> comp_backoff;
+  std::vector<bool> comp_backoff_done;
+  /// Results of completed steps as a JSON object text, sent with commands.
+  std::string results;
+  bool results_stale = true;
+
+  caf::typed_response_promise<saga_result> rp;
+  bool started = false;
+  bool finished = false;
+  caf::actor_clock::time_point start_time;
+  std::minstd_rand rng;
+};
+
+using saga_pointer = saga_actor::stateful_pointer<saga_actor_state>;
+
+const step_definition& step_def(saga_pointer self, int32_t i) {
+  return self->state.st.def->steps()[static_cast<size_t>(i)];
+}
+
+// -- events and effects ----------------------------------------------------------
+
+/// Applies a new event to the state and queues it for the journal. A failing
+/// apply is a bug in the engine: crash, and let the supervisor replay.
+void emit(saga_pointer self, event_type type, int32_t step = -1,
+          uint32_t attempt = 0, std::string data = {},
+          std::string error = {}) {
+  auto& s = self->state;
+  event ev;
+  ev.seq = s.st.last_seq + 1;
+  ev.type = type;
+  ev.step = step;
+  ev.attempt = attempt;
+  ev.data = std::move(data);
+  ev.error = std::move(error);
+  ev.time_ms = wall_ms();
+  if (auto err = s.st.apply(ev))
+    throw std::logic_error("saga " + s.st.saga_id
+                           + ": engine emitted an invalid event: "
+                           + describe(err));
+  if (type == event_type::step_succeeded)
+    s.results_stale = true;
+  s.unsent.push_back(std::move(ev));
+}
+
+void schedule(saga_pointer self, effect::kind what, int32_t step = -1,
+              uint32_t attempt = 0) {
+  self->state.waiting.push_back(effect{what, step, attempt});
+}
+
+const std::string& results_text(saga_pointer self) {
+  auto& s = self->state;
+  if (s.results_stale) {
+    // Built by concatenation: each result is JSON text already.
+    std::string out = "{";
+    const auto& defs = s.st.def->steps();
+    for (size_t i = 0; i < defs.size(); ++i) {
+      const auto& x = s.st.steps[i];
+      if (!x.succeeded)
+        continue;
+      if (out.size() > 1)
+        out += ',';
+      out += json(defs[i].name).dump();
+      out += ':';
+      out += x.result.empty() ? "null" : x.result;
+    }
+    out += '}';
+    s.results = std::move(out);
+    s.results_stale = false;
+  }
+  return s.results;
+}
+
+step_command make_command(saga_pointer self, int32_t i, uint32_t attempt) {
+  const auto& sd = step_def(self, i);
+  step_command cmd;
+  cmd.id = self->state.st.saga_id;
+  cmd.saga_name = self->state.st.def->name();
+  cmd.step = sd.name;
+  cmd.action = sd.action;
+  cmd.attempt = attempt;
+  cmd.payload = self->state.payloads[static_cast<size_t>(i)];
+  cmd.results = results_text(self);
+  return cmd;
+}
+
+void flush(saga_pointer self);
+void drive(saga_pointer self);
+void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
+                      step_reply& reply);
+void on_execute_lost(saga_pointer self, int32_t i, uint32_t a,
+                     const std::string& why);
+void on_compensate_reply(saga_pointer self, int32_t i, uint32_t a,
+                         step_reply& reply);
+void on_compensate_lost(saga_pointer self, int32_t i, uint32_t a,
+                        const std::string& why);
+
+saga_result make_result(saga_pointer self) {
+  const auto& st = self->state.st;
+  const auto& defs = st.def->steps();
+  saga_result r;
+  r.success = st.status == saga_status::completed;
+  r.saga_id = st.saga_id;
+  for (size_t i = 0; i < defs.size(); ++i)
+    if (st.steps[i].succeeded)
+      r.completed_steps.push_back(defs[i].name);
+  for (size_t i = defs.size(); i-- > 0;)
+    if (st.steps[i].status == step_status::compensated)
+      r.compensated_steps.push_back(defs[i].name);
+  if (st.failed_step >= 0)
+    r.failed_step = defs[static_cast<size_t>(st.failed_step)].name;
+  if (!r.success)
+    r.error = make_error(st.error_code.value_or(errc::step_failed), st.error);
+  r.duration = self->clock().now() - self->state.start_time;
+  r.state = st.status;
+  return r;
+}
+
+void run_effect(saga_pointer self, const effect& e) {
+  auto& s = self->state;
+  if (s.finished)
+    return;
+  auto i = e.step;
+  auto a = e.attempt;
+  switch (e.what) {
+    case effect::kind::execute: {
+      const auto& sd = step_def(self, i);
+      self
+        ->request(s.participants[static_cast<size_t>(i)],
+                  sd.timeout + s.late_reply_window, execute_atom::value,
+                  make_command(self, i, a))
+        .then(
+          [self, i, a](step_reply& reply) {
+            on_execute_reply(self, i, a, reply);
+          },
+          [self, i, a](caf::error& err) {
+            // request_timeout: the late-reply window closed; the step timer
+            // has handled this attempt long ago.
+            if (err != caf::sec::request_timeout)
+              on_execute_lost(self, i, a, describe(err));
+          });
+      self->delayed_send(self, sd.timeout, step_timer_atom::value, i, a, false);
+      break;
+    }
+    case effect::kind::compensate: {
+      const auto& sd = step_def(self, i);
+      self
+        ->request(s.participants[static_cast<size_t>(i)],
+                  sd.compensation_timeout + s.late_reply_window,
+                  compensate_atom::value, make_command(self, i, a))
+        .then(
+          [self, i, a](step_reply& reply) {
+            on_compensate_reply(self, i, a, reply);
+          },
+          [self, i, a](caf::error& err) {
+            if (err != caf::sec::request_timeout)
+              on_compensate_lost(self, i, a, describe(err));
+          });
+      self->delayed_send(self, sd.compensation_timeout, step_timer_atom::value,
+                         i, a, true);
+      break;
+    }
+    case effect::kind::finish: {
+      s.finished = true;
+      if (s.rp.pending())
+        s.rp.deliver(make_result(self));
+      self->quit();
+      break;
+    }
+  }
+}
+
+/// Hands queued events to the journal, or runs the effects whose events are
+/// durable. Called at the end of every message handler.
+void flush(saga_pointer self) {
+  auto& s = self->state;
+  if (s.appending || s.finished)
+    return;
+  if (s.unsent.empty()) {
+    auto effects = std::move(s.waiting);
+    s.waiting.clear();
+    for (const auto& e : effects)
+      run_effect(self, e);
+    return;
+  }
+  auto batch = std::move(s.unsent);
+  s.unsent.clear();
+  auto effects = std::move(s.waiting);
+  s.waiting.clear();
+  s.appending = true;
+  self
+    ->request(s.journal, s.journal_timeout, append_atom::value, s.st.saga_id,
+              std::move(batch))
+    .then(
+      [self, effects{std::move(effects)}](uint64_t) {
+        self->state.appending = false;
+        for (const auto& e : effects)
+          run_effect(self, e);
+        flush(self);
+      },
+      [self](caf::error& err) {
+        // Nothing after the failed batch may happen: stop, and leave the
+        // saga to recovery from what the journal did acknowledge.
+        self->quit(make_error(errc::journal_failure,
+                              "saga " + self->state.st.saga_id
+                                + ": journal append failed: " + describe(err)));
+      });
+}
+
+// -- decisions ---------------------------------------------------------------------
+
+std::string code_data(errc code) {
+  return std::string{"{\"code\":\""} + to_string(code) + "\"}";
+}
+
+void arm_backoff(saga_pointer self, int32_t i, uint32_t next, bool comp) {
+  auto& s = self->state;
+  const auto& sd = step_def(self, i);
+  const auto& policy = comp ? sd.compensation_retry : sd.retry;
+  std::uniform_real_distribution<double> unit{0.0, 1.0};
+  auto delay = policy.delay(next, unit(s.rng));
+  auto idx = static_cast<size_t>(i);
+  (comp ? s.comp_backoff : s.exec_backoff)[idx] = next;
+  (comp ? s.comp_backoff_done : s.exec_backoff_done)[idx] = false;
+  self->delayed_send(self, delay, backoff_atom::value, i, next, comp);
+}
+
+/// Returns the index of the first step that has not completed, or -1.
+int32_t current_step(const saga_state& st) {
+  for (size_t i = 0; i < st.steps.size(); ++i)
+    if (st.steps[i].status != step_status::completed)
+      return static_cast<int32_t>(i);
+  return -1;
+}
+
+/// Returns the highest step that still needs attention on the way back.
+int32_t next_to_undo(const saga_state& st) {
+  for (size_t i = st.steps.size(); i-- > 0;) {
+    auto x = st.steps[i].status;
+    if (x == step_status::executing || x == step_status::compensating
+        || st.needs_compensation(i))
+      return static_cast<int32_t>(i);
+  }
+  return -1;
+}
+
+/// Moves the saga forward as far as its state allows. Idempotent: the
+/// runtime bookkeeping prevents sending anything twice.
+void drive(saga_pointer self) {
+  auto& s = self->state;
+  auto& st = s.st;
+  for (;;) {
+    if (s.finished || is_terminal(st.status))
+      return;
+    if (st.status == saga_status::running) {
+      auto i = current_step(st);
+      if (i < 0) {
+        emit(self, event_type::saga_completed);
+        schedule(self, effect::kind::finish);
+        return;
+      }
+      auto idx = static_cast<size_t>(i);
+      auto& x = st.steps[idx];
+      switch (x.status) {
+        case step_status::pending:
+          emit(self, event_type::step_started, i, 1);
+          s.exec_sent[idx] = 1;
+          schedule(self, effect::kind::execute, i, 1);
+          return;
+        case step_status::executing:
+          if (x.retry_due) {
+            auto next = x.attempts + 1;
+            if (s.exec_backoff[idx] == next && s.exec_backoff_done[idx]) {
+              emit(self, event_type::step_started, i, next);
+              s.exec_sent[idx] = next;
+              schedule(self, effect::kind::execute, i, next);
+            } else if (s.exec_backoff[idx] != next) {
+              arm_backoff(self, i, next, false);
+            }
+            return;
+          }
+          if (s.exec_sent[idx] != x.attempts) {
+            // Resumed: the intent is durable, the command may be lost.
+            s.exec_sent[idx] = x.attempts;
+            schedule(self, effect::kind::execute, i, x.attempts);
+          }
+          return;
+        case step_status::failed: {
+          auto code = x.outcome_unknown ? errc::step_timeout
+                                        : errc::step_failed;
+          emit(self, event_type::compensation_started, i, 0, code_data(code),
+               "step '" + step_def(self, i).name + "' failed: " + x.error);
+          continue;
+        }
+        default:
+          throw std::logic_error("saga " + st.saga_id + ": step in state "
+                                 + std::string{to_string(x.status)}
+                                 + " while running");
+      }
+    }
+    // compensating
+    auto i = next_to_undo(st);
+    if (i < 0) {
+      emit(self, event_type::saga_compensated);
+      schedule(self, effect::kind::finish);
+      return;
+    }
+    auto idx = static_cast<size_t>(i);
+    auto& x = st.steps[idx];
+    switch (x.status) {
+      case step_status::executing:
+        // Abandoned in flight: await its reply or timeout, no more retries.
+        if (x.retry_due) {
+          emit(self, event_type::step_failed, i, x.attempts, {},
+               "abandoned: the saga is compensating");
+          continue;
+        }
+        if (s.exec_sent[idx] != x.attempts) {
+          // Resumed: nobody waits for that reply any more.
+          emit(self, event_type::step_timed_out, i, x.attempts, {},
+               "abandoned in flight by a restart");
+          continue;
+        }
+        return;
+      case step_status::completed:
+      case step_status::failed:
+        emit(self, event_type::step_compensating, i, 1);
+        s.comp_sent[idx] = 1;
+        schedule(self, effect::kind::compensate, i, 1);
+        return;
+      case step_status::compensating:
+        if (x.compensation_retry_due) {
+          auto next = x.compensation_attempts + 1;
+          if (s.comp_backoff[idx] == next && s.comp_backoff_done[idx]) {
+            emit(self, event_type::step_compensating, i, next);
+            s.comp_sent[idx] = next;
+            schedule(self, effect::kind::compensate, i, next);
+          } else if (s.comp_backoff[idx] != next) {
+            arm_backoff(self, i, next, true);
+          }
+          return;
+        }
+        if (s.comp_sent[idx] != x.compensation_attempts) {
+          s.comp_sent[idx] = x.compensation_attempts;
+          schedule(self, effect::kind::compensate, i, x.compensation_attempts);
+        }
+        return;
+      default:
+        throw std::logic_error("saga " + st.saga_id
+                               + ": cannot undo a step in state "
+                               + std::string{to_string(x.status)});
+    }
+  }
+}
+
+// -- replies and timers --------------------------------------------------------------
+
+void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
+                      step_reply& reply) {
+  auto& st = self->state.st;
+  if (self->state.finished)
+    return;
+  auto& x = st.steps[static_cast<size_t>(i)];
+  if (reply.ok) {
+    // Any attempt's success counts, even one that timed out: it took effect.
+    auto late_but_useful = x.status == step_status::failed
+                           && st.status == saga_status::compensating
+                           && x.compensation_attempts == 0;
+    if (x.status == step_status::executing || late_but_useful)
+      emit(self, event_type::step_succeeded, i, a,
+           reply.result.empty() ? "null" : std::move(reply.result));
+  } else if (x.status == step_status::executing && a == x.attempts
+             && !x.retry_due) {
+    const auto& sd = step_def(self, i);
+    auto final_failure = !reply.retryable || a >= sd.retry.max_attempts
+                         || st.status != saga_status::running;
+    emit(self,
+         final_failure ? event_type::step_failed
+                       : event_type::step_attempt_failed,
+         i, a, {}, std::move(reply.error));
+  }
+  drive(self);
+  flush(self);
+}
+
+void on_execute_lost(saga_pointer self, int32_t i, uint32_t a,
+                     const std::string& why) {
+  auto& st = self->state.st;
+  if (self->state.finished)
+    return;
+  auto& x = st.steps[static_cast<size_t>(i)];
+  if (x.status != step_status::executing || a != x.attempts || x.retry_due)
+    return; // stale: a later attempt runs, or this one was settled already
+  const auto& sd = step_def(self, i);
+  auto final_failure = a >= sd.retry.max_attempts
+                       || st.status != saga_status::running;
+  emit(self,
+       final_failure ? event_type::step_timed_out
+                     : event_type::step_attempt_timed_out,
+       i, a, {}, why);
+  drive(self);
+  flush(self);
+}
+
+void on_compensate_reply(saga_pointer self, int32_t i, uint32_t a,
+                         step_reply& reply) {
+  auto& st = self->state.st;
+  if (self->state.finished)
+    return;
+  auto& x = st.steps[static_cast<size_t>(i)];
+  if (x.status != step_status::compensating)
+    return;
+  if (reply.ok) {
+    emit(self, event_type::step_compensated, i, a);
+  } else if (a == x.compensation_attempts && !x.compensation_retry_due) {
+    const auto& sd = step_def(self, i);
+    if (!reply.retryable || a >= sd.compensation_retry.max_attempts) {
+      auto why = "compensation of step '" + sd.name + "' failed: " + reply.error;
+      emit(self, event_type::compensation_failed, i, a, {}, reply.error);
+      emit(self, event_type::saga_failed, -1, 0,
+           code_data(errc::compensation_failed), std::move(why));
+      schedule(self, effect::kind::finish);
+    } else {
+      emit(self, event_type::compensation_attempt_failed, i, a, {},
+           std::move(reply.error));
+    }
+  }
+  drive(self);
+  flush(self);
+}
+
+void on_compensate_lost(saga_pointer self, int32_t i, uint32_t a,
+                        const std::string& why) {
+  step_reply reply;
+  reply.retryable = true;
+  reply.error = why;
+  on_compensate_reply(self, i, a, reply);
+}
+
+void on_deadline(saga_pointer self) {
+  auto& st = self->state.st;
+  if (self->state.finished || st.status != saga_status::running)
+    return;
+  auto i = current_step(st);
+  if (i < 0)
+    return;
+  auto& x = st.steps[static_cast<size_t>(i)];
+  if (x.status == step_status::executing && x.retry_due)
+    emit(self, event_type::step_failed, i, x.attempts, {},
+         "deadline exceeded while waiting to retry");
+  // A step in flight is abandoned: drive() awaits its reply or timeout and
+  // compensates it if it took (or may have taken) effect.
+  emit(self, event_type::compensation_started, i, 0,
+       code_data(errc::deadline_exceeded),
+       "deadline of " + ms_text(st.def->deadline()) + " exceeded during step '"
+         + step_def(self, i).name + "'");
+  drive(self);
+  flush(self);
+}
+
+void start(saga_pointer self) {
+  auto& s = self->state;
+  s.started = true;
+  s.start_time = self->clock().now();
+  auto fresh = s.st.status == saga_status::pending;
+  if (fresh) {
+    emit(self, event_type::saga_started, -1, 0, s.st.def->to_json().dump());
+  }
+  if (auto d = s.st.def->deadline(); d.count() > 0) {
+    auto remaining = d;
+    if (!fresh)
+      remaining = milliseconds{std::max<int64_t>(
+        0, s.st.started_at_ms + d.count() - wall_ms())};
+    self->delayed_send(self, remaining, deadline_atom::value);
+  }
+  drive(self);
+  flush(self);
+}
+
+saga_actor::behavior_type saga_instance(saga_pointer self,
+                                        saga_actor_args args) {
+  self->set_exception_handler([self](std::exception_ptr& eptr) -> caf::error {
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      return caf::make_error(caf::sec::runtime_error, e.what());
+    } catch (...) {
+      return caf::make_error(caf::sec::runtime_error,
+                             "saga " + self->state.st.saga_id
+                               + ": non-standard exception");
+    }
+  });
+  auto& s = self->state;
+  s.st = std::move(args.state);
+  s.participants = std::move(args.participants);
+  s.journal = std::move(args.journal);
+  s.journal_timeout = args.journal_timeout;
+  s.late_reply_window = args.late_reply_window;
+  auto n = s.st.def->steps().size();
+  for (const auto& sd : s.st.def->steps())
+    s.payloads.push_back(sd.payload.dump());
+  s.exec_sent.assign(n, 0);
+  s.comp_sent.assign(n, 0);
+  s.exec_backoff.assign(n, 0);
+  s.exec_backoff_done.assign(n, false);
+  s.comp_backoff.assign(n, 0);
+  s.comp_backoff_done.assign(n, false);
+  s.rng.seed(static_cast<uint32_t>(std::hash<std::string>{}(s.st.saga_id)));
+  return {
+    [self](run_atom) -> caf::result<saga_result> {
+      auto& s = self->state;
+      if (s.started)
+        return make_error(errc::saga_crashed, "saga " + s.st.saga_id
+                                                + " was asked to run twice");
+      s.rp = self->make_response_promise<saga_result>();
+      start(self);
+      return s.rp;
+    },
+    [self](step_timer_atom, int32_t i, uint32_t a, bool comp) {
+      auto& st = self->state.st;
+      auto& x = st.steps[static_cast<size_t>(i)];
+      const auto& sd = step_def(self, i);
+      if (comp) {
+        if (x.status == step_status::compensating
+            && x.compensation_attempts == a && !x.compensation_retry_due)
+          on_compensate_lost(self, i, a,
+                             "no reply within "
+                               + ms_text(sd.compensation_timeout));
+      } else {
+        on_execute_lost(self, i, a, "no reply within " + ms_text(sd.timeout));
+      }
+    },
+    [self](backoff_atom, int32_t i, uint32_t next, bool comp) {
+      auto& s = self->state;
+      auto idx = static_cast<size_t>(i);
+      if ((comp ? s.comp_backoff : s.exec_backoff)[idx] != next)
+        return; // stale timer
+      (comp ? s.comp_backoff_done : s.exec_backoff_done)[idx] = true;
+      drive(self);
+      flush(self);
+    },
+    [self](deadline_atom) { on_deadline(self); },
+  };
+}
+
+} // namespace
+
+saga_actor spawn_saga(caf::actor_system& sys, saga_actor_args args) {
+  return sys.spawn(saga_instance, std::move(args));
+}
+
+} // namespace saga::detail

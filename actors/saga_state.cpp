@@ -1,0 +1,292 @@
+#include "saga/replay.hpp"
+
+#include <sstream>
+
+#include "saga/errc.hpp"
+
+namespace saga {
+
+namespace {
+
+caf::error bad(const event& ev, const std::string& why) {
+  return make_error(errc::invalid_event, "event #" + std::to_string(ev.seq)
+                                           + " (" + std::string{to_string(
+                                             ev.type)}
+                                           + "): " + why);
+}
+
+// Returns the errc named in the `{"code": "..."}` object of `data`, if any.
+std::optional<errc> code_of(const std::string& data) {
+  if (data.empty())
+    return std::nullopt;
+  auto j = json::parse(data, nullptr, false);
+  if (!j.is_object())
+    return std::nullopt;
+  auto i = j.find("code");
+  if (i == j.end() || !i->is_string())
+    return std::nullopt;
+  return parse_errc(i->get_ref<const std::string&>());
+}
+
+} // namespace
+
+bool saga_state::needs_compensation(size_t index) const noexcept {
+  const auto& s = steps[index];
+  return s.status == step_status::completed
+         || (s.status == step_status::failed && s.outcome_unknown
+             && s.compensation_attempts == 0);
+}
+
+bool saga_state::same_as(const saga_state& other) const {
+  auto same_def = (def == nullptr) == (other.def == nullptr)
+                  && (!def || def->to_json() == other.def->to_json());
+  return same_def && saga_id == other.saga_id && status == other.status
+         && steps == other.steps && failed_step == other.failed_step
+         && error == other.error && error_code == other.error_code
+         && started_at_ms == other.started_at_ms
+         && ended_at_ms == other.ended_at_ms && last_seq == other.last_seq;
+}
+
+caf::error saga_state::apply(const event& ev) {
+  if (ev.seq != last_seq + 1)
+    return bad(ev, "expected seq " + std::to_string(last_seq + 1));
+  if (ev.type == event_type::saga_started) {
+    if (status != saga_status::pending)
+      return bad(ev, "the saga has started already");
+    // The live saga actor sets `def` before its first event; a replay reads
+    // it from the event (tests check that both agree).
+    if (!def) {
+      auto j = json::parse(ev.data, nullptr, false);
+      if (j.is_discarded())
+        return bad(ev, "the definition is not valid JSON");
+      auto d = definition::from_json(j);
+      if (!d)
+        return bad(ev, describe(d.error()));
+      def = std::make_shared<const definition>(std::move(*d));
+    }
+    steps.assign(def->steps().size(), step_state{});
+    status = saga_status::running;
+    started_at_ms = ev.time_ms;
+    last_seq = ev.seq;
+    return caf::none;
+  }
+  if (status == saga_status::pending)
+    return bad(ev, "the saga has not started");
+  if (is_terminal(status))
+    return bad(ev, "the saga has ended");
+  step_state* s = nullptr;
+  switch (ev.type) {
+    case event_type::saga_started:
+    case event_type::compensation_started:
+    case event_type::saga_completed:
+    case event_type::saga_compensated:
+    case event_type::saga_failed:
+      break;
+    default:
+      if (ev.step < 0 || static_cast<size_t>(ev.step) >= steps.size())
+        return bad(ev, "no step #" + std::to_string(ev.step));
+      s = &steps[static_cast<size_t>(ev.step)];
+      if (ev.attempt == 0)
+        return bad(ev, "attempt 0");
+  }
+  auto running = status == saga_status::running;
+  auto compensating = status == saga_status::compensating;
+  switch (ev.type) {
+    case event_type::saga_started:
+      break; // handled above
+    case event_type::step_started:
+      if (!running)
+        return bad(ev, "steps start only while the saga runs");
+      if (s->status == step_status::pending) {
+        if (ev.attempt != 1)
+          return bad(ev, "the first attempt must be 1");
+      } else if (s->status != step_status::executing || !s->retry_due
+                 || ev.attempt != s->attempts + 1) {
+        return bad(ev, "no retry of this step is due");
+      }
+      s->status = step_status::executing;
+      s->attempts = ev.attempt;
+      s->retry_due = false;
+      break;
+    case event_type::step_succeeded:
+      // A late success may arrive for a step that failed (timed out) and
+      // waits for its compensation: it took effect after all.
+      if (s->status != step_status::executing
+          && !(s->status == step_status::failed && compensating
+               && s->compensation_attempts == 0))
+        return bad(ev, "the step is not executing");
+      if (ev.attempt > s->attempts)
+        return bad(ev, "attempt was never started");
+      s->status = step_status::completed;
+      s->succeeded = true;
+      s->outcome_unknown = false;
+      s->retry_due = false;
+      s->result = ev.data;
+      break;
+    case event_type::step_attempt_failed:
+    case event_type::step_attempt_timed_out:
+    case event_type::step_failed:
+    case event_type::step_timed_out: {
+      if (s->status != step_status::executing)
+        return bad(ev, "the step is not executing");
+      if (ev.attempt != s->attempts)
+        return bad(ev, "not the latest attempt");
+      auto final_failure = ev.type == event_type::step_failed
+                           || ev.type == event_type::step_timed_out;
+      if (!final_failure && !running)
+        return bad(ev, "no retries while compensating");
+      if (ev.type == event_type::step_attempt_timed_out
+          || ev.type == event_type::step_timed_out)
+        s->outcome_unknown = true;
+      s->error = ev.error;
+      s->retry_due = !final_failure;
+      if (final_failure)
+        s->status = step_status::failed;
+      break;
+    }
+    case event_type::compensation_started:
+      if (!running)
+        return bad(ev, "the saga is not running");
+      if (ev.step >= static_cast<int32_t>(steps.size()))
+        return bad(ev, "no step #" + std::to_string(ev.step));
+      status = saga_status::compensating;
+      failed_step = ev.step;
+      error = ev.error;
+      error_code = code_of(ev.data);
+      break;
+    case event_type::step_compensating:
+      if (!compensating)
+        return bad(ev, "the saga is not compensating");
+      if (s->status == step_status::compensating) {
+        if (!s->compensation_retry_due
+            || ev.attempt != s->compensation_attempts + 1)
+          return bad(ev, "no compensation retry of this step is due");
+      } else if (!needs_compensation(static_cast<size_t>(ev.step))
+                 || ev.attempt != 1) {
+        return bad(ev, "the step needs no compensation");
+      }
+      s->status = step_status::compensating;
+      s->compensation_attempts = ev.attempt;
+      s->compensation_retry_due = false;
+      break;
+    case event_type::step_compensated:
+      if (s->status != step_status::compensating)
+        return bad(ev, "the step is not compensating");
+      if (ev.attempt > s->compensation_attempts)
+        return bad(ev, "attempt was never started");
+      s->status = step_status::compensated;
+      s->compensation_retry_due = false;
+      break;
+    case event_type::compensation_attempt_failed:
+    case event_type::compensation_failed:
+      if (s->status != step_status::compensating)
+        return bad(ev, "the step is not compensating");
+      if (ev.attempt != s->compensation_attempts)
+        return bad(ev, "not the latest attempt");
+      s->error = ev.error;
+      if (ev.type == event_type::compensation_failed) {
+        s->status = step_status::failed;
+        s->compensation_retry_due = false;
+      } else {
+        s->compensation_retry_due = true;
+      }
+      break;
+    case event_type::saga_completed:
+      if (!running)
+        return bad(ev, "the saga is not running");
+      for (const auto& x : steps)
+        if (x.status != step_status::completed)
+          return bad(ev, "not every step completed");
+      status = saga_status::completed;
+      ended_at_ms = ev.time_ms;
+      break;
+    case event_type::saga_compensated:
+      if (!compensating)
+        return bad(ev, "the saga is not compensating");
+      for (size_t i = 0; i < steps.size(); ++i)
+        if (needs_compensation(i) || steps[i].status == step_status::executing
+            || steps[i].status == step_status::compensating)
+          return bad(ev, "step #" + std::to_string(i) + " is not undone");
+      status = saga_status::compensated;
+      ended_at_ms = ev.time_ms;
+      break;
+    case event_type::saga_failed:
+      status = saga_status::failed;
+      error = ev.error;
+      error_code = code_of(ev.data);
+      ended_at_ms = ev.time_ms;
+      break;
+  }
+  last_seq = ev.seq;
+  return caf::none;
+}
+
+caf::expected<saga_state> replay(const saga_id& id,
+                                 const std::vector<event>& events) {
+  saga_state st;
+  st.saga_id = id;
+  if (events.empty())
+    return make_error(errc::unknown_saga, "saga '" + id + "' has no events");
+  for (const auto& ev : events)
+    if (auto err = st.apply(ev))
+      return err;
+  return st;
+}
+
+saga_log make_log(const saga_state& state, std::vector<event> events) {
+  saga_log log;
+  log.saga_id = state.saga_id;
+  log.status = state.status;
+  log.error = state.error;
+  if (state.def) {
+    log.name = state.def->name();
+    const auto& defs = state.def->steps();
+    for (size_t i = 0; i < defs.size(); ++i) {
+      const auto& s = state.steps[i];
+      step_log x;
+      x.name = defs[i].name;
+      x.participant = defs[i].participant;
+      x.action = defs[i].action;
+      x.status = s.status;
+      x.attempts = s.attempts;
+      x.compensation_attempts = s.compensation_attempts;
+      x.outcome_unknown = s.outcome_unknown;
+      x.result = s.result;
+      x.error = s.error;
+      log.steps.push_back(std::move(x));
+    }
+  }
+  log.events = std::move(events);
+  return log;
+}
+
+std::string to_string(const saga_log& x) {
+  std::ostringstream out;
+  out << "saga " << x.saga_id << " (" << x.name << "): " << to_string(x.status);
+  if (!x.error.empty())
+    out << " -- " << x.error;
+  out << "\n  steps:\n";
+  for (size_t i = 0; i < x.steps.size(); ++i) {
+    const auto& s = x.steps[i];
+    out << "    " << i + 1 << ". " << s.name << " @" << s.participant;
+    if (s.action != s.name)
+      out << "/" << s.action;
+    out << ": " << to_string(s.status) << " (attempts " << s.attempts;
+    if (s.compensation_attempts > 0)
+      out << ", compensation attempts " << s.compensation_attempts;
+    out << ")";
+    if (s.outcome_unknown)
+      out << " outcome unknown";
+    if (!s.result.empty())
+      out << " result=" << s.result;
+    if (!s.error.empty())
+      out << " error=\"" << s.error << '"';
+    out << '\n';
+  }
+  out << "  events:\n";
+  for (const auto& ev : x.events)
+    out << "    " << to_string(ev) << '\n';
+  return out.str();
+}
+
+} // namespace saga

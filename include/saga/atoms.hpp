@@ -1,0 +1,32 @@
+#pragma once
+
+#include <caf/atom.hpp>
+
+/// Message tags of caf-saga's actor interfaces. Atom texts are at most ten
+/// characters; keep them distinct (CAF maps unknown characters to spaces).
+namespace saga {
+
+// -- participants -------------------------------------------------------------
+using execute_atom = caf::atom_constant<caf::atom("sg_execute")>;
+using compensate_atom = caf::atom_constant<caf::atom("sg_compens")>;
+
+// -- journals -----------------------------------------------------------------
+using append_atom = caf::atom_constant<caf::atom("sg_append")>;
+using read_atom = caf::atom_constant<caf::atom("sg_read")>;
+using unfinished_atom = caf::atom_constant<caf::atom("sg_unfin")>;
+using finish_atom = caf::atom_constant<caf::atom("sg_finish")>;
+
+// -- coordinator --------------------------------------------------------------
+using run_atom = caf::atom_constant<caf::atom("sg_run")>;
+using resume_atom = caf::atom_constant<caf::atom("sg_resume")>;
+using recover_atom = caf::atom_constant<caf::atom("sg_recover")>;
+using register_atom = caf::atom_constant<caf::atom("sg_reg")>;
+using lookup_atom = caf::atom_constant<caf::atom("sg_lookup")>;
+
+// -- internal timers and hand-offs -----------------------------------------------
+using step_timer_atom = caf::atom_constant<caf::atom("sg_steptmo")>;
+using backoff_atom = caf::atom_constant<caf::atom("sg_backoff")>;
+using deadline_atom = caf::atom_constant<caf::atom("sg_dline")>;
+using deliver_atom = caf::atom_constant<caf::atom("sg_deliver")>;
+
+} // namespace saga

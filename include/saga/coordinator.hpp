@@ -1,0 +1,41 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "saga/atoms.hpp"
+#include "saga/definition.hpp"
+#include "saga/participant.hpp"
+#include "saga/saga_result.hpp"
+
+namespace saga {
+
+/// The front door of a runtime for actors: start a saga, resume one from the
+/// journal, register participants. Owns the saga actors it starts.
+///
+/// - run(definition) -> saga_result once the saga has ended. An invalid
+///   definition is answered at once with an error result (`state` pending).
+/// - resume(id) -> saga_result once the resumed saga has ended (a saga that
+///   is running already is not started twice; the caller waits for it too).
+/// - recover() -> how many unfinished sagas of the journal were resumed;
+///   replies once all were started, not when they end.
+/// - register(name, participant) -> true (false: the name was taken; the
+///   handle is replaced).
+/// - lookup(name) -> the participant registered under `name`, or
+///   `errc::unknown_participant`.
+using coordinator_actor = caf::typed_actor<
+  caf::replies_to<run_atom, definition_ptr>::with<saga_result>,
+  caf::replies_to<resume_atom, saga_id>::with<saga_result>,
+  caf::replies_to<recover_atom>::with<uint64_t>,
+  caf::replies_to<register_atom, std::string, participant_actor>::with<bool>,
+  caf::replies_to<lookup_atom, std::string>::with<participant_actor>>;
+
+} // namespace saga
+
+// Definitions travel between local actors as shared immutable pointers; a
+// remote coordinator protocol sends their JSON form instead.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(saga::definition_ptr)

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <caf/error.hpp>
+
+namespace saga {
+
+/// Error codes of caf-saga. They travel as `caf::error` with the category atom
+/// `"saga"`; the error's context holds a message naming the problem.
+enum class errc : uint8_t {
+  // -- invalid definitions (rejected before anything is persisted) ----------
+  no_steps = 1,
+  empty_name,
+  duplicate_step,
+  unknown_participant,
+  invalid_timeout,
+  invalid_backoff,
+  invalid_retry,
+  invalid_payload,
+  // -- saga outcomes ---------------------------------------------------------
+  step_failed,
+  step_timeout,
+  deadline_exceeded,
+  compensation_failed,
+  saga_crashed,
+  // -- participants ----------------------------------------------------------
+  unknown_action,
+  handler_failed,
+  // -- persistence -----------------------------------------------------------
+  journal_failure,
+  journal_conflict,
+  unknown_saga,
+  invalid_event,
+  invalid_url,
+  // -- runtime ---------------------------------------------------------------
+  invalid_config,
+  shutting_down,
+};
+
+/// Returns the snake_case name of `code`, e.g. `"duplicate_step"`.
+const char* to_string(errc code) noexcept;
+
+/// Returns the code named `name` (as printed by `to_string`), if any.
+std::optional<errc> parse_errc(std::string_view name) noexcept;
+
+/// Returns the category atom of all caf-saga errors.
+caf::atom_value error_category() noexcept;
+
+/// Returns an error with `code` and no context.
+caf::error make_error(errc code);
+
+/// Returns an error with `code` whose context names the problem.
+caf::error make_error(errc code, std::string what);
+
+/// Returns whether `err` carries the caf-saga code `code`.
+bool is(const caf::error& err, errc code) noexcept;
+
+/// Returns a human-readable rendering of `err`, e.g.
+/// `"saga::duplicate_step: step 'pay' is defined twice"`; works for CAF's own
+/// errors too and needs no actor system.
+std::string describe(const caf::error& err);
+
+} // namespace saga

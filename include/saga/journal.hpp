@@ -1,0 +1,57 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "saga/atoms.hpp"
+#include "saga/event.hpp"
+
+namespace saga {
+
+/// One page of the index of unfinished sagas.
+struct unfinished_page {
+  /// Saga ids in ascending order.
+  std::vector<saga_id> ids;
+  /// Pass this as `after` to get the next page; empty when this was the last.
+  std::string next;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
+  return f(caf::meta::type_name("saga::unfinished_page"), x.ids, x.next);
+}
+
+/// The durable log of saga events. Every implementation (memory, Redis) is an
+/// actor with this interface; saga actors talk to it asynchronously, so a
+/// journal can batch appends of many sagas into one write.
+///
+/// - append(id, events) -> last seq. Atomic: all events or none. The events
+///   must continue the saga's history: the first one's seq is the stored
+///   count + 1 and the rest follow without gaps; otherwise the reply is
+///   `errc::journal_conflict` and nothing is written (this fences a second
+///   writer of the same saga). A batch that starts with seq 1 adds the saga
+///   to the unfinished index; one that ends with a terminal event removes it.
+///   The reply is sent only after the events are durable.
+/// - read(id) -> the saga's events in order, or `errc::unknown_saga`.
+/// - unfinished(after, max) -> up to `max` unfinished saga ids greater than
+///   `after`, in ascending order (pages; never a full scan).
+/// - finish(id) -> whether the saga was listed as unfinished; removes it.
+using journal_actor = caf::typed_actor<
+  caf::replies_to<append_atom, saga_id, std::vector<event>>::with<uint64_t>,
+  caf::replies_to<read_atom, saga_id>::with<std::vector<event>>,
+  caf::replies_to<unfinished_atom, std::string, uint32_t>::with<
+    unfinished_page>,
+  caf::replies_to<finish_atom, saga_id>::with<bool>>;
+
+/// Returns a journal actor for `url`, spawned in `sys`, or an error naming the
+/// problem with the URL (`errc::invalid_url`) or the store.
+/// Supported: `memory://` (process-local, for tests and demos).
+caf::expected<journal_actor> make_journal(caf::actor_system& sys,
+                                          const std::string& url);
+
+} // namespace saga

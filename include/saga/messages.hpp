@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/meta/type_name.hpp>
+
+#include "saga/fwd.hpp"
+
+namespace saga {
+
+/// Command from a saga actor to a participant: run (or undo) one step.
+/// JSON travels as text: CAF 0.17 corrupts NaN and infinite doubles on the
+/// wire, and text keeps remote and local participants identical.
+struct step_command {
+  saga_id id;
+  /// The saga type's name (definition name).
+  std::string saga_name;
+  /// The step's name, unique within the saga.
+  std::string step;
+  /// The handler to run on the participant.
+  std::string action;
+  /// 1 for the first try of this operation, then 2, 3, ...
+  uint32_t attempt = 1;
+  /// The step's payload, a JSON object as text.
+  std::string payload;
+  /// Results of the saga's completed steps: a JSON object as text, mapping
+  /// step names to results.
+  std::string results;
+};
+
+/// Reply of a participant to a step_command.
+struct step_reply {
+  /// True: the operation took effect and `result` holds its outcome.
+  bool ok = false;
+  /// On failure: whether trying again may succeed.
+  bool retryable = false;
+  /// On success: the result, JSON text (may be empty for none).
+  std::string result;
+  /// On failure: what went wrong.
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_command& x) {
+  return f(caf::meta::type_name("saga::step_command"), x.id, x.saga_name,
+           x.step, x.action, x.attempt, x.payload, x.results);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_reply& x) {
+  return f(caf::meta::type_name("saga::step_reply"), x.ok, x.retryable,
+           x.result, x.error);
+}
+
+} // namespace saga

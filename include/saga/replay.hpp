@@ -1,0 +1,91 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "saga/definition.hpp"
+#include "saga/errc.hpp"
+#include "saga/event.hpp"
+#include "saga/saga_result.hpp"
+#include "saga/status.hpp"
+
+namespace saga {
+
+/// The state of one step, derived from events only.
+struct step_state {
+  step_status status = step_status::pending;
+  /// Execute attempts started (the number of the latest attempt).
+  uint32_t attempts = 0;
+  /// Compensate attempts started.
+  uint32_t compensation_attempts = 0;
+  /// An execute attempt went unanswered and no later attempt succeeded: the
+  /// step may have taken effect, so it is compensated on the way back.
+  bool outcome_unknown = false;
+  /// The latest execute attempt failed and another one is due.
+  bool retry_due = false;
+  /// The latest compensate attempt failed and another one is due.
+  bool compensation_retry_due = false;
+  /// Execute result, JSON text (set once the step completed).
+  std::string result;
+  /// The latest error.
+  std::string error;
+  /// The step completed at some point (it may have been compensated since).
+  bool succeeded = false;
+
+  friend bool operator==(const step_state& x, const step_state& y) noexcept {
+    return x.status == y.status && x.attempts == y.attempts
+           && x.compensation_attempts == y.compensation_attempts
+           && x.outcome_unknown == y.outcome_unknown
+           && x.retry_due == y.retry_due
+           && x.compensation_retry_due == y.compensation_retry_due
+           && x.result == y.result && x.error == y.error
+           && x.succeeded == y.succeeded;
+  }
+};
+
+/// The state of one saga, derived from its events by `apply` alone. The live
+/// saga actor and `replay` share this code, so both always agree.
+struct saga_state {
+  saga::saga_id saga_id;
+  /// Set by saga_started.
+  definition_ptr def;
+  saga_status status = saga_status::pending;
+  std::vector<step_state> steps;
+  /// The step whose failure turned the saga back, or -1.
+  int32_t failed_step = -1;
+  /// Why the saga compensates or failed.
+  std::string error;
+  /// The code of `error` (step_failed, step_timeout, deadline_exceeded,
+  /// compensation_failed), if any.
+  std::optional<errc> error_code;
+  int64_t started_at_ms = 0;
+  int64_t ended_at_ms = 0;
+  /// Seq of the last applied event.
+  uint64_t last_seq = 0;
+
+  /// Applies `ev` (the next event of this saga) and returns none, or an
+  /// `errc::invalid_event` error naming a transition that cannot happen (the
+  /// state is then unchanged).
+  caf::error apply(const event& ev);
+
+  /// Returns whether the step at `index` may have taken effect and is not yet
+  /// undone: completed, or failed with an unknown outcome.
+  bool needs_compensation(size_t index) const noexcept;
+
+  /// Compares everything but the definition pointer's identity.
+  bool same_as(const saga_state& other) const;
+};
+
+/// Returns the state rebuilt from `events` (a saga's whole history), or an
+/// error naming the first event that cannot be applied.
+caf::expected<saga_state> replay(const saga_id& id,
+                                 const std::vector<event>& events);
+
+/// Returns the log view of `state`, carrying `events` along.
+saga_log make_log(const saga_state& state, std::vector<event> events);
+
+} // namespace saga

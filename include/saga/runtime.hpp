@@ -1,0 +1,190 @@
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/error.hpp>
+
+#include "saga/coordinator.hpp"
+#include "saga/definition.hpp"
+#include "saga/journal.hpp"
+#include "saga/participant.hpp"
+#include "saga/runtime_config.hpp"
+#include "saga/saga_result.hpp"
+#include "saga/step_context.hpp"
+#include "saga/step_outcome.hpp"
+
+namespace saga {
+
+/// Lets an asynchronous step handler answer later, from any thread. The first
+/// `deliver` wins; later ones are ignored. Cheap to copy.
+class responder {
+public:
+  responder() = default;
+
+  responder(caf::strong_actor_ptr participant, uint64_t token)
+    : participant_(std::move(participant)), token_(token) {
+    // nop
+  }
+
+  /// Sends `outcome` as the reply of the step operation. Thread-safe.
+  void deliver(step_outcome outcome) const;
+
+private:
+  caf::strong_actor_ptr participant_;
+  uint64_t token_ = 0;
+};
+
+/// A synchronous step handler: runs inside its participant actor.
+using step_handler
+  = std::function<step_outcome(const step_context&, const json& payload)>;
+
+/// An asynchronous step handler: returns at once and answers through the
+/// responder, possibly from another thread.
+using async_step_handler = std::function<void(
+  const step_context&, const json& payload, responder reply)>;
+
+namespace detail {
+struct handler_registry;
+} // namespace detail
+
+/// Registers the handlers of one participant hosted by a runtime. Owned by
+/// the runtime; handlers may be added at any time (thread-safe), each action
+/// replacing an earlier one of the same name.
+class participant_builder {
+public:
+  participant_builder(std::string name, participant_actor handle,
+                      std::shared_ptr<detail::handler_registry> registry);
+
+  /// Adds `action`, whose handlers run inside the participant actor. They
+  /// must not block.
+  participant_builder& on(std::string action, step_handler execute,
+                          step_handler compensate);
+
+  /// Adds `action`, whose handlers may block (database calls, files): they
+  /// run on the participant's dedicated worker threads, never on the actor
+  /// scheduler.
+  participant_builder& on_blocking(std::string action, step_handler execute,
+                                   step_handler compensate);
+
+  /// Adds `action`, whose handlers answer later through a `responder`.
+  participant_builder& on_async(std::string action, async_step_handler execute,
+                                async_step_handler compensate);
+
+  /// Returns the participant's name.
+  const std::string& name() const noexcept {
+    return name_;
+  }
+
+  /// Returns the participant actor.
+  const participant_actor& handle() const noexcept {
+    return handle_;
+  }
+
+private:
+  std::string name_;
+  participant_actor handle_;
+  std::shared_ptr<detail::handler_registry> registry_;
+};
+
+/// Receives the result of a saga started with a callback. Runs on one of the
+/// runtime's threads: it must not block.
+using result_callback = std::function<void(saga_result)>;
+
+/// Runs sagas: owns (or borrows) a CAF actor system, the journal, the
+/// coordinator and the participants registered here. Thread-safe: any thread
+/// may call any member. The destructor stops the runtime's actors; sagas
+/// still running stay unfinished in the journal, for `recover()`.
+class runtime {
+public:
+  /// Creates a runtime with its own actor system. If `cfg` is invalid or the
+  /// journal cannot be opened, `start_error()` says why and every saga is
+  /// answered with that error.
+  explicit runtime(runtime_config cfg = {});
+
+  /// Creates a runtime on `sys`, which must outlive it. `sys` must have been
+  /// configured with `saga::add_message_types`.
+  runtime(caf::actor_system& sys, runtime_config cfg = {});
+
+  /// Creates a runtime on `sys` that persists to `journal` (shared with other
+  /// runtimes, e.g. to recover one's sagas in another) instead of opening
+  /// `cfg.journal_url`. The runtime does not stop `journal`.
+  runtime(caf::actor_system& sys, journal_actor journal,
+          runtime_config cfg = {});
+
+  ~runtime();
+
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  /// Returns why the runtime could not start, or none.
+  const caf::error& start_error() const noexcept {
+    return start_error_;
+  }
+
+  /// Returns the actor system the runtime runs on.
+  caf::actor_system& system() noexcept {
+    return *sys_;
+  }
+
+  /// Returns the builder of the participant `name`, creating (and
+  /// registering) the participant on first use.
+  participant_builder& participant(const std::string& name);
+
+  /// Registers `handle`, any actor speaking `participant_actor`, as `name`.
+  void register_participant(const std::string& name, participant_actor handle);
+
+  /// Starts a saga of `def` and returns its eventual result.
+  std::future<saga_result> execute(const definition& def);
+
+  /// Starts a saga of `def`; `done` receives its result.
+  void execute(const definition& def, result_callback done);
+
+  /// Returns the coordinator, for starting sagas from actors:
+  /// `self->request(rt.coordinator(), caf::infinite, saga::run_atom::value,
+  /// std::make_shared<const saga::definition>(def))`.
+  coordinator_actor coordinator() const noexcept;
+
+  /// Returns the journal actor.
+  journal_actor journal() const noexcept {
+    return journal_;
+  }
+
+  /// Returns the log of saga `id` rebuilt from the journal, or nothing when
+  /// the journal does not know it (or cannot be read). Blocks the caller.
+  std::optional<saga::saga_log> saga_log(const saga_id& id);
+
+  /// Resumes every unfinished saga in the journal that this runtime is not
+  /// running yet and returns how many it resumed. Blocks until they started.
+  std::size_t recover();
+
+private:
+  void init(runtime_config cfg);
+
+  std::unique_ptr<caf::actor_system_config> own_cfg_;
+  std::unique_ptr<caf::actor_system> own_sys_;
+  caf::actor_system* sys_;
+  caf::error start_error_;
+  journal_actor journal_;
+  bool owns_journal_ = true;
+  caf::actor coordinator_;
+  std::mutex participants_mtx_;
+  std::map<std::string, std::unique_ptr<participant_builder>> participants_;
+  size_t blocking_workers_ = 2;
+};
+
+/// Registers caf-saga's message types and error category with `cfg`. Call it
+/// on every actor_system_config that hosts caf-saga actors.
+void add_message_types(caf::actor_system_config& cfg);
+
+} // namespace saga
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(saga::result_callback)

@@ -1,0 +1,20 @@
+#pragma once
+
+/// caf-saga: all-or-nothing business operations across actors and nodes.
+/// Include this header for the whole public API.
+
+#include "saga/coordinator.hpp"
+#include "saga/definition.hpp"
+#include "saga/errc.hpp"
+#include "saga/event.hpp"
+#include "saga/journal.hpp"
+#include "saga/json.hpp"
+#include "saga/participant.hpp"
+#include "saga/replay.hpp"
+#include "saga/retry_policy.hpp"
+#include "saga/runtime.hpp"
+#include "saga/runtime_config.hpp"
+#include "saga/saga_result.hpp"
+#include "saga/status.hpp"
+#include "saga/step_context.hpp"
+#include "saga/step_outcome.hpp"

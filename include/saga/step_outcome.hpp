@@ -1,0 +1,54 @@
+#pragma once
+
+#include <string>
+
+#include "saga/json.hpp"
+
+namespace saga {
+
+/// What a step handler returns: success with a result, or failure with a
+/// reason and whether a retry may help. A value type.
+class step_outcome {
+public:
+  /// Returns a success whose result later steps and the compensation see.
+  static step_outcome ok(json result = json::object()) {
+    step_outcome x;
+    x.ok_ = true;
+    x.result_ = std::move(result);
+    return x;
+  }
+
+  /// Returns a failure. A failed operation must have had no effect.
+  static step_outcome fail(std::string error, bool retryable = false) {
+    step_outcome x;
+    x.error_ = std::move(error);
+    x.retryable_ = retryable;
+    return x;
+  }
+
+  bool is_ok() const noexcept {
+    return ok_;
+  }
+
+  bool retryable() const noexcept {
+    return retryable_;
+  }
+
+  const json& result() const noexcept {
+    return result_;
+  }
+
+  const std::string& error() const noexcept {
+    return error_;
+  }
+
+private:
+  step_outcome() = default;
+
+  bool ok_ = false;
+  bool retryable_ = false;
+  json result_;
+  std::string error_;
+};
+
+} // namespace saga

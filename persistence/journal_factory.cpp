@@ -1,0 +1,29 @@
+#include <caf/actor_system.hpp>
+
+#include "persistence/memory_journal.hpp"
+#include "saga/errc.hpp"
+#include "saga/journal.hpp"
+
+namespace saga {
+
+caf::expected<journal_actor> make_journal(caf::actor_system& sys,
+                                          const std::string& url) {
+  auto sep = url.find("://");
+  if (sep == std::string::npos || sep == 0)
+    return make_error(errc::invalid_url,
+                      "journal URL '" + url
+                        + "' has no scheme (expected e.g. memory://)");
+  auto scheme = url.substr(0, sep);
+  if (scheme == "memory") {
+    if (url.size() > sep + 3)
+      return make_error(errc::invalid_url,
+                        "journal URL '" + url
+                          + "': memory:// takes no host or path");
+    return spawn_memory_journal(sys, std::make_shared<memory_store>());
+  }
+  return make_error(errc::invalid_url, "journal URL '" + url
+                                         + "': unsupported scheme '" + scheme
+                                         + "' (supported: memory://)");
+}
+
+} // namespace saga

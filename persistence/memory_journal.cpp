@@ -1,0 +1,120 @@
+#include "persistence/memory_journal.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "saga/errc.hpp"
+
+namespace saga {
+
+caf::expected<uint64_t> memory_store::append(const saga_id& id,
+                                             const std::vector<event>& events) {
+  if (events.empty())
+    return make_error(errc::invalid_event, "empty append for saga '" + id + "'");
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = histories_.find(id);
+  auto stored = i == histories_.end() ? uint64_t{0} : i->second.size();
+  for (size_t k = 0; k < events.size(); ++k)
+    if (events[k].seq != stored + 1 + k)
+      return make_error(errc::journal_conflict,
+                        "saga '" + id + "' has " + std::to_string(stored)
+                          + " events; got seq "
+                          + std::to_string(events[k].seq));
+  if (i == histories_.end()) {
+    if (events.front().type != event_type::saga_started)
+      return make_error(errc::invalid_event,
+                        "saga '" + id + "' must start with saga_started");
+    i = histories_.emplace(id, std::vector<event>{}).first;
+    unfinished_.insert(id);
+  }
+  i->second.insert(i->second.end(), events.begin(), events.end());
+  if (is_terminal(events.back().type) && unfinished_.erase(id) > 0)
+    retire(id);
+  return i->second.back().seq;
+}
+
+void memory_store::retire(const saga_id& id) {
+  finished_.push_back(id);
+  while (finished_.size() > max_finished_) {
+    histories_.erase(finished_.front());
+    finished_.pop_front();
+  }
+}
+
+caf::expected<std::vector<event>>
+memory_store::read(const saga_id& id) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = histories_.find(id);
+  if (i == histories_.end())
+    return make_error(errc::unknown_saga, "no saga '" + id + "'");
+  return i->second;
+}
+
+unfinished_page memory_store::unfinished(const std::string& after,
+                                         uint32_t max) const {
+  unfinished_page page;
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = after.empty() ? unfinished_.begin() : unfinished_.upper_bound(after);
+  for (; i != unfinished_.end() && page.ids.size() < max; ++i)
+    page.ids.push_back(*i);
+  if (i != unfinished_.end() && !page.ids.empty())
+    page.next = page.ids.back();
+  return page;
+}
+
+bool memory_store::finish(const saga_id& id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (unfinished_.erase(id) == 0)
+    return false;
+  retire(id);
+  return true;
+}
+
+size_t memory_store::size() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return histories_.size();
+}
+
+namespace {
+
+struct memory_journal_state {
+  static inline const char* name = "saga.memory_journal";
+  std::shared_ptr<memory_store> store;
+};
+
+journal_actor::behavior_type
+memory_journal(journal_actor::stateful_pointer<memory_journal_state> self,
+               std::shared_ptr<memory_store> store) {
+  self->state.store = std::move(store);
+  return {
+    [self](append_atom, const saga_id& id,
+           const std::vector<event>& events) -> caf::result<uint64_t> {
+      auto res = self->state.store->append(id, events);
+      if (!res)
+        return res.error();
+      return *res;
+    },
+    [self](read_atom, const saga_id& id) -> caf::result<std::vector<event>> {
+      auto res = self->state.store->read(id);
+      if (!res)
+        return res.error();
+      return std::move(*res);
+    },
+    [self](unfinished_atom, const std::string& after, uint32_t max) {
+      return self->state.store->unfinished(after, max);
+    },
+    [self](finish_atom, const saga_id& id) {
+      return self->state.store->finish(id);
+    },
+  };
+}
+
+} // namespace
+
+journal_actor spawn_memory_journal(caf::actor_system& sys,
+                                   std::shared_ptr<memory_store> store) {
+  return sys.spawn(memory_journal, std::move(store));
+}
+
+} // namespace saga
