@@ -160,23 +160,8 @@ void on_compensate_lost(saga_pointer self, int32_t i, uint32_t a,
                         const std::string& why);
 
 saga_result make_result(saga_pointer self) {
-  const auto& st = self->state.st;
-  const auto& defs = st.def->steps();
-  saga_result r;
-  r.success = st.status == saga_status::completed;
-  r.saga_id = st.saga_id;
-  for (size_t i = 0; i < defs.size(); ++i)
-    if (st.steps[i].succeeded)
-      r.completed_steps.push_back(defs[i].name);
-  for (size_t i = defs.size(); i-- > 0;)
-    if (st.steps[i].status == step_status::compensated)
-      r.compensated_steps.push_back(defs[i].name);
-  if (st.failed_step >= 0)
-    r.failed_step = defs[static_cast<size_t>(st.failed_step)].name;
-  if (!r.success)
-    r.error = make_error(st.error_code.value_or(errc::step_failed), st.error);
+  auto r = summarize(self->state.st);
   r.duration = self->clock().now() - self->state.start_time;
-  r.state = st.status;
   return r;
 }
 

@@ -233,6 +233,29 @@ caf::expected<saga_state> replay(const saga_id& id,
   return st;
 }
 
+saga_result summarize(const saga_state& st) {
+  saga_result r;
+  r.success = st.status == saga_status::completed;
+  r.saga_id = st.saga_id;
+  r.state = st.status;
+  if (!st.def)
+    return r;
+  const auto& defs = st.def->steps();
+  for (size_t i = 0; i < defs.size(); ++i)
+    if (st.steps[i].succeeded)
+      r.completed_steps.push_back(defs[i].name);
+  // Sequential sagas undo from the highest step down.
+  for (size_t i = defs.size(); i-- > 0;)
+    if (st.steps[i].status == step_status::compensated)
+      r.compensated_steps.push_back(defs[i].name);
+  if (st.failed_step >= 0)
+    r.failed_step = defs[static_cast<size_t>(st.failed_step)].name;
+  if (!r.success && st.status != saga_status::running
+      && st.status != saga_status::pending)
+    r.error = make_error(st.error_code.value_or(errc::step_failed), st.error);
+  return r;
+}
+
 saga_log make_log(const saga_state& state, std::vector<event> events) {
   saga_log log;
   log.saga_id = state.saga_id;

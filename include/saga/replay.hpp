@@ -85,6 +85,10 @@ struct saga_state {
 caf::expected<saga_state> replay(const saga_id& id,
                                  const std::vector<event>& events);
 
+/// Returns the result that `state` amounts to (duration left zero). The live
+/// saga actor reports exactly this, so a replay reproduces its result.
+saga_result summarize(const saga_state& state);
+
 /// Returns the log view of `state`, carrying `events` along.
 saga_log make_log(const saga_state& state, std::vector<event> events);
 

@@ -1,0 +1,558 @@
+// Unit tests of saga::definition: the fluent builder, validate() and the JSON
+// form stored in journals.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "saga/definition.hpp"
+#include "saga/errc.hpp"
+
+using namespace std::chrono_literals;
+using saga::definition;
+using saga::errc;
+using saga::json;
+using saga::retry_policy;
+
+namespace {
+
+// A valid two-step definition; tests break one aspect of it at a time.
+definition valid_def() {
+  definition def{"order"};
+  def.step("reserve", "inventory", json{{"sku", "A-1"}, {"qty", 2}})
+    .step("charge", "payments", json{{"amount", 42}});
+  return def;
+}
+
+// Checks that `err` carries `code` and that its message contains `needle`.
+::testing::AssertionResult fails_with(const caf::error& err, errc code,
+                                      const std::string& needle) {
+  if (!err)
+    return ::testing::AssertionFailure() << "expected " << saga::to_string(code)
+                                         << ", got no error";
+  auto text = saga::describe(err);
+  if (!saga::is(err, code))
+    return ::testing::AssertionFailure()
+           << "expected " << saga::to_string(code) << ", got " << text;
+  if (text.find(needle) == std::string::npos)
+    return ::testing::AssertionFailure()
+           << "message '" << text << "' does not mention '" << needle << "'";
+  return ::testing::AssertionSuccess();
+}
+
+// A definition whose only step "s" has its retry (or compensation retry)
+// policy replaced by `p`.
+definition with_policy(const retry_policy& p, bool compensation) {
+  definition def{"saga"};
+  def.step("s", "p");
+  if (compensation)
+    def.compensation_retry(p);
+  else
+    def.retry(p);
+  return def;
+}
+
+const double nan = std::numeric_limits<double>::quiet_NaN();
+
+} // namespace
+
+// -- the fluent builder ---------------------------------------------------------
+
+TEST(DefinitionBuilder, StepAppendsStepsInOrderWithDefaults) {
+  definition def{"order"};
+  EXPECT_EQ(def.name(), "order");
+  EXPECT_TRUE(def.steps().empty());
+  def.step("reserve", "inventory", json{{"sku", "A-1"}});
+  def.step("charge", "payments");
+  ASSERT_EQ(def.steps().size(), 2u);
+  const auto& s0 = def.steps()[0];
+  const auto& s1 = def.steps()[1];
+  EXPECT_EQ(s0.name, "reserve");
+  EXPECT_EQ(s0.participant, "inventory");
+  EXPECT_EQ(s0.payload, (json{{"sku", "A-1"}}));
+  EXPECT_EQ(s1.name, "charge");
+  EXPECT_EQ(s1.participant, "payments");
+  EXPECT_EQ(s1.payload, json::object());
+  // Defaults of a fresh step.
+  EXPECT_EQ(s1.timeout, 5000ms);
+  EXPECT_EQ(s1.compensation_timeout, 5000ms);
+  EXPECT_EQ(s1.retry.max_attempts, 1u);
+  EXPECT_EQ(s1.compensation_retry.max_attempts,
+            retry_policy::compensation_default().max_attempts);
+  EXPECT_EQ(def.deadline(), 0ms);
+}
+
+TEST(DefinitionBuilder, ActionDefaultsToStepName) {
+  definition def{"order"};
+  def.step("reserve", "inventory");
+  EXPECT_EQ(def.steps()[0].action, "reserve");
+}
+
+TEST(DefinitionBuilder, ModifiersApplyToTheLastStepOnly) {
+  definition def{"order"};
+  def.step("reserve", "inventory")
+    .step("charge", "payments")
+    .action("debit")
+    .timeout(250ms)
+    .retry(retry_policy{3, 10ms, 3.0, 500ms, 0.5})
+    .compensation_timeout(750ms)
+    .compensation_retry(retry_policy{7, 20ms, 1.5, 900ms, 0.1});
+  ASSERT_EQ(def.steps().size(), 2u);
+  const auto& first = def.steps()[0];
+  EXPECT_EQ(first.action, "reserve");
+  EXPECT_EQ(first.timeout, 5000ms);
+  EXPECT_EQ(first.compensation_timeout, 5000ms);
+  EXPECT_EQ(first.retry.max_attempts, 1u);
+  const auto& last = def.steps()[1];
+  EXPECT_EQ(last.action, "debit");
+  EXPECT_EQ(last.timeout, 250ms);
+  EXPECT_EQ(last.retry.max_attempts, 3u);
+  EXPECT_EQ(last.retry.initial_backoff, 10ms);
+  EXPECT_EQ(last.retry.multiplier, 3.0);
+  EXPECT_EQ(last.retry.max_backoff, 500ms);
+  EXPECT_EQ(last.retry.jitter, 0.5);
+  EXPECT_EQ(last.compensation_timeout, 750ms);
+  EXPECT_EQ(last.compensation_retry.max_attempts, 7u);
+  EXPECT_EQ(last.compensation_retry.initial_backoff, 20ms);
+  EXPECT_EQ(last.compensation_retry.multiplier, 1.5);
+  EXPECT_EQ(last.compensation_retry.max_backoff, 900ms);
+  EXPECT_EQ(last.compensation_retry.jitter, 0.1);
+}
+
+TEST(DefinitionBuilder, DeadlineSetsTheSagaDeadline) {
+  auto def = valid_def();
+  def.deadline(30s);
+  EXPECT_EQ(def.deadline(), 30'000ms);
+  EXPECT_FALSE(def.validate());
+}
+
+TEST(DefinitionBuilder, IndexOfFindsStepsByName) {
+  auto def = valid_def();
+  EXPECT_EQ(def.index_of("reserve"), 0);
+  EXPECT_EQ(def.index_of("charge"), 1);
+  EXPECT_EQ(def.index_of("ship"), -1);
+}
+
+// -- validate(): valid definitions ------------------------------------------------
+
+TEST(DefinitionValidate, ValidDefinitionHasNoError) {
+  auto def = valid_def();
+  def.action("debit")
+    .timeout(1ms)
+    .retry(retry_policy{5, 1ms, 1.0, 1ms, 0.0})
+    .compensation_timeout(1ms)
+    .compensation_retry(retry_policy{1, 1ms, 2.0, 10ms, 1.0})
+    .deadline(0ms);
+  auto err = def.validate();
+  EXPECT_FALSE(err) << saga::describe(err);
+}
+
+// -- validate(): saga-level problems ------------------------------------------------
+
+TEST(DefinitionValidate, RejectsDefinitionWithoutSteps) {
+  definition def{"order"};
+  EXPECT_TRUE(fails_with(def.validate(), errc::no_steps, "'order' has no steps"));
+}
+
+TEST(DefinitionValidate, RejectsEmptySagaName) {
+  definition def{""};
+  def.step("reserve", "inventory");
+  EXPECT_TRUE(fails_with(def.validate(), errc::empty_name, "no name"));
+  EXPECT_TRUE(fails_with(definition{}.step("a", "b").validate(),
+                         errc::empty_name, "no name"));
+}
+
+TEST(DefinitionValidate, RejectsNegativeDeadline) {
+  auto def = valid_def();
+  def.deadline(-1ms);
+  EXPECT_TRUE(fails_with(def.validate(), errc::invalid_timeout, "deadline"));
+}
+
+TEST(DefinitionValidate, RejectsModifierCalledBeforeAnyStep) {
+  definition def{"order"};
+  def.timeout(100ms).step("reserve", "inventory");
+  EXPECT_TRUE(fails_with(def.validate(), errc::no_steps,
+                         "timeout() was called before any step()"));
+  // The misuse does not leak into the step added afterwards.
+  EXPECT_EQ(def.steps()[0].timeout, 5000ms);
+}
+
+TEST(DefinitionValidate, RejectsEveryModifierCalledBeforeAnyStep) {
+  using modifier = std::function<void(definition&)>;
+  const std::pair<const char*, modifier> cases[] = {
+    {"action()", [](definition& d) { d.action("x"); }},
+    {"timeout()", [](definition& d) { d.timeout(1ms); }},
+    {"retry()", [](definition& d) { d.retry(retry_policy{}); }},
+    {"compensation_timeout()",
+     [](definition& d) { d.compensation_timeout(1ms); }},
+    {"compensation_retry()",
+     [](definition& d) { d.compensation_retry(retry_policy{}); }},
+  };
+  for (const auto& [name, apply] : cases) {
+    definition def{"order"};
+    apply(def);
+    def.step("reserve", "inventory");
+    EXPECT_TRUE(fails_with(def.validate(), errc::no_steps, name)) << name;
+  }
+}
+
+// -- validate(): step-level problems ------------------------------------------------
+
+TEST(DefinitionValidate, RejectsEmptyStepName) {
+  definition def{"order"};
+  def.step("reserve", "inventory").step("", "payments");
+  EXPECT_TRUE(fails_with(def.validate(), errc::empty_name, "step #2"));
+  EXPECT_TRUE(fails_with(def.validate(), errc::empty_name, "empty name"));
+}
+
+TEST(DefinitionValidate, RejectsDuplicateStepNames) {
+  definition def{"order"};
+  def.step("reserve", "inventory")
+    .step("charge", "payments")
+    .step("reserve", "warehouse");
+  EXPECT_TRUE(fails_with(def.validate(), errc::duplicate_step,
+                         "step 'reserve' is defined twice"));
+}
+
+TEST(DefinitionValidate, RejectsEmptyParticipant) {
+  definition def{"order"};
+  def.step("reserve", "");
+  EXPECT_TRUE(fails_with(def.validate(), errc::empty_name,
+                         "step 'reserve' names no participant"));
+}
+
+TEST(DefinitionValidate, RejectsEmptyAction) {
+  auto def = valid_def();
+  def.action("");
+  EXPECT_TRUE(fails_with(def.validate(), errc::empty_name,
+                         "step 'charge' has an empty action"));
+}
+
+TEST(DefinitionValidate, RejectsPayloadThatIsNotAnObject) {
+  const std::pair<json, const char*> cases[] = {
+    {json::array({1, 2}), "array"},
+    {json("text"), "string"},
+    {json(42), "number"},
+    {json(1.5), "number"},
+    {json(nullptr), "null"},
+    {json(true), "boolean"},
+  };
+  for (const auto& [payload, type] : cases) {
+    definition def{"order"};
+    def.step("reserve", "inventory", payload);
+    auto err = def.validate();
+    EXPECT_TRUE(fails_with(err, errc::invalid_payload, "step 'reserve'"))
+      << payload.dump();
+    EXPECT_TRUE(fails_with(err, errc::invalid_payload, type)) << payload.dump();
+  }
+}
+
+TEST(DefinitionValidate, AcceptsEmptyAndNestedObjectPayloads) {
+  definition def{"order"};
+  def.step("a", "p", json::object())
+    .step("b", "p", json{{"x", {{"y", json::array({1, json{{"z", nullptr}}})}}}});
+  EXPECT_FALSE(def.validate());
+}
+
+TEST(DefinitionValidate, RejectsNonPositiveTimeout) {
+  for (auto t : {0ms, -1ms, -5000ms}) {
+    auto def = valid_def();
+    def.timeout(t);
+    EXPECT_TRUE(fails_with(def.validate(), errc::invalid_timeout,
+                           "the timeout of step 'charge'"))
+      << t.count();
+  }
+}
+
+TEST(DefinitionValidate, RejectsNonPositiveCompensationTimeout) {
+  for (auto t : {0ms, -1ms}) {
+    auto def = valid_def();
+    def.compensation_timeout(t);
+    EXPECT_TRUE(fails_with(def.validate(), errc::invalid_timeout,
+                           "compensation timeout of step 'charge'"))
+      << t.count();
+  }
+}
+
+TEST(DefinitionValidate, ReportsTheFirstInvalidStep) {
+  definition def{"order"};
+  def.step("a", "p").timeout(0ms).step("b", "").step("c", "p");
+  EXPECT_TRUE(fails_with(def.validate(), errc::invalid_timeout, "step 'a'"));
+}
+
+// -- validate(): retry policies -----------------------------------------------------
+
+// Runs the same checks against the retry policy and the compensation retry
+// policy; `which` is the policy name the message must mention.
+class DefinitionPolicyValidate : public ::testing::TestWithParam<bool> {
+protected:
+  bool compensation() const {
+    return GetParam();
+  }
+
+  std::string which() const {
+    return compensation() ? "the compensation retry policy of step 's'"
+                          : "the retry policy of step 's'";
+  }
+
+  caf::error check(const retry_policy& p) const {
+    return with_policy(p, compensation()).validate();
+  }
+};
+
+TEST_P(DefinitionPolicyValidate, AcceptsValidPolicy) {
+  auto err = check(retry_policy{3, 10ms, 2.0, 1000ms, 0.2});
+  EXPECT_FALSE(err) << saga::describe(err);
+}
+
+TEST_P(DefinitionPolicyValidate, RejectsZeroMaxAttempts) {
+  retry_policy p{0, 10ms};
+  EXPECT_TRUE(fails_with(check(p), errc::invalid_retry, which()));
+  EXPECT_TRUE(fails_with(check(p), errc::invalid_retry, "max_attempts"));
+}
+
+TEST_P(DefinitionPolicyValidate, RejectsNonPositiveInitialBackoff) {
+  for (auto b : {0ms, -10ms}) {
+    retry_policy p{3, b};
+    EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff, which()));
+    EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff,
+                           "initial backoff must be positive"));
+  }
+}
+
+TEST_P(DefinitionPolicyValidate, RejectsMaxBackoffBelowInitial) {
+  retry_policy p{3, 100ms, 2.0, 99ms};
+  EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff, which()));
+  EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff,
+                         "max backoff is below the initial backoff"));
+  // Equal bounds are fine.
+  EXPECT_FALSE(check(retry_policy{3, 100ms, 2.0, 100ms}));
+}
+
+TEST_P(DefinitionPolicyValidate, RejectsMultiplierBelowOneOrNaN) {
+  for (auto m : {0.99, 0.0, -2.0, nan,
+                 std::numeric_limits<double>::infinity()}) {
+    retry_policy p{3, 10ms, m};
+    EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff, which())) << m;
+    EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff, "multiplier"))
+      << m;
+  }
+  EXPECT_FALSE(check(retry_policy{3, 10ms, 1.0}));
+}
+
+TEST_P(DefinitionPolicyValidate, RejectsJitterOutsideUnitInterval) {
+  for (auto j : {-0.01, 1.01, nan}) {
+    retry_policy p{3, 10ms, 2.0, 1000ms, j};
+    EXPECT_TRUE(fails_with(check(p), errc::invalid_retry, which())) << j;
+    EXPECT_TRUE(fails_with(check(p), errc::invalid_retry, "jitter")) << j;
+  }
+  EXPECT_FALSE(check(retry_policy{3, 10ms, 2.0, 1000ms, 0.0}));
+  EXPECT_FALSE(check(retry_policy{3, 10ms, 2.0, 1000ms, 1.0}));
+}
+
+INSTANTIATE_TEST_SUITE_P(ExecuteAndCompensation, DefinitionPolicyValidate,
+                         ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "CompensationRetry" : "Retry";
+                         });
+
+// -- JSON round trip ------------------------------------------------------------------
+
+TEST(DefinitionJson, RoundTripPreservesEverything) {
+  definition def{"order"};
+  def.step("reserve", "inventory",
+           json{{"sku", "A-1"},
+                {"qty", 2},
+                {"nested", {{"list", json::array({1, "two", 3.5})},
+                            {"obj", {{"deep", true}}}}}})
+    .timeout(1234ms)
+    .retry(retry_policy{4, 15ms, 1.5, 700ms, 0.25})
+    .compensation_timeout(4321ms)
+    .compensation_retry(retry_policy{9, 33ms, 3.0, 9000ms, 0.75})
+    .step("charge", "payments")
+    .action("debit")
+    .deadline(60'000ms);
+  ASSERT_FALSE(def.validate());
+  // Through the text form, as stored in journals.
+  auto text = def.to_json().dump();
+  auto back = definition::from_json(json::parse(text));
+  ASSERT_TRUE(back) << saga::describe(back.error());
+  EXPECT_EQ(back->name(), "order");
+  EXPECT_EQ(back->deadline(), 60'000ms);
+  ASSERT_EQ(back->steps().size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& x = def.steps()[i];
+    const auto& y = back->steps()[i];
+    SCOPED_TRACE(x.name);
+    EXPECT_EQ(y.name, x.name);
+    EXPECT_EQ(y.participant, x.participant);
+    EXPECT_EQ(y.action, x.action);
+    EXPECT_EQ(y.payload, x.payload);
+    EXPECT_EQ(y.timeout, x.timeout);
+    EXPECT_EQ(y.compensation_timeout, x.compensation_timeout);
+    for (auto [p, q] : {std::pair{&x.retry, &y.retry},
+                        std::pair{&x.compensation_retry,
+                                  &y.compensation_retry}}) {
+      EXPECT_EQ(q->max_attempts, p->max_attempts);
+      EXPECT_EQ(q->initial_backoff, p->initial_backoff);
+      EXPECT_EQ(q->multiplier, p->multiplier);
+      EXPECT_EQ(q->max_backoff, p->max_backoff);
+      EXPECT_EQ(q->jitter, p->jitter);
+    }
+  }
+  // Spot checks against the literal values, so that a field dropped on both
+  // sides cannot pass as equal defaults.
+  EXPECT_EQ(back->steps()[0].payload["nested"]["obj"]["deep"], true);
+  EXPECT_EQ(back->steps()[0].retry.max_attempts, 4u);
+  EXPECT_EQ(back->steps()[0].compensation_retry.jitter, 0.75);
+  EXPECT_EQ(back->steps()[1].action, "debit");
+  // And the JSON form is stable.
+  EXPECT_EQ(back->to_json(), def.to_json());
+}
+
+TEST(DefinitionJson, FromJsonFillsDefaultsForOptionalFields) {
+  auto j = json::parse(R"({"name": "order",
+                           "steps": [{"name": "reserve",
+                                      "participant": "inventory"}]})");
+  auto def = definition::from_json(j);
+  ASSERT_TRUE(def) << saga::describe(def.error());
+  EXPECT_EQ(def->deadline(), 0ms);
+  const auto& s = def->steps().at(0);
+  EXPECT_EQ(s.action, "reserve");
+  EXPECT_EQ(s.payload, json::object());
+  EXPECT_EQ(s.timeout, 5000ms);
+  EXPECT_EQ(s.retry.max_attempts, 1u);
+  EXPECT_EQ(s.compensation_retry.max_attempts,
+            retry_policy::compensation_default().max_attempts);
+}
+
+TEST(DefinitionJson, FromJsonRejectsMalformedShapes) {
+  const char* cases[] = {
+    // not an object
+    R"([])",
+    R"("order")",
+    R"(42)",
+    R"(null)",
+    // missing or malformed steps
+    R"({"name": "order"})",
+    R"({"name": "order", "steps": {}})",
+    R"({"name": "order", "steps": "reserve"})",
+    // missing saga name
+    R"({"steps": [{"name": "a", "participant": "p"}]})",
+    // a step that is not an object
+    R"({"name": "order", "steps": ["reserve"]})",
+    R"({"name": "order", "steps": [42]})",
+    // missing step fields
+    R"({"name": "order", "steps": [{"participant": "p"}]})",
+    R"({"name": "order", "steps": [{"name": "a"}]})",
+    // wrong field types
+    R"({"name": 42, "steps": [{"name": "a", "participant": "p"}]})",
+    R"({"name": "order", "deadline_ms": "soon",
+        "steps": [{"name": "a", "participant": "p"}]})",
+    R"({"name": "order", "steps": [{"name": 1, "participant": "p"}]})",
+    R"({"name": "order", "steps": [{"name": "a", "participant": ["p"]}]})",
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "action": {}}]})",
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "timeout_ms": "5s"}]})",
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "compensation_timeout_ms": null}]})",
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "retry": 3}]})",
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "retry": {"max_attempts": "3"}}]})",
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "retry": {"multiplier": "2"}}]})",
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "compensation_retry": []}]})",
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "compensation_retry":
+                                      {"jitter": [0.1]}}]})",
+  };
+  for (const char* text : cases) {
+    auto def = definition::from_json(json::parse(text));
+    ASSERT_FALSE(def) << text;
+    EXPECT_TRUE(saga::is(def.error(), errc::invalid_payload))
+      << text << " -> " << saga::describe(def.error());
+  }
+}
+
+TEST(DefinitionJson, FromJsonNamesTheMissingField) {
+  auto def = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [{"name": "a"}]})"));
+  ASSERT_FALSE(def);
+  EXPECT_TRUE(fails_with(def.error(), errc::invalid_payload, "participant"));
+  def = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "timeout_ms": "5s"}]})"));
+  ASSERT_FALSE(def);
+  EXPECT_TRUE(fails_with(def.error(), errc::invalid_payload,
+                         "'timeout_ms' has the wrong type"));
+}
+
+TEST(DefinitionJson, FromJsonRejectsParsableButInvalidDefinitions) {
+  auto dup = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p"},
+                                   {"name": "a", "participant": "q"}]})"));
+  ASSERT_FALSE(dup);
+  EXPECT_TRUE(fails_with(dup.error(), errc::duplicate_step, "'a'"));
+  auto none = definition::from_json(json::parse(
+    R"({"name": "order", "steps": []})"));
+  ASSERT_FALSE(none);
+  EXPECT_TRUE(saga::is(none.error(), errc::no_steps));
+  auto bad_timeout = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "timeout_ms": 0}]})"));
+  ASSERT_FALSE(bad_timeout);
+  EXPECT_TRUE(saga::is(bad_timeout.error(), errc::invalid_timeout));
+  auto bad_payload = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "payload": [1]}]})"));
+  ASSERT_FALSE(bad_payload);
+  EXPECT_TRUE(saga::is(bad_payload.error(), errc::invalid_payload));
+  auto bad_retry = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "retry": {"max_attempts": 0}}]})"));
+  ASSERT_FALSE(bad_retry);
+  EXPECT_TRUE(saga::is(bad_retry.error(), errc::invalid_retry));
+  auto bad_deadline = definition::from_json(json::parse(
+    R"({"name": "order", "deadline_ms": -5,
+        "steps": [{"name": "a", "participant": "p"}]})"));
+  ASSERT_FALSE(bad_deadline);
+  EXPECT_TRUE(saga::is(bad_deadline.error(), errc::invalid_timeout));
+}
+
+// BUG: actors/definition.cpp, read_field() (nlohmann's get<uint32_t>) accepts a
+// negative "max_attempts" and wraps it: {"retry": {"max_attempts": -1}} yields
+// max_attempts == 4294967295, which then passes validate(). Expected:
+// errc::invalid_payload (wrong type / out of range), like any other malformed
+// field. Actual: the definition is accepted with ~4 billion attempts.
+TEST(DefinitionJson, FromJsonRejectsNegativeMaxAttempts) {
+  auto def = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "retry": {"max_attempts": -1}}]})"));
+  EXPECT_FALSE(def) << "accepted with max_attempts = "
+                    << def->steps()[0].retry.max_attempts;
+  if (!def)
+    EXPECT_TRUE(saga::is(def.error(), errc::invalid_payload)
+                || saga::is(def.error(), errc::invalid_retry))
+      << saga::describe(def.error());
+}
+
+// BUG: actors/definition.cpp, read_field() accepts JSON booleans (and
+// fractions) for numeric fields: nlohmann's get<int64_t>() converts true to 1.
+// {"timeout_ms": true} yields a 1 ms timeout. Expected: errc::invalid_payload
+// ("'timeout_ms' has the wrong type"). Actual: accepted.
+TEST(DefinitionJson, FromJsonRejectsBooleanForNumericField) {
+  auto def = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                    "timeout_ms": true}]})"));
+  EXPECT_FALSE(def) << "accepted with timeout_ms = "
+                    << def->steps()[0].timeout.count();
+  if (!def)
+    EXPECT_TRUE(saga::is(def.error(), errc::invalid_payload))
+      << saga::describe(def.error());
+}

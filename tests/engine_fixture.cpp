@@ -1,0 +1,164 @@
+#include "tests/engine_fixture.hpp"
+
+#include <caf/atom.hpp>
+
+namespace saga::test {
+
+std::vector<std::string> script::trace() const {
+  std::vector<std::string> result;
+  for (const auto& c : calls)
+    result.push_back(c.str());
+  return result;
+}
+
+std::vector<std::string> script::trace(const std::string& op) const {
+  std::vector<std::string> result;
+  for (const auto& c : calls)
+    if (c.op == op)
+      result.push_back(c.str());
+  return result;
+}
+
+engine_fixture::engine_fixture() : script_(std::make_shared<script>()) {
+  cfg_.set("scheduler.policy", caf::atom("testing"));
+  cfg_.set("logger.verbosity", caf::atom("quiet"));
+  add_message_types(cfg_);
+  sys_ = std::make_unique<caf::actor_system>(cfg_);
+  sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+  store_ = std::make_shared<memory_store>();
+  journal_ = spawn_memory_journal(*sys_, store_);
+  runtime_config rc;
+  rc.late_reply_window = std::chrono::milliseconds{30'000};
+  rt_ = std::make_unique<runtime>(*sys_, journal_, rc);
+  run();
+}
+
+engine_fixture::~engine_fixture() {
+  script_->hung.clear();
+  rt_.reset();
+  caf::anon_send_exit(journal_, caf::exit_reason::user_shutdown);
+  run();
+  // Drain timers so no actor lingers on a pending delayed message.
+  while (sched_->has_pending_timeout()) {
+    sched_->trigger_timeouts();
+    run();
+  }
+  journal_ = nullptr;
+  sys_.reset();
+}
+
+void engine_fixture::run() {
+  sched_->run();
+}
+
+void engine_fixture::advance(std::chrono::milliseconds d) {
+  sched_->advance_time(d);
+  run();
+}
+
+void engine_fixture::add_participant(const std::string& name,
+                                     const std::vector<std::string>& actions) {
+  auto& p = rt_->participant(name);
+  for (const auto& action : actions) {
+    auto make = [s = script_](std::string op) {
+      return [s, op](const step_context& ctx, const json&, responder reply) {
+        s->calls.push_back(
+          call{op, ctx.step(), ctx.attempt(), ctx.results(), ctx.id()});
+        auto& queue = s->plans[op + ":" + ctx.step()];
+        auto r = reaction::ok();
+        if (!queue.empty()) {
+          r = queue.front();
+          queue.pop_front();
+        }
+        switch (r.what) {
+          case reaction::kind::ok:
+            reply.deliver(step_outcome::ok(r.result));
+            break;
+          case reaction::kind::fail:
+            reply.deliver(step_outcome::fail(r.error, false));
+            break;
+          case reaction::kind::fail_retryable:
+            reply.deliver(step_outcome::fail(r.error, true));
+            break;
+          case reaction::kind::hang:
+            s->hung[op + ":" + ctx.step() + "#"
+                    + std::to_string(ctx.attempt())] = reply;
+            break;
+        }
+      };
+    };
+    p.on_async(action, make("execute"), make("compensate"));
+  }
+  run();
+}
+
+definition engine_fixture::make_def(const std::vector<std::string>& names) {
+  definition d{"test-saga"};
+  for (const auto& n : names) {
+    add_participant("p-" + n, {n});
+    d.step(n, "p-" + n, json{{"step", n}})
+      .timeout(std::chrono::seconds{1})
+      .compensation_timeout(std::chrono::seconds{1})
+      .compensation_retry(retry_policy{5, std::chrono::milliseconds{100}, 2.0,
+                                       std::chrono::milliseconds{1000}, 0.0});
+  }
+  return d;
+}
+
+std::shared_ptr<std::optional<saga_result>>
+engine_fixture::start(const definition& def) {
+  auto slot = std::make_shared<std::optional<saga_result>>();
+  rt_->execute(def, [slot](saga_result r) { *slot = std::move(r); });
+  run();
+  return slot;
+}
+
+saga_result engine_fixture::execute(const definition& def) {
+  auto slot = start(def);
+  EXPECT_TRUE(slot->has_value()) << "the saga did not end";
+  return slot->value_or(saga_result{});
+}
+
+void engine_fixture::answer(const std::string& key, step_outcome outcome) {
+  auto i = script_->hung.find(key);
+  ASSERT_NE(i, script_->hung.end()) << "no hung request " << key;
+  i->second.deliver(std::move(outcome));
+  script_->hung.erase(i);
+  run();
+}
+
+std::vector<event> engine_fixture::events_of(const saga_id& id) {
+  auto res = store_->read(id);
+  EXPECT_TRUE(res) << describe(res.error());
+  return res ? *res : std::vector<event>{};
+}
+
+void engine_fixture::expect_replay_matches(const saga_result& live) {
+  auto events = events_of(live.saga_id);
+  ASSERT_FALSE(events.empty());
+  auto st = replay(live.saga_id, events);
+  ASSERT_TRUE(st) << describe(st.error());
+  auto replayed = summarize(*st);
+  EXPECT_EQ(replayed.state, live.state);
+  EXPECT_EQ(replayed.success, live.success);
+  EXPECT_EQ(replayed.completed_steps, live.completed_steps);
+  EXPECT_EQ(replayed.compensated_steps, live.compensated_steps);
+  EXPECT_EQ(replayed.failed_step, live.failed_step);
+  EXPECT_EQ(describe(replayed.error), describe(live.error));
+  // Every prefix is a state the saga actually went through.
+  for (size_t n = 1; n <= events.size(); ++n) {
+    std::vector<event> prefix(events.begin(), events.begin() + n);
+    auto partial = replay(live.saga_id, prefix);
+    EXPECT_TRUE(partial) << "prefix of " << n << " events: "
+                         << describe(partial.error());
+  }
+}
+
+std::vector<event_type> types_of(const std::vector<event>& events) {
+  std::vector<event_type> result;
+  for (const auto& ev : events)
+    result.push_back(ev.type);
+  return result;
+}
+
+} // namespace saga::test

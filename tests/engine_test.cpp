@@ -1,0 +1,474 @@
+// Saga scenarios on the deterministic test scheduler. Each test states the
+// behaviour it guards; each would fail without it.
+
+#include <algorithm>
+
+#include "tests/engine_fixture.hpp"
+
+using namespace std::chrono_literals;
+
+namespace saga::test {
+namespace {
+
+using strings = std::vector<std::string>;
+
+class engine : public engine_fixture {};
+
+// -- success ------------------------------------------------------------------------
+
+TEST_F(engine, all_steps_succeed_in_order) {
+  auto d = make_def({"a", "b", "c"});
+  auto r = execute(d);
+  EXPECT_TRUE(r.success);
+  EXPECT_EQ(r.state, saga_status::completed);
+  EXPECT_EQ(r.completed_steps, (strings{"a", "b", "c"}));
+  EXPECT_TRUE(r.compensated_steps.empty());
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(script_->trace(), (strings{"execute:a#1", "execute:b#1",
+                                       "execute:c#1"}));
+  EXPECT_EQ(types_of(events_of(r.saga_id)),
+            (std::vector<event_type>{
+              event_type::saga_started, event_type::step_started,
+              event_type::step_succeeded, event_type::step_started,
+              event_type::step_succeeded, event_type::step_started,
+              event_type::step_succeeded, event_type::saga_completed}));
+  expect_replay_matches(r);
+}
+
+TEST_F(engine, finished_saga_leaves_the_unfinished_index) {
+  auto r = execute(make_def({"a"}));
+  ASSERT_TRUE(r.success);
+  EXPECT_TRUE(store_->unfinished("", 10).ids.empty());
+}
+
+// -- failure at each position -----------------------------------------------------------
+
+class failure_at : public engine,
+                   public ::testing::WithParamInterface<size_t> {};
+
+TEST_P(failure_at, compensates_exactly_the_completed_steps_in_reverse) {
+  const strings names{"a", "b", "c", "d"};
+  auto k = GetParam();
+  script_->plan("execute:" + names[k], {reaction::fail("no way")});
+  auto r = execute(make_def(names));
+  EXPECT_FALSE(r.success);
+  EXPECT_EQ(r.state, saga_status::compensated);
+  EXPECT_EQ(r.failed_step, names[k]);
+  EXPECT_TRUE(is(r.error, errc::step_failed)) << describe(r.error);
+  strings executed;
+  strings compensated;
+  for (size_t i = 0; i <= k; ++i)
+    executed.push_back("execute:" + names[i] + "#1");
+  for (size_t i = k; i-- > 0;)
+    compensated.push_back("compensate:" + names[i] + "#1");
+  EXPECT_EQ(script_->trace("execute"), executed);
+  EXPECT_EQ(script_->trace("compensate"), compensated);
+  strings expected_compensated;
+  for (size_t i = k; i-- > 0;)
+    expected_compensated.push_back(names[i]);
+  EXPECT_EQ(r.compensated_steps, expected_compensated);
+  // The compensations come after all executes: nothing runs after a failure.
+  auto trace = script_->trace();
+  EXPECT_EQ(trace.size(), executed.size() + compensated.size());
+  expect_replay_matches(r);
+}
+
+INSTANTIATE_TEST_SUITE_P(every_position, failure_at,
+                         ::testing::Values(0, 1, 2, 3));
+
+// -- forward recovery -----------------------------------------------------------------
+
+TEST_F(engine, retry_with_backoff_then_success) {
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  definition def{"retrying"};
+  def.step("a", "p-a").timeout(1s).step("b", "p-b").timeout(1s).retry(
+    retry_policy{3, 100ms, 2.0, 10s, 0.0});
+  script_->plan("execute:b", {reaction::fail_retryable("busy"),
+                              reaction::fail_retryable("busy")});
+  auto slot = start(def);
+  // Attempt 1 failed; attempt 2 waits for its backoff (100ms).
+  EXPECT_EQ(script_->trace("execute"), (strings{"execute:a#1", "execute:b#1"}));
+  advance(99ms);
+  EXPECT_EQ(script_->trace("execute").size(), 2u) << "retried before backoff";
+  advance(1ms);
+  EXPECT_EQ(script_->trace("execute").back(), "execute:b#2");
+  // Attempt 2 failed; attempt 3 waits twice as long (200ms).
+  advance(199ms);
+  EXPECT_EQ(script_->trace("execute").size(), 3u);
+  advance(1ms);
+  ASSERT_TRUE(slot->has_value());
+  auto r = **slot;
+  EXPECT_TRUE(r.success);
+  EXPECT_EQ(script_->trace("execute"), (strings{"execute:a#1", "execute:b#1",
+                                                "execute:b#2", "execute:b#3"}));
+  EXPECT_TRUE(script_->trace("compensate").empty());
+  auto st = replay(r.saga_id, events_of(r.saga_id));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->steps[1].attempts, 3u);
+  expect_replay_matches(r);
+}
+
+TEST_F(engine, non_retryable_failure_is_not_retried) {
+  definition def{"no-retry"};
+  def.step("a", "p-a").step("b", "p-b").retry(retry_policy{5, 10ms});
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  script_->plan("execute:b", {reaction::fail("permanent")});
+  auto r = execute(def);
+  EXPECT_EQ(r.state, saga_status::compensated);
+  EXPECT_EQ(script_->trace("execute"), (strings{"execute:a#1", "execute:b#1"}));
+}
+
+TEST_F(engine, retries_exhausted_then_compensation) {
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  definition def{"exhausted"};
+  def.step("a", "p-a").step("b", "p-b").retry(
+    retry_policy{3, 10ms, 1.0, 10ms, 0.0});
+  script_->plan("execute:b", {reaction::fail_retryable(),
+                              reaction::fail_retryable(),
+                              reaction::fail_retryable("still busy")});
+  auto slot = start(def);
+  advance(10ms);
+  advance(10ms);
+  ASSERT_TRUE(slot->has_value());
+  auto r = **slot;
+  EXPECT_EQ(r.state, saga_status::compensated);
+  EXPECT_EQ(r.failed_step, "b");
+  EXPECT_NE(describe(r.error).find("still busy"), std::string::npos);
+  EXPECT_EQ(script_->trace(),
+            (strings{"execute:a#1", "execute:b#1", "execute:b#2",
+                     "execute:b#3", "compensate:a#1"}));
+  expect_replay_matches(r);
+}
+
+// -- timeouts and late replies -----------------------------------------------------------
+
+TEST_F(engine, step_timeout_retries_and_then_compensates_the_unknown_step) {
+  definition def{"timeouts"};
+  def.step("a", "p-a")
+    .step("b", "p-b")
+    .timeout(500ms)
+    .retry(retry_policy{2, 50ms, 1.0, 50ms, 0.0});
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  script_->plan("execute:b", {reaction::hang(), reaction::hang()});
+  auto slot = start(def);
+  EXPECT_EQ(script_->trace().back(), "execute:b#1");
+  advance(500ms); // attempt 1 times out
+  advance(50ms);  // backoff
+  EXPECT_EQ(script_->trace().back(), "execute:b#2");
+  EXPECT_FALSE(slot->has_value());
+  advance(500ms); // attempt 2 times out: b failed for good
+  ASSERT_TRUE(slot->has_value());
+  auto r = **slot;
+  EXPECT_EQ(r.state, saga_status::compensated);
+  EXPECT_TRUE(is(r.error, errc::step_timeout)) << describe(r.error);
+  // b may have taken effect (no reply): it is compensated too, before a.
+  EXPECT_EQ(script_->trace("compensate"),
+            (strings{"compensate:b#1", "compensate:a#1"}));
+  EXPECT_EQ(r.compensated_steps, (strings{"b", "a"}));
+  expect_replay_matches(r);
+}
+
+TEST_F(engine, late_success_after_timeout_completes_the_step) {
+  definition def{"late"};
+  def.step("a", "p-a")
+    .step("b", "p-b")
+    .timeout(500ms)
+    .retry(retry_policy{3, 50ms, 1.0, 50ms, 0.0})
+    .step("c", "p-c");
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  add_participant("p-c", {"c"});
+  script_->plan("execute:b", {reaction::hang(), reaction::hang()});
+  auto slot = start(def);
+  advance(500ms);
+  advance(50ms);
+  EXPECT_EQ(script_->trace().back(), "execute:b#2");
+  // The reply to attempt 1 arrives late, while attempt 2 is in flight.
+  answer("execute:b#1", step_outcome::ok({{"late", true}}));
+  ASSERT_TRUE(slot->has_value());
+  auto r = **slot;
+  EXPECT_TRUE(r.success);
+  EXPECT_EQ(script_->trace("execute").back(), "execute:c#1");
+  // c saw b's late result.
+  EXPECT_EQ(script_->calls.back().results["b"], (json{{"late", true}}));
+  expect_replay_matches(r);
+}
+
+TEST_F(engine, late_failure_of_an_old_attempt_is_ignored) {
+  definition def{"stale"};
+  def.step("a", "p-a").timeout(500ms).retry(
+    retry_policy{2, 50ms, 1.0, 50ms, 0.0});
+  add_participant("p-a", {"a"});
+  script_->plan("execute:a", {reaction::hang(), reaction::hang()});
+  auto slot = start(def);
+  advance(500ms);
+  advance(50ms);
+  answer("execute:a#1", step_outcome::fail("stale failure"));
+  EXPECT_FALSE(slot->has_value()) << "a stale failure ended the saga";
+  answer("execute:a#2", step_outcome::ok());
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_TRUE((*slot)->success);
+}
+
+// -- saga deadline ----------------------------------------------------------------------
+
+TEST_F(engine, deadline_abandons_the_step_in_flight_and_compensates) {
+  definition def{"deadline"};
+  def.step("a", "p-a").step("b", "p-b").timeout(5s).step("c", "p-c").deadline(
+    1s);
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  add_participant("p-c", {"c"});
+  script_->plan("execute:b", {reaction::hang()});
+  auto slot = start(def);
+  advance(1s);
+  // Compensation started; b's reply is awaited (bounded by its timeout).
+  auto events = store_->unfinished("", 10);
+  ASSERT_EQ(events.ids.size(), 1u);
+  auto history = events_of(events.ids[0]);
+  EXPECT_EQ(history.back().type, event_type::compensation_started);
+  EXPECT_FALSE(slot->has_value());
+  // The late reply says b succeeded: it must be compensated, then a.
+  answer("execute:b#1", step_outcome::ok({{"ref", 7}}));
+  ASSERT_TRUE(slot->has_value());
+  auto r = **slot;
+  EXPECT_EQ(r.state, saga_status::compensated);
+  EXPECT_TRUE(is(r.error, errc::deadline_exceeded)) << describe(r.error);
+  EXPECT_EQ(r.failed_step, "b");
+  EXPECT_EQ(script_->trace("compensate"),
+            (strings{"compensate:b#1", "compensate:a#1"}));
+  // b's compensation sees b's late result.
+  const auto& comp_b = script_->calls[script_->calls.size() - 2];
+  EXPECT_EQ(comp_b.results["b"], (json{{"ref", 7}}));
+  auto trace = script_->trace();
+  EXPECT_EQ(std::count(trace.begin(), trace.end(), "execute:c#1"), 0);
+  expect_replay_matches(r);
+}
+
+TEST_F(engine, deadline_with_a_silent_step_compensates_it_after_its_timeout) {
+  definition def{"deadline-silent"};
+  def.step("a", "p-a").step("b", "p-b").timeout(3s).deadline(1s);
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  script_->plan("execute:b", {reaction::hang()});
+  auto slot = start(def);
+  advance(1s);
+  EXPECT_TRUE(script_->trace("compensate").empty());
+  advance(2s); // b's own timeout: outcome unknown, so it is compensated
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_EQ(script_->trace("compensate"),
+            (strings{"compensate:b#1", "compensate:a#1"}));
+  expect_replay_matches(**slot);
+}
+
+TEST_F(engine, deadline_during_backoff_compensates_at_once) {
+  definition def{"deadline-backoff"};
+  def.step("a", "p-a")
+    .step("b", "p-b")
+    .retry(retry_policy{5, 10s, 1.0, 10s, 0.0})
+    .deadline(1s);
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  script_->plan("execute:b", {reaction::fail_retryable()});
+  auto slot = start(def);
+  advance(1s);
+  ASSERT_TRUE(slot->has_value());
+  auto r = **slot;
+  EXPECT_TRUE(is(r.error, errc::deadline_exceeded));
+  EXPECT_EQ(script_->trace(),
+            (strings{"execute:a#1", "execute:b#1", "compensate:a#1"}));
+  expect_replay_matches(r);
+}
+
+TEST_F(engine, deadline_after_completion_changes_nothing) {
+  definition def{"fast"};
+  def.step("a", "p-a").deadline(1s);
+  add_participant("p-a", {"a"});
+  auto r = execute(def);
+  advance(2s);
+  EXPECT_TRUE(r.success);
+  EXPECT_TRUE(script_->trace("compensate").empty());
+}
+
+// -- backward recovery ----------------------------------------------------------------------
+
+TEST_F(engine, compensation_failing_then_succeeding) {
+  auto def = make_def({"a", "b"});
+  script_->plan("execute:b", {reaction::fail()});
+  script_->plan("compensate:a", {reaction::fail_retryable("db down")});
+  auto slot = start(def);
+  EXPECT_FALSE(slot->has_value());
+  advance(100ms); // compensation backoff
+  ASSERT_TRUE(slot->has_value());
+  auto r = **slot;
+  EXPECT_EQ(r.state, saga_status::compensated);
+  EXPECT_EQ(script_->trace("compensate"),
+            (strings{"compensate:a#1", "compensate:a#2"}));
+  auto st = replay(r.saga_id, events_of(r.saga_id));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->steps[0].compensation_attempts, 2u);
+  expect_replay_matches(r);
+}
+
+TEST_F(engine, compensation_timeout_is_retried) {
+  auto def = make_def({"a", "b"});
+  script_->plan("execute:b", {reaction::fail()});
+  script_->plan("compensate:a", {reaction::hang()});
+  auto slot = start(def);
+  advance(1s);    // compensate attempt 1 times out
+  advance(100ms); // backoff
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_EQ((*slot)->state, saga_status::compensated);
+  EXPECT_EQ(script_->trace("compensate"),
+            (strings{"compensate:a#1", "compensate:a#2"}));
+}
+
+TEST_F(engine, compensation_exhausted_ends_failed) {
+  auto def = make_def({"a", "b"});
+  script_->plan("execute:b", {reaction::fail()});
+  script_->plan("compensate:a",
+                std::vector<reaction>(5, reaction::fail_retryable("db down")));
+  auto slot = start(def);
+  for (int i = 0; i < 4; ++i)
+    advance(1s);
+  ASSERT_TRUE(slot->has_value());
+  auto r = **slot;
+  EXPECT_EQ(r.state, saga_status::failed);
+  EXPECT_TRUE(is(r.error, errc::compensation_failed)) << describe(r.error);
+  EXPECT_NE(describe(r.error).find("db down"), std::string::npos);
+  EXPECT_EQ(script_->trace("compensate").size(), 5u);
+  EXPECT_TRUE(store_->unfinished("", 10).ids.empty());
+  expect_replay_matches(r);
+}
+
+TEST_F(engine, non_retryable_compensation_failure_ends_failed_at_once) {
+  auto def = make_def({"a", "b"});
+  script_->plan("execute:b", {reaction::fail()});
+  script_->plan("compensate:a", {reaction::fail("cannot undo")});
+  auto r = execute(def);
+  EXPECT_EQ(r.state, saga_status::failed);
+  EXPECT_EQ(script_->trace("compensate").size(), 1u);
+  expect_replay_matches(r);
+}
+
+// -- step results ---------------------------------------------------------------------------
+
+TEST_F(engine, results_are_visible_to_later_steps_and_to_compensation) {
+  auto def = make_def({"a", "b", "c"});
+  script_->plan("execute:a", {reaction::ok({{"txId", "tx-1"}})});
+  script_->plan("execute:b", {reaction::ok({{"slot", 4}})});
+  script_->plan("execute:c", {reaction::fail()});
+  auto r = execute(def);
+  ASSERT_EQ(r.state, saga_status::compensated);
+  // calls: exec a, exec b, exec c, comp b, comp a
+  ASSERT_EQ(script_->calls.size(), 5u);
+  EXPECT_TRUE(script_->calls[0].results.empty());
+  EXPECT_EQ(script_->calls[1].results["a"]["txId"], "tx-1");
+  EXPECT_EQ(script_->calls[2].results["b"]["slot"], 4);
+  EXPECT_EQ(script_->calls[3].str(), "compensate:b#1");
+  EXPECT_EQ(script_->calls[3].results["b"]["slot"], 4);
+  EXPECT_EQ(script_->calls[4].str(), "compensate:a#1");
+  EXPECT_EQ(script_->calls[4].results["a"]["txId"], "tx-1");
+  // Every call carries the saga id.
+  for (const auto& c : script_->calls)
+    EXPECT_EQ(c.id, r.saga_id);
+}
+
+// -- the saga log ---------------------------------------------------------------------------
+
+TEST_F(engine, saga_log_shows_steps_attempts_results_and_events) {
+  definition def{"logged"};
+  def.step("a", "p-a")
+    .step("b", "p-b")
+    .retry(retry_policy{2, 10ms, 1.0, 10ms, 0.0})
+    .step("c", "p-c");
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  add_participant("p-c", {"c"});
+  script_->plan("execute:a", {reaction::ok({{"txId", "t"}})});
+  script_->plan("execute:b", {reaction::fail_retryable("busy"),
+                              reaction::fail("out of stock")});
+  auto slot = start(def);
+  advance(10ms);
+  ASSERT_TRUE(slot->has_value());
+  auto r = **slot;
+  auto events = events_of(r.saga_id);
+  auto st = replay(r.saga_id, events);
+  ASSERT_TRUE(st);
+  auto log = make_log(*st, events);
+  EXPECT_EQ(log.saga_id, r.saga_id);
+  EXPECT_EQ(log.name, "logged");
+  EXPECT_EQ(log.status, saga_status::compensated);
+  EXPECT_NE(log.error.find("out of stock"), std::string::npos);
+  ASSERT_EQ(log.steps.size(), 3u);
+  EXPECT_EQ(log.steps[0].status, step_status::compensated);
+  EXPECT_EQ(log.steps[0].result, R"({"txId":"t"})");
+  EXPECT_EQ(log.steps[0].compensation_attempts, 1u);
+  EXPECT_EQ(log.steps[1].status, step_status::failed);
+  EXPECT_EQ(log.steps[1].attempts, 2u);
+  EXPECT_EQ(log.steps[1].error, "out of stock");
+  EXPECT_EQ(log.steps[2].status, step_status::pending);
+  EXPECT_EQ(log.steps[2].attempts, 0u);
+  EXPECT_EQ(types_of(log.events),
+            (std::vector<event_type>{
+              event_type::saga_started, event_type::step_started,
+              event_type::step_succeeded, event_type::step_started,
+              event_type::step_attempt_failed, event_type::step_started,
+              event_type::step_failed, event_type::compensation_started,
+              event_type::step_compensating, event_type::step_compensated,
+              event_type::saga_compensated}));
+  auto text = to_string(log);
+  EXPECT_NE(text.find("compensation_started"), std::string::npos);
+}
+
+// -- invalid definitions ------------------------------------------------------------------------
+
+TEST_F(engine, invalid_definitions_are_rejected_before_anything_is_persisted) {
+  add_participant("p-a", {"a"});
+  std::vector<std::pair<definition, errc>> cases;
+  cases.emplace_back(definition{"empty"}, errc::no_steps);
+  cases.emplace_back(definition{"dup"}.step("a", "p-a").step("a", "p-a"),
+                     errc::duplicate_step);
+  cases.emplace_back(definition{"anon"}.step("", "p-a"), errc::empty_name);
+  cases.emplace_back(definition{""}.step("a", "p-a"), errc::empty_name);
+  cases.emplace_back(definition{"who"}.step("a", "nobody"),
+                     errc::unknown_participant);
+  cases.emplace_back(definition{"t"}.step("a", "p-a").timeout(0ms),
+                     errc::invalid_timeout);
+  cases.emplace_back(definition{"b"}.step("a", "p-a").retry(
+                       retry_policy{2, 0ms}),
+                     errc::invalid_backoff);
+  cases.emplace_back(definition{"p"}.step("a", "p-a", json::array({1, 2})),
+                     errc::invalid_payload);
+  for (auto& [def, code] : cases) {
+    auto r = execute(def);
+    EXPECT_TRUE(is(r.error, code))
+      << def.name() << ": got " << describe(r.error);
+    EXPECT_EQ(r.state, saga_status::pending);
+    EXPECT_TRUE(r.saga_id.empty());
+  }
+  EXPECT_EQ(store_->size(), 0u);
+  EXPECT_TRUE(script_->calls.empty());
+}
+
+TEST_F(engine, unknown_participant_error_names_step_and_participant) {
+  auto r = execute(definition{"who"}.step("pay", "bank"));
+  EXPECT_NE(describe(r.error).find("'pay'"), std::string::npos);
+  EXPECT_NE(describe(r.error).find("'bank'"), std::string::npos);
+}
+
+// -- unknown actions ------------------------------------------------------------------------------
+
+TEST_F(engine, an_action_the_participant_lacks_fails_the_step) {
+  add_participant("p-a", {"a"});
+  auto r = execute(definition{"x"}.step("a", "p-a").step("zzz", "p-a"));
+  EXPECT_EQ(r.state, saga_status::compensated);
+  EXPECT_NE(describe(r.error).find("zzz"), std::string::npos);
+}
+
+} // namespace
+} // namespace saga::test
