@@ -525,7 +525,7 @@ TEST(DefinitionJson, FromJsonRejectsParsableButInvalidDefinitions) {
   EXPECT_TRUE(saga::is(bad_deadline.error(), errc::invalid_timeout));
 }
 
-// BUG: actors/definition.cpp, read_field() (nlohmann's get<uint32_t>) accepts a
+// BUG: actors/definition.cpp:55, read_field() (nlohmann's get<uint32_t>) accepts a
 // negative "max_attempts" and wraps it: {"retry": {"max_attempts": -1}} yields
 // max_attempts == 4294967295, which then passes validate(). Expected:
 // errc::invalid_payload (wrong type / out of range), like any other malformed
@@ -542,7 +542,7 @@ TEST(DefinitionJson, FromJsonRejectsNegativeMaxAttempts) {
       << saga::describe(def.error());
 }
 
-// BUG: actors/definition.cpp, read_field() accepts JSON booleans (and
+// BUG: actors/definition.cpp:55, read_field() accepts JSON booleans (and
 // fractions) for numeric fields: nlohmann's get<int64_t>() converts true to 1.
 // {"timeout_ms": true} yields a 1 ms timeout. Expected: errc::invalid_payload
 // ("'timeout_ms' has the wrong type"). Actual: accepted.

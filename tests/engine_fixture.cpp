@@ -1,6 +1,9 @@
 #include "tests/engine_fixture.hpp"
 
 #include <caf/atom.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 namespace saga::test {
 
@@ -58,12 +61,15 @@ void engine_fixture::advance(std::chrono::milliseconds d) {
 
 void engine_fixture::add_participant(const std::string& name,
                                      const std::vector<std::string>& actions) {
+  added_.emplace_back(name, actions);
   auto& p = rt_->participant(name);
   for (const auto& action : actions) {
     auto make = [s = script_](std::string op) {
       return [s, op](const step_context& ctx, const json&, responder reply) {
         s->calls.push_back(
           call{op, ctx.step(), ctx.attempt(), ctx.results(), ctx.id()});
+        if (s->observer)
+          s->observer(s->calls.back());
         auto& queue = s->plans[op + ":" + ctx.step()];
         auto r = reaction::ok();
         if (!queue.empty()) {
@@ -152,6 +158,90 @@ void engine_fixture::expect_replay_matches(const saga_result& live) {
     EXPECT_TRUE(partial) << "prefix of " << n << " events: "
                          << describe(partial.error());
   }
+}
+
+uint64_t engine_fixture::recover() {
+  auto count = std::make_shared<std::optional<uint64_t>>();
+  auto coord = rt_->coordinator();
+  sys_->spawn([coord, count](caf::event_based_actor* self) {
+    self->request(coord, caf::infinite, recover_atom::value)
+      .then([count](uint64_t n) { *count = n; },
+            [](caf::error& err) { ADD_FAILURE() << describe(err); });
+  });
+  run();
+  EXPECT_TRUE(count->has_value()) << "recover() did not answer";
+  return count->value_or(0);
+}
+
+void engine_fixture::restart_runtime() {
+  script_->hung.clear();
+  rt_.reset();
+  run();
+  rt_ = std::make_unique<runtime>(*sys_, journal_, runtime_config{});
+  auto added = std::move(added_);
+  added_.clear();
+  for (const auto& [name, actions] : added)
+    add_participant(name, actions);
+  run();
+}
+
+namespace {
+
+struct held_append {
+  caf::typed_response_promise<uint64_t> rp;
+  saga_id id;
+  std::vector<event> events;
+};
+
+struct gated_state {
+  std::deque<held_append> held;
+};
+
+gated_journal_actor::behavior_type
+gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
+              std::shared_ptr<journal_gate> gate) {
+  return {
+    [self, gate](append_atom, saga_id& id,
+                 std::vector<event>& events) -> caf::result<uint64_t> {
+      auto rp = self->make_response_promise<uint64_t>();
+      self->state.held.push_back({rp, std::move(id), std::move(events)});
+      gate->held = self->state.held.size();
+      return rp;
+    },
+    [self, gate](gate_atom, bool release) {
+      if (self->state.held.empty())
+        return;
+      auto h = std::move(self->state.held.front());
+      self->state.held.pop_front();
+      gate->held = self->state.held.size();
+      if (!release) {
+        h.rp.deliver(make_error(errc::journal_failure, "disk on fire"));
+        return;
+      }
+      auto res = gate->store->append(h.id, h.events);
+      if (res)
+        h.rp.deliver(*res);
+      else
+        h.rp.deliver(res.error());
+    },
+    [gate](read_atom, const saga_id& id) -> caf::result<std::vector<event>> {
+      auto res = gate->store->read(id);
+      if (!res)
+        return res.error();
+      return *res;
+    },
+    [gate](unfinished_atom, const std::string& after, uint32_t max) {
+      return gate->store->unfinished(after, max);
+    },
+    [gate](finish_atom, const saga_id& id) { return gate->store->finish(id); },
+  };
+}
+
+} // namespace
+
+gated_journal_actor spawn_gated_journal(caf::actor_system& sys,
+                                        std::shared_ptr<journal_gate> gate) {
+  return sys.spawn(gated_journal, std::move(gate));
 }
 
 std::vector<event_type> types_of(const std::vector<event>& events) {

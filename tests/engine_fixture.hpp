@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -66,6 +67,8 @@ struct script {
   std::vector<call> calls;
   /// Responders of hung requests, keyed "execute:<step>#<attempt>".
   std::map<std::string, responder> hung;
+  /// Called with every request before it is answered.
+  std::function<void(const call&)> observer;
 
   void plan(const std::string& op_step, std::vector<reaction> xs) {
     for (auto& x : xs)
@@ -111,6 +114,13 @@ protected:
   /// Returns the journal's events of saga `id`.
   std::vector<event> events_of(const saga_id& id);
 
+  /// Asks the coordinator to recover and returns how many sagas it resumed.
+  uint64_t recover();
+
+  /// Replaces the runtime with a fresh one on the same journal, as after a
+  /// crash of the node: the old sagas stop, their journal stays.
+  void restart_runtime();
+
   /// Checks that replaying the journal reproduces `live`: same state,
   /// steps, failed step and error, and that every prefix of the history is
   /// a valid state too.
@@ -123,7 +133,28 @@ protected:
   journal_actor journal_;
   std::unique_ptr<runtime> rt_;
   std::shared_ptr<script> script_;
+  /// Participants added so far, to register them again after a restart.
+  std::vector<std::pair<std::string, std::vector<std::string>>> added_;
 };
+
+/// Releases (true) or rejects (false) the oldest append a gated journal holds.
+using gate_atom = caf::atom_constant<caf::atom("t_gate")>;
+
+/// A journal whose appends wait until the test releases or rejects them, to
+/// observe what happens before the journal acknowledges. Reads are served
+/// from `store` at once.
+using gated_journal_actor
+  = journal_actor::extend<caf::reacts_to<gate_atom, bool>>;
+
+/// The appends a gated journal holds, shared with the test.
+struct journal_gate {
+  std::shared_ptr<memory_store> store;
+  size_t held = 0;
+};
+
+/// Returns a journal that holds appends until it receives `gate_atom`.
+gated_journal_actor spawn_gated_journal(caf::actor_system& sys,
+                                        std::shared_ptr<journal_gate> gate);
 
 /// Returns the event types of `events`, in order.
 std::vector<event_type> types_of(const std::vector<event>& events);

@@ -470,5 +470,173 @@ TEST_F(engine, an_action_the_participant_lacks_fails_the_step) {
   EXPECT_NE(describe(r.error).find("zzz"), std::string::npos);
 }
 
+// -- write-ahead ---------------------------------------------------------------------------------
+
+class write_ahead : public engine {
+protected:
+  write_ahead() : gate_(std::make_shared<journal_gate>()) {
+    gate_->store = store_;
+    gated_ = spawn_gated_journal(*sys_, gate_);
+    rt_ = std::make_unique<runtime>(
+      *sys_, caf::actor_cast<journal_actor>(gated_), runtime_config{});
+    run();
+  }
+
+  ~write_ahead() override {
+    while (gate_->held > 0)
+      release(false);
+    rt_.reset();
+    caf::anon_send_exit(gated_, caf::exit_reason::user_shutdown);
+    run();
+  }
+
+  void release(bool ok) {
+    caf::anon_send(gated_, gate_atom::value, ok);
+    run();
+  }
+
+  std::shared_ptr<journal_gate> gate_;
+  gated_journal_actor gated_;
+};
+
+TEST_F(write_ahead, no_command_leaves_before_its_intent_is_acknowledged) {
+  auto def = make_def({"a", "b"});
+  // Whenever a participant is asked, the journal already holds the intent.
+  script_->observer = [this](const call& c) {
+    auto events = store_->read(c.id);
+    ASSERT_TRUE(events);
+    auto want = c.op == "execute" ? event_type::step_started
+                                  : event_type::step_compensating;
+    auto step = c.step == "a" ? 0 : 1;
+    auto found = std::any_of(events->begin(), events->end(),
+                             [&](const event& ev) {
+                               return ev.type == want && ev.step == step
+                                      && ev.attempt == c.attempt;
+                             });
+    EXPECT_TRUE(found) << c.str() << " left before its intent was durable";
+  };
+  script_->plan("execute:b", {reaction::fail()});
+  auto slot = start(def);
+  ASSERT_EQ(gate_->held, 1u);
+  EXPECT_TRUE(script_->calls.empty()) << "a command left before the ack";
+  // Release one append at a time; each unlocks exactly the next command.
+  size_t releases = 0;
+  while (gate_->held > 0) {
+    auto calls_before = script_->calls.size();
+    release(true);
+    EXPECT_LE(script_->calls.size(), calls_before + 1);
+    ++releases;
+  }
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_EQ((*slot)->state, saga_status::compensated);
+  EXPECT_EQ(script_->trace(),
+            (strings{"execute:a#1", "execute:b#1", "compensate:a#1"}));
+  EXPECT_GE(releases, 4u);
+}
+
+TEST_F(write_ahead, a_failed_append_stops_the_saga_before_any_command) {
+  auto def = make_def({"a"});
+  auto slot = start(def);
+  ASSERT_EQ(gate_->held, 1u);
+  release(false);
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_TRUE(is((*slot)->error, errc::saga_crashed))
+    << describe((*slot)->error);
+  EXPECT_NE(describe((*slot)->error).find("disk on fire"), std::string::npos);
+  EXPECT_TRUE(script_->calls.empty());
+  EXPECT_EQ(store_->size(), 0u);
+}
+
+// -- resuming from the journal --------------------------------------------------------------------
+
+TEST_F(engine, recover_resumes_a_saga_whose_node_stopped_mid_step) {
+  auto def = make_def({"a", "b", "c"});
+  script_->plan("execute:b", {reaction::hang()});
+  auto slot = start(def);
+  ASSERT_EQ(script_->trace().back(), "execute:b#1");
+  restart_runtime();
+  EXPECT_FALSE(slot->has_value() && (*slot)->success);
+  EXPECT_EQ(recover(), 1u);
+  // The intent to run b#1 was durable: b#1 is sent again (at least once),
+  // then the saga carries on.
+  EXPECT_EQ(script_->trace(), (strings{"execute:a#1", "execute:b#1",
+                                       "execute:b#1", "execute:c#1"}));
+  EXPECT_TRUE(store_->unfinished("", 10).ids.empty());
+  auto st = replay(script_->calls.back().id,
+                   events_of(script_->calls.back().id));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, saga_status::completed);
+  auto started = std::count_if(st->steps.begin(), st->steps.end(),
+                               [](const step_state& x) {
+                                 return x.status == step_status::completed;
+                               });
+  EXPECT_EQ(started, 3);
+  EXPECT_EQ(recover(), 0u) << "nothing is left to recover";
+}
+
+TEST_F(engine, recover_resumes_a_compensation) {
+  auto def = make_def({"a", "b"});
+  script_->plan("execute:b", {reaction::fail()});
+  script_->plan("compensate:a", {reaction::hang()});
+  start(def);
+  ASSERT_EQ(script_->trace().back(), "compensate:a#1");
+  restart_runtime();
+  EXPECT_EQ(recover(), 1u);
+  EXPECT_EQ(script_->trace("compensate"),
+            (strings{"compensate:a#1", "compensate:a#1"}));
+  auto st = replay(script_->calls.back().id,
+                   events_of(script_->calls.back().id));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, saga_status::compensated);
+}
+
+TEST_F(engine, recover_times_out_an_abandoned_step_and_compensates_it) {
+  definition def{"abandoned"};
+  def.step("a", "p-a").step("b", "p-b").timeout(5s).deadline(1s);
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  script_->plan("execute:b", {reaction::hang()});
+  start(def);
+  advance(1s); // deadline: compensating, b still in flight
+  auto id = script_->calls.back().id;
+  restart_runtime();
+  EXPECT_EQ(recover(), 1u);
+  // Nobody waits for b's reply any more: its outcome is unknown, so it is
+  // compensated, then a.
+  EXPECT_EQ(script_->trace("compensate"),
+            (strings{"compensate:b#1", "compensate:a#1"}));
+  auto events = events_of(id);
+  auto st = replay(id, events);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, saga_status::compensated);
+  EXPECT_TRUE(st->steps[1].outcome_unknown);
+}
+
+TEST_F(engine, recover_does_not_start_a_running_saga_twice) {
+  auto def = make_def({"a"});
+  script_->plan("execute:a", {reaction::hang()});
+  auto slot = start(def);
+  EXPECT_EQ(recover(), 0u);
+  EXPECT_EQ(script_->trace(), (strings{"execute:a#1"}));
+  answer("execute:a#1", step_outcome::ok());
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_TRUE((*slot)->success);
+}
+
+TEST_F(engine, recover_leaves_a_saga_with_an_unknown_participant_unfinished) {
+  auto def = make_def({"a"});
+  script_->plan("execute:a", {reaction::hang()});
+  start(def);
+  // Restart without any participants.
+  script_->hung.clear();
+  rt_.reset();
+  run();
+  rt_ = std::make_unique<runtime>(*sys_, journal_, runtime_config{});
+  run();
+  EXPECT_EQ(recover(), 0u);
+  EXPECT_EQ(store_->unfinished("", 10).ids.size(), 1u)
+    << "an unrecoverable saga must stay listed for an operator";
+}
+
 } // namespace
 } // namespace saga::test
