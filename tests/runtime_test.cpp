@@ -1,1 +1,313 @@
+// The public runtime API on CAF's real scheduler, as applications use it.
+// Waiting is always on an event (a future, a reply), never on a sleep.
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
 #include <gtest/gtest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "persistence/memory_journal.hpp"
+#include "saga/saga.hpp"
+
+using namespace std::chrono_literals;
+
+namespace saga {
+namespace {
+
+step_outcome ok_handler(const step_context&, const json&) {
+  return step_outcome::ok();
+}
+
+definition two_steps(const std::string& p1, const std::string& p2) {
+  definition d{"two"};
+  d.step("first", p1, {{"n", 1}}).timeout(10s).step("second", p2).timeout(10s);
+  return d;
+}
+
+TEST(runtime, execute_returns_a_future_of_the_result) {
+  runtime rt;
+  ASSERT_FALSE(rt.start_error());
+  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
+                                                               ok_handler,
+                                                               ok_handler);
+  auto r = rt.execute(two_steps("p", "p")).get();
+  EXPECT_TRUE(r.success) << describe(r.error);
+  EXPECT_EQ(r.state, saga_status::completed);
+  EXPECT_FALSE(r.saga_id.empty());
+  EXPECT_EQ(r.completed_steps, (std::vector<std::string>{"first", "second"}));
+  EXPECT_GT(r.duration.count(), 0);
+}
+
+TEST(runtime, execute_with_a_callback) {
+  runtime rt;
+  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
+                                                               ok_handler,
+                                                               ok_handler);
+  std::promise<saga_result> done;
+  rt.execute(two_steps("p", "p"),
+             [&done](saga_result r) { done.set_value(std::move(r)); });
+  EXPECT_TRUE(done.get_future().get().success);
+}
+
+TEST(runtime, many_concurrent_sagas_get_distinct_ids) {
+  runtime rt;
+  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
+                                                               ok_handler,
+                                                               ok_handler);
+  std::vector<std::future<saga_result>> fs;
+  for (int i = 0; i < 200; ++i)
+    fs.push_back(rt.execute(two_steps("p", "p")));
+  std::set<saga_id> ids;
+  for (auto& f : fs) {
+    auto r = f.get();
+    EXPECT_TRUE(r.success);
+    ids.insert(r.saga_id);
+  }
+  EXPECT_EQ(ids.size(), 200u);
+}
+
+TEST(runtime, a_saga_can_be_started_from_an_actor) {
+  runtime rt;
+  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
+                                                               ok_handler,
+                                                               ok_handler);
+  auto def = std::make_shared<const definition>(two_steps("p", "p"));
+  caf::scoped_actor self{rt.system()};
+  bool success = false;
+  self->request(rt.coordinator(), caf::infinite, run_atom::value, def)
+    .receive([&](const saga_result& r) { success = r.success; },
+             [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+  EXPECT_TRUE(success);
+}
+
+TEST(runtime, step_results_flow_to_later_steps) {
+  runtime rt;
+  std::promise<json> seen;
+  rt.participant("account")
+    .on(
+      "first",
+      [](const step_context&, const json& data) {
+        return step_outcome::ok({{"doubled", data["n"].get<int>() * 2}});
+      },
+      ok_handler);
+  rt.participant("log").on(
+    "second",
+    [&seen](const step_context& ctx, const json&) {
+      seen.set_value(ctx.result_of("first"));
+      return step_outcome::ok();
+    },
+    ok_handler);
+  ASSERT_TRUE(rt.execute(two_steps("account", "log")).get().success);
+  EXPECT_EQ(seen.get_future().get(), (json{{"doubled", 2}}));
+}
+
+TEST(runtime, blocking_handlers_run_off_the_scheduler_threads) {
+  runtime_config cfg;
+  cfg.scheduler_threads = 1;
+  runtime rt{cfg};
+  std::promise<std::thread::id> in_actor_thread;
+  std::promise<std::thread::id> blocking_thread;
+  std::promise<void> unblock;
+  auto unblocked = unblock.get_future().share();
+  rt.participant("db").on_blocking(
+    "first",
+    [&, unblocked](const step_context&, const json&) {
+      blocking_thread.set_value(std::this_thread::get_id());
+      // Blocks until another saga's in-actor handler ran. With one
+      // scheduler thread, this only finishes if we do not occupy it.
+      if (unblocked.wait_for(30s) != std::future_status::ready)
+        return step_outcome::fail("the scheduler was stalled");
+      return step_outcome::ok();
+    },
+    ok_handler);
+  rt.participant("fast").on(
+    "second",
+    [&](const step_context&, const json&) {
+      in_actor_thread.set_value(std::this_thread::get_id());
+      unblock.set_value();
+      return step_outcome::ok();
+    },
+    ok_handler);
+  definition slow{"slow"};
+  slow.step("first", "db").timeout(60s);
+  definition quick{"quick"};
+  quick.step("second", "fast").timeout(60s);
+  auto f1 = rt.execute(slow);
+  auto bt = blocking_thread.get_future().get(); // the blocking call runs
+  auto f2 = rt.execute(quick);
+  EXPECT_TRUE(f2.get().success);
+  auto r1 = f1.get();
+  EXPECT_TRUE(r1.success) << describe(r1.error);
+  EXPECT_NE(bt, in_actor_thread.get_future().get());
+}
+
+TEST(runtime, async_handlers_answer_later_from_any_thread) {
+  runtime rt;
+  std::vector<std::thread> threads;
+  rt.participant("remote-ish")
+    .on_async(
+      "first",
+      [&threads](const step_context&, const json&, responder reply) {
+        threads.emplace_back([reply] {
+          reply.deliver(step_outcome::ok({{"from", "thread"}}));
+          reply.deliver(step_outcome::fail("second answer is ignored"));
+        });
+      },
+      [](const step_context&, const json&, responder reply) {
+        reply.deliver(step_outcome::ok());
+      });
+  definition d{"async"};
+  d.step("first", "remote-ish").timeout(10s);
+  auto r = rt.execute(d).get();
+  for (auto& t : threads)
+    t.join();
+  EXPECT_TRUE(r.success) << describe(r.error);
+  auto log = rt.saga_log(r.saga_id);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->steps[0].result, R"({"from":"thread"})");
+}
+
+TEST(runtime, a_throwing_handler_fails_its_step_with_the_reason) {
+  runtime rt;
+  rt.participant("p")
+    .on("first", ok_handler, ok_handler)
+    .on(
+      "second",
+      [](const step_context&, const json&) -> step_outcome {
+        throw std::runtime_error("database exploded");
+      },
+      ok_handler);
+  auto r = rt.execute(two_steps("p", "p")).get();
+  EXPECT_EQ(r.state, saga_status::compensated);
+  EXPECT_NE(describe(r.error).find("database exploded"), std::string::npos);
+}
+
+TEST(runtime, saga_log_of_a_compensated_saga) {
+  runtime rt;
+  rt.participant("p")
+    .on(
+      "first",
+      [](const step_context&, const json&) {
+        return step_outcome::ok({{"tx", 1}});
+      },
+      ok_handler)
+    .on(
+      "second",
+      [](const step_context&, const json&) {
+        return step_outcome::fail("out of stock");
+      },
+      ok_handler);
+  auto r = rt.execute(two_steps("p", "p")).get();
+  ASSERT_EQ(r.state, saga_status::compensated);
+  auto log = rt.saga_log(r.saga_id);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->status, saga_status::compensated);
+  EXPECT_EQ(log->name, "two");
+  ASSERT_EQ(log->steps.size(), 2u);
+  EXPECT_EQ(log->steps[0].status, step_status::compensated);
+  EXPECT_EQ(log->steps[0].result, R"({"tx":1})");
+  EXPECT_EQ(log->steps[1].status, step_status::failed);
+  EXPECT_EQ(log->steps[1].error, "out of stock");
+  EXPECT_EQ(log->events.front().type, event_type::saga_started);
+  EXPECT_EQ(log->events.back().type, event_type::saga_compensated);
+  EXPECT_FALSE(rt.saga_log("no-such-saga"));
+}
+
+TEST(runtime, a_raw_actor_can_be_a_participant) {
+  runtime rt;
+  auto raw = rt.system().spawn([]() -> participant_actor::behavior_type {
+    return {
+      [](execute_atom, const step_command& cmd) {
+        step_reply r;
+        r.ok = cmd.action == "first";
+        r.result = R"({"raw":true})";
+        r.error = "unknown action";
+        return r;
+      },
+      [](compensate_atom, const step_command&) {
+        step_reply r;
+        r.ok = true;
+        return r;
+      },
+    };
+  });
+  rt.register_participant("raw", raw);
+  definition d{"raw"};
+  d.step("first", "raw").timeout(10s);
+  auto r = rt.execute(d).get();
+  EXPECT_TRUE(r.success) << describe(r.error);
+  caf::anon_send_exit(raw, caf::exit_reason::user_shutdown);
+}
+
+TEST(runtime, a_bad_journal_url_is_reported_at_start) {
+  runtime_config cfg;
+  cfg.journal_url = "postgres://localhost/db";
+  runtime rt{cfg};
+  EXPECT_TRUE(is(rt.start_error(), errc::invalid_url));
+  EXPECT_NE(describe(rt.start_error()).find("postgres"), std::string::npos);
+  auto r = rt.execute(two_steps("p", "p")).get();
+  EXPECT_TRUE(is(r.error, errc::invalid_url));
+}
+
+TEST(runtime, a_bad_config_is_reported_at_start) {
+  runtime_config cfg;
+  cfg.journal_timeout = 0ms;
+  runtime rt{cfg};
+  EXPECT_TRUE(is(rt.start_error(), errc::invalid_config));
+  EXPECT_NE(describe(rt.start_error()).find("journal_timeout"),
+            std::string::npos);
+}
+
+TEST(runtime, recover_finishes_the_sagas_of_a_stopped_runtime) {
+  caf::actor_system_config cfg;
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  auto store = std::make_shared<memory_store>();
+  auto journal = spawn_memory_journal(sys, store);
+  std::promise<saga_id> stuck;
+  {
+    runtime first{sys, journal};
+    first.participant("p")
+      .on("first", ok_handler, ok_handler)
+      .on_async(
+        "second",
+        [&stuck](const step_context& ctx, const json&, responder) {
+          stuck.set_value(ctx.id()); // never answers: the node "dies"
+        },
+        [](const step_context&, const json&, responder r) {
+          r.deliver(step_outcome::ok());
+        });
+    first.execute(two_steps("p", "p"), [](saga_result) {});
+    stuck.get_future().wait();
+  }
+  auto unfinished = store->unfinished("", 10);
+  ASSERT_EQ(unfinished.ids.size(), 1u);
+  runtime second{sys, journal};
+  second.participant("p")
+    .on("first", ok_handler, ok_handler)
+    .on("second", ok_handler, ok_handler);
+  EXPECT_EQ(second.recover(), 1u);
+  caf::scoped_actor self{sys};
+  self
+    ->request(second.coordinator(), caf::infinite, resume_atom::value,
+              unfinished.ids[0])
+    .receive([](const saga_result& r) { EXPECT_TRUE(r.success); },
+             [](caf::error& err) { ADD_FAILURE() << describe(err); });
+  auto log = second.saga_log(unfinished.ids[0]);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->status, saga_status::completed);
+  EXPECT_TRUE(store->unfinished("", 10).ids.empty());
+  caf::anon_send_exit(journal, caf::exit_reason::user_shutdown);
+}
+
+} // namespace
+} // namespace saga
