@@ -266,8 +266,17 @@ coordinator(coordinator_pointer self, journal_actor journal,
   });
   self->set_exit_handler([self](caf::exit_msg& msg) {
     // Shutting down: stop the sagas too; they resume from the journal later.
-    for (auto& kvp : self->state.running)
-      self->send_exit(kvp.second.handle, msg.reason);
+    // Their waiters learn why instead of waiting forever.
+    auto running = std::move(self->state.running);
+    self->state.running.clear();
+    for (auto& [id, entry] : running) {
+      self->send_exit(entry.handle, msg.reason);
+      auto r = error_result(id, make_error(errc::shutting_down,
+                                           "the runtime stopped; saga " + id
+                                             + " stays unfinished"));
+      for (auto& w : entry.waiters)
+        notify(w, r);
+    }
     self->quit(msg.reason);
   });
   return {

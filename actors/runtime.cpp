@@ -69,6 +69,7 @@ void runtime::init(runtime_config cfg) {
     return;
   }
   blocking_workers_ = cfg.blocking_workers;
+  journal_timeout_ = cfg.journal_timeout;
   if (!journal_) {
     auto j = make_journal(*sys_, cfg.journal_url);
     if (!j) {
@@ -150,7 +151,7 @@ std::optional<saga::saga_log> runtime::saga_log(const saga_id& id) {
     return std::nullopt;
   std::optional<saga::saga_log> result;
   caf::scoped_actor self{*sys_};
-  self->request(journal_, caf::infinite, read_atom::value, id)
+  self->request(journal_, journal_timeout_, read_atom::value, id)
     .receive(
       [&](std::vector<event>& events) {
         auto st = replay(id, events);

@@ -114,7 +114,7 @@ void accept(saga_state& st, const event& ev) {
 
 } // namespace
 
-// -- happy path ---------------------------------------------------------------------
+// -- happy path ---------------------------------------------------------------
 
 TEST(SagaReplay, HappyPathCompletesEveryStep) {
   history h{3};
@@ -181,7 +181,7 @@ TEST(SagaReplay, ReplayReportsTheFirstInvalidEvent) {
     << saga::describe(st.error());
 }
 
-// -- failure and compensation ---------------------------------------------------------
+// -- failure and compensation -------------------------------------------------
 
 TEST(SagaReplay, FailureAtStepTwoCompensatesStepOne) {
   history h{3};
@@ -243,7 +243,7 @@ TEST(SagaReplay, DeadlineCompensationRecordsItsCode) {
   EXPECT_EQ(h.state().error_code, errc::deadline_exceeded);
 }
 
-// -- execute retries ------------------------------------------------------------------
+// -- execute retries ----------------------------------------------------------
 
 TEST(SagaReplay, AttemptFailureSetsRetryDueAndNextAttemptClearsIt) {
   history h{1};
@@ -352,7 +352,7 @@ TEST(SagaReplay, LateSuccessOfTimedOutStepIsRecordedWhileCompensating) {
   EXPECT_TRUE(st.needs_compensation(0));
 }
 
-// -- compensation retries ----------------------------------------------------------------
+// -- compensation retries -----------------------------------------------------
 
 TEST(SagaReplay, CompensationAttemptFailureSetsRetryDue) {
   history h{2};
@@ -405,7 +405,7 @@ TEST(SagaReplay, CompensationFailureFailsStepAndSaga) {
   EXPECT_EQ(st.ended_at_ms, h.events().back().time_ms);
 }
 
-// -- invalid transitions ------------------------------------------------------------------
+// -- invalid transitions ------------------------------------------------------
 
 TEST(SagaApply, RejectsWrongSeq) {
   history h{2};
@@ -671,7 +671,7 @@ TEST(SagaApply, RejectsEventsAfterSagaFailed) {
   EXPECT_TRUE(rejected(st, h.make(event_type::saga_failed)));
 }
 
-// -- make_log and same_as ------------------------------------------------------------------
+// -- make_log and same_as -----------------------------------------------------
 
 TEST(SagaLog, MakeLogMirrorsTheState) {
   history h{3};

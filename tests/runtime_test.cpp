@@ -267,6 +267,28 @@ TEST(runtime, a_bad_config_is_reported_at_start) {
             std::string::npos);
 }
 
+TEST(runtime, stopping_the_runtime_answers_waiting_callers) {
+  std::future<saga_result> pending;
+  std::promise<void> started;
+  {
+    runtime rt;
+    rt.participant("p").on_async(
+      "first",
+      [&started](const step_context&, const json&, responder) {
+        started.set_value(); // never answers
+      },
+      [](const step_context&, const json&, responder r) {
+        r.deliver(step_outcome::ok());
+      });
+    definition d{"stuck"};
+    d.step("first", "p").timeout(60s);
+    pending = rt.execute(d);
+    started.get_future().wait();
+  }
+  auto r = pending.get();
+  EXPECT_TRUE(is(r.error, errc::shutting_down)) << describe(r.error);
+}
+
 TEST(runtime, recover_finishes_the_sagas_of_a_stopped_runtime) {
   caf::actor_system_config cfg;
   add_message_types(cfg);

@@ -179,6 +179,7 @@ private:
   std::mutex participants_mtx_;
   std::map<std::string, std::unique_ptr<participant_builder>> participants_;
   size_t blocking_workers_ = 2;
+  std::chrono::milliseconds journal_timeout_{10'000};
 };
 
 /// Registers caf-saga's message types and error category with `cfg`. Call it
