@@ -1,6 +1,8 @@
 #include "saga/definition.hpp"
 
 #include <cmath>
+#include <limits>
+#include <type_traits>
 #include <unordered_set>
 
 #include "saga/errc.hpp"
@@ -40,7 +42,31 @@ json policy_to_json(const retry_policy& p) {
               {"jitter", p.jitter}};
 }
 
-// Reads field `key` of `obj` into `out`; a wrong type is an error.
+// Returns whether `x` holds a value of exactly the kind `T` asks for: no
+// booleans for numbers, no fractions or out-of-range values for integers.
+template <class T>
+bool fits(const json& x) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return x.is_string();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return x.is_number();
+  } else {
+    static_assert(std::is_integral_v<T>);
+    if (x.is_number_unsigned())
+      return x.get<uint64_t>()
+             <= static_cast<uint64_t>(std::numeric_limits<T>::max());
+    if (x.is_number_integer()) {
+      auto v = x.get<int64_t>();
+      return v >= static_cast<int64_t>(std::numeric_limits<T>::min())
+             && (v < 0
+                 || static_cast<uint64_t>(v)
+                      <= static_cast<uint64_t>(std::numeric_limits<T>::max()));
+    }
+    return false;
+  }
+}
+
+// Reads field `key` of `obj` into `out`; a wrong type or range is an error.
 template <class T>
 caf::error read_field(const json& obj, const char* key, T& out,
                       bool required = true) {
@@ -51,13 +77,11 @@ caf::error read_field(const json& obj, const char* key, T& out,
                         std::string{"definition JSON lacks '"} + key + "'");
     return caf::none;
   }
-  try {
-    out = i->template get<T>();
-  } catch (const json::exception&) {
+  if (!fits<T>(*i))
     return make_error(errc::invalid_payload,
                       std::string{"definition JSON field '"} + key
-                        + "' has the wrong type");
-  }
+                        + "' has the wrong type or is out of range");
+  out = i->template get<T>();
   return caf::none;
 }
 

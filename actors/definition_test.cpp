@@ -536,7 +536,7 @@ TEST(DefinitionJson, FromJsonRejectsBooleanForMillisecondField) {
   EXPECT_TRUE(fails_with(def.error(), errc::invalid_payload, "timeout_ms"));
 }
 
-// BUG: actors/definition.cpp:55, read_field<uint32_t>() for "max_attempts"
+// Regression (fixed): actors/definition.cpp:55, read_field<uint32_t>() for "max_attempts"
 // goes through nlohmann's generic arithmetic conversion, which neither range-
 // checks nor rejects booleans: {"retry": {"max_attempts": -1}} yields
 // max_attempts == 4294967295, 4294967297 wraps to 1, and true yields 1; all

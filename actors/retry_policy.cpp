@@ -12,15 +12,22 @@ retry_policy::base_delay(uint32_t next_attempt) const noexcept {
   // Computed in double to avoid overflow; capped before converting back.
   auto d = static_cast<double>(initial_backoff.count())
            * std::pow(std::max(multiplier, 1.0), next_attempt - 2);
-  auto cap = static_cast<double>(max_backoff.count());
-  return std::chrono::milliseconds{static_cast<int64_t>(std::min(d, cap))};
+  // Compare before converting back: a cap near milliseconds::max() is not
+  // exactly representable as a double, and the cast would overflow.
+  if (!(d < static_cast<double>(max_backoff.count())))
+    return max_backoff;
+  return std::chrono::milliseconds{static_cast<int64_t>(d)};
 }
 
 std::chrono::milliseconds retry_policy::delay(uint32_t next_attempt,
                                               double unit_random) const noexcept {
   auto base = base_delay(next_attempt);
   auto spread = std::clamp(jitter, 0.0, 1.0) * std::clamp(unit_random, 0.0, 1.0);
+  if (spread <= 0.0)
+    return base;
   auto d = static_cast<double>(base.count()) * (1.0 - spread);
+  if (!(d < static_cast<double>(base.count())))
+    return base;
   return std::chrono::milliseconds{static_cast<int64_t>(d)};
 }
 

@@ -66,7 +66,7 @@ TEST(RetryPolicy, HugeAttemptNumbersStayAtTheCap) {
   EXPECT_EQ(steep.base_delay(max_attempt), 3'600'000ms);
 }
 
-// BUG: actors/retry_policy.cpp:15-16 (base_delay) caps in double and casts the
+// Regression (fixed): actors/retry_policy.cpp:15-16 (base_delay) caps in double and casts the
 // result to int64_t. With max_backoff == milliseconds::max() (a natural way to
 // say "no cap"), the cap is 2^63 as a double, which does not fit in int64_t:
 // the cast overflows (undefined behaviour; INT64_MIN on x86-64), so

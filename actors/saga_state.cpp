@@ -37,6 +37,11 @@ bool saga_state::needs_compensation(size_t index) const noexcept {
              && s.compensation_attempts == 0);
 }
 
+bool saga_state::compensation_gave_up(size_t index) const noexcept {
+  const auto& s = steps[index];
+  return s.status == step_status::failed && s.compensation_attempts > 0;
+}
+
 bool saga_state::same_as(const saga_state& other) const {
   auto same_def = (def == nullptr) == (other.def == nullptr)
                   && (!def || def->to_json() == other.def->to_json());
@@ -147,7 +152,7 @@ caf::error saga_state::apply(const event& ev) {
     case event_type::compensation_started:
       if (!running)
         return bad(ev, "the saga is not running");
-      if (ev.step >= static_cast<int32_t>(steps.size()))
+      if (ev.step < 0 || ev.step >= static_cast<int32_t>(steps.size()))
         return bad(ev, "no step #" + std::to_string(ev.step));
       status = saga_status::compensating;
       failed_step = ev.step;
@@ -205,17 +210,25 @@ caf::error saga_state::apply(const event& ev) {
         return bad(ev, "the saga is not compensating");
       for (size_t i = 0; i < steps.size(); ++i)
         if (needs_compensation(i) || steps[i].status == step_status::executing
-            || steps[i].status == step_status::compensating)
+            || steps[i].status == step_status::compensating
+            || compensation_gave_up(i))
           return bad(ev, "step #" + std::to_string(i) + " is not undone");
       status = saga_status::compensated;
       ended_at_ms = ev.time_ms;
       break;
-    case event_type::saga_failed:
+    case event_type::saga_failed: {
+      // Only a compensation that gave up leaves a saga failed.
+      auto gave_up = false;
+      for (size_t i = 0; i < steps.size(); ++i)
+        gave_up = gave_up || compensation_gave_up(i);
+      if (!compensating || !gave_up)
+        return bad(ev, "no compensation has failed");
       status = saga_status::failed;
       error = ev.error;
       error_code = code_of(ev.data);
       ended_at_ms = ev.time_ms;
       break;
+    }
   }
   last_seq = ev.seq;
   return caf::none;

@@ -587,7 +587,7 @@ TEST(SagaApply, RejectsSagaCompensatedWhileATimedOutStepIsNotUndone) {
   EXPECT_TRUE(rejected(h.state(), h.make(event_type::saga_compensated)));
 }
 
-// BUG: actors/saga_state.cpp:203-211 (saga_compensated) only rejects steps for
+// Regression (fixed): actors/saga_state.cpp:203-211 (saga_compensated) only rejects steps for
 // which needs_compensation() holds, or that are executing/compensating. After
 // compensation_failed a step is `failed` (outcome known, compensation_attempts
 // > 0), so needs_compensation() is false and saga_compensated is accepted,
@@ -606,7 +606,7 @@ TEST(SagaApply, RejectsSagaCompensatedAfterACompensationFailed) {
   EXPECT_TRUE(rejected(st, h.make(event_type::saga_compensated)));
 }
 
-// BUG: actors/saga_state.cpp:213-217 (saga_failed) applies no precondition:
+// Regression (fixed): actors/saga_state.cpp:213-217 (saga_failed) applies no precondition:
 // saga_failed is accepted while the saga is still running, although the saga
 // life cycle (include/saga/status.hpp) only allows compensating -> failed and
 // the saga actor emits it only after compensation_failed. Input: saga_started,

@@ -1,5 +1,7 @@
 #include "persistence/memory_journal.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -54,6 +56,7 @@ memory_store::read(const saga_id& id) const {
 unfinished_page memory_store::unfinished(const std::string& after,
                                          uint32_t max) const {
   unfinished_page page;
+  max = std::max<uint32_t>(max, 1); // a page of 0 could never advance
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = after.empty() ? unfinished_.begin() : unfinished_.upper_bound(after);
   for (; i != unfinished_.end() && page.ids.size() < max; ++i)

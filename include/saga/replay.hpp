@@ -76,6 +76,9 @@ struct saga_state {
   /// undone: completed, or failed with an unknown outcome.
   bool needs_compensation(size_t index) const noexcept;
 
+  /// Returns whether the compensation of the step at `index` gave up.
+  bool compensation_gave_up(size_t index) const noexcept;
+
   /// Compares everything but the definition pointer's identity.
   bool same_as(const saga_state& other) const;
 };
