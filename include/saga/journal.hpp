@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -48,10 +49,33 @@ using journal_actor = caf::typed_actor<
     unfinished_page>,
   caf::replies_to<finish_atom, saga_id>::with<bool>>;
 
+/// Settings of a journal. A value type; only the Redis journal reads them.
+struct journal_options {
+  /// Writer connections to Redis, each a detached actor (one thread). Each
+  /// saga always uses the same writer, so its events stay in order.
+  size_t writers = 2;
+  /// Appends one writer pipelines into a single round trip at most. A writer
+  /// flushes when its batch is full or its mailbox is empty, so a lone saga
+  /// waits for nobody and a crowd shares round trips.
+  size_t max_batch = 256;
+  /// How long a finished saga's history is kept before Redis expires it.
+  std::chrono::seconds retention{7 * 24 * 3600};
+  /// The node whose unfinished sagas this journal indexes and recovers.
+  std::string node_id = "default";
+  /// Bound on connecting and on each Redis reply.
+  std::chrono::milliseconds io_timeout{2'000};
+  /// Reconnect delays start here and double up to `max_reconnect_backoff`.
+  std::chrono::milliseconds reconnect_backoff{50};
+  std::chrono::milliseconds max_reconnect_backoff{2'000};
+};
+
 /// Returns a journal actor for `url`, spawned in `sys`, or an error naming the
-/// problem with the URL (`errc::invalid_url`) or the store.
-/// Supported: `memory://` (process-local, for tests and demos).
+/// problem with the URL (`errc::invalid_url`) or the store
+/// (`errc::journal_failure`: unreachable, AUTH refused, ...). Supported:
+/// `memory://` (process-local, for tests and demos),
+/// `redis://[user:password@]host[:port][/db]` and `unix:///path[?db=N]`.
 caf::expected<journal_actor> make_journal(caf::actor_system& sys,
-                                          const std::string& url);
+                                          const std::string& url,
+                                          const journal_options& opts = {});
 
 } // namespace saga

@@ -1,0 +1,130 @@
+#include "persistence/redis_connection.hpp"
+
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "saga/errc.hpp"
+
+namespace saga {
+
+void redis_reply_deleter::operator()(redisReply* x) const noexcept {
+  if (x != nullptr)
+    freeReplyObject(x);
+}
+
+void redis_connection::context_deleter::operator()(
+  redisContext* x) const noexcept {
+  if (x != nullptr)
+    redisFree(x);
+}
+
+redis_connection::~redis_connection() = default;
+
+bool is_error(const redisReply& x) noexcept {
+  return x.type == REDIS_REPLY_ERROR;
+}
+
+std::string error_text(const redisReply& x) {
+  if (x.type != REDIS_REPLY_ERROR || x.str == nullptr)
+    return {};
+  return std::string{x.str, x.len};
+}
+
+namespace {
+
+timeval to_timeval(std::chrono::milliseconds d) {
+  timeval tv;
+  tv.tv_sec = static_cast<time_t>(d.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000) * 1000);
+  return tv;
+}
+
+} // namespace
+
+caf::expected<redis_connection>
+redis_connection::connect(const redis_endpoint& ep,
+                          std::chrono::milliseconds timeout) {
+  redis_connection conn;
+  conn.where_ = ep.describe();
+  auto tv = to_timeval(timeout);
+  redisContext* raw = ep.socket_path.empty()
+                        ? redisConnectWithTimeout(ep.host.c_str(), ep.port, tv)
+                        : redisConnectUnixWithTimeout(ep.socket_path.c_str(),
+                                                      tv);
+  if (raw == nullptr)
+    return make_error(errc::journal_failure,
+                      "redis " + conn.where_ + ": out of memory");
+  conn.ctx_.reset(raw);
+  if (raw->err != 0)
+    return make_error(errc::journal_failure, "redis " + conn.where_
+                                               + ": cannot connect: "
+                                               + raw->errstr);
+  // Replies must not take forever either: a hung server is an I/O error.
+  redisSetTimeout(raw, tv);
+  redisEnableKeepAlive(raw);
+  if (!ep.password.empty()) {
+    std::vector<std::string_view> auth{"AUTH"};
+    if (!ep.user.empty())
+      auth.push_back(ep.user);
+    auth.push_back(ep.password);
+    if (auto r = conn.command(auth); !r)
+      return make_error(errc::journal_failure,
+                        "redis " + conn.where_
+                          + ": AUTH failed: " + describe(r.error()));
+  }
+  if (ep.db != 0) {
+    auto db = std::to_string(ep.db);
+    if (auto r = conn.command({"SELECT", db}); !r)
+      return make_error(errc::journal_failure,
+                        "redis " + conn.where_
+                          + ": SELECT failed: " + describe(r.error()));
+  }
+  return conn;
+}
+
+void redis_connection::append(const std::vector<std::string_view>& argv) {
+  if (broken())
+    return;
+  // hiredis wants parallel arrays; small vectors on the stack would be
+  // nicer, but argv sizes vary with the batch.
+  std::vector<const char*> ptrs;
+  std::vector<size_t> lens;
+  ptrs.reserve(argv.size());
+  lens.reserve(argv.size());
+  for (auto x : argv) {
+    ptrs.push_back(x.data());
+    lens.push_back(x.size());
+  }
+  if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()),
+                             ptrs.data(), lens.data())
+      != REDIS_OK)
+    broken_ = true;
+}
+
+caf::expected<redis_reply> redis_connection::read() {
+  if (broken())
+    return make_error(errc::journal_failure,
+                      "redis " + where_ + ": connection lost");
+  void* raw = nullptr;
+  if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || raw == nullptr) {
+    broken_ = true;
+    return make_error(errc::journal_failure,
+                      "redis " + where_ + ": " + ctx_->errstr);
+  }
+  return redis_reply{static_cast<redisReply*>(raw)};
+}
+
+caf::expected<redis_reply>
+redis_connection::command(const std::vector<std::string_view>& argv) {
+  append(argv);
+  auto r = read();
+  if (!r)
+    return r;
+  if (is_error(**r))
+    return make_error(errc::journal_failure,
+                      "redis " + where_ + ": " + error_text(**r));
+  return r;
+}
+
+} // namespace saga

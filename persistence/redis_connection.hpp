@@ -1,0 +1,73 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "persistence/redis_url.hpp"
+
+struct redisContext;
+struct redisReply;
+
+namespace saga {
+
+/// Frees a hiredis reply.
+struct redis_reply_deleter {
+  void operator()(redisReply* x) const noexcept;
+};
+
+/// An owned hiredis reply.
+using redis_reply = std::unique_ptr<redisReply, redis_reply_deleter>;
+
+/// One blocking connection to Redis. Commands are binary-safe argv vectors
+/// (never format strings). Supports pipelining: `append` commands, then
+/// `read` as many replies. Not thread-safe: one owner (a detached actor).
+class redis_connection {
+public:
+  redis_connection() = default;
+  redis_connection(redis_connection&&) noexcept = default;
+  redis_connection& operator=(redis_connection&&) noexcept = default;
+  ~redis_connection();
+
+  /// Returns a connection to `ep`, logged in and on its database, or an
+  /// error naming what failed: `journal_failure` for an unreachable server,
+  /// a failed AUTH or SELECT.
+  static caf::expected<redis_connection>
+  connect(const redis_endpoint& ep, std::chrono::milliseconds timeout);
+
+  /// Queues a command; nothing is sent until `read` or `flush`.
+  void append(const std::vector<std::string_view>& argv);
+
+  /// Returns the next reply. An error reply is a reply (check its type);
+  /// an I/O error is an error, after which the connection is broken.
+  caf::expected<redis_reply> read();
+
+  /// Sends `argv` and returns its reply; an error reply becomes an error.
+  caf::expected<redis_reply> command(const std::vector<std::string_view>& argv);
+
+  /// Returns whether an I/O error made this connection unusable.
+  bool broken() const noexcept {
+    return broken_ || ctx_ == nullptr;
+  }
+
+private:
+  struct context_deleter {
+    void operator()(redisContext* x) const noexcept;
+  };
+
+  std::unique_ptr<redisContext, context_deleter> ctx_;
+  std::string where_;
+  bool broken_ = false;
+};
+
+/// Returns the text of an error reply, or an empty string if `x` is none.
+std::string error_text(const redisReply& x);
+
+/// Returns whether `x` is an error reply.
+bool is_error(const redisReply& x) noexcept;
+
+} // namespace saga

@@ -1,0 +1,456 @@
+#include "persistence/redis_journal.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include <hiredis/hiredis.h>
+
+#include <caf/actor_ostream.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "persistence/redis_connection.hpp"
+#include "saga/errc.hpp"
+
+namespace saga {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+using flush_atom = caf::atom_constant<caf::atom("sg_rflush")>;
+
+/// A Redis writer: the journal interface plus its own retry timer.
+using writer_actor = journal_actor::extend<caf::reacts_to<flush_atom>>;
+
+/// Appends a batch to a saga's stream atomically. The stream entry ID of the
+/// event with seq N is `0-N`, so Redis itself keeps the order; the script
+/// also refuses gaps and overlaps (a second writer of the same saga), and
+/// accepts a retry of a batch that already landed (same first event).
+///
+/// KEYS[1] = the saga's stream.
+/// ARGV: first seq, event count, retention seconds, terminal (0/1), then six
+/// fields per event: type, step, attempt, data, error, time.
+constexpr const char* append_script = R"lua(
+local first = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local last = 0
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top > 0 then
+  last = tonumber(string.match(top[1][1], '^0%-(%d+)$'))
+end
+if last >= first + n - 1 then
+  local e = redis.call('XRANGE', KEYS[1], '0-' .. first, '0-' .. first)
+  if #e == 1 then
+    local f = e[1][2]
+    local same = true
+    for i = 1, #f, 2 do
+      if f[i] == 'type' and f[i + 1] ~= ARGV[5] then same = false end
+      if f[i] == 'step' and f[i + 1] ~= ARGV[6] then same = false end
+      if f[i] == 'attempt' and f[i + 1] ~= ARGV[7] then same = false end
+      if f[i] == 'time' and f[i + 1] ~= ARGV[10] then same = false end
+    end
+    if same then return first + n - 1 end
+  end
+end
+if last + 1 ~= first then
+  return redis.error_reply('CONFLICT the saga has ' .. last ..
+                           ' events; the batch starts at seq ' .. first)
+end
+for k = 0, n - 1 do
+  local b = 5 + k * 6
+  redis.call('XADD', KEYS[1], '0-' .. (first + k), 'type', ARGV[b],
+             'step', ARGV[b + 1], 'attempt', ARGV[b + 2], 'data', ARGV[b + 3],
+             'error', ARGV[b + 4], 'time', ARGV[b + 5])
+end
+if ARGV[4] == '1' then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+return first + n - 1
+)lua";
+
+struct pending_append {
+  caf::typed_response_promise<uint64_t> rp;
+  saga_id id;
+  std::vector<event> events;
+};
+
+struct writer_state {
+  static inline const char* name = "saga.redis_writer";
+  redis_endpoint ep;
+  journal_options opts;
+  std::string index_key;
+  std::string retention;
+  std::optional<redis_connection> conn;
+  std::string script_sha;
+  std::vector<pending_append> buffer;
+  milliseconds backoff{0};
+  bool retry_armed = false;
+  bool logged_outage = false;
+};
+
+using writer_pointer = writer_actor::stateful_pointer<writer_state>;
+
+/// Returns a usable connection, connecting (and loading the script) if
+/// needed, or nothing when Redis cannot be reached right now.
+redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
+  auto& s = self->state;
+  if (s.conn && !s.conn->broken())
+    return &*s.conn;
+  s.conn.reset();
+  auto c = redis_connection::connect(s.ep, s.opts.io_timeout);
+  caf::error err;
+  if (c) {
+    auto sha = c->command({"SCRIPT", "LOAD", append_script});
+    if (sha && (*sha)->type == REDIS_REPLY_STRING) {
+      s.script_sha.assign((*sha)->str, (*sha)->len);
+      s.conn = std::move(*c);
+      s.backoff = milliseconds{0};
+      if (s.logged_outage)
+        aout(self) << "caf-saga: redis " << s.ep.describe() << " is back"
+                   << std::endl;
+      s.logged_outage = false;
+      return &*s.conn;
+    }
+    err = sha ? make_error(errc::journal_failure, "SCRIPT LOAD: bad reply")
+              : sha.error();
+  } else {
+    err = c.error();
+  }
+  if (!s.logged_outage) {
+    aout(self) << "caf-saga: " << describe(err) << "; retrying" << std::endl;
+    s.logged_outage = true;
+  }
+  if (why != nullptr)
+    *why = std::move(err);
+  return nullptr;
+}
+
+void arm_retry(writer_pointer self) {
+  auto& s = self->state;
+  if (s.retry_armed)
+    return;
+  s.backoff = s.backoff.count() == 0
+                ? s.opts.reconnect_backoff
+                : std::min(s.backoff * 2, s.opts.max_reconnect_backoff);
+  s.retry_armed = true;
+  self->delayed_send(self, s.backoff, flush_atom::value);
+}
+
+caf::error reply_error(const redisReply& r) {
+  auto text = error_text(r);
+  if (text.rfind("CONFLICT", 0) == 0)
+    return make_error(errc::journal_conflict, "redis: " + text);
+  return make_error(errc::journal_failure, "redis: " + text);
+}
+
+/// Writes the buffered appends in one pipeline and acknowledges each after
+/// Redis replied. Appends whose replies were lost to an I/O error stay
+/// buffered and are sent again after reconnecting (the script makes that
+/// retry idempotent).
+void flush(writer_pointer self) {
+  auto& s = self->state;
+  if (s.buffer.empty())
+    return;
+  auto conn = connection(self);
+  if (conn == nullptr) {
+    arm_retry(self);
+    return;
+  }
+  // Numbers rendered per flush; string_views into them stay valid because
+  // `texts` is reserved up front and never reallocates.
+  size_t total_events = 0;
+  for (const auto& p : s.buffer)
+    total_events += p.events.size();
+  std::vector<std::string> texts;
+  texts.reserve(total_events * 4 + s.buffer.size() * 4);
+  std::vector<std::string_view> argv;
+  // Per append: how many replies it gets, and which one is the script's.
+  std::vector<uint8_t> replies_per_append;
+  std::vector<uint8_t> script_reply;
+  replies_per_append.reserve(s.buffer.size());
+  script_reply.reserve(s.buffer.size());
+  std::vector<std::string> keys;
+  keys.reserve(s.buffer.size());
+  for (const auto& p : s.buffer) {
+    uint8_t replies = 1;
+    const auto& first = p.events.front();
+    auto terminal = is_terminal(p.events.back().type);
+    if (first.seq == 1) {
+      conn->append({"ZADD", s.index_key, "0", p.id});
+      ++replies;
+    }
+    script_reply.push_back(static_cast<uint8_t>(replies - 1));
+    keys.push_back(redis_events_key(p.id));
+    argv.clear();
+    argv.reserve(8 + p.events.size() * 6);
+    argv.insert(argv.end(), {"EVALSHA", s.script_sha, "1", keys.back()});
+    texts.push_back(std::to_string(first.seq));
+    argv.push_back(texts.back());
+    texts.push_back(std::to_string(p.events.size()));
+    argv.push_back(texts.back());
+    argv.push_back(s.retention);
+    argv.push_back(terminal ? "1" : "0");
+    for (const auto& ev : p.events) {
+      argv.push_back(to_string(ev.type));
+      texts.push_back(std::to_string(ev.step));
+      argv.push_back(texts.back());
+      texts.push_back(std::to_string(ev.attempt));
+      argv.push_back(texts.back());
+      argv.push_back(ev.data);
+      argv.push_back(ev.error);
+      texts.push_back(std::to_string(ev.time_ms));
+      argv.push_back(texts.back());
+    }
+    conn->append(argv);
+    if (terminal) {
+      conn->append({"ZREM", s.index_key, p.id});
+      ++replies;
+    }
+    replies_per_append.push_back(replies);
+  }
+  size_t done = 0;
+  for (; done < s.buffer.size(); ++done) {
+    auto& p = s.buffer[done];
+    caf::error failure;
+    uint64_t last_seq = 0;
+    for (uint8_t k = 0; k < replies_per_append[done]; ++k) {
+      auto r = conn->read();
+      if (!r) {
+        // I/O error: this append and the rest are retried after reconnect.
+        aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
+                   << std::endl;
+        s.buffer.erase(s.buffer.begin(), s.buffer.begin() + done);
+        arm_retry(self);
+        return;
+      }
+      const auto& reply = **r;
+      if (is_error(reply)) {
+        if (!failure)
+          failure = reply_error(reply);
+      } else if (k == script_reply[done] && reply.type == REDIS_REPLY_INTEGER) {
+        last_seq = static_cast<uint64_t>(reply.integer);
+      }
+    }
+    if (failure)
+      p.rp.deliver(std::move(failure));
+    else
+      p.rp.deliver(last_seq != 0 ? last_seq : p.events.back().seq);
+  }
+  s.buffer.clear();
+}
+
+void maybe_flush(writer_pointer self) {
+  auto& s = self->state;
+  if (s.buffer.size() >= s.opts.max_batch || self->mailbox().empty())
+    flush(self);
+}
+
+bool parse_u64(const char* p, size_t n, uint64_t& out) {
+  auto [end, ec] = std::from_chars(p, p + n, out);
+  return ec == std::errc{} && end == p + n;
+}
+
+/// Returns the events of an XRANGE reply, or an error naming a bad entry.
+caf::expected<std::vector<event>> parse_events(const redisReply& r,
+                                               const saga_id& id) {
+  std::vector<event> result;
+  if (r.type != REDIS_REPLY_ARRAY)
+    return make_error(errc::journal_failure, "XRANGE: unexpected reply");
+  result.reserve(r.elements);
+  for (size_t i = 0; i < r.elements; ++i) {
+    const auto* entry = r.element[i];
+    auto bad = [&](const std::string& why) {
+      return make_error(errc::invalid_event,
+                        "saga " + id + ", stream entry " + std::to_string(i)
+                          + ": " + why);
+    };
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
+      return bad("not an entry");
+    std::string_view sid{entry->element[0]->str, entry->element[0]->len};
+    event ev;
+    if (sid.size() < 3 || sid.substr(0, 2) != "0-"
+        || !parse_u64(sid.data() + 2, sid.size() - 2, ev.seq))
+      return bad("entry ID '" + std::string{sid} + "' is not 0-<seq>");
+    const auto* fields = entry->element[1];
+    for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+      std::string_view name{fields->element[k]->str,
+                            fields->element[k]->len};
+      std::string_view value{fields->element[k + 1]->str,
+                             fields->element[k + 1]->len};
+      if (name == "type") {
+        auto t = parse_event_type(value);
+        if (!t)
+          return bad("unknown event type '" + std::string{value} + "'");
+        ev.type = *t;
+      } else if (name == "step") {
+        int64_t step = 0;
+        auto [end, ec] = std::from_chars(value.data(),
+                                         value.data() + value.size(), step);
+        if (ec != std::errc{} || end != value.data() + value.size())
+          return bad("bad step '" + std::string{value} + "'");
+        ev.step = static_cast<int32_t>(step);
+      } else if (name == "attempt") {
+        uint64_t a = 0;
+        if (!parse_u64(value.data(), value.size(), a))
+          return bad("bad attempt '" + std::string{value} + "'");
+        ev.attempt = static_cast<uint32_t>(a);
+      } else if (name == "data") {
+        ev.data = value;
+      } else if (name == "error") {
+        ev.error = value;
+      } else if (name == "time") {
+        int64_t t = 0;
+        std::from_chars(value.data(), value.data() + value.size(), t);
+        ev.time_ms = t;
+      }
+    }
+    result.push_back(std::move(ev));
+  }
+  return result;
+}
+
+writer_actor::behavior_type redis_writer(writer_pointer self,
+                                         redis_endpoint ep,
+                                         journal_options opts) {
+  auto& s = self->state;
+  s.ep = std::move(ep);
+  s.opts = std::move(opts);
+  s.index_key = redis_unfinished_key(s.opts.node_id);
+  s.retention = std::to_string(std::max<int64_t>(1, s.opts.retention.count()));
+  return {
+    [self](append_atom, saga_id& id,
+           std::vector<event>& events) -> caf::result<uint64_t> {
+      if (events.empty())
+        return make_error(errc::invalid_event,
+                          "empty append for saga '" + id + "'");
+      auto rp = self->make_response_promise<uint64_t>();
+      self->state.buffer.push_back({rp, std::move(id), std::move(events)});
+      maybe_flush(self);
+      return rp;
+    },
+    [self](flush_atom) {
+      self->state.retry_armed = false;
+      flush(self);
+    },
+    [self](read_atom, const saga_id& id) -> caf::result<std::vector<event>> {
+      flush(self); // read your own writes
+      caf::error err;
+      auto conn = connection(self, &err);
+      if (conn == nullptr)
+        return err;
+      auto key = redis_events_key(id);
+      auto r = conn->command({"XRANGE", key, "-", "+"});
+      if (!r)
+        return r.error();
+      auto events = parse_events(**r, id);
+      if (!events)
+        return events.error();
+      if (events->empty())
+        return make_error(errc::unknown_saga, "no saga '" + id + "'");
+      return std::move(*events);
+    },
+    [self](unfinished_atom, const std::string& after,
+           uint32_t max) -> caf::result<unfinished_page> {
+      caf::error err;
+      auto conn = connection(self, &err);
+      if (conn == nullptr)
+        return err;
+      max = std::max<uint32_t>(max, 1);
+      auto from = after.empty() ? std::string{"-"} : "(" + after;
+      auto count = std::to_string(max);
+      auto r = conn->command({"ZRANGEBYLEX", self->state.index_key, from, "+",
+                              "LIMIT", "0", count});
+      if (!r)
+        return r.error();
+      unfinished_page page;
+      for (size_t i = 0; i < (*r)->elements; ++i)
+        page.ids.emplace_back((*r)->element[i]->str, (*r)->element[i]->len);
+      if (page.ids.size() == max)
+        page.next = page.ids.back();
+      return page;
+    },
+    [self](finish_atom, const saga_id& id) -> caf::result<bool> {
+      caf::error err;
+      auto conn = connection(self, &err);
+      if (conn == nullptr)
+        return err;
+      auto r = conn->command({"ZREM", self->state.index_key, id});
+      if (!r)
+        return r.error();
+      return (*r)->integer > 0;
+    },
+  };
+}
+
+struct router_state {
+  static inline const char* name = "saga.redis_journal";
+  std::vector<writer_actor> writers;
+};
+
+/// Routes each saga to one writer (by id hash), so its appends stay in
+/// order; the writer replies to the saga directly.
+journal_actor::behavior_type
+redis_router(journal_actor::stateful_pointer<router_state> self,
+             redis_endpoint ep, journal_options opts) {
+  auto n = std::max<size_t>(1, opts.writers);
+  for (size_t i = 0; i < n; ++i)
+    self->state.writers.push_back(
+      self->spawn<caf::detached + caf::linked>(redis_writer, ep, opts));
+  auto pick = [self](const saga_id& id) {
+    auto& ws = self->state.writers;
+    return ws[std::hash<saga_id>{}(id) % ws.size()];
+  };
+  return {
+    [self, pick](append_atom a, saga_id& id, std::vector<event>& events) {
+      auto w = pick(id);
+      return self->delegate(w, a, std::move(id), std::move(events));
+    },
+    [self, pick](read_atom a, saga_id& id) {
+      auto w = pick(id);
+      return self->delegate(w, a, std::move(id));
+    },
+    [self](unfinished_atom a, std::string& after, uint32_t max) {
+      return self->delegate(self->state.writers.front(), a, std::move(after),
+                            max);
+    },
+    [self, pick](finish_atom a, saga_id& id) {
+      auto w = pick(id);
+      return self->delegate(w, a, std::move(id));
+    },
+  };
+}
+
+} // namespace
+
+std::string redis_events_key(const saga_id& id) {
+  return "saga:{" + id + "}:events";
+}
+
+std::string redis_unfinished_key(const std::string& node) {
+  return "saga:unfinished:{" + node + "}";
+}
+
+caf::expected<journal_actor> spawn_redis_journal(caf::actor_system& sys,
+                                                 const redis_endpoint& ep,
+                                                 const journal_options& opts) {
+  if (opts.node_id.empty())
+    return make_error(errc::invalid_config, "journal node_id is empty");
+  if (opts.writers == 0 || opts.max_batch == 0)
+    return make_error(errc::invalid_config,
+                      "journal writers and max_batch must be at least 1");
+  // Fail at start-up, not on the first saga: is Redis there, does it take
+  // our credentials, does it run scripts?
+  auto probe = redis_connection::connect(ep, opts.io_timeout);
+  if (!probe)
+    return probe.error();
+  if (auto r = probe->command({"SCRIPT", "LOAD", append_script}); !r)
+    return r.error();
+  return sys.spawn(redis_router, ep, opts);
+}
+
+} // namespace saga

@@ -1,0 +1,25 @@
+#pragma once
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include "persistence/redis_url.hpp"
+#include "saga/journal.hpp"
+
+namespace saga {
+
+/// Returns a journal that persists to Redis at `ep` (layout: see
+/// docs/redis-layout.md), after checking once that the server is reachable
+/// and accepts our credentials. The journal is a router in front of
+/// `opts.writers` detached writer actors, linked to it.
+caf::expected<journal_actor> spawn_redis_journal(caf::actor_system& sys,
+                                                 const redis_endpoint& ep,
+                                                 const journal_options& opts);
+
+/// Returns the key of saga `id`'s event stream: `saga:{<id>}:events`.
+std::string redis_events_key(const saga_id& id);
+
+/// Returns the key of `node`'s unfinished index: `saga:unfinished:{<node>}`.
+std::string redis_unfinished_key(const std::string& node);
+
+} // namespace saga

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/expected.hpp>
+
+namespace saga {
+
+/// Where a Redis server listens and how to log in. A value type.
+struct redis_endpoint {
+  /// TCP host; empty for a unix socket.
+  std::string host;
+  uint16_t port = 6379;
+  /// Unix socket path; empty for TCP.
+  std::string socket_path;
+  /// ACL user (Redis 6+); empty: the default user.
+  std::string user;
+  /// Empty: no AUTH.
+  std::string password;
+  /// Database number for SELECT.
+  uint32_t db = 0;
+
+  /// Returns the endpoint without credentials, e.g. "127.0.0.1:6379/0", for
+  /// logs and error messages.
+  std::string describe() const;
+};
+
+/// Returns the endpoint named by `url`, or an `errc::invalid_url` error that
+/// quotes the URL (with any password masked) and names the problem.
+/// Accepted: `redis://[user:password@]host[:port][/db]` (user and password
+/// may be percent-encoded; `redis://:password@host` has no user) and
+/// `unix:///path/to/socket[?db=N]`.
+caf::expected<redis_endpoint> parse_redis_url(const std::string& url);
+
+} // namespace saga

@@ -1,0 +1,97 @@
+#include "persistence/redis_url.hpp"
+
+#include <gtest/gtest.h>
+
+#include "saga/errc.hpp"
+
+namespace saga {
+namespace {
+
+TEST(RedisUrl, HostPortAndDb) {
+  auto ep = parse_redis_url("redis://10.0.0.5:6380/3");
+  ASSERT_TRUE(ep) << describe(ep.error());
+  EXPECT_EQ(ep->host, "10.0.0.5");
+  EXPECT_EQ(ep->port, 6380);
+  EXPECT_EQ(ep->db, 3u);
+  EXPECT_TRUE(ep->password.empty());
+  EXPECT_TRUE(ep->socket_path.empty());
+}
+
+TEST(RedisUrl, DefaultsPortAndDb) {
+  auto ep = parse_redis_url("redis://cache.local");
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->host, "cache.local");
+  EXPECT_EQ(ep->port, 6379);
+  EXPECT_EQ(ep->db, 0u);
+}
+
+TEST(RedisUrl, UserAndPercentEncodedPassword) {
+  auto ep = parse_redis_url("redis://saga:p%40ss%3Aword@127.0.0.1:7000/1");
+  ASSERT_TRUE(ep) << describe(ep.error());
+  EXPECT_EQ(ep->user, "saga");
+  EXPECT_EQ(ep->password, "p@ss:word");
+  EXPECT_EQ(ep->port, 7000);
+}
+
+TEST(RedisUrl, PasswordWithoutUser) {
+  auto ep = parse_redis_url("redis://:secret@127.0.0.1:7000");
+  ASSERT_TRUE(ep);
+  EXPECT_TRUE(ep->user.empty());
+  EXPECT_EQ(ep->password, "secret");
+}
+
+TEST(RedisUrl, Ipv6) {
+  auto ep = parse_redis_url("redis://[::1]:7001");
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->host, "::1");
+  EXPECT_EQ(ep->port, 7001);
+}
+
+TEST(RedisUrl, UnixSocket) {
+  auto ep = parse_redis_url("unix:///run/redis/redis.sock?db=2");
+  ASSERT_TRUE(ep) << describe(ep.error());
+  EXPECT_EQ(ep->socket_path, "/run/redis/redis.sock");
+  EXPECT_EQ(ep->db, 2u);
+  EXPECT_TRUE(ep->host.empty());
+}
+
+TEST(RedisUrl, RejectsMalformedUrlsNamingTheProblem) {
+  const std::pair<const char*, const char*> cases[] = {
+    {"127.0.0.1:6379", "no scheme"},
+    {"http://127.0.0.1", "unsupported scheme 'http'"},
+    {"redis://", "no host"},
+    {"redis://:6379", "no host"},
+    {"redis://host:", "empty port"},
+    {"redis://host:0", "port '0'"},
+    {"redis://host:70000", "port '70000'"},
+    {"redis://host:abc", "port 'abc'"},
+    {"redis://host:6379/x", "database 'x'"},
+    {"redis://user:@host", "empty password"},
+    {"redis://u:%zz@host", "percent escape"},
+    {"redis://[::1", "IPv6"},
+    {"unix://relative.sock", "absolute"},
+    {"unix:///tmp/r.sock?x=1", "db=<number>"},
+  };
+  for (const auto& [url, why] : cases) {
+    auto ep = parse_redis_url(url);
+    ASSERT_FALSE(ep) << url;
+    EXPECT_TRUE(is(ep.error(), errc::invalid_url)) << url;
+    auto text = describe(ep.error());
+    EXPECT_NE(text.find(why), std::string::npos) << url << " -> " << text;
+  }
+}
+
+TEST(RedisUrl, ErrorsNeverShowThePassword) {
+  auto ep = parse_redis_url("redis://user:topsecret@host:notaport");
+  ASSERT_FALSE(ep);
+  EXPECT_EQ(describe(ep.error()).find("topsecret"), std::string::npos);
+}
+
+TEST(RedisUrl, DescribeOmitsCredentials) {
+  auto ep = parse_redis_url("redis://u:pw@h:1/2");
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->describe(), "h:1/2");
+}
+
+} // namespace
+} // namespace saga

@@ -1,0 +1,50 @@
+#pragma once
+
+// A private redis-server process for tests: a free loopback port, its own
+// data folder, started and stopped by the test. Restartable on the same port
+// and folder, so AOF persistence can be tested.
+
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace saga::test {
+
+class redis_server {
+public:
+  /// Extra redis-server arguments, e.g. {"--appendonly", "yes"}.
+  explicit redis_server(std::vector<std::string> args = {});
+  ~redis_server();
+
+  redis_server(const redis_server&) = delete;
+  redis_server& operator=(const redis_server&) = delete;
+
+  /// Starts the server; returns false (and says why on stderr) if it did not
+  /// answer PING.
+  bool start();
+
+  /// Stops the server: SHUTDOWN (flushing the AOF) or SIGKILL.
+  void stop(bool hard = false);
+
+  /// Returns redis://127.0.0.1:<port>.
+  std::string url() const;
+
+  int port() const noexcept {
+    return port_;
+  }
+
+  bool running() const noexcept {
+    return pid_ > 0;
+  }
+
+private:
+  std::vector<std::string> args_;
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+/// Returns a TCP port on 127.0.0.1 that nothing listens on right now.
+int free_port();
+
+} // namespace saga::test
