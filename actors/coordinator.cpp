@@ -1,6 +1,7 @@
 #include "actors/coordinator_impl.hpp"
 
 #include <cstdio>
+#include <deque>
 #include <random>
 #include <unordered_map>
 #include <variant>
@@ -27,15 +28,28 @@ using waiter = std::variant<caf::typed_response_promise<saga_result>,
 struct running_saga {
   saga_actor handle;
   std::vector<waiter> waiters;
+  /// Started by recover(): counts against `recovery_concurrency`.
+  bool recovered = false;
 };
 
-/// Progress of one recover() call.
+/// A saga waiting for a free slot (see `max_active_sagas`).
+struct queued_saga {
+  definition_ptr def;
+  waiter w;
+};
+
+/// Progress of one recover() call: it walks the unfinished index page by
+/// page and fetches the next page only while fewer than
+/// `recovery_concurrency` recovered sagas run.
 struct recovery {
   caf::typed_response_promise<uint64_t> rp;
   uint64_t resumed = 0;
+  /// Journal reads of the current page still unanswered.
   size_t outstanding = 0;
   std::string next;
   bool last_page = false;
+  /// Set while the walk waits for recovered sagas to finish.
+  bool waiting_for_capacity = false;
 };
 
 struct coordinator_state {
@@ -47,6 +61,9 @@ struct coordinator_state {
   std::unordered_map<caf::actor_addr, saga_id> by_addr;
   std::string id_prefix;
   uint64_t next_id = 0;
+  std::deque<queued_saga> queue;
+  size_t recovered_running = 0;
+  std::shared_ptr<recovery> active_recovery;
 };
 
 using coordinator_pointer
@@ -80,6 +97,10 @@ saga_id make_id(coordinator_pointer self) {
   return s.id_prefix + buf;
 }
 
+void start_new(coordinator_pointer self, const definition_ptr& def,
+               waiter w);
+void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec);
+
 void finish(coordinator_pointer self, const saga_id& id,
             const saga_result& r) {
   auto& s = self->state;
@@ -92,6 +113,20 @@ void finish(coordinator_pointer self, const saga_id& id,
   self->demonitor(entry.handle.address());
   for (auto& w : entry.waiters)
     notify(w, r);
+  // A slot is free: admit a queued saga, or let a recovery walk go on.
+  if (entry.recovered && s.recovered_running > 0)
+    --s.recovered_running;
+  while (!s.queue.empty() && s.running.size() < s.opts.max_active_sagas) {
+    auto next = std::move(s.queue.front());
+    s.queue.pop_front();
+    start_new(self, next.def, std::move(next.w));
+  }
+  if (auto rec = s.active_recovery; rec && rec->waiting_for_capacity
+                                    && s.recovered_running
+                                         < s.opts.recovery_concurrency) {
+    rec->waiting_for_capacity = false;
+    recover_page(self, rec);
+  }
 }
 
 /// Resolves the participant of every step of `def`.
@@ -112,7 +147,8 @@ resolve(coordinator_pointer self, const definition& def) {
 
 /// Spawns and runs a saga actor for `state`; `w` receives the result.
 void launch(coordinator_pointer self, saga_state state,
-            std::vector<participant_actor> participants, waiter w) {
+            std::vector<participant_actor> participants, waiter w,
+            bool recovered = false) {
   auto& s = self->state;
   auto id = state.saga_id;
   saga_actor_args args;
@@ -121,12 +157,17 @@ void launch(coordinator_pointer self, saga_state state,
   args.journal = s.journal;
   args.journal_timeout = s.opts.journal_timeout;
   args.late_reply_window = s.opts.late_reply_window;
+  args.compensate_on_resume = recovered
+                              && s.opts.recovery == recovery_policy::compensate;
   auto handle = spawn_saga(self->system(), std::move(args));
   self->monitor(handle);
   s.by_addr.emplace(handle.address(), id);
   auto& entry = s.running[id];
   entry.handle = handle;
   entry.waiters.push_back(std::move(w));
+  entry.recovered = recovered;
+  if (recovered)
+    ++s.recovered_running;
   self->request(handle, caf::infinite, run_atom::value)
     .then([self, id](saga_result& r) { finish(self, id, r); },
           [self, id](caf::error& err) {
@@ -148,6 +189,20 @@ void start_new(coordinator_pointer self, const definition_ptr& def,
   auto participants = resolve(self, *def);
   if (!participants) {
     notify(w, error_result({}, std::move(participants.error())));
+    return;
+  }
+  auto& s = self->state;
+  if (s.running.size() >= s.opts.max_active_sagas) {
+    if (s.queue.size() >= s.opts.max_queued_sagas) {
+      notify(w, error_result({}, make_error(
+                                   errc::overloaded,
+                                   std::to_string(s.running.size())
+                                     + " sagas run and "
+                                     + std::to_string(s.queue.size())
+                                     + " wait; try again later")));
+      return;
+    }
+    s.queue.push_back({def, std::move(w)});
     return;
   }
   saga_state st;
@@ -178,6 +233,7 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
         }
         auto st = replay(id, events);
         if (!st) {
+          // Kept listed: an operator must look at a history we cannot read.
           aout(self) << "caf-saga: cannot resume saga " << id << ": "
                      << describe(st.error()) << std::endl;
           notify(w, error_result(id, std::move(st.error())));
@@ -201,26 +257,44 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
           started(false);
           return;
         }
-        launch(self, std::move(*st), std::move(*participants), std::move(w));
+        launch(self, std::move(*st), std::move(*participants), std::move(w),
+               true);
         started(true);
       },
-      [w, id, started](caf::error& err) mutable {
+      [self, w, id, started](caf::error& err) mutable {
+        // Listed but no history: the saga never wrote its first event (the
+        // index entry is written first). Nothing to resume; unlist it.
+        if (is(err, errc::unknown_saga))
+          caf::anon_send(self->state.journal, finish_atom::value, id);
         notify(w, error_result(id, std::move(err)));
         started(false);
       });
 }
 
+void recovery_done(coordinator_pointer self, std::shared_ptr<recovery> rec) {
+  rec->rp.deliver(rec->resumed);
+  if (self->state.active_recovery == rec)
+    self->state.active_recovery.reset();
+}
+
 void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec) {
   auto& s = self->state;
+  if (s.recovered_running >= s.opts.recovery_concurrency) {
+    rec->waiting_for_capacity = true; // finish() continues the walk
+    return;
+  }
+  auto room = s.opts.recovery_concurrency - s.recovered_running;
+  auto page_size = static_cast<uint32_t>(
+    std::min<size_t>(room, recovery_page_size));
   self
     ->request(s.journal, s.opts.journal_timeout, unfinished_atom::value,
-              rec->next, recovery_page_size)
+              rec->next, page_size)
     .then(
       [self, rec](unfinished_page& page) {
         rec->next = page.next;
         rec->last_page = page.next.empty();
         if (page.ids.empty()) {
-          rec->rp.deliver(rec->resumed);
+          recovery_done(self, rec);
           return;
         }
         rec->outstanding = page.ids.size();
@@ -231,12 +305,16 @@ void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec) {
             if (--rec->outstanding > 0)
               return;
             if (rec->last_page)
-              rec->rp.deliver(rec->resumed);
+              recovery_done(self, rec);
             else
               recover_page(self, rec);
           });
       },
-      [rec](caf::error& err) { rec->rp.deliver(std::move(err)); });
+      [self, rec](caf::error& err) {
+        rec->rp.deliver(std::move(err));
+        if (self->state.active_recovery == rec)
+          self->state.active_recovery.reset();
+      });
 }
 
 local_coordinator_actor::behavior_type
@@ -277,6 +355,10 @@ coordinator(coordinator_pointer self, journal_actor journal,
       for (auto& w : entry.waiters)
         notify(w, r);
     }
+    for (auto& q : self->state.queue)
+      notify(q.w, error_result({}, make_error(errc::shutting_down,
+                                              "the runtime stopped")));
+    self->state.queue.clear();
     self->quit(msg.reason);
   });
   return {
@@ -296,6 +378,7 @@ coordinator(coordinator_pointer self, journal_actor journal,
     [self](recover_atom) -> caf::result<uint64_t> {
       auto rec = std::make_shared<recovery>();
       rec->rp = self->make_response_promise<uint64_t>();
+      self->state.active_recovery = rec;
       recover_page(self, rec);
       return rec->rp;
     },

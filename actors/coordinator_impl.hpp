@@ -9,6 +9,7 @@
 #include "saga/coordinator.hpp"
 #include "saga/journal.hpp"
 #include "saga/runtime.hpp"
+#include "saga/runtime_config.hpp"
 
 namespace saga::detail {
 
@@ -21,6 +22,10 @@ using local_coordinator_actor = coordinator_actor::extend<
 struct coordinator_options {
   std::chrono::milliseconds journal_timeout{10'000};
   std::chrono::milliseconds late_reply_window{30'000};
+  recovery_policy recovery = recovery_policy::resume;
+  size_t recovery_concurrency = 256;
+  size_t max_active_sagas = 10'000;
+  size_t max_queued_sagas = 100'000;
 };
 
 /// Returns a new coordinator that persists to `journal`.

@@ -30,13 +30,15 @@ const char* to_string(errc code) noexcept {
     case errc::invalid_url: return "invalid_url";
     case errc::invalid_config: return "invalid_config";
     case errc::shutting_down: return "shutting_down";
+    case errc::overloaded: return "overloaded";
+    case errc::recovered_compensate: return "recovered_compensate";
   }
   return "unknown_error";
 }
 
 std::optional<errc> parse_errc(std::string_view name) noexcept {
   for (auto i = static_cast<uint8_t>(errc::no_steps);
-       i <= static_cast<uint8_t>(errc::shutting_down); ++i)
+       i <= static_cast<uint8_t>(errc::recovered_compensate); ++i)
     if (name == to_string(static_cast<errc>(i)))
       return static_cast<errc>(i);
   return std::nullopt;

@@ -24,6 +24,20 @@ caf::error runtime_config::validate() const {
   if (blocking_workers == 0)
     return make_error(errc::invalid_config,
                       "blocking_workers must be at least 1");
+  if (recovery_concurrency == 0)
+    return make_error(errc::invalid_config,
+                      "recovery_concurrency must be at least 1");
+  if (max_active_sagas == 0)
+    return make_error(errc::invalid_config,
+                      "max_active_sagas must be at least 1");
+  if (journal.writers == 0 || journal.max_batch == 0)
+    return make_error(errc::invalid_config,
+                      "journal.writers and journal.max_batch must be at least 1");
+  if (journal.node_id.empty())
+    return make_error(errc::invalid_config, "journal.node_id is empty");
+  if (journal.retention.count() <= 0)
+    return make_error(errc::invalid_config,
+                      "journal.retention must be positive");
   return caf::none;
 }
 
@@ -71,7 +85,7 @@ void runtime::init(runtime_config cfg) {
   blocking_workers_ = cfg.blocking_workers;
   journal_timeout_ = cfg.journal_timeout;
   if (!journal_) {
-    auto j = make_journal(*sys_, cfg.journal_url);
+    auto j = make_journal(*sys_, cfg.journal_url, cfg.journal);
     if (!j) {
       start_error_ = std::move(j.error());
       return;
@@ -81,6 +95,10 @@ void runtime::init(runtime_config cfg) {
   detail::coordinator_options opts;
   opts.journal_timeout = cfg.journal_timeout;
   opts.late_reply_window = cfg.late_reply_window;
+  opts.recovery = cfg.recovery;
+  opts.recovery_concurrency = cfg.recovery_concurrency;
+  opts.max_active_sagas = cfg.max_active_sagas;
+  opts.max_queued_sagas = cfg.max_queued_sagas;
   coordinator_ = caf::actor_cast<caf::actor>(
     detail::spawn_coordinator(*sys_, journal_, opts));
 }

@@ -44,6 +44,7 @@ struct saga_actor_state {
   journal_actor journal;
   milliseconds journal_timeout{0};
   milliseconds late_reply_window{0};
+  bool compensate_on_resume = false;
   /// Payload of each step as JSON text, computed once.
   std::vector<std::string> payloads;
 
@@ -54,6 +55,10 @@ struct saga_actor_state {
   std::vector<effect> waiting;
   /// True while an append is in flight; at most one per saga keeps order.
   bool appending = false;
+  /// The batch in flight (kept to send it again after a journal timeout) and
+  /// the effects that wait for it.
+  std::vector<event> in_flight;
+  std::vector<effect> in_flight_effects;
 
   // -- runtime-only bookkeeping (not persisted; rebuilt on resume) ---------------
   /// Latest execute / compensate attempt that this incarnation sent (or will
@@ -221,6 +226,8 @@ void run_effect(saga_pointer self, const effect& e) {
 
 /// Hands queued events to the journal, or runs the effects whose events are
 /// durable. Called at the end of every message handler.
+void send_batch(saga_pointer self);
+
 void flush(saga_pointer self) {
   auto& s = self->state;
   if (s.appending || s.finished)
@@ -232,22 +239,39 @@ void flush(saga_pointer self) {
       run_effect(self, e);
     return;
   }
-  auto batch = std::move(s.unsent);
+  s.in_flight = std::move(s.unsent);
   s.unsent.clear();
-  auto effects = std::move(s.waiting);
+  s.in_flight_effects = std::move(s.waiting);
   s.waiting.clear();
   s.appending = true;
+  send_batch(self);
+}
+
+/// Sends the batch in flight. A journal that does not answer in time (Redis
+/// down, writers reconnecting) gets the same batch again: appends are
+/// idempotent for the same events, and the saga must not act before they
+/// are durable, so it waits as long as it takes. Any other error stops it.
+void send_batch(saga_pointer self) {
+  auto& s = self->state;
   self
     ->request(s.journal, s.journal_timeout, append_atom::value, s.st.saga_id,
-              std::move(batch))
+              s.in_flight)
     .then(
-      [self, effects{std::move(effects)}](uint64_t) {
-        self->state.appending = false;
+      [self](uint64_t) {
+        auto& s = self->state;
+        s.appending = false;
+        s.in_flight.clear();
+        auto effects = std::move(s.in_flight_effects);
+        s.in_flight_effects.clear();
         for (const auto& e : effects)
           run_effect(self, e);
         flush(self);
       },
       [self](caf::error& err) {
+        if (err == caf::sec::request_timeout) {
+          send_batch(self);
+          return;
+        }
         // Nothing after the failed batch may happen: stop, and leave the
         // saga to recovery from what the journal did acknowledge.
         self->quit(make_error(errc::journal_failure,
@@ -486,23 +510,28 @@ void on_compensate_lost(saga_pointer self, int32_t i, uint32_t a,
   on_compensate_reply(self, i, a, reply);
 }
 
+/// Stops going forward: the step waiting for a retry fails, a step in flight
+/// is abandoned (drive() awaits its reply or timeout and compensates it if
+/// it took or may have taken effect), and compensation starts.
+void turn_back(saga_pointer self, errc code, const std::string& why) {
+  auto& st = self->state.st;
+  auto i = current_step(st);
+  if (i < 0)
+    i = static_cast<int32_t>(st.steps.size()) - 1; // all done, not yet ended
+  auto& x = st.steps[static_cast<size_t>(i)];
+  if (x.status == step_status::executing && x.retry_due)
+    emit(self, event_type::step_failed, i, x.attempts, {},
+         why + " while waiting to retry");
+  emit(self, event_type::compensation_started, i, 0, code_data(code),
+       why + " during step '" + step_def(self, i).name + "'");
+}
+
 void on_deadline(saga_pointer self) {
   auto& st = self->state.st;
   if (self->state.finished || st.status != saga_status::running)
     return;
-  auto i = current_step(st);
-  if (i < 0)
-    return;
-  auto& x = st.steps[static_cast<size_t>(i)];
-  if (x.status == step_status::executing && x.retry_due)
-    emit(self, event_type::step_failed, i, x.attempts, {},
-         "deadline exceeded while waiting to retry");
-  // A step in flight is abandoned: drive() awaits its reply or timeout and
-  // compensates it if it took (or may have taken) effect.
-  emit(self, event_type::compensation_started, i, 0,
-       code_data(errc::deadline_exceeded),
-       "deadline of " + ms_text(st.def->deadline()) + " exceeded during step '"
-         + step_def(self, i).name + "'");
+  turn_back(self, errc::deadline_exceeded,
+            "deadline of " + ms_text(st.def->deadline()) + " exceeded");
   drive(self);
   flush(self);
 }
@@ -522,6 +551,9 @@ void start(saga_pointer self) {
         0, s.st.started_at_ms + d.count() - wall_ms())};
     self->delayed_send(self, remaining, deadline_atom::value);
   }
+  if (!fresh && s.compensate_on_resume && s.st.status == saga_status::running)
+    turn_back(self, errc::recovered_compensate,
+              "resumed under the compensate recovery policy");
   drive(self);
   flush(self);
 }
@@ -545,6 +577,7 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
   s.journal = std::move(args.journal);
   s.journal_timeout = args.journal_timeout;
   s.late_reply_window = args.late_reply_window;
+  s.compensate_on_resume = args.compensate_on_resume;
   auto n = s.st.def->steps().size();
   for (const auto& sd : s.st.def->steps())
     s.payloads.push_back(sd.payload.dump());

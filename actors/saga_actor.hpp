@@ -32,6 +32,9 @@ struct saga_actor_args {
   journal_actor journal;
   std::chrono::milliseconds journal_timeout{10'000};
   std::chrono::milliseconds late_reply_window{30'000};
+  /// Resumed sagas that are still running turn back at once (the compensate
+  /// recovery policy).
+  bool compensate_on_resume = false;
 };
 
 /// Returns a new saga actor in `sys`.

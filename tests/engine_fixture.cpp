@@ -88,7 +88,8 @@ void engine_fixture::add_participant(const std::string& name,
             break;
           case reaction::kind::hang:
             s->hung[op + ":" + ctx.step() + "#"
-                    + std::to_string(ctx.attempt())] = reply;
+                    + std::to_string(ctx.attempt())]
+              .push_back(reply);
             break;
         }
       };
@@ -128,8 +129,11 @@ saga_result engine_fixture::execute(const definition& def) {
 void engine_fixture::answer(const std::string& key, step_outcome outcome) {
   auto i = script_->hung.find(key);
   ASSERT_NE(i, script_->hung.end()) << "no hung request " << key;
-  i->second.deliver(std::move(outcome));
-  script_->hung.erase(i);
+  auto reply = i->second.front();
+  i->second.pop_front();
+  if (i->second.empty())
+    script_->hung.erase(i);
+  reply.deliver(std::move(outcome));
   run();
 }
 
@@ -173,11 +177,11 @@ uint64_t engine_fixture::recover() {
   return count->value_or(0);
 }
 
-void engine_fixture::restart_runtime() {
+void engine_fixture::restart_runtime(runtime_config cfg) {
   script_->hung.clear();
   rt_.reset();
   run();
-  rt_ = std::make_unique<runtime>(*sys_, journal_, runtime_config{});
+  rt_ = std::make_unique<runtime>(*sys_, journal_, cfg);
   auto added = std::move(added_);
   added_.clear();
   for (const auto& [name, actions] : added)

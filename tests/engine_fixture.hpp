@@ -65,8 +65,9 @@ struct script {
   /// Reactions per "execute:<step>" / "compensate:<step>"; ok when empty.
   std::map<std::string, std::deque<reaction>> plans;
   std::vector<call> calls;
-  /// Responders of hung requests, keyed "execute:<step>#<attempt>".
-  std::map<std::string, responder> hung;
+  /// Responders of hung requests, keyed "execute:<step>#<attempt>", oldest
+  /// first (several sagas may hang on the same step).
+  std::map<std::string, std::deque<responder>> hung;
   /// Called with every request before it is answered.
   std::function<void(const call&)> observer;
 
@@ -119,7 +120,7 @@ protected:
 
   /// Replaces the runtime with a fresh one on the same journal, as after a
   /// crash of the node: the old sagas stop, their journal stays.
-  void restart_runtime();
+  void restart_runtime(runtime_config cfg = {});
 
   /// Checks that replaying the journal reproduces `live`: same state,
   /// steps, failed step and error, and that every prefix of the history is

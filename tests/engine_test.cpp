@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include <caf/event_based_actor.hpp>
+
 #include "tests/engine_fixture.hpp"
 
 using namespace std::chrono_literals;
@@ -636,6 +638,82 @@ TEST_F(engine, recover_leaves_a_saga_with_an_unknown_participant_unfinished) {
   EXPECT_EQ(recover(), 0u);
   EXPECT_EQ(store_->unfinished("", 10).ids.size(), 1u)
     << "an unrecoverable saga must stay listed for an operator";
+}
+
+TEST_F(engine, recover_with_the_compensate_policy_undoes_completed_steps) {
+  auto def = make_def({"a", "b", "c"});
+  script_->plan("execute:b", {reaction::hang()});
+  start(def);
+  auto id = script_->calls.back().id;
+  runtime_config cfg;
+  cfg.recovery = recovery_policy::compensate;
+  restart_runtime(cfg);
+  EXPECT_EQ(recover(), 1u);
+  // b was in flight when the node died: its outcome is unknown, so it is
+  // compensated along with a; c never runs.
+  EXPECT_EQ(script_->trace(), (strings{"execute:a#1", "execute:b#1",
+                                       "compensate:b#1", "compensate:a#1"}));
+  auto st = replay(id, events_of(id));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, saga_status::compensated);
+  EXPECT_EQ(st->error_code, errc::recovered_compensate);
+}
+
+TEST_F(engine, recovery_runs_at_most_recovery_concurrency_sagas_at_once) {
+  auto def = make_def({"a"});
+  script_->plan("execute:a", std::vector<reaction>(5, reaction::hang()));
+  for (int i = 0; i < 5; ++i)
+    start(def);
+  ASSERT_EQ(store_->unfinished("", 10).ids.size(), 5u);
+  runtime_config cfg;
+  cfg.recovery_concurrency = 2;
+  restart_runtime(cfg);
+  script_->calls.clear();
+  script_->plan("execute:a", std::vector<reaction>(5, reaction::hang()));
+  auto count = std::make_shared<std::optional<uint64_t>>();
+  auto coord = rt_->coordinator();
+  sys_->spawn([coord, count](caf::event_based_actor* self) {
+    self->request(coord, caf::infinite, recover_atom::value)
+      .then([count](uint64_t n) { *count = n; });
+  });
+  run();
+  // Only two resumed sagas run; the walk waits for one of them to end.
+  EXPECT_EQ(script_->calls.size(), 2u);
+  EXPECT_FALSE(count->has_value());
+  while (!script_->hung.empty()) {
+    auto key = script_->hung.begin()->first;
+    EXPECT_LE(script_->hung[key].size(), 2u);
+    answer(key, step_outcome::ok());
+  }
+  ASSERT_TRUE(count->has_value());
+  EXPECT_EQ(**count, 5u);
+  EXPECT_EQ(script_->calls.size(), 5u);
+  EXPECT_TRUE(store_->unfinished("", 10).ids.empty());
+}
+
+TEST_F(engine, a_flood_of_sagas_waits_in_a_bounded_queue) {
+  runtime_config cfg;
+  cfg.max_active_sagas = 2;
+  cfg.max_queued_sagas = 1;
+  restart_runtime(cfg);
+  auto def = make_def({"a"});
+  script_->plan("execute:a", std::vector<reaction>(3, reaction::hang()));
+  auto s1 = start(def);
+  auto s2 = start(def);
+  auto s3 = start(def); // queued
+  auto s4 = start(def); // refused
+  EXPECT_EQ(script_->calls.size(), 2u);
+  ASSERT_TRUE(s4->has_value());
+  EXPECT_TRUE(is((*s4)->error, errc::overloaded)) << describe((*s4)->error);
+  EXPECT_FALSE(s3->has_value());
+  answer("execute:a#1", step_outcome::ok());
+  EXPECT_EQ(script_->calls.size(), 3u) << "the queued saga starts";
+  while (!script_->hung.empty())
+    answer(script_->hung.begin()->first, step_outcome::ok());
+  for (auto& slot : {s1, s2, s3}) {
+    ASSERT_TRUE(slot->has_value());
+    EXPECT_TRUE((*slot)->success);
+  }
 }
 
 } // namespace

@@ -39,6 +39,10 @@ enum class errc : uint8_t {
   // -- runtime ---------------------------------------------------------------
   invalid_config,
   shutting_down,
+  /// Too many sagas are active and queued; try again later.
+  overloaded,
+  /// The saga was resumed under the compensate recovery policy.
+  recovered_compensate,
 };
 
 /// Returns the snake_case name of `code`, e.g. `"duplicate_step"`.

@@ -6,7 +6,18 @@
 
 #include <caf/error.hpp>
 
+#include "saga/journal.hpp"
+
 namespace saga {
+
+/// What `runtime::recover()` does with an unfinished saga.
+enum class recovery_policy : uint8_t {
+  /// Finish forward where the definition allows: re-send the in-flight step
+  /// and carry on (or carry on compensating).
+  resume,
+  /// Undo everything that completed, as if the saga had failed.
+  compensate,
+};
 
 /// Settings of a `saga::runtime`. A value type; `validate()` names the first
 /// bad setting.
@@ -24,6 +35,18 @@ struct runtime_config {
   std::chrono::milliseconds late_reply_window{30'000};
   /// Threads (detached actors) per participant that has blocking handlers.
   size_t blocking_workers = 2;
+  /// Journal settings (Redis: writers, batch size, retention, node id).
+  journal_options journal;
+  /// What recover() does with each unfinished saga.
+  recovery_policy recovery = recovery_policy::resume;
+  /// Resumed sagas running at once during recover(), so a large backlog does
+  /// not stampede the participants or the journal.
+  size_t recovery_concurrency = 256;
+  /// Sagas running at once. Further sagas wait in a queue of at most
+  /// `max_queued_sagas`; beyond that they are refused with
+  /// `errc::overloaded`, so a flood cannot grow memory without bound.
+  size_t max_active_sagas = 10'000;
+  size_t max_queued_sagas = 100'000;
 
   /// Returns an `errc::invalid_config` error naming the first bad setting.
   caf::error validate() const;
