@@ -1,0 +1,163 @@
+// A child process runs sagas on Redis and is killed with SIGKILL at 20
+// different points (inside steps and inside compensations). A fresh runtime
+// then recovers: every saga must reach a terminal state, each step's effect
+// applied once, and compensated once wherever the saga turned back.
+
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <caf/scoped_actor.hpp>
+#include <hiredis/hiredis.h>
+
+#include "persistence/redis_connection.hpp"
+#include "persistence/redis_journal.hpp"
+#include "saga/saga.hpp"
+#include "tests/effect_participant.hpp"
+#include "tests/redis_server.hpp"
+
+extern char** environ;
+
+namespace saga::test {
+namespace {
+
+constexpr int sagas_per_run = 12;
+
+/// Runs the child until it printed `kill_after` effects (then SIGKILLs it)
+/// or finished. Returns the number of effects it printed.
+int run_child(const std::string& url, const std::string& node,
+              const std::string& tag, int kill_after) {
+  int fds[2];
+  if (::pipe(fds) != 0)
+    return -1;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  std::vector<std::string> args{SAGA_CRASH_CHILD, url, node, tag,
+                                std::to_string(sagas_per_run)};
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  auto rc = ::posix_spawn(&pid, SAGA_CRASH_CHILD, &actions, nullptr,
+                          argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    return -1;
+  }
+  FILE* out = ::fdopen(fds[0], "r");
+  int effects = 0;
+  char line[64];
+  while (std::fgets(line, sizeof(line), out) != nullptr) {
+    if (line[0] == 'e' && ++effects == kill_after) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+  }
+  std::fclose(out);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return effects;
+}
+
+saga_result await_end(runtime& rt, const saga_id& id) {
+  saga_result result;
+  caf::scoped_actor self{rt.system()};
+  self->request(rt.coordinator(), caf::infinite, resume_atom::value, id)
+    .receive([&](saga_result& r) { result = std::move(r); },
+             [&](caf::error& err) { result.error = std::move(err); });
+  return result;
+}
+
+/// Returns the fields and values of hash `key`.
+std::map<std::string, long long> read_hash(redis_connection& c,
+                                           const std::string& key) {
+  std::map<std::string, long long> result;
+  auto r = c.command({"HGETALL", key});
+  if (!r)
+    return result;
+  for (size_t i = 0; i + 1 < (*r)->elements; i += 2)
+    result[(*r)->element[i]->str] = std::atoll((*r)->element[i + 1]->str);
+  return result;
+}
+
+TEST(crash_recovery, sigkill_at_twenty_points_then_recover_ends_every_saga) {
+  redis_server server;
+  ASSERT_TRUE(server.start());
+  auto ep = parse_redis_url(server.url());
+  auto admin = redis_connection::connect(*ep, std::chrono::seconds{2});
+  ASSERT_TRUE(admin);
+  int points = 0;
+  int killed_runs = 0;
+  for (int kill_after = 1; points < 20; kill_after += 2, ++points) {
+    auto tag = "run" + std::to_string(kill_after);
+    auto node = "crash-" + tag;
+    SCOPED_TRACE("killed after effect " + std::to_string(kill_after));
+    auto printed = run_child(server.url(), node, tag, kill_after);
+    ASSERT_GE(printed, 0) << "cannot start " << SAGA_CRASH_CHILD;
+    if (printed == kill_after)
+      ++killed_runs;
+    // The sagas the dead node left unfinished.
+    auto listed = admin->command(
+      {"ZRANGE", redis_unfinished_key(node), "0", "-1"});
+    ASSERT_TRUE(listed);
+    std::vector<saga_id> unfinished;
+    for (size_t i = 0; i < (*listed)->elements; ++i)
+      unfinished.emplace_back((*listed)->element[i]->str);
+    // A fresh node with the same id recovers them.
+    runtime_config cfg;
+    cfg.journal_url = server.url();
+    cfg.journal.node_id = node;
+    runtime rt{cfg};
+    ASSERT_FALSE(rt.start_error());
+    add_effect_participant(rt, server.url(), tag, false);
+    EXPECT_EQ(rt.recover(), unfinished.size());
+    for (const auto& id : unfinished) {
+      auto r = await_end(rt, id);
+      EXPECT_TRUE(is_terminal(r.state)) << id << ": " << describe(r.error);
+    }
+    // Every saga that did anything, and every one left unfinished.
+    auto calls = read_hash(*admin, "calls:{" + tag + "}");
+    auto effects = read_hash(*admin, "effects:{" + tag + "}");
+    std::set<saga_id> ids(unfinished.begin(), unfinished.end());
+    for (const auto& [field, n] : calls) {
+      ids.insert(field.substr(0, field.find('/')));
+      EXPECT_LE(n, 2) << field << ": sent more than once per incarnation";
+    }
+    for (const auto& id : ids) {
+      auto log = rt.saga_log(id);
+      ASSERT_TRUE(log) << id;
+      EXPECT_TRUE(log->status == saga_status::completed
+                  || log->status == saga_status::compensated)
+        << id << " ended " << to_string(log->status);
+      for (const char* step : {"s1", "s2", "s3"}) {
+        auto key = id + "/" + step;
+        auto executed = effects.count(key + "/exec") > 0;
+        auto compensated = effects.count(key + "/comp") > 0;
+        if (log->status == saga_status::completed) {
+          EXPECT_TRUE(executed) << key << " completed without its effect";
+          EXPECT_FALSE(compensated) << key << " compensated in a success";
+        } else if (executed) {
+          EXPECT_TRUE(compensated) << key << " took effect, never undone";
+        }
+      }
+    }
+    EXPECT_TRUE(
+      admin->command({"ZCARD", redis_unfinished_key(node)}).value()->integer
+      == 0);
+  }
+  EXPECT_GE(killed_runs, 20) << "some kill points came after the run ended";
+}
+
+} // namespace
+} // namespace saga::test

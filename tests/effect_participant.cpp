@@ -1,0 +1,62 @@
+#include "tests/effect_participant.hpp"
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "persistence/redis_connection.hpp"
+
+namespace saga::test {
+
+namespace {
+
+/// Records one effect; returns false if Redis could not be reached.
+bool record(const std::string& url, const std::string& tag,
+            const std::string& field) {
+  thread_local std::optional<redis_connection> conn;
+  if (!conn || conn->broken()) {
+    auto ep = parse_redis_url(url);
+    auto c = redis_connection::connect(*ep, std::chrono::seconds{2});
+    if (!c)
+      return false;
+    conn = std::move(*c);
+  }
+  auto calls = "calls:{" + tag + "}";
+  auto effects = "effects:{" + tag + "}";
+  conn->append({"HINCRBY", calls, field, "1"});
+  conn->append({"HSETNX", effects, field, "1"});
+  return conn->read() && conn->read();
+}
+
+} // namespace
+
+void add_effect_participant(runtime& rt, const std::string& redis_url,
+                            const std::string& tag, bool print_progress) {
+  auto handler = [redis_url, tag, print_progress](std::string op) {
+    return [=](const step_context& ctx, const json& data) {
+      if (op == "exec" && data.value("fail", false))
+        return step_outcome::fail("scripted failure at " + ctx.step());
+      if (!record(redis_url, tag, ctx.id() + "/" + ctx.step() + "/" + op))
+        return step_outcome::fail("cannot record the effect", true);
+      if (print_progress) {
+        std::fputs("e\n", stdout);
+        std::fflush(stdout);
+      }
+      return step_outcome::ok({{"op", op}});
+    };
+  };
+  auto& p = rt.participant("acct");
+  for (const char* step : {"s1", "s2", "s3"})
+    p.on_blocking(step, handler("exec"), handler("comp"));
+}
+
+definition crash_saga(int index) {
+  using namespace std::chrono_literals;
+  definition d{"crash"};
+  auto fail = index % 3 == 2;
+  d.step("s1", "acct").timeout(10s).step("s2", "acct").timeout(10s).step(
+    "s3", "acct", json{{"fail", fail}});
+  return d;
+}
+
+} // namespace saga::test
