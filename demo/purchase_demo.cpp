@@ -156,8 +156,8 @@ int main() {
       spent += price_of[player + "/" + item];
     auto ok = start_balances.at(player) - spent == balance;
     consistent = consistent && ok;
-    std::cout << "  " << std::setw(6) << player << " balance " << std::setw(4)
-              << balance << ", items:";
+    std::cout << "  " << std::setw(6) << player << " balance " << balance
+              << ", items:";
     for (const auto& item : inventories[player])
       std::cout << ' ' << item;
     std::cout << (ok ? "  [consistent]" : "  [INCONSISTENT]") << '\n';
