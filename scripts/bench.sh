@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# Builds the benchmarks (Release) and runs them; extra arguments go to the
-# benchmark binary, e.g. scripts/bench.sh --benchmark_filter=latency
+# Builds the benchmarks (Release) and runs them:
+#  1. saga_latency_bench (Google Benchmark): in-memory 3-step saga latency
+#     and throughput; extra arguments go to it, e.g.
+#     scripts/bench.sh --benchmark_filter=latency
+#  2. saga_throughput on the memory journal and on a private redis-server with
+#     appendonly yes / appendfsync everysec (sagas/s, p50/p99, commands/saga);
+#  3. redis-benchmark's raw XADD rate on the same server, for comparison.
 #
 #   BUILD_DIR  build directory (default: build-bench)
+#   SAGAS      sagas per throughput run (default 20000)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-build-bench}"
 case "$build" in /*) ;; *) build="$repo/$build" ;; esac
+sagas="${SAGAS:-20000}"
 
 "$repo/scripts/setup.sh"
 
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DSAGA_BUILD_TESTS=OFF -DSAGA_BUILD_BENCH=ON
-cmake --build "$build" -j"$(nproc)" --target saga_latency_bench
+cmake --build "$build" -j"$(nproc)" --target saga_latency_bench saga_throughput
 
-status=0
-"$build/bench/saga_latency_bench" "$@" || status=$?
-exit "$status"
+echo "== saga_latency_bench (memory journal)"
+"$build/bench/saga_latency_bench" "$@"
+
+echo "== saga_throughput, memory journal"
+"$build/bench/saga_throughput" --journal memory:// --sagas "$sagas"
+
+# shellcheck source=scripts/private-redis.sh
+. "$repo/scripts/private-redis.sh"
+start_private_redis --appendonly yes --appendfsync everysec
+
+echo "== saga_throughput, redis journal (appendonly yes, appendfsync everysec)"
+"$build/bench/saga_throughput" --journal "$SAGA_REDIS_URL" --sagas "$sagas"
+
+echo "== redis-benchmark: raw XADD into one stream, same server"
+redis-benchmark -p "$redis_port" -q -n 200000 -P 1 XADD bench:raw '*' f v
+redis-benchmark -p "$redis_port" -q -n 500000 -P 32 XADD bench:raw '*' f v
