@@ -26,7 +26,6 @@ using waiter = std::variant<caf::typed_response_promise<saga_result>,
                             result_callback>;
 
 struct running_saga {
-  saga_actor handle;
   std::vector<waiter> waiters;
   /// Started by recover(): counts against `recovery_concurrency`.
   bool recovered = false;
@@ -54,11 +53,11 @@ struct recovery {
 
 struct coordinator_state {
   static inline const char* name = "saga.coordinator";
-  journal_actor journal;
+  directory_ptr dir;
   coordinator_options opts;
-  std::unordered_map<std::string, participant_actor> participants;
+  /// The saga supervisor: saga actors are its transient dynamic children.
+  supervisor_actor sagas;
   std::unordered_map<saga_id, running_saga> running;
-  std::unordered_map<caf::actor_addr, saga_id> by_addr;
   std::string id_prefix;
   uint64_t next_id = 0;
   std::deque<queued_saga> queue;
@@ -69,8 +68,7 @@ struct coordinator_state {
 using coordinator_pointer
   = local_coordinator_actor::stateful_pointer<coordinator_state>;
 
-/// Recovery reads this many histories at a time, so a journal with a million
-/// unfinished sagas does not flood the journal or the mailbox at once.
+/// Recovery reads this many histories at a time at most.
 constexpr uint32_t recovery_page_size = 256;
 
 saga_result error_result(saga_id id, caf::error err) {
@@ -109,8 +107,6 @@ void finish(coordinator_pointer self, const saga_id& id,
     return;
   auto entry = std::move(i->second);
   s.running.erase(i);
-  s.by_addr.erase(entry.handle.address());
-  self->demonitor(entry.handle.address());
   for (auto& w : entry.waiters)
     notify(w, r);
   // A slot is free: admit a queued saga, or let a recovery walk go on.
@@ -129,47 +125,57 @@ void finish(coordinator_pointer self, const saga_id& id,
   }
 }
 
-/// Resolves the participant of every step of `def`.
-caf::expected<std::vector<participant_actor>>
-resolve(coordinator_pointer self, const definition& def) {
-  std::vector<participant_actor> result;
-  result.reserve(def.steps().size());
-  for (const auto& sd : def.steps()) {
-    auto i = self->state.participants.find(sd.participant);
-    if (i == self->state.participants.end())
+/// Returns an error naming the first step whose participant is unknown.
+caf::error check_participants(coordinator_pointer self, const definition& def) {
+  for (const auto& sd : def.steps())
+    if (!self->state.dir->participant(sd.participant))
       return make_error(errc::unknown_participant,
                         "step '" + sd.name + "' names participant '"
                           + sd.participant + "', which is not registered");
-    result.push_back(i->second);
-  }
-  return result;
+  return caf::none;
 }
 
-/// Spawns and runs a saga actor for `state`; `w` receives the result.
-void launch(coordinator_pointer self, saga_state state,
-            std::vector<participant_actor> participants, waiter w,
+/// Starts saga `id` as a transient child of the saga supervisor. The first
+/// incarnation starts from `def` (or from `replayed`); every restart
+/// rebuilds itself from the journal. Past its restart limit the saga is
+/// parked. `w` receives the result.
+void launch(coordinator_pointer self, saga_id id, definition_ptr def,
+            std::optional<saga_state> replayed, waiter w,
             bool recovered = false) {
   auto& s = self->state;
-  auto id = state.saga_id;
-  saga_actor_args args;
-  args.state = std::move(state);
-  args.participants = std::move(participants);
-  args.journal = s.journal;
-  args.journal_timeout = s.opts.journal_timeout;
-  args.late_reply_window = s.opts.late_reply_window;
-  args.compensate_on_resume = recovered
-                              && s.opts.recovery == recovery_policy::compensate;
-  auto handle = spawn_saga(self->system(), std::move(args));
-  self->monitor(handle);
-  s.by_addr.emplace(handle.address(), id);
+  auto args = std::make_shared<saga_actor_args>();
+  args->id = id;
+  args->def = def;
+  args->replayed = std::move(replayed);
+  args->compensate_on_resume = recovered
+                               && s.opts.recovery
+                                    == recovery_policy::compensate;
+  args->dir = s.dir;
+  args->coordinator = caf::actor_cast<caf::actor>(self);
+  args->journal_timeout = s.opts.journal_timeout;
+  args->late_reply_window = s.opts.late_reply_window;
+  child_spec spec;
+  spec.name = id;
+  spec.restart = restart_type::transient;
+  spec.own_intensity = s.opts.saga_restarts;
+  spec.start = [args](caf::actor_system& sys) -> caf::expected<caf::actor> {
+    auto h = caf::actor_cast<caf::actor>(spawn_saga(sys, *args));
+    // Later incarnations rebuild from the journal.
+    args->replayed.reset();
+    args->from_journal = true;
+    return h;
+  };
+  auto coord = caf::actor_cast<caf::actor>(self);
+  spec.on_give_up = [coord, id](const caf::error& reason) {
+    caf::anon_send(coord, park_atom::value, id, describe(reason));
+  };
   auto& entry = s.running[id];
-  entry.handle = handle;
   entry.waiters.push_back(std::move(w));
   entry.recovered = recovered;
   if (recovered)
     ++s.recovered_running;
-  self->request(handle, caf::infinite, run_atom::value)
-    .then([self, id](saga_result& r) { finish(self, id, r); },
+  self->request(s.sagas, caf::infinite, start_child_atom::value, std::move(spec))
+    .then([](const caf::actor&) {},
           [self, id](caf::error& err) {
             finish(self, id, error_result(id, std::move(err)));
           });
@@ -186,9 +192,8 @@ void start_new(coordinator_pointer self, const definition_ptr& def,
     notify(w, error_result({}, std::move(err)));
     return;
   }
-  auto participants = resolve(self, *def);
-  if (!participants) {
-    notify(w, error_result({}, std::move(participants.error())));
+  if (auto err = check_participants(self, *def)) {
+    notify(w, error_result({}, std::move(err)));
     return;
   }
   auto& s = self->state;
@@ -205,14 +210,11 @@ void start_new(coordinator_pointer self, const definition_ptr& def,
     s.queue.push_back({def, std::move(w)});
     return;
   }
-  saga_state st;
-  st.saga_id = make_id(self);
-  st.def = def;
-  launch(self, std::move(st), std::move(*participants), std::move(w));
+  launch(self, make_id(self), def, std::nullopt, std::move(w));
 }
 
 /// Resumes saga `id` from the journal unless it runs here already. Calls
-/// `started(true)` once it runs (or ran already), `started(false)` if it
+/// `started(true)` once it runs, `started(false)` if it ran already or
 /// cannot be resumed; `w` gets the result either way.
 void resume(coordinator_pointer self, const saga_id& id, waiter w,
             std::function<void(bool)> started) {
@@ -222,7 +224,8 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
     started(false);
     return;
   }
-  self->request(s.journal, s.opts.journal_timeout, read_atom::value, id)
+  auto journal = s.dir->journal();
+  self->request(journal, s.opts.journal_timeout, read_atom::value, id)
     .then(
       [self, id, w, started](std::vector<event>& events) mutable {
         auto& s = self->state;
@@ -241,31 +244,27 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
           return;
         }
         if (is_terminal(st->status)) {
-          // Ended, but still listed (e.g. a crash between two writes).
-          caf::anon_send(s.journal, finish_atom::value, id);
-          saga_result r;
-          r.saga_id = id;
-          r.success = st->status == saga_status::completed;
-          r.state = st->status;
+          // Ended, but still listed (a crash between two writes).
+          caf::anon_send(s.dir->journal(), finish_atom::value, id);
+          auto r = summarize(*st);
           notify(w, r);
           started(false);
           return;
         }
-        auto participants = resolve(self, *st->def);
-        if (!participants) {
-          notify(w, error_result(id, std::move(participants.error())));
+        if (auto err = check_participants(self, *st->def)) {
+          notify(w, error_result(id, std::move(err)));
           started(false);
           return;
         }
-        launch(self, std::move(*st), std::move(*participants), std::move(w),
-               true);
+        auto def = st->def;
+        launch(self, id, def, std::move(*st), std::move(w), true);
         started(true);
       },
       [self, w, id, started](caf::error& err) mutable {
         // Listed but no history: the saga never wrote its first event (the
         // index entry is written first). Nothing to resume; unlist it.
         if (is(err, errc::unknown_saga))
-          caf::anon_send(self->state.journal, finish_atom::value, id);
+          caf::anon_send(self->state.dir->journal(), finish_atom::value, id);
         notify(w, error_result(id, std::move(err)));
         started(false);
       });
@@ -287,7 +286,7 @@ void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec) {
   auto page_size = static_cast<uint32_t>(
     std::min<size_t>(room, recovery_page_size));
   self
-    ->request(s.journal, s.opts.journal_timeout, unfinished_atom::value,
+    ->request(s.dir->journal(), s.opts.journal_timeout, unfinished_atom::value,
               rec->next, page_size)
     .then(
       [self, rec](unfinished_page& page) {
@@ -317,48 +316,91 @@ void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec) {
       });
 }
 
-local_coordinator_actor::behavior_type
-coordinator(coordinator_pointer self, journal_actor journal,
-            coordinator_options opts) {
+/// Parks saga `id`: its actor crashed past its limit. Writes `saga_parked`
+/// after its last event and tells the waiters; the rest of the node goes on.
+void park(coordinator_pointer self, const saga_id& id, std::string reason) {
   auto& s = self->state;
-  s.journal = std::move(journal);
+  aout(self) << "caf-saga: parking saga " << id << " as failed: " << reason
+             << std::endl;
+  auto why = "saga actor crashed too often; last: " + reason;
+  auto report = [self, id, why](saga_result r) {
+    r.saga_id = id;
+    r.success = false;
+    r.state = saga_status::failed;
+    r.error = make_error(errc::saga_parked, why);
+    finish(self, id, r);
+  };
+  auto journal = s.dir->journal();
+  self->request(journal, s.opts.journal_timeout, read_atom::value, id)
+    .then(
+      [self, id, why, report](std::vector<event>& events) {
+        auto st = replay(id, events);
+        if (!st || is_terminal(st->status)) {
+          report(st ? summarize(*st) : saga_result{});
+          return;
+        }
+        event ev;
+        ev.seq = st->last_seq + 1;
+        ev.type = event_type::saga_parked;
+        ev.error = why;
+        ev.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+        auto r = summarize(*st);
+        self
+          ->request(self->state.dir->journal(), self->state.opts.journal_timeout,
+                    append_atom::value, id, std::vector<event>{ev})
+          .then([report, r](uint64_t) { report(r); },
+                [report, r](caf::error&) { report(r); });
+      },
+      [report](caf::error&) { report(saga_result{}); });
+}
+
+local_coordinator_actor::behavior_type
+coordinator(coordinator_pointer self, directory_ptr dir,
+            coordinator_options opts) {
+  keep_crash_reason(self);
+  auto& s = self->state;
+  s.dir = std::move(dir);
   s.opts = opts;
+  s.dir->set_coordinator(caf::actor_cast<caf::actor>(self));
   std::random_device rd;
   uint64_t prefix = (uint64_t{rd()} << 32) ^ rd();
   char buf[20];
   std::snprintf(buf, sizeof(buf), "%016llx",
                 static_cast<unsigned long long>(prefix));
   s.id_prefix = buf;
-  self->set_down_handler([self](caf::down_msg& msg) {
-    auto& s = self->state;
-    auto i = s.by_addr.find(msg.source);
-    if (i == s.by_addr.end())
-      return;
-    auto id = i->second;
-    // Died without a result: its reason is all the waiters can get. The
-    // saga stays unfinished in the journal for recovery.
-    auto reason = msg.reason ? describe(msg.reason) : "quit without a result";
-    finish(self, id,
-           error_result(id, make_error(errc::saga_crashed,
-                                       "saga " + id + " died: " + reason)));
-  });
+  // The saga supervisor: per-saga intensity parks a poisoned saga instead of
+  // counting against the supervisor, so no saga can take the node down.
+  supervisor_config sup;
+  sup.name = "sagas";
+  sup.strategy = restart_strategy::one_for_one;
+  sup.intensity = restart_intensity{std::numeric_limits<size_t>::max(),
+                                    std::chrono::milliseconds{1}};
+  sup.initial_backoff = opts.saga_restart_backoff;
+  s.sagas = spawn_supervisor(self->system(), sup, {});
+  self->link_to(s.sagas);
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    // Shutting down: stop the sagas too; they resume from the journal later.
-    // Their waiters learn why instead of waiting forever.
-    auto running = std::move(self->state.running);
-    self->state.running.clear();
+    if (is_normal_exit(msg.reason)
+        && msg.reason != caf::exit_reason::user_shutdown)
+      return; // a linked actor ended normally
+    // The saga supervisor died: we go with it (our supervisor restarts us).
+    // Otherwise we are asked to stop: the linked saga supervisor stops the
+    // sagas (they resume from the journal later); waiters learn why.
+    auto& s = self->state;
+    auto running = std::move(s.running);
+    s.running.clear();
     for (auto& [id, entry] : running) {
-      self->send_exit(entry.handle, msg.reason);
       auto r = error_result(id, make_error(errc::shutting_down,
                                            "the runtime stopped; saga " + id
                                              + " stays unfinished"));
       for (auto& w : entry.waiters)
         notify(w, r);
     }
-    for (auto& q : self->state.queue)
+    for (auto& q : s.queue)
       notify(q.w, error_result({}, make_error(errc::shutting_down,
                                               "the runtime stopped")));
-    self->state.queue.clear();
+    s.queue.clear();
     self->quit(msg.reason);
   });
   return {
@@ -369,6 +411,12 @@ coordinator(coordinator_pointer self, journal_actor journal,
     },
     [self](run_atom, definition_ptr& def, result_callback& done) {
       start_new(self, def, std::move(done));
+    },
+    [self](done_atom, const saga_id& id, const saga_result& r) {
+      finish(self, id, r);
+    },
+    [self](park_atom, const saga_id& id, std::string& reason) {
+      park(self, id, std::move(reason));
     },
     [self](resume_atom, const saga_id& id) -> caf::result<saga_result> {
       auto rp = self->make_response_promise<saga_result>();
@@ -383,18 +431,18 @@ coordinator(coordinator_pointer self, journal_actor journal,
       return rec->rp;
     },
     [self](register_atom, std::string& name, participant_actor& handle) {
-      auto& slot = self->state.participants[name];
-      auto fresh = !slot;
-      slot = std::move(handle);
-      return fresh;
+      return self->state.dir->set_participant(name, std::move(handle));
     },
     [self](lookup_atom,
            const std::string& name) -> caf::result<participant_actor> {
-      auto i = self->state.participants.find(name);
-      if (i == self->state.participants.end())
+      auto h = self->state.dir->participant(name);
+      if (!h)
         return make_error(errc::unknown_participant,
                           "no participant '" + name + "'");
-      return i->second;
+      return h;
+    },
+    [self](which_child_atom a, saga_id& id) {
+      return self->delegate(self->state.sagas, a, std::move(id));
     },
   };
 }
@@ -402,9 +450,9 @@ coordinator(coordinator_pointer self, journal_actor journal,
 } // namespace
 
 local_coordinator_actor spawn_coordinator(caf::actor_system& sys,
-                                          journal_actor journal,
+                                          directory_ptr dir,
                                           coordinator_options opts) {
-  return sys.spawn(coordinator, std::move(journal), opts);
+  return sys.spawn(coordinator, std::move(dir), opts);
 }
 
 } // namespace saga::detail

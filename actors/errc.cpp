@@ -32,13 +32,18 @@ const char* to_string(errc code) noexcept {
     case errc::shutting_down: return "shutting_down";
     case errc::overloaded: return "overloaded";
     case errc::recovered_compensate: return "recovered_compensate";
+    case errc::restart_intensity: return "restart_intensity";
+    case errc::child_start_failed: return "child_start_failed";
+    case errc::unknown_child: return "unknown_child";
+    case errc::saga_parked: return "saga_parked";
+    case errc::injected_fault: return "injected_fault";
   }
   return "unknown_error";
 }
 
 std::optional<errc> parse_errc(std::string_view name) noexcept {
   for (auto i = static_cast<uint8_t>(errc::no_steps);
-       i <= static_cast<uint8_t>(errc::recovered_compensate); ++i)
+       i <= static_cast<uint8_t>(errc::injected_fault); ++i)
     if (name == to_string(static_cast<errc>(i)))
       return static_cast<errc>(i);
   return std::nullopt;

@@ -48,7 +48,8 @@ private:
 /// A participant hosted by a runtime: the public interface plus the hand-off
 /// through which asynchronous handlers answer (see `responder`).
 using local_participant_actor = participant_actor::extend<
-  caf::reacts_to<deliver_atom, uint64_t, step_reply>>;
+  caf::reacts_to<deliver_atom, uint64_t, step_reply>,
+  caf::reacts_to<crash_atom>>;
 
 /// Returns a new participant actor named `name` that runs the handlers of
 /// `registry`; blocking handlers run on up to `blocking_workers` detached

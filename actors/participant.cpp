@@ -8,7 +8,9 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/directory.hpp"
 #include "saga/errc.hpp"
+#include "saga/supervisor.hpp"
 
 namespace saga {
 
@@ -27,12 +29,16 @@ void responder::deliver(step_outcome outcome) const {
 }
 
 participant_builder::participant_builder(
-  std::string name, participant_actor handle,
-  std::shared_ptr<detail::handler_registry> registry)
+  std::string name, std::shared_ptr<detail::handler_registry> registry,
+  std::shared_ptr<detail::directory> dir)
   : name_(std::move(name)),
-    handle_(std::move(handle)),
-    registry_(std::move(registry)) {
+    registry_(std::move(registry)),
+    dir_(std::move(dir)) {
   // nop
+}
+
+participant_actor participant_builder::handle() const {
+  return dir_->participant(name_);
 }
 
 participant_builder& participant_builder::on(std::string action,
@@ -241,6 +247,7 @@ local_participant_actor::behavior_type
 local_participant(participant_pointer self, std::string name,
                   std::shared_ptr<handler_registry> registry,
                   size_t blocking_workers) {
+  keep_crash_reason(self);
   self->state.participant_name = std::move(name);
   self->state.registry = std::move(registry);
   self->state.max_workers = std::max<size_t>(blocking_workers, 1);
@@ -250,6 +257,10 @@ local_participant(participant_pointer self, std::string name,
     },
     [self](compensate_atom, step_command& cmd) {
       return dispatch(self, true, cmd);
+    },
+    [self](crash_atom) {
+      throw std::runtime_error("injected fault in participant '"
+                               + self->state.participant_name + "'");
     },
     [self](deliver_atom, uint64_t token, step_reply& reply) {
       auto i = self->state.pending.find(token);

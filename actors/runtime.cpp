@@ -7,7 +7,9 @@
 #include <caf/send.hpp>
 
 #include "actors/coordinator_impl.hpp"
+#include "actors/directory.hpp"
 #include "actors/local_participant.hpp"
+#include "persistence/memory_journal.hpp"
 #include "saga/errc.hpp"
 #include "saga/replay.hpp"
 
@@ -35,6 +37,9 @@ caf::error runtime_config::validate() const {
                       "journal.writers and journal.max_batch must be at least 1");
   if (journal.node_id.empty())
     return make_error(errc::invalid_config, "journal.node_id is empty");
+  if (saga_restarts.max_restarts == 0 || supervisor_restarts.max_restarts == 0)
+    return make_error(errc::invalid_config,
+                      "restart intensities must allow at least 1 restart");
   if (journal.retention.count() <= 0)
     return make_error(errc::invalid_config,
                       "journal.retention must be positive");
@@ -64,34 +69,107 @@ runtime::runtime(runtime_config cfg)
   own_cfg_->set("scheduler.max-threads", threads);
   own_sys_ = std::make_unique<caf::actor_system>(*own_cfg_);
   sys_ = own_sys_.get();
-  init(std::move(cfg));
+  init(std::move(cfg), journal_actor{});
 }
 
 runtime::runtime(caf::actor_system& sys, runtime_config cfg) : sys_(&sys) {
-  init(std::move(cfg));
+  init(std::move(cfg), journal_actor{});
 }
 
 runtime::runtime(caf::actor_system& sys, journal_actor journal,
                  runtime_config cfg)
-  : sys_(&sys), journal_(std::move(journal)), owns_journal_(false) {
-  init(std::move(cfg));
+  : sys_(&sys) {
+  init(std::move(cfg), std::move(journal));
 }
 
-void runtime::init(runtime_config cfg) {
+struct runtime::participant_tree {
+  std::mutex mtx;
+  supervisor_actor sup;
+  std::vector<child_spec> specs;
+};
+
+namespace {
+
+/// Returns a child spec whose first start adopts `first` (spawned before the
+/// supervisor existed) and whose restarts call `restart`.
+child_spec adopt(std::string name, caf::actor first,
+                 std::function<caf::expected<caf::actor>(caf::actor_system&)>
+                   restart) {
+  auto pending = std::make_shared<caf::actor>(std::move(first));
+  child_spec spec;
+  spec.name = std::move(name);
+  spec.start = [pending, restart](caf::actor_system& sys)
+    -> caf::expected<caf::actor> {
+    if (*pending) {
+      auto h = std::move(*pending);
+      *pending = nullptr;
+      return h;
+    }
+    return restart(sys);
+  };
+  return spec;
+}
+
+} // namespace
+
+void runtime::init(runtime_config cfg, journal_actor given_journal) {
+  dir_ = std::make_shared<detail::directory>();
+  ptree_ = std::make_shared<participant_tree>();
   if (auto err = cfg.validate()) {
     start_error_ = std::move(err);
     return;
   }
   blocking_workers_ = cfg.blocking_workers;
   journal_timeout_ = cfg.journal_timeout;
-  if (!journal_) {
-    auto j = make_journal(*sys_, cfg.journal_url, cfg.journal);
-    if (!j) {
-      start_error_ = std::move(j.error());
+  auto dir = dir_;
+  std::vector<child_spec> children;
+  // -- the journal --------------------------------------------------------------
+  if (given_journal) {
+    dir_->set_journal(std::move(given_journal)); // the caller's, unsupervised
+  } else {
+    std::function<caf::expected<journal_actor>(caf::actor_system&)> make;
+    if (cfg.journal_url == "memory://") {
+      // Restarts must find the same histories: keep the store.
+      auto store = std::make_shared<memory_store>();
+      make = [store](caf::actor_system& sys) -> caf::expected<journal_actor> {
+        return spawn_memory_journal(sys, store);
+      };
+    } else {
+      make = [url = cfg.journal_url, opts = cfg.journal](
+               caf::actor_system& sys) { return make_journal(sys, url, opts); };
+    }
+    auto first = make(*sys_);
+    if (!first) {
+      start_error_ = std::move(first.error());
       return;
     }
-    journal_ = std::move(*j);
+    dir_->set_journal(*first);
+    children.push_back(adopt(
+      "journal", caf::actor_cast<caf::actor>(*first),
+      [make, dir](caf::actor_system& sys) -> caf::expected<caf::actor> {
+        auto j = make(sys);
+        if (!j)
+          return j.error();
+        dir->set_journal(*j);
+        return caf::actor_cast<caf::actor>(*j);
+      }));
   }
+  // -- the participants supervisor -------------------------------------------------
+  supervisor_config psup;
+  psup.name = "participants";
+  psup.intensity = cfg.supervisor_restarts;
+  auto first_psup = spawn_supervisor(*sys_, psup, {});
+  ptree_->sup = first_psup;
+  auto tree = ptree_;
+  children.push_back(adopt(
+    "participants", caf::actor_cast<caf::actor>(first_psup),
+    [psup, tree](caf::actor_system& sys) -> caf::expected<caf::actor> {
+      // A new incarnation starts every participant afresh.
+      std::lock_guard<std::mutex> guard{tree->mtx};
+      tree->sup = spawn_supervisor(sys, psup, tree->specs);
+      return caf::actor_cast<caf::actor>(tree->sup);
+    }));
+  // -- the coordinator and its saga supervisor -----------------------------------------
   detail::coordinator_options opts;
   opts.journal_timeout = cfg.journal_timeout;
   opts.late_reply_window = cfg.late_reply_window;
@@ -99,27 +177,40 @@ void runtime::init(runtime_config cfg) {
   opts.recovery_concurrency = cfg.recovery_concurrency;
   opts.max_active_sagas = cfg.max_active_sagas;
   opts.max_queued_sagas = cfg.max_queued_sagas;
-  coordinator_ = caf::actor_cast<caf::actor>(
-    detail::spawn_coordinator(*sys_, journal_, opts));
+  opts.saga_restarts = cfg.saga_restarts;
+  auto first_coord = detail::spawn_coordinator(*sys_, dir_, opts);
+  dir_->set_coordinator(caf::actor_cast<caf::actor>(first_coord));
+  children.push_back(adopt(
+    "coordinator", caf::actor_cast<caf::actor>(first_coord),
+    [dir, opts](caf::actor_system& sys) -> caf::expected<caf::actor> {
+      return caf::actor_cast<caf::actor>(
+        detail::spawn_coordinator(sys, dir, opts));
+    }));
+  supervisor_config root;
+  root.name = "root";
+  root.intensity = cfg.supervisor_restarts;
+  root_ = spawn_supervisor(*sys_, root, std::move(children));
 }
 
 runtime::~runtime() {
-  // Stop what we spawned; the actor system (ours or the caller's) then has
-  // nothing of ours left running. Unfinished sagas stay in the journal.
-  if (coordinator_)
-    caf::anon_send_exit(coordinator_, caf::exit_reason::user_shutdown);
-  {
-    std::lock_guard<std::mutex> guard{participants_mtx_};
-    for (auto& kvp : participants_)
-      caf::anon_send_exit(kvp.second->handle(),
-                          caf::exit_reason::user_shutdown);
-  }
-  if (journal_ && owns_journal_)
-    caf::anon_send_exit(journal_, caf::exit_reason::user_shutdown);
+  // Stop the tree (coordinator and sagas first, journal last). Unfinished
+  // sagas stay in the journal.
+  if (root_)
+    caf::anon_send_exit(root_, caf::exit_reason::user_shutdown);
+  else if (auto c = dir_ ? dir_->coordinator() : caf::actor{})
+    caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  if (own_sys_)
+    own_sys_.reset(); // waits for every actor
+  if (dir_)
+    dir_->clear(); // breaks the cycle actor -> directory -> actor
+}
+
+journal_actor runtime::journal() const {
+  return dir_->journal();
 }
 
 coordinator_actor runtime::coordinator() const noexcept {
-  return caf::actor_cast<coordinator_actor>(coordinator_);
+  return caf::actor_cast<coordinator_actor>(dir_->coordinator());
 }
 
 participant_builder& runtime::participant(const std::string& name) {
@@ -128,21 +219,32 @@ participant_builder& runtime::participant(const std::string& name) {
   if (i != participants_.end())
     return *i->second;
   auto registry = std::make_shared<detail::handler_registry>();
-  auto handle = detail::spawn_local_participant(*sys_, name, registry,
-                                                blocking_workers_);
-  auto builder = std::make_unique<participant_builder>(
-    name, caf::actor_cast<participant_actor>(handle), std::move(registry));
-  if (coordinator_)
-    caf::anon_send(coordinator(), register_atom::value, name,
-                   builder->handle());
+  auto builder = std::make_unique<participant_builder>(name, registry, dir_);
+  if (!start_error_) {
+    // The first incarnation now (so a saga started right after finds it);
+    // its supervisor adopts it and starts new ones after crashes.
+    auto spawn = [name, registry, dir = dir_,
+                  workers = blocking_workers_](caf::actor_system& sys) {
+      auto h = detail::spawn_local_participant(sys, name, registry, workers);
+      dir->set_participant(name, caf::actor_cast<participant_actor>(h));
+      return caf::actor_cast<caf::actor>(h);
+    };
+    auto restart = [spawn](caf::actor_system& sys)
+      -> caf::expected<caf::actor> { return spawn(sys); };
+    std::lock_guard<std::mutex> tree_guard{ptree_->mtx};
+    child_spec fresh;
+    fresh.name = name;
+    fresh.start = restart;
+    ptree_->specs.push_back(std::move(fresh));
+    caf::anon_send(ptree_->sup, start_child_atom::value,
+                   adopt(name, spawn(*sys_), restart));
+  }
   return *participants_.emplace(name, std::move(builder)).first->second;
 }
 
 void runtime::register_participant(const std::string& name,
                                    participant_actor handle) {
-  if (coordinator_)
-    caf::anon_send(coordinator(), register_atom::value, name,
-                   std::move(handle));
+  dir_->set_participant(name, std::move(handle));
 }
 
 std::future<saga_result> runtime::execute(const definition& def) {
@@ -159,17 +261,18 @@ void runtime::execute(const definition& def, result_callback done) {
     done(std::move(r));
     return;
   }
-  caf::anon_send(caf::actor_cast<detail::local_coordinator_actor>(coordinator_),
-                 run_atom::value, std::make_shared<const definition>(def),
-                 std::move(done));
+  caf::anon_send(
+    caf::actor_cast<detail::local_coordinator_actor>(dir_->coordinator()),
+    run_atom::value, std::make_shared<const definition>(def), std::move(done));
 }
 
 std::optional<saga::saga_log> runtime::saga_log(const saga_id& id) {
-  if (!journal_)
+  auto journal = dir_->journal();
+  if (!journal)
     return std::nullopt;
   std::optional<saga::saga_log> result;
   caf::scoped_actor self{*sys_};
-  self->request(journal_, journal_timeout_, read_atom::value, id)
+  self->request(journal, journal_timeout_, read_atom::value, id)
     .receive(
       [&](std::vector<event>& events) {
         auto st = replay(id, events);
@@ -183,7 +286,7 @@ std::optional<saga::saga_log> runtime::saga_log(const saga_id& id) {
 }
 
 std::size_t runtime::recover() {
-  if (!coordinator_)
+  if (start_error_)
     return 0;
   std::size_t result = 0;
   caf::scoped_actor self{*sys_};

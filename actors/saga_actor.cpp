@@ -5,11 +5,13 @@
 #include <stdexcept>
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "saga/errc.hpp"
+#include "saga/supervisor.hpp"
 
 namespace saga::detail {
 
@@ -40,8 +42,10 @@ struct saga_actor_state {
 
   // -- configuration ---------------------------------------------------------
   saga_state st;
-  std::vector<participant_actor> participants;
-  journal_actor journal;
+  /// Where the current journal and participants are found.
+  directory_ptr dir;
+  /// Receives the result.
+  caf::actor coordinator;
   milliseconds journal_timeout{0};
   milliseconds late_reply_window{0};
   bool compensate_on_resume = false;
@@ -74,8 +78,6 @@ struct saga_actor_state {
   std::string results;
   bool results_stale = true;
 
-  caf::typed_response_promise<saga_result> rp;
-  bool started = false;
   bool finished = false;
   caf::actor_clock::time_point start_time;
   std::minstd_rand rng;
@@ -179,8 +181,13 @@ void run_effect(saga_pointer self, const effect& e) {
   switch (e.what) {
     case effect::kind::execute: {
       const auto& sd = step_def(self, i);
+      auto participant = s.dir->participant(sd.participant);
+      if (!participant) {
+        self->send(self, unreachable_atom::value, i, a, false);
+        break;
+      }
       self
-        ->request(s.participants[static_cast<size_t>(i)],
+        ->request(participant,
                   sd.timeout + s.late_reply_window, execute_atom::value,
                   make_command(self, i, a))
         .then(
@@ -198,8 +205,13 @@ void run_effect(saga_pointer self, const effect& e) {
     }
     case effect::kind::compensate: {
       const auto& sd = step_def(self, i);
+      auto participant = s.dir->participant(sd.participant);
+      if (!participant) {
+        self->send(self, unreachable_atom::value, i, a, true);
+        break;
+      }
       self
-        ->request(s.participants[static_cast<size_t>(i)],
+        ->request(participant,
                   sd.compensation_timeout + s.late_reply_window,
                   compensate_atom::value, make_command(self, i, a))
         .then(
@@ -216,8 +228,8 @@ void run_effect(saga_pointer self, const effect& e) {
     }
     case effect::kind::finish: {
       s.finished = true;
-      if (s.rp.pending())
-        s.rp.deliver(make_result(self));
+      caf::anon_send(s.coordinator, done_atom::value, s.st.saga_id,
+                     make_result(self));
       self->quit();
       break;
     }
@@ -253,8 +265,13 @@ void flush(saga_pointer self) {
 /// are durable, so it waits as long as it takes. Any other error stops it.
 void send_batch(saga_pointer self) {
   auto& s = self->state;
+  auto journal = s.dir->journal();
+  if (!journal) {
+    self->quit(make_error(errc::shutting_down, "no journal"));
+    return;
+  }
   self
-    ->request(s.journal, s.journal_timeout, append_atom::value, s.st.saga_id,
+    ->request(journal, s.journal_timeout, append_atom::value, s.st.saga_id,
               s.in_flight)
     .then(
       [self](uint64_t) {
@@ -538,7 +555,6 @@ void on_deadline(saga_pointer self) {
 
 void start(saga_pointer self) {
   auto& s = self->state;
-  s.started = true;
   s.start_time = self->clock().now();
   auto fresh = s.st.status == saga_status::pending;
   if (fresh) {
@@ -554,31 +570,20 @@ void start(saga_pointer self) {
   if (!fresh && s.compensate_on_resume && s.st.status == saga_status::running)
     turn_back(self, errc::recovered_compensate,
               "resumed under the compensate recovery policy");
+  if (is_terminal(s.st.status)) {
+    // Ended before a crash could report it: report it now.
+    schedule(self, effect::kind::finish);
+  }
   drive(self);
   flush(self);
 }
 
-saga_actor::behavior_type saga_instance(saga_pointer self,
-                                        saga_actor_args args) {
-  self->set_exception_handler([self](std::exception_ptr& eptr) -> caf::error {
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      return caf::make_error(caf::sec::runtime_error, e.what());
-    } catch (...) {
-      return caf::make_error(caf::sec::runtime_error,
-                             "saga " + self->state.st.saga_id
-                               + ": non-standard exception");
-    }
-  });
+/// Takes `st` as the saga's state and sizes the runtime bookkeeping.
+void adopt(saga_pointer self, saga_state st) {
   auto& s = self->state;
-  s.st = std::move(args.state);
-  s.participants = std::move(args.participants);
-  s.journal = std::move(args.journal);
-  s.journal_timeout = args.journal_timeout;
-  s.late_reply_window = args.late_reply_window;
-  s.compensate_on_resume = args.compensate_on_resume;
+  s.st = std::move(st);
   auto n = s.st.def->steps().size();
+  s.payloads.clear();
   for (const auto& sd : s.st.def->steps())
     s.payloads.push_back(sd.payload.dump());
   s.exec_sent.assign(n, 0);
@@ -587,17 +592,67 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
   s.exec_backoff_done.assign(n, false);
   s.comp_backoff.assign(n, 0);
   s.comp_backoff_done.assign(n, false);
-  s.rng.seed(static_cast<uint32_t>(std::hash<std::string>{}(s.st.saga_id)));
+}
+
+/// A restarted incarnation: rebuild from the journal, then carry on exactly
+/// where it says (re-sending only what was in flight).
+void start_from_journal(saga_pointer self, definition_ptr def) {
+  auto& s = self->state;
+  auto journal = s.dir->journal();
+  if (!journal)
+    throw std::runtime_error("saga " + s.st.saga_id + ": no journal");
+  self
+    ->request(journal, s.journal_timeout, read_atom::value, s.st.saga_id)
+    .then(
+      [self](std::vector<event>& events) {
+        auto st = replay(self->state.st.saga_id, events);
+        if (!st)
+          throw std::runtime_error("saga " + self->state.st.saga_id
+                                   + ": cannot replay its journal: "
+                                   + describe(st.error()));
+        adopt(self, std::move(*st));
+        start(self);
+      },
+      [self, def](caf::error& err) {
+        if (is(err, errc::unknown_saga) && def) {
+          // Crashed before its first event was durable: start afresh.
+          saga_state st;
+          st.saga_id = self->state.st.saga_id;
+          st.def = def;
+          adopt(self, std::move(st));
+          start(self);
+          return;
+        }
+        throw std::runtime_error("saga " + self->state.st.saga_id
+                                 + ": cannot read its journal: "
+                                 + describe(err));
+      });
+}
+
+saga_actor::behavior_type saga_instance(saga_pointer self,
+                                        saga_actor_args args) {
+  keep_crash_reason(self);
+  auto& s = self->state;
+  s.dir = std::move(args.dir);
+  s.coordinator = std::move(args.coordinator);
+  s.journal_timeout = args.journal_timeout;
+  s.late_reply_window = args.late_reply_window;
+  s.compensate_on_resume = args.compensate_on_resume;
+  s.st.saga_id = args.id;
+  s.rng.seed(static_cast<uint32_t>(std::hash<std::string>{}(args.id)));
+  if (args.replayed) {
+    adopt(self, std::move(*args.replayed));
+    start(self);
+  } else if (args.from_journal) {
+    start_from_journal(self, args.def);
+  } else {
+    saga_state st;
+    st.saga_id = args.id;
+    st.def = args.def;
+    adopt(self, std::move(st));
+    start(self);
+  }
   return {
-    [self](run_atom) -> caf::result<saga_result> {
-      auto& s = self->state;
-      if (s.started)
-        return make_error(errc::saga_crashed, "saga " + s.st.saga_id
-                                                + " was asked to run twice");
-      s.rp = self->make_response_promise<saga_result>();
-      start(self);
-      return s.rp;
-    },
     [self](step_timer_atom, int32_t i, uint32_t a, bool comp) {
       auto& st = self->state.st;
       auto& x = st.steps[static_cast<size_t>(i)];
@@ -612,6 +667,14 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
         on_execute_lost(self, i, a, "no reply within " + ms_text(sd.timeout));
       }
     },
+    [self](unreachable_atom, int32_t i, uint32_t a, bool comp) {
+      auto why = "participant '" + step_def(self, i).participant
+                 + "' is not registered";
+      if (comp)
+        on_compensate_lost(self, i, a, why);
+      else
+        on_execute_lost(self, i, a, why);
+    },
     [self](backoff_atom, int32_t i, uint32_t next, bool comp) {
       auto& s = self->state;
       auto idx = static_cast<size_t>(i);
@@ -622,6 +685,10 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
       flush(self);
     },
     [self](deadline_atom) { on_deadline(self); },
+    [self](crash_atom) {
+      throw std::runtime_error("injected fault in saga "
+                               + self->state.st.saga_id);
+    },
   };
 }
 

@@ -1,40 +1,52 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/directory.hpp"
 #include "saga/journal.hpp"
 #include "saga/participant.hpp"
 #include "saga/replay.hpp"
 
 namespace saga::detail {
 
-/// One saga instance. It does nothing until asked to `run`; it then drives
-/// the saga to its end, persisting each transition before acting on it, and
-/// replies with the result. The timer messages are its own.
+/// A participant that could not be asked (not registered right now).
+using unreachable_atom = caf::atom_constant<caf::atom("sg_unreach")>;
+
+/// One saga instance, a transient child of the saga supervisor. It starts
+/// driving its saga at once, persisting each transition before acting on it,
+/// and reports the result to the coordinator with `(done_atom, id, result)`.
+/// The timer messages are its own; `crash_atom` injects a fault.
 using saga_actor = caf::typed_actor<
-  caf::replies_to<run_atom>::with<saga_result>,
   caf::reacts_to<step_timer_atom, int32_t, uint32_t, bool>,
   caf::reacts_to<backoff_atom, int32_t, uint32_t, bool>,
-  caf::reacts_to<deadline_atom>>;
+  caf::reacts_to<deadline_atom>,
+  caf::reacts_to<unreachable_atom, int32_t, uint32_t, bool>,
+  caf::reacts_to<crash_atom>>;
 
 /// What a saga actor starts from.
 struct saga_actor_args {
-  /// Fresh saga: saga_id and def set, status pending. Resumed saga: the state
-  /// replayed from the journal.
-  saga_state state;
-  /// The participant of each step, in step order.
-  std::vector<participant_actor> participants;
-  journal_actor journal;
-  std::chrono::milliseconds journal_timeout{10'000};
-  std::chrono::milliseconds late_reply_window{30'000};
-  /// Resumed sagas that are still running turn back at once (the compensate
-  /// recovery policy).
+  saga_id id;
+  /// The definition of a fresh saga (may be null when resuming).
+  definition_ptr def;
+  /// A state replayed by the coordinator (recovery), to continue from.
+  std::optional<saga_state> replayed;
+  /// Rebuild from the journal first (a restarted incarnation). A saga the
+  /// journal does not know yet starts fresh from `def`.
+  bool from_journal = false;
+  /// Turn back at once if the saga is still running (compensate recovery).
   bool compensate_on_resume = false;
+  directory_ptr dir;
+  /// Receives `(done_atom, saga_id, saga_result)`.
+  caf::actor coordinator;
+  std::chrono::milliseconds journal_timeout{3'000};
+  std::chrono::milliseconds late_reply_window{30'000};
 };
 
 /// Returns a new saga actor in `sys`.

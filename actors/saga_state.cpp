@@ -86,6 +86,7 @@ caf::error saga_state::apply(const event& ev) {
     case event_type::saga_completed:
     case event_type::saga_compensated:
     case event_type::saga_failed:
+    case event_type::saga_parked:
       break;
     default:
       if (ev.step < 0 || static_cast<size_t>(ev.step) >= steps.size())
@@ -229,6 +230,13 @@ caf::error saga_state::apply(const event& ev) {
       ended_at_ms = ev.time_ms;
       break;
     }
+    case event_type::saga_parked:
+      // Any unfinished saga can be parked; what it did stays as it was.
+      status = saga_status::failed;
+      error = ev.error;
+      error_code = errc::saga_parked;
+      ended_at_ms = ev.time_ms;
+      break;
   }
   last_seq = ev.seq;
   return caf::none;

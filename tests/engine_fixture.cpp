@@ -164,6 +164,18 @@ void engine_fixture::expect_replay_matches(const saga_result& live) {
   }
 }
 
+caf::actor engine_fixture::saga_actor_of(const saga_id& id) {
+  auto result = std::make_shared<caf::actor>();
+  auto coord = rt_->coordinator();
+  sys_->spawn([coord, id, result](caf::event_based_actor* self) {
+    self->request(coord, caf::infinite, which_child_atom::value, id)
+      .then([result](const caf::actor& h) { *result = h; },
+            [](caf::error&) {});
+  });
+  run();
+  return *result;
+}
+
 uint64_t engine_fixture::recover() {
   auto count = std::make_shared<std::optional<uint64_t>>();
   auto coord = rt_->coordinator();

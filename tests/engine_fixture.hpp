@@ -115,6 +115,9 @@ protected:
   /// Returns the journal's events of saga `id`.
   std::vector<event> events_of(const saga_id& id);
 
+  /// Returns the current actor of running saga `id` (null if none).
+  caf::actor saga_actor_of(const saga_id& id);
+
   /// Asks the coordinator to recover and returns how many sagas it resumed.
   uint64_t recover();
 

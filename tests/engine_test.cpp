@@ -536,13 +536,20 @@ TEST_F(write_ahead, no_command_leaves_before_its_intent_is_acknowledged) {
   EXPECT_GE(releases, 4u);
 }
 
-TEST_F(write_ahead, a_failed_append_stops_the_saga_before_any_command) {
+TEST_F(write_ahead, a_failed_append_restarts_the_saga_and_then_parks_it) {
   auto def = make_def({"a"});
   auto slot = start(def);
-  ASSERT_EQ(gate_->held, 1u);
-  release(false);
+  // Every incarnation's first append fails: the saga actor crashes, its
+  // supervisor restarts it (with backoff), and past the per-saga limit (5 in
+  // 60s) the saga is parked failed. No command ever leaves.
+  for (int crashes = 0; crashes < 6; ++crashes) {
+    ASSERT_EQ(gate_->held, 1u) << "after " << crashes << " crashes";
+    release(false);
+    advance(1s); // restart backoff
+  }
   ASSERT_TRUE(slot->has_value());
-  EXPECT_TRUE(is((*slot)->error, errc::saga_crashed))
+  EXPECT_EQ((*slot)->state, saga_status::failed);
+  EXPECT_TRUE(is((*slot)->error, errc::saga_parked))
     << describe((*slot)->error);
   EXPECT_NE(describe((*slot)->error).find("disk on fire"), std::string::npos);
   EXPECT_TRUE(script_->calls.empty());
@@ -714,6 +721,83 @@ TEST_F(engine, a_flood_of_sagas_waits_in_a_bounded_queue) {
     ASSERT_TRUE(slot->has_value());
     EXPECT_TRUE((*slot)->success);
   }
+}
+
+// -- self-healing ----------------------------------------------------------------------------------
+
+TEST_F(engine, a_crashed_saga_actor_resumes_from_the_journal) {
+  auto def = make_def({"a", "b", "c"});
+  script_->plan("execute:b", {reaction::hang()});
+  auto slot = start(def);
+  auto id = script_->calls.back().id;
+  auto first = saga_actor_of(id);
+  ASSERT_TRUE(first);
+  caf::anon_send(first, crash_atom::value);
+  run();
+  advance(10ms); // restart backoff
+  auto second = saga_actor_of(id);
+  ASSERT_TRUE(!second || second != first);
+  // The new incarnation replayed the journal and re-sent only what was in
+  // flight (b#1), then went on; the caller of execute() got the result.
+  EXPECT_EQ(script_->trace(), (strings{"execute:a#1", "execute:b#1",
+                                       "execute:b#1", "execute:c#1"}));
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_TRUE((*slot)->success) << describe((*slot)->error);
+  auto st = replay(id, events_of(id));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, saga_status::completed);
+}
+
+TEST_F(engine, a_saga_crashing_again_and_again_is_parked_and_others_go_on) {
+  auto def = make_def({"a", "b"});
+  script_->plan("execute:b", std::vector<reaction>(10, reaction::hang()));
+  auto poisoned = start(def);
+  auto id = script_->calls.back().id;
+  for (int crash = 0; crash < 6; ++crash) {
+    auto h = saga_actor_of(id);
+    ASSERT_TRUE(h) << "crash " << crash;
+    caf::anon_send(h, crash_atom::value);
+    run();
+    advance(1s);
+  }
+  ASSERT_TRUE(poisoned->has_value());
+  EXPECT_EQ((*poisoned)->state, saga_status::failed);
+  EXPECT_TRUE(is((*poisoned)->error, errc::saga_parked))
+    << describe((*poisoned)->error);
+  EXPECT_NE(describe((*poisoned)->error).find("injected fault"),
+            std::string::npos);
+  auto events = events_of(id);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type, event_type::saga_parked);
+  EXPECT_TRUE(store_->unfinished("", 10).ids.empty());
+  // The node keeps working.
+  script_->plans["execute:b"].clear(); // b answers at once now
+  auto healthy = start(def);
+  ASSERT_TRUE(healthy->has_value());
+  EXPECT_TRUE((*healthy)->success) << describe((*healthy)->error);
+}
+
+TEST_F(engine, a_crashed_participant_is_restarted_and_the_step_retried) {
+  definition def{"participant-crash"};
+  def.step("a", "p-a").step("b", "p-b").timeout(1s).retry(
+    retry_policy{2, 10ms, 1.0, 10ms, 0.0});
+  add_participant("p-a", {"a"});
+  add_participant("p-b", {"b"});
+  script_->plan("execute:b", {reaction::hang()});
+  auto slot = start(def);
+  auto before = rt_->participant("p-b").handle();
+  caf::anon_send(caf::actor_cast<caf::actor>(before), crash_atom::value);
+  run();
+  advance(10ms); // participant restart backoff
+  auto after = rt_->participant("p-b").handle();
+  ASSERT_TRUE(after);
+  EXPECT_NE(after, before) << "the participant was not restarted";
+  advance(1s);  // the in-flight attempt times out
+  advance(10ms); // retry backoff
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_TRUE((*slot)->success) << describe((*slot)->error);
+  EXPECT_EQ(script_->trace(), (strings{"execute:a#1", "execute:b#1",
+                                       "execute:b#2"}));
 }
 
 } // namespace

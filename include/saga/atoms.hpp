@@ -22,6 +22,19 @@ using resume_atom = caf::atom_constant<caf::atom("sg_resume")>;
 using recover_atom = caf::atom_constant<caf::atom("sg_recover")>;
 using register_atom = caf::atom_constant<caf::atom("sg_reg")>;
 using lookup_atom = caf::atom_constant<caf::atom("sg_lookup")>;
+using done_atom = caf::atom_constant<caf::atom("sg_done")>;
+using park_atom = caf::atom_constant<caf::atom("sg_park")>;
+
+// -- supervisors --------------------------------------------------------------
+using start_child_atom = caf::atom_constant<caf::atom("sg_stchild")>;
+using terminate_child_atom = caf::atom_constant<caf::atom("sg_tmchild")>;
+using which_child_atom = caf::atom_constant<caf::atom("sg_which")>;
+using count_children_atom = caf::atom_constant<caf::atom("sg_count")>;
+using restart_atom = caf::atom_constant<caf::atom("sg_restart")>;
+using stop_timer_atom = caf::atom_constant<caf::atom("sg_stoptmo")>;
+
+// -- fault injection (tests, chaos runs) ------------------------------------------
+using crash_atom = caf::atom_constant<caf::atom("sg_crash")>;
 
 // -- internal timers and hand-offs -----------------------------------------------
 using step_timer_atom = caf::atom_constant<caf::atom("sg_steptmo")>;

@@ -27,12 +27,15 @@ namespace saga {
 ///   handle is replaced).
 /// - lookup(name) -> the participant registered under `name`, or
 ///   `errc::unknown_participant`.
+/// - which_child(id) -> the current actor of running saga `id` (for
+///   operators and fault injection), or `errc::unknown_child`.
 using coordinator_actor = caf::typed_actor<
   caf::replies_to<run_atom, definition_ptr>::with<saga_result>,
   caf::replies_to<resume_atom, saga_id>::with<saga_result>,
   caf::replies_to<recover_atom>::with<uint64_t>,
   caf::replies_to<register_atom, std::string, participant_actor>::with<bool>,
-  caf::replies_to<lookup_atom, std::string>::with<participant_actor>>;
+  caf::replies_to<lookup_atom, std::string>::with<participant_actor>,
+  caf::replies_to<which_child_atom, saga_id>::with<caf::actor>>;
 
 } // namespace saga
 

@@ -43,6 +43,17 @@ enum class errc : uint8_t {
   overloaded,
   /// The saga was resumed under the compensate recovery policy.
   recovered_compensate,
+  // -- supervision -----------------------------------------------------------
+  /// A supervisor saw too many restarts in its window and gave up.
+  restart_intensity,
+  /// A child failed to start.
+  child_start_failed,
+  /// No child of that name (or it is not running right now).
+  unknown_child,
+  /// A saga actor crashed too often and was parked `failed`.
+  saga_parked,
+  /// An injected fault (tests, chaos runs).
+  injected_fault,
 };
 
 /// Returns the snake_case name of `code`, e.g. `"duplicate_step"`.

@@ -45,6 +45,9 @@ enum class event_type : uint8_t {
   saga_compensated = 14,
   /// error: compensation could not finish; an operator must step in.
   saga_failed = 15,
+  /// error: the saga's actor crashed past its restart limit; the saga is
+  /// parked `failed` for an operator. Written by the coordinator.
+  saga_parked = 16,
 };
 
 /// One entry of a saga's history. The saga id is not repeated in each event:
@@ -74,7 +77,7 @@ std::optional<event_type> parse_event_type(std::string_view name) noexcept;
 /// Returns whether `x` ends a saga's history.
 constexpr bool is_terminal(event_type x) noexcept {
   return x == event_type::saga_completed || x == event_type::saga_compensated
-         || x == event_type::saga_failed;
+         || x == event_type::saga_failed || x == event_type::saga_parked;
 }
 
 /// Returns a one-line rendering of `x` for logs.

@@ -21,6 +21,7 @@
 #include "saga/saga_result.hpp"
 #include "saga/step_context.hpp"
 #include "saga/step_outcome.hpp"
+#include "saga/supervisor.hpp"
 
 namespace saga {
 
@@ -54,6 +55,7 @@ using async_step_handler = std::function<void(
 
 namespace detail {
 struct handler_registry;
+class directory;
 } // namespace detail
 
 /// Registers the handlers of one participant hosted by a runtime. Owned by
@@ -61,8 +63,9 @@ struct handler_registry;
 /// replacing an earlier one of the same name.
 class participant_builder {
 public:
-  participant_builder(std::string name, participant_actor handle,
-                      std::shared_ptr<detail::handler_registry> registry);
+  participant_builder(std::string name,
+                      std::shared_ptr<detail::handler_registry> registry,
+                      std::shared_ptr<detail::directory> dir);
 
   /// Adds `action`, whose handlers run inside the participant actor. They
   /// must not block.
@@ -84,25 +87,25 @@ public:
     return name_;
   }
 
-  /// Returns the participant actor.
-  const participant_actor& handle() const noexcept {
-    return handle_;
-  }
+  /// Returns the participant's current incarnation (it changes when its
+  /// supervisor restarts it).
+  participant_actor handle() const;
 
 private:
   std::string name_;
-  participant_actor handle_;
   std::shared_ptr<detail::handler_registry> registry_;
+  std::shared_ptr<detail::directory> dir_;
 };
 
 /// Receives the result of a saga started with a callback. Runs on one of the
 /// runtime's threads: it must not block.
 using result_callback = std::function<void(saga_result)>;
 
-/// Runs sagas: owns (or borrows) a CAF actor system, the journal, the
-/// coordinator and the participants registered here. Thread-safe: any thread
-/// may call any member. The destructor stops the runtime's actors; sagas
-/// still running stay unfinished in the journal, for `recover()`.
+/// Runs sagas: owns (or borrows) a CAF actor system and a supervision tree of
+/// the journal, the participants registered here and the coordinator with
+/// its saga actors (see docs/ARCHITECTURE.md). Thread-safe: any thread may
+/// call any member. The destructor stops the tree; sagas still running stay
+/// unfinished in the journal, for `recover()`.
 class runtime {
 public:
   /// Creates a runtime with its own actor system. If `cfg` is invalid or the
@@ -153,9 +156,12 @@ public:
   /// std::make_shared<const saga::definition>(def))`.
   coordinator_actor coordinator() const noexcept;
 
-  /// Returns the journal actor.
-  journal_actor journal() const noexcept {
-    return journal_;
+  /// Returns the journal actor (its current incarnation).
+  journal_actor journal() const;
+
+  /// Returns the root supervisor of the runtime's actors.
+  supervisor_actor root() const noexcept {
+    return root_;
   }
 
   /// Returns the log of saga `id` rebuilt from the journal, or nothing when
@@ -167,19 +173,22 @@ public:
   std::size_t recover();
 
 private:
-  void init(runtime_config cfg);
+  void init(runtime_config cfg, journal_actor given_journal);
 
   std::unique_ptr<caf::actor_system_config> own_cfg_;
   std::unique_ptr<caf::actor_system> own_sys_;
   caf::actor_system* sys_;
   caf::error start_error_;
-  journal_actor journal_;
-  bool owns_journal_ = true;
-  caf::actor coordinator_;
+  std::shared_ptr<detail::directory> dir_;
+  supervisor_actor root_;
+  /// The participants supervisor (current incarnation) and the specs a new
+  /// incarnation of it restarts every participant from.
+  struct participant_tree;
+  std::shared_ptr<participant_tree> ptree_;
   std::mutex participants_mtx_;
   std::map<std::string, std::unique_ptr<participant_builder>> participants_;
   size_t blocking_workers_ = 2;
-  std::chrono::milliseconds journal_timeout_{10'000};
+  std::chrono::milliseconds journal_timeout_{3'000};
 };
 
 /// Registers caf-saga's message types and error category with `cfg`. Call it

@@ -7,6 +7,7 @@
 #include <caf/error.hpp>
 
 #include "saga/journal.hpp"
+#include "saga/supervisor.hpp"
 
 namespace saga {
 
@@ -28,8 +29,8 @@ struct runtime_config {
   /// Ignored when the runtime is given an actor system.
   size_t scheduler_threads = 0;
   /// How long a saga actor waits for the journal to acknowledge an append
-  /// before it gives up (and crashes, for its supervisor to restart it).
-  std::chrono::milliseconds journal_timeout{10'000};
+  /// before it sends the same batch again (appends are idempotent).
+  std::chrono::milliseconds journal_timeout{3'000};
   /// How long after a step attempt timed out its late reply is still taken
   /// into account (a late success is recorded and compensated if needed).
   std::chrono::milliseconds late_reply_window{30'000};
@@ -47,6 +48,12 @@ struct runtime_config {
   /// `errc::overloaded`, so a flood cannot grow memory without bound.
   size_t max_active_sagas = 10'000;
   size_t max_queued_sagas = 100'000;
+  /// A saga actor that crashes is restarted from the journal; past this many
+  /// crashes in the window, the saga is parked `failed` (`errc::saga_parked`).
+  restart_intensity saga_restarts{5, std::chrono::seconds{60}};
+  /// The runtime's own supervisors (root, participants): past this, they
+  /// give up and stop.
+  restart_intensity supervisor_restarts{10, std::chrono::seconds{10}};
 
   /// Returns an `errc::invalid_config` error naming the first bad setting.
   caf::error validate() const;

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include <caf/actor.hpp>
+
+#include "saga/journal.hpp"
+#include "saga/participant.hpp"
+
+namespace saga::detail {
+
+/// The current incarnation of every restartable actor of a runtime: the
+/// journal, the coordinator and the participants. Supervisors' start
+/// functions update it; saga actors, the coordinator and the runtime read it
+/// on every use, so nobody holds a dead handle after a restart. Thread-safe
+/// (reads share a lock).
+class directory {
+public:
+  /// Returns the participant registered as `name`, or an invalid handle.
+  participant_actor participant(const std::string& name) const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    auto i = participants_.find(name);
+    return i == participants_.end() ? participant_actor{} : i->second;
+  }
+
+  /// Registers (or replaces) `name`; returns whether the name was new.
+  bool set_participant(const std::string& name, participant_actor h) {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    return participants_.insert_or_assign(name, std::move(h)).second;
+  }
+
+  journal_actor journal() const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    return journal_;
+  }
+
+  void set_journal(journal_actor h) {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    journal_ = std::move(h);
+  }
+
+  caf::actor coordinator() const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    return coordinator_;
+  }
+
+  void set_coordinator(caf::actor h) {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    coordinator_ = std::move(h);
+  }
+
+  /// Drops every handle (shutdown), so no actor is kept alive by it.
+  void clear() {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    participants_.clear();
+    journal_ = nullptr;
+    coordinator_ = nullptr;
+  }
+
+private:
+  mutable std::shared_mutex mtx_;
+  std::unordered_map<std::string, participant_actor> participants_;
+  journal_actor journal_;
+  caf::actor coordinator_;
+};
+
+using directory_ptr = std::shared_ptr<directory>;
+
+} // namespace saga::detail
