@@ -22,6 +22,7 @@ constexpr event_type all_event_types[] = {
   event_type::saga_completed,
   event_type::saga_compensated,
   event_type::saga_failed,
+  event_type::saga_parked,
 };
 
 } // namespace
@@ -44,6 +45,7 @@ std::string_view to_string(event_type x) noexcept {
     case event_type::saga_completed: return "saga_completed";
     case event_type::saga_compensated: return "saga_compensated";
     case event_type::saga_failed: return "saga_failed";
+    case event_type::saga_parked: return "saga_parked";
   }
   return "unknown";
 }
