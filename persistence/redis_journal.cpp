@@ -10,11 +10,13 @@
 
 #include <caf/actor_ostream.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "persistence/redis_connection.hpp"
 #include "saga/errc.hpp"
+#include "saga/supervisor.hpp"
 
 namespace saga {
 
@@ -24,8 +26,10 @@ using std::chrono::milliseconds;
 
 using flush_atom = caf::atom_constant<caf::atom("sg_rflush")>;
 
-/// A Redis writer: the journal interface plus its own retry timer.
-using writer_actor = journal_actor::extend<caf::reacts_to<flush_atom>>;
+/// A Redis writer: the journal interface plus its own retry timer and a
+/// fault-injection hook.
+using writer_actor
+  = journal_actor::extend<caf::reacts_to<flush_atom>, caf::reacts_to<crash_atom>>;
 
 /// Appends a batch to a saga's stream atomically. The stream entry ID of the
 /// event with seq N is `0-N`, so Redis itself keeps the order; the script
@@ -317,6 +321,7 @@ caf::expected<std::vector<event>> parse_events(const redisReply& r,
 writer_actor::behavior_type redis_writer(writer_pointer self,
                                          redis_endpoint ep,
                                          journal_options opts) {
+  keep_crash_reason(self);
   auto& s = self->state;
   s.ep = std::move(ep);
   s.opts = std::move(opts);
@@ -336,6 +341,11 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
     [self](flush_atom) {
       self->state.retry_armed = false;
       flush(self);
+    },
+    [](crash_atom) -> void {
+      // Buffered appends die with us; their sagas send them again after
+      // their journal timeout.
+      throw std::runtime_error("injected fault in a redis writer");
     },
     [self](read_atom, const saga_id& id) -> caf::result<std::vector<event>> {
       flush(self); // read your own writes
@@ -389,18 +399,56 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
 
 struct router_state {
   static inline const char* name = "saga.redis_journal";
+  redis_endpoint ep;
+  journal_options opts;
   std::vector<writer_actor> writers;
+  /// Writers alive, shared with the functor that stops them with us.
+  std::shared_ptr<std::vector<caf::actor>> live
+    = std::make_shared<std::vector<caf::actor>>();
 };
+
+using router_pointer = redis_journal_actor::stateful_pointer<router_state>;
+
+/// (Re)starts writer `i`. The router supervises its writers one for one: a
+/// writer that dies abnormally is replaced at once; the sagas whose appends
+/// it held send them again after their journal timeout (appends are
+/// idempotent), so nothing acknowledged is lost and nothing is lost unseen.
+void start_writer(router_pointer self, size_t i) {
+  auto& s = self->state;
+  auto w = self->system().spawn<caf::detached>(redis_writer, s.ep, s.opts);
+  self->monitor(w);
+  s.writers[i] = w;
+  (*s.live)[i] = caf::actor_cast<caf::actor>(w);
+}
 
 /// Routes each saga to one writer (by id hash), so its appends stay in
 /// order; the writer replies to the saga directly.
-journal_actor::behavior_type
-redis_router(journal_actor::stateful_pointer<router_state> self,
-             redis_endpoint ep, journal_options opts) {
-  auto n = std::max<size_t>(1, opts.writers);
+redis_journal_actor::behavior_type
+redis_router(router_pointer self, redis_endpoint ep, journal_options opts) {
+  keep_crash_reason(self);
+  auto& s = self->state;
+  s.ep = std::move(ep);
+  s.opts = std::move(opts);
+  auto n = std::max<size_t>(1, s.opts.writers);
+  s.writers.resize(n);
+  s.live->resize(n);
   for (size_t i = 0; i < n; ++i)
-    self->state.writers.push_back(
-      self->spawn<caf::detached + caf::linked>(redis_writer, ep, opts));
+    start_writer(self, i);
+  self->attach_functor([live = s.live](const caf::error&) {
+    for (const auto& w : *live)
+      caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  });
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& s = self->state;
+    for (size_t i = 0; i < s.writers.size(); ++i)
+      if (s.writers[i].address() == msg.source) {
+        aout(self) << "caf-saga: redis writer " << i
+                   << " died; restarting it: " << describe(msg.reason)
+                   << std::endl;
+        start_writer(self, i);
+        return;
+      }
+  });
   auto pick = [self](const saga_id& id) {
     auto& ws = self->state.writers;
     return ws[std::hash<saga_id>{}(id) % ws.size()];
@@ -421,6 +469,10 @@ redis_router(journal_actor::stateful_pointer<router_state> self,
     [self, pick](finish_atom a, saga_id& id) {
       auto w = pick(id);
       return self->delegate(w, a, std::move(id));
+    },
+    [self](crash_atom, uint32_t i) {
+      auto& ws = self->state.writers;
+      caf::anon_send(ws[i % ws.size()], crash_atom::value);
     },
   };
 }
@@ -450,7 +502,7 @@ caf::expected<journal_actor> spawn_redis_journal(caf::actor_system& sys,
     return probe.error();
   if (auto r = probe->command({"SCRIPT", "LOAD", append_script}); !r)
     return r.error();
-  return sys.spawn(redis_router, ep, opts);
+  return caf::actor_cast<journal_actor>(sys.spawn(redis_router, ep, opts));
 }
 
 } // namespace saga

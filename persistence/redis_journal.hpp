@@ -8,6 +8,11 @@
 
 namespace saga {
 
+/// The Redis journal's router: the journal interface plus a fault-injection
+/// hook that crashes writer `i` (tests, chaos runs).
+using redis_journal_actor
+  = journal_actor::extend<caf::reacts_to<crash_atom, uint32_t>>;
+
 /// Returns a journal that persists to Redis at `ep` (layout: see
 /// docs/redis-layout.md), after checking once that the server is reachable
 /// and accepts our credentials. The journal is a router in front of

@@ -31,8 +31,9 @@ bool record(const std::string& url, const std::string& tag,
 } // namespace
 
 void add_effect_participant(runtime& rt, const std::string& redis_url,
-                            const std::string& tag, bool print_progress) {
-  auto handler = [redis_url, tag, print_progress](std::string op) {
+                            const std::string& tag, bool print_progress,
+                            std::function<void()> on_effect) {
+  auto handler = [redis_url, tag, print_progress, on_effect](std::string op) {
     return [=](const step_context& ctx, const json& data) {
       if (op == "exec" && data.value("fail", false))
         return step_outcome::fail("scripted failure at " + ctx.step());
@@ -42,6 +43,8 @@ void add_effect_participant(runtime& rt, const std::string& redis_url,
         std::fputs("e\n", stdout);
         std::fflush(stdout);
       }
+      if (on_effect)
+        on_effect();
       return step_outcome::ok({{"op", op}});
     };
   };
@@ -50,12 +53,18 @@ void add_effect_participant(runtime& rt, const std::string& redis_url,
     p.on_blocking(step, handler("exec"), handler("comp"));
 }
 
-definition crash_saga(int index) {
+definition crash_saga(int index, std::chrono::milliseconds timeout,
+                      uint32_t attempts) {
   using namespace std::chrono_literals;
   definition d{"crash"};
   auto fail = index % 3 == 2;
-  d.step("s1", "acct").timeout(10s).step("s2", "acct").timeout(10s).step(
-    "s3", "acct", json{{"fail", fail}});
+  retry_policy retry{attempts, 20ms, 2.0, 200ms, 0.2};
+  retry_policy comp{100, 20ms, 2.0, 200ms, 0.2};
+  d.step("s1", "acct").timeout(timeout).retry(retry).compensation_timeout(
+     timeout).compensation_retry(comp)
+    .step("s2", "acct").timeout(timeout).retry(retry).compensation_timeout(
+       timeout).compensation_retry(comp)
+    .step("s3", "acct", json{{"fail", fail}}).timeout(timeout).retry(retry);
   return d;
 }
 
