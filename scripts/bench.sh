@@ -5,7 +5,8 @@
 #     scripts/bench.sh --benchmark_filter=latency
 #  2. saga_throughput on the memory journal and on a private redis-server with
 #     appendonly yes / appendfsync everysec (sagas/s, p50/p99, commands/saga);
-#  3. redis-benchmark's raw XADD rate on the same server, for comparison.
+#  3. restart_latency: crash-to-resumed latency of supervised saga actors;
+#  4. redis-benchmark's raw XADD rate on the same server, for comparison.
 #
 #   BUILD_DIR  build directory (default: build-bench)
 #   SAGAS      sagas per throughput run (default 20000)
@@ -20,7 +21,8 @@ sagas="${SAGAS:-20000}"
 
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DSAGA_BUILD_TESTS=OFF -DSAGA_BUILD_BENCH=ON
-cmake --build "$build" -j"$(nproc)" --target saga_latency_bench saga_throughput
+cmake --build "$build" -j"$(nproc)" --target saga_latency_bench saga_throughput \
+  restart_latency
 
 echo "== saga_latency_bench (memory journal)"
 "$build/bench/saga_latency_bench" "$@"
@@ -34,6 +36,10 @@ start_private_redis --appendonly yes --appendfsync everysec
 
 echo "== saga_throughput, redis journal (appendonly yes, appendfsync everysec)"
 "$build/bench/saga_throughput" --journal "$SAGA_REDIS_URL" --sagas "$sagas"
+
+echo "== restart_latency: crash of a saga actor -> in-flight step re-sent"
+"$build/bench/restart_latency" --crashes 200 2>/dev/null
+"$build/bench/restart_latency" --journal "$SAGA_REDIS_URL" --crashes 200 2>/dev/null
 
 echo "== redis-benchmark: raw XADD into one stream, same server"
 redis-benchmark -p "$redis_port" -q -n 200000 -P 1 XADD bench:raw '*' f v
