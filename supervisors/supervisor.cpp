@@ -81,13 +81,14 @@ struct supervisor_state {
   std::list<std::string> order;
   std::unordered_map<caf::actor_addr, std::string> by_addr;
   std::deque<time_point> restarts;
-  /// Children waiting for the restart timer of generation `restart_gen`.
-  std::vector<std::string> to_restart;
+  /// Children waiting for the restart timer of each generation.
+  std::unordered_map<uint64_t, std::vector<std::string>> to_restart;
   uint64_t restart_gen = 0;
   std::optional<stop_sequence> stopping;
   uint64_t stop_gen = 0;
-  /// Down messages that arrived during a stop sequence, handled after it.
-  std::deque<caf::down_msg> deferred;
+  /// Ends of children (name, why) that happened during a stop sequence,
+  /// handled after it.
+  std::deque<std::pair<std::string, caf::down_msg>> deferred;
   bool shutting_down = false;
   /// Replies to terminate_child that wait for the child's end.
   std::unordered_map<std::string, caf::typed_response_promise<bool>>
@@ -101,6 +102,8 @@ struct supervisor_state {
 using supervisor_pointer = supervisor_actor::stateful_pointer<supervisor_state>;
 
 void handle_down(supervisor_pointer self, caf::down_msg& msg);
+void child_ended(supervisor_pointer self, const std::string& name,
+                 caf::down_msg& msg);
 
 /// Forgets the window entries older than `window`.
 void trim(std::deque<time_point>& xs, time_point now, milliseconds window) {
@@ -191,9 +194,9 @@ void run_stop_sequence(supervisor_pointer self) {
     then();
   // Crashes that happened meanwhile.
   while (!s.stopping && !s.deferred.empty()) {
-    auto msg = std::move(s.deferred.front());
+    auto [name, msg] = std::move(s.deferred.front());
     s.deferred.pop_front();
-    handle_down(self, msg);
+    child_ended(self, name, msg);
   }
 }
 
@@ -233,20 +236,20 @@ void schedule_restart(supervisor_pointer self, std::vector<std::string> names,
     auto i = s.children.find(n);
     if (i != s.children.end())
       i->second.ph = phase::restarting;
-    if (std::find(s.to_restart.begin(), s.to_restart.end(), n)
-        == s.to_restart.end())
-      s.to_restart.push_back(n);
   }
-  self->delayed_send(self, delay, restart_atom::value, ++s.restart_gen);
+  s.to_restart[++s.restart_gen] = names;
+  self->delayed_send(self, delay, restart_atom::value, s.restart_gen);
 }
 
 void on_restart_timer(supervisor_pointer self, uint64_t gen) {
   auto& s = self->state;
-  if (gen != s.restart_gen || s.shutting_down)
+  auto p = s.to_restart.find(gen);
+  if (p == s.to_restart.end() || s.shutting_down)
     return;
   // Start in the supervisor's order, not in crash order.
-  auto pending = std::move(s.to_restart);
-  s.to_restart.clear();
+  auto pending = std::move(p->second);
+  s.to_restart.erase(p);
+  std::vector<std::pair<std::string, caf::error>> failed;
   for (const auto& name : s.order) {
     if (std::find(pending.begin(), pending.end(), name) == pending.end())
       continue;
@@ -255,23 +258,35 @@ void on_restart_timer(supervisor_pointer self, uint64_t gen) {
       continue;
     caf::error why;
     if (!start_child(self, name, &why)) {
-      // A failed restart is a crash of that child.
-      caf::down_msg fake{caf::actor_addr{}, why};
       i->second.ph = phase::running;
-      s.by_addr[caf::actor_addr{}] = name;
-      handle_down(self, fake);
-      return;
+      failed.emplace_back(name, why);
     }
+  }
+  // A failed restart is a crash of that child.
+  for (auto& [name, why] : failed) {
+    auto i = s.children.find(name);
+    if (i == s.children.end() || i->second.ph != phase::running)
+      continue;
+    caf::down_msg fake{caf::actor_addr{}, why};
+    child_ended(self, name, fake);
   }
 }
 
 void handle_down(supervisor_pointer self, caf::down_msg& msg) {
   auto& s = self->state;
+  if (!msg.source)
+    return;
   auto a = s.by_addr.find(msg.source);
   if (a == s.by_addr.end())
     return; // an old incarnation, or not ours
   auto name = a->second;
   s.by_addr.erase(a);
+  child_ended(self, name, msg);
+}
+
+void child_ended(supervisor_pointer self, const std::string& name,
+                 caf::down_msg& msg) {
+  auto& s = self->state;
   auto i = s.children.find(name);
   if (i == s.children.end())
     return;
@@ -296,9 +311,8 @@ void handle_down(supervisor_pointer self, caf::down_msg& msg) {
   }
   if (s.stopping) {
     // Decide after the running sequence; keep its reason.
-    c.ph = phase::running;
-    s.by_addr[msg.source] = name;
-    s.deferred.push_back(std::move(msg));
+    c.ph = phase::stopped;
+    s.deferred.emplace_back(name, std::move(msg));
     return;
   }
   auto normal = is_normal_exit(msg.reason);
@@ -365,15 +379,19 @@ void handle_down(supervisor_pointer self, caf::down_msg& msg) {
       group.push_back(n);
   }
   std::vector<std::string> siblings;
-  for (const auto& n : group)
+  std::vector<std::string> back;
+  for (const auto& n : group) {
     if (n != name && s.children[n].ph == phase::running)
       siblings.push_back(n);
+    if (s.children[n].spec.restart != restart_type::temporary)
+      back.push_back(n);
+  }
   if (siblings.empty()) {
-    schedule_restart(self, group, delay);
+    schedule_restart(self, back, delay);
     return;
   }
   stop_children(self, siblings,
-                [self, group, delay] { schedule_restart(self, group, delay); });
+                [self, back, delay] { schedule_restart(self, back, delay); });
 }
 
 supervisor_actor::behavior_type
@@ -446,17 +464,16 @@ supervisor(supervisor_pointer self, supervisor_config cfg,
       auto i = s.children.find(name);
       if (i == s.children.end())
         return false;
-      if (i->second.ph != phase::running || s.stopping) {
-        // Not running (or busy stopping others): just forget it; a running
-        // incarnation is asked to stop without waiting.
-        if (i->second.handle)
-          self->send_exit(i->second.handle, caf::exit_reason::user_shutdown);
+      if (i->second.ph != phase::running) {
         forget(self, name);
         return true;
       }
       auto rp = self->make_response_promise<bool>();
       s.terminating.emplace(name, rp);
-      stop_children(self, {name}, [] {});
+      if (s.stopping)
+        s.stopping->queue.push_back(name);
+      else
+        stop_children(self, {name}, [] {});
       return rp;
     },
     [self](which_child_atom,

@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -119,6 +121,8 @@ protected:
       caf::anon_send_exit(a, caf::exit_reason::kill);
     for (auto& s : sups_)
       caf::anon_send_exit(s, caf::exit_reason::kill);
+    for (auto& h : helpers_)
+      caf::anon_send_exit(h, caf::exit_reason::kill);
     run();
     for (int i = 0; i < 1000 && sched_->has_pending_timeout(); ++i) {
       sched_->trigger_timeouts();
@@ -126,6 +130,7 @@ protected:
     }
     w_->actors.clear();
     sups_.clear();
+    helpers_.clear();
     sys_.reset();
   }
 
@@ -199,7 +204,8 @@ protected:
   std::shared_ptr<down_slot> watch(const Handle& h, std::string label = {}) {
     auto slot = std::make_shared<down_slot>();
     auto target = caf::actor_cast<caf::actor>(h);
-    sys_->spawn([slot, target, label,
+    // An actor nobody references ends as unreachable: keep the watcher.
+    helpers_.push_back(sys_->spawn([slot, target, label,
                  w = w_](caf::event_based_actor* self) -> caf::behavior {
       self->monitor(target);
       self->set_down_handler([self, slot, label, w](caf::down_msg& msg) {
@@ -210,7 +216,7 @@ protected:
         self->quit();
       });
       return {[](nop_atom) {}};
-    });
+    }));
     run();
     return slot;
   }
@@ -296,6 +302,8 @@ protected:
   caf::scheduler::test_coordinator* sched_ = nullptr;
   std::shared_ptr<world> w_;
   std::vector<supervisor_actor> sups_;
+  /// Watchers, kept referenced so they live until what they watch ends.
+  std::vector<caf::actor> helpers_;
 };
 
 // -- start and shutdown --------------------------------------------------------
@@ -752,6 +760,221 @@ TEST_F(supervisor_test, count_children_counts_running_children) {
   EXPECT_EQ(count(sup), 2u);
   ASSERT_TRUE(start_child(sup, spec("d")));
   EXPECT_EQ(count(sup), 3u);
+}
+
+TEST_F(supervisor_test, shutdown_during_backoff_restarts_nothing) {
+  auto sup = start_sup(config("sup"), {spec("a"), spec("b")});
+  auto ws = watch(sup, "sup");
+  crash(child(sup, "b"));
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  run();
+  advance(1'000ms);
+  EXPECT_EQ(log(), (strings{"start:a#1", "start:b#1", "stop:b", "stop:a",
+                            "down:sup"}));
+  ASSERT_TRUE(ws->down);
+  EXPECT_EQ(ws->reason, caf::exit_reason::user_shutdown);
+}
+
+// -- bugs ----------------------------------------------------------------------
+
+// Regression (fixed): a temporary child is never restarted (supervisor.hpp), but under
+// one_for_all (and rest_for_one) a temporary child that already ended is
+// started again with its crashed sibling: schedule_restart() marks the whole
+// group `restarting`, whatever the restart type of its members
+// (supervisor.cpp, handle_down, the `group` loop).
+TEST_F(supervisor_test, one_for_all_does_not_revive_an_ended_temporary_child) {
+  auto sup = start_sup(config("sup", restart_strategy::one_for_all),
+                       {spec("a"), spec("t", restart_type::temporary)});
+  quit(child(sup, "t"));
+  advance(1'000ms);
+  EXPECT_EQ(log(), (strings{"start:a#1", "start:t#1", "stop:t"}));
+  crash(child(sup, "a"));
+  advance(10ms);
+  EXPECT_EQ(count_of(log(), "start:a#2"), 1u);
+  EXPECT_EQ(count_of(log(), "start:t#2"), 0u) << "the temporary child is back";
+  EXPECT_TRUE(unknown(sup, "t"));
+  EXPECT_EQ(count(sup), 1u);
+}
+
+// Regression (fixed): same cause; as in OTP, a running temporary sibling stopped by
+// one_for_all is not to be restarted.
+TEST_F(supervisor_test, one_for_all_does_not_restart_a_temporary_sibling) {
+  auto sup = start_sup(config("sup", restart_strategy::one_for_all),
+                       {spec("a"), spec("t", restart_type::temporary)});
+  crash(child(sup, "a"));
+  EXPECT_EQ(log(), (strings{"start:a#1", "start:t#1", "stop:a", "stop:t"}));
+  advance(10ms);
+  EXPECT_EQ(count_of(log(), "start:a#2"), 1u);
+  EXPECT_EQ(count_of(log(), "start:t#2"), 0u) << "the temporary child is back";
+}
+
+/// Returns a spec of `name` whose second start fails.
+child_spec failing_second_start(child_spec s) {
+  auto inner = s.start;
+  auto calls = std::make_shared<int>(0);
+  auto name = s.name;
+  s.start = [inner, calls,
+             name](caf::actor_system& sys) -> caf::expected<caf::actor> {
+    if (++*calls == 2)
+      return saga::make_error(saga::errc::injected_fault, name + ": not now");
+    return inner(sys);
+  };
+  return s;
+}
+
+// Regression (fixed): a restart whose start function fails crashes the whole process
+// (SIGSEGV). on_restart_timer() turns the failure into a fake down_msg with
+// a null source and does `s.by_addr[caf::actor_addr{}] = name`;
+// std::hash<caf::actor_addr> calls actor_addr::id(), which dereferences the
+// null control block (supervisor.cpp:253-256; handle_down's
+// `s.by_addr.find(msg.source)` would do the same). Expected: the failure
+// counts as a crash of that child (on_restart sees child_start_failed) and
+// the child is tried again after its backoff. Run in a child process
+// (death-test machinery) so the crash does not take the other tests down.
+TEST_F(supervisor_test, a_failed_restart_counts_as_a_crash) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto scenario = [this]() -> int {
+    auto sup = start_sup(config("sup"), {failing_second_start(spec("a"))});
+    auto ws = watch(sup);
+    crash(child(sup, "a"));
+    advance(10ms); // the restart fails: a second crash, backoff 20ms
+    if (w_->restarts.size() != 2
+        || !saga::is(w_->restarts[1].reason, saga::errc::child_start_failed)) {
+      std::cerr << "the failed restart was not reported as a crash\n";
+      return 1;
+    }
+    advance(20ms);
+    if (count_of(log(), "start:a#2") != 1 || unknown(sup, "a")) {
+      std::cerr << "a was not tried again\n";
+      return 2;
+    }
+    if (ws->down) {
+      std::cerr << "the supervisor died: " << saga::describe(ws->reason)
+                << "\n";
+      return 3;
+    }
+    return 0;
+  };
+  EXPECT_EXIT(std::_Exit(scenario()), ::testing::ExitedWithCode(0), "")
+    << "a failed restart must be handled as a crash of that child";
+}
+
+// Regression (fixed): when several children wait for the same restart timer and the start
+// function of one of them fails, on_restart_timer() handles that failure and
+// returns: the children after it in `pending` stay `restarting` forever and
+// are never restarted (supervisor.cpp:256, `return;` after
+// handle_down(self, fake)). Shows only once the SIGSEGV above is fixed; run
+// in a child process for the same reason.
+TEST_F(supervisor_test, a_failed_restart_does_not_lose_the_other_restarts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto scenario = [this]() -> int {
+    auto sup = start_sup(config("sup"),
+                         {failing_second_start(spec("a")), spec("b")});
+    crash(child(sup, "a"));
+    crash(child(sup, "b"));
+    advance(10ms); // a fails to start (and is rescheduled), b starts
+    if (count_of(log(), "start:b#2") != 1) {
+      std::cerr << "b was not restarted with a\n";
+      return 1;
+    }
+    advance(1'000ms);
+    if (count_of(log(), "start:a#2") != 1 || unknown(sup, "b")
+        || count(sup) != 2) {
+      std::cerr << "a or b is not running\n";
+      return 2;
+    }
+    return 0;
+  };
+  EXPECT_EXIT(std::_Exit(scenario()), ::testing::ExitedWithCode(0), "")
+    << "b must be restarted although a's restart failed";
+}
+
+// Regression (fixed): all pending restarts share one timer (restart_gen): scheduling a
+// restart cancels the timer of every restart already pending, so a child
+// waits for the backoff of whichever child crashed last, not for its own
+// (supervisor.cpp, schedule_restart: ++s.restart_gen; on_restart_timer drops
+// the older generation).
+TEST_F(supervisor_test, each_child_restarts_after_its_own_backoff) {
+  auto cfg = config("sup");
+  cfg.intensity = saga::restart_intensity{10, 10'000ms};
+  auto sup = start_sup(cfg, {spec("a"), spec("b")});
+  // b crashes repeatedly: its backoff grows to 40ms.
+  crash(child(sup, "b"));
+  advance(10ms);
+  crash(child(sup, "b"));
+  advance(20ms);
+  ASSERT_EQ(count_of(log(), "start:b#3"), 1u);
+  // a crashes for the first time (backoff 10ms), then b again (40ms).
+  crash(child(sup, "a"));
+  crash(child(sup, "b"));
+  advance(10ms);
+  EXPECT_EQ(count_of(log(), "start:a#2"), 1u)
+    << "a waited for b's backoff instead of its own 10ms";
+  advance(30ms);
+  EXPECT_EQ(count_of(log(), "start:a#2"), 1u);
+  EXPECT_EQ(count_of(log(), "start:b#4"), 1u);
+}
+
+// Regression (fixed): a child that crashes while a stop sequence runs is parked as
+// `running` with a null handle until the sequence ends (supervisor.cpp,
+// handle_down, the `if (s.stopping)` branch sets c.ph = phase::running after
+// c.handle = nullptr): which_child answers with an invalid actor instead of
+// errc::unknown_child, and count_children counts it.
+TEST_F(supervisor_test, a_child_that_crashed_during_a_stop_is_not_running) {
+  auto sup = start_sup(config("sup"),
+                       {spec("a"),
+                        spec("s", restart_type::permanent, true, 100ms)});
+  // Stopping s takes its whole shutdown_timeout.
+  auto stopped = ask_later<bool>(sup, saga::terminate_child_atom::value,
+                                 std::string{"s"});
+  run();
+  ASSERT_FALSE(stopped->has_value());
+  crash(child(sup, "a"));
+  auto r = which(sup, "a");
+  EXPECT_FALSE(r) << "which_child returned "
+                  << (r && *r ? "a live actor" : "an invalid actor");
+  if (!r) {
+    EXPECT_TRUE(saga::is(r.error(), saga::errc::unknown_child));
+  }
+  EXPECT_EQ(count(sup), 0u);
+  // Once s is gone, a is restarted.
+  advance(100ms);
+  ASSERT_TRUE(stopped->has_value());
+  advance(10ms);
+  EXPECT_EQ(count_of(log(), "start:a#2"), 1u);
+  EXPECT_EQ(count(sup), 1u);
+}
+
+// Regression (fixed): terminate_child while another stop is under way answers true at once
+// and forgets the child without waiting for it: no shutdown_timeout, so a
+// child that ignores user_shutdown is never killed and lives on, orphaned
+// (it unlinked when it received the exit message) (supervisor.cpp,
+// terminate_child handler, the `|| s.stopping` branch).
+TEST_F(supervisor_test, terminate_child_during_another_stop_still_stops_it) {
+  auto sup = start_sup(config("sup"),
+                       {spec("s1", restart_type::permanent, true, 100ms),
+                        spec("s2", restart_type::permanent, true, 100ms)});
+  auto s2 = watch(child(sup, "s2"));
+  auto first = ask_later<bool>(sup, saga::terminate_child_atom::value,
+                               std::string{"s1"});
+  run();
+  ASSERT_FALSE(first->has_value());
+  auto second = ask_later<bool>(sup, saga::terminate_child_atom::value,
+                                std::string{"s2"});
+  run();
+  EXPECT_FALSE(second->has_value()) << "replied before s2 ended";
+  advance(100ms); // s1 is killed; s2 is asked to stop now
+  ASSERT_TRUE(first->has_value());
+  EXPECT_FALSE(second->has_value()) << "replied before s2 ended";
+  advance(100ms); // s2 is killed
+  EXPECT_TRUE(s2->down) << "s2 ignores user_shutdown and was never killed";
+  EXPECT_EQ(count_of(log(), "stop:s2"), 1u);
+  ASSERT_TRUE(second->has_value());
+  ASSERT_TRUE(**second);
+  EXPECT_TRUE(***second);
+  advance(1'000ms);
+  EXPECT_TRUE(s2->down) << "s2 ignores user_shutdown and was never killed";
+  EXPECT_EQ(count(sup), 0u);
 }
 
 } // namespace
