@@ -48,6 +48,8 @@ template <class T>
 bool fits(const json& x) {
   if constexpr (std::is_same_v<T, std::string>) {
     return x.is_string();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return x.is_boolean();
   } else if constexpr (std::is_floating_point_v<T>) {
     return x.is_number();
   } else {
@@ -117,8 +119,81 @@ definition& definition::step(std::string name, std::string participant,
   s.name = std::move(name);
   s.participant = std::move(participant);
   s.payload = std::move(payload);
+  if (in_group_) {
+    s.after = group_base_;
+    group_.push_back(s.name);
+  } else {
+    s.after = frontier_;
+    frontier_ = {s.name};
+  }
   steps_.push_back(std::move(s));
   return *this;
+}
+
+definition& definition::after(std::vector<std::string> steps) {
+  last_step("after").after = std::move(steps);
+  return *this;
+}
+
+definition& definition::fork() {
+  if (!in_group_) {
+    in_group_ = true;
+    group_base_ = frontier_;
+    group_.clear();
+  }
+  return *this;
+}
+
+definition& definition::join() {
+  if (in_group_) {
+    in_group_ = false;
+    if (!group_.empty())
+      frontier_ = group_;
+  }
+  return *this;
+}
+
+definition& definition::pivot() {
+  last_step("pivot").pivot = true;
+  return *this;
+}
+
+definition& definition::forward_retry(retry_policy x) {
+  forward_retry_ = x;
+  return *this;
+}
+
+step_graph definition::graph() const {
+  step_graph g;
+  auto n = steps_.size();
+  g.deps.resize(n);
+  g.dependents.resize(n);
+  g.after_pivot.assign(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    if (steps_[i].pivot && g.pivot < 0)
+      g.pivot = static_cast<int32_t>(i);
+    for (const auto& d : steps_[i].after) {
+      auto j = index_of(d);
+      if (j < 0)
+        continue; // validate() reports it
+      g.deps[i].push_back(j);
+      g.dependents[static_cast<size_t>(j)].push_back(static_cast<int32_t>(i));
+    }
+  }
+  if (g.pivot >= 0) {
+    // Everything reachable from the pivot runs after it.
+    std::vector<int32_t> todo{g.pivot};
+    while (!todo.empty()) {
+      auto k = todo.back();
+      todo.pop_back();
+      for (auto d : g.dependents[static_cast<size_t>(k)])
+        if (!g.after_pivot[static_cast<size_t>(d)]) {
+          g.after_pivot[static_cast<size_t>(d)] = true;
+          todo.push_back(d);
+        }
+    }
+  }
+  return g;
 }
 
 step_definition& definition::last_step(const char* modifier) {
@@ -213,6 +288,69 @@ caf::error definition::validate() const {
     if (auto err = check_policy(s.compensation_retry, s.name,
                                 "the compensation retry policy"))
       return err;
+    for (const auto& d : s.after)
+      if (index_of(d) < 0)
+        return make_error(errc::unknown_dependency,
+                          "step '" + s.name + "' waits for '" + d
+                            + "', which is not defined");
+  }
+  if (auto err = check_policy(forward_retry_, "*", "the forward retry policy"))
+    return err;
+  return check_graph();
+}
+
+caf::error definition::check_graph() const {
+  auto g = graph();
+  auto n = steps_.size();
+  // Cycles: Kahn's algorithm; whatever is left over sits on a cycle.
+  std::vector<size_t> waiting(n);
+  std::vector<size_t> ready;
+  for (size_t i = 0; i < n; ++i) {
+    waiting[i] = g.deps[i].size();
+    if (waiting[i] == 0)
+      ready.push_back(i);
+  }
+  size_t done = 0;
+  while (!ready.empty()) {
+    auto i = ready.back();
+    ready.pop_back();
+    ++done;
+    for (auto d : g.dependents[i])
+      if (--waiting[static_cast<size_t>(d)] == 0)
+        ready.push_back(static_cast<size_t>(d));
+  }
+  if (done < n)
+    for (size_t i = 0; i < n; ++i)
+      if (waiting[i] > 0)
+        return make_error(errc::dependency_cycle,
+                          "step '" + steps_[i].name
+                            + "' waits for itself through a cycle of 'after'");
+  // The pivot: one at most, and a cut through the graph.
+  size_t pivots = 0;
+  for (const auto& s : steps_)
+    pivots += s.pivot ? 1 : 0;
+  if (pivots > 1)
+    return make_error(errc::invalid_pivot,
+                      "saga '" + name_ + "' has " + std::to_string(pivots)
+                        + " pivots; at most one is allowed");
+  if (g.pivot >= 0) {
+    std::vector<bool> before(n, false);
+    std::vector<int32_t> todo{g.pivot};
+    while (!todo.empty()) {
+      auto k = todo.back();
+      todo.pop_back();
+      for (auto d : g.deps[static_cast<size_t>(k)])
+        if (!before[static_cast<size_t>(d)]) {
+          before[static_cast<size_t>(d)] = true;
+          todo.push_back(d);
+        }
+    }
+    for (size_t i = 0; i < n; ++i)
+      if (static_cast<int32_t>(i) != g.pivot && !before[i] && !g.after_pivot[i])
+        return make_error(errc::invalid_pivot,
+                          "step '" + steps_[i].name
+                            + "' runs neither before nor after the pivot '"
+                            + steps_[static_cast<size_t>(g.pivot)].name + "'");
   }
   return caf::none;
 }
@@ -228,9 +366,12 @@ json definition::to_json() const {
            {"timeout_ms", s.timeout.count()},
            {"retry", policy_to_json(s.retry)},
            {"compensation_timeout_ms", s.compensation_timeout.count()},
-           {"compensation_retry", policy_to_json(s.compensation_retry)}});
+           {"compensation_retry", policy_to_json(s.compensation_retry)},
+           {"after", s.after},
+           {"pivot", s.pivot}});
   return json{{"name", name_},
               {"deadline_ms", deadline_.count()},
+              {"forward_retry", policy_to_json(forward_retry_)},
               {"steps", std::move(steps)}};
 }
 
@@ -243,10 +384,14 @@ caf::expected<definition> definition::from_json(const json& x) {
     return err;
   if (auto err = read_ms(x, "deadline_ms", result.deadline_))
     return err;
+  if (auto i = x.find("forward_retry"); i != x.end())
+    if (auto err = policy_from_json(*i, result.forward_retry_))
+      return err;
   auto steps = x.find("steps");
   if (steps == x.end() || !steps->is_array())
     return make_error(errc::invalid_payload,
                       "definition JSON lacks the 'steps' array");
+  std::string previous;
   for (const auto& js : *steps) {
     if (!js.is_object())
       return make_error(errc::invalid_payload,
@@ -272,6 +417,24 @@ caf::expected<definition> definition::from_json(const json& x) {
     if (auto i = js.find("compensation_retry"); i != js.end())
       if (auto err = policy_from_json(*i, s.compensation_retry))
         return err;
+    if (auto i = js.find("after"); i != js.end()) {
+      if (!i->is_array())
+        return make_error(errc::invalid_payload,
+                          "definition JSON: 'after' of step '" + s.name
+                            + "' is not an array");
+      for (const auto& d : *i) {
+        if (!d.is_string())
+          return make_error(errc::invalid_payload,
+                            "definition JSON: 'after' of step '" + s.name
+                              + "' holds a non-string");
+        s.after.push_back(d.get<std::string>());
+      }
+    } else if (!previous.empty()) {
+      s.after = {previous}; // stored before dependencies existed: sequential
+    }
+    if (auto err = read_field(js, "pivot", s.pivot, false))
+      return err;
+    previous = s.name;
     result.steps_.push_back(std::move(s));
   }
   if (auto err = result.validate())

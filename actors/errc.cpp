@@ -37,13 +37,17 @@ const char* to_string(errc code) noexcept {
     case errc::unknown_child: return "unknown_child";
     case errc::saga_parked: return "saga_parked";
     case errc::injected_fault: return "injected_fault";
+    case errc::unknown_dependency: return "unknown_dependency";
+    case errc::dependency_cycle: return "dependency_cycle";
+    case errc::invalid_pivot: return "invalid_pivot";
+    case errc::forward_recovery_failed: return "forward_recovery_failed";
   }
   return "unknown_error";
 }
 
 std::optional<errc> parse_errc(std::string_view name) noexcept {
   for (auto i = static_cast<uint8_t>(errc::no_steps);
-       i <= static_cast<uint8_t>(errc::injected_fault); ++i)
+       i <= static_cast<uint8_t>(errc::forward_recovery_failed); ++i)
     if (name == to_string(static_cast<errc>(i)))
       return static_cast<errc>(i);
   return std::nullopt;

@@ -79,6 +79,8 @@ struct saga_actor_state {
   bool results_stale = true;
 
   bool finished = false;
+  /// The deadline passed while the pivot was in flight.
+  bool deadline_passed = false;
   caf::actor_clock::time_point start_time;
   std::minstd_rand rng;
 };
@@ -303,10 +305,19 @@ std::string code_data(errc code) {
   return std::string{"{\"code\":\""} + to_string(code) + "\"}";
 }
 
+/// Returns the retry policy of step `i`'s execute: its own, or the
+/// definition's forward policy after the pivot.
+const retry_policy& exec_policy(saga_pointer self, int32_t i) {
+  const auto& st = self->state.st;
+  if (st.graph.after_pivot[static_cast<size_t>(i)])
+    return st.def->forward_retry();
+  return step_def(self, i).retry;
+}
+
 void arm_backoff(saga_pointer self, int32_t i, uint32_t next, bool comp) {
   auto& s = self->state;
-  const auto& sd = step_def(self, i);
-  const auto& policy = comp ? sd.compensation_retry : sd.retry;
+  const auto& policy = comp ? step_def(self, i).compensation_retry
+                            : exec_policy(self, i);
   std::uniform_real_distribution<double> unit{0.0, 1.0};
   auto delay = policy.delay(next, unit(s.rng));
   auto idx = static_cast<size_t>(i);
@@ -315,27 +326,166 @@ void arm_backoff(saga_pointer self, int32_t i, uint32_t next, bool comp) {
   self->delayed_send(self, delay, backoff_atom::value, i, next, comp);
 }
 
-/// Returns the index of the first step that has not completed, or -1.
-int32_t current_step(const saga_state& st) {
-  for (size_t i = 0; i < st.steps.size(); ++i)
-    if (st.steps[i].status != step_status::completed)
-      return static_cast<int32_t>(i);
-  return -1;
-}
-
-/// Returns the highest step that still needs attention on the way back.
-int32_t next_to_undo(const saga_state& st) {
-  for (size_t i = st.steps.size(); i-- > 0;) {
+/// Returns the first step that has not completed (an executing one if
+/// any), or -1: the step a saga-level decision is attributed to.
+int32_t culprit(const saga_state& st) {
+  int32_t first = -1;
+  for (size_t i = 0; i < st.steps.size(); ++i) {
     auto x = st.steps[i].status;
-    if (x == step_status::executing || x == step_status::compensating
-        || st.needs_compensation(i))
+    if (x == step_status::executing)
       return static_cast<int32_t>(i);
+    if (x != step_status::completed && first < 0)
+      first = static_cast<int32_t>(i);
   }
-  return -1;
+  return first;
 }
 
-/// Moves the saga forward as far as its state allows. Idempotent: the
-/// runtime bookkeeping prevents sending anything twice.
+/// Sends the next execute attempt of a step whose retry is due, once its
+/// backoff has passed; arms the backoff otherwise.
+void retry_when_due(saga_pointer self, size_t idx, bool comp) {
+  auto& s = self->state;
+  auto i = static_cast<int32_t>(idx);
+  auto& x = s.st.steps[idx];
+  auto next = (comp ? x.compensation_attempts : x.attempts) + 1;
+  auto& armed = comp ? s.comp_backoff : s.exec_backoff;
+  auto& fired = comp ? s.comp_backoff_done : s.exec_backoff_done;
+  if (armed[idx] == next && fired[idx]) {
+    emit(self, comp ? event_type::step_compensating : event_type::step_started,
+         i, next);
+    (comp ? s.comp_sent : s.exec_sent)[idx] = next;
+    schedule(self, comp ? effect::kind::compensate : effect::kind::execute, i,
+             next);
+  } else if (armed[idx] != next) {
+    arm_backoff(self, i, next, comp);
+  }
+}
+
+/// One pass going forward. Returns true if the saga changed direction and
+/// drive() must look again.
+bool drive_forward(saga_pointer self) {
+  auto& s = self->state;
+  auto& st = s.st;
+  auto n = st.steps.size();
+  // A step that failed for good turns the saga back before anything else
+  // starts; after the pivot it parks the saga instead.
+  for (size_t idx = 0; idx < n; ++idx) {
+    auto& x = st.steps[idx];
+    if (x.status != step_status::failed)
+      continue;
+    auto i = static_cast<int32_t>(idx);
+    if (st.graph.after_pivot[idx]) {
+      emit(self, event_type::saga_failed, -1, 0,
+           code_data(errc::forward_recovery_failed),
+           "step '" + step_def(self, i).name
+             + "' after the pivot failed past its retries: " + x.error);
+      schedule(self, effect::kind::finish);
+      return false;
+    }
+    auto code = x.outcome_unknown ? errc::step_timeout : errc::step_failed;
+    emit(self, event_type::compensation_started, i, 0, code_data(code),
+         "step '" + step_def(self, i).name + "' failed: " + x.error);
+    return true;
+  }
+  auto all_completed = true;
+  for (size_t idx = 0; idx < n; ++idx) {
+    auto& x = st.steps[idx];
+    auto i = static_cast<int32_t>(idx);
+    switch (x.status) {
+      case step_status::completed:
+        break;
+      case step_status::pending: {
+        all_completed = false;
+        auto ready = true;
+        for (auto d : st.graph.deps[idx])
+          ready = ready
+                  && st.steps[static_cast<size_t>(d)].status
+                       == step_status::completed;
+        if (ready) {
+          emit(self, event_type::step_started, i, 1);
+          s.exec_sent[idx] = 1;
+          schedule(self, effect::kind::execute, i, 1);
+        }
+        break;
+      }
+      case step_status::executing:
+        all_completed = false;
+        if (x.retry_due) {
+          retry_when_due(self, idx, false);
+        } else if (s.exec_sent[idx] != x.attempts) {
+          // Resumed: the intent is durable, the command may be lost.
+          s.exec_sent[idx] = x.attempts;
+          schedule(self, effect::kind::execute, i, x.attempts);
+        }
+        break;
+      default:
+        throw std::logic_error("saga " + st.saga_id + ": step in state "
+                               + std::string{to_string(x.status)}
+                               + " while running");
+    }
+  }
+  if (all_completed) {
+    emit(self, event_type::saga_completed);
+    schedule(self, effect::kind::finish);
+  }
+  return false;
+}
+
+/// One pass going back. Steps in flight are awaited (bounded by their
+/// timeouts); a step is compensated once every step that waited for it is
+/// settled; independent compensations run in parallel.
+void drive_backward(saga_pointer self) {
+  auto& s = self->state;
+  auto& st = s.st;
+  auto n = st.steps.size();
+  // Abandon what would otherwise go on: no new attempts.
+  for (size_t idx = 0; idx < n; ++idx) {
+    auto& x = st.steps[idx];
+    auto i = static_cast<int32_t>(idx);
+    if (x.status != step_status::executing)
+      continue;
+    if (x.retry_due)
+      emit(self, event_type::step_failed, i, x.attempts, {},
+           "abandoned: the saga is compensating");
+    else if (s.exec_sent[idx] != x.attempts)
+      emit(self, event_type::step_timed_out, i, x.attempts, {},
+           "abandoned in flight by a restart");
+  }
+  auto open = false;
+  for (size_t idx = 0; idx < n; ++idx) {
+    auto& x = st.steps[idx];
+    auto i = static_cast<int32_t>(idx);
+    if (x.status == step_status::executing) {
+      open = true; // awaiting its reply or timeout
+    } else if (x.status == step_status::compensating) {
+      open = true;
+      if (x.compensation_retry_due) {
+        retry_when_due(self, idx, true);
+      } else if (s.comp_sent[idx] != x.compensation_attempts) {
+        s.comp_sent[idx] = x.compensation_attempts;
+        schedule(self, effect::kind::compensate, i, x.compensation_attempts);
+      }
+    } else if (st.needs_compensation(idx)) {
+      open = true;
+      auto ready = true;
+      for (auto d : st.graph.dependents[idx])
+        ready = ready && st.settled(static_cast<size_t>(d));
+      if (ready) {
+        emit(self, event_type::step_compensating, i, 1);
+        s.comp_sent[idx] = 1;
+        schedule(self, effect::kind::compensate, i, 1);
+      }
+    }
+  }
+  if (!open) {
+    emit(self, event_type::saga_compensated);
+    schedule(self, effect::kind::finish);
+  }
+}
+
+void turn_back(saga_pointer self, errc code, const std::string& why);
+
+/// Moves the saga as far as its state allows. Idempotent: the runtime
+/// bookkeeping prevents sending anything twice.
 void drive(saga_pointer self) {
   auto& s = self->state;
   auto& st = s.st;
@@ -343,107 +493,37 @@ void drive(saga_pointer self) {
     if (s.finished || is_terminal(st.status))
       return;
     if (st.status == saga_status::running) {
-      auto i = current_step(st);
-      if (i < 0) {
-        emit(self, event_type::saga_completed);
-        schedule(self, effect::kind::finish);
-        return;
-      }
-      auto idx = static_cast<size_t>(i);
-      auto& x = st.steps[idx];
-      switch (x.status) {
-        case step_status::pending:
-          emit(self, event_type::step_started, i, 1);
-          s.exec_sent[idx] = 1;
-          schedule(self, effect::kind::execute, i, 1);
-          return;
-        case step_status::executing:
-          if (x.retry_due) {
-            auto next = x.attempts + 1;
-            if (s.exec_backoff[idx] == next && s.exec_backoff_done[idx]) {
-              emit(self, event_type::step_started, i, next);
-              s.exec_sent[idx] = next;
-              schedule(self, effect::kind::execute, i, next);
-            } else if (s.exec_backoff[idx] != next) {
-              arm_backoff(self, i, next, false);
-            }
-            return;
-          }
-          if (s.exec_sent[idx] != x.attempts) {
-            // Resumed: the intent is durable, the command may be lost.
-            s.exec_sent[idx] = x.attempts;
-            schedule(self, effect::kind::execute, i, x.attempts);
-          }
-          return;
-        case step_status::failed: {
-          auto code = x.outcome_unknown ? errc::step_timeout
-                                        : errc::step_failed;
-          emit(self, event_type::compensation_started, i, 0, code_data(code),
-               "step '" + step_def(self, i).name + "' failed: " + x.error);
+      if (s.deadline_passed && !st.past_pivot()) {
+        const auto& pv = st.steps[static_cast<size_t>(st.graph.pivot)];
+        if (pv.status != step_status::executing || pv.retry_due) {
+          // The pivot that held the deadline back did not complete.
+          s.deadline_passed = false;
+          turn_back(self, errc::deadline_exceeded,
+                    "deadline of " + ms_text(st.def->deadline())
+                      + " exceeded");
           continue;
         }
-        default:
-          throw std::logic_error("saga " + st.saga_id + ": step in state "
-                                 + std::string{to_string(x.status)}
-                                 + " while running");
       }
-    }
-    // compensating
-    auto i = next_to_undo(st);
-    if (i < 0) {
-      emit(self, event_type::saga_compensated);
-      schedule(self, effect::kind::finish);
+      if (drive_forward(self))
+        continue;
       return;
     }
-    auto idx = static_cast<size_t>(i);
-    auto& x = st.steps[idx];
-    switch (x.status) {
-      case step_status::executing:
-        // Abandoned in flight: await its reply or timeout, no more retries.
-        if (x.retry_due) {
-          emit(self, event_type::step_failed, i, x.attempts, {},
-               "abandoned: the saga is compensating");
-          continue;
-        }
-        if (s.exec_sent[idx] != x.attempts) {
-          // Resumed: nobody waits for that reply any more.
-          emit(self, event_type::step_timed_out, i, x.attempts, {},
-               "abandoned in flight by a restart");
-          continue;
-        }
-        return;
-      case step_status::completed:
-      case step_status::failed:
-        emit(self, event_type::step_compensating, i, 1);
-        s.comp_sent[idx] = 1;
-        schedule(self, effect::kind::compensate, i, 1);
-        return;
-      case step_status::compensating:
-        if (x.compensation_retry_due) {
-          auto next = x.compensation_attempts + 1;
-          if (s.comp_backoff[idx] == next && s.comp_backoff_done[idx]) {
-            emit(self, event_type::step_compensating, i, next);
-            s.comp_sent[idx] = next;
-            schedule(self, effect::kind::compensate, i, next);
-          } else if (s.comp_backoff[idx] != next) {
-            arm_backoff(self, i, next, true);
-          }
-          return;
-        }
-        if (s.comp_sent[idx] != x.compensation_attempts) {
-          s.comp_sent[idx] = x.compensation_attempts;
-          schedule(self, effect::kind::compensate, i, x.compensation_attempts);
-        }
-        return;
-      default:
-        throw std::logic_error("saga " + st.saga_id
-                               + ": cannot undo a step in state "
-                               + std::string{to_string(x.status)});
-    }
+    drive_backward(self);
+    return;
   }
 }
 
 // -- replies and timers --------------------------------------------------------------
+
+/// Returns whether a failed attempt `a` of step `i` is its last one.
+bool final_attempt(saga_pointer self, int32_t i, uint32_t a, bool retryable) {
+  const auto& st = self->state.st;
+  if (st.status != saga_status::running)
+    return true; // compensating: no more attempts
+  if (st.graph.after_pivot[static_cast<size_t>(i)])
+    return a >= st.def->forward_retry().max_attempts; // always retried
+  return !retryable || a >= step_def(self, i).retry.max_attempts;
+}
 
 void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
                       step_reply& reply) {
@@ -461,12 +541,10 @@ void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
            reply.result.empty() ? "null" : std::move(reply.result));
   } else if (x.status == step_status::executing && a == x.attempts
              && !x.retry_due) {
-    const auto& sd = step_def(self, i);
-    auto final_failure = !reply.retryable || a >= sd.retry.max_attempts
-                         || st.status != saga_status::running;
     emit(self,
-         final_failure ? event_type::step_failed
-                       : event_type::step_attempt_failed,
+         final_attempt(self, i, a, reply.retryable)
+           ? event_type::step_failed
+           : event_type::step_attempt_failed,
          i, a, {}, std::move(reply.error));
   }
   drive(self);
@@ -481,12 +559,9 @@ void on_execute_lost(saga_pointer self, int32_t i, uint32_t a,
   auto& x = st.steps[static_cast<size_t>(i)];
   if (x.status != step_status::executing || a != x.attempts || x.retry_due)
     return; // stale: a later attempt runs, or this one was settled already
-  const auto& sd = step_def(self, i);
-  auto final_failure = a >= sd.retry.max_attempts
-                       || st.status != saga_status::running;
   emit(self,
-       final_failure ? event_type::step_timed_out
-                     : event_type::step_attempt_timed_out,
+       final_attempt(self, i, a, true) ? event_type::step_timed_out
+                                       : event_type::step_attempt_timed_out,
        i, a, {}, why);
   drive(self);
   flush(self);
@@ -498,7 +573,8 @@ void on_compensate_reply(saga_pointer self, int32_t i, uint32_t a,
   if (self->state.finished)
     return;
   auto& x = st.steps[static_cast<size_t>(i)];
-  if (x.status != step_status::compensating)
+  if (x.status != step_status::compensating
+      || st.status != saga_status::compensating)
     return;
   if (reply.ok) {
     emit(self, event_type::step_compensated, i, a);
@@ -527,26 +603,39 @@ void on_compensate_lost(saga_pointer self, int32_t i, uint32_t a,
   on_compensate_reply(self, i, a, reply);
 }
 
-/// Stops going forward: the step waiting for a retry fails, a step in flight
-/// is abandoned (drive() awaits its reply or timeout and compensates it if
-/// it took or may have taken effect), and compensation starts.
+/// Stops going forward: steps waiting for a retry fail, steps in flight are
+/// abandoned (drive() awaits their replies or timeouts and compensates them
+/// if they took, or may have taken, effect), and compensation starts.
 void turn_back(saga_pointer self, errc code, const std::string& why) {
   auto& st = self->state.st;
-  auto i = current_step(st);
+  auto i = culprit(st);
   if (i < 0)
     i = static_cast<int32_t>(st.steps.size()) - 1; // all done, not yet ended
-  auto& x = st.steps[static_cast<size_t>(i)];
-  if (x.status == step_status::executing && x.retry_due)
-    emit(self, event_type::step_failed, i, x.attempts, {},
-         why + " while waiting to retry");
+  for (size_t idx = 0; idx < st.steps.size(); ++idx) {
+    auto& x = st.steps[idx];
+    if (x.status == step_status::executing && x.retry_due)
+      emit(self, event_type::step_failed, static_cast<int32_t>(idx),
+           x.attempts, {}, why + " while waiting to retry");
+  }
   emit(self, event_type::compensation_started, i, 0, code_data(code),
        why + " during step '" + step_def(self, i).name + "'");
 }
 
 void on_deadline(saga_pointer self) {
-  auto& st = self->state.st;
-  if (self->state.finished || st.status != saga_status::running)
-    return;
+  auto& s = self->state;
+  auto& st = s.st;
+  if (s.finished || st.status != saga_status::running || st.past_pivot())
+    return; // past the pivot the deadline no longer applies
+  auto p = st.graph.pivot;
+  if (p >= 0) {
+    auto& pivot = st.steps[static_cast<size_t>(p)];
+    if (pivot.status == step_status::executing && !pivot.retry_due) {
+      // The pivot is in flight: its outcome decides the direction. Look
+      // again once it is known.
+      s.deadline_passed = true;
+      return;
+    }
+  }
   turn_back(self, errc::deadline_exceeded,
             "deadline of " + ms_text(st.def->deadline()) + " exceeded");
   drive(self);
@@ -618,7 +707,7 @@ void start_from_journal(saga_pointer self, definition_ptr def) {
           // Crashed before its first event was durable: start afresh.
           saga_state st;
           st.saga_id = self->state.st.saga_id;
-          st.def = def;
+          st.set_definition(def);
           adopt(self, std::move(st));
           start(self);
           return;
@@ -648,7 +737,7 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
   } else {
     saga_state st;
     st.saga_id = args.id;
-    st.def = args.def;
+    st.set_definition(args.def);
     adopt(self, std::move(st));
     start(self);
   }

@@ -1,5 +1,6 @@
 #include "saga/replay.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include "saga/errc.hpp"
@@ -37,6 +38,31 @@ bool saga_state::needs_compensation(size_t index) const noexcept {
              && s.compensation_attempts == 0);
 }
 
+bool saga_state::past_pivot() const noexcept {
+  return graph.pivot >= 0
+         && steps[static_cast<size_t>(graph.pivot)].status
+              == step_status::completed;
+}
+
+bool saga_state::settled(size_t index) const noexcept {
+  const auto& s = steps[index];
+  switch (s.status) {
+    case step_status::pending:
+    case step_status::compensated:
+      return true;
+    case step_status::failed:
+      return !needs_compensation(index);
+    default:
+      return false;
+  }
+}
+
+void saga_state::set_definition(definition_ptr d) {
+  def = std::move(d);
+  graph = def->graph();
+  steps.assign(def->steps().size(), step_state{});
+}
+
 bool saga_state::compensation_gave_up(size_t index) const noexcept {
   const auto& s = steps[index];
   return s.status == step_status::failed && s.compensation_attempts > 0;
@@ -67,9 +93,10 @@ caf::error saga_state::apply(const event& ev) {
       auto d = definition::from_json(j);
       if (!d)
         return bad(ev, describe(d.error()));
-      def = std::make_shared<const definition>(std::move(*d));
+      set_definition(std::make_shared<const definition>(std::move(*d)));
+    } else if (steps.size() != def->steps().size()) {
+      set_definition(def);
     }
-    steps.assign(def->steps().size(), step_state{});
     status = saga_status::running;
     started_at_ms = ev.time_ms;
     last_seq = ev.seq;
@@ -106,6 +133,11 @@ caf::error saga_state::apply(const event& ev) {
       if (s->status == step_status::pending) {
         if (ev.attempt != 1)
           return bad(ev, "the first attempt must be 1");
+        for (auto d : graph.deps[static_cast<size_t>(ev.step)])
+          if (steps[static_cast<size_t>(d)].status != step_status::completed)
+            return bad(ev, "step #" + std::to_string(d)
+                             + " it waits for has not completed");
+        s->started_at_ms = ev.time_ms;
       } else if (s->status != step_status::executing || !s->retry_due
                  || ev.attempt != s->attempts + 1) {
         return bad(ev, "no retry of this step is due");
@@ -128,6 +160,7 @@ caf::error saga_state::apply(const event& ev) {
       s->outcome_unknown = false;
       s->retry_due = false;
       s->result = ev.data;
+      s->ended_at_ms = ev.time_ms;
       break;
     case event_type::step_attempt_failed:
     case event_type::step_attempt_timed_out:
@@ -146,13 +179,17 @@ caf::error saga_state::apply(const event& ev) {
         s->outcome_unknown = true;
       s->error = ev.error;
       s->retry_due = !final_failure;
-      if (final_failure)
+      if (final_failure) {
         s->status = step_status::failed;
+        s->ended_at_ms = ev.time_ms;
+      }
       break;
     }
     case event_type::compensation_started:
       if (!running)
         return bad(ev, "the saga is not running");
+      if (past_pivot())
+        return bad(ev, "the pivot completed: the saga only goes forward");
       if (ev.step < 0 || ev.step >= static_cast<int32_t>(steps.size()))
         return bad(ev, "no step #" + std::to_string(ev.step));
       status = saga_status::compensating;
@@ -182,6 +219,8 @@ caf::error saga_state::apply(const event& ev) {
         return bad(ev, "attempt was never started");
       s->status = step_status::compensated;
       s->compensation_retry_due = false;
+      s->ended_at_ms = ev.time_ms;
+      s->compensated_seq = ev.seq;
       break;
     case event_type::compensation_attempt_failed:
     case event_type::compensation_failed:
@@ -218,12 +257,17 @@ caf::error saga_state::apply(const event& ev) {
       ended_at_ms = ev.time_ms;
       break;
     case event_type::saga_failed: {
-      // Only a compensation that gave up leaves a saga failed.
+      // A compensation that gave up, or a step after the pivot that did.
       auto gave_up = false;
-      for (size_t i = 0; i < steps.size(); ++i)
+      auto forward_failed = false;
+      for (size_t i = 0; i < steps.size(); ++i) {
         gave_up = gave_up || compensation_gave_up(i);
-      if (!compensating || !gave_up)
-        return bad(ev, "no compensation has failed");
+        forward_failed = forward_failed
+                         || (graph.after_pivot[i]
+                             && steps[i].status == step_status::failed);
+      }
+      if (!(compensating && gave_up) && !(running && forward_failed))
+        return bad(ev, "no compensation or step after the pivot failed");
       status = saga_status::failed;
       error = ev.error;
       error_code = code_of(ev.data);
@@ -265,10 +309,16 @@ saga_result summarize(const saga_state& st) {
   for (size_t i = 0; i < defs.size(); ++i)
     if (st.steps[i].succeeded)
       r.completed_steps.push_back(defs[i].name);
-  // Sequential sagas undo from the highest step down.
-  for (size_t i = defs.size(); i-- > 0;)
+  // In the order the compensations finished.
+  std::vector<size_t> undone;
+  for (size_t i = 0; i < defs.size(); ++i)
     if (st.steps[i].status == step_status::compensated)
-      r.compensated_steps.push_back(defs[i].name);
+      undone.push_back(i);
+  std::sort(undone.begin(), undone.end(), [&](size_t x, size_t y) {
+    return st.steps[x].compensated_seq < st.steps[y].compensated_seq;
+  });
+  for (auto i : undone)
+    r.compensated_steps.push_back(defs[i].name);
   if (st.failed_step >= 0)
     r.failed_step = defs[static_cast<size_t>(st.failed_step)].name;
   if (!r.success && st.status != saga_status::running
@@ -297,6 +347,10 @@ saga_log make_log(const saga_state& state, std::vector<event> events) {
       x.outcome_unknown = s.outcome_unknown;
       x.result = s.result;
       x.error = s.error;
+      x.after = defs[i].after;
+      x.pivot = defs[i].pivot;
+      x.started_at_ms = s.started_at_ms;
+      x.ended_at_ms = s.ended_at_ms;
       log.steps.push_back(std::move(x));
     }
   }
@@ -306,6 +360,7 @@ saga_log make_log(const saga_state& state, std::vector<event> events) {
 
 std::string to_string(const saga_log& x) {
   std::ostringstream out;
+  int64_t t0 = x.events.empty() ? 0 : x.events.front().time_ms;
   out << "saga " << x.saga_id << " (" << x.name << "): " << to_string(x.status);
   if (!x.error.empty())
     out << " -- " << x.error;
@@ -319,6 +374,17 @@ std::string to_string(const saga_log& x) {
     if (s.compensation_attempts > 0)
       out << ", compensation attempts " << s.compensation_attempts;
     out << ")";
+    if (s.pivot)
+      out << " [pivot]";
+    if (!s.after.empty()) {
+      out << " after";
+      for (const auto& d : s.after)
+        out << ' ' << d;
+    }
+    if (s.started_at_ms > 0)
+      out << " t+" << s.started_at_ms - t0 << "ms";
+    if (s.ended_at_ms > 0)
+      out << "..t+" << s.ended_at_ms - t0 << "ms";
     if (s.outcome_unknown)
       out << " outcome unknown";
     if (!s.result.empty())

@@ -32,10 +32,39 @@ struct step_definition {
   std::chrono::milliseconds compensation_timeout{5'000};
   /// Backward recovery: how often the compensation is tried.
   retry_policy compensation_retry = retry_policy::compensation_default();
+  /// Names of the steps that must complete before this one starts. A step
+  /// added with `step()` waits for the step before it (or for every step of
+  /// the parallel group before it) unless `after()` says otherwise.
+  std::vector<std::string> after;
+  /// The point of no return: once it completed, the saga only goes forward.
+  bool pivot = false;
 };
 
-/// A saga type: an ordered list of steps and a deadline. Built fluently;
-/// `step()` starts a new step and the step modifiers apply to the last one.
+/// The dependency graph of a definition, by step index.
+struct step_graph {
+  /// deps[i]: the steps step i waits for.
+  std::vector<std::vector<int32_t>> deps;
+  /// dependents[i]: the steps that wait for step i.
+  std::vector<std::vector<int32_t>> dependents;
+  /// The pivot step, or -1.
+  int32_t pivot = -1;
+  /// after_pivot[i]: step i runs after the pivot (retried until it
+  /// succeeds, never compensated).
+  std::vector<bool> after_pivot;
+};
+
+/// A saga type: steps, the order between them, and a deadline. Built
+/// fluently; `step()` starts a new step and the step modifiers apply to the
+/// last one. Steps run one after another unless `fork()`/`join()` or
+/// `after()` say otherwise:
+///
+///     d.step("a", "p")
+///      .fork()                      // the steps up to join() run in parallel,
+///        .step("b1", "p")           // each after "a"
+///        .step("b2", "p")
+///      .join()
+///      .step("c", "p");             // after b1 and b2
+///
 /// A value type: copy it freely; not synchronized.
 class definition {
 public:
@@ -64,8 +93,30 @@ public:
   /// Sets the retry policy of the last step's compensation.
   definition& compensation_retry(retry_policy x);
 
+  /// Makes the last step wait for exactly `steps` (none: it starts at once).
+  definition& after(std::vector<std::string> steps);
+
+  /// Starts a parallel group: the steps added until `join()` all wait for
+  /// what a step added here would wait for, and not for each other.
+  definition& fork();
+
+  /// Ends the parallel group: the next step waits for all of its steps.
+  definition& join();
+
+  /// Marks the last step as the pivot: the point of no return. Once it
+  /// completed, the steps after it are retried (per `forward_retry`) until
+  /// they succeed, are never compensated, and the deadline no longer
+  /// applies. Every other step must run before or after it.
+  definition& pivot();
+
+  /// Sets the retry policy of the steps after the pivot (default: 100
+  /// attempts, 100 ms doubling to 60 s). Past it the saga is parked
+  /// `failed` for an operator.
+  definition& forward_retry(retry_policy x);
+
   /// Sets the deadline of the whole saga, measured from its start. When it
-  /// passes, the saga abandons the step in flight and compensates.
+  /// passes before the pivot, the saga abandons the steps in flight and
+  /// compensates.
   definition& deadline(std::chrono::milliseconds x);
 
   /// Returns the saga type's name.
@@ -83,6 +134,14 @@ public:
     return deadline_;
   }
 
+  /// Returns the retry policy of the steps after the pivot.
+  const retry_policy& forward_retry() const noexcept {
+    return forward_retry_;
+  }
+
+  /// Returns the dependency graph (valid definitions only).
+  step_graph graph() const;
+
   /// Returns the index of the step named `name`, or -1.
   int index_of(std::string_view name) const noexcept;
 
@@ -99,9 +158,18 @@ public:
 private:
   step_definition& last_step(const char* modifier);
 
+  caf::error check_graph() const;
+
   std::string name_;
   std::vector<step_definition> steps_;
   std::chrono::milliseconds deadline_{0};
+  retry_policy forward_retry_ = retry_policy::compensation_default();
+  /// What the next step outside a group waits for.
+  std::vector<std::string> frontier_;
+  /// The open parallel group: what its steps wait for, and its steps.
+  bool in_group_ = false;
+  std::vector<std::string> group_base_;
+  std::vector<std::string> group_;
   /// Set when a modifier was called before any step; reported by validate().
   std::string misuse_;
 };

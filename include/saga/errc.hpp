@@ -21,7 +21,7 @@ enum class errc : uint8_t {
   invalid_backoff,
   invalid_retry,
   invalid_payload,
-  // -- saga outcomes ---------------------------------------------------------
+  // -- saga outcomes (dependency codes appended below keep numbering stable) ---------------------------------------------------------
   step_failed,
   step_timeout,
   deadline_exceeded,
@@ -54,6 +54,15 @@ enum class errc : uint8_t {
   saga_parked,
   /// An injected fault (tests, chaos runs).
   injected_fault,
+  // -- step dependencies and the pivot (invalid definitions) ------------------
+  /// A step waits for a step that is not defined.
+  unknown_dependency,
+  /// Steps wait for each other in a circle.
+  dependency_cycle,
+  /// More than one pivot, or a step neither before nor after the pivot.
+  invalid_pivot,
+  /// A step after the pivot failed past `forward_retry`: parked `failed`.
+  forward_recovery_failed,
 };
 
 /// Returns the snake_case name of `code`, e.g. `"duplicate_step"`.

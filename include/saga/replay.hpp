@@ -35,6 +35,13 @@ struct step_state {
   std::string error;
   /// The step completed at some point (it may have been compensated since).
   bool succeeded = false;
+  /// Wall-clock time of its first start and of its last change, ms since the
+  /// Unix epoch (0: not yet).
+  int64_t started_at_ms = 0;
+  int64_t ended_at_ms = 0;
+  /// Seq of its step_compensated event (0: not compensated): the order in
+  /// which parallel compensations finished.
+  uint64_t compensated_seq = 0;
 
   friend bool operator==(const step_state& x, const step_state& y) noexcept {
     return x.status == y.status && x.attempts == y.attempts
@@ -43,7 +50,9 @@ struct step_state {
            && x.retry_due == y.retry_due
            && x.compensation_retry_due == y.compensation_retry_due
            && x.result == y.result && x.error == y.error
-           && x.succeeded == y.succeeded;
+           && x.succeeded == y.succeeded && x.started_at_ms == y.started_at_ms
+           && x.ended_at_ms == y.ended_at_ms
+           && x.compensated_seq == y.compensated_seq;
   }
 };
 
@@ -53,6 +62,8 @@ struct saga_state {
   saga::saga_id saga_id;
   /// Set by saga_started.
   definition_ptr def;
+  /// The definition's dependency graph, by step index.
+  step_graph graph;
   saga_status status = saga_status::pending;
   std::vector<step_state> steps;
   /// The step whose failure turned the saga back, or -1.
@@ -78,6 +89,16 @@ struct saga_state {
 
   /// Returns whether the compensation of the step at `index` gave up.
   bool compensation_gave_up(size_t index) const noexcept;
+
+  /// Returns whether the pivot step completed: the saga only goes forward.
+  bool past_pivot() const noexcept;
+
+  /// Returns whether the step at `index` needs nothing more on the way back:
+  /// never started, compensated, or failed without effect.
+  bool settled(size_t index) const noexcept;
+
+  /// Sets `def` and derives the graph and the step states from it.
+  void set_definition(definition_ptr d);
 
   /// Compares everything but the definition pointer's identity.
   bool same_as(const saga_state& other) const;

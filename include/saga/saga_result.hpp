@@ -57,6 +57,13 @@ struct step_log {
   std::string result;
   /// The last error of this step.
   std::string error;
+  /// The steps it waited for.
+  std::vector<std::string> after;
+  bool pivot = false;
+  /// Wall-clock time of its first start and last change, ms since the Unix
+  /// epoch (0: not yet): shows what ran concurrently.
+  int64_t started_at_ms = 0;
+  int64_t ended_at_ms = 0;
 };
 
 /// The history of one saga and the state computed from it by `replay`.
