@@ -231,6 +231,53 @@ TEST(redis_runtime, recover_with_the_compensate_policy) {
   EXPECT_NE(log->error.find("compensate recovery policy"), std::string::npos);
 }
 
+TEST(redis_runtime, recovery_resumes_every_branch_in_flight) {
+  std::string id;
+  {
+    auto rt = redis_runtime(shared_server().url());
+    std::mutex mtx;
+    std::condition_variable cv;
+    int in_flight = 0;
+    auto hold = [&](const step_context& ctx, const json&, responder) {
+      std::lock_guard<std::mutex> guard{mtx};
+      id = ctx.id();
+      ++in_flight;
+      cv.notify_all();
+    };
+    auto undo = [](const step_context&, const json&, responder r) {
+      r.deliver(step_outcome::ok());
+    };
+    rt->participant("p").on("a", ok, ok).on_async("b", hold, undo).on_async(
+      "c", hold, undo);
+    definition d{"branches"};
+    d.step("a", "p").fork().step("b", "p").step("c", "p").join().step("d",
+                                                                       "p");
+    rt->execute(d, [](saga_result) {});
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait(guard, [&] { return in_flight == 2; });
+  } // the node dies with both branches in flight
+  auto rt = redis_runtime(shared_server().url());
+  std::atomic<int> b_calls{0};
+  std::atomic<int> c_calls{0};
+  auto counted = [](std::atomic<int>& n) {
+    return [&n](const step_context& ctx, const json& data) {
+      ++n;
+      return ok(ctx, data);
+    };
+  };
+  rt->participant("p")
+    .on("a", ok, ok)
+    .on("b", counted(b_calls), ok)
+    .on("c", counted(c_calls), ok)
+    .on("d", ok, ok);
+  EXPECT_EQ(rt->recover(), 1u);
+  auto r = await_resumed(*rt, id);
+  EXPECT_TRUE(r.success) << describe(r.error);
+  EXPECT_EQ(b_calls.load(), 1);
+  EXPECT_EQ(c_calls.load(), 1);
+  expect_replay_matches(*rt, r);
+}
+
 TEST(redis_runtime, sagas_survive_a_redis_restart_with_aof) {
   redis_server server{{"--appendonly", "yes", "--appendfsync", "everysec"}};
   ASSERT_TRUE(server.start());

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 
@@ -15,6 +17,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "demo/trade.hpp"
 #include "persistence/memory_journal.hpp"
 #include "saga/saga.hpp"
 
@@ -329,6 +332,78 @@ TEST(runtime, recover_finishes_the_sagas_of_a_stopped_runtime) {
   EXPECT_EQ(log->status, saga_status::completed);
   EXPECT_TRUE(store->unfinished("", 10).ids.empty());
   caf::anon_send_exit(journal, caf::exit_reason::user_shutdown);
+}
+
+/// Inventories owned by one participant actor (its handlers run one at a
+/// time, so no locks); readable after the sagas ended.
+struct inventories {
+  std::map<std::string, std::multiset<std::string>> items;
+
+  void attach(runtime& rt) {
+    rt.participant("inventory-server")
+      .on(
+        "remove_item",
+        [this](const step_context&, const json& d) {
+          auto& inv = items[d["playerId"].get<std::string>()];
+          auto i = inv.find(d["itemId"].get<std::string>());
+          if (i == inv.end())
+            return step_outcome::fail("no such item");
+          inv.erase(i);
+          return step_outcome::ok();
+        },
+        [this](const step_context&, const json& d) {
+          items[d["playerId"].get<std::string>()].insert(
+            d["itemId"].get<std::string>());
+          return step_outcome::ok();
+        })
+      .on(
+        "add_item",
+        [this](const step_context&, const json& d) {
+          if (d["itemId"] == "cursed-ring")
+            return step_outcome::fail("cursed items cannot be received");
+          items[d["playerId"].get<std::string>()].insert(
+            d["itemId"].get<std::string>());
+          return step_outcome::ok();
+        },
+        [this](const step_context&, const json& d) {
+          auto& inv = items[d["playerId"].get<std::string>()];
+          auto i = inv.find(d["itemId"].get<std::string>());
+          if (i != inv.end())
+            inv.erase(i);
+          return step_outcome::ok();
+        });
+  }
+};
+
+TEST(runtime, a_trade_swaps_both_inventories) {
+  runtime rt;
+  inventories inv;
+  inv.items["alice"] = {"sword", "shield", "potion"};
+  inv.items["bob"] = {"bow", "arrows"};
+  inv.attach(rt);
+  auto r = rt.execute(demo::make_trade("alice", {"sword", "potion"}, "bob",
+                                       {"bow", "arrows"}))
+             .get();
+  ASSERT_TRUE(r.success) << describe(r.error);
+  EXPECT_EQ(r.completed_steps.size(), 8u);
+  EXPECT_EQ(inv.items["alice"],
+            (std::multiset<std::string>{"shield", "bow", "arrows"}));
+  EXPECT_EQ(inv.items["bob"], (std::multiset<std::string>{"sword", "potion"}));
+}
+
+TEST(runtime, a_failed_trade_restores_both_inventories_exactly) {
+  runtime rt;
+  inventories inv;
+  inv.items["alice"] = {"sword", "cursed-ring", "potion"};
+  inv.items["bob"] = {"bow", "arrows", "arrows"};
+  auto before = inv.items;
+  inv.attach(rt);
+  auto r = rt.execute(demo::make_trade("alice", {"sword", "cursed-ring"},
+                                       "bob", {"arrows", "bow"}))
+             .get();
+  EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
+  EXPECT_NE(describe(r.error).find("cursed"), std::string::npos);
+  EXPECT_EQ(inv.items, before);
 }
 
 } // namespace
