@@ -562,3 +562,95 @@ TEST(DefinitionJson, FromJsonRejectsOutOfRangeOrBooleanMaxAttempts) {
     }
   }
 }
+
+// -- dependencies and the pivot ---------------------------------------------------
+
+namespace {
+
+std::vector<std::string> after_of(const saga::definition& d,
+                                  const std::string& step) {
+  return d.steps()[static_cast<size_t>(d.index_of(step))].after;
+}
+
+} // namespace
+
+TEST(DefinitionGraph, StepsAreSequentialByDefault) {
+  saga::definition d{"seq"};
+  d.step("a", "p").step("b", "p").step("c", "p");
+  EXPECT_TRUE(after_of(d, "a").empty());
+  EXPECT_EQ(after_of(d, "b"), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(after_of(d, "c"), (std::vector<std::string>{"b"}));
+}
+
+TEST(DefinitionGraph, ForkAndJoinMakeAParallelGroup) {
+  saga::definition d{"diamond"};
+  d.step("a", "p").fork().step("b", "p").step("c", "p").join().step("d", "p");
+  EXPECT_EQ(after_of(d, "b"), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(after_of(d, "c"), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(after_of(d, "d"), (std::vector<std::string>{"b", "c"}));
+  auto g = d.graph();
+  EXPECT_EQ(g.dependents[0], (std::vector<int32_t>{1, 2}));
+  EXPECT_EQ(g.deps[3], (std::vector<int32_t>{1, 2}));
+  EXPECT_FALSE(d.validate());
+}
+
+TEST(DefinitionGraph, AfterReplacesTheDefault) {
+  saga::definition d{"x"};
+  d.step("a", "p").step("b", "p").after({}).step("c", "p").after({"a", "b"});
+  EXPECT_TRUE(after_of(d, "b").empty());
+  EXPECT_EQ(after_of(d, "c"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(d.validate());
+}
+
+TEST(DefinitionGraph, UnknownDependenciesAndCyclesAreRejected) {
+  saga::definition unknown{"u"};
+  unknown.step("a", "p").after({"nope"});
+  auto e1 = unknown.validate();
+  EXPECT_TRUE(saga::is(e1, saga::errc::unknown_dependency));
+  EXPECT_NE(saga::describe(e1).find("'nope'"), std::string::npos);
+  saga::definition self_loop{"s"};
+  self_loop.step("a", "p").after({"a"});
+  EXPECT_TRUE(saga::is(self_loop.validate(), saga::errc::dependency_cycle));
+  saga::definition cycle{"c"};
+  cycle.step("a", "p").after({"c"}).step("b", "p").step("c", "p");
+  EXPECT_TRUE(saga::is(cycle.validate(), saga::errc::dependency_cycle));
+}
+
+TEST(DefinitionGraph, ThePivotMustCutTheGraph) {
+  saga::definition ok{"ok"};
+  ok.step("a", "p").step("p", "p").pivot().fork().step("x", "p").step("y",
+                                                                      "p");
+  EXPECT_FALSE(ok.validate());
+  auto g = ok.graph();
+  EXPECT_EQ(g.pivot, 1);
+  EXPECT_EQ(g.after_pivot, (std::vector<bool>{false, false, true, true}));
+  saga::definition two{"two"};
+  two.step("a", "p").pivot().step("b", "p").pivot();
+  EXPECT_TRUE(saga::is(two.validate(), saga::errc::invalid_pivot));
+  saga::definition beside{"beside"};
+  beside.step("a", "p").step("p", "p").pivot().step("z", "p").after({"a"});
+  auto e = beside.validate();
+  EXPECT_TRUE(saga::is(e, saga::errc::invalid_pivot));
+  EXPECT_NE(saga::describe(e).find("'z'"), std::string::npos);
+}
+
+TEST(DefinitionGraph, JsonKeepsDependenciesPivotAndForwardRetry) {
+  saga::definition d{"j"};
+  d.step("a", "p").pivot().fork().step("b", "p").step("c", "p").join().step(
+     "d", "p")
+    .forward_retry(saga::retry_policy{7, std::chrono::milliseconds{30}});
+  auto back = saga::definition::from_json(d.to_json());
+  ASSERT_TRUE(back) << saga::describe(back.error());
+  EXPECT_EQ(back->to_json(), d.to_json());
+  EXPECT_EQ(after_of(*back, "d"), (std::vector<std::string>{"b", "c"}));
+  EXPECT_TRUE(back->steps()[0].pivot);
+  EXPECT_EQ(back->forward_retry().max_attempts, 7u);
+}
+
+TEST(DefinitionGraph, StoredDefinitionsWithoutAfterStaySequential) {
+  auto j = saga::json::parse(R"({"name":"old","steps":[
+    {"name":"a","participant":"p"},{"name":"b","participant":"p"}]})");
+  auto d = saga::definition::from_json(j);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(after_of(*d, "b"), (std::vector<std::string>{"a"}));
+}

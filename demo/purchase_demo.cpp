@@ -8,6 +8,7 @@
 // the saga refunds the balance. At the end every balance must equal its start
 // minus the price of the items the player actually owns.
 
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -15,6 +16,8 @@
 #include <vector>
 
 #include <saga/saga.hpp>
+
+#include "demo/trade.hpp"
 
 using namespace std::chrono_literals;
 
@@ -165,5 +168,84 @@ int main() {
   std::cout << "  purchase log entries: " << purchase_log.size() << '\n';
   std::cout << (consistent ? "\nAll balances match the items owned.\n"
                            : "\nINCONSISTENCY DETECTED\n");
-  return consistent ? 0 : 2;
+
+  // -- trades: remove both players' items in parallel, then give them -------
+  // The inventory server gets the actions of a trade: remove_item (undo: put
+  // back) and add_item (undo: take away). A cursed item cannot be received.
+  rt.participant("inventory-server")
+    .on(
+      "remove_item",
+      [&](const saga::step_context&, const saga::json& data) {
+        auto& inv = inventories[data.at("playerId").get<std::string>()];
+        auto i = std::find(inv.begin(), inv.end(),
+                           data.at("itemId").get<std::string>());
+        if (i == inv.end())
+          return saga::step_outcome::fail("no such item");
+        inv.erase(i);
+        return saga::step_outcome::ok();
+      },
+      [&](const saga::step_context&, const saga::json& data) {
+        inventories[data.at("playerId").get<std::string>()].push_back(
+          data.at("itemId").get<std::string>());
+        return saga::step_outcome::ok();
+      })
+    .on(
+      "add_item",
+      [&](const saga::step_context& ctx, const saga::json& data) {
+        auto item = data.at("itemId").get<std::string>();
+        if (ctx.saga_name() == "trade" && item == "cursed-ring")
+          return saga::step_outcome::fail("a cursed ring cannot be received");
+        if (ctx.saga_name() != "trade" && stock[item] <= 0)
+          return saga::step_outcome::fail("item '" + item + "' is out of stock");
+        if (ctx.saga_name() != "trade")
+          --stock[item];
+        inventories[data.at("playerId").get<std::string>()].push_back(item);
+        return saga::step_outcome::ok({{"slot", stock[item]}});
+      },
+      [&](const saga::step_context& ctx, const saga::json& data) {
+        auto& inv = inventories[data.at("playerId").get<std::string>()];
+        auto item = data.at("itemId").get<std::string>();
+        auto i = std::find(inv.begin(), inv.end(), item);
+        if (i != inv.end()) {
+          inv.erase(i);
+          if (ctx.saga_name() != "trade")
+            ++stock[item];
+        }
+        return saga::step_outcome::ok();
+      });
+  inventories["alice"].push_back("cursed-ring");
+  auto snapshot = [&] {
+    std::string out;
+    for (auto player : {"alice", "bob"}) {
+      auto items = inventories[player];
+      std::sort(items.begin(), items.end());
+      out += std::string{"  "} + player + ":";
+      for (const auto& x : items)
+        out += " " + x;
+      out += "\n";
+    }
+    return out;
+  };
+  std::cout << "\nTrades (items leave both players in parallel, then arrive):\n"
+            << snapshot();
+  auto trade1 = rt.execute(demo::make_trade("alice", {"sword"}, "bob",
+                                            {"shield"}))
+                  .get();
+  std::cout << "alice's sword for bob's shield -> "
+            << saga::to_string(trade1.state) << '\n'
+            << snapshot();
+  auto before = snapshot();
+  auto trade2 = rt.execute(demo::make_trade("alice", {"potion", "cursed-ring"},
+                                            "bob", {"sword"}))
+                  .get();
+  std::cout << "alice's potion and cursed ring for bob's sword -> "
+            << saga::to_string(trade2.state) << " ("
+            << saga::describe(trade2.error) << ")\n"
+            << snapshot();
+  auto restored = snapshot() == before;
+  std::cout << (restored ? "Both inventories are exactly as before.\n"
+                         : "INVENTORIES CHANGED BY A FAILED TRADE\n");
+  if (auto log = rt.saga_log(trade2.saga_id))
+    std::cout << "\nSaga log of the failed trade:\n" << saga::to_string(*log);
+  return consistent && restored && trade1.success ? 0 : 2;
 }

@@ -6,7 +6,8 @@
 #  2. saga_throughput on the memory journal and on a private redis-server with
 #     appendonly yes / appendfsync everysec (sagas/s, p50/p99, commands/saga);
 #  3. restart_latency: crash-to-resumed latency of supervised saga actors;
-#  4. redis-benchmark's raw XADD rate on the same server, for comparison.
+#  4. fanout_speedup: a 10-way fan-out of 5 ms steps vs the same in a row;
+#  5. redis-benchmark's raw XADD rate on the same server, for comparison.
 #
 #   BUILD_DIR  build directory (default: build-bench)
 #   SAGAS      sagas per throughput run (default 20000)
@@ -22,7 +23,7 @@ sagas="${SAGAS:-20000}"
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DSAGA_BUILD_TESTS=OFF -DSAGA_BUILD_BENCH=ON
 cmake --build "$build" -j"$(nproc)" --target saga_latency_bench saga_throughput \
-  restart_latency
+  restart_latency fanout_speedup
 
 echo "== saga_latency_bench (memory journal)"
 "$build/bench/saga_latency_bench" "$@"
@@ -40,6 +41,10 @@ echo "== saga_throughput, redis journal (appendonly yes, appendfsync everysec)"
 echo "== restart_latency: crash of a saga actor -> in-flight step re-sent"
 "$build/bench/restart_latency" --crashes 200 2>/dev/null
 "$build/bench/restart_latency" --journal "$SAGA_REDIS_URL" --crashes 200 2>/dev/null
+
+echo "== fanout_speedup: 10-way fan-out of 5 ms steps vs the same steps in a row"
+"$build/bench/fanout_speedup"
+"$build/bench/fanout_speedup" --journal "$SAGA_REDIS_URL"
 
 echo "== redis-benchmark: raw XADD into one stream, same server"
 redis-benchmark -p "$redis_port" -q -n 200000 -P 1 XADD bench:raw '*' f v
