@@ -10,6 +10,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/directory.hpp"
 #include "saga/participant.hpp"
 #include "saga/runtime.hpp"
 
@@ -52,11 +53,17 @@ using local_participant_actor = participant_actor::extend<
   caf::reacts_to<crash_atom>>;
 
 /// Returns a new participant actor named `name` that runs the handlers of
-/// `registry`; blocking handlers run on up to `blocking_workers` detached
+/// `registry` behind the participant barrier (records in the journal found
+/// in `dir`); blocking handlers run on up to `blocking_workers` detached
 /// actors, spawned on first use and linked to the participant.
 local_participant_actor
 spawn_local_participant(caf::actor_system& sys, std::string name,
                         std::shared_ptr<handler_registry> registry,
-                        size_t blocking_workers);
+                        size_t blocking_workers, directory_ptr dir);
+
+/// Returns an actor that puts the participant barrier in front of `inner`,
+/// keeping its records in the journal found in `dir`.
+participant_actor spawn_barrier(caf::actor_system& sys,
+                                participant_actor inner, directory_ptr dir);
 
 } // namespace saga::detail

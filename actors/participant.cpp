@@ -1,6 +1,9 @@
 #include "actors/local_participant.hpp"
 
+#include <cstdio>
+#include <random>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -24,6 +27,7 @@ void responder::deliver(step_outcome outcome) const {
     reply.result = outcome.result().dump();
   else
     reply.error = outcome.error();
+  reply.effects = outcome.effects();
   caf::anon_send(caf::actor_cast<detail::local_participant_actor>(participant_),
                  deliver_atom::value, token_, std::move(reply));
 }
@@ -99,6 +103,7 @@ step_reply to_reply(const step_outcome& x) {
     r.result = x.result().dump();
   else
     r.error = x.error();
+  r.effects = x.effects();
   return r;
 }
 
@@ -164,6 +169,116 @@ blocking_worker(participant_actor::pointer self,
   };
 }
 
+/// Continues with the handler's reply.
+using reply_fn = std::function<void(step_reply)>;
+
+/// The participant barrier (see include/saga/barrier.hpp): in front of a
+/// participant, it runs each (saga, step, operation) at most once per
+/// successful record and answers duplicates, null compensations and hanging
+/// executes from the journal's records. Owned by one actor.
+struct barrier_gate {
+  directory_ptr dir;
+  /// This incarnation; claim tokens are "<incarnation>-<n>".
+  std::string incarnation;
+  uint64_t next_claim = 0;
+  /// Requests per operation key in flight here: duplicates wait for the
+  /// first one's reply.
+  std::unordered_map<std::string,
+                     std::vector<caf::typed_response_promise<step_reply>>>
+    inflight;
+  /// "<saga>/<step>" of executes in flight here: a compensate of the same
+  /// step waits (busy) until it ended.
+  std::unordered_set<std::string> executing;
+};
+
+std::string make_incarnation() {
+  std::random_device rd;
+  char buf[20];
+  std::snprintf(buf, sizeof(buf), "%08x%08x", rd(), rd());
+  return buf;
+}
+
+/// Answers every request waiting for `key`.
+void answer(barrier_gate& g, const std::string& key, step_reply reply) {
+  reply.effects.clear(); // participant-internal
+  auto i = g.inflight.find(key);
+  if (i == g.inflight.end())
+    return;
+  auto waiters = std::move(i->second);
+  g.inflight.erase(i);
+  for (auto& rp : waiters)
+    rp.deliver(reply);
+}
+
+/// Runs `cmd` through the barrier: claim, then `run` the handler, record
+/// the outcome durably, then reply. `Self` is the actor holding `g`.
+template <class Self, class Run>
+caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
+                                        bool compensate, step_command& cmd,
+                                        Run run) {
+  auto op = compensate ? barrier_op::compensate : barrier_op::execute;
+  auto step_key = cmd.id + "/" + cmd.step;
+  auto key = step_key + (compensate ? "/c" : "/x");
+  auto rp = self->template make_response_promise<step_reply>();
+  if (auto i = g.inflight.find(key); i != g.inflight.end()) {
+    i->second.push_back(rp); // a duplicate while the first one runs
+    return rp;
+  }
+  if (compensate && g.executing.count(step_key) > 0) {
+    rp.deliver(fail_reply("the step's execute is still running", true));
+    return rp;
+  }
+  g.inflight[key].push_back(rp);
+  auto journal = g.dir->journal();
+  if (!journal) {
+    answer(g, key, fail_reply("no journal for the barrier", true));
+    return rp;
+  }
+  auto token = g.incarnation + "-" + std::to_string(++g.next_claim);
+  if (!compensate)
+    g.executing.insert(step_key);
+  auto finish = [self, &g, key, step_key, compensate](step_reply r) {
+    if (!compensate)
+      g.executing.erase(step_key);
+    answer(g, key, std::move(r));
+  };
+  self
+    ->request(journal, std::chrono::seconds{10}, barrier_claim_atom::value,
+              cmd.id, cmd.step, op, token)
+    .then(
+      [self, &g, cmd, op, token, run, finish](barrier_claim& c) mutable {
+        if (c.verdict != barrier_verdict::proceed) {
+          finish(std::move(c.reply));
+          return;
+        }
+        run(cmd, [self, &g, cmd, op, token, finish](step_reply r) {
+          // Durable before it leaves; effects go in the same transaction.
+          auto journal = g.dir->journal();
+          if (!journal) {
+            finish(fail_reply("no journal for the barrier", true));
+            return;
+          }
+          auto reply = r;
+          self
+            ->request(journal, std::chrono::seconds{10},
+                      barrier_done_atom::value, cmd.id, cmd.step, op, token,
+                      std::move(r))
+            .then(
+              [finish, reply](bool) mutable { finish(std::move(reply)); },
+              [finish](caf::error& err) {
+                // Not recorded (and no effect applied): the saga tries
+                // again, which claims and runs the handler again.
+                finish(fail_reply("barrier record failed: " + describe(err),
+                                  true));
+              });
+        });
+      },
+      [finish](caf::error& err) {
+        finish(fail_reply("barrier unavailable: " + describe(err), true));
+      });
+  return rp;
+}
+
 struct participant_state {
   static inline const char* name = "saga.participant";
   std::string participant_name;
@@ -172,8 +287,9 @@ struct participant_state {
   std::vector<participant_actor> workers;
   size_t next_worker = 0;
   uint64_t next_token = 0;
-  std::unordered_map<uint64_t, caf::typed_response_promise<step_reply>>
-    pending;
+  /// Continuations of asynchronous handlers, by responder token.
+  std::unordered_map<uint64_t, reply_fn> pending;
+  barrier_gate barrier;
 };
 
 using participant_pointer
@@ -190,67 +306,81 @@ participant_actor next_worker(participant_pointer self) {
   return st.workers[st.next_worker++ % st.workers.size()];
 }
 
-caf::result<step_reply> dispatch(participant_pointer self, bool compensate,
-                                 step_command& cmd) {
+/// Runs the handler for `cmd` and passes its reply to `k`.
+void run_handler(participant_pointer self, bool compensate,
+                 const step_command& cmd, reply_fn k) {
   auto& st = self->state;
   auto table = st.registry->snapshot();
   auto entry = find_entry(*table, cmd.action);
-  if (entry == nullptr)
-    return fail_reply("participant '" + st.participant_name
-                      + "' has no action '" + cmd.action + "'");
+  if (entry == nullptr) {
+    k(fail_reply("participant '" + st.participant_name + "' has no action '"
+                 + cmd.action + "'"));
+    return;
+  }
   switch (entry->how) {
     case handler_entry::mode::in_actor:
-      return run_sync(compensate ? entry->compensate : entry->execute, cmd);
+      k(run_sync(compensate ? entry->compensate : entry->execute, cmd));
+      return;
     case handler_entry::mode::blocking: {
       auto worker = next_worker(self);
-      auto rp = self->make_response_promise<step_reply>();
-      auto on_reply = [rp](step_reply& r) mutable { rp.deliver(std::move(r)); };
-      auto on_error = [rp](caf::error& e) mutable {
-        rp.deliver(fail_reply("blocking worker failed: " + describe(e), true));
+      auto on_error = [k](caf::error& e) {
+        k(fail_reply("blocking worker failed: " + describe(e), true));
       };
       if (compensate)
         self->request(worker, caf::infinite, compensate_atom::value, cmd)
-          .then(on_reply, on_error);
+          .then([k](step_reply& r) { k(std::move(r)); }, on_error);
       else
         self->request(worker, caf::infinite, execute_atom::value, cmd)
-          .then(on_reply, on_error);
-      return rp;
+          .then([k](step_reply& r) { k(std::move(r)); }, on_error);
+      return;
     }
     case handler_entry::mode::async: {
       const auto& fn = compensate ? entry->async_compensate
                                   : entry->async_execute;
-      if (!fn)
-        return fail_reply("no handler for action '" + cmd.action + "'");
+      if (!fn) {
+        k(fail_reply("no handler for action '" + cmd.action + "'"));
+        return;
+      }
       json payload;
       json results;
       std::string err;
-      if (!parse_command(cmd, payload, results, err))
-        return fail_reply(std::move(err));
-      auto rp = self->make_response_promise<step_reply>();
+      if (!parse_command(cmd, payload, results, err)) {
+        k(fail_reply(std::move(err)));
+        return;
+      }
       auto token = ++st.next_token;
-      st.pending.emplace(token, rp);
+      st.pending.emplace(token, k);
       try {
         step_context ctx{cmd, std::move(results)};
         fn(ctx, payload,
            responder{caf::actor_cast<caf::strong_actor_ptr>(self), token});
       } catch (const std::exception& e) {
         st.pending.erase(token);
-        rp.deliver(fail_reply(std::string{"handler threw: "} + e.what()));
+        k(fail_reply(std::string{"handler threw: "} + e.what()));
       }
-      return rp;
+      return;
     }
   }
-  return fail_reply("unreachable");
+}
+
+caf::result<step_reply> dispatch(participant_pointer self, bool compensate,
+                                 step_command& cmd) {
+  return through_barrier(self, self->state.barrier, compensate, cmd,
+                         [self, compensate](const step_command& c, reply_fn k) {
+                           run_handler(self, compensate, c, std::move(k));
+                         });
 }
 
 local_participant_actor::behavior_type
 local_participant(participant_pointer self, std::string name,
                   std::shared_ptr<handler_registry> registry,
-                  size_t blocking_workers) {
+                  size_t blocking_workers, directory_ptr dir) {
   keep_crash_reason(self);
   self->state.participant_name = std::move(name);
   self->state.registry = std::move(registry);
   self->state.max_workers = std::max<size_t>(blocking_workers, 1);
+  self->state.barrier.dir = std::move(dir);
+  self->state.barrier.incarnation = make_incarnation();
   return {
     [self](execute_atom, step_command& cmd) {
       return dispatch(self, false, cmd);
@@ -266,8 +396,46 @@ local_participant(participant_pointer self, std::string name,
       auto i = self->state.pending.find(token);
       if (i == self->state.pending.end())
         return; // answered already: the first delivery wins
-      i->second.deliver(std::move(reply));
+      auto k = std::move(i->second);
       self->state.pending.erase(i);
+      k(std::move(reply));
+    },
+  };
+}
+
+struct proxy_state {
+  static inline const char* name = "saga.barrier";
+  participant_actor inner;
+  barrier_gate barrier;
+};
+
+/// The barrier in front of any participant actor.
+participant_actor::behavior_type
+barrier_proxy(participant_actor::stateful_pointer<proxy_state> self,
+              participant_actor inner, directory_ptr dir) {
+  keep_crash_reason(self);
+  self->state.inner = std::move(inner);
+  self->state.barrier.dir = std::move(dir);
+  self->state.barrier.incarnation = make_incarnation();
+  auto run = [self](bool compensate) {
+    return [self, compensate](const step_command& c, reply_fn k) {
+      auto on_error = [k](caf::error& e) {
+        k(fail_reply("participant unreachable: " + describe(e), true));
+      };
+      if (compensate)
+        self->request(self->state.inner, caf::infinite, compensate_atom::value, c)
+          .then([k](step_reply& r) { k(std::move(r)); }, on_error);
+      else
+        self->request(self->state.inner, caf::infinite, execute_atom::value, c)
+          .then([k](step_reply& r) { k(std::move(r)); }, on_error);
+    };
+  };
+  return {
+    [self, run](execute_atom, step_command& cmd) {
+      return through_barrier(self, self->state.barrier, false, cmd, run(false));
+    },
+    [self, run](compensate_atom, step_command& cmd) {
+      return through_barrier(self, self->state.barrier, true, cmd, run(true));
     },
   };
 }
@@ -277,9 +445,14 @@ local_participant(participant_pointer self, std::string name,
 local_participant_actor
 spawn_local_participant(caf::actor_system& sys, std::string name,
                         std::shared_ptr<handler_registry> registry,
-                        size_t blocking_workers) {
+                        size_t blocking_workers, directory_ptr dir) {
   return sys.spawn(local_participant, std::move(name), std::move(registry),
-                   blocking_workers);
+                   blocking_workers, std::move(dir));
+}
+
+participant_actor spawn_barrier(caf::actor_system& sys, participant_actor inner,
+                                directory_ptr dir) {
+  return sys.spawn(barrier_proxy, std::move(inner), std::move(dir));
 }
 
 } // namespace detail

@@ -225,7 +225,8 @@ participant_builder& runtime::participant(const std::string& name) {
     // its supervisor adopts it and starts new ones after crashes.
     auto spawn = [name, registry, dir = dir_,
                   workers = blocking_workers_](caf::actor_system& sys) {
-      auto h = detail::spawn_local_participant(sys, name, registry, workers);
+      auto h = detail::spawn_local_participant(sys, name, registry, workers,
+                                               dir);
       dir->set_participant(name, caf::actor_cast<participant_actor>(h));
       return caf::actor_cast<caf::actor>(h);
     };
@@ -245,6 +246,10 @@ participant_builder& runtime::participant(const std::string& name) {
 void runtime::register_participant(const std::string& name,
                                    participant_actor handle) {
   dir_->set_participant(name, std::move(handle));
+}
+
+participant_actor runtime::with_barrier(participant_actor inner) {
+  return detail::spawn_barrier(*sys_, std::move(inner), dir_);
 }
 
 std::future<saga_result> runtime::execute(const definition& def) {

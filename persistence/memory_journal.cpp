@@ -40,6 +40,7 @@ void memory_store::retire(const saga_id& id) {
   finished_.push_back(id);
   while (finished_.size() > max_finished_) {
     histories_.erase(finished_.front());
+    barriers_.erase(finished_.front());
     finished_.pop_front();
   }
 }
@@ -81,6 +82,81 @@ size_t memory_store::size() const {
 
 namespace {
 
+step_reply refusal() {
+  step_reply r;
+  r.error = "refused: the step was compensated before it executed";
+  return r;
+}
+
+step_reply null_compensation() {
+  step_reply r;
+  r.ok = true;
+  r.error = "null compensation: the step never executed";
+  return r;
+}
+
+} // namespace
+
+barrier_claim memory_store::claim(const saga_id& id, const std::string& step,
+                                  barrier_op op, const std::string& owner) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& recs = barriers_[id];
+  auto xi = recs.find(step + "/x");
+  auto ci = recs.find(step + "/c");
+  auto* x = xi == recs.end() ? nullptr : &xi->second;
+  auto* c = ci == recs.end() ? nullptr : &ci->second;
+  barrier_claim result;
+  auto& mine = op == barrier_op::execute ? x : c;
+  if (op == barrier_op::execute && c != nullptr) {
+    // Hanging: the compensation (or null compensation) came first.
+    if (x == nullptr || !x->done)
+      recs[step + "/x"] = barrier_record{true, owner, refusal()};
+    result.verdict = barrier_verdict::refused;
+    result.reply = recs[step + "/x"].reply;
+    return result;
+  }
+  if (mine != nullptr && mine->done) {
+    result.verdict = barrier_verdict::duplicate;
+    result.reply = mine->reply;
+    return result;
+  }
+  if (op == barrier_op::compensate
+      && (x == nullptr || (x->done && !x->reply.ok))) {
+    // Nothing took effect: record a null compensation.
+    recs[step + "/c"] = barrier_record{true, owner, null_compensation()};
+    result.verdict = barrier_verdict::null_compensated;
+    result.reply = recs[step + "/c"].reply;
+    return result;
+  }
+  // First claim, or one whose claimant never finished: claim (again).
+  recs[step + (op == barrier_op::execute ? "/x" : "/c")]
+    = barrier_record{false, owner, {}};
+  return result;
+}
+
+caf::expected<bool> memory_store::done(const saga_id& id,
+                                       const std::string& step, barrier_op op,
+                                       const std::string& owner,
+                                       step_reply reply) {
+  if (reply.ok && !reply.effects.empty())
+    return make_error(errc::invalid_config,
+                      "atomic effects need the Redis journal");
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto field = step + (op == barrier_op::execute ? "/x" : "/c");
+  if (!reply.ok) {
+    // No effect: forget the claim, so a retry runs the handler again.
+    barriers_[id].erase(field);
+    return true;
+  }
+  auto& rec = barriers_[id][field];
+  rec.done = true;
+  rec.owner = owner;
+  rec.reply = std::move(reply);
+  return true;
+}
+
+namespace {
+
 struct memory_journal_state {
   static inline const char* name = "saga.memory_journal";
   std::shared_ptr<memory_store> store;
@@ -109,6 +185,18 @@ memory_journal(journal_actor::stateful_pointer<memory_journal_state> self,
     },
     [self](finish_atom, const saga_id& id) {
       return self->state.store->finish(id);
+    },
+    [self](barrier_claim_atom, const saga_id& id, const std::string& step,
+           barrier_op op, const std::string& owner) {
+      return self->state.store->claim(id, step, op, owner);
+    },
+    [self](barrier_done_atom, const saga_id& id, const std::string& step,
+           barrier_op op, const std::string& owner,
+           step_reply& reply) -> caf::result<bool> {
+      auto res = self->state.store->done(id, step, op, owner, std::move(reply));
+      if (!res)
+        return res.error();
+      return *res;
     },
   };
 }

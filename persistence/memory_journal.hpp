@@ -42,7 +42,24 @@ public:
   /// Returns the number of stored histories.
   size_t size() const;
 
+  /// Decides and records an incoming participant operation; see
+  /// `journal_actor` and `barrier_verdict`.
+  barrier_claim claim(const saga_id& id, const std::string& step,
+                      barrier_op op, const std::string& owner);
+
+  /// Records the outcome of a claimed operation. Atomic effects need the
+  /// Redis journal: with effects, this fails with `errc::invalid_config`.
+  caf::expected<bool> done(const saga_id& id, const std::string& step,
+                           barrier_op op, const std::string& owner,
+                           step_reply reply);
+
 private:
+  struct barrier_record {
+    bool done = false;
+    std::string owner;
+    step_reply reply;
+  };
+
   void retire(const saga_id& id);
 
   mutable std::mutex mtx_;
@@ -50,6 +67,9 @@ private:
   std::unordered_map<saga_id, std::vector<event>> histories_;
   std::set<saga_id> unfinished_;
   std::deque<saga_id> finished_;
+  /// Barrier records by saga, then by "<step>/x" or "<step>/c".
+  std::unordered_map<saga_id, std::unordered_map<std::string, barrier_record>>
+    barriers_;
 };
 
 /// Returns a journal actor serving `store` (shared with other journals and

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <deque>
 #include <optional>
+#include <variant>
 #include <vector>
 
 #include <hiredis/hiredis.h>
@@ -16,6 +18,7 @@
 
 #include "persistence/redis_connection.hpp"
 #include "saga/errc.hpp"
+#include "saga/json.hpp"
 #include "saga/supervisor.hpp"
 
 namespace saga {
@@ -77,11 +80,93 @@ end
 return first + n - 1
 )lua";
 
+/// Decides a participant operation for the barrier (see barrier_verdict)
+/// and records the claim, refusal or null compensation atomically.
+///
+/// KEYS[1] = the saga's barrier hash. ARGV: step, op ("x" execute, "c"
+/// compensate), claim token, ttl seconds, refusal reply, null-compensation
+/// reply. Field "<step>/x" or "<step>/c" holds "R:<token>" while claimed and
+/// "D<ok>:<reply>" when done. A claim that is not done yet (its claimant
+/// died, or this is a resent claim) is simply claimed again: the handler
+/// runs at least once. Returns {verdict, stored reply}.
+constexpr const char* claim_script = R"lua(
+local xf = ARGV[1] .. '/x'
+local cf = ARGV[1] .. '/c'
+local x = redis.call('HGET', KEYS[1], xf)
+local c = redis.call('HGET', KEYS[1], cf)
+local function put(f, v)
+  redis.call('HSET', KEYS[1], f, v)
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+local mine = x
+local mf = xf
+if ARGV[2] == 'c' then mine = c; mf = cf end
+if ARGV[2] == 'x' and c then
+  if not x or string.sub(x, 1, 1) ~= 'D' then
+    x = 'D0:' .. ARGV[5]
+    put(xf, x)
+  end
+  return {'refused', string.sub(x, 4)}
+end
+if mine and string.sub(mine, 1, 1) == 'D' then
+  return {'duplicate', string.sub(mine, 4)}
+end
+if ARGV[2] == 'c' and (not x or string.sub(x, 1, 2) == 'D0') then
+  put(cf, 'D1:' .. ARGV[6])
+  return {'null_compensated', ARGV[6]}
+end
+put(mf, 'R:' .. ARGV[3])
+return {'proceed', ''}
+)lua";
+
 struct pending_append {
   caf::typed_response_promise<uint64_t> rp;
   saga_id id;
   std::vector<event> events;
 };
+
+struct pending_claim {
+  caf::typed_response_promise<barrier_claim> rp;
+  saga_id id;
+  std::string step;
+  barrier_op op;
+  std::string owner;
+};
+
+struct pending_done {
+  caf::typed_response_promise<bool> rp;
+  saga_id id;
+  std::string step;
+  barrier_op op;
+  step_reply reply;
+};
+
+/// One buffered request: appends and barrier records share the pipeline.
+using pending_op = std::variant<pending_append, pending_claim, pending_done>;
+
+/// Returns `r` as JSON text, the form barrier records store.
+std::string encode_reply(const step_reply& r) {
+  return json{{"ok", r.ok}, {"t", r.retryable}, {"r", r.result}, {"e", r.error}}
+    .dump();
+}
+
+step_reply decode_reply(std::string_view text) {
+  step_reply r;
+  auto j = json::parse(text, nullptr, false);
+  if (!j.is_object()) {
+    r.error = "unreadable barrier record";
+    return r;
+  }
+  r.ok = j.value("ok", false);
+  r.retryable = j.value("t", false);
+  r.result = j.value("r", std::string{});
+  r.error = j.value("e", std::string{});
+  return r;
+}
+
+std::string barrier_key(const saga_id& id) {
+  return "saga:{" + id + "}:barrier";
+}
 
 struct writer_state {
   static inline const char* name = "saga.redis_writer";
@@ -91,7 +176,11 @@ struct writer_state {
   std::string retention;
   std::optional<redis_connection> conn;
   std::string script_sha;
-  std::vector<pending_append> buffer;
+  std::string claim_sha;
+  /// Fixed replies of the barrier, JSON text.
+  std::string refusal;
+  std::string null_compensation;
+  std::vector<pending_op> buffer;
   milliseconds backoff{0};
   bool retry_armed = false;
   bool logged_outage = false;
@@ -110,8 +199,11 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
   caf::error err;
   if (c) {
     auto sha = c->command({"SCRIPT", "LOAD", append_script});
-    if (sha && (*sha)->type == REDIS_REPLY_STRING) {
+    auto claim = c->command({"SCRIPT", "LOAD", claim_script});
+    if (sha && (*sha)->type == REDIS_REPLY_STRING && claim
+        && (*claim)->type == REDIS_REPLY_STRING) {
       s.script_sha.assign((*sha)->str, (*sha)->len);
+      s.claim_sha.assign((*claim)->str, (*claim)->len);
       s.conn = std::move(*c);
       s.backoff = milliseconds{0};
       if (s.logged_outage)
@@ -120,8 +212,9 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
       s.logged_outage = false;
       return &*s.conn;
     }
-    err = sha ? make_error(errc::journal_failure, "SCRIPT LOAD: bad reply")
-              : sha.error();
+    err = !sha     ? sha.error()
+          : !claim ? claim.error()
+                   : make_error(errc::journal_failure, "SCRIPT LOAD: bad reply");
   } else {
     err = c.error();
   }
@@ -152,10 +245,89 @@ caf::error reply_error(const redisReply& r) {
   return make_error(errc::journal_failure, "redis: " + text);
 }
 
-/// Writes the buffered appends in one pipeline and acknowledges each after
-/// Redis replied. Appends whose replies were lost to an I/O error stay
-/// buffered and are sent again after reconnecting (the script makes that
-/// retry idempotent).
+/// Queues the commands of append `p`; returns how many replies it gets and
+/// which of them is the script's.
+std::pair<uint8_t, uint8_t> write_append(writer_state& s, redis_connection& conn,
+                                         const pending_append& p,
+                                         std::deque<std::string>& texts) {
+  uint8_t replies = 1;
+  const auto& first = p.events.front();
+  auto terminal = is_terminal(p.events.back().type);
+  if (first.seq == 1) {
+    conn.append({"ZADD", s.index_key, "0", p.id});
+    ++replies;
+  }
+  auto script_reply = static_cast<uint8_t>(replies - 1);
+  std::vector<std::string_view> argv;
+  argv.reserve(8 + p.events.size() * 6);
+  texts.push_back(redis_events_key(p.id));
+  argv.insert(argv.end(), {"EVALSHA", s.script_sha, "1", texts.back()});
+  texts.push_back(std::to_string(first.seq));
+  argv.push_back(texts.back());
+  texts.push_back(std::to_string(p.events.size()));
+  argv.push_back(texts.back());
+  argv.push_back(s.retention);
+  argv.push_back(terminal ? "1" : "0");
+  for (const auto& ev : p.events) {
+    argv.push_back(to_string(ev.type));
+    texts.push_back(std::to_string(ev.step));
+    argv.push_back(texts.back());
+    texts.push_back(std::to_string(ev.attempt));
+    argv.push_back(texts.back());
+    argv.push_back(ev.data);
+    argv.push_back(ev.error);
+    texts.push_back(std::to_string(ev.time_ms));
+    argv.push_back(texts.back());
+  }
+  conn.append(argv);
+  if (terminal) {
+    conn.append({"ZREM", s.index_key, p.id});
+    ++replies;
+  }
+  return {replies, script_reply};
+}
+
+/// Queues a barrier claim (one script call).
+void write_claim(writer_state& s, redis_connection& conn,
+                 const pending_claim& p, std::deque<std::string>& texts) {
+  texts.push_back(barrier_key(p.id));
+  conn.append({"EVALSHA", s.claim_sha, "1", texts.back(), p.step,
+               p.op == barrier_op::execute ? "x" : "c", p.owner, s.retention,
+               s.refusal, s.null_compensation});
+}
+
+/// Queues a barrier record and the handler's effects in one transaction;
+/// returns the number of replies (MULTI, each queued command, EXEC). A
+/// failure had no effect: its claim is removed (one HDEL), so a retry runs
+/// the handler again.
+uint8_t write_done(writer_state& s, redis_connection& conn,
+                   const pending_done& p, std::deque<std::string>& texts) {
+  texts.push_back(barrier_key(p.id));
+  const auto& key = texts.back();
+  texts.push_back(p.step + (p.op == barrier_op::execute ? "/x" : "/c"));
+  const auto& field = texts.back();
+  if (!p.reply.ok) {
+    conn.append({"HDEL", key, field});
+    return 1;
+  }
+  texts.push_back(std::string{p.reply.ok ? "D1:" : "D0:"}
+                  + encode_reply(p.reply));
+  const auto& value = texts.back();
+  conn.append({"MULTI"});
+  conn.append({"HSET", key, field, value});
+  conn.append({"EXPIRE", key, s.retention});
+  for (const auto& cmd : p.reply.effects) {
+    std::vector<std::string_view> argv(cmd.begin(), cmd.end());
+    conn.append(argv);
+  }
+  conn.append({"EXEC"});
+  return static_cast<uint8_t>(4 + p.reply.effects.size());
+}
+
+/// Writes the buffered requests in one pipeline and answers each after
+/// Redis replied to all of its commands. Requests whose replies were lost to
+/// an I/O error stay buffered and are sent again after reconnecting (appends
+/// and claims are idempotent; a barrier record is simply written again).
 void flush(writer_pointer self) {
   auto& s = self->state;
   if (s.buffer.empty())
@@ -165,85 +337,99 @@ void flush(writer_pointer self) {
     arm_retry(self);
     return;
   }
-  // Numbers rendered per flush; string_views into them stay valid because
-  // `texts` is reserved up front and never reallocates.
-  size_t total_events = 0;
-  for (const auto& p : s.buffer)
-    total_events += p.events.size();
-  std::vector<std::string> texts;
-  texts.reserve(total_events * 4 + s.buffer.size() * 4);
-  std::vector<std::string_view> argv;
-  // Per append: how many replies it gets, and which one is the script's.
-  std::vector<uint8_t> replies_per_append;
-  std::vector<uint8_t> script_reply;
-  replies_per_append.reserve(s.buffer.size());
-  script_reply.reserve(s.buffer.size());
-  std::vector<std::string> keys;
-  keys.reserve(s.buffer.size());
-  for (const auto& p : s.buffer) {
-    uint8_t replies = 1;
-    const auto& first = p.events.front();
-    auto terminal = is_terminal(p.events.back().type);
-    if (first.seq == 1) {
-      conn->append({"ZADD", s.index_key, "0", p.id});
-      ++replies;
+  // Keys and numbers rendered per request. A deque never moves its elements
+  // on push_back, so the string_views handed to hiredis stay valid until
+  // hiredis has copied them into its output buffer.
+  std::deque<std::string> texts;
+  std::vector<std::pair<uint8_t, uint8_t>> shape; // replies, script reply
+  shape.reserve(s.buffer.size());
+  for (const auto& op : s.buffer) {
+    texts.clear();
+    if (auto a = std::get_if<pending_append>(&op))
+      shape.push_back(write_append(s, *conn, *a, texts));
+    else if (auto c = std::get_if<pending_claim>(&op)) {
+      write_claim(s, *conn, *c, texts);
+      shape.emplace_back(1, 0);
+    } else {
+      auto n = write_done(s, *conn, std::get<pending_done>(op), texts);
+      shape.emplace_back(n, static_cast<uint8_t>(n - 1));
     }
-    script_reply.push_back(static_cast<uint8_t>(replies - 1));
-    keys.push_back(redis_events_key(p.id));
-    argv.clear();
-    argv.reserve(8 + p.events.size() * 6);
-    argv.insert(argv.end(), {"EVALSHA", s.script_sha, "1", keys.back()});
-    texts.push_back(std::to_string(first.seq));
-    argv.push_back(texts.back());
-    texts.push_back(std::to_string(p.events.size()));
-    argv.push_back(texts.back());
-    argv.push_back(s.retention);
-    argv.push_back(terminal ? "1" : "0");
-    for (const auto& ev : p.events) {
-      argv.push_back(to_string(ev.type));
-      texts.push_back(std::to_string(ev.step));
-      argv.push_back(texts.back());
-      texts.push_back(std::to_string(ev.attempt));
-      argv.push_back(texts.back());
-      argv.push_back(ev.data);
-      argv.push_back(ev.error);
-      texts.push_back(std::to_string(ev.time_ms));
-      argv.push_back(texts.back());
-    }
-    conn->append(argv);
-    if (terminal) {
-      conn->append({"ZREM", s.index_key, p.id});
-      ++replies;
-    }
-    replies_per_append.push_back(replies);
+    // hiredis copied the arguments into its output buffer already.
   }
   size_t done = 0;
   for (; done < s.buffer.size(); ++done) {
-    auto& p = s.buffer[done];
+    auto& op = s.buffer[done];
     caf::error failure;
-    uint64_t last_seq = 0;
-    for (uint8_t k = 0; k < replies_per_append[done]; ++k) {
+    redis_reply last;
+    for (uint8_t k = 0; k < shape[done].first; ++k) {
       auto r = conn->read();
       if (!r) {
-        // I/O error: this append and the rest are retried after reconnect.
+        // I/O error: this request and the rest are retried after reconnect.
         aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
                    << std::endl;
         s.buffer.erase(s.buffer.begin(), s.buffer.begin() + done);
         arm_retry(self);
         return;
       }
-      const auto& reply = **r;
-      if (is_error(reply)) {
-        if (!failure)
-          failure = reply_error(reply);
-      } else if (k == script_reply[done] && reply.type == REDIS_REPLY_INTEGER) {
-        last_seq = static_cast<uint64_t>(reply.integer);
-      }
+      if (is_error(**r) && !failure)
+        failure = reply_error(**r);
+      if (k == shape[done].second)
+        last = std::move(*r);
     }
-    if (failure)
-      p.rp.deliver(std::move(failure));
-    else
-      p.rp.deliver(last_seq != 0 ? last_seq : p.events.back().seq);
+    if (auto a = std::get_if<pending_append>(&op)) {
+      if (failure)
+        a->rp.deliver(std::move(failure));
+      else if (last && last->type == REDIS_REPLY_INTEGER)
+        a->rp.deliver(static_cast<uint64_t>(last->integer));
+      else
+        a->rp.deliver(a->events.back().seq);
+    } else if (auto c = std::get_if<pending_claim>(&op)) {
+      if (failure || !last || last->type != REDIS_REPLY_ARRAY
+          || last->elements != 2) {
+        c->rp.deliver(failure ? std::move(failure)
+                              : make_error(errc::journal_failure,
+                                           "barrier claim: unexpected reply"));
+        continue;
+      }
+      std::string_view verdict{last->element[0]->str, last->element[0]->len};
+      std::string_view stored{last->element[1]->str, last->element[1]->len};
+      barrier_claim result;
+      if (verdict == "proceed")
+        result.verdict = barrier_verdict::proceed;
+      else if (verdict == "busy")
+        result.verdict = barrier_verdict::busy;
+      else if (verdict == "refused")
+        result.verdict = barrier_verdict::refused;
+      else if (verdict == "null_compensated")
+        result.verdict = barrier_verdict::null_compensated;
+      else
+        result.verdict = barrier_verdict::duplicate;
+      if (!stored.empty())
+        result.reply = decode_reply(stored);
+      c->rp.deliver(std::move(result));
+    } else {
+      auto& d = std::get<pending_done>(op);
+      if (!d.reply.ok) {
+        if (failure)
+          d.rp.deliver(std::move(failure));
+        else
+          d.rp.deliver(true);
+        continue;
+      }
+      // EXEC answers nil if the transaction was aborted, or an array with
+      // one reply per queued command, errors included.
+      if (!failure && last && last->type == REDIS_REPLY_ARRAY)
+        for (size_t k = 0; k < last->elements && !failure; ++k)
+          if (is_error(*last->element[k]))
+            failure = reply_error(*last->element[k]);
+      if (!failure && (!last || last->type != REDIS_REPLY_ARRAY))
+        failure = make_error(errc::journal_failure,
+                             "barrier record: transaction aborted");
+      if (failure)
+        d.rp.deliver(std::move(failure));
+      else
+        d.rp.deliver(true);
+    }
   }
   s.buffer.clear();
 }
@@ -327,6 +513,15 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
   s.opts = std::move(opts);
   s.index_key = redis_unfinished_key(s.opts.node_id);
   s.retention = std::to_string(std::max<int64_t>(1, s.opts.retention.count()));
+  {
+    step_reply refusal;
+    refusal.error = "refused: the step was compensated before it executed";
+    s.refusal = encode_reply(refusal);
+    step_reply null_comp;
+    null_comp.ok = true;
+    null_comp.error = "null compensation: the step never executed";
+    s.null_compensation = encode_reply(null_comp);
+  }
   return {
     [self](append_atom, saga_id& id,
            std::vector<event>& events) -> caf::result<uint64_t> {
@@ -334,7 +529,24 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
         return make_error(errc::invalid_event,
                           "empty append for saga '" + id + "'");
       auto rp = self->make_response_promise<uint64_t>();
-      self->state.buffer.push_back({rp, std::move(id), std::move(events)});
+      self->state.buffer.emplace_back(
+        pending_append{rp, std::move(id), std::move(events)});
+      maybe_flush(self);
+      return rp;
+    },
+    [self](barrier_claim_atom, saga_id& id, std::string& step, barrier_op op,
+           std::string& owner) -> caf::result<barrier_claim> {
+      auto rp = self->make_response_promise<barrier_claim>();
+      self->state.buffer.emplace_back(pending_claim{
+        rp, std::move(id), std::move(step), op, std::move(owner)});
+      maybe_flush(self);
+      return rp;
+    },
+    [self](barrier_done_atom, saga_id& id, std::string& step, barrier_op op,
+           std::string&, step_reply& reply) -> caf::result<bool> {
+      auto rp = self->make_response_promise<bool>();
+      self->state.buffer.emplace_back(
+        pending_done{rp, std::move(id), std::move(step), op, std::move(reply)});
       maybe_flush(self);
       return rp;
     },
@@ -469,6 +681,18 @@ redis_router(router_pointer self, redis_endpoint ep, journal_options opts) {
     [self, pick](finish_atom a, saga_id& id) {
       auto w = pick(id);
       return self->delegate(w, a, std::move(id));
+    },
+    [self, pick](barrier_claim_atom a, saga_id& id, std::string& step,
+                 barrier_op op, std::string& owner) {
+      auto w = pick(id);
+      return self->delegate(w, a, std::move(id), std::move(step), op,
+                            std::move(owner));
+    },
+    [self, pick](barrier_done_atom a, saga_id& id, std::string& step,
+                 barrier_op op, std::string& owner, step_reply& reply) {
+      auto w = pick(id);
+      return self->delegate(w, a, std::move(id), std::move(step), op,
+                            std::move(owner), std::move(reply));
     },
     [self](crash_atom, uint32_t i) {
       auto& ws = self->state.writers;

@@ -1,5 +1,7 @@
 #include "tests/engine_fixture.hpp"
 
+#include <unordered_map>
+
 #include <caf/atom.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -39,6 +41,8 @@ engine_fixture::engine_fixture() : script_(std::make_shared<script>()) {
 engine_fixture::~engine_fixture() {
   script_->hung.clear();
   rt_.reset();
+  for (auto& p : raw_participants_)
+    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(journal_, caf::exit_reason::user_shutdown);
   run();
   // Drain timers so no actor lingers on a pending delayed message.
@@ -59,39 +63,102 @@ void engine_fixture::advance(std::chrono::milliseconds d) {
   run();
 }
 
+void script::play(const call& c, std::function<void(step_outcome)> deliver) {
+  calls.push_back(c);
+  if (observer)
+    observer(calls.back());
+  auto& queue = plans[c.op + ":" + c.step];
+  auto r = reaction::ok();
+  if (!queue.empty()) {
+    r = queue.front();
+    queue.pop_front();
+  }
+  switch (r.what) {
+    case reaction::kind::ok:
+      deliver(step_outcome::ok(r.result));
+      break;
+    case reaction::kind::fail:
+      deliver(step_outcome::fail(r.error, false));
+      break;
+    case reaction::kind::fail_retryable:
+      deliver(step_outcome::fail(r.error, true));
+      break;
+    case reaction::kind::hang:
+      hung[c.op + ":" + c.step + "#" + std::to_string(c.attempt)].push_back(
+        std::move(deliver));
+      break;
+  }
+}
+
+namespace {
+
+using scripted_actor = participant_actor::extend<
+  caf::reacts_to<deliver_atom, uint64_t, step_reply>>;
+
+struct scripted_state {
+  uint64_t next = 0;
+  std::unordered_map<uint64_t, caf::typed_response_promise<step_reply>>
+    pending;
+};
+
+/// A participant actor that answers per script, without any barrier.
+scripted_actor::behavior_type
+scripted(scripted_actor::stateful_pointer<scripted_state> self,
+         std::shared_ptr<script> s) {
+  auto handle = [self, s](const char* op, const step_command& cmd) {
+    auto rp = self->make_response_promise<step_reply>();
+    auto token = ++self->state.next;
+    self->state.pending.emplace(token, rp);
+    auto results = cmd.results.empty() ? json::object()
+                                       : json::parse(cmd.results);
+    auto me = caf::actor_cast<scripted_actor>(self);
+    s->play(call{op, cmd.step, cmd.attempt, results, cmd.id},
+            [me, token](step_outcome o) {
+              step_reply r;
+              r.ok = o.is_ok();
+              r.retryable = o.retryable();
+              r.result = r.ok ? o.result().dump() : std::string{};
+              r.error = o.error();
+              caf::anon_send(me, deliver_atom::value, token, std::move(r));
+            });
+    return rp;
+  };
+  return {
+    [handle](execute_atom, const step_command& cmd) {
+      return handle("execute", cmd);
+    },
+    [handle](compensate_atom, const step_command& cmd) {
+      return handle("compensate", cmd);
+    },
+    [self](deliver_atom, uint64_t token, step_reply& r) {
+      auto i = self->state.pending.find(token);
+      if (i == self->state.pending.end())
+        return;
+      i->second.deliver(std::move(r));
+      self->state.pending.erase(i);
+    },
+  };
+}
+
+} // namespace
+
 void engine_fixture::add_participant(const std::string& name,
                                      const std::vector<std::string>& actions) {
   added_.emplace_back(name, actions);
+  auto h = sys_->spawn(scripted, script_);
+  raw_participants_.push_back(caf::actor_cast<caf::actor>(h));
+  rt_->register_participant(name, caf::actor_cast<participant_actor>(h));
+  run();
+}
+
+void engine_fixture::add_supervised_participant(
+  const std::string& name, const std::vector<std::string>& actions) {
   auto& p = rt_->participant(name);
   for (const auto& action : actions) {
     auto make = [s = script_](std::string op) {
       return [s, op](const step_context& ctx, const json&, responder reply) {
-        s->calls.push_back(
-          call{op, ctx.step(), ctx.attempt(), ctx.results(), ctx.id()});
-        if (s->observer)
-          s->observer(s->calls.back());
-        auto& queue = s->plans[op + ":" + ctx.step()];
-        auto r = reaction::ok();
-        if (!queue.empty()) {
-          r = queue.front();
-          queue.pop_front();
-        }
-        switch (r.what) {
-          case reaction::kind::ok:
-            reply.deliver(step_outcome::ok(r.result));
-            break;
-          case reaction::kind::fail:
-            reply.deliver(step_outcome::fail(r.error, false));
-            break;
-          case reaction::kind::fail_retryable:
-            reply.deliver(step_outcome::fail(r.error, true));
-            break;
-          case reaction::kind::hang:
-            s->hung[op + ":" + ctx.step() + "#"
-                    + std::to_string(ctx.attempt())]
-              .push_back(reply);
-            break;
-        }
+        s->play(call{op, ctx.step(), ctx.attempt(), ctx.results(), ctx.id()},
+                [reply](step_outcome o) { reply.deliver(std::move(o)); });
       };
     };
     p.on_async(action, make("execute"), make("compensate"));
@@ -133,7 +200,7 @@ void engine_fixture::answer(const std::string& key, step_outcome outcome) {
   i->second.pop_front();
   if (i->second.empty())
     script_->hung.erase(i);
-  reply.deliver(std::move(outcome));
+  reply(std::move(outcome));
   run();
 }
 
@@ -250,6 +317,18 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
       return gate->store->unfinished(after, max);
     },
     [gate](finish_atom, const saga_id& id) { return gate->store->finish(id); },
+    [gate](barrier_claim_atom, const saga_id& id, const std::string& step,
+           barrier_op op, const std::string& owner) {
+      return gate->store->claim(id, step, op, owner);
+    },
+    [gate](barrier_done_atom, const saga_id& id, const std::string& step,
+           barrier_op op, const std::string& owner,
+           step_reply& reply) -> caf::result<bool> {
+      auto res = gate->store->done(id, step, op, owner, std::move(reply));
+      if (!res)
+        return res.error();
+      return *res;
+    },
   };
 }
 

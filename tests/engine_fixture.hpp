@@ -65,9 +65,13 @@ struct script {
   /// Reactions per "execute:<step>" / "compensate:<step>"; ok when empty.
   std::map<std::string, std::deque<reaction>> plans;
   std::vector<call> calls;
-  /// Responders of hung requests, keyed "execute:<step>#<attempt>", oldest
+  /// Answers of hung requests, keyed "execute:<step>#<attempt>", oldest
   /// first (several sagas may hang on the same step).
-  std::map<std::string, std::deque<responder>> hung;
+  std::map<std::string, std::deque<std::function<void(step_outcome)>>> hung;
+
+  /// Records `c` and answers it per plan through `deliver` (now, or later
+  /// through `hung`).
+  void play(const call& c, std::function<void(step_outcome)> deliver);
   /// Called with every request before it is answered.
   std::function<void(const call&)> observer;
 
@@ -94,9 +98,15 @@ protected:
   /// Advances the test clock by `d` (firing due timers) and runs.
   void advance(std::chrono::milliseconds d);
 
-  /// Registers participant `name` with scripted handlers for `actions`.
+  /// Registers a scripted participant actor as `name` (any action). It has
+  /// no barrier: these tests are about the engine.
   void add_participant(const std::string& name,
                        const std::vector<std::string>& actions);
+
+  /// Registers participant `name` through `rt.participant()`: supervised
+  /// and behind the barrier, with scripted handlers for `actions`.
+  void add_supervised_participant(const std::string& name,
+                                  const std::vector<std::string>& actions);
 
   /// Returns a definition whose steps `names` each run on participant
   /// "p-<name>" (registered here), with 1s timeouts, no retries, and fast,
@@ -139,6 +149,7 @@ protected:
   std::shared_ptr<script> script_;
   /// Participants added so far, to register them again after a restart.
   std::vector<std::pair<std::string, std::vector<std::string>>> added_;
+  std::vector<caf::actor> raw_participants_;
 };
 
 /// Releases (true) or rejects (false) the oldest append a gated journal holds.

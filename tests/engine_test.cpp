@@ -466,7 +466,7 @@ TEST_F(engine, unknown_participant_error_names_step_and_participant) {
 // -- unknown actions ------------------------------------------------------------------------------
 
 TEST_F(engine, an_action_the_participant_lacks_fails_the_step) {
-  add_participant("p-a", {"a"});
+  add_supervised_participant("p-a", {"a"});
   auto r = execute(definition{"x"}.step("a", "p-a").step("zzz", "p-a"));
   EXPECT_EQ(r.state, saga_status::compensated);
   EXPECT_NE(describe(r.error).find("zzz"), std::string::npos);
@@ -782,7 +782,7 @@ TEST_F(engine, a_crashed_participant_is_restarted_and_the_step_retried) {
   def.step("a", "p-a").step("b", "p-b").timeout(1s).retry(
     retry_policy{2, 10ms, 1.0, 10ms, 0.0});
   add_participant("p-a", {"a"});
-  add_participant("p-b", {"b"});
+  add_supervised_participant("p-b", {"b"});
   script_->plan("execute:b", {reaction::hang()});
   auto slot = start(def);
   auto before = rt_->participant("p-b").handle();

@@ -13,6 +13,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <hiredis/hiredis.h>
 
 #include "persistence/redis_connection.hpp"
@@ -128,21 +129,32 @@ TEST(redis_runtime, retries_land_in_redis_and_replay) {
   check_scenario({"a", "b", "c"}, "", 2);
 }
 
+/// A raw participant (no barrier): b's execute never answers; a's first
+/// compensation fails; everything else succeeds.
+participant_actor::behavior_type silent_b(participant_actor::pointer self,
+                                          std::shared_ptr<int> comp_failures) {
+  return {
+    [self](execute_atom, const step_command& cmd) -> caf::result<step_reply> {
+      if (cmd.step == "b")
+        return self->template make_response_promise<step_reply>(); // never
+      step_reply r;
+      r.ok = true;
+      return r;
+    },
+    [comp_failures](compensate_atom, const step_command& cmd) {
+      step_reply r;
+      r.ok = !(cmd.step == "a" && (*comp_failures)-- > 0);
+      r.retryable = true;
+      r.error = r.ok ? "" : "db down";
+      return r;
+    },
+  };
+}
+
 TEST(redis_runtime, timeouts_and_compensation_retries_land_in_redis) {
   auto rt = redis_runtime(shared_server().url());
-  auto comp_failures = std::make_shared<std::atomic<int>>(1);
-  rt->participant("p")
-    .on("a", ok,
-        [comp_failures](const step_context&, const json&) {
-          if (comp_failures->fetch_sub(1) > 0)
-            return step_outcome::fail("db down", true);
-          return step_outcome::ok();
-        })
-    .on_async(
-      "b", [](const step_context&, const json&, responder) {}, // never answers
-      [](const step_context&, const json&, responder r) {
-        r.deliver(step_outcome::ok());
-      });
+  auto p = rt->system().spawn(silent_b, std::make_shared<int>(1));
+  rt->register_participant("p", p);
   definition d{"timeouts"};
   d.step("a", "p")
     .compensation_retry(retry_policy{3, 1ms, 1.0, 1ms, 0.0})
@@ -157,6 +169,7 @@ TEST(redis_runtime, timeouts_and_compensation_retries_land_in_redis) {
   auto log = rt->saga_log(live.saga_id);
   EXPECT_EQ(log->steps[0].compensation_attempts, 2u);
   EXPECT_EQ(log->steps[1].attempts, 2u);
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
 
 /// Runs one saga whose step b never answers, then drops the runtime: the

@@ -10,6 +10,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "saga/atoms.hpp"
+#include "saga/barrier.hpp"
 #include "saga/event.hpp"
 
 namespace saga {
@@ -42,12 +43,25 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 /// - unfinished(after, max) -> up to `max` unfinished saga ids greater than
 ///   `after`, in ascending order (pages; never a full scan).
 /// - finish(id) -> whether the saga was listed as unfinished; removes it.
+/// - barrier_claim(id, step, op, owner) -> what the participant barrier must
+///   do with this operation (see `barrier_verdict`); atomically records a
+///   claim by `owner` when the verdict is proceed, and the refusal or null
+///   compensation when it is one of those.
+/// - barrier_done(id, step, op, owner, reply) -> records a successful
+///   outcome, with `reply.effects` applied in the same transaction (Redis),
+///   or forgets the claim of a failed one (no effect: a retry runs the
+///   handler again). The participant replies only after this is durable.
+/// Barrier records live as long as the saga's history (the retention).
 using journal_actor = caf::typed_actor<
   caf::replies_to<append_atom, saga_id, std::vector<event>>::with<uint64_t>,
   caf::replies_to<read_atom, saga_id>::with<std::vector<event>>,
   caf::replies_to<unfinished_atom, std::string, uint32_t>::with<
     unfinished_page>,
-  caf::replies_to<finish_atom, saga_id>::with<bool>>;
+  caf::replies_to<finish_atom, saga_id>::with<bool>,
+  caf::replies_to<barrier_claim_atom, saga_id, std::string, barrier_op,
+                  std::string>::with<barrier_claim>,
+  caf::replies_to<barrier_done_atom, saga_id, std::string, barrier_op,
+                  std::string, step_reply>::with<bool>>;
 
 /// Settings of a journal. A value type; only the Redis journal reads them.
 struct journal_options {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <caf/meta/type_name.hpp>
 
@@ -39,6 +40,9 @@ struct step_reply {
   std::string result;
   /// On failure: what went wrong.
   std::string error;
+  /// Participant-internal: Redis commands to apply atomically with the
+  /// barrier record (see `step_outcome::atomically`). Never sent to sagas.
+  std::vector<std::vector<std::string>> effects;
 };
 
 template <class Inspector>
@@ -50,7 +54,7 @@ typename Inspector::result_type inspect(Inspector& f, step_command& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_reply& x) {
   return f(caf::meta::type_name("saga::step_reply"), x.ok, x.retryable,
-           x.result, x.error);
+           x.result, x.error, x.effects);
 }
 
 } // namespace saga

@@ -143,7 +143,13 @@ public:
   participant_builder& participant(const std::string& name);
 
   /// Registers `handle`, any actor speaking `participant_actor`, as `name`.
+  /// It gets no barrier unless you wrap it: `with_barrier(handle)`.
   void register_participant(const std::string& name, participant_actor handle);
+
+  /// Returns an actor that puts the participant barrier in front of `inner`
+  /// (records in this runtime's journal). The caller owns it: stop it with
+  /// `inner`.
+  participant_actor with_barrier(participant_actor inner);
 
   /// Starts a saga of `def` and returns its eventual result.
   std::future<saga_result> execute(const definition& def);

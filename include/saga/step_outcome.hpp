@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "saga/json.hpp"
 
@@ -26,6 +27,21 @@ public:
     return x;
   }
 
+  /// Adds Redis commands that the participant's barrier applies in the same
+  /// MULTI/EXEC as its record of this outcome (Redis journal only): if the
+  /// handler runs again after a crash, nothing was applied the first time,
+  /// so the effect happens exactly once. Keys must be on the journal's Redis
+  /// (one node, or one hash slot with the saga under Redis Cluster).
+  step_outcome& atomically(std::vector<std::vector<std::string>> commands) {
+    effects_ = std::move(commands);
+    return *this;
+  }
+
+  /// Returns the commands given to `atomically`.
+  const std::vector<std::vector<std::string>>& effects() const noexcept {
+    return effects_;
+  }
+
   bool is_ok() const noexcept {
     return ok_;
   }
@@ -49,6 +65,7 @@ private:
   bool retryable_ = false;
   json result_;
   std::string error_;
+  std::vector<std::vector<std::string>> effects_;
 };
 
 } // namespace saga

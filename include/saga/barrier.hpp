@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "saga/messages.hpp"
+
+namespace saga {
+
+/// Which operation of a step a barrier record is about.
+enum class barrier_op : uint8_t {
+  execute = 1,
+  compensate = 2,
+};
+
+/// What the barrier says about an incoming operation.
+enum class barrier_verdict : uint8_t {
+  /// First time: a claim is recorded; run the handler.
+  proceed = 1,
+  /// Done before: answer with the recorded reply, do not run the handler.
+  duplicate = 2,
+  /// The participant still runs this step's execute: the caller (a
+  /// compensate) retries later. Decided by the participant, not the store.
+  busy = 3,
+  /// An execute after its compensation ("hanging"): refused, recorded.
+  refused = 4,
+  /// A compensate before any execute ("null compensation"): recorded and
+  /// answered "compensated" without running the handler.
+  null_compensated = 5,
+};
+
+/// The barrier's answer to a claim. For duplicate, refused and
+/// null_compensated, `reply` is what the participant answers.
+struct barrier_claim {
+  barrier_verdict verdict = barrier_verdict::proceed;
+  step_reply reply;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, barrier_claim& x) {
+  return f(caf::meta::type_name("saga::barrier_claim"), x.verdict, x.reply);
+}
+
+/// A Redis command (argv) a handler wants applied atomically with its
+/// barrier record: exactly-once effects for state kept in the journal's
+/// Redis.
+using redis_command = std::vector<std::string>;
+
+} // namespace saga
