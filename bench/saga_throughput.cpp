@@ -2,7 +2,10 @@
 // in flight until `--sagas` have ended, with in-process no-op participants.
 //
 //   saga_throughput [--journal URL] [--sagas N] [--concurrency C]
-//                   [--writers W] [--max-batch B]
+//                   [--writers W] [--max-batch B] [--barrier on|off]
+//
+// With --barrier off the participants are raw actors without the
+// participant barrier, to measure what the barrier costs.
 //
 // Prints sagas/s, p50/p99/max saga latency (from start request to result,
 // on the runtime's clock) and, on a Redis journal, Redis commands per saga
@@ -19,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include <caf/typed_event_based_actor.hpp>
+
 #include <hiredis/hiredis.h>
 
 #include "persistence/redis_connection.hpp"
@@ -32,6 +37,8 @@ struct options {
   size_t concurrency = 1'000;
   size_t writers = 2;
   size_t max_batch = 256;
+  /// Participants without the barrier (raw actors), to measure its cost.
+  bool no_barrier = false;
 };
 
 bool parse(int argc, char** argv, options& o) {
@@ -48,6 +55,8 @@ bool parse(int argc, char** argv, options& o) {
       o.writers = std::strtoull(v.c_str(), nullptr, 10);
     else if (k == "--max-batch")
       o.max_batch = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--barrier")
+      o.no_barrier = v == "off";
     else
       return false;
   }
@@ -118,8 +127,27 @@ int main(int argc, char** argv) {
     return saga::step_outcome::ok();
   };
   saga::definition def{"bench"};
+  std::vector<caf::actor> raw;
   for (const char* p : {"p1", "p2", "p3"}) {
-    rt.participant(p).on("op", noop, noop);
+    if (o.no_barrier) {
+      auto h = rt.system().spawn([]() -> saga::participant_actor::behavior_type {
+        auto ok = [](const saga::step_command&) {
+          saga::step_reply r;
+          r.ok = true;
+          return r;
+        };
+        return {
+          [ok](saga::execute_atom, const saga::step_command& c) { return ok(c); },
+          [ok](saga::compensate_atom, const saga::step_command& c) {
+            return ok(c);
+          },
+        };
+      });
+      rt.register_participant(p, h);
+      raw.push_back(caf::actor_cast<caf::actor>(h));
+    } else {
+      rt.participant(p).on("op", noop, noop);
+    }
     def.step(std::string{"s"} + p, p).action("op");
   }
   // Warm up: spawn paths, allocator, connections.
@@ -168,8 +196,9 @@ int main(int argc, char** argv) {
     return latencies_us[std::min(latencies_us.size() - 1,
                                  static_cast<size_t>(p * latencies_us.size()))];
   };
-  std::printf("journal      %s (writers %zu, max batch %zu)\n",
-              o.journal.c_str(), o.writers, o.max_batch);
+  std::printf("journal      %s (writers %zu, max batch %zu), barrier %s\n",
+              o.journal.c_str(), o.writers, o.max_batch,
+              o.no_barrier ? "off" : "on");
   std::printf("sagas        %zu x 3 steps, %zu in flight, %zu failed\n",
               o.sagas, o.concurrency, failed.load());
   std::printf("throughput   %.0f sagas/s (%.2f s)\n", o.sagas / elapsed,
@@ -187,5 +216,7 @@ int main(int argc, char** argv) {
                 per_saga(commands_before.client, commands_after.client),
                 per_saga(commands_before.total, commands_after.total));
   }
+  for (auto& h : raw)
+    caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   return failed.load() == 0 ? 0 : 1;
 }

@@ -92,11 +92,14 @@ return first + n - 1
 constexpr const char* claim_script = R"lua(
 local xf = ARGV[1] .. '/x'
 local cf = ARGV[1] .. '/c'
-local x = redis.call('HGET', KEYS[1], xf)
-local c = redis.call('HGET', KEYS[1], cf)
+local xc = redis.call('HMGET', KEYS[1], xf, cf)
+local x = xc[1]
+local c = xc[2]
 local function put(f, v)
-  redis.call('HSET', KEYS[1], f, v)
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  -- A new hash gets the retention as its TTL; later fields keep it.
+  if redis.call('HSET', KEYS[1], f, v) == 1 and redis.call('TTL', KEYS[1]) < 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+  end
 end
 local mine = x
 local mf = xf
@@ -296,10 +299,10 @@ void write_claim(writer_state& s, redis_connection& conn,
                s.refusal, s.null_compensation});
 }
 
-/// Queues a barrier record and the handler's effects in one transaction;
-/// returns the number of replies (MULTI, each queued command, EXEC). A
-/// failure had no effect: its claim is removed (one HDEL), so a retry runs
-/// the handler again.
+/// Queues a barrier record: one HSET, or, with effects, the record and the
+/// effects in one transaction (MULTI, each command, EXEC). A failure had no
+/// effect: its claim is removed (one HDEL), so a retry runs the handler
+/// again. Returns the number of replies.
 uint8_t write_done(writer_state& s, redis_connection& conn,
                    const pending_done& p, std::deque<std::string>& texts) {
   texts.push_back(barrier_key(p.id));
@@ -313,6 +316,11 @@ uint8_t write_done(writer_state& s, redis_connection& conn,
   texts.push_back(std::string{p.reply.ok ? "D1:" : "D0:"}
                   + encode_reply(p.reply));
   const auto& value = texts.back();
+  if (p.reply.effects.empty()) {
+    // The claim set the hash's TTL already: one HSET records the outcome.
+    conn.append({"HSET", key, field, value});
+    return 1;
+  }
   conn.append({"MULTI"});
   conn.append({"HSET", key, field, value});
   conn.append({"EXPIRE", key, s.retention});
@@ -409,7 +417,7 @@ void flush(writer_pointer self) {
       c->rp.deliver(std::move(result));
     } else {
       auto& d = std::get<pending_done>(op);
-      if (!d.reply.ok) {
+      if (!d.reply.ok || d.reply.effects.empty()) {
         if (failure)
           d.rp.deliver(std::move(failure));
         else
