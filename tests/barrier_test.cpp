@@ -20,13 +20,6 @@ using namespace std::chrono_literals;
 namespace saga::test {
 namespace {
 
-redis_server& shared_server() {
-  static redis_server server;
-  static bool started = server.start();
-  EXPECT_TRUE(started);
-  return server;
-}
-
 class barrier : public ::testing::Test {
 protected:
   barrier() {

@@ -20,6 +20,7 @@
 #include "persistence/redis_journal.hpp"
 #include "saga/saga.hpp"
 #include "tests/effect_participant.hpp"
+#include "tests/await_saga.hpp"
 #include "tests/redis_server.hpp"
 
 extern char** environ;
@@ -70,27 +71,6 @@ int run_child(const std::string& url, const std::string& node,
   return effects;
 }
 
-saga_result await_end(runtime& rt, const saga_id& id) {
-  saga_result result;
-  caf::scoped_actor self{rt.system()};
-  self->request(rt.coordinator(), caf::infinite, resume_atom::value, id)
-    .receive([&](saga_result& r) { result = std::move(r); },
-             [&](caf::error& err) { result.error = std::move(err); });
-  return result;
-}
-
-/// Returns the fields and values of hash `key`.
-std::map<std::string, long long> read_hash(redis_connection& c,
-                                           const std::string& key) {
-  std::map<std::string, long long> result;
-  auto r = c.command({"HGETALL", key});
-  if (!r)
-    return result;
-  for (size_t i = 0; i + 1 < (*r)->elements; i += 2)
-    result[(*r)->element[i]->str] = std::atoll((*r)->element[i + 1]->str);
-  return result;
-}
-
 TEST(crash_recovery, sigkill_at_twenty_points_then_recover_ends_every_saga) {
   redis_server server;
   ASSERT_TRUE(server.start());
@@ -123,12 +103,12 @@ TEST(crash_recovery, sigkill_at_twenty_points_then_recover_ends_every_saga) {
     add_effect_participant(rt, server.url(), tag, false);
     EXPECT_EQ(rt.recover(), unfinished.size());
     for (const auto& id : unfinished) {
-      auto r = await_end(rt, id);
+      auto r = await_saga(rt, id);
       EXPECT_TRUE(is_terminal(r.state)) << id << ": " << describe(r.error);
     }
     // Every saga that did anything, and every one left unfinished.
-    auto calls = read_hash(*admin, "calls:{" + tag + "}");
-    auto effects = read_hash(*admin, "effects:{" + tag + "}");
+    auto calls = read_hash(server.url(), "calls:{" + tag + "}");
+    auto effects = read_hash(server.url(), "effects:{" + tag + "}");
     std::set<saga_id> ids(unfinished.begin(), unfinished.end());
     for (const auto& [field, n] : calls) {
       ids.insert(field.substr(0, field.find('/')));

@@ -26,17 +26,6 @@ using namespace std::chrono_literals;
 namespace saga::test {
 namespace {
 
-std::map<std::string, long long> read_hash(redis_connection& c,
-                                           const std::string& key) {
-  std::map<std::string, long long> result;
-  auto r = c.command({"HGETALL", key});
-  if (!r)
-    return result;
-  for (size_t i = 0; i + 1 < (*r)->elements; i += 2)
-    result[(*r)->element[i]->str] = std::atoll((*r)->element[i + 1]->str);
-  return result;
-}
-
 TEST(fault_injection, crashing_sagas_participants_and_writers_loses_nothing) {
   redis_server server{{"--appendonly", "yes", "--appendfsync", "everysec"}};
   ASSERT_TRUE(server.start());
@@ -119,7 +108,7 @@ TEST(fault_injection, crashing_sagas_participants_and_writers_loses_nothing) {
   auto ep = parse_redis_url(server.url());
   auto admin = redis_connection::connect(*ep, 2s);
   ASSERT_TRUE(admin);
-  auto applied = read_hash(*admin, "effects:{faults}");
+  auto applied = read_hash(server.url(), "effects:{faults}");
   for (const auto& r : done) {
     auto log = rt.saga_log(r.saga_id);
     ASSERT_TRUE(log) << r.saga_id;

@@ -19,13 +19,6 @@ namespace saga::test {
 namespace {
 
 /// One redis-server for the whole suite (started on first use).
-redis_server& shared_server() {
-  static redis_server server;
-  static bool started = server.start();
-  EXPECT_TRUE(started);
-  return server;
-}
-
 class redis_journal : public ::testing::Test {
 protected:
   redis_journal() {

@@ -19,6 +19,7 @@
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/saga.hpp"
+#include "tests/await_saga.hpp"
 #include "tests/redis_server.hpp"
 
 using namespace std::chrono_literals;
@@ -27,13 +28,6 @@ namespace saga::test {
 namespace {
 
 using strings = std::vector<std::string>;
-
-redis_server& shared_server() {
-  static redis_server server;
-  static bool started = server.start();
-  EXPECT_TRUE(started);
-  return server;
-}
 
 step_outcome ok(const step_context&, const json&) {
   return step_outcome::ok({{"done", true}});
@@ -191,15 +185,6 @@ saga_id leave_unfinished(const std::string& url) {
   return stuck.get_future().get();
 }
 
-saga_result await_resumed(runtime& rt, const saga_id& id) {
-  saga_result result;
-  caf::scoped_actor self{rt.system()};
-  self->request(rt.coordinator(), caf::infinite, resume_atom::value, id)
-    .receive([&](saga_result& r) { result = std::move(r); },
-             [&](caf::error& err) { result.error = std::move(err); });
-  return result;
-}
-
 TEST(redis_runtime, recover_resumes_from_redis_in_a_fresh_runtime) {
   auto id = leave_unfinished(shared_server().url());
   auto rt = redis_runtime(shared_server().url());
@@ -215,7 +200,7 @@ TEST(redis_runtime, recover_resumes_from_redis_in_a_fresh_runtime) {
       ok)
     .on("c", ok, ok);
   EXPECT_EQ(rt->recover(), 1u);
-  auto r = await_resumed(*rt, id);
+  auto r = await_saga(*rt, id);
   EXPECT_TRUE(r.success) << describe(r.error);
   EXPECT_EQ(b_calls.load(), 1) << "the in-flight step is sent again once";
   auto log = rt->saga_log(id);
@@ -236,7 +221,7 @@ TEST(redis_runtime, recover_with_the_compensate_policy) {
   };
   rt->participant("p").on("a", ok, comp).on("b", ok, comp).on("c", ok, comp);
   EXPECT_EQ(rt->recover(), 1u);
-  auto r = await_resumed(*rt, id);
+  auto r = await_saga(*rt, id);
   EXPECT_EQ(r.state, saga_status::compensated);
   EXPECT_EQ(compensations.load(), 2) << "b (outcome unknown) and a";
   auto log = rt->saga_log(id);
@@ -284,7 +269,7 @@ TEST(redis_runtime, recovery_resumes_every_branch_in_flight) {
     .on("c", counted(c_calls), ok)
     .on("d", ok, ok);
   EXPECT_EQ(rt->recover(), 1u);
-  auto r = await_resumed(*rt, id);
+  auto r = await_saga(*rt, id);
   EXPECT_TRUE(r.success) << describe(r.error);
   EXPECT_EQ(b_calls.load(), 1);
   EXPECT_EQ(c_calls.load(), 1);

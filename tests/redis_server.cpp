@@ -12,6 +12,8 @@
 #include <thread>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "persistence/redis_connection.hpp"
 
 extern char** environ;
@@ -110,6 +112,29 @@ void redis_server::stop(bool hard) {
   int status = 0;
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
+}
+
+redis_server& shared_server() {
+  static redis_server server;
+  static bool started = server.start();
+  if (!started)
+    std::fprintf(stderr, "the shared redis-server did not start\n");
+  return server;
+}
+
+std::map<std::string, long long> read_hash(const std::string& url,
+                                           const std::string& key) {
+  std::map<std::string, long long> result;
+  auto c = redis_connection::connect(*parse_redis_url(url),
+                                     std::chrono::seconds{2});
+  if (!c)
+    return result;
+  auto r = c->command({"HGETALL", key});
+  if (!r)
+    return result;
+  for (size_t i = 0; i + 1 < (*r)->elements; i += 2)
+    result[(*r)->element[i]->str] = std::atoll((*r)->element[i + 1]->str);
+  return result;
 }
 
 std::string redis_server::url() const {

@@ -4,6 +4,7 @@
 // data folder, started and stopped by the test. Restartable on the same port
 // and folder, so AOF persistence can be tested.
 
+#include <map>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -46,5 +47,12 @@ private:
 
 /// Returns a TCP port on 127.0.0.1 that nothing listens on right now.
 int free_port();
+
+/// Returns the redis-server this test program shares (started on first use).
+redis_server& shared_server();
+
+/// Returns hash `key` on the server at `url`, values read as integers.
+std::map<std::string, long long> read_hash(const std::string& url,
+                                           const std::string& key);
 
 } // namespace saga::test
