@@ -18,6 +18,8 @@
 #include <vector>
 
 #include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "saga/saga.hpp"
 
@@ -44,20 +46,44 @@ int main(int argc, char** argv) {
   std::condition_variable cv;
   int calls = 0;
   clock::time_point last_call;
-  std::vector<saga::responder> held;
-  // "hold" never answers by itself: the saga waits in it, and is crashed.
-  rt.participant("p").on_async(
-    "hold",
-    [&](const saga::step_context&, const saga::json&, saga::responder r) {
-      std::lock_guard<std::mutex> guard{mtx};
-      ++calls;
-      last_call = clock::now();
-      held.push_back(std::move(r));
-      cv.notify_all();
-    },
-    [](const saga::step_context&, const saga::json&, saga::responder r) {
-      r.deliver(saga::step_outcome::ok());
+  // A raw participant (no barrier: a barrier would, rightly, treat the
+  // restarted saga's re-sent request as a duplicate of the one in flight).
+  // "hold" never answers by itself: the saga waits in it and is crashed;
+  // release_atom answers everything held.
+  using release_atom = caf::atom_constant<caf::atom("b_release")>;
+  using holder_actor = saga::participant_actor::extend<
+    caf::reacts_to<release_atom>>;
+  struct holder_state {
+    std::vector<caf::typed_response_promise<saga::step_reply>> held;
+  };
+  auto holder = rt.system().spawn(
+    [&](holder_actor::stateful_pointer<holder_state> self)
+      -> holder_actor::behavior_type {
+      return {
+        [&, self](saga::execute_atom, const saga::step_command&) {
+          auto rp = self->make_response_promise<saga::step_reply>();
+          self->state.held.push_back(rp);
+          std::lock_guard<std::mutex> guard{mtx};
+          ++calls;
+          last_call = clock::now();
+          cv.notify_all();
+          return rp;
+        },
+        [](saga::compensate_atom, const saga::step_command&) {
+          saga::step_reply r;
+          r.ok = true;
+          return r;
+        },
+        [self](release_atom) {
+          saga::step_reply r;
+          r.ok = true;
+          for (auto& rp : self->state.held)
+            rp.deliver(r);
+          self->state.held.clear();
+        },
+      };
     });
+  rt.register_participant("p", holder);
   std::vector<double> total_us;
   caf::scoped_actor self{rt.system()};
   for (int n = 0; n < crashes; ++n) {
@@ -92,10 +118,8 @@ int main(int argc, char** argv) {
     cv.wait(guard, [&] { return calls == 2 * n + 2; });
     total_us.push_back(
       std::chrono::duration<double, std::micro>(last_call - t0).count());
-    for (auto& r : held)
-      r.deliver(saga::step_outcome::ok());
-    held.clear();
     guard.unlock();
+    caf::anon_send(holder, release_atom::value);
     done.get_future().get();
   }
   std::sort(total_us.begin(), total_us.end());
@@ -109,5 +133,6 @@ int main(int argc, char** argv) {
               pct(0.5), pct(0.99));
   std::printf("without the 10 ms restart backoff: p50 %.0f us, p99 %.0f us\n",
               pct(0.5) - 10'000, pct(0.99) - 10'000);
+  caf::anon_send_exit(holder, caf::exit_reason::user_shutdown);
   return 0;
 }

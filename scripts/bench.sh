@@ -36,11 +36,15 @@ echo "== saga_throughput, memory journal"
 start_private_redis --appendonly yes --appendfsync everysec
 
 echo "== saga_throughput, redis journal (appendonly yes, appendfsync everysec)"
-"$build/bench/saga_throughput" --journal "$SAGA_REDIS_URL" --sagas "$sagas"
+for barrier in on off; do
+  "$build/bench/saga_throughput" --journal "$SAGA_REDIS_URL" --sagas "$sagas" \
+    --barrier "$barrier"
+done
 
 echo "== restart_latency: crash of a saga actor -> in-flight step re-sent"
-"$build/bench/restart_latency" --crashes 200 2>/dev/null
-"$build/bench/restart_latency" --journal "$SAGA_REDIS_URL" --crashes 200 2>/dev/null
+"$build/bench/restart_latency" --crashes 200 | grep -v '^caf-saga'
+"$build/bench/restart_latency" --journal "$SAGA_REDIS_URL" --crashes 200 \
+  | grep -v '^caf-saga'
 
 echo "== fanout_speedup: 10-way fan-out of 5 ms steps vs the same steps in a row"
 "$build/bench/fanout_speedup"
