@@ -3,6 +3,7 @@
 /// caf-saga: all-or-nothing business operations across actors and nodes.
 /// Include this header for the whole public API.
 
+#include "saga/barrier.hpp"
 #include "saga/coordinator.hpp"
 #include "saga/definition.hpp"
 #include "saga/errc.hpp"
@@ -16,5 +17,6 @@
 #include "saga/runtime_config.hpp"
 #include "saga/saga_result.hpp"
 #include "saga/status.hpp"
+#include "saga/supervisor.hpp"
 #include "saga/step_context.hpp"
 #include "saga/step_outcome.hpp"
