@@ -54,7 +54,7 @@ struct recovery {
 struct coordinator_state {
   static inline const char* name = "saga.coordinator";
   directory_ptr dir;
-  coordinator_options opts;
+  runtime_config opts;
   /// The saga supervisor: saga actors are its transient dynamic children.
   supervisor_actor sagas;
   std::unordered_map<saga_id, running_saga> running;
@@ -358,11 +358,11 @@ void park(coordinator_pointer self, const saga_id& id, std::string reason) {
 
 local_coordinator_actor::behavior_type
 coordinator(coordinator_pointer self, directory_ptr dir,
-            coordinator_options opts) {
+            runtime_config opts) {
   keep_crash_reason(self);
   auto& s = self->state;
   s.dir = std::move(dir);
-  s.opts = opts;
+  s.opts = std::move(opts);
   s.dir->set_coordinator(caf::actor_cast<caf::actor>(self));
   std::random_device rd;
   uint64_t prefix = (uint64_t{rd()} << 32) ^ rd();
@@ -377,7 +377,6 @@ coordinator(coordinator_pointer self, directory_ptr dir,
   sup.strategy = restart_strategy::one_for_one;
   sup.intensity = restart_intensity{std::numeric_limits<size_t>::max(),
                                     std::chrono::milliseconds{1}};
-  sup.initial_backoff = opts.saga_restart_backoff;
   s.sagas = spawn_supervisor(self->system(), sup, {});
   self->link_to(s.sagas);
   self->set_exit_handler([self](caf::exit_msg& msg) {
@@ -451,7 +450,7 @@ coordinator(coordinator_pointer self, directory_ptr dir,
 
 local_coordinator_actor spawn_coordinator(caf::actor_system& sys,
                                           directory_ptr dir,
-                                          coordinator_options opts) {
+                                          runtime_config opts) {
   return sys.spawn(coordinator, std::move(dir), opts);
 }
 

@@ -1,5 +1,7 @@
 #include "actors/local_participant.hpp"
 
+#include "actors/ask_participant.hpp"
+
 #include <cstdio>
 #include <random>
 #include <unordered_map>
@@ -16,21 +18,6 @@
 #include "saga/supervisor.hpp"
 
 namespace saga {
-
-void responder::deliver(step_outcome outcome) const {
-  if (!participant_)
-    return;
-  step_reply reply;
-  reply.ok = outcome.is_ok();
-  reply.retryable = outcome.retryable();
-  if (reply.ok)
-    reply.result = outcome.result().dump();
-  else
-    reply.error = outcome.error();
-  reply.effects = outcome.effects();
-  caf::anon_send(caf::actor_cast<detail::local_participant_actor>(participant_),
-                 deliver_atom::value, token_, std::move(reply));
-}
 
 participant_builder::participant_builder(
   std::string name, std::shared_ptr<detail::handler_registry> registry,
@@ -172,6 +159,11 @@ blocking_worker(participant_actor::pointer self,
 /// Continues with the handler's reply.
 using reply_fn = std::function<void(step_reply)>;
 
+/// Bound on each barrier request to the journal. Past it the participant
+/// answers "barrier unavailable" (retryable), so the saga tries again; a
+/// journal writer waiting out a Redis outage keeps the request meanwhile.
+constexpr auto barrier_timeout = std::chrono::seconds{10};
+
 /// The participant barrier (see include/saga/barrier.hpp): in front of a
 /// participant, it runs each (saga, step, operation) at most once per
 /// successful record and answers duplicates, null compensations and hanging
@@ -243,7 +235,7 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
     answer(g, key, std::move(r));
   };
   self
-    ->request(journal, std::chrono::seconds{10}, barrier_claim_atom::value,
+    ->request(journal, barrier_timeout, barrier_claim_atom::value,
               cmd.id, cmd.step, op, token)
     .then(
       [self, &g, cmd, op, token, run, finish](barrier_claim& c) mutable {
@@ -260,7 +252,7 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
           }
           auto reply = r;
           self
-            ->request(journal, std::chrono::seconds{10},
+            ->request(journal, barrier_timeout,
                       barrier_done_atom::value, cmd.id, cmd.step, op, token,
                       std::move(r))
             .then(
@@ -321,19 +313,13 @@ void run_handler(participant_pointer self, bool compensate,
     case handler_entry::mode::in_actor:
       k(run_sync(compensate ? entry->compensate : entry->execute, cmd));
       return;
-    case handler_entry::mode::blocking: {
-      auto worker = next_worker(self);
-      auto on_error = [k](caf::error& e) {
-        k(fail_reply("blocking worker failed: " + describe(e), true));
-      };
-      if (compensate)
-        self->request(worker, caf::infinite, compensate_atom::value, cmd)
-          .then([k](step_reply& r) { k(std::move(r)); }, on_error);
-      else
-        self->request(worker, caf::infinite, execute_atom::value, cmd)
-          .then([k](step_reply& r) { k(std::move(r)); }, on_error);
+    case handler_entry::mode::blocking:
+      ask_participant(self, next_worker(self), caf::infinite, compensate, cmd)
+        .then([k](step_reply& r) { k(std::move(r)); },
+              [k](caf::error& e) {
+                k(fail_reply("blocking worker failed: " + describe(e), true));
+              });
       return;
-    }
     case handler_entry::mode::async: {
       const auto& fn = compensate ? entry->async_compensate
                                   : entry->async_execute;
@@ -419,15 +405,11 @@ barrier_proxy(participant_actor::stateful_pointer<proxy_state> self,
   self->state.barrier.incarnation = make_incarnation();
   auto run = [self](bool compensate) {
     return [self, compensate](const step_command& c, reply_fn k) {
-      auto on_error = [k](caf::error& e) {
-        k(fail_reply("participant unreachable: " + describe(e), true));
-      };
-      if (compensate)
-        self->request(self->state.inner, caf::infinite, compensate_atom::value, c)
-          .then([k](step_reply& r) { k(std::move(r)); }, on_error);
-      else
-        self->request(self->state.inner, caf::infinite, execute_atom::value, c)
-          .then([k](step_reply& r) { k(std::move(r)); }, on_error);
+      ask_participant(self, self->state.inner, caf::infinite, compensate, c)
+        .then([k](step_reply& r) { k(std::move(r)); },
+              [k](caf::error& e) {
+                k(fail_reply("participant unreachable: " + describe(e), true));
+              });
     };
   };
   return {
@@ -441,6 +423,17 @@ barrier_proxy(participant_actor::stateful_pointer<proxy_state> self,
 }
 
 } // namespace
+
+} // namespace detail
+
+void responder::deliver(step_outcome outcome) const {
+  if (!participant_)
+    return;
+  caf::anon_send(caf::actor_cast<detail::local_participant_actor>(participant_),
+                 deliver_atom::value, token_, detail::to_reply(outcome));
+}
+
+namespace detail {
 
 local_participant_actor
 spawn_local_participant(caf::actor_system& sys, std::string name,

@@ -170,21 +170,13 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
       return caf::actor_cast<caf::actor>(tree->sup);
     }));
   // -- the coordinator and its saga supervisor -----------------------------------------
-  detail::coordinator_options opts;
-  opts.journal_timeout = cfg.journal_timeout;
-  opts.late_reply_window = cfg.late_reply_window;
-  opts.recovery = cfg.recovery;
-  opts.recovery_concurrency = cfg.recovery_concurrency;
-  opts.max_active_sagas = cfg.max_active_sagas;
-  opts.max_queued_sagas = cfg.max_queued_sagas;
-  opts.saga_restarts = cfg.saga_restarts;
-  auto first_coord = detail::spawn_coordinator(*sys_, dir_, opts);
+  auto first_coord = detail::spawn_coordinator(*sys_, dir_, cfg);
   dir_->set_coordinator(caf::actor_cast<caf::actor>(first_coord));
   children.push_back(adopt(
     "coordinator", caf::actor_cast<caf::actor>(first_coord),
-    [dir, opts](caf::actor_system& sys) -> caf::expected<caf::actor> {
+    [dir, cfg](caf::actor_system& sys) -> caf::expected<caf::actor> {
       return caf::actor_cast<caf::actor>(
-        detail::spawn_coordinator(sys, dir, opts));
+        detail::spawn_coordinator(sys, dir, cfg));
     }));
   supervisor_config root;
   root.name = "root";

@@ -1,5 +1,7 @@
 #include "actors/saga_actor.hpp"
 
+#include "actors/ask_participant.hpp"
+
 #include <functional>
 #include <random>
 #include <stdexcept>
@@ -181,51 +183,36 @@ void run_effect(saga_pointer self, const effect& e) {
   auto i = e.step;
   auto a = e.attempt;
   switch (e.what) {
-    case effect::kind::execute: {
+    case effect::kind::execute:
+    case effect::kind::compensate: {
+      auto comp = e.what == effect::kind::compensate;
       const auto& sd = step_def(self, i);
       auto participant = s.dir->participant(sd.participant);
       if (!participant) {
-        self->send(self, unreachable_atom::value, i, a, false);
+        self->send(self, unreachable_atom::value, i, a, comp);
         break;
       }
-      self
-        ->request(participant,
-                  sd.timeout + s.late_reply_window, execute_atom::value,
-                  make_command(self, i, a))
+      auto timeout = comp ? sd.compensation_timeout : sd.timeout;
+      ask_participant(self, participant, timeout + s.late_reply_window, comp,
+                      make_command(self, i, a))
         .then(
-          [self, i, a](step_reply& reply) {
-            on_execute_reply(self, i, a, reply);
+          [self, i, a, comp](step_reply& reply) {
+            if (comp)
+              on_compensate_reply(self, i, a, reply);
+            else
+              on_execute_reply(self, i, a, reply);
           },
-          [self, i, a](caf::error& err) {
+          [self, i, a, comp](caf::error& err) {
             // request_timeout: the late-reply window closed; the step timer
             // has handled this attempt long ago.
-            if (err != caf::sec::request_timeout)
+            if (err == caf::sec::request_timeout)
+              return;
+            if (comp)
+              on_compensate_lost(self, i, a, describe(err));
+            else
               on_execute_lost(self, i, a, describe(err));
           });
-      self->delayed_send(self, sd.timeout, step_timer_atom::value, i, a, false);
-      break;
-    }
-    case effect::kind::compensate: {
-      const auto& sd = step_def(self, i);
-      auto participant = s.dir->participant(sd.participant);
-      if (!participant) {
-        self->send(self, unreachable_atom::value, i, a, true);
-        break;
-      }
-      self
-        ->request(participant,
-                  sd.compensation_timeout + s.late_reply_window,
-                  compensate_atom::value, make_command(self, i, a))
-        .then(
-          [self, i, a](step_reply& reply) {
-            on_compensate_reply(self, i, a, reply);
-          },
-          [self, i, a](caf::error& err) {
-            if (err != caf::sec::request_timeout)
-              on_compensate_lost(self, i, a, describe(err));
-          });
-      self->delayed_send(self, sd.compensation_timeout, step_timer_atom::value,
-                         i, a, true);
+      self->delayed_send(self, timeout, step_timer_atom::value, i, a, comp);
       break;
     }
     case effect::kind::finish: {
@@ -743,18 +730,13 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
   }
   return {
     [self](step_timer_atom, int32_t i, uint32_t a, bool comp) {
-      auto& st = self->state.st;
-      auto& x = st.steps[static_cast<size_t>(i)];
+      // Both handlers ignore a timer whose attempt has been settled.
       const auto& sd = step_def(self, i);
-      if (comp) {
-        if (x.status == step_status::compensating
-            && x.compensation_attempts == a && !x.compensation_retry_due)
-          on_compensate_lost(self, i, a,
-                             "no reply within "
-                               + ms_text(sd.compensation_timeout));
-      } else {
+      if (comp)
+        on_compensate_lost(self, i, a,
+                           "no reply within " + ms_text(sd.compensation_timeout));
+      else
         on_execute_lost(self, i, a, "no reply within " + ms_text(sd.timeout));
-      }
     },
     [self](unreachable_atom, int32_t i, uint32_t a, bool comp) {
       auto why = "participant '" + step_def(self, i).participant

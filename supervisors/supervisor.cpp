@@ -211,9 +211,9 @@ void shut_down(supervisor_pointer self, caf::error reason) {
   std::vector<std::string> names(s.order.begin(), s.order.end());
   auto finish = [self, reason] { self->quit(reason); };
   if (s.stopping) {
-    // Let the current sequence end; then stop the rest.
-    auto prev = std::move(s.stopping->then);
-    s.stopping->then = [self, names, finish, prev]() mutable {
+    // Let the current sequence end, dropping what it would have done next
+    // (a restart); then stop the rest.
+    s.stopping->then = [self, names, finish] {
       stop_children(self, names, finish);
     };
     return;

@@ -278,11 +278,14 @@ struct held_append {
 
 struct gated_state {
   std::deque<held_append> held;
+  journal_actor inner;
 };
 
 gated_journal_actor::behavior_type
 gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
               std::shared_ptr<journal_gate> gate) {
+  self->state.inner = spawn_memory_journal(self->system(), gate->store);
+  self->link_to(self->state.inner); // it stops with us
   return {
     [self, gate](append_atom, saga_id& id,
                  std::vector<event>& events) -> caf::result<uint64_t> {
@@ -307,27 +310,26 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
       else
         h.rp.deliver(res.error());
     },
-    [gate](read_atom, const saga_id& id) -> caf::result<std::vector<event>> {
-      auto res = gate->store->read(id);
-      if (!res)
-        return res.error();
-      return *res;
+    // Everything but appends goes straight to a memory journal on the store.
+    [self](read_atom a, saga_id& id) {
+      return self->delegate(self->state.inner, a, std::move(id));
     },
-    [gate](unfinished_atom, const std::string& after, uint32_t max) {
-      return gate->store->unfinished(after, max);
+    [self](unfinished_atom a, std::string& after, uint32_t max) {
+      return self->delegate(self->state.inner, a, std::move(after), max);
     },
-    [gate](finish_atom, const saga_id& id) { return gate->store->finish(id); },
-    [gate](barrier_claim_atom, const saga_id& id, const std::string& step,
-           barrier_op op, const std::string& owner) {
-      return gate->store->claim(id, step, op, owner);
+    [self](finish_atom a, saga_id& id) {
+      return self->delegate(self->state.inner, a, std::move(id));
     },
-    [gate](barrier_done_atom, const saga_id& id, const std::string& step,
-           barrier_op op, const std::string& owner,
-           step_reply& reply) -> caf::result<bool> {
-      auto res = gate->store->done(id, step, op, owner, std::move(reply));
-      if (!res)
-        return res.error();
-      return *res;
+    [self](barrier_claim_atom a, saga_id& id, std::string& step, barrier_op op,
+           std::string& owner) {
+      return self->delegate(self->state.inner, a, std::move(id),
+                            std::move(step), op, std::move(owner));
+    },
+    [self](barrier_done_atom a, saga_id& id, std::string& step, barrier_op op,
+           std::string& owner, step_reply& reply) {
+      return self->delegate(self->state.inner, a, std::move(id),
+                            std::move(step), op, std::move(owner),
+                            std::move(reply));
     },
   };
 }
