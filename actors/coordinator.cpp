@@ -1,6 +1,7 @@
 #include "actors/coordinator_impl.hpp"
 
 #include <cstdio>
+#include <algorithm>
 #include <deque>
 #include <random>
 #include <unordered_map>
@@ -37,11 +38,16 @@ struct queued_saga {
   waiter w;
 };
 
-/// Progress of one recover() call: it walks the unfinished index page by
-/// page and fetches the next page only while fewer than
-/// `recovery_concurrency` recovered sagas run.
+/// Progress of one recovery: it adopts a node's unfinished sagas page by
+/// page (its own, left by an earlier incarnation, or a dead node's) and
+/// fetches the next page only while fewer than `recovery_concurrency`
+/// recovered sagas run.
 struct recovery {
   caf::typed_response_promise<uint64_t> rp;
+  /// Whose sagas: empty for this node's own.
+  std::string node;
+  /// Owners of `node` below this epoch are taken over.
+  uint64_t below = 0;
   uint64_t resumed = 0;
   /// Journal reads of the current page still unanswered.
   size_t outstanding = 0;
@@ -62,7 +68,8 @@ struct coordinator_state {
   uint64_t next_id = 0;
   std::deque<queued_saga> queue;
   size_t recovered_running = 0;
-  std::shared_ptr<recovery> active_recovery;
+  /// Recoveries under way; those waiting for capacity go on in order.
+  std::vector<std::shared_ptr<recovery>> recoveries;
 };
 
 using coordinator_pointer
@@ -117,12 +124,13 @@ void finish(coordinator_pointer self, const saga_id& id,
     s.queue.pop_front();
     start_new(self, next.def, std::move(next.w));
   }
-  if (auto rec = s.active_recovery; rec && rec->waiting_for_capacity
-                                    && s.recovered_running
-                                         < s.opts.recovery_concurrency) {
-    rec->waiting_for_capacity = false;
-    recover_page(self, rec);
-  }
+  for (auto& rec : s.recoveries)
+    if (rec->waiting_for_capacity
+        && s.recovered_running < s.opts.recovery_concurrency) {
+      rec->waiting_for_capacity = false;
+      recover_page(self, rec);
+      break; // one page at a time; the next finish() wakes the next
+    }
 }
 
 /// Returns an error naming the first step whose participant is unknown.
@@ -270,10 +278,28 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
       });
 }
 
-void recovery_done(coordinator_pointer self, std::shared_ptr<recovery> rec) {
-  rec->rp.deliver(rec->resumed);
-  if (self->state.active_recovery == rec)
-    self->state.active_recovery.reset();
+/// Ends recovery `rec` with its count or `err`.
+void recovery_done(coordinator_pointer self, std::shared_ptr<recovery> rec,
+                   caf::error err = caf::none) {
+  if (err)
+    rec->rp.deliver(std::move(err));
+  else
+    rec->rp.deliver(rec->resumed);
+  auto& all = self->state.recoveries;
+  all.erase(std::remove(all.begin(), all.end(), rec), all.end());
+}
+
+/// Starts a recovery of `node`'s sagas (empty: our own) whose owner epoch
+/// is below `below`.
+caf::typed_response_promise<uint64_t>
+start_recovery(coordinator_pointer self, std::string node, uint64_t below) {
+  auto rec = std::make_shared<recovery>();
+  rec->rp = self->make_response_promise<uint64_t>();
+  rec->node = std::move(node);
+  rec->below = below;
+  self->state.recoveries.push_back(rec);
+  recover_page(self, rec);
+  return rec->rp;
 }
 
 void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec) {
@@ -286,14 +312,18 @@ void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec) {
   auto page_size = static_cast<uint32_t>(
     std::min<size_t>(room, recovery_page_size));
   self
-    ->request(s.dir->journal(), s.opts.journal_timeout, unfinished_atom::value,
-              rec->next, page_size)
+    ->request(s.dir->journal(), s.opts.journal_timeout, adopt_atom::value,
+              rec->node, rec->below, rec->next, page_size)
     .then(
       [self, rec](unfinished_page& page) {
         rec->next = page.next;
         rec->last_page = page.next.empty();
         if (page.ids.empty()) {
-          recovery_done(self, rec);
+          // Nothing of ours on this page (all owned elsewhere): go on.
+          if (rec->last_page)
+            recovery_done(self, rec);
+          else
+            recover_page(self, rec);
           return;
         }
         rec->outstanding = page.ids.size();
@@ -309,11 +339,7 @@ void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec) {
               recover_page(self, rec);
           });
       },
-      [self, rec](caf::error& err) {
-        rec->rp.deliver(std::move(err));
-        if (self->state.active_recovery == rec)
-          self->state.active_recovery.reset();
-      });
+      [self, rec](caf::error& err) { recovery_done(self, rec, std::move(err)); });
 }
 
 /// Parks saga `id`: its actor crashed past its limit. Writes `saga_parked`
@@ -423,11 +449,11 @@ coordinator(coordinator_pointer self, directory_ptr dir,
       return rp;
     },
     [self](recover_atom) -> caf::result<uint64_t> {
-      auto rec = std::make_shared<recovery>();
-      rec->rp = self->make_response_promise<uint64_t>();
-      self->state.active_recovery = rec;
-      recover_page(self, rec);
-      return rec->rp;
+      return start_recovery(self, std::string{}, 0);
+    },
+    [self](recover_atom, std::string& node,
+           uint64_t below) -> caf::result<uint64_t> {
+      return start_recovery(self, std::move(node), below);
     },
     [self](register_atom, std::string& name, participant_actor& handle) {
       return self->state.dir->set_participant(name, std::move(handle));

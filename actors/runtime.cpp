@@ -1,5 +1,6 @@
 #include "saga/runtime.hpp"
 
+#include <cctype>
 #include <thread>
 
 #include <caf/actor_ostream.hpp>
@@ -37,6 +38,12 @@ caf::error runtime_config::validate() const {
                       "journal.writers and journal.max_batch must be at least 1");
   if (journal.node_id.empty())
     return make_error(errc::invalid_config, "journal.node_id is empty");
+  for (auto c : journal.node_id)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_'
+        && c != '-')
+      return make_error(errc::invalid_config,
+                        "journal.node_id '" + journal.node_id
+                          + "' may hold only letters, digits, '.', '_' and '-'");
   if (saga_restarts.max_restarts == 0 || supervisor_restarts.max_restarts == 0)
     return make_error(errc::invalid_config,
                       "restart intensities must allow at least 1 restart");
@@ -127,12 +134,24 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
   if (given_journal) {
     dir_->set_journal(std::move(given_journal)); // the caller's, unsupervised
   } else {
+    // One epoch for the runtime's life: a restarted journal must keep
+    // writing as the same owner, or it would fence its own sagas.
+    if (cfg.journal.epoch == 0) {
+      auto epoch = allocate_epoch(cfg.journal_url, cfg.journal);
+      if (!epoch) {
+        start_error_ = std::move(epoch.error());
+        return;
+      }
+      cfg.journal.epoch = *epoch;
+    }
     std::function<caf::expected<journal_actor>(caf::actor_system&)> make;
     if (cfg.journal_url == "memory://") {
       // Restarts must find the same histories: keep the store.
       auto store = std::make_shared<memory_store>();
-      make = [store](caf::actor_system& sys) -> caf::expected<journal_actor> {
-        return spawn_memory_journal(sys, store);
+      saga_owner owner{cfg.journal.node_id, cfg.journal.epoch};
+      make = [store, owner](caf::actor_system& sys)
+        -> caf::expected<journal_actor> {
+        return spawn_memory_journal(sys, store, owner);
       };
     } else {
       make = [url = cfg.journal_url, opts = cfg.journal](

@@ -278,6 +278,19 @@ void send_batch(saga_pointer self) {
           send_batch(self);
           return;
         }
+        auto& s = self->state;
+        if (is(err, errc::fenced)) {
+          // Another node adopted this saga (we were paused or cut off past
+          // our lease): it is theirs now. Stop without a restart and without
+          // touching it again; the waiters learn where it went.
+          s.finished = true;
+          auto r = make_result(self);
+          r.success = false;
+          r.error = std::move(err);
+          caf::anon_send(s.coordinator, done_atom::value, s.st.saga_id, r);
+          self->quit();
+          return;
+        }
         // Nothing after the failed batch may happen: stop, and leave the
         // saga to recovery from what the journal did acknowledge.
         self->quit(make_error(errc::journal_failure,

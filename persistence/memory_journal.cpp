@@ -10,13 +10,26 @@
 
 namespace saga {
 
+namespace {
+
+std::string describe_owner(const saga_owner& o) {
+  return o.node + "/" + std::to_string(o.epoch);
+}
+
+} // namespace
+
 caf::expected<uint64_t> memory_store::append(const saga_id& id,
-                                             const std::vector<event>& events) {
+                                             const std::vector<event>& events,
+                                             const saga_owner& owner) {
   if (events.empty())
     return make_error(errc::invalid_event, "empty append for saga '" + id + "'");
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = histories_.find(id);
   auto stored = i == histories_.end() ? uint64_t{0} : i->second.size();
+  if (auto o = owners_.find(id); o != owners_.end() && !(o->second == owner))
+    return make_error(errc::fenced, "saga '" + id + "' is owned by "
+                                      + describe_owner(o->second) + ", not "
+                                      + describe_owner(owner));
   for (size_t k = 0; k < events.size(); ++k)
     if (events[k].seq != stored + 1 + k)
       return make_error(errc::journal_conflict,
@@ -28,10 +41,11 @@ caf::expected<uint64_t> memory_store::append(const saga_id& id,
       return make_error(errc::invalid_event,
                         "saga '" + id + "' must start with saga_started");
     i = histories_.emplace(id, std::vector<event>{}).first;
-    unfinished_.insert(id);
+    owners_[id] = owner;
+    unfinished_[owner.node].insert(id);
   }
   i->second.insert(i->second.end(), events.begin(), events.end());
-  if (is_terminal(events.back().type) && unfinished_.erase(id) > 0)
+  if (is_terminal(events.back().type) && unfinished_[owner.node].erase(id) > 0)
     retire(id);
   return i->second.back().seq;
 }
@@ -41,6 +55,7 @@ void memory_store::retire(const saga_id& id) {
   while (finished_.size() > max_finished_) {
     histories_.erase(finished_.front());
     barriers_.erase(finished_.front());
+    owners_.erase(finished_.front());
     finished_.pop_front();
   }
 }
@@ -55,24 +70,76 @@ memory_store::read(const saga_id& id) const {
 }
 
 unfinished_page memory_store::unfinished(const std::string& after,
-                                         uint32_t max) const {
+                                         uint32_t max,
+                                         const std::string& node) const {
   unfinished_page page;
   max = std::max<uint32_t>(max, 1); // a page of 0 could never advance
   std::lock_guard<std::mutex> guard{mtx_};
-  auto i = after.empty() ? unfinished_.begin() : unfinished_.upper_bound(after);
-  for (; i != unfinished_.end() && page.ids.size() < max; ++i)
+  auto idx = unfinished_.find(node);
+  if (idx == unfinished_.end())
+    return page;
+  const auto& ids = idx->second;
+  auto i = after.empty() ? ids.begin() : ids.upper_bound(after);
+  for (; i != ids.end() && page.ids.size() < max; ++i)
     page.ids.push_back(*i);
-  if (i != unfinished_.end() && !page.ids.empty())
+  if (i != ids.end() && !page.ids.empty())
     page.next = page.ids.back();
   return page;
 }
 
-bool memory_store::finish(const saga_id& id) {
+bool memory_store::finish(const saga_id& id, const std::string& node) {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (unfinished_.erase(id) == 0)
+  if (unfinished_[node].erase(id) == 0)
     return false;
   retire(id);
   return true;
+}
+
+unfinished_page memory_store::adopt(const std::string& node, uint64_t below,
+                                    const std::string& after, uint32_t max,
+                                    const saga_owner& owner) {
+  unfinished_page page;
+  max = std::max<uint32_t>(max, 1);
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& ids = unfinished_[node];
+  auto i = after.empty() ? ids.begin() : ids.upper_bound(after);
+  uint32_t seen = 0;
+  while (i != ids.end() && seen < max) {
+    ++seen;
+    auto id = *i;
+    auto o = owners_.find(id);
+    bool keep = true;  // stays in `node`'s index
+    bool mine = false; // listed in the reply
+    if (o == owners_.end() || o->second.node != node) {
+      keep = false; // ended long ago, or moved already
+    } else if (o->second == owner) {
+      mine = true;
+    } else if (o->second.epoch < below) {
+      o->second = owner;
+      unfinished_[owner.node].insert(id);
+      mine = true;
+      keep = node == owner.node;
+    }
+    if (mine)
+      page.ids.push_back(id);
+    if (!keep) {
+      i = ids.erase(i);
+      // `unfinished_[owner.node]` may be `ids` itself: erase keeps `i` valid.
+    } else {
+      ++i;
+    }
+    if (seen == max && i != ids.end())
+      page.next = id;
+  }
+  return page;
+}
+
+std::optional<saga_owner> memory_store::owner_of(const saga_id& id) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = owners_.find(id);
+  if (i == owners_.end())
+    return std::nullopt;
+  return i->second;
 }
 
 size_t memory_store::size() const {
@@ -160,16 +227,18 @@ namespace {
 struct memory_journal_state {
   static inline const char* name = "saga.memory_journal";
   std::shared_ptr<memory_store> store;
+  saga_owner owner;
 };
 
 journal_actor::behavior_type
 memory_journal(journal_actor::stateful_pointer<memory_journal_state> self,
-               std::shared_ptr<memory_store> store) {
+               std::shared_ptr<memory_store> store, saga_owner owner) {
   self->state.store = std::move(store);
+  self->state.owner = std::move(owner);
   return {
     [self](append_atom, const saga_id& id,
            const std::vector<event>& events) -> caf::result<uint64_t> {
-      auto res = self->state.store->append(id, events);
+      auto res = self->state.store->append(id, events, self->state.owner);
       if (!res)
         return res.error();
       return *res;
@@ -181,10 +250,17 @@ memory_journal(journal_actor::stateful_pointer<memory_journal_state> self,
       return std::move(*res);
     },
     [self](unfinished_atom, const std::string& after, uint32_t max) {
-      return self->state.store->unfinished(after, max);
+      return self->state.store->unfinished(after, max, self->state.owner.node);
     },
     [self](finish_atom, const saga_id& id) {
-      return self->state.store->finish(id);
+      return self->state.store->finish(id, self->state.owner.node);
+    },
+    [self](adopt_atom, const std::string& node, uint64_t below,
+           const std::string& after, uint32_t max) {
+      const auto& me = self->state.owner;
+      if (node.empty() || node == me.node)
+        return self->state.store->adopt(me.node, me.epoch, after, max, me);
+      return self->state.store->adopt(node, below, after, max, me);
     },
     [self](barrier_claim_atom, const saga_id& id, const std::string& step,
            barrier_op op, const std::string& owner) {
@@ -204,8 +280,9 @@ memory_journal(journal_actor::stateful_pointer<memory_journal_state> self,
 } // namespace
 
 journal_actor spawn_memory_journal(caf::actor_system& sys,
-                                   std::shared_ptr<memory_store> store) {
-  return sys.spawn(memory_journal, std::move(store));
+                                   std::shared_ptr<memory_store> store,
+                                   saga_owner owner) {
+  return sys.spawn(memory_journal, std::move(store), std::move(owner));
 }
 
 } // namespace saga

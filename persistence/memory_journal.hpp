@@ -4,6 +4,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -16,6 +17,16 @@
 
 namespace saga {
 
+/// Who writes a saga: one incarnation (epoch) of one node.
+struct saga_owner {
+  std::string node = "default";
+  uint64_t epoch = 1;
+
+  friend bool operator==(const saga_owner& x, const saga_owner& y) {
+    return x.node == y.node && x.epoch == y.epoch;
+  }
+};
+
 /// Process-local saga histories, for tests and demos. Thread-safe (one
 /// mutex). Keeps at most `max_finished` finished histories, dropping the
 /// oldest first, so a long run cannot grow memory without bound.
@@ -26,18 +37,31 @@ public:
     // nop
   }
 
-  /// Appends `events` to saga `id` atomically; see `journal_actor`.
+  /// Appends `events` to saga `id` atomically for `owner`; see
+  /// `journal_actor`.
   caf::expected<uint64_t> append(const saga_id& id,
-                                 const std::vector<event>& events);
+                                 const std::vector<event>& events,
+                                 const saga_owner& owner = {});
 
   /// Returns the events of saga `id`, or `errc::unknown_saga`.
   caf::expected<std::vector<event>> read(const saga_id& id) const;
 
-  /// Returns up to `max` unfinished saga ids greater than `after`.
-  unfinished_page unfinished(const std::string& after, uint32_t max) const;
+  /// Returns up to `max` unfinished saga ids of `node` greater than `after`.
+  unfinished_page unfinished(const std::string& after, uint32_t max,
+                             const std::string& node = "default") const;
 
-  /// Removes `id` from the unfinished index; returns whether it was there.
-  bool finish(const saga_id& id);
+  /// Removes `id` from `node`'s unfinished index; returns whether it was
+  /// there.
+  bool finish(const saga_id& id, const std::string& node = "default");
+
+  /// Adopts one page of `node`'s unfinished sagas for `owner`; see
+  /// `journal_actor`.
+  unfinished_page adopt(const std::string& node, uint64_t below,
+                        const std::string& after, uint32_t max,
+                        const saga_owner& owner);
+
+  /// Returns the owner of saga `id`, if it has one.
+  std::optional<saga_owner> owner_of(const saga_id& id) const;
 
   /// Returns the number of stored histories.
   size_t size() const;
@@ -65,16 +89,19 @@ private:
   mutable std::mutex mtx_;
   size_t max_finished_;
   std::unordered_map<saga_id, std::vector<event>> histories_;
-  std::set<saga_id> unfinished_;
+  /// Unfinished sagas by node.
+  std::unordered_map<std::string, std::set<saga_id>> unfinished_;
+  std::unordered_map<saga_id, saga_owner> owners_;
   std::deque<saga_id> finished_;
   /// Barrier records by saga, then by "<step>/x" or "<step>/c".
   std::unordered_map<saga_id, std::unordered_map<std::string, barrier_record>>
     barriers_;
 };
 
-/// Returns a journal actor serving `store` (shared with other journals and
-/// with tests that inspect it directly).
+/// Returns a journal actor that serves `store` (shared with other journals
+/// and with tests that inspect it directly) and writes as `owner`.
 journal_actor spawn_memory_journal(caf::actor_system& sys,
-                                   std::shared_ptr<memory_store> store);
+                                   std::shared_ptr<memory_store> store,
+                                   saga_owner owner = {});
 
 } // namespace saga

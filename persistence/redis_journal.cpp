@@ -36,15 +36,25 @@ using writer_actor
 
 /// Appends a batch to a saga's stream atomically. The stream entry ID of the
 /// event with seq N is `0-N`, so Redis itself keeps the order; the script
-/// also refuses gaps and overlaps (a second writer of the same saga), and
-/// accepts a retry of a batch that already landed (same first event).
+/// also refuses gaps and overlaps, and accepts a retry of a batch that
+/// already landed (same first event). Fencing: the first batch records the
+/// writer's owner token ("<node>/<epoch>"); every later batch must come
+/// from that owner, which changes only when another node adopts the saga.
 ///
-/// KEYS[1] = the saga's stream.
-/// ARGV: first seq, event count, retention seconds, terminal (0/1), then six
-/// fields per event: type, step, attempt, data, error, time.
+/// KEYS[1] = the saga's stream, KEYS[2] = its owner key.
+/// ARGV: first seq, event count, retention seconds, terminal (0/1), owner
+/// token, then six fields per event: type, step, attempt, data, error, time.
 constexpr const char* append_script = R"lua(
 local first = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[5] then
+  return redis.error_reply('FENCED the saga is owned by ' .. owner ..
+                           ', not by ' .. ARGV[5])
+end
+if not owner and first ~= 1 then
+  return redis.error_reply('FENCED the saga has no owner record')
+end
 local last = 0
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if #top > 0 then
@@ -56,10 +66,10 @@ if last >= first + n - 1 then
     local f = e[1][2]
     local same = true
     for i = 1, #f, 2 do
-      if f[i] == 'type' and f[i + 1] ~= ARGV[5] then same = false end
-      if f[i] == 'step' and f[i + 1] ~= ARGV[6] then same = false end
-      if f[i] == 'attempt' and f[i + 1] ~= ARGV[7] then same = false end
-      if f[i] == 'time' and f[i + 1] ~= ARGV[10] then same = false end
+      if f[i] == 'type' and f[i + 1] ~= ARGV[6] then same = false end
+      if f[i] == 'step' and f[i + 1] ~= ARGV[7] then same = false end
+      if f[i] == 'attempt' and f[i + 1] ~= ARGV[8] then same = false end
+      if f[i] == 'time' and f[i + 1] ~= ARGV[11] then same = false end
     end
     if same then return first + n - 1 end
   end
@@ -68,16 +78,39 @@ if last + 1 ~= first then
   return redis.error_reply('CONFLICT the saga has ' .. last ..
                            ' events; the batch starts at seq ' .. first)
 end
+if not owner then
+  redis.call('SET', KEYS[2], ARGV[5])
+end
 for k = 0, n - 1 do
-  local b = 5 + k * 6
+  local b = 6 + k * 6
   redis.call('XADD', KEYS[1], '0-' .. (first + k), 'type', ARGV[b],
              'step', ARGV[b + 1], 'attempt', ARGV[b + 2], 'data', ARGV[b + 3],
              'error', ARGV[b + 4], 'time', ARGV[b + 5])
 end
 if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
 return first + n - 1
+)lua";
+
+/// Adopts one saga for a new owner: the compare-and-set that makes a
+/// takeover atomic per saga, so no two nodes ever own the same saga.
+///
+/// KEYS[1] = the saga's owner key. ARGV: the node being adopted from, the
+/// epoch bound (owners of that node with a lower epoch are taken over),
+/// the adopter's token. Returns 'claimed', 'mine' (the adopter owns it
+/// already), 'live' (a current incarnation owns it), 'moved' (another node
+/// owns it) or 'gone' (no owner: ended and expired, or never written).
+constexpr const char* adopt_script = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 'gone' end
+if cur == ARGV[3] then return 'mine' end
+local node, epoch = string.match(cur, '^(.*)/(%d+)$')
+if node ~= ARGV[1] then return 'moved' end
+if tonumber(epoch) >= tonumber(ARGV[2]) then return 'live' end
+redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+return 'claimed'
 )lua";
 
 /// Decides a participant operation for the barrier (see barrier_verdict)
@@ -177,9 +210,12 @@ struct writer_state {
   journal_options opts;
   std::string index_key;
   std::string retention;
+  /// "<node>/<epoch>": the owner token of the sagas this journal writes.
+  std::string token;
   std::optional<redis_connection> conn;
   std::string script_sha;
   std::string claim_sha;
+  std::string adopt_sha;
   /// Fixed replies of the barrier, JSON text.
   std::string refusal;
   std::string null_compensation;
@@ -203,10 +239,13 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
   if (c) {
     auto sha = c->command({"SCRIPT", "LOAD", append_script});
     auto claim = c->command({"SCRIPT", "LOAD", claim_script});
+    auto adopt = c->command({"SCRIPT", "LOAD", adopt_script});
     if (sha && (*sha)->type == REDIS_REPLY_STRING && claim
-        && (*claim)->type == REDIS_REPLY_STRING) {
+        && (*claim)->type == REDIS_REPLY_STRING && adopt
+        && (*adopt)->type == REDIS_REPLY_STRING) {
       s.script_sha.assign((*sha)->str, (*sha)->len);
       s.claim_sha.assign((*claim)->str, (*claim)->len);
+      s.adopt_sha.assign((*adopt)->str, (*adopt)->len);
       s.conn = std::move(*c);
       s.backoff = milliseconds{0};
       if (s.logged_outage)
@@ -217,6 +256,7 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
     }
     err = !sha     ? sha.error()
           : !claim ? claim.error()
+          : !adopt ? adopt.error()
                    : make_error(errc::journal_failure, "SCRIPT LOAD: bad reply");
   } else {
     err = c.error();
@@ -245,6 +285,8 @@ caf::error reply_error(const redisReply& r) {
   auto text = error_text(r);
   if (text.rfind("CONFLICT", 0) == 0)
     return make_error(errc::journal_conflict, "redis: " + text);
+  if (text.rfind("FENCED", 0) == 0)
+    return make_error(errc::fenced, "redis: " + text);
   return make_error(errc::journal_failure, "redis: " + text);
 }
 
@@ -262,15 +304,18 @@ std::pair<uint8_t, uint8_t> write_append(writer_state& s, redis_connection& conn
   }
   auto script_reply = static_cast<uint8_t>(replies - 1);
   std::vector<std::string_view> argv;
-  argv.reserve(8 + p.events.size() * 6);
+  argv.reserve(10 + p.events.size() * 6);
   texts.push_back(redis_events_key(p.id));
-  argv.insert(argv.end(), {"EVALSHA", s.script_sha, "1", texts.back()});
+  const auto& stream = texts.back();
+  texts.push_back(redis_owner_key(p.id));
+  argv.insert(argv.end(), {"EVALSHA", s.script_sha, "2", stream, texts.back()});
   texts.push_back(std::to_string(first.seq));
   argv.push_back(texts.back());
   texts.push_back(std::to_string(p.events.size()));
   argv.push_back(texts.back());
   argv.push_back(s.retention);
   argv.push_back(terminal ? "1" : "0");
+  argv.push_back(s.token);
   for (const auto& ev : p.events) {
     argv.push_back(to_string(ev.type));
     texts.push_back(std::to_string(ev.step));
@@ -512,6 +557,87 @@ caf::expected<std::vector<event>> parse_events(const redisReply& r,
   return result;
 }
 
+/// Reads one page of `node`'s unfinished index and adopts its sagas (see
+/// `journal_actor`). Two pipelines: first, per saga, list it in our index
+/// and then run the owner compare-and-set; second, drop the entries that do
+/// not belong where they are listed. Listing before claiming means a crash
+/// in between leaves an extra entry, which the next walk drops, and never
+/// an owned saga that no index lists.
+caf::expected<unfinished_page>
+adopt_page(writer_state& s, redis_connection& conn, const std::string& node,
+           uint64_t below, const std::string& after, uint32_t max) {
+  bool own = node.empty() || node == s.opts.node_id;
+  const auto& from_node = own ? s.opts.node_id : node;
+  auto from_key = own ? s.index_key : redis_unfinished_key(node);
+  auto bound = std::to_string(own ? s.opts.epoch : below);
+  max = std::max<uint32_t>(max, 1);
+  auto from = after.empty() ? std::string{"-"} : "(" + after;
+  auto count = std::to_string(max);
+  auto r = conn.command({"ZRANGEBYLEX", from_key, from, "+", "LIMIT", "0",
+                         count});
+  if (!r)
+    return r.error();
+  if ((*r)->type != REDIS_REPLY_ARRAY)
+    return make_error(errc::journal_failure, "ZRANGEBYLEX: unexpected reply");
+  unfinished_page page;
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < (*r)->elements; ++i)
+    ids.emplace_back((*r)->element[i]->str, (*r)->element[i]->len);
+  if (ids.size() == max)
+    page.next = ids.back();
+  if (ids.empty())
+    return page;
+  std::vector<std::string> owner_keys;
+  owner_keys.reserve(ids.size());
+  for (const auto& id : ids) {
+    if (!own)
+      conn.append({"ZADD", s.index_key, "0", id});
+    owner_keys.push_back(redis_owner_key(id));
+    conn.append({"EVALSHA", s.adopt_sha, "1", owner_keys.back(), from_node,
+                 bound, s.token});
+  }
+  std::vector<std::string> verdicts;
+  verdicts.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!own) {
+      auto z = conn.read();
+      if (!z)
+        return z.error();
+    }
+    auto v = conn.read();
+    if (!v)
+      return v.error();
+    if (is_error(**v))
+      return reply_error(**v);
+    verdicts.emplace_back((*v)->str, (*v)->len);
+  }
+  size_t removals = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto& v = verdicts[i];
+    // Our own entry without an owner may be a saga whose first append is
+    // still in flight on another writer: the coordinator reads it (after
+    // that writer flushed) and unlists it only if it really has no history.
+    bool mine = v == "claimed" || v == "mine" || (own && v == "gone");
+    if (mine)
+      page.ids.push_back(ids[i]);
+    if (!own && v != "live") {
+      conn.append({"ZREM", from_key, ids[i]}); // adopted, moved or gone
+      ++removals;
+    } else if (own && v == "moved") {
+      conn.append({"ZREM", from_key, ids[i]});
+      ++removals;
+    }
+    if (!own && !mine) {
+      conn.append({"ZREM", s.index_key, ids[i]}); // not ours after all
+      ++removals;
+    }
+  }
+  for (size_t i = 0; i < removals; ++i)
+    if (auto z = conn.read(); !z)
+      return z.error();
+  return page;
+}
+
 writer_actor::behavior_type redis_writer(writer_pointer self,
                                          redis_endpoint ep,
                                          journal_options opts) {
@@ -520,6 +646,7 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
   s.ep = std::move(ep);
   s.opts = std::move(opts);
   s.index_key = redis_unfinished_key(s.opts.node_id);
+  s.token = s.opts.node_id + "/" + std::to_string(s.opts.epoch);
   s.retention = std::to_string(std::max<int64_t>(1, s.opts.retention.count()));
   {
     step_reply refusal;
@@ -604,6 +731,19 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
         page.next = page.ids.back();
       return page;
     },
+    [self](adopt_atom, const std::string& node, uint64_t below,
+           const std::string& after,
+           uint32_t max) -> caf::result<unfinished_page> {
+      flush(self); // our own appends first: they may create index entries
+      caf::error err;
+      auto conn = connection(self, &err);
+      if (conn == nullptr)
+        return err;
+      auto page = adopt_page(self->state, *conn, node, below, after, max);
+      if (!page)
+        return page.error();
+      return std::move(*page);
+    },
     [self](finish_atom, const saga_id& id) -> caf::result<bool> {
       caf::error err;
       auto conn = connection(self, &err);
@@ -686,6 +826,11 @@ redis_router(router_pointer self, redis_endpoint ep, journal_options opts) {
       return self->delegate(self->state.writers.front(), a, std::move(after),
                             max);
     },
+    [self](adopt_atom a, std::string& node, uint64_t below,
+           std::string& after, uint32_t max) {
+      return self->delegate(self->state.writers.front(), a, std::move(node),
+                            below, std::move(after), max);
+    },
     [self, pick](finish_atom a, saga_id& id) {
       auto w = pick(id);
       return self->delegate(w, a, std::move(id));
@@ -715,6 +860,10 @@ std::string redis_events_key(const saga_id& id) {
   return "saga:{" + id + "}:events";
 }
 
+std::string redis_owner_key(const saga_id& id) {
+  return "saga:{" + id + "}:owner";
+}
+
 std::string redis_unfinished_key(const std::string& node) {
   return "saga:unfinished:{" + node + "}";
 }
@@ -724,6 +873,8 @@ caf::expected<journal_actor> spawn_redis_journal(caf::actor_system& sys,
                                                  const journal_options& opts) {
   if (opts.node_id.empty())
     return make_error(errc::invalid_config, "journal node_id is empty");
+  if (opts.epoch == 0)
+    return make_error(errc::invalid_config, "journal epoch is 0");
   if (opts.writers == 0 || opts.max_batch == 0)
     return make_error(errc::invalid_config,
                       "journal writers and max_batch must be at least 1");

@@ -24,6 +24,9 @@ caf::expected<journal_actor> spawn_redis_journal(caf::actor_system& sys,
 /// Returns the key of saga `id`'s event stream: `saga:{<id>}:events`.
 std::string redis_events_key(const saga_id& id);
 
+/// Returns the key of saga `id`'s owner token: `saga:{<id>}:owner`.
+std::string redis_owner_key(const saga_id& id);
+
 /// Returns the key of `node`'s unfinished index: `saga:unfinished:{<node>}`.
 std::string redis_unfinished_key(const std::string& node);
 

@@ -320,6 +320,11 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
     [self](finish_atom a, saga_id& id) {
       return self->delegate(self->state.inner, a, std::move(id));
     },
+    [self](adopt_atom a, std::string& node, uint64_t below, std::string& after,
+           uint32_t max) {
+      return self->delegate(self->state.inner, a, std::move(node), below,
+                            std::move(after), max);
+    },
     [self](barrier_claim_atom a, saga_id& id, std::string& step, barrier_op op,
            std::string& owner) {
       return self->delegate(self->state.inner, a, std::move(id),

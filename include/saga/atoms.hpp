@@ -17,6 +17,7 @@ using unfinished_atom = caf::atom_constant<caf::atom("sg_unfin")>;
 using finish_atom = caf::atom_constant<caf::atom("sg_finish")>;
 using barrier_claim_atom = caf::atom_constant<caf::atom("sg_bclaim")>;
 using barrier_done_atom = caf::atom_constant<caf::atom("sg_bdone")>;
+using adopt_atom = caf::atom_constant<caf::atom("sg_adopt")>;
 
 // -- coordinator --------------------------------------------------------------
 using run_atom = caf::atom_constant<caf::atom("sg_run")>;

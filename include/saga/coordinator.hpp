@@ -21,8 +21,11 @@ namespace saga {
 ///   definition is answered at once with an error result (`state` pending).
 /// - resume(id) -> saga_result once the resumed saga has ended (a saga that
 ///   is running already is not started twice; the caller waits for it too).
-/// - recover() -> how many unfinished sagas of the journal were resumed;
-///   replies once all were started, not when they end.
+/// - recover() -> how many unfinished sagas of this node were resumed
+///   (those of earlier incarnations are adopted first); replies once all
+///   were started, not when they end.
+/// - recover(node, below) -> the same for another node's sagas whose owner
+///   epoch is below `below`: adopts them (a failover) and resumes them.
 /// - register(name, participant) -> true (false: the name was taken; the
 ///   handle is replaced).
 /// - lookup(name) -> the participant registered under `name`, or
@@ -33,6 +36,7 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<run_atom, definition_ptr>::with<saga_result>,
   caf::replies_to<resume_atom, saga_id>::with<saga_result>,
   caf::replies_to<recover_atom>::with<uint64_t>,
+  caf::replies_to<recover_atom, std::string, uint64_t>::with<uint64_t>,
   caf::replies_to<register_atom, std::string, participant_actor>::with<bool>,
   caf::replies_to<lookup_atom, std::string>::with<participant_actor>,
   caf::replies_to<which_child_atom, saga_id>::with<caf::actor>>;

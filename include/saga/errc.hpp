@@ -63,6 +63,14 @@ enum class errc : uint8_t {
   invalid_pivot,
   /// A step after the pivot failed past `forward_retry`: parked `failed`.
   forward_recovery_failed,
+  // -- clusters ----------------------------------------------------------------
+  /// Another node (or a newer incarnation of this one) owns the saga now:
+  /// this one must neither append to it nor drive it (epoch fencing).
+  fenced,
+  /// No live node hosts the participant right now (retryable).
+  no_route,
+  /// This node's lease expired: other nodes may have taken its sagas over.
+  lease_lost,
 };
 
 /// Returns the snake_case name of `code`, e.g. `"duplicate_step"`.

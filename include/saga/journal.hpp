@@ -32,17 +32,31 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 /// actor with this interface; saga actors talk to it asynchronously, so a
 /// journal can batch appends of many sagas into one write.
 ///
+/// Every journal actor writes for one owner: a node id and an epoch (one
+/// incarnation of that node; see `journal_options`).
+///
 /// - append(id, events) -> last seq. Atomic: all events or none. The events
 ///   must continue the saga's history: the first one's seq is the stored
 ///   count + 1 and the rest follow without gaps; otherwise the reply is
-///   `errc::journal_conflict` and nothing is written (this fences a second
-///   writer of the same saga). A batch that starts with seq 1 adds the saga
-///   to the unfinished index; one that ends with a terminal event removes it.
-///   The reply is sent only after the events are durable.
+///   `errc::journal_conflict` and nothing is written. A batch that starts
+///   with seq 1 records this journal's owner as the saga's owner and adds the
+///   saga to the owner node's unfinished index; one that ends with a
+///   terminal event removes it. Any append to a saga owned by someone else
+///   is refused with `errc::fenced` (a paused node that lost its sagas
+///   cannot touch them). The reply is sent only after the events are
+///   durable.
 /// - read(id) -> the saga's events in order, or `errc::unknown_saga`.
 /// - unfinished(after, max) -> up to `max` unfinished saga ids greater than
 ///   `after`, in ascending order (pages; never a full scan).
 /// - finish(id) -> whether the saga was listed as unfinished; removes it.
+/// - adopt(node, below, after, max) -> one page of `node`'s unfinished index
+///   after `after` (an empty `node` means this journal's own): each saga
+///   still owned by `node` with an epoch below `below` (own node: below this
+///   journal's epoch) becomes this journal's, atomically per saga, so no two
+///   adopters ever get the same saga. The reply lists the page's sagas this
+///   journal owns now (adopted or already its own) and the cursor of the
+///   next page; sagas owned elsewhere or ended are dropped from `node`'s
+///   index.
 /// - barrier_claim(id, step, op, owner) -> what the participant barrier must
 ///   do with this operation (see `barrier_verdict`); atomically records a
 ///   claim by `owner` when the verdict is proceed, and the refusal or null
@@ -58,6 +72,8 @@ using journal_actor = caf::typed_actor<
   caf::replies_to<unfinished_atom, std::string, uint32_t>::with<
     unfinished_page>,
   caf::replies_to<finish_atom, saga_id>::with<bool>,
+  caf::replies_to<adopt_atom, std::string, uint64_t, std::string,
+                  uint32_t>::with<unfinished_page>,
   caf::replies_to<barrier_claim_atom, saga_id, std::string, barrier_op,
                   std::string>::with<barrier_claim>,
   caf::replies_to<barrier_done_atom, saga_id, std::string, barrier_op,
@@ -74,14 +90,25 @@ struct journal_options {
   size_t max_batch = 256;
   /// How long a finished saga's history is kept before Redis expires it.
   std::chrono::seconds retention{7 * 24 * 3600};
-  /// The node whose unfinished sagas this journal indexes and recovers.
+  /// The node whose unfinished sagas this journal indexes and recovers:
+  /// letters, digits, '.', '_' and '-'.
   std::string node_id = "default";
+  /// This incarnation of the node: sagas it starts are owned by
+  /// (node_id, epoch), and appends by any other owner are fenced. 0: a new
+  /// epoch is allocated when the journal is made (see `allocate_epoch`).
+  uint64_t epoch = 0;
   /// Bound on connecting and on each Redis reply.
   std::chrono::milliseconds io_timeout{2'000};
   /// Reconnect delays start here and double up to `max_reconnect_backoff`.
   std::chrono::milliseconds reconnect_backoff{50};
   std::chrono::milliseconds max_reconnect_backoff{2'000};
 };
+
+/// Returns a new owner epoch from the store at `url`, greater than every one
+/// it returned before: Redis counts in the key `saga:epochs`; `memory://`
+/// counts per process. Blocks the caller for one round trip.
+caf::expected<uint64_t> allocate_epoch(const std::string& url,
+                                       const journal_options& opts = {});
 
 /// Returns a journal actor for `url`, spawned in `sys`, or an error naming the
 /// problem with the URL (`errc::invalid_url`) or the store
