@@ -12,6 +12,7 @@
 #include "actors/local_participant.hpp"
 #include "persistence/memory_journal.hpp"
 #include "saga/errc.hpp"
+#include "saga/gateway.hpp"
 #include "saga/replay.hpp"
 
 namespace saga {
@@ -60,6 +61,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<saga_result>("saga::saga_result");
   cfg.add_message_type<unfinished_page>("saga::unfinished_page");
   cfg.add_message_type<participant_actor>("saga::participant_actor");
+  cfg.add_message_type<gateway_actor>("saga::gateway_actor");
   cfg.add_error_category(error_category(),
                          [](uint8_t code, caf::atom_value category,
                             const caf::message& context) {

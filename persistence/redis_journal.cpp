@@ -328,10 +328,8 @@ std::pair<uint8_t, uint8_t> write_append(writer_state& s, redis_connection& conn
     argv.push_back(texts.back());
   }
   conn.append(argv);
-  if (terminal) {
-    conn.append({"ZREM", s.index_key, p.id});
-    ++replies;
-  }
+  // A terminal append unlists the saga only once the script accepted it
+  // (see `flush`): a fenced old owner must not unlist a saga it lost.
   return {replies, script_reply};
 }
 
@@ -409,6 +407,8 @@ void flush(writer_pointer self) {
     }
     // hiredis copied the arguments into its output buffer already.
   }
+  // Terminal appends that landed, answered once they are unlisted too.
+  std::vector<std::pair<pending_append, uint64_t>> ended;
   size_t done = 0;
   for (; done < s.buffer.size(); ++done) {
     auto& op = s.buffer[done];
@@ -421,6 +421,8 @@ void flush(writer_pointer self) {
         aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
                    << std::endl;
         s.buffer.erase(s.buffer.begin(), s.buffer.begin() + done);
+        for (auto& e : ended)
+          e.first.rp.deliver(e.second); // landed; unlisted by recovery
         arm_retry(self);
         return;
       }
@@ -430,6 +432,13 @@ void flush(writer_pointer self) {
         last = std::move(*r);
     }
     if (auto a = std::get_if<pending_append>(&op)) {
+      if (!failure && is_terminal(a->events.back().type)) {
+        auto seq = last && last->type == REDIS_REPLY_INTEGER
+                     ? static_cast<uint64_t>(last->integer)
+                     : a->events.back().seq;
+        ended.emplace_back(std::move(*a), seq);
+        continue;
+      }
       if (failure)
         a->rp.deliver(std::move(failure));
       else if (last && last->type == REDIS_REPLY_INTEGER)
@@ -485,6 +494,17 @@ void flush(writer_pointer self) {
     }
   }
   s.buffer.clear();
+  // Unlist the sagas that ended, in one more round trip per flush that had
+  // any, before answering them: whoever learns that a saga ended finds it
+  // unlisted. Lost to a crash, an entry stays listed; recovery finds the
+  // saga ended and unlists it then.
+  for (const auto& e : ended)
+    conn->append({"ZREM", s.index_key, e.first.id});
+  for (size_t i = 0; i < ended.size(); ++i)
+    if (!conn->read())
+      break; // broken: reconnects on the next flush
+  for (auto& e : ended)
+    e.first.rp.deliver(e.second);
 }
 
 void maybe_flush(writer_pointer self) {
@@ -606,10 +626,13 @@ adopt_page(writer_state& s, redis_connection& conn, const std::string& node,
     }
     auto v = conn.read();
     if (!v)
-      return v.error();
-    if (is_error(**v))
-      return reply_error(**v);
-    verdicts.emplace_back((*v)->str, (*v)->len);
+      return v.error(); // I/O error: the connection is broken and reset
+    // An error reply (say, a corrupt owner key) concerns that saga only:
+    // it stays listed where it is, for an operator, and the walk goes on.
+    if (is_error(**v) || (*v)->type != REDIS_REPLY_STRING)
+      verdicts.emplace_back("unreadable");
+    else
+      verdicts.emplace_back((*v)->str, (*v)->len);
   }
   size_t removals = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -620,7 +643,7 @@ adopt_page(writer_state& s, redis_connection& conn, const std::string& node,
     bool mine = v == "claimed" || v == "mine" || (own && v == "gone");
     if (mine)
       page.ids.push_back(ids[i]);
-    if (!own && v != "live") {
+    if (!own && v != "live" && v != "unreadable") {
       conn.append({"ZREM", from_key, ids[i]}); // adopted, moved or gone
       ++removals;
     } else if (own && v == "moved") {

@@ -101,7 +101,9 @@ TEST(crash_recovery, sigkill_at_twenty_points_then_recover_ends_every_saga) {
     runtime rt{cfg};
     ASSERT_FALSE(rt.start_error());
     add_effect_participant(rt, server.url(), tag, false);
-    EXPECT_EQ(rt.recover(), unfinished.size());
+    // A saga killed between its last append and its unlisting is listed
+    // but ended: recovery unlists it without resuming it.
+    EXPECT_LE(rt.recover(), unfinished.size());
     for (const auto& id : unfinished) {
       auto r = await_saga(rt, id);
       EXPECT_TRUE(is_terminal(r.state)) << id << ": " << describe(r.error);

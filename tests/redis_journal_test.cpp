@@ -1,6 +1,9 @@
 // The Redis journal against a real redis-server: the journal contract, the
 // layout in docs/redis-layout.md, and start-up errors.
 
+#include <set>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include <caf/actor_system.hpp>
@@ -263,6 +266,532 @@ TEST(redis_journal_start, a_wrong_password_is_a_clear_error) {
   auto right = make_journal(sys, "redis://:s3cret@127.0.0.1:" + port);
   ASSERT_TRUE(right) << describe(right.error());
   caf::anon_send_exit(*right, caf::exit_reason::user_shutdown);
+}
+
+} // namespace
+} // namespace saga::test
+
+// -- ownership, fencing and adoption ------------------------------------------
+
+namespace saga::test {
+namespace {
+
+/// Several journals on the shared server, each writing for its own owner.
+/// Node ids and saga ids carry the test's name: the server is shared.
+class redis_ownership : public redis_journal {
+protected:
+  ~redis_ownership() override {
+    for (auto& j : extra_)
+      caf::anon_send_exit(j, caf::exit_reason::user_shutdown);
+  }
+
+  /// The test's name and run (--gtest_repeat reuses the shared server).
+  std::string test_name() const {
+    return std::string{::testing::UnitTest::GetInstance()
+                         ->current_test_info()
+                         ->name()}
+           + "." + std::to_string(run_);
+  }
+
+  /// A unique node id for this test.
+  std::string node(const std::string& suffix) const {
+    return test_name() + "-" + suffix;
+  }
+
+  /// A unique saga id for this test.
+  std::string sid(const std::string& suffix) const {
+    return test_name() + "-" + suffix;
+  }
+
+  static inline int runs_ = 0;
+  int run_ = ++runs_;
+
+  /// Returns a journal writing as `<node>/<epoch>`.
+  journal_actor journal_for(const std::string& node_id, uint64_t epoch,
+                            size_t writers = 2) {
+    journal_options opts = opts_;
+    opts.node_id = node_id;
+    opts.epoch = epoch;
+    opts.writers = writers;
+    auto j = make_journal(*sys_, shared_server().url(), opts);
+    EXPECT_TRUE(j) << describe(j.error());
+    if (!j)
+      return {};
+    extra_.push_back(*j);
+    return *j;
+  }
+
+  caf::expected<uint64_t> append_to(const journal_actor& j, const saga_id& id,
+                                    std::vector<event> evs) {
+    caf::expected<uint64_t> result{uint64_t{0}};
+    caf::scoped_actor self{*sys_};
+    self->request(j, 10s, append_atom::value, id, std::move(evs))
+      .receive([&](uint64_t n) { result = n; },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  caf::expected<unfinished_page> adopt(const journal_actor& j,
+                                       const std::string& node_id,
+                                       uint64_t below,
+                                       const std::string& after,
+                                       uint32_t max) {
+    caf::expected<unfinished_page> result{unfinished_page{}};
+    caf::scoped_actor self{*sys_};
+    self->request(j, 10s, adopt_atom::value, node_id, below, after, max)
+      .receive([&](unfinished_page& p) { result = std::move(p); },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  /// Every page of an adoption, concatenated.
+  std::vector<std::string> adopt_all(const journal_actor& j,
+                                     const std::string& node_id,
+                                     uint64_t below, uint32_t max,
+                                     size_t* pages = nullptr) {
+    std::vector<std::string> result;
+    std::string after;
+    for (size_t n = 1; n < 1000; ++n) {
+      auto page = adopt(j, node_id, below, after, max);
+      if (!page) {
+        ADD_FAILURE() << describe(page.error());
+        return result;
+      }
+      EXPECT_LE(page->ids.size(), max);
+      result.insert(result.end(), page->ids.begin(), page->ids.end());
+      if (page->next.empty()) {
+        if (pages != nullptr)
+          *pages = n;
+        return result;
+      }
+      EXPECT_GT(page->next, after) << "the cursor must advance";
+      after = page->next;
+    }
+    ADD_FAILURE() << "adopt paging does not terminate";
+    return result;
+  }
+
+  caf::expected<std::vector<event>> read_from(const journal_actor& j,
+                                              const saga_id& id) {
+    caf::expected<std::vector<event>> result{std::vector<event>{}};
+    caf::scoped_actor self{*sys_};
+    self->request(j, 10s, read_atom::value, id)
+      .receive([&](std::vector<event>& xs) { result = std::move(xs); },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  unfinished_page unfinished_of(const journal_actor& j) {
+    unfinished_page result;
+    caf::scoped_actor self{*sys_};
+    self->request(j, 10s, unfinished_atom::value, std::string{}, uint32_t{1000})
+      .receive([&](unfinished_page& p) { result = std::move(p); },
+               [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+    return result;
+  }
+
+  /// The members of `node`'s unfinished index, read from Redis directly.
+  std::vector<std::string> index_of(const std::string& node_id) {
+    std::vector<std::string> result;
+    auto r = conn_.command({"ZRANGE", redis_unfinished_key(node_id), "0", "-1"});
+    EXPECT_TRUE(r);
+    if (!r)
+      return result;
+    for (size_t i = 0; i < (*r)->elements; ++i)
+      result.emplace_back((*r)->element[i]->str, (*r)->element[i]->len);
+    return result;
+  }
+
+  /// The owner token of saga `id`, or "(nil)".
+  std::string owner_of(const saga_id& id) {
+    auto r = conn_.command({"GET", redis_owner_key(id)});
+    EXPECT_TRUE(r);
+    if (!r || (*r)->type != REDIS_REPLY_STRING)
+      return "(nil)";
+    return std::string((*r)->str, (*r)->len);
+  }
+
+  long long stream_length(const saga_id& id) {
+    auto r = conn_.command({"XLEN", redis_events_key(id)});
+    EXPECT_TRUE(r);
+    return r ? (*r)->integer : -1;
+  }
+
+  static std::vector<event> opening() {
+    return {started(), make(2, event_type::step_started)};
+  }
+
+  static std::vector<event> next_batch() {
+    return {make(3, event_type::step_succeeded),
+            make(4, event_type::step_started, 1)};
+  }
+
+  static std::string token(const std::string& node_id, uint64_t epoch) {
+    return node_id + "/" + std::to_string(epoch);
+  }
+
+  std::vector<journal_actor> extra_;
+};
+
+TEST_F(redis_ownership, the_first_append_records_the_owner_token) {
+  auto a = journal_for(node("a"), 5);
+  ASSERT_TRUE(append_to(a, sid("s"), opening()));
+  EXPECT_EQ(owner_of(sid("s")), token(node("a"), 5));
+  EXPECT_EQ(index_of(node("a")), (std::vector<std::string>{sid("s")}));
+  EXPECT_TRUE(index_of(node("b")).empty());
+  // The fixture's journal got an allocated epoch: its token has one.
+  ASSERT_TRUE(append(sid("f"), {started()}));
+  auto t = owner_of(sid("f"));
+  auto prefix = opts_.node_id + "/";
+  ASSERT_EQ(t.rfind(prefix, 0), 0u) << t;
+  EXPECT_GT(std::stoull(t.substr(prefix.size())), 0u) << t;
+}
+
+TEST_F(redis_ownership, appends_by_another_node_or_epoch_are_fenced) {
+  auto a = journal_for(node("a"), 5);
+  auto b = journal_for(node("b"), 5);
+  auto a_newer = journal_for(node("a"), 6);
+  auto a_older = journal_for(node("a"), 4);
+  ASSERT_TRUE(append_to(a, sid("s"), opening()));
+  for (auto* j : {&b, &a_newer, &a_older}) {
+    auto r = append_to(*j, sid("s"), next_batch());
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(is(r.error(), errc::fenced)) << describe(r.error());
+    // Even a retry of the batch that did land is refused to another owner.
+    r = append_to(*j, sid("s"), opening());
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(is(r.error(), errc::fenced)) << describe(r.error());
+  }
+  EXPECT_EQ(stream_length(sid("s")), 2);
+  EXPECT_EQ(owner_of(sid("s")), token(node("a"), 5));
+  auto ok = append_to(a, sid("s"), next_batch());
+  ASSERT_TRUE(ok) << describe(ok.error());
+  EXPECT_EQ(*ok, 4u);
+}
+
+TEST_F(redis_ownership, a_fenced_terminal_append_changes_nothing) {
+  auto a = journal_for(node("a"), 1);
+  auto b = journal_for(node("b"), 1);
+  ASSERT_TRUE(append_to(a, sid("s"), opening()));
+  auto r = append_to(b, sid("s"), {make(3, event_type::saga_completed, -1, 0)});
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is(r.error(), errc::fenced)) << describe(r.error());
+  EXPECT_EQ(stream_length(sid("s")), 2);
+  EXPECT_EQ(index_of(node("a")), (std::vector<std::string>{sid("s")}));
+  auto ttl = conn_.command({"TTL", redis_events_key(sid("s"))});
+  EXPECT_EQ((*ttl)->integer, -1);
+  auto owner_ttl = conn_.command({"TTL", redis_owner_key(sid("s"))});
+  EXPECT_EQ((*owner_ttl)->integer, -1);
+}
+
+TEST_F(redis_ownership, adopt_moves_sagas_between_node_indexes) {
+  auto a = journal_for(node("a"), 3);
+  auto a_live = journal_for(node("a"), 4);
+  auto b = journal_for(node("b"), 1);
+  for (auto s : {"s1", "s2", "s3"})
+    ASSERT_TRUE(append_to(a, sid(s), opening()));
+  ASSERT_TRUE(append_to(a_live, sid("s4"), opening()));
+  // A bound at a's epoch: everything is live, nothing moves.
+  auto page = adopt(b, node("a"), 3, "", 100);
+  ASSERT_TRUE(page) << describe(page.error());
+  EXPECT_TRUE(page->ids.empty());
+  EXPECT_EQ(index_of(node("a")).size(), 4u);
+  EXPECT_TRUE(index_of(node("b")).empty());
+  page = adopt(b, node("a"), 4, "", 100);
+  ASSERT_TRUE(page) << describe(page.error());
+  EXPECT_EQ(page->ids, (std::vector<std::string>{sid("s1"), sid("s2"),
+                                                 sid("s3")}));
+  EXPECT_TRUE(page->next.empty());
+  EXPECT_EQ(index_of(node("a")), (std::vector<std::string>{sid("s4")}));
+  EXPECT_EQ(index_of(node("b")),
+            (std::vector<std::string>{sid("s1"), sid("s2"), sid("s3")}));
+  EXPECT_EQ(unfinished_of(b).ids, index_of(node("b")));
+  for (auto s : {"s1", "s2", "s3"})
+    EXPECT_EQ(owner_of(sid(s)), token(node("b"), 1)) << s;
+  EXPECT_EQ(owner_of(sid("s4")), token(node("a"), 4));
+  // The histories did not change.
+  EXPECT_EQ(stream_length(sid("s1")), 2);
+}
+
+TEST_F(redis_ownership, after_adopt_the_old_owner_is_fenced_the_new_one_writes) {
+  auto a = journal_for(node("a"), 1);
+  auto b = journal_for(node("b"), 1);
+  ASSERT_TRUE(append_to(a, sid("s"), opening()));
+  auto page = adopt(b, node("a"), 2, "", 10);
+  ASSERT_TRUE(page) << describe(page.error());
+  ASSERT_EQ(page->ids, (std::vector<std::string>{sid("s")}));
+  auto old = append_to(a, sid("s"), next_batch());
+  ASSERT_FALSE(old);
+  EXPECT_TRUE(is(old.error(), errc::fenced)) << describe(old.error());
+  EXPECT_EQ(stream_length(sid("s")), 2);
+  auto r = append_to(b, sid("s"), next_batch());
+  ASSERT_TRUE(r) << describe(r.error());
+  EXPECT_EQ(*r, 4u);
+  // The old owner's terminal append is refused too and writes nothing.
+  old = append_to(a, sid("s"), {make(5, event_type::saga_failed, -1, 0)});
+  ASSERT_FALSE(old);
+  EXPECT_TRUE(is(old.error(), errc::fenced)) << describe(old.error());
+  EXPECT_EQ(index_of(node("b")), (std::vector<std::string>{sid("s")}));
+  // The new owner ends the saga: it leaves b's index, and the owner key
+  // expires with the history.
+  r = append_to(b, sid("s"), {make(5, event_type::saga_completed, -1, 0)});
+  ASSERT_TRUE(r) << describe(r.error());
+  EXPECT_TRUE(index_of(node("b")).empty());
+  EXPECT_TRUE(index_of(node("a")).empty());
+  EXPECT_EQ(stream_length(sid("s")), 5);
+  auto ttl = conn_.command({"TTL", redis_owner_key(sid("s"))});
+  EXPECT_GT((*ttl)->integer, 0);
+}
+
+TEST_F(redis_ownership, adopting_the_own_node_takes_only_older_epochs) {
+  auto a1 = journal_for(node("a"), 1);
+  auto a2 = journal_for(node("a"), 2);
+  auto a3 = journal_for(node("a"), 3);
+  ASSERT_TRUE(append_to(a1, sid("s1"), opening()));
+  ASSERT_TRUE(append_to(a2, sid("s2"), opening()));
+  ASSERT_TRUE(append_to(a3, sid("s3"), opening()));
+  // `below` does not apply to the own node (empty or named): the journal's
+  // own epoch is the bound.
+  for (const std::string& n : {std::string{}, node("a")}) {
+    SCOPED_TRACE("node '" + n + "'");
+    auto page = adopt(a2, n, 1000, "", 10);
+    ASSERT_TRUE(page) << describe(page.error());
+    EXPECT_EQ(page->ids, (std::vector<std::string>{sid("s1"), sid("s2")}));
+  }
+  EXPECT_EQ(owner_of(sid("s1")), token(node("a"), 2));
+  EXPECT_EQ(owner_of(sid("s3")), token(node("a"), 3));
+  EXPECT_EQ(index_of(node("a")),
+            (std::vector<std::string>{sid("s1"), sid("s2"), sid("s3")}));
+  auto stale = append_to(a1, sid("s1"), next_batch());
+  ASSERT_FALSE(stale);
+  EXPECT_TRUE(is(stale.error(), errc::fenced)) << describe(stale.error());
+  EXPECT_TRUE(append_to(a2, sid("s1"), next_batch()));
+}
+
+TEST_F(redis_ownership, a_stale_incarnations_fenced_terminal_append_keeps_the_index) {
+  // Incarnation 1 of node a is paused; incarnation 2 adopts its saga (same
+  // index). When 1 wakes up and tries to end the saga, the append is
+  // fenced: the saga must stay listed for incarnation 2, which owns it.
+  auto a1 = journal_for(node("a"), 1);
+  auto a2 = journal_for(node("a"), 2);
+  ASSERT_TRUE(append_to(a1, sid("s"), opening()));
+  auto page = adopt(a2, "", 0, "", 10);
+  ASSERT_TRUE(page) << describe(page.error());
+  ASSERT_EQ(page->ids, (std::vector<std::string>{sid("s")}));
+  auto stale
+    = append_to(a1, sid("s"), {make(3, event_type::saga_compensated, -1, 0)});
+  ASSERT_FALSE(stale);
+  EXPECT_TRUE(is(stale.error(), errc::fenced)) << describe(stale.error());
+  EXPECT_EQ(stream_length(sid("s")), 2);
+  EXPECT_EQ(index_of(node("a")), (std::vector<std::string>{sid("s")}))
+    << "the unfinished saga of incarnation 2 was unlisted by a fenced append";
+  EXPECT_EQ(unfinished_of(a2).ids, (std::vector<std::string>{sid("s")}));
+}
+
+TEST_F(redis_ownership, racing_adopters_get_every_saga_exactly_once) {
+  auto a = journal_for(node("a"), 1);
+  auto b = journal_for(node("b"), 1);
+  auto c = journal_for(node("c"), 1);
+  std::set<std::string> all;
+  for (int i = 0; i < 25; ++i) {
+    auto id = sid((i < 10 ? "0" : "") + std::to_string(i));
+    ASSERT_TRUE(append_to(a, id, opening()));
+    all.insert(id);
+  }
+  std::vector<std::string> got_b;
+  std::vector<std::string> got_c;
+  std::string after_b;
+  std::string after_c;
+  bool done_b = false;
+  bool done_c = false;
+  for (int round = 0; round < 100 && !(done_b && done_c); ++round) {
+    if (!done_b) {
+      auto page = adopt(b, node("a"), 2, after_b, 3);
+      ASSERT_TRUE(page) << describe(page.error());
+      got_b.insert(got_b.end(), page->ids.begin(), page->ids.end());
+      done_b = page->next.empty();
+      after_b = page->next;
+    }
+    if (!done_c) {
+      auto page = adopt(c, node("a"), 2, after_c, 4);
+      ASSERT_TRUE(page) << describe(page.error());
+      got_c.insert(got_c.end(), page->ids.begin(), page->ids.end());
+      done_c = page->next.empty();
+      after_c = page->next;
+    }
+  }
+  ASSERT_TRUE(done_b && done_c);
+  EXPECT_FALSE(got_b.empty());
+  EXPECT_FALSE(got_c.empty());
+  std::set<std::string> set_b(got_b.begin(), got_b.end());
+  std::set<std::string> set_c(got_c.begin(), got_c.end());
+  EXPECT_EQ(set_b.size(), got_b.size());
+  EXPECT_EQ(set_c.size(), got_c.size());
+  for (const auto& id : set_b)
+    EXPECT_EQ(set_c.count(id), 0u) << id << " went to both adopters";
+  std::set<std::string> both = set_b;
+  both.insert(set_c.begin(), set_c.end());
+  EXPECT_EQ(both, all);
+  for (const auto& id : set_b)
+    EXPECT_EQ(owner_of(id), token(node("b"), 1)) << id;
+  for (const auto& id : set_c)
+    EXPECT_EQ(owner_of(id), token(node("c"), 1)) << id;
+  EXPECT_EQ(index_of(node("b")), got_b);
+  EXPECT_EQ(index_of(node("c")), got_c);
+  EXPECT_TRUE(index_of(node("a")).empty());
+}
+
+TEST_F(redis_ownership, racing_adopter_threads_never_share_a_saga) {
+  auto a = journal_for(node("a"), 1);
+  constexpr int n = 120;
+  for (int i = 0; i < n; ++i)
+    ASSERT_TRUE(append_to(a, sid(std::to_string(1000 + i)), {started()}));
+  constexpr int k = 3;
+  std::vector<journal_actor> adopters;
+  for (int t = 0; t < k; ++t)
+    adopters.push_back(journal_for(node("n" + std::to_string(t)), 1));
+  std::vector<std::string> got[k];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < k; ++t)
+    threads.emplace_back([&, t] {
+      got[t] = adopt_all(adopters[t], node("a"), 2, 5);
+    });
+  for (auto& th : threads)
+    th.join();
+  std::set<std::string> seen;
+  for (int t = 0; t < k; ++t)
+    for (const auto& id : got[t]) {
+      EXPECT_TRUE(seen.insert(id).second) << id << " adopted twice";
+      EXPECT_EQ(owner_of(id), token(node("n" + std::to_string(t)), 1)) << id;
+    }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(n));
+  EXPECT_TRUE(index_of(node("a")).empty());
+  size_t listed = 0;
+  for (int t = 0; t < k; ++t)
+    listed += index_of(node("n" + std::to_string(t))).size();
+  EXPECT_EQ(listed, static_cast<size_t>(n))
+    << "every saga is listed once, by its owner";
+}
+
+TEST_F(redis_ownership, adopt_pages_with_a_small_max_cover_every_id) {
+  auto old_a = journal_for(node("a"), 4);
+  auto live_a = journal_for(node("a"), 5);
+  auto b = journal_for(node("b"), 1);
+  std::vector<std::string> old_ones;
+  std::vector<std::string> live_ones;
+  for (int i = 0; i < 20; ++i) {
+    auto id = sid((i < 10 ? "0" : "") + std::to_string(i));
+    bool live = i % 3 == 2;
+    ASSERT_TRUE(append_to(live ? live_a : old_a, id, opening()));
+    (live ? live_ones : old_ones).push_back(id);
+  }
+  for (uint32_t max : {1u, 3u}) {
+    SCOPED_TRACE("max " + std::to_string(max));
+    size_t pages = 0;
+    EXPECT_TRUE(adopt_all(b, node("a"), 4, max, &pages).empty());
+    EXPECT_GE(pages, (20 + max - 1) / max);
+    EXPECT_EQ(index_of(node("a")).size(), 20u);
+    EXPECT_TRUE(index_of(node("b")).empty());
+  }
+  size_t pages = 0;
+  auto got = adopt_all(b, node("a"), 5, 2, &pages);
+  EXPECT_EQ(got, old_ones);
+  EXPECT_GE(pages, 10u);
+  EXPECT_EQ(index_of(node("a")), live_ones);
+  EXPECT_EQ(index_of(node("b")), old_ones);
+}
+
+TEST_F(redis_ownership, finished_and_ownerless_sagas_are_not_adopted) {
+  auto a = journal_for(node("a"), 1);
+  auto b = journal_for(node("b"), 1);
+  ASSERT_TRUE(append_to(a, sid("done"), opening()));
+  ASSERT_TRUE(append_to(a, sid("done"),
+                        {make(3, event_type::saga_compensated, -1, 0)}));
+  ASSERT_TRUE(append_to(a, sid("open"), opening()));
+  // A stale index entry without an owner (its history expired).
+  ASSERT_TRUE(conn_.command(
+    {"ZADD", redis_unfinished_key(node("a")), "0", sid("ghost")}));
+  auto got = adopt_all(b, node("a"), 2, 1);
+  EXPECT_EQ(got, (std::vector<std::string>{sid("open")}));
+  EXPECT_EQ(owner_of(sid("done")), token(node("a"), 1));
+  EXPECT_EQ(owner_of(sid("ghost")), "(nil)");
+  EXPECT_TRUE(index_of(node("a")).empty());
+  EXPECT_EQ(index_of(node("b")), (std::vector<std::string>{sid("open")}));
+}
+
+TEST_F(redis_ownership, an_error_reply_during_adopt_leaves_the_journal_usable) {
+  // One writer: adopt and the later reads share its connection.
+  auto a = journal_for(node("a"), 1);
+  auto b = journal_for(node("b"), 1, 1);
+  // "aa" sorts first; its owner key has the wrong type, so the adopt script
+  // fails on it (WRONGTYPE). "zz" is a regular saga on the same page.
+  ASSERT_TRUE(
+    conn_.command({"ZADD", redis_unfinished_key(node("a")), "0", sid("aa")}));
+  ASSERT_TRUE(conn_.command({"RPUSH", redis_owner_key(sid("aa")), "x"}));
+  ASSERT_TRUE(append_to(a, sid("zz"), opening()));
+  ASSERT_TRUE(append_to(b, sid("mine"), opening()));
+  auto page = adopt(b, node("a"), 2, "", 10);
+  // The unreadable saga stays listed for an operator; the rest is adopted.
+  ASSERT_TRUE(page) << describe(page.error());
+  EXPECT_EQ(page->ids, (std::vector<std::string>{sid("zz")}));
+  EXPECT_EQ(index_of(node("a")), (std::vector<std::string>{sid("aa")}));
+  // The journal's later replies must still match its requests.
+  EXPECT_EQ(unfinished_of(b).ids, index_of(node("b")));
+  auto r = append_to(b, sid("mine"), next_batch());
+  ASSERT_TRUE(r) << describe(r.error());
+  EXPECT_EQ(*r, 4u);
+  auto back = read_from(b, sid("mine"));
+  ASSERT_TRUE(back) << describe(back.error());
+  EXPECT_EQ(back->size(), 4u);
+}
+
+TEST(redis_epochs, allocate_epoch_returns_strictly_increasing_values) {
+  auto url = shared_server().url();
+  uint64_t last = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto e = allocate_epoch(url);
+    ASSERT_TRUE(e) << describe(e.error());
+    EXPECT_GT(*e, last);
+    last = *e;
+  }
+  // make_journal with epoch 0 allocates one too: the next call is higher.
+  caf::actor_system_config cfg;
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  journal_options opts;
+  opts.node_id = "epochs";
+  auto j = make_journal(sys, url, opts);
+  ASSERT_TRUE(j) << describe(j.error());
+  caf::anon_send_exit(*j, caf::exit_reason::user_shutdown);
+  auto after = allocate_epoch(url);
+  ASSERT_TRUE(after);
+  EXPECT_GT(*after, last + 1);
+  // Concurrent callers never get the same epoch.
+  std::vector<uint64_t> got[4];
+  std::vector<std::thread> threads;
+  for (auto& xs : got)
+    threads.emplace_back([&xs, url] {
+      for (int i = 0; i < 20; ++i)
+        if (auto e = allocate_epoch(url))
+          xs.push_back(*e);
+    });
+  for (auto& th : threads)
+    th.join();
+  std::set<uint64_t> all;
+  for (auto& xs : got) {
+    EXPECT_EQ(xs.size(), 20u);
+    for (size_t i = 1; i < xs.size(); ++i)
+      EXPECT_GT(xs[i], xs[i - 1]);
+    all.insert(xs.begin(), xs.end());
+  }
+  EXPECT_EQ(all.size(), 80u);
+  EXPECT_GT(*all.begin(), *after);
+}
+
+TEST(redis_epochs, allocate_epoch_reports_an_unreachable_server) {
+  auto e = allocate_epoch("redis://127.0.0.1:" + std::to_string(free_port()));
+  ASSERT_FALSE(e);
+  EXPECT_TRUE(is(e.error(), errc::journal_failure)) << describe(e.error());
 }
 
 } // namespace

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -359,6 +360,172 @@ TEST(redis_runtime, redis_errors_fail_the_saga_visibly) {
   EXPECT_TRUE(is(r.error, errc::saga_parked)) << describe(r.error);
   EXPECT_NE(describe(r.error).find("OOM"), std::string::npos)
     << describe(r.error);
+}
+
+/// Waits up to `timeout` for saga `id`'s result through `rt`'s coordinator.
+caf::expected<saga_result> await_within(runtime& rt, const saga_id& id,
+                                        caf::timespan timeout) {
+  caf::expected<saga_result> result{saga_result{}};
+  caf::scoped_actor self{rt.system()};
+  self->request(rt.coordinator(), timeout, resume_atom::value, id)
+    .receive([&](saga_result& r) { result = std::move(r); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+TEST(redis_runtime, failover_adopts_a_nodes_sagas_and_fences_the_old_node) {
+  redis_server server;
+  ASSERT_TRUE(server.start());
+  auto url = server.url();
+  auto ep = parse_redis_url(url);
+  auto admin = redis_connection::connect(*ep, 2s);
+  ASSERT_TRUE(admin);
+  auto get = [&admin](const std::string& key) -> std::string {
+    auto r = admin->command({"GET", key});
+    if (!r || (*r)->type != REDIS_REPLY_STRING)
+      return "(nil)";
+    return std::string((*r)->str, (*r)->len);
+  };
+  auto count = [&admin](const std::vector<std::string_view>& cmd) {
+    auto r = admin->command(cmd);
+    return r ? (*r)->integer : -1;
+  };
+  auto epoch_a = allocate_epoch(url);
+  auto epoch_b = allocate_epoch(url);
+  ASSERT_TRUE(epoch_a && epoch_b);
+  ASSERT_LT(*epoch_a, *epoch_b);
+  constexpr size_t n = 4;
+  // Node a: the first step's participant takes the request and answers only
+  // when the test says so (a node paused or cut off).
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<responder> held;
+  std::vector<saga_id> ids;
+  std::atomic<int> b_calls{0};
+  definition d{"failover"};
+  d.step("hold", "p").timeout(60s).step("next", "p");
+  runtime_config cfg_a;
+  cfg_a.journal_url = url;
+  cfg_a.journal.node_id = "a";
+  cfg_a.journal.epoch = *epoch_a;
+  auto rt_a = std::make_unique<runtime>(cfg_a);
+  ASSERT_FALSE(rt_a->start_error()) << describe(rt_a->start_error());
+  rt_a->participant("p")
+    .on_async(
+      "hold",
+      [&](const step_context& ctx, const json&, responder r) {
+        std::lock_guard<std::mutex> guard{mtx};
+        held.push_back(std::move(r));
+        ids.push_back(ctx.id());
+        cv.notify_all();
+      },
+      [](const step_context&, const json&, responder r) {
+        r.deliver(step_outcome::ok());
+      })
+    .on("next", ok, ok);
+  std::vector<std::future<saga_result>> on_a;
+  for (size_t i = 0; i < n; ++i)
+    on_a.push_back(rt_a->execute(d));
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    ASSERT_TRUE(cv.wait_for(guard, 30s, [&] { return held.size() == n; }))
+      << "node a's sagas did not reach their first step";
+  }
+  auto token_a = "a/" + std::to_string(*epoch_a);
+  auto token_b = "b/" + std::to_string(*epoch_b);
+  for (const auto& id : ids) {
+    EXPECT_EQ(get(redis_owner_key(id)), token_a) << id;
+    // saga_started, step_started: durable before the participant was asked.
+    EXPECT_EQ(count({"XLEN", redis_events_key(id)}), 2) << id;
+  }
+  EXPECT_EQ(count({"ZCARD", redis_unfinished_key("a")}),
+            static_cast<long long>(n));
+  // Node b takes over, with a working participant of the same name.
+  runtime_config cfg_b;
+  cfg_b.journal_url = url;
+  cfg_b.journal.node_id = "b";
+  cfg_b.journal.epoch = *epoch_b;
+  auto rt_b = std::make_unique<runtime>(cfg_b);
+  ASSERT_FALSE(rt_b->start_error()) << describe(rt_b->start_error());
+  rt_b->participant("p")
+    .on(
+      "hold",
+      [&b_calls](const step_context& ctx, const json& data) {
+        ++b_calls;
+        return ok(ctx, data);
+      },
+      ok)
+    .on("next", ok, ok);
+  auto recover_a = [&rt_b](uint64_t below) {
+    caf::expected<uint64_t> result{uint64_t{0}};
+    caf::scoped_actor self{rt_b->system()};
+    self
+      ->request(rt_b->coordinator(), 30s, recover_atom::value,
+                std::string{"a"}, below)
+      .receive([&](uint64_t x) { result = x; },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  };
+  // A bound at a's epoch: a is live, nothing is taken.
+  auto none = recover_a(*epoch_a);
+  ASSERT_TRUE(none) << describe(none.error());
+  EXPECT_EQ(*none, 0u);
+  EXPECT_EQ(get(redis_owner_key(ids.front())), token_a);
+  EXPECT_EQ(count({"ZCARD", redis_unfinished_key("b")}), 0);
+  // Past a's epoch: b adopts and resumes all of them.
+  auto taken = recover_a(*epoch_a + 1);
+  ASSERT_TRUE(taken) << describe(taken.error());
+  EXPECT_EQ(*taken, n);
+  std::map<saga_id, long long> lengths;
+  for (const auto& id : ids) {
+    auto r = await_within(*rt_b, id, 30s);
+    ASSERT_TRUE(r) << id << ": " << describe(r.error());
+    EXPECT_TRUE(r->success) << id << ": " << describe(r->error);
+    EXPECT_EQ(r->state, saga_status::completed) << id;
+    EXPECT_EQ(get(redis_owner_key(id)), token_b) << id;
+    lengths[id] = count({"XLEN", redis_events_key(id)});
+    auto log = rt_b->saga_log(id);
+    ASSERT_TRUE(log) << id;
+    EXPECT_EQ(log->status, saga_status::completed) << id;
+    EXPECT_EQ(static_cast<long long>(log->events.size()), lengths[id]) << id;
+  }
+  EXPECT_EQ(b_calls.load(), static_cast<int>(n))
+    << "b sends the in-flight step again, once per saga";
+  EXPECT_EQ(count({"ZCARD", redis_unfinished_key("a")}), 0);
+  EXPECT_EQ(count({"ZCARD", redis_unfinished_key("b")}), 0);
+  // Node a wakes up: its participant answers, its saga actors try to go on
+  // and are fenced; their waiters learn it.
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& r : held)
+      r.deliver(step_outcome::ok({{"late", true}}));
+    held.clear();
+  }
+  for (auto& f : on_a) {
+    ASSERT_EQ(f.wait_for(30s), std::future_status::ready)
+      << "node a's waiter never learned that its saga was taken over";
+    auto r = f.get();
+    EXPECT_FALSE(r.success);
+    EXPECT_TRUE(is(r.error, errc::fenced)) << r.saga_id << ": "
+                                           << describe(r.error);
+    EXPECT_EQ(lengths.count(r.saga_id), 1u) << r.saga_id;
+  }
+  // Nothing of a's landed after the takeover: the histories are b's.
+  for (const auto& id : ids) {
+    EXPECT_EQ(count({"XLEN", redis_events_key(id)}), lengths[id]) << id;
+    EXPECT_EQ(get(redis_owner_key(id)), token_b) << id;
+    auto log = rt_b->saga_log(id);
+    ASSERT_TRUE(log) << id;
+    EXPECT_EQ(log->status, saga_status::completed) << id;
+    ASSERT_FALSE(log->events.empty());
+    EXPECT_EQ(log->events.back().type, event_type::saga_completed) << id;
+  }
+  EXPECT_EQ(count({"ZCARD", redis_unfinished_key("a")}), 0);
+  EXPECT_EQ(count({"ZCARD", redis_unfinished_key("b")}), 0);
+  // Node a's own recovery finds nothing of its own left to run.
+  EXPECT_EQ(rt_a->recover(), 0u);
+  rt_b.reset();
+  rt_a.reset();
 }
 
 } // namespace

@@ -28,6 +28,9 @@ using lookup_atom = caf::atom_constant<caf::atom("sg_lookup")>;
 using done_atom = caf::atom_constant<caf::atom("sg_done")>;
 using park_atom = caf::atom_constant<caf::atom("sg_park")>;
 
+// -- nodes and their gateways -------------------------------------------------------
+using info_atom = caf::atom_constant<caf::atom("sg_info")>;
+
 // -- supervisors --------------------------------------------------------------
 using start_child_atom = caf::atom_constant<caf::atom("sg_stchild")>;
 using terminate_child_atom = caf::atom_constant<caf::atom("sg_tmchild")>;

@@ -7,12 +7,14 @@
 namespace saga {
 
 class definition;
+class node;
 class participant_builder;
 class runtime;
 class step_context;
 class step_outcome;
 
 struct event;
+struct node_config;
 struct retry_policy;
 struct runtime_config;
 struct saga_log;

@@ -179,6 +179,13 @@ public:
   std::size_t recover();
 
 private:
+  friend class node;
+
+  /// Returns the directory of current incarnations (for the node).
+  std::shared_ptr<detail::directory> directory() const {
+    return dir_;
+  }
+
   void init(runtime_config cfg, journal_actor given_journal);
 
   std::unique_ptr<caf::actor_system_config> own_cfg_;

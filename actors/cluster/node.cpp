@@ -1,0 +1,230 @@
+#include "saga/node.hpp"
+
+#include <cctype>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/cluster/gateway.hpp"
+#include "actors/cluster/membership.hpp"
+#include "actors/cluster/routes.hpp"
+#include "persistence/redis_directory.hpp"
+#include "persistence/redis_url.hpp"
+#include "saga/errc.hpp"
+
+namespace saga {
+
+caf::error node_config::validate() const {
+  if (node_id.empty())
+    return make_error(errc::invalid_config, "node_id is empty");
+  for (auto c : node_id)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_'
+        && c != '-')
+      return make_error(errc::invalid_config,
+                        "node_id '" + node_id
+                          + "' may hold only letters, digits, '.', '_' and '-'");
+  if (host.empty())
+    return make_error(errc::invalid_config, "host is empty");
+  for (const auto& p : peers) {
+    auto colon = p.rfind(':');
+    unsigned long port = 0;
+    bool ok = colon != std::string::npos && colon > 0
+              && colon + 1 < p.size();
+    if (ok) {
+      for (size_t i = colon + 1; i < p.size(); ++i)
+        ok = ok && std::isdigit(static_cast<unsigned char>(p[i]));
+      if (ok && p.size() - colon - 1 <= 5)
+        port = std::stoul(p.substr(colon + 1));
+    }
+    if (!ok || port == 0 || port > 65535)
+      return make_error(errc::invalid_config,
+                        "peer '" + p + "' is not host:port");
+  }
+  if (!redis_url.empty())
+    if (auto ep = parse_redis_url(redis_url); !ep)
+      return ep.error();
+  if (lease < std::chrono::milliseconds{100})
+    return make_error(errc::invalid_config, "lease must be at least 100ms");
+  if (remote_timeout.count() <= 0)
+    return make_error(errc::invalid_config, "remote_timeout must be positive");
+  if (heartbeat_interval.count() <= 0
+      || connection_timeout <= heartbeat_interval)
+    return make_error(errc::invalid_config,
+                      "heartbeat_interval must be positive and below "
+                      "connection_timeout");
+  return caf::none;
+}
+
+struct node::impl {
+  node_config cfg;
+  caf::error start_error;
+  caf::actor_system_config sys_cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<runtime> rt;
+  detail::route_table_ptr routes = std::make_shared<detail::route_table>();
+  gateway_actor gateway;
+  detail::membership_actor membership;
+  uint16_t port = 0;
+  uint64_t epoch = 0;
+  std::mutex mtx;
+  std::function<void()> on_replaced;
+  bool started = false;
+  bool stopped = false;
+};
+
+node::node(node_config cfg) : impl_(std::make_unique<impl>()) {
+  auto& d = *impl_;
+  d.cfg = std::move(cfg);
+  if (auto err = d.cfg.validate()) {
+    d.start_error = std::move(err);
+    return;
+  }
+  // Journal to the directory's Redis unless told otherwise.
+  auto rcfg = d.cfg.runtime;
+  if (!d.cfg.redis_url.empty() && rcfg.journal_url == "memory://")
+    rcfg.journal_url = d.cfg.redis_url;
+  rcfg.journal.node_id = d.cfg.node_id;
+  if (auto err = rcfg.validate()) {
+    d.start_error = std::move(err);
+    return;
+  }
+  auto epoch = allocate_epoch(d.cfg.redis_url.empty() ? rcfg.journal_url
+                                                      : d.cfg.redis_url,
+                              rcfg.journal);
+  if (!epoch) {
+    d.start_error = std::move(epoch.error());
+    return;
+  }
+  d.epoch = *epoch;
+  rcfg.journal.epoch = d.epoch;
+  add_message_types(d.sys_cfg);
+  d.sys_cfg.load<caf::io::middleman>();
+  d.sys_cfg.set("middleman.heartbeat-interval",
+                caf::timespan{d.cfg.heartbeat_interval});
+  d.sys_cfg.set("middleman.connection-timeout",
+                caf::timespan{d.cfg.connection_timeout});
+  auto threads = rcfg.scheduler_threads;
+  if (threads == 0)
+    threads = std::max(1u, std::thread::hardware_concurrency());
+  d.sys_cfg.set("scheduler.max-threads", threads);
+  d.sys = std::make_unique<caf::actor_system>(d.sys_cfg);
+  d.rt = std::make_unique<runtime>(*d.sys, rcfg);
+  if (d.rt->start_error())
+    d.start_error = d.rt->start_error();
+}
+
+node::~node() {
+  stop();
+}
+
+const caf::error& node::start_error() const noexcept {
+  return impl_->start_error;
+}
+
+participant_builder& node::participant(const std::string& name) {
+  impl_->routes->add_local(name);
+  return impl_->rt->participant(name);
+}
+
+runtime& node::rt() {
+  return *impl_->rt;
+}
+
+uint16_t node::port() const noexcept {
+  return impl_->port;
+}
+
+uint64_t node::epoch() const noexcept {
+  return impl_->epoch;
+}
+
+void node::on_replaced(std::function<void()> callback) {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  impl_->on_replaced = std::move(callback);
+}
+
+caf::error node::start() {
+  auto& d = *impl_;
+  if (d.start_error)
+    return d.start_error;
+  if (d.started)
+    return caf::none;
+  d.started = true;
+  detail::gateway_identity id{d.cfg.node_id, d.epoch, d.cfg.coordinate};
+  d.gateway = detail::spawn_gateway(*d.sys, id, d.rt->directory(), d.routes);
+  auto port = d.sys->middleman().publish(d.gateway, d.cfg.port,
+                                         d.cfg.host.c_str(), true);
+  if (!port) {
+    d.start_error = make_error(errc::invalid_config,
+                               "cannot listen on " + d.cfg.host + ":"
+                                 + std::to_string(d.cfg.port) + ": "
+                                 + describe(port.error()));
+    return d.start_error;
+  }
+  d.port = *port;
+  detail::membership_config mc;
+  mc.node_id = d.cfg.node_id;
+  mc.epoch = d.epoch;
+  mc.host = d.cfg.host;
+  mc.port = d.port;
+  mc.coordinates = d.cfg.coordinate;
+  if (!d.cfg.redis_url.empty())
+    mc.redis = *parse_redis_url(d.cfg.redis_url);
+  mc.peers = d.cfg.peers;
+  mc.lease = d.cfg.lease;
+  mc.io_timeout = d.cfg.runtime.journal.io_timeout;
+  mc.connect_timeout = d.cfg.connection_timeout;
+  mc.remote_timeout = d.cfg.remote_timeout;
+  auto* self_impl = &d;
+  mc.on_replaced = [self_impl] {
+    std::function<void()> cb;
+    {
+      std::lock_guard<std::mutex> guard{self_impl->mtx};
+      cb = self_impl->on_replaced;
+    }
+    if (cb)
+      cb();
+  };
+  d.membership = detail::spawn_membership(*d.sys, std::move(mc),
+                                          d.rt->directory(), d.routes);
+  {
+    // One full pass: our lease is taken and the peers are connected, so
+    // sagas started (or resumed) next find their participants.
+    caf::scoped_actor self{*d.sys};
+    self->request(d.membership, caf::infinite, detail::sync_atom::value)
+      .receive([](bool) {}, [](caf::error&) {});
+  }
+  if (d.cfg.coordinate)
+    d.rt->recover(); // sagas of our earlier incarnations
+  return caf::none;
+}
+
+void node::stop() {
+  auto& d = *impl_;
+  if (d.stopped || !d.sys)
+    return;
+  d.stopped = true;
+  if (d.membership)
+    caf::anon_send_exit(d.membership, caf::exit_reason::user_shutdown);
+  d.membership = nullptr;
+  if (d.gateway) {
+    d.sys->middleman().unpublish(d.gateway, d.port);
+    caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
+  }
+  d.gateway = nullptr;
+  d.rt.reset(); // stops the sagas; they stay unfinished in the journal
+  if (d.started && !d.cfg.redis_url.empty()) {
+    // Let the survivors take over at once instead of after the lease.
+    redis_directory dir{*parse_redis_url(d.cfg.redis_url),
+                        d.cfg.runtime.journal.io_timeout};
+    dir.release(d.cfg.node_id, d.epoch);
+  }
+  d.routes->clear();
+  d.sys.reset();
+}
+
+} // namespace saga

@@ -1,0 +1,139 @@
+// saga_node: one caf-saga cluster node hosting the shop's participants
+// (see shop.hpp) and, optionally, coordinating sagas.
+//
+//   saga_node --node-id=a --redis=redis://127.0.0.1:6379 --coordinate
+//   saga_node --node-id=b --redis=... --participants=account,inventory
+//
+// Options come from the command line or a config file (--config-file=F,
+// CAF's INI format); --help lists them. Prints one line
+// "saga_node <id> ready port=<port> epoch=<epoch>" once it serves, and
+// stops on SIGINT or SIGTERM (exit 0) or when a newer incarnation of the
+// same id replaces it (exit 3).
+
+#include <csignal>
+#include <iostream>
+#include <sstream>
+
+#include <caf/actor_system_config.hpp>
+
+#include <saga/saga.hpp>
+
+#include "demo/shop.hpp"
+
+namespace {
+
+/// The command line, parsed by CAF's config system (also reads INI files).
+struct options : caf::actor_system_config {
+  std::string node_id;
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  std::string redis;
+  std::string journal;
+  std::string participants;
+  std::string peers;
+  bool coordinate = false;
+  caf::timespan lease = std::chrono::milliseconds{2'000};
+  caf::timespan remote_timeout = std::chrono::seconds{30};
+  caf::timespan heartbeat_interval = std::chrono::milliseconds{500};
+  caf::timespan connection_timeout = std::chrono::seconds{2};
+  caf::timespan step_delay = caf::timespan{0};
+  size_t recovery_concurrency = 256;
+  size_t blocking_workers = 4;
+
+  options() {
+    opt_group{custom_options_, "global"}
+      .add(node_id, "node-id", "this node's id (required)")
+      .add(host, "host", "address the gateway listens on")
+      .add(port, "port", "gateway port (0: any free port)")
+      .add(redis, "redis", "Redis URL: directory, leases, journal")
+      .add(journal, "journal", "journal URL (default: the Redis URL)")
+      .add(participants, "participants",
+           "hosted participants, comma-separated: account,inventory,"
+           "purchase_log")
+      .add(peers, "peers", "static peers, comma-separated host:port")
+      .add(coordinate, "coordinate", "run sagas and take over dead nodes'")
+      .add(lease, "lease", "lease of this node in the directory")
+      .add(remote_timeout, "remote-timeout",
+           "bound on a step forwarded to another node")
+      .add(heartbeat_interval, "heartbeat-interval", "CAF heartbeat period")
+      .add(connection_timeout, "connection-timeout",
+           "silence after which a peer counts as gone")
+      .add(step_delay, "step-delay", "participants answer after this delay")
+      .add(recovery_concurrency, "recovery-concurrency",
+           "resumed sagas running at once")
+      .add(blocking_workers, "blocking-workers",
+           "threads per hosted participant");
+  }
+};
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> result;
+  std::stringstream in{text};
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty())
+      result.push_back(item);
+  return result;
+}
+
+template <class Duration>
+std::chrono::milliseconds ms(Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  if (auto err = opts.parse(argc, argv)) {
+    std::cerr << "saga_node: " << opts.render(err) << std::endl;
+    return 2;
+  }
+  if (opts.cli_helptext_printed)
+    return 0;
+  // Signals are taken by sigwait below; every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  saga::node_config cfg;
+  cfg.node_id = opts.node_id;
+  cfg.host = opts.host;
+  cfg.port = opts.port;
+  cfg.redis_url = opts.redis;
+  cfg.peers = split(opts.peers);
+  cfg.coordinate = opts.coordinate;
+  cfg.lease = ms(opts.lease);
+  cfg.remote_timeout = ms(opts.remote_timeout);
+  cfg.heartbeat_interval = ms(opts.heartbeat_interval);
+  cfg.connection_timeout = ms(opts.connection_timeout);
+  if (!opts.journal.empty())
+    cfg.runtime.journal_url = opts.journal;
+  cfg.runtime.recovery_concurrency = opts.recovery_concurrency;
+  cfg.runtime.blocking_workers = opts.blocking_workers;
+  saga::node n{cfg};
+  if (n.start_error()) {
+    std::cerr << "saga_node: " << saga::describe(n.start_error()) << std::endl;
+    return 2;
+  }
+  for (const auto& name : split(opts.participants))
+    if (!demo::add_shop_participant(n, name, ms(opts.step_delay))) {
+      std::cerr << "saga_node: unknown participant '" << name
+                << "' (known: account, inventory, purchase_log)" << std::endl;
+      return 2;
+    }
+  n.on_replaced([] { kill(getpid(), SIGUSR1); });
+  if (auto err = n.start()) {
+    std::cerr << "saga_node: " << saga::describe(err) << std::endl;
+    return 2;
+  }
+  std::cout << "saga_node " << cfg.node_id << " ready port=" << n.port()
+            << " epoch=" << n.epoch() << std::endl;
+  int sig = 0;
+  sigwait(&signals, &sig);
+  n.stop();
+  std::cout << "saga_node " << cfg.node_id << " stopped" << std::endl;
+  return sig == SIGUSR1 ? 3 : 0;
+}

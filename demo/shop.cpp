@@ -1,0 +1,122 @@
+#include "demo/shop.hpp"
+
+#include <thread>
+
+namespace demo {
+
+namespace {
+
+using saga::json;
+using saga::step_context;
+using saga::step_outcome;
+
+/// Adds `action` to `p`: blocking handlers (they may sleep `delay` to
+/// stand for a slow server), each answering with Redis effects.
+template <class Execute, class Compensate>
+void add(saga::participant_builder& p, const std::string& action,
+         std::chrono::milliseconds delay, Execute exec, Compensate comp) {
+  auto slow = [delay](auto f) {
+    return [delay, f](const step_context& ctx, const json& payload) {
+      if (delay.count() > 0)
+        std::this_thread::sleep_for(delay); // a slow server, by request
+      return f(ctx, payload);
+    };
+  };
+  p.on_blocking(action, slow(exec), slow(comp));
+}
+
+std::string text(const json& payload, const char* key) {
+  auto i = payload.find(key);
+  return i != payload.end() && i->is_string() ? i->get<std::string>() : "";
+}
+
+int64_t number(const json& payload, const char* key) {
+  auto i = payload.find(key);
+  return i != payload.end() && i->is_number_integer() ? i->get<int64_t>() : 0;
+}
+
+} // namespace
+
+bool add_shop_participant(saga::node& n, const std::string& name,
+                          std::chrono::milliseconds delay) {
+  if (name == "account") {
+    add(
+      n.participant(name), "debit", delay,
+      [](const step_context& ctx, const json& p) {
+        auto player = text(p, "player");
+        auto amount = number(p, "amount");
+        if (player.empty() || amount <= 0)
+          return step_outcome::fail("debit needs a player and an amount > 0");
+        return step_outcome::ok({{"debited", amount}})
+          .atomically({{"HINCRBY", "shop:balance", player,
+                        std::to_string(-amount)},
+                       {"HSET", "shop:debits", ctx.id(),
+                        std::to_string(amount)}});
+      },
+      [](const step_context& ctx, const json& p) {
+        auto amount = number(p, "amount");
+        return step_outcome::ok().atomically(
+          {{"HINCRBY", "shop:balance", text(p, "player"),
+            std::to_string(amount)},
+           {"HDEL", "shop:debits", ctx.id()}});
+      });
+    return true;
+  }
+  if (name == "inventory") {
+    add(
+      n.participant(name), "grant", delay,
+      [](const step_context& ctx, const json& p) {
+        auto item = text(p, "item");
+        if (item.rfind("sold-out", 0) == 0)
+          return step_outcome::fail("item '" + item + "' is sold out");
+        return step_outcome::ok({{"granted", item}})
+          .atomically({{"HSET", "shop:grants", ctx.id(),
+                        text(p, "player") + ":" + item}});
+      },
+      [](const step_context& ctx, const json&) {
+        return step_outcome::ok().atomically(
+          {{"HDEL", "shop:grants", ctx.id()}});
+      });
+    return true;
+  }
+  if (name == "purchase_log") {
+    add(
+      n.participant(name), "record", delay,
+      [](const step_context& ctx, const json& p) {
+        return step_outcome::ok().atomically(
+          {{"HSET", "shop:purchases", ctx.id(), p.dump()}});
+      },
+      [](const step_context& ctx, const json&) {
+        return step_outcome::ok().atomically(
+          {{"HDEL", "shop:purchases", ctx.id()}});
+      });
+    return true;
+  }
+  return false;
+}
+
+saga::definition make_purchase(const std::string& player,
+                               const std::string& item, int64_t price) {
+  // Nodes may die in mid-step: many quick retries, each a second at most.
+  saga::retry_policy patient{20, std::chrono::milliseconds{50}, 2.0,
+                             std::chrono::seconds{1}};
+  saga::definition d{"purchase"};
+  d.step("debit", "account", {{"player", player}, {"amount", price}})
+    .action("debit")
+    .timeout(std::chrono::seconds{1})
+    .retry(patient);
+  d.fork();
+  d.step("grant", "inventory", {{"player", player}, {"item", item}})
+    .action("grant")
+    .timeout(std::chrono::seconds{1})
+    .retry(patient);
+  d.step("record", "purchase_log",
+         {{"player", player}, {"item", item}, {"price", price}})
+    .action("record")
+    .timeout(std::chrono::seconds{1})
+    .retry(patient);
+  d.join();
+  return d;
+}
+
+} // namespace demo

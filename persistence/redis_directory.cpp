@@ -1,0 +1,208 @@
+#include "persistence/redis_directory.hpp"
+
+#include <charconv>
+
+#include <hiredis/hiredis.h>
+
+#include "persistence/redis_journal.hpp"
+#include "saga/errc.hpp"
+#include "saga/json.hpp"
+
+namespace saga {
+
+namespace {
+
+/// Takes or extends a node's lease and refreshes its record, atomically.
+/// Both keys share the hash tag `{<id>}`, so this also runs on a cluster.
+///
+/// KEYS[1] = lease, KEYS[2] = record. ARGV: epoch, lease ms, host, port,
+/// coordinates (0/1), participants (JSON array).
+constexpr const char* heartbeat_script = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur and tonumber(cur) > tonumber(ARGV[1]) then return 'replaced' end
+local status = 'held'
+if cur ~= ARGV[1] then status = 'taken' end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'host', ARGV[3], 'port',
+           ARGV[4], 'coordinates', ARGV[5], 'participants', ARGV[6])
+return status
+)lua";
+
+/// Deletes a dead node's record once nothing of it is left to adopt.
+/// KEYS[1] = lease, KEYS[2] = record, KEYS[3] = unfinished index.
+/// ARGV[1] = the epoch the caller saw dead.
+constexpr const char* forget_script = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('ZCARD', KEYS[3]) > 0 then return 0 end
+if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+return 1
+)lua";
+
+/// Deletes our lease if we still hold it. KEYS[1] = lease, ARGV[1] = epoch.
+constexpr const char* release_script = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+)lua";
+
+constexpr const char* members_key = "saga:nodes";
+
+std::string_view text(const redisReply* r) {
+  if (r == nullptr || (r->type != REDIS_REPLY_STRING
+                       && r->type != REDIS_REPLY_STATUS))
+    return {};
+  return {r->str, r->len};
+}
+
+template <class T>
+bool parse_number(std::string_view s, T& out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && end == s.data() + s.size();
+}
+
+} // namespace
+
+std::string redis_lease_key(const std::string& id) {
+  return "saga:lease:{" + id + "}";
+}
+
+std::string redis_node_key(const std::string& id) {
+  return "saga:node:{" + id + "}";
+}
+
+redis_directory::redis_directory(redis_endpoint ep,
+                                 std::chrono::milliseconds io_timeout)
+  : ep_(std::move(ep)), io_timeout_(io_timeout) {
+  // nop
+}
+
+caf::expected<redis_connection*> redis_directory::conn() {
+  if (conn_ && !conn_->broken())
+    return &*conn_;
+  conn_.reset();
+  auto c = redis_connection::connect(ep_, io_timeout_);
+  if (!c)
+    return c.error();
+  conn_ = std::move(*c);
+  return &*conn_;
+}
+
+caf::expected<lease_status>
+redis_directory::heartbeat(const node_record& self,
+                           std::chrono::milliseconds lease) {
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto lease_key = redis_lease_key(self.id);
+  auto node_key = redis_node_key(self.id);
+  auto epoch = std::to_string(self.epoch);
+  auto ms = std::to_string(lease.count());
+  auto port = std::to_string(self.port);
+  auto names = json(self.participants).dump();
+  // EVAL (not EVALSHA): a heartbeat every few hundred milliseconds per
+  // node is no load, and it survives a Redis restart without NOSCRIPT.
+  (*c)->append({"EVAL", heartbeat_script, "2", lease_key, node_key, epoch, ms,
+                self.host, port, self.coordinates ? "1" : "0", names});
+  (*c)->append({"ZADD", members_key, "0", self.id});
+  auto r = (*c)->read();
+  auto z = (*c)->read();
+  if (!r)
+    return r.error();
+  if (!z)
+    return z.error();
+  if (is_error(**r))
+    return make_error(errc::journal_failure,
+                      "redis: lease of node " + self.id + ": "
+                        + error_text(**r));
+  auto status = text(r->get());
+  if (status == "held")
+    return lease_status::held;
+  if (status == "taken")
+    return lease_status::taken;
+  return lease_status::replaced;
+}
+
+caf::expected<std::vector<node_record>> redis_directory::list() {
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto ids = (*c)->command({"ZRANGE", members_key, "0", "-1"});
+  if (!ids)
+    return ids.error();
+  std::vector<node_record> result;
+  std::vector<std::string> keys;
+  keys.reserve((*ids)->elements * 2);
+  for (size_t i = 0; i < (*ids)->elements; ++i) {
+    node_record rec;
+    rec.id = std::string{text((*ids)->element[i])};
+    keys.push_back(redis_node_key(rec.id));
+    (*c)->append({"HMGET", keys.back(), "epoch", "host", "port",
+                  "coordinates", "participants"});
+    keys.push_back(redis_lease_key(rec.id));
+    (*c)->append({"GET", keys.back()});
+    result.push_back(std::move(rec));
+  }
+  for (auto& rec : result) {
+    auto fields = (*c)->read();
+    auto lease = (*c)->read();
+    if (!fields)
+      return fields.error();
+    if (!lease)
+      return lease.error();
+    if ((*fields)->type != REDIS_REPLY_ARRAY || (*fields)->elements != 5)
+      continue; // not readable: skipped, like a node that never registered
+    auto* f = (*fields)->element;
+    parse_number(text(f[0]), rec.epoch);
+    rec.host = std::string{text(f[1])};
+    parse_number(text(f[2]), rec.port);
+    rec.coordinates = text(f[3]) == "1";
+    auto names = json::parse(text(f[4]), nullptr, false);
+    if (names.is_array())
+      for (const auto& n : names)
+        if (n.is_string())
+          rec.participants.push_back(n.get<std::string>());
+    uint64_t holder = 0;
+    rec.alive = parse_number(text(lease->get()), holder) && holder == rec.epoch
+                && rec.epoch != 0;
+  }
+  return result;
+}
+
+caf::expected<bool> redis_directory::forget(const std::string& id,
+                                            uint64_t epoch) {
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto lease_key = redis_lease_key(id);
+  auto node_key = redis_node_key(id);
+  auto index_key = redis_unfinished_key(id);
+  auto e = std::to_string(epoch);
+  auto r = (*c)->command({"EVAL", forget_script, "3", lease_key, node_key,
+                          index_key, e});
+  if (!r)
+    return r.error();
+  if ((*r)->integer != 1)
+    return false;
+  // A node that registers again in between adds itself back on its next
+  // heartbeat.
+  if (auto z = (*c)->command({"ZREM", members_key, id}); !z)
+    return z.error();
+  return true;
+}
+
+caf::expected<bool> redis_directory::release(const std::string& id,
+                                             uint64_t epoch) {
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto key = redis_lease_key(id);
+  auto e = std::to_string(epoch);
+  auto r = (*c)->command({"EVAL", release_script, "1", key, e});
+  if (!r)
+    return r.error();
+  return (*r)->integer == 1;
+}
+
+} // namespace saga

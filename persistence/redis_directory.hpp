@@ -1,0 +1,80 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "persistence/redis_connection.hpp"
+#include "persistence/redis_url.hpp"
+
+namespace saga {
+
+/// One node as the directory lists it.
+struct node_record {
+  std::string id;
+  std::string host;
+  uint16_t port = 0;
+  /// The incarnation that registered last.
+  uint64_t epoch = 0;
+  bool coordinates = false;
+  /// The names of the participants it hosts.
+  std::vector<std::string> participants;
+  /// Whether that incarnation holds its lease right now.
+  bool alive = false;
+};
+
+/// What renewing a lease found.
+enum class lease_status : uint8_t {
+  /// The lease was ours and is extended.
+  held,
+  /// Nobody held it: first registration, or ours had expired (we were
+  /// paused or cut off) and is taken again.
+  taken,
+  /// A newer incarnation of the same node id holds it: stop.
+  replaced,
+};
+
+/// The cluster's node directory in Redis (layout: docs/redis-layout.md):
+/// who is a member, where its gateway listens, and whose lease is alive.
+/// Blocking; one owner (a detached actor). Reconnects on the next call
+/// after an I/O error.
+class redis_directory {
+public:
+  redis_directory(redis_endpoint ep, std::chrono::milliseconds io_timeout);
+
+  /// Registers `self` (or refreshes its record) and takes or extends its
+  /// lease for `lease`; returns what it found.
+  caf::expected<lease_status> heartbeat(const node_record& self,
+                                        std::chrono::milliseconds lease);
+
+  /// Returns every registered node. Reads one small record per node: the
+  /// member set is as large as the cluster, never per saga.
+  caf::expected<std::vector<node_record>> list();
+
+  /// Removes dead node `id` from the directory if incarnation `epoch` still
+  /// is its last, its lease is gone and no unfinished saga is listed for it
+  /// anymore; returns whether it did.
+  caf::expected<bool> forget(const std::string& id, uint64_t epoch);
+
+  /// Releases our lease at once (clean shutdown), if `epoch` holds it.
+  caf::expected<bool> release(const std::string& id, uint64_t epoch);
+
+private:
+  caf::expected<redis_connection*> conn();
+
+  redis_endpoint ep_;
+  std::chrono::milliseconds io_timeout_;
+  std::optional<redis_connection> conn_;
+};
+
+/// Returns the key of node `id`'s lease: `saga:lease:{<id>}`.
+std::string redis_lease_key(const std::string& id);
+
+/// Returns the key of node `id`'s record: `saga:node:{<id>}`.
+std::string redis_node_key(const std::string& id);
+
+} // namespace saga

@@ -1,0 +1,235 @@
+#include "tests/cluster_fixture.hpp"
+
+#include <thread>
+
+#include <hiredis/hiredis.h>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "demo/shop.hpp"
+
+namespace saga::test {
+
+namespace {
+
+/// A one-shot hiredis connection to the test's Redis.
+struct redis_client {
+  explicit redis_client(int port) {
+    ctx = redisConnect("127.0.0.1", port);
+  }
+  ~redis_client() {
+    if (ctx != nullptr)
+      redisFree(ctx);
+  }
+  redisReply* cmd(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    return static_cast<redisReply*>(redisCommandArgv(
+      ctx, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  }
+  redisContext* ctx = nullptr;
+};
+
+std::map<std::string, std::string> hgetall(int port, const std::string& key) {
+  redis_client c{port};
+  std::map<std::string, std::string> result;
+  auto* r = c.cmd({"HGETALL", key});
+  if (r != nullptr && r->type == REDIS_REPLY_ARRAY)
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+      result.emplace(std::string{r->element[i]->str, r->element[i]->len},
+                     std::string{r->element[i + 1]->str,
+                                 r->element[i + 1]->len});
+  freeReplyObject(r);
+  return result;
+}
+
+} // namespace
+
+void cluster_fixture::SetUp() {
+  redis_ = std::make_unique<redis_server>();
+  ASSERT_TRUE(redis_->start());
+  client_cfg_ = std::make_unique<caf::actor_system_config>();
+  add_message_types(*client_cfg_);
+  client_cfg_->load<caf::io::middleman>();
+  client_cfg_->set("middleman.heartbeat-interval",
+                   caf::timespan{std::chrono::milliseconds{200}});
+  client_cfg_->set("scheduler.max-threads", 2);
+  client_ = std::make_unique<caf::actor_system>(*client_cfg_);
+  journal_options opts;
+  opts.node_id = "observer";
+  auto j = make_journal(*client_, redis_->url(), opts);
+  ASSERT_TRUE(j) << describe(j.error());
+  reader_ = *j;
+}
+
+void cluster_fixture::TearDown() {
+  nodes_.clear(); // SIGKILL whatever still runs
+  if (reader_)
+    caf::anon_send_exit(reader_, caf::exit_reason::user_shutdown);
+  reader_ = nullptr;
+  client_.reset();
+  redis_.reset();
+}
+
+node_process& cluster_fixture::start_node(const std::string& id,
+                                          std::vector<std::string> args) {
+  std::vector<std::string> argv{"--node-id=" + id,
+                                "--redis=" + redis_->url(),
+                                std::string{"--lease="} + lease,
+                                "--heartbeat-interval=200ms",
+                                "--connection-timeout=1s"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  node_process n;
+  n.id = id;
+  n.proc = std::make_unique<child_process>(
+    SAGA_NODE_EXE, argv, std::string{"cluster-"} + id + ".log");
+  auto line = n.proc->wait_for_line("ready port=",
+                                    std::chrono::seconds{30});
+  if (!line) {
+    ADD_FAILURE() << "node " << id << " did not start; its output:";
+    for (const auto& l : n.proc->lines())
+      ADD_FAILURE() << "  " << l;
+    throw std::runtime_error("node " + id + " did not start");
+  }
+  auto p = line->find("port=");
+  n.port = static_cast<uint16_t>(std::stoul(line->substr(p + 5)));
+  n.epoch = std::stoull(line->substr(line->find("epoch=") + 6));
+  nodes_.erase(id);
+  return nodes_.emplace(id, std::move(n)).first->second;
+}
+
+gateway_actor cluster_fixture::gateway(const node_process& n) {
+  auto gw = client_->middleman().remote_actor<gateway_actor>("127.0.0.1",
+                                                             n.port);
+  if (!gw)
+    throw std::runtime_error("no gateway on node " + n.id + ": "
+                             + describe(gw.error()));
+  return *gw;
+}
+
+std::future<std::vector<saga_result>>
+cluster_fixture::run_purchases(gateway_actor gw,
+                               const std::vector<std::string>& items,
+                               int64_t price) {
+  auto done = std::make_shared<std::promise<std::vector<saga_result>>>();
+  auto result = done->get_future();
+  std::vector<std::string> defs;
+  for (const auto& item : items)
+    defs.push_back(demo::make_purchase("p", item, price).to_json().dump());
+  client_->spawn([gw, defs, done](caf::event_based_actor* self) {
+    auto results = std::make_shared<std::vector<saga_result>>();
+    auto left = std::make_shared<size_t>(defs.size());
+    auto one = [=](saga_result r) {
+      results->push_back(std::move(r));
+      if (--*left == 0) {
+        done->set_value(std::move(*results));
+        self->quit();
+      }
+    };
+    for (const auto& d : defs)
+      self->request(gw, std::chrono::seconds{120}, run_atom::value, d)
+        .then([one](saga_result& r) { one(std::move(r)); },
+              [one](caf::error& err) {
+                saga_result r;
+                r.error = std::move(err);
+                one(std::move(r));
+              });
+  });
+  return result;
+}
+
+std::vector<std::string> cluster_fixture::saga_ids() {
+  redis_client c{redis_->port()};
+  std::vector<std::string> ids;
+  std::string cursor = "0";
+  do {
+    auto* r = c.cmd({"SCAN", cursor, "MATCH", "saga:{*}:events", "COUNT",
+                     "1000"});
+    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      freeReplyObject(r);
+      break;
+    }
+    cursor.assign(r->element[0]->str, r->element[0]->len);
+    for (size_t i = 0; i < r->element[1]->elements; ++i) {
+      std::string key{r->element[1]->element[i]->str,
+                      r->element[1]->element[i]->len};
+      ids.push_back(key.substr(6, key.size() - 6 - 8)); // saga:{ ... }:events
+    }
+    freeReplyObject(r);
+  } while (cursor != "0");
+  return ids;
+}
+
+saga_status cluster_fixture::status_of(const std::string& id) {
+  saga_status result = saga_status::pending;
+  caf::scoped_actor self{*client_};
+  self->request(reader_, std::chrono::seconds{10}, read_atom::value, id)
+    .receive(
+      [&](std::vector<event>& events) {
+        if (auto st = replay(id, events))
+          result = st->status;
+      },
+      [](caf::error&) {});
+  return result;
+}
+
+std::vector<std::string>
+cluster_fixture::await_all_terminal(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::string> ids;
+  for (;;) {
+    ids = saga_ids();
+    std::vector<std::string> open;
+    for (const auto& id : ids)
+      if (!is_terminal(status_of(id)))
+        open.push_back(id);
+    if (open.empty())
+      return ids;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << open.size() << " of " << ids.size()
+                    << " sagas did not end, e.g. " << open.front() << " ("
+                    << to_string(status_of(open.front())) << ")";
+      return ids;
+    }
+    // The sagas end in other processes; Redis is where we see it.
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+}
+
+void cluster_fixture::expect_consistent(const std::vector<std::string>& ids) {
+  auto debits = hgetall(redis_->port(), "shop:debits");
+  auto grants = hgetall(redis_->port(), "shop:grants");
+  auto purchases = hgetall(redis_->port(), "shop:purchases");
+  auto balance = hgetall(redis_->port(), "shop:balance");
+  long long debited = 0;
+  std::set<std::string> known(ids.begin(), ids.end());
+  for (const auto& id : ids) {
+    auto st = status_of(id);
+    bool d = debits.count(id) > 0;
+    bool g = grants.count(id) > 0;
+    bool r = purchases.count(id) > 0;
+    if (st == saga_status::completed) {
+      EXPECT_TRUE(d && g && r) << "completed saga " << id
+                               << " is missing effects";
+      if (d)
+        debited += std::stoll(debits[id]);
+    } else {
+      EXPECT_FALSE(d || g || r)
+        << "saga " << id << " ended " << to_string(st)
+        << " but left effects: debit " << d << ", grant " << g
+        << ", record " << r;
+    }
+  }
+  for (const auto& [id, amount] : debits)
+    EXPECT_TRUE(known.count(id) > 0) << "a debit of unknown saga " << id;
+  auto b = balance.count("p") > 0 ? std::stoll(balance["p"]) : 0LL;
+  EXPECT_EQ(b, -debited) << "balance of p does not match the debits";
+}
+
+} // namespace saga::test

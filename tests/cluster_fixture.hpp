@@ -1,0 +1,92 @@
+#pragma once
+
+// Multi-process cluster tests: a private redis-server, saga_node processes
+// on free loopback ports, and a client actor system in the test process
+// that starts sagas through a coordinator's gateway. Everything is real:
+// processes, TCP, CAF's middleman, Redis.
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include <saga/saga.hpp>
+
+#include "tests/child_process.hpp"
+#include "tests/redis_server.hpp"
+
+namespace saga::test {
+
+/// A running saga_node and its gateway port.
+struct node_process {
+  std::string id;
+  uint16_t port = 0;
+  uint64_t epoch = 0;
+  std::unique_ptr<child_process> proc;
+};
+
+/// What the shop's data says about one saga.
+struct shop_record {
+  bool debited = false;
+  bool granted = false;
+  bool recorded = false;
+};
+
+class cluster_fixture : public ::testing::Test {
+protected:
+  /// Lease of every node in these tests: short, so failovers are quick.
+  static constexpr const char* lease = "1s";
+
+  void SetUp() override;
+  void TearDown() override;
+
+  /// Starts saga_node `id` with `args` (plus the Redis URL, lease and
+  /// heartbeat settings) and waits for its ready line.
+  node_process& start_node(const std::string& id,
+                           std::vector<std::string> args);
+
+  /// Returns the gateway of `n`, connected from the client system.
+  gateway_actor gateway(const node_process& n);
+
+  /// Starts one purchase per entry of `items` on `gw` at once and returns
+  /// the results as they arrive (errors become results with `error` set).
+  std::future<std::vector<saga_result>>
+  run_purchases(gateway_actor gw, const std::vector<std::string>& items,
+                int64_t price = 10);
+
+  /// Returns every saga id with a history in Redis (SCAN: test data only).
+  std::vector<std::string> saga_ids();
+
+  /// Returns the status of saga `id` replayed from Redis, or pending.
+  saga_status status_of(const std::string& id);
+
+  /// Waits until every saga in Redis has ended, polling Redis until
+  /// `timeout`; returns the ids.
+  std::vector<std::string>
+  await_all_terminal(std::chrono::milliseconds timeout);
+
+  /// Checks that the shop's data matches the sagas' outcomes: a completed
+  /// saga debited, granted and recorded once; any other left nothing; the
+  /// balance of player "p" equals its start minus the debits.
+  void expect_consistent(const std::vector<std::string>& ids);
+
+  std::string redis_url() const {
+    return redis_->url();
+  }
+
+  std::unique_ptr<redis_server> redis_;
+  std::map<std::string, node_process> nodes_;
+  std::unique_ptr<caf::actor_system_config> client_cfg_;
+  std::unique_ptr<caf::actor_system> client_;
+  journal_actor reader_;
+};
+
+} // namespace saga::test
