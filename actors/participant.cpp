@@ -256,7 +256,17 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
                       barrier_done_atom::value, cmd.id, cmd.step, op, token,
                       std::move(r))
             .then(
-              [finish, reply](bool) mutable { finish(std::move(reply)); },
+              [finish, reply](bool recorded) mutable {
+                if (recorded)
+                  finish(std::move(reply));
+                else
+                  // We hung past a re-claim: another attempt settled this
+                  // operation and our effects were not applied. A retry
+                  // reads its outcome.
+                  finish(fail_reply("another attempt settled this operation "
+                                    "first; retry to read its outcome",
+                                    true));
+              },
               [finish](caf::error& err) {
                 // Not recorded (and no effect applied): the saga tries
                 // again, which claims and runs the handler again.

@@ -6,6 +6,7 @@
 #include <random>
 #include <stdexcept>
 
+#include <caf/actor_ostream.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 #include <caf/sec.hpp>
@@ -284,6 +285,10 @@ void send_batch(saga_pointer self) {
           // our lease): it is theirs now. Stop without a restart and without
           // touching it again; the waiters learn where it went.
           s.finished = true;
+          aout(self) << "caf-saga: saga " << s.st.saga_id
+                     << " was adopted by another node; fenced, this node "
+                        "stops driving it"
+                     << std::endl;
           auto r = make_result(self);
           r.success = false;
           r.error = std::move(err);

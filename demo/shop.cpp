@@ -1,5 +1,6 @@
 #include "demo/shop.hpp"
 
+#include <iostream>
 #include <thread>
 
 namespace demo {
@@ -17,8 +18,13 @@ void add(saga::participant_builder& p, const std::string& action,
          std::chrono::milliseconds delay, Execute exec, Compensate comp) {
   auto slow = [delay](auto f) {
     return [delay, f](const step_context& ctx, const json& payload) {
-      if (delay.count() > 0)
-        std::this_thread::sleep_for(delay); // a slow server, by request
+      if (delay.count() > 0) {
+        // A slow server, by request; the line tells watchers (tests) that
+        // a step is in flight here.
+        std::cout << "shop: step " << ctx.step() << " of saga " << ctx.id()
+                  << " begins" << std::endl;
+        std::this_thread::sleep_for(delay);
+      }
       return f(ctx, payload);
     };
   };

@@ -210,12 +210,16 @@ caf::expected<bool> memory_store::done(const saga_id& id,
                       "atomic effects need the Redis journal");
   std::lock_guard<std::mutex> guard{mtx_};
   auto field = step + (op == barrier_op::execute ? "/x" : "/c");
+  auto& recs = barriers_[id];
+  auto i = recs.find(field);
+  if (i == recs.end() || i->second.done || i->second.owner != owner)
+    return false; // no longer our claim: someone else settled it
   if (!reply.ok) {
     // No effect: forget the claim, so a retry runs the handler again.
-    barriers_[id].erase(field);
+    recs.erase(i);
     return true;
   }
-  auto& rec = barriers_[id][field];
+  auto& rec = i->second;
   rec.done = true;
   rec.owner = owner;
   rec.reply = std::move(reply);

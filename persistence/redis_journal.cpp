@@ -155,6 +155,37 @@ put(mf, 'R:' .. ARGV[3])
 return {'proceed', ''}
 )lua";
 
+/// Records the outcome of a claimed participant operation, only if the
+/// claim is still the caller's: a participant that hung (SIGSTOP) past its
+/// saga's timeout and wakes after another node re-claimed and finished the
+/// operation must neither apply its effects again nor erase that record.
+///
+/// KEYS[1] = the saga's barrier hash. ARGV: field, "R:<token>", the record
+/// ("" for a failure: the claim is dropped), retention seconds, effect
+/// count, then per effect its argument count and arguments. Effects run
+/// before the record is written: if one fails (a script error), nothing is
+/// recorded and a retry claims and runs the handler again. Returns 1, or 0
+/// when the claim is no longer the caller's.
+constexpr const char* done_script = R"lua(
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+local n = tonumber(ARGV[5])
+local i = 6
+for k = 1, n do
+  local argc = tonumber(ARGV[i])
+  local cmd = {}
+  for j = 1, argc do cmd[j] = ARGV[i + j] end
+  i = i + argc + 1
+  redis.call(unpack(cmd))
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if n > 0 then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+return 1
+)lua";
+
 struct pending_append {
   caf::typed_response_promise<uint64_t> rp;
   saga_id id;
@@ -174,6 +205,7 @@ struct pending_done {
   saga_id id;
   std::string step;
   barrier_op op;
+  std::string owner;
   step_reply reply;
 };
 
@@ -216,6 +248,7 @@ struct writer_state {
   std::string script_sha;
   std::string claim_sha;
   std::string adopt_sha;
+  std::string done_sha;
   /// Fixed replies of the barrier, JSON text.
   std::string refusal;
   std::string null_compensation;
@@ -240,9 +273,12 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
     auto sha = c->command({"SCRIPT", "LOAD", append_script});
     auto claim = c->command({"SCRIPT", "LOAD", claim_script});
     auto adopt = c->command({"SCRIPT", "LOAD", adopt_script});
+    auto done = c->command({"SCRIPT", "LOAD", done_script});
     if (sha && (*sha)->type == REDIS_REPLY_STRING && claim
         && (*claim)->type == REDIS_REPLY_STRING && adopt
-        && (*adopt)->type == REDIS_REPLY_STRING) {
+        && (*adopt)->type == REDIS_REPLY_STRING && done
+        && (*done)->type == REDIS_REPLY_STRING) {
+      s.done_sha.assign((*done)->str, (*done)->len);
       s.script_sha.assign((*sha)->str, (*sha)->len);
       s.claim_sha.assign((*claim)->str, (*claim)->len);
       s.adopt_sha.assign((*adopt)->str, (*adopt)->len);
@@ -257,6 +293,7 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
     err = !sha     ? sha.error()
           : !claim ? claim.error()
           : !adopt ? adopt.error()
+          : !done  ? done.error()
                    : make_error(errc::journal_failure, "SCRIPT LOAD: bad reply");
   } else {
     err = c.error();
@@ -342,37 +379,32 @@ void write_claim(writer_state& s, redis_connection& conn,
                s.refusal, s.null_compensation});
 }
 
-/// Queues a barrier record: one HSET, or, with effects, the record and the
-/// effects in one transaction (MULTI, each command, EXEC). A failure had no
-/// effect: its claim is removed (one HDEL), so a retry runs the handler
-/// again. Returns the number of replies.
-uint8_t write_done(writer_state& s, redis_connection& conn,
-                   const pending_done& p, std::deque<std::string>& texts) {
+/// Queues a barrier record (one script call; see `done_script`).
+void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
+                std::deque<std::string>& texts) {
+  std::vector<std::string_view> argv;
   texts.push_back(barrier_key(p.id));
-  const auto& key = texts.back();
+  argv.insert(argv.end(), {"EVALSHA", s.done_sha, "1", texts.back()});
   texts.push_back(p.step + (p.op == barrier_op::execute ? "/x" : "/c"));
-  const auto& field = texts.back();
-  if (!p.reply.ok) {
-    conn.append({"HDEL", key, field});
-    return 1;
+  argv.push_back(texts.back());
+  texts.push_back("R:" + p.owner);
+  argv.push_back(texts.back());
+  if (p.reply.ok)
+    texts.push_back("D1:" + encode_reply(p.reply));
+  else
+    texts.emplace_back();
+  argv.push_back(texts.back());
+  argv.push_back(s.retention);
+  const auto& effects = p.reply.ok ? p.reply.effects
+                                   : std::vector<std::vector<std::string>>{};
+  texts.push_back(std::to_string(effects.size()));
+  argv.push_back(texts.back());
+  for (const auto& cmd : effects) {
+    texts.push_back(std::to_string(cmd.size()));
+    argv.push_back(texts.back());
+    argv.insert(argv.end(), cmd.begin(), cmd.end());
   }
-  texts.push_back(std::string{p.reply.ok ? "D1:" : "D0:"}
-                  + encode_reply(p.reply));
-  const auto& value = texts.back();
-  if (p.reply.effects.empty()) {
-    // The claim set the hash's TTL already: one HSET records the outcome.
-    conn.append({"HSET", key, field, value});
-    return 1;
-  }
-  conn.append({"MULTI"});
-  conn.append({"HSET", key, field, value});
-  conn.append({"EXPIRE", key, s.retention});
-  for (const auto& cmd : p.reply.effects) {
-    std::vector<std::string_view> argv(cmd.begin(), cmd.end());
-    conn.append(argv);
-  }
-  conn.append({"EXEC"});
-  return static_cast<uint8_t>(4 + p.reply.effects.size());
+  conn.append(argv);
 }
 
 /// Writes the buffered requests in one pipeline and answers each after
@@ -402,8 +434,8 @@ void flush(writer_pointer self) {
       write_claim(s, *conn, *c, texts);
       shape.emplace_back(1, 0);
     } else {
-      auto n = write_done(s, *conn, std::get<pending_done>(op), texts);
-      shape.emplace_back(n, static_cast<uint8_t>(n - 1));
+      write_done(s, *conn, std::get<pending_done>(op), texts);
+      shape.emplace_back(1, 0);
     }
     // hiredis copied the arguments into its output buffer already.
   }
@@ -471,26 +503,11 @@ void flush(writer_pointer self) {
       c->rp.deliver(std::move(result));
     } else {
       auto& d = std::get<pending_done>(op);
-      if (!d.reply.ok || d.reply.effects.empty()) {
-        if (failure)
-          d.rp.deliver(std::move(failure));
-        else
-          d.rp.deliver(true);
-        continue;
-      }
-      // EXEC answers nil if the transaction was aborted, or an array with
-      // one reply per queued command, errors included.
-      if (!failure && last && last->type == REDIS_REPLY_ARRAY)
-        for (size_t k = 0; k < last->elements && !failure; ++k)
-          if (is_error(*last->element[k]))
-            failure = reply_error(*last->element[k]);
-      if (!failure && (!last || last->type != REDIS_REPLY_ARRAY))
-        failure = make_error(errc::journal_failure,
-                             "barrier record: transaction aborted");
       if (failure)
         d.rp.deliver(std::move(failure));
       else
-        d.rp.deliver(true);
+        d.rp.deliver(last && last->type == REDIS_REPLY_INTEGER
+                     && last->integer == 1);
     }
   }
   s.buffer.clear();
@@ -701,10 +718,11 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
       return rp;
     },
     [self](barrier_done_atom, saga_id& id, std::string& step, barrier_op op,
-           std::string&, step_reply& reply) -> caf::result<bool> {
+           std::string& owner, step_reply& reply) -> caf::result<bool> {
       auto rp = self->make_response_promise<bool>();
       self->state.buffer.emplace_back(
-        pending_done{rp, std::move(id), std::move(step), op, std::move(reply)});
+        pending_done{rp, std::move(id), std::move(step), op, std::move(owner),
+                     std::move(reply)});
       maybe_flush(self);
       return rp;
     },

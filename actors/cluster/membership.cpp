@@ -7,6 +7,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -52,8 +53,10 @@ struct membership_state {
   std::optional<redis_directory> store;
   /// By node id (directory) or "host:port" (static peers).
   std::map<std::string, peer> peers;
-  /// Participant stand-ins this node registered.
-  std::map<std::string, participant_actor> stand_ins;
+  /// Participant stand-ins this node registered, stopped with us (their
+  /// pending requests would keep them alive until their timeouts).
+  std::shared_ptr<std::map<std::string, participant_actor>> stand_ins
+    = std::make_shared<std::map<std::string, participant_actor>>();
   /// Dead nodes whose sagas the coordinator is adopting right now.
   std::set<std::string> adopting;
   std::shared_ptr<pass> current;
@@ -65,7 +68,7 @@ struct membership_state {
 
 using membership_pointer = membership_actor::stateful_pointer<membership_state>;
 
-void done_one(membership_pointer self, const std::shared_ptr<pass>& p) {
+void done_one(const std::shared_ptr<pass>& p) {
   if (--p->outstanding > 0)
     return;
   for (auto& w : p->waiters)
@@ -87,11 +90,11 @@ void stand_in_for(membership_pointer self,
                   const std::vector<std::string>& names) {
   auto& s = self->state;
   for (const auto& name : names) {
-    if (s.routes->is_local(name) || s.stand_ins.count(name) > 0)
+    if (s.routes->is_local(name) || s.stand_ins->count(name) > 0)
       continue;
     auto h = spawn_remote_participant(self->system(), name, s.routes,
                                       s.cfg.remote_timeout);
-    s.stand_ins.emplace(name, h);
+    s.stand_ins->emplace(name, h);
     s.dir->set_participant(name, h);
   }
 }
@@ -126,7 +129,7 @@ void ask_info(membership_pointer self, const std::string& key,
             stand_in_for(self, names);
           }
         }
-        done_one(self, p);
+        done_one(p);
       },
       [self, key, gw, p](caf::error&) {
         // Hung or gone: stop routing to it; the next pass reconnects.
@@ -134,7 +137,7 @@ void ask_info(membership_pointer self, const std::string& key,
         auto i = s.peers.find(key);
         if (i != s.peers.end() && i->second.gateway == gw)
           drop_peer(self, i->second);
-        done_one(self, p);
+        done_one(p);
       });
 }
 
@@ -171,7 +174,7 @@ void connect(membership_pointer self, const std::string& key,
             ask_info(self, key, w);
         }
         for (auto& w : waiting)
-          done_one(self, w);
+          done_one(w);
       },
       [self, key](caf::error&) {
         auto i = self->state.peers.find(key);
@@ -181,7 +184,7 @@ void connect(membership_pointer self, const std::string& key,
         i->second.waiting.clear();
         i->second.connecting = false;
         for (auto& w : waiting)
-          done_one(self, w);
+          done_one(w);
       });
 }
 
@@ -287,7 +290,7 @@ bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
       auto waiting = std::move(i->second.waiting);
       i = s.peers.erase(i);
       for (auto& w : waiting)
-        done_one(self, w);
+        done_one(w);
     } else {
       ++i;
     }
@@ -307,7 +310,7 @@ void run_pass(membership_pointer self) {
     s.stopped = true;
     if (s.cfg.on_replaced)
       s.cfg.on_replaced();
-    done_one(self, p);
+    done_one(p);
     return;
   }
   for (const auto& hp : s.cfg.peers) {
@@ -322,7 +325,7 @@ void run_pass(membership_pointer self) {
     else
       ask_info(self, hp, p);
   }
-  done_one(self, p);
+  done_one(p);
 }
 
 membership_actor::behavior_type membership(membership_pointer self,
@@ -342,6 +345,10 @@ membership_actor::behavior_type membership(membership_pointer self,
         self->state.routes->drop_node(x.node_id);
         x.gateway = nullptr;
       }
+  });
+  self->attach_functor([stand_ins = s.stand_ins](const caf::error&) {
+    for (auto& [name, h] : *stand_ins)
+      caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   });
   self->send(self, tick_atom::value);
   return {

@@ -1,6 +1,7 @@
 #include "saga/node.hpp"
 
 #include <cctype>
+#include <iostream>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -198,8 +199,12 @@ caf::error node::start() {
     self->request(d.membership, caf::infinite, detail::sync_atom::value)
       .receive([](bool) {}, [](caf::error&) {});
   }
-  if (d.cfg.coordinate)
-    d.rt->recover(); // sagas of our earlier incarnations
+  if (d.cfg.coordinate) {
+    // Sagas of our earlier incarnations.
+    if (auto n = d.rt->recover(); n > 0)
+      std::cout << "caf-saga: node " << d.cfg.node_id << " resumed " << n
+                << " sagas of its earlier incarnations" << std::endl;
+  }
   return caf::none;
 }
 

@@ -16,8 +16,9 @@ struct remote_participant_state {
   std::string participant;
   route_table_ptr routes;
   std::chrono::milliseconds timeout;
-  /// Index of the next route to try: advanced after each failure, so a
-  /// retry goes to another node when there is one.
+  /// Index of the next route: requests go round the nodes hosting the
+  /// participant, so load spreads and a retry after a failure goes to
+  /// another node when there is one.
   size_t next = 0;
 };
 
@@ -38,7 +39,7 @@ caf::result<step_reply> forward(remote_pointer self, Op op,
   auto routes = s.routes->routes(s.participant);
   if (routes.empty())
     return no_route_reply(s.participant);
-  auto pick = routes[s.next % routes.size()];
+  auto pick = routes[s.next++ % routes.size()];
   auto rp = self->make_response_promise<step_reply>();
   self
     ->request(pick.gateway, s.timeout, op, s.participant, std::move(cmd))
@@ -48,7 +49,6 @@ caf::result<step_reply> forward(remote_pointer self, Op op,
             // or may not have run there: an error (not a failed reply)
             // tells the saga the outcome is unknown, like a timeout. The
             // next request goes to the next node.
-            ++self->state.next;
             rp.deliver(make_error(errc::no_route, "node " + node + ": "
                                                     + describe(err)));
           });

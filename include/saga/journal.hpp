@@ -61,10 +61,13 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 ///   do with this operation (see `barrier_verdict`); atomically records a
 ///   claim by `owner` when the verdict is proceed, and the refusal or null
 ///   compensation when it is one of those.
-/// - barrier_done(id, step, op, owner, reply) -> records a successful
-///   outcome, with `reply.effects` applied in the same transaction (Redis),
-///   or forgets the claim of a failed one (no effect: a retry runs the
-///   handler again). The participant replies only after this is durable.
+/// - barrier_done(id, step, op, owner, reply) -> true once it recorded a
+///   successful outcome, with `reply.effects` applied atomically with it
+///   (Redis), or forgot the claim of a failed one (no effect: a retry runs
+///   the handler again); false, changing nothing, if the claim is no longer
+///   `owner`'s (it hung, and another attempt claimed and settled the
+///   operation meanwhile). The participant replies only after this is
+///   durable.
 /// Barrier records live as long as the saga's history (the retention).
 using journal_actor = caf::typed_actor<
   caf::replies_to<append_atom, saga_id, std::vector<event>>::with<uint64_t>,
