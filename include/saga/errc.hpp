@@ -69,8 +69,6 @@ enum class errc : uint8_t {
   fenced,
   /// No live node hosts the participant right now (retryable).
   no_route,
-  /// This node's lease expired: other nodes may have taken its sagas over.
-  lease_lost,
 };
 
 /// Returns the snake_case name of `code`, e.g. `"duplicate_step"`.
