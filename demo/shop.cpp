@@ -21,8 +21,11 @@ void add(saga::participant_builder& p, const std::string& action,
       if (delay.count() > 0) {
         // A slow server, by request; the line tells watchers (tests) that
         // a step is in flight here.
-        std::cout << "shop: step " << ctx.step() << " of saga " << ctx.id()
-                  << " begins" << std::endl;
+        // One write per line: workers print concurrently.
+        auto line = "shop: step " + ctx.step() + " of saga " + ctx.id()
+                    + " begins\n";
+        std::cout.write(line.data(), static_cast<std::streamsize>(line.size()));
+        std::cout.flush();
         std::this_thread::sleep_for(delay);
       }
       return f(ctx, payload);

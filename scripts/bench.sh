@@ -7,7 +7,11 @@
 #     appendonly yes / appendfsync everysec (sagas/s, p50/p99, commands/saga);
 #  3. restart_latency: crash-to-resumed latency of supervised saga actors;
 #  4. fanout_speedup: a 10-way fan-out of 5 ms steps vs the same in a row;
-#  5. redis-benchmark's raw XADD rate on the same server, for comparison.
+#  5. redis-benchmark's raw XADD rate on the same server, for comparison;
+#  6. cluster_failover: time from a coordinator's SIGKILL to its sagas
+#     resuming on a surviving node (saga_node processes, lease 1s);
+#  7. remote_throughput: sagas/s with participants on another node vs
+#     in-process.
 #
 #   BUILD_DIR  build directory (default: build-bench)
 #   SAGAS      sagas per throughput run (default 20000)
@@ -53,3 +57,16 @@ echo "== fanout_speedup: 10-way fan-out of 5 ms steps vs the same steps in a row
 echo "== redis-benchmark: raw XADD into one stream, same server"
 redis-benchmark -p "$redis_port" -q -n 200000 -P 1 XADD bench:raw '*' f v
 redis-benchmark -p "$redis_port" -q -n 500000 -P 32 XADD bench:raw '*' f v
+
+# Clusters of saga_node processes (each binary starts its own private
+# redis-server, appendonly yes / appendfsync everysec):
+#  6. cluster_failover: coordinator SIGKILL -> its sagas resumed on another
+#     node (FAILOVER_RUNS runs, default 10; lease 1s);
+#  7. remote_throughput: participants on another node vs in-process.
+cmake --build "$build" -j"$(nproc)" --target cluster_failover remote_throughput
+
+echo "== cluster_failover: coordinator SIGKILL -> sagas resumed on a survivor (lease 1s)"
+"$build/bench/cluster_failover" --runs "${FAILOVER_RUNS:-10}" --sagas 50 --lease 1s
+
+echo "== remote_throughput: participants on another node vs in-process (redis journal)"
+"$build/bench/remote_throughput" --sagas "$sagas" --concurrency 200

@@ -1,5 +1,6 @@
 #include "tests/cluster_fixture.hpp"
 
+#include <cstdio>
 #include <thread>
 
 #include <hiredis/hiredis.h>
@@ -52,6 +53,11 @@ std::map<std::string, std::string> hgetall(int port, const std::string& key) {
 } // namespace
 
 void cluster_fixture::SetUp() {
+  // Fresh logs for this test's nodes (child_process appends).
+  auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  for (const char* id : {"a", "b", "b1", "b2", "c", "p"})
+    std::remove((std::string{"cluster-"} + test->name() + "-" + id + ".log")
+                  .c_str());
   redis_ = std::make_unique<redis_server>();
   ASSERT_TRUE(redis_->start());
   client_cfg_ = std::make_unique<caf::actor_system_config>();
@@ -88,8 +94,12 @@ node_process& cluster_fixture::start_node(const std::string& id,
   argv.insert(argv.end(), args.begin(), args.end());
   node_process n;
   n.id = id;
-  n.proc = std::make_unique<child_process>(
-    SAGA_NODE_EXE, argv, std::string{"cluster-"} + id + ".log");
+  // One log per test and node, beside the test binary (ctest runs tests in
+  // parallel).
+  auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  auto log = std::string{"cluster-"} + (test ? test->name() : "x") + "-" + id
+             + ".log";
+  n.proc = std::make_unique<child_process>(SAGA_NODE_EXE, argv, log);
   auto line = n.proc->wait_for_line("ready port=",
                                     std::chrono::seconds{30});
   if (!line) {

@@ -200,8 +200,11 @@ void adopt(membership_pointer self, const node_record& rec) {
     return;
   }
   auto started = clock_type::now();
+  // Bounded, so a coordinator that died meanwhile (its promise dropped)
+  // does not block this node's adoption forever; a second walk over the
+  // same node is harmless (adopt and resume are idempotent).
   self
-    ->request(coord, caf::infinite, recover_atom::value, rec.id,
+    ->request(coord, std::chrono::minutes{5}, recover_atom::value, rec.id,
               rec.epoch + 1)
     .then(
       [self, rec, started](uint64_t n) {

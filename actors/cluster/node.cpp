@@ -177,7 +177,8 @@ caf::error node::start() {
     mc.redis = *parse_redis_url(d.cfg.redis_url);
   mc.peers = d.cfg.peers;
   mc.lease = d.cfg.lease;
-  mc.io_timeout = d.cfg.runtime.journal.io_timeout;
+  // A heartbeat stuck on a slow Redis must not outlast our own lease.
+  mc.io_timeout = std::min(d.cfg.runtime.journal.io_timeout, d.cfg.lease / 4);
   mc.connect_timeout = d.cfg.connection_timeout;
   mc.remote_timeout = d.cfg.remote_timeout;
   auto* self_impl = &d;
