@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include <caf/actor_ostream.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
@@ -243,6 +244,7 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
           finish(std::move(c.reply));
           return;
         }
+        cmd.execute_unrecorded = c.execute_unrecorded;
         run(cmd, [self, &g, cmd, op, token, finish](step_reply r) {
           // Durable before it leaves; effects go in the same transaction.
           auto journal = g.dir->journal();
@@ -256,10 +258,16 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
                       barrier_done_atom::value, cmd.id, cmd.step, op, token,
                       std::move(r))
             .then(
-              [finish, reply](bool recorded) mutable {
-                if (recorded)
+              [self, cmd, finish, reply](bool recorded) mutable {
+                if (recorded) {
                   finish(std::move(reply));
-                else
+                  return;
+                }
+                aout(self) << "caf-saga: barrier: " << cmd.id << "/"
+                           << cmd.step
+                           << " was settled by another attempt meanwhile; "
+                              "this outcome is dropped"
+                           << std::endl;
                   // We hung past a re-claim: another attempt settled this
                   // operation and our effects were not applied. A retry
                   // reads its outcome.

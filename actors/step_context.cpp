@@ -9,6 +9,7 @@ step_context::step_context(const step_command& cmd, json results)
     saga_name_(cmd.saga_name),
     step_(cmd.step),
     attempt_(cmd.attempt),
+    execute_recorded_(!cmd.execute_unrecorded),
     results_(std::move(results)) {
   if (!results_.is_object())
     results_ = json::object();

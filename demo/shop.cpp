@@ -63,6 +63,8 @@ bool add_shop_participant(saga::node& n, const std::string& name,
                         std::to_string(amount)}});
       },
       [](const step_context& ctx, const json& p) {
+        if (!ctx.execute_recorded())
+          return step_outcome::ok(); // the debit never landed
         auto amount = number(p, "amount");
         return step_outcome::ok().atomically(
           {{"HINCRBY", "shop:balance", text(p, "player"),
@@ -83,6 +85,8 @@ bool add_shop_participant(saga::node& n, const std::string& name,
                         text(p, "player") + ":" + item}});
       },
       [](const step_context& ctx, const json&) {
+        if (!ctx.execute_recorded())
+          return step_outcome::ok(); // the grant never landed
         return step_outcome::ok().atomically(
           {{"HDEL", "shop:grants", ctx.id()}});
       });
@@ -96,6 +100,8 @@ bool add_shop_participant(saga::node& n, const std::string& name,
           {{"HSET", "shop:purchases", ctx.id(), p.dump()}});
       },
       [](const step_context& ctx, const json&) {
+        if (!ctx.execute_recorded())
+          return step_outcome::ok(); // the record never landed
         return step_outcome::ok().atomically(
           {{"HDEL", "shop:purchases", ctx.id()}});
       });

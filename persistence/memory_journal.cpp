@@ -196,6 +196,12 @@ barrier_claim memory_store::claim(const saga_id& id, const std::string& step,
     return result;
   }
   // First claim, or one whose claimant never finished: claim (again).
+  if (op == barrier_op::compensate && !x->done) {
+    // The execute's attempt crashed, hung or was cut off: revoke it, so it
+    // can never record its outcome; the compensation runs, told so.
+    *x = barrier_record{true, x->owner, refusal()};
+    result.execute_unrecorded = true;
+  }
   recs[step + (op == barrier_op::execute ? "/x" : "/c")]
     = barrier_record{false, owner, {}};
   return result;

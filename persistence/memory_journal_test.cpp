@@ -947,3 +947,238 @@ TEST(AllocateEpoch, MemoryEpochsStrictlyIncrease) {
   ASSERT_FALSE(bad);
   EXPECT_TRUE(saga::is(bad.error(), errc::invalid_url));
 }
+
+// -- barrier records are fenced by claim token --------------------------------
+
+namespace {
+
+using saga::barrier_op;
+using saga::barrier_verdict;
+
+saga::step_reply ok_reply(const std::string& result) {
+  saga::step_reply r;
+  r.ok = true;
+  r.result = result;
+  return r;
+}
+
+saga::step_reply failed_reply(const std::string& why) {
+  saga::step_reply r;
+  r.ok = false;
+  r.retryable = true;
+  r.error = why;
+  return r;
+}
+
+// Unwraps done(): an error (e.g. effects on the memory store) fails the test.
+bool done(memory_store& store, const saga::saga_id& id,
+          const std::string& step, barrier_op op, const std::string& owner,
+          saga::step_reply reply) {
+  auto res = store.done(id, step, op, owner, std::move(reply));
+  EXPECT_TRUE(res) << saga::describe(res.error());
+  return res && *res;
+}
+
+} // namespace
+
+TEST(MemoryBarrier, DoneWithoutAnyClaimIsRefusedAndRecordsNothing) {
+  memory_store store;
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    ok_reply("\"one\"")));
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::compensate, "t1",
+                    ok_reply("\"one\"")));
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    failed_reply("no")));
+  // Nothing was recorded: the first real claim proceeds.
+  auto c = store.claim("s", "pay", barrier_op::execute, "t2");
+  EXPECT_EQ(c.verdict, barrier_verdict::proceed);
+}
+
+TEST(MemoryBarrier, ReClaimOfAnUnfinishedClaimProceeds) {
+  memory_store store;
+  EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
+            barrier_verdict::proceed);
+  EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "t2").verdict,
+            barrier_verdict::proceed);
+}
+
+TEST(MemoryBarrier, DoneOfAReplacedClaimIsRefusedAndKeepsTheWinnersRecord) {
+  memory_store store;
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
+            barrier_verdict::proceed);
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t2").verdict,
+            barrier_verdict::proceed);
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t2",
+                   ok_reply("\"two\"")));
+  // t1 hung past its saga's timeout and wakes up now: fenced.
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    ok_reply("\"one\"")));
+  auto dup = store.claim("s", "pay", barrier_op::execute, "t3");
+  EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
+  EXPECT_TRUE(dup.reply.ok);
+  EXPECT_EQ(dup.reply.result, "\"two\"");
+}
+
+TEST(MemoryBarrier, LateFailureOfAReplacedClaimDoesNotEraseTheRecord) {
+  memory_store store;
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
+            barrier_verdict::proceed);
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t2").verdict,
+            barrier_verdict::proceed);
+  ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "t2",
+                   ok_reply("\"two\"")));
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    failed_reply("timed out")));
+  auto dup = store.claim("s", "pay", barrier_op::execute, "t3");
+  EXPECT_EQ(dup.verdict, barrier_verdict::duplicate)
+    << "the late failure erased the settled record";
+  EXPECT_TRUE(dup.reply.ok);
+  EXPECT_EQ(dup.reply.result, "\"two\"");
+}
+
+TEST(MemoryBarrier, FailureOfAReplacedClaimDoesNotDropTheNewClaim) {
+  memory_store store;
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
+            barrier_verdict::proceed);
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t2").verdict,
+            barrier_verdict::proceed);
+  // t1 fails while t2 still runs: t2's claim stays, and t2 records.
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    failed_reply("declined")));
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t2",
+                   ok_reply("\"two\"")));
+  EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "t3").verdict,
+            barrier_verdict::duplicate);
+}
+
+TEST(MemoryBarrier, FailureOfTheOwnClaimForgetsItSoARetryProceeds) {
+  memory_store store;
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
+            barrier_verdict::proceed);
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
+                   failed_reply("declined")));
+  // The claim is gone: a second done of t1 has nothing to settle.
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    ok_reply("\"late\"")));
+  EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "t2").verdict,
+            barrier_verdict::proceed);
+}
+
+TEST(MemoryBarrier, ASettledRecordIsNotWrittenAgainByItsOwnClaimant) {
+  memory_store store;
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
+            barrier_verdict::proceed);
+  ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
+                   ok_reply("\"one\"")));
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    ok_reply("\"again\"")));
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    failed_reply("late")));
+  auto dup = store.claim("s", "pay", barrier_op::execute, "t2");
+  EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
+  EXPECT_EQ(dup.reply.result, "\"one\"");
+}
+
+TEST(MemoryBarrier, CompensationsAreFencedLikeExecutes) {
+  memory_store store;
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "x").verdict,
+            barrier_verdict::proceed);
+  ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "x",
+                   ok_reply("\"paid\"")));
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::compensate, "t1").verdict,
+            barrier_verdict::proceed);
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::compensate, "t2").verdict,
+            barrier_verdict::proceed);
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::compensate, "t2",
+                   ok_reply("\"refunded\"")));
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::compensate, "t1",
+                    ok_reply("\"again\"")));
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::compensate, "t1",
+                    failed_reply("late")));
+  auto dup = store.claim("s", "pay", barrier_op::compensate, "t3");
+  EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
+  EXPECT_EQ(dup.reply.result, "\"refunded\"");
+}
+
+TEST(MemoryBarrier, RecordsOfDifferentStepsAndSagasAreSeparate) {
+  memory_store store;
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
+            barrier_verdict::proceed);
+  // Another step's or saga's claim by another token does not replace t1's.
+  ASSERT_EQ(store.claim("s", "ship", barrier_op::execute, "t2").verdict,
+            barrier_verdict::proceed);
+  ASSERT_EQ(store.claim("u", "pay", barrier_op::execute, "t3").verdict,
+            barrier_verdict::proceed);
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t2",
+                    ok_reply("\"wrong\"")));
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
+                   ok_reply("\"one\"")));
+  EXPECT_FALSE(done(store, "u", "pay", barrier_op::execute, "t1",
+                    ok_reply("\"wrong\"")));
+}
+
+TEST(MemoryBarrier, EffectsNeedTheRedisJournal) {
+  memory_store store;
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
+            barrier_verdict::proceed);
+  auto r = ok_reply("\"one\"");
+  r.effects = {{"HINCRBY", "k", "v", "1"}};
+  auto res = store.done("s", "pay", barrier_op::execute, "t1", r);
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
+  // Nothing recorded: t1's claim is still open.
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
+                   ok_reply("\"one\"")));
+}
+
+TEST(MemoryBarrier, AHungExecuteCannotRecordAfterItsCompensation) {
+  // The execute hangs (claimed, never done); its step is compensated
+  // elsewhere. When it wakes, it must not record a success after that.
+  memory_store store;
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "hung").verdict,
+            barrier_verdict::proceed);
+  auto c = store.claim("s", "pay", barrier_op::compensate, "comp");
+  if (c.verdict == barrier_verdict::busy)
+    GTEST_SKIP() << "the store holds the compensation back: nothing to check";
+  if (c.verdict == barrier_verdict::proceed) {
+    ASSERT_TRUE(done(store, "s", "pay", barrier_op::compensate, "comp",
+                     ok_reply("\"refunded\"")));
+  }
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "hung",
+                    ok_reply("\"paid\"")))
+    << "the hung execute recorded after its step was compensated";
+  auto late = store.claim("s", "pay", barrier_op::execute, "retry");
+  EXPECT_EQ(late.verdict, barrier_verdict::refused);
+}
+
+TEST_F(JournalActor, BarrierDoneOfAReplacedClaimAnswersFalse) {
+  auto store = std::make_shared<memory_store>();
+  auto j = saga::spawn_memory_journal(sys, store);
+  auto claim = [&](const std::string& owner) {
+    saga::barrier_claim result;
+    self->request(j, caf::infinite, saga::barrier_claim_atom::value,
+                  saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
+                  owner)
+      .receive([&](saga::barrier_claim& c) { result = std::move(c); },
+               [&](caf::error& err) { ADD_FAILURE() << saga::describe(err); });
+    return result;
+  };
+  auto settle = [&](const std::string& owner, saga::step_reply reply) {
+    bool result = false;
+    self->request(j, caf::infinite, saga::barrier_done_atom::value,
+                  saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
+                  owner, std::move(reply))
+      .receive([&](bool x) { result = x; },
+               [&](caf::error& err) { ADD_FAILURE() << saga::describe(err); });
+    return result;
+  };
+  EXPECT_FALSE(settle("t0", ok_reply("\"none\""))) << "no claim at all";
+  ASSERT_EQ(claim("t1").verdict, barrier_verdict::proceed);
+  ASSERT_EQ(claim("t2").verdict, barrier_verdict::proceed);
+  EXPECT_TRUE(settle("t2", ok_reply("\"two\"")));
+  EXPECT_FALSE(settle("t1", ok_reply("\"one\"")));
+  EXPECT_FALSE(settle("t1", failed_reply("late")));
+  auto dup = claim("t3");
+  EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
+  EXPECT_EQ(dup.reply.result, "\"two\"");
+}

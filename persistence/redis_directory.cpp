@@ -20,6 +20,9 @@ namespace {
 constexpr const char* heartbeat_script = R"lua(
 local cur = redis.call('GET', KEYS[1])
 if cur and tonumber(cur) > tonumber(ARGV[1]) then return 'replaced' end
+-- A newer incarnation registered and its lease ran out since: still newer.
+local rec = redis.call('HGET', KEYS[2], 'epoch')
+if rec and tonumber(rec) > tonumber(ARGV[1]) then return 'replaced' end
 local status = 'held'
 if cur ~= ARGV[1] then status = 'taken' end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])

@@ -152,6 +152,13 @@ if ARGV[2] == 'c' and (not x or string.sub(x, 1, 2) == 'D0') then
   return {'null_compensated', ARGV[6]}
 end
 put(mf, 'R:' .. ARGV[3])
+if ARGV[2] == 'c' and string.sub(x, 1, 1) == 'R' then
+  -- An execute still claimed (its attempt crashed, hung or was cut off)
+  -- is revoked: it can never record its outcome or apply its atomic
+  -- effects now. The compensation runs, told so.
+  put(xf, 'D0:' .. ARGV[5])
+  return {'proceed', '', 'unrecorded'}
+end
 return {'proceed', ''}
 )lua";
 
@@ -479,7 +486,7 @@ void flush(writer_pointer self) {
         a->rp.deliver(a->events.back().seq);
     } else if (auto c = std::get_if<pending_claim>(&op)) {
       if (failure || !last || last->type != REDIS_REPLY_ARRAY
-          || last->elements != 2) {
+          || last->elements < 2) {
         c->rp.deliver(failure ? std::move(failure)
                               : make_error(errc::journal_failure,
                                            "barrier claim: unexpected reply"));
@@ -500,6 +507,7 @@ void flush(writer_pointer self) {
         result.verdict = barrier_verdict::duplicate;
       if (!stored.empty())
         result.reply = decode_reply(stored);
+      result.execute_unrecorded = last->elements > 2;
       c->rp.deliver(std::move(result));
     } else {
       auto& d = std::get<pending_done>(op);

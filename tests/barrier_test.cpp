@@ -4,9 +4,12 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
+#include <optional>
 
 #include <gtest/gtest.h>
 
+#include <caf/after.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <hiredis/hiredis.h>
@@ -252,6 +255,250 @@ TEST_F(barrier, with_barrier_protects_a_raw_participant) {
   EXPECT_EQ(runs->load(), 0);
   caf::anon_send_exit(guarded, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(raw, caf::exit_reason::user_shutdown);
+}
+
+
+// -- barrier records are fenced by claim token ---------------------------------
+//
+// The journal's barrier_claim / barrier_done directly, as a participant that
+// hung past a re-claim would send them.
+
+class barrier_fencing : public barrier {
+protected:
+  barrier_fencing() {
+    auto ep = parse_redis_url(shared_server().url());
+    EXPECT_TRUE(ep);
+    auto c = redis_connection::connect(*ep, 2s);
+    EXPECT_TRUE(c) << describe(c.error());
+    if (c)
+      conn_.emplace(std::move(*c));
+    counter_key_ = "fence:{" + saga_ + "}";
+  }
+
+  barrier_claim claim(const std::string& token,
+                      barrier_op op = barrier_op::execute) {
+    barrier_claim result;
+    result.verdict = barrier_verdict::busy; // never answered by the store
+    caf::scoped_actor self{rt_->system()};
+    self->request(rt_->journal(), 10s, barrier_claim_atom::value, saga_,
+                  std::string{"pay"}, op, token)
+      .receive([&](barrier_claim& c) { result = std::move(c); },
+               [&](caf::error& e) { ADD_FAILURE() << describe(e); });
+    return result;
+  }
+
+  bool done(const std::string& token, step_reply reply,
+            barrier_op op = barrier_op::execute) {
+    bool result = false;
+    caf::scoped_actor self{rt_->system()};
+    self->request(rt_->journal(), 10s, barrier_done_atom::value, saga_,
+                  std::string{"pay"}, op, token, std::move(reply))
+      .receive([&](bool x) { result = x; },
+               [&](caf::error& e) { ADD_FAILURE() << describe(e); });
+    return result;
+  }
+
+  /// A success that increments the counter hash's field "v" by one.
+  step_reply counted(const std::string& result) {
+    step_reply r;
+    r.ok = true;
+    r.result = result;
+    r.effects = {{"HINCRBY", counter_key_, "v", "1"}};
+    return r;
+  }
+
+  static step_reply failure(const std::string& why) {
+    step_reply r;
+    r.retryable = true;
+    r.error = why;
+    return r;
+  }
+
+  /// Returns HGET <key> <field> as text, or "<nil>".
+  std::string hget(const std::string& key, const std::string& field) {
+    if (!conn_)
+      return "<no connection>";
+    auto v = conn_->command({"HGET", key, field});
+    if (!v)
+      return "<error: " + describe(v.error()) + ">";
+    if ((*v)->type != REDIS_REPLY_STRING)
+      return "<nil>";
+    return std::string((*v)->str, (*v)->len);
+  }
+
+  std::string record(const std::string& field = "pay/x") {
+    return hget("saga:{" + saga_ + "}:barrier", field);
+  }
+
+  std::string counter() {
+    return hget(counter_key_, "v");
+  }
+
+  std::optional<redis_connection> conn_;
+  std::string counter_key_;
+};
+
+TEST_F(barrier_fencing, a_done_without_any_claim_changes_nothing) {
+  EXPECT_FALSE(done("t1", counted("\"one\"")));
+  EXPECT_FALSE(done("t1", failure("no")));
+  EXPECT_EQ(counter(), "<nil>") << "the effect ran without a claim";
+  EXPECT_EQ(record(), "<nil>");
+  EXPECT_EQ(claim("t2").verdict, barrier_verdict::proceed);
+}
+
+TEST_F(barrier_fencing, a_re_claim_of_an_unfinished_claim_proceeds) {
+  EXPECT_EQ(claim("t1").verdict, barrier_verdict::proceed);
+  EXPECT_EQ(record(), "R:t1");
+  EXPECT_EQ(claim("t2").verdict, barrier_verdict::proceed);
+  EXPECT_EQ(record(), "R:t2");
+}
+
+TEST_F(barrier_fencing, a_replaced_claim_applies_no_effect_and_keeps_the_record) {
+  ASSERT_EQ(claim("t1").verdict, barrier_verdict::proceed);
+  ASSERT_EQ(claim("t2").verdict, barrier_verdict::proceed);
+  EXPECT_TRUE(done("t2", counted("\"two\"")));
+  EXPECT_EQ(counter(), "1");
+  auto settled = record();
+  EXPECT_EQ(settled.substr(0, 3), "D1:");
+  // t1 hung past its saga's timeout and wakes up now: fenced.
+  EXPECT_FALSE(done("t1", counted("\"one\"")));
+  EXPECT_EQ(counter(), "1") << "the fenced claim applied its effect again";
+  EXPECT_EQ(record(), settled);
+  auto dup = claim("t3");
+  EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
+  EXPECT_TRUE(dup.reply.ok);
+  EXPECT_EQ(dup.reply.result, "\"two\"");
+}
+
+TEST_F(barrier_fencing, a_late_failure_of_a_replaced_claim_keeps_the_record) {
+  ASSERT_EQ(claim("t1").verdict, barrier_verdict::proceed);
+  ASSERT_EQ(claim("t2").verdict, barrier_verdict::proceed);
+  ASSERT_TRUE(done("t2", counted("\"two\"")));
+  auto settled = record();
+  EXPECT_FALSE(done("t1", failure("timed out")));
+  EXPECT_EQ(record(), settled) << "the late failure erased the record";
+  auto dup = claim("t3");
+  EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
+  EXPECT_EQ(dup.reply.result, "\"two\"");
+  EXPECT_EQ(counter(), "1");
+}
+
+TEST_F(barrier_fencing, a_failure_of_a_replaced_claim_keeps_the_new_claim) {
+  ASSERT_EQ(claim("t1").verdict, barrier_verdict::proceed);
+  ASSERT_EQ(claim("t2").verdict, barrier_verdict::proceed);
+  EXPECT_FALSE(done("t1", failure("declined")));
+  EXPECT_EQ(record(), "R:t2");
+  EXPECT_TRUE(done("t2", counted("\"two\"")));
+  EXPECT_EQ(counter(), "1");
+}
+
+TEST_F(barrier_fencing, a_settled_record_is_not_written_again) {
+  ASSERT_EQ(claim("t1").verdict, barrier_verdict::proceed);
+  ASSERT_TRUE(done("t1", counted("\"one\"")));
+  auto settled = record();
+  EXPECT_FALSE(done("t1", counted("\"again\"")));
+  EXPECT_FALSE(done("t1", failure("late")));
+  EXPECT_EQ(counter(), "1");
+  EXPECT_EQ(record(), settled);
+}
+
+TEST_F(barrier_fencing, compensations_are_fenced_like_executes) {
+  ASSERT_EQ(claim("x").verdict, barrier_verdict::proceed);
+  ASSERT_TRUE(done("x", counted("\"paid\"")));
+  ASSERT_EQ(claim("t1", barrier_op::compensate).verdict,
+            barrier_verdict::proceed);
+  ASSERT_EQ(claim("t2", barrier_op::compensate).verdict,
+            barrier_verdict::proceed);
+  EXPECT_TRUE(done("t2", counted("\"refunded\""), barrier_op::compensate));
+  EXPECT_EQ(counter(), "2");
+  EXPECT_FALSE(done("t1", counted("\"again\""), barrier_op::compensate));
+  EXPECT_FALSE(done("t1", failure("late"), barrier_op::compensate));
+  EXPECT_EQ(counter(), "2");
+  auto dup = claim("t3", barrier_op::compensate);
+  EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
+  EXPECT_EQ(dup.reply.result, "\"refunded\"");
+}
+
+TEST_F(barrier_fencing, a_participant_fenced_by_a_re_claim_answers_retryable) {
+  std::mutex mtx;
+  std::vector<responder> held;
+  std::promise<void> ran;
+  std::atomic<int> runs{0};
+  auto key = counter_key_;
+  rt_->participant("hung").on_async(
+    "pay",
+    [&](const step_context&, const json&, responder r) {
+      std::lock_guard<std::mutex> guard{mtx};
+      held.push_back(std::move(r));
+      if (++runs == 1)
+        ran.set_value();
+    },
+    [](const step_context&, const json&, responder r) {
+      r.deliver(step_outcome::ok());
+    });
+  step_command cmd;
+  cmd.id = saga_;
+  cmd.saga_name = "t";
+  cmd.step = "pay";
+  cmd.action = "pay";
+  caf::scoped_actor self{rt_->system()};
+  auto p = rt_->participant("hung").handle();
+  self->send(p, execute_atom::value, cmd);
+  ASSERT_EQ(ran.get_future().wait_for(10s), std::future_status::ready);
+  // While the handler "hangs", another attempt re-claims and settles.
+  ASSERT_EQ(claim("other").verdict, barrier_verdict::proceed);
+  ASSERT_TRUE(done("other", counted("\"other\"")));
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    ASSERT_EQ(held.size(), 1u);
+    held.front().deliver(step_outcome::ok({{"late", true}})
+                           .atomically({{"HINCRBY", key, "v", "1"}}));
+  }
+  step_reply late;
+  bool got = false;
+  self->receive(
+    [&](step_reply& r) {
+      late = std::move(r);
+      got = true;
+    },
+    caf::after(10s) >> [] {});
+  ASSERT_TRUE(got) << "no reply from the participant";
+  EXPECT_FALSE(late.ok);
+  EXPECT_TRUE(late.retryable) << late.error;
+  EXPECT_EQ(counter(), "1") << "the hung participant applied its effect";
+  // A retry reads the settled outcome and runs nothing.
+  step_reply again;
+  self->request(p, 10s, execute_atom::value, cmd)
+    .receive([&](step_reply& r) { again = std::move(r); },
+             [&](caf::error& e) { again.error = describe(e); });
+  EXPECT_TRUE(again.ok) << again.error;
+  EXPECT_EQ(again.result, "\"other\"");
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(counter(), "1");
+}
+
+
+TEST_F(barrier_fencing, a_hung_execute_cannot_record_after_its_compensation) {
+  // The execute hangs on one node (claimed, never done); the step times out
+  // with its outcome unknown and the saga compensates it on another node.
+  // When the hung execute wakes, its effect must not land after the
+  // compensation (it is a hanging execute, like one that arrives late).
+  ASSERT_EQ(claim("hung").verdict, barrier_verdict::proceed);
+  auto c = claim("comp", barrier_op::compensate);
+  if (c.verdict == barrier_verdict::busy)
+    GTEST_SKIP() << "the store holds the compensation back: nothing to check";
+  if (c.verdict == barrier_verdict::proceed) {
+    auto refund = counted("\"refunded\"");
+    refund.effects = {{"HINCRBY", counter_key_, "v", "-1"}};
+    ASSERT_TRUE(done("comp", refund, barrier_op::compensate));
+  }
+  auto before = counter();
+  EXPECT_FALSE(done("hung", counted("\"paid\"")))
+    << "the hung execute recorded after its step was compensated";
+  EXPECT_EQ(counter(), before) << "its effect landed after the compensation";
+  auto late = claim("retry");
+  EXPECT_EQ(late.verdict, barrier_verdict::refused);
+  EXPECT_FALSE(late.reply.ok);
 }
 
 } // namespace

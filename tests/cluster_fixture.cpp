@@ -63,9 +63,12 @@ void cluster_fixture::SetUp() {
   client_cfg_ = std::make_unique<caf::actor_system_config>();
   add_message_types(*client_cfg_);
   client_cfg_->load<caf::io::middleman>();
-  // No heartbeats: the client keeps its connection to a node the test
-  // pauses, so replies sent after SIGCONT still arrive.
-  client_cfg_->set("middleman.heartbeat-interval", caf::timespan{0});
+  // The client sends heartbeats (nodes drop peers silent for a second) but
+  // never times a node out itself: it keeps its connection to a node the
+  // test pauses, so replies sent after SIGCONT still arrive.
+  client_cfg_->set("middleman.heartbeat-interval",
+                   caf::timespan{std::chrono::milliseconds{200}});
+  client_cfg_->set("middleman.connection-timeout", caf::timespan{0});
   client_cfg_->set("scheduler.max-threads", 2);
   client_ = std::make_unique<caf::actor_system>(*client_cfg_);
   journal_options opts;

@@ -2,6 +2,12 @@
 // hang in mid-step, coordinator failover and fencing, restarts.
 
 #include <csignal>
+#include <sys/wait.h>
+
+#include <caf/scoped_actor.hpp>
+#include <hiredis/hiredis.h>
+
+#include "persistence/redis_connection.hpp"
 
 #include "tests/cluster_fixture.hpp"
 
@@ -34,8 +40,12 @@ bool wait_for_lines(child_process& proc, std::string_view needle, size_t n,
 
 size_t count(const std::vector<saga_result>& rs, saga_status st) {
   size_t n = 0;
-  for (const auto& r : rs)
+  for (const auto& r : rs) {
     n += r.state == st ? 1 : 0;
+    if (st == saga_status::completed && r.state != st)
+      std::cout << "saga " << r.saga_id << " ended " << to_string(r.state)
+                << ": " << describe(r.error) << std::endl;
+  }
   return n;
 }
 
@@ -83,11 +93,10 @@ TEST_F(cluster_fixture, participant_node_hung_with_sigstop) {
   auto results = pending.get();
   EXPECT_EQ(count(results, saga_status::completed), 20u);
   auto ids = await_all_terminal(30s);
-  // b1 wakes up and finishes its stale debits: their barrier records were
-  // settled by b2 meanwhile, so none of them may apply its effects again.
+  // b1 wakes up and finishes its stale debit: its barrier record was
+  // settled by b2 meanwhile, so it may not apply its effects again.
   b1.proc->signal(SIGCONT);
-  b1.proc->signal(SIGTERM);
-  ASSERT_TRUE(b1.proc->wait_exit(30s));
+  EXPECT_TRUE(b1.proc->wait_for_line("settled by another attempt", 30s));
   expect_consistent(ids);
 }
 
@@ -155,6 +164,242 @@ TEST_F(cluster_fixture, node_restarted_with_the_same_id_resumes_its_sagas) {
   auto ids = await_all_terminal(60s);
   EXPECT_GE(ids.size(), 1u);
   expect_consistent(ids);
+}
+
+
+// -- static peers, bad configuration, bad requests -----------------------------
+
+/// Starts saga_node with exactly `args` (no --redis: no directory, leases
+/// or discovery), logging beside the test binary like start_node, and waits
+/// for its ready line.
+node_process start_plain_node(const std::string& id,
+                              std::vector<std::string> args) {
+  std::vector<std::string> argv{"--node-id=" + id,
+                                "--heartbeat-interval=200ms",
+                                "--connection-timeout=1s"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  node_process n;
+  n.id = id;
+  n.proc = std::make_unique<child_process>(
+    SAGA_NODE_EXE, argv,
+    std::string{"cluster-"} + (test ? test->name() : "x") + "-" + id + ".log");
+  auto line = n.proc->wait_for_line("ready port=", 30s);
+  if (!line) {
+    ADD_FAILURE() << "node " << id << " did not start; its output:";
+    for (const auto& l : n.proc->lines())
+      ADD_FAILURE() << "  " << l;
+    throw std::runtime_error("node " + id + " did not start");
+  }
+  n.port = static_cast<uint16_t>(
+    std::stoul(line->substr(line->find("port=") + 5)));
+  n.epoch = std::stoull(line->substr(line->find("epoch=") + 6));
+  return n;
+}
+
+/// Runs saga_node with `args` and expects it to refuse them: exit status 2
+/// and a "saga_node: ..." line that contains `needle`.
+void expect_rejected(const std::vector<std::string>& args,
+                     const std::string& needle) {
+  std::string shown;
+  for (const auto& a : args)
+    shown += " " + a;
+  SCOPED_TRACE("saga_node" + shown);
+  child_process proc{SAGA_NODE_EXE, args};
+  auto status = proc.wait_exit(30s);
+  ASSERT_TRUE(status) << "saga_node did not exit";
+  EXPECT_TRUE(WIFEXITED(*status)) << "wait status " << *status;
+  if (WIFEXITED(*status)) {
+    EXPECT_EQ(WEXITSTATUS(*status), 2);
+  }
+  // The output ends with the exit (EOF): every line is there.
+  auto line = proc.wait_for_line("saga_node: ", 10s);
+  ASSERT_TRUE(line) << "no error line";
+  EXPECT_NE(line->find(needle), std::string::npos)
+    << "the error line does not name '" << needle << "': " << *line;
+  EXPECT_FALSE(proc.wait_for_line("ready port=", 1ms))
+    << "a rejected node must not serve";
+}
+
+/// Sends run(text) to `gw` and returns the saga's result; an error answer
+/// becomes a result whose `error` is set.
+saga_result run_text(caf::actor_system& sys, const gateway_actor& gw,
+                     const std::string& text) {
+  saga_result result;
+  caf::scoped_actor self{sys};
+  self->request(gw, 30s, run_atom::value, text)
+    .receive([&](saga_result& r) { result = std::move(r); },
+             [&](caf::error& err) { result.error = std::move(err); });
+  return result;
+}
+
+TEST_F(cluster_fixture, static_peers_without_redis_discovery) {
+  // Both nodes journal to Redis (the shop's effects need it) but neither
+  // uses the directory: the coordinator finds the participants through its
+  // static peer list only. TearDown stops (SIGKILL) what nodes_ holds.
+  auto& p = nodes_
+              .emplace("p", start_plain_node(
+                              "p", {"--journal=" + redis_url(),
+                                    "--participants=account,inventory,"
+                                    "purchase_log"}))
+              .first->second;
+  auto& a = nodes_
+              .emplace("a", start_plain_node(
+                              "a", {"--journal=" + redis_url(), "--coordinate",
+                                    "--peers=127.0.0.1:"
+                                      + std::to_string(p.port)}))
+              .first->second;
+  auto gw = gateway(a);
+  auto wanted = items(10);
+  wanted.push_back("sold-out-shield"); // fails on p: compensated
+  auto results = run_purchases(gw, wanted).get();
+  ASSERT_EQ(results.size(), wanted.size());
+  for (const auto& r : results)
+    EXPECT_TRUE(is_terminal(r.state)) << describe(r.error);
+  EXPECT_EQ(count(results, saga_status::completed), 10u);
+  EXPECT_EQ(count(results, saga_status::compensated), 1u);
+  auto ids = await_all_terminal(10s);
+  EXPECT_EQ(ids.size(), wanted.size());
+  expect_consistent(ids);
+  // Neither node registered in (or leased from) the directory.
+  auto c = redis_connection::connect(*parse_redis_url(redis_url()), 2s);
+  ASSERT_TRUE(c) << describe(c.error());
+  for (std::string key : {"saga:nodes", "saga:lease:{a}", "saga:lease:{p}",
+                          "saga:node:{a}", "saga:node:{p}"}) {
+    auto n = c->command({"EXISTS", key});
+    ASSERT_TRUE(n) << describe(n.error());
+    EXPECT_EQ((*n)->integer, 0) << key << " exists";
+  }
+}
+
+TEST_F(cluster_fixture, saga_node_rejects_bad_configuration_with_status_2) {
+  expect_rejected({"--node-id=bad{id}"}, "bad{id}");
+  expect_rejected({"--node-id=x", "--peers=nohostport"}, "nohostport");
+  expect_rejected({"--node-id=x", "--peers=127.0.0.1:0"}, "127.0.0.1:0");
+  expect_rejected({"--node-id=x", "--peers=127.0.0.1:99999"},
+                  "127.0.0.1:99999");
+  expect_rejected({"--node-id=x", "--redis=http://x"}, "http://x");
+  expect_rejected({"--node-id="}, "--node-id");
+  expect_rejected({"--node-id=x", "--lease=10ms"}, "lease");
+  expect_rejected({"--node-id=x", "--heartbeat-interval=2s",
+                   "--connection-timeout=1s"},
+                  "heartbeat_interval");
+  expect_rejected({"--node-id=x", "--journal=" + redis_url(),
+                   "--participants=bogus"},
+                  "bogus");
+}
+
+TEST_F(cluster_fixture, gateway_rejects_unknown_participants_and_bad_json) {
+  start_node("p", {"--participants=account,inventory,purchase_log"});
+  auto& a = start_node("a", {"--coordinate"});
+  auto gw = gateway(a);
+  definition who{"who"};
+  who.step("pay", "nobody-hosts-this");
+  auto r = run_text(*client_, gw, who.to_json().dump());
+  EXPECT_TRUE(is(r.error, errc::unknown_participant)) << describe(r.error);
+  EXPECT_NE(describe(r.error).find("nobody-hosts-this"), std::string::npos)
+    << describe(r.error);
+  EXPECT_FALSE(r.success);
+  EXPECT_TRUE(r.saga_id.empty());
+  // One known and one unknown participant: rejected before anything ran.
+  definition mixed{"mixed"};
+  mixed.step("debit", "account", {{"player", "p"}, {"amount", 1}})
+    .action("debit");
+  mixed.step("grant", "nobody-hosts-this");
+  r = run_text(*client_, gw, mixed.to_json().dump());
+  EXPECT_TRUE(is(r.error, errc::unknown_participant)) << describe(r.error);
+  auto bad = run_text(*client_, gw, "{ this is not json");
+  EXPECT_TRUE(is(bad.error, errc::invalid_payload)) << describe(bad.error);
+  EXPECT_FALSE(bad.success);
+  EXPECT_TRUE(saga_ids().empty()) << "a rejected saga left a history";
+  // The node still runs sagas afterwards.
+  auto ok = run_purchases(gw, items(1)).get();
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok.front().state, saga_status::completed)
+    << describe(ok.front().error);
+}
+
+TEST_F(cluster_fixture, gateway_of_a_node_that_does_not_coordinate_refuses_run) {
+  auto& p = start_node("p", {"--participants=account"});
+  definition one{"one"};
+  one.step("debit", "account", {{"player", "p"}, {"amount", 1}})
+    .action("debit");
+  auto r = run_text(*client_, gateway(p), one.to_json().dump());
+  EXPECT_TRUE(is(r.error, errc::invalid_config)) << describe(r.error);
+  EXPECT_TRUE(saga_ids().empty());
+}
+
+
+TEST_F(cluster_fixture, slow_execute_cannot_land_after_its_compensation_elsewhere) {
+  // b1 answers its debits only after 1.5 s; each saga gives its one debit
+  // attempt 300 ms. A debit that went to b1 times out with its outcome
+  // unknown, and the saga compensates it, on b2 (round robin) while b1
+  // still runs the execute. When b1 finishes, its debit must not land
+  // after the compensation: the saga ended compensated.
+  auto& b1 = start_node("b1", {"--participants=account",
+                               "--step-delay=1500ms"});
+  start_node("b2", {"--participants=account"});
+  auto& a = start_node("a", {"--coordinate"});
+  auto gw = gateway(a);
+  for (int i = 0; i < 6; ++i) {
+    definition d{"slow-debit"};
+    d.step("debit", "account", {{"player", "p"}, {"amount", 10}})
+      .action("debit")
+      .timeout(300ms);
+    auto r = run_text(*client_, gw, d.to_json().dump());
+    EXPECT_TRUE(is_terminal(r.state)) << describe(r.error);
+  }
+  auto ids = await_all_terminal(30s);
+  EXPECT_EQ(ids.size(), 6u);
+  // The sagas whose debit b1 ran: wait (polling Redis, bounded) until b1
+  // settled or gave up each of their execute claims.
+  std::set<std::string> on_b1;
+  for (const auto& line : b1.proc->lines())
+    if (auto p = line.find("shop: step debit of saga "); p != std::string::npos) {
+      auto id = line.substr(p + 25);
+      on_b1.insert(id.substr(0, id.find(' ')));
+    }
+  ASSERT_FALSE(on_b1.empty()) << "no debit went to b1: nothing was tested";
+  auto c = redis_connection::connect(*parse_redis_url(redis_url()), 2s);
+  ASSERT_TRUE(c) << describe(c.error());
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (const auto& id : on_b1) {
+    for (;;) {
+      auto v = c->command({"HGET", "saga:{" + id + "}:barrier", "debit/x"});
+      ASSERT_TRUE(v) << describe(v.error());
+      bool claimed = (*v)->type == REDIS_REPLY_STRING
+                     && std::string((*v)->str, (*v)->len).rfind("R:", 0) == 0;
+      if (!claimed || std::chrono::steady_clock::now() > deadline)
+        break; // settled, or left claimed (fenced): either way b1 is done
+    }
+  }
+  // b1 stops; whatever it still had in flight is gone.
+  b1.proc->signal(SIGTERM);
+  ASSERT_TRUE(b1.proc->wait_exit(30s));
+  // One-step sagas: a completed one debited once, any other left nothing,
+  // and the balance matches the debits.
+  long long debited = 0;
+  for (const auto& id : ids) {
+    auto st = status_of(id);
+    auto v = c->command({"HGET", "shop:debits", id});
+    ASSERT_TRUE(v) << describe(v.error());
+    bool debit = (*v)->type == REDIS_REPLY_STRING;
+    if (st == saga_status::completed) {
+      EXPECT_TRUE(debit) << "completed saga " << id << " has no debit";
+      if (debit)
+        debited += std::stoll(std::string((*v)->str, (*v)->len));
+    } else {
+      EXPECT_FALSE(debit) << "saga " << id << " ended " << to_string(st)
+                          << " but its debit landed"
+                          << (on_b1.count(id) > 0 ? " (b1 ran it)" : "");
+    }
+  }
+  auto b = c->command({"HGET", "shop:balance", "p"});
+  ASSERT_TRUE(b) << describe(b.error());
+  auto balance = (*b)->type == REDIS_REPLY_STRING
+                   ? std::stoll(std::string((*b)->str, (*b)->len))
+                   : 0LL;
+  EXPECT_EQ(balance, -debited) << "balance of p does not match the debits";
 }
 
 } // namespace

@@ -47,7 +47,8 @@ caf::error node_config::validate() const {
   }
   if (!redis_url.empty())
     if (auto ep = parse_redis_url(redis_url); !ep)
-      return ep.error();
+      return make_error(errc::invalid_url,
+                        "redis_url: " + describe(ep.error()));
   if (lease < std::chrono::milliseconds{100})
     return make_error(errc::invalid_config, "lease must be at least 100ms");
   if (remote_timeout.count() <= 0)

@@ -27,8 +27,9 @@ enum class barrier_verdict : uint8_t {
   busy = 3,
   /// An execute after its compensation ("hanging"): refused, recorded.
   refused = 4,
-  /// A compensate before any execute ("null compensation"): recorded and
-  /// answered "compensated" without running the handler.
+  /// A compensate before any execute ("null compensation"): none claimed,
+  /// or only a failed one. Recorded and answered "compensated" without
+  /// running the handler.
   null_compensated = 5,
 };
 
@@ -37,11 +38,18 @@ enum class barrier_verdict : uint8_t {
 struct barrier_claim {
   barrier_verdict verdict = barrier_verdict::proceed;
   step_reply reply;
+  /// For a compensate that proceeds: the step's execute was claimed but
+  /// never recorded an outcome (its attempt crashed, hung or was cut off).
+  /// The claim revokes it, so it can never record one (nor apply its atomic
+  /// effects); the compensation handler learns it through
+  /// `step_context::execute_recorded()`.
+  bool execute_unrecorded = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, barrier_claim& x) {
-  return f(caf::meta::type_name("saga::barrier_claim"), x.verdict, x.reply);
+  return f(caf::meta::type_name("saga::barrier_claim"), x.verdict, x.reply,
+           x.execute_unrecorded);
 }
 
 /// A Redis command (argv) a handler wants applied atomically with its

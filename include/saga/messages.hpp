@@ -28,6 +28,10 @@ struct step_command {
   /// Results of the saga's completed steps: a JSON object as text, mapping
   /// step names to results.
   std::string results;
+  /// Participant-internal, set by the barrier for a compensation whose
+  /// execute never recorded an outcome (see `barrier_claim`). Sagas leave
+  /// it false.
+  bool execute_unrecorded = false;
 };
 
 /// Reply of a participant to a step_command.
@@ -48,7 +52,8 @@ struct step_reply {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_command& x) {
   return f(caf::meta::type_name("saga::step_command"), x.id, x.saga_name,
-           x.step, x.action, x.attempt, x.payload, x.results);
+           x.step, x.action, x.attempt, x.payload, x.results,
+           x.execute_unrecorded);
 }
 
 template <class Inspector>

@@ -36,6 +36,16 @@ public:
     return attempt_;
   }
 
+  /// Returns, for a compensation behind the participant barrier, whether
+  /// the step's execute recorded its outcome. False means its attempt
+  /// crashed, hung or was cut off before recording, and can no longer
+  /// record: effects it would have returned with `atomically` never landed
+  /// (skip undoing those); only effects made outside the barrier can exist.
+  /// True for executes and without a barrier.
+  bool execute_recorded() const noexcept {
+    return execute_recorded_;
+  }
+
   /// Returns the result of the completed step `name`, or a null JSON value
   /// when that step has not completed.
   const json& result_of(std::string_view name) const;
@@ -53,6 +63,7 @@ private:
   std::string saga_name_;
   std::string step_;
   uint32_t attempt_;
+  bool execute_recorded_;
   json results_;
 };
 
