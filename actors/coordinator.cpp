@@ -252,11 +252,19 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
           return;
         }
         if (is_terminal(st->status)) {
-          // Ended, but still listed (a crash between two writes).
-          caf::anon_send(s.dir->journal(), finish_atom::value, id);
+          // Ended, but still listed (a crash between two writes, or before
+          // the writer's next pipeline unlisted it): unlist it, then answer,
+          // so that a finished recovery leaves nothing ended listed.
           auto r = summarize(*st);
-          notify(w, r);
-          started(false);
+          auto answer = [w, r, started](auto&&...) mutable {
+            notify(w, r);
+            started(false);
+          };
+          self
+            ->request(s.dir->journal(), s.opts.journal_timeout,
+                      finish_atom::value, id)
+            .then([answer](bool) mutable { answer(); },
+                  [answer](caf::error&) mutable { answer(); });
           return;
         }
         if (auto err = check_participants(self, *st->def)) {

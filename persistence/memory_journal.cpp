@@ -188,7 +188,7 @@ barrier_claim memory_store::claim(const saga_id& id, const std::string& step,
     return result;
   }
   if (op == barrier_op::compensate
-      && (x == nullptr || (x->done && !x->reply.ok))) {
+      && (x == nullptr || (x->done && !x->reply.ok && !x->revoked))) {
     // Nothing took effect: record a null compensation.
     recs[step + "/c"] = barrier_record{true, owner, null_compensation()};
     result.verdict = barrier_verdict::null_compensated;
@@ -198,10 +198,12 @@ barrier_claim memory_store::claim(const saga_id& id, const std::string& step,
   // First claim, or one whose claimant never finished: claim (again).
   if (op == barrier_op::compensate && !x->done) {
     // The execute's attempt crashed, hung or was cut off: revoke it, so it
-    // can never record its outcome; the compensation runs, told so.
-    *x = barrier_record{true, x->owner, refusal()};
-    result.execute_unrecorded = true;
+    // can never record its outcome; the compensation runs, told so, and so
+    // do its retries.
+    *x = barrier_record{true, x->owner, refusal(), true};
   }
+  if (op == barrier_op::compensate && x->revoked)
+    result.execute_unrecorded = true;
   recs[step + (op == barrier_op::execute ? "/x" : "/c")]
     = barrier_record{false, owner, {}};
   return result;

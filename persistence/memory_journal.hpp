@@ -82,6 +82,8 @@ private:
     bool done = false;
     std::string owner;
     step_reply reply;
+    /// An execute revoked by a compensation before it recorded an outcome.
+    bool revoked = false;
   };
 
   void retire(const saga_id& id);

@@ -125,9 +125,11 @@ return 'claimed'
 constexpr const char* claim_script = R"lua(
 local xf = ARGV[1] .. '/x'
 local cf = ARGV[1] .. '/c'
-local xc = redis.call('HMGET', KEYS[1], xf, cf)
+local uf = ARGV[1] .. '/u'
+local xc = redis.call('HMGET', KEYS[1], xf, cf, uf)
 local x = xc[1]
 local c = xc[2]
+local revoked = xc[3]
 local function put(f, v)
   -- A new hash gets the retention as its TTL; later fields keep it.
   if redis.call('HSET', KEYS[1], f, v) == 1 and redis.call('TTL', KEYS[1]) < 0 then
@@ -147,7 +149,7 @@ end
 if mine and string.sub(mine, 1, 1) == 'D' then
   return {'duplicate', string.sub(mine, 4)}
 end
-if ARGV[2] == 'c' and (not x or string.sub(x, 1, 2) == 'D0') then
+if ARGV[2] == 'c' and not revoked and (not x or string.sub(x, 1, 2) == 'D0') then
   put(cf, 'D1:' .. ARGV[6])
   return {'null_compensated', ARGV[6]}
 end
@@ -155,10 +157,13 @@ put(mf, 'R:' .. ARGV[3])
 if ARGV[2] == 'c' and string.sub(x, 1, 1) == 'R' then
   -- An execute still claimed (its attempt crashed, hung or was cut off)
   -- is revoked: it can never record its outcome or apply its atomic
-  -- effects now. The compensation runs, told so.
+  -- effects now. The compensation runs, told so, and so do its retries
+  -- (the "/u" mark).
   put(xf, 'D0:' .. ARGV[5])
+  put(uf, '1')
   return {'proceed', '', 'unrecorded'}
 end
+if ARGV[2] == 'c' and revoked then return {'proceed', '', 'unrecorded'} end
 return {'proceed', ''}
 )lua";
 
@@ -260,6 +265,9 @@ struct writer_state {
   std::string refusal;
   std::string null_compensation;
   std::vector<pending_op> buffer;
+  /// Sagas whose terminal append landed, to unlist from the index with the
+  /// next pipeline (see `flush`).
+  std::vector<saga_id> unlist;
   milliseconds backoff{0};
   bool retry_armed = false;
   bool logged_outage = false;
@@ -420,7 +428,7 @@ void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
 /// and claims are idempotent; a barrier record is simply written again).
 void flush(writer_pointer self) {
   auto& s = self->state;
-  if (s.buffer.empty())
+  if (s.buffer.empty() && s.unlist.empty())
     return;
   auto conn = connection(self);
   if (conn == nullptr) {
@@ -431,6 +439,15 @@ void flush(writer_pointer self) {
   // on push_back, so the string_views handed to hiredis stay valid until
   // hiredis has copied them into its output buffer.
   std::deque<std::string> texts;
+  // Sagas that ended in earlier pipelines leave the index in this one: a
+  // terminal append unlists only once the script accepted it (a fenced old
+  // owner must not unlist a saga it lost), and riding along costs no round
+  // trip of its own. Lost to a crash, an entry stays listed; recovery finds
+  // the saga ended and unlists it then.
+  auto unlisting = std::move(s.unlist);
+  s.unlist.clear();
+  for (const auto& id : unlisting)
+    conn->append({"ZREM", s.index_key, id});
   std::vector<std::pair<uint8_t, uint8_t>> shape; // replies, script reply
   shape.reserve(s.buffer.size());
   for (const auto& op : s.buffer) {
@@ -446,8 +463,13 @@ void flush(writer_pointer self) {
     }
     // hiredis copied the arguments into its output buffer already.
   }
-  // Terminal appends that landed, answered once they are unlisted too.
-  std::vector<std::pair<pending_append, uint64_t>> ended;
+  for (size_t i = 0; i < unlisting.size(); ++i)
+    if (!conn->read()) {
+      aout(self) << "caf-saga: redis connection lost; reconnecting"
+                 << std::endl;
+      arm_retry(self); // the buffer is sent again; the unlisting is dropped
+      return;
+    }
   size_t done = 0;
   for (; done < s.buffer.size(); ++done) {
     auto& op = s.buffer[done];
@@ -460,8 +482,6 @@ void flush(writer_pointer self) {
         aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
                    << std::endl;
         s.buffer.erase(s.buffer.begin(), s.buffer.begin() + done);
-        for (auto& e : ended)
-          e.first.rp.deliver(e.second); // landed; unlisted by recovery
         arm_retry(self);
         return;
       }
@@ -471,13 +491,8 @@ void flush(writer_pointer self) {
         last = std::move(*r);
     }
     if (auto a = std::get_if<pending_append>(&op)) {
-      if (!failure && is_terminal(a->events.back().type)) {
-        auto seq = last && last->type == REDIS_REPLY_INTEGER
-                     ? static_cast<uint64_t>(last->integer)
-                     : a->events.back().seq;
-        ended.emplace_back(std::move(*a), seq);
-        continue;
-      }
+      if (!failure && is_terminal(a->events.back().type))
+        s.unlist.push_back(a->id);
       if (failure)
         a->rp.deliver(std::move(failure));
       else if (last && last->type == REDIS_REPLY_INTEGER)
@@ -519,17 +534,10 @@ void flush(writer_pointer self) {
     }
   }
   s.buffer.clear();
-  // Unlist the sagas that ended, in one more round trip per flush that had
-  // any, before answering them: whoever learns that a saga ended finds it
-  // unlisted. Lost to a crash, an entry stays listed; recovery finds the
-  // saga ended and unlists it then.
-  for (const auto& e : ended)
-    conn->append({"ZREM", s.index_key, e.first.id});
-  for (size_t i = 0; i < ended.size(); ++i)
-    if (!conn->read())
-      break; // broken: reconnects on the next flush
-  for (auto& e : ended)
-    e.first.rp.deliver(e.second);
+  // Under load the next pipeline comes soon; otherwise this message (queued
+  // behind whatever arrived meanwhile) sends the unlisting.
+  if (!s.unlist.empty())
+    self->send(self, flush_atom::value);
 }
 
 void maybe_flush(writer_pointer self) {

@@ -125,6 +125,10 @@ TEST(fault_injection, crashing_sagas_participants_and_writers_loses_nothing) {
       }
     }
   }
+  // A writer unlists ended sagas with its next pipeline; one crashed by
+  // the test may take that with it. Such entries are ended sagas, which
+  // recovery unlists: afterwards nothing is left.
+  rt.recover();
   auto left = admin->command({"ZCARD", redis_unfinished_key("faults")});
   EXPECT_EQ((*left)->integer, 0);
 }

@@ -536,6 +536,9 @@ TEST_F(redis_ownership, after_adopt_the_old_owner_is_fenced_the_new_one_writes) 
   // expires with the history.
   r = append_to(b, sid("s"), {make(5, event_type::saga_completed, -1, 0)});
   ASSERT_TRUE(r) << describe(r.error());
+  // Unlisting rides on the writer's next pipeline: a read of the saga (same
+  // writer) comes after it.
+  ASSERT_TRUE(read_from(b, sid("s")));
   EXPECT_TRUE(index_of(node("b")).empty());
   EXPECT_TRUE(index_of(node("a")).empty());
   EXPECT_EQ(stream_length(sid("s")), 5);
