@@ -1,251 +1,746 @@
-// The first caf-saga demo: an in-process cross-server purchase.
+// The caf-saga demo: purchases and cross-server trades between many players
+// on a real cluster (account-server, inventory-server, log-server and an
+// orchestrator, each its own saga_node process) while things break: steps
+// fail, steps hang past their timeouts, the inventory server is killed and
+// restarted, and the orchestrator is killed with SIGKILL mid-run and
+// restarted, its sagas finished by its next incarnation. At the end, money
+// and items must add up exactly to what the completed sagas imply.
 //
-// Three participants stand in for three servers that own their data:
-// account-server (balances), inventory-server (items) and log-server
-// (purchase log). Each purchase is a saga:
-//   deduct_balance -> add_item -> log_purchase
-// Some purchases ask for an item that is out of stock, so add_item fails and
-// the saga refunds the balance. At the end every balance must equal its start
-// minus the price of the items the player actually owns.
+//   purchase_demo [--journal redis|memory] [--redis URL] [--players N]
+//                 [--sagas N] [--concurrency N] [--trade-share F]
+//                 [--fail-rate F] [--slow-rate F] [--kill-server yes|no]
+//                 [--kill-orchestrator yes|no] [--logs DIR]
+//
+// --journal memory runs everything in this process on the memory journal
+// (no Redis); node and orchestrator crashes become actor crashes there.
+// Exit status: 0 when every saga ended and the conservation check passed.
+
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <hiredis/hiredis.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
 #include <saga/saga.hpp>
 
+#include "demo/game_servers.hpp"
 #include "demo/trade.hpp"
+#include "persistence/memory_journal.hpp"
+#include "tests/child_process.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-struct purchase {
-  std::string player;
-  std::string item;
-  int price;
+// -- options --------------------------------------------------------------------
+
+struct options {
+  bool memory = false;
+  std::string redis;
+  size_t players = 40;
+  size_t sagas = 400;
+  size_t concurrency = 40;
+  double trade_share = 0.3;
+  demo::fault_options faults{0.05, 0.02, 1'500ms};
+  bool kill_server = true;
+  bool kill_orchestrator = true;
+  std::string logs = ".";
 };
+
+void usage() {
+  std::cout <<
+    R"(purchase_demo: purchases and trades across servers while things break.
+
+  --journal redis|memory  redis (default): four saga_node processes on one
+                          Redis; memory: one process, memory journal
+  --redis URL             Redis to use (default: $SAGA_REDIS_URL)
+  --players N             players, each with 1000 coins and 3 items (40)
+  --sagas N               sagas to run (400)
+  --concurrency N         sagas in flight at once (40)
+  --trade-share F         share of trades among the sagas (0.3)
+  --fail-rate F           probability that a step's execute fails (0.05)
+  --slow-rate F           probability that it answers after 1.5 s, past its
+                          1 s timeout (0.02)
+  --kill-server yes|no    kill the inventory server at 30% and restart it (yes)
+  --kill-orchestrator yes|no
+                          SIGKILL the orchestrator at 60% and restart it (yes)
+  --logs DIR              where the nodes' logs go (.)
+)";
+}
+
+bool parse(int argc, char** argv, options& o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (k == "--help" || k == "-h") {
+      usage();
+      std::exit(0);
+    }
+    if (i + 1 >= argc) {
+      std::cerr << "purchase_demo: " << k << " needs a value (see --help)\n";
+      return false;
+    }
+    std::string v = argv[++i];
+    auto yes = [&](bool& out) {
+      if (v != "yes" && v != "no")
+        return false;
+      out = v == "yes";
+      return true;
+    };
+    auto rate = [&](double& out) {
+      char* end = nullptr;
+      out = std::strtod(v.c_str(), &end);
+      return end != v.c_str() && *end == '\0' && out >= 0 && out <= 1;
+    };
+    auto count = [&](size_t& out) {
+      char* end = nullptr;
+      auto n = std::strtoull(v.c_str(), &end, 10);
+      out = static_cast<size_t>(n);
+      return end != v.c_str() && *end == '\0' && n > 0;
+    };
+    bool ok = true;
+    if (k == "--journal") {
+      ok = v == "redis" || v == "memory";
+      o.memory = v == "memory";
+    } else if (k == "--redis")
+      o.redis = v;
+    else if (k == "--players")
+      ok = count(o.players) && o.players >= 2;
+    else if (k == "--sagas")
+      ok = count(o.sagas);
+    else if (k == "--concurrency")
+      ok = count(o.concurrency);
+    else if (k == "--trade-share")
+      ok = rate(o.trade_share);
+    else if (k == "--fail-rate")
+      ok = rate(o.faults.fail_rate);
+    else if (k == "--slow-rate")
+      ok = rate(o.faults.slow_rate);
+    else if (k == "--kill-server")
+      ok = yes(o.kill_server);
+    else if (k == "--kill-orchestrator")
+      ok = yes(o.kill_orchestrator);
+    else if (k == "--logs")
+      o.logs = v;
+    else {
+      std::cerr << "purchase_demo: unknown option " << k << " (see --help)\n";
+      return false;
+    }
+    if (!ok) {
+      std::cerr << "purchase_demo: bad value '" << v << "' for " << k
+                << " (see --help)\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+// -- backends: where the sagas run ---------------------------------------------------
+
+using callback = std::function<void(saga::saga_result)>;
+using hash = std::map<std::string, std::string>;
+
+/// A cluster to run sagas on, with the demo's faults.
+class backend {
+public:
+  virtual ~backend() = default;
+  /// Starts a saga; `done` gets its result, or an error when the
+  /// orchestrator died before answering.
+  virtual void start(const saga::definition& d, callback done) = 0;
+  /// Kills the inventory server and starts it again.
+  virtual void kill_server() = 0;
+  /// Kills the orchestrator, starts it again (it recovers its sagas) and
+  /// returns the ids of the sagas it had left unfinished.
+  virtual std::vector<saga::saga_id> kill_orchestrator() = 0;
+  /// Returns how many sagas the orchestrator has unfinished.
+  virtual size_t unfinished() = 0;
+  virtual hash read_hash(const std::string& key) = 0;
+  virtual void write_hash(const std::string& key, const hash& values) = 0;
+  virtual std::optional<saga::saga_log> log(const saga::saga_id& id) = 0;
+};
+
+/// Four saga_node processes on one Redis; this process is a client.
+class cluster_backend : public backend {
+public:
+  cluster_backend(const options& o) : opts_(o) {
+    cfg_.load<caf::io::middleman>();
+    saga::add_message_types(cfg_);
+    cfg_.set("middleman.heartbeat-interval", caf::timespan{200ms});
+    cfg_.set("middleman.connection-timeout", caf::timespan{0});
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    saga::journal_options jo;
+    jo.node_id = "demo-observer";
+    auto j = saga::make_journal(*sys_, o.redis, jo);
+    if (!j)
+      throw std::runtime_error(saga::describe(j.error()));
+    journal_ = *j;
+    std::ostringstream faults;
+    faults << "--fail-rate=" << o.faults.fail_rate
+           << " --slow-rate=" << o.faults.slow_rate;
+    for (const char* s : {"account-server", "inventory-server", "log-server"})
+      nodes_[s] = spawn_node(s, {std::string{"--participants="} + s,
+                                 "--fail-rate=" + std::to_string(o.faults.fail_rate),
+                                 "--slow-rate=" + std::to_string(o.faults.slow_rate)});
+    nodes_["orchestrator"] = spawn_node("orchestrator", {"--coordinate"});
+    connect();
+  }
+
+  ~cluster_backend() override {
+    caf::anon_send_exit(journal_, caf::exit_reason::user_shutdown);
+    nodes_.clear();
+  }
+
+  void start(const saga::definition& d, callback done) override {
+    auto gw = gateway();
+    auto text = d.to_json().dump();
+    sys_->spawn([gw, text, done](caf::event_based_actor* self) {
+      self->monitor(gw);
+      self->set_down_handler([self, done](caf::down_msg& msg) {
+        saga::saga_result r;
+        r.error = msg.reason;
+        done(std::move(r));
+        self->quit();
+      });
+      self->request(gw, caf::infinite, saga::run_atom::value, text)
+        .then(
+          [self, done](saga::saga_result& r) {
+            done(std::move(r));
+            self->quit();
+          },
+          [self, done](caf::error& err) {
+            saga::saga_result r;
+            r.error = std::move(err);
+            done(std::move(r));
+            self->quit();
+          });
+    });
+  }
+
+  void kill_server() override {
+    nodes_["inventory-server"]->signal(SIGKILL);
+    nodes_["inventory-server"]->wait_exit(10s);
+    // Down for a moment: steps time out and retry meanwhile.
+    std::this_thread::sleep_for(500ms);
+    nodes_["inventory-server"] = spawn_node(
+      "inventory-server",
+      {"--participants=inventory-server",
+       "--fail-rate=" + std::to_string(opts_.faults.fail_rate),
+       "--slow-rate=" + std::to_string(opts_.faults.slow_rate)});
+  }
+
+  std::vector<saga::saga_id> kill_orchestrator() override {
+    nodes_["orchestrator"]->signal(SIGKILL);
+    nodes_["orchestrator"]->wait_exit(10s);
+    std::vector<saga::saga_id> ids;
+    if (auto r = redis({"ZRANGE", "saga:unfinished:{orchestrator}", "0", "-1"}))
+      for (size_t i = 0; i < r->elements; ++i)
+        ids.emplace_back(r->element[i]->str, r->element[i]->len);
+    nodes_["orchestrator"] = spawn_node("orchestrator", {"--coordinate"});
+    connect();
+    return ids;
+  }
+
+  size_t unfinished() override {
+    auto r = redis({"ZCARD", "saga:unfinished:{orchestrator}"});
+    return r ? static_cast<size_t>(r->integer) : 0;
+  }
+
+  hash read_hash(const std::string& key) override {
+    hash result;
+    if (auto r = redis({"HGETALL", key}))
+      for (size_t i = 0; i + 1 < r->elements; i += 2)
+        result.emplace(std::string{r->element[i]->str, r->element[i]->len},
+                       std::string{r->element[i + 1]->str,
+                                   r->element[i + 1]->len});
+    return result;
+  }
+
+  void write_hash(const std::string& key, const hash& values) override {
+    for (const auto& [f, v] : values)
+      redis({"HSET", key, f, v});
+  }
+
+  std::optional<saga::saga_log> log(const saga::saga_id& id) override {
+    std::optional<saga::saga_log> result;
+    caf::scoped_actor self{*sys_};
+    self->request(journal_, 10s, saga::read_atom::value, id)
+      .receive(
+        [&](std::vector<saga::event>& events) {
+          if (auto st = saga::replay(id, events))
+            result = saga::make_log(*st, std::move(events));
+        },
+        [](caf::error&) {});
+    return result;
+  }
+
+private:
+  struct reply_deleter {
+    void operator()(redisReply* r) const {
+      freeReplyObject(r);
+    }
+  };
+  using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+
+  reply_ptr redis(const std::vector<std::string>& args) {
+    std::lock_guard<std::mutex> guard{redis_mtx_};
+    if (ctx_ == nullptr) {
+      auto ep = opts_.redis.substr(std::string{"redis://"}.size());
+      auto colon = ep.rfind(':');
+      ctx_ = redisConnect(ep.substr(0, colon).c_str(),
+                          std::stoi(ep.substr(colon + 1)));
+    }
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    return reply_ptr{static_cast<redisReply*>(
+      redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(),
+                       lens.data()))};
+  }
+
+  std::unique_ptr<saga::test::child_process>
+  spawn_node(const std::string& id, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--node-id=" + id, "--redis=" + opts_.redis,
+                               "--lease=1s", "--heartbeat-interval=200ms",
+                               "--connection-timeout=1s"});
+    auto p = std::make_unique<saga::test::child_process>(
+      SAGA_NODE_EXE, args, opts_.logs + "/demo-" + id + ".log");
+    if (!p->wait_for_line("ready port=", 30s))
+      throw std::runtime_error("node " + id + " did not start; see "
+                               + opts_.logs + "/demo-" + id + ".log");
+    auto line = *p->wait_for_line("ready port=", 1s);
+    ports_[id] = static_cast<uint16_t>(
+      std::stoul(line.substr(line.find("port=") + 5)));
+    return p;
+  }
+
+  void connect() {
+    auto gw = sys_->middleman().remote_actor<saga::gateway_actor>(
+      "127.0.0.1", ports_["orchestrator"]);
+    if (!gw)
+      throw std::runtime_error("cannot reach the orchestrator: "
+                               + saga::describe(gw.error()));
+    std::lock_guard<std::mutex> guard{gw_mtx_};
+    gateway_ = *gw;
+  }
+
+  saga::gateway_actor gateway() {
+    std::lock_guard<std::mutex> guard{gw_mtx_};
+    return gateway_;
+  }
+
+  options opts_;
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  saga::journal_actor journal_;
+  std::map<std::string, std::unique_ptr<saga::test::child_process>> nodes_;
+  std::map<std::string, uint16_t> ports_;
+  std::mutex gw_mtx_;
+  saga::gateway_actor gateway_;
+  std::mutex redis_mtx_;
+  redisContext* ctx_ = nullptr;
+};
+
+/// Everything in this process on the memory journal.
+class memory_backend : public backend {
+public:
+  explicit memory_backend(const options& o) {
+    saga::add_message_types(cfg_);
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    store_ = std::make_shared<saga::memory_store>();
+    journal_ = saga::spawn_memory_journal(*sys_, store_, {"orchestrator", 1});
+    saga::runtime_config rc;
+    rc.journal.node_id = "orchestrator";
+    rc.journal.epoch = 1;
+    rt_ = std::make_unique<saga::runtime>(*sys_, journal_, rc);
+    for (const char* s : {"account-server", "inventory-server", "log-server"})
+      demo::add_game_server(rt_->participant(s), o.faults);
+  }
+
+  ~memory_backend() override {
+    rt_.reset();
+    caf::anon_send_exit(journal_, caf::exit_reason::user_shutdown);
+  }
+
+  void start(const saga::definition& d, callback done) override {
+    rt_->execute(d, std::move(done));
+  }
+
+  void kill_server() override {
+    caf::anon_send(
+      caf::actor_cast<caf::actor>(rt_->participant("inventory-server").handle()),
+      saga::crash_atom::value); // its supervisor restarts it
+  }
+
+  std::vector<saga::saga_id> kill_orchestrator() override {
+    auto before = rt_->coordinator();
+    auto page = store_->unfinished("", 100'000, "orchestrator");
+    // Its waiters learn it stopped; its supervisor starts a new one.
+    auto h = caf::actor_cast<caf::actor>(before);
+    caf::anon_send(h, caf::exit_msg{h.address(),
+                                    saga::make_error(saga::errc::injected_fault,
+                                                     "demo: orchestrator "
+                                                     "killed")});
+    while (rt_->coordinator() == before)
+      std::this_thread::sleep_for(5ms); // the supervisor restarts it
+    rt_->recover();
+    return page.ids;
+  }
+
+  size_t unfinished() override {
+    return store_->unfinished("", 100'000, "orchestrator").ids.size();
+  }
+
+  hash read_hash(const std::string& key) override {
+    return store_->read_hash(key);
+  }
+
+  void write_hash(const std::string& key, const hash& values) override {
+    store_->write_hash(key, values);
+  }
+
+  std::optional<saga::saga_log> log(const saga::saga_id& id) override {
+    return rt_->saga_log(id);
+  }
+
+private:
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  std::shared_ptr<saga::memory_store> store_;
+  saga::journal_actor journal_;
+  std::unique_ptr<saga::runtime> rt_;
+};
+
+// -- the run ------------------------------------------------------------------------
+
+enum class kind { purchase, trade };
+
+struct tally {
+  size_t completed = 0;
+  size_t compensated = 0;
+  size_t failed = 0;
+};
+
+int64_t sum(const hash& h) {
+  int64_t n = 0;
+  for (const auto& [k, v] : h)
+    n += std::stoll(v);
+  return n;
+}
+
+/// Prints a saga's log as its flow: executes to the right, compensations
+/// back to the left.
+void draw(const saga::saga_log& log) {
+  std::cout << "saga " << log.saga_id << " (" << log.name << ") ended "
+            << saga::to_string(log.status) << ": " << log.error << "\n";
+  for (const auto& s : log.steps) {
+    std::cout << "  " << std::left << std::setw(36) << s.name << " ";
+    using saga::step_status;
+    switch (s.status) {
+      case step_status::compensated:
+        std::cout << "--execute--> done  <--compensate-- undone";
+        break;
+      case step_status::failed:
+        std::cout << "--execute--> FAILED (" << s.error << ")";
+        break;
+      case step_status::completed:
+        std::cout << "--execute--> done";
+        break;
+      default:
+        std::cout << "   (not run: " << saga::to_string(s.status) << ")";
+    }
+    if (s.attempts > 1)
+      std::cout << "  [" << s.attempts << " attempts]";
+    std::cout << "\n";
+  }
+}
+
+int run(const options& o) {
+  std::unique_ptr<backend> b;
+  try {
+    if (o.memory)
+      b = std::make_unique<memory_backend>(o);
+    else
+      b = std::make_unique<cluster_backend>(o);
+  } catch (const std::exception& e) {
+    std::cerr << "purchase_demo: " << e.what() << "\n";
+    return 2;
+  }
+  auto realm = "r" + std::to_string(std::chrono::system_clock::now()
+                                       .time_since_epoch()
+                                       .count());
+  // -- seed: every player has 1000 coins and 3 items.
+  std::vector<std::string> players;
+  hash balances;
+  hash items;
+  std::vector<std::vector<std::string>> owned(o.players);
+  for (size_t i = 0; i < o.players; ++i) {
+    players.push_back("player" + std::to_string(i));
+    balances[players.back()] = "1000";
+    for (int k = 0; k < 3; ++k) {
+      owned[i].push_back("heirloom" + std::to_string(i) + "-"
+                         + std::to_string(k));
+      items[players.back() + "/" + owned[i].back()] = "1";
+    }
+  }
+  b->write_hash(demo::balance_key(realm), balances);
+  b->write_hash(demo::items_key(realm), items);
+  auto money_before = sum(b->read_hash(demo::balance_key(realm)));
+  auto items_before = sum(b->read_hash(demo::items_key(realm)));
+  // -- the sagas, decided up front.
+  std::mt19937 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> unit{0, 1};
+  const char* catalog[] = {"sword", "shield", "potion", "bow", "dragon-egg"};
+  std::vector<std::pair<kind, saga::definition>> plan;
+  for (size_t i = 0; i < o.sagas; ++i) {
+    auto a = rng() % o.players;
+    if (unit(rng) < o.trade_share) {
+      auto c = (a + 1 + rng() % (o.players - 1)) % o.players;
+      plan.emplace_back(kind::trade,
+                        demo::make_trade(realm, players[a], {owned[a][rng() % 3]},
+                                         players[c],
+                                         {owned[c][rng() % 3]}));
+    } else {
+      plan.emplace_back(kind::purchase,
+                        demo::make_game_purchase(realm, players[a],
+                                                 catalog[rng() % 5],
+                                                 10 + rng() % 91));
+    }
+  }
+  // -- run them, `concurrency` at a time.
+  std::mutex mtx;
+  std::condition_variable cv;
+  size_t next = 0;
+  size_t answered = 0;
+  size_t lost = 0;
+  bool paused = false;
+  std::map<kind, tally> tallies;
+  std::vector<saga::saga_id> compensated;
+  std::function<void()> launch_more;
+  auto on_result = [&](kind k, saga::saga_result r) {
+    std::lock_guard<std::mutex> guard{mtx};
+    ++answered;
+    if (r.saga_id.empty() || !saga::is_terminal(r.state)) {
+      ++lost; // its orchestrator died; the next one finishes it
+    } else if (r.state == saga::saga_status::completed) {
+      ++tallies[k].completed;
+    } else if (r.state == saga::saga_status::compensated) {
+      ++tallies[k].compensated;
+      compensated.push_back(r.saga_id);
+    } else {
+      ++tallies[k].failed;
+    }
+    cv.notify_all();
+  };
+  auto started = std::chrono::steady_clock::now();
+  auto pump = [&] {
+    // Called with `mtx` held: start sagas up to the window.
+    while (!paused && next < plan.size()
+           && next - answered < o.concurrency) {
+      auto i = next++;
+      auto k = plan[i].first;
+      b->start(plan[i].second, [&, k](saga::saga_result r) {
+        on_result(k, std::move(r));
+        std::lock_guard<std::mutex> guard{mtx};
+        cv.notify_all();
+      });
+    }
+  };
+  auto progress = [&](bool final) {
+    size_t done = 0;
+    for (auto& [k, t] : tallies)
+      done += t.completed + t.compensated + t.failed;
+    std::ostringstream line;
+    line << "sagas started " << next << "/" << plan.size() << ", completed "
+         << tallies[kind::purchase].completed + tallies[kind::trade].completed
+         << ", compensated "
+         << tallies[kind::purchase].compensated
+              + tallies[kind::trade].compensated
+         << ", failed "
+         << tallies[kind::purchase].failed + tallies[kind::trade].failed
+         << ", in flight " << next - answered << ", recovering " << lost;
+    static const bool tty = isatty(STDOUT_FILENO) != 0;
+    if (tty)
+      std::cout << "\r" << line.str() << "   " << (final ? "\n" : "")
+                << std::flush;
+    else
+      std::cout << line.str() << "\n" << std::flush;
+  };
+  std::vector<saga::saga_id> recovered;
+  bool server_killed = !o.kill_server;
+  bool orchestrator_killed = !o.kill_orchestrator;
+  std::cout << "running " << plan.size() << " sagas (" << o.players
+            << " players, " << o.concurrency << " at once, fail rate "
+            << o.faults.fail_rate << ", slow rate " << o.faults.slow_rate
+            << ") on " << (o.memory ? "one process, memory journal"
+                                    : "4 nodes, Redis " + o.redis)
+            << "\n";
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    pump();
+    auto last_print = std::chrono::steady_clock::now();
+    while (answered < plan.size()) {
+      cv.wait_for(guard, 100ms);
+      pump();
+      if (!server_killed && next >= plan.size() * 3 / 10) {
+        server_killed = true;
+        guard.unlock();
+        std::cout << (isatty(STDOUT_FILENO) ? "\n" : "")
+                  << "!! killing inventory-server (SIGKILL), restarting it\n";
+        b->kill_server();
+        guard.lock();
+      }
+      if (!orchestrator_killed && next >= plan.size() * 6 / 10) {
+        orchestrator_killed = true;
+        paused = true;
+        guard.unlock();
+        std::cout << (isatty(STDOUT_FILENO) ? "\n" : "")
+                  << "!! killing the orchestrator (SIGKILL) mid-run, "
+                     "restarting it\n";
+        auto ids = b->kill_orchestrator();
+        std::cout << "!! the new orchestrator recovers " << ids.size()
+                  << " unfinished sagas\n";
+        guard.lock();
+        recovered.insert(recovered.end(), ids.begin(), ids.end());
+        paused = false;
+        pump();
+      }
+      static const bool tty = isatty(STDOUT_FILENO) != 0;
+      if (std::chrono::steady_clock::now() - last_print
+          > (tty ? 250ms : 1000ms)) {
+        progress(false);
+        last_print = std::chrono::steady_clock::now();
+      }
+    }
+    progress(true);
+  }
+  // -- every saga must end, those recovered included.
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (b->unfinished() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(100ms); // the orchestrator finishes them
+  size_t open = b->unfinished();
+  tally recovered_tally;
+  for (const auto& id : recovered) {
+    auto log = b->log(id);
+    if (!log || !saga::is_terminal(log->status)) {
+      ++open;
+      continue;
+    }
+    if (log->status == saga::saga_status::completed)
+      ++recovered_tally.completed;
+    else if (log->status == saga::saga_status::compensated)
+      ++recovered_tally.compensated;
+    else
+      ++recovered_tally.failed;
+  }
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                            - started)
+                .count();
+  // -- summary.
+  std::cout << "\n" << std::left << std::setw(28) << "" << std::right
+            << std::setw(10) << "completed" << std::setw(13) << "compensated"
+            << std::setw(8) << "failed" << "\n";
+  auto row = [](const char* name, const tally& t) {
+    std::cout << std::left << std::setw(28) << name << std::right
+              << std::setw(10) << t.completed << std::setw(13)
+              << t.compensated << std::setw(8) << t.failed << "\n";
+  };
+  row("purchases", tallies[kind::purchase]);
+  row("trades", tallies[kind::trade]);
+  row("recovered after the crash", recovered_tally);
+  auto never_started = lost - std::min(lost, recovered.size());
+  if (never_started > 0)
+    std::cout << never_started
+              << " more lost their answer with the orchestrator (they ended "
+                 "just before it died, or never started); the check below "
+                 "covers them\n";
+  std::cout << plan.size() << " sagas in " << std::fixed << std::setprecision(1)
+            << secs << " s; " << open << " left unfinished\n\n";
+  // -- conservation: the servers' own data against the sagas' outcomes.
+  auto purchases = b->read_hash(demo::purchases_key(realm));
+  auto money_after = sum(b->read_hash(demo::balance_key(realm)));
+  auto items_after = sum(b->read_hash(demo::items_key(realm)));
+  auto spent = sum(purchases);
+  auto bought = static_cast<int64_t>(purchases.size());
+  bool money_ok = money_after == money_before - spent;
+  bool items_ok = items_after == items_before + bought;
+  std::cout << "conservation check (log-server: " << bought
+            << " purchases logged, " << spent << " coins)\n"
+            << "  money  before " << money_before << ", after " << money_after
+            << ", expected " << money_before - spent << "  "
+            << (money_ok ? "OK" : "MISMATCH") << "\n"
+            << "  items  before " << items_before << ", after " << items_after
+            << ", expected " << items_before + bought << "  "
+            << (items_ok ? "OK" : "MISMATCH") << "\n\n";
+  // Show a compensated saga, one that undid a step if there is one.
+  std::optional<saga::saga_log> shown;
+  for (const auto& id : compensated) {
+    auto log = b->log(id);
+    if (!log)
+      continue;
+    if (!shown)
+      shown = log;
+    auto undid = std::any_of(log->steps.begin(), log->steps.end(),
+                             [](const saga::step_log& s) {
+                               return s.status
+                                      == saga::step_status::compensated;
+                             });
+    if (undid) {
+      shown = log;
+      break;
+    }
+  }
+  if (shown)
+    draw(*shown);
+  bool ok = money_ok && items_ok && open == 0;
+  std::cout << "\n" << (ok ? "PASS" : "FAIL")
+            << ": every saga ended and money and items add up\n";
+  return ok ? 0 : 1;
+}
 
 } // namespace
 
-int main() {
-  saga::runtime rt{saga::runtime_config{}};
-  if (auto err = rt.start_error()) {
-    std::cerr << "cannot start: " << saga::describe(err) << '\n';
-    return 1;
-  }
-
-  // Each participant's handlers run inside its own actor, one message at a
-  // time, so the maps below need no locks.
-  std::map<std::string, int> balances{{"alice", 500}, {"bob", 300},
-                                      {"carol", 100}};
-  const std::map<std::string, int> start_balances = balances;
-  std::map<std::string, std::vector<std::string>> inventories;
-  std::map<std::string, int> stock{{"sword", 10}, {"shield", 10},
-                                   {"potion", 10}, {"dragon-egg", 0}};
-  std::vector<std::string> purchase_log;
-
-  rt.participant("account-server")
-    .on(
-      "deduct_balance",
-      [&](const saga::step_context& ctx, const saga::json& data) {
-        auto player = data.at("playerId").get<std::string>();
-        auto amount = data.at("amount").get<int>();
-        if (balances[player] < amount)
-          return saga::step_outcome::fail("insufficient balance");
-        balances[player] -= amount;
-        return saga::step_outcome::ok({{"txId", "tx-" + ctx.id()},
-                                       {"newBalance", balances[player]}});
-      },
-      [&](const saga::step_context&, const saga::json& data) {
-        balances[data.at("playerId").get<std::string>()]
-          += data.at("amount").get<int>();
-        return saga::step_outcome::ok();
-      });
-
-  rt.participant("inventory-server")
-    .on(
-      "add_item",
-      [&](const saga::step_context&, const saga::json& data) {
-        auto item = data.at("itemId").get<std::string>();
-        if (stock[item] <= 0)
-          return saga::step_outcome::fail("item '" + item + "' is out of stock");
-        --stock[item];
-        inventories[data.at("playerId").get<std::string>()].push_back(item);
-        return saga::step_outcome::ok({{"slot", stock[item]}});
-      },
-      [&](const saga::step_context&, const saga::json& data) {
-        auto& inv = inventories[data.at("playerId").get<std::string>()];
-        auto item = data.at("itemId").get<std::string>();
-        for (auto i = inv.begin(); i != inv.end(); ++i)
-          if (*i == item) {
-            inv.erase(i);
-            ++stock[item];
-            break;
-          }
-        return saga::step_outcome::ok();
-      });
-
-  rt.participant("log-server")
-    .on(
-      "log_purchase",
-      [&](const saga::step_context& ctx, const saga::json& data) {
-        purchase_log.push_back(ctx.id() + " " + data.dump() + " paid with "
-                               + ctx.result_of("deduct_balance")["txId"]
-                                   .get<std::string>());
-        return saga::step_outcome::ok();
-      },
-      [&](const saga::step_context&, const saga::json&) {
-        purchase_log.pop_back();
-        return saga::step_outcome::ok();
-      });
-
-  const std::vector<purchase> purchases{
-    {"alice", "sword", 120},     {"bob", "shield", 80},
-    {"carol", "dragon-egg", 50}, {"alice", "potion", 20},
-    {"bob", "dragon-egg", 90},   {"carol", "sword", 400},
-  };
-
-  std::vector<std::future<saga::saga_result>> futures;
-  for (const auto& p : purchases) {
-    saga::definition d{"purchase"};
-    d.step("deduct_balance", "account-server",
-           {{"playerId", p.player}, {"amount", p.price}})
-      .timeout(2s)
-      .retry(saga::retry_policy{3, 50ms})
-      .step("add_item", "inventory-server",
-            {{"playerId", p.player}, {"itemId", p.item}})
-      .timeout(2s)
-      .step("log_purchase", "log-server",
-            {{"playerId", p.player}, {"itemId", p.item}, {"price", p.price}})
-      .deadline(30s);
-    futures.push_back(rt.execute(d));
-  }
-
-  std::cout << "caf-saga demo: " << purchases.size()
-            << " purchases across account, inventory and log servers\n\n";
-  std::string compensated_id;
-  for (size_t i = 0; i < futures.size(); ++i) {
-    auto r = futures[i].get();
-    const auto& p = purchases[i];
-    std::cout << std::left << std::setw(6) << p.player << " buys "
-              << std::setw(11) << p.item << " for " << std::setw(4) << p.price
-              << " -> " << saga::to_string(r.state);
-    if (!r.success)
-      std::cout << " (" << saga::describe(r.error) << ")";
-    std::cout << '\n';
-    if (r.state == saga::saga_status::compensated && compensated_id.empty())
-      compensated_id = r.saga_id;
-  }
-
-  if (!compensated_id.empty()) {
-    std::cout << "\nSaga log of a compensated purchase:\n";
-    if (auto log = rt.saga_log(compensated_id))
-      std::cout << saga::to_string(*log);
-  }
-
-  // The participants' actors own the maps; read them after the sagas ended.
-  std::cout << "\nBalances and inventories afterwards:\n";
-  bool consistent = true;
-  std::map<std::string, int> price_of;
-  for (const auto& p : purchases)
-    price_of[p.player + "/" + p.item] = p.price;
-  for (const auto& [player, balance] : balances) {
-    int spent = 0;
-    for (const auto& item : inventories[player])
-      spent += price_of[player + "/" + item];
-    auto ok = start_balances.at(player) - spent == balance;
-    consistent = consistent && ok;
-    std::cout << "  " << std::setw(6) << player << " balance " << balance
-              << ", items:";
-    for (const auto& item : inventories[player])
-      std::cout << ' ' << item;
-    std::cout << (ok ? "  [consistent]" : "  [INCONSISTENT]") << '\n';
-  }
-  std::cout << "  purchase log entries: " << purchase_log.size() << '\n';
-  std::cout << (consistent ? "\nAll balances match the items owned.\n"
-                           : "\nINCONSISTENCY DETECTED\n");
-
-  // -- trades: remove both players' items in parallel, then give them -------
-  // The inventory server gets the actions of a trade: remove_item (undo: put
-  // back) and add_item (undo: take away). A cursed item cannot be received.
-  rt.participant("inventory-server")
-    .on(
-      "remove_item",
-      [&](const saga::step_context&, const saga::json& data) {
-        auto& inv = inventories[data.at("playerId").get<std::string>()];
-        auto i = std::find(inv.begin(), inv.end(),
-                           data.at("itemId").get<std::string>());
-        if (i == inv.end())
-          return saga::step_outcome::fail("no such item");
-        inv.erase(i);
-        return saga::step_outcome::ok();
-      },
-      [&](const saga::step_context&, const saga::json& data) {
-        inventories[data.at("playerId").get<std::string>()].push_back(
-          data.at("itemId").get<std::string>());
-        return saga::step_outcome::ok();
-      })
-    .on(
-      "add_item",
-      [&](const saga::step_context& ctx, const saga::json& data) {
-        auto item = data.at("itemId").get<std::string>();
-        if (ctx.saga_name() == "trade" && item == "cursed-ring")
-          return saga::step_outcome::fail("a cursed ring cannot be received");
-        if (ctx.saga_name() != "trade" && stock[item] <= 0)
-          return saga::step_outcome::fail("item '" + item + "' is out of stock");
-        if (ctx.saga_name() != "trade")
-          --stock[item];
-        inventories[data.at("playerId").get<std::string>()].push_back(item);
-        return saga::step_outcome::ok({{"slot", stock[item]}});
-      },
-      [&](const saga::step_context& ctx, const saga::json& data) {
-        auto& inv = inventories[data.at("playerId").get<std::string>()];
-        auto item = data.at("itemId").get<std::string>();
-        auto i = std::find(inv.begin(), inv.end(), item);
-        if (i != inv.end()) {
-          inv.erase(i);
-          if (ctx.saga_name() != "trade")
-            ++stock[item];
-        }
-        return saga::step_outcome::ok();
-      });
-  inventories["alice"].push_back("cursed-ring");
-  auto snapshot = [&] {
-    std::string out;
-    for (auto player : {"alice", "bob"}) {
-      auto items = inventories[player];
-      std::sort(items.begin(), items.end());
-      out += std::string{"  "} + player + ":";
-      for (const auto& x : items)
-        out += " " + x;
-      out += "\n";
+int main(int argc, char** argv) {
+  options o;
+  if (!parse(argc, argv, o))
+    return 2;
+  if (!o.memory && o.redis.empty()) {
+    if (auto* env = std::getenv("SAGA_REDIS_URL"))
+      o.redis = env;
+    else {
+      std::cerr << "purchase_demo: no Redis: pass --redis URL, set "
+                   "SAGA_REDIS_URL, run scripts/demo.sh (which starts one) "
+                   "or use --journal memory\n";
+      return 77;
     }
-    return out;
-  };
-  std::cout << "\nTrades (items leave both players in parallel, then arrive):\n"
-            << snapshot();
-  auto trade1 = rt.execute(demo::make_trade("alice", {"sword"}, "bob",
-                                            {"shield"}))
-                  .get();
-  std::cout << "alice's sword for bob's shield -> "
-            << saga::to_string(trade1.state) << '\n'
-            << snapshot();
-  auto before = snapshot();
-  auto trade2 = rt.execute(demo::make_trade("alice", {"potion", "cursed-ring"},
-                                            "bob", {"sword"}))
-                  .get();
-  std::cout << "alice's potion and cursed ring for bob's sword -> "
-            << saga::to_string(trade2.state) << " ("
-            << saga::describe(trade2.error) << ")\n"
-            << snapshot();
-  auto restored = snapshot() == before;
-  std::cout << (restored ? "Both inventories are exactly as before.\n"
-                         : "INVENTORIES CHANGED BY A FAILED TRADE\n");
-  if (auto log = rt.saga_log(trade2.saga_id))
-    std::cout << "\nSaga log of the failed trade:\n" << saga::to_string(*log);
-  return consistent && restored && trade1.success ? 0 : 2;
+  }
+  if (!o.memory && o.redis.rfind("redis://", 0) != 0) {
+    std::cerr << "purchase_demo: --redis must be redis://host:port\n";
+    return 2;
+  }
+  return run(o);
 }

@@ -18,6 +18,7 @@
 
 #include <saga/saga.hpp>
 
+#include "demo/game_servers.hpp"
 #include "demo/shop.hpp"
 
 namespace {
@@ -39,6 +40,8 @@ struct options : caf::actor_system_config {
   caf::timespan step_delay = caf::timespan{0};
   size_t recovery_concurrency = 256;
   size_t blocking_workers = 4;
+  double fail_rate = 0.0;
+  double slow_rate = 0.0;
 
   options() {
     opt_group{custom_options_, "global"}
@@ -48,8 +51,9 @@ struct options : caf::actor_system_config {
       .add(redis, "redis", "Redis URL: directory, leases, journal")
       .add(journal, "journal", "journal URL (default: the Redis URL)")
       .add(participants, "participants",
-           "hosted participants, comma-separated: account,inventory,"
-           "purchase_log")
+           "hosted participants, comma-separated: account, inventory, "
+           "purchase_log (the shop) or account-server, inventory-server, "
+           "log-server (the demo's game)")
       .add(peers, "peers", "static peers, comma-separated host:port")
       .add(coordinate, "coordinate", "run sagas and take over dead nodes'")
       .add(lease, "lease", "lease of this node in the directory")
@@ -62,7 +66,11 @@ struct options : caf::actor_system_config {
       .add(recovery_concurrency, "recovery-concurrency",
            "resumed sagas running at once")
       .add(blocking_workers, "blocking-workers",
-           "threads per hosted participant");
+           "threads per hosted participant")
+      .add(fail_rate, "fail-rate",
+           "game servers: probability that an execute fails")
+      .add(slow_rate, "slow-rate",
+           "game servers: probability that an execute answers after 1.5 s");
   }
 };
 
@@ -118,12 +126,26 @@ int main(int argc, char** argv) {
     std::cerr << "saga_node: " << saga::describe(n.start_error()) << std::endl;
     return 2;
   }
-  for (const auto& name : split(opts.participants))
-    if (!demo::add_shop_participant(n, name, ms(opts.step_delay))) {
+  if (opts.fail_rate < 0 || opts.fail_rate > 1 || opts.slow_rate < 0
+      || opts.slow_rate > 1) {
+    std::cerr << "saga_node: --fail-rate and --slow-rate must be in [0, 1]"
+              << std::endl;
+    return 2;
+  }
+  demo::fault_options faults;
+  faults.fail_rate = opts.fail_rate;
+  faults.slow_rate = opts.slow_rate;
+  for (const auto& name : split(opts.participants)) {
+    if (demo::is_game_server(name)) {
+      demo::add_game_server(n.participant(name), faults);
+    } else if (!demo::add_shop_participant(n, name, ms(opts.step_delay))) {
       std::cerr << "saga_node: unknown participant '" << name
-                << "' (known: account, inventory, purchase_log)" << std::endl;
+                << "' (known: account, inventory, purchase_log, "
+                   "account-server, inventory-server, log-server)"
+                << std::endl;
       return 2;
     }
+  }
   n.on_replaced([] { kill(getpid(), SIGUSR1); });
   if (auto err = n.start()) {
     std::cerr << "saga_node: " << saga::describe(err) << std::endl;

@@ -5,6 +5,7 @@
 // other player in parallel. If anything fails, both inventories come back
 // exactly as they were.
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,9 @@ namespace demo {
 
 /// Returns the saga that gives `a_items` of player `a` to `b` and `b_items`
 /// of `b` to `a`, through participant `inventory` with the actions
-/// remove_item and add_item (payload: playerId, itemId).
-inline saga::definition make_trade(const std::string& a,
+/// remove_item and add_item (payload: realm, playerId, itemId).
+inline saga::definition make_trade(const std::string& realm,
+                                   const std::string& a,
                                    const std::vector<std::string>& a_items,
                                    const std::string& b,
                                    const std::vector<std::string>& b_items,
@@ -29,8 +31,11 @@ inline saga::definition make_trade(const std::string& a,
     for (size_t i = 0; i < items.size(); ++i)
       d.step(std::string{verb} + ":" + owner + ":" + std::to_string(i) + ":"
                + items[i],
-             inventory, {{"playerId", target}, {"itemId", items[i]}})
-        .action(action);
+             inventory,
+             {{"realm", realm}, {"playerId", target}, {"itemId", items[i]}})
+        .action(action)
+        .timeout(std::chrono::seconds{1})
+        .retry(saga::retry_policy{3, std::chrono::milliseconds{100}});
   };
   d.fork();
   add_steps("remove", "remove_item", a, a_items, a);

@@ -1,6 +1,9 @@
 #include "persistence/memory_journal.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cstdint>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -162,6 +165,174 @@ step_reply null_compensation() {
   return r;
 }
 
+// -- atomic effects -----------------------------------------------------------
+
+using hash = std::unordered_map<std::string, std::string>;
+using keyspace = std::unordered_map<std::string, hash>;
+
+/// Parses `text` as a 64-bit integer exactly like Redis' `string2ll`: an
+/// optional '-', then digits without leading zeros (or just "0"); no
+/// spaces, no '+', no overflow.
+std::optional<int64_t> parse_int64(const std::string& text) {
+  if (text.empty() || text.size() > 20)
+    return std::nullopt;
+  if (text == "0")
+    return int64_t{0};
+  size_t pos = 0;
+  bool negative = text[0] == '-';
+  if (negative)
+    ++pos;
+  if (pos == text.size() || text[pos] < '1' || text[pos] > '9')
+    return std::nullopt;
+  uint64_t magnitude = 0;
+  for (; pos < text.size(); ++pos) {
+    auto c = text[pos];
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    auto digit = static_cast<uint64_t>(c - '0');
+    if (magnitude > (UINT64_MAX - digit) / 10)
+      return std::nullopt;
+    magnitude = magnitude * 10 + digit;
+  }
+  if (negative) {
+    if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1)
+      return std::nullopt;
+    return magnitude == static_cast<uint64_t>(INT64_MAX) + 1
+             ? INT64_MIN
+             : -static_cast<int64_t>(magnitude);
+  }
+  if (magnitude > static_cast<uint64_t>(INT64_MAX))
+    return std::nullopt;
+  return static_cast<int64_t>(magnitude);
+}
+
+std::string upper(std::string text) {
+  for (auto& c : text)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+/// The hashes a batch of effects touches, copied on first touch, so the
+/// whole batch runs on copies and lands only if every command succeeded.
+/// `std::nullopt` marks a key the batch deleted (or never had).
+class staged_keyspace {
+public:
+  explicit staged_keyspace(const keyspace& base) : base_(base) {
+    // nop
+  }
+
+  /// Returns the staged hash `key`, creating it (empty) if absent.
+  hash& get_or_create(const std::string& key) {
+    auto& slot = slot_of(key);
+    if (!slot)
+      slot.emplace();
+    return *slot;
+  }
+
+  /// Returns the staged hash `key`, or null if it does not exist.
+  hash* find(const std::string& key) {
+    auto& slot = slot_of(key);
+    return slot ? &*slot : nullptr;
+  }
+
+  void erase(const std::string& key) {
+    slot_of(key).reset();
+  }
+
+  /// Writes the staged hashes into `dst`; empty hashes vanish, as in Redis.
+  void commit(keyspace& dst) {
+    for (auto& [key, slot] : staged_) {
+      if (!slot || slot->empty())
+        dst.erase(key);
+      else
+        dst[key] = std::move(*slot);
+    }
+  }
+
+private:
+  std::optional<hash>& slot_of(const std::string& key) {
+    auto i = staged_.find(key);
+    if (i != staged_.end())
+      return i->second;
+    std::optional<hash> copy;
+    if (auto j = base_.find(key); j != base_.end())
+      copy = j->second;
+    return staged_.emplace(key, std::move(copy)).first->second;
+  }
+
+  const keyspace& base_;
+  std::unordered_map<std::string, std::optional<hash>> staged_;
+};
+
+/// Runs `effects` on a staged copy of the touched hashes of `hashes` and
+/// commits them only if every command is supported, well-formed and
+/// succeeds; otherwise returns an `errc::invalid_config` error naming the
+/// first bad command, leaving `hashes` untouched.
+caf::error apply_effects(keyspace& hashes,
+                         const std::vector<std::vector<std::string>>& effects) {
+  staged_keyspace staged{hashes};
+  for (size_t n = 0; n < effects.size(); ++n) {
+    const auto& cmd = effects[n];
+    auto fail = [&](const std::string& why) {
+      auto name = cmd.empty() ? std::string{"<empty>"} : cmd.front();
+      return make_error(errc::invalid_config,
+                        "atomic effect " + std::to_string(n + 1) + " ('"
+                          + name + "') on the memory journal: " + why);
+    };
+    if (cmd.empty())
+      return fail("empty command");
+    auto name = upper(cmd.front());
+    auto argc = cmd.size();
+    if (name == "HSET") {
+      if (argc < 4 || argc % 2 != 0)
+        return fail("wrong number of arguments");
+      auto& h = staged.get_or_create(cmd[1]);
+      for (size_t k = 2; k + 1 < argc; k += 2)
+        h[cmd[k]] = cmd[k + 1];
+    } else if (name == "HSETNX") {
+      if (argc != 4)
+        return fail("wrong number of arguments");
+      staged.get_or_create(cmd[1]).emplace(cmd[2], cmd[3]);
+    } else if (name == "HDEL") {
+      if (argc < 3)
+        return fail("wrong number of arguments");
+      if (auto* h = staged.find(cmd[1]))
+        for (size_t k = 2; k < argc; ++k)
+          h->erase(cmd[k]);
+    } else if (name == "HINCRBY") {
+      if (argc != 4)
+        return fail("wrong number of arguments");
+      auto incr = parse_int64(cmd[3]);
+      if (!incr)
+        return fail("value is not an integer or out of range");
+      int64_t current = 0;
+      auto* h = staged.find(cmd[1]);
+      if (h != nullptr) {
+        if (auto i = h->find(cmd[2]); i != h->end()) {
+          auto parsed = parse_int64(i->second);
+          if (!parsed)
+            return fail("hash value is not an integer");
+          current = *parsed;
+        }
+      }
+      int64_t sum = 0;
+      if (__builtin_add_overflow(current, *incr, &sum))
+        return fail("increment or decrement would overflow");
+      staged.get_or_create(cmd[1])[cmd[2]] = std::to_string(sum);
+    } else if (name == "DEL") {
+      if (argc < 2)
+        return fail("wrong number of arguments");
+      for (size_t k = 1; k < argc; ++k)
+        staged.erase(cmd[k]);
+    } else {
+      return fail("unsupported command (the memory journal supports HSET, "
+                  "HSETNX, HDEL, HINCRBY and DEL)");
+    }
+  }
+  staged.commit(hashes);
+  return caf::error{};
+}
+
 } // namespace
 
 barrier_claim memory_store::claim(const saga_id& id, const std::string& step,
@@ -213,9 +384,6 @@ caf::expected<bool> memory_store::done(const saga_id& id,
                                        const std::string& step, barrier_op op,
                                        const std::string& owner,
                                        step_reply reply) {
-  if (reply.ok && !reply.effects.empty())
-    return make_error(errc::invalid_config,
-                      "atomic effects need the Redis journal");
   std::lock_guard<std::mutex> guard{mtx_};
   auto field = step + (op == barrier_op::execute ? "/x" : "/c");
   auto& recs = barriers_[id];
@@ -227,11 +395,33 @@ caf::expected<bool> memory_store::done(const saga_id& id,
     recs.erase(i);
     return true;
   }
+  // Effects land with the record or not at all (same lock); a bad batch
+  // leaves the claim open, so nothing of this attempt is recorded.
+  if (auto err = apply_effects(hashes_, reply.effects))
+    return err;
   auto& rec = i->second;
   rec.done = true;
   rec.owner = owner;
   rec.reply = std::move(reply);
+  rec.reply.effects.clear(); // applied; not part of the stored reply
   return true;
+}
+
+std::map<std::string, std::string>
+memory_store::read_hash(const std::string& key) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = hashes_.find(key);
+  if (i == hashes_.end())
+    return {};
+  return {i->second.begin(), i->second.end()};
+}
+
+void memory_store::write_hash(const std::string& key,
+                              const std::map<std::string, std::string>& fields) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& h = hashes_[key];
+  for (const auto& [f, v] : fields)
+    h[f] = v;
 }
 
 namespace {

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -71,11 +72,31 @@ public:
   barrier_claim claim(const saga_id& id, const std::string& step,
                       barrier_op op, const std::string& owner);
 
-  /// Records the outcome of a claimed operation. Atomic effects need the
-  /// Redis journal: with effects, this fails with `errc::invalid_config`.
+  /// Records the outcome of a claimed operation; see `journal_actor`. A
+  /// successful outcome's `reply.effects` are applied to this store's hashes
+  /// under the same lock as the record, so they happen exactly once. The
+  /// supported commands (names case-insensitive, Redis semantics) are
+  /// `HSET key field value [field value ...]`, `HSETNX key field value`,
+  /// `HDEL key field [field ...]`, `HINCRBY key field increment` and
+  /// `DEL key [key ...]`. All commands are checked before any is applied:
+  /// an unsupported or malformed one, or a `HINCRBY` whose field or
+  /// increment is not a 64-bit integer (or would overflow), fails with
+  /// `errc::invalid_config` naming it, applies nothing and leaves the claim
+  /// open. A claim that is no longer `owner`'s yields false and applies
+  /// nothing.
   caf::expected<bool> done(const saga_id& id, const std::string& step,
                            barrier_op op, const std::string& owner,
                            step_reply reply);
+
+  /// Returns the fields of hash `key` written by atomic effects (see
+  /// `done`), or an empty map if there is no such hash. Hashes are
+  /// participant data: retiring finished histories never drops them.
+  std::map<std::string, std::string> read_hash(const std::string& key) const;
+
+  /// Sets `fields` in hash `key` (seeding participant data in demos and
+  /// tests; participants write through `step_outcome::atomically`).
+  void write_hash(const std::string& key,
+                  const std::map<std::string, std::string>& fields);
 
 private:
   struct barrier_record {
@@ -98,6 +119,9 @@ private:
   /// Barrier records by saga, then by "<step>/x" or "<step>/c".
   std::unordered_map<saga_id, std::unordered_map<std::string, barrier_record>>
     barriers_;
+  /// The hashes written by atomic effects; an emptied hash is removed.
+  std::unordered_map<std::string, std::unordered_map<std::string, std::string>>
+    hashes_;
 };
 
 /// Returns a journal actor that serves `store` (shared with other journals

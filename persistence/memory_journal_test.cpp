@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -970,7 +971,7 @@ saga::step_reply failed_reply(const std::string& why) {
   return r;
 }
 
-// Unwraps done(): an error (e.g. effects on the memory store) fails the test.
+// Unwraps done(): an error (e.g. an unsupported effect) fails the test.
 bool done(memory_store& store, const saga::saga_id& id,
           const std::string& step, barrier_op op, const std::string& owner,
           saga::step_reply reply) {
@@ -1117,20 +1118,6 @@ TEST(MemoryBarrier, RecordsOfDifferentStepsAndSagasAreSeparate) {
                     ok_reply("\"wrong\"")));
 }
 
-TEST(MemoryBarrier, EffectsNeedTheRedisJournal) {
-  memory_store store;
-  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
-            barrier_verdict::proceed);
-  auto r = ok_reply("\"one\"");
-  r.effects = {{"HINCRBY", "k", "v", "1"}};
-  auto res = store.done("s", "pay", barrier_op::execute, "t1", r);
-  ASSERT_FALSE(res);
-  EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
-  // Nothing recorded: t1's claim is still open.
-  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
-                   ok_reply("\"one\"")));
-}
-
 TEST(MemoryBarrier, AHungExecuteCannotRecordAfterItsCompensation) {
   // The execute hangs (claimed, never done); its step is compensated
   // elsewhere. When it wakes, it must not record a success after that.
@@ -1181,4 +1168,330 @@ TEST_F(JournalActor, BarrierDoneOfAReplacedClaimAnswersFalse) {
   auto dup = claim("t3");
   EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
   EXPECT_EQ(dup.reply.result, "\"two\"");
+}
+
+// -- atomic effects on the memory journal -------------------------------------
+
+namespace {
+
+using hash_fields = std::map<std::string, std::string>;
+
+saga::step_reply
+ok_with(std::vector<std::vector<std::string>> effects,
+        const std::string& result = "\"ok\"") {
+  auto r = ok_reply(result);
+  r.effects = std::move(effects);
+  return r;
+}
+
+// Claims `step` of saga "s" for `owner`, which must proceed.
+void claim_ok(memory_store& store, const std::string& step,
+              const std::string& owner,
+              barrier_op op = barrier_op::execute) {
+  ASSERT_EQ(store.claim("s", step, op, owner).verdict,
+            barrier_verdict::proceed);
+}
+
+} // namespace
+
+TEST(MemoryBarrier, EffectsApplyExactlyOnceWithTheRecord) {
+  memory_store store;
+  EXPECT_TRUE(store.read_hash("balance").empty());
+  claim_ok(store, "pay", "t1");
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
+                   ok_with({{"HINCRBY", "balance", "alice", "-30"}},
+                           "\"paid\"")));
+  EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "-30"}}));
+  // A duplicate answers the stored reply and applies nothing again.
+  auto dup = store.claim("s", "pay", barrier_op::execute, "t2");
+  EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
+  EXPECT_TRUE(dup.reply.ok);
+  EXPECT_EQ(dup.reply.result, "\"paid\"");
+  EXPECT_TRUE(dup.reply.effects.empty()) << "effects are not part of the reply";
+  // The settled claimant's repeated done is refused and applies nothing.
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    ok_with({{"HINCRBY", "balance", "alice", "-30"}})));
+  EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "-30"}}));
+}
+
+TEST(MemoryBarrier, EffectsOfACompensationApplyLikeThoseOfAnExecute) {
+  memory_store store;
+  claim_ok(store, "pay", "x");
+  ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "x",
+                   ok_with({{"HINCRBY", "balance", "alice", "-30"}})));
+  claim_ok(store, "pay", "c", barrier_op::compensate);
+  ASSERT_TRUE(done(store, "s", "pay", barrier_op::compensate, "c",
+                   ok_with({{"hincrby", "balance", "alice", "30"}})));
+  EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "0"}}));
+  EXPECT_EQ(store.claim("s", "pay", barrier_op::compensate, "c2").verdict,
+            barrier_verdict::duplicate);
+  EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "0"}}));
+}
+
+TEST(MemoryBarrier, HincrbyAddsSignedIntegersLikeRedis) {
+  memory_store store;
+  claim_ok(store, "a", "t1");
+  ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
+                   ok_with({{"HINCRBY", "k", "n", "5"},
+                            {"HINCRBY", "k", "n", "-12"},
+                            {"HINCRBY", "k", "m", "-9223372036854775808"},
+                            {"HINCRBY", "k", "p", "9223372036854775807"},
+                            {"HINCRBY", "k", "z", "0"}})));
+  EXPECT_EQ(store.read_hash("k"),
+            (hash_fields{{"n", "-7"},
+                         {"m", "-9223372036854775808"},
+                         {"p", "9223372036854775807"},
+                         {"z", "0"}}));
+  claim_ok(store, "b", "t2");
+  ASSERT_TRUE(done(store, "s", "b", barrier_op::execute, "t2",
+                   ok_with({{"HINCRBY", "k", "n", "7"},
+                            {"HINCRBY", "k", "m", "1"}})));
+  EXPECT_EQ(store.read_hash("k").at("n"), "0");
+  EXPECT_EQ(store.read_hash("k").at("m"), "-9223372036854775807");
+}
+
+TEST(MemoryBarrier, HincrbyRejectsIncrementsThatAreNotInt64) {
+  for (std::string bad : {"", "1.5", "+1", " 1", "1 ", "01", "-0", "abc",
+                          "9223372036854775808", "-9223372036854775809",
+                          "99999999999999999999"}) {
+    memory_store store;
+    claim_ok(store, "a", "t1");
+    auto res = store.done("s", "a", barrier_op::execute, "t1",
+                          ok_with({{"HSET", "k", "f", "v"},
+                                   {"HINCRBY", "k", "n", bad}}));
+    ASSERT_FALSE(res) << "increment '" << bad << "' was accepted";
+    EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
+    EXPECT_TRUE(store.read_hash("k").empty()) << "'" << bad << "'";
+  }
+}
+
+TEST(MemoryBarrier, HincrbyThatWouldOverflowAppliesNothing) {
+  memory_store store;
+  claim_ok(store, "a", "t1");
+  ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
+                   ok_with({{"HSET", "k", "n", "9223372036854775807"}})));
+  claim_ok(store, "b", "t2");
+  auto res = store.done("s", "b", barrier_op::execute, "t2",
+                        ok_with({{"HSET", "k", "other", "x"},
+                                 {"HINCRBY", "k", "n", "1"}}));
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
+  EXPECT_EQ(store.read_hash("k"),
+            (hash_fields{{"n", "9223372036854775807"}}));
+}
+
+TEST(MemoryBarrier, HsetWritesEveryPairAndOverwrites) {
+  memory_store store;
+  claim_ok(store, "a", "t1");
+  ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
+                   ok_with({{"HSET", "inv:bob", "sword", "1", "shield", "2",
+                             "gold", "30"},
+                            {"hSet", "inv:bob", "gold", "25"}})));
+  EXPECT_EQ(store.read_hash("inv:bob"),
+            (hash_fields{{"sword", "1"}, {"shield", "2"}, {"gold", "25"}}));
+}
+
+TEST(MemoryBarrier, HsetnxWritesOnlyAbsentFields) {
+  memory_store store;
+  claim_ok(store, "a", "t1");
+  ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
+                   ok_with({{"HSET", "k", "a", "1"},
+                            {"HSETNX", "k", "a", "2"},
+                            {"HSETNX", "k", "b", "3"}})));
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"a", "1"}, {"b", "3"}}));
+}
+
+TEST(MemoryBarrier, HdelAndDelRemoveFieldsAndHashes) {
+  memory_store store;
+  claim_ok(store, "a", "t1");
+  ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
+                   ok_with({{"HSET", "k", "a", "1", "b", "2", "c", "3"},
+                            {"HSET", "gone", "x", "1"},
+                            {"HSET", "also", "y", "1"}})));
+  claim_ok(store, "b", "t2");
+  ASSERT_TRUE(done(store, "s", "b", barrier_op::execute, "t2",
+                   ok_with({{"HDEL", "k", "a", "c", "missing"},
+                            {"HDEL", "nohash", "f"},
+                            {"DEL", "gone", "also", "nokey"}})));
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"b", "2"}}));
+  EXPECT_TRUE(store.read_hash("gone").empty());
+  EXPECT_TRUE(store.read_hash("also").empty());
+  // A hash emptied by HDEL no longer exists: HSETNX starts it afresh.
+  claim_ok(store, "c", "t3");
+  ASSERT_TRUE(done(store, "s", "c", barrier_op::execute, "t3",
+                   ok_with({{"HDEL", "k", "b"}, {"HSETNX", "k", "b", "9"}})));
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"b", "9"}}));
+}
+
+TEST(MemoryBarrier, UnsupportedEffectFailsAppliesNothingAndKeepsTheClaim) {
+  memory_store store;
+  claim_ok(store, "seed", "t0");
+  ASSERT_TRUE(done(store, "s", "seed", barrier_op::execute, "t0",
+                   ok_with({{"HSET", "k", "n", "1"}})));
+  claim_ok(store, "pay", "t1");
+  auto res = store.done("s", "pay", barrier_op::execute, "t1",
+                        ok_with({{"HINCRBY", "k", "n", "1"},
+                                 {"HSET", "k", "m", "2"},
+                                 {"XADD", "stream", "*", "f", "v"}}));
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
+  EXPECT_NE(saga::describe(res.error()).find("XADD"), std::string::npos)
+    << saga::describe(res.error());
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"n", "1"}}));
+  EXPECT_TRUE(store.read_hash("stream").empty());
+  // Nothing was recorded: the claim is still open, and a retry claims again
+  // and records with valid effects, which apply once.
+  claim_ok(store, "pay", "t2");
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t2",
+                   ok_with({{"HINCRBY", "k", "n", "1"}})));
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"n", "2"}}));
+  EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "t3").verdict,
+            barrier_verdict::duplicate);
+}
+
+TEST(MemoryBarrier, ARejectedBatchLeavesTheCallersClaimOpen) {
+  memory_store store;
+  claim_ok(store, "pay", "t1");
+  auto res = store.done("s", "pay", barrier_op::execute, "t1",
+                        ok_with({{"HSET", "k", "f"}})); // missing value
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
+  EXPECT_NE(saga::describe(res.error()).find("HSET"), std::string::npos);
+  // The same claimant may still record (e.g. after fixing its effects).
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
+                   ok_with({{"HSET", "k", "f", "v"}})));
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"f", "v"}}));
+}
+
+TEST(MemoryBarrier, MalformedEffectsAreRejected) {
+  std::vector<std::vector<std::string>> bad_commands = {
+    {},
+    {"HSET", "k"},
+    {"HSET", "k", "f"},
+    {"HSET", "k", "f", "v", "g"},
+    {"HSETNX", "k", "f"},
+    {"HSETNX", "k", "f", "v", "w"},
+    {"HDEL", "k"},
+    {"HINCRBY", "k", "f"},
+    {"HINCRBY", "k", "f", "1", "2"},
+    {"DEL"},
+    {"SET", "k", "v"},
+  };
+  for (const auto& bad : bad_commands) {
+    memory_store store;
+    claim_ok(store, "a", "t1");
+    auto res = store.done("s", "a", barrier_op::execute, "t1",
+                          ok_with({{"HSET", "k", "before", "1"}, bad}));
+    ASSERT_FALSE(res) << "accepted a command of " << bad.size() << " words";
+    EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
+    EXPECT_TRUE(store.read_hash("k").empty());
+  }
+}
+
+TEST(MemoryBarrier, HincrbyOfANonIntegerFieldFailsAndAppliesNothing) {
+  memory_store store;
+  claim_ok(store, "seed", "t0");
+  ASSERT_TRUE(done(store, "s", "seed", barrier_op::execute, "t0",
+                   ok_with({{"HSET", "k", "name", "alice", "n", "5"}})));
+  claim_ok(store, "pay", "t1");
+  auto res = store.done("s", "pay", barrier_op::execute, "t1",
+                        ok_with({{"HINCRBY", "k", "n", "1"},
+                                 {"HINCRBY", "k", "name", "1"}}));
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
+  EXPECT_NE(saga::describe(res.error()).find("HINCRBY"), std::string::npos);
+  EXPECT_EQ(store.read_hash("k"),
+            (hash_fields{{"name", "alice"}, {"n", "5"}}));
+  // A value written earlier in the same batch counts too.
+  auto res2 = store.done("s", "pay", barrier_op::execute, "t1",
+                         ok_with({{"HSET", "k", "n", "x"},
+                                  {"HINCRBY", "k", "n", "1"}}));
+  ASSERT_FALSE(res2);
+  EXPECT_EQ(store.read_hash("k"),
+            (hash_fields{{"name", "alice"}, {"n", "5"}}));
+}
+
+TEST(MemoryBarrier, FencedDoneAppliesNoEffects) {
+  memory_store store;
+  claim_ok(store, "pay", "t1");
+  claim_ok(store, "pay", "t2"); // t1 hung; a retry re-claimed
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    ok_with({{"HINCRBY", "k", "n", "1"}})));
+  EXPECT_TRUE(store.read_hash("k").empty());
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t2",
+                   ok_with({{"HINCRBY", "k", "n", "10"}})));
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    ok_with({{"HINCRBY", "k", "n", "1"}})));
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"n", "10"}}));
+  // A fenced done is false even with effects it could not run.
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
+                    ok_with({{"XADD", "x", "*", "f", "v"}})));
+}
+
+TEST(MemoryBarrier, ARevokedExecuteAppliesNoEffects) {
+  memory_store store;
+  claim_ok(store, "pay", "hung");
+  auto c = store.claim("s", "pay", barrier_op::compensate, "comp");
+  ASSERT_EQ(c.verdict, barrier_verdict::proceed);
+  EXPECT_TRUE(c.execute_unrecorded);
+  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "hung",
+                    ok_with({{"HINCRBY", "k", "n", "-30"}})));
+  EXPECT_TRUE(store.read_hash("k").empty());
+}
+
+TEST(MemoryBarrier, FailedOutcomesApplyNoEffects) {
+  memory_store store;
+  claim_ok(store, "pay", "t1");
+  auto r = failed_reply("declined");
+  r.effects = {{"HINCRBY", "k", "n", "1"}, {"XADD", "x", "*", "f", "v"}};
+  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1", r));
+  EXPECT_TRUE(store.read_hash("k").empty());
+}
+
+TEST(MemoryBarrier, HashesOutliveTheRetirementOfFinishedHistories) {
+  memory_store store{1};
+  ASSERT_TRUE(store.append("s", whole()));
+  claim_ok(store, "pay", "t1");
+  ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
+                   ok_with({{"HSET", "k", "f", "v"}})));
+  ASSERT_TRUE(store.append("u", whole()));
+  ASSERT_TRUE(store.append("w", whole()));
+  EXPECT_FALSE(store.read("s")) << "s should have been retired";
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"f", "v"}}));
+}
+
+TEST_F(JournalActor, BarrierDoneAppliesEffectsOnce) {
+  auto store = std::make_shared<memory_store>();
+  auto j = saga::spawn_memory_journal(sys, store);
+  auto claim = [&](const std::string& owner) {
+    saga::barrier_claim result;
+    self->request(j, caf::infinite, saga::barrier_claim_atom::value,
+                  saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
+                  owner)
+      .receive([&](saga::barrier_claim& c) { result = std::move(c); },
+               [&](caf::error& err) { ADD_FAILURE() << saga::describe(err); });
+    return result;
+  };
+  auto settle = [&](const std::string& owner, saga::step_reply reply,
+                    caf::error* err_out = nullptr) {
+    bool result = false;
+    self->request(j, caf::infinite, saga::barrier_done_atom::value,
+                  saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
+                  owner, std::move(reply))
+      .receive([&](bool x) { result = x; },
+               [&](caf::error& err) {
+                 if (err_out != nullptr)
+                   *err_out = err;
+                 else
+                   ADD_FAILURE() << saga::describe(err);
+               });
+    return result;
+  };
+  ASSERT_EQ(claim("t1").verdict, barrier_verdict::proceed);
+  caf::error err;
+  EXPECT_FALSE(settle("t1", ok_with({{"XADD", "x", "*", "f", "v"}}), &err));
+  EXPECT_TRUE(saga::is(err, errc::invalid_config));
+  EXPECT_TRUE(settle("t1", ok_with({{"HINCRBY", "acct", "bob", "-5"}})));
+  EXPECT_EQ(claim("t2").verdict, barrier_verdict::duplicate);
+  EXPECT_EQ(store->read_hash("acct"), (hash_fields{{"bob", "-5"}}));
 }

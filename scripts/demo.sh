@@ -1,19 +1,43 @@
 #!/usr/bin/env bash
-# Builds the purchase demo (Release) and runs it.
+# Builds the demo (Release) and runs it: purchases and cross-server trades
+# between many players on four saga_node processes (account-server,
+# inventory-server, log-server, orchestrator) while steps fail, steps hang
+# past their timeouts, a server and the orchestrator are killed and
+# restarted. Ends with a conservation check; exits non-zero if it fails.
 #
-#   BUILD_DIR  build directory (default: build)
+#   scripts/demo.sh [demo options]     see scripts/demo.sh --help
+#   scripts/demo.sh --journal memory   the same in one process, no Redis
+#
+#   BUILD_DIR       build directory (default: build)
+#   SAGA_REDIS_URL  use this Redis instead of a private redis-server
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-build}"
 case "$build" in /*) ;; *) build="$repo/$build" ;; esac
 
-"$repo/scripts/setup.sh"
+"$repo/scripts/setup.sh" >/dev/null
 
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-  -DSAGA_BUILD_TESTS=OFF -DSAGA_BUILD_BENCH=OFF
-cmake --build "$build" -j"$(nproc)" --target purchase_demo
+  -DSAGA_BUILD_TESTS=OFF -DSAGA_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" --target purchase_demo saga_node >/dev/null
+
+memory=no
+for arg in "$@"; do
+  case "$arg" in
+    memory) memory=yes ;;
+    --help|-h) exec "$build/demo/purchase_demo" --help ;;
+  esac
+done
+
+logs="$(mktemp -d)"
+if [ "$memory" = no ] && [ -z "${SAGA_REDIS_URL:-}" ]; then
+  # shellcheck source=scripts/private-redis.sh
+  . "$repo/scripts/private-redis.sh"
+  start_private_redis --appendonly yes --appendfsync everysec >/dev/null
+fi
 
 status=0
-"$build/demo/purchase_demo" || status=$?
+"$build/demo/purchase_demo" --logs "$logs" "$@" || status=$?
+[ "$status" -eq 0 ] || echo "node logs: $logs" >&2
 exit "$status"

@@ -381,7 +381,7 @@ TEST(runtime, a_trade_swaps_both_inventories) {
   inv.items["alice"] = {"sword", "shield", "potion"};
   inv.items["bob"] = {"bow", "arrows"};
   inv.attach(rt);
-  auto r = rt.execute(demo::make_trade("alice", {"sword", "potion"}, "bob",
+  auto r = rt.execute(demo::make_trade("test", "alice", {"sword", "potion"}, "bob",
                                        {"bow", "arrows"}))
              .get();
   ASSERT_TRUE(r.success) << describe(r.error);
@@ -398,7 +398,7 @@ TEST(runtime, a_failed_trade_restores_both_inventories_exactly) {
   inv.items["bob"] = {"bow", "arrows", "arrows"};
   auto before = inv.items;
   inv.attach(rt);
-  auto r = rt.execute(demo::make_trade("alice", {"sword", "cursed-ring"},
+  auto r = rt.execute(demo::make_trade("test", "alice", {"sword", "cursed-ring"},
                                        "bob", {"arrows", "bow"}))
              .get();
   EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);

@@ -63,7 +63,7 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 ///   compensation when it is one of those.
 /// - barrier_done(id, step, op, owner, reply) -> true once it recorded a
 ///   successful outcome, with `reply.effects` applied atomically with it
-///   (Redis), or forgot the claim of a failed one (no effect: a retry runs
+///   (Redis; hash commands on the memory journal), or forgot the claim of a failed one (no effect: a retry runs
 ///   the handler again); false, changing nothing, if the claim is no longer
 ///   `owner`'s (it hung, and another attempt claimed and settled the
 ///   operation meanwhile). The participant replies only after this is

@@ -27,11 +27,13 @@ public:
     return x;
   }
 
-  /// Adds Redis commands that the participant's barrier applies in the same
-  /// MULTI/EXEC as its record of this outcome (Redis journal only): if the
-  /// handler runs again after a crash, nothing was applied the first time,
-  /// so the effect happens exactly once. Keys must be on the journal's Redis
-  /// (one node, or one hash slot with the saga under Redis Cluster).
+  /// Adds Redis commands that the participant's barrier applies atomically
+  /// with its record of this outcome, and only while the claim is this
+  /// attempt's: if the handler runs again after a crash, nothing was applied
+  /// the first time, so the effect happens exactly once. Keys must be on the
+  /// journal's Redis (one node, or one hash slot with the saga under Redis
+  /// Cluster). The memory journal supports HSET, HSETNX, HDEL, HINCRBY and
+  /// DEL on its own hashes.
   step_outcome& atomically(std::vector<std::vector<std::string>> commands) {
     effects_ = std::move(commands);
     return *this;
