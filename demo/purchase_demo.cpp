@@ -210,6 +210,8 @@ public:
   ~cluster_backend() override {
     caf::anon_send_exit(journal_, caf::exit_reason::user_shutdown);
     nodes_.clear();
+    if (ctx_ != nullptr)
+      redisFree(ctx_);
   }
 
   void start(const saga::definition& d, callback done) override {
