@@ -192,6 +192,9 @@ TEST_F(redis_journal, unfinished_index_pages_and_terminal_events_expire) {
                                             "u-5", "u-6"}));
   // A terminal batch leaves the index and gets the retention as TTL.
   ASSERT_TRUE(append("u-3", {make(2, event_type::saga_completed, -1, 0)}));
+  // The unlisting rides on the saga's writer's next pipeline; a read of the
+  // saga (same writer) comes after it.
+  ASSERT_TRUE(read("u-3"));
   auto page = unfinished("", 100);
   EXPECT_EQ(std::count(page.ids.begin(), page.ids.end(), "u-3"), 0);
   auto ttl = conn_.command({"TTL", "saga:{u-3}:events"});

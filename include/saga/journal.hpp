@@ -41,7 +41,8 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 ///   `errc::journal_conflict` and nothing is written. A batch that starts
 ///   with seq 1 records this journal's owner as the saga's owner and adds the
 ///   saga to the owner node's unfinished index; one that ends with a
-///   terminal event removes it. Any append to a saga owned by someone else
+///   terminal event removes it once accepted (soon after the reply: with
+///   the journal's next write, so a request for that saga sees it gone). Any append to a saga owned by someone else
 ///   is refused with `errc::fenced` (a paused node that lost its sagas
 ///   cannot touch them). The reply is sent only after the events are
 ///   durable.
