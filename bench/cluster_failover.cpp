@@ -163,20 +163,6 @@ std::optional<node_proc> start_node(const options& o, size_t run,
   return n;
 }
 
-/// Returns whether `proc` printed `n` lines containing `needle` in time.
-bool wait_for_lines(child_process& proc, std::string_view needle, size_t n,
-                    std::chrono::milliseconds timeout) {
-  size_t from = 0;
-  for (size_t k = 0; k < n; ++k) {
-    if (!proc.wait_for_line(needle, timeout, from))
-      return false;
-    auto all = proc.lines();
-    while (from < all.size() && all[from].find(needle) == std::string::npos)
-      ++from;
-    ++from;
-  }
-  return true;
-}
 
 /// Sum of ZCARD over `keys`, or -1 if Redis did not answer.
 long long zcard_sum(saga::redis_connection& c,
@@ -271,7 +257,7 @@ run_result one_run(const options& o, size_t run, caf::actor_system& client,
               finish();
           });
   });
-  if (!wait_for_lines(*p->proc, "shop: step debit", o.inflight, 30s)) {
+  if (!p->proc->wait_for_lines("shop: step debit", o.inflight, 30s)) {
     std::fprintf(stderr, "run %zu: p never had %zu debits in flight\n", run,
                  o.inflight);
     dump_tail(*p);

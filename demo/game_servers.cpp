@@ -1,5 +1,7 @@
 #include "demo/game_servers.hpp"
 
+#include "demo/payload.hpp"
+
 #include <random>
 #include <thread>
 
@@ -10,16 +12,6 @@ namespace {
 using saga::json;
 using saga::step_context;
 using saga::step_outcome;
-
-std::string text(const json& p, const char* key) {
-  auto i = p.find(key);
-  return i != p.end() && i->is_string() ? i->get<std::string>() : "";
-}
-
-int64_t number(const json& p, const char* key) {
-  auto i = p.find(key);
-  return i != p.end() && i->is_number_integer() ? i->get<int64_t>() : 0;
-}
 
 /// Wraps an execute handler with the demo's faults.
 template <class F>

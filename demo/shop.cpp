@@ -1,5 +1,7 @@
 #include "demo/shop.hpp"
 
+#include "demo/payload.hpp"
+
 #include <iostream>
 #include <thread>
 
@@ -32,16 +34,6 @@ void add(saga::participant_builder& p, const std::string& action,
     };
   };
   p.on_blocking(action, slow(exec), slow(comp));
-}
-
-std::string text(const json& payload, const char* key) {
-  auto i = payload.find(key);
-  return i != payload.end() && i->is_string() ? i->get<std::string>() : "";
-}
-
-int64_t number(const json& payload, const char* key) {
-  auto i = payload.find(key);
-  return i != payload.end() && i->is_number_integer() ? i->get<int64_t>() : 0;
 }
 
 } // namespace

@@ -60,8 +60,13 @@ caf::expected<uint64_t> allocate_epoch(const std::string& url,
 caf::expected<journal_actor> make_journal(caf::actor_system& sys,
                                           const std::string& url,
                                           const journal_options& given) {
-  if (auto s = scheme_of(url); !s)
-    return s.error();
+  auto scheme = scheme_of(url);
+  if (!scheme)
+    return scheme.error();
+  if (*scheme == "memory" && url != "memory://")
+    return make_error(errc::invalid_url,
+                      "journal URL '" + url
+                        + "': memory:// takes no host or path");
   auto opts = given;
   if (opts.epoch == 0) {
     auto epoch = allocate_epoch(url, opts);
@@ -69,29 +74,13 @@ caf::expected<journal_actor> make_journal(caf::actor_system& sys,
       return epoch.error();
     opts.epoch = *epoch;
   }
-  auto sep = url.find("://");
-  if (sep == std::string::npos || sep == 0)
-    return make_error(errc::invalid_url,
-                      "journal URL '" + url
-                        + "' has no scheme (expected e.g. memory://)");
-  auto scheme = url.substr(0, sep);
-  if (scheme == "memory") {
-    if (url.size() > sep + 3)
-      return make_error(errc::invalid_url,
-                        "journal URL '" + url
-                          + "': memory:// takes no host or path");
+  if (*scheme == "memory")
     return spawn_memory_journal(sys, std::make_shared<memory_store>(),
                                 {opts.node_id, opts.epoch});
-  }
-  if (scheme == "redis" || scheme == "unix") {
-    auto ep = parse_redis_url(url);
-    if (!ep)
-      return ep.error();
-    return spawn_redis_journal(sys, *ep, opts);
-  }
-  return make_error(errc::invalid_url,
-                    "journal URL '" + url + "': unsupported scheme '" + scheme
-                      + "' (supported: memory://, redis://, unix://)");
+  auto ep = parse_redis_url(url);
+  if (!ep)
+    return ep.error();
+  return spawn_redis_journal(sys, *ep, opts);
 }
 
 } // namespace saga

@@ -209,6 +209,23 @@ child_process::wait_for_line(std::string_view needle,
   }
 }
 
+bool child_process::wait_for_lines(std::string_view needle, size_t n,
+                                   std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock<std::mutex> lock{mtx_};
+  size_t i = 0;
+  size_t found = 0;
+  for (bool last_look = false;; ) {
+    for (; i < lines_.size(); ++i)
+      if (lines_[i].find(needle) != std::string::npos && ++found >= n)
+        return true;
+    if (eof_ || last_look)
+      return false;
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout)
+      last_look = true;
+  }
+}
+
 size_t child_process::line_count() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return lines_.size();

@@ -60,6 +60,11 @@ public:
                                            std::chrono::milliseconds timeout,
                                            size_t from = 0);
 
+  /// Returns whether at least `n` lines containing `needle` were read within
+  /// `timeout` (false also when the output ended with fewer).
+  bool wait_for_lines(std::string_view needle, size_t n,
+                      std::chrono::milliseconds timeout);
+
   /// Returns the number of lines read so far (use as `from` to wait only for
   /// newer lines).
   size_t line_count() const;

@@ -23,21 +23,6 @@ std::vector<std::string> items(size_t n, const std::string& prefix = "sword") {
   return result;
 }
 
-/// Returns whether `proc` printed `n` lines containing `needle` in time.
-bool wait_for_lines(child_process& proc, std::string_view needle, size_t n,
-                    std::chrono::milliseconds timeout) {
-  size_t from = 0;
-  for (size_t k = 0; k < n; ++k) {
-    if (!proc.wait_for_line(needle, timeout, from))
-      return false;
-    auto all = proc.lines();
-    while (from < all.size() && all[from].find(needle) == std::string::npos)
-      ++from;
-    ++from;
-  }
-  return true;
-}
-
 size_t count(const std::vector<saga_result>& rs, saga_status st) {
   size_t n = 0;
   for (const auto& r : rs) {
@@ -107,7 +92,7 @@ TEST_F(cluster_fixture, coordinator_killed_under_load_survivor_takes_over) {
   auto& a = start_node("a", {"--coordinate"});
   auto pending = run_purchases(gateway(a), items(30));
   // Under load: several sagas in flight when a dies.
-  ASSERT_TRUE(wait_for_lines(*p.proc, "shop: step debit", 6, 20s));
+  ASSERT_TRUE(p.proc->wait_for_lines("shop: step debit", 6, 20s));
   auto killed = std::chrono::steady_clock::now();
   a.proc->signal(SIGKILL);
   auto line = b.proc->wait_for_line("sagas of node a", 30s);
@@ -155,7 +140,7 @@ TEST_F(cluster_fixture, node_restarted_with_the_same_id_resumes_its_sagas) {
   auto& a = start_node("a", {"--coordinate"});
   auto first_epoch = a.epoch;
   auto pending = run_purchases(gateway(a), items(10));
-  ASSERT_TRUE(wait_for_lines(*p.proc, "shop: step debit", 4, 20s));
+  ASSERT_TRUE(p.proc->wait_for_lines("shop: step debit", 4, 20s));
   a.proc->signal(SIGKILL);
   pending.wait();
   auto& again = start_node("a", {"--coordinate"});
