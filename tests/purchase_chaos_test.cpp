@@ -238,7 +238,10 @@ TEST(purchase_chaos, money_and_items_match_the_completed_purchases_exactly) {
   std::vector<saga_id> left;
   for (size_t i = 0; i < (*unfinished)->elements; ++i)
     left.emplace_back((*unfinished)->element[i]->str);
-  EXPECT_EQ(rt.recover(), left.size());
+  // A saga that ended just before the node stopped can still be listed (its
+  // writer unlists with its next pipeline): recovery unlists it instead of
+  // resuming it. Every listed saga must end either way (checked below).
+  EXPECT_LE(rt.recover(), left.size());
   caf::scoped_actor self{rt.system()};
   for (const auto& id : left) {
     ids.insert(id);
