@@ -44,6 +44,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "bench/command_counts.hpp"
 #include "bench/histogram.hpp"
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
@@ -220,39 +221,8 @@ std::optional<saga::redis_connection> redis_connect(const std::string& url) {
   return std::move(*c);
 }
 
-/// Commands Redis executed (INFO commandstats; those run inside scripts
-/// included, INFO itself excluded), and XADDs among them; -1 if unknown.
-struct command_counts {
-  long long total = -1;
-  long long xadd = -1;
-  long long evalsha = -1;
-};
-
-command_counts redis_commands(const std::string& url) {
-  command_counts result;
-  auto c = redis_connect(url);
-  if (!c)
-    return result;
-  auto r = c->command({"INFO", "commandstats"});
-  if (!r || (*r)->type != REDIS_REPLY_STRING)
-    return result;
-  std::string text{(*r)->str, (*r)->len};
-  result = {0, 0, 0};
-  for (size_t pos = 0; (pos = text.find("cmdstat_", pos)) != std::string::npos;) {
-    pos += 8;
-    auto colon = text.find(':', pos);
-    auto name = text.substr(pos, colon - pos);
-    auto calls = std::atoll(text.c_str() + text.find("calls=", colon) + 6);
-    if (name == "info")
-      continue;
-    result.total += calls;
-    if (name == "xadd")
-      result.xadd += calls;
-    if (name == "evalsha")
-      result.evalsha += calls;
-  }
-  return result;
-}
+using saga::bench::command_counts;
+using saga::bench::redis_commands;
 
 struct ceiling_result {
   bool ok = false;

@@ -26,6 +26,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "bench/command_counts.hpp"
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
 
@@ -63,44 +64,7 @@ bool parse(int argc, char** argv, options& o) {
   return (argc % 2) == 1 && o.sagas > 0 && o.concurrency > 0;
 }
 
-/// Commands Redis has executed (INFO commandstats, which also counts those
-/// run inside scripts) and the script calls among them; both -1 for a
-/// journal that is not Redis.
-struct command_counts {
-  long long total = -1;
-  long long scripts = -1;
-};
-
-command_counts redis_commands(const std::string& url) {
-  command_counts result;
-  if (url.rfind("redis://", 0) != 0 && url.rfind("unix://", 0) != 0)
-    return result;
-  auto ep = saga::parse_redis_url(url);
-  if (!ep)
-    return result;
-  auto c = saga::redis_connection::connect(*ep, std::chrono::seconds{2});
-  if (!c)
-    return result;
-  auto r = c->command({"INFO", "commandstats"});
-  if (!r || (*r)->type != REDIS_REPLY_STRING)
-    return result;
-  std::string text{(*r)->str, (*r)->len};
-  result.total = 0;
-  result.scripts = 0;
-  // Lines look like: cmdstat_xadd:calls=323200,usec=...
-  for (size_t pos = 0; (pos = text.find("cmdstat_", pos)) != std::string::npos;) {
-    pos += 8;
-    auto colon = text.find(':', pos);
-    auto name = text.substr(pos, colon - pos);
-    auto calls = std::atoll(text.c_str() + text.find("calls=", colon) + 6);
-    if (name == "info")
-      continue;
-    result.total += calls;
-    if (name == "evalsha")
-      result.scripts += calls;
-  }
-  return result;
-}
+using saga::bench::redis_commands;
 
 } // namespace
 
@@ -215,7 +179,7 @@ int main(int argc, char** argv) {
     std::printf("redis        %.2f commands executed per saga (inside scripts "
                 "included), %.2f of them script calls (EVALSHA)\n",
                 per_saga(commands_before.total, commands_after.total),
-                per_saga(commands_before.scripts, commands_after.scripts));
+                per_saga(commands_before.evalsha, commands_after.evalsha));
   }
   for (auto& h : raw)
     caf::anon_send_exit(h, caf::exit_reason::user_shutdown);

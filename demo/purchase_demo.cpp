@@ -49,6 +49,8 @@
 #include "demo/game_servers.hpp"
 #include "demo/trade.hpp"
 #include "persistence/memory_journal.hpp"
+#include "persistence/redis_connection.hpp"
+#include "persistence/redis_url.hpp"
 #include "tests/child_process.hpp"
 
 using namespace std::chrono_literals;
@@ -210,8 +212,6 @@ public:
   ~cluster_backend() override {
     caf::anon_send_exit(journal_, caf::exit_reason::user_shutdown);
     nodes_.clear();
-    if (ctx_ != nullptr)
-      redisFree(ctx_);
   }
 
   void start(const saga::definition& d, callback done) override {
@@ -298,30 +298,19 @@ public:
   }
 
 private:
-  struct reply_deleter {
-    void operator()(redisReply* r) const {
-      freeReplyObject(r);
-    }
-  };
-  using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
-
-  reply_ptr redis(const std::vector<std::string>& args) {
+  /// Returns the reply to `args`, or null if Redis failed to answer.
+  saga::redis_reply redis(const std::vector<std::string>& args) {
     std::lock_guard<std::mutex> guard{redis_mtx_};
-    if (ctx_ == nullptr) {
-      auto ep = opts_.redis.substr(std::string{"redis://"}.size());
-      auto colon = ep.rfind(':');
-      ctx_ = redisConnect(ep.substr(0, colon).c_str(),
-                          std::stoi(ep.substr(colon + 1)));
+    if (!conn_ || conn_->broken()) {
+      auto c = saga::redis_connection::connect(*saga::parse_redis_url(opts_.redis),
+                                               2s);
+      if (!c)
+        return nullptr;
+      conn_ = std::move(*c);
     }
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    return reply_ptr{static_cast<redisReply*>(
-      redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(),
-                       lens.data()))};
+    std::vector<std::string_view> argv(args.begin(), args.end());
+    auto r = conn_->command(argv);
+    return r ? std::move(*r) : nullptr;
   }
 
   std::unique_ptr<saga::test::child_process>
@@ -364,7 +353,7 @@ private:
   std::mutex gw_mtx_;
   saga::gateway_actor gateway_;
   std::mutex redis_mtx_;
-  redisContext* ctx_ = nullptr;
+  std::optional<saga::redis_connection> conn_;
 };
 
 /// Everything in this process on the memory journal.
@@ -740,9 +729,11 @@ int main(int argc, char** argv) {
       return 77;
     }
   }
-  if (!o.memory && o.redis.rfind("redis://", 0) != 0) {
-    std::cerr << "purchase_demo: --redis must be redis://host:port\n";
-    return 2;
-  }
+  if (!o.memory)
+    if (auto ep = saga::parse_redis_url(o.redis); !ep) {
+      std::cerr << "purchase_demo: --redis: " << saga::describe(ep.error())
+                << "\n";
+      return 2;
+    }
   return run(o);
 }
