@@ -1,4 +1,5 @@
-# saga_add_test(NAME <name> SOURCES <files...> [LIBS <targets...>])
+# saga_add_test(NAME <name> SOURCES <files...> [LIBS <targets...>]
+#               [ENV <VAR=value>])
 #
 # The one helper that registers tests: builds a GoogleTest executable linked
 # to caf_saga and lets CTest discover every TEST in it. Unit tests live beside
@@ -7,11 +8,16 @@ find_package(GTest REQUIRED)
 include(GoogleTest)
 
 function(saga_add_test)
-  cmake_parse_arguments(arg "" "NAME" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(arg "" "NAME;ENV" "SOURCES;LIBS" ${ARGN})
   add_executable(${arg_NAME} ${arg_SOURCES})
   target_link_libraries(${arg_NAME} PRIVATE caf_saga GTest::gtest_main ${arg_LIBS})
   target_include_directories(${arg_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
   saga_enable_warnings(${arg_NAME})
-  gtest_discover_tests(${arg_NAME} DISCOVERY_TIMEOUT 60
-                       PROPERTIES TIMEOUT 120)
+  if(arg_ENV)
+    gtest_discover_tests(${arg_NAME} DISCOVERY_TIMEOUT 60
+                         PROPERTIES TIMEOUT 120 ENVIRONMENT "${arg_ENV}")
+  else()
+    gtest_discover_tests(${arg_NAME} DISCOVERY_TIMEOUT 60
+                         PROPERTIES TIMEOUT 120)
+  endif()
 endfunction()
