@@ -161,7 +161,6 @@ void launch(coordinator_pointer self, saga_id id, definition_ptr def,
   args->dir = s.dir;
   args->coordinator = caf::actor_cast<caf::actor>(self);
   args->journal_timeout = s.opts.journal_timeout;
-  args->late_reply_window = s.opts.late_reply_window;
   child_spec spec;
   spec.name = id;
   spec.restart = restart_type::transient;

@@ -114,6 +114,7 @@ caf::error policy_from_json(const json& obj, retry_policy& p) {
 
 definition& definition::step(std::string name, std::string participant,
                              json payload) {
+  changed();
   step_definition s;
   s.action = name;
   s.name = std::move(name);
@@ -131,11 +132,13 @@ definition& definition::step(std::string name, std::string participant,
 }
 
 definition& definition::after(std::vector<std::string> steps) {
+  changed();
   last_step("after").after = std::move(steps);
   return *this;
 }
 
 definition& definition::fork() {
+  changed();
   if (!in_group_) {
     in_group_ = true;
     group_base_ = frontier_;
@@ -145,6 +148,7 @@ definition& definition::fork() {
 }
 
 definition& definition::join() {
+  changed();
   if (in_group_) {
     in_group_ = false;
     if (!group_.empty())
@@ -154,11 +158,13 @@ definition& definition::join() {
 }
 
 definition& definition::pivot() {
+  changed();
   last_step("pivot").pivot = true;
   return *this;
 }
 
 definition& definition::forward_retry(retry_policy x) {
+  changed();
   forward_retry_ = x;
   return *this;
 }
@@ -196,6 +202,31 @@ step_graph definition::graph() const {
   return g;
 }
 
+void definition::changed() noexcept {
+  if (snapshot_)
+    std::atomic_store(&snapshot_, definition_ptr{});
+  json_text_.clear();
+}
+
+definition_ptr definition::snapshot() const {
+  if (auto p = std::atomic_load(&snapshot_))
+    return p;
+  // Two threads may both get here; each makes an equal copy and the last
+  // store wins, which is harmless.
+  auto copy = std::make_shared<definition>(*this);
+  copy->snapshot_ = nullptr;
+  copy->json_text_ = copy->to_json().dump();
+  definition_ptr p = std::move(copy);
+  std::atomic_store(&snapshot_, p);
+  return p;
+}
+
+const std::string& definition::json_text() const {
+  if (!json_text_.empty())
+    return json_text_;
+  return snapshot()->json_text_;
+}
+
 step_definition& definition::last_step(const char* modifier) {
   if (steps_.empty()) {
     // Remember the misuse for validate(); modify a scratch step meanwhile.
@@ -208,31 +239,37 @@ step_definition& definition::last_step(const char* modifier) {
 }
 
 definition& definition::action(std::string name) {
+  changed();
   last_step("action").action = std::move(name);
   return *this;
 }
 
 definition& definition::timeout(milliseconds x) {
+  changed();
   last_step("timeout").timeout = x;
   return *this;
 }
 
 definition& definition::retry(retry_policy x) {
+  changed();
   last_step("retry").retry = x;
   return *this;
 }
 
 definition& definition::compensation_timeout(milliseconds x) {
+  changed();
   last_step("compensation_timeout").compensation_timeout = x;
   return *this;
 }
 
 definition& definition::compensation_retry(retry_policy x) {
+  changed();
   last_step("compensation_retry").compensation_retry = x;
   return *this;
 }
 
 definition& definition::deadline(milliseconds x) {
+  changed();
   deadline_ = x;
   return *this;
 }

@@ -654,3 +654,21 @@ TEST(DefinitionGraph, StoredDefinitionsWithoutAfterStaySequential) {
   ASSERT_TRUE(d);
   EXPECT_EQ(after_of(*d, "b"), (std::vector<std::string>{"a"}));
 }
+
+// -- snapshots ------------------------------------------------------------------
+
+TEST(definition_snapshot, is_shared_until_the_definition_changes) {
+  saga::definition d{"s"};
+  d.step("a", "p");
+  auto first = d.snapshot();
+  EXPECT_EQ(d.snapshot(), first); // running it again copies nothing
+  EXPECT_EQ(d.json_text(), d.to_json().dump());
+  d.step("b", "p");
+  auto second = d.snapshot();
+  EXPECT_NE(second, first);
+  EXPECT_EQ(second->steps().size(), 2u);
+  EXPECT_EQ(first->steps().size(), 1u); // a running saga's copy is unchanged
+  EXPECT_EQ(d.json_text(), d.to_json().dump());
+  d.timeout(std::chrono::milliseconds{5});
+  EXPECT_EQ(d.snapshot()->steps().back().timeout.count(), 5);
+}

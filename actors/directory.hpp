@@ -8,6 +8,7 @@
 
 #include <caf/actor.hpp>
 
+#include "actors/timer_service.hpp"
 #include "saga/journal.hpp"
 #include "saga/participant.hpp"
 
@@ -43,6 +44,14 @@ public:
     journal_ = std::move(h);
   }
 
+  timer_service_actor timers() const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    return timers_;
+  }
+  void set_timers(timer_service_actor h) {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    timers_ = std::move(h);
+  }
   caf::actor coordinator() const {
     std::shared_lock<std::shared_mutex> guard{mtx_};
     return coordinator_;
@@ -58,6 +67,7 @@ public:
     std::unique_lock<std::shared_mutex> guard{mtx_};
     participants_.clear();
     journal_ = nullptr;
+    timers_ = nullptr;
     coordinator_ = nullptr;
   }
 
@@ -65,6 +75,7 @@ private:
   mutable std::shared_mutex mtx_;
   std::unordered_map<std::string, participant_actor> participants_;
   journal_actor journal_;
+  timer_service_actor timers_;
   caf::actor coordinator_;
 };
 

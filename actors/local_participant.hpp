@@ -11,6 +11,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/timer_service.hpp"
 #include "saga/participant.hpp"
 #include "saga/runtime.hpp"
 
@@ -47,9 +48,10 @@ private:
 };
 
 /// A participant hosted by a runtime: the public interface plus the hand-off
-/// through which asynchronous handlers answer (see `responder`).
+/// through which asynchronous handlers answer (see `responder`) and the
+/// barrier's timer wake-ups.
 using local_participant_actor = participant_actor::extend<
-  caf::reacts_to<deliver_atom, uint64_t, step_reply>,
+  caf::reacts_to<deliver_atom, uint64_t, step_reply>, wake_message,
   caf::reacts_to<crash_atom>>;
 
 /// Returns a new participant actor named `name` that runs the handlers of

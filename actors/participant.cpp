@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <random>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include <caf/actor_ostream.hpp>
@@ -163,7 +162,30 @@ using reply_fn = std::function<void(step_reply)>;
 /// Bound on each barrier request to the journal. Past it the participant
 /// answers "barrier unavailable" (retryable), so the saga tries again; a
 /// journal writer waiting out a Redis outage keeps the request meanwhile.
+/// Enforced with the runtime's timer service, not CAF request timeouts (see
+/// actors/timer_service.hpp).
 constexpr auto barrier_timeout = std::chrono::seconds{10};
+
+/// The phase of a barrier operation that waits for the journal.
+enum class barrier_phase : uint8_t { claim, handler, done };
+
+/// One operation in flight through the barrier.
+struct gate_op {
+  /// Its claim number; a reply for an earlier claim of the same key (one
+  /// that timed out) finds another number and is dropped.
+  uint64_t claim = 0;
+  barrier_phase phase = barrier_phase::claim;
+  /// When the journal request of this phase times out (max: the handler
+  /// runs, unbounded here).
+  caf::actor_clock::time_point deadline = caf::actor_clock::time_point::max();
+  /// The request and its duplicates, answered together.
+  std::vector<caf::typed_response_promise<step_reply>> waiters;
+};
+
+/// Granularity of barrier timeouts: wake-ups are rounded up to it, so a
+/// participant scans its operations at most ten times a second however
+/// their deadlines are spread.
+constexpr auto barrier_tick = std::chrono::milliseconds{100};
 
 /// The participant barrier (see include/saga/barrier.hpp): in front of a
 /// participant, it runs each (saga, step, operation) at most once per
@@ -174,14 +196,13 @@ struct barrier_gate {
   /// This incarnation; claim tokens are "<incarnation>-<n>".
   std::string incarnation;
   uint64_t next_claim = 0;
-  /// Requests per operation key in flight here: duplicates wait for the
-  /// first one's reply.
-  std::unordered_map<std::string,
-                     std::vector<caf::typed_response_promise<step_reply>>>
-    inflight;
-  /// "<saga>/<step>" of executes in flight here: a compensate of the same
-  /// step waits (busy) until it ended.
-  std::unordered_set<std::string> executing;
+  /// Operations in flight here, by key "<saga>/<step>/<x|c>": duplicates
+  /// wait for the first one's reply.
+  std::unordered_map<std::string, gate_op> inflight;
+  /// "<saga>/<step>" of executes in flight here, with their claim numbers:
+  /// a compensate of the same step waits (busy) until it ended.
+  std::unordered_map<std::string, uint64_t> executing;
+  wake_up wake;
 };
 
 std::string make_incarnation() {
@@ -191,16 +212,70 @@ std::string make_incarnation() {
   return buf;
 }
 
-/// Answers every request waiting for `key`.
-void answer(barrier_gate& g, const std::string& key, step_reply reply) {
+/// Returns the operation `key` if it is still claim number `claim`.
+gate_op* find_op(barrier_gate& g, const std::string& key, uint64_t claim) {
+  auto i = g.inflight.find(key);
+  return i != g.inflight.end() && i->second.claim == claim ? &i->second
+                                                           : nullptr;
+}
+
+/// Answers every request waiting for operation `key` (claim number
+/// `claim`; a later claim of the same key is left alone).
+void answer(barrier_gate& g, const std::string& key, uint64_t claim,
+            step_reply reply) {
   reply.effects.clear(); // participant-internal
   auto i = g.inflight.find(key);
-  if (i == g.inflight.end())
+  if (i == g.inflight.end() || i->second.claim != claim)
     return;
-  auto waiters = std::move(i->second);
+  auto waiters = std::move(i->second.waiters);
   g.inflight.erase(i);
   for (auto& rp : waiters)
     rp.deliver(reply);
+}
+
+/// Returns `t` rounded up to the next barrier tick.
+caf::actor_clock::time_point round_up(caf::actor_clock::time_point t) {
+  auto tick = std::chrono::duration_cast<caf::timespan>(barrier_tick);
+  auto since = t.time_since_epoch();
+  auto rest = since % tick;
+  return rest.count() == 0 ? t : t + (tick - rest);
+}
+
+/// Starts the timeout of operation `op`'s journal request in `phase`.
+template <class Self>
+void start_deadline(Self* self, barrier_gate& g, gate_op& op,
+                    barrier_phase phase) {
+  op.phase = phase;
+  op.deadline = self->clock().now() + barrier_timeout;
+  g.wake.at_latest(g.dir->timers(), self->address(), round_up(op.deadline));
+}
+
+/// Fails the operations whose journal request timed out; scans them all
+/// (at most once per barrier tick), since finished ones leave no trace.
+template <class Self>
+void on_barrier_wake(Self* self, barrier_gate& g,
+                     caf::actor_clock::time_point at) {
+  g.wake.arrived(at);
+  auto now = self->clock().now();
+  auto next = caf::actor_clock::time_point::max();
+  std::vector<std::pair<std::string, uint64_t>> expired;
+  for (const auto& [key, op] : g.inflight) {
+    if (op.deadline <= now)
+      expired.emplace_back(key, op.claim);
+    else
+      next = std::min(next, op.deadline);
+  }
+  for (const auto& [key, claim] : expired) {
+    if (auto e = g.executing.find(key.substr(0, key.size() - 2));
+        e != g.executing.end() && e->second == claim)
+      g.executing.erase(e);
+    answer(g, key, claim,
+           fail_reply("barrier unavailable: the journal did not answer within "
+                        + std::to_string(barrier_timeout.count()) + "s",
+                      true));
+  }
+  if (next != caf::actor_clock::time_point::max())
+    g.wake.at_latest(g.dir->timers(), self->address(), round_up(next));
 }
 
 /// Runs `cmd` through the barrier: claim, then `run` the handler, record
@@ -214,51 +289,70 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
   auto key = step_key + (compensate ? "/c" : "/x");
   auto rp = self->template make_response_promise<step_reply>();
   if (auto i = g.inflight.find(key); i != g.inflight.end()) {
-    i->second.push_back(rp); // a duplicate while the first one runs
+    i->second.waiters.push_back(rp); // a duplicate while the first one runs
     return rp;
   }
   if (compensate && g.executing.count(step_key) > 0) {
     rp.deliver(fail_reply("the step's execute is still running", true));
     return rp;
   }
-  g.inflight[key].push_back(rp);
+  auto claim = ++g.next_claim;
+  auto& entry = g.inflight[key];
+  entry.claim = claim;
+  entry.waiters.push_back(rp);
   auto journal = g.dir->journal();
   if (!journal) {
-    answer(g, key, fail_reply("no journal for the barrier", true));
+    answer(g, key, claim, fail_reply("no journal for the barrier", true));
     return rp;
   }
-  auto token = g.incarnation + "-" + std::to_string(++g.next_claim);
+  auto token = g.incarnation + "-" + std::to_string(claim);
   if (!compensate)
-    g.executing.insert(step_key);
-  auto finish = [self, &g, key, step_key, compensate](step_reply r) {
-    if (!compensate)
-      g.executing.erase(step_key);
-    answer(g, key, std::move(r));
+    g.executing[step_key] = claim;
+  auto finish = [&g, key, step_key, claim](step_reply r) {
+    if (auto e = g.executing.find(step_key);
+        e != g.executing.end() && e->second == claim)
+      g.executing.erase(e);
+    answer(g, key, claim, std::move(r));
   };
+  // The journal requests have no CAF timeout: start_deadline() bounds them,
+  // and a reply that comes after it finds the operation answered.
+  start_deadline(self, g, entry, barrier_phase::claim);
   self
-    ->request(journal, barrier_timeout, barrier_claim_atom::value,
-              cmd.id, cmd.step, op, token)
+    ->request(journal, caf::infinite, barrier_claim_atom::value, cmd.id,
+              cmd.step, op, token)
     .then(
-      [self, &g, cmd, op, token, run, finish](barrier_claim& c) mutable {
+      [self, &g, cmd, op, token, run, finish, key,
+       claim](barrier_claim& c) mutable {
+        auto entry = find_op(g, key, claim);
+        if (entry == nullptr || entry->phase != barrier_phase::claim)
+          return; // timed out: answered already
         if (c.verdict != barrier_verdict::proceed) {
           finish(std::move(c.reply));
           return;
         }
+        entry->phase = barrier_phase::handler;
+        entry->deadline = caf::actor_clock::time_point::max();
         cmd.execute_unrecorded = c.execute_unrecorded;
-        run(cmd, [self, &g, cmd, op, token, finish](step_reply r) {
+        run(cmd, [self, &g, cmd, op, token, finish, key,
+                  claim](step_reply r) {
+          auto entry = find_op(g, key, claim);
+          if (entry == nullptr || entry->phase != barrier_phase::handler)
+            return;
           // Durable before it leaves; effects go in the same transaction.
           auto journal = g.dir->journal();
           if (!journal) {
             finish(fail_reply("no journal for the barrier", true));
             return;
           }
+          start_deadline(self, g, *entry, barrier_phase::done);
           auto reply = r;
           self
-            ->request(journal, barrier_timeout,
-                      barrier_done_atom::value, cmd.id, cmd.step, op, token,
-                      std::move(r))
+            ->request(journal, caf::infinite, barrier_done_atom::value, cmd.id,
+                      cmd.step, op, token, std::move(r))
             .then(
-              [self, cmd, finish, reply](bool recorded) mutable {
+              [self, &g, cmd, finish, reply, key, claim](bool recorded) mutable {
+                if (find_op(g, key, claim) == nullptr)
+                  return; // timed out: answered already
                 if (recorded) {
                   finish(std::move(reply));
                   return;
@@ -268,12 +362,12 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
                            << " was settled by another attempt meanwhile; "
                               "this outcome is dropped"
                            << std::endl;
-                  // We hung past a re-claim: another attempt settled this
-                  // operation and our effects were not applied. A retry
-                  // reads its outcome.
-                  finish(fail_reply("another attempt settled this operation "
-                                    "first; retry to read its outcome",
-                                    true));
+                // We hung past a re-claim: another attempt settled this
+                // operation and our effects were not applied. A retry
+                // reads its outcome.
+                finish(fail_reply("another attempt settled this operation "
+                                  "first; retry to read its outcome",
+                                  true));
               },
               [finish](caf::error& err) {
                 // Not recorded (and no effect applied): the saga tries
@@ -396,6 +490,9 @@ local_participant(participant_pointer self, std::string name,
       throw std::runtime_error("injected fault in participant '"
                                + self->state.participant_name + "'");
     },
+    [self](wake_atom, caf::actor_clock::time_point at) {
+      on_barrier_wake(self, self->state.barrier, at);
+    },
     [self](deliver_atom, uint64_t token, step_reply& reply) {
       auto i = self->state.pending.find(token);
       if (i == self->state.pending.end())
@@ -414,8 +511,10 @@ struct proxy_state {
 };
 
 /// The barrier in front of any participant actor.
-participant_actor::behavior_type
-barrier_proxy(participant_actor::stateful_pointer<proxy_state> self,
+using barrier_proxy_actor = participant_actor::extend<wake_message>;
+
+barrier_proxy_actor::behavior_type
+barrier_proxy(barrier_proxy_actor::stateful_pointer<proxy_state> self,
               participant_actor inner, directory_ptr dir) {
   keep_crash_reason(self);
   self->state.inner = std::move(inner);
@@ -436,6 +535,9 @@ barrier_proxy(participant_actor::stateful_pointer<proxy_state> self,
     },
     [self, run](compensate_atom, step_command& cmd) {
       return through_barrier(self, self->state.barrier, true, cmd, run(true));
+    },
+    [self](wake_atom, caf::actor_clock::time_point at) {
+      on_barrier_wake(self, self->state.barrier, at);
     },
   };
 }
@@ -463,7 +565,8 @@ spawn_local_participant(caf::actor_system& sys, std::string name,
 
 participant_actor spawn_barrier(caf::actor_system& sys, participant_actor inner,
                                 directory_ptr dir) {
-  return sys.spawn(barrier_proxy, std::move(inner), std::move(dir));
+  return caf::actor_cast<participant_actor>(
+    sys.spawn(barrier_proxy, std::move(inner), std::move(dir)));
 }
 
 } // namespace detail

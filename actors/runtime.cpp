@@ -22,9 +22,6 @@ caf::error runtime_config::validate() const {
     return make_error(errc::invalid_config, "journal_url is empty");
   if (journal_timeout.count() <= 0)
     return make_error(errc::invalid_config, "journal_timeout must be positive");
-  if (late_reply_window.count() < 0)
-    return make_error(errc::invalid_config,
-                      "late_reply_window must not be negative");
   if (blocking_workers == 0)
     return make_error(errc::invalid_config,
                       "blocking_workers must be at least 1");
@@ -175,6 +172,20 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
         return caf::actor_cast<caf::actor>(*j);
       }));
   }
+  // -- the timer service (the first child: stopped last) ------------------------------
+  // Spawned once nothing can fail any more: an actor outside the tree would
+  // keep the actor system from shutting down.
+  auto first_timers = detail::spawn_timer_service(*sys_);
+  dir_->set_timers(first_timers);
+  children.insert(children.begin(), adopt(
+    "timers", caf::actor_cast<caf::actor>(first_timers),
+    [dir](caf::actor_system& sys) -> caf::expected<caf::actor> {
+      // Pending wake-ups die with a crashed service; its code does not
+      // throw, so only a kill gets here.
+      auto h = detail::spawn_timer_service(sys);
+      dir->set_timers(h);
+      return caf::actor_cast<caf::actor>(h);
+    }));
   // -- the participants supervisor -------------------------------------------------
   supervisor_config psup;
   psup.name = "participants";
@@ -281,7 +292,7 @@ void runtime::execute(const definition& def, result_callback done) {
   }
   caf::anon_send(
     caf::actor_cast<detail::local_coordinator_actor>(dir_->coordinator()),
-    run_atom::value, std::make_shared<const definition>(def), std::move(done));
+    run_atom::value, def.snapshot(), std::move(done));
 }
 
 std::optional<saga::saga_log> runtime::saga_log(const saga_id& id) {

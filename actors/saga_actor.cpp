@@ -1,6 +1,7 @@
 #include "actors/saga_actor.hpp"
 
 #include "actors/ask_participant.hpp"
+#include "actors/timer_service.hpp"
 
 #include <functional>
 #include <random>
@@ -32,6 +33,20 @@ std::string ms_text(milliseconds x) {
   return std::to_string(x.count()) + "ms";
 }
 
+/// A timer of the saga actor. All of them share one wake-up at the runtime's
+/// timer service (see actors/timer_service.hpp).
+struct saga_timer {
+  enum class kind : uint8_t { step, backoff, deadline, journal };
+  caf::actor_clock::time_point at;
+  kind what;
+  /// step, backoff: a compensation rather than an execute.
+  bool comp;
+  int32_t step;
+  /// step: the attempt; backoff: the attempt it waits for; journal: the
+  /// batch generation.
+  uint32_t n;
+};
+
 /// Something the saga actor does once the events before it are durable.
 struct effect {
   enum class kind : uint8_t { execute, compensate, finish };
@@ -50,7 +65,6 @@ struct saga_actor_state {
   /// Receives the result.
   caf::actor coordinator;
   milliseconds journal_timeout{0};
-  milliseconds late_reply_window{0};
   bool compensate_on_resume = false;
   /// Payload of each step as JSON text, computed once.
   std::vector<std::string> payloads;
@@ -66,6 +80,13 @@ struct saga_actor_state {
   /// the effects that wait for it.
   std::vector<event> in_flight;
   std::vector<effect> in_flight_effects;
+  /// Generation of the batch in flight: a reply to an earlier send of it
+  /// (before a journal timeout) is ignored.
+  uint32_t batch_generation = 0;
+
+  // -- timers --------------------------------------------------------------------
+  std::vector<saga_timer> timers;
+  wake_up wake;
 
   // -- runtime-only bookkeeping (not persisted; rebuilt on resume) ---------------
   /// Latest execute / compensate attempt that this incarnation sent (or will
@@ -92,6 +113,44 @@ using saga_pointer = saga_actor::stateful_pointer<saga_actor_state>;
 
 const step_definition& step_def(saga_pointer self, int32_t i) {
   return self->state.st.def->steps()[static_cast<size_t>(i)];
+}
+
+// -- timers ------------------------------------------------------------------------
+
+/// Starts timer `t` to go off after `delay`.
+void start_timer(saga_pointer self, caf::timespan delay, saga_timer t) {
+  auto& s = self->state;
+  t.at = self->clock().now() + delay;
+  s.timers.push_back(t);
+  s.wake.at_latest(s.dir->timers(), self->address(), t.at);
+}
+
+void on_timer(saga_pointer self, const saga_timer& t);
+
+/// Runs the timers that are due and asks for a wake-up for the next one.
+void on_wake(saga_pointer self, caf::actor_clock::time_point at) {
+  auto& s = self->state;
+  s.wake.arrived(at);
+  auto now = self->clock().now();
+  auto not_due = [now](const saga_timer& t) { return t.at > now; };
+  auto first_due = std::stable_partition(s.timers.begin(), s.timers.end(),
+                                         not_due);
+  std::vector<saga_timer> due(first_due, s.timers.end());
+  s.timers.erase(first_due, s.timers.end());
+  std::sort(due.begin(), due.end(),
+            [](const saga_timer& x, const saga_timer& y) { return x.at < y.at; });
+  for (const auto& t : due) {
+    if (s.finished)
+      return;
+    on_timer(self, t);
+  }
+  if (!s.timers.empty()) {
+    auto next = std::min_element(s.timers.begin(), s.timers.end(),
+                                 [](const saga_timer& x, const saga_timer& y) {
+                                   return x.at < y.at;
+                                 });
+    s.wake.at_latest(s.dir->timers(), self->address(), next->at);
+  }
 }
 
 // -- events and effects ----------------------------------------------------------
@@ -194,7 +253,9 @@ void run_effect(saga_pointer self, const effect& e) {
         break;
       }
       auto timeout = comp ? sd.compensation_timeout : sd.timeout;
-      ask_participant(self, participant, timeout + s.late_reply_window, comp,
+      // No CAF timeout: the step timer decides when an attempt counts as
+      // lost, and a reply that comes later is still taken into account.
+      ask_participant(self, participant, caf::infinite, comp,
                       make_command(self, i, a))
         .then(
           [self, i, a, comp](step_reply& reply) {
@@ -204,20 +265,18 @@ void run_effect(saga_pointer self, const effect& e) {
               on_execute_reply(self, i, a, reply);
           },
           [self, i, a, comp](caf::error& err) {
-            // request_timeout: the late-reply window closed; the step timer
-            // has handled this attempt long ago.
-            if (err == caf::sec::request_timeout)
-              return;
             if (comp)
               on_compensate_lost(self, i, a, describe(err));
             else
               on_execute_lost(self, i, a, describe(err));
           });
-      self->delayed_send(self, timeout, step_timer_atom::value, i, a, comp);
+      start_timer(self, timeout,
+                  saga_timer{{}, saga_timer::kind::step, comp, i, a});
       break;
     }
     case effect::kind::finish: {
       s.finished = true;
+      s.wake.release(s.dir->timers(), self->id());
       caf::anon_send(s.coordinator, done_atom::value, s.st.saga_id,
                      make_result(self));
       self->quit();
@@ -253,6 +312,7 @@ void flush(saga_pointer self) {
 /// down, writers reconnecting) gets the same batch again: appends are
 /// idempotent for the same events, and the saga must not act before they
 /// are durable, so it waits as long as it takes. Any other error stops it.
+/// The request has no CAF timeout; a journal timer sends it again.
 void send_batch(saga_pointer self) {
   auto& s = self->state;
   auto journal = s.dir->journal();
@@ -260,13 +320,27 @@ void send_batch(saga_pointer self) {
     self->quit(make_error(errc::shutting_down, "no journal"));
     return;
   }
+  auto generation = ++s.batch_generation;
+  start_timer(self, s.journal_timeout,
+              saga_timer{{}, saga_timer::kind::journal, false, -1, generation});
   self
-    ->request(journal, s.journal_timeout, append_atom::value, s.st.saga_id,
+    ->request(journal, caf::infinite, append_atom::value, s.st.saga_id,
               s.in_flight)
     .then(
-      [self](uint64_t) {
+      [self, generation](uint64_t) {
         auto& s = self->state;
+        if (!s.appending || generation != s.batch_generation)
+          return; // an earlier send of a batch that was sent again
         s.appending = false;
+        // Its journal timer is moot: drop it, so a long-lived saga's timer
+        // list stays short.
+        auto& ts = s.timers;
+        ts.erase(std::remove_if(ts.begin(), ts.end(),
+                                [generation](const saga_timer& t) {
+                                  return t.what == saga_timer::kind::journal
+                                         && t.n == generation;
+                                }),
+                 ts.end());
         s.in_flight.clear();
         auto effects = std::move(s.in_flight_effects);
         s.in_flight_effects.clear();
@@ -274,17 +348,16 @@ void send_batch(saga_pointer self) {
           run_effect(self, e);
         flush(self);
       },
-      [self](caf::error& err) {
-        if (err == caf::sec::request_timeout) {
-          send_batch(self);
-          return;
-        }
+      [self, generation](caf::error& err) {
         auto& s = self->state;
+        if (!s.appending || generation != s.batch_generation || s.finished)
+          return;
         if (is(err, errc::fenced)) {
           // Another node adopted this saga (we were paused or cut off past
           // our lease): it is theirs now. Stop without a restart and without
           // touching it again; the waiters learn where it went.
           s.finished = true;
+          s.wake.release(s.dir->timers(), self->id());
           aout(self) << "caf-saga: saga " << s.st.saga_id
                      << " was adopted by another node; fenced, this node "
                         "stops driving it"
@@ -328,7 +401,8 @@ void arm_backoff(saga_pointer self, int32_t i, uint32_t next, bool comp) {
   auto idx = static_cast<size_t>(i);
   (comp ? s.comp_backoff : s.exec_backoff)[idx] = next;
   (comp ? s.comp_backoff_done : s.exec_backoff_done)[idx] = false;
-  self->delayed_send(self, delay, backoff_atom::value, i, next, comp);
+  start_timer(self, delay,
+              saga_timer{{}, saga_timer::kind::backoff, comp, i, next});
 }
 
 /// Returns the first step that has not completed (an executing one if
@@ -652,14 +726,15 @@ void start(saga_pointer self) {
   s.start_time = self->clock().now();
   auto fresh = s.st.status == saga_status::pending;
   if (fresh) {
-    emit(self, event_type::saga_started, -1, 0, s.st.def->to_json().dump());
+    emit(self, event_type::saga_started, -1, 0, s.st.def->json_text());
   }
   if (auto d = s.st.def->deadline(); d.count() > 0) {
     auto remaining = d;
     if (!fresh)
       remaining = milliseconds{std::max<int64_t>(
         0, s.st.started_at_ms + d.count() - wall_ms())};
-    self->delayed_send(self, remaining, deadline_atom::value);
+    start_timer(self, remaining,
+                saga_timer{{}, saga_timer::kind::deadline, false, -1, 0});
   }
   if (!fresh && s.compensate_on_resume && s.st.status == saga_status::running)
     turn_back(self, errc::recovered_compensate,
@@ -730,7 +805,6 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
   s.dir = std::move(args.dir);
   s.coordinator = std::move(args.coordinator);
   s.journal_timeout = args.journal_timeout;
-  s.late_reply_window = args.late_reply_window;
   s.compensate_on_resume = args.compensate_on_resume;
   s.st.saga_id = args.id;
   s.rng.seed(static_cast<uint32_t>(std::hash<std::string>{}(args.id)));
@@ -747,15 +821,7 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
     start(self);
   }
   return {
-    [self](step_timer_atom, int32_t i, uint32_t a, bool comp) {
-      // Both handlers ignore a timer whose attempt has been settled.
-      const auto& sd = step_def(self, i);
-      if (comp)
-        on_compensate_lost(self, i, a,
-                           "no reply within " + ms_text(sd.compensation_timeout));
-      else
-        on_execute_lost(self, i, a, "no reply within " + ms_text(sd.timeout));
-    },
+    [self](wake_atom, caf::actor_clock::time_point at) { on_wake(self, at); },
     [self](unreachable_atom, int32_t i, uint32_t a, bool comp) {
       auto why = "participant '" + step_def(self, i).participant
                  + "' is not registered";
@@ -764,21 +830,45 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
       else
         on_execute_lost(self, i, a, why);
     },
-    [self](backoff_atom, int32_t i, uint32_t next, bool comp) {
-      auto& s = self->state;
-      auto idx = static_cast<size_t>(i);
-      if ((comp ? s.comp_backoff : s.exec_backoff)[idx] != next)
-        return; // stale timer
-      (comp ? s.comp_backoff_done : s.exec_backoff_done)[idx] = true;
-      drive(self);
-      flush(self);
-    },
-    [self](deadline_atom) { on_deadline(self); },
     [self](crash_atom) {
       throw std::runtime_error("injected fault in saga "
                                + self->state.st.saga_id);
     },
   };
+}
+
+void on_timer(saga_pointer self, const saga_timer& t) {
+  auto& s = self->state;
+  auto i = t.step;
+  switch (t.what) {
+    case saga_timer::kind::step: {
+      // Both handlers ignore a timer whose attempt has been settled.
+      const auto& sd = step_def(self, i);
+      if (t.comp)
+        on_compensate_lost(self, i, t.n,
+                           "no reply within " + ms_text(sd.compensation_timeout));
+      else
+        on_execute_lost(self, i, t.n, "no reply within " + ms_text(sd.timeout));
+      break;
+    }
+    case saga_timer::kind::backoff: {
+      auto idx = static_cast<size_t>(i);
+      if ((t.comp ? s.comp_backoff : s.exec_backoff)[idx] != t.n)
+        return; // stale timer
+      (t.comp ? s.comp_backoff_done : s.exec_backoff_done)[idx] = true;
+      drive(self);
+      flush(self);
+      break;
+    }
+    case saga_timer::kind::deadline:
+      on_deadline(self);
+      break;
+    case saga_timer::kind::journal:
+      // No answer in time for this send of the batch: send it again.
+      if (s.appending && t.n == s.batch_generation)
+        send_batch(self);
+      break;
+  }
 }
 
 } // namespace

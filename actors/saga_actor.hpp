@@ -10,6 +10,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/timer_service.hpp"
 #include "saga/journal.hpp"
 #include "saga/participant.hpp"
 #include "saga/replay.hpp"
@@ -22,11 +23,10 @@ using unreachable_atom = caf::atom_constant<caf::atom("sg_unreach")>;
 /// One saga instance, a transient child of the saga supervisor. It starts
 /// driving its saga at once, persisting each transition before acting on it,
 /// and reports the result to the coordinator with `(done_atom, id, result)`.
-/// The timer messages are its own; `crash_atom` injects a fault.
+/// Its timers wake it through the runtime's timer service; `crash_atom`
+/// injects a fault.
 using saga_actor = caf::typed_actor<
-  caf::reacts_to<step_timer_atom, int32_t, uint32_t, bool>,
-  caf::reacts_to<backoff_atom, int32_t, uint32_t, bool>,
-  caf::reacts_to<deadline_atom>,
+  wake_message,
   caf::reacts_to<unreachable_atom, int32_t, uint32_t, bool>,
   caf::reacts_to<crash_atom>>;
 
@@ -46,7 +46,6 @@ struct saga_actor_args {
   /// Receives `(done_atom, saga_id, saga_result)`.
   caf::actor coordinator;
   std::chrono::milliseconds journal_timeout{3'000};
-  std::chrono::milliseconds late_reply_window{30'000};
 };
 
 /// Returns a new saga actor in `sys`.

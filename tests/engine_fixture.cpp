@@ -33,7 +33,6 @@ engine_fixture::engine_fixture() : script_(std::make_shared<script>()) {
   store_ = std::make_shared<memory_store>();
   journal_ = spawn_memory_journal(*sys_, store_);
   runtime_config rc;
-  rc.late_reply_window = std::chrono::milliseconds{30'000};
   rt_ = std::make_unique<runtime>(*sys_, journal_, rc);
   run();
 }

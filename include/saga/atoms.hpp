@@ -43,9 +43,6 @@ using stop_timer_atom = caf::atom_constant<caf::atom("sg_stoptmo")>;
 using crash_atom = caf::atom_constant<caf::atom("sg_crash")>;
 
 // -- internal timers and hand-offs -----------------------------------------------
-using step_timer_atom = caf::atom_constant<caf::atom("sg_steptmo")>;
-using backoff_atom = caf::atom_constant<caf::atom("sg_backoff")>;
-using deadline_atom = caf::atom_constant<caf::atom("sg_dline")>;
 using deliver_atom = caf::atom_constant<caf::atom("sg_deliver")>;
 
 } // namespace saga

@@ -65,7 +65,13 @@ struct step_graph {
 ///      .join()
 ///      .step("c", "p");             // after b1 and b2
 ///
-/// A value type: copy it freely; not synchronized.
+/// A value type: copy it freely. Modifiers are not synchronized; const
+/// member functions may be called from many threads at once.
+class definition;
+
+/// Shared, immutable definition as held by running saga actors.
+using definition_ptr = std::shared_ptr<const definition>;
+
 class definition {
 public:
   definition() = default;
@@ -152,11 +158,22 @@ public:
   /// Returns this definition as a JSON object (the form stored in journals).
   json to_json() const;
 
+  /// Returns an immutable copy of this definition, made on first use after
+  /// the last change and shared by every saga started from it, so running
+  /// the same definition again copies and serializes nothing.
+  definition_ptr snapshot() const;
+
+  /// Returns `to_json().dump()`, computed once per snapshot.
+  const std::string& json_text() const;
+
   /// Returns the definition stored in `x`, or an error naming the problem.
   static caf::expected<definition> from_json(const json& x);
 
 private:
   step_definition& last_step(const char* modifier);
+
+  /// Drops the snapshot: called by every modifier.
+  void changed() noexcept;
 
   caf::error check_graph() const;
 
@@ -172,9 +189,10 @@ private:
   std::vector<std::string> group_;
   /// Set when a modifier was called before any step; reported by validate().
   std::string misuse_;
+  /// See snapshot(); read and replaced atomically (std::atomic_load).
+  mutable definition_ptr snapshot_;
+  /// A snapshot's JSON text (empty in a definition being built).
+  std::string json_text_;
 };
-
-/// Shared, immutable definition as held by running saga actors.
-using definition_ptr = std::shared_ptr<const definition>;
 
 } // namespace saga

@@ -31,9 +31,6 @@ struct runtime_config {
   /// How long a saga actor waits for the journal to acknowledge an append
   /// before it sends the same batch again (appends are idempotent).
   std::chrono::milliseconds journal_timeout{3'000};
-  /// How long after a step attempt timed out its late reply is still taken
-  /// into account (a late success is recorded and compensated if needed).
-  std::chrono::milliseconds late_reply_window{30'000};
   /// Threads (detached actors) per participant that has blocking handlers.
   size_t blocking_workers = 2;
   /// Journal settings (Redis: writers, batch size, retention, node id).
