@@ -33,6 +33,18 @@ caf::expected<uint64_t> memory_store::append(const saga_id& id,
     return make_error(errc::fenced, "saga '" + id + "' is owned by "
                                       + describe_owner(o->second) + ", not "
                                       + describe_owner(owner));
+  // A batch that already landed (same first event: type, step, attempt,
+  // time) is acknowledged again, as the Redis append script does: a retry
+  // after a journal timeout is idempotent.
+  auto first = events.front().seq;
+  auto last = first + events.size() - 1;
+  if (first >= 1 && last <= stored) {
+    const auto& had = i->second[first - 1];
+    const auto& got = events.front();
+    if (had.type == got.type && had.step == got.step
+        && had.attempt == got.attempt && had.time_ms == got.time_ms)
+      return last;
+  }
   for (size_t k = 0; k < events.size(); ++k)
     if (events[k].seq != stored + 1 + k)
       return make_error(errc::journal_conflict,

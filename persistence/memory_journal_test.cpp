@@ -155,14 +155,31 @@ TEST(MemoryStore, RepeatedSeqIsAConflictAndWritesNothing) {
   auto res = store.append("a", {make_event(2, event_type::step_failed, 0, 1)});
   ASSERT_FALSE(res);
   EXPECT_TRUE(saga::is(res.error(), errc::journal_conflict));
-  // A second writer that restarts the saga.
-  res = store.append("a", opening());
+  // A second writer that restarts the saga (a saga_started of its own).
+  auto restart = opening();
+  restart.front().time_ms += 1;
+  res = store.append("a", restart);
   ASSERT_FALSE(res);
   EXPECT_TRUE(saga::is(res.error(), errc::journal_conflict));
   auto events = store.read("a");
   ASSERT_TRUE(events);
   EXPECT_EQ(seqs_of(*events), (std::vector<uint64_t>{1, 2}));
   EXPECT_EQ((*events)[1].type, event_type::step_started);
+}
+
+TEST(MemoryStore, ABatchSentAgainIsAcknowledgedOnce) {
+  // A saga actor sends its batch again after a journal timeout, but the
+  // first send had landed: acknowledged, as by the Redis append script, and
+  // stored once.
+  memory_store store;
+  ASSERT_TRUE(store.append("a", opening()));
+  std::vector<event> next{make_event(3, event_type::step_succeeded, 0, 1),
+                          make_event(4, event_type::step_started, 1, 1)};
+  ASSERT_TRUE(store.append("a", next));
+  auto again = store.append("a", next);
+  ASSERT_TRUE(again) << saga::describe(again.error());
+  EXPECT_EQ(*again, 4u);
+  EXPECT_EQ(seqs_of(*store.read("a")), (std::vector<uint64_t>{1, 2, 3, 4}));
 }
 
 TEST(MemoryStore, BatchWithInternalGapIsRejectedAtomically) {
