@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <mutex>
+#include <unordered_map>
 #include <type_traits>
 #include <unordered_set>
 
@@ -477,6 +479,33 @@ caf::expected<definition> definition::from_json(const json& x) {
   if (auto err = result.validate())
     return err;
   return result;
+}
+
+caf::expected<definition_ptr>
+definition::from_json_text(const std::string& text) {
+  // Few saga types run at a time; a full cache starts over rather than
+  // tracking use, which keeps it bounded and simple.
+  constexpr size_t max_cached = 256;
+  static std::mutex mtx;
+  static std::unordered_map<std::string, definition_ptr> cache;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (auto i = cache.find(text); i != cache.end())
+      return i->second;
+  }
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded())
+    return make_error(errc::invalid_payload,
+                      "the definition is not valid JSON");
+  auto d = from_json(j);
+  if (!d)
+    return std::move(d.error());
+  auto p = d->snapshot();
+  std::lock_guard<std::mutex> guard{mtx};
+  if (cache.size() >= max_cached)
+    cache.clear();
+  cache.emplace(text, p);
+  return p;
 }
 
 } // namespace saga

@@ -672,3 +672,18 @@ TEST(definition_snapshot, is_shared_until_the_definition_changes) {
   d.timeout(std::chrono::milliseconds{5});
   EXPECT_EQ(d.snapshot()->steps().back().timeout.count(), 5);
 }
+
+TEST(definition_from_json_text, parses_once_and_names_bad_text) {
+  saga::definition d{"cached"};
+  d.step("a", "p").step("b", "p");
+  auto text = d.json_text();
+  auto x = saga::definition::from_json_text(text);
+  auto y = saga::definition::from_json_text(text);
+  ASSERT_TRUE(x && y);
+  EXPECT_EQ(*x, *y); // the same parsed definition, shared
+  EXPECT_EQ((*x)->to_json(), d.to_json());
+  auto bad = saga::definition::from_json_text("{not json");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(saga::describe(bad.error()).find("not valid JSON"),
+            std::string::npos);
+}

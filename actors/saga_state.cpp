@@ -87,13 +87,10 @@ caf::error saga_state::apply(const event& ev) {
     // The live saga actor sets `def` before its first event; a replay reads
     // it from the event (tests check that both agree).
     if (!def) {
-      auto j = json::parse(ev.data, nullptr, false);
-      if (j.is_discarded())
-        return bad(ev, "the definition is not valid JSON");
-      auto d = definition::from_json(j);
+      auto d = definition::from_json_text(ev.data);
       if (!d)
         return bad(ev, describe(d.error()));
-      set_definition(std::make_shared<const definition>(std::move(*d)));
+      set_definition(std::move(*d));
     } else if (steps.size() != def->steps().size()) {
       set_definition(def);
     }

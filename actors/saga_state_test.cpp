@@ -736,6 +736,7 @@ TEST(SagaLog, SameAsHoldsForEqualHistoriesOnly) {
   h.complete(0);
   auto a = h.state();
   auto b = h.state();
+  b.def = std::make_shared<const saga::definition>(*a.def);
   EXPECT_NE(a.def, b.def); // distinct pointers ...
   EXPECT_TRUE(a.same_as(b)); // ... same content
   EXPECT_TRUE(b.same_as(a));

@@ -169,6 +169,13 @@ public:
   /// Returns the definition stored in `x`, or an error naming the problem.
   static caf::expected<definition> from_json(const json& x);
 
+  /// Returns the definition stored as the JSON text `text` (as in a
+  /// `saga_started` event), or an error naming the problem. Shares the
+  /// result with every caller that parsed the same text lately (a bounded
+  /// cache), so recovering many sagas of one type parses it once.
+  /// Thread-safe.
+  static caf::expected<definition_ptr> from_json_text(const std::string& text);
+
 private:
   step_definition& last_step(const char* modifier);
 
