@@ -83,6 +83,10 @@ struct saga_actor_state {
   /// Generation of the batch in flight: a reply to an earlier send of it
   /// (before a journal timeout) is ignored.
   uint32_t batch_generation = 0;
+  /// Sends of the batch in flight so far, less one: each waits twice as long
+  /// as the one before (up to 32 journal timeouts), so an overloaded journal
+  /// is not flooded with copies.
+  uint32_t batch_resends = 0;
 
   // -- timers --------------------------------------------------------------------
   std::vector<saga_timer> timers;
@@ -312,7 +316,8 @@ void flush(saga_pointer self) {
 /// down, writers reconnecting) gets the same batch again: appends are
 /// idempotent for the same events, and the saga must not act before they
 /// are durable, so it waits as long as it takes. Any other error stops it.
-/// The request has no CAF timeout; a journal timer sends it again.
+/// The request has no CAF timeout; a journal timer sends it again, after
+/// twice as long each time.
 void send_batch(saga_pointer self) {
   auto& s = self->state;
   auto journal = s.dir->journal();
@@ -321,7 +326,7 @@ void send_batch(saga_pointer self) {
     return;
   }
   auto generation = ++s.batch_generation;
-  start_timer(self, s.journal_timeout,
+  start_timer(self, s.journal_timeout * (1u << std::min(s.batch_resends, 5u)),
               saga_timer{{}, saga_timer::kind::journal, false, -1, generation});
   self
     ->request(journal, caf::infinite, append_atom::value, s.st.saga_id,
@@ -332,6 +337,7 @@ void send_batch(saga_pointer self) {
         if (!s.appending || generation != s.batch_generation)
           return; // an earlier send of a batch that was sent again
         s.appending = false;
+        s.batch_resends = 0;
         // Its journal timer is moot: drop it, so a long-lived saga's timer
         // list stays short.
         auto& ts = s.timers;
@@ -865,8 +871,10 @@ void on_timer(saga_pointer self, const saga_timer& t) {
       break;
     case saga_timer::kind::journal:
       // No answer in time for this send of the batch: send it again.
-      if (s.appending && t.n == s.batch_generation)
+      if (s.appending && t.n == s.batch_generation) {
+        ++s.batch_resends;
         send_batch(self);
+      }
       break;
   }
 }

@@ -29,7 +29,8 @@ struct runtime_config {
   /// Ignored when the runtime is given an actor system.
   size_t scheduler_threads = 0;
   /// How long a saga actor waits for the journal to acknowledge an append
-  /// before it sends the same batch again (appends are idempotent).
+  /// before it sends the same batch again (appends are idempotent); twice as
+  /// long before each further send, up to 32 times this.
   std::chrono::milliseconds journal_timeout{3'000};
   /// Threads (detached actors) per participant that has blocking handlers.
   size_t blocking_workers = 2;
