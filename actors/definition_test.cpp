@@ -687,3 +687,38 @@ TEST(definition_from_json_text, parses_once_and_names_bad_text) {
   EXPECT_NE(saga::describe(bad.error()).find("not valid JSON"),
             std::string::npos);
 }
+
+TEST(definition_json, leaves_defaults_out_and_reads_them_back) {
+  saga::definition d{"compact"};
+  d.step("a", "p").step("b", "p").step("c", "p");
+  auto j = d.to_json();
+  EXPECT_LT(j.dump().size(), 200u) << j.dump();
+  EXPECT_FALSE(j["steps"][1].contains("retry"));
+  EXPECT_FALSE(j["steps"][1].contains("after")); // implied: the step before
+  auto back = saga::definition::from_json(j);
+  ASSERT_TRUE(back) << saga::describe(back.error());
+  EXPECT_EQ(back->steps()[1].after, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(back->steps()[2].timeout, d.steps()[2].timeout);
+  // Everything that differs from a default is kept.
+  saga::definition e{"full"};
+  e.step("a", "p")
+    .fork()
+    .step("b1", "q", json{{"n", 1}})
+    .action("other")
+    .timeout(123ms)
+    .retry(retry_policy{3, 10ms})
+    .step("b2", "q")
+    .compensation_timeout(7ms)
+    .join()
+    .step("c", "p")
+    .pivot()
+    .deadline(9s);
+  auto again = saga::definition::from_json(e.to_json());
+  ASSERT_TRUE(again) << saga::describe(again.error());
+  EXPECT_EQ(again->to_json(), e.to_json());
+  EXPECT_EQ(again->steps()[2].after, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(again->steps()[3].after, (std::vector<std::string>{"b1", "b2"}));
+  EXPECT_EQ(again->steps()[1].retry.max_attempts, 3u);
+  EXPECT_TRUE(again->steps()[3].pivot);
+  EXPECT_EQ(again->deadline(), 9s);
+}
