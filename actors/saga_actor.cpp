@@ -347,7 +347,9 @@ void send_batch(saga_pointer self) {
                                          && t.n == generation;
                                 }),
                  ts.end());
-        s.in_flight.clear();
+        // Release the batch's memory: a saga mostly waits for a step now,
+        // and a million waiting sagas should not hold their last batches.
+        std::vector<event>{}.swap(s.in_flight);
         auto effects = std::move(s.in_flight_effects);
         s.in_flight_effects.clear();
         for (const auto& e : effects)

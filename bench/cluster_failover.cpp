@@ -3,6 +3,7 @@
 //
 //   cluster_failover [--runs N] [--sagas S] [--lease D] [--step-delay D]
 //                    [--inflight K] [--jitter on|off] [--logs DIR]
+//                    [--json FILE]
 //
 // Each run, on a fresh private redis-server (appendonly yes, everysec):
 // saga_node p hosts account, inventory and purchase_log with a step delay;
@@ -12,7 +13,8 @@
 // prints "resumed <n> sagas of node a". Then Redis is polled until the
 // unfinished indexes of a and b are empty: t2, all of a's sagas ended on b.
 // Prints one line per run and the median, min and max of t1 - t0 and the
-// median of t2 - t0.
+// median of t2 - t0; --json FILE writes the same (every run, then median, min
+// and max of both) for scripts/bench.sh's report.
 //
 // What bounds the figure from below: a node counts as dead only once its
 // lease key has expired in Redis, and the survivors look every quarter lease.
@@ -34,6 +36,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -69,6 +72,7 @@ struct options {
   size_t inflight = 6;
   bool jitter = true;
   std::string logs; // empty: node output kept in memory only
+  std::string json_file; // empty: no JSON
 };
 
 /// Parses "250ms", "1s", "2s" (what saga_node accepts too); 0 if not.
@@ -101,6 +105,8 @@ bool parse(int argc, char** argv, options& o) {
       o.jitter = v != "off";
     else if (k == "--logs")
       o.logs = v;
+    else if (k == "--json")
+      o.json_file = v;
     else
       return false;
   }
@@ -320,7 +326,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: %s [--runs N] [--sagas S] [--lease D] "
                  "[--step-delay D] [--inflight K] [--jitter on|off] "
-                 "[--logs DIR]\n"
+                 "[--logs DIR] [--json FILE]\n"
                  "  durations like 500ms or 1s\n",
                  argv[0]);
     return 2;
@@ -338,8 +344,19 @@ int main(int argc, char** argv) {
               o.inflight, o.jitter ? "on" : "off");
   std::vector<double> resumed, finished;
   size_t failed_runs = 0;
+  saga::json runs_json = saga::json::array();
   for (size_t run = 1; run <= o.runs; ++run) {
     auto r = one_run(o, run, client, rng);
+    runs_json.push_back(
+      {{"run", run},
+       {"ok", r.ok},
+       {"resumed_ms", r.resumed_ms},
+       {"adopt_ms", r.adopt_ms},
+       {"finished_ms", r.finished_ms},
+       {"sagas_resumed", r.resumed},
+       {"answered_before_kill", r.client_results},
+       {"start_jitter_ms", static_cast<long long>(r.start_jitter.count())},
+       {"kill_jitter_ms", static_cast<long long>(r.kill_jitter.count())}});
     if (!r.ok) {
       ++failed_runs;
       std::printf("run %2zu: FAILED (see stderr)\n", run);
@@ -371,5 +388,36 @@ int main(int argc, char** argv) {
                 *std::max_element(finished.begin(), finished.end()));
   if (failed_runs > 0)
     std::printf("%zu of %zu runs failed\n", failed_runs, o.runs);
-  return failed_runs == 0 ? 0 : 1;
+  int status = failed_runs == 0 ? 0 : 1;
+  if (!o.json_file.empty()) {
+    // Median, min and max over the runs that produced the figure (null if
+    // none did).
+    auto stats = [](const std::vector<double>& v) -> saga::json {
+      if (v.empty())
+        return nullptr;
+      return {{"median", median(v)},
+              {"min", *std::min_element(v.begin(), v.end())},
+              {"max", *std::max_element(v.begin(), v.end())},
+              {"runs", v.size()}};
+    };
+    saga::json j{{"config", {{"runs", o.runs},
+                             {"sagas", o.sagas},
+                             {"lease", o.lease},
+                             {"lease_ms", parse_duration(o.lease).count()},
+                             {"step_delay", o.step_delay},
+                             {"inflight", o.inflight},
+                             {"jitter", o.jitter}}},
+                 {"runs", runs_json},
+                 {"failed_runs", failed_runs},
+                 {"resumed_ms", stats(resumed)},
+                 {"finished_ms", stats(finished)}};
+    std::ofstream out{o.json_file};
+    out << j.dump(2) << '\n';
+    if (!out) {
+      std::fprintf(stderr, "cluster_failover: cannot write %s\n",
+                   o.json_file.c_str());
+      status = 1;
+    }
+  }
+  return status;
 }

@@ -1,40 +1,64 @@
-// saga_bench: a load generator for caf-saga (issue 9, items 2 and 3).
+// saga_bench: a load generator for caf-saga (issue 9).
 //
 //   saga_bench [--journal memory|redis] [--redis URL] [--steps N]
 //              [--shape seq|fanout] [--failure-rate F]
+//              [--participants in-process|remote]
 //              [--concurrency N | --rate R] [--duration S] [--warmup S]
+//              [--inflight-probe N] [--recover N] [--recovery-concurrency C]
 //              [--json FILE] [--markdown FILE]
 //
-// Runs sagas of N steps (sequential, or all in one parallel group) against
-// in-process participants with no-op handlers; the last step fails with
-// probability F, so the others are compensated. Closed loop (--concurrency,
-// the default: N sagas in flight) or open loop (--rate: sagas started at R/s
-// on a fixed schedule; latency counts from the scheduled start, so a stalled
-// runtime is not hidden).
+// Three modes (the JSON's top-level "mode"):
 //
-// After --warmup seconds the counters are reset and the load runs for
-// --duration seconds more. Reports sagas/s, events/s, Redis commands per saga
-// (INFO commandstats), latency percentiles (bench/histogram.hpp, client side:
-// from `execute` to the result callback), peak RSS and a rough figure of
-// bytes per in-flight saga. On Redis it first measures the raw ceiling: one
-// connection, pipelines of 32 XADDs, each into a new stream (one saga = one
-// stream), for 2 s, and prints our events/s as a fraction of it.
+// - load (the default): runs sagas of N steps (sequential, or all in one
+//   parallel group) against no-op participants (demo/bench_participants.hpp);
+//   the last step fails with probability F, so the others are compensated.
+//   The participants are in this process, or (--participants remote, Redis
+//   only) in one saga_node process this program starts: the coordinator and
+//   the sagas stay here, every step crosses the cluster's gateway. Closed
+//   loop (--concurrency, the default: N sagas in flight) or open loop
+//   (--rate: sagas started at R/s on a fixed schedule; latency counts from
+//   the scheduled start, so a stalled runtime is not hidden). After
+//   --warmup seconds the counters are reset and the load runs for
+//   --duration seconds more. Reports sagas/s, events/s, Redis commands per
+//   saga (INFO commandstats), latency percentiles (bench/histogram.hpp,
+//   client side: from `execute` to the result callback), peak RSS and bytes
+//   per in-flight saga. On Redis it first measures the raw ceiling: one
+//   connection, pipelines of 32 XADDs, each into a new stream (one saga =
+//   one stream), for 2 s, and prints our events/s as a fraction of it.
 //
-// Not done yet: --participants remote (participants on another node).
+// - inflight (--duration 0): only the in-flight probe, no load. The probe
+//   starts --inflight-probe sagas (at most 2048 at a time not yet parked)
+//   whose first step is parked by a participant that does not answer, and
+//   measures the RSS growth per saga once all are parked; then the runtime
+//   is stopped with them in flight. The load mode runs the same probe
+//   first, then releases the sagas and waits until they ended.
+//
+// - recover (--recover N, Redis only): phase 1 leaves N sagas unfinished in
+//   Redis through the product: a runtime whose participants never answer
+//   starts N sagas, waits until each has journaled its first step (the
+//   participant got the execute), then stops (the sagas stay listed as
+//   unfinished, as after a crash; this is checked in Redis). Phase 2 starts
+//   a new runtime with the same node id (a new epoch) and answering
+//   participants, calls `recover()` (which adopts the earlier epoch's
+//   sagas and resumes them, `recovery_concurrency` at a time) and measures
+//   the time from the runtime's creation until Redis lists none of them as
+//   unfinished; then it checks every saga's last event in Redis.
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,8 +70,10 @@
 
 #include "bench/command_counts.hpp"
 #include "bench/histogram.hpp"
+#include "demo/bench_participants.hpp"
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
+#include "tests/child_process.hpp"
 
 namespace {
 
@@ -62,13 +88,16 @@ struct options {
   int steps = 3;
   std::string shape = "seq";
   double failure_rate = 0;
+  bool remote = false; // --participants remote
   size_t concurrency = 64;
   double rate = 0; // > 0: open loop
-  double duration = 10;
+  double duration = 10; // 0: the in-flight probe only
   double warmup = 1;
   std::string json_file;
   std::string markdown_file;
   long long inflight_probe = -1; // -1: the concurrency (open loop: 1000)
+  long long recover = 0;         // > 0: the recover mode
+  size_t recovery_concurrency = 0; // 0: the runtime's default
 };
 
 const char* usage_text =
@@ -81,25 +110,41 @@ const char* usage_text =
   "(default seq)\n"
   "  --failure-rate F         probability in [0,1] that the last step fails "
   "(default 0)\n"
+  "  --participants in-process|remote\n"
+  "                           no-op participants in this process (default), "
+  "or in a\n"
+  "                           saga_node process started for the run "
+  "(needs --journal redis)\n"
   "  --concurrency N          closed loop: N sagas in flight (default 64)\n"
   "  --rate R                 open loop: start R sagas/s (overrides "
   "--concurrency)\n"
-  "  --duration S             measured seconds (default 10)\n"
+  "  --duration S             measured seconds (default 10; 0: the in-flight "
+  "probe only, no load)\n"
   "  --warmup S               seconds before measuring (default 1)\n"
   "  --inflight-probe N       before the load, hold N sagas in flight and "
   "measure RSS per saga\n"
   "                           (default: the concurrency, open loop 1000; 0: "
   "off)\n"
+  "  --recover N              recovery mode (needs --journal redis): leave N "
+  "sagas unfinished,\n"
+  "                           then time a new runtime's recover() until all "
+  "ended\n"
+  "  --recovery-concurrency C resumed sagas running at once during recovery "
+  "(default: the\n"
+  "                           runtime's, 256)\n"
   "  --json FILE              write the results as JSON\n"
   "  --markdown FILE          write the results as a Markdown table\n"
-  "  --help                   this text\n"
-  "Participants are in-process no-op handlers (--participants remote: not "
-  "implemented yet).\n";
+  "  --help                   this text\n";
 
 [[noreturn]] void bad(const std::string& opt, const std::string& value,
                       const char* why) {
   std::fprintf(stderr, "saga_bench: invalid value '%s' for %s: %s\n",
                value.c_str(), opt.c_str(), why);
+  std::exit(2);
+}
+
+[[noreturn]] void bad_combination(const char* why) {
+  std::fprintf(stderr, "saga_bench: %s\n", why);
   std::exit(2);
 }
 
@@ -147,7 +192,7 @@ options parse(int argc, char** argv) {
       o.redis_url = v;
     } else if (k == "--steps") {
       auto n = to_int(k, v);
-      if (n < 1 || n > 10)
+      if (n < 1 || n > demo::bench_participant_count)
         bad(k, v, "expected 1..10");
       o.steps = static_cast<int>(n);
     } else if (k == "--shape") {
@@ -158,6 +203,13 @@ options parse(int argc, char** argv) {
       o.failure_rate = to_double(k, v);
       if (o.failure_rate < 0 || o.failure_rate > 1)
         bad(k, v, "expected a probability in [0, 1]");
+    } else if (k == "--participants") {
+      if (v == "in-process" || v == "local")
+        o.remote = false;
+      else if (v == "remote")
+        o.remote = true;
+      else
+        bad(k, v, "expected in-process or remote");
     } else if (k == "--concurrency") {
       auto n = to_int(k, v);
       if (n < 1 || n > 10'000'000)
@@ -170,8 +222,8 @@ options parse(int argc, char** argv) {
       rate_given = true;
     } else if (k == "--duration") {
       o.duration = to_double(k, v);
-      if (o.duration <= 0 || o.duration > 86'400)
-        bad(k, v, "expected seconds > 0");
+      if (o.duration < 0 || o.duration > 86'400)
+        bad(k, v, "expected seconds >= 0 (0: the in-flight probe only)");
     } else if (k == "--warmup") {
       o.warmup = to_double(k, v);
       if (o.warmup < 0 || o.warmup > 3'600)
@@ -180,13 +232,19 @@ options parse(int argc, char** argv) {
       o.inflight_probe = to_int(k, v);
       if (o.inflight_probe < 0 || o.inflight_probe > 10'000'000)
         bad(k, v, "expected 0..10000000");
+    } else if (k == "--recover") {
+      o.recover = to_int(k, v);
+      if (o.recover < 1 || o.recover > 10'000'000)
+        bad(k, v, "expected 1..10000000 sagas");
+    } else if (k == "--recovery-concurrency") {
+      auto n = to_int(k, v);
+      if (n < 1 || n > 10'000'000)
+        bad(k, v, "expected 1..10000000");
+      o.recovery_concurrency = static_cast<size_t>(n);
     } else if (k == "--json") {
       o.json_file = v;
     } else if (k == "--markdown") {
       o.markdown_file = v;
-    } else if (k == "--participants") {
-      if (v != "local")
-        bad(k, v, "only 'local' (in-process) is implemented so far");
     } else {
       std::fprintf(stderr, "saga_bench: unknown option %s\n%s", k.c_str(),
                    usage_text);
@@ -197,6 +255,24 @@ options parse(int argc, char** argv) {
     o.rate = 0;
   if (o.inflight_probe < 0)
     o.inflight_probe = rate_given ? 1000 : static_cast<long long>(o.concurrency);
+  if (o.remote && o.journal != "redis")
+    bad_combination("--participants remote needs --journal redis (the "
+                    "participants' saga_node finds this process through the "
+                    "Redis directory)");
+  if (o.recover > 0 && o.journal != "redis")
+    bad_combination("--recover needs --journal redis (the sagas left "
+                    "unfinished must outlive the runtime that started them)");
+  if (o.recover > 0 && o.remote)
+    bad_combination("--recover runs with in-process participants only; drop "
+                    "--participants remote");
+  if (o.recover == 0 && o.duration == 0 && o.inflight_probe == 0)
+    bad_combination("--duration 0 runs the in-flight probe only: give "
+                    "--inflight-probe N with N > 0");
+#ifndef SAGA_NODE_EXE
+  if (o.remote)
+    bad_combination("--participants remote: this saga_bench was built without "
+                    "saga_node (configure with SAGA_BUILD_DEMO=ON)");
+#endif
   if (o.journal == "redis" && o.redis_url.empty()) {
     if (const char* env = std::getenv("SAGA_REDIS_URL"); env && *env)
       o.redis_url = env;
@@ -313,20 +389,472 @@ long long peak_rss() {
   return static_cast<long long>(ru.ru_maxrss) * 1024;
 }
 
-// -- the load ----------------------------------------------------------------------
+/// Returns the number of members of sorted set `key`, or -1.
+long long zcard(saga::redis_connection& c, const std::string& key) {
+  auto r = c.command({"ZCARD", key});
+  if (!r || (*r)->type != REDIS_REPLY_INTEGER)
+    return -1;
+  return (*r)->integer;
+}
 
-saga::definition make_definition(const options& o) {
-  saga::definition def{"bench"};
+/// Returns every member of sorted set `key` (the unfinished index: its size
+/// is the bench's own saga count), or nothing if Redis failed.
+std::optional<std::vector<std::string>>
+zrange_all(saga::redis_connection& c, const std::string& key) {
+  auto r = c.command({"ZRANGE", key, "0", "-1"});
+  if (!r || (*r)->type != REDIS_REPLY_ARRAY)
+    return std::nullopt;
+  std::vector<std::string> ids;
+  ids.reserve((*r)->elements);
+  for (size_t i = 0; i < (*r)->elements; ++i)
+    ids.emplace_back((*r)->element[i]->str, (*r)->element[i]->len);
+  return ids;
+}
+
+/// Returns, per event type, how many of the sagas `ids` have that as the
+/// last event of their history in Redis ("none" for a missing history,
+/// "error" for a failed read). Pipelined XREVRANGE ... COUNT 1.
+std::map<std::string, size_t> last_events(saga::redis_connection& c,
+                                          const std::vector<std::string>& ids) {
+  std::map<std::string, size_t> tally;
+  constexpr size_t batch = 1'000;
+  for (size_t i = 0; i < ids.size(); i += batch) {
+    auto n = std::min(batch, ids.size() - i);
+    for (size_t k = 0; k < n; ++k) {
+      auto key = "saga:{" + ids[i + k] + "}:events";
+      c.append({"XREVRANGE", key, "+", "-", "COUNT", "1"});
+    }
+    for (size_t k = 0; k < n; ++k) {
+      auto r = c.read();
+      if (!r || (*r)->type != REDIS_REPLY_ARRAY) {
+        ++tally["error"];
+        continue;
+      }
+      if ((*r)->elements == 0) {
+        ++tally["none"];
+        continue;
+      }
+      // [[entry id, [field, value, ...]]]
+      const redisReply* entry = (*r)->element[0];
+      std::string type = "error";
+      if (entry->type == REDIS_REPLY_ARRAY && entry->elements == 2) {
+        const redisReply* fields = entry->element[1];
+        for (size_t f = 0; f + 1 < fields->elements; f += 2)
+          if (std::string_view{fields->element[f]->str,
+                               fields->element[f]->len}
+              == "type")
+            type.assign(fields->element[f + 1]->str,
+                        fields->element[f + 1]->len);
+      }
+      ++tally[type];
+    }
+  }
+  return tally;
+}
+
+std::string describe_tally(const std::map<std::string, size_t>& tally) {
+  std::string out;
+  for (const auto& [type, n] : tally)
+    out += (out.empty() ? "" : ", ") + std::to_string(n) + " " + type;
+  return out.empty() ? "none" : out;
+}
+
+size_t count_of(const std::map<std::string, size_t>& tally,
+                const std::string& type) {
+  auto i = tally.find(type);
+  return i == tally.end() ? 0 : i->second;
+}
+
+// -- sagas and participants -----------------------------------------------------------
+
+/// The bench's saga: steps s1..sN on bench-1..bench-N, the last with action
+/// "last" (fails with --failure-rate). `step_timeout`: the steps' timeout
+/// (default: the definition's).
+saga::definition
+make_definition(const options& o, const std::string& name = "bench",
+                std::optional<std::chrono::milliseconds> step_timeout = {}) {
+  saga::definition def{name};
   if (o.shape == "fanout")
     def.fork();
   for (int i = 1; i <= o.steps; ++i) {
-    def.step("s" + std::to_string(i), "p" + std::to_string(i))
+    def.step("s" + std::to_string(i), demo::bench_participant_name(i))
       .action(i == o.steps ? "last" : "op");
+    if (step_timeout)
+      def.timeout(*step_timeout);
   }
   if (o.shape == "fanout")
     def.join();
   return def;
 }
+
+/// The runtime under load: in-process participants, or a saga::node in this
+/// process (coordinating) whose participants live in a saga_node child.
+struct bench_target {
+  std::unique_ptr<saga::test::child_process> remote; // destroyed last
+  std::string remote_id;
+  std::unique_ptr<saga::node> node;
+  std::unique_ptr<saga::runtime> local;
+
+  saga::runtime& rt() {
+    return node ? node->rt() : *local;
+  }
+
+  /// Stops the node, then the participants' process.
+  void stop() {
+    local.reset();
+    if (node) {
+      node->stop();
+      node.reset();
+    }
+    if (remote) {
+      remote->signal(SIGTERM);
+      if (!remote->wait_exit(10s))
+        std::fprintf(stderr, "saga_bench: saga_node %s did not stop on "
+                             "SIGTERM; killing it\n",
+                     remote_id.c_str());
+      remote.reset();
+    }
+  }
+
+  ~bench_target() {
+    stop();
+  }
+};
+
+/// Builds the runtime for a load or inflight run; nullptr after printing
+/// why not.
+std::unique_ptr<bench_target> make_target(const options& o,
+                                          saga::runtime_config cfg) {
+  auto t = std::make_unique<bench_target>();
+  if (!o.remote) {
+    t->local = std::make_unique<saga::runtime>(cfg);
+    if (auto err = t->local->start_error()) {
+      std::fprintf(stderr, "saga_bench: runtime did not start: %s\n",
+                   saga::describe(err).c_str());
+      return nullptr;
+    }
+    for (int i = 1; i <= o.steps; ++i)
+      demo::add_bench_participant(
+        t->local->participant(demo::bench_participant_name(i)),
+        o.failure_rate);
+    return t;
+  }
+#ifdef SAGA_NODE_EXE
+  // The participants' node first, so that our node's first membership pass
+  // finds it and start() returns with every participant routed.
+  const std::string id = "saga_bench-" + std::to_string(::getpid());
+  t->remote_id = id + "-participants";
+  char rate[64];
+  std::snprintf(rate, sizeof rate, "%.9f", o.failure_rate);
+  try {
+    t->remote = std::make_unique<saga::test::child_process>(
+      SAGA_NODE_EXE,
+      std::vector<std::string>{"--node-id=" + t->remote_id,
+                               "--host=127.0.0.1", "--port=0",
+                               "--redis=" + o.redis_url,
+                               "--participants=bench",
+                               std::string{"--fail-rate="} + rate});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "saga_bench: cannot start saga_node: %s\n", e.what());
+    return nullptr;
+  }
+  auto ready = t->remote->wait_for_line("ready port=", 30s);
+  if (!ready) {
+    std::fprintf(stderr, "saga_bench: saga_node %s did not become ready:\n",
+                 t->remote_id.c_str());
+    for (const auto& l : t->remote->lines())
+      std::fprintf(stderr, "  %s\n", l.c_str());
+    return nullptr;
+  }
+  std::fprintf(stderr, "participants: %s\n", ready->c_str());
+  saga::node_config ncfg;
+  ncfg.node_id = id;
+  ncfg.host = "127.0.0.1";
+  ncfg.port = 0;
+  ncfg.redis_url = o.redis_url;
+  ncfg.coordinate = true;
+  ncfg.runtime = std::move(cfg);
+  t->node = std::make_unique<saga::node>(ncfg);
+  if (auto err = t->node->start_error()) {
+    std::fprintf(stderr, "saga_bench: node did not start: %s\n",
+                 saga::describe(err).c_str());
+    return nullptr;
+  }
+  return t;
+#else
+  (void) cfg;
+  return nullptr;
+#endif
+}
+
+/// Starts `t`'s node (remote): after the participants the probe adds.
+bool start_target(bench_target& t) {
+  if (!t.node)
+    return true;
+  if (auto err = t.node->start()) {
+    std::fprintf(stderr, "saga_bench: node did not join: %s\n",
+                 saga::describe(err).c_str());
+    return false;
+  }
+  return true;
+}
+
+/// Waits until `done()` or until `progress()` has not changed for `stall`;
+/// prints `label` with the progress once per second. Returns done().
+bool wait_with_progress(const char* label, long long goal,
+                        const std::function<long long()>& progress,
+                        const std::function<bool()>& done,
+                        std::chrono::seconds stall = 60s) {
+  auto last_change = clock_type::now();
+  auto last_print = last_change;
+  long long last = -1;
+  while (!done()) {
+    auto now = clock_type::now();
+    auto p = progress();
+    if (p != last) {
+      last = p;
+      last_change = now;
+    } else if (now - last_change > stall) {
+      std::fprintf(stderr, "%s: no progress for %lld s (%lld of %lld)\n",
+                   label, static_cast<long long>(stall.count()), p, goal);
+      return false;
+    }
+    if (now - last_print >= 1s) {
+      last_print = now;
+      std::fprintf(stderr, "%s: %lld of %lld, RSS %.1f MiB\n", label, p, goal,
+                   static_cast<double>(current_rss()) / 1048576.0);
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+/// Starts `n` sagas through `start_one(i)`, at most `window` of them at a
+/// time not yet `settled()` (parked or ended), then waits until all are
+/// settled; prints progress, gives up after 60 s without any. The window
+/// keeps the runtime's queues short: a million sagas started at once make
+/// journal and barrier requests wait past their timeouts, and the resends
+/// pile onto the backlog. Returns whether all settled.
+bool paced_start(const char* label, long long n, long long window,
+                 const std::function<void(long long)>& start_one,
+                 const std::function<long long()>& settled) {
+  long long issued = 0;
+  auto pump = [&] {
+    auto done = settled();
+    while (issued < n && issued - done < window)
+      start_one(issued++);
+    return done;
+  };
+  return wait_with_progress(label, n, pump, [&] {
+    pump();
+    return issued >= n && settled() >= n;
+  });
+}
+
+/// The in-flight probe's figures.
+struct probe_result {
+  long long sagas = 0;
+  long long reached = 0;
+  long long rss_before = 0;
+  long long rss_delta = 0;
+  double bytes_per_saga = 0;
+  double seconds_to_park = 0; // from the first execute to the last parked
+  double drain_seconds = 0;   // from the release to the last ended
+  long long ended = 0;        // after the release
+  long long errors = 0;       // sagas that did not complete
+  std::string first_error;
+};
+
+std::string fmt(double x, int prec = 0) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", prec, x);
+  return buf;
+}
+
+bool write_text(const std::string& file, const std::string& text) {
+  if (file.empty())
+    return true;
+  std::ofstream out{file};
+  out << text;
+  out.flush();
+  if (!out) {
+    std::fprintf(stderr, "saga_bench: cannot write %s\n", file.c_str());
+    return false;
+  }
+  return true;
+}
+
+saga::json config_json(const options& o, const char* mode_label) {
+  const bool open_loop = o.rate > 0;
+  return {{"journal", o.journal},
+          {"redis_url", o.redis_url},
+          {"participants", o.remote ? "remote" : "in-process"},
+          {"steps", o.steps},
+          {"shape", o.shape},
+          {"failure_rate", o.failure_rate},
+          {"mode", mode_label ? mode_label : (open_loop ? "open" : "closed")},
+          {"concurrency", open_loop ? 0 : o.concurrency},
+          {"rate", o.rate},
+          {"duration_s", o.duration},
+          {"warmup_s", o.warmup},
+          {"hardware_threads", std::thread::hardware_concurrency()}};
+}
+
+// -- in-flight probe --------------------------------------------------------------
+
+/// Sagas the probe (and the recover mode's phase 1) keep started but not
+/// yet parked, and released but not yet ended, at most.
+constexpr long long probe_window = 2'048;
+
+/// The probe's participant "hold" (in this process in every mode): parks
+/// every execute until released.
+struct holder {
+  std::mutex mtx;
+  std::vector<saga::responder> held; // guarded by mtx
+
+  void install(saga::participant_builder& p) {
+    p.on_async(
+      "park",
+      [this](const saga::step_context&, const saga::json&, saga::responder r) {
+        std::lock_guard<std::mutex> guard{mtx};
+        held.push_back(std::move(r));
+      },
+      [](const saga::step_context&, const saga::json&, saga::responder r) {
+        r.deliver(saga::step_outcome::ok());
+      });
+  }
+
+  long long count() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return static_cast<long long>(held.size());
+  }
+
+  /// Answers up to `k` parked executes; returns how many.
+  long long release(long long k) {
+    std::vector<saga::responder> batch;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      auto m = std::min<size_t>(static_cast<size_t>(k), held.size());
+      batch.assign(std::make_move_iterator(held.end() - static_cast<long>(m)),
+                   std::make_move_iterator(held.end()));
+      held.resize(held.size() - m);
+    }
+    for (auto& r : batch)
+      r.deliver(saga::step_outcome::ok());
+    return static_cast<long long>(batch.size());
+  }
+
+  /// Drops the parked executes unanswered (before the runtime stops).
+  void drop_all() {
+    std::lock_guard<std::mutex> guard{mtx};
+    held.clear();
+    held.shrink_to_fit();
+  }
+};
+
+/// Holds `o.inflight_probe` sagas in flight (their first step parked on
+/// "hold") and measures the RSS growth per saga; with `drain`, then releases
+/// them and waits until they ended. Runs before the load, so the allocator
+/// has no freed memory to hide the growth in.
+probe_result run_probe(saga::runtime& rt, const options& o, holder& h,
+                       bool drain) {
+  probe_result probe;
+  probe.sagas = o.inflight_probe;
+  saga::definition hold_def{"bench_hold"};
+  hold_def.step("wait", "hold").action("park").timeout(std::chrono::hours{1});
+  for (int i = 1; i < o.steps; ++i)
+    hold_def.step("s" + std::to_string(i), demo::bench_participant_name(i))
+      .action("op");
+  {
+    // Reserved at once so that growing it does not copy; its 24 bytes per
+    // saga (the bench's, not the runtime's) are in the figure.
+    std::lock_guard<std::mutex> guard{h.mtx};
+    h.held.reserve(static_cast<size_t>(probe.sagas));
+  }
+  struct counters {
+    std::atomic<long long> ended{0};
+    std::atomic<long long> errors{0};
+    std::mutex mtx;
+    std::string first_error; // guarded by mtx
+  };
+  auto c = std::make_shared<counters>();
+  probe.rss_before = current_rss();
+  const auto t0 = clock_type::now();
+  paced_start(
+    "in-flight probe: parked", probe.sagas, probe_window,
+    [&](long long) {
+      rt.execute(hold_def, [c](saga::saga_result r) {
+        if (r.state != saga::saga_status::completed
+            && c->errors.fetch_add(1) == 0) {
+          std::lock_guard<std::mutex> guard{c->mtx};
+          c->first_error = std::string{saga::to_string(r.state)} + ": "
+                           + saga::describe(r.error);
+        }
+        c->ended.fetch_add(1);
+      });
+    },
+    [&] { return h.count() + c->ended.load(); });
+  probe.seconds_to_park
+    = std::chrono::duration<double>(clock_type::now() - t0).count();
+  probe.reached = h.count();
+  const long long after = current_rss();
+  probe.rss_delta = after - probe.rss_before;
+  if (probe.reached > 0)
+    probe.bytes_per_saga = static_cast<double>(probe.rss_delta)
+                           / static_cast<double>(probe.reached);
+  std::fprintf(stderr,
+               "in-flight probe: %lld sagas parked in %.1f s, RSS +%.1f MiB "
+               "(%.0f bytes per saga)\n",
+               probe.reached, probe.seconds_to_park,
+               static_cast<double>(probe.rss_delta) / 1048576.0,
+               probe.bytes_per_saga);
+  if (!drain) {
+    probe.ended = c->ended.load(); // sagas that ended while parking: none
+    probe.errors = c->errors.load();
+    std::lock_guard<std::mutex> guard{c->mtx};
+    probe.first_error = c->first_error;
+    return probe;
+  }
+  // Released at the pace they end, for the same reason as the start.
+  const auto t1 = clock_type::now();
+  const long long ended_before = c->ended.load();
+  long long released = 0;
+  wait_with_progress(
+    "in-flight probe: ended after release", probe.sagas,
+    [&] { return c->ended.load(); },
+    [&] {
+      auto ended = c->ended.load();
+      if (released - (ended - ended_before) < probe_window)
+        released += h.release(probe_window);
+      return ended >= probe.sagas;
+    });
+  probe.drain_seconds
+    = std::chrono::duration<double>(clock_type::now() - t1).count();
+  probe.ended = c->ended.load();
+  probe.errors = c->errors.load();
+  {
+    std::lock_guard<std::mutex> guard{c->mtx};
+    probe.first_error = c->first_error;
+  }
+  std::fprintf(stderr, "in-flight probe: %lld ended %.1f s after the release "
+                       "(%lld did not complete)\n",
+               probe.ended, probe.drain_seconds, probe.errors);
+  return probe;
+}
+
+saga::json probe_memory_json(const probe_result& probe) {
+  return {{"probe_sagas_requested", probe.sagas},
+          {"probe_sagas_in_flight", probe.reached},
+          {"probe_rss_before_bytes", probe.rss_before},
+          {"probe_rss_delta_bytes", probe.rss_delta},
+          {"bytes_per_in_flight_saga", probe.bytes_per_saga},
+          {"probe_seconds_to_park", probe.seconds_to_park},
+          {"probe_drain_seconds", probe.drain_seconds},
+          {"probe_ended", probe.ended},
+          {"probe_not_completed", probe.errors}};
+}
+
+// -- load and inflight modes ---------------------------------------------------------
 
 /// Shared state of a run; callbacks run on the runtime's threads.
 struct run_state {
@@ -345,22 +873,14 @@ struct run_state {
   std::condition_variable drained;
 };
 
-std::string fmt(double x, int prec = 0) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, x);
-  return buf;
-}
-
-} // namespace
-
-int main(int argc, char** argv) {
-  auto o = parse(argc, argv);
+int run_load(const options& o) {
   const bool redis = o.journal == "redis";
   const bool open_loop = o.rate > 0;
+  const bool inflight_only = o.duration == 0;
 
   // The ceiling first, against the same Redis, before our load.
   ceiling_result ceiling;
-  if (redis) {
+  if (redis && !inflight_only) {
     std::fprintf(stderr, "measuring the raw XADD ceiling for 2 s ...\n");
     ceiling = measure_ceiling(o.redis_url, 2.0);
     if (!ceiling.ok) {
@@ -373,102 +893,94 @@ int main(int argc, char** argv) {
   saga::runtime_config cfg;
   cfg.journal_url = redis ? o.redis_url : "memory://";
   cfg.journal.node_id = "saga_bench";
-  size_t cap = open_loop ? static_cast<size_t>(std::max(1000.0, o.rate * 2))
-                         : o.concurrency;
+  if (o.recovery_concurrency > 0)
+    cfg.recovery_concurrency = o.recovery_concurrency;
+  size_t cap = inflight_only ? 0
+               : open_loop   ? static_cast<size_t>(std::max(1000.0, o.rate * 2))
+                             : o.concurrency;
   cap = std::max(cap, static_cast<size_t>(o.inflight_probe));
+  // Admission must not refuse the probe's sagas nor the load's.
   cfg.max_active_sagas = std::max<size_t>(cap, cfg.max_active_sagas);
   cfg.max_queued_sagas = std::max<size_t>(cap, cfg.max_queued_sagas);
-  saga::runtime rt{cfg};
-  if (auto err = rt.start_error()) {
-    std::fprintf(stderr, "saga_bench: runtime did not start: %s\n",
-                 saga::describe(err).c_str());
+  holder hold; // outlives the runtime: its participant points to it
+  auto target = make_target(o, cfg);
+  if (!target)
     return 1;
-  }
-  auto noop = [](const saga::step_context&, const saga::json&) {
-    return saga::step_outcome::ok();
-  };
-  const double failure_rate = o.failure_rate;
-  auto maybe_fail = [failure_rate](const saga::step_context&,
-                                   const saga::json&) {
-    thread_local std::mt19937_64 gen{std::random_device{}()};
-    thread_local std::uniform_real_distribution<double> dist{0.0, 1.0};
-    if (failure_rate > 0 && dist(gen) < failure_rate)
-      return saga::step_outcome::fail("injected failure");
-    return saga::step_outcome::ok();
-  };
-  for (int i = 1; i <= o.steps; ++i) {
-    auto& p = rt.participant("p" + std::to_string(i));
-    if (i == o.steps)
-      p.on("last", maybe_fail, noop);
-    else
-      p.on("op", noop, noop);
-  }
-  // The in-flight probe's participant: parks every execute until released.
-  std::mutex held_mtx;
-  std::vector<saga::responder> held;
-  rt.participant("hold").on_async(
-    "park",
-    [&](const saga::step_context&, const saga::json&, saga::responder r) {
-      std::lock_guard<std::mutex> guard{held_mtx};
-      held.push_back(std::move(r));
-    },
-    [](const saga::step_context&, const saga::json&, saga::responder r) {
-      r.deliver(saga::step_outcome::ok());
-    });
+  // Responders point into the runtime's actor system: dropped before it.
+  struct drop_held {
+    holder& h;
+    ~drop_held() {
+      h.drop_all();
+    }
+  } drop_held_first{hold};
+  hold.install(target->rt().participant("hold"));
+  if (!start_target(*target))
+    return 1;
+  saga::runtime& rt = target->rt();
   const auto def = make_definition(o);
   if (auto err = def.validate()) {
     std::fprintf(stderr, "saga_bench: bad definition: %s\n",
                  saga::describe(err).c_str());
     return 1;
   }
-  // Spawn paths, allocator, connections, scripts.
-  for (int i = 0; i < 20; ++i)
-    rt.execute(def).get();
+  // Spawn paths, allocator, connections, scripts; and a check that the
+  // participants answer (remote: that the cluster routes them).
+  for (int i = 0; i < 20; ++i) {
+    auto r = rt.execute(def).get();
+    if (r.state != saga::saga_status::completed
+        && r.state != saga::saga_status::compensated) {
+      std::fprintf(stderr, "saga_bench: warm-up saga ended %s: %s\n",
+                   std::string{saga::to_string(r.state)}.c_str(),
+                   saga::describe(r.error).c_str());
+      return 1;
+    }
+  }
 
-  // -- in-flight probe: RSS growth while N sagas wait in their first step ----
-  // Before the load, so the allocator has no freed memory to hide it in.
-  struct probe_result {
-    long long sagas = 0;
-    long long reached = 0;
-    long long rss_delta = 0;
-    double bytes_per_saga = 0;
-  } probe;
-  if (o.inflight_probe > 0) {
-    saga::definition hold_def{"bench_hold"};
-    hold_def.step("wait", "hold").action("park").timeout(std::chrono::hours{1});
-    for (int i = 1; i < o.steps; ++i)
-      hold_def.step("s" + std::to_string(i), "p" + std::to_string(i)).action("op");
-    probe.sagas = o.inflight_probe;
-    std::atomic<long long> probe_ended{0};
-    const long long before = current_rss();
-    for (long long i = 0; i < probe.sagas; ++i)
-      rt.execute(hold_def, [&](saga::saga_result) { ++probe_ended; });
-    auto deadline = clock_type::now() + 60s;
-    while (clock_type::now() < deadline) {
-      {
-        std::lock_guard<std::mutex> guard{held_mtx};
-        probe.reached = static_cast<long long>(held.size());
-      }
-      if (probe.reached + probe_ended.load() >= probe.sagas)
-        break;
-      std::this_thread::sleep_for(10ms);
-    }
-    const long long after = current_rss();
-    probe.rss_delta = after - before;
-    if (probe.reached > 0)
-      probe.bytes_per_saga = static_cast<double>(probe.rss_delta)
-                             / static_cast<double>(probe.reached);
-    {
-      std::lock_guard<std::mutex> guard{held_mtx};
-      for (auto& r : held)
-        r.deliver(saga::step_outcome::ok());
-      held.clear();
-    }
-    deadline = clock_type::now() + 60s;
-    while (probe_ended.load() < probe.sagas && clock_type::now() < deadline)
-      std::this_thread::sleep_for(10ms);
-    std::fprintf(stderr, "in-flight probe: %lld sagas parked, RSS +%.1f MiB\n",
-                 probe.reached, static_cast<double>(probe.rss_delta) / 1048576.0);
+  // Probe only: the parked sagas are not released but stopped with the
+  // runtime (releasing a million takes as long as running a million).
+  probe_result probe;
+  if (o.inflight_probe > 0)
+    probe = run_probe(rt, o, hold, !inflight_only);
+
+  if (inflight_only) {
+    // The runtime is not stopped: stopping a million actors one by one
+    // takes minutes in CAF 0.17 and is not what this measures. The results
+    // are written, then the process ends at once.
+    const long long rss_peak = peak_rss();
+    std::printf("saga_bench: in-flight probe, journal %s%s, participants %s\n",
+                o.journal.c_str(), redis ? (" " + o.redis_url).c_str() : "",
+                o.remote ? "remote" : "in-process");
+    std::printf("  in flight     %lld of %lld sagas parked in their first step "
+                "in %.1f s: RSS +%.1f MiB, ~%.0f bytes per in-flight saga\n",
+                probe.reached, probe.sagas, probe.seconds_to_park,
+                static_cast<double>(probe.rss_delta) / 1048576.0,
+                probe.bytes_per_saga);
+    std::printf("  ended early   %lld (none should)%s%s\n", probe.errors,
+                probe.errors > 0 ? "; first: " : "", probe.first_error.c_str());
+    std::printf("  memory        peak RSS %.1f MiB\n",
+                static_cast<double>(rss_peak) / 1048576.0);
+    saga::json j;
+    j["mode"] = "inflight";
+    j["config"] = config_json(o, "probe");
+    j["memory"] = probe_memory_json(probe);
+    j["memory"]["peak_rss_bytes"] = rss_peak;
+    int status = probe.reached < probe.sagas ? 1 : 0;
+    if (!write_text(o.json_file, j.dump(2) + "\n"))
+      status = 1;
+    std::string md
+      = "| journal | participants | sagas in flight | seconds to park | "
+        "RSS growth MiB | B/in-flight saga | peak RSS MiB |\n"
+        "|---|---|---|---|---|---|---|\n| "
+        + o.journal + " | " + (o.remote ? "remote" : "in-process") + " | "
+        + std::to_string(probe.reached) + " | "
+        + fmt(probe.seconds_to_park, 1) + " | "
+        + fmt(static_cast<double>(probe.rss_delta) / 1048576.0, 1) + " | "
+        + fmt(probe.bytes_per_saga) + " | "
+        + fmt(static_cast<double>(rss_peak) / 1048576.0, 1) + " |\n";
+    if (!write_text(o.markdown_file, md))
+      status = 1;
+    std::fflush(nullptr);
+    std::_Exit(status);
   }
 
   run_state st;
@@ -669,7 +1181,12 @@ int main(int argc, char** argv) {
                         : ("closed loop, " + std::to_string(o.concurrency)
                            + " in flight")
                             .c_str());
-  std::printf("  participants  in-process, no-op handlers\n");
+  if (o.remote)
+    std::printf("  participants  remote: no-op handlers in saga_node %s "
+                "(this process coordinates)\n",
+                target->remote_id.c_str());
+  else
+    std::printf("  participants  in-process, no-op handlers\n");
   std::printf("  window        %.2f s after %.1f s warmup; %llu completed, %llu "
               "compensated, %llu rejected (overloaded), %llu errors\n",
               window, o.warmup, static_cast<unsigned long long>(st.completed),
@@ -713,18 +1230,10 @@ int main(int argc, char** argv) {
 
   // -- JSON ----------------------------------------------------------------------
   saga::json j;
-  j["config"] = {{"journal", o.journal},
-                 {"redis_url", o.redis_url},
-                 {"participants", "in-process"},
-                 {"steps", o.steps},
-                 {"shape", o.shape},
-                 {"failure_rate", o.failure_rate},
-                 {"mode", open_loop ? "open" : "closed"},
-                 {"concurrency", open_loop ? 0 : o.concurrency},
-                 {"rate", o.rate},
-                 {"duration_s", o.duration},
-                 {"warmup_s", o.warmup},
-                 {"hardware_threads", std::thread::hardware_concurrency()}};
+  j["mode"] = "load";
+  j["config"] = config_json(o, nullptr);
+  if (o.remote)
+    j["config"]["remote_node"] = target->remote_id;
   j["window_s"] = window;
   j["completed"] = st.completed;
   j["compensated"] = st.compensated;
@@ -748,13 +1257,11 @@ int main(int argc, char** argv) {
                      {"mean", h.mean()},         {"p50", h.percentile(0.5)},
                      {"p90", h.percentile(0.9)}, {"p99", h.percentile(0.99)},
                      {"p999", h.percentile(0.999)}, {"max", h.max()}};
-  j["memory"] = {{"peak_rss_bytes", rss_peak},
-                 {"baseline_rss_bytes", rss_baseline},
-                 {"peak_in_flight", peak_in_flight},
-                 {"load_rss_growth_per_peak_in_flight", bytes_per_in_flight},
-                 {"probe_sagas_in_flight", probe.reached},
-                 {"probe_rss_delta_bytes", probe.rss_delta},
-                 {"bytes_per_in_flight_saga", probe.bytes_per_saga}};
+  j["memory"] = probe_memory_json(probe);
+  j["memory"]["peak_rss_bytes"] = rss_peak;
+  j["memory"]["baseline_rss_bytes"] = rss_baseline;
+  j["memory"]["peak_in_flight"] = peak_in_flight;
+  j["memory"]["load_rss_growth_per_peak_in_flight"] = bytes_per_in_flight;
   int status = (ended == 0 || st.errors > 0) ? 1 : 0;
   if (!o.json_file.empty()) {
     std::ofstream out{o.json_file};
@@ -766,11 +1273,13 @@ int main(int argc, char** argv) {
   }
   if (!o.markdown_file.empty()) {
     std::ofstream out{o.markdown_file};
-    out << "| journal | steps | shape | failure rate | load | sagas/s | "
+    out << "| journal | participants | steps | shape | failure rate | load | "
+           "sagas/s | "
            "events/s | Redis cmds/saga | p50 ms | p90 ms | p99 ms | p99.9 ms | "
            "peak RSS MiB | B/in-flight saga | events/s vs XADD ceiling |\n"
-        << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-        << "| " << o.journal << " | " << o.steps << " | " << o.shape << " | "
+        << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        << "| " << o.journal << " | " << (o.remote ? "remote" : "in-process")
+        << " | " << o.steps << " | " << o.shape << " | "
         << fmt(o.failure_rate, 3) << " | "
         << (open_loop ? fmt(o.rate) + "/s open"
                       : std::to_string(o.concurrency) + " closed")
@@ -794,5 +1303,230 @@ int main(int argc, char** argv) {
   if (st.in_flight.load() != 0)
     std::fprintf(stderr, "saga_bench: %lld sagas still in flight after 30 s\n",
                  static_cast<long long>(st.in_flight.load()));
+  // Stopped while `st` lives: the callbacks of sagas still in flight (told
+  // shutting_down) touch it.
+  hold.drop_all();
+  target->stop();
   return status;
+}
+// -- recover mode ----------------------------------------------------------------------
+
+int run_recover(const options& o) {
+  const long long n = o.recover;
+  // Our own node id: only this run's sagas are in its index.
+  const std::string node_id = "saga_bench-recover-" + std::to_string(::getpid());
+  const std::string index = "saga:unfinished:{" + node_id + "}";
+  auto conn = redis_connect(o.redis_url);
+  if (!conn) {
+    std::fprintf(stderr, "saga_bench: cannot connect to %s\n",
+                 o.redis_url.c_str());
+    return 1;
+  }
+  if (auto left = zcard(*conn, index); left != 0) {
+    std::fprintf(stderr, "saga_bench: %s is not empty (%lld)\n", index.c_str(),
+                 left);
+    return 1;
+  }
+  // Long step timeouts: phase 1 parks the first step for as long as it
+  // takes to start all N sagas, and that must not time it out.
+  const auto def = make_definition(o, "bench_recover", std::chrono::minutes{30});
+  if (auto err = def.validate()) {
+    std::fprintf(stderr, "saga_bench: bad definition: %s\n",
+                 saga::describe(err).c_str());
+    return 1;
+  }
+  saga::runtime_config cfg;
+  cfg.journal_url = o.redis_url;
+  cfg.journal.node_id = node_id;
+  cfg.max_active_sagas = std::max<size_t>(static_cast<size_t>(n),
+                                          cfg.max_active_sagas);
+  cfg.max_queued_sagas = std::max<size_t>(static_cast<size_t>(n),
+                                          cfg.max_queued_sagas);
+  if (o.recovery_concurrency > 0)
+    cfg.recovery_concurrency = o.recovery_concurrency;
+  const size_t concurrency = cfg.recovery_concurrency;
+
+  // -- phase 1: N sagas left unfinished ---------------------------------------
+  // Every execute reaches the handler only after its step_started event is
+  // durable and the barrier claimed it; the handler never answers.
+  const long long per_saga = o.shape == "fanout" ? o.steps : 1;
+  std::atomic<long long> parked{0};
+  std::atomic<long long> ended1{0};
+  double phase1_seconds = 0;
+  double phase1_stop_seconds = 0;
+  {
+    auto rt1 = std::make_unique<saga::runtime>(cfg);
+    if (auto err = rt1->start_error()) {
+      std::fprintf(stderr, "saga_bench: runtime did not start: %s\n",
+                   saga::describe(err).c_str());
+      return 1;
+    }
+    auto park = [&parked](const saga::step_context&, const saga::json&,
+                          saga::responder) { ++parked; };
+    auto undo = [](const saga::step_context&, const saga::json&,
+                   saga::responder r) { r.deliver(saga::step_outcome::ok()); };
+    for (int i = 1; i <= o.steps; ++i)
+      rt1->participant(demo::bench_participant_name(i))
+        .on_async("op", park, undo)
+        .on_async("last", park, undo);
+    std::fprintf(stderr, "phase 1: starting %lld sagas whose first step never "
+                         "answers ...\n",
+                 n);
+    const auto t0 = clock_type::now();
+    bool ok = paced_start(
+      "phase 1: sagas with their first step parked", n, probe_window,
+      [&](long long) {
+        rt1->execute(def, [&ended1](saga::saga_result) { ++ended1; });
+      },
+      [&] { return parked.load() / per_saga + ended1.load(); });
+    phase1_seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+    if (!ok || ended1.load() > 0) {
+      std::fprintf(stderr, "saga_bench: phase 1 failed: %lld of %lld parked, "
+                           "%lld sagas ended early\n",
+                   parked.load(), n * per_saga, ended1.load());
+      return 1;
+    }
+    const auto t1 = clock_type::now();
+    rt1.reset(); // stops the sagas; they stay unfinished in Redis
+    phase1_stop_seconds
+      = std::chrono::duration<double>(clock_type::now() - t1).count();
+  }
+  auto ids = zrange_all(*conn, index);
+  if (!ids) {
+    std::fprintf(stderr, "saga_bench: cannot read %s\n", index.c_str());
+    return 1;
+  }
+  const auto before = last_events(*conn, *ids);
+  std::fprintf(stderr, "phase 1: %lld sagas started and parked in %.1f s, "
+                       "runtime stopped in %.1f s; Redis lists %zu unfinished, "
+                       "last events: %s\n",
+               n, phase1_seconds, phase1_stop_seconds, ids->size(),
+               describe_tally(before).c_str());
+  if (static_cast<long long>(ids->size()) != n
+      || count_of(before, "step_started") != ids->size()) {
+    std::fprintf(stderr, "saga_bench: phase 1 did not leave %lld sagas "
+                         "unfinished after their first step_started\n",
+                 n);
+    return 1;
+  }
+
+  // -- phase 2: a new incarnation recovers them ---------------------------------
+  std::fprintf(stderr, "phase 2: a new runtime for node %s recovers them "
+                       "(recovery_concurrency %zu) ...\n",
+               node_id.c_str(), concurrency);
+  auto cmd_before = redis_commands(o.redis_url);
+  const auto t0 = clock_type::now();
+  auto rt2 = std::make_unique<saga::runtime>(cfg);
+  if (auto err = rt2->start_error()) {
+    std::fprintf(stderr, "saga_bench: runtime did not start: %s\n",
+                 saga::describe(err).c_str());
+    return 1;
+  }
+  for (int i = 1; i <= o.steps; ++i)
+    demo::add_bench_participant(
+      rt2->participant(demo::bench_participant_name(i)), o.failure_rate);
+  const double start_seconds
+    = std::chrono::duration<double>(clock_type::now() - t0).count();
+  std::atomic<bool> recover_returned{false};
+  std::atomic<size_t> resumed{0};
+  double recover_call_seconds = 0;
+  std::thread recovering{[&] {
+    resumed = rt2->recover(); // blocks until the last page was resumed
+    recover_call_seconds
+      = std::chrono::duration<double>(clock_type::now() - t0).count();
+    recover_returned = true;
+  }};
+  long long left = n;
+  bool ok = wait_with_progress(
+    "phase 2: unfinished", n,
+    [&] {
+      left = zcard(*conn, index);
+      return left;
+    },
+    [&] { return left == 0 && recover_returned.load(); });
+  const auto t_end = clock_type::now();
+  recovering.join();
+  auto cmd_after = redis_commands(o.redis_url);
+  const double seconds = std::chrono::duration<double>(t_end - t0).count();
+  const auto after = last_events(*conn, *ids);
+  const size_t completed = count_of(after, "saga_completed");
+  const size_t compensated = count_of(after, "saga_compensated");
+  const size_t failed
+    = count_of(after, "saga_failed") + count_of(after, "saga_parked");
+  const size_t recovered = completed + compensated;
+  const bool all_terminal = recovered == ids->size();
+  const double rate = seconds > 0 ? static_cast<double>(recovered) / seconds : 0;
+  double commands_per_saga = -1;
+  if (cmd_before.total >= 0 && cmd_after.total >= 0 && recovered > 0)
+    commands_per_saga = static_cast<double>(cmd_after.total - cmd_before.total)
+                        / static_cast<double>(recovered);
+  rt2.reset();
+  const long long rss_peak = peak_rss();
+
+  std::printf("saga_bench: recovery of %lld unfinished sagas, journal redis "
+              "%s, %d steps (%s), failure rate %.3f\n",
+              n, o.redis_url.c_str(), o.steps, o.shape.c_str(),
+              o.failure_rate);
+  std::printf("  phase 1       %lld sagas parked after their first step in "
+              "%.1f s; runtime stopped; Redis: %zu unfinished\n",
+              n, phase1_seconds, ids->size());
+  std::printf("  phase 2       recovered %zu (%zu completed, %zu compensated, "
+              "%zu failed) in %.2f s: %.0f sagas/s; recovery_concurrency %zu\n",
+              recovered, completed, compensated, failed, seconds, rate,
+              concurrency);
+  std::printf("                runtime up in %.2f s, recover() returned after "
+              "%.2f s (%zu resumed), %.1f Redis commands per saga%s\n",
+              start_seconds, recover_call_seconds, resumed.load(),
+              commands_per_saga, ok ? "" : "; gave up waiting");
+  std::printf("  last events   %s%s\n", describe_tally(after).c_str(),
+              all_terminal ? " (all terminal)" : " (NOT all terminal)");
+  std::printf("  memory        peak RSS %.1f MiB (phase 1 included)\n",
+              static_cast<double>(rss_peak) / 1048576.0);
+
+  saga::json j;
+  j["mode"] = "recover";
+  j["config"] = config_json(o, "recover");
+  j["config"]["node_id"] = node_id;
+  j["recover"] = {{"sagas", n},
+                  {"recovered", recovered},
+                  {"all_terminal", all_terminal},
+                  {"seconds", seconds},
+                  {"sagas_per_s", rate},
+                  {"recovery_concurrency", concurrency},
+                  {"completed", completed},
+                  {"compensated", compensated},
+                  {"failed", failed},
+                  {"still_listed_unfinished", left},
+                  {"resumed_by_recover_call", resumed.load()},
+                  {"runtime_start_seconds", start_seconds},
+                  {"recover_call_seconds", recover_call_seconds},
+                  {"redis_commands_per_saga", commands_per_saga},
+                  {"last_events", after},
+                  {"phase1_seconds", phase1_seconds},
+                  {"phase1_last_events", before}};
+  j["memory"] = {{"peak_rss_bytes", rss_peak}};
+  int status = all_terminal && ok ? 0 : 1;
+  if (!write_text(o.json_file, j.dump(2) + "\n"))
+    status = 1;
+  std::string md
+    = "| unfinished sagas | steps | shape | failure rate | recovery "
+      "concurrency | recovered | all terminal | seconds | sagas/s |\n"
+      "|---|---|---|---|---|---|---|---|---|\n| "
+      + std::to_string(n) + " | " + std::to_string(o.steps) + " | " + o.shape
+      + " | " + fmt(o.failure_rate, 3) + " | " + std::to_string(concurrency)
+      + " | " + std::to_string(recovered) + " | "
+      + (all_terminal ? "yes" : "no") + " | " + fmt(seconds, 2) + " | "
+      + fmt(rate) + " |\n";
+  if (!write_text(o.markdown_file, md))
+    status = 1;
+  return status;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto o = parse(argc, argv);
+  if (o.recover > 0)
+    return run_recover(o);
+  return run_load(o);
 }

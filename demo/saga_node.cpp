@@ -1,5 +1,6 @@
 // saga_node: one caf-saga cluster node hosting the shop's participants
-// (see shop.hpp) and, optionally, coordinating sagas.
+// (see shop.hpp), the demo's game servers or the load generator's
+// participants (bench_participants.hpp) and, optionally, coordinating sagas.
 //
 //   saga_node --node-id=a --redis=redis://127.0.0.1:6379 --coordinate
 //   saga_node --node-id=b --redis=... --participants=account,inventory
@@ -18,6 +19,7 @@
 
 #include <saga/saga.hpp>
 
+#include "demo/bench_participants.hpp"
 #include "demo/game_servers.hpp"
 #include "demo/shop.hpp"
 
@@ -52,8 +54,9 @@ struct options : caf::actor_system_config {
       .add(journal, "journal", "journal URL (default: the Redis URL)")
       .add(participants, "participants",
            "hosted participants, comma-separated: account, inventory, "
-           "purchase_log (the shop) or account-server, inventory-server, "
-           "log-server (the demo's game)")
+           "purchase_log (the shop), account-server, inventory-server, "
+           "log-server (the demo's game) or bench (saga_bench's bench-1 .. "
+           "bench-10)")
       .add(peers, "peers", "static peers, comma-separated host:port")
       .add(coordinate, "coordinate", "run sagas and take over dead nodes'")
       .add(lease, "lease", "lease of this node in the directory")
@@ -68,7 +71,8 @@ struct options : caf::actor_system_config {
       .add(blocking_workers, "blocking-workers",
            "threads per hosted participant")
       .add(fail_rate, "fail-rate",
-           "game servers: probability that an execute fails")
+           "game servers: probability that an execute fails; bench: that "
+           "a saga's last step fails")
       .add(slow_rate, "slow-rate",
            "game servers: probability that an execute answers after 1.5 s");
   }
@@ -138,10 +142,14 @@ int main(int argc, char** argv) {
   for (const auto& name : split(opts.participants)) {
     if (demo::is_game_server(name)) {
       demo::add_game_server(n.participant(name), faults);
+    } else if (name == "bench") {
+      for (int i = 1; i <= demo::bench_participant_count; ++i)
+        demo::add_bench_participant(
+          n.participant(demo::bench_participant_name(i)), opts.fail_rate);
     } else if (!demo::add_shop_participant(n, name, ms(opts.step_delay))) {
       std::cerr << "saga_node: unknown participant '" << name
                 << "' (known: account, inventory, purchase_log, "
-                   "account-server, inventory-server, log-server)"
+                   "account-server, inventory-server, log-server, bench)"
                 << std::endl;
       return 2;
     }

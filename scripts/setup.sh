@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config
-  libcaf-dev libboost-dev nlohmann-json3-dev libhiredis-dev
+  libcaf-dev libboost-dev nlohmann-json3-dev libhiredis-dev libjemalloc-dev
   googletest libgtest-dev libbenchmark-dev
   redis-server
 )
