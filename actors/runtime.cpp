@@ -175,14 +175,14 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
   // -- the timer service (the first child: stopped last) ------------------------------
   // Spawned once nothing can fail any more: an actor outside the tree would
   // keep the actor system from shutting down.
-  auto first_timers = detail::spawn_timer_service(*sys_);
+  // A restarted service carries on with the same table of wake-ups.
+  auto timer_table = detail::make_timer_table();
+  auto first_timers = detail::spawn_timer_service(*sys_, timer_table);
   dir_->set_timers(first_timers);
   children.insert(children.begin(), adopt(
     "timers", caf::actor_cast<caf::actor>(first_timers),
-    [dir](caf::actor_system& sys) -> caf::expected<caf::actor> {
-      // Pending wake-ups die with a crashed service; its code does not
-      // throw, so only a kill gets here.
-      auto h = detail::spawn_timer_service(sys);
+    [dir, timer_table](caf::actor_system& sys) -> caf::expected<caf::actor> {
+      auto h = detail::spawn_timer_service(sys, timer_table);
       dir->set_timers(h);
       return caf::actor_cast<caf::actor>(h);
     }));

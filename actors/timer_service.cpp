@@ -26,12 +26,20 @@ struct timer_entry {
   }
 };
 
-struct timer_service_state {
-  static inline const char* name = "saga.timers";
+} // namespace
+
+struct timer_table {
   /// Pending wake-ups, earliest first (a binary heap: 16 bytes each).
   std::vector<timer_entry> heap;
   /// Who to wake, by actor id; weak, so finished actors go away.
   std::unordered_map<caf::actor_id, caf::weak_actor_ptr> targets;
+};
+
+namespace {
+
+struct timer_service_state {
+  static inline const char* name = "saga.timers";
+  std::shared_ptr<timer_table> table;
   /// When our own CAF timer fires next (max: none armed), and its
   /// generation: CAF 0.17 timers cannot be cancelled, stale ticks are
   /// ignored.
@@ -44,16 +52,17 @@ using service_pointer
 
 void arm_tick(service_pointer self) {
   auto& s = self->state;
-  if (s.heap.empty() || s.heap.front().at >= s.next_tick)
+  const auto& heap = s.table->heap;
+  if (heap.empty() || heap.front().at >= s.next_tick)
     return;
-  s.next_tick = s.heap.front().at;
+  s.next_tick = heap.front().at;
   auto now = self->clock().now();
   auto delay = s.next_tick > now ? s.next_tick - now : caf::timespan{0};
   self->delayed_send(self, delay, timer_tick_atom::value, ++s.tick_generation);
 }
 
 void fire_due(service_pointer self) {
-  auto& s = self->state;
+  auto& s = *self->state.table;
   auto now = self->clock().now();
   while (!s.heap.empty() && s.heap.front().at <= now) {
     std::pop_heap(s.heap.begin(), s.heap.end(), std::greater<>{});
@@ -71,10 +80,13 @@ void fire_due(service_pointer self) {
   }
 }
 
-timer_service_actor::behavior_type timer_service(service_pointer self) {
+timer_service_actor::behavior_type
+timer_service(service_pointer self, std::shared_ptr<timer_table> table) {
+  self->state.table = std::move(table);
+  arm_tick(self); // what an earlier incarnation left
   return {
     [self](arm_atom, time_point at, caf::actor_addr& who) {
-      auto& s = self->state;
+      auto& s = *self->state.table;
       if (!who)
         return;
       auto id = who.id();
@@ -83,7 +95,9 @@ timer_service_actor::behavior_type timer_service(service_pointer self) {
       std::push_heap(s.heap.begin(), s.heap.end(), std::greater<>{});
       arm_tick(self);
     },
-    [self](disarm_atom, caf::actor_id id) { self->state.targets.erase(id); },
+    [self](disarm_atom, caf::actor_id id) {
+      self->state.table->targets.erase(id);
+    },
     [self](timer_tick_atom, uint64_t generation) {
       auto& s = self->state;
       if (generation != s.tick_generation)
@@ -97,8 +111,13 @@ timer_service_actor::behavior_type timer_service(service_pointer self) {
 
 } // namespace
 
-timer_service_actor spawn_timer_service(caf::actor_system& sys) {
-  return sys.spawn(timer_service);
+std::shared_ptr<timer_table> make_timer_table() {
+  return std::make_shared<timer_table>();
+}
+
+timer_service_actor spawn_timer_service(caf::actor_system& sys,
+                                        std::shared_ptr<timer_table> table) {
+  return sys.spawn(timer_service, std::move(table));
 }
 
 void wake_up::at_latest(const timer_service_actor& service,

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <memory>
+
 #include <caf/actor_addr.hpp>
 #include <caf/actor_clock.hpp>
 #include <caf/fwd.hpp>
@@ -41,8 +43,18 @@ using timer_service_actor = caf::typed_actor<
   caf::reacts_to<disarm_atom, caf::actor_id>,
   caf::reacts_to<timer_tick_atom, uint64_t>>;
 
-/// Returns a new timer service in `sys`.
-timer_service_actor spawn_timer_service(caf::actor_system& sys);
+/// The pending wake-ups of a timer service, kept apart from the actor so a
+/// restarted service carries on with them (like the memory journal's
+/// store). Used by one incarnation at a time.
+struct timer_table;
+
+/// Returns a new, empty timer table.
+std::shared_ptr<timer_table> make_timer_table();
+
+/// Returns a new timer service in `sys` that serves the wake-ups in `table`
+/// (those left by an earlier incarnation included).
+timer_service_actor spawn_timer_service(caf::actor_system& sys,
+                                        std::shared_ptr<timer_table> table);
 
 /// The one wake-up an actor holds at the timer service. Owned by one actor's
 /// state; not thread-safe.

@@ -38,7 +38,7 @@ protected:
     sys_ = std::make_unique<caf::actor_system>(cfg_);
     sched_
       = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
-    service_ = spawn_timer_service(*sys_);
+    service_ = spawn_timer_service(*sys_, make_timer_table());
     log_ = std::make_shared<std::vector<time_point>>();
     sleeper_ = sys_->spawn(sleeper, log_);
     sched_->run();
@@ -131,13 +131,28 @@ TEST_F(timer_service_test, a_pending_wake_up_does_not_keep_its_actor_alive) {
   caf::anon_send_exit(other, caf::exit_reason::user_shutdown);
 }
 
+TEST_F(timer_service_test, a_restarted_service_keeps_the_pending_wake_ups) {
+  auto table = make_timer_table();
+  auto first = spawn_timer_service(*sys_, table);
+  auto at = now() + 20ms;
+  caf::anon_send(first, arm_atom::value, at, sleeper_.address());
+  sched_->run();
+  caf::anon_send_exit(first, caf::exit_reason::kill); // a crash
+  sched_->run();
+  auto second = spawn_timer_service(*sys_, table); // its supervisor's restart
+  sched_->run();
+  advance(20ms);
+  EXPECT_EQ(*log_, (std::vector<time_point>{at}));
+  caf::anon_send_exit(second, caf::exit_reason::user_shutdown);
+}
+
 TEST(wake_up, arms_only_for_an_earlier_time) {
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("testing"));
   cfg.set("logger.verbosity", caf::atom("quiet"));
   caf::actor_system sys{cfg};
   auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
-  auto service = spawn_timer_service(sys);
+  auto service = spawn_timer_service(sys, make_timer_table());
   auto log = std::make_shared<std::vector<time_point>>();
   auto target = sys.spawn(sleeper, log);
   sched.run();
