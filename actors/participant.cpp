@@ -233,6 +233,17 @@ void answer(barrier_gate& g, const std::string& key, uint64_t claim,
     rp.deliver(reply);
 }
 
+/// Ends operation `key` (claim number `claim`): a compensation of its step
+/// may run again, and every request waiting for it gets `reply`.
+void settle(barrier_gate& g, const std::string& key, uint64_t claim,
+            step_reply reply) {
+  auto step_key = key.substr(0, key.size() - 2); // without "/x" or "/c"
+  if (auto e = g.executing.find(step_key);
+      e != g.executing.end() && e->second == claim)
+    g.executing.erase(e);
+  answer(g, key, claim, std::move(reply));
+}
+
 /// Returns `t` rounded up to the next barrier tick.
 caf::actor_clock::time_point round_up(caf::actor_clock::time_point t) {
   auto tick = std::chrono::duration_cast<caf::timespan>(barrier_tick);
@@ -265,15 +276,11 @@ void on_barrier_wake(Self* self, barrier_gate& g,
     else
       next = std::min(next, op.deadline);
   }
-  for (const auto& [key, claim] : expired) {
-    if (auto e = g.executing.find(key.substr(0, key.size() - 2));
-        e != g.executing.end() && e->second == claim)
-      g.executing.erase(e);
-    answer(g, key, claim,
+  for (const auto& [key, claim] : expired)
+    settle(g, key, claim,
            fail_reply("barrier unavailable: the journal did not answer within "
                         + std::to_string(barrier_timeout.count()) + "s",
                       true));
-  }
   if (next != caf::actor_clock::time_point::max())
     g.wake.at_latest(g.dir->timers(), self->address(), round_up(next));
 }
@@ -308,11 +315,8 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
   auto token = g.incarnation + "-" + std::to_string(claim);
   if (!compensate)
     g.executing[step_key] = claim;
-  auto finish = [&g, key, step_key, claim](step_reply r) {
-    if (auto e = g.executing.find(step_key);
-        e != g.executing.end() && e->second == claim)
-      g.executing.erase(e);
-    answer(g, key, claim, std::move(r));
+  auto finish = [&g, key, claim](step_reply r) {
+    settle(g, key, claim, std::move(r));
   };
   // The journal requests have no CAF timeout: start_deadline() bounds them,
   // and a reply that comes after it finds the operation answered.

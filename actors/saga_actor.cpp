@@ -137,22 +137,21 @@ void on_wake(saga_pointer self, caf::actor_clock::time_point at) {
   s.wake.arrived(at);
   auto now = self->clock().now();
   auto not_due = [now](const saga_timer& t) { return t.at > now; };
+  auto earlier = [](const saga_timer& x, const saga_timer& y) {
+    return x.at < y.at;
+  };
   auto first_due = std::stable_partition(s.timers.begin(), s.timers.end(),
                                          not_due);
   std::vector<saga_timer> due(first_due, s.timers.end());
   s.timers.erase(first_due, s.timers.end());
-  std::sort(due.begin(), due.end(),
-            [](const saga_timer& x, const saga_timer& y) { return x.at < y.at; });
+  std::sort(due.begin(), due.end(), earlier);
   for (const auto& t : due) {
     if (s.finished)
       return;
     on_timer(self, t);
   }
   if (!s.timers.empty()) {
-    auto next = std::min_element(s.timers.begin(), s.timers.end(),
-                                 [](const saga_timer& x, const saga_timer& y) {
-                                   return x.at < y.at;
-                                 });
+    auto next = std::min_element(s.timers.begin(), s.timers.end(), earlier);
     s.wake.at_latest(s.dir->timers(), self->address(), next->at);
   }
 }

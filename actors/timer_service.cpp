@@ -125,13 +125,15 @@ void wake_up::at_latest(const timer_service_actor& service,
   if (at >= armed_ || !service)
     return;
   armed_ = at;
+  known_ = true;
   caf::anon_send(service, arm_atom::value, at, std::move(self));
 }
 
 void wake_up::release(const timer_service_actor& service, caf::actor_id self) {
-  if (armed_ == time_point::max() || !service)
+  if (!known_ || !service)
     return;
   armed_ = time_point::max();
+  known_ = false;
   caf::anon_send(service, disarm_atom::value, self);
 }
 

@@ -75,11 +75,14 @@ public:
       armed_ = time_point::max();
   }
 
-  /// Drops the actor's entry at the service (it finished).
+  /// Drops the actor's entry at the service (it finished), including
+  /// superseded wake-ups still pending there.
   void release(const timer_service_actor& service, caf::actor_id self);
 
 private:
   time_point armed_ = time_point::max();
+  /// Whether the service knows this actor (it armed at least once).
+  bool known_ = false;
 };
 
 } // namespace saga::detail
