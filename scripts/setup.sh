@@ -7,7 +7,7 @@ packages=(
   cmake g++ make pkg-config
   libcaf-dev libboost-dev nlohmann-json3-dev libhiredis-dev libjemalloc-dev
   googletest libgtest-dev libbenchmark-dev
-  redis-server
+  redis-server chromium
 )
 
 missing=()
