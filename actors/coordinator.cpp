@@ -17,6 +17,7 @@
 
 #include "actors/saga_actor.hpp"
 #include "saga/errc.hpp"
+#include "saga/json.hpp"
 
 namespace saga::detail {
 
@@ -147,9 +148,16 @@ caf::error check_participants(coordinator_pointer self, const definition& def) {
 /// incarnation starts from `def` (or from `replayed`); every restart
 /// rebuilds itself from the journal. Past its restart limit the saga is
 /// parked. `w` receives the result.
+/// An operator's abort that a resumed saga carries out as it starts.
+struct turn_back_order {
+  errc code;
+  std::string reason;
+};
+
 void launch(coordinator_pointer self, saga_id id, definition_ptr def,
             std::optional<saga_state> replayed, waiter w,
-            bool recovered = false) {
+            bool recovered = false,
+            std::optional<turn_back_order> order = std::nullopt) {
   auto& s = self->state;
   auto args = std::make_shared<saga_actor_args>();
   args->id = id;
@@ -158,6 +166,11 @@ void launch(coordinator_pointer self, saga_id id, definition_ptr def,
   args->compensate_on_resume = recovered
                                && s.opts.recovery
                                     == recovery_policy::compensate;
+  if (order) {
+    args->compensate_on_resume = true;
+    args->resume_code = order->code;
+    args->resume_reason = std::move(order->reason);
+  }
   args->dir = s.dir;
   args->coordinator = caf::actor_cast<caf::actor>(self);
   args->journal_timeout = s.opts.journal_timeout;
@@ -165,7 +178,11 @@ void launch(coordinator_pointer self, saga_id id, definition_ptr def,
   spec.name = id;
   spec.restart = restart_type::transient;
   spec.own_intensity = s.opts.saga_restarts;
-  spec.start = [args](caf::actor_system& sys) -> caf::expected<caf::actor> {
+  auto stats = s.dir->stats();
+  spec.start = [args, stats](caf::actor_system& sys)
+    -> caf::expected<caf::actor> {
+    if (args->from_journal)
+      stats->saga_restarts.fetch_add(1, std::memory_order_relaxed);
     auto h = caf::actor_cast<caf::actor>(spawn_saga(sys, *args));
     // Later incarnations rebuild from the journal.
     args->replayed.reset();
@@ -273,6 +290,7 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
         }
         auto def = st->def;
         launch(self, id, def, std::move(*st), std::move(w), true);
+        s.dir->stats()->sagas_recovered.fetch_add(1, std::memory_order_relaxed);
         started(true);
       },
       [self, w, id, started](caf::error& err) mutable {
@@ -302,6 +320,7 @@ caf::typed_response_promise<uint64_t>
 start_recovery(coordinator_pointer self, std::string node, uint64_t below) {
   auto rec = std::make_shared<recovery>();
   rec->rp = self->make_response_promise<uint64_t>();
+  self->state.dir->stats()->recoveries.fetch_add(1, std::memory_order_relaxed);
   rec->node = std::move(node);
   rec->below = below;
   self->state.recoveries.push_back(rec);
@@ -356,6 +375,7 @@ void park(coordinator_pointer self, const saga_id& id, std::string reason) {
   aout(self) << "caf-saga: parking saga " << id << " as failed: " << reason
              << std::endl;
   auto why = "saga actor crashed too often; last: " + reason;
+  s.dir->stats()->sagas_parked.fetch_add(1, std::memory_order_relaxed);
   auto report = [self, id, why](saga_result r) {
     r.saga_id = id;
     r.success = false;
@@ -376,6 +396,7 @@ void park(coordinator_pointer self, const saga_id& id, std::string reason) {
         ev.seq = st->last_seq + 1;
         ev.type = event_type::saga_parked;
         ev.error = why;
+        ev.data = json{{"definition", st->def->name()}}.dump();
         ev.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
@@ -387,6 +408,142 @@ void park(coordinator_pointer self, const saga_id& id, std::string reason) {
                 [report, r](caf::error&) { report(r); });
       },
       [report](caf::error&) { report(saga_result{}); });
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Bound on an operator call's steps (journal reads, the reopen, a saga
+/// actor's durable answer).
+constexpr auto operator_timeout = std::chrono::seconds{30};
+
+/// Reopens failed saga `id` (state `st`) for operator `by`: appends
+/// `saga_retried` (taking the saga over) and drives it here, turning it back
+/// at once if `order` says so. `rp` gets the new status.
+void reopen(coordinator_pointer self, saga_id id, saga_state st,
+            std::string by, std::optional<turn_back_order> order,
+            caf::typed_response_promise<saga_status> rp) {
+  auto& s = self->state;
+  if (auto err = check_participants(self, *st.def)) {
+    rp.deliver(std::move(err));
+    return;
+  }
+  event ev;
+  ev.seq = st.last_seq + 1;
+  ev.type = event_type::saga_retried;
+  ev.time_ms = now_ms();
+  ev.data = json{{"by", by},
+                 {"action", order ? "abort" : "retry"},
+                 {"definition", st.def->name()}}
+              .dump();
+  self->request(s.dir->journal(), operator_timeout, reopen_atom::value, id, ev)
+    .then(
+      [self, id, st, ev, order, rp](uint64_t) mutable {
+        auto& s = self->state;
+        if (s.running.count(id) > 0) {
+          rp.deliver(make_error(errc::invalid_state,
+                                "saga " + id + " runs already"));
+          return;
+        }
+        if (auto err = st.apply(ev)) {
+          rp.deliver(std::move(err));
+          return;
+        }
+        auto next = order ? saga_status::compensating : st.status;
+        auto def = st.def;
+        launch(self, id, def, std::move(st), result_callback{}, false,
+               std::move(order));
+        s.dir->stats()->operator_retries.fetch_add(1,
+                                                   std::memory_order_relaxed);
+        rp.deliver(next);
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+}
+
+/// Retries failed saga `id` on behalf of operator `by` (see
+/// `coordinator_actor`).
+caf::result<saga_status> retry(coordinator_pointer self, const saga_id& id,
+                               std::string by) {
+  auto& s = self->state;
+  if (s.running.count(id) > 0)
+    return make_error(errc::invalid_state,
+                      "saga " + id + " is running on this node; only a "
+                                     "failed saga can be retried");
+  auto rp = self->make_response_promise<saga_status>();
+  self->request(s.dir->journal(), operator_timeout, read_atom::value, id)
+    .then(
+      [self, id, by, rp](std::vector<event>& events) mutable {
+        auto st = replay(id, events);
+        if (!st) {
+          rp.deliver(std::move(st.error()));
+          return;
+        }
+        if (!st->retry_status()) {
+          rp.deliver(make_error(errc::invalid_state,
+                                "saga " + id + " is "
+                                  + std::string{to_string(st->status)}
+                                  + "; only a failed saga can be retried"));
+          return;
+        }
+        reopen(self, id, std::move(*st), std::move(by), std::nullopt, rp);
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+/// Aborts saga `id` on behalf of operator `by` (see `coordinator_actor`).
+caf::result<saga_status> abort(coordinator_pointer self, const saga_id& id,
+                               std::string by) {
+  auto& s = self->state;
+  auto rp = self->make_response_promise<saga_status>();
+  if (s.running.count(id) > 0) {
+    self->request(s.sagas, operator_timeout, which_child_atom::value, id)
+      .then(
+        [self, by, rp](const caf::actor& h) mutable {
+          self
+            ->request(caf::actor_cast<saga_actor>(h), operator_timeout,
+                      abort_atom::value, by)
+            .then([rp](saga_status x) mutable { rp.deliver(x); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        },
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    return rp;
+  }
+  self->request(s.dir->journal(), operator_timeout, read_atom::value, id)
+    .then(
+      [self, id, by, rp](std::vector<event>& events) mutable {
+        auto st = replay(id, events);
+        if (!st) {
+          rp.deliver(std::move(st.error()));
+          return;
+        }
+        if (st->status == saga_status::running
+            || st->status == saga_status::compensating) {
+          rp.deliver(make_error(errc::no_route,
+                                "saga " + id
+                                  + " is not running on this node; abort it "
+                                    "on the node that owns it"));
+          return;
+        }
+        // A parked saga that was running can be reopened and turned back.
+        if (st->retry_status() != saga_status::running || st->past_pivot()) {
+          auto why = st->past_pivot()
+                       ? "has passed its pivot: it only goes forward"
+                       : "has ended " + std::string{to_string(st->status)};
+          rp.deliver(make_error(errc::invalid_state,
+                                "saga " + id + " " + why
+                                  + "; only a running saga can be aborted"));
+          return;
+        }
+        auto order = turn_back_order{errc::aborted,
+                                     "aborted by operator '" + by + "'"};
+        reopen(self, id, std::move(*st), std::move(by), std::move(order), rp);
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
 }
 
 local_coordinator_actor::behavior_type
@@ -475,6 +632,12 @@ coordinator(coordinator_pointer self, directory_ptr dir,
     },
     [self](which_child_atom a, saga_id& id) {
       return self->delegate(self->state.sagas, a, std::move(id));
+    },
+    [self](retry_atom, const saga_id& id, std::string& by) {
+      return retry(self, id, std::move(by));
+    },
+    [self](abort_atom, const saga_id& id, std::string& by) {
+      return abort(self, id, std::move(by));
     },
   };
 }

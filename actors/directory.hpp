@@ -8,7 +8,9 @@
 
 #include <caf/actor.hpp>
 
+#include "actors/lifecycle_hub.hpp"
 #include "actors/timer_service.hpp"
+#include "saga/metrics.hpp"
 #include "saga/journal.hpp"
 #include "saga/participant.hpp"
 
@@ -62,6 +64,19 @@ public:
     coordinator_ = std::move(h);
   }
 
+  /// Returns the runtime's metrics and lifecycle subscriptions. Set once,
+  /// before any actor of the runtime starts; never null after that.
+  const metrics_ptr& stats() const noexcept {
+    return metrics_;
+  }
+  const lifecycle_hub_ptr& lifecycle() const noexcept {
+    return lifecycle_;
+  }
+  void set_observers(metrics_ptr m, lifecycle_hub_ptr hub) {
+    metrics_ = std::move(m);
+    lifecycle_ = std::move(hub);
+  }
+
   /// Drops every handle (shutdown), so no actor is kept alive by it.
   void clear() {
     std::unique_lock<std::shared_mutex> guard{mtx_};
@@ -77,6 +92,8 @@ private:
   journal_actor journal_;
   timer_service_actor timers_;
   caf::actor coordinator_;
+  metrics_ptr metrics_ = std::make_shared<saga::metrics>();
+  lifecycle_hub_ptr lifecycle_ = std::make_shared<lifecycle_hub>();
 };
 
 using directory_ptr = std::shared_ptr<directory>;

@@ -43,13 +43,16 @@ const char* to_string(errc code) noexcept {
     case errc::forward_recovery_failed: return "forward_recovery_failed";
     case errc::fenced: return "fenced";
     case errc::no_route: return "no_route";
+    case errc::invalid_request: return "invalid_request";
+    case errc::invalid_state: return "invalid_state";
+    case errc::aborted: return "aborted";
   }
   return "unknown_error";
 }
 
 std::optional<errc> parse_errc(std::string_view name) noexcept {
   for (auto i = static_cast<uint8_t>(errc::no_steps);
-       i <= static_cast<uint8_t>(errc::no_route); ++i)
+       i <= static_cast<uint8_t>(errc::aborted); ++i)
     if (name == to_string(static_cast<errc>(i)))
       return static_cast<errc>(i);
   return std::nullopt;

@@ -1,11 +1,13 @@
 #include "saga/runtime.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <thread>
 
 #include <caf/actor_ostream.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "actors/coordinator_impl.hpp"
 #include "actors/directory.hpp"
@@ -59,6 +61,8 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<unfinished_page>("saga::unfinished_page");
   cfg.add_message_type<participant_actor>("saga::participant_actor");
   cfg.add_message_type<gateway_actor>("saga::gateway_actor");
+  cfg.add_message_type<lifecycle_event>("saga::lifecycle_event");
+  cfg.add_message_type<saga_status>("saga::saga_status");
   cfg.add_error_category(error_category(),
                          [](uint8_t code, caf::atom_value category,
                             const caf::message& context) {
@@ -127,6 +131,7 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
   }
   blocking_workers_ = cfg.blocking_workers;
   journal_timeout_ = cfg.journal_timeout;
+  cfg.journal.metrics = dir_->stats();
   auto dir = dir_;
   std::vector<child_spec> children;
   // -- the journal --------------------------------------------------------------
@@ -217,6 +222,14 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
 }
 
 runtime::~runtime() {
+  // Callback subscribers are ours; an application's actors are not.
+  if (dir_) {
+    dir_->lifecycle()->clear();
+    std::lock_guard<std::mutex> guard{callbacks_mtx_};
+    for (auto& h : callback_subscribers_)
+      caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    callback_subscribers_.clear();
+  }
   // Stop the tree (coordinator and sagas first, journal last). Unfinished
   // sagas stay in the journal.
   if (root_)
@@ -312,6 +325,72 @@ std::optional<saga::saga_log> runtime::saga_log(const saga_id& id) {
         // unknown saga or unreadable journal: nothing to show
       });
   return result;
+}
+
+const metrics_ptr& runtime::stats() const noexcept {
+  return dir_->stats();
+}
+
+uint64_t runtime::subscribe(lifecycle_filter filter,
+                            lifecycle_actor subscriber) {
+  return dir_->lifecycle()->subscribe(std::move(filter), std::move(subscriber));
+}
+
+uint64_t runtime::subscribe(lifecycle_filter filter,
+                            lifecycle_callback callback) {
+  auto h = sys_->spawn([cb = std::move(callback)]()
+                         -> lifecycle_actor::behavior_type {
+    return {[cb](const lifecycle_event& ev) { cb(ev); }};
+  });
+  {
+    std::lock_guard<std::mutex> guard{callbacks_mtx_};
+    callback_subscribers_.push_back(h);
+  }
+  return dir_->lifecycle()->subscribe(std::move(filter), h);
+}
+
+void runtime::unsubscribe(uint64_t id) {
+  auto h = dir_->lifecycle()->unsubscribe(id);
+  if (!h)
+    return;
+  std::lock_guard<std::mutex> guard{callbacks_mtx_};
+  auto& xs = callback_subscribers_;
+  if (auto i = std::find(xs.begin(), xs.end(), h); i != xs.end()) {
+    caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    xs.erase(i);
+  }
+}
+
+namespace {
+
+/// Returns the coordinator's answer to an operator call, waiting at most a
+/// minute.
+template <class Atom>
+caf::expected<saga_status> operate(caf::actor_system& sys,
+                                   const coordinator_actor& coord, Atom atom,
+                                   const saga_id& id, const std::string& by) {
+  caf::expected<saga_status> result{saga_status::pending};
+  caf::scoped_actor self{sys};
+  self->request(coord, std::chrono::minutes{1}, atom, id, by)
+    .receive([&](saga_status x) { result = x; },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+} // namespace
+
+caf::expected<saga_status> runtime::retry(const saga_id& id,
+                                          const std::string& by) {
+  if (start_error_)
+    return start_error_;
+  return operate(*sys_, coordinator(), retry_atom::value, id, by);
+}
+
+caf::expected<saga_status> runtime::abort(const saga_id& id,
+                                          const std::string& by) {
+  if (start_error_)
+    return start_error_;
+  return operate(*sys_, coordinator(), abort_atom::value, id, by);
 }
 
 std::size_t runtime::recover() {

@@ -15,6 +15,9 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "saga/errc.hpp"
+#include "saga/json.hpp"
+#include "saga/lifecycle.hpp"
+#include "saga/metrics.hpp"
 #include "saga/supervisor.hpp"
 
 namespace saga::detail {
@@ -66,6 +69,16 @@ struct saga_actor_state {
   caf::actor coordinator;
   milliseconds journal_timeout{0};
   bool compensate_on_resume = false;
+  errc resume_code = errc::recovered_compensate;
+  std::string resume_reason;
+  /// This definition's metrics and its steps' latency histograms, looked up
+  /// once; the time each step's latest execute attempt was sent.
+  definition_metrics* stats = nullptr;
+  std::vector<histogram*> step_latency;
+  std::vector<caf::actor_clock::time_point> exec_sent_at;
+  /// Operators waiting for an abort to be durable: the seq of its event.
+  std::vector<std::pair<uint64_t, caf::typed_response_promise<saga_status>>>
+    abort_waiters;
   /// Payload of each step as JSON text, computed once.
   std::vector<std::string> payloads;
 
@@ -256,6 +269,8 @@ void run_effect(saga_pointer self, const effect& e) {
         break;
       }
       auto timeout = comp ? sd.compensation_timeout : sd.timeout;
+      if (!comp)
+        s.exec_sent_at[static_cast<size_t>(i)] = self->clock().now();
       // No CAF timeout: the step timer decides when an attempt counts as
       // lost, and a reply that comes later is still taken into account.
       ask_participant(self, participant, caf::infinite, comp,
@@ -292,6 +307,80 @@ void run_effect(saga_pointer self, const effect& e) {
 /// durable. Called at the end of every message handler.
 void send_batch(saga_pointer self);
 
+/// Tells the metrics, the lifecycle subscribers and waiting operators about
+/// `batch`, which the journal has just acknowledged.
+void publish(saga_pointer self, const std::vector<event>& batch) {
+  auto& s = self->state;
+  const auto& hub = *s.dir->lifecycle();
+  auto* dm = s.stats;
+  for (const auto& ev : batch) {
+    std::optional<lifecycle_kind> kind;
+    switch (ev.type) {
+      case event_type::saga_started:
+        dm->started.fetch_add(1, std::memory_order_relaxed);
+        kind = lifecycle_kind::saga_started;
+        break;
+      case event_type::step_succeeded:
+        kind = lifecycle_kind::step_completed;
+        break;
+      case event_type::step_failed:
+      case event_type::step_timed_out:
+        kind = lifecycle_kind::step_failed;
+        break;
+      case event_type::compensation_started:
+        kind = lifecycle_kind::compensation_started;
+        break;
+      case event_type::step_compensated:
+        kind = lifecycle_kind::step_compensated;
+        break;
+      case event_type::saga_completed:
+        dm->completed.fetch_add(1, std::memory_order_relaxed);
+        kind = lifecycle_kind::saga_completed;
+        break;
+      case event_type::saga_compensated:
+        dm->compensated.fetch_add(1, std::memory_order_relaxed);
+        kind = lifecycle_kind::saga_compensated;
+        break;
+      case event_type::saga_failed:
+        dm->failed.fetch_add(1, std::memory_order_relaxed);
+        kind = lifecycle_kind::saga_failed;
+        break;
+      case event_type::step_started:
+      case event_type::step_compensating:
+        if (ev.attempt > 1)
+          dm->retries.fetch_add(1, std::memory_order_relaxed);
+        break;
+      default:
+        break;
+    }
+    if (!kind || hub.empty())
+      continue;
+    lifecycle_event le;
+    le.kind = *kind;
+    le.saga_id = s.st.saga_id;
+    le.definition = s.st.def->name();
+    if (ev.step >= 0 && static_cast<size_t>(ev.step) < s.st.steps.size())
+      le.step = step_def(self, ev.step).name;
+    le.attempt = ev.attempt;
+    le.error = ev.error;
+    le.seq = ev.seq;
+    le.time_ms = ev.time_ms;
+    hub.publish(le);
+  }
+  if (!s.abort_waiters.empty() && !batch.empty()) {
+    auto acked = batch.back().seq;
+    auto& ws = s.abort_waiters;
+    for (auto i = ws.begin(); i != ws.end();) {
+      if (i->first <= acked) {
+        i->second.deliver(s.st.status);
+        i = ws.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+}
+
 void flush(saga_pointer self) {
   auto& s = self->state;
   if (s.appending || s.finished)
@@ -320,6 +409,7 @@ void flush(saga_pointer self) {
 void send_batch(saga_pointer self) {
   auto& s = self->state;
   auto journal = s.dir->journal();
+
   if (!journal) {
     self->quit(make_error(errc::shutting_down, "no journal"));
     return;
@@ -346,6 +436,7 @@ void send_batch(saga_pointer self) {
                                          && t.n == generation;
                                 }),
                  ts.end());
+        publish(self, s.in_flight);
         // Release the batch's memory: a saga mostly waits for a step now,
         // and a million waiting sagas should not hold their last batches.
         std::vector<event>{}.swap(s.in_flight);
@@ -386,8 +477,16 @@ void send_batch(saga_pointer self) {
 
 // -- decisions ---------------------------------------------------------------------
 
-std::string code_data(errc code) {
-  return std::string{"{\"code\":\""} + to_string(code) + "\"}";
+/// Returns the data of a decision event: its code, and the definition's
+/// name (the Redis journal counts ended sagas per definition from it).
+std::string code_data(saga_pointer self, std::optional<errc> code,
+                      const std::string& by = {}) {
+  json j{{"definition", self->state.st.def->name()}};
+  if (code)
+    j["code"] = to_string(*code);
+  if (!by.empty())
+    j["by"] = by;
+  return j.dump();
 }
 
 /// Returns the retry policy of step `i`'s execute: its own, or the
@@ -404,7 +503,9 @@ void arm_backoff(saga_pointer self, int32_t i, uint32_t next, bool comp) {
   const auto& policy = comp ? step_def(self, i).compensation_retry
                             : exec_policy(self, i);
   std::uniform_real_distribution<double> unit{0.0, 1.0};
-  auto delay = policy.delay(next, unit(s.rng));
+  const auto& x = s.st.steps[static_cast<size_t>(i)];
+  auto base = comp ? x.compensation_attempt_base : x.attempt_base;
+  auto delay = policy.delay(next - base, unit(s.rng));
   auto idx = static_cast<size_t>(i);
   (comp ? s.comp_backoff : s.exec_backoff)[idx] = next;
   (comp ? s.comp_backoff_done : s.exec_backoff_done)[idx] = false;
@@ -461,14 +562,14 @@ bool drive_forward(saga_pointer self) {
     auto i = static_cast<int32_t>(idx);
     if (st.graph.after_pivot[idx]) {
       emit(self, event_type::saga_failed, -1, 0,
-           code_data(errc::forward_recovery_failed),
+           code_data(self, errc::forward_recovery_failed),
            "step '" + step_def(self, i).name
              + "' after the pivot failed past its retries: " + x.error);
       schedule(self, effect::kind::finish);
       return false;
     }
     auto code = x.outcome_unknown ? errc::step_timeout : errc::step_failed;
-    emit(self, event_type::compensation_started, i, 0, code_data(code),
+    emit(self, event_type::compensation_started, i, 0, code_data(self, code),
          "step '" + step_def(self, i).name + "' failed: " + x.error);
     return true;
   }
@@ -510,7 +611,8 @@ bool drive_forward(saga_pointer self) {
     }
   }
   if (all_completed) {
-    emit(self, event_type::saga_completed);
+    emit(self, event_type::saga_completed, -1, 0,
+         code_data(self, std::nullopt));
     schedule(self, effect::kind::finish);
   }
   return false;
@@ -563,12 +665,14 @@ void drive_backward(saga_pointer self) {
     }
   }
   if (!open) {
-    emit(self, event_type::saga_compensated);
+    emit(self, event_type::saga_compensated, -1, 0,
+         code_data(self, std::nullopt));
     schedule(self, effect::kind::finish);
   }
 }
 
-void turn_back(saga_pointer self, errc code, const std::string& why);
+void turn_back(saga_pointer self, errc code, const std::string& why,
+               const std::string& by = {});
 
 /// Moves the saga as far as its state allows. Idempotent: the runtime
 /// bookkeeping prevents sending anything twice.
@@ -606,9 +710,11 @@ bool final_attempt(saga_pointer self, int32_t i, uint32_t a, bool retryable) {
   const auto& st = self->state.st;
   if (st.status != saga_status::running)
     return true; // compensating: no more attempts
+  // The budget counts from the last operator retry.
+  auto n = a - st.steps[static_cast<size_t>(i)].attempt_base;
   if (st.graph.after_pivot[static_cast<size_t>(i)])
-    return a >= st.def->forward_retry().max_attempts; // always retried
-  return !retryable || a >= step_def(self, i).retry.max_attempts;
+    return n >= st.def->forward_retry().max_attempts; // always retried
+  return !retryable || n >= step_def(self, i).retry.max_attempts;
 }
 
 void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
@@ -617,6 +723,12 @@ void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
   if (self->state.finished)
     return;
   auto& x = st.steps[static_cast<size_t>(i)];
+  if (a == x.attempts && x.status == step_status::executing) {
+    auto idx = static_cast<size_t>(i);
+    std::chrono::duration<double> took = self->clock().now()
+                                         - self->state.exec_sent_at[idx];
+    self->state.step_latency[idx]->observe(took.count());
+  }
   if (reply.ok) {
     // Any attempt's success counts, even one that timed out: it took effect.
     auto late_but_useful = x.status == step_status::failed
@@ -666,11 +778,12 @@ void on_compensate_reply(saga_pointer self, int32_t i, uint32_t a,
     emit(self, event_type::step_compensated, i, a);
   } else if (a == x.compensation_attempts && !x.compensation_retry_due) {
     const auto& sd = step_def(self, i);
-    if (!reply.retryable || a >= sd.compensation_retry.max_attempts) {
+    auto n = a - x.compensation_attempt_base;
+    if (!reply.retryable || n >= sd.compensation_retry.max_attempts) {
       auto why = "compensation of step '" + sd.name + "' failed: " + reply.error;
       emit(self, event_type::compensation_failed, i, a, {}, reply.error);
       emit(self, event_type::saga_failed, -1, 0,
-           code_data(errc::compensation_failed), std::move(why));
+           code_data(self, errc::compensation_failed), std::move(why));
       schedule(self, effect::kind::finish);
     } else {
       emit(self, event_type::compensation_attempt_failed, i, a, {},
@@ -692,7 +805,8 @@ void on_compensate_lost(saga_pointer self, int32_t i, uint32_t a,
 /// Stops going forward: steps waiting for a retry fail, steps in flight are
 /// abandoned (drive() awaits their replies or timeouts and compensates them
 /// if they took, or may have taken, effect), and compensation starts.
-void turn_back(saga_pointer self, errc code, const std::string& why) {
+void turn_back(saga_pointer self, errc code, const std::string& why,
+               const std::string& by) {
   auto& st = self->state.st;
   auto i = culprit(st);
   if (i < 0)
@@ -703,7 +817,8 @@ void turn_back(saga_pointer self, errc code, const std::string& why) {
       emit(self, event_type::step_failed, static_cast<int32_t>(idx),
            x.attempts, {}, why + " while waiting to retry");
   }
-  emit(self, event_type::compensation_started, i, 0, code_data(code),
+  emit(self, event_type::compensation_started, i, 0,
+       code_data(self, code, by),
        why + " during step '" + step_def(self, i).name + "'");
 }
 
@@ -728,6 +843,30 @@ void on_deadline(saga_pointer self) {
   flush(self);
 }
 
+/// Turns the saga back on operator `by`'s behalf; answers once the
+/// `compensation_started` that records it (naming `by`) is durable.
+caf::result<saga_status> on_abort(saga_pointer self, const std::string& by) {
+  auto& s = self->state;
+  auto& st = s.st;
+  if (s.finished || st.def == nullptr || st.status != saga_status::running)
+    return make_error(errc::invalid_state,
+                      "saga " + st.saga_id + " is "
+                        + std::string{to_string(st.status)}
+                        + "; only a running saga can be aborted");
+  if (st.past_pivot())
+    return make_error(errc::invalid_state,
+                      "saga " + st.saga_id + " has passed its pivot step '"
+                        + step_def(self, st.graph.pivot).name
+                        + "': it only goes forward");
+  turn_back(self, errc::aborted, "aborted by operator '" + by + "'", by);
+  auto rp = self->make_response_promise<saga_status>();
+  s.abort_waiters.emplace_back(st.last_seq, rp);
+  s.dir->stats()->operator_aborts.fetch_add(1, std::memory_order_relaxed);
+  drive(self);
+  flush(self);
+  return rp;
+}
+
 void start(saga_pointer self) {
   auto& s = self->state;
   s.start_time = self->clock().now();
@@ -743,9 +882,9 @@ void start(saga_pointer self) {
     start_timer(self, remaining,
                 saga_timer{{}, saga_timer::kind::deadline, false, -1, 0});
   }
-  if (!fresh && s.compensate_on_resume && s.st.status == saga_status::running)
-    turn_back(self, errc::recovered_compensate,
-              "resumed under the compensate recovery policy");
+  if (!fresh && s.compensate_on_resume && s.st.status == saga_status::running
+      && !s.st.past_pivot())
+    turn_back(self, s.resume_code, s.resume_reason);
   if (is_terminal(s.st.status)) {
     // Ended before a crash could report it: report it now.
     schedule(self, effect::kind::finish);
@@ -768,6 +907,11 @@ void adopt(saga_pointer self, saga_state st) {
   s.exec_backoff_done.assign(n, false);
   s.comp_backoff.assign(n, 0);
   s.comp_backoff_done.assign(n, false);
+  s.exec_sent_at.assign(n, caf::actor_clock::time_point{});
+  s.stats = &s.dir->stats()->of(s.st.def->name());
+  s.step_latency.clear();
+  for (const auto& sd : s.st.def->steps())
+    s.step_latency.push_back(&s.stats->step_latency(sd.name));
 }
 
 /// A restarted incarnation: rebuild from the journal, then carry on exactly
@@ -813,6 +957,8 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
   s.coordinator = std::move(args.coordinator);
   s.journal_timeout = args.journal_timeout;
   s.compensate_on_resume = args.compensate_on_resume;
+  s.resume_code = args.resume_code;
+  s.resume_reason = std::move(args.resume_reason);
   s.st.saga_id = args.id;
   s.rng.seed(static_cast<uint32_t>(std::hash<std::string>{}(args.id)));
   if (args.replayed) {
@@ -840,6 +986,9 @@ saga_actor::behavior_type saga_instance(saga_pointer self,
     [self](crash_atom) {
       throw std::runtime_error("injected fault in saga "
                                + self->state.st.saga_id);
+    },
+    [self](abort_atom, std::string& by) -> caf::result<saga_status> {
+      return on_abort(self, by);
     },
   };
 }

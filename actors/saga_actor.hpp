@@ -24,11 +24,13 @@ using unreachable_atom = caf::atom_constant<caf::atom("sg_unreach")>;
 /// driving its saga at once, persisting each transition before acting on it,
 /// and reports the result to the coordinator with `(done_atom, id, result)`.
 /// Its timers wake it through the runtime's timer service; `crash_atom`
-/// injects a fault.
+/// injects a fault; `(abort_atom, by)` turns a running saga back on an
+/// operator's behalf and answers the new status once that is durable.
 using saga_actor = caf::typed_actor<
   wake_message,
   caf::reacts_to<unreachable_atom, int32_t, uint32_t, bool>,
-  caf::reacts_to<crash_atom>>;
+  caf::reacts_to<crash_atom>,
+  caf::replies_to<abort_atom, std::string>::with<saga_status>>;
 
 /// What a saga actor starts from.
 struct saga_actor_args {
@@ -40,8 +42,11 @@ struct saga_actor_args {
   /// Rebuild from the journal first (a restarted incarnation). A saga the
   /// journal does not know yet starts fresh from `def`.
   bool from_journal = false;
-  /// Turn back at once if the saga is still running (compensate recovery).
+  /// Turn back at once if the saga is still running (compensate recovery,
+  /// or an operator's abort of a parked saga), with this code and reason.
   bool compensate_on_resume = false;
+  errc resume_code = errc::recovered_compensate;
+  std::string resume_reason = "resumed under the compensate recovery policy";
   directory_ptr dir;
   /// Receives `(done_atom, saga_id, saga_result)`.
   caf::actor coordinator;

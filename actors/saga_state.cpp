@@ -44,6 +44,23 @@ bool saga_state::past_pivot() const noexcept {
               == step_status::completed;
 }
 
+std::optional<saga_status> saga_state::retry_status() const noexcept {
+  if (status != saga_status::failed)
+    return std::nullopt;
+  if (error_code == errc::saga_parked)
+    return parked_from == saga_status::running
+               || parked_from == saga_status::compensating
+             ? std::optional<saga_status>{parked_from}
+             : std::nullopt;
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (compensation_gave_up(i))
+      return saga_status::compensating;
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (graph.after_pivot[i] && steps[i].status == step_status::failed)
+      return saga_status::running;
+  return std::nullopt;
+}
+
 bool saga_state::settled(size_t index) const noexcept {
   const auto& s = steps[index];
   switch (s.status) {
@@ -75,7 +92,10 @@ bool saga_state::same_as(const saga_state& other) const {
          && steps == other.steps && failed_step == other.failed_step
          && error == other.error && error_code == other.error_code
          && started_at_ms == other.started_at_ms
-         && ended_at_ms == other.ended_at_ms && last_seq == other.last_seq;
+         && ended_at_ms == other.ended_at_ms && last_seq == other.last_seq
+         && turn_error == other.turn_error && turn_code == other.turn_code
+         && parked_from == other.parked_from
+         && operator_retries == other.operator_retries;
 }
 
 caf::error saga_state::apply(const event& ev) {
@@ -101,6 +121,8 @@ caf::error saga_state::apply(const event& ev) {
   }
   if (status == saga_status::pending)
     return bad(ev, "the saga has not started");
+  if (ev.type == event_type::saga_retried)
+    return reopen(ev);
   if (is_terminal(status))
     return bad(ev, "the saga has ended");
   step_state* s = nullptr;
@@ -111,6 +133,7 @@ caf::error saga_state::apply(const event& ev) {
     case event_type::saga_compensated:
     case event_type::saga_failed:
     case event_type::saga_parked:
+    case event_type::saga_retried:
       break;
     default:
       if (ev.step < 0 || static_cast<size_t>(ev.step) >= steps.size())
@@ -193,6 +216,8 @@ caf::error saga_state::apply(const event& ev) {
       failed_step = ev.step;
       error = ev.error;
       error_code = code_of(ev.data);
+      turn_error = error;
+      turn_code = error_code;
       break;
     case event_type::step_compensating:
       if (!compensating)
@@ -271,14 +296,55 @@ caf::error saga_state::apply(const event& ev) {
       ended_at_ms = ev.time_ms;
       break;
     }
+    case event_type::saga_retried:
+      break; // handled above
     case event_type::saga_parked:
       // Any unfinished saga can be parked; what it did stays as it was.
+      parked_from = status;
       status = saga_status::failed;
       error = ev.error;
       error_code = errc::saga_parked;
       ended_at_ms = ev.time_ms;
       break;
   }
+  last_seq = ev.seq;
+  return caf::none;
+}
+
+caf::error saga_state::reopen(const event& ev) {
+  auto next = retry_status();
+  if (!next)
+    return bad(ev, "only a failed saga can be retried (it is "
+                     + std::string{to_string(status)} + ")");
+  if (error_code != errc::saga_parked) {
+    // The compensations that gave up, or else the steps after the pivot
+    // that did, are due again with a fresh budget.
+    for (size_t i = 0; i < steps.size(); ++i) {
+      auto& x = steps[i];
+      if (*next == saga_status::compensating && compensation_gave_up(i)) {
+        x.status = step_status::compensating;
+        x.compensation_retry_due = true;
+        x.compensation_attempt_base = x.compensation_attempts;
+      } else if (*next == saga_status::running && graph.after_pivot[i]
+                 && x.status == step_status::failed) {
+        x.status = step_status::executing;
+        x.retry_due = true;
+        x.attempt_base = x.attempts;
+        x.ended_at_ms = 0;
+      }
+    }
+  }
+  status = *next;
+  if (status == saga_status::compensating) {
+    error = turn_error;
+    error_code = turn_code;
+  } else {
+    error.clear();
+    error_code.reset();
+  }
+  parked_from = saga_status::pending;
+  ended_at_ms = 0;
+  ++operator_retries;
   last_seq = ev.seq;
   return caf::none;
 }

@@ -23,6 +23,7 @@ constexpr event_type all_event_types[] = {
   event_type::saga_compensated,
   event_type::saga_failed,
   event_type::saga_parked,
+  event_type::saga_retried,
 };
 
 } // namespace
@@ -46,6 +47,7 @@ std::string_view to_string(event_type x) noexcept {
     case event_type::saga_compensated: return "saga_compensated";
     case event_type::saga_failed: return "saga_failed";
     case event_type::saga_parked: return "saga_parked";
+    case event_type::saga_retried: return "saga_retried";
   }
   return "unknown";
 }

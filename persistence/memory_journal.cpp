@@ -65,6 +65,36 @@ caf::expected<uint64_t> memory_store::append(const saga_id& id,
   return i->second.back().seq;
 }
 
+caf::expected<uint64_t> memory_store::reopen(const saga_id& id,
+                                             const event& ev,
+                                             const saga_owner& owner) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = histories_.find(id);
+  if (i == histories_.end() || i->second.empty())
+    return make_error(errc::unknown_saga, "no saga '" + id + "'");
+  auto& events = i->second;
+  if (ev.type != event_type::saga_retried)
+    return make_error(errc::invalid_event,
+                      "saga '" + id + "': only saga_retried reopens a saga");
+  if (ev.seq != events.size() + 1)
+    return make_error(errc::journal_conflict,
+                      "saga '" + id + "' has " + std::to_string(events.size())
+                        + " events; got seq " + std::to_string(ev.seq));
+  auto last = events.back().type;
+  if (last != event_type::saga_failed && last != event_type::saga_parked)
+    return make_error(errc::invalid_state,
+                      "saga '" + id + "' has not failed (its last event is "
+                        + std::string{to_string(last)} + ")");
+  owners_[id] = owner;
+  for (auto& [node, ids] : unfinished_)
+    ids.erase(id);
+  unfinished_[owner.node].insert(id);
+  finished_.erase(std::remove(finished_.begin(), finished_.end(), id),
+                  finished_.end());
+  events.push_back(ev);
+  return ev.seq;
+}
+
 void memory_store::retire(const saga_id& id) {
   finished_.push_back(id);
   while (finished_.size() > max_finished_) {
@@ -484,6 +514,13 @@ memory_journal(journal_actor::stateful_pointer<memory_journal_state> self,
            barrier_op op, const std::string& owner,
            step_reply& reply) -> caf::result<bool> {
       auto res = self->state.store->done(id, step, op, owner, std::move(reply));
+      if (!res)
+        return res.error();
+      return *res;
+    },
+    [self](reopen_atom, const saga_id& id,
+           const event& ev) -> caf::result<uint64_t> {
+      auto res = self->state.store->reopen(id, ev, self->state.owner);
       if (!res)
         return res.error();
       return *res;

@@ -61,6 +61,11 @@ public:
                         const std::string& after, uint32_t max,
                         const saga_owner& owner);
 
+  /// Reopens failed saga `id` for `owner` with `ev` (a `saga_retried`);
+  /// see `journal_actor`.
+  caf::expected<uint64_t> reopen(const saga_id& id, const event& ev,
+                                 const saga_owner& owner);
+
   /// Returns the owner of saga `id`, if it has one.
   std::optional<saga_owner> owner_of(const saga_id& id) const;
 

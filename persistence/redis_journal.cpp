@@ -45,6 +45,8 @@ using writer_actor
 /// KEYS[1] = the saga's stream, KEYS[2] = its owner key.
 /// ARGV: first seq, event count, retention seconds, terminal (0/1), owner
 /// token, then six fields per event: type, step, attempt, data, error, time.
+/// Returns the last seq, negated for a batch that was stored already (the
+/// writer counts a saga's start and end only once).
 constexpr const char* append_script = R"lua(
 local first = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
@@ -72,7 +74,7 @@ if last >= first + n - 1 then
       if f[i] == 'attempt' and f[i + 1] ~= ARGV[8] then same = false end
       if f[i] == 'time' and f[i + 1] ~= ARGV[11] then same = false end
     end
-    if same then return first + n - 1 end
+    if same then return -(first + n - 1) end
   end
 end
 if last + 1 ~= first then
@@ -93,6 +95,55 @@ if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
 return first + n - 1
+)lua";
+
+/// Reopens a failed saga for an operator's retry: appends the
+/// `saga_retried` event if the history's last event is `saga_failed` or
+/// `saga_parked` and the event's seq follows it (a compare-and-set: of two
+/// nodes reopening at once, one gets CONFLICT), takes the saga over for the
+/// caller and stops its history from expiring.
+///
+/// KEYS[1] = the saga's stream, KEYS[2] = its owner key, KEYS[3] = its
+/// barrier hash. ARGV: seq, owner token, retention seconds, then the six
+/// fields of the event. Returns the seq (negated: stored already).
+constexpr const char* reopen_script = R"lua(
+local first = tonumber(ARGV[1])
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top == 0 then return redis.error_reply('UNKNOWN the saga has no history') end
+local last = tonumber(string.match(top[1][1], '^0%-(%d+)$'))
+if last >= first then
+  local e = redis.call('XRANGE', KEYS[1], '0-' .. first, '0-' .. first)
+  if #e == 1 and redis.call('GET', KEYS[2]) == ARGV[2] then
+    local f = e[1][2]
+    local same = true
+    for i = 1, #f, 2 do
+      if f[i] == 'type' and f[i + 1] ~= ARGV[4] then same = false end
+      if f[i] == 'time' and f[i + 1] ~= ARGV[9] then same = false end
+    end
+    if same then return -first end
+  end
+  return redis.error_reply('CONFLICT the saga has ' .. last ..
+                           ' events; the retry was for seq ' .. first)
+end
+if last + 1 ~= first then
+  return redis.error_reply('CONFLICT the saga has ' .. last ..
+                           ' events; the retry was for seq ' .. first)
+end
+local t = ''
+local f = top[1][2]
+for i = 1, #f, 2 do if f[i] == 'type' then t = f[i + 1] end end
+if t ~= 'saga_failed' and t ~= 'saga_parked' then
+  return redis.error_reply('NOTFAILED the saga has not failed (its last event is ' .. t .. ')')
+end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('PERSIST', KEYS[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+end
+redis.call('XADD', KEYS[1], '0-' .. first, 'type', ARGV[4], 'step', ARGV[5],
+           'attempt', ARGV[6], 'data', ARGV[7], 'error', ARGV[8],
+           'time', ARGV[9])
+return first
 )lua";
 
 /// Adopts one saga for a new owner: the compare-and-set that makes a
@@ -222,8 +273,15 @@ struct pending_done {
   step_reply reply;
 };
 
+struct pending_reopen {
+  caf::typed_response_promise<uint64_t> rp;
+  saga_id id;
+  event ev;
+};
+
 /// One buffered request: appends and barrier records share the pipeline.
-using pending_op = std::variant<pending_append, pending_claim, pending_done>;
+using pending_op
+  = std::variant<pending_append, pending_claim, pending_done, pending_reopen>;
 
 /// Returns `r` as JSON text, the form barrier records store.
 std::string encode_reply(const step_reply& r) {
@@ -249,6 +307,24 @@ std::string barrier_key(const saga_id& id) {
   return "saga:{" + id + "}:barrier";
 }
 
+/// Returns the string field `key` of the JSON object `text`, or "_unknown".
+std::string json_field(const std::string& text, const char* key) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_object())
+    if (auto i = j.find(key); i != j.end() && i->is_string())
+      return i->get<std::string>();
+  return "_unknown";
+}
+
+/// Returns the state a terminal event ends a saga in, as the index names it.
+const char* ended_state(event_type x) {
+  switch (x) {
+    case event_type::saga_completed: return "completed";
+    case event_type::saga_compensated: return "compensated";
+    default: return "failed";
+  }
+}
+
 struct writer_state {
   static inline const char* name = "saga.redis_writer";
   redis_endpoint ep;
@@ -262,13 +338,16 @@ struct writer_state {
   std::string claim_sha;
   std::string adopt_sha;
   std::string done_sha;
+  std::string reopen_sha;
   /// Fixed replies of the barrier, JSON text.
   std::string refusal;
   std::string null_compensation;
   std::vector<pending_op> buffer;
-  /// Sagas whose terminal append landed, to unlist from the index with the
-  /// next pipeline (see `flush`).
-  std::vector<saga_id> unlist;
+  /// Commands that follow accepted writes with the next pipeline (see
+  /// `flush`): unlisting ended sagas, the per-state indexes and counts.
+  std::vector<std::vector<std::string>> follow_ups;
+  /// When the ended indexes were last trimmed to the retention.
+  std::chrono::steady_clock::time_point last_trim;
   milliseconds backoff{0};
   bool retry_armed = false;
   bool logged_outage = false;
@@ -290,6 +369,9 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
     auto claim = c->command({"SCRIPT", "LOAD", claim_script});
     auto adopt = c->command({"SCRIPT", "LOAD", adopt_script});
     auto done = c->command({"SCRIPT", "LOAD", done_script});
+    auto reopen = c->command({"SCRIPT", "LOAD", reopen_script});
+    if (reopen && (*reopen)->type == REDIS_REPLY_STRING)
+      s.reopen_sha.assign((*reopen)->str, (*reopen)->len);
     if (sha && (*sha)->type == REDIS_REPLY_STRING && claim
         && (*claim)->type == REDIS_REPLY_STRING && adopt
         && (*adopt)->type == REDIS_REPLY_STRING && done
@@ -340,6 +422,10 @@ caf::error reply_error(const redisReply& r) {
     return make_error(errc::journal_conflict, "redis: " + text);
   if (text.rfind("FENCED", 0) == 0)
     return make_error(errc::fenced, "redis: " + text);
+  if (text.rfind("NOTFAILED", 0) == 0)
+    return make_error(errc::invalid_state, "redis: " + text);
+  if (text.rfind("UNKNOWN", 0) == 0)
+    return make_error(errc::unknown_saga, "redis: " + text);
   return make_error(errc::journal_failure, "redis: " + text);
 }
 
@@ -375,6 +461,68 @@ std::pair<uint8_t, uint8_t> write_append(writer_state& s, redis_connection& conn
   // A terminal append unlists the saga only once the script accepted it
   // (see `flush`): a fenced old owner must not unlist a saga it lost.
   return {replies, script_reply};
+}
+
+/// Queues a reopen: list the saga in our index, then the script (see
+/// `reopen_script`). Returns the replies, as `write_append`.
+std::pair<uint8_t, uint8_t> write_reopen(writer_state& s,
+                                         redis_connection& conn,
+                                         const pending_reopen& p,
+                                         std::deque<std::string>& texts) {
+  conn.append({"ZADD", s.index_key, "0", p.id});
+  std::vector<std::string_view> argv;
+  texts.push_back(redis_events_key(p.id));
+  auto& stream = texts.back();
+  texts.push_back(redis_owner_key(p.id));
+  auto& owner = texts.back();
+  texts.push_back(barrier_key(p.id));
+  argv.insert(argv.end(),
+              {"EVALSHA", s.reopen_sha, "3", stream, owner, texts.back()});
+  texts.push_back(std::to_string(p.ev.seq));
+  argv.push_back(texts.back());
+  argv.push_back(s.token);
+  argv.push_back(s.retention);
+  append_event_fields(p.ev, argv, texts);
+  conn.append(argv);
+  return {2, 1};
+}
+
+/// Queues what follows an accepted append (with the next pipeline): a
+/// first batch counts a start of its definition; a terminal one unlists
+/// the saga and records it in its state's index and count. `fresh` is false
+/// for a batch that was stored already (counted then).
+void follow_up(writer_state& s, const pending_append& a, bool fresh) {
+  const auto& first = a.events.front();
+  const auto& last = a.events.back();
+  if (fresh && first.seq == 1 && first.type == event_type::saga_started)
+    s.follow_ups.push_back({"HINCRBY", redis_counts_key(),
+                            "started:" + json_field(first.data, "name"), "1"});
+  if (!is_terminal(last.type))
+    return;
+  auto state = ended_state(last.type);
+  s.follow_ups.push_back({"ZREM", s.index_key, a.id});
+  s.follow_ups.push_back({"ZADD", redis_ended_key(state),
+                          std::to_string(last.time_ms), a.id});
+  if (fresh)
+    s.follow_ups.push_back(
+      {"HINCRBY", redis_counts_key(),
+       std::string{state} + ":" + json_field(last.data, "definition"), "1"});
+}
+
+/// Queues the ended indexes' trim to the retention, at most once a second
+/// per writer: an index entry never outlives the history it points to.
+void trim_ended(writer_state& s) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - s.last_trim < std::chrono::seconds{1})
+    return;
+  s.last_trim = now;
+  auto wall = std::chrono::duration_cast<milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  auto cutoff = "(" + std::to_string(wall - s.opts.retention.count() * 1000);
+  for (auto state : {"completed", "compensated", "failed"})
+    s.follow_ups.push_back(
+      {"ZREMRANGEBYSCORE", redis_ended_key(state), "-inf", cutoff});
 }
 
 /// Queues a barrier claim (one script call).
@@ -420,7 +568,7 @@ void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
 /// and claims are idempotent; a barrier record is simply written again).
 void flush(writer_pointer self) {
   auto& s = self->state;
-  if (s.buffer.empty() && s.unlist.empty())
+  if (s.buffer.empty() && s.follow_ups.empty())
     return;
   auto conn = connection(self);
   if (conn == nullptr) {
@@ -436,16 +584,25 @@ void flush(writer_pointer self) {
   // owner must not unlist a saga it lost), and riding along costs no round
   // trip of its own. Lost to a crash, an entry stays listed; recovery finds
   // the saga ended and unlists it then.
-  auto unlisting = std::move(s.unlist);
-  s.unlist.clear();
-  for (const auto& id : unlisting)
-    conn->append({"ZREM", s.index_key, id});
+  if (!s.buffer.empty())
+    trim_ended(s);
+  auto unlisting = std::move(s.follow_ups);
+  s.follow_ups.clear();
+  std::vector<std::string_view> follow_argv;
+  for (const auto& cmd : unlisting) {
+    follow_argv.assign(cmd.begin(), cmd.end());
+    conn->append(follow_argv);
+  }
+  auto sent_at = std::chrono::steady_clock::now();
+  auto batch = s.buffer.size();
   std::vector<std::pair<uint8_t, uint8_t>> shape; // replies, script reply
   shape.reserve(s.buffer.size());
   for (const auto& op : s.buffer) {
     texts.clear();
     if (auto a = std::get_if<pending_append>(&op))
       shape.push_back(write_append(s, *conn, *a, texts));
+    else if (auto r = std::get_if<pending_reopen>(&op))
+      shape.push_back(write_reopen(s, *conn, *r, texts));
     else if (auto c = std::get_if<pending_claim>(&op)) {
       write_claim(s, *conn, *c, texts);
       shape.emplace_back(1, 0);
@@ -483,14 +640,27 @@ void flush(writer_pointer self) {
         last = std::move(*r);
     }
     if (auto a = std::get_if<pending_append>(&op)) {
-      if (!failure && is_terminal(a->events.back().type))
-        s.unlist.push_back(a->id);
-      if (failure)
+      if (failure) {
         a->rp.deliver(std::move(failure));
-      else if (last && last->type == REDIS_REPLY_INTEGER)
-        a->rp.deliver(static_cast<uint64_t>(last->integer));
-      else
-        a->rp.deliver(a->events.back().seq);
+        continue;
+      }
+      auto seq = last && last->type == REDIS_REPLY_INTEGER ? last->integer : 0;
+      follow_up(s, *a, seq >= 0);
+      a->rp.deliver(seq != 0 ? static_cast<uint64_t>(seq < 0 ? -seq : seq)
+                             : a->events.back().seq);
+    } else if (auto ro = std::get_if<pending_reopen>(&op)) {
+      if (failure) {
+        ro->rp.deliver(std::move(failure));
+        continue;
+      }
+      auto seq = last && last->type == REDIS_REPLY_INTEGER ? last->integer : 0;
+      s.follow_ups.push_back({"ZREM", redis_ended_key("failed"), ro->id});
+      if (seq > 0)
+        s.follow_ups.push_back({"HINCRBY", redis_counts_key(),
+                                "failed:" + json_field(ro->ev.data,
+                                                       "definition"),
+                                "-1"});
+      ro->rp.deliver(ro->ev.seq);
     } else if (auto c = std::get_if<pending_claim>(&op)) {
       if (failure || !last || last->type != REDIS_REPLY_ARRAY
           || last->elements < 2) {
@@ -526,9 +696,15 @@ void flush(writer_pointer self) {
     }
   }
   s.buffer.clear();
+  if (auto& m = s.opts.metrics; m && batch > 0) {
+    std::chrono::duration<double> took = std::chrono::steady_clock::now()
+                                         - sent_at;
+    m->journal_batch_size.observe(static_cast<double>(batch));
+    m->journal_batch_latency.observe(took.count());
+  }
   // Under load the next pipeline comes soon; otherwise this message (queued
-  // behind whatever arrived meanwhile) sends the unlisting.
-  if (!s.unlist.empty())
+  // behind whatever arrived meanwhile) sends the follow-ups.
+  if (!s.follow_ups.empty())
     self->send(self, flush_atom::value);
 }
 
@@ -667,6 +843,16 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
       self->state.buffer.emplace_back(
         pending_done{rp, std::move(id), std::move(step), op, std::move(owner),
                      std::move(reply)});
+      maybe_flush(self);
+      return rp;
+    },
+    [self](reopen_atom, saga_id& id, event& ev) -> caf::result<uint64_t> {
+      if (ev.type != event_type::saga_retried)
+        return make_error(errc::invalid_event,
+                          "saga '" + id + "': only saga_retried reopens a saga");
+      auto rp = self->make_response_promise<uint64_t>();
+      self->state.buffer.emplace_back(
+        pending_reopen{rp, std::move(id), std::move(ev)});
       maybe_flush(self);
       return rp;
     },
@@ -820,6 +1006,10 @@ redis_router(router_pointer self, redis_endpoint ep, journal_options opts) {
       auto w = pick(id);
       return self->delegate(w, a, std::move(id));
     },
+    [self, pick](reopen_atom a, saga_id& id, event& ev) {
+      auto w = pick(id);
+      return self->delegate(w, a, std::move(id), std::move(ev));
+    },
     [self, pick](barrier_claim_atom a, saga_id& id, std::string& step,
                  barrier_op op, std::string& owner) {
       auto w = pick(id);
@@ -851,6 +1041,17 @@ std::string redis_owner_key(const saga_id& id) {
 
 std::string redis_unfinished_key(const std::string& node) {
   return "saga:unfinished:{" + node + "}";
+}
+
+std::string redis_ended_key(std::string_view state) {
+  std::string key = "saga:ended:{";
+  key += state;
+  key += '}';
+  return key;
+}
+
+std::string redis_counts_key() {
+  return "saga:counts";
 }
 
 caf::expected<journal_actor> spawn_redis_journal(caf::actor_system& sys,

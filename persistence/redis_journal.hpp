@@ -1,5 +1,8 @@
 #pragma once
 
+#include <string>
+#include <string_view>
+
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
@@ -29,5 +32,12 @@ std::string redis_owner_key(const saga_id& id);
 
 /// Returns the key of `node`'s unfinished index: `saga:unfinished:{<node>}`.
 std::string redis_unfinished_key(const std::string& node);
+
+/// Returns the key of the index of sagas that ended in `state` (completed,
+/// compensated or failed), scored by end time: `saga:ended:{<state>}`.
+std::string redis_ended_key(std::string_view state);
+
+/// Returns the key of the per-definition counts: `saga:counts`.
+std::string redis_counts_key();
 
 } // namespace saga

@@ -335,6 +335,9 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
                             std::move(step), op, std::move(owner),
                             std::move(reply));
     },
+    [self](reopen_atom a, saga_id& id, event& ev) {
+      return self->delegate(self->state.inner, a, std::move(id), std::move(ev));
+    },
   };
 }
 

@@ -18,6 +18,7 @@ using finish_atom = caf::atom_constant<caf::atom("sg_finish")>;
 using barrier_claim_atom = caf::atom_constant<caf::atom("sg_bclaim")>;
 using barrier_done_atom = caf::atom_constant<caf::atom("sg_bdone")>;
 using adopt_atom = caf::atom_constant<caf::atom("sg_adopt")>;
+using reopen_atom = caf::atom_constant<caf::atom("sg_reopen")>;
 
 // -- coordinator --------------------------------------------------------------
 using run_atom = caf::atom_constant<caf::atom("sg_run")>;
@@ -27,6 +28,8 @@ using register_atom = caf::atom_constant<caf::atom("sg_reg")>;
 using lookup_atom = caf::atom_constant<caf::atom("sg_lookup")>;
 using done_atom = caf::atom_constant<caf::atom("sg_done")>;
 using park_atom = caf::atom_constant<caf::atom("sg_park")>;
+using retry_atom = caf::atom_constant<caf::atom("sg_retry")>;
+using abort_atom = caf::atom_constant<caf::atom("sg_abort")>;
 
 // -- nodes and their gateways -------------------------------------------------------
 using info_atom = caf::atom_constant<caf::atom("sg_info")>;

@@ -11,6 +11,7 @@
 #include "saga/definition.hpp"
 #include "saga/participant.hpp"
 #include "saga/saga_result.hpp"
+#include "saga/status.hpp"
 
 namespace saga {
 
@@ -32,6 +33,17 @@ namespace saga {
 ///   `errc::unknown_participant`.
 /// - which_child(id) -> the current actor of running saga `id` (for
 ///   operators and fault injection), or `errc::unknown_child`.
+/// - retry(id, by) -> the saga's new status (compensating or running) once
+///   operator `by`'s `saga_retried` event is durable and this node owns and
+///   drives the saga; only for a `failed` saga (`errc::invalid_state`
+///   otherwise, `errc::unknown_saga` for an id the journal does not know).
+///   Any coordinating node may retry any failed saga: taking it over is a
+///   compare-and-set in the journal.
+/// - abort(id, by) -> compensating, once the `compensation_started` that
+///   names operator `by` is durable: for a saga running on this node, or a
+///   parked one that was running (reopened and turned back at once).
+///   `errc::invalid_state` past the pivot or for an ended saga;
+///   `errc::no_route` for a saga another node runs.
 using coordinator_actor = caf::typed_actor<
   caf::replies_to<run_atom, definition_ptr>::with<saga_result>,
   caf::replies_to<resume_atom, saga_id>::with<saga_result>,
@@ -39,7 +51,9 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<recover_atom, std::string, uint64_t>::with<uint64_t>,
   caf::replies_to<register_atom, std::string, participant_actor>::with<bool>,
   caf::replies_to<lookup_atom, std::string>::with<participant_actor>,
-  caf::replies_to<which_child_atom, saga_id>::with<caf::actor>>;
+  caf::replies_to<which_child_atom, saga_id>::with<caf::actor>,
+  caf::replies_to<retry_atom, saga_id, std::string>::with<saga_status>,
+  caf::replies_to<abort_atom, saga_id, std::string>::with<saga_status>>;
 
 } // namespace saga
 

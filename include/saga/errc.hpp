@@ -69,6 +69,14 @@ enum class errc : uint8_t {
   fenced,
   /// No live node hosts the participant right now (retryable).
   no_route,
+  // -- operating -----------------------------------------------------------------
+  /// A malformed operator request (admin API, sagactl): bad id, query or body.
+  invalid_request,
+  /// The saga is not in a state that allows the operation (retry of a saga
+  /// that has not failed, abort past the pivot or of an ended saga).
+  invalid_state,
+  /// An operator aborted the saga: it compensates.
+  aborted,
 };
 
 /// Returns the snake_case name of `code`, e.g. `"duplicate_step"`.

@@ -48,6 +48,12 @@ enum class event_type : uint8_t {
   /// error: the saga's actor crashed past its restart limit; the saga is
   /// parked `failed` for an operator. Written by the coordinator.
   saga_parked = 16,
+  /// data: `{"by": operator, "action": "retry", "definition": name}`. An
+  /// operator retried a failed saga: the compensations that gave up (or the
+  /// steps after the pivot that did, or whatever a parked saga was doing)
+  /// run again with a fresh retry budget. Written by the node that takes the
+  /// saga over (atomically with taking its ownership).
+  saga_retried = 17,
 };
 
 /// One entry of a saga's history. The saga id is not repeated in each event:

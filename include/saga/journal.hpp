@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "saga/atoms.hpp"
 #include "saga/barrier.hpp"
 #include "saga/event.hpp"
+#include "saga/metrics.hpp"
 
 namespace saga {
 
@@ -69,6 +71,14 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 ///   `owner`'s (it hung, and another attempt claimed and settled the
 ///   operation meanwhile). The participant replies only after this is
 ///   durable.
+/// - reopen(id, event) -> the event's seq, once `event` (a `saga_retried`)
+///   continues the history of failed saga `id` (its last event is
+///   `saga_failed` or `saga_parked`, and `event.seq` follows it) and this
+///   journal's owner owns the saga, atomically: the saga is listed in this
+///   node's unfinished index again and its history no longer expires.
+///   `errc::invalid_state` if the saga has not failed,
+///   `errc::journal_conflict` if another event came first (another node
+///   reopened it), `errc::unknown_saga` if there is no history.
 /// Barrier records live as long as the saga's history (the retention).
 using journal_actor = caf::typed_actor<
   caf::replies_to<append_atom, saga_id, std::vector<event>>::with<uint64_t>,
@@ -81,7 +91,8 @@ using journal_actor = caf::typed_actor<
   caf::replies_to<barrier_claim_atom, saga_id, std::string, barrier_op,
                   std::string>::with<barrier_claim>,
   caf::replies_to<barrier_done_atom, saga_id, std::string, barrier_op,
-                  std::string, step_reply>::with<bool>>;
+                  std::string, step_reply>::with<bool>,
+  caf::replies_to<reopen_atom, saga_id, event>::with<uint64_t>>;
 
 /// Settings of a journal. A value type; only the Redis journal reads them.
 struct journal_options {
@@ -106,6 +117,9 @@ struct journal_options {
   /// Reconnect delays start here and double up to `max_reconnect_backoff`.
   std::chrono::milliseconds reconnect_backoff{50};
   std::chrono::milliseconds max_reconnect_backoff{2'000};
+  /// Where the journal records its batch sizes and latencies (the
+  /// runtime's metrics); null: nowhere.
+  std::shared_ptr<saga::metrics> metrics;
 };
 
 /// Returns a new owner epoch from the store at `url`, greater than every one

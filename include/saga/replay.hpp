@@ -42,6 +42,10 @@ struct step_state {
   /// Seq of its step_compensated event (0: not compensated): the order in
   /// which parallel compensations finished.
   uint64_t compensated_seq = 0;
+  /// Execute / compensate attempts made before the last operator retry
+  /// (`saga_retried`): the retry policy's budget counts from here.
+  uint32_t attempt_base = 0;
+  uint32_t compensation_attempt_base = 0;
 
   friend bool operator==(const step_state& x, const step_state& y) noexcept {
     return x.status == y.status && x.attempts == y.attempts
@@ -52,7 +56,9 @@ struct step_state {
            && x.result == y.result && x.error == y.error
            && x.succeeded == y.succeeded && x.started_at_ms == y.started_at_ms
            && x.ended_at_ms == y.ended_at_ms
-           && x.compensated_seq == y.compensated_seq;
+           && x.compensated_seq == y.compensated_seq
+           && x.attempt_base == y.attempt_base
+           && x.compensation_attempt_base == y.compensation_attempt_base;
   }
 };
 
@@ -77,6 +83,16 @@ struct saga_state {
   int64_t ended_at_ms = 0;
   /// Seq of the last applied event.
   uint64_t last_seq = 0;
+  /// Why and with which code the saga turned back (compensation_started);
+  /// kept when it then fails, so an operator retry compensates for the
+  /// original reason.
+  std::string turn_error;
+  std::optional<errc> turn_code;
+  /// The status a parked saga had before `saga_parked` (pending otherwise):
+  /// an operator retry continues from there.
+  saga_status parked_from = saga_status::pending;
+  /// Operator retries so far (`saga_retried` events).
+  uint32_t operator_retries = 0;
 
   /// Applies `ev` (the next event of this saga) and returns none, or an
   /// `errc::invalid_event` error naming a transition that cannot happen (the
@@ -93,6 +109,10 @@ struct saga_state {
   /// Returns whether the pivot step completed: the saga only goes forward.
   bool past_pivot() const noexcept;
 
+  /// Returns the status an operator retry (`saga_retried`) would give this
+  /// saga, or none if it cannot be retried (only a failed saga can).
+  std::optional<saga_status> retry_status() const noexcept;
+
   /// Returns whether the step at `index` needs nothing more on the way back:
   /// never started, compensated, or failed without effect.
   bool settled(size_t index) const noexcept;
@@ -102,6 +122,10 @@ struct saga_state {
 
   /// Compares everything but the definition pointer's identity.
   bool same_as(const saga_state& other) const;
+
+private:
+  /// Applies `saga_retried`.
+  caf::error reopen(const event& ev);
 };
 
 /// Returns the state rebuilt from `events` (a saga's whole history), or an

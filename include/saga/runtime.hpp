@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -16,6 +17,8 @@
 #include "saga/coordinator.hpp"
 #include "saga/definition.hpp"
 #include "saga/journal.hpp"
+#include "saga/lifecycle.hpp"
+#include "saga/metrics.hpp"
 #include "saga/participant.hpp"
 #include "saga/runtime_config.hpp"
 #include "saga/saga_result.hpp"
@@ -178,6 +181,36 @@ public:
   /// running yet and returns how many it resumed. Blocks until they started.
   std::size_t recover();
 
+  /// Retries failed saga `id` on behalf of operator `by` (recorded in its
+  /// journal as `saga_retried`): its compensations that gave up (or the
+  /// steps after the pivot that did, or whatever a parked saga was doing)
+  /// run again with a fresh retry budget, driven by this runtime. Returns
+  /// the saga's new status once that is durable, or `errc::unknown_saga`,
+  /// `errc::invalid_state` (it has not failed). Blocks the caller.
+  caf::expected<saga_status> retry(const saga_id& id, const std::string& by);
+
+  /// Compensates saga `id` now on behalf of operator `by` (recorded in its
+  /// `compensation_started`): a saga this runtime runs, or a parked one
+  /// that was running. Returns `compensating` once that is durable, or
+  /// `errc::invalid_state` (ended, or past its pivot), `errc::no_route`
+  /// (another node runs it). Blocks the caller.
+  caf::expected<saga_status> abort(const saga_id& id, const std::string& by);
+
+  /// Subscribes `subscriber` to the lifecycle events that `filter` passes,
+  /// each sent once the journal event it reports is durable; returns the
+  /// subscription's id. The runtime does not own `subscriber`.
+  uint64_t subscribe(lifecycle_filter filter, lifecycle_actor subscriber);
+
+  /// Subscribes `callback`: it runs in an actor the runtime owns, one event
+  /// at a time (see `lifecycle_callback`).
+  uint64_t subscribe(lifecycle_filter filter, lifecycle_callback callback);
+
+  /// Ends subscription `id` (a callback's actor stops).
+  void unsubscribe(uint64_t id);
+
+  /// Returns the runtime's metrics (never null).
+  const metrics_ptr& stats() const noexcept;
+
 private:
   friend class node;
 
@@ -201,6 +234,8 @@ private:
   std::mutex participants_mtx_;
   std::map<std::string, std::unique_ptr<participant_builder>> participants_;
   size_t blocking_workers_ = 2;
+  std::mutex callbacks_mtx_;
+  std::vector<lifecycle_actor> callback_subscribers_;
   std::chrono::milliseconds journal_timeout_{3'000};
 };
 

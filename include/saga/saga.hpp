@@ -11,6 +11,8 @@
 #include "saga/gateway.hpp"
 #include "saga/journal.hpp"
 #include "saga/json.hpp"
+#include "saga/lifecycle.hpp"
+#include "saga/metrics.hpp"
 #include "saga/node.hpp"
 #include "saga/participant.hpp"
 #include "saga/replay.hpp"
