@@ -333,9 +333,17 @@ TEST_F(AdminServer, ShowValidatesTheId) {
   expect_error(client_->get("/api/sagas/"), 400, "invalid_request");
   EXPECT_EQ(client_->get("/api/sagas/" + std::string(200, 'a')).result_int(),
             200u);
+  // The dashboard sends ids through encodeURIComponent (':' as %3A).
+  EXPECT_EQ(client_->get("/api/sagas/70de%3A25").result_int(), 200u);
+  expect_error(client_->get("/api/sagas/a%2Fb"), 400, "invalid_request");
+  expect_error(client_->get("/api/sagas/a%2"), 400, "invalid_request");
+  EXPECT_EQ(client_->post("/api/sagas/70de%3A26/abort", "", bearer)
+              .result_int(),
+            200u);
   EXPECT_EQ(backend_->calls(),
             (std::vector<std::string>{"show 70de.x_y:z-25",
-                                      "show " + std::string(200, 'a')}));
+                                      "show " + std::string(200, 'a'),
+                                      "show 70de:25", "abort 70de:26 admin"}));
 }
 
 TEST_F(AdminServer, StatsNodesAndEvents) {
