@@ -73,14 +73,6 @@ private:
   std::optional<redis_connection> conn_;
 };
 
-/// Returns the key of the index of sagas that ended in `state` (completed,
-/// compensated or failed): `saga:ended:{<state>}`, a sorted set scored by
-/// end time (ms since the Unix epoch).
-std::string redis_ended_key(saga_status state);
-
-/// Returns the key of the per-definition counters: `saga:counts`.
-std::string redis_counts_key();
-
 /// Returns whether `id` is a well-formed saga id: 1 to 200 characters of
 /// letters, digits, '.', '_', ':' and '-'.
 bool valid_saga_id(const std::string& id) noexcept;
