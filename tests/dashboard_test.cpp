@@ -3,7 +3,9 @@
 // through its gateway, and a headless Chromium driven over the DevTools
 // protocol (tests/devtools_client.hpp) that loads the pages, waits for what
 // they render and clicks their buttons. Skipped without /usr/bin/chromium
-// (scripts/setup.sh installs it). Screenshots go to the build directory.
+// (scripts/setup.sh installs it). Screenshots go to the build directory:
+// dashboard.png (the list), dashboard-saga.png (a compensated saga's
+// timeline), dashboard-retry.png (a failed saga after an operator retry).
 
 #include <future>
 #include <map>
@@ -332,6 +334,7 @@ TEST_F(dashboard_test, retry_needs_the_admin_token) {
   page.wait_for("document.querySelector('#saga-state').dataset.state === "
                 "'failed' && !document.querySelector('#retry').disabled",
                 page_timeout);
+  write_file(SAGA_BINARY_DIR "/dashboard-retry.png", page.screenshot_png());
   expect_no_page_errors(page);
 }
 

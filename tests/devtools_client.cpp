@@ -388,8 +388,14 @@ headless_chromium::~headless_chromium() {
     proc_->wait_exit(std::chrono::seconds{5});
     proc_.reset(); // SIGKILL if it still runs
   }
-  std::error_code ec;
-  std::filesystem::remove_all(profile_dir_, ec);
+  // Its helper processes may still write there for a moment after it exited.
+  for (int i = 0; i < 20; ++i) {
+    std::error_code ec;
+    std::filesystem::remove_all(profile_dir_, ec);
+    if (!std::filesystem::exists(profile_dir_, ec))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
 }
 
 // -- helpers --------------------------------------------------------------------

@@ -381,6 +381,8 @@
             && (!firstCompensate || o.started_ms < firstCompensate))
           firstCompensate = o.started_ms;
       }
+    for (const a of saga.operator_actions || [])
+      tEnd = Math.max(tEnd, a.time_ms || 0);
     if (!TERMINAL.includes(saga.state))
       tEnd = Math.max(tEnd, now);
     const span = Math.max(tEnd - t0, 1);
@@ -392,7 +394,7 @@
     const axisTrack = el('div', 'tl-track');
     const step = tickStep(span);
     for (let t = 0; t <= span + 0.5; t += step) {
-      const tick = el('div', 'tick', formatDuration(t));
+      const tick = el('div', 'tick', t < 1000 ? Math.round(t) + ' ms' : Number((t / 1000).toFixed(3)) + ' s');
       tick.style.left = (t / span) * 100 + '%';
       if (t / span > 0.93)
         tick.classList.add('tick-end');
@@ -431,6 +433,17 @@
       m.style.left = pct(firstCompensate) + '%';
       m.title = 'compensation started at +' + formatDuration(firstCompensate - t0);
       m.appendChild(el('span', 'comp-marker-label', 'compensation'));
+      overlay.appendChild(m);
+    }
+    for (const a of saga.operator_actions || []) {
+      if (!a.time_ms || a.time_ms < t0)
+        continue;
+      const m = el('div', 'op-marker');
+      m.style.left = pct(a.time_ms) + '%';
+      m.title = a.action + ' by ' + a.by + ' at +' + formatDuration(a.time_ms - t0);
+      m.appendChild(el('span', 'op-marker-label', a.action + ' · ' + a.by));
+      if (pct(a.time_ms) > 80)
+        m.classList.add('flip');
       overlay.appendChild(m);
     }
     box.appendChild(overlay);
@@ -476,7 +489,7 @@
         + (o.ended_ms ? '+' + formatDuration(o.ended_ms - t0) : 'no answer yet')
         + ' (' + formatDuration(end - o.started_ms) + ')'
         + (o.error ? '\n' + o.error : '');
-      if (o.outcome !== 'succeeded' && o.outcome !== 'compensated')
+      if (o.outcome !== 'succeeded' && o.outcome !== 'compensated' && pct(end) - left >= 2.5)
         bar.appendChild(el('span', 'bar-mark', o.outcome === 'pending' ? '…' : '✕'));
       track.appendChild(bar);
     }
