@@ -12,6 +12,7 @@
 // same id replaces it (exit 3).
 
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 
@@ -44,6 +45,8 @@ struct options : caf::actor_system_config {
   size_t blocking_workers = 4;
   double fail_rate = 0.0;
   double slow_rate = 0.0;
+  std::string admin = "127.0.0.1:0";
+  std::string admin_token;
 
   options() {
     opt_group{custom_options_, "global"}
@@ -74,7 +77,12 @@ struct options : caf::actor_system_config {
            "game servers: probability that an execute fails; bench: that "
            "a saga's last step fails")
       .add(slow_rate, "slow-rate",
-           "game servers: probability that an execute answers after 1.5 s");
+           "game servers: probability that an execute answers after 1.5 s")
+      .add(admin, "admin",
+           "admin HTTP API and dashboard, host:port (port 0: any; 'off': "
+           "none)")
+      .add(admin_token, "admin-token",
+           "bearer token of retry and abort (default: $SAGA_ADMIN_TOKEN)");
   }
 };
 
@@ -124,6 +132,26 @@ int main(int argc, char** argv) {
   if (!opts.journal.empty())
     cfg.runtime.journal_url = opts.journal;
   cfg.runtime.recovery_concurrency = opts.recovery_concurrency;
+  if (opts.admin == "off") {
+    cfg.admin.enabled = false;
+  } else {
+    auto colon = opts.admin.rfind(':');
+    char* end = nullptr;
+    auto port = colon == std::string::npos
+                  ? -1L
+                  : std::strtol(opts.admin.c_str() + colon + 1, &end, 10);
+    if (colon == 0 || port < 0 || port > 65535 || end == nullptr || *end != 0) {
+      std::cerr << "saga_node: --admin='" << opts.admin
+                << "' is not host:port or off" << std::endl;
+      return 2;
+    }
+    cfg.admin.host = opts.admin.substr(0, colon);
+    cfg.admin.port = static_cast<uint16_t>(port);
+  }
+  cfg.admin.token = opts.admin_token;
+  if (cfg.admin.token.empty())
+    if (auto* t = std::getenv("SAGA_ADMIN_TOKEN"))
+      cfg.admin.token = t;
   cfg.runtime.blocking_workers = opts.blocking_workers;
   saga::node n{cfg};
   if (n.start_error()) {
@@ -159,6 +187,9 @@ int main(int argc, char** argv) {
     std::cerr << "saga_node: " << saga::describe(err) << std::endl;
     return 2;
   }
+  if (n.admin_port() != 0)
+    std::cout << "saga_node " << cfg.node_id << " admin http://"
+              << cfg.admin.host << ":" << n.admin_port() << std::endl;
   std::cout << "saga_node " << cfg.node_id << " ready port=" << n.port()
             << " epoch=" << n.epoch() << std::endl;
   int sig = 0;

@@ -55,6 +55,12 @@ bool add_shop_participant(saga::node& n, const std::string& name,
                         std::to_string(amount)}});
       },
       [](const step_context& ctx, const json& p) {
+        // An operator's drill: the refund desk jams for the first
+        // `jam_refund` attempts (a failed saga to find, inspect and retry).
+        if (number(p, "jam_refund") >= static_cast<int64_t>(ctx.attempt()))
+          return step_outcome::fail("refund desk jammed (attempt "
+                                      + std::to_string(ctx.attempt()) + ")",
+                                    true);
         if (!ctx.execute_recorded())
           return step_outcome::ok(); // the debit never landed
         auto amount = number(p, "amount");
@@ -100,6 +106,27 @@ bool add_shop_participant(saga::node& n, const std::string& name,
     return true;
   }
   return false;
+}
+
+saga::definition make_jammed_purchase(const std::string& player,
+                                      const std::string& item, int64_t price,
+                                      uint32_t jam_refund) {
+  saga::definition jammed{"purchase"};
+  jammed.step("debit", "account",
+              {{"player", player}, {"amount", price}, {"jam_refund", jam_refund}})
+    .action("debit")
+    .timeout(std::chrono::seconds{1})
+    .compensation_retry(saga::retry_policy{2, std::chrono::milliseconds{10}});
+  jammed.fork();
+  jammed.step("grant", "inventory", {{"player", player}, {"item", item}})
+    .action("grant")
+    .timeout(std::chrono::seconds{1});
+  jammed.step("record", "purchase_log",
+              {{"player", player}, {"item", item}, {"price", price}})
+    .action("record")
+    .timeout(std::chrono::seconds{1});
+  jammed.join();
+  return jammed;
 }
 
 saga::definition make_purchase(const std::string& player,

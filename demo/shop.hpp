@@ -25,6 +25,14 @@ namespace demo {
 bool add_shop_participant(saga::node& n, const std::string& name,
                           std::chrono::milliseconds delay);
 
+/// Returns a purchase whose refund (the debit's compensation) fails for its
+/// first `jam_refund` attempts, and which tries it twice: with a sold-out
+/// item and `jam_refund` >= 2 it ends `failed`, and an operator's retry
+/// (attempts 3, 4) undoes it once the jam is past.
+saga::definition make_jammed_purchase(const std::string& player,
+                                      const std::string& item, int64_t price,
+                                      uint32_t jam_refund);
+
 /// Returns the purchase saga: debit, then grant and record in parallel.
 saga::definition make_purchase(const std::string& player,
                                const std::string& item, int64_t price);

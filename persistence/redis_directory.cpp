@@ -16,7 +16,7 @@ namespace {
 /// Both keys share the hash tag `{<id>}`, so this also runs on a cluster.
 ///
 /// KEYS[1] = lease, KEYS[2] = record. ARGV: epoch, lease ms, host, port,
-/// coordinates (0/1), participants (JSON array).
+/// coordinates (0/1), participants (JSON array), admin ("host:port" or "").
 constexpr const char* heartbeat_script = R"lua(
 local cur = redis.call('GET', KEYS[1])
 if cur and tonumber(cur) > tonumber(ARGV[1]) then return 'replaced' end
@@ -27,7 +27,8 @@ local status = 'held'
 if cur ~= ARGV[1] then status = 'taken' end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'host', ARGV[3], 'port',
-           ARGV[4], 'coordinates', ARGV[5], 'participants', ARGV[6])
+           ARGV[4], 'coordinates', ARGV[5], 'participants', ARGV[6],
+           'admin', ARGV[7])
 return status
 )lua";
 
@@ -107,7 +108,8 @@ redis_directory::heartbeat(const node_record& self,
   // EVAL (not EVALSHA): a heartbeat every few hundred milliseconds per
   // node is no load, and it survives a Redis restart without NOSCRIPT.
   (*c)->append({"EVAL", heartbeat_script, "2", lease_key, node_key, epoch, ms,
-                self.host, port, self.coordinates ? "1" : "0", names});
+                self.host, port, self.coordinates ? "1" : "0", names,
+                self.admin});
   (*c)->append({"ZADD", members_key, "0", self.id});
   auto r = (*c)->read();
   auto z = (*c)->read();
@@ -142,7 +144,7 @@ caf::expected<std::vector<node_record>> redis_directory::list() {
     rec.id = std::string{text((*ids)->element[i])};
     keys.push_back(redis_node_key(rec.id));
     (*c)->append({"HMGET", keys.back(), "epoch", "host", "port",
-                  "coordinates", "participants"});
+                  "coordinates", "participants", "admin"});
     keys.push_back(redis_lease_key(rec.id));
     (*c)->append({"GET", keys.back()});
     result.push_back(std::move(rec));
@@ -154,13 +156,14 @@ caf::expected<std::vector<node_record>> redis_directory::list() {
       return fields.error();
     if (!lease)
       return lease.error();
-    if ((*fields)->type != REDIS_REPLY_ARRAY || (*fields)->elements != 5)
+    if ((*fields)->type != REDIS_REPLY_ARRAY || (*fields)->elements != 6)
       continue; // not readable: skipped, like a node that never registered
     auto* f = (*fields)->element;
     parse_number(text(f[0]), rec.epoch);
     rec.host = std::string{text(f[1])};
     parse_number(text(f[2]), rec.port);
     rec.coordinates = text(f[3]) == "1";
+    rec.admin = std::string{text(f[5])};
     auto names = json::parse(text(f[4]), nullptr, false);
     if (names.is_array())
       for (const auto& n : names)

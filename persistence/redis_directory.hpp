@@ -23,6 +23,8 @@ struct node_record {
   bool coordinates = false;
   /// The names of the participants it hosts.
   std::vector<std::string> participants;
+  /// Where its admin HTTP API listens, "host:port"; empty: nowhere.
+  std::string admin;
   /// Whether that incarnation holds its lease right now.
   bool alive = false;
 };

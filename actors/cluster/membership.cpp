@@ -214,6 +214,8 @@ void adopt(membership_pointer self, const node_record& rec) {
                     clock_type::now() - started)
                     .count();
         if (n > 0)
+          s.dir->stats()->failovers.fetch_add(1, std::memory_order_relaxed);
+        if (n > 0)
           aout(self) << "caf-saga: node " << s.cfg.node_id << " resumed " << n
                      << " sagas of node " << rec.id << " (epoch " << rec.epoch
                      << ") in " << ms << " ms" << std::endl;
@@ -240,6 +242,7 @@ bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
   me.port = s.cfg.port;
   me.epoch = s.cfg.epoch;
   me.coordinates = s.cfg.coordinates;
+  me.admin = s.cfg.admin;
   me.participants = s.routes->local();
   auto hb = s.store->heartbeat(me, s.cfg.lease);
   if (!hb) {

@@ -38,6 +38,8 @@ struct membership_config {
   uint64_t epoch = 0;
   std::string host;
   uint16_t port = 0;
+  /// The admin HTTP API's "host:port", published in the node record.
+  std::string admin;
   bool coordinates = false;
   /// Redis of the directory; none: static peers only.
   std::optional<redis_endpoint> redis;

@@ -10,6 +10,9 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/admin/dashboard_assets.hpp"
+#include "actors/admin/http_server.hpp"
+#include "actors/admin/node_backend.hpp"
 #include "actors/cluster/gateway.hpp"
 #include "actors/cluster/membership.hpp"
 #include "actors/cluster/routes.hpp"
@@ -49,6 +52,10 @@ caf::error node_config::validate() const {
     if (auto ep = parse_redis_url(redis_url); !ep)
       return make_error(errc::invalid_url,
                         "redis_url: " + describe(ep.error()));
+  if (admin.enabled && admin.host.empty())
+    return make_error(errc::invalid_config, "admin.host is empty");
+  if (admin.max_body == 0)
+    return make_error(errc::invalid_config, "admin.max_body must be positive");
   if (lease < std::chrono::milliseconds{100})
     return make_error(errc::invalid_config, "lease must be at least 100ms");
   if (remote_timeout.count() <= 0)
@@ -70,6 +77,7 @@ struct node::impl {
   detail::route_table_ptr routes = std::make_shared<detail::route_table>();
   gateway_actor gateway;
   detail::membership_actor membership;
+  std::unique_ptr<detail::admin_server> admin;
   uint16_t port = 0;
   uint64_t epoch = 0;
   std::mutex mtx;
@@ -140,6 +148,10 @@ uint16_t node::port() const noexcept {
   return impl_->port;
 }
 
+uint16_t node::admin_port() const noexcept {
+  return impl_->admin ? impl_->admin->port() : 0;
+}
+
 uint64_t node::epoch() const noexcept {
   return impl_->epoch;
 }
@@ -168,7 +180,30 @@ caf::error node::start() {
     return d.start_error;
   }
   d.port = *port;
+  if (d.cfg.admin.enabled && !d.cfg.redis_url.empty()) {
+    detail::node_backend_config bc;
+    bc.node_id = d.cfg.node_id;
+    bc.redis = *parse_redis_url(d.cfg.redis_url);
+    bc.io_timeout = d.cfg.runtime.journal.io_timeout;
+    bc.token = d.cfg.admin.token;
+    detail::admin_server_config sc;
+    sc.host = d.cfg.admin.host;
+    sc.port = d.cfg.admin.port;
+    sc.token = d.cfg.admin.token;
+    sc.max_body = d.cfg.admin.max_body;
+    sc.assets = detail::dashboard_assets();
+    auto server = detail::admin_server::start(
+      std::move(sc), std::make_shared<detail::node_backend>(*d.rt, bc));
+    if (!server) {
+      d.start_error = make_error(errc::invalid_config,
+                                 "admin API: " + describe(server.error()));
+      return d.start_error;
+    }
+    d.admin = std::move(*server);
+  }
   detail::membership_config mc;
+  if (d.admin)
+    mc.admin = d.cfg.admin.host + ":" + std::to_string(d.admin->port());
   mc.node_id = d.cfg.node_id;
   mc.epoch = d.epoch;
   mc.host = d.cfg.host;
@@ -223,6 +258,9 @@ void node::stop() {
     caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
   }
   d.gateway = nullptr;
+  if (d.admin)
+    d.admin->stop(); // its backend borrows the runtime
+  d.admin.reset();
   d.rt.reset(); // stops the sagas; they stay unfinished in the journal
   if (d.started && !d.cfg.redis_url.empty()) {
     // Let the survivors take over at once instead of after the lease.

@@ -46,6 +46,19 @@ struct node_config {
   /// The node's runtime (journal, limits, recovery). Its `journal.node_id`
   /// and `journal.epoch` are set by the node.
   runtime_config runtime;
+  /// The admin HTTP API and dashboard (docs/admin-api.md): served by a node
+  /// with a `redis_url`, and published in its directory record.
+  struct admin_settings {
+    bool enabled = true;
+    /// Loopback by default: reads need no token.
+    std::string host = "127.0.0.1";
+    /// 0: any free port (see `node::admin_port()`).
+    uint16_t port = 0;
+    /// The bearer token of retry and abort; empty: they are refused.
+    std::string token;
+    /// Request bodies above this many bytes are refused (413).
+    size_t max_body = 16 * 1024;
+  } admin;
 
   /// Returns an `errc::invalid_config` error naming the first bad setting.
   caf::error validate() const;
@@ -92,6 +105,9 @@ public:
 
   /// Returns the port the gateway listens on (after `start()`).
   uint16_t port() const noexcept;
+
+  /// Returns the port of the admin HTTP API (after `start()`; 0: none).
+  uint16_t admin_port() const noexcept;
 
   /// Returns this incarnation's epoch (its fencing token).
   uint64_t epoch() const noexcept;

@@ -1,0 +1,202 @@
+// Operating sagas end to end, as an operator would at 3 a.m.: a real
+// redis-server, a real saga_node serving its admin API, and the real
+// sagactl binary. A purchase whose refund desk jams ends `failed`; the
+// operator finds it, inspects it, retries it (a wrong token is refused) and
+// it ends compensated with the shop's money back; a slow purchase is aborted
+// mid-step and compensates. Both calls are recorded in the saga's journal
+// with who asked.
+
+#include <chrono>
+#include <future>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <caf/scoped_actor.hpp>
+
+#include "demo/shop.hpp"
+#include "tests/cluster_fixture.hpp"
+
+using namespace std::chrono_literals;
+
+namespace saga::test {
+namespace {
+
+/// What a sagactl run printed and how it exited.
+struct cli_result {
+  int exit_code = -1;
+  std::string output;
+};
+
+class operate_test : public cluster_fixture {
+protected:
+  /// Runs sagactl against this test's Redis.
+  cli_result sagactl(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--redis", redis_url()});
+    child_process p{SAGACTL_EXE, args};
+    auto status = p.wait_exit(60s);
+    cli_result r;
+    for (const auto& line : p.lines())
+      r.output += line + "\n";
+    if (status && WIFEXITED(*status))
+      r.exit_code = WEXITSTATUS(*status);
+    return r;
+  }
+
+  /// Starts the operator's node: coordinates, hosts the shop, serves the
+  /// admin API with a token.
+  node_process& start_ops_node(const std::string& id,
+                               std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{
+      "--coordinate", "--participants=account,inventory,purchase_log",
+      "--admin=127.0.0.1:0", "--admin-token=s3cret"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto& n = start_node(id, args);
+    EXPECT_TRUE(n.proc->wait_for_line("admin http://127.0.0.1:", 1s));
+    return n;
+  }
+
+  /// Runs `def` through `n`'s gateway and returns its result.
+  saga_result run(const node_process& n, const definition& def) {
+    saga_result result;
+    caf::scoped_actor self{*client_};
+    self->request(gateway(n), 60s, run_atom::value, def.to_json().dump())
+      .receive([&](saga_result& r) { result = std::move(r); },
+               [&](caf::error& err) { result.error = std::move(err); });
+    return result;
+  }
+
+  /// Waits (polling Redis, bounded) until saga `id` has status `want`.
+  bool await_status(const std::string& id, saga_status want) {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (status_of(id) == want)
+        return true;
+      std::this_thread::sleep_for(20ms); // polling an external store
+    }
+    return false;
+  }
+
+  /// Returns saga `id`'s history.
+  std::vector<event> history(const std::string& id) {
+    std::vector<event> result;
+    caf::scoped_actor self{*client_};
+    self->request(reader_, 10s, read_atom::value, id)
+      .receive([&](std::vector<event>& xs) { result = std::move(xs); },
+               [&](caf::error&) {});
+    return result;
+  }
+};
+
+TEST_F(operate_test, an_operator_finds_inspects_and_retries_a_failed_saga) {
+  auto& n = start_ops_node("ops");
+  auto before = read_hash(redis_url(), "shop:balance")["p"];
+  auto r = run(n, demo::make_jammed_purchase("p", "sold-out-sword", 25, 2));
+  ASSERT_EQ(r.state, saga_status::failed) << describe(r.error);
+  const auto id = r.saga_id;
+  // The refund never happened: the player is 25 short.
+  EXPECT_EQ(read_hash(redis_url(), "shop:balance")["p"], before - 25);
+
+  // Find it.
+  auto listed = sagactl({"list", "--state", "failed"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_NE(listed.output.find(id), std::string::npos) << listed.output;
+  auto as_json = sagactl({"--json", "list", "--state", "failed"});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.output;
+  auto page = json::parse(as_json.output, nullptr, false);
+  ASSERT_TRUE(page.is_object()) << as_json.output;
+  ASSERT_EQ(page["sagas"].size(), 1u);
+  EXPECT_EQ(page["sagas"][0]["id"], id);
+  EXPECT_EQ(page["sagas"][0]["definition"], "purchase");
+
+  // Inspect it: why it failed, attempt by attempt.
+  auto shown = sagactl({"show", id});
+  EXPECT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_NE(shown.output.find("refund desk jammed (attempt 2)"),
+            std::string::npos)
+    << shown.output;
+
+  // A wrong token is refused, and nothing changes.
+  auto refused = sagactl({"--token", "wrong", "retry", id, "--by", "alice"});
+  EXPECT_EQ(refused.exit_code, 5) << refused.output;
+  EXPECT_EQ(status_of(id), saga_status::failed);
+
+  // Retry it: the refund's attempts 3 and on get past the jam.
+  auto retried = sagactl({"--token", "s3cret", "retry", id, "--by", "alice"});
+  EXPECT_EQ(retried.exit_code, 0) << retried.output;
+  EXPECT_NE(retried.output.find("compensating"), std::string::npos)
+    << retried.output;
+  ASSERT_TRUE(await_status(id, saga_status::compensated));
+  EXPECT_EQ(read_hash(redis_url(), "shop:balance")["p"], before);
+
+  // The journal says who asked, and the failed index lets it go.
+  auto events = history(id);
+  auto retried_at = std::find_if(events.begin(), events.end(),
+                                 [](const event& ev) {
+                                   return ev.type == event_type::saga_retried;
+                                 });
+  ASSERT_NE(retried_at, events.end());
+  EXPECT_EQ(json::parse(retried_at->data)["by"], "alice");
+  EXPECT_EQ(events.back().type, event_type::saga_compensated);
+  auto failed_now = sagactl({"--json", "list", "--state", "failed"});
+  EXPECT_EQ(json::parse(failed_now.output)["sagas"].size(), 0u)
+    << failed_now.output;
+  // A second retry of a saga that no longer failed is refused (exit 1).
+  auto again = sagactl({"--token", "s3cret", "retry", id});
+  EXPECT_EQ(again.exit_code, 1) << again.output;
+  EXPECT_NE(again.output.find("only a failed saga can be retried"),
+            std::string::npos)
+    << again.output;
+}
+
+TEST_F(operate_test, an_operator_aborts_a_running_saga) {
+  // Every step takes 3 s: the saga is still running when the abort comes.
+  auto& n = start_ops_node("slow", {"--step-delay=3s"});
+  definition d{"slow-purchase"};
+  d.step("debit", "account", {{"player", "q"}, {"amount", 5}})
+    .action("debit")
+    .timeout(20s);
+  d.step("grant", "inventory", {{"player", "q"}, {"item", "bow"}})
+    .action("grant")
+    .timeout(20s);
+  auto result = std::async(std::launch::async, [&] { return run(n, d); });
+  // The saga is listed as running once its first event is durable.
+  std::string id;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (id.empty() && std::chrono::steady_clock::now() < deadline) {
+    auto page = json::parse(
+      sagactl({"--json", "list", "--state", "running"}).output, nullptr, false);
+    if (page.is_object() && !page["sagas"].empty())
+      id = page["sagas"][0]["id"].get<std::string>();
+  }
+  ASSERT_FALSE(id.empty());
+  auto aborted = sagactl({"--token", "s3cret", "abort", id, "--by", "bob"});
+  EXPECT_EQ(aborted.exit_code, 0) << aborted.output;
+  EXPECT_NE(aborted.output.find("compensating"), std::string::npos)
+    << aborted.output;
+  ASSERT_EQ(result.wait_for(60s), std::future_status::ready);
+  auto r = result.get();
+  EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
+  EXPECT_TRUE(is(r.error, errc::aborted)) << describe(r.error);
+  auto events = history(id);
+  auto turned = std::find_if(events.begin(), events.end(),
+                             [](const event& ev) {
+                               return ev.type
+                                      == event_type::compensation_started;
+                             });
+  ASSERT_NE(turned, events.end());
+  EXPECT_EQ(json::parse(turned->data)["by"], "bob");
+  EXPECT_NE(turned->error.find("aborted by operator 'bob'"), std::string::npos);
+  // Nothing is left debited.
+  EXPECT_EQ(read_hash(redis_url(), "shop:debits").count(id), 0u);
+  // An ended saga cannot be aborted (exit 1), an unknown one is named (3).
+  EXPECT_EQ(sagactl({"--token", "s3cret", "abort", id}).exit_code, 1);
+  auto unknown = sagactl({"show", "no-such-saga"});
+  EXPECT_EQ(unknown.exit_code, 3) << unknown.output;
+  EXPECT_NE(unknown.output.find("no-such-saga"), std::string::npos);
+}
+
+} // namespace
+} // namespace saga::test
