@@ -405,6 +405,133 @@ TEST(SagaReplay, CompensationFailureFailsStepAndSaga) {
   EXPECT_EQ(st.ended_at_ms, h.events().back().time_ms);
 }
 
+// -- operator retries (saga_retried) ------------------------------------------
+
+namespace {
+
+// A saga whose compensation of step0 gave up after two attempts.
+history failed_compensation() {
+  history h{2};
+  h.complete(0);
+  h.add(event_type::step_started, 1, 1);
+  h.add(event_type::step_failed, 1, 1, {}, "declined");
+  h.add(event_type::compensation_started, 1, 0, code_data(errc::step_failed),
+        "step 'step1' failed: declined");
+  h.add(event_type::step_compensating, 0, 1);
+  h.add(event_type::compensation_attempt_failed, 0, 1, {}, "locked");
+  h.add(event_type::step_compensating, 0, 2);
+  h.add(event_type::compensation_failed, 0, 2, {}, "gone");
+  h.add(event_type::saga_failed, -1, 0, code_data(errc::compensation_failed),
+        "compensation of step 'step0' failed: gone");
+  return h;
+}
+
+std::string retried_by(const std::string& who) {
+  return saga::json{{"by", who}, {"action", "retry"}}.dump();
+}
+
+} // namespace
+
+TEST(SagaRetry, ReopensTheCompensationsThatGaveUpWithAFreshBudget) {
+  auto h = failed_compensation();
+  EXPECT_EQ(h.state().retry_status(), saga_status::compensating);
+  h.add(event_type::saga_retried, -1, 0, retried_by("alice"));
+  auto st = h.state();
+  EXPECT_EQ(st.status, saga_status::compensating);
+  EXPECT_EQ(st.steps[0].status, step_status::compensating);
+  EXPECT_TRUE(st.steps[0].compensation_retry_due);
+  EXPECT_EQ(st.steps[0].compensation_attempt_base, 2u);
+  EXPECT_EQ(st.operator_retries, 1u);
+  EXPECT_EQ(st.ended_at_ms, 0);
+  // It compensates for the original reason again, not "compensation failed".
+  EXPECT_EQ(st.error_code, errc::step_failed);
+  EXPECT_EQ(st.error, "step 'step1' failed: declined");
+  // The next attempt is 3; then the saga can end compensated.
+  EXPECT_TRUE(rejected(st, h.make(event_type::step_compensating, 0, 1)));
+  h.add(event_type::step_compensating, 0, 3);
+  h.add(event_type::step_compensated, 0, 3);
+  h.add(event_type::saga_compensated);
+  st = h.state();
+  EXPECT_EQ(st.status, saga_status::compensated);
+  EXPECT_EQ(saga::summarize(st).compensated_steps,
+            (std::vector<std::string>{"step0"}));
+}
+
+TEST(SagaRetry, OnlyAFailedSagaCanBeRetried) {
+  history running{1};
+  running.add(event_type::step_started, 0, 1);
+  EXPECT_FALSE(running.state().retry_status());
+  EXPECT_TRUE(rejected(running.state(),
+                       running.make(event_type::saga_retried, -1, 0,
+                                    retried_by("bob"))));
+  history done{1};
+  done.complete(0);
+  done.add(event_type::saga_completed);
+  EXPECT_FALSE(done.state().retry_status());
+  EXPECT_TRUE(rejected(done.state(), done.make(event_type::saga_retried, -1,
+                                               0, retried_by("bob"))));
+}
+
+TEST(SagaRetry, AParkedSagaContinuesWhereItWas) {
+  history h{2};
+  h.complete(0);
+  h.add(event_type::step_started, 1, 1);
+  h.add(event_type::saga_parked, -1, 0, {}, "crashed too often");
+  auto st = h.state();
+  EXPECT_EQ(st.status, saga_status::failed);
+  EXPECT_EQ(st.parked_from, saga_status::running);
+  EXPECT_EQ(st.retry_status(), saga_status::running);
+  h.add(event_type::saga_retried, -1, 0, retried_by("carol"));
+  st = h.state();
+  EXPECT_EQ(st.status, saga_status::running);
+  EXPECT_FALSE(st.error_code);
+  EXPECT_EQ(st.steps[1].status, step_status::executing);
+  // The in-flight attempt is still the latest: its answer counts.
+  h.add(event_type::step_succeeded, 1, 1, history::result_of(1));
+  h.add(event_type::saga_completed);
+  EXPECT_EQ(h.state().status, saga_status::completed);
+}
+
+TEST(SagaRetry, AFailedStepAfterThePivotRunsAgain) {
+  saga::definition d{"pivoted"};
+  d.step("a", "p").pivot().step("b", "p");
+  std::vector<event> evs;
+  auto add = [&evs](event_type t, int32_t step = -1, uint32_t attempt = 0,
+                    std::string data = {}) {
+    event ev;
+    ev.seq = evs.size() + 1;
+    ev.type = t;
+    ev.step = step;
+    ev.attempt = attempt;
+    ev.data = std::move(data);
+    ev.time_ms = 5;
+    evs.push_back(ev);
+  };
+  add(event_type::saga_started, -1, 0, d.to_json().dump());
+  add(event_type::step_started, 0, 1);
+  add(event_type::step_succeeded, 0, 1, "{}");
+  add(event_type::step_started, 1, 1);
+  add(event_type::step_failed, 1, 1);
+  add(event_type::saga_failed, -1, 0,
+      code_data(errc::forward_recovery_failed));
+  auto st = saga::replay("s", evs);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->retry_status(), saga_status::running);
+  add(event_type::saga_retried, -1, 0, retried_by("dave"));
+  st = saga::replay("s", evs);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, saga_status::running);
+  EXPECT_EQ(st->steps[1].status, step_status::executing);
+  EXPECT_TRUE(st->steps[1].retry_due);
+  EXPECT_EQ(st->steps[1].attempt_base, 1u);
+  add(event_type::step_started, 1, 2);
+  add(event_type::step_succeeded, 1, 2, "{}");
+  add(event_type::saga_completed);
+  st = saga::replay("s", evs);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, saga_status::completed);
+}
+
 // -- invalid transitions ------------------------------------------------------
 
 TEST(SagaApply, RejectsWrongSeq) {

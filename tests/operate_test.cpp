@@ -16,6 +16,7 @@
 
 #include <caf/scoped_actor.hpp>
 
+#include "actors/admin/http_client.hpp"
 #include "demo/shop.hpp"
 #include "tests/cluster_fixture.hpp"
 
@@ -143,6 +144,21 @@ TEST_F(operate_test, an_operator_finds_inspects_and_retries_a_failed_saga) {
   auto failed_now = sagactl({"--json", "list", "--state", "failed"});
   EXPECT_EQ(json::parse(failed_now.output)["sagas"].size(), 0u)
     << failed_now.output;
+  // The node's metrics count the failure, the retry and the compensation.
+  auto line = n.proc->wait_for_line("admin http://", 1s);
+  ASSERT_TRUE(line);
+  admin::http_request req;
+  req.host = "127.0.0.1";
+  req.port = static_cast<uint16_t>(std::stoul(line->substr(line->rfind(':') + 1)));
+  req.target = "/metrics";
+  auto metrics = admin::send(req);
+  ASSERT_TRUE(metrics) << describe(metrics.error());
+  EXPECT_EQ(metrics->status, 200u);
+  for (auto sample : {"saga_sagas_failed_total{definition=\"purchase\"} 1",
+                      "saga_sagas_compensated_total{definition=\"purchase\"} 1",
+                      "saga_operator_retries_total 1"})
+    EXPECT_NE(metrics->body.find(sample), std::string::npos)
+      << sample << " not in:\n" << metrics->body;
   // A second retry of a saga that no longer failed is refused (exit 1).
   auto again = sagactl({"--token", "s3cret", "retry", id});
   EXPECT_EQ(again.exit_code, 1) << again.output;

@@ -1,6 +1,7 @@
 // The public runtime API on CAF's real scheduler, as applications use it.
 // Waiting is always on an event (a future, a reply), never on a sleep.
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -20,6 +21,7 @@
 #include "demo/trade.hpp"
 #include "persistence/memory_journal.hpp"
 #include "saga/saga.hpp"
+#include "tests/await_saga.hpp"
 
 using namespace std::chrono_literals;
 
@@ -404,6 +406,151 @@ TEST(runtime, a_failed_trade_restores_both_inventories_exactly) {
   EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
   EXPECT_NE(describe(r.error).find("cursed"), std::string::npos);
   EXPECT_EQ(inv.items, before);
+}
+
+// -- operating: lifecycle subscriptions, retry, abort ----------------------------
+
+/// Collects lifecycle events until one of `last` kind arrives.
+struct event_sink {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<lifecycle_event> events;
+
+  void add(const lifecycle_event& ev) {
+    std::lock_guard<std::mutex> guard{mtx};
+    events.push_back(ev);
+    cv.notify_all();
+  }
+
+  /// Returns the events once one of kind `k` for saga `id` (any if empty)
+  /// arrived, waiting at most 30 s.
+  std::vector<lifecycle_event> until(lifecycle_kind k, std::string id = {}) {
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait_for(guard, 30s, [&] {
+      return std::any_of(events.begin(), events.end(), [&](const auto& ev) {
+        return ev.kind == k && (id.empty() || ev.saga_id == id);
+      });
+    });
+    return events;
+  }
+};
+
+TEST(runtime, lifecycle_subscribers_get_their_definitions_events_in_order) {
+  runtime rt;
+  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
+                                                               ok_handler,
+                                                               ok_handler);
+  event_sink sink;
+  lifecycle_filter only_two;
+  only_two.definitions = {"two"};
+  auto sub = rt.subscribe(only_two,
+                          [&sink](const lifecycle_event& ev) { sink.add(ev); });
+  definition other{"other"};
+  other.step("first", "p");
+  ASSERT_TRUE(rt.execute(other).get().success);
+  auto r = rt.execute(two_steps("p", "p")).get();
+  ASSERT_TRUE(r.success);
+  auto seen = sink.until(lifecycle_kind::saga_completed);
+  std::vector<std::string> kinds;
+  for (const auto& ev : seen) {
+    EXPECT_EQ(ev.definition, "two");
+    EXPECT_EQ(ev.saga_id, r.saga_id);
+    kinds.push_back(std::string{to_string(ev.kind)} + ":" + ev.step);
+  }
+  EXPECT_EQ(kinds, (std::vector<std::string>{"saga_started:",
+                                             "step_completed:first",
+                                             "step_completed:second",
+                                             "saga_completed:"}));
+  rt.unsubscribe(sub);
+  auto again = rt.execute(two_steps("p", "p")).get();
+  ASSERT_TRUE(again.success);
+  EXPECT_EQ(rt.stats()->of("two").completed.load(), 2u);
+  EXPECT_EQ(rt.stats()->of("other").completed.load(), 1u);
+  std::lock_guard<std::mutex> guard{sink.mtx};
+  EXPECT_EQ(sink.events.size(), 4u); // nothing after unsubscribe
+}
+
+TEST(runtime, an_operator_retries_a_failed_saga_with_a_fresh_budget) {
+  runtime rt;
+  std::atomic<int> refunds{0};
+  rt.participant("bank")
+    .on("pay", ok_handler,
+        [&refunds](const step_context&, const json&) {
+          // The first two refunds fail: the saga gives up and fails.
+          return ++refunds <= 2 ? step_outcome::fail("desk jammed", true)
+                                : step_outcome::ok();
+        })
+    .on("ship", [](const step_context&,
+                   const json&) { return step_outcome::fail("no stock"); },
+        ok_handler);
+  definition d{"order"};
+  d.step("pay", "bank")
+    .compensation_retry(retry_policy{2, 1ms})
+    .step("ship", "bank");
+  auto r = rt.execute(d).get();
+  ASSERT_EQ(r.state, saga_status::failed) << describe(r.error);
+  EXPECT_TRUE(is(r.error, errc::compensation_failed));
+  EXPECT_EQ(rt.stats()->of("order").failed.load(), 1u);
+  // Not failed, not known: refused with a reason.
+  EXPECT_TRUE(is(rt.retry("no-such-saga", "alice").error(),
+                 errc::unknown_saga));
+  auto state = rt.retry(r.saga_id, "alice");
+  ASSERT_TRUE(state) << describe(state.error());
+  EXPECT_EQ(*state, saga_status::compensating);
+  auto done = test::await_saga(rt, r.saga_id);
+  EXPECT_EQ(done.state, saga_status::compensated) << describe(done.error);
+  EXPECT_TRUE(is(done.error, errc::step_failed)) << describe(done.error);
+  EXPECT_EQ(refunds.load(), 3);
+  auto log = rt.saga_log(r.saga_id);
+  ASSERT_TRUE(log);
+  auto retried = std::find_if(log->events.begin(), log->events.end(),
+                              [](const event& ev) {
+                                return ev.type == event_type::saga_retried;
+                              });
+  ASSERT_NE(retried, log->events.end());
+  EXPECT_EQ(json::parse(retried->data)["by"], "alice");
+  EXPECT_TRUE(is(rt.retry(r.saga_id, "alice").error(), errc::invalid_state));
+  EXPECT_EQ(rt.stats()->operator_retries.load(), 1u);
+}
+
+TEST(runtime, an_operator_aborts_a_running_saga) {
+  runtime rt;
+  std::promise<responder> held;
+  rt.participant("slow")
+    .on_async("wait",
+              [&held](const step_context&, const json&, responder reply) {
+                held.set_value(reply); // answered after the abort
+              },
+              [](const step_context&, const json&, responder reply) {
+                reply.deliver(step_outcome::ok());
+              })
+    .on("next", ok_handler, ok_handler);
+  event_sink sink;
+  rt.subscribe(lifecycle_filter{},
+               [&sink](const lifecycle_event& ev) { sink.add(ev); });
+  definition d{"slow"};
+  d.step("wait", "slow").timeout(30s).step("next", "slow");
+  auto result = rt.execute(d);
+  auto reply = held.get_future().get(); // the first step is in flight
+  auto started = sink.until(lifecycle_kind::saga_started);
+  ASSERT_FALSE(started.empty());
+  auto id = started.front().saga_id;
+  auto state = rt.abort(id, "bob");
+  ASSERT_TRUE(state) << describe(state.error());
+  EXPECT_EQ(*state, saga_status::compensating);
+  reply.deliver(step_outcome::ok()); // it took effect: it is undone
+  auto r = result.get();
+  EXPECT_EQ(r.state, saga_status::compensated);
+  EXPECT_TRUE(is(r.error, errc::aborted)) << describe(r.error);
+  EXPECT_EQ(r.compensated_steps, (std::vector<std::string>{"wait"}));
+  auto turned = sink.until(lifecycle_kind::compensation_started, id);
+  auto i = std::find_if(turned.begin(), turned.end(), [](const auto& ev) {
+    return ev.kind == lifecycle_kind::compensation_started;
+  });
+  ASSERT_NE(i, turned.end());
+  EXPECT_NE(i->error.find("aborted by operator 'bob'"), std::string::npos);
+  // An ended saga cannot be aborted.
+  EXPECT_TRUE(is(rt.abort(id, "bob").error(), errc::invalid_state));
 }
 
 } // namespace
