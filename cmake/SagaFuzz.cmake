@@ -1,0 +1,67 @@
+# saga_add_fuzzer(NAME <name> SOURCES <files...> [LIBS <targets...>])
+#
+# The one helper for fuzz targets (docs/fuzzing.md). A target is a file
+# <module>/<name>_fuzz.cpp beside the code it fuzzes that defines
+# LLVMFuzzerTestOneInput (and maybe LLVMFuzzerInitialize); its seeds live in
+# tests/fuzz-seeds/<name>/, the inputs of crashes found in
+# tests/fuzz-regressions/<name>/. One call registers both forms:
+#
+# - SAGA_FUZZ=ON with clang: the libFuzzer program <name>_fuzz
+#   (-fsanitize=fuzzer,address,undefined), linked to caf_saga, which is
+#   then instrumented for coverage and the sanitizers as well;
+#   scripts/fuzz.sh builds and runs these in build-fuzz;
+# - SAGA_BUILD_TESTS=ON (any compiler): fuzz_<name>_replay, the same
+#   target with tests/fuzz_replay_main.cpp for a main, and the CTest test
+#   fuzz_<name>_seeds, which runs every seed and regression input through
+#   it (the normal g++ build cannot link libFuzzer).
+#
+# Include it after caf_saga is defined.
+option(SAGA_FUZZ "Build the libFuzzer targets (clang only, docs/fuzzing.md)" OFF)
+
+set(SAGA_FUZZ_ENABLED OFF)
+if(SAGA_FUZZ)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    set(SAGA_FUZZ_ENABLED ON)
+    set(saga_fuzz_flags -fsanitize=fuzzer-no-link,address,undefined
+                        -fno-omit-frame-pointer)
+    # The library's parsers are what the targets explore: coverage and
+    # sanitizer checks in there too, not just in the target's own file.
+    if(TARGET caf_saga)
+      target_compile_options(caf_saga PRIVATE ${saga_fuzz_flags})
+    endif()
+  else()
+    message(WARNING "SAGA_FUZZ needs clang (CC=clang CXX=clang++); "
+                    "no libFuzzer targets are built with "
+                    "${CMAKE_CXX_COMPILER_ID}")
+  endif()
+endif()
+
+function(saga_add_fuzzer)
+  cmake_parse_arguments(arg "" "NAME" "SOURCES;LIBS" ${ARGN})
+  if(NOT arg_NAME OR NOT arg_SOURCES)
+    message(FATAL_ERROR "saga_add_fuzzer: NAME and SOURCES are required")
+  endif()
+  set(seeds ${PROJECT_SOURCE_DIR}/tests/fuzz-seeds/${arg_NAME})
+  set(regressions ${PROJECT_SOURCE_DIR}/tests/fuzz-regressions/${arg_NAME})
+  if(SAGA_FUZZ_ENABLED)
+    set(exe ${arg_NAME}_fuzz)
+    add_executable(${exe} ${arg_SOURCES})
+    target_link_libraries(${exe} PRIVATE caf_saga ${arg_LIBS})
+    target_include_directories(${exe} PRIVATE ${PROJECT_SOURCE_DIR})
+    target_compile_options(${exe} PRIVATE -fsanitize=fuzzer,address,undefined
+                                          -fno-omit-frame-pointer)
+    target_link_options(${exe} PRIVATE -fsanitize=fuzzer,address,undefined)
+    saga_enable_warnings(${exe})
+  endif()
+  if(SAGA_BUILD_TESTS)
+    set(exe fuzz_${arg_NAME}_replay)
+    add_executable(${exe} ${arg_SOURCES}
+                   ${PROJECT_SOURCE_DIR}/tests/fuzz_replay_main.cpp)
+    target_link_libraries(${exe} PRIVATE caf_saga ${arg_LIBS})
+    target_include_directories(${exe} PRIVATE ${PROJECT_SOURCE_DIR})
+    saga_enable_warnings(${exe})
+    add_test(NAME fuzz_${arg_NAME}_seeds
+             COMMAND ${exe} ${seeds} ${regressions})
+    set_tests_properties(fuzz_${arg_NAME}_seeds PROPERTIES TIMEOUT 120)
+  endif()
+endfunction()

@@ -1,0 +1,163 @@
+// Fuzz target: the journal URL parser (persistence/redis_url.hpp). The
+// input is the URL. Checks, besides "no crash, no sanitizer finding":
+//
+// 1. an endpoint parsed from a URL is one of the two forms: TCP (host, port
+//    1..65535, no socket path) or a unix socket (absolute path, no host);
+//    a password is never empty when credentials were given;
+// 2. describe() is exactly host:port/db or unix:path/db: no user or
+//    password in it, ever (it goes into logs and error messages);
+// 3. an error names the URL with its password masked: the credentials as
+//    written in the URL never appear in the message;
+// 4. round trip: the endpoint written back as a URL (credentials
+//    percent-encoded) parses to the same endpoint.
+//
+// A check that fails prints what it saw and calls __builtin_trap().
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "persistence/redis_url.hpp"
+#include "saga/errc.hpp"
+
+namespace {
+
+[[noreturn]] void fail(const char* what, const std::string& url,
+                       const std::string& detail) {
+  std::fprintf(stderr, "redis_url_fuzz: %s\n  url: '%s'\n  %s\n", what,
+               url.c_str(), detail.c_str());
+  __builtin_trap();
+}
+
+std::string percent_encode(const std::string& x) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : x) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+        || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+std::string expected_describe(const saga::redis_endpoint& ep) {
+  if (!ep.socket_path.empty())
+    return "unix:" + ep.socket_path + "/" + std::to_string(ep.db);
+  return ep.host + ":" + std::to_string(ep.port) + "/"
+         + std::to_string(ep.db);
+}
+
+/// Writes `ep` back as a URL that parse_redis_url reads as `ep`.
+std::string to_url(const saga::redis_endpoint& ep) {
+  if (!ep.socket_path.empty())
+    return "unix://" + ep.socket_path + "?db=" + std::to_string(ep.db);
+  std::string url = "redis://";
+  if (!ep.password.empty()) {
+    url += percent_encode(ep.user);
+    url += ':';
+    url += percent_encode(ep.password);
+    url += '@';
+  }
+  // The host runs up to the last ':' unless it starts with '[': bracket it
+  // when that is possible (no ']' inside), else write it as it is; either
+  // way with an explicit port.
+  if (ep.host.find(']') == std::string::npos)
+    url += "[" + ep.host + "]";
+  else
+    url += ep.host;
+  url += ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
+  return url;
+}
+
+bool same(const saga::redis_endpoint& x, const saga::redis_endpoint& y) {
+  return x.host == y.host && x.port == y.port
+         && x.socket_path == y.socket_path && x.user == y.user
+         && x.password == y.password && x.db == y.db;
+}
+
+std::string show(const saga::redis_endpoint& ep) {
+  return "host='" + ep.host + "' port=" + std::to_string(ep.port)
+         + " socket='" + ep.socket_path + "' user='" + ep.user
+         + "' password='" + ep.password + "' db=" + std::to_string(ep.db);
+}
+
+void check_endpoint(const std::string& url, const saga::redis_endpoint& ep) {
+  if (ep.socket_path.empty() == ep.host.empty())
+    fail("neither TCP nor unix socket (or both)", url, show(ep));
+  if (!ep.socket_path.empty()) {
+    if (ep.socket_path.front() != '/')
+      fail("relative socket path", url, show(ep));
+    if (!ep.user.empty() || !ep.password.empty())
+      fail("credentials on a unix socket", url, show(ep));
+  } else if (ep.port == 0) {
+    fail("port 0", url, show(ep));
+  }
+  if (!ep.user.empty() && ep.password.empty())
+    fail("a user without a password", url, show(ep));
+  auto d = ep.describe();
+  if (d != expected_describe(ep))
+    fail("describe() is not host:port/db or unix:path/db", url,
+         "describe: '" + d + "', " + show(ep));
+  if (!ep.password.empty() && d.find(ep.password) != std::string::npos
+      && expected_describe(ep).find(ep.password) == std::string::npos)
+    fail("describe() shows the password", url, d);
+}
+
+/// The credentials part of a URL as the masking sees them (from "://" to
+/// the last '@'), or "" if there are none. Any scheme but unix://: a
+/// password in a URL whose scheme is mistyped ("rediss://", "Redis://") is
+/// still a password.
+std::string raw_credentials(const std::string& url) {
+  auto sep = url.find("://");
+  if (sep == std::string::npos || url.compare(0, sep, "unix") == 0)
+    return {};
+  auto rest = url.substr(sep + 3);
+  auto at = rest.rfind('@');
+  return at == std::string::npos ? std::string{} : rest.substr(0, at);
+}
+
+void check_error(const std::string& url, const caf::error& err) {
+  if (!saga::is(err, saga::errc::invalid_url))
+    fail("not an invalid_url error", url, saga::describe(err));
+  auto text = saga::describe(err);
+  // The password is what follows the first ':' of the credentials, or all
+  // of them (redis://password@host). Masked, the URL shows
+  // "<scheme>://<user>:***@...": the credentials as written must not
+  // appear.
+  auto cred = raw_credentials(url);
+  if (cred.empty())
+    return;
+  auto colon = cred.find(':');
+  auto secret = colon == std::string::npos ? cred : cred.substr(colon + 1);
+  if (secret.empty() || secret == "***")
+    return; // nothing to hide, or the mask itself
+  if (text.find("//" + cred + "@") != std::string::npos)
+    fail("an error message shows the password", url, text);
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string url(reinterpret_cast<const char*>(data), size);
+  auto ep = saga::parse_redis_url(url);
+  if (!ep) {
+    check_error(url, ep.error());
+    return 0;
+  }
+  check_endpoint(url, *ep);
+  auto again_url = to_url(*ep);
+  auto again = saga::parse_redis_url(again_url);
+  if (!again)
+    fail("the endpoint written back as a URL does not parse", url,
+         "written back: '" + again_url + "': " + saga::describe(again.error()));
+  if (!same(*ep, *again))
+    fail("the endpoint written back as a URL parses differently", url,
+         "written back: '" + again_url + "'\n  first:  " + show(*ep)
+           + "\n  second: " + show(*again));
+  return 0;
+}
