@@ -9,7 +9,8 @@ namespace saga {
 
 namespace {
 
-/// Returns `url` with the password between ':' and '@' masked.
+/// Returns `url` with the password masked: between ':' and '@', or all of
+/// the credentials when they have no ':' (redis://password@host).
 std::string masked(const std::string& url) {
   auto scheme_end = url.find("://");
   auto at = url.rfind('@');
@@ -18,7 +19,7 @@ std::string masked(const std::string& url) {
     return url;
   auto colon = url.find(':', scheme_end + 3);
   if (colon == std::string::npos || colon > at)
-    return url;
+    return url.substr(0, scheme_end + 3) + "***" + url.substr(at);
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
