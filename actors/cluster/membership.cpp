@@ -93,7 +93,7 @@ void stand_in_for(membership_pointer self,
     if (s.routes->is_local(name) || s.stand_ins->count(name) > 0)
       continue;
     auto h = spawn_remote_participant(self->system(), name, s.routes,
-                                      s.cfg.remote_timeout);
+                                      s.cfg.remote_timeout, s.cfg.chaos);
     s.stand_ins->emplace(name, h);
     s.dir->set_participant(name, h);
   }

@@ -14,6 +14,7 @@
 #include "actors/directory.hpp"
 #include "persistence/redis_url.hpp"
 #include "saga/atoms.hpp"
+#include "saga/node.hpp"
 
 namespace saga::detail {
 
@@ -48,6 +49,8 @@ struct membership_config {
   std::chrono::milliseconds io_timeout{2'000};
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds remote_timeout{30'000};
+  /// Fault injection of the stand-ins (off by default).
+  node_config::chaos_settings chaos;
   /// Called once if a newer incarnation of this node id took the lease.
   std::function<void()> on_replaced;
 };

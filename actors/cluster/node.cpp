@@ -56,6 +56,14 @@ caf::error node_config::validate() const {
     return make_error(errc::invalid_config, "admin.host is empty");
   if (admin.max_body == 0)
     return make_error(errc::invalid_config, "admin.max_body must be positive");
+  if (!(chaos.duplicate_rate >= 0 && chaos.duplicate_rate <= 1)
+      || !(chaos.delay_rate >= 0 && chaos.delay_rate <= 1))
+    return make_error(errc::invalid_config,
+                      "chaos.duplicate_rate and chaos.delay_rate must be in "
+                      "[0, 1]");
+  if (chaos.max_delay.count() < 0)
+    return make_error(errc::invalid_config,
+                      "chaos.max_delay must not be negative");
   if (lease < std::chrono::milliseconds{100})
     return make_error(errc::invalid_config, "lease must be at least 100ms");
   if (remote_timeout.count() <= 0)
@@ -217,6 +225,7 @@ caf::error node::start() {
   mc.io_timeout = std::min(d.cfg.runtime.journal.io_timeout, d.cfg.lease / 4);
   mc.connect_timeout = d.cfg.connection_timeout;
   mc.remote_timeout = d.cfg.remote_timeout;
+  mc.chaos = d.cfg.chaos;
   auto* self_impl = &d;
   mc.on_replaced = [self_impl] {
     std::function<void()> cb;

@@ -59,6 +59,33 @@ struct node_config {
     /// Request bodies above this many bytes are refused (413).
     size_t max_body = 16 * 1024;
   } admin;
+  /// Fault injection for chaos campaigns (scripts/chaos.sh, docs/chaos.md):
+  /// step commands this node forwards to participants on other nodes are
+  /// sent twice or late, as a network that retransmits and reorders would.
+  /// The participant barrier must make both harmless. Off by default (both
+  /// rates 0); off, it costs one branch per forwarded command. Not for
+  /// production.
+  struct chaos_settings {
+    /// Probability that a forwarded command is also sent a second time,
+    /// after a delay drawn uniformly from [0, max_delay] (possibly to
+    /// another node hosting the participant); the copy's reply is dropped.
+    double duplicate_rate = 0.0;
+    /// Probability that a forwarded command leaves only after a delay
+    /// drawn uniformly from [0, max_delay].
+    double delay_rate = 0.0;
+    std::chrono::milliseconds max_delay{0};
+    /// Seed of these random choices; each stand-in mixes in the name of
+    /// its participant.
+    uint64_t seed = 0;
+    /// Called for every injected fault, on the stand-in's thread:
+    /// `duplicated` is true for a copy sent, false for a command delayed.
+    /// Optional; must not block.
+    std::function<void(bool duplicated)> on_injected;
+
+    bool enabled() const noexcept {
+      return duplicate_rate > 0 || delay_rate > 0;
+    }
+  } chaos;
 
   /// Returns an `errc::invalid_config` error naming the first bad setting.
   caf::error validate() const;
