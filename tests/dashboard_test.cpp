@@ -5,7 +5,8 @@
 // they render and clicks their buttons. Skipped without /usr/bin/chromium
 // (scripts/setup.sh installs it). Screenshots go to the build directory:
 // dashboard.png (the list), dashboard-saga.png (a compensated saga's
-// timeline), dashboard-retry.png (a failed saga after an operator retry).
+// timeline), dashboard-retry.png (a failed saga after an operator retry),
+// dashboard-abort.png (a running saga an operator aborted, compensated).
 
 #include <future>
 #include <map>
@@ -52,6 +53,23 @@ definition stuck_purchase() {
   return d;
 }
 
+/// A purchase of three steps, one after another, each answering after the
+/// node's --step-delay (3 s): running for about 9 s, long enough for an
+/// operator to find it on the dashboard and abort it.
+definition slow_purchase() {
+  definition d{"slow_purchase"};
+  d.step("debit", "account", {{"player", "q"}, {"amount", 5}})
+    .action("debit")
+    .timeout(std::chrono::seconds{20});
+  d.step("grant", "inventory", {{"player", "q"}, {"item", "bow"}})
+    .action("grant")
+    .timeout(std::chrono::seconds{20});
+  d.step("record", "purchase_log", {{"player", "q"}, {"item", "bow"}})
+    .action("record")
+    .timeout(std::chrono::seconds{20});
+  return d;
+}
+
 /// Returns a JavaScript string literal for `s`.
 std::string js_string(const std::string& s) {
   return json(s).dump();
@@ -76,10 +94,13 @@ protected:
 
   /// Starts the coordinating shop node with its admin server and returns its
   /// admin base URL (http://127.0.0.1:<port>).
-  std::string start_admin_node() {
-    auto& n = start_node("a", {"--coordinate",
-                               "--participants=account,inventory,purchase_log",
-                               "--admin=127.0.0.1:0", "--admin-token=secret"});
+  /// `extra` are more saga_node options.
+  std::string start_admin_node(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{
+      "--coordinate", "--participants=account,inventory,purchase_log",
+      "--admin=127.0.0.1:0", "--admin-token=secret"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto& n = start_node("a", args);
     auto line = n.proc->wait_for_line(" admin http://", 30s);
     if (!line) {
       ADD_FAILURE() << "node a printed no admin URL; its output:";
@@ -125,6 +146,31 @@ protected:
     if (result.wait_for(90s) != std::future_status::ready)
       throw std::runtime_error("the sagas did not end in time");
     return result.get();
+  }
+
+  /// Sets the page's admin token to `token` (as typed) and clicks `button`
+  /// (a selector) once it is enabled.
+  static void click_with_token(devtools_client& page, const char* button,
+                               const std::string& token) {
+    page.wait_for(std::string{"!document.querySelector('"} + button
+                    + "').disabled",
+                  page_timeout);
+    page.evaluate("(() => { const t = document.querySelector('#token');\n"
+                  "  t.value = " + js_string(token) + ";\n"
+                  "  t.dispatchEvent(new Event('input'));\n"
+                  "  document.querySelector('" + button + "').click();\n"
+                  "  return true; })()");
+  }
+
+  /// Waits until #action-status has class `cls` (ok, fail); returns its text.
+  static std::string action_status(devtools_client& page, const char* cls) {
+    return page
+      .wait_for(std::string{"(() => { const s = "
+                            "document.querySelector('#action-status');\n"
+                            "  return s.classList.contains('"}
+                  + cls + "') && s.textContent; })()",
+                page_timeout)
+      .get<std::string>();
   }
 
   /// Starts Chromium and enables the domains the tests use.
@@ -300,11 +346,7 @@ TEST_F(dashboard_test, retry_needs_the_admin_token) {
   EXPECT_EQ(page.evaluate("document.querySelector('#abort').disabled"), true);
 
   auto click_retry_with = [&](const std::string& token) {
-    page.wait_for("!document.querySelector('#retry').disabled", page_timeout);
-    page.evaluate("(() => { const t = document.querySelector('#token');\n"
-                  "  t.value = " + js_string(token) + ";\n"
-                  "  t.dispatchEvent(new Event('input'));\n"
-                  "  document.querySelector('#retry').click(); return true; })()");
+    click_with_token(page, "#retry", token);
   };
 
   // A wrong token: the server's 401 and its words appear.
@@ -335,6 +377,107 @@ TEST_F(dashboard_test, retry_needs_the_admin_token) {
                 "'failed' && !document.querySelector('#retry').disabled",
                 page_timeout);
   write_file(SAGA_BINARY_DIR "/dashboard-retry.png", page.screenshot_png());
+  expect_no_page_errors(page);
+}
+
+TEST_F(dashboard_test, abort_stops_a_running_saga_and_it_compensates) {
+  // Every step answers after 3 s: the saga is still running while the
+  // operator finds it and aborts it.
+  auto admin = start_admin_node({"--step-delay=3s"});
+  auto gw = gateway(nodes_.at("a"));
+  // The browser first: its start-up must not eat the saga's running time.
+  auto& page = browser();
+  page.navigate(admin + "/index.html"); // the "running" tab
+  auto result = std::async(std::launch::async,
+                           [this, gw] { return run(gw, {slow_purchase()}); });
+
+  // The list shows it as running once its first event is durable.
+  auto found = page.wait_for(
+    "(() => { const r = [...document.querySelectorAll("
+    "'#saga-table tbody tr[data-id]')]\n"
+    "  .find(r => r.dataset.state === 'running'\n"
+    "        && r.children[1].textContent === 'slow_purchase');\n"
+    "  return r && r.dataset.id; })()",
+    page_timeout);
+  ASSERT_TRUE(found.is_string()) << found.dump();
+  const auto id = found.get<std::string>();
+  EXPECT_EQ(page.evaluate("document.querySelector('#state-tabs "
+                          "[data-filter=\"running\"]').classList"
+                          ".contains('active')"),
+            true);
+
+  // Its page: Abort is offered, Retry (for failed sagas) is not.
+  page.navigate(admin + "/saga.html?id=" + id);
+  page.wait_for("document.querySelector('#saga-state').dataset.state === "
+                "'running' && !document.querySelector('#abort').disabled",
+                page_timeout);
+  EXPECT_EQ(page.evaluate("document.querySelector('#retry').disabled"), true);
+
+  // A wrong token: the server's 401 and its words; the saga runs on.
+  click_with_token(page, "#abort", "wrong");
+  auto status = action_status(page, "fail");
+  EXPECT_NE(status.find("401"), std::string::npos) << status;
+  EXPECT_EQ(status_of(id), saga_status::running);
+  EXPECT_EQ(page.evaluate("document.querySelector('#operator-actions')"
+                          ".classList.contains('hidden')"),
+            true);
+
+  // The right one: accepted, and the saga turns to compensating.
+  click_with_token(page, "#abort", "secret");
+  status = action_status(page, "ok");
+  EXPECT_NE(status.find("abort accepted by dashboard"), std::string::npos)
+    << status;
+  EXPECT_NE(status.find("compensating"), std::string::npos) << status;
+  // Once the page shows it turned back, it is not offered again.
+  page.wait_for("['compensating', 'compensated'].includes(document"
+                ".querySelector('#saga-state').dataset.state)\n"
+                "  && document.querySelector('#abort').disabled\n"
+                "  && document.querySelector('#retry').disabled",
+                page_timeout);
+
+  // The page refreshes itself until the compensation is done; then neither
+  // button is offered, and the operator's abort is listed with who asked.
+  page.wait_for("document.querySelector('#saga-state[data-state=compensated]')",
+                page_timeout);
+  auto shown = page.evaluate(R"js((() => ({
+    retry: document.querySelector('#retry').disabled,
+    abort: document.querySelector('#abort').disabled,
+    actionsHidden: document.querySelector('#operator-actions')
+      .classList.contains('hidden'),
+    actions: [...document.querySelectorAll('#operator-actions tbody tr')]
+      .map(r => [...r.children].map(c => c.textContent)),
+    marker: [...document.querySelectorAll('#timeline .op-marker')]
+      .map(m => m.textContent),
+    error: document.querySelector('#saga-error').textContent,
+    debit: [...document.querySelectorAll(
+        '#timeline .lane[data-step="debit"] .bar')]
+      .map(b => b.dataset.op + ':' + b.dataset.outcome),
+  }))())js");
+  SCOPED_TRACE(shown.dump(2));
+  EXPECT_EQ(shown["retry"], true);
+  EXPECT_EQ(shown["abort"], true);
+  EXPECT_EQ(shown["actionsHidden"], false);
+  ASSERT_EQ(shown["actions"].size(), 1u);
+  ASSERT_EQ(shown["actions"][0].size(), 3u);
+  EXPECT_EQ(shown["actions"][0][1], "abort");
+  EXPECT_EQ(shown["actions"][0][2], "dashboard");
+  EXPECT_EQ(shown["marker"], json({"abort · dashboard"}));
+  EXPECT_NE(shown["error"].get<std::string>().find("aborted"),
+            std::string::npos);
+  // The debit (in flight when the abort came) ran and was undone.
+  EXPECT_EQ(shown["debit"], json({"execute:succeeded", "compensate:compensated"}));
+
+  // The gateway's answer: compensated, because an operator aborted it.
+  ASSERT_EQ(result.wait_for(60s), std::future_status::ready);
+  auto results = result.get();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].saga_id, id);
+  EXPECT_EQ(results[0].state, saga_status::compensated)
+    << describe(results[0].error);
+  EXPECT_TRUE(is(results[0].error, errc::aborted)) << describe(results[0].error);
+  // Nothing is left debited.
+  EXPECT_EQ(read_hash(redis_url(), "shop:debits").count(id), 0u);
+  write_file(SAGA_BINARY_DIR "/dashboard-abort.png", page.screenshot_png());
   expect_no_page_errors(page);
 }
 
