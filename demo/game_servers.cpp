@@ -2,6 +2,7 @@
 
 #include "demo/payload.hpp"
 
+#include <atomic>
 #include <random>
 #include <thread>
 
@@ -17,7 +18,10 @@ using saga::step_outcome;
 template <class F>
 saga::step_handler faulty(const fault_options& faults, F f) {
   return [faults, f](const step_context& ctx, const json& p) {
-    thread_local std::mt19937 rng{std::random_device{}()};
+    static std::atomic<uint64_t> threads{0};
+    thread_local std::mt19937_64 rng{
+      faults.seed == 0 ? std::random_device{}()
+                       : faults.seed ^ (++threads * 0x9e3779b97f4a7c15ull)};
     std::uniform_real_distribution<double> unit{0.0, 1.0};
     if (unit(rng) < faults.fail_rate)
       return step_outcome::fail("injected failure in " + ctx.step());
@@ -34,6 +38,24 @@ step_outcome add(const json& p, int64_t delta) {
       text(p, "playerId") + "/" + text(p, "itemId"), std::to_string(delta)}});
 }
 
+/// Wraps a handler so that an outcome with effects also counts itself in
+/// the realm's applied hash (see game_servers.hpp), in the same atomic call.
+template <class F>
+saga::step_handler audited(bool audit, const char* op, F f) {
+  if (!audit)
+    return f;
+  return [op, f](const step_context& ctx, const json& p) {
+    auto out = f(ctx, p);
+    if (!out.is_ok() || out.effects().empty())
+      return out; // nothing lands, nothing to count
+    auto effects = out.effects();
+    effects.push_back({"HINCRBY", applied_key(text(p, "realm")),
+                       ctx.id() + "|" + ctx.step() + "|" + op, "1"});
+    out.atomically(std::move(effects));
+    return out;
+  };
+}
+
 } // namespace
 
 bool is_game_server(const std::string& name) {
@@ -42,13 +64,17 @@ bool is_game_server(const std::string& name) {
 }
 
 void add_game_server(saga::participant_builder& p,
-                     const fault_options& faults) {
-  auto undo = [](auto f) {
-    return [f](const step_context& ctx, const json& payload) {
+                     const fault_options& faults, bool audit) {
+  auto undo = [audit](auto f) {
+    return audited(audit, "c", [f](const step_context& ctx,
+                                   const json& payload) {
       if (!ctx.execute_recorded())
         return step_outcome::ok(); // its effects never landed
       return f(ctx, payload);
-    };
+    });
+  };
+  auto faulty = [audit](const fault_options& fo, auto f) {
+    return audited(audit, "x", demo::faulty(fo, f));
   };
   if (p.name() == "account-server") {
     auto change = [](int64_t sign) {

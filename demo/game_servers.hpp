@@ -14,6 +14,14 @@
 // Compensations undo exactly that, and nothing when the execute never
 // recorded its outcome. Faults for the demo: executes fail at `fail_rate`,
 // and at `slow_rate` answer after `slow_delay` (past the step timeout).
+//
+// With `audit` (the chaos campaign's evidence, docs/chaos.md), every
+// effect also counts itself in the same atomic call:
+//
+//   game:{realm}:applied["<saga id>|<step>|x"] += 1   (an execute's effect)
+//   game:{realm}:applied["<saga id>|<step>|c"] += 1   (its compensation's)
+//
+// so each (saga, step) must show at most one of each afterwards.
 
 #include <chrono>
 #include <string>
@@ -27,13 +35,18 @@ struct fault_options {
   double fail_rate = 0.0;
   double slow_rate = 0.0;
   std::chrono::milliseconds slow_delay{1'500};
+  /// Seed of the fault choices (each handler thread mixes in its own
+  /// number); 0: a random seed.
+  uint64_t seed = 0;
 };
 
 /// Returns whether `name` is one of the demo's servers.
 bool is_game_server(const std::string& name);
 
-/// Adds the handlers of server `p.name()` (see `is_game_server`) to `p`.
-void add_game_server(saga::participant_builder& p, const fault_options& faults);
+/// Adds the handlers of server `p.name()` (see `is_game_server`) to `p`;
+/// with `audit`, every effect is also counted in `applied_key`.
+void add_game_server(saga::participant_builder& p, const fault_options& faults,
+                     bool audit = false);
 
 /// Returns the purchase saga: deduct_balance -> add_item -> log_purchase.
 saga::definition make_game_purchase(const std::string& realm,
@@ -49,6 +62,9 @@ inline std::string items_key(const std::string& realm) {
 }
 inline std::string purchases_key(const std::string& realm) {
   return "game:{" + realm + "}:purchases";
+}
+inline std::string applied_key(const std::string& realm) {
+  return "game:{" + realm + "}:applied";
 }
 
 } // namespace demo

@@ -11,6 +11,7 @@
 // stops on SIGINT or SIGTERM (exit 0) or when a newer incarnation of the
 // same id replaces it (exit 3).
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -47,6 +48,13 @@ struct options : caf::actor_system_config {
   double slow_rate = 0.0;
   std::string admin = "127.0.0.1:0";
   std::string admin_token;
+  caf::timespan retention = std::chrono::hours{7 * 24};
+  bool audit_effects = false;
+  uint64_t fault_seed = 0;
+  double chaos_duplicate_rate = 0.0;
+  double chaos_delay_rate = 0.0;
+  caf::timespan chaos_max_delay = std::chrono::milliseconds{1'000};
+  uint64_t chaos_seed = 0;
 
   options() {
     opt_group{custom_options_, "global"}
@@ -82,7 +90,23 @@ struct options : caf::actor_system_config {
            "admin HTTP API and dashboard, host:port (port 0: any; 'off': "
            "none)")
       .add(admin_token, "admin-token",
-           "bearer token of retry and abort (default: $SAGA_ADMIN_TOKEN)");
+           "bearer token of retry and abort (default: $SAGA_ADMIN_TOKEN)")
+      .add(retention, "retention",
+           "how long Redis keeps an ended saga's history (whole seconds)")
+      .add(audit_effects, "audit-effects",
+           "game servers: count every applied effect per (saga, step) in "
+           "game:{realm}:applied (docs/chaos.md)")
+      .add(fault_seed, "fault-seed",
+           "seed of --fail-rate/--slow-rate choices (0: random)")
+      .add(chaos_duplicate_rate, "chaos-duplicate-rate",
+           "chaos campaigns: probability that a step command forwarded to "
+           "another node is sent again, after up to --chaos-max-delay")
+      .add(chaos_delay_rate, "chaos-delay-rate",
+           "chaos campaigns: probability that a forwarded step command "
+           "leaves only after up to --chaos-max-delay")
+      .add(chaos_max_delay, "chaos-max-delay", "longest injected delay")
+      .add(chaos_seed, "chaos-seed",
+           "seed of the injected duplicates and delays");
   }
 };
 
@@ -153,6 +177,23 @@ int main(int argc, char** argv) {
     if (auto* t = std::getenv("SAGA_ADMIN_TOKEN"))
       cfg.admin.token = t;
   cfg.runtime.blocking_workers = opts.blocking_workers;
+  auto retention = std::chrono::duration_cast<std::chrono::seconds>(
+    opts.retention);
+  if (retention.count() < 1) {
+    std::cerr << "saga_node: --retention must be at least 1s" << std::endl;
+    return 2;
+  }
+  cfg.runtime.journal.retention = retention;
+  // Injected duplicates and delays, counted for the campaign's report.
+  static std::atomic<uint64_t> duplicated{0};
+  static std::atomic<uint64_t> delayed{0};
+  cfg.chaos.duplicate_rate = opts.chaos_duplicate_rate;
+  cfg.chaos.delay_rate = opts.chaos_delay_rate;
+  cfg.chaos.max_delay = ms(opts.chaos_max_delay);
+  cfg.chaos.seed = opts.chaos_seed;
+  cfg.chaos.on_injected = [](bool copy) {
+    (copy ? duplicated : delayed).fetch_add(1, std::memory_order_relaxed);
+  };
   saga::node n{cfg};
   if (n.start_error()) {
     std::cerr << "saga_node: " << saga::describe(n.start_error()) << std::endl;
@@ -167,9 +208,10 @@ int main(int argc, char** argv) {
   demo::fault_options faults;
   faults.fail_rate = opts.fail_rate;
   faults.slow_rate = opts.slow_rate;
+  faults.seed = opts.fault_seed;
   for (const auto& name : split(opts.participants)) {
     if (demo::is_game_server(name)) {
-      demo::add_game_server(n.participant(name), faults);
+      demo::add_game_server(n.participant(name), faults, opts.audit_effects);
     } else if (name == "bench") {
       for (int i = 1; i <= demo::bench_participant_count; ++i)
         demo::add_bench_participant(
@@ -193,7 +235,24 @@ int main(int argc, char** argv) {
   std::cout << "saga_node " << cfg.node_id << " ready port=" << n.port()
             << " epoch=" << n.epoch() << std::endl;
   int sig = 0;
-  sigwait(&signals, &sig);
+  if (!cfg.chaos.enabled()) {
+    sigwait(&signals, &sig);
+  } else {
+    // Report the injected faults as they grow (at most twice a second).
+    uint64_t shown_dup = 0;
+    uint64_t shown_delay = 0;
+    timespec tick{0, 500'000'000};
+    while ((sig = sigtimedwait(&signals, nullptr, &tick)) < 0) {
+      auto dup = duplicated.load(std::memory_order_relaxed);
+      auto del = delayed.load(std::memory_order_relaxed);
+      if (dup != shown_dup || del != shown_delay) {
+        std::cout << "saga_node " << cfg.node_id << " chaos duplicated=" << dup
+                  << " delayed=" << del << std::endl;
+        shown_dup = dup;
+        shown_delay = del;
+      }
+    }
+  }
   n.stop();
   std::cout << "saga_node " << cfg.node_id << " stopped" << std::endl;
   return sig == SIGUSR1 ? 3 : 0;
