@@ -144,6 +144,25 @@ caf::error check_participants(coordinator_pointer self, const definition& def) {
   return caf::none;
 }
 
+/// Returns an `errc::invalid_payload` error if `def` exceeds the runtime's
+/// resource limits (`max_steps`, `max_payload_bytes`).
+caf::error check_limits(coordinator_pointer self, const definition& def) {
+  const auto& opts = self->state.opts;
+  if (def.steps().size() > opts.max_steps)
+    return make_error(errc::invalid_payload,
+                      "saga '" + def.name() + "' has "
+                        + std::to_string(def.steps().size())
+                        + " steps; the runtime allows at most "
+                        + std::to_string(opts.max_steps) + " (max_steps)");
+  if (auto n = def.json_text().size(); n > opts.max_payload_bytes)
+    return make_error(errc::invalid_payload,
+                      "saga '" + def.name() + "' takes " + std::to_string(n)
+                        + " bytes as JSON; the runtime allows at most "
+                        + std::to_string(opts.max_payload_bytes)
+                        + " (max_payload_bytes)");
+  return caf::none;
+}
+
 /// Starts saga `id` as a transient child of the saga supervisor. The first
 /// incarnation starts from `def` (or from `replayed`); every restart
 /// rebuilds itself from the journal. Past its restart limit the saga is
@@ -213,6 +232,10 @@ void start_new(coordinator_pointer self, const definition_ptr& def,
     return;
   }
   if (auto err = def->validate()) {
+    notify(w, error_result({}, std::move(err)));
+    return;
+  }
+  if (auto err = check_limits(self, *def)) {
     notify(w, error_result({}, std::move(err)));
     return;
   }

@@ -30,6 +30,11 @@ caf::error runtime_config::validate() const {
   if (recovery_concurrency == 0)
     return make_error(errc::invalid_config,
                       "recovery_concurrency must be at least 1");
+  if (max_steps == 0)
+    return make_error(errc::invalid_config, "max_steps must be at least 1");
+  if (max_payload_bytes < 256)
+    return make_error(errc::invalid_config,
+                      "max_payload_bytes must be at least 256");
   if (max_active_sagas == 0)
     return make_error(errc::invalid_config,
                       "max_active_sagas must be at least 1");
@@ -131,6 +136,7 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
   }
   blocking_workers_ = cfg.blocking_workers;
   journal_timeout_ = cfg.journal_timeout;
+  admission_limit_ = cfg.max_active_sagas + cfg.max_queued_sagas;
   cfg.journal.metrics = dir_->stats();
   auto dir = dir_;
   std::vector<child_spec> children;
@@ -303,9 +309,28 @@ void runtime::execute(const definition& def, result_callback done) {
     done(std::move(r));
     return;
   }
+  // Backpressure at the door: a caller that starts sagas faster than they
+  // end is refused here, at once and in its own thread, instead of filling
+  // the coordinator's mailbox (which has no bound of its own).
+  if (submitted_->fetch_add(1, std::memory_order_relaxed) >= admission_limit_) {
+    submitted_->fetch_sub(1, std::memory_order_relaxed);
+    saga_result r;
+    r.error = make_error(errc::overloaded,
+                         std::to_string(admission_limit_)
+                           + " sagas were started and have not ended yet "
+                             "(max_active_sagas + max_queued_sagas); try "
+                             "again later");
+    done(std::move(r));
+    return;
+  }
+  auto wrapped = [submitted = submitted_, done = std::move(done)](
+                   saga_result r) {
+    submitted->fetch_sub(1, std::memory_order_relaxed);
+    done(std::move(r));
+  };
   caf::anon_send(
     caf::actor_cast<detail::local_coordinator_actor>(dir_->coordinator()),
-    run_atom::value, def.snapshot(), std::move(done));
+    run_atom::value, def.snapshot(), result_callback{std::move(wrapped)});
 }
 
 std::optional<saga::saga_log> runtime::saga_log(const saga_id& id) {

@@ -553,5 +553,34 @@ TEST(runtime, an_operator_aborts_a_running_saga) {
   EXPECT_TRUE(is(rt.abort(id, "bob").error(), errc::invalid_state));
 }
 
+TEST(runtime, definitions_beyond_the_resource_limits_are_refused_unpersisted) {
+  runtime_config cfg;
+  cfg.max_steps = 2;
+  cfg.max_payload_bytes = 1'024;
+  runtime rt{cfg};
+  ASSERT_FALSE(rt.start_error());
+  rt.participant("p").on("a", ok_handler, ok_handler);
+  definition many{"many"};
+  many.step("a", "p").step("b", "p").action("a").step("c", "p").action("a");
+  auto r = rt.execute(many).get();
+  EXPECT_TRUE(is(r.error, errc::invalid_payload)) << describe(r.error);
+  EXPECT_NE(describe(r.error).find("has 3 steps"), std::string::npos);
+  EXPECT_NE(describe(r.error).find("max_steps"), std::string::npos);
+  EXPECT_TRUE(r.saga_id.empty()); // nothing was started or persisted
+  definition big{"big"};
+  big.step("a", "p", {{"blob", std::string(2'000, 'x')}});
+  r = rt.execute(big).get();
+  EXPECT_TRUE(is(r.error, errc::invalid_payload)) << describe(r.error);
+  EXPECT_NE(describe(r.error).find("max_payload_bytes"), std::string::npos);
+  EXPECT_TRUE(r.saga_id.empty());
+  // Within the limits, the same runtime runs sagas.
+  definition fine{"fine"};
+  fine.step("a", "p", {{"blob", "small"}});
+  EXPECT_TRUE(rt.execute(fine).get().success);
+  runtime_config bad;
+  bad.max_steps = 0;
+  EXPECT_TRUE(is(bad.validate(), errc::invalid_config));
+}
+
 } // namespace
 } // namespace saga

@@ -64,6 +64,13 @@ gateway_actor::behavior_type gateway(gateway_pointer self,
       if (!s.id.coordinates)
         return make_error(errc::invalid_config,
                           "node " + s.id.node_id + " does not coordinate sagas");
+      if (text.size() > s.id.max_definition_bytes)
+        return make_error(errc::invalid_payload,
+                          "the saga definition is " + std::to_string(text.size())
+                            + " bytes; node " + s.id.node_id
+                            + " accepts at most "
+                            + std::to_string(s.id.max_definition_bytes)
+                            + " (max_payload_bytes)");
       auto j = json::parse(text, nullptr, false);
       if (j.is_discarded())
         return make_error(errc::invalid_payload,

@@ -13,6 +13,9 @@ struct gateway_identity {
   std::string node_id;
   uint64_t epoch = 0;
   bool coordinates = false;
+  /// Definitions longer than this are refused unparsed (the runtime's
+  /// `max_payload_bytes`).
+  size_t max_definition_bytes = 1'048'576;
 };
 
 /// Returns the gateway of a node: it serves the participants `routes` lists

@@ -176,7 +176,8 @@ caf::error node::start() {
   if (d.started)
     return caf::none;
   d.started = true;
-  detail::gateway_identity id{d.cfg.node_id, d.epoch, d.cfg.coordinate};
+  detail::gateway_identity id{d.cfg.node_id, d.epoch, d.cfg.coordinate,
+                              d.cfg.runtime.max_payload_bytes};
   d.gateway = detail::spawn_gateway(*d.sys, id, d.rt->directory(), d.routes);
   auto port = d.sys->middleman().publish(d.gateway, d.cfg.port,
                                          d.cfg.host.c_str(), true);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <future>
@@ -157,7 +158,10 @@ public:
   /// Starts a saga of `def` and returns its eventual result.
   std::future<saga_result> execute(const definition& def);
 
-  /// Starts a saga of `def`; `done` receives its result.
+  /// Starts a saga of `def`; `done` receives its result. When
+  /// `max_active_sagas + max_queued_sagas` sagas started here have not
+  /// ended yet, `done` gets `errc::overloaded` at once, on the caller's
+  /// thread (backpressure: memory stays bounded under a flood).
   void execute(const definition& def, result_callback done);
 
   /// Returns the coordinator, for starting sagas from actors:
@@ -234,6 +238,11 @@ private:
   std::mutex participants_mtx_;
   std::map<std::string, std::unique_ptr<participant_builder>> participants_;
   size_t blocking_workers_ = 2;
+  /// Sagas started through `execute` that have not been answered yet, and
+  /// how many may be (`max_active_sagas + max_queued_sagas`).
+  std::shared_ptr<std::atomic<size_t>> submitted_
+    = std::make_shared<std::atomic<size_t>>(0);
+  size_t admission_limit_ = 0;
   std::mutex callbacks_mtx_;
   std::vector<lifecycle_actor> callback_subscribers_;
   std::chrono::milliseconds journal_timeout_{3'000};

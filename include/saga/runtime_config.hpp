@@ -46,6 +46,15 @@ struct runtime_config {
   /// `errc::overloaded`, so a flood cannot grow memory without bound.
   size_t max_active_sagas = 10'000;
   size_t max_queued_sagas = 100'000;
+  /// Steps one saga definition may have; more are refused with
+  /// `errc::invalid_payload` before anything is persisted.
+  size_t max_steps = 1'000;
+  /// Bytes one saga's stored definition (its JSON, payloads included) may
+  /// take, and that a gateway accepts as a definition from the network;
+  /// more are refused with `errc::invalid_payload` before anything is
+  /// persisted or parsed. Every saga keeps its definition in memory and in
+  /// its journal, so this bounds both per saga.
+  size_t max_payload_bytes = 1'048'576;
   /// A saga actor that crashes is restarted from the journal; past this many
   /// crashes in the window, the saga is parked `failed` (`errc::saga_parked`).
   restart_intensity saga_restarts{5, std::chrono::seconds{60}};
