@@ -391,6 +391,26 @@ void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec) {
       [self, rec](caf::error& err) { recovery_done(self, rec, std::move(err)); });
 }
 
+/// Tells the metrics and the lifecycle subscribers about `ev`, an event the
+/// coordinator itself made durable for saga `st` (parked, retried).
+void announce(coordinator_pointer self, const saga_state& st, const event& ev,
+              lifecycle_kind kind) {
+  const auto& dir = *self->state.dir;
+  if (kind == lifecycle_kind::saga_failed)
+    dir.stats()->of(st.def->name()).failed.fetch_add(1,
+                                                     std::memory_order_relaxed);
+  if (dir.lifecycle()->empty())
+    return;
+  lifecycle_event le;
+  le.kind = kind;
+  le.saga_id = st.saga_id;
+  le.definition = st.def->name();
+  le.error = ev.error;
+  le.seq = ev.seq;
+  le.time_ms = ev.time_ms;
+  dir.lifecycle()->publish(le);
+}
+
 /// Parks saga `id`: its actor crashed past its limit. Writes `saga_parked`
 /// after its last event and tells the waiters; the rest of the node goes on.
 void park(coordinator_pointer self, const saga_id& id, std::string reason) {
@@ -427,8 +447,12 @@ void park(coordinator_pointer self, const saga_id& id, std::string reason) {
         self
           ->request(self->state.dir->journal(), self->state.opts.journal_timeout,
                     append_atom::value, id, std::vector<event>{ev})
-          .then([report, r](uint64_t) { report(r); },
-                [report, r](caf::error&) { report(r); });
+          .then(
+            [self, report, r, st = *st, ev](uint64_t) {
+              announce(self, st, ev, lifecycle_kind::saga_failed);
+              report(r);
+            },
+            [report, r](caf::error&) { report(r); });
       },
       [report](caf::error&) { report(saga_result{}); });
 }
@@ -475,6 +499,7 @@ void reopen(coordinator_pointer self, saga_id id, saga_state st,
           rp.deliver(std::move(err));
           return;
         }
+        announce(self, st, ev, lifecycle_kind::saga_retried);
         auto next = order ? saga_status::compensating : st.status;
         auto def = st.def;
         launch(self, id, def, std::move(st), result_callback{}, false,

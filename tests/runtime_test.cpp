@@ -494,9 +494,15 @@ TEST(runtime, an_operator_retries_a_failed_saga_with_a_fresh_budget) {
   // Not failed, not known: refused with a reason.
   EXPECT_TRUE(is(rt.retry("no-such-saga", "alice").error(),
                  errc::unknown_saga));
+  event_sink sink;
+  rt.subscribe(lifecycle_filter{},
+               [&sink](const lifecycle_event& ev) { sink.add(ev); });
   auto state = rt.retry(r.saga_id, "alice");
   ASSERT_TRUE(state) << describe(state.error());
   EXPECT_EQ(*state, saga_status::compensating);
+  auto heard = sink.until(lifecycle_kind::saga_compensated, r.saga_id);
+  ASSERT_FALSE(heard.empty());
+  EXPECT_EQ(heard.front().kind, lifecycle_kind::saga_retried);
   auto done = test::await_saga(rt, r.saga_id);
   EXPECT_EQ(done.state, saga_status::compensated) << describe(done.error);
   EXPECT_TRUE(is(done.error, errc::step_failed)) << describe(done.error);
