@@ -511,6 +511,24 @@ void reopen(coordinator_pointer self, saga_id id, saga_state st,
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
+/// Reads and replays saga `id`, then calls `f(state)`; `rp` gets any error
+/// on the way (an unknown saga, an unreadable journal or history).
+template <class F>
+void with_replayed(coordinator_pointer self, const saga_id& id,
+                   caf::typed_response_promise<saga_status> rp, F f) {
+  self->request(self->state.dir->journal(), operator_timeout, read_atom::value,
+                id)
+    .then(
+      [id, rp, f](std::vector<event>& events) mutable {
+        auto st = replay(id, events);
+        if (!st)
+          rp.deliver(std::move(st.error()));
+        else
+          f(std::move(*st));
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+}
+
 /// Retries failed saga `id` on behalf of operator `by` (see
 /// `coordinator_actor`).
 caf::result<saga_status> retry(coordinator_pointer self, const saga_id& id,
@@ -521,24 +539,16 @@ caf::result<saga_status> retry(coordinator_pointer self, const saga_id& id,
                       "saga " + id + " is running on this node; only a "
                                      "failed saga can be retried");
   auto rp = self->make_response_promise<saga_status>();
-  self->request(s.dir->journal(), operator_timeout, read_atom::value, id)
-    .then(
-      [self, id, by, rp](std::vector<event>& events) mutable {
-        auto st = replay(id, events);
-        if (!st) {
-          rp.deliver(std::move(st.error()));
-          return;
-        }
-        if (!st->retry_status()) {
-          rp.deliver(make_error(errc::invalid_state,
-                                "saga " + id + " is "
-                                  + std::string{to_string(st->status)}
-                                  + "; only a failed saga can be retried"));
-          return;
-        }
-        reopen(self, id, std::move(*st), std::move(by), std::nullopt, rp);
-      },
-      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  with_replayed(self, id, rp, [self, id, by, rp](saga_state st) mutable {
+    if (!st.retry_status()) {
+      rp.deliver(make_error(errc::invalid_state,
+                            "saga " + id + " is "
+                              + std::string{to_string(st.status)}
+                              + "; only a failed saga can be retried"));
+      return;
+    }
+    reopen(self, id, std::move(st), std::move(by), std::nullopt, rp);
+  });
   return rp;
 }
 
@@ -560,37 +570,29 @@ caf::result<saga_status> abort(coordinator_pointer self, const saga_id& id,
         [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
     return rp;
   }
-  self->request(s.dir->journal(), operator_timeout, read_atom::value, id)
-    .then(
-      [self, id, by, rp](std::vector<event>& events) mutable {
-        auto st = replay(id, events);
-        if (!st) {
-          rp.deliver(std::move(st.error()));
-          return;
-        }
-        if (st->status == saga_status::running
-            || st->status == saga_status::compensating) {
-          rp.deliver(make_error(errc::no_route,
-                                "saga " + id
-                                  + " is not running on this node; abort it "
-                                    "on the node that owns it"));
-          return;
-        }
-        // A parked saga that was running can be reopened and turned back.
-        if (st->retry_status() != saga_status::running || st->past_pivot()) {
-          auto why = st->past_pivot()
-                       ? "has passed its pivot: it only goes forward"
-                       : "has ended " + std::string{to_string(st->status)};
-          rp.deliver(make_error(errc::invalid_state,
-                                "saga " + id + " " + why
-                                  + "; only a running saga can be aborted"));
-          return;
-        }
-        auto order = turn_back_order{errc::aborted,
-                                     "aborted by operator '" + by + "'"};
-        reopen(self, id, std::move(*st), std::move(by), std::move(order), rp);
-      },
-      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  with_replayed(self, id, rp, [self, id, by, rp](saga_state st) mutable {
+    if (st.status == saga_status::running
+        || st.status == saga_status::compensating) {
+      rp.deliver(make_error(errc::no_route,
+                            "saga " + id
+                              + " is not running on this node; abort it on "
+                                "the node that owns it"));
+      return;
+    }
+    // A parked saga that was running can be reopened and turned back.
+    if (st.retry_status() != saga_status::running || st.past_pivot()) {
+      auto why = st.past_pivot()
+                   ? "has passed its pivot: it only goes forward"
+                   : "has ended " + std::string{to_string(st.status)};
+      rp.deliver(make_error(errc::invalid_state,
+                            "saga " + id + " " + why
+                              + "; only a running saga can be aborted"));
+      return;
+    }
+    auto order = turn_back_order{errc::aborted,
+                                 "aborted by operator '" + by + "'"};
+    reopen(self, id, std::move(st), std::move(by), std::move(order), rp);
+  });
   return rp;
 }
 
