@@ -127,4 +127,15 @@ redis_connection::command(const std::vector<std::string_view>& argv) {
   return r;
 }
 
+caf::expected<redis_connection*> redis_link::get() {
+  if (conn_ && !conn_->broken())
+    return &*conn_;
+  conn_.reset();
+  auto c = redis_connection::connect(ep_, timeout_);
+  if (!c)
+    return c.error();
+  conn_ = std::move(*c);
+  return &*conn_;
+}
+
 } // namespace saga

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,28 @@ private:
   std::unique_ptr<redisContext, context_deleter> ctx_;
   std::string where_;
   bool broken_ = false;
+};
+
+/// A connection to one Redis endpoint, made on first use and made again on
+/// the next use after an I/O error broke it. Not thread-safe: one owner.
+class redis_link {
+public:
+  redis_link(redis_endpoint ep, std::chrono::milliseconds timeout)
+    : ep_(std::move(ep)), timeout_(timeout) {
+    // nop
+  }
+
+  /// Returns a usable connection, or the error that made connecting fail.
+  caf::expected<redis_connection*> get();
+
+  const redis_endpoint& endpoint() const noexcept {
+    return ep_;
+  }
+
+private:
+  redis_endpoint ep_;
+  std::chrono::milliseconds timeout_;
+  std::optional<redis_connection> conn_;
 };
 
 /// Returns the text of an error reply, or an empty string if `x` is none.

@@ -78,19 +78,8 @@ std::string redis_node_key(const std::string& id) {
 
 redis_directory::redis_directory(redis_endpoint ep,
                                  std::chrono::milliseconds io_timeout)
-  : ep_(std::move(ep)), io_timeout_(io_timeout) {
+  : link_(std::move(ep), io_timeout) {
   // nop
-}
-
-caf::expected<redis_connection*> redis_directory::conn() {
-  if (conn_ && !conn_->broken())
-    return &*conn_;
-  conn_.reset();
-  auto c = redis_connection::connect(ep_, io_timeout_);
-  if (!c)
-    return c.error();
-  conn_ = std::move(*c);
-  return &*conn_;
 }
 
 caf::expected<lease_status>

@@ -66,11 +66,11 @@ public:
   caf::expected<bool> release(const std::string& id, uint64_t epoch);
 
 private:
-  caf::expected<redis_connection*> conn();
+  caf::expected<redis_connection*> conn() {
+    return link_.get();
+  }
 
-  redis_endpoint ep_;
-  std::chrono::milliseconds io_timeout_;
-  std::optional<redis_connection> conn_;
+  redis_link link_;
 };
 
 /// Returns the key of node `id`'s lease: `saga:lease:{<id>}`.

@@ -276,19 +276,8 @@ caf::error saga_filter::validate() const {
 
 saga_catalog::saga_catalog(redis_endpoint ep,
                            std::chrono::milliseconds io_timeout)
-  : ep_(std::move(ep)), io_timeout_(io_timeout) {
+  : link_(std::move(ep), io_timeout) {
   // nop
-}
-
-caf::expected<redis_connection*> saga_catalog::conn() {
-  if (conn_ && !conn_->broken())
-    return &*conn_;
-  conn_.reset();
-  auto c = redis_connection::connect(ep_, io_timeout_);
-  if (!c)
-    return c.error();
-  conn_ = std::move(*c);
-  return &*conn_;
 }
 
 caf::expected<json> saga_catalog::list(const saga_filter& filter) {

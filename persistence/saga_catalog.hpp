@@ -66,11 +66,11 @@ public:
   caf::expected<std::pair<std::string, uint64_t>> owner(const std::string& id);
 
 private:
-  caf::expected<redis_connection*> conn();
+  caf::expected<redis_connection*> conn() {
+    return link_.get();
+  }
 
-  redis_endpoint ep_;
-  std::chrono::milliseconds io_timeout_;
-  std::optional<redis_connection> conn_;
+  redis_link link_;
 };
 
 /// Returns whether `id` is a well-formed saga id: 1 to 200 characters of
