@@ -48,10 +48,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <iomanip>
 #include <iostream>
@@ -425,7 +427,10 @@ private:
 const char* const invariants[] = {"terminal", "conservation", "applied-once",
                                   "replay", "retention"};
 
-/// The invariant violations found so far. Thread-safe.
+/// The invariant violations found so far, grouped by invariant and by
+/// kind (the message with every word that holds a digit blanked out, so
+/// that one bug seen a thousand times is one line of the report).
+/// Thread-safe.
 class violations {
 public:
   violations(uint64_t seed, std::string duration)
@@ -434,10 +439,10 @@ public:
 
   void add(const std::string& invariant, const std::string& what) {
     std::lock_guard<std::mutex> guard{mtx_};
-    auto& v = found_[invariant];
     ++counts_[invariant];
-    if (v.size() < 25) {
-      v.push_back(what);
+    auto& k = kinds_[invariant][kind_of(what)];
+    if (k.count++ < 3) {
+      k.examples.push_back(what);
       std::cout << "!! VIOLATION [" << invariant << "] " << what
                 << " (reproduce with scripts/chaos.sh --seed " << seed_
                 << " --duration " << duration_ << ")" << std::endl;
@@ -458,17 +463,43 @@ public:
     return n;
   }
 
-  std::vector<std::string> details(const std::string& invariant) const {
+  /// Returns, per kind of violation of `invariant`, how often it was seen
+  /// and its first examples.
+  std::vector<std::pair<size_t, std::vector<std::string>>>
+  kinds(const std::string& invariant) const {
     std::lock_guard<std::mutex> guard{mtx_};
-    auto i = found_.find(invariant);
-    return i == found_.end() ? std::vector<std::string>{} : i->second;
+    std::vector<std::pair<size_t, std::vector<std::string>>> result;
+    if (auto i = kinds_.find(invariant); i != kinds_.end())
+      for (auto& [shape, k] : i->second)
+        result.emplace_back(k.count, k.examples);
+    std::sort(result.begin(), result.end(),
+              [](auto& x, auto& y) { return x.first > y.first; });
+    return result;
   }
 
 private:
+  static std::string kind_of(const std::string& what) {
+    std::istringstream in{what};
+    std::string word;
+    std::string shape;
+    while (in >> word)
+      shape += (std::any_of(word.begin(), word.end(),
+                            [](char c) { return std::isdigit(c); })
+                  ? "#"
+                  : word)
+               + " ";
+    return shape;
+  }
+
+  struct kind {
+    size_t count = 0;
+    std::vector<std::string> examples;
+  };
+
   uint64_t seed_;
   std::string duration_;
   mutable std::mutex mtx_;
-  std::map<std::string, std::vector<std::string>> found_;
+  std::map<std::string, std::map<std::string, kind>> kinds_;
   std::map<std::string, size_t> counts_;
 };
 
@@ -930,6 +961,7 @@ struct figures {
   int64_t max_expiry_lag_ms = 0; // expiry beyond end + retention
   size_t injected_failures = 0;  // executes failed by the participants
   size_t timeouts = 0;           // step attempts timed out
+  int64_t max_saga_ms = 0;       // the longest saga, start to end
   size_t ended_index_checks = 0;
   int64_t max_ended_age_ms = 0;
 };
@@ -958,8 +990,17 @@ public:
   /// Whether the ended indexes are checked on every pass (while writers
   /// write, see docs/chaos.md).
   std::atomic<bool> live_index_check{true};
-  /// When Redis last came back (wall ms): the index check waits a moment.
-  std::atomic<int64_t> redis_back_ms{0};
+  /// Until when (wall ms) the index check waits: writers trim the ended
+  /// indexes only while they write, so not while Redis or a coordinator is
+  /// down or paused, nor for a moment after.
+  std::atomic<int64_t> index_check_after_ms{0};
+
+  void hold_index_check(int64_t until_ms) {
+    auto cur = index_check_after_ms.load();
+    while (cur < until_ms
+           && !index_check_after_ms.compare_exchange_weak(cur, until_ms)) {
+    }
+  }
 
   struct progress {
     size_t discovered = 0;
@@ -995,7 +1036,7 @@ public:
     poll_open();
     verify_due(final_pass);
     check_expiries();
-    if (live_index_check && wall_ms() - redis_back_ms > 5'000)
+    if (live_index_check && wall_ms() > index_check_after_ms)
       check_ended_indexes();
   }
 
@@ -1204,6 +1245,8 @@ private:
     if (!shown)
       return false;
     ++figs_.replayed;
+    figs_.max_saga_ms = std::max<int64_t>(figs_.max_saga_ms,
+                                          st->ended_at_ms - st->started_at_ms);
     for (const auto& ev : *events) {
       if ((ev.type == saga::event_type::step_attempt_failed
            || ev.type == saga::event_type::step_failed)
@@ -1430,6 +1473,18 @@ private:
   /// Stops every process (after taking the coordinators' chaos counts).
   void shutdown();
   int report();
+  /// The files the campaign writes into the logs folder.
+  std::vector<std::string> own_files() const {
+    std::vector<std::string> files{o_.logs + "/redis-data",
+                                   o_.logs + "/redis.log"};
+    for (size_t i = 0; i < o_.coordinators; ++i)
+      files.push_back(o_.logs + "/coord-" + std::to_string(i + 1) + ".log");
+    for (auto s : {"account", "inventory", "log"})
+      for (size_t r = 0; r < o_.replicas; ++r)
+        files.push_back(o_.logs + "/" + s + "-" + std::to_string(r + 1)
+                        + ".log");
+    return files;
+  }
   std::string repro() const {
     return "scripts/chaos.sh --seed " + std::to_string(o_.seed)
            + " --duration " + show_duration(o_.duration);
@@ -1484,15 +1539,18 @@ bool campaign::setup() {
       return false;
     }
     o_.logs = buf.data();
-  } else {
-    std::string cmd = "mkdir -p '" + o_.logs + "'";
-    if (std::system(cmd.c_str()) != 0)
-      return false;
   }
+  // Our own files in there only: the Redis folder and the logs.
   dir_ = o_.logs + "/redis-data";
-  std::string cmd = "rm -rf '" + dir_ + "' && mkdir -p '" + dir_ + "'";
-  if (std::system(cmd.c_str()) != 0)
+  std::error_code ec;
+  for (const auto& f : own_files())
+    std::filesystem::remove_all(f, ec);
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) {
+    std::cerr << "chaos_campaign: cannot create " << dir_ << ": "
+              << ec.message() << "\n";
     return false;
+  }
   v_ = std::make_unique<violations>(o_.seed, show_duration(o_.duration));
   redis_ = std::make_unique<redis_process>(o_.redis_server, dir_,
                                            o_.logs + "/redis.log");
@@ -1611,6 +1669,8 @@ bool campaign::poll_nodes() {
           continue;
         }
         gateways_.set(n.id, *gw);
+        if (watcher_)
+          watcher_->hold_index_check(wall_ms() + 5'000);
       }
       n.st = node_proc::state::up;
       continue;
@@ -1658,6 +1718,7 @@ void campaign::begin(const fault& f) {
   if (f.kind == fault_kind::redis_restart) {
     std::cout << line.str() << "!! redis-server: SIGKILL, back in "
               << f.length.count() << " ms from its AOF" << std::endl;
+    watcher_->hold_index_check(wall_ms() + f.length.count() + 5'000);
     redis_->kill();
     ++injected_[static_cast<size_t>(f.kind)];
     return;
@@ -1668,6 +1729,8 @@ void campaign::begin(const fault& f) {
     return;
   }
   ++injected_[static_cast<size_t>(f.kind)];
+  if (n.coordinator)
+    watcher_->hold_index_check(wall_ms() + f.length.count() + 5'000);
   switch (f.kind) {
     case fault_kind::participant_kill:
     case fault_kind::coordinator_kill:
@@ -1704,7 +1767,7 @@ void campaign::end(const fault& f) {
       std::cerr << "chaos_campaign: redis-server did not restart\n";
       std::exit(2);
     }
-    watcher_->redis_back_ms = wall_ms();
+    watcher_->hold_index_check(wall_ms() + 5'000);
     return;
   }
   auto& n = nodes_[f.target];
@@ -2214,6 +2277,10 @@ int campaign::report() {
             << std::setw(13) << totals[saga::saga_status::compensated]
             << std::setw(8) << totals[saga::saga_status::failed]
             << std::setw(8) << all << "\n"
+            << "  longest saga: " << std::fixed << std::setprecision(1)
+            << static_cast<double>(figs.max_saga_ms) / 1000
+            << " s from start to end (retention " << o_.retention.count()
+            << " s)\n"
             << "  client: " << sent << " sagas asked for, " << f_.answered
             << " answered with their outcome, " << f_.answer_errors
             << " answered with an error (coordinator killed, paused or "
@@ -2230,8 +2297,11 @@ int campaign::report() {
     if (n > 0)
       std::cout << " -- " << n << " violation" << (n == 1 ? "" : "s");
     std::cout << "\n";
-    for (auto& d : v.details(inv))
-      std::cout << "          " << d << "\n";
+    for (auto& [count, examples] : v.kinds(inv)) {
+      std::cout << "          " << count << " x " << examples.front() << "\n";
+      for (size_t i = 1; i < examples.size(); ++i)
+        std::cout << "              also " << examples[i] << "\n";
+    }
   };
   std::ostringstream s;
   s << "every saga reached a terminal state: " << f_.sagas << " sagas, "
@@ -2270,9 +2340,10 @@ int campaign::report() {
   if (total == 0) {
     std::cout << "\nPASS (seed " << o_.seed << ")" << std::endl;
     if (!o_.keep_logs) {
-      std::string cmd = "rm -rf '" + o_.logs + "'";
-      if (std::system(cmd.c_str()) != 0)
-        std::cout << "could not remove " << o_.logs << "\n";
+      std::error_code ec;
+      for (const auto& f : own_files())
+        std::filesystem::remove_all(f, ec);
+      std::filesystem::remove(o_.logs, ec); // only if nothing else is there
     } else {
       std::cout << "logs in " << o_.logs << "\n";
     }
