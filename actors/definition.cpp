@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <unordered_set>
 
+#include "actors/json_depth.hpp"
 #include "saga/errc.hpp"
 
 namespace saga {
@@ -15,9 +16,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
-caf::error check_policy(const retry_policy& p, const std::string& step,
-                        const char* which) {
-  auto where = [&] { return std::string{which} + " of step '" + step + "'"; };
+/// Checks policy `p`; `what` names it in the message, e.g. "the retry
+/// policy of step 'pay'".
+caf::error check_policy(const retry_policy& p, const std::string& what) {
+  auto where = [&] { return what; };
   if (p.max_attempts == 0)
     return make_error(errc::invalid_retry,
                       where() + ": max_attempts must be at least 1");
@@ -314,6 +316,12 @@ caf::error definition::validate() const {
                         "the payload of step '" + s.name
                           + "' is not a JSON object but "
                           + s.payload.type_name());
+    if (detail::nests_deeper_than(s.payload, detail::max_json_depth))
+      return make_error(errc::invalid_payload,
+                        "the payload of step '" + s.name
+                          + "' nests arrays and objects deeper than "
+                          + std::to_string(detail::max_json_depth)
+                          + " levels");
     if (s.timeout.count() <= 0)
       return make_error(errc::invalid_timeout,
                         "the timeout of step '" + s.name
@@ -322,10 +330,12 @@ caf::error definition::validate() const {
       return make_error(errc::invalid_timeout,
                         "the compensation timeout of step '" + s.name
                           + "' must be positive");
-    if (auto err = check_policy(s.retry, s.name, "the retry policy"))
+    if (auto err = check_policy(s.retry,
+                                "the retry policy of step '" + s.name + "'"))
       return err;
-    if (auto err = check_policy(s.compensation_retry, s.name,
-                                "the compensation retry policy"))
+    if (auto err = check_policy(s.compensation_retry,
+                                "the compensation retry policy of step '"
+                                  + s.name + "'"))
       return err;
     for (const auto& d : s.after)
       if (index_of(d) < 0)
@@ -333,7 +343,8 @@ caf::error definition::validate() const {
                           "step '" + s.name + "' waits for '" + d
                             + "', which is not defined");
   }
-  if (auto err = check_policy(forward_retry_, "*", "the forward retry policy"))
+  if (auto err = check_policy(forward_retry_, "the forward retry policy of "
+                                                "saga '" + name_ + "'"))
     return err;
   return check_graph();
 }
@@ -441,6 +452,11 @@ caf::expected<definition> definition::from_json(const json& x) {
   if (!x.is_object())
     return make_error(errc::invalid_payload,
                       "definition JSON is not an object");
+  // Before anything is copied: copies recurse once per level.
+  if (detail::nests_deeper_than(x, detail::max_json_depth))
+    return make_error(errc::invalid_payload,
+                      "definition JSON nests arrays and objects deeper than "
+                        + std::to_string(detail::max_json_depth) + " levels");
   definition result;
   if (auto err = read_field(x, "name", result.name_))
     return err;

@@ -722,3 +722,137 @@ TEST(definition_json, leaves_defaults_out_and_reads_them_back) {
   EXPECT_TRUE(again->steps()[3].pivot);
   EXPECT_EQ(again->deadline(), 9s);
 }
+
+// -- bad input (docs/bad-input.md) ----------------------------------------------
+
+TEST(bad_input_definition, an_invalid_forward_retry_policy_names_the_saga) {
+  auto def = valid_def();
+  def.forward_retry(retry_policy{0, 10ms});
+  EXPECT_TRUE(fails_with(def.validate(), errc::invalid_retry,
+                         "the forward retry policy of saga 'order'"));
+  def.forward_retry(retry_policy{3, 0ms});
+  EXPECT_TRUE(fails_with(def.validate(), errc::invalid_backoff,
+                         "the forward retry policy of saga 'order'"));
+  // The same from JSON (as a gateway or a journal hands it over).
+  auto from = definition::from_json(json::parse(
+    R"({"name": "order", "forward_retry": {"jitter": 2},
+        "steps": [{"name": "a", "participant": "p"}]})"));
+  ASSERT_FALSE(from);
+  EXPECT_TRUE(fails_with(from.error(), errc::invalid_retry,
+                         "forward retry policy of saga 'order': jitter"));
+}
+
+TEST(bad_input_definition, from_json_errors_name_the_field_or_shape) {
+  struct bad_case {
+    const char* text;
+    const char* needle;
+  };
+  const bad_case cases[] = {
+    {R"([{"name": "order"}])", "definition JSON is not an object"},
+    {R"("order")", "definition JSON is not an object"},
+    {R"({"name": "order"})", "lacks the 'steps' array"},
+    {R"({"name": "order", "steps": {"a": 1}})", "lacks the 'steps' array"},
+    {R"({"steps": []})", "lacks 'name'"},
+    {R"({"name": 7, "steps": []})", "field 'name' has the wrong type"},
+    {R"({"name": "order", "steps": ["a"]})", "a step is not an object"},
+    {R"({"name": "order", "steps": [{"participant": "p"}]})", "lacks 'name'"},
+    {R"({"name": "order", "steps": [{"name": "a"}]})", "lacks 'participant'"},
+    {R"({"name": "order", "deadline_ms": 1.5,
+         "steps": [{"name": "a", "participant": "p"}]})",
+     "'deadline_ms' has the wrong type"},
+    {R"({"name": "order", "deadline_ms": 1e300,
+         "steps": [{"name": "a", "participant": "p"}]})",
+     "'deadline_ms' has the wrong type or is out of range"},
+    {R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                     "after": "b"}]})",
+     "'after' of step 'a' is not an array"},
+    {R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                     "after": [1]}]})",
+     "'after' of step 'a' holds a non-string"},
+    {R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                     "pivot": "yes"}]})",
+     "'pivot' has the wrong type"},
+    {R"({"name": "order", "forward_retry": 3,
+         "steps": [{"name": "a", "participant": "p"}]})",
+     "a retry policy is not an object"},
+    {R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                     "retry": {"max_attempts": -1}}]})",
+     "'max_attempts' has the wrong type or is out of range"},
+    {R"({"name": "order", "steps": [{"name": "a", "participant": "p",
+                                     "retry": {"initial_backoff_ms": "1s"}}]})",
+     "'initial_backoff_ms' has the wrong type"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    auto def = definition::from_json(json::parse(c.text));
+    ASSERT_FALSE(def);
+    EXPECT_TRUE(fails_with(def.error(), errc::invalid_payload, c.needle));
+  }
+  // Parsable shapes that validate() refuses keep validate()'s code.
+  auto graph = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [
+          {"name": "a", "participant": "p", "after": ["b"]},
+          {"name": "b", "participant": "p", "after": ["a"]}]})"));
+  ASSERT_FALSE(graph);
+  EXPECT_TRUE(fails_with(graph.error(), errc::dependency_cycle,
+                         "through a cycle of 'after'"));
+  auto ghost = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [
+          {"name": "a", "participant": "p", "after": ["ghost"]}]})"));
+  ASSERT_FALSE(ghost);
+  EXPECT_TRUE(fails_with(ghost.error(), errc::unknown_dependency, "'ghost'"));
+  auto pivots = definition::from_json(json::parse(
+    R"({"name": "order", "steps": [
+          {"name": "a", "participant": "p", "pivot": true},
+          {"name": "b", "participant": "p", "pivot": true}]})"));
+  ASSERT_FALSE(pivots);
+  EXPECT_TRUE(fails_with(pivots.error(), errc::invalid_pivot, "2 pivots"));
+}
+
+TEST(bad_input_definition, from_json_text_refuses_text_that_is_not_json) {
+  for (const char* text : {"", "{", "nul", "{\"name\": \"a\",}", "\xff\xfe"}) {
+    SCOPED_TRACE(std::string{"text '"} + text + "'");
+    auto d = definition::from_json_text(text);
+    ASSERT_FALSE(d);
+    EXPECT_TRUE(fails_with(d.error(), errc::invalid_payload,
+                           "the definition is not valid JSON"));
+  }
+  // Valid JSON of the wrong shape is named as such, not as bad JSON.
+  auto arr = definition::from_json_text("[1, 2]");
+  ASSERT_FALSE(arr);
+  EXPECT_TRUE(fails_with(arr.error(), errc::invalid_payload,
+                         "definition JSON is not an object"));
+}
+
+TEST(bad_input_definition, json_nested_too_deep_is_refused_before_it_is_copied) {
+  // nlohmann::json copies and dumps recursively: 100,000 nested arrays in a
+  // payload (200 KB of text) would overflow the stack of whoever copies the
+  // definition. Parsing is iterative, so the text is read, then refused.
+  auto nested = [](size_t n) {
+    return std::string(n, '[') + std::string(n, ']');
+  };
+  for (size_t n : {size_t{300}, size_t{100'000}}) {
+    SCOPED_TRACE(std::to_string(n) + " levels");
+    auto text = R"({"name": "deep", "steps": [{"name": "a", "participant": "p",
+                    "payload": {"x": )"
+                + nested(n) + "}}]}";
+    auto d = definition::from_json(json::parse(text));
+    ASSERT_FALSE(d);
+    EXPECT_TRUE(fails_with(d.error(), errc::invalid_payload,
+                           "nests arrays and objects deeper than 256 levels"));
+    auto t = definition::from_json_text(text);
+    ASSERT_FALSE(t);
+    EXPECT_TRUE(saga::is(t.error(), errc::invalid_payload));
+  }
+  // Built in code: validate() refuses it too (the definition is moved, never
+  // copied, here).
+  definition built{"deep"};
+  built.step("a", "p", json::parse("{\"x\": " + nested(300) + "}"));
+  EXPECT_TRUE(fails_with(built.validate(), errc::invalid_payload,
+                         "the payload of step 'a' nests arrays and objects "
+                         "deeper than 256 levels"));
+  // A payload of 250 levels is fine.
+  definition ok{"fine"};
+  ok.step("a", "p", json::parse("{\"x\": " + nested(250) + "}"));
+  EXPECT_FALSE(ok.validate()) << saga::describe(ok.validate());
+}

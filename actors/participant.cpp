@@ -14,6 +14,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/json_depth.hpp"
 #include "saga/errc.hpp"
 #include "saga/supervisor.hpp"
 
@@ -104,10 +105,25 @@ bool parse_command(const step_command& cmd, json& payload, json& results,
     err = "payload of step '" + cmd.step + "' is not valid JSON";
     return false;
   }
+  if (!payload.is_object()) {
+    err = "payload of step '" + cmd.step + "' is not a JSON object but "
+          + payload.type_name();
+    return false;
+  }
+  if (nests_deeper_than(payload, max_json_depth)) {
+    err = "payload of step '" + cmd.step + "' nests deeper than "
+          + std::to_string(max_json_depth) + " levels";
+    return false;
+  }
   results = cmd.results.empty() ? json::object()
                                 : json::parse(cmd.results, nullptr, false);
   if (results.is_discarded()) {
     err = "results sent with step '" + cmd.step + "' are not valid JSON";
+    return false;
+  }
+  if (nests_deeper_than(results, max_json_depth)) {
+    err = "results sent with step '" + cmd.step + "' nest deeper than "
+          + std::to_string(max_json_depth) + " levels";
     return false;
   }
   return true;
@@ -292,9 +308,18 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
                                         bool compensate, step_command& cmd,
                                         Run run) {
   auto op = compensate ? barrier_op::compensate : barrier_op::execute;
+  auto rp = self->template make_response_promise<step_reply>();
+  // Commands come from sagas, and through the gateway from any peer: one
+  // without a saga id or step name has no barrier record to key and is
+  // refused before anything is claimed or run.
+  if (cmd.id.empty() || cmd.step.empty()) {
+    rp.deliver(fail_reply(std::string{"malformed step_command: "}
+                          + (cmd.id.empty() ? "no saga id" : "no step name")
+                          + " (action '" + cmd.action + "')"));
+    return rp;
+  }
   auto step_key = cmd.id + "/" + cmd.step;
   auto key = step_key + (compensate ? "/c" : "/x");
-  auto rp = self->template make_response_promise<step_reply>();
   if (auto i = g.inflight.find(key); i != g.inflight.end()) {
     i->second.waiters.push_back(rp); // a duplicate while the first one runs
     return rp;
@@ -459,6 +484,9 @@ void run_handler(participant_pointer self, bool compensate,
       } catch (const std::exception& e) {
         st.pending.erase(token);
         k(fail_reply(std::string{"handler threw: "} + e.what()));
+      } catch (...) {
+        st.pending.erase(token);
+        k(fail_reply("handler threw a non-standard exception"));
       }
       return;
     }

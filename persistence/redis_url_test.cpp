@@ -93,5 +93,36 @@ TEST(RedisUrl, DescribeOmitsCredentials) {
   EXPECT_EQ(ep->describe(), "h:1/2");
 }
 
+// -- bad input (docs/bad-input.md) ----------------------------------------------
+
+TEST(bad_input_redis_url, the_rarer_malformed_shapes_are_named_too) {
+  const std::pair<const char*, const char*> cases[] = {
+    {"", "no scheme"},
+    {"redis:/host", "no scheme"},
+    {"Redis://host", "unsupported scheme 'Redis'"},
+    {"memory://", "unsupported scheme 'memory'"}, // a journal, not a Redis
+    {"redis://[::1]x", "garbage after the IPv6 address"},
+    {"redis://[::1]:", "empty port"},
+    {"redis://[]:6379", "no host"},
+    {"redis://host:-1", "port '-1'"},
+    {"redis://host:65536", "port '65536'"},
+    {"redis://host/-1", "database '-1'"},
+    {"redis://host/99999999999", "database '99999999999'"},
+    {"redis://pw@", "no host"},
+    {"redis://u:%4@host", "percent escape"},
+    {"unix://", "absolute"},
+    {"unix:///tmp/r.sock?db=", "db=<number>"},
+    {"unix:///tmp/r.sock?db=x", "db=<number>"},
+  };
+  for (const auto& [url, why] : cases) {
+    auto ep = parse_redis_url(url);
+    ASSERT_FALSE(ep) << "'" << url << "' was accepted";
+    EXPECT_TRUE(is(ep.error(), errc::invalid_url)) << url;
+    auto text = describe(ep.error());
+    EXPECT_NE(text.find(why), std::string::npos) << url << " -> " << text;
+    EXPECT_NE(text.find("journal URL"), std::string::npos) << text;
+  }
+}
+
 } // namespace
 } // namespace saga

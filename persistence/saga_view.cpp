@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "actors/json_depth.hpp"
 #include "saga/errc.hpp"
 
 namespace saga {
@@ -13,7 +14,10 @@ json data_object(const std::string& data) {
   if (data.empty())
     return json::object();
   auto j = json::parse(data, nullptr, false);
-  return j.is_object() ? j : json::object();
+  // Too deep to copy or dump safely (actors/json_depth.hpp): left out.
+  if (!j.is_object() || detail::nests_deeper_than(j, detail::max_json_depth))
+    return json::object();
+  return j;
 }
 
 /// Returns the string member `key` of `obj`, or `fallback`.
@@ -39,7 +43,8 @@ json result_json(const std::string& text) {
   if (text.empty())
     return nullptr;
   auto j = json::parse(text, nullptr, false);
-  if (j.is_discarded())
+  // Not JSON, or too deep to dump safely (actors/json_depth.hpp): as text.
+  if (j.is_discarded() || detail::nests_deeper_than(j, detail::max_json_depth))
     return text;
   return j;
 }

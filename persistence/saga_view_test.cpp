@@ -200,5 +200,30 @@ TEST(saga_view, a_history_without_its_start_has_no_steps) {
   EXPECT_EQ(x["events"].size(), 1u);
 }
 
+// -- bad input (docs/bad-input.md) ------------------------------------------------
+
+TEST(saga_view, bad_input_a_result_nested_too_deep_is_shown_as_text) {
+  // Dumping 100,000 nested arrays would overflow the stack (nlohmann dumps
+  // recursively); the timeline shows such a result as its text instead.
+  std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  history h;
+  h.add(event_type::saga_started, -1, 0, purchase_text(), {}, 0)
+    .add(event_type::step_started, 0, 1, {}, {}, 1)
+    .add(event_type::step_succeeded, 0, 1, deep, {}, 4)
+    .add(event_type::saga_retried, -1, 0, "{\"by\": " + deep + "}", {}, 5);
+  auto j = saga_timeline_json("s-deep", h.events, "orders", 1);
+  auto text = j.dump();
+  const auto& result = j["steps"][0]["result"];
+  ASSERT_TRUE(result.is_string()) << result.type_name();
+  EXPECT_EQ(result.get<std::string>(), deep);
+  // A shallow result is still shown as JSON.
+  history ok;
+  ok.add(event_type::saga_started, -1, 0, purchase_text(), {}, 0)
+    .add(event_type::step_started, 0, 1, {}, {}, 1)
+    .add(event_type::step_succeeded, 0, 1, R"({"a": [[1]]})", {}, 4);
+  auto k = saga_timeline_json("s-ok", ok.events, "orders", 1);
+  EXPECT_TRUE(k["steps"][0]["result"].is_object());
+}
+
 } // namespace
 } // namespace saga

@@ -36,22 +36,48 @@ caf::expected<std::vector<event>> parse_events(const redisReply& r,
   if (r.type != REDIS_REPLY_ARRAY)
     return make_error(errc::journal_failure, "XRANGE: unexpected reply");
   result.reserve(r.elements);
+  auto is_text = [](const redisReply* x) {
+    return x != nullptr && x->type == REDIS_REPLY_STRING;
+  };
   for (size_t i = 0; i < r.elements; ++i) {
     const auto* entry = r.element[i];
+    // Names the entry by position, and by its ID once that is known.
+    auto where = "stream entry " + std::to_string(i);
     auto bad = [&](const std::string& why) {
       return make_error(errc::invalid_event,
-                        "saga " + id + ", stream entry " + std::to_string(i)
-                          + ": " + why);
+                        "saga " + id + ", " + where + ": " + why);
     };
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
+    if (entry == nullptr || entry->type != REDIS_REPLY_ARRAY
+        || entry->elements != 2)
       return bad("not an entry");
+    if (!is_text(entry->element[0]))
+      return bad("the entry ID is not a string");
     std::string_view sid{entry->element[0]->str, entry->element[0]->len};
     event ev;
     if (sid.size() < 3 || sid.substr(0, 2) != "0-"
         || !parse_u64(sid.data() + 2, sid.size() - 2, ev.seq))
       return bad("entry ID '" + std::string{sid} + "' is not 0-<seq>");
+    where += " (" + std::string{sid} + ")";
     const auto* fields = entry->element[1];
+    if (fields == nullptr || fields->type != REDIS_REPLY_ARRAY
+        || fields->elements % 2 != 0)
+      return bad("the fields are not a list of name/value pairs");
+    // The append script writes all six fields; a missing one means the
+    // entry was not written by it (or was damaged).
+    enum : unsigned {
+      has_type = 1,
+      has_step = 2,
+      has_attempt = 4,
+      has_data = 8,
+      has_error = 16,
+      has_time = 32,
+      has_all = 63
+    };
+    unsigned seen = 0;
     for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+      if (!is_text(fields->element[k]) || !is_text(fields->element[k + 1]))
+        return bad("field " + std::to_string(k / 2 + 1)
+                   + " is not a name/value pair of strings");
       std::string_view name{fields->element[k]->str,
                             fields->element[k]->len};
       std::string_view value{fields->element[k + 1]->str,
@@ -61,27 +87,49 @@ caf::expected<std::vector<event>> parse_events(const redisReply& r,
         if (!t)
           return bad("unknown event type '" + std::string{value} + "'");
         ev.type = *t;
+        seen |= has_type;
       } else if (name == "step") {
-        int64_t step = 0;
+        int32_t step = 0;
         auto [end, ec] = std::from_chars(value.data(),
                                          value.data() + value.size(), step);
         if (ec != std::errc{} || end != value.data() + value.size())
-          return bad("bad step '" + std::string{value} + "'");
-        ev.step = static_cast<int32_t>(step);
+          return bad("bad step '" + std::string{value}
+                     + "' (expected a 32-bit integer)");
+        ev.step = step;
+        seen |= has_step;
       } else if (name == "attempt") {
-        uint64_t a = 0;
-        if (!parse_u64(value.data(), value.size(), a))
-          return bad("bad attempt '" + std::string{value} + "'");
-        ev.attempt = static_cast<uint32_t>(a);
+        uint32_t a = 0;
+        auto [end, ec] = std::from_chars(value.data(),
+                                         value.data() + value.size(), a);
+        if (ec != std::errc{} || end != value.data() + value.size())
+          return bad("bad attempt '" + std::string{value}
+                     + "' (expected a 32-bit unsigned integer)");
+        ev.attempt = a;
+        seen |= has_attempt;
       } else if (name == "data") {
         ev.data = value;
+        seen |= has_data;
       } else if (name == "error") {
         ev.error = value;
+        seen |= has_error;
       } else if (name == "time") {
         int64_t t = 0;
-        std::from_chars(value.data(), value.data() + value.size(), t);
+        auto [end, ec] = std::from_chars(value.data(),
+                                         value.data() + value.size(), t);
+        if (ec != std::errc{} || end != value.data() + value.size())
+          return bad("bad time '" + std::string{value}
+                     + "' (expected milliseconds since the epoch)");
         ev.time_ms = t;
+        seen |= has_time;
       }
+      // Other fields are left to newer writers.
+    }
+    if (seen != has_all) {
+      static const char* names[] = {"type", "step", "attempt",
+                                    "data", "error", "time"};
+      for (unsigned b = 0; b < 6; ++b)
+        if ((seen & (1u << b)) == 0)
+          return bad(std::string{"the field '"} + names[b] + "' is missing");
     }
     result.push_back(std::move(ev));
   }

@@ -501,5 +501,101 @@ TEST_F(barrier_fencing, a_hung_execute_cannot_record_after_its_compensation) {
   EXPECT_FALSE(late.reply.ok);
 }
 
+// -- bad input: atomic effects Redis cannot run (docs/bad-input.md) ------------------
+
+TEST_F(barrier, bad_input_an_effect_redis_does_not_know_applies_nothing) {
+  // Redis keeps the writes a script made before it failed, so the barrier
+  // checks every effect (a known command, a valid number of arguments)
+  // before it runs any: a bad one fails the record with invalid_config and
+  // the effects before it in the batch do not land either.
+  auto ep = parse_redis_url(shared_server().url());
+  auto c = redis_connection::connect(*ep, 2s);
+  ASSERT_TRUE(c);
+  auto balance = "balance:{" + saga_ + "}";
+  ASSERT_TRUE(c->command({"SET", balance, "100"}));
+  auto effects = std::make_shared<std::vector<std::vector<std::string>>>();
+  auto runs = std::make_shared<std::atomic<int>>(0);
+  rt_->participant("bank").on(
+    "pay",
+    [effects, runs](const step_context&, const json&) {
+      ++*runs;
+      return step_outcome::ok().atomically(*effects);
+    },
+    [](const step_context&, const json&) { return step_outcome::ok(); });
+  const std::pair<std::vector<std::string>, const char*> cases[] = {
+    {{"FROBNICATE", balance}, "atomic effect 2 ('FROBNICATE')"},
+    {{"HSET", balance + "h", "f"}, "atomic effect 2 ('HSET')"},
+    {{"INCRBY", balance}, "atomic effect 2 ('INCRBY')"},
+    {{}, "atomic effect 2 is an empty command"},
+  };
+  step_command cmd;
+  cmd.id = saga_;
+  cmd.step = "pay";
+  cmd.action = "pay";
+  caf::scoped_actor self{rt_->system()};
+  auto p = rt_->participant("bank").handle();
+  auto ask = [&] {
+    step_reply result;
+    self->request(p, 10s, execute_atom::value, cmd)
+      .receive([&](step_reply& r) { result = std::move(r); },
+               [&](caf::error& e) { result.error = describe(e); });
+    return result;
+  };
+  for (const auto& [bad, needle] : cases) {
+    SCOPED_TRACE(needle);
+    *effects = {{"DECRBY", balance, "30"}, bad};
+    auto r = ask();
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.error.find("barrier record failed"), std::string::npos)
+      << r.error;
+    EXPECT_NE(r.error.find("saga::invalid_config"), std::string::npos)
+      << r.error;
+    EXPECT_NE(r.error.find(needle), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("nothing was applied"), std::string::npos)
+      << r.error;
+    auto v = c->command({"GET", balance});
+    ASSERT_TRUE(v);
+    EXPECT_EQ(std::string((*v)->str, (*v)->len), "100")
+      << "an effect before the bad one landed";
+  }
+  // Nothing was recorded: with valid effects the handler runs again and its
+  // effects land once.
+  int before = *runs;
+  *effects = {{"DECRBY", balance, "30"}, {"PUBLISH", "paid", saga_}};
+  EXPECT_TRUE(ask().ok);
+  EXPECT_EQ(*runs, before + 1);
+  EXPECT_TRUE(ask().ok);
+  EXPECT_EQ(*runs, before + 1) << "a duplicate ran the handler";
+  auto v = c->command({"GET", balance});
+  EXPECT_EQ(std::string((*v)->str, (*v)->len), "70");
+}
+
+TEST_F(barrier, bad_input_a_command_for_an_unknown_action_records_nothing) {
+  auto r = send(false, json::object());
+  ASSERT_TRUE(r.ok) << r.error; // "pay" exists
+  step_command cmd;
+  cmd.id = saga_ + "-x";
+  cmd.step = "refund";
+  cmd.action = "refund";
+  caf::scoped_actor self{rt_->system()};
+  auto p = rt_->participant("acct").handle();
+  step_reply reply;
+  self->request(p, 10s, execute_atom::value, cmd)
+    .receive([&](step_reply& x) { reply = std::move(x); },
+             [&](caf::error& e) { reply.error = describe(e); });
+  EXPECT_FALSE(reply.ok);
+  EXPECT_FALSE(reply.retryable);
+  EXPECT_NE(reply.error.find("participant 'acct' has no action 'refund'"),
+            std::string::npos)
+    << reply.error;
+  auto ep = parse_redis_url(shared_server().url());
+  auto c = redis_connection::connect(*ep, 2s);
+  ASSERT_TRUE(c);
+  auto rec = c->command({"HGET", "saga:{" + cmd.id + "}:barrier",
+                         "refund/x"});
+  ASSERT_TRUE(rec);
+  EXPECT_EQ((*rec)->type, REDIS_REPLY_NIL) << "a failure left a record";
+}
+
 } // namespace
 } // namespace saga::test

@@ -1,10 +1,15 @@
 // Sagas across real node processes: remote participants, nodes that die or
 // hang in mid-step, coordinator failover and fencing, restarts.
 
+#include <atomic>
 #include <csignal>
+#include <functional>
+#include <thread>
 #include <sys/wait.h>
 
+#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <hiredis/hiredis.h>
 
 #include "persistence/redis_connection.hpp"
@@ -385,6 +390,364 @@ TEST_F(cluster_fixture, slow_execute_cannot_land_after_its_compensation_elsewher
                    ? std::stoll(std::string((*b)->str, (*b)->len))
                    : 0LL;
   EXPECT_EQ(balance, -debited) << "balance of p does not match the debits";
+}
+
+// -- bad input (docs/bad-input.md) --------------------------------------------------
+
+TEST(bad_input_node_config, every_bad_setting_is_named) {
+  using change = std::function<void(node_config&)>;
+  struct bad_case {
+    change apply;
+    errc code;
+    const char* needle;
+  };
+  const bad_case cases[] = {
+    {[](node_config& c) { c.node_id.clear(); }, errc::invalid_config,
+     "node_id is empty"},
+    {[](node_config& c) { c.node_id = "a b"; }, errc::invalid_config,
+     "node_id 'a b' may hold only letters, digits"},
+    {[](node_config& c) { c.node_id = "x{y}"; }, errc::invalid_config,
+     "node_id 'x{y}'"},
+    {[](node_config& c) { c.host.clear(); }, errc::invalid_config,
+     "host is empty"},
+    {[](node_config& c) { c.peers = {"nohostport"}; }, errc::invalid_config,
+     "peer 'nohostport' is not host:port"},
+    {[](node_config& c) { c.peers = {":7001"}; }, errc::invalid_config,
+     "peer ':7001'"},
+    {[](node_config& c) { c.peers = {"h:"}; }, errc::invalid_config,
+     "peer 'h:'"},
+    {[](node_config& c) { c.peers = {"h:0"}; }, errc::invalid_config,
+     "peer 'h:0'"},
+    {[](node_config& c) { c.peers = {"h:65536"}; }, errc::invalid_config,
+     "peer 'h:65536'"},
+    {[](node_config& c) { c.peers = {"h:123456"}; }, errc::invalid_config,
+     "peer 'h:123456'"},
+    {[](node_config& c) { c.peers = {"h:7001", "h:7x"}; },
+     errc::invalid_config, "peer 'h:7x'"},
+    {[](node_config& c) { c.redis_url = "http://x"; }, errc::invalid_url,
+     "redis_url: saga::invalid_url: journal URL 'http://x': unsupported "
+     "scheme"},
+    {[](node_config& c) { c.admin.host.clear(); }, errc::invalid_config,
+     "admin.host is empty"},
+    {[](node_config& c) { c.admin.max_body = 0; }, errc::invalid_config,
+     "admin.max_body must be positive"},
+    {[](node_config& c) { c.lease = 99ms; }, errc::invalid_config,
+     "lease must be at least 100ms"},
+    {[](node_config& c) { c.remote_timeout = 0ms; }, errc::invalid_config,
+     "remote_timeout must be positive"},
+    {[](node_config& c) { c.heartbeat_interval = 0ms; }, errc::invalid_config,
+     "heartbeat_interval must be positive and below connection_timeout"},
+    {[](node_config& c) { c.connection_timeout = c.heartbeat_interval; },
+     errc::invalid_config, "heartbeat_interval must be positive and below"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.needle);
+    node_config cfg;
+    cfg.node_id = "n1";
+    c.apply(cfg);
+    auto err = cfg.validate();
+    EXPECT_TRUE(is(err, c.code)) << describe(err);
+    EXPECT_NE(describe(err).find(c.needle), std::string::npos)
+      << describe(err);
+    // A node made from it never starts, and says why.
+    node n{cfg};
+    EXPECT_TRUE(is(n.start_error(), c.code)) << describe(n.start_error());
+    EXPECT_TRUE(is(n.start(), c.code));
+    EXPECT_EQ(n.port(), 0);
+  }
+  node_config ok;
+  ok.node_id = "n1";
+  EXPECT_FALSE(ok.validate());
+  ok.admin.enabled = false;
+  ok.admin.host.clear(); // unused when the admin API is off
+  EXPECT_FALSE(ok.validate());
+  // The node's runtime settings are checked too.
+  node_config rt_bad;
+  rt_bad.node_id = "n1";
+  rt_bad.runtime.recovery_concurrency = 0;
+  node n{rt_bad};
+  EXPECT_TRUE(is(n.start_error(), errc::invalid_config));
+  EXPECT_NE(describe(n.start_error()).find("recovery_concurrency"),
+            std::string::npos);
+}
+
+/// One coordinating node in this process (memory journal, no Redis) with
+/// participant "shop" (action "buy"), and a client actor system that
+/// reaches its gateway over TCP as a peer would.
+class bad_input_gateway : public ::testing::Test {
+protected:
+  void SetUp() override {
+    node_config cfg;
+    cfg.node_id = "gw";
+    cfg.runtime.scheduler_threads = 2;
+    node_ = std::make_unique<node>(cfg);
+    node_->participant("shop").on(
+      "buy",
+      [this](const step_context&, const json&) {
+        ++runs_;
+        return step_outcome::ok();
+      },
+      [](const step_context&, const json&) { return step_outcome::ok(); });
+    ASSERT_FALSE(node_->start()) << describe(node_->start_error());
+    client_cfg_.load<caf::io::middleman>();
+    add_message_types(client_cfg_);
+    client_cfg_.set("scheduler.max-threads", 2);
+    // Heartbeats keep the node from dropping this client as silent.
+    client_cfg_.set("middleman.heartbeat-interval",
+                    caf::timespan{std::chrono::milliseconds{200}});
+    client_cfg_.set("middleman.connection-timeout", caf::timespan{0});
+    client_ = std::make_unique<caf::actor_system>(client_cfg_);
+    auto gw = client_->middleman().remote_actor<gateway_actor>(
+      "127.0.0.1", node_->port());
+    ASSERT_TRUE(gw) << describe(gw.error());
+    gw_ = *gw;
+  }
+
+  void TearDown() override {
+    gw_ = nullptr;
+    client_.reset();
+    node_.reset();
+  }
+
+  saga_result run(const std::string& text) {
+    return run_text(*client_, gw_, text);
+  }
+
+  /// Sends execute (or compensate) of `cmd` for participant `name`; an
+  /// error answer becomes a reply whose `error` holds its description.
+  step_reply ask(bool compensate, const std::string& name,
+                 const step_command& cmd, caf::error* err = nullptr) {
+    step_reply result;
+    caf::scoped_actor self{*client_};
+    auto on_reply = [&](step_reply& r) { result = std::move(r); };
+    auto on_error = [&](caf::error& e) {
+      result.error = describe(e);
+      if (err != nullptr)
+        *err = e;
+    };
+    if (compensate)
+      self->request(gw_, 30s, compensate_atom::value, name, cmd)
+        .receive(on_reply, on_error);
+    else
+      self->request(gw_, 30s, execute_atom::value, name, cmd)
+        .receive(on_reply, on_error);
+    return result;
+  }
+
+  static step_command command(std::string action = "buy") {
+    step_command cmd;
+    cmd.id = "peer-1";
+    cmd.saga_name = "peer";
+    cmd.step = "buy";
+    cmd.action = std::move(action);
+    cmd.payload = "{}";
+    cmd.results = "{}";
+    return cmd;
+  }
+
+  uint64_t started(const std::string& definition_name) {
+    return node_->rt().stats()->of(definition_name).started.load();
+  }
+
+  std::unique_ptr<node> node_;
+  caf::actor_system_config client_cfg_;
+  std::unique_ptr<caf::actor_system> client_;
+  gateway_actor gw_;
+  std::atomic<int> runs_{0};
+};
+
+TEST_F(bad_input_gateway, run_refuses_text_that_is_no_valid_definition) {
+  definition unknown{"unknown"};
+  unknown.step("pay", "nobody-hosts-this");
+  definition dup{"dup"};
+  dup.step("a", "shop").action("buy").step("a", "shop").action("buy");
+  definition cycle{"cycle"};
+  cycle.step("a", "shop").action("buy").after({"b"})
+    .step("b", "shop").action("buy").after({"a"});
+  struct bad_case {
+    std::string text;
+    errc code;
+    std::string needle;
+  };
+  const bad_case cases[] = {
+    {"", errc::invalid_payload, "the saga definition is not valid JSON"},
+    {"{ this is not json", errc::invalid_payload,
+     "the saga definition is not valid JSON"},
+    {"[{\"name\": \"x\"}]", errc::invalid_payload,
+     "definition JSON is not an object"},
+    {"\"purchase\"", errc::invalid_payload, "definition JSON is not an object"},
+    {"42", errc::invalid_payload, "definition JSON is not an object"},
+    {"{\"name\": \"x\"}", errc::invalid_payload, "lacks the 'steps' array"},
+    {"{\"name\": \"x\", \"steps\": []}", errc::no_steps, "'x' has no steps"},
+    {"{\"name\": \"x\", \"steps\": [{\"name\": \"a\", \"participant\": "
+     "\"shop\", \"timeout_ms\": \"soon\"}]}",
+     errc::invalid_payload, "'timeout_ms' has the wrong type"},
+    {unknown.to_json().dump(), errc::unknown_participant,
+     "participant 'nobody-hosts-this', which is not registered"},
+    {dup.to_json().dump(), errc::duplicate_step, "step 'a' is defined twice"},
+    {cycle.to_json().dump(), errc::dependency_cycle, "cycle"},
+    // 200 KB that would overflow the stack of whatever copies it.
+    {"{\"name\": \"deep\", \"steps\": [{\"name\": \"buy\", "
+     "\"participant\": \"shop\", \"payload\": {\"x\": "
+       + std::string(100'000, '[') + std::string(100'000, ']') + "}}]}",
+     errc::invalid_payload, "nests arrays and objects deeper than 256 levels"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE("run '" + c.text.substr(0, 200) + "'");
+    auto r = run(c.text);
+    EXPECT_TRUE(is(r.error, c.code)) << describe(r.error);
+    EXPECT_NE(describe(r.error).find(c.needle), std::string::npos)
+      << describe(r.error);
+    EXPECT_FALSE(r.success);
+    EXPECT_TRUE(r.saga_id.empty()) << "a refused saga got an id";
+  }
+  for (const char* name : {"x", "unknown", "dup", "cycle", "deep"})
+    EXPECT_EQ(started(name), 0u) << name << " was started";
+  EXPECT_EQ(runs_.load(), 0);
+  // The gateway still runs a good definition afterwards.
+  definition good{"good"};
+  good.step("buy", "shop");
+  auto r = run(good.to_json().dump());
+  EXPECT_TRUE(r.success) << describe(r.error);
+  EXPECT_EQ(runs_.load(), 1);
+}
+
+TEST_F(bad_input_gateway, execute_and_compensate_refuse_what_the_node_cannot_run) {
+  for (bool compensate : {false, true}) {
+    SCOPED_TRACE(compensate ? "compensate" : "execute");
+    caf::error err;
+    auto r = ask(compensate, "nobody-hosts-this", command(), &err);
+    EXPECT_TRUE(is(err, errc::no_route)) << describe(err);
+    EXPECT_NE(r.error.find("node gw hosts no participant 'nobody-hosts-this'"),
+              std::string::npos)
+      << r.error;
+  }
+  struct bad_case {
+    step_command cmd;
+    std::string needle;
+  };
+  auto unknown_action = command("sell");
+  auto bad_payload = command();
+  bad_payload.payload = "{\"sku\": ";
+  auto array_payload = command();
+  array_payload.payload = "[\"sku\"]";
+  auto bad_results = command();
+  bad_results.results = "not json";
+  auto no_id = command();
+  no_id.id.clear();
+  auto no_step = command();
+  no_step.step.clear();
+  const bad_case cases[] = {
+    {unknown_action, "participant 'shop' has no action 'sell'"},
+    {bad_payload, "payload of step 'buy' is not valid JSON"},
+    {array_payload, "payload of step 'buy' is not a JSON object but array"},
+    {bad_results, "results sent with step 'buy' are not valid JSON"},
+    {no_id, "malformed step_command: no saga id"},
+    {no_step, "malformed step_command: no step name"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.needle);
+    auto r = ask(false, "shop", c.cmd);
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.retryable);
+    EXPECT_NE(r.error.find(c.needle), std::string::npos) << r.error;
+    EXPECT_TRUE(r.effects.empty());
+  }
+  EXPECT_EQ(runs_.load(), 0) << "a handler ran for a refused command";
+  // Nothing was recorded: the well-formed command runs the handler now.
+  auto ok = ask(false, "shop", command());
+  EXPECT_TRUE(ok.ok) << ok.error;
+  EXPECT_EQ(runs_.load(), 1);
+}
+
+TEST_F(bad_input_gateway, a_second_node_on_a_taken_port_says_so) {
+  node_config cfg;
+  cfg.node_id = "gw2";
+  cfg.port = node_->port();
+  node other{cfg};
+  ASSERT_FALSE(other.start_error()) << describe(other.start_error());
+  auto err = other.start();
+  EXPECT_TRUE(is(err, errc::invalid_config)) << describe(err);
+  EXPECT_NE(describe(err).find("cannot listen on 127.0.0.1:"
+                               + std::to_string(node_->port())),
+            std::string::npos)
+    << describe(err);
+}
+
+TEST_F(bad_input_gateway, a_peer_answering_info_with_garbage_is_not_routed_to) {
+  // A fake peer whose gateway answers `info` with text that is not a node
+  // description: the node keeps asking (its membership survives every
+  // answer) and routes nothing to it.
+  const std::vector<std::string> answers = {
+    "not json", "[]", "{\"id\": 5, \"participants\": [\"shop2\"]}",
+    "{\"id\": \"\", \"participants\": [\"shop2\"]}",
+    "{\"id\": {\"x\": 1}, \"participants\": [\"shop2\"]}", "null"};
+  auto asked = std::make_shared<std::atomic<size_t>>(0);
+  auto fake = client_->spawn(
+    [asked, answers](gateway_actor::pointer) -> gateway_actor::behavior_type {
+      return {
+        [](execute_atom, const std::string&, const step_command&) {
+          return step_reply{};
+        },
+        [](compensate_atom, const std::string&, const step_command&) {
+          return step_reply{};
+        },
+        [](run_atom, const std::string&) { return saga_result{}; },
+        [asked, answers](info_atom) {
+          return answers[asked->fetch_add(1) % answers.size()];
+        },
+      };
+    });
+  auto port = client_->middleman().publish(fake, 0, "127.0.0.1");
+  ASSERT_TRUE(port) << describe(port.error());
+  node_config cfg;
+  cfg.node_id = "gw3";
+  cfg.lease = 400ms; // a pass every 100 ms
+  cfg.peers = {"127.0.0.1:" + std::to_string(*port)};
+  cfg.runtime.scheduler_threads = 2;
+  node n{cfg};
+  ASSERT_FALSE(n.start()) << describe(n.start_error());
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (asked->load() < 2 * answers.size()
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_GE(asked->load(), 2 * answers.size())
+    << "the node stopped asking its peer: its membership died";
+  definition d{"remote"};
+  d.step("grant", "shop2");
+  auto r = n.rt().execute(d).get();
+  EXPECT_TRUE(is(r.error, errc::unknown_participant)) << describe(r.error);
+  n.stop();
+  caf::anon_send_exit(fake, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(cluster_fixture, bad_input_saga_node_names_every_bad_flag) {
+  expect_rejected({"--node-id=x", "--admin=bogus"},
+                  "--admin='bogus' is not host:port or off");
+  expect_rejected({"--node-id=x", "--admin=:8080"}, "--admin=':8080'");
+  expect_rejected({"--node-id=x", "--admin=127.0.0.1:70000"},
+                  "--admin='127.0.0.1:70000'");
+  expect_rejected({"--node-id=x", "--fail-rate=1.5"},
+                  "--fail-rate and --slow-rate must be in [0, 1]");
+  expect_rejected({"--node-id=x", "--slow-rate=-0.1"},
+                  "--fail-rate and --slow-rate must be in [0, 1]");
+  expect_rejected({"--node-id=x", "--remote-timeout=0s"},
+                  "remote_timeout must be positive");
+  expect_rejected({"--node-id=x", "--recovery-concurrency=0"},
+                  "recovery_concurrency must be at least 1");
+  expect_rejected({"--node-id=x", "--blocking-workers=0"},
+                  "blocking_workers must be at least 1");
+  // CAF's own parser: the error names the argument and CAF's reason.
+  expect_rejected({"--node-id=x", "--host="}, "missing_argument");
+  expect_rejected({"--node-id=x", "--journal=memory://x"},
+                  "memory:// takes no host or path");
+  expect_rejected({"--node-id=x", "--journal=redis://h:0"}, "port '0'");
+  expect_rejected({"--node-id=x", "--no-such-option=1"},
+                  "not_an_option, ({\"argument\" = \"--no-such-option=1\"})");
+  expect_rejected({"--node-id=x", "--lease=soon"},
+                  "unexpected_character, ({\"argument\" = \"--lease=soon\"})");
+  expect_rejected({"--node-id=x", "--port=70000"},
+                  "integer_overflow, ({\"argument\" = \"--port=70000\"})");
 }
 
 } // namespace

@@ -800,5 +800,406 @@ TEST_F(engine, a_crashed_participant_is_restarted_and_the_step_retried) {
                                        "execute:b#2"}));
 }
 
+// -- bad input (docs/bad-input.md) --------------------------------------------------
+//
+// What a participant does with commands it cannot run, what the coordinator
+// does with a definition it cannot start, and what a bad configuration
+// does: the error names the problem, and nothing is persisted or applied.
+
+class bad_input : public engine_fixture {
+protected:
+  /// Sends `cmd` to participant `name` and returns its reply (or the error
+  /// as the reply's text).
+  step_reply send(const std::string& name, bool compensate,
+                  step_command cmd) {
+    auto reply = std::make_shared<std::optional<step_reply>>();
+    auto p = rt_->participant(name).handle();
+    sys_->spawn([=](caf::event_based_actor* self) {
+      auto on_reply = [reply](step_reply& r) { *reply = std::move(r); };
+      auto on_error = [reply](caf::error& err) {
+        step_reply r;
+        r.error = "error: " + describe(err);
+        *reply = std::move(r);
+      };
+      if (compensate)
+        self->request(p, caf::infinite, compensate_atom::value, cmd)
+          .then(on_reply, on_error);
+      else
+        self->request(p, caf::infinite, execute_atom::value, cmd)
+          .then(on_reply, on_error);
+    });
+    run();
+    EXPECT_TRUE(reply->has_value()) << "participant '" << name
+                                    << "' did not answer";
+    return reply->value_or(step_reply{});
+  }
+
+  static step_command command(std::string action, std::string payload = "{}",
+                              std::string results = "{}") {
+    step_command cmd;
+    cmd.id = "bad-1";
+    cmd.saga_name = "bad";
+    cmd.step = "buy";
+    cmd.action = std::move(action);
+    cmd.payload = std::move(payload);
+    cmd.results = std::move(results);
+    return cmd;
+  }
+
+  /// Registers participant "shop" with action "buy", counting handler runs.
+  void add_shop() {
+    rt_->participant("shop").on(
+      "buy",
+      [this](const step_context&, const json&) {
+        ++runs_;
+        return step_outcome::ok({{"bought", true}});
+      },
+      [this](const step_context&, const json&) {
+        ++runs_;
+        return step_outcome::ok();
+      });
+    run();
+  }
+
+  /// Whether the barrier holds no record of (saga "bad-1", step "buy"): a
+  /// probe claim of the execute proceeds (it is then forgotten again).
+  bool no_record() {
+    auto c = store_->claim("bad-1", "buy", barrier_op::execute, "probe");
+    if (c.verdict != barrier_verdict::proceed)
+      return false;
+    step_reply failed;
+    failed.error = "probe";
+    auto done = store_->done("bad-1", "buy", barrier_op::execute, "probe",
+                             failed);
+    return done && *done;
+  }
+
+  int runs_ = 0;
+};
+
+TEST_F(bad_input, a_command_for_an_unknown_action_fails_and_records_nothing) {
+  add_shop();
+  for (bool compensate : {false, true}) {
+    auto r = send("shop", compensate, command("sell"));
+    if (compensate) {
+      // Nothing executed: a null compensation, whatever the action.
+      EXPECT_TRUE(r.ok) << r.error;
+      continue;
+    }
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.retryable) << "a missing action does not come back";
+    EXPECT_NE(r.error.find("participant 'shop' has no action 'sell'"),
+              std::string::npos)
+      << r.error;
+    EXPECT_TRUE(no_record());
+  }
+  EXPECT_EQ(runs_, 0);
+  EXPECT_EQ(store_->size(), 0u);
+}
+
+TEST_F(bad_input, payload_or_results_that_are_not_json_objects_run_no_handler) {
+  add_shop();
+  rt_->participant("async").on_async(
+    "buy",
+    [this](const step_context&, const json&, responder r) {
+      ++runs_;
+      r.deliver(step_outcome::ok());
+    },
+    [](const step_context&, const json&, responder r) {
+      r.deliver(step_outcome::ok());
+    });
+  run();
+  const std::pair<step_command, const char*> cases[] = {
+    {command("buy", "{\"sku\": "), "payload of step 'buy' is not valid JSON"},
+    {command("buy", "[1, 2]"),
+     "payload of step 'buy' is not a JSON object but array"},
+    {command("buy", "\"sku\""),
+     "payload of step 'buy' is not a JSON object but string"},
+    {command("buy", "{}", "{\"a\": "),
+     "results sent with step 'buy' are not valid JSON"},
+    {command("buy", "{\"x\": " + std::string(100'000, '[')
+                      + std::string(100'000, ']') + "}"),
+     "payload of step 'buy' nests deeper than 256 levels"},
+    {command("buy", "{}",
+             "{\"a\": " + std::string(300, '[') + std::string(300, ']')
+               + "}"),
+     "results sent with step 'buy' nest deeper than 256 levels"},
+  };
+  for (const char* who : {"shop", "async"}) {
+    for (const auto& [cmd, needle] : cases) {
+      SCOPED_TRACE(std::string{who} + ": payload '"
+                   + cmd.payload.substr(0, 40) + "', results '"
+                   + cmd.results.substr(0, 40) + "'");
+      auto r = send(who, false, cmd);
+      EXPECT_FALSE(r.ok);
+      EXPECT_FALSE(r.retryable);
+      EXPECT_NE(r.error.find(needle), std::string::npos) << r.error;
+      EXPECT_TRUE(no_record());
+    }
+  }
+  EXPECT_EQ(runs_, 0);
+  // A well-formed command still runs (and is recorded).
+  auto ok = send("shop", false, command("buy", "{\"sku\": 1}"));
+  EXPECT_TRUE(ok.ok) << ok.error;
+  EXPECT_EQ(runs_, 1);
+  EXPECT_FALSE(no_record());
+}
+
+TEST_F(bad_input, a_command_without_saga_id_or_step_is_refused_unrun) {
+  add_shop();
+  auto no_id = command("buy");
+  no_id.id.clear();
+  auto no_step = command("buy");
+  no_step.step.clear();
+  for (bool compensate : {false, true}) {
+    auto r = send("shop", compensate, no_id);
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.retryable);
+    EXPECT_NE(r.error.find("malformed step_command: no saga id"),
+              std::string::npos)
+      << r.error;
+    r = send("shop", compensate, no_step);
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.error.find("malformed step_command: no step name"),
+              std::string::npos)
+      << r.error;
+  }
+  EXPECT_EQ(runs_, 0);
+  auto c = store_->claim("", "buy", barrier_op::execute, "probe");
+  EXPECT_EQ(c.verdict, barrier_verdict::proceed) << "a record under no id";
+}
+
+TEST_F(bad_input, a_handler_that_throws_anything_fails_its_step_with_the_reason) {
+  rt_->participant("thrower")
+    .on("std",
+        [](const step_context&, const json&) -> step_outcome {
+          throw std::runtime_error("disk on fire");
+        },
+        [](const step_context&, const json&) { return step_outcome::ok(); })
+    .on("int",
+        [](const step_context&, const json&) -> step_outcome { throw 42; },
+        [](const step_context&, const json&) { return step_outcome::ok(); })
+    .on_async(
+      "async_std",
+      [](const step_context&, const json&, responder) {
+        throw std::runtime_error("async disk on fire");
+      },
+      [](const step_context&, const json&, responder r) {
+        r.deliver(step_outcome::ok());
+      })
+    .on_async(
+      "async_int",
+      [](const step_context&, const json&, responder) { throw 42; },
+      [](const step_context&, const json&, responder r) {
+        r.deliver(step_outcome::ok());
+      });
+  run();
+  const std::pair<const char*, const char*> cases[] = {
+    {"std", "handler threw: disk on fire"},
+    {"int", "handler threw a non-standard exception"},
+    {"async_std", "handler threw: async disk on fire"},
+    {"async_int", "handler threw a non-standard exception"},
+  };
+  auto before = rt_->participant("thrower").handle();
+  for (auto [action, needle] : cases) {
+    SCOPED_TRACE(action);
+    auto r = send("thrower", false, command(action));
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.error.find(needle), std::string::npos) << r.error;
+    EXPECT_TRUE(no_record());
+  }
+  // The participant did not crash on any of them.
+  EXPECT_EQ(rt_->participant("thrower").handle(), before);
+}
+
+TEST_F(bad_input, an_action_without_a_compensation_handler_fails_its_undo) {
+  rt_->participant("oneway").on(
+    "buy", [](const step_context&, const json&) { return step_outcome::ok(); },
+    step_handler{});
+  run();
+  ASSERT_TRUE(send("oneway", false, command("buy")).ok);
+  auto r = send("oneway", true, command("buy"));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("no handler for action 'buy'"), std::string::npos)
+    << r.error;
+}
+
+TEST_F(bad_input, bad_atomic_effects_fail_the_step_and_apply_nothing) {
+  rt_->participant("bank").on(
+    "pay",
+    [](const step_context&, const json&) {
+      return step_outcome::ok().atomically(
+        {{"HINCRBY", "balance", "alice", "-30"},
+         {"XADD", "audit", "*", "paid", "30"}});
+    },
+    [](const step_context&, const json&) { return step_outcome::ok(); });
+  run();
+  definition def{"bad-effect"};
+  def.step("pay", "bank").timeout(1s).retry(retry_policy{2, 10ms, 1.0, 10ms,
+                                                         0.0});
+  auto slot = start(def);
+  advance(10ms); // the retry's backoff
+  ASSERT_TRUE(slot->has_value()) << "the saga did not end";
+  const auto& r = **slot;
+  EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
+  EXPECT_TRUE(is(r.error, errc::step_failed)) << describe(r.error);
+  auto text = describe(r.error);
+  EXPECT_NE(text.find("atomic effect 2 ('XADD')"), std::string::npos) << text;
+  EXPECT_NE(text.find("unsupported command"), std::string::npos) << text;
+  // Neither attempt applied its first, valid effect.
+  EXPECT_TRUE(store_->read_hash("balance").empty());
+  EXPECT_TRUE(store_->read_hash("audit").empty());
+}
+
+TEST_F(bad_input, a_null_definition_is_refused_and_nothing_is_persisted) {
+  auto result = std::make_shared<std::optional<saga_result>>();
+  auto coord = rt_->coordinator();
+  sys_->spawn([coord, result](caf::event_based_actor* self) {
+    self->request(coord, caf::infinite, run_atom::value, definition_ptr{})
+      .then([result](saga_result& r) { *result = std::move(r); },
+            [result](caf::error& err) {
+              saga_result r;
+              r.error = std::move(err);
+              *result = std::move(r);
+            });
+  });
+  run();
+  ASSERT_TRUE(result->has_value());
+  EXPECT_TRUE(is((*result)->error, errc::no_steps))
+    << describe((*result)->error);
+  EXPECT_NE(describe((*result)->error).find("no definition was given"),
+            std::string::npos);
+  EXPECT_TRUE((*result)->saga_id.empty());
+  EXPECT_EQ(store_->size(), 0u);
+}
+
+TEST_F(bad_input, every_bad_runtime_setting_is_named_and_refuses_sagas) {
+  using change = std::function<void(runtime_config&)>;
+  const std::pair<change, const char*> cases[] = {
+    {[](runtime_config& c) { c.journal_url.clear(); }, "journal_url is empty"},
+    {[](runtime_config& c) { c.journal_timeout = 0ms; },
+     "journal_timeout must be positive"},
+    {[](runtime_config& c) { c.journal_timeout = -1ms; },
+     "journal_timeout must be positive"},
+    {[](runtime_config& c) { c.blocking_workers = 0; },
+     "blocking_workers must be at least 1"},
+    {[](runtime_config& c) { c.recovery_concurrency = 0; },
+     "recovery_concurrency must be at least 1"},
+    {[](runtime_config& c) { c.max_active_sagas = 0; },
+     "max_active_sagas must be at least 1"},
+    {[](runtime_config& c) { c.journal.writers = 0; },
+     "journal.writers and journal.max_batch must be at least 1"},
+    {[](runtime_config& c) { c.journal.max_batch = 0; },
+     "journal.writers and journal.max_batch must be at least 1"},
+    {[](runtime_config& c) { c.journal.node_id.clear(); },
+     "journal.node_id is empty"},
+    {[](runtime_config& c) { c.journal.node_id = "a/b"; },
+     "journal.node_id 'a/b' may hold only letters, digits"},
+    {[](runtime_config& c) { c.journal.node_id = "{x}"; },
+     "journal.node_id '{x}' may hold only"},
+    {[](runtime_config& c) { c.saga_restarts.max_restarts = 0; },
+     "restart intensities must allow at least 1 restart"},
+    {[](runtime_config& c) { c.supervisor_restarts.max_restarts = 0; },
+     "restart intensities must allow at least 1 restart"},
+    {[](runtime_config& c) { c.journal.retention = std::chrono::seconds{0}; },
+     "journal.retention must be positive"},
+  };
+  for (const auto& [apply, needle] : cases) {
+    SCOPED_TRACE(needle);
+    runtime_config cfg;
+    apply(cfg);
+    auto err = cfg.validate();
+    EXPECT_TRUE(is(err, errc::invalid_config)) << describe(err);
+    EXPECT_NE(describe(err).find(needle), std::string::npos) << describe(err);
+  }
+  EXPECT_FALSE(runtime_config{}.validate());
+  // A runtime made with a bad setting answers every saga with that error
+  // and persists nothing.
+  runtime_config bad;
+  bad.blocking_workers = 0;
+  restart_runtime(bad);
+  EXPECT_TRUE(is(rt_->start_error(), errc::invalid_config));
+  auto r = execute(definition{"x"}.step("a", "p-a"));
+  EXPECT_TRUE(is(r.error, errc::invalid_config)) << describe(r.error);
+  EXPECT_NE(describe(r.error).find("blocking_workers"), std::string::npos);
+  EXPECT_TRUE(r.saga_id.empty());
+  EXPECT_EQ(store_->size(), 0u);
+  EXPECT_TRUE(script_->calls.empty());
+}
+
+TEST_F(bad_input, operator_calls_in_the_wrong_state_are_refused_naming_why) {
+  // Operator calls on the coordinator (what rt.retry / rt.abort and the
+  // admin API send), each answered with the reason and changing nothing.
+  auto call = [this](bool abort, const saga_id& id) {
+    auto out = std::make_shared<std::optional<caf::expected<saga_status>>>();
+    auto coord = rt_->coordinator();
+    sys_->spawn([=](caf::event_based_actor* self) {
+      auto ok = [out](saga_status st) { *out = st; };
+      auto bad = [out](caf::error& err) { *out = std::move(err); };
+      if (abort)
+        self->request(coord, caf::infinite, abort_atom::value, id,
+                      std::string{"alice"})
+          .then(ok, bad);
+      else
+        self->request(coord, caf::infinite, retry_atom::value, id,
+                      std::string{"alice"})
+          .then(ok, bad);
+    });
+    run();
+    EXPECT_TRUE(out->has_value()) << "no answer";
+    return out->value_or(caf::expected<saga_status>{saga_status::pending});
+  };
+  auto expect_refused = [](const caf::expected<saga_status>& x, errc code,
+                           const std::string& needle) {
+    ASSERT_FALSE(x) << "accepted: " << to_string(*x);
+    EXPECT_TRUE(is(x.error(), code)) << describe(x.error());
+    EXPECT_NE(describe(x.error()).find(needle), std::string::npos)
+      << describe(x.error());
+  };
+  // Unknown sagas.
+  expect_refused(call(false, "no-such-saga"), errc::unknown_saga,
+                 "no saga 'no-such-saga'");
+  expect_refused(call(true, "no-such-saga"), errc::unknown_saga,
+                 "no saga 'no-such-saga'");
+  // A running saga past its pivot only goes forward.
+  add_participant("p-a", {"a", "b"});
+  script_->plan("execute:b", {reaction::hang()});
+  definition pivoted{"pivoted"};
+  pivoted.step("a", "p-a").pivot().step("b", "p-a").timeout(60s);
+  auto slot = start(pivoted);
+  ASSERT_FALSE(slot->has_value());
+  ASSERT_FALSE(script_->calls.empty());
+  auto id = script_->calls.back().id;
+  auto events = events_of(id).size();
+  expect_refused(call(true, id), errc::invalid_state,
+                 "has passed its pivot step 'a'");
+  expect_refused(call(false, id), errc::invalid_state,
+                 "only a failed saga can be retried");
+  EXPECT_EQ(events_of(id).size(), events) << "a refused call wrote events";
+  answer("execute:b#1", step_outcome::ok());
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_TRUE((*slot)->success) << describe((*slot)->error);
+  // An ended saga can be neither aborted nor retried.
+  events = events_of(id).size();
+  expect_refused(call(true, id), errc::invalid_state,
+                 "only a running saga can be aborted");
+  expect_refused(call(false, id), errc::invalid_state,
+                 "only a failed saga can be retried");
+  EXPECT_EQ(events_of(id).size(), events);
+  // A saga running elsewhere (here: left by the runtime before this one)
+  // is aborted on the node that owns it, not here.
+  script_->plan("execute:b", {reaction::hang()});
+  definition left{"left"};
+  left.step("b", "p-a").timeout(60s);
+  start(left);
+  auto other = script_->calls.back().id;
+  restart_runtime();
+  events = events_of(other).size();
+  expect_refused(call(true, other), errc::no_route,
+                 "is not running on this node; abort it on the node that "
+                 "owns it");
+  EXPECT_EQ(events_of(other).size(), events);
+}
+
 } // namespace
 } // namespace saga::test

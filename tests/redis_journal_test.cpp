@@ -14,6 +14,7 @@
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/saga.hpp"
+#include "tests/await_saga.hpp"
 #include "tests/redis_server.hpp"
 
 using namespace std::chrono_literals;
@@ -798,6 +799,169 @@ TEST(redis_epochs, allocate_epoch_reports_an_unreachable_server) {
   auto e = allocate_epoch("redis://127.0.0.1:" + std::to_string(free_port()));
   ASSERT_FALSE(e);
   EXPECT_TRUE(is(e.error(), errc::journal_failure)) << describe(e.error());
+}
+
+// -- bad input: corrupt stream entries (docs/bad-input.md) --------------------------
+//
+// A saga's stream is written only by the append and reopen scripts; entries
+// written by anything else (a hand-made XADD, a damaged restore, another
+// program on the same keys) are refused on the way back with
+// errc::invalid_event naming the saga and the entry, and reading changes
+// nothing.
+
+/// Returns the raw XRANGE of stream `key` as text, to compare before/after.
+std::string raw_stream(redis_connection& c, const std::string& key) {
+  auto r = c.command({"XRANGE", key, "-", "+"});
+  if (!r)
+    return "error: " + describe(r.error());
+  std::string out;
+  for (size_t i = 0; i < (*r)->elements; ++i) {
+    const auto* e = (*r)->element[i];
+    out += std::string{e->element[0]->str, e->element[0]->len} + ":";
+    for (size_t k = 0; k < e->element[1]->elements; ++k)
+      out += std::string{e->element[1]->element[k]->str,
+                         e->element[1]->element[k]->len}
+             + ",";
+    out += "\n";
+  }
+  return out;
+}
+
+/// The fields the append script writes for a step_started of step 0.
+std::vector<std::string> good_fields() {
+  return {"type", "step_started", "step", "0", "attempt", "1",
+          "data", "",             "error", "", "time",    "1700000000002"};
+}
+
+TEST_F(redis_journal, bad_input_corrupt_entries_are_invalid_events_naming_them) {
+  auto with = [](const std::string& field, std::string value) {
+    auto f = good_fields();
+    for (size_t i = 0; i + 1 < f.size(); i += 2)
+      if (f[i] == field)
+        f[i + 1] = std::move(value);
+    return f;
+  };
+  auto without = [](const std::string& field) {
+    auto f = good_fields();
+    for (size_t i = 0; i + 1 < f.size(); i += 2)
+      if (f[i] == field) {
+        f.erase(f.begin() + static_cast<ptrdiff_t>(i),
+                f.begin() + static_cast<ptrdiff_t>(i) + 2);
+        break;
+      }
+    return f;
+  };
+  struct bad_case {
+    std::string entry_id;
+    std::vector<std::string> fields;
+    std::string needle;
+  };
+  const std::vector<bad_case> cases = {
+    {"0-2", without("type"), "the field 'type' is missing"},
+    {"0-2", without("step"), "the field 'step' is missing"},
+    {"0-2", without("attempt"), "the field 'attempt' is missing"},
+    {"0-2", without("data"), "the field 'data' is missing"},
+    {"0-2", without("error"), "the field 'error' is missing"},
+    {"0-2", without("time"), "the field 'time' is missing"},
+    {"0-2", {"note", "hand-written"}, "the field 'type' is missing"},
+    {"0-2", with("type", "from_the_future"),
+     "unknown event type 'from_the_future'"},
+    {"0-2", with("type", ""), "unknown event type ''"},
+    {"0-2", with("step", "first"), "bad step 'first'"},
+    {"0-2", with("step", "4294967296"), "bad step '4294967296'"},
+    {"0-2", with("step", "1.5"), "bad step '1.5'"},
+    {"0-2", with("attempt", "-1"), "bad attempt '-1'"},
+    {"0-2", with("attempt", "4294967296"), "bad attempt '4294967296'"},
+    {"0-2", with("attempt", " 1"), "bad attempt ' 1'"},
+    {"0-2", with("time", "soon"), "bad time 'soon'"},
+    {"0-2", with("time", ""), "bad time ''"},
+    {"7-2", good_fields(), "entry ID '7-2' is not 0-<seq>"},
+  };
+  for (size_t n = 0; n < cases.size(); ++n) {
+    const auto& c = cases[n];
+    auto id = "corrupt-" + std::to_string(n);
+    SCOPED_TRACE("saga " + id + ": " + c.needle);
+    ASSERT_TRUE(append(id, {started()}));
+    auto key = redis_events_key(id);
+    std::vector<std::string> xadd{"XADD", key, c.entry_id};
+    xadd.insert(xadd.end(), c.fields.begin(), c.fields.end());
+    std::vector<std::string_view> argv(xadd.begin(), xadd.end());
+    auto added = conn_.command(argv);
+    ASSERT_TRUE(added) << describe(added.error());
+    ASSERT_NE((*added)->type, REDIS_REPLY_ERROR)
+      << std::string{(*added)->str, (*added)->len};
+    auto before = raw_stream(conn_, key);
+    auto r = read(id);
+    ASSERT_FALSE(r) << "a corrupt history was read as " << r->size()
+                    << " events";
+    EXPECT_TRUE(is(r.error(), errc::invalid_event)) << describe(r.error());
+    auto text = describe(r.error());
+    EXPECT_NE(text.find("saga " + id + ", stream entry 1"), std::string::npos)
+      << text;
+    EXPECT_NE(text.find(c.needle), std::string::npos) << text;
+    // Reading wrote nothing, and the journal still serves other sagas.
+    EXPECT_EQ(raw_stream(conn_, key), before);
+    auto ok = read(id + "-ok");
+    EXPECT_TRUE(!ok && is(ok.error(), errc::unknown_saga));
+  }
+  // The well-formed entry the cases start from does decode.
+  auto id = std::string{"corrupt-control"};
+  ASSERT_TRUE(append(id, {started()}));
+  std::vector<std::string> xadd{"XADD", redis_events_key(id), "0-2"};
+  auto f = good_fields();
+  xadd.insert(xadd.end(), f.begin(), f.end());
+  std::vector<std::string_view> argv(xadd.begin(), xadd.end());
+  ASSERT_TRUE(conn_.command(argv));
+  auto back = read(id);
+  ASSERT_TRUE(back) << describe(back.error());
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[1].type, event_type::step_started);
+  EXPECT_EQ((*back)[1].step, 0);
+  EXPECT_EQ((*back)[1].attempt, 1u);
+  EXPECT_EQ((*back)[1].time_ms, 1700000000002);
+}
+
+TEST(redis_journal_recovery, bad_input_a_corrupt_history_is_left_as_it_is) {
+  // A node's index lists a saga whose stream holds an entry of an unknown
+  // type: recovery reports it, resumes the others, and changes neither the
+  // stream nor the index.
+  auto ep = parse_redis_url(shared_server().url());
+  auto c = redis_connection::connect(*ep, 2s);
+  ASSERT_TRUE(c) << describe(c.error());
+  const std::string node = "corrupt-recovery";
+  definition d{"t"};
+  d.step("a", "p");
+  auto def = d.to_json().dump();
+  for (std::string id : {"cr-bad", "cr-good"}) {
+    auto key = redis_events_key(id);
+    ASSERT_TRUE(c->command({"XADD", key, "0-1", "type", "saga_started", "step",
+                            "-1", "attempt", "0", "data", def, "error", "",
+                            "time", "1700000000001"}));
+    ASSERT_TRUE(c->command({"XADD", key, "0-2", "type",
+                            id == "cr-bad" ? "bogus" : "step_started", "step",
+                            "0", "attempt", "1", "data", "", "error", "",
+                            "time", "1700000000002"}));
+    ASSERT_TRUE(c->command({"SET", redis_owner_key(id), node + "/1"}));
+    ASSERT_TRUE(c->command({"ZADD", redis_unfinished_key(node), "0", id}));
+  }
+  auto before = raw_stream(*c, redis_events_key("cr-bad"));
+  runtime_config cfg;
+  cfg.journal_url = shared_server().url();
+  cfg.journal.node_id = node;
+  runtime rt{cfg};
+  ASSERT_FALSE(rt.start_error()) << describe(rt.start_error());
+  rt.participant("p").on(
+    "a", [](const step_context&, const json&) { return step_outcome::ok(); },
+    [](const step_context&, const json&) { return step_outcome::ok(); });
+  EXPECT_EQ(rt.recover(), 1u) << "only the well-formed saga resumes";
+  auto good = test::await_saga(rt, "cr-good");
+  EXPECT_EQ(good.state, saga_status::completed) << describe(good.error);
+  EXPECT_FALSE(rt.saga_log("cr-bad"));
+  EXPECT_EQ(raw_stream(*c, redis_events_key("cr-bad")), before);
+  auto listed = c->command({"ZSCORE", redis_unfinished_key(node), "cr-bad"});
+  ASSERT_TRUE(listed);
+  EXPECT_NE((*listed)->type, REDIS_REPLY_NIL)
+    << "the corrupt saga left its node's index";
 }
 
 } // namespace

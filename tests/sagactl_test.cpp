@@ -490,5 +490,84 @@ TEST_F(sagactl_test, tail_prints_events_as_they_arrive_until_max) {
   EXPECT_TRUE(t.has("step_completed  add_item#1")) << t.text();
 }
 
+// -- bad input (docs/bad-input.md) --------------------------------------------------
+
+TEST_F(sagactl_test, bad_input_every_usage_error_names_the_flag_or_value) {
+  struct bad_case {
+    strings args;
+    std::string needle;
+  };
+  const std::vector<bad_case> cases = {
+    {{"list", "--limit", "501"}, "--limit: '501' is not a number in 1 to 500"},
+    {{"list", "--limit", "ten"}, "--limit: 'ten' is not a number"},
+    {{"list", "--min-age", "5x"}, "--min-age: '5x' is not a duration"},
+    {{"list", "--max-age", "-5s"}, "--max-age: '-5s' is not a duration"},
+    {{"list", "--min-age", "10m", "--max-age", "1m"},
+     "min_age_s: more than max_age_s"},
+    {{"list", "--state", "sleepy"}, "--state: 'sleepy' is not one of"},
+    {{"list", "--state", "pending"}, "--state: 'pending' is not one of"},
+    {{"list", "--cursor"}, "--cursor needs a value"},
+    {{"list", "--definition", std::string(201, 'd')},
+     "definition: longer than 200 characters"},
+    {{"list", "--bogus"}, "list: unknown option '--bogus'"},
+    {{"show"}, "show: which saga?"},
+    {{"show", "a-1", "extra"}, "show: unknown option 'extra'"},
+    {{"show", "not/an/id"}, "'not/an/id' is not a saga id"},
+    {{"show", std::string(201, 'a')}, "is not a saga id"},
+    {{"retry"}, "retry: which saga?"},
+    {{"abort", "--by", "bob"}, "abort: which saga?"},
+    {{"retry", "x-1", "--by", "a b"},
+     "--by: 'a b' is not 1 to 64 characters of [A-Za-z0-9._@-]"},
+    {{"retry", "x-1", "--by", std::string(65, 'b')}, "is not 1 to 64"},
+    {{"retry", "x-1", "--by"}, "--by needs a value"},
+    {{"retry", "x-1", "--force"}, "retry: unknown option '--force'"},
+    {{"retry", "bad id!"}, "'bad id!' is not a saga id"},
+    {{"tail", "--max", "0"}, "--max: '0' is not a number in 1 to 1000000000"},
+    {{"tail", "--follow-for", "soon"}, "--follow-for: 'soon' is not a duration"},
+    {{"stats", "extra"}, "stats: unknown option 'extra'"},
+    {{"nodes", "--all"}, "nodes: unknown option '--all'"},
+    {{"frobnicate"}, "unknown command 'frobnicate'"},
+    {{"--nope", "list"}, "unknown option '--nope'"},
+    {{"--admin", "bogus", "stats"}, "--admin: 'bogus' is not host:port"},
+    {{"--admin", "127.0.0.1:0", "stats"}, "--admin: '127.0.0.1:0'"},
+    {{"--admin", ":80", "stats"}, "--admin: ':80'"},
+    {{"--admin"}, "--admin needs host:port"},
+    {{"--token"}, "--token needs a value"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(testing::PrintToString(c.args));
+    auto r = ctl(c.args);
+    EXPECT_EQ(r.code, 2) << r.text();
+    EXPECT_TRUE(r.has("sagactl: ")) << r.text();
+    EXPECT_TRUE(r.has(c.needle)) << r.text();
+  }
+  // The URL comes before everything else that is checked.
+  for (const auto& [url, needle] :
+       std::vector<std::pair<std::string, std::string>>{
+         {"nonsense://x", "--redis: journal URL 'nonsense://x': unsupported "
+                          "scheme 'nonsense'"},
+         {"redis://h:99999", "port '99999' is not in 1..65535"},
+         {"redis://u:pw@", "no host"}}) {
+    auto r = sagactl({"--redis", url, "stats"});
+    EXPECT_EQ(r.code, 2) << r.text();
+    EXPECT_TRUE(r.has("sagactl: --redis: ")) << r.text();
+    EXPECT_TRUE(r.has(needle)) << r.text();
+    EXPECT_FALSE(r.has("pw@")) << "the password was shown: " << r.text();
+  }
+  auto r = sagactl({"--redis"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(r.has("sagactl: --redis needs a URL")) << r.text();
+}
+
+TEST_F(sagactl_test, bad_input_an_answer_that_is_not_json_exits_4) {
+  stub_admin admin{[](const std::string&) {
+    return std::make_pair(200, std::string{"<html>a proxy page</html>"});
+  }};
+  auto r = ctl({"--admin", admin.address(), "--token", "t", "retry", "f-1"});
+  EXPECT_EQ(r.code, 4) << r.text();
+  EXPECT_TRUE(r.has("the answer is not JSON: <html>a proxy page</html>"))
+    << r.text();
+}
+
 } // namespace
 } // namespace saga::test

@@ -627,3 +627,33 @@ TEST(AdminServerStart, BadConfigIsAnError) {
   client c{(*local)->port()};
   EXPECT_EQ(c.get("/api/stats").result_int(), 200u);
 }
+
+// -- bad input (docs/bad-input.md) ------------------------------------------------------
+
+TEST_F(AdminServer, BadInputTargetsThatAreNoPathAre400) {
+  for (auto target : {"http://127.0.0.1/api/stats", "*", "api/stats"})
+    expect_error(client_->send({http::verb::get, target, 11}), 400,
+                 "invalid_request", "request target must be a path");
+  EXPECT_TRUE(backend_->calls().empty());
+}
+
+TEST_F(AdminServer, BadInputQueryTextsAreRefusedNamingTheParameter) {
+  const std::pair<std::string, const char*> cases[] = {
+    {"/api/sagas?cursor=%01abc", "'cursor'"},
+    {"/api/sagas?cursor=" + std::string(1100, 'c'), "'cursor'"},
+    {"/api/sagas?definition=" + std::string(257, 'd'), "'definition'"},
+    {"/api/sagas?node=a%7Fb", "'node'"},
+    {"/api/sagas?%zz=1", "'%zz'"},
+    {"/api/sagas?state=failed&state=failed", "'state'"},
+    {"/api/sagas?max_age_s=1.5", "'max_age_s'"},
+    {"/api/events?after=abc", "'after'"},
+    {"/api/events?after=18446744073709551616", "'after'"},
+    {"/api/events?max=%31%30%30%31", "'max'"}, // 1001, encoded
+  };
+  for (const auto& [target, name] : cases) {
+    SCOPED_TRACE(target);
+    expect_error(client_->get(target), 400, "invalid_request",
+                 std::string{"bad query parameter "} + name);
+  }
+  EXPECT_TRUE(backend_->calls().empty());
+}

@@ -116,7 +116,11 @@ void ask_info(membership_pointer self, const std::string& key,
         if (i != s.peers.end() && i->second.gateway == gw) {
           auto j = json::parse(text, nullptr, false);
           std::vector<std::string> names;
-          if (j.is_object() && j.value("id", std::string{}) != "") {
+          // A peer's answer is input like any other: an id that is no
+          // string (json::value would throw here) is not a node to route to.
+          auto id_field = j.is_object() ? j.find("id") : j.end();
+          if (j.is_object() && id_field != j.end() && id_field->is_string()
+              && !id_field->get_ref<const std::string&>().empty()) {
             if (j.contains("participants") && j["participants"].is_array())
               for (const auto& n : j["participants"])
                 if (n.is_string())
