@@ -660,6 +660,21 @@ TEST_F(bad_input_gateway, execute_and_compensate_refuse_what_the_node_cannot_run
   EXPECT_EQ(runs_.load(), 1);
 }
 
+TEST_F(bad_input_gateway, an_exit_message_from_a_peer_does_not_stop_it) {
+  caf::anon_send_exit(gw_, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(gw_, caf::exit_reason::remote_link_unreachable);
+  // Still serving: info answers, a saga runs.
+  std::string info;
+  caf::scoped_actor self{*client_};
+  self->request(gw_, std::chrono::seconds{10}, info_atom::value)
+    .receive([&](std::string& x) { info = std::move(x); },
+             [&](caf::error& err) { info = describe(err); });
+  EXPECT_NE(info.find("\"gw\""), std::string::npos) << info;
+  definition d{"after-exit"};
+  d.step("buy", "shop");
+  EXPECT_TRUE(run(d.to_json().dump()).success);
+}
+
 TEST_F(bad_input_gateway, a_second_node_on_a_taken_port_says_so) {
   node_config cfg;
   cfg.node_id = "gw2";

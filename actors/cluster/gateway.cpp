@@ -40,6 +40,10 @@ gateway_actor::behavior_type gateway(gateway_pointer self,
                                      gateway_identity id, directory_ptr dir,
                                      route_table_ptr routes) {
   keep_crash_reason(self);
+  // Any peer can send a published actor an exit message: ignore them all.
+  // The node stops its gateway with exit_reason::kill, which cannot be
+  // trapped.
+  self->set_exit_handler([](caf::exit_msg&) {});
   auto& s = self->state;
   s.id = std::move(id);
   s.dir = std::move(dir);

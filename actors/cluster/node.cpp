@@ -265,7 +265,7 @@ void node::stop() {
   d.membership = nullptr;
   if (d.gateway) {
     d.sys->middleman().unpublish(d.gateway, d.port);
-    caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(d.gateway, caf::exit_reason::kill); // see gateway.cpp
   }
   d.gateway = nullptr;
   if (d.admin)
