@@ -209,7 +209,7 @@ constexpr auto barrier_tick = std::chrono::milliseconds{100};
 /// executes from the journal's records. Owned by one actor.
 struct barrier_gate {
   directory_ptr dir;
-  /// This incarnation; claim tokens are "<incarnation>-<n>".
+  /// This incarnation; claim tokens are "<attempt>:<incarnation>-<n>".
   std::string incarnation;
   uint64_t next_claim = 0;
   /// Operations in flight here, by key "<saga>/<step>/<x|c>": duplicates
@@ -337,7 +337,10 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
     answer(g, key, claim, fail_reply("no journal for the barrier", true));
     return rp;
   }
-  auto token = g.incarnation + "-" + std::to_string(claim);
+  // The attempt leads the token: the barrier remembers a failed attempt by
+  // it and answers its copies with the same failure.
+  auto token = std::to_string(cmd.attempt) + ":" + g.incarnation + "-"
+               + std::to_string(claim);
   if (!compensate)
     g.executing[step_key] = claim;
   auto finish = [&g, key, claim](step_reply r) {

@@ -377,6 +377,23 @@ caf::error apply_effects(keyspace& hashes,
 
 } // namespace
 
+namespace {
+
+/// Returns the attempt that leads a claim token ("<attempt>:..."), or 0.
+uint32_t attempt_of(const std::string& token) {
+  uint32_t n = 0;
+  for (auto c : token) {
+    if (c == ':')
+      return n;
+    if (c < '0' || c > '9' || n > 100'000'000)
+      return 0;
+    n = n * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return 0;
+}
+
+} // namespace
+
 barrier_claim memory_store::claim(const saga_id& id, const std::string& step,
                                   barrier_op op, const std::string& owner) {
   std::lock_guard<std::mutex> guard{mtx_};
@@ -400,8 +417,19 @@ barrier_claim memory_store::claim(const saga_id& id, const std::string& step,
     result.reply = mine->reply;
     return result;
   }
+  // A failed attempt's copies (and earlier attempts') get its failure, so
+  // they cannot take effect after the saga was told nothing happened; a
+  // later attempt runs (as the Redis claim script does).
+  auto failed = x != nullptr && x->failed_attempt > 0 && x->owner.empty();
+  if (op == barrier_op::execute && failed
+      && attempt_of(owner) <= x->failed_attempt) {
+    result.verdict = barrier_verdict::duplicate;
+    result.reply = x->reply;
+    return result;
+  }
   if (op == barrier_op::compensate
-      && (x == nullptr || (x->done && !x->reply.ok && !x->revoked))) {
+      && (x == nullptr || failed
+          || (x->done && !x->reply.ok && !x->revoked))) {
     // Nothing took effect: record a null compensation.
     recs[step + "/c"] = barrier_record{true, owner, null_compensation()};
     result.verdict = barrier_verdict::null_compensated;
@@ -433,8 +461,15 @@ caf::expected<bool> memory_store::done(const saga_id& id,
   if (i == recs.end() || i->second.done || i->second.owner != owner)
     return false; // no longer our claim: someone else settled it
   if (!reply.ok) {
-    // No effect: forget the claim, so a retry runs the handler again.
-    recs.erase(i);
+    // No effect. A compensation's claim is forgotten (a retry runs it
+    // again); an execute's failure is kept with its attempt (see `claim`).
+    auto attempt = attempt_of(owner);
+    if (op == barrier_op::compensate || attempt == 0) {
+      recs.erase(i);
+      return true;
+    }
+    reply.effects.clear();
+    i->second = barrier_record{false, {}, std::move(reply), false, attempt};
     return true;
   }
   // Effects land with the record or not at all (same lock); a bad batch

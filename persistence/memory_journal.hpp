@@ -110,6 +110,9 @@ private:
     step_reply reply;
     /// An execute revoked by a compensation before it recorded an outcome.
     bool revoked = false;
+    /// An execute whose attempt this failed (not done, no owner; `reply` is
+    /// the failure): copies of it and of earlier attempts get `reply`.
+    uint32_t failed_attempt = 0;
   };
 
   void retire(const saga_id& id);

@@ -1082,6 +1082,32 @@ TEST(MemoryBarrier, FailureOfTheOwnClaimForgetsItSoARetryProceeds) {
             barrier_verdict::proceed);
 }
 
+TEST(MemoryBarrier, ACopyOfAFailedAttemptGetsItsFailureALaterAttemptRuns) {
+  memory_store store;
+  ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "1:a").verdict,
+            barrier_verdict::proceed);
+  ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "1:a",
+                   failed_reply("declined")));
+  // A copy of attempt 1 (duplicated, delayed, re-sent) must not run now.
+  auto copy = store.claim("s", "pay", barrier_op::execute, "1:b");
+  EXPECT_EQ(copy.verdict, barrier_verdict::duplicate);
+  EXPECT_FALSE(copy.reply.ok);
+  EXPECT_EQ(copy.reply.error, "declined");
+  // A retry (attempt 2) runs.
+  EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "2:c").verdict,
+            barrier_verdict::proceed);
+  ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "2:c",
+                   failed_reply("declined again")));
+  EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "1:d").verdict,
+            barrier_verdict::duplicate);
+  // Nothing took effect: a compensate is a null compensation, and every
+  // later execute is refused.
+  EXPECT_EQ(store.claim("s", "pay", barrier_op::compensate, "1:e").verdict,
+            barrier_verdict::null_compensated);
+  EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "3:f").verdict,
+            barrier_verdict::refused);
+}
+
 TEST(MemoryBarrier, ASettledRecordIsNotWrittenAgainByItsOwnClaimant) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,

@@ -201,7 +201,17 @@ end
 if mine and string.sub(mine, 1, 1) == 'D' then
   return {'duplicate', string.sub(mine, 4)}
 end
-if ARGV[2] == 'c' and not revoked and (not x or string.sub(x, 1, 2) == 'D0') then
+-- A failed execute attempt is remembered with its number ("F<n>:<reply>"):
+-- a copy of attempt n or an earlier one (delayed, duplicated, re-sent) gets
+-- the same failure without running, so it cannot take effect after the
+-- saga was told nothing happened; a later attempt (a retry) runs.
+if ARGV[2] == 'x' and x and string.sub(x, 1, 1) == 'F' then
+  local n, rep = string.match(x, '^F(%d+):(.*)$')
+  local a = tonumber(string.match(ARGV[3], '^(%d+):'))
+  if n and a and a <= tonumber(n) then return {'duplicate', rep} end
+end
+if ARGV[2] == 'c' and not revoked
+   and (not x or string.sub(x, 1, 2) == 'D0' or string.sub(x, 1, 1) == 'F') then
   put(cf, 'D1:' .. ARGV[6])
   return {'null_compensated', ARGV[6]}
 end
@@ -564,10 +574,16 @@ void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
   argv.push_back(texts.back());
   texts.push_back("R:" + p.owner);
   argv.push_back(texts.back());
-  if (p.reply.ok)
+  if (p.reply.ok) {
     texts.push_back("D1:" + encode_reply(p.reply));
-  else
-    texts.emplace_back();
+  } else if (p.op == barrier_op::execute) {
+    // The attempt's number leads its claim token ("<attempt>:..."): copies
+    // of it are answered with this failure (see `claim_script`).
+    texts.push_back("F" + p.owner.substr(0, p.owner.find(':')) + ":"
+                    + encode_reply(p.reply));
+  } else {
+    texts.emplace_back(); // a failed compensation: a retry runs it again
+  }
   argv.push_back(texts.back());
   argv.push_back(s.retention);
   const auto& effects = p.reply.ok ? p.reply.effects

@@ -861,10 +861,13 @@ protected:
     run();
   }
 
-  /// Whether the barrier holds no record of (saga "bad-1", step "buy"): a
-  /// probe claim of the execute proceeds (it is then forgotten again).
+  /// Whether the barrier holds no success of (saga "bad-1", step "buy"):
+  /// nothing, or a failed attempt's record (which answers its copies); a
+  /// probe claim of the execute proceeds then (it is forgotten again).
   bool no_record() {
     auto c = store_->claim("bad-1", "buy", barrier_op::execute, "probe");
+    if (c.verdict == barrier_verdict::duplicate && !c.reply.ok)
+      return true; // a failed attempt's record: no effect
     if (c.verdict != barrier_verdict::proceed)
       return false;
     step_reply failed;
@@ -925,8 +928,13 @@ TEST_F(bad_input, payload_or_results_that_are_not_json_objects_run_no_handler) {
                + "}"),
      "results sent with step 'buy' nest deeper than 256 levels"},
   };
+  uint32_t attempt = 0;
   for (const char* who : {"shop", "async"}) {
-    for (const auto& [cmd, needle] : cases) {
+    for (const auto& [given, needle] : cases) {
+      // Each its own attempt: the barrier answers a copy of a failed
+      // attempt with that attempt's failure.
+      auto cmd = given;
+      cmd.attempt = ++attempt;
       SCOPED_TRACE(std::string{who} + ": payload '"
                    + cmd.payload.substr(0, 40) + "', results '"
                    + cmd.results.substr(0, 40) + "'");
@@ -939,7 +947,9 @@ TEST_F(bad_input, payload_or_results_that_are_not_json_objects_run_no_handler) {
   }
   EXPECT_EQ(runs_, 0);
   // A well-formed command still runs (and is recorded).
-  auto ok = send("shop", false, command("buy", "{\"sku\": 1}"));
+  auto good = command("buy", "{\"sku\": 1}");
+  good.attempt = ++attempt;
+  auto ok = send("shop", false, good);
   EXPECT_TRUE(ok.ok) << ok.error;
   EXPECT_EQ(runs_, 1);
   EXPECT_FALSE(no_record());
@@ -1001,9 +1011,12 @@ TEST_F(bad_input, a_handler_that_throws_anything_fails_its_step_with_the_reason)
     {"async_int", "handler threw a non-standard exception"},
   };
   auto before = rt_->participant("thrower").handle();
+  uint32_t attempt = 0;
   for (auto [action, needle] : cases) {
     SCOPED_TRACE(action);
-    auto r = send("thrower", false, command(action));
+    auto cmd = command(action);
+    cmd.attempt = ++attempt; // a copy of a failed attempt gets its failure
+    auto r = send("thrower", false, cmd);
     EXPECT_FALSE(r.ok);
     EXPECT_NE(r.error.find(needle), std::string::npos) << r.error;
     EXPECT_TRUE(no_record());
