@@ -10,16 +10,17 @@ namespace saga {
 namespace {
 
 /// Returns `url` with the password masked: between ':' and '@', or all of
-/// the credentials when they have no ':' (redis://password@host).
+/// the credentials when they have no ':' (redis://password@host); also when
+/// the scheme is missing (":password@host").
 std::string masked(const std::string& url) {
   auto scheme_end = url.find("://");
+  auto start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
   auto at = url.rfind('@');
-  if (scheme_end == std::string::npos || at == std::string::npos
-      || at < scheme_end)
+  if (at == std::string::npos || at < start)
     return url;
-  auto colon = url.find(':', scheme_end + 3);
+  auto colon = url.find(':', start);
   if (colon == std::string::npos || colon > at)
-    return url.substr(0, scheme_end + 3) + "***" + url.substr(at);
+    return url.substr(0, start) + "***" + url.substr(at);
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
