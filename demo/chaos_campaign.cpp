@@ -106,7 +106,7 @@ struct options {
   double trade_share = 0.35;
   size_t replicas = 2;
   size_t coordinators = 2;
-  std::chrono::seconds retention{60};
+  std::chrono::seconds retention{0}; // 0: 60 s, 120 s beyond 10 minutes
   ms fault_interval = 3s;
   ms quiet{0}; // 0: a tenth of the duration, 15 s to 60 s
   ms drain = 120s;
@@ -136,7 +136,8 @@ cluster could not be run.
   --trade-share F       share of trades among the sagas (0.35)
   --replicas N          saga_node processes per game server (2)
   --coordinators N      coordinating saga_node processes (2)
-  --retention D         journal.retention of the nodes, whole seconds (60s)
+  --retention D         journal.retention of the nodes, whole seconds (60s;
+                        120s for campaigns longer than 10 minutes)
   --fault-interval D    mean time between two faults (3s)
   --quiet D             no new faults during the last D (a tenth, 15s-60s)
   --drain D             bound on the wait for the last sagas to end (120s)
@@ -290,6 +291,8 @@ bool parse(int argc, char** argv, options& o, bool& seeded) {
   }
   if (o.quiet.count() == 0)
     o.quiet = std::clamp<ms>(o.duration / 10, 15s, 60s);
+  if (o.retention.count() == 0)
+    o.retention = o.duration > 10min ? 120s : 60s;
   if (o.quiet >= o.duration) {
     std::cerr << "chaos_campaign: --quiet must be shorter than --duration\n";
     return false;
@@ -616,6 +619,7 @@ struct node_proc {
   int incarnation = 0;
   steady::time_point started_at;
   steady::time_point respawn_at;
+  steady::time_point reconnect_at;
   knobs k;
   /// What finished incarnations logged.
   log_tally logged;
@@ -839,14 +843,36 @@ struct gateway_table {
   std::vector<std::pair<std::string, saga::gateway_actor>> entries;
   size_t next = 0;
 
+  /// Coordinators whose connection dropped while they ran (e.g. one that
+  /// was paused past the connection timeout drops its peers when it wakes):
+  /// the client connects again, as any client would.
+  std::set<std::string> lost_ids;
+
   void set(const std::string& id, saga::gateway_actor gw) {
     std::lock_guard<std::mutex> guard{mtx};
+    lost_ids.erase(id);
     for (auto& e : entries)
       if (e.first == id) {
         e.second = std::move(gw);
         return;
       }
     entries.emplace_back(id, std::move(gw));
+  }
+
+  /// Marks the connection `gw` to coordinator `id` as gone (if it is still
+  /// the current one).
+  void lost(const std::string& id, const saga::gateway_actor& gw) {
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& e : entries)
+      if (e.first == id && e.second && e.second == gw) {
+        e.second = saga::gateway_actor{};
+        lost_ids.insert(id);
+      }
+  }
+
+  bool is_lost(const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    return lost_ids.count(id) > 0;
   }
 
   std::optional<std::pair<std::string, saga::gateway_actor>> pick() {
@@ -893,24 +919,27 @@ std::string make_saga(std::mt19937_64& rng, const options& o,
 }
 
 /// Sends `text` to coordinator `gw`; `done` gets the result or the error.
-void start_saga(caf::actor_system& sys, saga::gateway_actor gw,
-                std::string text,
-                std::function<void(saga::saga_result, std::string)> done) {
+/// `lost` tells that the connection to the coordinator is gone.
+void start_saga(
+  caf::actor_system& sys, saga::gateway_actor gw, std::string text,
+  std::function<void(saga::saga_result, std::string, bool lost)> done) {
   sys.spawn([gw, text, done](caf::event_based_actor* self) {
     self->monitor(gw);
     self->set_down_handler([self, done](caf::down_msg& msg) {
       done(saga::saga_result{},
-           "coordinator connection lost: " + saga::describe(msg.reason));
+           "coordinator connection lost: " + saga::describe(msg.reason),
+           true);
       self->quit();
     });
     self->request(gw, caf::infinite, saga::run_atom::value, text)
       .then(
         [self, done](saga::saga_result& r) {
-          done(std::move(r), "");
+          done(std::move(r), "", false);
           self->quit();
         },
         [self, done](caf::error& err) {
-          done(saga::saga_result{}, saga::describe(err));
+          done(saga::saga_result{}, saga::describe(err),
+               err == caf::sec::request_receiver_down);
           self->quit();
         });
   });
@@ -1501,6 +1530,7 @@ private:
   std::array<size_t, fault_kinds> injected_{};
   size_t skipped_ = 0;
   size_t node_start_retries_ = 0;
+  size_t client_reconnects_ = 0;
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   gateway_table gateways_;
@@ -1647,6 +1677,20 @@ void campaign::spawn(node_proc& n) {
 
 bool campaign::poll_nodes() {
   for (auto& n : nodes_) {
+    if (n.coordinator && n.st == node_proc::state::up
+        && gateways_.is_lost(n.id) && steady::now() >= n.reconnect_at) {
+      // It dropped our connection (paused past the connection timeout):
+      // connect again.
+      auto gw = sys_->middleman().remote_actor<saga::gateway_actor>(
+        "127.0.0.1", n.port);
+      if (gw) {
+        gateways_.set(n.id, *gw);
+        ++client_reconnects_;
+      } else {
+        n.reconnect_at = steady::now() + 500ms; // try again then
+      }
+      continue;
+    }
     if (n.st != node_proc::state::starting)
       continue;
     if (n.respawn_at != steady::time_point::max()) {
@@ -1852,7 +1896,10 @@ int campaign::run() {
       book_.requests.push_back(std::move(r));
       ++book_.in_flight;
       start_saga(*sys_, gw->second, std::move(text),
-                 [this, index](saga::saga_result res, std::string err) {
+                 [this, index, gw = *gw](saga::saga_result res,
+                                         std::string err, bool lost) {
+                   if (lost)
+                     gateways_.lost(gw.first, gw.second);
                    std::lock_guard<std::mutex> g{book_.mtx};
                    auto& x = book_.requests[index];
                    x.answered = true;
@@ -2055,6 +2102,10 @@ void campaign::final_checks() {
                 && live_compensated != s.compensated_order))
           v.add("replay", "saga " + s.id + ": the client's result ("
                             + std::string{saga::to_string(r.result.state)}
+                            + (r.result.success ? ", success" : ", no success")
+                            + (r.result.error
+                                 ? ", error " + saga::describe(r.result.error)
+                                 : std::string{})
                             + ", request " + r.tag
                             + ") differs from its journal ("
                             + std::string{saga::to_string(s.status)}
@@ -2287,6 +2338,9 @@ int campaign::report() {
                "fenced: "
             << f_.unpersisted << " of them never persisted), "
             << f_.unanswered << " unanswered";
+  if (client_reconnects_ > 0)
+    std::cout << "; reconnected " << client_reconnects_
+              << " times to a coordinator that had dropped the connection";
   if (book_.refused_no_coordinator > 0)
     std::cout << ", " << book_.refused_no_coordinator
               << " not sent (no coordinator up)";
