@@ -85,6 +85,12 @@ struct saga_actor_state {
   // -- write-ahead pipeline --------------------------------------------------
   /// Events applied to `st` but not yet handed to the journal.
   std::vector<event> unsent;
+  /// The saga's status after each event of `unsent` (then of `in_flight`),
+  /// and after the last event the journal acknowledged: what a result may
+  /// report when the rest never becomes durable (fenced).
+  std::vector<saga_status> unsent_status;
+  std::vector<saga_status> in_flight_status;
+  saga_status durable_status = saga_status::pending;
   /// Effects that wait for `unsent` (and any append in flight) to be durable.
   std::vector<effect> waiting;
   /// True while an append is in flight; at most one per saga keeps order.
@@ -192,6 +198,7 @@ void emit(saga_pointer self, event_type type, int32_t step = -1,
   if (type == event_type::step_succeeded)
     s.results_stale = true;
   s.unsent.push_back(std::move(ev));
+  s.unsent_status.push_back(s.st.status);
 }
 
 void schedule(saga_pointer self, effect::kind what, int32_t step = -1,
@@ -394,6 +401,8 @@ void flush(saga_pointer self) {
   }
   s.in_flight = std::move(s.unsent);
   s.unsent.clear();
+  s.in_flight_status = std::move(s.unsent_status);
+  s.unsent_status.clear();
   s.in_flight_effects = std::move(s.waiting);
   s.waiting.clear();
   s.appending = true;
@@ -437,6 +446,9 @@ void send_batch(saga_pointer self) {
                                 }),
                  ts.end());
         publish(self, s.in_flight);
+        if (!s.in_flight_status.empty())
+          s.durable_status = s.in_flight_status.back();
+        s.in_flight_status.clear();
         // Release the batch's memory: a saga mostly waits for a step now,
         // and a million waiting sagas should not hold their last batches.
         std::vector<event>{}.swap(s.in_flight);
@@ -460,8 +472,11 @@ void send_batch(saga_pointer self) {
                      << " was adopted by another node; fenced, this node "
                         "stops driving it"
                      << std::endl;
+          // Only what the journal acknowledged happened here; the node that
+          // took the saga over decides the rest.
           auto r = make_result(self);
           r.success = false;
+          r.state = s.durable_status;
           r.error = std::move(err);
           caf::anon_send(s.coordinator, done_atom::value, s.st.saga_id, r);
           self->quit();
@@ -897,6 +912,7 @@ void start(saga_pointer self) {
 void adopt(saga_pointer self, saga_state st) {
   auto& s = self->state;
   s.st = std::move(st);
+  s.durable_status = s.st.status; // replayed from the journal, or pending
   auto n = s.st.def->steps().size();
   s.payloads.clear();
   for (const auto& sd : s.st.def->steps())

@@ -30,7 +30,9 @@ struct saga_result {
   /// Time from start (or resumption) to end, on the actor system's clock.
   caf::timespan duration{0};
   /// The final status: completed, compensated or failed (pending when the
-  /// definition was rejected).
+  /// definition was rejected). With `errc::fenced` (another node took the
+  /// saga over), the last status this node's journal acknowledged: the
+  /// saga goes on elsewhere.
   saga_status state = saga_status::pending;
 };
 
