@@ -26,4 +26,9 @@ export UBSAN_OPTIONS="suppressions=$repo/scripts/ubsan.supp:halt_on_error=1:prin
 
 status=0
 ctest --test-dir "$build" --output-on-failure -j2 --timeout 300 || status=$?
+
+# -- a short libFuzzer run of every fuzz target (docs/fuzzing.md) -----------------
+# The seeds and regressions were replayed by ctest above (fuzz_*_seeds);
+# this fuzzes each target for a little while with clang's libFuzzer.
+BUILD_DIR="$build-fuzz" "$repo/scripts/fuzz.sh" 15 || status=$?
 exit "$status"
