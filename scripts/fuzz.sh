@@ -83,7 +83,8 @@ nice -n 10 cmake --build "$build" -j"$(nproc)" "${build_targets[@]}"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:symbolize=1"
 export UBSAN_OPTIONS="suppressions=$repo/scripts/ubsan.supp:halt_on_error=1:print_stacktrace=1"
 if command -v llvm-symbolizer >/dev/null 2>&1; then
-  export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer)"
+  ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer)"
+  export ASAN_SYMBOLIZER_PATH
 fi
 
 status=0
@@ -104,6 +105,7 @@ for t in "${targets[@]}"; do
     find "$repo/tests/fuzz-regressions/$t" -type f -exec cp {} "$corpus"/ \;
   fi
   echo "fuzz: $t for ${seconds}s (log: $log)"
+  touch "$probe/start-$t" # what this run leaves in $crashes is newer
   rc=0
   # shellcheck disable=SC2086
   nice -n 10 "$exe" -max_total_time="$seconds" -print_final_stats=1 \
@@ -119,8 +121,8 @@ for t in "${targets[@]}"; do
     result="ok"
   else
     status=1
-    artifact="$(ls -t "$crashes" 2>/dev/null | head -1)"
-    result="CRASH (exit $rc): $crashes/${artifact:-?}"
+    artifact="$(find "$crashes" -type f -newer "$probe/start-$t" | head -1)"
+    result="FAILED (exit $rc): ${artifact:-$crashes/?}"
     grep -m1 -E 'ERROR: |runtime error: |_fuzz: |deadly signal' "$log" >&2 || true
   fi
   summary+=("$(printf '%-14s %6ss %14s executions %8s/s %6s corpus  %s' \

@@ -18,7 +18,9 @@
 // Checks, besides "no crash, no sanitizer finding":
 // 1. canonical bytes: a payload that deserializes re-serializes to bytes
 //    that deserialize again, entirely, to the same message, and re-serialize
-//    to the same bytes (a fixpoint after one round);
+//    to the same bytes (a fixpoint after one round); not for a message
+//    holding an infinite float or double, which CAF 0.17 reads but cannot
+//    write (see has_infinity);
 // 2. each saga value inside (step_command, step_reply, saga_result, event,
 //    lifecycle_event, unfinished_page) serializes alone and reads back to an
 //    equal value;
@@ -34,6 +36,7 @@
 // Seeds: SAGA_FUZZ_WRITE_SEEDS=<dir> <program> writes the checked-in seeds
 // (tests/fuzz-seeds/wire/) to <dir>, serialized with this CAF, and exits.
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -50,6 +53,7 @@
 #include <caf/deep_to_string.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
+#include <caf/system_messages.hpp>
 
 #include "saga/atoms.hpp"
 #include "saga/definition.hpp"
@@ -113,6 +117,51 @@ std::string show(const bytes& b) {
     out += hex[c & 0xF];
   }
   return out;
+}
+
+// -- what CAF 0.17 cannot write back -----------------------------------------
+
+bool has_infinity(const caf::message& msg, int depth = 0);
+
+bool has_infinity(const caf::error& err, int depth) {
+  return has_infinity(err.context(), depth + 1);
+}
+
+/// Returns whether `msg` holds an infinite float or double anywhere (in
+/// errors' contexts too). Known limit (docs/fuzzing.md): CAF 0.17 reads an
+/// all-ones exponent from the wire as infinity but loops forever writing
+/// one (ieee_754.hpp, pack754 halves it until it is below 2), so a node
+/// that sent such a value on would hang. caf-saga sends no floats (JSON
+/// travels as text) and forwards no foreign values, so the round trip is
+/// not checked for them.
+bool has_infinity(const caf::message& msg, int depth) {
+  if (depth > 64)
+    return true; // deeper than any input here: give up on it
+  for (size_t i = 0; i < msg.size(); ++i) {
+    if (msg.match_element<float>(i)) {
+      if (std::isinf(msg.get_as<float>(i)))
+        return true;
+    } else if (msg.match_element<double>(i)) {
+      if (std::isinf(msg.get_as<double>(i)))
+        return true;
+    } else if (msg.match_element<caf::message>(i)) {
+      if (has_infinity(msg.get_as<caf::message>(i), depth + 1))
+        return true;
+    } else if (msg.match_element<caf::error>(i)) {
+      if (has_infinity(msg.get_as<caf::error>(i), depth))
+        return true;
+    } else if (msg.match_element<caf::down_msg>(i)) {
+      if (has_infinity(msg.get_as<caf::down_msg>(i).reason, depth))
+        return true;
+    } else if (msg.match_element<caf::exit_msg>(i)) {
+      if (has_infinity(msg.get_as<caf::exit_msg>(i).reason, depth))
+        return true;
+    } else if (msg.match_element<saga::saga_result>(i)) {
+      if (has_infinity(msg.get_as<saga::saga_result>(i).error, depth))
+        return true;
+    }
+  }
+  return false;
 }
 
 // -- values alone -------------------------------------------------------------
@@ -229,9 +278,10 @@ void check_result(const saga::saga_result& r) {
   (void) saga::to_string(r.state);
 }
 
-/// Follows every element of `msg` and the node's reading of its pattern.
-void check_message(const caf::message& msg) {
-  for (size_t i = 0; i < msg.size(); ++i) {
+/// Follows every element of `msg` and the node's reading of its pattern;
+/// `round_trips`: also serialize each saga value alone and read it back.
+void check_message(const caf::message& msg, bool round_trips) {
+  for (size_t i = 0; round_trips && i < msg.size(); ++i) {
     if (msg.match_element<saga::step_command>(i))
       check_value(msg.get_as<saga::step_command>(i), "step_command");
     else if (msg.match_element<saga::step_reply>(i))
@@ -385,6 +435,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   caf::message msg;
   if (src(fs, msg))
     return 0; // the broker drops the connection's message
+  if (has_infinity(msg)) {
+    // Read, but CAF cannot write it back (see has_infinity): follow what
+    // the node does with it, without the round trips.
+    check_message(msg, false);
+    return 0;
+  }
   // 1. canonical bytes
   auto first = serialize(fs, msg);
   stack fs2;
@@ -413,6 +469,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fail("a message reads back differently",
          caf::to_string(msg) + " vs. " + caf::to_string(msg2));
   // 2.-4. the values and what the node makes of them
-  check_message(msg);
+  check_message(msg, true);
   return 0;
 }
