@@ -28,11 +28,12 @@ struct chaos_state {
   node_config::chaos_settings cfg;
   std::mt19937_64 rng;
   /// A command waiting for its delay: the promise is empty for a copy,
-  /// whose reply nobody waits for.
+  /// whose reply nobody waits for; `duplicate` sends a copy after it.
   struct held {
     bool compensate = false;
     step_command cmd;
     std::optional<caf::typed_response_promise<step_reply>> rp;
+    bool duplicate = false;
   };
   std::unordered_map<uint64_t, held> waiting;
   uint64_t next_token = 0;
@@ -73,16 +74,17 @@ step_reply no_route_reply(const std::string& name) {
 }
 
 /// Sends `cmd` to the next node hosting the participant and delivers the
-/// reply, or an error, to `rp` when there is one.
+/// reply, or an error, to `rp` when there is one. Returns false when no
+/// node hosts the participant (nothing was sent).
 template <class Op>
-void send(remote_pointer self, Op op, step_command cmd,
+bool send(remote_pointer self, Op op, step_command cmd,
           std::optional<promise> rp) {
   auto& s = self->state;
   auto routes = s.routes->routes(s.participant);
   if (routes.empty()) {
     if (rp)
       rp->deliver(no_route_reply(s.participant));
-    return;
+    return false;
   }
   auto pick = routes[s.next++ % routes.size()];
   self
@@ -101,23 +103,37 @@ void send(remote_pointer self, Op op, step_command cmd,
           rp->deliver(make_error(errc::no_route, "node " + node + ": "
                                                    + describe(err)));
       });
+  return true;
 }
 
-void send(remote_pointer self, bool compensate, step_command cmd,
+bool send(remote_pointer self, bool compensate, step_command cmd,
           std::optional<promise> rp) {
   if (compensate)
-    send(self, compensate_atom::value, std::move(cmd), std::move(rp));
-  else
-    send(self, execute_atom::value, std::move(cmd), std::move(rp));
+    return send(self, compensate_atom::value, std::move(cmd), std::move(rp));
+  return send(self, execute_atom::value, std::move(cmd), std::move(rp));
 }
 
 /// Holds `cmd` for a random delay (chaos only).
 void hold(remote_pointer self, bool compensate, const step_command& cmd,
-          std::optional<promise> rp) {
+          std::optional<promise> rp, bool duplicate = false) {
   auto& c = *self->state.chaos;
   auto token = ++c.next_token;
-  c.waiting.emplace(token, chaos_state::held{compensate, cmd, std::move(rp)});
+  c.waiting.emplace(token, chaos_state::held{compensate, cmd, std::move(rp),
+                                             duplicate});
   self->delayed_send(self, c.delay(), release_atom::value, token);
+}
+
+/// Sends `cmd` and, if it left and `duplicate`, a copy of it later: a
+/// network duplicates only what was sent (a command answered "no route"
+/// never left, so neither does a copy).
+void send_maybe_twice(remote_pointer self, bool compensate, step_command cmd,
+                      std::optional<promise> rp, bool duplicate) {
+  auto copy = duplicate ? std::optional<step_command>{cmd} : std::nullopt;
+  if (!send(self, compensate, std::move(cmd), std::move(rp)) || !copy)
+    return;
+  hold(self, compensate, *copy, std::nullopt);
+  if (auto& f = self->state.chaos->cfg.on_injected)
+    f(true);
 }
 
 /// Forwards with fault injection: maybe late, maybe twice.
@@ -128,17 +144,12 @@ caf::result<step_reply> forward_with_chaos(remote_pointer self,
   auto rp = self->make_response_promise<step_reply>();
   auto duplicate = c.draw(c.cfg.duplicate_rate);
   auto delay = c.draw(c.cfg.delay_rate);
-  if (duplicate) {
-    hold(self, compensate, cmd, std::nullopt);
-    if (c.cfg.on_injected)
-      c.cfg.on_injected(true);
-  }
   if (delay) {
-    hold(self, compensate, cmd, rp);
+    hold(self, compensate, cmd, rp, duplicate);
     if (c.cfg.on_injected)
       c.cfg.on_injected(false);
   } else {
-    send(self, compensate, std::move(cmd), rp);
+    send_maybe_twice(self, compensate, std::move(cmd), rp, duplicate);
   }
   return rp;
 }
@@ -192,7 +203,8 @@ remote_participant(remote_pointer self, std::string name,
         return;
       auto h = std::move(i->second);
       c->waiting.erase(i);
-      send(self, h.compensate, std::move(h.cmd), std::move(h.rp));
+      send_maybe_twice(self, h.compensate, std::move(h.cmd), std::move(h.rp),
+                       h.duplicate);
     },
   };
 }

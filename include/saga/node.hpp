@@ -66,9 +66,10 @@ struct node_config {
   /// rates 0); off, it costs one branch per forwarded command. Not for
   /// production.
   struct chaos_settings {
-    /// Probability that a forwarded command is also sent a second time,
-    /// after a delay drawn uniformly from [0, max_delay] (possibly to
+    /// Probability that a forwarded command, once sent, is sent a second
+    /// time after a delay drawn uniformly from [0, max_delay] (possibly to
     /// another node hosting the participant); the copy's reply is dropped.
+    /// A command answered "no route" was never sent and is not copied.
     double duplicate_rate = 0.0;
     /// Probability that a forwarded command leaves only after a delay
     /// drawn uniformly from [0, max_delay].
