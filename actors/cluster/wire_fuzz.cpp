@@ -124,7 +124,8 @@ std::string show(const bytes& b) {
 bool has_infinity(const caf::message& msg, int depth = 0);
 
 bool has_infinity(const caf::error& err, int depth) {
-  return has_infinity(err.context(), depth + 1);
+  // context() of no error dereferences nothing in CAF 0.17: ask first.
+  return err && has_infinity(err.context(), depth + 1);
 }
 
 /// Returns whether `msg` holds an infinite float or double anywhere (in
