@@ -645,8 +645,12 @@ TEST_F(bad_input_gateway, execute_and_compensate_refuse_what_the_node_cannot_run
     {no_id, "malformed step_command: no saga id"},
     {no_step, "malformed step_command: no step name"},
   };
-  for (const auto& c : cases) {
+  int n = 0;
+  for (auto c : cases) {
     SCOPED_TRACE(c.needle);
+    // Each refused command stands for its own saga's attempt.
+    if (!c.cmd.id.empty())
+      c.cmd.id = "refused-" + std::to_string(++n);
     auto r = ask(false, "shop", c.cmd);
     EXPECT_FALSE(r.ok);
     EXPECT_FALSE(r.retryable);
@@ -654,7 +658,18 @@ TEST_F(bad_input_gateway, execute_and_compensate_refuse_what_the_node_cannot_run
     EXPECT_TRUE(r.effects.empty());
   }
   EXPECT_EQ(runs_.load(), 0) << "a handler ran for a refused command";
-  // Nothing was recorded: the well-formed command runs the handler now.
+  // The barrier records a refused attempt like any failed one: a copy of
+  // it that arrives once the command would run (here: well-formed) gets
+  // the recorded refusal, so no effect lands behind a saga told "failed".
+  auto copy = command();
+  copy.id = "refused-2";
+  auto again = ask(false, "shop", copy);
+  EXPECT_FALSE(again.ok);
+  EXPECT_NE(again.error.find("payload of step 'buy' is not valid JSON"),
+            std::string::npos)
+    << again.error;
+  EXPECT_EQ(runs_.load(), 0) << "a copy of a refused attempt ran";
+  // A command of another saga runs the handler.
   auto ok = ask(false, "shop", command());
   EXPECT_TRUE(ok.ok) << ok.error;
   EXPECT_EQ(runs_.load(), 1);
