@@ -176,7 +176,7 @@ blocking_worker(participant_actor::pointer self,
 using reply_fn = std::function<void(step_reply)>;
 
 /// Bound on each barrier request to the journal. Past it the participant
-/// answers "barrier unavailable" (retryable), so the saga tries again; a
+/// answers "outcome unknown" (an error: the saga retries or compensates); a
 /// journal writer waiting out a Redis outage keeps the request meanwhile.
 /// Enforced with the runtime's timer service, not CAF request timeouts (see
 /// actors/timer_service.hpp).
@@ -235,29 +235,49 @@ gate_op* find_op(barrier_gate& g, const std::string& key, uint64_t claim) {
                                                            : nullptr;
 }
 
-/// Answers every request waiting for operation `key` (claim number
-/// `claim`; a later claim of the same key is left alone).
-void answer(barrier_gate& g, const std::string& key, uint64_t claim,
-            step_reply reply) {
+/// Returns the error a participant answers when it cannot vouch for what
+/// became of an operation: only a reply the barrier recorded (or read from
+/// its records) may say "failed", since the saga takes a failed last
+/// attempt for "nothing happened" and does not compensate it, while a copy
+/// of the command elsewhere may have taken effect (docs/chaos.md).
+caf::error unknown_outcome(std::string why) {
+  return make_error(errc::outcome_unknown, std::move(why));
+}
+
+void strip_internal(step_reply& reply) {
   reply.effects.clear(); // participant-internal
+}
+
+void strip_internal(caf::error&) {
+  // nothing internal in an error
+}
+
+/// Answers every request waiting for operation `key` (claim number
+/// `claim`; a later claim of the same key is left alone) with `value`, a
+/// `step_reply` or a `caf::error`.
+template <class Answer>
+void answer(barrier_gate& g, const std::string& key, uint64_t claim,
+            Answer value) {
+  strip_internal(value);
   auto i = g.inflight.find(key);
   if (i == g.inflight.end() || i->second.claim != claim)
     return;
   auto waiters = std::move(i->second.waiters);
   g.inflight.erase(i);
   for (auto& rp : waiters)
-    rp.deliver(reply);
+    rp.deliver(value);
 }
 
 /// Ends operation `key` (claim number `claim`): a compensation of its step
-/// may run again, and every request waiting for it gets `reply`.
+/// may run again, and every request waiting for it gets `value`.
+template <class Answer>
 void settle(barrier_gate& g, const std::string& key, uint64_t claim,
-            step_reply reply) {
+            Answer value) {
   auto step_key = key.substr(0, key.size() - 2); // without "/x" or "/c"
   if (auto e = g.executing.find(step_key);
       e != g.executing.end() && e->second == claim)
     g.executing.erase(e);
-  answer(g, key, claim, std::move(reply));
+  answer(g, key, claim, std::move(value));
 }
 
 /// Returns `t` rounded up to the next barrier tick.
@@ -294,9 +314,9 @@ void on_barrier_wake(Self* self, barrier_gate& g,
   }
   for (const auto& [key, claim] : expired)
     settle(g, key, claim,
-           fail_reply("barrier unavailable: the journal did not answer within "
-                        + std::to_string(barrier_timeout.count()) + "s",
-                      true));
+           unknown_outcome("barrier unavailable: the journal did not answer "
+                           "within "
+                           + std::to_string(barrier_timeout.count()) + "s"));
   if (next != caf::actor_clock::time_point::max())
     g.wake.at_latest(g.dir->timers(), self->address(), round_up(next));
 }
@@ -334,7 +354,7 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
   entry.waiters.push_back(rp);
   auto journal = g.dir->journal();
   if (!journal) {
-    answer(g, key, claim, fail_reply("no journal for the barrier", true));
+    answer(g, key, claim, unknown_outcome("no journal for the barrier"));
     return rp;
   }
   // The attempt leads the token: the barrier remembers a failed attempt by
@@ -343,8 +363,13 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
                + std::to_string(claim);
   if (!compensate)
     g.executing[step_key] = claim;
+  // Answers a verdict or outcome the barrier recorded...
   auto finish = [&g, key, claim](step_reply r) {
     settle(g, key, claim, std::move(r));
+  };
+  // ... or, when the barrier could not confirm one, "outcome unknown".
+  auto give_up = [&g, key, claim](std::string why) {
+    settle(g, key, claim, unknown_outcome(std::move(why)));
   };
   // The journal requests have no CAF timeout: start_deadline() bounds them,
   // and a reply that comes after it finds the operation answered.
@@ -353,7 +378,7 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
     ->request(journal, caf::infinite, barrier_claim_atom::value, cmd.id,
               cmd.step, op, token)
     .then(
-      [self, &g, cmd, op, token, run, finish, key,
+      [self, &g, cmd, op, token, run, finish, give_up, key,
        claim](barrier_claim& c) mutable {
         auto entry = find_op(g, key, claim);
         if (entry == nullptr || entry->phase != barrier_phase::claim)
@@ -365,7 +390,7 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
         entry->phase = barrier_phase::handler;
         entry->deadline = caf::actor_clock::time_point::max();
         cmd.execute_unrecorded = c.execute_unrecorded;
-        run(cmd, [self, &g, cmd, op, token, finish, key,
+        run(cmd, [self, &g, cmd, op, token, finish, give_up, key,
                   claim](step_reply r) {
           auto entry = find_op(g, key, claim);
           if (entry == nullptr || entry->phase != barrier_phase::handler)
@@ -373,7 +398,7 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
           // Durable before it leaves; effects go in the same transaction.
           auto journal = g.dir->journal();
           if (!journal) {
-            finish(fail_reply("no journal for the barrier", true));
+            give_up("no journal for the barrier");
             return;
           }
           start_deadline(self, g, *entry, barrier_phase::done);
@@ -382,7 +407,8 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
             ->request(journal, caf::infinite, barrier_done_atom::value, cmd.id,
                       cmd.step, op, token, std::move(r))
             .then(
-              [self, &g, cmd, finish, reply, key, claim](bool recorded) mutable {
+              [self, &g, cmd, finish, give_up, reply, key,
+               claim](bool recorded) mutable {
                 if (find_op(g, key, claim) == nullptr)
                   return; // timed out: answered already
                 if (recorded) {
@@ -394,23 +420,26 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
                            << " was settled by another attempt meanwhile; "
                               "this outcome is dropped"
                            << std::endl;
-                // We hung past a re-claim: another attempt settled this
-                // operation and our effects were not applied. A retry
-                // reads its outcome.
-                finish(fail_reply("another attempt settled this operation "
-                                  "first; retry to read its outcome",
-                                  true));
+                // Another copy of the command took the claim over (we
+                // hung past a re-claim, or a duplicate ran elsewhere): our
+                // effects were not applied, but its outcome is not known
+                // here and may be a success. A retry's claim reads it;
+                // a compensation revokes or undoes it.
+                give_up("another copy of the command took over this "
+                        "operation's claim; its outcome is not known here");
               },
-              [finish](caf::error& err) {
-                // Not recorded (and no effect applied): the saga tries
-                // again, which claims and runs the handler again.
-                finish(fail_reply("barrier record failed: " + describe(err),
-                                  true));
+              [give_up](caf::error& err) {
+                // Maybe not recorded (a definite refusal applies nothing,
+                // a lost connection may have applied everything): the saga
+                // tries again, and a retry's claim reads what happened.
+                give_up("barrier record failed: " + describe(err));
               });
         });
       },
-      [finish](caf::error& err) {
-        finish(fail_reply("barrier unavailable: " + describe(err), true));
+      [give_up](caf::error& err) {
+        // The claim may have been recorded: a copy of the command elsewhere
+        // may run, so nothing here can say "failed".
+        give_up("barrier unavailable: " + describe(err));
       });
   return rp;
 }

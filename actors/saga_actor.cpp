@@ -3,6 +3,7 @@
 #include "actors/ask_participant.hpp"
 #include "actors/timer_service.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <random>
 #include <stdexcept>
@@ -891,9 +892,17 @@ void start(saga_pointer self) {
   }
   if (auto d = s.st.def->deadline(); d.count() > 0) {
     auto remaining = d;
-    if (!fresh)
-      remaining = milliseconds{std::max<int64_t>(
-        0, s.st.started_at_ms + d.count() - wall_ms())};
+    if (!fresh) {
+      // The start time comes from the journal: saturate rather than
+      // overflow for times a damaged or foreign stream may hold.
+      int64_t due = 0;
+      int64_t left = 0;
+      if (__builtin_add_overflow(s.st.started_at_ms, d.count(), &due))
+        due = s.st.started_at_ms < 0 ? INT64_MIN : INT64_MAX;
+      if (__builtin_sub_overflow(due, wall_ms(), &left))
+        left = due < 0 ? 0 : INT64_MAX;
+      remaining = milliseconds{std::max<int64_t>(0, left)};
+    }
     start_timer(self, remaining,
                 saga_timer{{}, saga_timer::kind::deadline, false, -1, 0});
   }

@@ -29,6 +29,16 @@ std::optional<errc> code_of(const std::string& data) {
   return parse_errc(i->get_ref<const std::string&>());
 }
 
+/// Prints `t` as an offset from `t0` ("t+12ms"), or as itself ("@t ms")
+/// when the difference does not fit: a damaged stream may hold any times.
+void print_offset(std::ostream& out, int64_t t, int64_t t0) {
+  int64_t d = 0;
+  if (__builtin_sub_overflow(t, t0, &d))
+    out << '@' << t << "ms";
+  else
+    out << "t+" << d << "ms";
+}
+
 } // namespace
 
 bool saga_state::needs_compensation(size_t index) const noexcept {
@@ -444,10 +454,14 @@ std::string to_string(const saga_log& x) {
       for (const auto& d : s.after)
         out << ' ' << d;
     }
-    if (s.started_at_ms > 0)
-      out << " t+" << s.started_at_ms - t0 << "ms";
-    if (s.ended_at_ms > 0)
-      out << "..t+" << s.ended_at_ms - t0 << "ms";
+    if (s.started_at_ms > 0) {
+      out << ' ';
+      print_offset(out, s.started_at_ms, t0);
+    }
+    if (s.ended_at_ms > 0) {
+      out << "..";
+      print_offset(out, s.ended_at_ms, t0);
+    }
     if (s.outcome_unknown)
       out << " outcome unknown";
     if (!s.result.empty())

@@ -1,5 +1,7 @@
 // Unit tests of saga_state::apply and saga::replay as pure functions over
 // hand-built event histories, and of make_log.
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -846,6 +848,28 @@ TEST(SagaLog, MakeLogMirrorsTheState) {
     EXPECT_EQ(log.events[i].type, h.events()[i].type);
     EXPECT_EQ(log.events[i].error, h.events()[i].error);
   }
+}
+
+TEST(SagaLog, RendersStepTimesAsOffsetsOrAsIsWhenTheyDoNotFit) {
+  history h{1};
+  h.complete(0);
+  auto st = h.state();
+  auto log = saga::make_log(st, h.events());
+  ASSERT_FALSE(log.events.empty());
+  log.events.front().time_ms = 1000;
+  log.steps[0].started_at_ms = 1012;
+  log.steps[0].ended_at_ms = 1030;
+  auto text = saga::to_string(log);
+  EXPECT_NE(text.find(" t+12ms..t+30ms"), std::string::npos) << text;
+  // Times a damaged stream may hold: the difference overflows int64, so
+  // they print as they are (the sanitizer build fails on the overflow).
+  log.events.front().time_ms = std::numeric_limits<int64_t>::min();
+  log.steps[0].started_at_ms = std::numeric_limits<int64_t>::max();
+  log.steps[0].ended_at_ms = std::numeric_limits<int64_t>::max();
+  text = saga::to_string(log);
+  auto big = std::to_string(std::numeric_limits<int64_t>::max());
+  EXPECT_NE(text.find(" @" + big + "ms..@" + big + "ms"), std::string::npos)
+    << text;
 }
 
 TEST(SagaLog, MakeLogOfStateWithoutDefinitionHasNoSteps) {

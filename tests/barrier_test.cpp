@@ -452,7 +452,7 @@ TEST_F(barrier_fencing, compensations_are_fenced_like_executes) {
   EXPECT_EQ(dup.reply.result, "\"refunded\"");
 }
 
-TEST_F(barrier_fencing, a_participant_fenced_by_a_re_claim_answers_retryable) {
+TEST_F(barrier_fencing, a_participant_fenced_by_a_re_claim_answers_outcome_unknown) {
   std::mutex mtx;
   std::vector<responder> held;
   std::promise<void> ran;
@@ -487,17 +487,27 @@ TEST_F(barrier_fencing, a_participant_fenced_by_a_re_claim_answers_retryable) {
     held.front().deliver(step_outcome::ok({{"late", true}})
                            .atomically({{"HINCRBY", key, "v", "1"}}));
   }
-  step_reply late;
+  // Its claim was taken over: it cannot tell what the other copy did (here
+  // it succeeded), so it must not say "failed", which the saga would take
+  // for "nothing happened": it answers an error, outcome unknown.
+  caf::error late;
   bool got = false;
   self->receive(
     [&](step_reply& r) {
-      late = std::move(r);
+      ADD_FAILURE() << "a reply (ok " << r.ok << ", error '" << r.error
+                    << "') instead of outcome unknown";
+      got = true;
+    },
+    [&](caf::error& e) {
+      late = std::move(e);
       got = true;
     },
     caf::after(10s) >> [] {});
-  ASSERT_TRUE(got) << "no reply from the participant";
-  EXPECT_FALSE(late.ok);
-  EXPECT_TRUE(late.retryable) << late.error;
+  ASSERT_TRUE(got) << "no answer from the participant";
+  EXPECT_TRUE(is(late, errc::outcome_unknown)) << describe(late);
+  EXPECT_NE(describe(late).find("another copy of the command took over"),
+            std::string::npos)
+    << describe(late);
   EXPECT_EQ(counter(), "1") << "the hung participant applied its effect";
   // A retry reads the settled outcome and runs nothing.
   step_reply again;
@@ -510,6 +520,50 @@ TEST_F(barrier_fencing, a_participant_fenced_by_a_re_claim_answers_retryable) {
   EXPECT_EQ(counter(), "1");
 }
 
+
+TEST_F(barrier_fencing, a_saga_whose_copy_lost_the_claim_compensates_the_winner) {
+  // The race the chaos campaign found (docs/chaos.md): two copies of a
+  // step's last attempt run on two nodes; the second re-claims and records
+  // a success with its effect, the first then finds its claim gone. The
+  // saga must not write the step off as failed (it would not compensate
+  // it, and the winner's effect would stand): it compensates it.
+  std::mutex mtx;
+  std::optional<responder> held;
+  std::promise<saga_id> ran;
+  std::atomic<int> refunds{0};
+  rt_->participant("raced").on_async(
+    "pay",
+    [&](const step_context& ctx, const json&, responder r) {
+      std::lock_guard<std::mutex> guard{mtx};
+      held.emplace(std::move(r));
+      ran.set_value(ctx.id());
+    },
+    [&](const step_context& ctx, const json&, responder r) {
+      ++refunds;
+      r.deliver(step_outcome::ok().atomically(
+        {{"HINCRBY", "fence:{" + ctx.id() + "}", "v", "-1"}}));
+    });
+  definition d{"raced"};
+  d.step("pay", "raced").retry(retry_policy{}); // one attempt: the last
+  auto result = rt_->execute(d);
+  auto ran_id = ran.get_future();
+  ASSERT_EQ(ran_id.wait_for(10s), std::future_status::ready);
+  saga_ = ran_id.get();
+  counter_key_ = "fence:{" + saga_ + "}";
+  // The other copy of attempt 1 re-claims and settles with its effect.
+  ASSERT_EQ(claim("1:othernode-1").verdict, barrier_verdict::proceed);
+  ASSERT_TRUE(done("1:othernode-1", counted("\"other\"")));
+  ASSERT_EQ(counter(), "1");
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    held->deliver(step_outcome::ok());
+  }
+  ASSERT_EQ(result.wait_for(30s), std::future_status::ready);
+  auto r = result.get();
+  EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
+  EXPECT_EQ(refunds.load(), 1) << "the winner's effect was not compensated";
+  EXPECT_EQ(counter(), "0") << "money moved by a saga that compensated";
+}
 
 TEST_F(barrier_fencing, a_hung_execute_cannot_record_after_its_compensation) {
   // The execute hangs on one node (claimed, never done); the step times out

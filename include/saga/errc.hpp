@@ -77,6 +77,13 @@ enum class errc : uint8_t {
   invalid_state,
   /// An operator aborted the saga: it compensates.
   aborted,
+  // -- participants (appended) ---------------------------------------------------
+  /// The participant cannot vouch for what became of a step operation: its
+  /// barrier record was not confirmed (the journal failed or did not answer,
+  /// or another copy of the command took the claim over). Sent as an error,
+  /// never as a failed reply, so the saga treats it like a timeout: it
+  /// retries, or compensates what may have taken effect.
+  outcome_unknown,
 };
 
 /// Returns the snake_case name of `code`, e.g. `"duplicate_step"`.
