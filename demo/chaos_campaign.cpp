@@ -2,7 +2,7 @@
 // 127.0.0.1, and the checker of its invariants (docs/chaos.md).
 //
 // The cluster: a private redis-server (appendonly yes, appendfsync
-// everysec), two coordinating saga_node processes and `--replicas`
+// always), two coordinating saga_node processes and `--replicas`
 // saga_node processes per game server (account-server, inventory-server,
 // log-server: demo/game_servers.hpp, with --audit-effects). This process is
 // the client: it runs purchases and trades at a steady rate through the
@@ -1861,7 +1861,7 @@ int campaign::run() {
   if (!setup())
     return 2;
   std::cout << "cluster up: redis-server " << url_ << " (appendonly yes, "
-            << "appendfsync everysec), logs in " << o_.logs << "\n"
+            << "appendfsync always), logs in " << o_.logs << "\n"
             << schedule_.size() << " faults scheduled" << std::endl;
   watcher_ = std::make_unique<watcher>(o_, url_, *v_, watcher_seed_);
   watcher_->start();
@@ -2285,7 +2285,7 @@ int campaign::report() {
   };
   std::cout << "\n== chaos campaign report: seed " << o_.seed << ", "
             << show_duration(o_.duration) << " ==\n"
-            << "cluster: redis-server (appendonly yes, appendfsync everysec), "
+            << "cluster: redis-server (appendonly yes, appendfsync always), "
             << o_.coordinators << " coordinators, " << 3 * o_.replicas
             << " game-server nodes (" << o_.replicas
             << " each), lease 1 s, retention " << o_.retention.count()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A seeded chaos campaign (issue 11, docs/chaos.md): builds in Release (in
 # its own build directory), then runs chaos_campaign: a private redis-server
-# (appendonly yes, appendfsync everysec), two coordinating saga_node
+# (appendonly yes, appendfsync always), two coordinating saga_node
 # processes and two nodes per game server on 127.0.0.1; purchases and trades
 # at a steady rate while participants fail and time out, step commands are
 # duplicated and delayed, nodes are killed (SIGKILL) and paused
