@@ -25,6 +25,13 @@ bool is_error(const redisReply& x) noexcept {
   return x.type == REDIS_REPLY_ERROR;
 }
 
+std::string_view reply_text(const redisReply* x) noexcept {
+  if (x == nullptr
+      || (x->type != REDIS_REPLY_STRING && x->type != REDIS_REPLY_STATUS))
+    return {};
+  return {x->str, x->len};
+}
+
 std::string error_text(const redisReply& x) {
   if (x.type != REDIS_REPLY_ERROR || x.str == nullptr)
     return {};

@@ -93,4 +93,8 @@ std::string error_text(const redisReply& x);
 /// Returns whether `x` is an error reply.
 bool is_error(const redisReply& x) noexcept;
 
+/// Returns the text of a string or status reply `x` (a view into it), or an
+/// empty view for any other reply or a null `x`.
+std::string_view reply_text(const redisReply* x) noexcept;
+
 } // namespace saga

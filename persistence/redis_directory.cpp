@@ -1,9 +1,8 @@
 #include "persistence/redis_directory.hpp"
 
-#include <charconv>
-
 #include <hiredis/hiredis.h>
 
+#include "persistence/parse_number.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/errc.hpp"
 #include "saga/json.hpp"
@@ -53,17 +52,8 @@ return 0
 
 constexpr const char* members_key = "saga:nodes";
 
-std::string_view text(const redisReply* r) {
-  if (r == nullptr || (r->type != REDIS_REPLY_STRING
-                       && r->type != REDIS_REPLY_STATUS))
-    return {};
-  return {r->str, r->len};
-}
-
-template <class T>
-bool parse_number(std::string_view s, T& out) {
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && end == s.data() + s.size();
+std::string_view text(const redisReply* r) noexcept {
+  return reply_text(r);
 }
 
 } // namespace
@@ -132,8 +122,7 @@ caf::expected<std::vector<node_record>> redis_directory::list() {
     node_record rec;
     rec.id = std::string{text((*ids)->element[i])};
     keys.push_back(redis_node_key(rec.id));
-    (*c)->append({"HMGET", keys.back(), "epoch", "host", "port",
-                  "coordinates", "participants", "admin"});
+    (*c)->append(node_hash_read(keys.back()));
     keys.push_back(redis_lease_key(rec.id));
     (*c)->append({"GET", keys.back()});
     result.push_back(std::move(rec));
@@ -145,24 +134,38 @@ caf::expected<std::vector<node_record>> redis_directory::list() {
       return fields.error();
     if (!lease)
       return lease.error();
-    if ((*fields)->type != REDIS_REPLY_ARRAY || (*fields)->elements != 6)
-      continue; // not readable: skipped, like a node that never registered
-    auto* f = (*fields)->element;
-    parse_number(text(f[0]), rec.epoch);
-    rec.host = std::string{text(f[1])};
-    parse_number(text(f[2]), rec.port);
-    rec.coordinates = text(f[3]) == "1";
-    rec.admin = std::string{text(f[5])};
-    auto names = json::parse(text(f[4]), nullptr, false);
-    if (names.is_array())
-      for (const auto& n : names)
-        if (n.is_string())
-          rec.participants.push_back(n.get<std::string>());
-    uint64_t holder = 0;
-    rec.alive = parse_number(text(lease->get()), holder) && holder == rec.epoch
-                && rec.epoch != 0;
+    rec = node_from_replies(std::move(rec.id), fields->get(), lease->get());
   }
   return result;
+}
+
+std::vector<std::string_view> node_hash_read(std::string_view key) {
+  return {"HMGET", key, "epoch", "host", "port", "coordinates", "participants",
+          "admin"};
+}
+
+node_record node_from_replies(std::string id, const redisReply* hash,
+                              const redisReply* lease) {
+  node_record rec;
+  rec.id = std::move(id);
+  if (hash == nullptr || hash->type != REDIS_REPLY_ARRAY
+      || hash->elements != 6)
+    return rec; // not readable: like a node that never registered
+  auto* f = hash->element;
+  parse_number(text(f[0]), rec.epoch);
+  rec.host = std::string{text(f[1])};
+  parse_number(text(f[2]), rec.port);
+  rec.coordinates = text(f[3]) == "1";
+  rec.admin = std::string{text(f[5])};
+  auto names = json::parse(text(f[4]), nullptr, false);
+  if (names.is_array())
+    for (const auto& n : names)
+      if (n.is_string())
+        rec.participants.push_back(n.get<std::string>());
+  uint64_t holder = 0;
+  rec.alive = parse_number(text(lease), holder) && holder == rec.epoch
+              && rec.epoch != 0;
+  return rec;
 }
 
 caf::expected<bool> redis_directory::forget(const std::string& id,

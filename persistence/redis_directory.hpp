@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -72,6 +73,16 @@ private:
 
   redis_link link_;
 };
+
+/// Returns the command that reads the fields of node hash `key` (a view
+/// into `key`, which must outlive it) that node_from_replies() parses.
+std::vector<std::string_view> node_hash_read(std::string_view key);
+
+/// Returns node `id` as read by node_hash_read() of its record (`hash`) and
+/// a GET of its lease key (`lease`). A record that is not readable gives a
+/// node that is not alive and has nothing but its id.
+node_record node_from_replies(std::string id, const redisReply* hash,
+                              const redisReply* lease);
 
 /// Returns the key of node `id`'s lease: `saga:lease:{<id>}`.
 std::string redis_lease_key(const std::string& id);

@@ -1,8 +1,9 @@
 #include "persistence/redis_url.hpp"
 
-#include <charconv>
 #include <limits>
 
+#include "persistence/parse_number.hpp"
+#include "persistence/percent_decode.hpp"
 #include "saga/errc.hpp"
 
 namespace saga {
@@ -27,45 +28,6 @@ std::string masked(const std::string& url) {
 caf::error bad_url(const std::string& url, const std::string& why) {
   return make_error(errc::invalid_url,
                     "journal URL '" + masked(url) + "': " + why);
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/// Decodes %XX escapes; returns false on a malformed escape.
-bool percent_decode(const std::string& in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size())
-      return false;
-    auto hi = hex_value(in[i + 1]);
-    auto lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0)
-      return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
-}
-
-template <class T>
-bool parse_number(const std::string& text, T& out) {
-  if (text.empty())
-    return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
-                                   out);
-  return ec == std::errc{} && end == text.data() + text.size();
 }
 
 } // namespace
@@ -115,8 +77,12 @@ caf::expected<redis_endpoint> parse_redis_url(const std::string& url) {
       pass = user;
       user.clear();
     }
-    if (!percent_decode(user, ep.user) || !percent_decode(pass, ep.password))
+    auto decoded_user = percent_decode(user);
+    auto decoded_pass = percent_decode(pass);
+    if (!decoded_user || !decoded_pass)
       return bad_url(url, "malformed percent escape in the credentials");
+    ep.user = std::move(*decoded_user);
+    ep.password = std::move(*decoded_pass);
     if (ep.password.empty())
       return bad_url(url, "empty password");
   }

@@ -1,10 +1,10 @@
 #include "persistence/saga_catalog.hpp"
 
 #include <algorithm>
-#include <charconv>
 
 #include <hiredis/hiredis.h>
 
+#include "persistence/parse_number.hpp"
 #include "persistence/redis_directory.hpp"
 #include "persistence/redis_journal.hpp"
 #include "persistence/saga_view.hpp"
@@ -47,17 +47,8 @@ struct candidate {
   int64_t score = 0;
 };
 
-std::string_view text(const redisReply* r) {
-  if (r == nullptr
-      || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS))
-    return {};
-  return {r->str, r->len};
-}
-
-template <class T>
-bool parse_number(std::string_view s, T& out) {
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && end == s.data() + s.size();
+std::string_view text(const redisReply* r) noexcept {
+  return reply_text(r);
 }
 
 int64_t integer(const redisReply* r) {
@@ -632,8 +623,7 @@ caf::expected<json> saga_catalog::nodes() {
   keys.reserve(names.size() * 3);
   for (const auto& id : names) {
     keys.push_back(redis_node_key(id));
-    rc.append({"HMGET", keys.back(), "epoch", "host", "port", "coordinates",
-               "participants", "admin"});
+    rc.append(node_hash_read(keys.back()));
     keys.push_back(redis_lease_key(id));
     rc.append({"GET", keys.back()});
     rc.append({"PTTL", keys.back()});
@@ -649,38 +639,17 @@ caf::expected<json> saga_catalog::nodes() {
         return x.error();
       r = std::move(*x);
     }
-    uint64_t epoch = 0;
-    uint16_t port = 0;
-    std::string host;
-    std::string admin;
-    bool coordinates = false;
-    auto participants = json::array();
-    if (rs[0]->type == REDIS_REPLY_ARRAY && rs[0]->elements == 6) {
-      auto* f = rs[0]->element;
-      parse_number(text(f[0]), epoch);
-      host = std::string{text(f[1])};
-      parse_number(text(f[2]), port);
-      coordinates = text(f[3]) == "1";
-      auto names_json = json::parse(text(f[4]), nullptr, false);
-      if (names_json.is_array())
-        for (const auto& n : names_json)
-          if (n.is_string())
-            participants.push_back(n);
-      admin = std::string{text(f[5])};
-    }
-    uint64_t holder = 0;
-    auto alive = parse_number(text(rs[1].get()), holder) && holder == epoch
-                 && epoch != 0;
+    auto n = node_from_replies(id, rs[0].get(), rs[1].get());
     auto pttl = rs[2]->type == REDIS_REPLY_INTEGER ? rs[2]->integer : -2;
     result.push_back(json{{"id", id},
-                          {"epoch", epoch},
-                          {"host", host},
-                          {"port", port},
-                          {"admin", admin},
-                          {"coordinates", coordinates},
-                          {"alive", alive},
-                          {"lease_ms_left", alive && pttl > 0 ? pttl : 0},
-                          {"participants", std::move(participants)},
+                          {"epoch", n.epoch},
+                          {"host", std::move(n.host)},
+                          {"port", n.port},
+                          {"admin", std::move(n.admin)},
+                          {"coordinates", n.coordinates},
+                          {"alive", n.alive},
+                          {"lease_ms_left", n.alive && pttl > 0 ? pttl : 0},
+                          {"participants", std::move(n.participants)},
                           {"unfinished", integer(rs[3].get())}});
   }
   return json{{"nodes", std::move(result)}};

@@ -14,6 +14,7 @@
 #include "persistence/saga_catalog.hpp"
 #include "saga/saga.hpp"
 #include "tests/redis_server.hpp"
+#include "tests/sample_sagas.hpp"
 
 using namespace std::chrono_literals;
 
@@ -425,39 +426,19 @@ TEST_F(saga_catalog_test, unreachable_redis_is_a_journal_failure) {
 }
 
 TEST_F(saga_catalog_test, sagas_run_by_a_runtime_are_listed_and_shown) {
-  runtime_config cfg;
-  cfg.journal_url = catalog_server().url();
-  cfg.journal.node_id = "real";
-  runtime rt{cfg};
-  ASSERT_FALSE(rt.start_error()) << describe(rt.start_error());
-  rt.participant("p").on(
-    "ok", [](const step_context&, const json&) {
-      return step_outcome::ok({{"tx", 1}});
-    },
-    [](const step_context&, const json&) { return step_outcome::ok(); });
-  rt.participant("p").on(
-    "no", [](const step_context&, const json&) {
-      return step_outcome::fail("refused");
-    },
-    [](const step_context&, const json&) { return step_outcome::ok(); });
-  definition good{"good"};
-  good.step("ok", "p");
-  definition bad{"bad"};
-  bad.step("ok", "p").step("no", "p");
-  auto r1 = rt.execute(good).get();
-  auto r2 = rt.execute(bad).get();
-  ASSERT_EQ(r1.state, saga_status::completed);
-  ASSERT_EQ(r2.state, saga_status::compensated);
+  auto sagas = run_sample_sagas(catalog_server().url(), "real", "refused");
+  ASSERT_FALSE(sagas.completed.empty());
   auto cat = catalog();
   // The ended indexes (if this build's journal does not write them yet).
   for (const auto& [id, state] :
-       {std::pair{r1.saga_id, r1.state}, std::pair{r2.saga_id, r2.state}}) {
+       {std::pair{sagas.completed, saga_status::completed},
+        std::pair{sagas.compensated, saga_status::compensated}}) {
     auto x = cat.show(id);
     ASSERT_TRUE(x) << describe(x.error());
     cmd({"ZADD", redis_ended_key(to_string(state)), "NX",
          std::to_string((*x)["ended_ms"].get<int64_t>()), id});
   }
-  auto shown = cat.show(r2.saga_id);
+  auto shown = cat.show(sagas.compensated);
   ASSERT_TRUE(shown);
   EXPECT_EQ((*shown)["state"], "compensated");
   EXPECT_EQ((*shown)["owner"], "real");
@@ -475,11 +456,11 @@ TEST_F(saga_catalog_test, sagas_run_by_a_runtime_are_listed_and_shown) {
   saga_filter f;
   f.state = saga_status::completed;
   f.definition = "good";
-  EXPECT_EQ(walk(f), strings{r1.saga_id});
+  EXPECT_EQ(walk(f), strings{sagas.completed});
   f.state = saga_status::compensated;
   f.definition.clear();
   f.node = "real";
-  EXPECT_EQ(walk(f), strings{r2.saga_id});
+  EXPECT_EQ(walk(f), strings{sagas.compensated});
 }
 
 } // namespace

@@ -20,6 +20,7 @@
 #include "saga/saga.hpp"
 #include "tests/child_process.hpp"
 #include "tests/redis_server.hpp"
+#include "tests/sample_sagas.hpp"
 
 using namespace std::chrono_literals;
 
@@ -162,31 +163,10 @@ protected:
   static void SetUpTestSuite() {
     server_ = new redis_server;
     ASSERT_TRUE(server_->start());
-    runtime_config cfg;
-    cfg.journal_url = server_->url();
-    cfg.journal.node_id = "tool";
-    runtime rt{cfg};
-    ASSERT_FALSE(rt.start_error()) << describe(rt.start_error());
-    rt.participant("p").on(
-      "ok", [](const step_context&, const json&) {
-        return step_outcome::ok({{"tx", 1}});
-      },
-      [](const step_context&, const json&) { return step_outcome::ok(); });
-    rt.participant("p").on(
-      "no", [](const step_context&, const json&) {
-        return step_outcome::fail("refused by stock");
-      },
-      [](const step_context&, const json&) { return step_outcome::ok(); });
-    definition good{"good"};
-    good.step("ok", "p");
-    definition bad{"bad"};
-    bad.step("ok", "p").step("no", "p");
-    auto r1 = rt.execute(good).get();
-    auto r2 = rt.execute(bad).get();
-    ASSERT_EQ(r1.state, saga_status::completed);
-    ASSERT_EQ(r2.state, saga_status::compensated);
-    *completed_ = r1.saga_id;
-    *compensated_ = r2.saga_id;
+    auto sagas = run_sample_sagas(server_->url(), "tool", "refused by stock");
+    ASSERT_FALSE(sagas.completed.empty());
+    *completed_ = sagas.completed;
+    *compensated_ = sagas.compensated;
   }
 
   static void TearDownTestSuite() {

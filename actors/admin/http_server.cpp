@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <exception>
 #include <limits>
 #include <mutex>
@@ -19,6 +18,8 @@
 
 #include <caf/message.hpp>
 
+#include "persistence/parse_number.hpp"
+#include "persistence/percent_decode.hpp"
 #include "saga/errc.hpp"
 #include "saga/status.hpp"
 
@@ -74,49 +75,11 @@ bool printable(std::string_view x) noexcept {
   });
 }
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/// Returns `x` percent-decoded ('+' as a space if `plus_is_space`), or
-/// nullopt for a broken escape.
-std::optional<std::string> percent_decode(std::string_view x,
-                                          bool plus_is_space) {
-  std::string out;
-  out.reserve(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    auto c = x[i];
-    if (c == '%') {
-      if (i + 2 >= x.size())
-        return std::nullopt;
-      auto hi = hex_value(x[i + 1]);
-      auto lo = hex_value(x[i + 2]);
-      if (hi < 0 || lo < 0)
-        return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out += ' ';
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 /// Returns `x` as an unsigned number in [lo, hi], or nullopt.
 template <class T>
 std::optional<T> parse_number(std::string_view x, T lo, T hi) {
   T result{};
-  auto [end, ec] = std::from_chars(x.data(), x.data() + x.size(), result);
-  if (x.empty() || ec != std::errc{} || end != x.data() + x.size()
-      || result < lo || result > hi)
+  if (!saga::parse_number(x, result) || result < lo || result > hi)
     return std::nullopt;
   return result;
 }
