@@ -8,6 +8,7 @@ packages=(
   libcaf-dev libboost-dev nlohmann-json3-dev libhiredis-dev libjemalloc-dev
   googletest libgtest-dev libbenchmark-dev
   redis-server chromium
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds caf-saga with AddressSanitizer + UBSan (Debug) and runs every test
-# under CTest, with a private redis-server on a free loopback port.
+# under CTest, with a private redis-server on a free loopback port; then
+# builds the fuzz targets with clang and runs each under libFuzzer briefly.
 #
-#   BUILD_DIR  build directory (default: build-test)
+#   BUILD_DIR     build directory (default: build-test; the fuzz targets'
+#                 clang build goes beside it, <BUILD_DIR>-fuzz)
+#   FUZZ_SECONDS  seconds of libFuzzer per target (default: 15)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +29,13 @@ export UBSAN_OPTIONS="suppressions=$repo/scripts/ubsan.supp:halt_on_error=1:prin
 
 status=0
 # Every fuzz target's seeds and regressions run as ctest tests
-# (fuzz_<target>_seeds, under ASan + UBSan); libFuzzer itself runs with
-# scripts/fuzz.sh (clang), outside CI's time budget.
+# (fuzz_<target>_seeds, under ASan + UBSan).
 ctest --test-dir "$build" --output-on-failure -j2 --timeout 300 || status=$?
+
+# -- a short libFuzzer run of every target (docs/fuzzing.md) ---------------------
+# Its own clang build beside this one; a fixed libFuzzer seed, so a run
+# explores the same inputs first and a failure here reproduces with the same
+# command. Long runs: scripts/fuzz.sh 600.
+BUILD_DIR="$build-fuzz" FUZZ_FLAGS="-seed=1" \
+  "$repo/scripts/fuzz.sh" "${FUZZ_SECONDS:-15}" || status=$?
 exit "$status"
