@@ -117,6 +117,10 @@ struct saga_actor_state {
   /// send once durable), per step; 0: none.
   std::vector<uint32_t> exec_sent;
   std::vector<uint32_t> comp_sent;
+  /// Execute attempt this incarnation sent again after a restart (0: none):
+  /// an earlier incarnation sent it too, so a failed reply to it (no route
+  /// from this node, say) does not show that the attempt took no effect.
+  std::vector<uint32_t> exec_resent;
   /// Attempt whose backoff timer is armed (0: none), and whether it fired.
   std::vector<uint32_t> exec_backoff;
   std::vector<bool> exec_backoff_done;
@@ -617,6 +621,7 @@ bool drive_forward(saga_pointer self) {
         } else if (s.exec_sent[idx] != x.attempts) {
           // Resumed: the intent is durable, the command may be lost.
           s.exec_sent[idx] = x.attempts;
+          s.exec_resent[idx] = x.attempts;
           schedule(self, effect::kind::execute, i, x.attempts);
         }
         break;
@@ -755,11 +760,22 @@ void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
            reply.result.empty() ? "null" : std::move(reply.result));
   } else if (x.status == step_status::executing && a == x.attempts
              && !x.retry_due) {
-    emit(self,
-         final_attempt(self, i, a, reply.retryable)
-           ? event_type::step_failed
-           : event_type::step_attempt_failed,
-         i, a, {}, std::move(reply.error));
+    auto last = final_attempt(self, i, a, reply.retryable);
+    if (a == self->state.exec_resent[static_cast<size_t>(i)]) {
+      // Sent again after a restart: the earlier incarnation's send of this
+      // attempt may have taken effect whatever this send's reply says (the
+      // chaos campaign, seed 20261201: "no route" from the adopting node on
+      // the last attempt, while the first send had succeeded). Its outcome
+      // is unknown, like a timed-out attempt's.
+      emit(self,
+           last ? event_type::step_timed_out
+                : event_type::step_attempt_timed_out,
+           i, a, {}, "sent again after a restart, then: " + reply.error);
+    } else {
+      emit(self,
+           last ? event_type::step_failed : event_type::step_attempt_failed,
+           i, a, {}, std::move(reply.error));
+    }
   }
   drive(self);
   flush(self);
@@ -928,6 +944,7 @@ void adopt(saga_pointer self, saga_state st) {
     s.payloads.push_back(sd.payload.dump());
   s.exec_sent.assign(n, 0);
   s.comp_sent.assign(n, 0);
+  s.exec_resent.assign(n, 0);
   s.exec_backoff.assign(n, 0);
   s.exec_backoff_done.assign(n, false);
   s.comp_backoff.assign(n, 0);

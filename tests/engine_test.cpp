@@ -583,6 +583,34 @@ TEST_F(engine, recover_resumes_a_saga_whose_node_stopped_mid_step) {
   EXPECT_EQ(recover(), 0u) << "nothing is left to recover";
 }
 
+TEST_F(engine, a_failure_of_an_attempt_sent_again_after_a_restart_is_no_proof) {
+  // The first incarnation sent b#1 (its last attempt) and stopped; the
+  // command may have taken effect. The next incarnation sends b#1 again
+  // and gets a failure (here: the participant is not reachable from the
+  // new node). That failure does not show that b#1 took no effect, so the
+  // saga compensates b (outcome unknown), then a. Found by the chaos
+  // campaign, seed 20261201 (docs/chaos.md).
+  auto def = make_def({"a", "b"});
+  script_->plan("execute:b", {reaction::hang(), reaction::fail_retryable(
+                                                 "no route from here")});
+  auto slot = start(def);
+  ASSERT_EQ(script_->trace().back(), "execute:b#1");
+  restart_runtime();
+  EXPECT_EQ(recover(), 1u);
+  EXPECT_EQ(script_->trace(), (strings{"execute:a#1", "execute:b#1",
+                                       "execute:b#1", "compensate:b#1",
+                                       "compensate:a#1"}));
+  auto id = script_->calls.back().id;
+  auto st = replay(id, events_of(id));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, saga_status::compensated);
+  EXPECT_TRUE(st->steps[1].outcome_unknown);
+  EXPECT_NE(st->steps[1].error.find("sent again after a restart, then: no "
+                                    "route from here"),
+            std::string::npos)
+    << st->steps[1].error;
+}
+
 TEST_F(engine, recover_resumes_a_compensation) {
   auto def = make_def({"a", "b"});
   script_->plan("execute:b", {reaction::fail()});
