@@ -1,8 +1,8 @@
 #include "persistence/saga_view.hpp"
 
-#include <charconv>
 
 #include "actors/json_depth.hpp"
+#include "persistence/parse_number.hpp"
 #include "saga/errc.hpp"
 
 namespace saga {
@@ -56,10 +56,7 @@ std::pair<std::string, uint64_t> parse_owner_token(std::string_view token) {
   if (slash == std::string_view::npos)
     return {std::string{token}, 0};
   uint64_t epoch = 0;
-  auto digits = token.substr(slash + 1);
-  auto [end, ec] = std::from_chars(digits.data(),
-                                   digits.data() + digits.size(), epoch);
-  if (ec != std::errc{} || end != digits.data() + digits.size())
+  if (!parse_number(token.substr(slash + 1), epoch))
     epoch = 0;
   return {std::string{token.substr(0, slash)}, epoch};
 }

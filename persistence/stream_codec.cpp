@@ -1,21 +1,12 @@
 #include "persistence/stream_codec.hpp"
 
-#include <charconv>
 
 #include <hiredis/hiredis.h>
 
+#include "persistence/parse_number.hpp"
 #include "saga/errc.hpp"
 
 namespace saga {
-
-namespace {
-
-bool parse_u64(const char* p, size_t n, uint64_t& out) {
-  auto [end, ec] = std::from_chars(p, p + n, out);
-  return ec == std::errc{} && end == p + n;
-}
-
-} // namespace
 
 void append_event_fields(const event& ev, std::vector<std::string_view>& argv,
                          std::deque<std::string>& texts) {
@@ -55,7 +46,7 @@ caf::expected<std::vector<event>> parse_events(const redisReply& r,
     std::string_view sid{entry->element[0]->str, entry->element[0]->len};
     event ev;
     if (sid.size() < 3 || sid.substr(0, 2) != "0-"
-        || !parse_u64(sid.data() + 2, sid.size() - 2, ev.seq))
+        || !parse_number(sid.substr(2), ev.seq))
       return bad("entry ID '" + std::string{sid} + "' is not 0-<seq>");
     where += " (" + std::string{sid} + ")";
     const auto* fields = entry->element[1];
@@ -90,18 +81,14 @@ caf::expected<std::vector<event>> parse_events(const redisReply& r,
         seen |= has_type;
       } else if (name == "step") {
         int32_t step = 0;
-        auto [end, ec] = std::from_chars(value.data(),
-                                         value.data() + value.size(), step);
-        if (ec != std::errc{} || end != value.data() + value.size())
+        if (!parse_number(value, step))
           return bad("bad step '" + std::string{value}
                      + "' (expected a 32-bit integer)");
         ev.step = step;
         seen |= has_step;
       } else if (name == "attempt") {
         uint32_t a = 0;
-        auto [end, ec] = std::from_chars(value.data(),
-                                         value.data() + value.size(), a);
-        if (ec != std::errc{} || end != value.data() + value.size())
+        if (!parse_number(value, a))
           return bad("bad attempt '" + std::string{value}
                      + "' (expected a 32-bit unsigned integer)");
         ev.attempt = a;
@@ -114,9 +101,7 @@ caf::expected<std::vector<event>> parse_events(const redisReply& r,
         seen |= has_error;
       } else if (name == "time") {
         int64_t t = 0;
-        auto [end, ec] = std::from_chars(value.data(),
-                                         value.data() + value.size(), t);
-        if (ec != std::errc{} || end != value.data() + value.size())
+        if (!parse_number(value, t))
           return bad("bad time '" + std::string{value}
                      + "' (expected milliseconds since the epoch)");
         ev.time_ms = t;

@@ -1,6 +1,5 @@
 #include "actors/admin/http_client.hpp"
 
-#include <charconv>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -8,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "persistence/parse_number.hpp"
 #include "saga/errc.hpp"
 
 namespace saga::admin {
@@ -31,9 +31,7 @@ parse_address(const std::string& address) {
     host = host.substr(1, host.size() - 2);
   unsigned port = 0;
   auto p = std::string_view{address}.substr(colon + 1);
-  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-  if (ec != std::errc{} || end != p.data() + p.size() || port == 0
-      || port > 65535)
+  if (!parse_number(p, port) || port == 0 || port > 65535)
     return bad();
   return std::make_pair(host, static_cast<uint16_t>(port));
 }

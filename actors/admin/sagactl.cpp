@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "actors/admin/http_client.hpp"
+#include "persistence/parse_number.hpp"
 #include "persistence/redis_url.hpp"
 #include "persistence/saga_catalog.hpp"
 #include "saga/errc.hpp"
@@ -192,9 +193,7 @@ std::optional<failure> count_flag(args& xs, const std::string& flag,
   std::string text;
   if (auto f = xs.value(flag, text))
     return f;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  if (ec != std::errc{} || end != text.data() + text.size() || out < 1
-      || out > max)
+  if (!parse_number(text, out) || out < 1 || out > max)
     return failure{exit_usage, flag + ": '" + text + "' is not a number in 1 to "
                                  + std::to_string(max)};
   return std::nullopt;
