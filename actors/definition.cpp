@@ -1,5 +1,6 @@
 #include "saga/definition.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -36,6 +37,13 @@ caf::error check_policy(const retry_policy& p, const std::string& what) {
     return make_error(errc::invalid_retry,
                       where() + ": jitter must be in [0, 1]");
   return caf::none;
+}
+
+json policy_to_json(const retry_policy& p);
+
+/// Returns whether `x` and `y` are the same policy (as stored).
+bool same_policy(const retry_policy& x, const retry_policy& y) {
+  return policy_to_json(x) == policy_to_json(y);
 }
 
 json policy_to_json(const retry_policy& p) {
@@ -124,6 +132,8 @@ definition& definition::step(std::string name, std::string participant,
   s.name = std::move(name);
   s.participant = std::move(participant);
   s.payload = std::move(payload);
+  s.retry = default_retry_;
+  s.compensation_retry = default_compensation_retry_;
   if (in_group_) {
     s.after = group_base_;
     group_.push_back(s.name);
@@ -164,6 +174,77 @@ definition& definition::join() {
 definition& definition::pivot() {
   changed();
   last_step("pivot").pivot = true;
+  return *this;
+}
+
+namespace {
+
+/// Returns the longest operations under `p` can take, in milliseconds:
+/// every attempt waits its full `timeout_ms`, every backoff its full base
+/// delay. In double, so huge policies saturate instead of overflowing.
+double policy_bound_ms(const retry_policy& p, milliseconds timeout) {
+  auto attempts = std::max<uint32_t>(p.max_attempts, 1);
+  auto total = static_cast<double>(attempts)
+               * static_cast<double>(timeout.count());
+  // Backoffs grow to the cap and stay there: sum them until they reach it,
+  // then count the rest at the cap (a policy of 4 billion attempts loops
+  // only as long as its delays still grow).
+  for (uint32_t n = 2; n <= attempts; ++n) {
+    auto d = p.base_delay(n);
+    if (d >= p.max_backoff) {
+      total += static_cast<double>(attempts - n + 1)
+               * static_cast<double>(p.max_backoff.count());
+      break;
+    }
+    total += static_cast<double>(d.count());
+  }
+  return total;
+}
+
+} // namespace
+
+milliseconds definition::time_bound() const {
+  auto g = graph();
+  double before_ms = 0; // steps before the pivot (all, without one)
+  double after_ms = 0;  // steps after it: retried, never compensated
+  double back_ms = 0;   // compensations
+  double longest_timeout_ms = 0;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const auto& s = steps_[i];
+    if (i < g.after_pivot.size() && g.after_pivot[i]) {
+      after_ms += policy_bound_ms(forward_retry_, s.timeout);
+      continue;
+    }
+    before_ms += policy_bound_ms(s.retry, s.timeout);
+    back_ms += policy_bound_ms(s.compensation_retry, s.compensation_timeout);
+    longest_timeout_ms = std::max(longest_timeout_ms,
+                                  static_cast<double>(s.timeout.count()));
+  }
+  // Past the deadline no attempt starts; those in flight are awaited.
+  if (deadline_.count() > 0)
+    before_ms = std::min(before_ms, static_cast<double>(deadline_.count())
+                                      + longest_timeout_ms);
+  auto total_ms = before_ms + std::max(after_ms, back_ms);
+  if (!(total_ms < static_cast<double>(milliseconds::max().count())))
+    return milliseconds::max();
+  return milliseconds{static_cast<int64_t>(total_ms)};
+}
+
+definition& definition::default_retry(retry_policy x) {
+  changed();
+  for (auto& s : steps_)
+    if (same_policy(s.retry, default_retry_))
+      s.retry = x;
+  default_retry_ = x;
+  return *this;
+}
+
+definition& definition::default_compensation_retry(retry_policy x) {
+  changed();
+  for (auto& s : steps_)
+    if (same_policy(s.compensation_retry, default_compensation_retry_))
+      s.compensation_retry = x;
+  default_compensation_retry_ = x;
   return *this;
 }
 
@@ -411,9 +492,7 @@ json definition::to_json() const {
   // the stored format (from_json fills them in). A 3-step definition takes
   // about 200 bytes instead of 1,250.
   const step_definition fresh;
-  auto same = [](const retry_policy& x, const retry_policy& y) {
-    return policy_to_json(x) == policy_to_json(y);
-  };
+  const auto& same = same_policy;
   auto steps = json::array();
   const std::string* previous = nullptr;
   for (const auto& s : steps_) {
@@ -424,11 +503,12 @@ json definition::to_json() const {
       js["payload"] = s.payload;
     if (s.timeout != fresh.timeout)
       js["timeout_ms"] = s.timeout.count();
-    if (!same(s.retry, fresh.retry))
+    // Step policies are stored where they differ from the saga's defaults.
+    if (!same(s.retry, default_retry_))
       js["retry"] = policy_to_json(s.retry);
     if (s.compensation_timeout != fresh.compensation_timeout)
       js["compensation_timeout_ms"] = s.compensation_timeout.count();
-    if (!same(s.compensation_retry, fresh.compensation_retry))
+    if (!same(s.compensation_retry, default_compensation_retry_))
       js["compensation_retry"] = policy_to_json(s.compensation_retry);
     // Left out, "after" means "the step before" (or none for the first).
     auto implied = previous ? std::vector<std::string>{*previous}
@@ -445,6 +525,10 @@ json definition::to_json() const {
     result["deadline_ms"] = deadline_.count();
   if (!same(forward_retry_, retry_policy::compensation_default()))
     result["forward_retry"] = policy_to_json(forward_retry_);
+  if (!same(default_retry_, fresh.retry))
+    result["retry"] = policy_to_json(default_retry_);
+  if (!same(default_compensation_retry_, fresh.compensation_retry))
+    result["compensation_retry"] = policy_to_json(default_compensation_retry_);
   return result;
 }
 
@@ -465,6 +549,13 @@ caf::expected<definition> definition::from_json(const json& x) {
   if (auto i = x.find("forward_retry"); i != x.end())
     if (auto err = policy_from_json(*i, result.forward_retry_))
       return err;
+  // Saga-wide defaults, which steps without a policy of their own take.
+  if (auto i = x.find("retry"); i != x.end())
+    if (auto err = policy_from_json(*i, result.default_retry_))
+      return err;
+  if (auto i = x.find("compensation_retry"); i != x.end())
+    if (auto err = policy_from_json(*i, result.default_compensation_retry_))
+      return err;
   auto steps = x.find("steps");
   if (steps == x.end() || !steps->is_array())
     return make_error(errc::invalid_payload,
@@ -475,6 +566,8 @@ caf::expected<definition> definition::from_json(const json& x) {
       return make_error(errc::invalid_payload,
                         "definition JSON: a step is not an object");
     step_definition s;
+    s.retry = result.default_retry_;
+    s.compensation_retry = result.default_compensation_retry_;
     if (auto err = read_field(js, "name", s.name))
       return err;
     if (auto err = read_field(js, "participant", s.participant))

@@ -856,3 +856,88 @@ TEST(bad_input_definition, json_nested_too_deep_is_refused_before_it_is_copied) 
   ok.step("a", "p", json::parse("{\"x\": " + nested(250) + "}"));
   EXPECT_FALSE(ok.validate()) << saga::describe(ok.validate());
 }
+
+// -- saga-wide default policies and the time bound (issue 17) -------------------
+
+TEST(definition_defaults, steps_without_their_own_policy_take_the_saga_default) {
+  retry_policy three{3, 50ms, 2.0, 1s, 0.0};
+  retry_policy undo{7, 10ms, 2.0, 1s, 0.0};
+  retry_policy own{2, 5ms, 2.0, 1s, 0.0};
+  definition d{"order"};
+  d.step("a", "p").retry(own);       // its own: kept
+  d.default_retry(three);            // applies to "a"? no: "a" has its own
+  d.step("b", "p");                  // added after: takes the default
+  d.default_compensation_retry(undo);
+  EXPECT_EQ(d.steps()[0].retry.max_attempts, 2u);
+  EXPECT_EQ(d.steps()[1].retry.max_attempts, 3u);
+  EXPECT_EQ(d.steps()[0].compensation_retry.max_attempts, 7u);
+  EXPECT_EQ(d.steps()[1].compensation_retry.max_attempts, 7u);
+  EXPECT_FALSE(d.validate());
+}
+
+TEST(definition_defaults, json_stores_them_once_and_reads_them_back) {
+  definition d{"order"};
+  d.default_compensation_retry(retry_policy{7, 10ms, 2.0, 1s, 0.0})
+    .step("a", "p")
+    .step("b", "p")
+    .compensation_retry(retry_policy{2, 10ms, 2.0, 1s, 0.0});
+  auto j = d.to_json();
+  ASSERT_TRUE(j.contains("compensation_retry"));
+  EXPECT_EQ(j["compensation_retry"]["max_attempts"], 7);
+  EXPECT_FALSE(j["steps"][0].contains("compensation_retry"));
+  EXPECT_EQ(j["steps"][1]["compensation_retry"]["max_attempts"], 2);
+  EXPECT_FALSE(j.contains("retry")) << "the library's default is left out";
+  auto back = definition::from_json(j);
+  ASSERT_TRUE(back) << saga::describe(back.error());
+  EXPECT_EQ(back->steps()[0].compensation_retry.max_attempts, 7u);
+  EXPECT_EQ(back->steps()[1].compensation_retry.max_attempts, 2u);
+  EXPECT_EQ(back->default_compensation_retry().max_attempts, 7u);
+  EXPECT_EQ(back->to_json(), j);
+  // A definition written by hand (saga_node, HTTP) sets them the same way.
+  auto by_hand = definition::from_json(json::parse(R"({
+    "name": "t", "retry": {"max_attempts": 4, "initial_backoff_ms": 10},
+    "steps": [{"name": "a", "participant": "p"}]})"));
+  ASSERT_TRUE(by_hand) << saga::describe(by_hand.error());
+  EXPECT_EQ(by_hand->steps()[0].retry.max_attempts, 4u);
+}
+
+TEST(definition_time_bound, adds_every_attempt_and_backoff_then_every_compensation) {
+  definition d{"order"};
+  d.step("a", "p")
+    .timeout(100ms)
+    .retry(retry_policy{3, 10ms, 2.0, 1s, 0.5}) // 3 x 100 + 10 + 20
+    .compensation_timeout(200ms)
+    .compensation_retry(retry_policy{2, 50ms, 2.0, 1s, 0.0}) // 2 x 200 + 50
+    .step("b", "p")
+    .timeout(1s) // 1 attempt: 1000
+    .compensation_timeout(300ms)
+    .compensation_retry(retry_policy{1, 50ms}); // 300
+  EXPECT_EQ(d.time_bound(), 330ms + 1000ms + 450ms + 300ms);
+  // A deadline cuts the forward part: it plus the longest step timeout.
+  d.deadline(200ms);
+  EXPECT_EQ(d.time_bound(), 200ms + 1000ms + 450ms + 300ms);
+}
+
+TEST(definition_time_bound, counts_capped_backoffs_without_looping_and_saturates) {
+  definition d{"order"};
+  d.step("a", "p")
+    .timeout(1ms)
+    .retry(retry_policy{std::numeric_limits<uint32_t>::max(), 1ms, 2.0,
+                        std::chrono::milliseconds{4}, 0.0})
+    .compensation_retry(retry_policy{1, 1ms});
+  auto n = static_cast<int64_t>(std::numeric_limits<uint32_t>::max());
+  // n timeouts; backoffs 1, 2, then 4 for each of the n - 3 others.
+  EXPECT_EQ(d.time_bound().count(), n * 1 + 1 + 2 + (n - 3) * 4 + 5'000);
+  d.timeout(std::chrono::milliseconds{std::numeric_limits<int64_t>::max() / 2});
+  EXPECT_EQ(d.time_bound(), std::chrono::milliseconds::max());
+}
+
+TEST(definition_time_bound, the_default_compensation_policy_takes_about_91_minutes) {
+  definition d{"order"};
+  d.step("a", "p").compensation_timeout(1ms).timeout(1ms);
+  // 1 execute attempt (1 ms); 100 compensation attempts of 1 ms, and
+  // backoffs 100 ms doubling (0.1 .. 51.2 s over 10) then 60 s for 89.
+  auto backoffs_ms = int64_t{100} * ((1 << 10) - 1) + 89 * 60'000;
+  EXPECT_EQ(d.time_bound().count(), 1 + 100 + backoffs_ms);
+  EXPECT_EQ(backoffs_ms / 60'000, 90); // 90 min 42.3 s
+}

@@ -51,13 +51,35 @@ private:
 /// through which asynchronous handlers answer (see `responder`) and the
 /// barrier's timer wake-ups.
 using local_participant_actor = participant_actor::extend<
-  caf::reacts_to<deliver_atom, uint64_t, step_reply>, wake_message,
+  caf::reacts_to<deliver_atom, uint64_t, step_reply>,
+  caf::reacts_to<deliver_atom, uint64_t, caf::error>, wake_message,
   caf::reacts_to<crash_atom>>;
+
+/// What all copies of one `responder` share: where the answer goes, and
+/// whether it went. Thread-safe.
+struct responder_state {
+  responder_state(caf::strong_actor_ptr participant, uint64_t token)
+    : participant(std::move(participant)), token(token) {
+    // nop
+  }
+
+  /// Tells the participant that no answer will come, unless one came.
+  ~responder_state();
+
+  responder_state(const responder_state&) = delete;
+  responder_state& operator=(const responder_state&) = delete;
+
+  caf::strong_actor_ptr participant;
+  uint64_t token;
+  std::atomic<bool> answered{false};
+};
 
 /// Returns a new participant actor named `name` that runs the handlers of
 /// `registry` behind the participant barrier (records in the journal found
-/// in `dir`); blocking handlers run on up to `blocking_workers` detached
-/// actors, spawned on first use and linked to the participant.
+/// in `dir`); blocking handlers run on detached actors linked to the
+/// participant, spawned on first use: up to `blocking_workers` for executes
+/// and as many again for compensations, so a hung execute never holds up
+/// the compensation that revokes it.
 local_participant_actor
 spawn_local_participant(caf::actor_system& sys, std::string name,
                         std::shared_ptr<handler_registry> registry,

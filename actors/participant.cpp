@@ -172,8 +172,10 @@ blocking_worker(participant_actor::pointer self,
   };
 }
 
-/// Continues with the handler's reply.
-using reply_fn = std::function<void(step_reply)>;
+/// Continues with the handler's reply, or with an error when no reply will
+/// come (a responder dropped unanswered, a worker or inner participant
+/// lost): then nothing is recorded and the saga hears "outcome unknown".
+using reply_fn = std::function<void(caf::expected<step_reply>)>;
 
 /// Bound on each barrier request to the journal. Past it the participant
 /// answers "outcome unknown" (an error: the saga retries or compensates); a
@@ -190,6 +192,8 @@ struct gate_op {
   /// Its claim number; a reply for an earlier claim of the same key (one
   /// that timed out) finds another number and is dropped.
   uint64_t claim = 0;
+  /// The attempt it runs; copies of it wait, a later attempt supersedes it.
+  uint32_t attempt = 0;
   barrier_phase phase = barrier_phase::claim;
   /// When the journal request of this phase times out (max: the handler
   /// runs, unbounded here).
@@ -215,9 +219,6 @@ struct barrier_gate {
   /// Operations in flight here, by key "<saga>/<step>/<x|c>": duplicates
   /// wait for the first one's reply.
   std::unordered_map<std::string, gate_op> inflight;
-  /// "<saga>/<step>" of executes in flight here, with their claim numbers:
-  /// a compensate of the same step waits (busy) until it ended.
-  std::unordered_map<std::string, uint64_t> executing;
   wake_up wake;
 };
 
@@ -268,16 +269,24 @@ void answer(barrier_gate& g, const std::string& key, uint64_t claim,
     rp.deliver(value);
 }
 
-/// Ends operation `key` (claim number `claim`): a compensation of its step
-/// may run again, and every request waiting for it gets `value`.
-template <class Answer>
-void settle(barrier_gate& g, const std::string& key, uint64_t claim,
-            Answer value) {
-  auto step_key = key.substr(0, key.size() - 2); // without "/x" or "/c"
-  if (auto e = g.executing.find(step_key);
-      e != g.executing.end() && e->second == claim)
-    g.executing.erase(e);
-  answer(g, key, claim, std::move(value));
+/// Answers the execute of `step_key` ("<saga>/<step>") in flight here, if
+/// any, with "outcome unknown": a compensation has just revoked its claim,
+/// so it can never record an outcome, and whatever its handler answers
+/// later is dropped (its continuation finds the operation gone).
+template <class Self>
+void drop_revoked_execute(Self* self, barrier_gate& g,
+                          const std::string& step_key) {
+  auto key = step_key + "/x";
+  auto i = g.inflight.find(key);
+  if (i == g.inflight.end())
+    return;
+  aout(self) << "caf-saga: barrier: " << step_key
+             << ": the execute running here was revoked by its compensation; "
+                "its outcome will be dropped"
+             << std::endl;
+  answer(g, key, i->second.claim,
+         unknown_outcome("revoked by the step's compensation before it "
+                         "recorded an outcome"));
 }
 
 /// Returns `t` rounded up to the next barrier tick.
@@ -313,7 +322,7 @@ void on_barrier_wake(Self* self, barrier_gate& g,
       next = std::min(next, op.deadline);
   }
   for (const auto& [key, claim] : expired)
-    settle(g, key, claim,
+    answer(g, key, claim,
            unknown_outcome("barrier unavailable: the journal did not answer "
                            "within "
                            + std::to_string(barrier_timeout.count()) + "s"));
@@ -341,16 +350,26 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
   auto step_key = cmd.id + "/" + cmd.step;
   auto key = step_key + (compensate ? "/c" : "/x");
   if (auto i = g.inflight.find(key); i != g.inflight.end()) {
-    i->second.waiters.push_back(rp); // a duplicate while the first one runs
-    return rp;
+    if (cmd.attempt <= i->second.attempt) {
+      i->second.waiters.push_back(rp); // a copy while the first one runs
+      return rp;
+    }
+    // A later attempt: the saga stopped waiting for the earlier one (it
+    // hangs, or answers past its timeout). Claiming again supersedes it in
+    // the journal too, so it can never record; whatever it answers later
+    // is dropped here.
+    answer(g, key, i->second.claim,
+           unknown_outcome("superseded by attempt "
+                           + std::to_string(cmd.attempt)));
   }
-  if (compensate && g.executing.count(step_key) > 0) {
-    rp.deliver(fail_reply("the step's execute is still running", true));
-    return rp;
-  }
+  // A compensate while this step's execute still runs here (a handler that
+  // hangs, or answers after the saga's timeout) does not wait for it: its
+  // claim revokes the execute, which then can never record an outcome or
+  // apply its atomic effects (see drop_revoked_execute).
   auto claim = ++g.next_claim;
   auto& entry = g.inflight[key];
   entry.claim = claim;
+  entry.attempt = cmd.attempt;
   entry.waiters.push_back(rp);
   auto journal = g.dir->journal();
   if (!journal) {
@@ -361,15 +380,13 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
   // it and answers its copies with the same failure.
   auto token = std::to_string(cmd.attempt) + ":" + g.incarnation + "-"
                + std::to_string(claim);
-  if (!compensate)
-    g.executing[step_key] = claim;
   // Answers a verdict or outcome the barrier recorded...
   auto finish = [&g, key, claim](step_reply r) {
-    settle(g, key, claim, std::move(r));
+    answer(g, key, claim, std::move(r));
   };
   // ... or, when the barrier could not confirm one, "outcome unknown".
   auto give_up = [&g, key, claim](std::string why) {
-    settle(g, key, claim, unknown_outcome(std::move(why)));
+    answer(g, key, claim, unknown_outcome(std::move(why)));
   };
   // The journal requests have no CAF timeout: start_deadline() bounds them,
   // and a reply that comes after it finds the operation answered.
@@ -378,7 +395,7 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
     ->request(journal, caf::infinite, barrier_claim_atom::value, cmd.id,
               cmd.step, op, token)
     .then(
-      [self, &g, cmd, op, token, run, finish, give_up, key,
+      [self, &g, cmd, op, token, run, finish, give_up, key, step_key,
        claim](barrier_claim& c) mutable {
         auto entry = find_op(g, key, claim);
         if (entry == nullptr || entry->phase != barrier_phase::claim)
@@ -390,11 +407,18 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
         entry->phase = barrier_phase::handler;
         entry->deadline = caf::actor_clock::time_point::max();
         cmd.execute_unrecorded = c.execute_unrecorded;
+        if (c.execute_unrecorded)
+          drop_revoked_execute(self, g, step_key);
         run(cmd, [self, &g, cmd, op, token, finish, give_up, key,
-                  claim](step_reply r) {
+                  claim](caf::expected<step_reply> answered) {
           auto entry = find_op(g, key, claim);
           if (entry == nullptr || entry->phase != barrier_phase::handler)
+            return; // revoked, or timed out: answered already
+          if (!answered) {
+            give_up(describe(answered.error()));
             return;
+          }
+          auto r = std::move(*answered);
           // Durable before it leaves; effects go in the same transaction.
           auto journal = g.dir->journal();
           if (!journal) {
@@ -444,13 +468,24 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
   return rp;
 }
 
+/// Detached workers for blocking handlers of one kind (executes, or
+/// compensations), spawned on first use. Each request goes to an idle
+/// worker, or to the least busy one when all `max_workers` are busy.
+struct worker_pool {
+  size_t max_workers = 1;
+  std::vector<participant_actor> workers;
+  /// Requests handed to each worker and not answered yet.
+  std::vector<uint32_t> busy;
+};
+
 struct participant_state {
   static inline const char* name = "saga.participant";
   std::string participant_name;
   std::shared_ptr<handler_registry> registry;
-  size_t max_workers = 1;
-  std::vector<participant_actor> workers;
-  size_t next_worker = 0;
+  /// Separate pools: a compensation never queues behind a hung execute on
+  /// the same thread (it revokes that execute, see through_barrier).
+  worker_pool executes;
+  worker_pool compensations;
   uint64_t next_token = 0;
   /// Continuations of asynchronous handlers, by responder token.
   std::unordered_map<uint64_t, reply_fn> pending;
@@ -460,15 +495,39 @@ struct participant_state {
 using participant_pointer
   = local_participant_actor::stateful_pointer<participant_state>;
 
-participant_actor next_worker(participant_pointer self) {
-  auto& st = self->state;
-  if (st.workers.size() < st.max_workers) {
-    auto w = self->spawn<caf::detached + caf::linked>(
-      blocking_worker, st.registry);
-    st.workers.push_back(w);
-    return w;
+/// Returns the index in `pool` of the worker for the next request: an idle
+/// one, a new one while the pool may grow, else the least busy.
+size_t pick_worker(participant_pointer self, worker_pool& pool) {
+  auto least = std::min_element(pool.busy.begin(), pool.busy.end());
+  if (least != pool.busy.end() && *least == 0)
+    return static_cast<size_t>(least - pool.busy.begin());
+  if (pool.workers.size() < pool.max_workers) {
+    pool.workers.push_back(self->spawn<caf::detached + caf::linked>(
+      blocking_worker, self->state.registry));
+    pool.busy.push_back(0);
+    return pool.workers.size() - 1;
   }
-  return st.workers[st.next_worker++ % st.workers.size()];
+  return static_cast<size_t>(least - pool.busy.begin());
+}
+
+/// Runs `cmd` on a blocking worker and passes its reply to `k`.
+void run_blocking(participant_pointer self, bool compensate,
+                  const step_command& cmd, reply_fn k) {
+  auto& pool = compensate ? self->state.compensations : self->state.executes;
+  auto idx = pick_worker(self, pool);
+  ++pool.busy[idx];
+  auto done = [&pool, idx] { --pool.busy[idx]; };
+  ask_participant(self, pool.workers[idx], caf::infinite, compensate, cmd)
+    .then(
+      [k, done](step_reply& r) {
+        done();
+        k(std::move(r));
+      },
+      [k, done](caf::error& e) {
+        done();
+        // The handler may have run: nothing can say "failed".
+        k(unknown_outcome("blocking worker failed: " + describe(e)));
+      });
 }
 
 /// Runs the handler for `cmd` and passes its reply to `k`.
@@ -487,11 +546,7 @@ void run_handler(participant_pointer self, bool compensate,
       k(run_sync(compensate ? entry->compensate : entry->execute, cmd));
       return;
     case handler_entry::mode::blocking:
-      ask_participant(self, next_worker(self), caf::infinite, compensate, cmd)
-        .then([k](step_reply& r) { k(std::move(r)); },
-              [k](caf::error& e) {
-                k(fail_reply("blocking worker failed: " + describe(e), true));
-              });
+      run_blocking(self, compensate, cmd, std::move(k));
       return;
     case handler_entry::mode::async: {
       const auto& fn = compensate ? entry->async_compensate
@@ -512,7 +567,8 @@ void run_handler(participant_pointer self, bool compensate,
       try {
         step_context ctx{cmd, std::move(results)};
         fn(ctx, payload,
-           responder{caf::actor_cast<caf::strong_actor_ptr>(self), token});
+           responder{std::make_shared<responder_state>(
+             caf::actor_cast<caf::strong_actor_ptr>(self), token)});
       } catch (const std::exception& e) {
         st.pending.erase(token);
         k(fail_reply(std::string{"handler threw: "} + e.what()));
@@ -523,6 +579,18 @@ void run_handler(participant_pointer self, bool compensate,
       return;
     }
   }
+}
+
+/// Continues the asynchronous handler of `token` with its answer; the first
+/// one wins.
+void on_deliver(participant_pointer self, uint64_t token,
+                caf::expected<step_reply> answer) {
+  auto i = self->state.pending.find(token);
+  if (i == self->state.pending.end())
+    return; // answered already
+  auto k = std::move(i->second);
+  self->state.pending.erase(i);
+  k(std::move(answer));
 }
 
 caf::result<step_reply> dispatch(participant_pointer self, bool compensate,
@@ -540,7 +608,8 @@ local_participant(participant_pointer self, std::string name,
   keep_crash_reason(self);
   self->state.participant_name = std::move(name);
   self->state.registry = std::move(registry);
-  self->state.max_workers = std::max<size_t>(blocking_workers, 1);
+  self->state.executes.max_workers = std::max<size_t>(blocking_workers, 1);
+  self->state.compensations.max_workers = self->state.executes.max_workers;
   self->state.barrier.dir = std::move(dir);
   self->state.barrier.incarnation = make_incarnation();
   return {
@@ -558,12 +627,11 @@ local_participant(participant_pointer self, std::string name,
       on_barrier_wake(self, self->state.barrier, at);
     },
     [self](deliver_atom, uint64_t token, step_reply& reply) {
-      auto i = self->state.pending.find(token);
-      if (i == self->state.pending.end())
-        return; // answered already: the first delivery wins
-      auto k = std::move(i->second);
-      self->state.pending.erase(i);
-      k(std::move(reply));
+      on_deliver(self, token, std::move(reply));
+    },
+    [self](deliver_atom, uint64_t token, caf::error& err) {
+      // The handler dropped its responder unanswered.
+      on_deliver(self, token, std::move(err));
     },
   };
 }
@@ -589,7 +657,8 @@ barrier_proxy(barrier_proxy_actor::stateful_pointer<proxy_state> self,
       ask_participant(self, self->state.inner, caf::infinite, compensate, c)
         .then([k](step_reply& r) { k(std::move(r)); },
               [k](caf::error& e) {
-                k(fail_reply("participant unreachable: " + describe(e), true));
+                // It may have run: nothing can say "failed".
+                k(unknown_outcome("participant unreachable: " + describe(e)));
               });
     };
   };
@@ -611,11 +680,26 @@ barrier_proxy(barrier_proxy_actor::stateful_pointer<proxy_state> self,
 } // namespace detail
 
 void responder::deliver(step_outcome outcome) const {
-  if (!participant_)
-    return;
-  caf::anon_send(caf::actor_cast<detail::local_participant_actor>(participant_),
-                 deliver_atom::value, token_, detail::to_reply(outcome));
+  if (!state_ || state_->answered.exchange(true))
+    return; // the first answer wins
+  caf::anon_send(
+    caf::actor_cast<detail::local_participant_actor>(state_->participant),
+    deliver_atom::value, state_->token, detail::to_reply(outcome));
 }
+
+namespace detail {
+
+responder_state::~responder_state() {
+  if (answered.load() || !participant)
+    return;
+  caf::anon_send(caf::actor_cast<local_participant_actor>(participant),
+                 deliver_atom::value, token,
+                 make_error(errc::outcome_unknown,
+                            "the handler dropped its responder without "
+                            "answering"));
+}
+
+} // namespace detail
 
 namespace detail {
 

@@ -809,9 +809,13 @@ void on_compensate_reply(saga_pointer self, int32_t i, uint32_t a,
   if (reply.ok) {
     emit(self, event_type::step_compensated, i, a);
   } else if (a == x.compensation_attempts && !x.compensation_retry_due) {
+    // Every failure of a compensation is retried, whatever `retryable`
+    // says: a compensation must eventually succeed (its database may be
+    // down for a while, its handler may be deployed later), so only the
+    // policy decides when to give up and call an operator.
     const auto& sd = step_def(self, i);
     auto n = a - x.compensation_attempt_base;
-    if (!reply.retryable || n >= sd.compensation_retry.max_attempts) {
+    if (n >= sd.compensation_retry.max_attempts) {
       auto why = "compensation of step '" + sd.name + "' failed: " + reply.error;
       emit(self, event_type::compensation_failed, i, a, {}, reply.error);
       emit(self, event_type::saga_failed, -1, 0,

@@ -347,13 +347,38 @@ TEST_F(engine, compensation_exhausted_ends_failed) {
   expect_replay_matches(r);
 }
 
-TEST_F(engine, non_retryable_compensation_failure_ends_failed_at_once) {
+TEST_F(engine, a_non_retryable_compensation_failure_is_retried_all_the_same) {
+  // A compensation must eventually succeed: `retryable` only matters for
+  // executes, and only the compensation policy gives up.
   auto def = make_def({"a", "b"});
   script_->plan("execute:b", {reaction::fail()});
-  script_->plan("compensate:a", {reaction::fail("cannot undo")});
-  auto r = execute(def);
+  script_->plan("compensate:a", {reaction::fail("cannot undo yet"),
+                                 reaction::fail("cannot undo yet")});
+  auto slot = start(def);
+  EXPECT_FALSE(slot->has_value()) << "ended after one call";
+  advance(100ms); // backoff before attempt 2
+  advance(200ms); // and before attempt 3
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_EQ((*slot)->state, saga_status::compensated);
+  EXPECT_EQ(script_->trace("compensate"),
+            (strings{"compensate:a#1", "compensate:a#2", "compensate:a#3"}));
+  expect_replay_matches(**slot);
+}
+
+TEST_F(engine, a_compensation_that_never_stops_failing_ends_failed_with_its_last_error) {
+  auto def = make_def({"a", "b"});
+  script_->plan("execute:b", {reaction::fail()});
+  script_->plan("compensate:a",
+                std::vector<reaction>(5, reaction::fail("cannot undo")));
+  auto slot = start(def);
+  for (int i = 0; i < 4; ++i)
+    advance(1s);
+  ASSERT_TRUE(slot->has_value());
+  auto r = **slot;
   EXPECT_EQ(r.state, saga_status::failed);
-  EXPECT_EQ(script_->trace("compensate").size(), 1u);
+  EXPECT_TRUE(is(r.error, errc::compensation_failed)) << describe(r.error);
+  EXPECT_NE(describe(r.error).find("cannot undo"), std::string::npos);
+  EXPECT_EQ(script_->trace("compensate").size(), 5u) << "the policy's 5";
   expect_replay_matches(r);
 }
 

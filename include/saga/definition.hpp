@@ -115,6 +115,17 @@ public:
   /// applies. Every other step must run before or after it.
   definition& pivot();
 
+  /// Sets the retry policy of the execute of every step that does not set
+  /// its own with `retry()`, whether added before or after this call (a
+  /// step whose policy equals the previous default takes the new one).
+  /// Default: one attempt.
+  definition& default_retry(retry_policy x);
+
+  /// Sets the retry policy of the compensation of every step that does not
+  /// set its own with `compensation_retry()`, as `default_retry` does for
+  /// executes. Default: `retry_policy::compensation_default()`.
+  definition& default_compensation_retry(retry_policy x);
+
   /// Sets the retry policy of the steps after the pivot (default: 100
   /// attempts, 100 ms doubling to 60 s). Past it the saga is parked
   /// `failed` for an operator.
@@ -144,6 +155,24 @@ public:
   const retry_policy& forward_retry() const noexcept {
     return forward_retry_;
   }
+
+  /// Returns the execute retry policy of steps without their own.
+  const retry_policy& default_retry() const noexcept {
+    return default_retry_;
+  }
+
+  /// Returns the compensation retry policy of steps without their own.
+  const retry_policy& default_compensation_retry() const noexcept {
+    return default_compensation_retry_;
+  }
+
+  /// Returns the longest a saga of this definition can take to end, its
+  /// journal and participants' transport aside: every execute tried to the
+  /// end of its policy (each attempt waiting its full timeout, each backoff
+  /// its full delay), one after another, then every compensation likewise.
+  /// A deadline shortens the forward part; parallel steps make the real
+  /// figure smaller. Saturates at `milliseconds::max()`.
+  std::chrono::milliseconds time_bound() const;
 
   /// Returns the dependency graph (valid definitions only).
   step_graph graph() const;
@@ -188,6 +217,9 @@ private:
   std::vector<step_definition> steps_;
   std::chrono::milliseconds deadline_{0};
   retry_policy forward_retry_ = retry_policy::compensation_default();
+  retry_policy default_retry_;
+  retry_policy default_compensation_retry_
+    = retry_policy::compensation_default();
   /// What the next step outside a group waits for.
   std::vector<std::string> frontier_;
   /// The open parallel group: what its steps wait for, and its steps.

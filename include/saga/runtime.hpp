@@ -29,14 +29,23 @@
 
 namespace saga {
 
+namespace detail {
+struct responder_state;
+} // namespace detail
+
 /// Lets an asynchronous step handler answer later, from any thread. The first
-/// `deliver` wins; later ones are ignored. Cheap to copy.
+/// `deliver` wins; later ones are ignored. Cheap to copy; all copies share
+/// one answer. When the last copy is destroyed without an answer, the
+/// participant learns at once that none will come and answers the saga
+/// "outcome unknown" (the saga retries or compensates the step without
+/// waiting for its timeout).
 class responder {
 public:
   responder() = default;
 
-  responder(caf::strong_actor_ptr participant, uint64_t token)
-    : participant_(std::move(participant)), token_(token) {
+  /// Used by the runtime: answers through `state`.
+  explicit responder(std::shared_ptr<detail::responder_state> state)
+    : state_(std::move(state)) {
     // nop
   }
 
@@ -44,8 +53,7 @@ public:
   void deliver(step_outcome outcome) const;
 
 private:
-  caf::strong_actor_ptr participant_;
-  uint64_t token_ = 0;
+  std::shared_ptr<detail::responder_state> state_;
 };
 
 /// A synchronous step handler: runs inside its participant actor.

@@ -19,7 +19,10 @@ public:
     return x;
   }
 
-  /// Returns a failure. A failed operation must have had no effect.
+  /// Returns a failure. A failed operation must have had no effect. An
+  /// execute is tried again only if `retryable` (and its policy allows); a
+  /// compensation is tried again after every failure, `retryable` or not,
+  /// until its `compensation_retry` policy gives up.
   static step_outcome fail(std::string error, bool retryable = false) {
     step_outcome x;
     x.error_ = std::move(error);
