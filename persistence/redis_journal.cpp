@@ -17,6 +17,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "persistence/redis_connection.hpp"
+#include "persistence/redis_directory.hpp"
 #include "persistence/stream_codec.hpp"
 #include "saga/errc.hpp"
 #include "saga/json.hpp"
@@ -83,6 +84,10 @@ if last + 1 ~= first then
 end
 if not owner then
   redis.call('SET', KEYS[2], ARGV[5])
+elseif first == 1 then
+  -- Our own adoption walk planted this owner (with a TTL) while our first
+  -- batch was on its way: the saga lives now, its owner must not expire.
+  redis.call('PERSIST', KEYS[2])
 end
 for k = 0, n - 1 do
   local b = 6 + k * 6
@@ -151,18 +156,64 @@ return first
 ///
 /// KEYS[1] = the saga's owner key. ARGV: the node being adopted from, the
 /// epoch bound (owners of that node with a lower epoch are taken over),
-/// the adopter's token. Returns 'claimed', 'mine' (the adopter owns it
-/// already), 'live' (a current incarnation owns it), 'moved' (another node
-/// owns it) or 'gone' (no owner: ended and expired, or never written).
+/// the adopter's token, retention seconds. Returns 'claimed', 'mine' (the
+/// adopter owns it already), 'live' (a current incarnation owns it),
+/// 'moved' (another node owns it) or 'gone' (no owner: ended and expired,
+/// or not written yet).
+///
+/// A saga listed but without owner may be one whose first batch is still on
+/// its way from the incarnation being adopted (it lists before it appends).
+/// 'gone' therefore plants the adopter as the owner, expiring after the
+/// retention: that late first batch is fenced instead of starting a saga
+/// nobody drives (the adopter has walked past its entry). The adopter's own
+/// first batch makes a planted owner permanent (append script).
 constexpr const char* adopt_script = R"lua(
 local cur = redis.call('GET', KEYS[1])
-if not cur then return 'gone' end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+  return 'gone'
+end
 if cur == ARGV[3] then return 'mine' end
 local node, epoch = string.match(cur, '^(.*)/(%d+)$')
 if node ~= ARGV[1] then return 'moved' end
 if tonumber(epoch) >= tonumber(ARGV[2]) then return 'live' end
 redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
 return 'claimed'
+)lua";
+
+/// Lists a saga in its node's unfinished index before its first event is
+/// written, unless a newer incarnation of the node has registered: that
+/// one's adoption walk may have passed already, so the saga must not start
+/// here (its first batch is not sent; the saga actor is fenced). The index,
+/// lease and record share the node's hash tag: one slot.
+///
+/// A node registered in this Redis (it has a record: a `saga::node` whose
+/// directory is the journal's Redis) must also hold its lease: once it ran
+/// out, an adopter may walk the index any moment, and a saga listed after
+/// that walk would be driven by nobody if the node then died. Such a
+/// listing is answered NOLEASE and tried again (the node renews its lease
+/// or learns it was replaced). A runtime without a directory has no record
+/// and no lease.
+///
+/// KEYS[1] = the node's unfinished index, KEYS[2] = its lease, KEYS[3] =
+/// its record. ARGV: our epoch, the saga id.
+constexpr const char* list_script = R"lua(
+local e = tonumber(ARGV[1])
+local cur = tonumber(redis.call('GET', KEYS[2]))
+local rec = tonumber(redis.call('HGET', KEYS[3], 'epoch'))
+local newer = nil
+if cur and cur > e then newer = cur end
+if rec and rec > e then newer = rec end
+if newer then
+  return redis.error_reply('FENCED epoch ' .. ARGV[1] ..
+    ' was replaced by epoch ' .. newer .. ' of the same node id')
+end
+if rec and cur ~= e then
+  return redis.error_reply('NOLEASE epoch ' .. ARGV[1] ..
+    ' does not hold the lease of its node right now')
+end
+redis.call('ZADD', KEYS[1], 0, ARGV[2])
+return 1
 )lua";
 
 /// Decides a participant operation for the barrier (see barrier_verdict)
@@ -282,6 +333,9 @@ struct pending_append {
   caf::typed_response_promise<uint64_t> rp;
   saga_id id;
   std::vector<event> events;
+  /// Sent before, its reply lost to an I/O error: if the script now says
+  /// "stored already", that earlier send stored it and nobody counted it.
+  bool resent = false;
 };
 
 struct pending_claim {
@@ -367,10 +421,19 @@ struct writer_state {
   std::string adopt_sha;
   std::string done_sha;
   std::string reopen_sha;
+  std::string list_sha;
+  /// The keys of our node's lease and record (the listing script's fence).
+  std::string lease_key;
+  std::string record_key;
+  std::string epoch_text;
   /// Fixed replies of the barrier, JSON text.
   std::string refusal;
   std::string null_compensation;
   std::vector<pending_op> buffer;
+  /// First batches whose listing found our node without its lease: they
+  /// wait (each holds up only its own saga) and are listed again with the
+  /// next pipeline, or after `lease_poll`.
+  std::vector<pending_op> lease_wait;
   /// Commands that follow accepted writes with the next pipeline (see
   /// `flush`): unlisting ended sagas, the per-state indexes and counts.
   std::vector<std::vector<std::string>> follow_ups;
@@ -400,10 +463,13 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
     auto reopen = c->command({"SCRIPT", "LOAD", reopen_script});
     if (reopen && (*reopen)->type == REDIS_REPLY_STRING)
       s.reopen_sha.assign((*reopen)->str, (*reopen)->len);
+    auto list = c->command({"SCRIPT", "LOAD", list_script});
+    if (list && (*list)->type == REDIS_REPLY_STRING)
+      s.list_sha.assign((*list)->str, (*list)->len);
     if (sha && (*sha)->type == REDIS_REPLY_STRING && claim
         && (*claim)->type == REDIS_REPLY_STRING && adopt
         && (*adopt)->type == REDIS_REPLY_STRING && done
-        && (*done)->type == REDIS_REPLY_STRING) {
+        && (*done)->type == REDIS_REPLY_STRING && !s.list_sha.empty()) {
       s.done_sha.assign((*done)->str, (*done)->len);
       s.script_sha.assign((*sha)->str, (*sha)->len);
       s.claim_sha.assign((*claim)->str, (*claim)->len);
@@ -464,14 +530,9 @@ caf::error reply_error(const redisReply& r) {
 std::pair<uint8_t, uint8_t> write_append(writer_state& s, redis_connection& conn,
                                          const pending_append& p,
                                          std::deque<std::string>& texts) {
-  uint8_t replies = 1;
+  // A first batch was listed already (`list_first_batches`).
   const auto& first = p.events.front();
   auto terminal = is_terminal(p.events.back().type);
-  if (first.seq == 1) {
-    conn.append({"ZADD", s.index_key, "0", p.id});
-    ++replies;
-  }
-  auto script_reply = static_cast<uint8_t>(replies - 1);
   std::vector<std::string_view> argv;
   argv.reserve(10 + p.events.size() * 6);
   texts.push_back(redis_events_key(p.id));
@@ -490,7 +551,7 @@ std::pair<uint8_t, uint8_t> write_append(writer_state& s, redis_connection& conn
   conn.append(argv);
   // A terminal append unlists the saga only once the script accepted it
   // (see `flush`): a fenced old owner must not unlist a saga it lost.
-  return {replies, script_reply};
+  return {1, 0};
 }
 
 /// Queues a reopen: list the saga in our index, then the script (see
@@ -598,12 +659,78 @@ void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
   conn.append(argv);
 }
 
+/// Keeps what a pipeline lost to an I/O error for the next one: the
+/// idempotent follow-ups in `sent` (index and trim commands; a count
+/// increment may have been applied already, so it is dropped, not repeated)
+/// and, for the buffered appends, the fact that they were sent (see
+/// `pending_append::resent`).
+void requeue_after_io_error(writer_state& s,
+                            const std::vector<std::vector<std::string>>& sent) {
+  for (const auto& cmd : sent)
+    if (!cmd.empty() && cmd.front() != "HINCRBY")
+      s.follow_ups.push_back(cmd);
+  for (auto& op : s.buffer)
+    if (auto a = std::get_if<pending_append>(&op))
+      a->resent = true;
+}
+
+/// How often first batches waiting for our lease are listed again.
+constexpr milliseconds lease_poll{50};
+
+/// Lists the buffered first batches in our unfinished index (one pipeline of
+/// `list_script` calls) before any of them is written: a saga is listed
+/// before it has an event, so an adoption walk after its listing finds it,
+/// and a listing after a newer incarnation registered (whose walk may be
+/// over) is refused, its append answered `errc::fenced` and never sent.
+/// Returns false after an I/O error (the buffer stays for the retry).
+bool list_first_batches(writer_pointer self, redis_connection& conn) {
+  auto& s = self->state;
+  std::vector<size_t> firsts;
+  for (size_t i = 0; i < s.buffer.size(); ++i)
+    if (auto a = std::get_if<pending_append>(&s.buffer[i]))
+      if (a->events.front().seq == 1)
+        firsts.push_back(i);
+  if (firsts.empty())
+    return true;
+  for (auto i : firsts)
+    conn.append({"EVALSHA", s.list_sha, "3", s.index_key, s.lease_key,
+                 s.record_key, s.epoch_text,
+                 std::get<pending_append>(s.buffer[i]).id});
+  std::vector<size_t> refused;
+  bool waiting = false;
+  for (auto i : firsts) {
+    auto r = conn.read();
+    if (!r) {
+      aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
+                 << std::endl;
+      arm_retry(self);
+      return false;
+    }
+    if (is_error(**r) && error_text(**r).rfind("NOLEASE", 0) == 0) {
+      s.lease_wait.push_back(std::move(s.buffer[i]));
+      refused.push_back(i);
+      waiting = true;
+    } else if (is_error(**r)) {
+      std::get<pending_append>(s.buffer[i]).rp.deliver(reply_error(**r));
+      refused.push_back(i);
+    }
+  }
+  for (auto k = refused.rbegin(); k != refused.rend(); ++k)
+    s.buffer.erase(s.buffer.begin() + static_cast<std::ptrdiff_t>(*k));
+  if (waiting)
+    self->delayed_send(self, lease_poll, flush_atom::value);
+  return true;
+}
+
 /// Writes the buffered requests in one pipeline and answers each after
 /// Redis replied to all of its commands. Requests whose replies were lost to
 /// an I/O error stay buffered and are sent again after reconnecting (appends
 /// and claims are idempotent; a barrier record is simply written again).
 void flush(writer_pointer self) {
   auto& s = self->state;
+  for (auto& op : s.lease_wait)
+    s.buffer.push_back(std::move(op));
+  s.lease_wait.clear();
   if (s.buffer.empty() && s.follow_ups.empty())
     return;
   auto conn = connection(self);
@@ -620,6 +747,8 @@ void flush(writer_pointer self) {
   // owner must not unlist a saga it lost), and riding along costs no round
   // trip of its own. Lost to a crash, an entry stays listed; recovery finds
   // the saga ended and unlists it then.
+  if (!list_first_batches(self, *conn))
+    return;
   if (!s.buffer.empty())
     trim_ended(s);
   auto unlisting = std::move(s.follow_ups);
@@ -652,7 +781,8 @@ void flush(writer_pointer self) {
     if (!conn->read()) {
       aout(self) << "caf-saga: redis connection lost; reconnecting"
                  << std::endl;
-      arm_retry(self); // the buffer is sent again; the unlisting is dropped
+      requeue_after_io_error(s, unlisting);
+      arm_retry(self); // the buffer is sent again
       return;
     }
   size_t done = 0;
@@ -667,6 +797,7 @@ void flush(writer_pointer self) {
         aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
                    << std::endl;
         s.buffer.erase(s.buffer.begin(), s.buffer.begin() + done);
+        requeue_after_io_error(s, {});
         arm_retry(self);
         return;
       }
@@ -681,7 +812,7 @@ void flush(writer_pointer self) {
         continue;
       }
       auto seq = last && last->type == REDIS_REPLY_INTEGER ? last->integer : 0;
-      follow_up(s, *a, seq >= 0);
+      follow_up(s, *a, seq >= 0 || a->resent);
       a->rp.deliver(seq != 0 ? static_cast<uint64_t>(seq < 0 ? -seq : seq)
                              : a->events.back().seq);
     } else if (auto ro = std::get_if<pending_reopen>(&op)) {
@@ -787,7 +918,7 @@ adopt_page(writer_state& s, redis_connection& conn, const std::string& node,
       conn.append({"ZADD", s.index_key, "0", id});
     owner_keys.push_back(redis_owner_key(id));
     conn.append({"EVALSHA", s.adopt_sha, "1", owner_keys.back(), from_node,
-                 bound, s.token});
+                 bound, s.token, s.retention});
   }
   std::vector<std::string> verdicts;
   verdicts.reserve(ids.size());
@@ -842,8 +973,24 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
   s.ep = std::move(ep);
   s.opts = std::move(opts);
   s.index_key = redis_unfinished_key(s.opts.node_id);
+  s.lease_key = redis_lease_key(s.opts.node_id);
+  s.record_key = redis_node_key(s.opts.node_id);
+  s.epoch_text = std::to_string(s.opts.epoch);
   s.token = s.opts.node_id + "/" + std::to_string(s.opts.epoch);
   s.retention = std::to_string(std::max<int64_t>(1, s.opts.retention.count()));
+  // A clean stop (the router's exit) can overtake the flush message a
+  // pipeline sent itself for its follow-ups: the terminal batches it just
+  // acknowledged would then stay listed as unfinished, out of their ended
+  // index and count (a node stepping down lost completed sagas from
+  // `saga:ended:{completed}` this way). Send them before leaving, on the
+  // connection we have (a dead Redis must not hold up the stop).
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& s = self->state;
+    for (int round = 0; round < 2; ++round)
+      if (s.conn && !s.conn->broken())
+        flush(self); // the second round sends what the first one accepted
+    self->quit(std::move(msg.reason));
+  });
   {
     step_reply refusal;
     refusal.error = "refused: the step was compensated before it executed";

@@ -58,7 +58,7 @@ void cluster_fixture::SetUp() {
   for (const char* id : {"a", "b", "b1", "b2", "c", "p"})
     std::remove((std::string{"cluster-"} + test->name() + "-" + id + ".log")
                   .c_str());
-  redis_ = std::make_unique<redis_server>();
+  redis_ = std::make_unique<redis_server>(redis_args_);
   ASSERT_TRUE(redis_->start());
   client_cfg_ = std::make_unique<caf::actor_system_config>();
   add_message_types(*client_cfg_);
@@ -87,21 +87,58 @@ void cluster_fixture::TearDown() {
   redis_.reset();
 }
 
-node_process& cluster_fixture::start_node(const std::string& id,
-                                          std::vector<std::string> args) {
-  std::vector<std::string> argv{"--node-id=" + id,
-                                "--redis=" + redis_->url(),
-                                std::string{"--lease="} + lease,
-                                "--heartbeat-interval=200ms",
-                                "--connection-timeout=1s"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  node_process n;
-  n.id = id;
+std::vector<std::string>
+cluster_fixture::base_args(const std::string& id) const {
+  return {"--node-id=" + id, "--redis=" + redis_->url(),
+          std::string{"--lease="} + lease, "--heartbeat-interval=200ms",
+          "--connection-timeout=1s"};
+}
+
+std::string cluster_fixture::log_path(const std::string& id) {
   // One log per test and node, beside the test binary (ctest runs tests in
   // parallel).
   auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-  auto log = std::string{"cluster-"} + (test ? test->name() : "x") + "-" + id
-             + ".log";
+  return std::string{"cluster-"} + (test ? test->name() : "x") + "-" + id
+         + ".log";
+}
+
+bool cluster_fixture::eventually(const std::function<bool()>& pred,
+                                 std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  return true;
+}
+
+long long cluster_fixture::redis_int(const std::vector<std::string>& cmd) {
+  redis_client c{redis_->port()};
+  auto* r = c.cmd(cmd);
+  long long result = -1;
+  if (r != nullptr && r->type == REDIS_REPLY_INTEGER)
+    result = r->integer;
+  else if (r != nullptr && r->type == REDIS_REPLY_NIL)
+    result = 0;
+  else if (r != nullptr && r->type == REDIS_REPLY_STRING) // e.g. ZSCORE
+    result = std::stoll(std::string{r->str, r->len});
+  freeReplyObject(r);
+  return result;
+}
+
+std::map<std::string, std::string>
+cluster_fixture::redis_hash(const std::string& key) {
+  return hgetall(redis_->port(), key);
+}
+
+node_process& cluster_fixture::start_node(const std::string& id,
+                                          std::vector<std::string> args) {
+  auto argv = base_args(id);
+  argv.insert(argv.end(), args.begin(), args.end());
+  node_process n;
+  n.id = id;
+  auto log = log_path(id);
   n.proc = std::make_unique<child_process>(SAGA_NODE_EXE, argv, log);
   auto line = n.proc->wait_for_line("ready port=",
                                     std::chrono::seconds{30});

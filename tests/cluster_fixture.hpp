@@ -6,6 +6,7 @@
 // processes, TCP, CAF's middleman, Redis.
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -81,6 +82,30 @@ protected:
   std::string redis_url() const {
     return redis_->url();
   }
+
+  /// Returns the arguments of saga_node `id` that start_node() puts before
+  /// the test's own (Redis URL, lease, heartbeats).
+  std::vector<std::string> base_args(const std::string& id) const;
+
+  /// Returns the log file of node `id` in this test.
+  static std::string log_path(const std::string& id);
+
+  /// Returns whether `pred` became true within `timeout`, checking it every
+  /// 20 ms (for state other processes change in Redis, which sends no
+  /// event).
+  static bool eventually(const std::function<bool()>& pred,
+                         std::chrono::milliseconds timeout);
+
+  /// Returns the integer reply of one Redis command, or its string reply
+  /// read as an integer (-1 on an error or another reply type; a nil reply
+  /// is 0).
+  long long redis_int(const std::vector<std::string>& cmd);
+
+  /// Returns hash `key` of the test's Redis.
+  std::map<std::string, std::string> redis_hash(const std::string& key);
+
+  /// Extra redis-server arguments (a test fixture sets them before SetUp).
+  std::vector<std::string> redis_args_;
 
   std::unique_ptr<redis_server> redis_;
   std::map<std::string, node_process> nodes_;

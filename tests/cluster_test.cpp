@@ -4,14 +4,17 @@
 #include <atomic>
 #include <csignal>
 #include <functional>
+#include <future>
 #include <thread>
 #include <sys/wait.h>
 
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <hiredis/hiredis.h>
 
+#include "demo/shop.hpp"
 #include "persistence/redis_connection.hpp"
 
 #include "tests/cluster_fixture.hpp"
@@ -154,6 +157,253 @@ TEST_F(cluster_fixture, node_restarted_with_the_same_id_resumes_its_sagas) {
   auto ids = await_all_terminal(60s);
   EXPECT_GE(ids.size(), 1u);
   expect_consistent(ids);
+}
+
+
+// -- no orphan sagas (issue 17, item 5) ------------------------------------------
+
+saga_result run_text(caf::actor_system& sys, const gateway_actor& gw,
+                     const std::string& text);
+
+/// Sagas started on one gateway, `window` at a time, until stopped: a client
+/// that keeps a node busy across the moment the test replaces the node.
+struct load {
+  std::shared_ptr<std::atomic<bool>> stop
+    = std::make_shared<std::atomic<bool>>(false);
+  std::future<std::vector<saga_result>> results;
+};
+
+load start_load(caf::actor_system& sys, gateway_actor gw, size_t window,
+                const std::string& prefix) {
+  load l;
+  auto done = std::make_shared<std::promise<std::vector<saga_result>>>();
+  l.results = done->get_future();
+  sys.spawn([gw, window, prefix, done,
+             stop = l.stop](caf::event_based_actor* self) {
+    auto results = std::make_shared<std::vector<saga_result>>();
+    auto outstanding = std::make_shared<size_t>(0);
+    auto next = std::make_shared<size_t>(0);
+    auto finish = [=] {
+      done->set_value(std::move(*results));
+      self->quit();
+    };
+    auto send_one = std::make_shared<std::function<void()>>();
+    *send_one = [=] {
+      auto def = demo::make_purchase("p", prefix + std::to_string((*next)++),
+                                     10)
+                   .to_json()
+                   .dump();
+      ++*outstanding;
+      auto on_result = [=](saga_result r) {
+        results->push_back(std::move(r));
+        --*outstanding;
+        if (!stop->load())
+          (*send_one)();
+        else if (*outstanding == 0)
+          finish();
+      };
+      self->request(gw, std::chrono::seconds{120}, run_atom::value, def)
+        .then([=](saga_result& r) { on_result(std::move(r)); },
+              [=](caf::error& err) {
+                saga_result r;
+                r.error = std::move(err);
+                on_result(std::move(r));
+              });
+    };
+    // A node that exits answers nothing more: the load on it ends.
+    self->monitor(gw);
+    self->set_down_handler([=](caf::down_msg& msg) {
+      stop->store(true);
+      for (; *outstanding > 0; --*outstanding) {
+        saga_result r;
+        r.error = msg.reason;
+        results->push_back(std::move(r));
+      }
+      *send_one = nullptr; // breaks the cycle through the closure
+      finish();
+    });
+    for (size_t i = 0; i < window; ++i)
+      (*send_one)();
+  });
+  return l;
+}
+
+/// Returns the results of `l` after stopping it.
+std::vector<saga_result> stop_load(load& l) {
+  l.stop->store(true);
+  return l.results.get();
+}
+
+TEST_F(cluster_fixture, overlapping_incarnations_of_one_node_id_leave_no_orphan) {
+  // A supervisor replacing a pod: the new process with the same node id
+  // starts while the old one still serves clients, twice in a row. The old
+  // one may take runs until it notices (its next lease renewal), but every
+  // saga that got a history must be driven to its end by exactly one
+  // incarnation: none may stay running under a replaced epoch.
+  auto& p = start_node("p", {"--participants=account,inventory,purchase_log",
+                             "--step-delay=20ms"});
+  start_node("a", {"--coordinate"});
+  std::vector<saga_result> results;
+  for (int round = 0; round < 3; ++round) {
+    auto old = std::move(nodes_.at("a"));
+    nodes_.erase("a");
+    auto l = start_load(*client_, gateway(old), 16,
+                        "round" + std::to_string(round) + "-");
+    // Under load: sagas in every phase when the next incarnation comes.
+    auto seen = p.proc->line_count();
+    ASSERT_TRUE(p.proc->wait_for_line("shop: step debit", 20s, seen));
+    ASSERT_TRUE(p.proc->wait_for_lines("shop: step debit", 10 * (round + 1),
+                                       20s));
+    auto& fresh = start_node("a", {"--coordinate"});
+    EXPECT_GT(fresh.epoch, old.epoch);
+    // The old process notices at its next renewal and exits with 3.
+    auto status = old.proc->wait_exit(30s);
+    ASSERT_TRUE(status) << "the replaced process did not stop";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 3)
+      << "wait status " << *status;
+    auto part = stop_load(l);
+    results.insert(results.end(), part.begin(), part.end());
+    // Before the next incarnation (which would adopt every older epoch's
+    // leftovers): all sagas so far end while this one lives.
+    await_all_terminal(30s);
+  }
+  // One more load on the last incarnation, so it is shown to work.
+  auto last = start_load(*client_, gateway(nodes_.at("a")), 4, "last-");
+  auto seen = p.proc->line_count();
+  ASSERT_TRUE(p.proc->wait_for_line("shop: step debit", 20s, seen));
+  auto tail = stop_load(last);
+  EXPECT_EQ(count(tail, saga_status::completed), tail.size());
+  size_t fenced = 0;
+  for (const auto& r : results)
+    fenced += is(r.error, errc::fenced) ? 1 : 0;
+  std::cout << results.size() << " runs on replaced processes, " << fenced
+            << " of them fenced" << std::endl;
+  // Every saga with a history ends: nothing stays with a dead incarnation.
+  auto ids = await_all_terminal(60s);
+  EXPECT_GE(ids.size(), 30u);
+  expect_consistent(ids);
+  // And nothing stays listed for a node that will never walk it again.
+  EXPECT_TRUE(eventually(
+    [&] { return redis_int({"ZCARD", "saga:unfinished:{a}"}) == 0; }, 30s))
+    << redis_int({"ZCARD", "saga:unfinished:{a}"}) << " sagas still listed";
+}
+
+TEST_F(cluster_fixture, restarted_coordinator_holds_runs_until_it_knows_the_cluster) {
+  // A client that reconnects to a restarted coordinator sends its run the
+  // moment the port accepts, before the node's first membership pass has
+  // found the participants: the run must wait, not be refused.
+  start_node("p", {"--participants=account,inventory,purchase_log"});
+  auto port = std::to_string(free_port());
+  start_node("a", {"--coordinate", "--port=" + port});
+  auto def = demo::make_purchase("p", "restart", 10).to_json().dump();
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE("restart " + std::to_string(round));
+    nodes_.at("a").proc->signal(SIGKILL);
+    ASSERT_TRUE(nodes_.at("a").proc->wait_exit(10s));
+    auto argv = base_args("a");
+    argv.insert(argv.end(), {"--coordinate", "--port=" + port});
+    node_process n;
+    n.id = "a";
+    n.proc = std::make_unique<child_process>(SAGA_NODE_EXE, argv,
+                                             log_path("a"));
+    // The port accepting is the event; nothing announces it: poll it.
+    caf::expected<gateway_actor> gw{caf::make_error(caf::sec::cannot_connect_to_node)};
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!gw && std::chrono::steady_clock::now() < deadline) {
+      gw = client_->middleman().remote_actor<gateway_actor>(
+        "127.0.0.1", static_cast<uint16_t>(std::stoi(port)));
+      if (!gw)
+        std::this_thread::sleep_for(2ms);
+    }
+    ASSERT_TRUE(gw) << describe(gw.error());
+    auto r = run_text(*client_, *gw, def);
+    EXPECT_FALSE(is(r.error, errc::unknown_participant)) << describe(r.error);
+    EXPECT_EQ(r.state, saga_status::completed) << describe(r.error);
+    auto line = n.proc->wait_for_line("ready port=", 30s);
+    ASSERT_TRUE(line);
+    nodes_.erase("a");
+    nodes_.emplace("a", std::move(n));
+  }
+}
+
+/// A Redis that survives a restart with every acknowledged write.
+class cluster_aof_fixture : public cluster_fixture {
+protected:
+  cluster_aof_fixture() {
+    redis_args_ = {"--appendonly", "yes", "--appendfsync", "always"};
+  }
+};
+
+TEST_F(cluster_aof_fixture, redis_outage_longer_than_the_lease_moves_no_live_saga) {
+  // Redis goes away for longer than the lease with sagas in flight on a,
+  // and comes back from its AOF: every lease has run out meanwhile. b must
+  // not take a's sagas before a could renew: a keeps them all.
+  auto& p = start_node("p", {"--participants=account,inventory,purchase_log",
+                             "--step-delay=200ms"});
+  auto& b = start_node("b", {"--coordinate"});
+  auto& a = start_node("a", {"--coordinate"});
+  auto pending = run_purchases(gateway(a), items(20));
+  ASSERT_TRUE(p.proc->wait_for_lines("shop: step debit", 3, 20s));
+  redis_->stop(true); // SIGKILL: the AOF (fsync always) has every write
+  // The outage itself: it must outlast the lease (1 s).
+  std::this_thread::sleep_for(2500ms);
+  ASSERT_TRUE(redis_->start());
+  auto results = pending.get();
+  for (const auto& r : results)
+    EXPECT_FALSE(is(r.error, errc::fenced))
+      << "saga " << r.saga_id << " was taken from a live node";
+  EXPECT_EQ(count(results, saga_status::completed), 20u);
+  // The outage did outlast a's lease (so b could have taken its sagas).
+  EXPECT_TRUE(a.proc->wait_for_line("had lost its lease", 30s));
+  EXPECT_FALSE(b.proc->wait_for_line("sagas of node a", 1ms))
+    << "b adopted sagas of a live node";
+  expect_consistent(await_all_terminal(60s));
+}
+
+TEST_F(cluster_fixture, clean_step_down_keeps_ended_indexes_and_counts_exact) {
+  // a stops cleanly (SIGTERM) with sagas in flight; b takes the rest over at
+  // once. Afterwards every ended saga is in its ended index and counted
+  // exactly once, and none is listed as unfinished.
+  auto& p = start_node("p", {"--participants=account,inventory,purchase_log",
+                             "--step-delay=50ms"});
+  start_node("b", {"--coordinate"});
+  auto& a = start_node("a", {"--coordinate"});
+  auto pending = run_purchases(gateway(a), items(40));
+  ASSERT_TRUE(p.proc->wait_for_lines("shop: step debit", 12, 20s));
+  a.proc->signal(SIGTERM);
+  ASSERT_TRUE(a.proc->wait_exit(30s));
+  pending.wait();
+  auto ids = await_all_terminal(60s);
+  ASSERT_GE(ids.size(), 12u);
+  std::map<std::string, long long> ended;
+  for (const auto& id : ids) {
+    auto st = status_of(id);
+    auto state = st == saga_status::completed     ? "completed"
+                 : st == saga_status::compensated ? "compensated"
+                                                  : "failed";
+    ++ended[state];
+    // Indexed by the writer's follow-up, in another process: poll.
+    EXPECT_TRUE(eventually(
+      [&] {
+        return redis_int({"ZSCORE", std::string{"saga:ended:{"} + state + "}",
+                          id})
+               > 0;
+      },
+      10s))
+      << "saga " << id << " ended " << state << " but is not in its index";
+  }
+  EXPECT_TRUE(eventually(
+    [&] {
+      return redis_int({"ZCARD", "saga:unfinished:{a}"}) == 0
+             && redis_int({"ZCARD", "saga:unfinished:{b}"}) == 0;
+    },
+    10s));
+  std::map<std::string, long long> counted;
+  for (const auto& [field, value] : redis_hash("saga:counts"))
+    counted[field.substr(0, field.find(':'))] += std::stoll(value);
+  EXPECT_EQ(counted["started"], static_cast<long long>(ids.size()));
+  for (const auto& [state, n] : ended)
+    EXPECT_EQ(counted[state], n) << state;
 }
 
 

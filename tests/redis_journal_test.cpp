@@ -1,6 +1,7 @@
 // The Redis journal against a real redis-server: the journal contract, the
 // layout in docs/redis-layout.md, and start-up errors.
 
+#include <future>
 #include <set>
 #include <thread>
 
@@ -721,9 +722,86 @@ TEST_F(redis_ownership, finished_and_ownerless_sagas_are_not_adopted) {
   auto got = adopt_all(b, node("a"), 2, 1);
   EXPECT_EQ(got, (std::vector<std::string>{sid("open")}));
   EXPECT_EQ(owner_of(sid("done")), token(node("a"), 1));
-  EXPECT_EQ(owner_of(sid("ghost")), "(nil)");
+  // The ownerless entry may be a saga whose first batch is still on its
+  // way: the adopter is planted as its owner (expiring), so that batch is
+  // fenced (see a_first_batch_behind_an_adopters_walk_is_fenced).
+  EXPECT_EQ(owner_of(sid("ghost")), token(node("b"), 1));
+  auto ttl = conn_.command({"TTL", redis_owner_key(sid("ghost"))});
+  EXPECT_GT((*ttl)->integer, 0);
   EXPECT_TRUE(index_of(node("a")).empty());
   EXPECT_EQ(index_of(node("b")), (std::vector<std::string>{sid("open")}));
+}
+
+TEST_F(redis_ownership, a_first_batch_behind_an_adopters_walk_is_fenced) {
+  // a listed "late" (listing comes first) but its first batch has not
+  // landed when b walks a's index: that batch must not start a saga b has
+  // walked past and nobody would ever drive.
+  auto a = journal_for(node("a"), 1);
+  auto b = journal_for(node("b"), 1);
+  ASSERT_TRUE(conn_.command(
+    {"ZADD", redis_unfinished_key(node("a")), "0", sid("late")}));
+  EXPECT_TRUE(adopt_all(b, node("a"), 2, 10).empty());
+  auto r = append_to(a, sid("late"), opening());
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is(r.error(), errc::fenced)) << describe(r.error());
+  EXPECT_EQ(stream_length(sid("late")), 0);
+  EXPECT_EQ(owner_of(sid("late")), token(node("b"), 1));
+}
+
+TEST_F(redis_ownership, an_own_walk_that_planted_itself_lets_its_first_batch_in) {
+  // A node's own recovery walk may meet its own saga between listing and
+  // first batch: it plants its own token, which its batch then makes
+  // permanent (a running saga's owner must not expire).
+  auto a = journal_for(node("a"), 4);
+  ASSERT_TRUE(conn_.command(
+    {"ZADD", redis_unfinished_key(node("a")), "0", sid("mine")}));
+  adopt_all(a, node("a"), 0, 10);
+  EXPECT_EQ(owner_of(sid("mine")), token(node("a"), 4));
+  auto r = append_to(a, sid("mine"), opening());
+  ASSERT_TRUE(r) << describe(r.error());
+  auto ttl = conn_.command({"TTL", redis_owner_key(sid("mine"))});
+  EXPECT_EQ((*ttl)->integer, -1);
+}
+
+TEST_F(redis_ownership, a_replaced_incarnation_cannot_start_a_saga) {
+  // A newer incarnation of node a registered (its record names epoch 6)
+  // and walked a's index: epoch 5 may not list, so writes nothing at all.
+  auto a5 = journal_for(node("a"), 5);
+  ASSERT_TRUE(conn_.command(
+    {"HSET", "saga:node:{" + node("a") + "}", "epoch", "6"}));
+  ASSERT_TRUE(conn_.command({"SET", "saga:lease:{" + node("a") + "}", "6"}));
+  auto r = append_to(a5, sid("s"), opening());
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is(r.error(), errc::fenced)) << describe(r.error());
+  EXPECT_TRUE(index_of(node("a")).empty());
+  EXPECT_EQ(stream_length(sid("s")), 0);
+  EXPECT_EQ(owner_of(sid("s")), "(nil)");
+  // The newer one starts sagas as usual.
+  auto a6 = journal_for(node("a"), 6);
+  ASSERT_TRUE(append_to(a6, sid("t"), opening()));
+  EXPECT_EQ(index_of(node("a")), (std::vector<std::string>{sid("t")}));
+}
+
+TEST_F(redis_ownership, a_registered_node_starts_sagas_only_under_its_lease) {
+  // Node a is registered (a record) but its lease ran out: a first batch
+  // waits in the writer until the lease is a's again, then lands.
+  auto a = journal_for(node("a"), 5);
+  ASSERT_TRUE(conn_.command(
+    {"HSET", "saga:node:{" + node("a") + "}", "epoch", "5"}));
+  auto pending = std::async(std::launch::async, [&] {
+    return append_to(a, sid("s"), opening());
+  });
+  // Nothing may be written while a holds no lease (a negative: there is no
+  // event to await, so give the writer a few of its 50 ms polls).
+  EXPECT_EQ(pending.wait_for(300ms), std::future_status::timeout);
+  EXPECT_TRUE(index_of(node("a")).empty());
+  EXPECT_EQ(stream_length(sid("s")), 0);
+  ASSERT_TRUE(conn_.command(
+    {"SET", "saga:lease:{" + node("a") + "}", "5", "PX", "60000"}));
+  auto r = pending.get();
+  ASSERT_TRUE(r) << describe(r.error());
+  EXPECT_EQ(*r, 2u);
+  EXPECT_EQ(index_of(node("a")), (std::vector<std::string>{sid("s")}));
 }
 
 TEST_F(redis_ownership, an_error_reply_during_adopt_leaves_the_journal_usable) {

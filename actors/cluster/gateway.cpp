@@ -1,6 +1,7 @@
 #include "actors/cluster/gateway.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -14,14 +15,48 @@ namespace saga::detail {
 
 namespace {
 
+using gate_open_atom = caf::atom_constant<caf::atom("sg_gopen")>;
+
+/// The published interface plus the node's "open" (also its own timer).
+using gateway_impl
+  = gateway_actor::extend<caf::reacts_to<gate_open_atom>>;
+
+/// A `run` waiting for the node to know its cluster.
+struct held_run {
+  caf::typed_response_promise<saga_result> rp;
+  definition_ptr def;
+};
+
 struct gateway_state {
   static inline const char* name = "saga.gateway";
   gateway_identity id;
   directory_ptr dir;
   route_table_ptr routes;
+  /// Closed until the node's first membership pass is done (or the hold
+  /// passed): every run waits until then.
+  bool open = true;
+  std::vector<held_run> held;
 };
 
-using gateway_pointer = gateway_actor::stateful_pointer<gateway_state>;
+/// Held runs at most; more are refused as `errc::overloaded`.
+constexpr size_t max_held_runs = 4'096;
+
+using gateway_pointer = gateway_impl::stateful_pointer<gateway_state>;
+
+/// Opens the gate and hands the held runs to the coordinator (which
+/// refuses a run whose participant is still unknown).
+void release_held(gateway_pointer self) {
+  auto& s = self->state;
+  s.open = true;
+  auto coord = caf::actor_cast<local_coordinator_actor>(s.dir->coordinator());
+  for (auto& h : s.held) {
+    if (coord)
+      h.rp.delegate(coord, run_atom::value, std::move(h.def));
+    else
+      h.rp.deliver(make_error(errc::shutting_down, "no coordinator"));
+  }
+  s.held.clear();
+}
 
 /// Returns the local participant `name`, or an error if this node hosts
 /// none (remote stand-ins do not count: no request is forwarded twice).
@@ -36,7 +71,7 @@ caf::expected<participant_actor> local(gateway_pointer self,
                                       + "'");
 }
 
-gateway_actor::behavior_type gateway(gateway_pointer self,
+gateway_impl::behavior_type gateway(gateway_pointer self,
                                      gateway_identity id, directory_ptr dir,
                                      route_table_ptr routes) {
   keep_crash_reason(self);
@@ -52,6 +87,12 @@ gateway_actor::behavior_type gateway(gateway_pointer self,
   s.id = std::move(id);
   s.dir = std::move(dir);
   s.routes = std::move(routes);
+  if (s.id.hold_runs.count() > 0) {
+    // Bounded: a first pass that takes too long (Redis slow, a peer that
+    // does not answer) must not hold runs forever.
+    s.open = false;
+    self->delayed_send(self, s.id.hold_runs, gate_open_atom::value);
+  }
   return {
     [self](execute_atom op, const std::string& name,
            step_command& cmd) -> caf::result<step_reply> {
@@ -86,13 +127,29 @@ gateway_actor::behavior_type gateway(gateway_pointer self,
       auto def = definition::from_json(j);
       if (!def)
         return def.error();
+      auto ptr = std::make_shared<const definition>(std::move(*def));
+      if (!s.open) {
+        // The node does not know its cluster yet (it has just started):
+        // its participants may be registered a moment later. Wait for
+        // that instead of refusing the saga.
+        if (s.held.size() >= max_held_runs)
+          return make_error(errc::overloaded,
+                            "node " + s.id.node_id + " holds "
+                              + std::to_string(max_held_runs)
+                              + " runs until it has found its cluster");
+        auto rp = self->make_response_promise<saga_result>();
+        s.held.push_back(held_run{rp, std::move(ptr)});
+        return rp;
+      }
       auto coord = caf::actor_cast<local_coordinator_actor>(
         s.dir->coordinator());
       if (!coord)
         return make_error(errc::shutting_down, "no coordinator");
-      return self->delegate(coord, op,
-                            std::make_shared<const definition>(
-                              std::move(*def)));
+      return self->delegate(coord, op, std::move(ptr));
+    },
+    [self](gate_open_atom) {
+      if (!self->state.open)
+        release_held(self);
     },
     [self](info_atom) {
       auto& s = self->state;
@@ -109,7 +166,12 @@ gateway_actor::behavior_type gateway(gateway_pointer self,
 
 gateway_actor spawn_gateway(caf::actor_system& sys, gateway_identity id,
                             directory_ptr dir, route_table_ptr routes) {
-  return sys.spawn(gateway, std::move(id), std::move(dir), std::move(routes));
+  return caf::actor_cast<gateway_actor>(
+    sys.spawn(gateway, std::move(id), std::move(dir), std::move(routes)));
+}
+
+void open_gateway(const gateway_actor& gw) {
+  caf::anon_send(caf::actor_cast<caf::actor>(gw), gate_open_atom::value);
 }
 
 } // namespace saga::detail

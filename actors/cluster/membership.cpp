@@ -29,6 +29,8 @@ using clock_type = std::chrono::steady_clock;
 struct pass {
   std::vector<caf::typed_response_promise<bool>> waiters;
   size_t outstanding = 0;
+  /// Whether the pass renewed (or took) our lease; true without Redis.
+  bool held = true;
 };
 
 /// A gateway this node talks to.
@@ -63,6 +65,10 @@ struct membership_state {
   std::vector<caf::typed_response_promise<bool>> sync_waiters;
   bool held_lease = false;
   bool redis_down_logged = false;
+  /// Whether the last call to Redis failed; dead members are adopted only
+  /// from `adopt_from` on, a full lease after Redis answered again.
+  bool redis_failed = false;
+  clock_type::time_point adopt_from{};
   bool stopped = false;
 };
 
@@ -72,7 +78,7 @@ void done_one(const std::shared_ptr<pass>& p) {
   if (--p->outstanding > 0)
     return;
   for (auto& w : p->waiters)
-    w.deliver(true);
+    w.deliver(p->held);
   p->waiters.clear();
 }
 
@@ -250,6 +256,8 @@ bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
   me.participants = s.routes->local();
   auto hb = s.store->heartbeat(me, s.cfg.lease);
   if (!hb) {
+    p->held = false;
+    s.redis_failed = true;
     if (!s.redis_down_logged)
       aout(self) << "caf-saga: node " << me.id << " cannot renew its lease: "
                  << describe(hb.error()) << std::endl;
@@ -257,7 +265,15 @@ bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
     return true;
   }
   s.redis_down_logged = false;
+  if (s.redis_failed) {
+    // Every lease may have run out while Redis was away, the live
+    // members' too: give them a full lease of Redis to renew theirs
+    // before any of them counts as dead.
+    s.redis_failed = false;
+    s.adopt_from = clock_type::now() + s.cfg.lease;
+  }
   if (*hb == lease_status::replaced) {
+    p->held = false;
     aout(self) << "caf-saga: node " << me.id << " (epoch " << me.epoch
                << ") was replaced by a newer incarnation; stopping"
                << std::endl;
@@ -270,8 +286,11 @@ bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
                << std::endl;
   s.held_lease = true;
   auto members = s.store->list();
-  if (!members)
+  if (!members) {
+    s.redis_failed = true;
     return true;
+  }
+  bool may_adopt = clock_type::now() >= s.adopt_from;
   std::set<std::string> listed;
   for (const auto& rec : *members) {
     if (rec.id == me.id || rec.epoch == 0)
@@ -291,7 +310,8 @@ bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
         ask_info(self, rec.id, p);
     } else {
       drop_peer(self, x);
-      adopt(self, rec);
+      if (may_adopt)
+        adopt(self, rec);
     }
   }
   for (auto i = s.peers.begin(); i != s.peers.end();) {
@@ -369,6 +389,8 @@ membership_actor::behavior_type membership(membership_pointer self,
         self->delayed_send(self, s.cfg.lease / 4, tick_atom::value);
     },
     [self](sync_atom) -> caf::result<bool> {
+      if (self->state.stopped)
+        return false; // replaced: no more passes
       // An extra pass now, rather than waiting for the timer.
       auto rp = self->make_response_promise<bool>();
       self->state.sync_waiters.push_back(rp);

@@ -29,7 +29,13 @@ using sync_atom = caf::atom_constant<caf::atom("sg_sync")>;
 /// whose lease expired.
 ///
 /// - tick() -> one pass (its own timer).
-/// - sync() -> true once a full pass has completed (start-up waits for it).
+/// - sync() -> once a full pass has completed (start-up waits for it):
+///   whether this node holds its lease (or has no directory).
+///
+/// A member whose lease is gone is adopted only once this node has seen
+/// Redis answer for a full lease since it last saw it fail: after an
+/// outage every lease has run out, and the live members need a pass to
+/// renew theirs.
 using membership_actor
   = caf::typed_actor<caf::reacts_to<tick_atom>,
                      caf::replies_to<sync_atom>::with<bool>>;

@@ -178,6 +178,10 @@ caf::error node::start() {
   d.started = true;
   detail::gateway_identity id{d.cfg.node_id, d.epoch, d.cfg.coordinate,
                               d.cfg.runtime.max_payload_bytes};
+  // Runs that arrive before the first membership pass found the cluster
+  // (a client reconnecting to a restarted node) wait for it, and for a
+  // participant node being connected, rather than being refused.
+  id.hold_runs = d.cfg.lease + d.cfg.connection_timeout;
   d.gateway = detail::spawn_gateway(*d.sys, id, d.rt->directory(), d.routes);
   auto port = d.sys->middleman().publish(d.gateway, d.cfg.port,
                                          d.cfg.host.c_str(), true);
@@ -241,11 +245,19 @@ caf::error node::start() {
                                           d.rt->directory(), d.routes);
   {
     // One full pass: our lease is taken and the peers are connected, so
-    // sagas started (or resumed) next find their participants.
+    // sagas started (or resumed) next find their participants. Our record
+    // must name our epoch before we walk our own index (recover, below):
+    // from then on an older incarnation of our id can list no new saga
+    // (see the listing script in persistence/redis_journal.cpp), so the
+    // walk sees every saga it still could start. Redis answered the epoch
+    // a moment ago; a few passes cover a hiccup.
     caf::scoped_actor self{*d.sys};
-    self->request(d.membership, caf::infinite, detail::sync_atom::value)
-      .receive([](bool) {}, [](caf::error&) {});
+    bool held = false;
+    for (int i = 0; i < 8 && !held; ++i)
+      self->request(d.membership, caf::infinite, detail::sync_atom::value)
+        .receive([&](bool ok) { held = ok; }, [](caf::error&) {});
   }
+  detail::open_gateway(d.gateway);
   if (d.cfg.coordinate) {
     // Sagas of our earlier incarnations.
     if (auto n = d.rt->recover(); n > 0)
