@@ -1,8 +1,15 @@
 // The Redis journal against a real redis-server: the journal contract, the
 // layout in docs/redis-layout.md, and start-up errors.
 
+#include <cerrno>
+#include <cstring>
 #include <set>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -261,7 +268,14 @@ TEST(redis_journal_start, a_wrong_password_is_a_clear_error) {
   auto port = std::to_string(secured.port());
   auto wrong = make_journal(sys, "redis://:nope@127.0.0.1:" + port);
   ASSERT_FALSE(wrong);
-  EXPECT_NE(describe(wrong.error()).find("AUTH failed"), std::string::npos)
+  // Said once: the code and the server lead, then the step, then Redis.
+  EXPECT_EQ(describe(wrong.error()).rfind("saga::journal_failure: redis 127.0.0.1:"
+                                          + port + "/0: AUTH failed: WRONGPASS ",
+                                          0),
+            0u)
+    << describe(wrong.error());
+  EXPECT_EQ(describe(wrong.error()).find("journal_failure", 10),
+            std::string::npos)
     << describe(wrong.error());
   auto none = make_journal(sys, "redis://127.0.0.1:" + port);
   ASSERT_FALSE(none);
@@ -270,6 +284,63 @@ TEST(redis_journal_start, a_wrong_password_is_a_clear_error) {
   auto right = make_journal(sys, "redis://:s3cret@127.0.0.1:" + port);
   ASSERT_TRUE(right) << describe(right.error());
   caf::anon_send_exit(*right, caf::exit_reason::user_shutdown);
+}
+
+/// A TCP listener on 127.0.0.1 that never answers: the kernel completes
+/// connections into its backlog, nothing ever reads or writes them. Stands
+/// in for a hung server (a paused or wedged Redis).
+class silent_listener {
+public:
+  silent_listener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0
+        || ::listen(fd_, 16) != 0
+        || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      ADD_FAILURE() << "cannot listen on 127.0.0.1: " << std::strerror(errno);
+    port_ = ntohs(addr.sin_port);
+  }
+
+  ~silent_listener() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+
+  silent_listener(const silent_listener&) = delete;
+  silent_listener& operator=(const silent_listener&) = delete;
+
+  int port() const noexcept {
+    return port_;
+  }
+
+private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(redis_journal_start, a_server_that_never_answers_is_named_with_the_timeout) {
+  silent_listener hung;
+  auto where = "redis 127.0.0.1:" + std::to_string(hung.port()) + "/0";
+  // The default I/O timeout (2 s), through the journal's start-up.
+  caf::actor_system_config cfg;
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  auto j = make_journal(sys, "redis://127.0.0.1:" + std::to_string(hung.port()));
+  ASSERT_FALSE(j);
+  EXPECT_EQ(describe(j.error()), "saga::journal_failure: " + where
+                                   + ": did not answer within 2000 ms");
+  // A shorter one, while logging in: the step is named once, too.
+  auto ep = parse_redis_url("redis://:pw@127.0.0.1:"
+                            + std::to_string(hung.port()));
+  ASSERT_TRUE(ep);
+  auto c = redis_connection::connect(*ep, 300ms);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(describe(c.error()), "saga::journal_failure: " + where
+                                   + ": AUTH failed: did not answer within "
+                                     "300 ms");
 }
 
 } // namespace
