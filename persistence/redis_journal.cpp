@@ -317,6 +317,7 @@ std::string encode_reply(const step_reply& r) {
     .dump();
 }
 
+/// Returns the reply a barrier record stores as JSON text (`encode_reply`).
 step_reply decode_reply(std::string_view text) {
   step_reply r;
   auto j = json::parse(text, nullptr, false);
@@ -327,7 +328,10 @@ step_reply decode_reply(std::string_view text) {
   r.ok = j.value("ok", false);
   r.retryable = j.value("t", false);
   r.result = j.value("r", std::string{});
-  r.error = j.value("e", std::string{});
+  // An ok reply carries no error: null compensations recorded by earlier
+  // versions stored one.
+  if (!r.ok)
+    r.error = j.value("e", std::string{});
   return r;
 }
 
@@ -848,9 +852,8 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
     step_reply refusal;
     refusal.error = "refused: the step was compensated before it executed";
     s.refusal = encode_reply(refusal);
-    step_reply null_comp;
+    step_reply null_comp; // "compensated": an ok reply carries no error
     null_comp.ok = true;
-    null_comp.error = "null compensation: the step never executed";
     s.null_compensation = encode_reply(null_comp);
   }
   return {
