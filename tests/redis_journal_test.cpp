@@ -286,6 +286,58 @@ TEST(redis_journal_start, a_wrong_password_is_a_clear_error) {
   caf::anon_send_exit(*right, caf::exit_reason::user_shutdown);
 }
 
+TEST(redis_journal_retention, ended_indexes_are_trimmed_while_no_saga_writes) {
+  // Sagas that ended two minutes ago, more than one trim call removes (a
+  // backlog), and one that just ended; the retention is a minute. No saga
+  // writes anything: only the journal's own timer can trim (issue 17: the
+  // trim rode on writes, so an idle node never trimmed).
+  redis_server server;
+  ASSERT_TRUE(server.start());
+  auto ep = parse_redis_url(server.url());
+  ASSERT_TRUE(ep);
+  auto conn = redis_connection::connect(*ep, 2s);
+  ASSERT_TRUE(conn) << describe(conn.error());
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  auto old_score = std::to_string(now_ms - 120'000);
+  auto completed = redis_ended_key("completed");
+  auto failed = redis_ended_key("failed");
+  constexpr int backlog = 2'500;
+  std::vector<std::string> ids;
+  for (int i = 0; i < backlog; ++i)
+    ids.push_back("old-" + std::to_string(i));
+  for (const auto& id : ids)
+    conn->append({"ZADD", completed, old_score, id});
+  conn->append({"ZADD", failed, old_score, "old-failed"});
+  conn->append({"ZADD", completed, std::to_string(now_ms), "fresh"});
+  for (int i = 0; i < backlog + 2; ++i)
+    ASSERT_TRUE(conn->read());
+  caf::actor_system_config cfg;
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  journal_options opts;
+  opts.node_id = "idle";
+  opts.retention = std::chrono::seconds{60};
+  auto j = make_journal(sys, server.url(), opts);
+  ASSERT_TRUE(j) << describe(j.error());
+  auto card = [&conn](const std::string& key) {
+    auto r = conn->command({"ZCARD", key});
+    return r ? (*r)->integer : -1;
+  };
+  // Polling Redis (bounded): the trim happens in another process' view.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while ((card(completed) != 1 || card(failed) != 0)
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(card(completed), 1) << "the old entries outlived the retention";
+  EXPECT_EQ(card(failed), 0);
+  auto fresh = conn->command({"ZSCORE", completed, "fresh"});
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ((*fresh)->type, REDIS_REPLY_STRING) << "within the retention";
+  caf::anon_send_exit(*j, caf::exit_reason::user_shutdown);
+}
+
 /// A TCP listener on 127.0.0.1 that never answers: the kernel completes
 /// connections into its backlog, nothing ever reads or writes them. Stands
 /// in for a hung server (a paused or wedged Redis).
