@@ -32,7 +32,9 @@ std::chrono::milliseconds retry_policy::delay(uint32_t next_attempt,
 }
 
 retry_policy retry_policy::compensation_default() noexcept {
-  // 100 attempts, 100 ms doubling to a 60 s cap: about 1.5 hours of trying.
+  // 100 attempts: waits of 100 ms doubling to 51.2 s (102.3 s in all), then
+  // 89 of the 60 s cap (5,340 s): 5,442.3 s, 90 min 42.3 s of backoff at
+  // most (jitter shortens each wait by up to a fifth).
   return retry_policy{100, std::chrono::milliseconds{100}, 2.0,
                       std::chrono::milliseconds{60'000}, 0.2};
 }

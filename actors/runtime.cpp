@@ -19,6 +19,24 @@
 
 namespace saga {
 
+namespace {
+
+/// Returns an `invalid_config` error naming `field` if node id `id` is empty
+/// or holds other characters than letters, digits, '.', '_' and '-'.
+caf::error check_node_id(const std::string& id, const std::string& field) {
+  if (id.empty())
+    return make_error(errc::invalid_config, field + " is empty");
+  for (auto c : id)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_'
+        && c != '-')
+      return make_error(errc::invalid_config,
+                        field + " '" + id
+                          + "' may hold only letters, digits, '.', '_' and '-'");
+  return caf::none;
+}
+
+} // namespace
+
 caf::error runtime_config::validate() const {
   if (journal_url.empty())
     return make_error(errc::invalid_config, "journal_url is empty");
@@ -41,14 +59,8 @@ caf::error runtime_config::validate() const {
   if (journal.writers == 0 || journal.max_batch == 0)
     return make_error(errc::invalid_config,
                       "journal.writers and journal.max_batch must be at least 1");
-  if (journal.node_id.empty())
-    return make_error(errc::invalid_config, "journal.node_id is empty");
-  for (auto c : journal.node_id)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_'
-        && c != '-')
-      return make_error(errc::invalid_config,
-                        "journal.node_id '" + journal.node_id
-                          + "' may hold only letters, digits, '.', '_' and '-'");
+  if (auto err = check_node_id(journal.node_id, "journal.node_id"))
+    return err;
   if (saga_restarts.max_restarts == 0 || supervisor_restarts.max_restarts == 0)
     return make_error(errc::invalid_config,
                       "restart intensities must allow at least 1 restart");
@@ -107,9 +119,9 @@ namespace {
 
 /// Returns a child spec whose first start adopts `first` (spawned before the
 /// supervisor existed) and whose restarts call `restart`.
-child_spec adopt(std::string name, caf::actor first,
-                 std::function<caf::expected<caf::actor>(caf::actor_system&)>
-                   restart) {
+child_spec adopt_child(
+  std::string name, caf::actor first,
+  std::function<caf::expected<caf::actor>(caf::actor_system&)> restart) {
   auto pending = std::make_shared<caf::actor>(std::move(first));
   child_spec spec;
   spec.name = std::move(name);
@@ -143,6 +155,9 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
   // -- the journal --------------------------------------------------------------
   if (given_journal) {
     dir_->set_journal(std::move(given_journal)); // the caller's, unsupervised
+    // Its epoch, if the caller said; otherwise adopt() takes every one.
+    if (cfg.journal.epoch != 0)
+      adopt_below_ = cfg.journal.epoch;
   } else {
     // One epoch for the runtime's life: a restarted journal must keep
     // writing as the same owner, or it would fence its own sagas.
@@ -154,6 +169,7 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
       }
       cfg.journal.epoch = *epoch;
     }
+    adopt_below_ = cfg.journal.epoch;
     std::function<caf::expected<journal_actor>(caf::actor_system&)> make;
     if (cfg.journal_url == "memory://") {
       // Restarts must find the same histories: keep the store.
@@ -173,7 +189,7 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
       return;
     }
     dir_->set_journal(*first);
-    children.push_back(adopt(
+    children.push_back(adopt_child(
       "journal", caf::actor_cast<caf::actor>(*first),
       [make, dir](caf::actor_system& sys) -> caf::expected<caf::actor> {
         auto j = make(sys);
@@ -190,7 +206,7 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
   auto timer_table = detail::make_timer_table();
   auto first_timers = detail::spawn_timer_service(*sys_, timer_table);
   dir_->set_timers(first_timers);
-  children.insert(children.begin(), adopt(
+  children.insert(children.begin(), adopt_child(
     "timers", caf::actor_cast<caf::actor>(first_timers),
     [dir, timer_table](caf::actor_system& sys) -> caf::expected<caf::actor> {
       auto h = detail::spawn_timer_service(sys, timer_table);
@@ -204,7 +220,7 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
   auto first_psup = spawn_supervisor(*sys_, psup, {});
   ptree_->sup = first_psup;
   auto tree = ptree_;
-  children.push_back(adopt(
+  children.push_back(adopt_child(
     "participants", caf::actor_cast<caf::actor>(first_psup),
     [psup, tree](caf::actor_system& sys) -> caf::expected<caf::actor> {
       // A new incarnation starts every participant afresh.
@@ -215,7 +231,7 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
   // -- the coordinator and its saga supervisor -----------------------------------------
   auto first_coord = detail::spawn_coordinator(*sys_, dir_, cfg);
   dir_->set_coordinator(caf::actor_cast<caf::actor>(first_coord));
-  children.push_back(adopt(
+  children.push_back(adopt_child(
     "coordinator", caf::actor_cast<caf::actor>(first_coord),
     [dir, cfg](caf::actor_system& sys) -> caf::expected<caf::actor> {
       return caf::actor_cast<caf::actor>(
@@ -281,7 +297,7 @@ participant_builder& runtime::participant(const std::string& name) {
     fresh.start = restart;
     ptree_->specs.push_back(std::move(fresh));
     caf::anon_send(ptree_->sup, start_child_atom::value,
-                   adopt(name, spawn(*sys_), restart));
+                   adopt_child(name, spawn(*sys_), restart));
   }
   return *participants_.emplace(name, std::move(builder)).first->second;
 }
@@ -416,6 +432,21 @@ caf::expected<saga_status> runtime::abort(const saga_id& id,
   if (start_error_)
     return start_error_;
   return operate(*sys_, coordinator(), abort_atom::value, id, by);
+}
+
+caf::expected<std::size_t> runtime::adopt(const std::string& node_id) {
+  if (start_error_)
+    return start_error_;
+  if (auto err = check_node_id(node_id, "adopt: node_id"))
+    return err;
+  caf::expected<std::size_t> result{std::size_t{0}};
+  caf::scoped_actor self{*sys_};
+  self
+    ->request(coordinator(), caf::infinite, recover_atom::value, node_id,
+              adopt_below_)
+    .receive([&](uint64_t n) { result = static_cast<size_t>(n); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
 }
 
 std::size_t runtime::recover() {

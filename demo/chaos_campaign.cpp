@@ -1020,12 +1020,12 @@ public:
       thread_.join();
   }
 
-  /// Whether the ended indexes are checked on every pass (while writers
-  /// write, see docs/chaos.md).
+  /// Whether the ended indexes are checked on every pass (see
+  /// docs/chaos.md).
   std::atomic<bool> live_index_check{true};
-  /// Until when (wall ms) the index check waits: writers trim the ended
-  /// indexes only while they write, so not while Redis or a coordinator is
-  /// down or paused, nor for a moment after.
+  /// Until when (wall ms) the index check waits: every node's journal trims
+  /// the ended indexes once a second, writing or not, but none can while
+  /// Redis is down, nor for a moment after.
   std::atomic<int64_t> index_check_after_ms{0};
 
   void hold_index_check(int64_t until_ms) {
@@ -1096,7 +1096,7 @@ public:
   }
 
   /// How much later than the retention an ended index may hold an entry:
-  /// writers trim at most once a second, with their next pipeline.
+  /// journals trim once a second (a busy machine delays that a little).
   static constexpr int64_t slack_ms = 5'000;
 
 private:
@@ -1717,8 +1717,6 @@ bool campaign::poll_nodes() {
           continue;
         }
         gateways_.set(n.id, *gw);
-        if (watcher_)
-          watcher_->hold_index_check(wall_ms() + 5'000);
       }
       n.st = node_proc::state::up;
       continue;
@@ -1777,8 +1775,6 @@ void campaign::begin(const fault& f) {
     return;
   }
   ++injected_[static_cast<size_t>(f.kind)];
-  if (n.coordinator)
-    watcher_->hold_index_check(wall_ms() + f.length.count() + 5'000);
   switch (f.kind) {
     case fault_kind::participant_kill:
     case fault_kind::coordinator_kill:
@@ -1981,8 +1977,7 @@ int campaign::run() {
     std::cout << "!! not every node is up again" << std::endl;
   drain();
   watcher_->stop();
-  // The sagas of the last moment, and the ended indexes once more while the
-  // writers have just written.
+  // The sagas of the last moment, and the ended indexes once more.
   watcher_->pass(true);
   watcher_->live_index_check = false;
   final_checks();

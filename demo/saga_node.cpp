@@ -27,6 +27,15 @@
 
 namespace {
 
+/// Prints `line` and a newline to stdout in one write: CAF's printer and
+/// the node's actors print from other threads at any moment, and a line
+/// written piece by piece could be cut in two by theirs ("... ready port="
+/// then "caf-saga: ... cannot renew its lease ...": the port was lost to
+/// whoever parses it).
+void say(const std::string& line) {
+  std::cout << line + '\n' << std::flush;
+}
+
 /// The command line, parsed by CAF's config system (also reads INI files).
 struct options : caf::actor_system_config {
   std::string node_id;
@@ -230,10 +239,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (n.admin_port() != 0)
-    std::cout << "saga_node " << cfg.node_id << " admin http://"
-              << cfg.admin.host << ":" << n.admin_port() << std::endl;
-  std::cout << "saga_node " << cfg.node_id << " ready port=" << n.port()
-            << " epoch=" << n.epoch() << std::endl;
+    say("saga_node " + cfg.node_id + " admin http://" + cfg.admin.host + ":"
+        + std::to_string(n.admin_port()));
+  say("saga_node " + cfg.node_id + " ready port=" + std::to_string(n.port())
+      + " epoch=" + std::to_string(n.epoch()));
   int sig = 0;
   if (!cfg.chaos.enabled()) {
     sigwait(&signals, &sig);
@@ -246,14 +255,14 @@ int main(int argc, char** argv) {
       auto dup = duplicated.load(std::memory_order_relaxed);
       auto del = delayed.load(std::memory_order_relaxed);
       if (dup != shown_dup || del != shown_delay) {
-        std::cout << "saga_node " << cfg.node_id << " chaos duplicated=" << dup
-                  << " delayed=" << del << std::endl;
+        say("saga_node " + cfg.node_id + " chaos duplicated="
+            + std::to_string(dup) + " delayed=" + std::to_string(del));
         shown_dup = dup;
         shown_delay = del;
       }
     }
   }
   n.stop();
-  std::cout << "saga_node " << cfg.node_id << " stopped" << std::endl;
+  say("saga_node " + cfg.node_id + " stopped");
   return sig == SIGUSR1 ? 3 : 0;
 }

@@ -1108,6 +1108,18 @@ TEST(MemoryBarrier, ACopyOfAFailedAttemptGetsItsFailureALaterAttemptRuns) {
             barrier_verdict::refused);
 }
 
+TEST(MemoryBarrier, ANullCompensationIsOkWithoutAnError) {
+  memory_store store;
+  auto first = store.claim("s", "pay", barrier_op::compensate, "1:a");
+  EXPECT_EQ(first.verdict, barrier_verdict::null_compensated);
+  EXPECT_TRUE(first.reply.ok);
+  EXPECT_EQ(first.reply.error, "") << "an ok reply carries no error";
+  auto copy = store.claim("s", "pay", barrier_op::compensate, "2:b");
+  EXPECT_EQ(copy.verdict, barrier_verdict::duplicate);
+  EXPECT_TRUE(copy.reply.ok);
+  EXPECT_EQ(copy.reply.error, "");
+}
+
 TEST(MemoryBarrier, ASettledRecordIsNotWrittenAgainByItsOwnClaimant) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,

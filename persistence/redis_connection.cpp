@@ -1,5 +1,7 @@
 #include "persistence/redis_connection.hpp"
 
+#include <cerrno>
+
 #include <sys/time.h>
 
 #include <hiredis/hiredis.h>
@@ -47,6 +49,18 @@ timeval to_timeval(std::chrono::milliseconds d) {
   return tv;
 }
 
+/// Returns whether the I/O error on `ctx` (with `saved_errno` right after
+/// it) was the socket timeout: hiredis 0.14 reports it as the errno it got
+/// (EAGAIN, "Resource temporarily unavailable"), later ones by a code.
+bool timed_out(const redisContext& ctx, int saved_errno) {
+#ifdef REDIS_ERR_TIMEOUT
+  if (ctx.err == REDIS_ERR_TIMEOUT)
+    return true;
+#endif
+  return ctx.err == REDIS_ERR_IO
+         && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK);
+}
+
 } // namespace
 
 caf::expected<redis_connection>
@@ -54,19 +68,17 @@ redis_connection::connect(const redis_endpoint& ep,
                           std::chrono::milliseconds timeout) {
   redis_connection conn;
   conn.where_ = ep.describe();
+  conn.timeout_ = timeout;
   auto tv = to_timeval(timeout);
   redisContext* raw = ep.socket_path.empty()
                         ? redisConnectWithTimeout(ep.host.c_str(), ep.port, tv)
                         : redisConnectUnixWithTimeout(ep.socket_path.c_str(),
                                                       tv);
   if (raw == nullptr)
-    return make_error(errc::journal_failure,
-                      "redis " + conn.where_ + ": out of memory");
+    return conn.failure("out of memory");
   conn.ctx_.reset(raw);
   if (raw->err != 0)
-    return make_error(errc::journal_failure, "redis " + conn.where_
-                                               + ": cannot connect: "
-                                               + raw->errstr);
+    return conn.failure(std::string{"cannot connect: "} + raw->errstr);
   // Replies must not take forever either: a hung server is an I/O error.
   redisSetTimeout(raw, tv);
   redisEnableKeepAlive(raw);
@@ -75,17 +87,13 @@ redis_connection::connect(const redis_endpoint& ep,
     if (!ep.user.empty())
       auth.push_back(ep.user);
     auth.push_back(ep.password);
-    if (auto r = conn.command(auth); !r)
-      return make_error(errc::journal_failure,
-                        "redis " + conn.where_
-                          + ": AUTH failed: " + describe(r.error()));
+    if (auto r = conn.command(auth, "AUTH failed: "); !r)
+      return std::move(r.error());
   }
   if (ep.db != 0) {
     auto db = std::to_string(ep.db);
-    if (auto r = conn.command({"SELECT", db}); !r)
-      return make_error(errc::journal_failure,
-                        "redis " + conn.where_
-                          + ": SELECT failed: " + describe(r.error()));
+    if (auto r = conn.command({"SELECT", db}, "SELECT failed: "); !r)
+      return std::move(r.error());
   }
   return conn;
 }
@@ -109,28 +117,43 @@ void redis_connection::append(const std::vector<std::string_view>& argv) {
     broken_ = true;
 }
 
+caf::error redis_connection::failure(const std::string& what) const {
+  return make_error(errc::journal_failure, "redis " + where_ + ": " + what);
+}
+
 caf::expected<redis_reply> redis_connection::read() {
+  return read("");
+}
+
+caf::expected<redis_reply> redis_connection::read(const std::string& step) {
   if (broken())
-    return make_error(errc::journal_failure,
-                      "redis " + where_ + ": connection lost");
+    return failure(step + "connection lost");
   void* raw = nullptr;
   if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || raw == nullptr) {
+    // A read or write past the socket timeout: name the timeout, not
+    // hiredis' "Resource temporarily unavailable".
+    auto saved_errno = errno;
     broken_ = true;
-    return make_error(errc::journal_failure,
-                      "redis " + where_ + ": " + ctx_->errstr);
+    if (timed_out(*ctx_, saved_errno))
+      return failure(step + "did not answer within "
+                     + std::to_string(timeout_.count()) + " ms");
+    return failure(step + ctx_->errstr);
   }
   return redis_reply{static_cast<redisReply*>(raw)};
 }
 
 caf::expected<redis_reply>
 redis_connection::command(const std::vector<std::string_view>& argv) {
+  return command(argv, "");
+}
+
+caf::expected<redis_reply>
+redis_connection::command(const std::vector<std::string_view>& argv,
+                          const std::string& step) {
   append(argv);
-  auto r = read();
-  if (!r)
-    return r;
-  if (is_error(**r))
-    return make_error(errc::journal_failure,
-                      "redis " + where_ + ": " + error_text(**r));
+  auto r = read(step);
+  if (r && is_error(**r))
+    return failure(step + error_text(**r));
   return r;
 }
 

@@ -36,7 +36,8 @@ public:
 
   /// Returns a connection to `ep`, logged in and on its database, or an
   /// error naming what failed: `journal_failure` for an unreachable server,
-  /// a failed AUTH or SELECT.
+  /// a failed AUTH or SELECT. `timeout` bounds connecting and every reply:
+  /// a server that takes longer is reported as not answering within it.
   static caf::expected<redis_connection>
   connect(const redis_endpoint& ep, std::chrono::milliseconds timeout);
 
@@ -60,8 +61,21 @@ private:
     void operator()(redisContext* x) const noexcept;
   };
 
+  /// Returns a `journal_failure` "redis <where>: <what>".
+  caf::error failure(const std::string& what) const;
+
+  /// Returns the next reply, or a `journal_failure` whose text reads
+  /// "redis <where>: <step><reason>".
+  caf::expected<redis_reply> read(const std::string& step);
+
+  /// Sends `argv` and returns its reply, or a `journal_failure` as `read`
+  /// (an error reply is a failure too).
+  caf::expected<redis_reply> command(const std::vector<std::string_view>& argv,
+                                     const std::string& step);
+
   std::unique_ptr<redisContext, context_deleter> ctx_;
   std::string where_;
+  std::chrono::milliseconds timeout_{0};
   bool broken_ = false;
 };
 

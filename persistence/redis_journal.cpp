@@ -30,11 +30,21 @@ namespace {
 using std::chrono::milliseconds;
 
 using flush_atom = caf::atom_constant<caf::atom("sg_rflush")>;
+using trim_atom = caf::atom_constant<caf::atom("sg_rtrim")>;
 
-/// A Redis writer: the journal interface plus its own retry timer and a
-/// fault-injection hook.
+/// A Redis writer: the journal interface plus its own retry timer, the
+/// trim timer of the ended indexes and a fault-injection hook.
 using writer_actor
-  = journal_actor::extend<caf::reacts_to<flush_atom>, caf::reacts_to<crash_atom>>;
+  = journal_actor::extend<caf::reacts_to<flush_atom>, caf::reacts_to<trim_atom>,
+                          caf::reacts_to<crash_atom>>;
+
+/// How often the first writer trims the ended indexes to the retention.
+constexpr auto trim_interval = std::chrono::seconds{1};
+
+/// Index entries one trim call removes at most (per index): a backlog (after
+/// an outage, or a shorter retention) goes in slices, so no call blocks
+/// Redis for long; the next slice follows at once.
+constexpr uint32_t trim_max_entries = 1'000;
 
 /// Appends a batch to a saga's stream atomically. The stream entry ID of the
 /// event with seq N is `0-N`, so Redis itself keeps the order; the script
@@ -329,6 +339,16 @@ if n > 0 then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
 return 1
 )lua";
 
+/// Removes up to ARGV[2] entries scored below ARGV[1] from the ended index
+/// KEYS[1] (one key per call: the indexes live in different hash slots).
+/// Returns how many it removed.
+constexpr const char* trim_script = R"lua(
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1],
+                       'LIMIT', 0, tonumber(ARGV[2]))
+if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+return #ids
+)lua";
+
 struct pending_append {
   caf::typed_response_promise<uint64_t> rp;
   saga_id id;
@@ -371,6 +391,7 @@ std::string encode_reply(const step_reply& r) {
     .dump();
 }
 
+/// Returns the reply a barrier record stores as JSON text (`encode_reply`).
 step_reply decode_reply(std::string_view text) {
   step_reply r;
   auto j = json::parse(text, nullptr, false);
@@ -381,7 +402,10 @@ step_reply decode_reply(std::string_view text) {
   r.ok = j.value("ok", false);
   r.retryable = j.value("t", false);
   r.result = j.value("r", std::string{});
-  r.error = j.value("e", std::string{});
+  // An ok reply carries no error: null compensations recorded by earlier
+  // versions stored one.
+  if (!r.ok)
+    r.error = j.value("e", std::string{});
   return r;
 }
 
@@ -426,6 +450,7 @@ struct writer_state {
   std::string lease_key;
   std::string record_key;
   std::string epoch_text;
+  std::string trim_sha;
   /// Fixed replies of the barrier, JSON text.
   std::string refusal;
   std::string null_compensation;
@@ -437,8 +462,6 @@ struct writer_state {
   /// Commands that follow accepted writes with the next pipeline (see
   /// `flush`): unlisting ended sagas, the per-state indexes and counts.
   std::vector<std::vector<std::string>> follow_ups;
-  /// When the ended indexes were last trimmed to the retention.
-  std::chrono::steady_clock::time_point last_trim;
   milliseconds backoff{0};
   bool retry_armed = false;
   bool logged_outage = false;
@@ -466,10 +489,14 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
     auto list = c->command({"SCRIPT", "LOAD", list_script});
     if (list && (*list)->type == REDIS_REPLY_STRING)
       s.list_sha.assign((*list)->str, (*list)->len);
+    auto trim = c->command({"SCRIPT", "LOAD", trim_script});
+    if (trim && (*trim)->type == REDIS_REPLY_STRING)
+      s.trim_sha.assign((*trim)->str, (*trim)->len);
     if (sha && (*sha)->type == REDIS_REPLY_STRING && claim
         && (*claim)->type == REDIS_REPLY_STRING && adopt
         && (*adopt)->type == REDIS_REPLY_STRING && done
-        && (*done)->type == REDIS_REPLY_STRING && !s.list_sha.empty()) {
+        && (*done)->type == REDIS_REPLY_STRING && !s.list_sha.empty()
+        && !s.trim_sha.empty()) {
       s.done_sha.assign((*done)->str, (*done)->len);
       s.script_sha.assign((*sha)->str, (*sha)->len);
       s.claim_sha.assign((*claim)->str, (*claim)->len);
@@ -486,6 +513,7 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
           : !claim ? claim.error()
           : !adopt ? adopt.error()
           : !done  ? done.error()
+          : !trim  ? trim.error()
                    : make_error(errc::journal_failure, "SCRIPT LOAD: bad reply");
   } else {
     err = c.error();
@@ -600,20 +628,55 @@ void follow_up(writer_state& s, const pending_append& a, bool fresh) {
        std::string{state} + ":" + json_field(last.data, "definition"), "1"});
 }
 
-/// Queues the ended indexes' trim to the retention, at most once a second
-/// per writer: an index entry never outlives the history it points to.
-void trim_ended(writer_state& s) {
-  auto now = std::chrono::steady_clock::now();
-  if (now - s.last_trim < std::chrono::seconds{1})
-    return;
-  s.last_trim = now;
+/// Trims the ended indexes to the retention, up to `trim_max_entries` per
+/// index, so an index entry never outlives the history it points to.
+/// Returns whether an index had more to trim than one call removes, or an
+/// I/O error (the connection is broken then).
+caf::expected<bool> trim_ended(writer_state& s, redis_connection& conn) {
   auto wall = std::chrono::duration_cast<milliseconds>(
                 std::chrono::system_clock::now().time_since_epoch())
                 .count();
-  auto cutoff = "(" + std::to_string(wall - s.opts.retention.count() * 1000);
-  for (auto state : {"completed", "compensated", "failed"})
-    s.follow_ups.push_back(
-      {"ZREMRANGEBYSCORE", redis_ended_key(state), "-inf", cutoff});
+  auto cutoff = std::to_string(wall - s.opts.retention.count() * 1000);
+  auto limit = std::to_string(trim_max_entries);
+  std::vector<std::string> keys;
+  for (auto state : {"completed", "compensated", "failed"}) {
+    keys.push_back(redis_ended_key(state));
+    conn.append({"EVALSHA", s.trim_sha, "1", keys.back(), cutoff, limit});
+  }
+  bool more = false;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto r = conn.read();
+    if (!r)
+      return r.error();
+    // An error reply (say, a key of the wrong type) trims nothing there.
+    more = more
+           || ((*r)->type == REDIS_REPLY_INTEGER
+               && (*r)->integer >= static_cast<long long>(trim_max_entries));
+  }
+  return more;
+}
+
+/// Trims the ended indexes (see `trim_ended`) and schedules the next trim:
+/// on a timer of its own, so entries go on time even when no saga writes.
+/// While Redis is away, the trim waits for the reconnect backoff.
+void on_trim_tick(writer_pointer self) {
+  auto& s = self->state;
+  auto next = milliseconds{trim_interval};
+  if (!s.retry_armed) {
+    if (auto conn = connection(self); conn == nullptr) {
+      arm_retry(self);
+    } else if (auto more = trim_ended(s, *conn); !more) {
+      aout(self) << "caf-saga: " << describe(more.error()) << "; reconnecting"
+                 << std::endl;
+      arm_retry(self);
+    } else if (*more) {
+      next = milliseconds{0}; // a backlog: the next slice at once
+    }
+  }
+  if (next.count() == 0)
+    self->send(self, trim_atom::value);
+  else
+    self->delayed_send(self, next, trim_atom::value);
 }
 
 /// Queues a barrier claim (one script call).
@@ -749,8 +812,6 @@ void flush(writer_pointer self) {
   // the saga ended and unlists it then.
   if (!list_first_batches(self, *conn))
     return;
-  if (!s.buffer.empty())
-    trim_ended(s);
   auto unlisting = std::move(s.follow_ups);
   s.follow_ups.clear();
   std::vector<std::string_view> follow_argv;
@@ -965,13 +1026,17 @@ adopt_page(writer_state& s, redis_connection& conn, const std::string& node,
   return page;
 }
 
+/// Returns the behavior of a Redis writer; the one that `trims` also trims
+/// the ended indexes once a second.
 writer_actor::behavior_type redis_writer(writer_pointer self,
                                          redis_endpoint ep,
-                                         journal_options opts) {
+                                         journal_options opts, bool trims) {
   keep_crash_reason(self);
   auto& s = self->state;
   s.ep = std::move(ep);
   s.opts = std::move(opts);
+  if (trims)
+    self->delayed_send(self, trim_interval, trim_atom::value);
   s.index_key = redis_unfinished_key(s.opts.node_id);
   s.lease_key = redis_lease_key(s.opts.node_id);
   s.record_key = redis_node_key(s.opts.node_id);
@@ -995,9 +1060,8 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
     step_reply refusal;
     refusal.error = "refused: the step was compensated before it executed";
     s.refusal = encode_reply(refusal);
-    step_reply null_comp;
+    step_reply null_comp; // "compensated": an ok reply carries no error
     null_comp.ok = true;
-    null_comp.error = "null compensation: the step never executed";
     s.null_compensation = encode_reply(null_comp);
   }
   return {
@@ -1042,6 +1106,9 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
     [self](flush_atom) {
       self->state.retry_armed = false;
       flush(self);
+    },
+    [self](trim_atom) {
+      on_trim_tick(self);
     },
     [](crash_atom) -> void {
       // Buffered appends die with us; their sagas send them again after
@@ -1129,7 +1196,9 @@ using router_pointer = redis_journal_actor::stateful_pointer<router_state>;
 /// idempotent), so nothing acknowledged is lost and nothing is lost unseen.
 void start_writer(router_pointer self, size_t i) {
   auto& s = self->state;
-  auto w = self->system().spawn<caf::detached>(redis_writer, s.ep, s.opts);
+  // One writer trims the ended indexes for the journal: the first.
+  auto w = self->system().spawn<caf::detached>(redis_writer, s.ep, s.opts,
+                                               i == 0);
   self->monitor(w);
   s.writers[i] = w;
   (*s.live)[i] = caf::actor_cast<caf::actor>(w);

@@ -226,6 +226,11 @@ bool child_process::wait_for_lines(std::string_view needle, size_t n,
   }
 }
 
+bool child_process::wait_for_eof(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock{mtx_};
+  return cv_.wait_for(lock, timeout, [this] { return eof_; });
+}
+
 size_t child_process::line_count() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return lines_.size();

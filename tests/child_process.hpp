@@ -72,6 +72,12 @@ public:
   /// Returns a copy of all lines read so far.
   std::vector<std::string> lines() const;
 
+  /// Returns whether the output ended (EOF: the process, and whatever it
+  /// started, closed it) within `timeout`; `lines()` then holds all of it.
+  /// Call it after `wait_exit` before reading what a process printed: the
+  /// exit can be seen before the last of its output was read.
+  bool wait_for_eof(std::chrono::milliseconds timeout);
+
   /// Sends `sig` to the process (SIGKILL, SIGSTOP, SIGCONT, SIGTERM, ...);
   /// does nothing once the process was reaped (its pid may be reused).
   void signal(int sig);

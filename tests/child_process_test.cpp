@@ -64,6 +64,21 @@ TEST(child_process, wait_for_line_returns_nullopt_at_eof_at_once) {
   EXPECT_FALSE(p.running());
 }
 
+TEST(child_process, after_wait_for_eof_every_line_was_read) {
+  // The process exits at once after writing 40 KB (it fits in the pipe):
+  // the reaper often sees the exit while the reader still has most of it
+  // to read (issue 17: operate_test missed sagactl's one error line so).
+  child_process p{"/bin/sh", sh("yes 'a line of output' | head -n 2000; "
+                                "echo last; exit 3")};
+  auto status = p.wait_exit(10s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(WEXITSTATUS(*status), 3);
+  ASSERT_TRUE(p.wait_for_eof(10s));
+  auto lines = p.lines();
+  ASSERT_EQ(lines.size(), 2001u);
+  EXPECT_EQ(lines.back(), "last");
+}
+
 TEST(child_process, wait_exit_returns_the_exit_code) {
   child_process p{"/bin/sh", sh("exit 3")};
   auto status = p.wait_exit(10s);

@@ -38,6 +38,8 @@ protected:
     args.insert(args.begin(), {"--redis", redis_url()});
     child_process p{SAGACTL_EXE, args};
     auto status = p.wait_exit(60s);
+    // The exit can be seen before the last of its output was read.
+    EXPECT_TRUE(p.wait_for_eof(10s)) << "sagactl's output did not end";
     cli_result r;
     for (const auto& line : p.lines())
       r.output += line + "\n";

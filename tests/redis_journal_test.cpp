@@ -1,9 +1,16 @@
 // The Redis journal against a real redis-server: the journal contract, the
 // layout in docs/redis-layout.md, and start-up errors.
 
+#include <cerrno>
+#include <cstring>
 #include <future>
 #include <set>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -262,7 +269,14 @@ TEST(redis_journal_start, a_wrong_password_is_a_clear_error) {
   auto port = std::to_string(secured.port());
   auto wrong = make_journal(sys, "redis://:nope@127.0.0.1:" + port);
   ASSERT_FALSE(wrong);
-  EXPECT_NE(describe(wrong.error()).find("AUTH failed"), std::string::npos)
+  // Said once: the code and the server lead, then the step, then Redis.
+  EXPECT_EQ(describe(wrong.error()).rfind("saga::journal_failure: redis 127.0.0.1:"
+                                          + port + "/0: AUTH failed: WRONGPASS ",
+                                          0),
+            0u)
+    << describe(wrong.error());
+  EXPECT_EQ(describe(wrong.error()).find("journal_failure", 10),
+            std::string::npos)
     << describe(wrong.error());
   auto none = make_journal(sys, "redis://127.0.0.1:" + port);
   ASSERT_FALSE(none);
@@ -271,6 +285,115 @@ TEST(redis_journal_start, a_wrong_password_is_a_clear_error) {
   auto right = make_journal(sys, "redis://:s3cret@127.0.0.1:" + port);
   ASSERT_TRUE(right) << describe(right.error());
   caf::anon_send_exit(*right, caf::exit_reason::user_shutdown);
+}
+
+TEST(redis_journal_retention, ended_indexes_are_trimmed_while_no_saga_writes) {
+  // Sagas that ended two minutes ago, more than one trim call removes (a
+  // backlog), and one that just ended; the retention is a minute. No saga
+  // writes anything: only the journal's own timer can trim (issue 17: the
+  // trim rode on writes, so an idle node never trimmed).
+  redis_server server;
+  ASSERT_TRUE(server.start());
+  auto ep = parse_redis_url(server.url());
+  ASSERT_TRUE(ep);
+  auto conn = redis_connection::connect(*ep, 2s);
+  ASSERT_TRUE(conn) << describe(conn.error());
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  auto old_score = std::to_string(now_ms - 120'000);
+  auto completed = redis_ended_key("completed");
+  auto failed = redis_ended_key("failed");
+  constexpr int backlog = 2'500;
+  std::vector<std::string> ids;
+  for (int i = 0; i < backlog; ++i)
+    ids.push_back("old-" + std::to_string(i));
+  for (const auto& id : ids)
+    conn->append({"ZADD", completed, old_score, id});
+  conn->append({"ZADD", failed, old_score, "old-failed"});
+  conn->append({"ZADD", completed, std::to_string(now_ms), "fresh"});
+  for (int i = 0; i < backlog + 2; ++i)
+    ASSERT_TRUE(conn->read());
+  caf::actor_system_config cfg;
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  journal_options opts;
+  opts.node_id = "idle";
+  opts.retention = std::chrono::seconds{60};
+  auto j = make_journal(sys, server.url(), opts);
+  ASSERT_TRUE(j) << describe(j.error());
+  auto card = [&conn](const std::string& key) {
+    auto r = conn->command({"ZCARD", key});
+    return r ? (*r)->integer : -1;
+  };
+  // Polling Redis (bounded): the trim happens in another process' view.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while ((card(completed) != 1 || card(failed) != 0)
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(card(completed), 1) << "the old entries outlived the retention";
+  EXPECT_EQ(card(failed), 0);
+  auto fresh = conn->command({"ZSCORE", completed, "fresh"});
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ((*fresh)->type, REDIS_REPLY_STRING) << "within the retention";
+  caf::anon_send_exit(*j, caf::exit_reason::user_shutdown);
+}
+
+/// A TCP listener on 127.0.0.1 that never answers: the kernel completes
+/// connections into its backlog, nothing ever reads or writes them. Stands
+/// in for a hung server (a paused or wedged Redis).
+class silent_listener {
+public:
+  silent_listener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0
+        || ::listen(fd_, 16) != 0
+        || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      ADD_FAILURE() << "cannot listen on 127.0.0.1: " << std::strerror(errno);
+    port_ = ntohs(addr.sin_port);
+  }
+
+  ~silent_listener() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+
+  silent_listener(const silent_listener&) = delete;
+  silent_listener& operator=(const silent_listener&) = delete;
+
+  int port() const noexcept {
+    return port_;
+  }
+
+private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(redis_journal_start, a_server_that_never_answers_is_named_with_the_timeout) {
+  silent_listener hung;
+  auto where = "redis 127.0.0.1:" + std::to_string(hung.port()) + "/0";
+  // The default I/O timeout (2 s), through the journal's start-up.
+  caf::actor_system_config cfg;
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  auto j = make_journal(sys, "redis://127.0.0.1:" + std::to_string(hung.port()));
+  ASSERT_FALSE(j);
+  EXPECT_EQ(describe(j.error()), "saga::journal_failure: " + where
+                                   + ": did not answer within 2000 ms");
+  // A shorter one, while logging in: the step is named once, too.
+  auto ep = parse_redis_url("redis://:pw@127.0.0.1:"
+                            + std::to_string(hung.port()));
+  ASSERT_TRUE(ep);
+  auto c = redis_connection::connect(*ep, 300ms);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(describe(c.error()), "saga::journal_failure: " + where
+                                   + ": AUTH failed: did not answer within "
+                                     "300 ms");
 }
 
 } // namespace

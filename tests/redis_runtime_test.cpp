@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -208,6 +209,53 @@ TEST(redis_runtime, recover_resumes_from_redis_in_a_fresh_runtime) {
   ASSERT_TRUE(log);
   EXPECT_EQ(log->status, saga_status::completed);
   EXPECT_EQ(rt->recover(), 0u);
+}
+
+TEST(redis_runtime, adopt_takes_over_the_sagas_of_another_node_id) {
+  // A runtime that left a saga unfinished is gone for good; a runtime with
+  // another node id takes its sagas over.
+  auto id = leave_unfinished(shared_server().url());
+  std::string gone = ::testing::UnitTest::GetInstance()->current_test_info()
+                       ->name();
+  runtime_config cfg;
+  cfg.journal_url = shared_server().url();
+  cfg.journal.node_id = gone + "-survivor";
+  runtime rt{cfg};
+  ASSERT_FALSE(rt.start_error()) << describe(rt.start_error());
+  rt.participant("p").on("a", ok, ok).on("b", ok, ok).on("c", ok, ok);
+  EXPECT_EQ(rt.recover(), 0u) << "recover() finds its own node id's only";
+  auto adopted = rt.adopt(gone);
+  ASSERT_TRUE(adopted) << describe(adopted.error());
+  EXPECT_EQ(*adopted, 1u);
+  auto r = await_saga(rt, id);
+  EXPECT_TRUE(r.success) << describe(r.error);
+  // The survivor owns it now, and neither index lists it any more.
+  auto ep = parse_redis_url(shared_server().url());
+  ASSERT_TRUE(ep);
+  auto conn = redis_connection::connect(*ep, 2s);
+  ASSERT_TRUE(conn) << describe(conn.error());
+  auto owner = conn->command({"GET", redis_owner_key(id)});
+  ASSERT_TRUE(owner) << describe(owner.error());
+  EXPECT_EQ(reply_text(owner->get()).rfind(gone + "-survivor/", 0), 0u)
+    << reply_text(owner->get());
+  auto listed = [&conn](const std::string& node) {
+    auto r = conn->command({"ZCARD", redis_unfinished_key(node)});
+    return r ? (*r)->integer : -1;
+  };
+  EXPECT_EQ(listed(gone), 0) << "the adoption unlists it there at once";
+  // Here, the terminal append unlists it with the journal's next write,
+  // just after the result: poll Redis (bounded).
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (listed(gone + "-survivor") != 0
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(listed(gone + "-survivor"), 0);
+  auto again = rt.adopt(gone);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 0u) << "nothing of the gone node is left";
+  auto bad = rt.adopt("a/b");
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(is(bad.error(), errc::invalid_config)) << describe(bad.error());
 }
 
 TEST(redis_runtime, recover_with_the_compensate_policy) {

@@ -253,6 +253,40 @@ TEST(runtime, a_raw_actor_can_be_a_participant) {
   caf::anon_send_exit(raw, caf::exit_reason::user_shutdown);
 }
 
+TEST(runtime, a_null_compensation_is_answered_ok_without_an_error) {
+  // The memory journal's barrier, through a participant (tests/barrier_test
+  // does the same on Redis): a compensate before any execute.
+  runtime rt;
+  std::atomic<int> compensated{0};
+  rt.participant("p").on("pay", ok_handler,
+                         [&compensated](const step_context&, const json&) {
+                           ++compensated;
+                           return step_outcome::ok();
+                         });
+  auto compensate = [&rt](uint32_t attempt) {
+    step_command cmd;
+    cmd.id = "null-comp";
+    cmd.saga_name = "t";
+    cmd.step = "pay";
+    cmd.action = "pay";
+    cmd.attempt = attempt;
+    cmd.payload = "{}";
+    step_reply result;
+    caf::scoped_actor self{rt.system()};
+    self->request(rt.participant("p").handle(), 10s, compensate_atom::value,
+                  cmd)
+      .receive([&](step_reply& r) { result = std::move(r); },
+               [&](caf::error& e) { result.error = describe(e); });
+    return result;
+  };
+  for (uint32_t attempt : {1u, 2u}) { // the first, then a copy
+    auto r = compensate(attempt);
+    EXPECT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.error, "") << "an ok reply carries no error";
+  }
+  EXPECT_EQ(compensated.load(), 0) << "nothing executed: nothing to undo";
+}
+
 TEST(runtime, a_bad_journal_url_is_reported_at_start) {
   runtime_config cfg;
   cfg.journal_url = "postgres://localhost/db";

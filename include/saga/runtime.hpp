@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <functional>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -193,6 +194,16 @@ public:
   /// running yet and returns how many it resumed. Blocks until they started.
   std::size_t recover();
 
+  /// Takes over the unfinished sagas of node `node_id` (another runtime's
+  /// `journal.node_id`, one that is gone) and resumes them here; returns how
+  /// many, or the journal's error (`errc::invalid_config` for a malformed
+  /// id). Blocks until they started. Takes what any incarnation of that node
+  /// older than this runtime owns (its epoch is below ours), atomically per
+  /// saga, so two runtimes adopting at once never get the same saga; a live
+  /// old incarnation is fenced out of them. `adopt(own node id)` is
+  /// `recover()`. A `saga::node` does this by itself when a lease expires.
+  caf::expected<std::size_t> adopt(const std::string& node_id);
+
   /// Retries failed saga `id` on behalf of operator `by` (recorded in its
   /// journal as `saga_retried`): its compensations that gave up (or the
   /// steps after the pivot that did, or whatever a parked saga was doing)
@@ -254,6 +265,9 @@ private:
   std::mutex callbacks_mtx_;
   std::vector<lifecycle_actor> callback_subscribers_;
   std::chrono::milliseconds journal_timeout_{3'000};
+  /// adopt() takes another node's sagas owned with an epoch below this:
+  /// this runtime's own epoch (every older incarnation), or every epoch.
+  uint64_t adopt_below_ = std::numeric_limits<uint64_t>::max();
 };
 
 /// Registers caf-saga's message types and error category with `cfg`. Call it
