@@ -56,9 +56,11 @@ using local_participant_actor = participant_actor::extend<
   caf::reacts_to<crash_atom>>;
 
 /// What all copies of one `responder` share: where the answer goes, and
-/// whether it went. Thread-safe.
+/// whether it went. Holds the participant weakly: a handler that keeps its
+/// responder forever keeps no actor alive, and one that outlives its
+/// runtime sends nothing. Thread-safe.
 struct responder_state {
-  responder_state(caf::strong_actor_ptr participant, uint64_t token)
+  responder_state(caf::weak_actor_ptr participant, uint64_t token)
     : participant(std::move(participant)), token(token) {
     // nop
   }
@@ -69,7 +71,7 @@ struct responder_state {
   responder_state(const responder_state&) = delete;
   responder_state& operator=(const responder_state&) = delete;
 
-  caf::strong_actor_ptr participant;
+  caf::weak_actor_ptr participant;
   uint64_t token;
   std::atomic<bool> answered{false};
 };

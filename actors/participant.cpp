@@ -568,7 +568,7 @@ void run_handler(participant_pointer self, bool compensate,
         step_context ctx{cmd, std::move(results)};
         fn(ctx, payload,
            responder{std::make_shared<responder_state>(
-             caf::actor_cast<caf::strong_actor_ptr>(self), token)});
+             caf::actor_cast<caf::weak_actor_ptr>(self), token)});
       } catch (const std::exception& e) {
         st.pending.erase(token);
         k(fail_reply(std::string{"handler threw: "} + e.what()));
@@ -682,17 +682,21 @@ barrier_proxy(barrier_proxy_actor::stateful_pointer<proxy_state> self,
 void responder::deliver(step_outcome outcome) const {
   if (!state_ || state_->answered.exchange(true))
     return; // the first answer wins
-  caf::anon_send(
-    caf::actor_cast<detail::local_participant_actor>(state_->participant),
-    deliver_atom::value, state_->token, detail::to_reply(outcome));
+  if (auto p = state_->participant.lock()) // else: it is gone
+    caf::anon_send(caf::actor_cast<detail::local_participant_actor>(p),
+                   deliver_atom::value, state_->token,
+                   detail::to_reply(outcome));
 }
 
 namespace detail {
 
 responder_state::~responder_state() {
-  if (answered.load() || !participant)
+  if (answered.load())
     return;
-  caf::anon_send(caf::actor_cast<local_participant_actor>(participant),
+  auto p = participant.lock();
+  if (!p)
+    return; // the participant is gone, and its requests with it
+  caf::anon_send(caf::actor_cast<local_participant_actor>(p),
                  deliver_atom::value, token,
                  make_error(errc::outcome_unknown,
                             "the handler dropped its responder without "

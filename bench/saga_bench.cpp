@@ -1354,6 +1354,10 @@ int run_recover(const options& o) {
   std::atomic<long long> ended1{0};
   double phase1_seconds = 0;
   double phase1_stop_seconds = 0;
+  // The parked handlers keep their responders (a dropped one would answer
+  // "outcome unknown" at once); after rt1 is gone they send nothing.
+  std::mutex held_mtx;
+  std::vector<saga::responder> held;
   {
     auto rt1 = std::make_unique<saga::runtime>(cfg);
     if (auto err = rt1->start_error()) {
@@ -1361,8 +1365,13 @@ int run_recover(const options& o) {
                    saga::describe(err).c_str());
       return 1;
     }
-    auto park = [&parked](const saga::step_context&, const saga::json&,
-                          saga::responder) { ++parked; };
+    auto park = [&parked, &held, &held_mtx](const saga::step_context&,
+                                             const saga::json&,
+                                             saga::responder r) {
+      std::lock_guard<std::mutex> guard{held_mtx};
+      held.push_back(std::move(r));
+      ++parked;
+    };
     auto undo = [](const saga::step_context&, const saga::json&,
                    saga::responder r) { r.deliver(saga::step_outcome::ok()); };
     for (int i = 1; i <= o.steps; ++i)

@@ -85,7 +85,8 @@ struct options : caf::actor_system_config {
       .add(heartbeat_interval, "heartbeat-interval", "CAF heartbeat period")
       .add(connection_timeout, "connection-timeout",
            "silence after which a peer counts as gone")
-      .add(step_delay, "step-delay", "participants answer after this delay")
+      .add(step_delay, "step-delay",
+           "participants answer executes after this delay (a slow server)")
       .add(recovery_concurrency, "recovery-concurrency",
            "resumed sagas running at once")
       .add(blocking_workers, "blocking-workers",

@@ -13,27 +13,31 @@ using saga::json;
 using saga::step_context;
 using saga::step_outcome;
 
-/// Adds `action` to `p`: blocking handlers (they may sleep `delay` to
-/// stand for a slow server), each answering with Redis effects.
+/// Writes `line` to stdout in one write: workers print concurrently.
+void say(const std::string& line) {
+  std::cout.write(line.data(), static_cast<std::streamsize>(line.size()));
+  std::cout.flush();
+}
+
+/// Adds `action` to `p`: blocking handlers, each answering with Redis
+/// effects; executes may sleep `delay` first, to stand for a slow server
+/// (compensations do not: a compensation of a step that hangs here must
+/// not wait for it).
 template <class Execute, class Compensate>
 void add(saga::participant_builder& p, const std::string& action,
          std::chrono::milliseconds delay, Execute exec, Compensate comp) {
-  auto slow = [delay](auto f) {
-    return [delay, f](const step_context& ctx, const json& payload) {
-      if (delay.count() > 0) {
-        // A slow server, by request; the line tells watchers (tests) that
-        // a step is in flight here.
-        // One write per line: workers print concurrently.
-        auto line = "shop: step " + ctx.step() + " of saga " + ctx.id()
-                    + " begins\n";
-        std::cout.write(line.data(), static_cast<std::streamsize>(line.size()));
-        std::cout.flush();
-        std::this_thread::sleep_for(delay);
-      }
-      return f(ctx, payload);
-    };
+  auto slow = [delay, exec](const step_context& ctx, const json& payload) {
+    if (delay.count() <= 0)
+      return exec(ctx, payload);
+    // The lines tell watchers (tests) that a step is in flight here, and
+    // when its handler returned.
+    say("shop: step " + ctx.step() + " of saga " + ctx.id() + " begins\n");
+    std::this_thread::sleep_for(delay);
+    auto outcome = exec(ctx, payload);
+    say("shop: step " + ctx.step() + " of saga " + ctx.id() + " ends\n");
+    return outcome;
   };
-  p.on_blocking(action, slow(exec), slow(comp));
+  p.on_blocking(action, slow, comp);
 }
 
 } // namespace

@@ -642,6 +642,40 @@ TEST_F(cluster_fixture, slow_execute_cannot_land_after_its_compensation_elsewher
   EXPECT_EQ(balance, -debited) << "balance of p does not match the debits";
 }
 
+TEST_F(cluster_fixture, a_step_hung_on_its_only_node_is_compensated_there_at_once) {
+  // b, the only node with "account", answers its debits after 8 s; the saga
+  // gives its one debit attempt 300 ms. The compensation goes to b too: it
+  // must not wait for the hung debit. Its barrier claim revokes the debit,
+  // it runs on b's compensation workers, and the saga ends compensated while
+  // the debit still sleeps; when the debit returns, its outcome is dropped.
+  auto& b = start_node("b", {"--participants=account", "--step-delay=8s"});
+  auto& a = start_node("a", {"--coordinate"});
+  definition d{"hung-debit"};
+  d.step("debit", "account", {{"player", "q"}, {"amount", 10}})
+    .action("debit")
+    .timeout(300ms)
+    .compensation_timeout(2s);
+  auto r = run_text(*client_, gateway(a), d.to_json().dump());
+  EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
+  ASSERT_FALSE(r.saga_id.empty());
+  auto ended = "shop: step debit of saga " + r.saga_id + " ends";
+  for (const auto& line : b.proc->lines())
+    EXPECT_EQ(line.find(ended), std::string::npos)
+      << "the saga ended only after its hung debit returned";
+  EXPECT_TRUE(b.proc->wait_for_line("revoked by its compensation", 10s));
+  ASSERT_TRUE(b.proc->wait_for_line(ended, 30s));
+  b.proc->signal(SIGTERM); // whatever b did with the late outcome is done
+  ASSERT_TRUE(b.proc->wait_exit(30s));
+  auto c = redis_connection::connect(*parse_redis_url(redis_url()), 2s);
+  ASSERT_TRUE(c) << describe(c.error());
+  auto debit = c->command({"HGET", "shop:debits", r.saga_id});
+  ASSERT_TRUE(debit) << describe(debit.error());
+  EXPECT_NE((*debit)->type, REDIS_REPLY_STRING) << "the revoked debit landed";
+  auto balance = c->command({"HGET", "shop:balance", "q"});
+  ASSERT_TRUE(balance) << describe(balance.error());
+  EXPECT_NE((*balance)->type, REDIS_REPLY_STRING) << "q's balance moved";
+}
+
 // -- bad input (docs/bad-input.md) --------------------------------------------------
 
 TEST(bad_input_node_config, every_bad_setting_is_named) {
@@ -675,8 +709,7 @@ TEST(bad_input_node_config, every_bad_setting_is_named) {
     {[](node_config& c) { c.peers = {"h:7001", "h:7x"}; },
      errc::invalid_config, "peer 'h:7x'"},
     {[](node_config& c) { c.redis_url = "http://x"; }, errc::invalid_url,
-     "redis_url: saga::invalid_url: journal URL 'http://x': unsupported "
-     "scheme"},
+     "redis_url: journal URL 'http://x': unsupported scheme"},
     {[](node_config& c) { c.admin.host.clear(); }, errc::invalid_config,
      "admin.host is empty"},
     {[](node_config& c) { c.admin.max_body = 0; }, errc::invalid_config,

@@ -171,11 +171,15 @@ TEST(redis_runtime, timeouts_and_compensation_retries_land_in_redis) {
 /// Runs one saga whose step b never answers, then drops the runtime: the
 /// saga stays unfinished in Redis. Returns its id.
 saga_id leave_unfinished(const std::string& url) {
+  // b keeps its responder past the runtime's end: it never answers (a
+  // dropped responder would answer "outcome unknown" at once).
+  std::vector<responder> held;
   auto rt = redis_runtime(url);
   std::promise<saga_id> stuck;
   rt->participant("p").on("a", ok, ok).on_async(
     "b",
-    [&stuck](const step_context& ctx, const json&, responder) {
+    [&stuck, &held](const step_context& ctx, const json&, responder r) {
+      held.push_back(std::move(r));
       stuck.set_value(ctx.id());
     },
     [](const step_context&, const json&, responder r) {
@@ -281,12 +285,14 @@ TEST(redis_runtime, recover_with_the_compensate_policy) {
 TEST(redis_runtime, recovery_resumes_every_branch_in_flight) {
   std::string id;
   {
-    auto rt = redis_runtime(shared_server().url());
+    std::vector<responder> held; // never answered, never dropped
     std::mutex mtx;
     std::condition_variable cv;
     int in_flight = 0;
-    auto hold = [&](const step_context& ctx, const json&, responder) {
+    auto rt = redis_runtime(shared_server().url());
+    auto hold = [&](const step_context& ctx, const json&, responder r) {
       std::lock_guard<std::mutex> guard{mtx};
+      held.push_back(std::move(r));
       id = ctx.id();
       ++in_flight;
       cv.notify_all();

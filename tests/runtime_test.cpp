@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -309,11 +310,13 @@ TEST(runtime, a_bad_config_is_reported_at_start) {
 TEST(runtime, stopping_the_runtime_answers_waiting_callers) {
   std::future<saga_result> pending;
   std::promise<void> started;
+  std::optional<responder> held; // never answered, never dropped
   {
     runtime rt;
     rt.participant("p").on_async(
       "first",
-      [&started](const step_context&, const json&, responder) {
+      [&started, &held](const step_context&, const json&, responder r) {
+        held = std::move(r);
         started.set_value(); // never answers
       },
       [](const step_context&, const json&, responder r) {
@@ -335,13 +338,15 @@ TEST(runtime, recover_finishes_the_sagas_of_a_stopped_runtime) {
   auto store = std::make_shared<memory_store>();
   auto journal = spawn_memory_journal(sys, store);
   std::promise<saga_id> stuck;
+  std::optional<responder> held; // never answered, never dropped
   {
     runtime first{sys, journal};
     first.participant("p")
       .on("first", ok_handler, ok_handler)
       .on_async(
         "second",
-        [&stuck](const step_context& ctx, const json&, responder) {
+        [&stuck, &held](const step_context& ctx, const json&, responder r) {
+          held = std::move(r);
           stuck.set_value(ctx.id()); // never answers: the node "dies"
         },
         [](const step_context&, const json&, responder r) {

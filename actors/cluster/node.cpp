@@ -22,6 +22,22 @@
 
 namespace saga {
 
+namespace {
+
+/// Returns `err` with `where` put before its message, keeping its code, so
+/// that a wrapped error names its code once ("saga::invalid_url: redis_url:
+/// journal URL ..."), not twice.
+caf::error located(const caf::error& err, const std::string& where) {
+  const auto& ctx = err.context();
+  if (err.category() != error_category() || ctx.size() != 1
+      || !ctx.match_element<std::string>(0))
+    return make_error(errc::invalid_config, where + describe(err));
+  return make_error(static_cast<errc>(err.code()),
+                    where + ctx.get_as<std::string>(0));
+}
+
+} // namespace
+
 caf::error node_config::validate() const {
   if (node_id.empty())
     return make_error(errc::invalid_config, "node_id is empty");
@@ -50,8 +66,7 @@ caf::error node_config::validate() const {
   }
   if (!redis_url.empty())
     if (auto ep = parse_redis_url(redis_url); !ep)
-      return make_error(errc::invalid_url,
-                        "redis_url: " + describe(ep.error()));
+      return located(ep.error(), "redis_url: ");
   if (admin.enabled && admin.host.empty())
     return make_error(errc::invalid_config, "admin.host is empty");
   if (admin.max_body == 0)
@@ -208,8 +223,7 @@ caf::error node::start() {
     auto server = detail::admin_server::start(
       std::move(sc), std::make_shared<detail::node_backend>(*d.rt, bc));
     if (!server) {
-      d.start_error = make_error(errc::invalid_config,
-                                 "admin API: " + describe(server.error()));
+      d.start_error = located(server.error(), "admin API: ");
       return d.start_error;
     }
     d.admin = std::move(*server);
