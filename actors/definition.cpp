@@ -230,21 +230,31 @@ milliseconds definition::time_bound() const {
   return milliseconds{static_cast<int64_t>(total_ms)};
 }
 
+namespace {
+
+/// Makes `x` the saga-wide default `current` of the policy `member`, and
+/// the policy of every step that still has the old default.
+void set_default(std::vector<step_definition>& steps,
+                 retry_policy step_definition::*member, retry_policy& current,
+                 const retry_policy& x) {
+  for (auto& s : steps)
+    if (same_policy(s.*member, current))
+      s.*member = x;
+  current = x;
+}
+
+} // namespace
+
 definition& definition::default_retry(retry_policy x) {
   changed();
-  for (auto& s : steps_)
-    if (same_policy(s.retry, default_retry_))
-      s.retry = x;
-  default_retry_ = x;
+  set_default(steps_, &step_definition::retry, default_retry_, x);
   return *this;
 }
 
 definition& definition::default_compensation_retry(retry_policy x) {
   changed();
-  for (auto& s : steps_)
-    if (same_policy(s.compensation_retry, default_compensation_retry_))
-      s.compensation_retry = x;
-  default_compensation_retry_ = x;
+  set_default(steps_, &step_definition::compensation_retry,
+              default_compensation_retry_, x);
   return *this;
 }
 

@@ -366,8 +366,8 @@ TEST_P(handler_behaviour, a_dropped_responder_is_detected_before_the_timeout) {
 }
 
 TEST_P(handler_behaviour, every_kind_of_compensation_failure_is_retried) {
-  // The compensation acts as `comp` on every attempt but the last its
-  // policy allows... here: on its first two, then succeeds on the third.
+  // The compensation acts as `comp` on its first attempt and succeeds on
+  // its second: every kind of failure gets that second attempt.
   for (auto comp : {act::fail, act::fail_retryable, act::raise, act::hang,
                     act::drop, act::block}) {
     SCOPED_TRACE(to_string(comp));
