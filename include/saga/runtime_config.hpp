@@ -32,7 +32,9 @@ struct runtime_config {
   /// before it sends the same batch again (appends are idempotent); twice as
   /// long before each further send, up to 32 times this.
   std::chrono::milliseconds journal_timeout{3'000};
-  /// Threads (detached actors) per participant that has blocking handlers.
+  /// Threads (detached actors) per participant that has blocking handlers,
+  /// for its executes; as many again for its compensations (so that a
+  /// compensation never waits behind a hung execute).
   size_t blocking_workers = 2;
   /// Journal settings (Redis: writers, batch size, retention, node id).
   journal_options journal;
