@@ -104,15 +104,27 @@ TEST(crash_recovery, sigkill_at_twenty_points_then_recover_ends_every_saga) {
     // A saga killed between its last append and its unlisting is listed
     // but ended: recovery unlists it without resuming it.
     EXPECT_LE(rt.recover(), unfinished.size());
+    // A saga listed but never written (the node died between listing it
+    // and its first batch) never existed: recovery drops its entry, and
+    // nothing may have been sent for it.
+    std::set<saga_id> never_written;
     for (const auto& id : unfinished) {
       auto r = await_saga(rt, id);
+      if (is(r.error, errc::unknown_saga)) {
+        never_written.insert(id);
+        continue;
+      }
       EXPECT_TRUE(is_terminal(r.state)) << id << ": " << describe(r.error);
     }
     // Every saga that did anything, and every one left unfinished.
     auto calls = read_hash(server.url(), "calls:{" + tag + "}");
     auto effects = read_hash(server.url(), "effects:{" + tag + "}");
     std::set<saga_id> ids(unfinished.begin(), unfinished.end());
+    for (const auto& id : never_written)
+      ids.erase(id);
     for (const auto& [field, n] : calls) {
+      EXPECT_EQ(never_written.count(field.substr(0, field.find('/'))), 0u)
+        << field << ": a command left for a saga never written";
       ids.insert(field.substr(0, field.find('/')));
       EXPECT_LE(n, 2) << field << ": sent more than once per incarnation";
     }
