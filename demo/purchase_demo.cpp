@@ -637,7 +637,13 @@ int run(const options& o) {
   tally recovered_tally;
   for (const auto& id : recovered) {
     auto log = b->log(id);
-    if (!log || !saga::is_terminal(log->status)) {
+    if (!log) {
+      // Listed but never written: the orchestrator died between listing
+      // the saga and its first event, so it never existed (recovery drops
+      // the entry; its client lost the answer, counted below).
+      continue;
+    }
+    if (!saga::is_terminal(log->status)) {
       ++open;
       continue;
     }
