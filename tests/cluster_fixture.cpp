@@ -1,6 +1,7 @@
 #include "tests/cluster_fixture.hpp"
 
 #include <cstdio>
+#include <sstream>
 #include <thread>
 
 #include <hiredis/hiredis.h>
@@ -255,12 +256,54 @@ cluster_fixture::await_all_terminal(std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() > deadline) {
       ADD_FAILURE() << open.size() << " of " << ids.size()
                     << " sagas did not end, e.g. " << open.front() << " ("
-                    << to_string(status_of(open.front())) << ")";
+                    << to_string(status_of(open.front())) << ")\n"
+                    << where_is(open.front());
       return ids;
     }
     // The sagas end in other processes; Redis is where we see it.
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
   }
+}
+
+std::string cluster_fixture::where_is(const std::string& id) {
+  // What an investigator needs of a saga left behind: who owns it, which
+  // node index lists it, and its history (type, step, attempt, time).
+  redis_client c{redis_->port()};
+  std::ostringstream out;
+  auto text = [](redisReply* r) {
+    if (r == nullptr)
+      return std::string{"(no reply)"};
+    if (r->type == REDIS_REPLY_NIL)
+      return std::string{"(nil)"};
+    if (r->type == REDIS_REPLY_INTEGER)
+      return std::to_string(r->integer);
+    return std::string{r->str, r->len};
+  };
+  auto* owner = c.cmd({"GET", "saga:{" + id + "}:owner"});
+  auto* ttl = c.cmd({"PTTL", "saga:{" + id + "}:owner"});
+  out << "owner " << text(owner) << " (pttl " << text(ttl) << ")";
+  freeReplyObject(owner);
+  freeReplyObject(ttl);
+  for (const auto& [node, _] : nodes_) {
+    auto* score = c.cmd({"ZSCORE", "saga:unfinished:{" + node + "}", id});
+    out << ", listed for " << node << ": " << text(score);
+    freeReplyObject(score);
+  }
+  out << "\nhistory:";
+  auto* events = c.cmd({"XRANGE", "saga:{" + id + "}:events", "-", "+"});
+  for (size_t i = 0; events != nullptr && events->type == REDIS_REPLY_ARRAY
+                     && i < events->elements;
+       ++i) {
+    auto* fields = events->element[i]->element[1];
+    out << "\n  " << text(events->element[i]->element[0]);
+    for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+      auto name = text(fields->element[f]);
+      if (name != "data")
+        out << " " << name << "=" << text(fields->element[f + 1]);
+    }
+  }
+  freeReplyObject(events);
+  return out.str();
 }
 
 void cluster_fixture::expect_consistent(const std::vector<std::string>& ids) {

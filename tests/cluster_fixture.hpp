@@ -74,6 +74,9 @@ protected:
   std::vector<std::string>
   await_all_terminal(std::chrono::milliseconds timeout);
 
+  /// Returns where a saga stands in Redis: owner, index entries, history.
+  std::string where_is(const std::string& id);
+
   /// Checks that the shop's data matches the sagas' outcomes: a completed
   /// saga debited, granted and recorded once; any other left nothing; the
   /// balance of player "p" equals its start minus the debits.
