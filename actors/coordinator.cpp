@@ -306,11 +306,13 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
                   [answer](caf::error&) mutable { answer(); });
           return;
         }
-        if (auto err = check_participants(self, *st->def)) {
-          notify(w, error_result(id, std::move(err)));
-          started(false);
-          return;
-        }
+        // Resumed even if a participant is not registered (yet): the walk
+        // claimed the saga, so nobody else will drive it. Refusing it here
+        // left claimed sagas that no actor ran (found by the same-id overlap
+        // test: a fresh node whose first pass had not yet connected the
+        // participant node). The saga actor counts each attempt to an
+        // unregistered participant as lost and retries under its policy,
+        // so it ends within its definition's time bound either way.
         auto def = st->def;
         launch(self, id, def, std::move(*st), std::move(w), true);
         s.dir->stats()->sagas_recovered.fetch_add(1, std::memory_order_relaxed);

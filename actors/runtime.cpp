@@ -394,12 +394,21 @@ void runtime::unsubscribe(uint64_t id) {
   auto h = dir_->lifecycle()->unsubscribe(id);
   if (!h)
     return;
-  std::lock_guard<std::mutex> guard{callbacks_mtx_};
-  auto& xs = callback_subscribers_;
-  if (auto i = std::find(xs.begin(), xs.end(), h); i != xs.end()) {
-    caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+  {
+    std::lock_guard<std::mutex> guard{callbacks_mtx_};
+    auto& xs = callback_subscribers_;
+    auto i = std::find(xs.begin(), xs.end(), h);
+    if (i == xs.end())
+      return; // an actor's subscription: the caller owns that actor
     xs.erase(i);
   }
+  // Returns only once the callback can no longer run: its owner may free
+  // what the callback uses right after (node_backend's destructor did, while
+  // the callback still recorded an event on another thread).
+  caf::scoped_actor self{*sys_};
+  self->monitor(h);
+  self->send_exit(h, caf::exit_reason::user_shutdown);
+  self->receive([](const caf::down_msg&) {});
 }
 
 namespace {

@@ -685,19 +685,33 @@ TEST_F(engine, recover_does_not_start_a_running_saga_twice) {
   EXPECT_TRUE((*slot)->success);
 }
 
-TEST_F(engine, recover_leaves_a_saga_with_an_unknown_participant_unfinished) {
-  auto def = make_def({"a"});
+TEST_F(engine, recover_resumes_a_saga_whose_participant_is_not_registered_yet) {
+  // Recovery claimed the saga: if it did not run it, nobody would (a fresh
+  // cluster node whose first pass had not connected the participant node
+  // left such sagas behind). It runs; its attempts count as lost until the
+  // participant registers.
+  add_participant("p-a", {"a"});
+  definition def{"late-participant"};
+  def.step("a", "p-a").timeout(1s).retry(retry_policy{3, 100ms, 1.0, 100ms,
+                                                      0.0});
   script_->plan("execute:a", {reaction::hang()});
   start(def);
+  auto id = script_->calls.back().id;
   // Restart without any participants.
   script_->hung.clear();
   rt_.reset();
   run();
   rt_ = std::make_unique<runtime>(*sys_, journal_, runtime_config{});
   run();
-  EXPECT_EQ(recover(), 0u);
-  EXPECT_EQ(store_->unfinished("", 10).ids.size(), 1u)
-    << "an unrecoverable saga must stay listed for an operator";
+  EXPECT_EQ(recover(), 1u);
+  add_participant("p-a", {"a"});
+  advance(100ms);
+  auto st = replay(id, events_of(id));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, saga_status::completed);
+  // Attempt 1, resumed, went to the unregistered participant and was lost;
+  // attempt 2 found it.
+  EXPECT_EQ(script_->trace(), (strings{"execute:a#1", "execute:a#2"}));
 }
 
 TEST_F(engine, recover_with_the_compensate_policy_undoes_completed_steps) {

@@ -509,6 +509,56 @@ TEST(runtime, lifecycle_subscribers_get_their_definitions_events_in_order) {
   EXPECT_EQ(sink.events.size(), 4u); // nothing after unsubscribe
 }
 
+TEST(runtime, unsubscribe_returns_only_once_the_callback_can_no_longer_run) {
+  // The owner of a callback frees what it uses right after unsubscribe
+  // (node_backend's destructor did; AddressSanitizer found the callback
+  // still writing into the freed buffer on another thread).
+  runtime rt;
+  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
+                                                               ok_handler,
+                                                               ok_handler);
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool entered = false;
+  bool release = false;
+  std::atomic<int> order{0};
+  std::atomic<int> callback_done_at{0};
+  std::atomic<int> calls_after{0};
+  std::atomic<bool> unsubscribed{false};
+  auto sub = rt.subscribe(lifecycle_filter{}, [&](const lifecycle_event&) {
+    if (unsubscribed)
+      ++calls_after;
+    std::unique_lock<std::mutex> guard{mtx};
+    entered = true;
+    cv.notify_all();
+    cv.wait(guard, [&] { return release; });
+    callback_done_at = ++order;
+  });
+  ASSERT_TRUE(rt.execute(two_steps("p", "p")).get().success);
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    ASSERT_TRUE(cv.wait_for(guard, 30s, [&] { return entered; }));
+  }
+  int unsubscribe_returned_at = 0;
+  std::thread t{[&] {
+    rt.unsubscribe(sub);
+    unsubscribe_returned_at = ++order;
+    unsubscribed = true;
+  }};
+  {
+    // Give a wrong unsubscribe the chance to return early: it must not.
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait_for(guard, 200ms, [] { return false; });
+    release = true;
+    cv.notify_all();
+  }
+  t.join();
+  EXPECT_LT(callback_done_at.load(), unsubscribe_returned_at)
+    << "unsubscribe returned while the callback still ran";
+  ASSERT_TRUE(rt.execute(two_steps("p", "p")).get().success);
+  EXPECT_EQ(calls_after.load(), 0);
+}
+
 TEST(runtime, an_operator_retries_a_failed_saga_with_a_fresh_budget) {
   runtime rt;
   std::atomic<int> refunds{0};

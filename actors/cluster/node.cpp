@@ -1,5 +1,6 @@
 #include "saga/node.hpp"
 
+#include <atomic>
 #include <cctype>
 #include <iostream>
 #include <thread>
@@ -105,6 +106,9 @@ struct node::impl {
   uint64_t epoch = 0;
   std::mutex mtx;
   std::function<void()> on_replaced;
+  /// Set by the membership actor's thread when a newer incarnation of our
+  /// id took over.
+  std::atomic<bool> replaced{false};
   bool started = false;
   bool stopped = false;
 };
@@ -184,6 +188,53 @@ void node::on_replaced(std::function<void()> callback) {
   impl_->on_replaced = std::move(callback);
 }
 
+namespace {
+
+/// How long `start()` waits for its first lease at most, in leases: a busy
+/// Redis may miss a few heartbeats' I/O timeouts (a quarter lease each).
+constexpr int lease_wait_max_leases = 20;
+
+/// Runs membership passes until one took our lease; returns an error if a
+/// newer incarnation took over meanwhile or none did within
+/// `lease_wait_max_leases`. Our record must name our epoch before we walk
+/// our own index (`recover()`): from then on an older incarnation of our id
+/// can list no new saga (see the listing script in
+/// persistence/redis_journal.cpp), so the walk sees every saga it still
+/// could start. Walking earlier let a replaced process that still served
+/// list sagas behind the walk, orphans nobody would adopt (found by the
+/// same-id overlap test under load, where heartbeats miss their I/O
+/// timeout). A pass also connects the peers, so that sagas started or
+/// resumed next find their participants.
+caf::error await_lease(caf::actor_system& sys,
+                       const detail::membership_actor& membership,
+                       const node_config& cfg, uint64_t epoch,
+                       const std::atomic<bool>& replaced) {
+  auto wait_max = cfg.lease * lease_wait_max_leases;
+  auto deadline = std::chrono::steady_clock::now() + wait_max;
+  caf::scoped_actor self{sys};
+  for (;;) {
+    bool held = false;
+    self->request(membership, caf::infinite, detail::sync_atom::value)
+      .receive([&](bool ok) { held = ok; }, [](caf::error&) {});
+    if (held)
+      return caf::none;
+    if (replaced)
+      return make_error(errc::fenced, "node " + cfg.node_id + " (epoch "
+                                        + std::to_string(epoch)
+                                        + ") was replaced while starting");
+    if (std::chrono::steady_clock::now() > deadline)
+      return make_error(errc::journal_failure,
+                        "node " + cfg.node_id
+                          + " could not take its lease within "
+                          + std::to_string(wait_max.count())
+                          + " ms (is Redis answering?)");
+    // A pass that failed on Redis answers at once: pace the next one.
+    std::this_thread::sleep_for(cfg.lease / 8);
+  }
+}
+
+} // namespace
+
 caf::error node::start() {
   auto& d = *impl_;
   if (d.start_error)
@@ -247,6 +298,7 @@ caf::error node::start() {
   mc.chaos = d.cfg.chaos;
   auto* self_impl = &d;
   mc.on_replaced = [self_impl] {
+    self_impl->replaced = true;
     std::function<void()> cb;
     {
       std::lock_guard<std::mutex> guard{self_impl->mtx};
@@ -257,19 +309,10 @@ caf::error node::start() {
   };
   d.membership = detail::spawn_membership(*d.sys, std::move(mc),
                                           d.rt->directory(), d.routes);
-  {
-    // One full pass: our lease is taken and the peers are connected, so
-    // sagas started (or resumed) next find their participants. Our record
-    // must name our epoch before we walk our own index (recover, below):
-    // from then on an older incarnation of our id can list no new saga
-    // (see the listing script in persistence/redis_journal.cpp), so the
-    // walk sees every saga it still could start. Redis answered the epoch
-    // a moment ago; a few passes cover a hiccup.
-    caf::scoped_actor self{*d.sys};
-    bool held = false;
-    for (int i = 0; i < 8 && !held; ++i)
-      self->request(d.membership, caf::infinite, detail::sync_atom::value)
-        .receive([&](bool ok) { held = ok; }, [](caf::error&) {});
+  if (auto err = await_lease(*d.sys, d.membership, d.cfg, d.epoch,
+                             d.replaced)) {
+    d.start_error = std::move(err);
+    return d.start_error;
   }
   detail::open_gateway(d.gateway);
   if (d.cfg.coordinate) {

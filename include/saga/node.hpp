@@ -123,7 +123,9 @@ public:
   /// Publishes the gateway, joins the cluster (registers, takes its lease,
   /// connects to the peers it finds) and, if it coordinates, resumes the
   /// sagas an earlier incarnation left. Blocks until then; returns the
-  /// error that stopped it, if any.
+  /// error that stopped it, if any: `journal_failure` if it could not take
+  /// its lease within 20 leases, `fenced` if a newer incarnation of its id
+  /// took over meanwhile.
   caf::error start();
 
   /// Leaves the cluster: stops renewing the lease and stops the runtime.

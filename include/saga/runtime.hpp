@@ -228,7 +228,9 @@ public:
   /// at a time (see `lifecycle_callback`).
   uint64_t subscribe(lifecycle_filter filter, lifecycle_callback callback);
 
-  /// Ends subscription `id` (a callback's actor stops).
+  /// Ends subscription `id`. For a callback, returns once its actor has
+  /// stopped: the callback never runs again, so what it uses may be freed.
+  /// Must not be called from that callback itself (it would wait forever).
   void unsubscribe(uint64_t id);
 
   /// Returns the runtime's metrics (never null).
