@@ -291,9 +291,11 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
           return;
         }
         if (is_terminal(st->status)) {
-          // Ended, but still listed (a crash between two writes, or before
-          // the writer's next pipeline unlisted it): unlist it, then answer,
-          // so that a finished recovery leaves nothing ended listed.
+          // Ended, but still listed: its writer died (or its connection
+          // broke) before the follow-ups of the terminal batch were sent.
+          // Settle it as they would have (ended index, counts, then unlist;
+          // idempotent), then answer, so that a finished recovery leaves
+          // nothing ended listed, uncounted or out of its ended index.
           auto r = summarize(*st);
           auto answer = [w, r, started](auto&&...) mutable {
             notify(w, r);
@@ -301,7 +303,10 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
           };
           self
             ->request(s.dir->journal(), s.opts.journal_timeout,
-                      finish_atom::value, id)
+                      finish_atom::value, id,
+                      std::string{to_string(st->status)},
+                      st->def ? st->def->name() : std::string{"_unknown"},
+                      events.back().time_ms)
             .then([answer](bool) mutable { answer(); },
                   [answer](caf::error&) mutable { answer(); });
           return;
@@ -314,6 +319,9 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
         // unregistered participant as lost and retries under its policy,
         // so it ends within its definition's time bound either way.
         auto def = st->def;
+        // Its start may be uncounted (the writer that started it died before
+        // sending the count): the journal counts it unless someone did.
+        caf::anon_send(s.dir->journal(), recount_atom::value, id, def->name());
         launch(self, id, def, std::move(*st), std::move(w), true);
         s.dir->stats()->sagas_recovered.fetch_add(1, std::memory_order_relaxed);
         started(true);
@@ -322,7 +330,8 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
         // Listed but no history: the saga never wrote its first event (the
         // index entry is written first). Nothing to resume; unlist it.
         if (is(err, errc::unknown_saga))
-          caf::anon_send(self->state.dir->journal(), finish_atom::value, id);
+          caf::anon_send(self->state.dir->journal(), finish_atom::value, id,
+                         std::string{}, std::string{}, int64_t{0});
         notify(w, error_result(id, std::move(err)));
         started(false);
       });

@@ -1093,6 +1093,17 @@ public:
                               + " s ago (retention "
                               + std::to_string(opts_.retention.count()) + " s)");
     }
+    // The markers of counted sagas that ended (score: the end time) go
+    // with the ended indexes; open ones (score 0) stay.
+    auto m = redis_.run({"ZRANGEBYSCORE", saga::redis_seen_key(), "(0", "+inf",
+                         "WITHSCORES", "LIMIT", "0", "1"});
+    if (!m || m->type != REDIS_REPLY_ARRAY || m->elements < 2)
+      return;
+    auto oldest = std::stoll(str(m->element[1]));
+    if (oldest < cutoff)
+      v_.add("retention", saga::redis_seen_key() + " still marks "
+                            + str(m->element[0]) + ", which ended "
+                            + std::to_string((now - oldest) / 1000) + " s ago");
   }
 
   /// How much later than the retention an ended index may hold an entry:
@@ -2266,7 +2277,8 @@ void campaign::final_checks() {
       }
       continue;
     }
-    bool known = k == "saga:counts" || k == "saga:epochs" || k == "saga:nodes"
+    bool known = k == "saga:counts" || k == saga::redis_seen_key()
+                 || k == "saga:epochs" || k == "saga:nodes"
                  || starts(k, "saga:unfinished:{") || starts(k, "saga:ended:{")
                  || starts(k, "saga:lease:{") || starts(k, "saga:node:{")
                  || starts(k, "game:{");

@@ -532,9 +532,13 @@ memory_journal(journal_actor::stateful_pointer<memory_journal_state> self,
     [self](unfinished_atom, const std::string& after, uint32_t max) {
       return self->state.store->unfinished(after, max, self->state.owner.node);
     },
-    [self](finish_atom, const saga_id& id) {
+    // The memory journal keeps no ended indexes or counts: settling an
+    // ended saga is unlisting it, and a resumed saga has nothing to count.
+    [self](finish_atom, const saga_id& id, const std::string&,
+           const std::string&, int64_t) {
       return self->state.store->finish(id, self->state.owner.node);
     },
+    [](recount_atom, const saga_id&, const std::string&) {},
     [self](adopt_atom, const std::string& node, uint64_t below,
            const std::string& after, uint32_t max) {
       const auto& me = self->state.owner;

@@ -426,7 +426,8 @@ protected:
 
   bool finish(const saga::journal_actor& j, const saga::saga_id& id) {
     bool result = false;
-    self->request(j, caf::infinite, saga::finish_atom::value, id)
+    self->request(j, caf::infinite, saga::finish_atom::value, id,
+                  std::string{}, std::string{}, int64_t{0})
       .receive([&](bool x) { result = x; },
                [&](caf::error& err) { ADD_FAILURE() << saga::describe(err); });
     return result;

@@ -33,15 +33,17 @@ using flush_atom = caf::atom_constant<caf::atom("sg_rflush")>;
 using trim_atom = caf::atom_constant<caf::atom("sg_rtrim")>;
 
 /// A Redis writer: the journal interface plus its own retry timer, the
-/// trim timer of the ended indexes and a fault-injection hook.
+/// trim timer of the ended indexes (and the marker set of counted sagas) and
+/// a fault-injection hook.
 using writer_actor
   = journal_actor::extend<caf::reacts_to<flush_atom>, caf::reacts_to<trim_atom>,
                           caf::reacts_to<crash_atom>>;
 
-/// How often the first writer trims the ended indexes to the retention.
+/// How often the first writer trims the ended indexes (and the marker set of
+/// counted sagas) to the retention.
 constexpr auto trim_interval = std::chrono::seconds{1};
 
-/// Index entries one trim call removes at most (per index): a backlog (after
+/// Entries one trim call removes at most (per sorted set): a backlog (after
 /// an outage, or a shorter retention) goes in slices, so no call blocks
 /// Redis for long; the next slice follows at once.
 constexpr uint32_t trim_max_entries = 1'000;
@@ -56,8 +58,8 @@ constexpr uint32_t trim_max_entries = 1'000;
 /// KEYS[1] = the saga's stream, KEYS[2] = its owner key.
 /// ARGV: first seq, event count, retention seconds, terminal (0/1), owner
 /// token, then six fields per event: type, step, attempt, data, error, time.
-/// Returns the last seq, negated for a batch that was stored already (the
-/// writer counts a saga's start and end only once).
+/// Returns the last seq, negated for a batch that was stored already (a
+/// retry after a lost reply).
 constexpr const char* append_script = R"lua(
 local first = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
@@ -339,23 +341,66 @@ if n > 0 then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
 return 1
 )lua";
 
-/// Removes up to ARGV[2] entries scored below ARGV[1] from the ended index
-/// KEYS[1] (one key per call: the indexes live in different hash slots).
-/// Returns how many it removed.
+/// Removes up to ARGV[3] entries scored from ARGV[1] to ARGV[2] (ZRANGEBYSCORE
+/// bounds: "(" excludes) from the sorted set KEYS[1] (one key per call: the
+/// ended indexes live in different hash slots). Returns how many it removed.
 constexpr const char* trim_script = R"lua(
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1],
-                       'LIMIT', 0, tonumber(ARGV[2]))
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2],
+                       'LIMIT', 0, tonumber(ARGV[3]))
 if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
 return #ids
+)lua";
+
+/// Counts a saga's start and end in `saga:counts` exactly once, however
+/// often it is called: a call whose reply was lost is simply sent again, and
+/// recovery repeats what a dead writer may or may not have sent. The marker
+/// set KEYS[2] (`{saga:counts}:seen`, in the slot of KEYS[1]) remembers per
+/// saga what was counted: score 0 its start, its end time (ms, > 0) its end.
+///
+/// KEYS[1] = `saga:counts`, KEYS[2] = the marker set. ARGV: operation, saga
+/// id, definition, and for `ended` the end state and time (ms, > 0).
+/// - `started`: counts `started:<def>` unless marked.
+/// - `ended`: unless its end is marked, marks it and counts `<state>:<def>`,
+///   and `started:<def>` too if its start was not marked (never counted).
+/// - `reopened` (an operator's retry of a failed saga): if its end is
+///   marked, marks it open again and counts `failed:<def>` -1.
+/// - `resumed` (recovery resumes it; it has not ended): `reopened` if its
+///   end is marked (its reopen was not counted), else `started`.
+/// Returns 1 if it counted, 0 if there was nothing to count.
+constexpr const char* count_script = R"lua(
+local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if score then score = tonumber(score) end
+local op = ARGV[1]
+local function count(state, by)
+  redis.call('HINCRBY', KEYS[1], state .. ':' .. ARGV[3], by)
+end
+if op == 'resumed' then
+  if score and score > 0 then op = 'reopened' else op = 'started' end
+end
+if op == 'started' then
+  if score then return 0 end
+  redis.call('ZADD', KEYS[2], 0, ARGV[2])
+  count('started', 1)
+  return 1
+elseif op == 'ended' then
+  if score and score > 0 then return 0 end
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2])
+  if not score then count('started', 1) end
+  count(ARGV[4], 1)
+  return 1
+elseif op == 'reopened' then
+  if not score or score == 0 then return 0 end
+  redis.call('ZADD', KEYS[2], 'XX', 0, ARGV[2])
+  count('failed', -1)
+  return 1
+end
+return redis.error_reply('COUNT unknown operation ' .. tostring(op))
 )lua";
 
 struct pending_append {
   caf::typed_response_promise<uint64_t> rp;
   saga_id id;
   std::vector<event> events;
-  /// Sent before, its reply lost to an I/O error: if the script now says
-  /// "stored already", that earlier send stored it and nobody counted it.
-  bool resent = false;
 };
 
 struct pending_claim {
@@ -451,6 +496,7 @@ struct writer_state {
   std::string record_key;
   std::string epoch_text;
   std::string trim_sha;
+  std::string count_sha;
   /// Fixed replies of the barrier, JSON text.
   std::string refusal;
   std::string null_compensation;
@@ -460,7 +506,8 @@ struct writer_state {
   /// next pipeline, or after `lease_poll`.
   std::vector<pending_op> lease_wait;
   /// Commands that follow accepted writes with the next pipeline (see
-  /// `flush`): unlisting ended sagas, the per-state indexes and counts.
+  /// `flush`): unlisting ended sagas, the per-state indexes and counts. All
+  /// idempotent: a pipeline that broke sends them all again.
   std::vector<std::vector<std::string>> follow_ups;
   milliseconds backoff{0};
   bool retry_armed = false;
@@ -492,11 +539,14 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
     auto trim = c->command({"SCRIPT", "LOAD", trim_script});
     if (trim && (*trim)->type == REDIS_REPLY_STRING)
       s.trim_sha.assign((*trim)->str, (*trim)->len);
+    auto count = c->command({"SCRIPT", "LOAD", count_script});
+    if (count && (*count)->type == REDIS_REPLY_STRING)
+      s.count_sha.assign((*count)->str, (*count)->len);
     if (sha && (*sha)->type == REDIS_REPLY_STRING && claim
         && (*claim)->type == REDIS_REPLY_STRING && adopt
         && (*adopt)->type == REDIS_REPLY_STRING && done
         && (*done)->type == REDIS_REPLY_STRING && !s.list_sha.empty()
-        && !s.trim_sha.empty()) {
+        && !s.trim_sha.empty() && !s.count_sha.empty()) {
       s.done_sha.assign((*done)->str, (*done)->len);
       s.script_sha.assign((*sha)->str, (*sha)->len);
       s.claim_sha.assign((*claim)->str, (*claim)->len);
@@ -514,7 +564,9 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
           : !adopt ? adopt.error()
           : !done  ? done.error()
           : !trim  ? trim.error()
-                   : make_error(errc::journal_failure, "SCRIPT LOAD: bad reply");
+          : !count
+            ? count.error()
+            : make_error(errc::journal_failure, "SCRIPT LOAD: bad reply");
   } else {
     err = c.error();
   }
@@ -606,43 +658,93 @@ std::pair<uint8_t, uint8_t> write_reopen(writer_state& s,
   return {2, 1};
 }
 
-/// Queues what follows an accepted append (with the next pipeline): a
-/// first batch counts a start of its definition; a terminal one unlists
-/// the saga and records it in its state's index and count. `fresh` is false
-/// for a batch that was stored already (counted then).
-void follow_up(writer_state& s, const pending_append& a, bool fresh) {
+/// Returns an end time as the score of the ended indexes and the marker
+/// set, where 0 means "not ended".
+std::string end_score(int64_t end_ms) {
+  return std::to_string(std::max<int64_t>(1, end_ms));
+}
+
+/// Returns a call of `count_script`: `op` for saga `id` of definition `def`;
+/// `ended` also takes the end `state` and time.
+std::vector<std::string> count_call(const writer_state& s, const char* op,
+                                    const saga_id& id, std::string def,
+                                    std::string_view state = {},
+                                    int64_t end_ms = 0) {
+  std::vector<std::string> cmd{"EVALSHA", s.count_sha, "2",
+                               redis_counts_key(), redis_seen_key(),
+                               op, id, std::move(def)};
+  if (!state.empty()) {
+    cmd.emplace_back(state);
+    cmd.push_back(end_score(end_ms));
+  }
+  return cmd;
+}
+
+/// Queues what follows an accepted append (with the next pipeline; each
+/// command idempotent, so a batch stored already, a resend, repeats them
+/// harmlessly): a first batch counts a start of its definition; a terminal
+/// one records the saga in its state's index, counts its end, and only
+/// then unlists it, so an unlisted saga is always indexed and counted (a
+/// crash before the unlisting leaves it listed: recovery settles it).
+void follow_up(writer_state& s, const pending_append& a) {
   const auto& first = a.events.front();
   const auto& last = a.events.back();
-  if (fresh && first.seq == 1 && first.type == event_type::saga_started)
-    s.follow_ups.push_back({"HINCRBY", redis_counts_key(),
-                            "started:" + json_field(first.data, "name"), "1"});
+  if (first.seq == 1 && first.type == event_type::saga_started)
+    s.follow_ups.push_back(
+      count_call(s, "started", a.id, json_field(first.data, "name")));
   if (!is_terminal(last.type))
     return;
   auto state = ended_state(last.type);
+  s.follow_ups.push_back(
+    {"ZADD", redis_ended_key(state), end_score(last.time_ms), a.id});
+  s.follow_ups.push_back(count_call(s, "ended", a.id,
+                                    json_field(last.data, "definition"), state,
+                                    last.time_ms));
   s.follow_ups.push_back({"ZREM", s.index_key, a.id});
-  s.follow_ups.push_back({"ZADD", redis_ended_key(state),
-                          std::to_string(last.time_ms), a.id});
-  if (fresh)
-    s.follow_ups.push_back(
-      {"HINCRBY", redis_counts_key(),
-       std::string{state} + ":" + json_field(last.data, "definition"), "1"});
 }
 
-/// Trims the ended indexes to the retention, up to `trim_max_entries` per
-/// index, so an index entry never outlives the history it points to.
-/// Returns whether an index had more to trim than one call removes, or an
-/// I/O error (the connection is broken then).
+/// Records ended saga `id` as the follow-ups of its terminal batch do (for
+/// recovery: its writer died before sending them), idempotently: its
+/// `state`'s index at `end_ms`, then its counts. Returns the first error
+/// (an I/O error breaks the connection); the caller unlists the saga only
+/// without one, so a failure leaves it listed for the next recovery.
+caf::error settle(writer_state& s, redis_connection& conn, const saga_id& id,
+                  const std::string& state, const std::string& def,
+                  int64_t end_ms) {
+  conn.append({"ZADD", redis_ended_key(state), end_score(end_ms), id});
+  auto cmd = count_call(s, "ended", id, def, state, end_ms);
+  conn.append(std::vector<std::string_view>(cmd.begin(), cmd.end()));
+  caf::error failure;
+  for (int i = 0; i < 2; ++i) {
+    auto r = conn.read();
+    if (!r)
+      return r.error();
+    if (is_error(**r) && !failure)
+      failure = reply_error(**r);
+  }
+  return failure;
+}
+
+/// Trims the ended indexes and the marker set of counted sagas to the
+/// retention, up to `trim_max_entries` per set, so an entry never outlives
+/// the history it points to. Returns whether a set had more to trim than
+/// one call removes, or an I/O error (the connection is broken then).
 caf::expected<bool> trim_ended(writer_state& s, redis_connection& conn) {
   auto wall = std::chrono::duration_cast<milliseconds>(
                 std::chrono::system_clock::now().time_since_epoch())
                 .count();
-  auto cutoff = std::to_string(wall - s.opts.retention.count() * 1000);
+  auto cutoff = "(" + std::to_string(wall - s.opts.retention.count() * 1000);
   auto limit = std::to_string(trim_max_entries);
   std::vector<std::string> keys;
   for (auto state : {"completed", "compensated", "failed"}) {
     keys.push_back(redis_ended_key(state));
-    conn.append({"EVALSHA", s.trim_sha, "1", keys.back(), cutoff, limit});
+    conn.append(
+      {"EVALSHA", s.trim_sha, "1", keys.back(), "-inf", cutoff, limit});
   }
+  // Markers of ended sagas only (score > 0, their end time): a 0 marks an
+  // open saga whose start was counted; it goes when the saga ends.
+  keys.push_back(redis_seen_key());
+  conn.append({"EVALSHA", s.trim_sha, "1", keys.back(), "(0", cutoff, limit});
   bool more = false;
   for (size_t i = 0; i < keys.size(); ++i) {
     auto r = conn.read();
@@ -722,21 +824,6 @@ void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
   conn.append(argv);
 }
 
-/// Keeps what a pipeline lost to an I/O error for the next one: the
-/// idempotent follow-ups in `sent` (index and trim commands; a count
-/// increment may have been applied already, so it is dropped, not repeated)
-/// and, for the buffered appends, the fact that they were sent (see
-/// `pending_append::resent`).
-void requeue_after_io_error(writer_state& s,
-                            const std::vector<std::vector<std::string>>& sent) {
-  for (const auto& cmd : sent)
-    if (!cmd.empty() && cmd.front() != "HINCRBY")
-      s.follow_ups.push_back(cmd);
-  for (auto& op : s.buffer)
-    if (auto a = std::get_if<pending_append>(&op))
-      a->resent = true;
-}
-
 /// How often first batches waiting for our lease are listed again.
 constexpr milliseconds lease_poll{50};
 
@@ -809,7 +896,7 @@ void flush(writer_pointer self) {
   // terminal append unlists only once the script accepted it (a fenced old
   // owner must not unlist a saga it lost), and riding along costs no round
   // trip of its own. Lost to a crash, an entry stays listed; recovery finds
-  // the saga ended and unlists it then.
+  // the saga ended and settles it then (indexes, counts, unlisting).
   if (!list_first_batches(self, *conn))
     return;
   auto unlisting = std::move(s.follow_ups);
@@ -842,7 +929,10 @@ void flush(writer_pointer self) {
     if (!conn->read()) {
       aout(self) << "caf-saga: redis connection lost; reconnecting"
                  << std::endl;
-      requeue_after_io_error(s, unlisting);
+      // Sent again, all of them: Redis may have applied some, but each is
+      // idempotent (the counts too, through `count_script`). Nothing was
+      // queued since they were taken.
+      s.follow_ups = std::move(unlisting);
       arm_retry(self); // the buffer is sent again
       return;
     }
@@ -858,7 +948,6 @@ void flush(writer_pointer self) {
         aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
                    << std::endl;
         s.buffer.erase(s.buffer.begin(), s.buffer.begin() + done);
-        requeue_after_io_error(s, {});
         arm_retry(self);
         return;
       }
@@ -873,7 +962,7 @@ void flush(writer_pointer self) {
         continue;
       }
       auto seq = last && last->type == REDIS_REPLY_INTEGER ? last->integer : 0;
-      follow_up(s, *a, seq >= 0 || a->resent);
+      follow_up(s, *a);
       a->rp.deliver(seq != 0 ? static_cast<uint64_t>(seq < 0 ? -seq : seq)
                              : a->events.back().seq);
     } else if (auto ro = std::get_if<pending_reopen>(&op)) {
@@ -881,13 +970,10 @@ void flush(writer_pointer self) {
         ro->rp.deliver(std::move(failure));
         continue;
       }
-      auto seq = last && last->type == REDIS_REPLY_INTEGER ? last->integer : 0;
+      // Also after "stored already" (a resend): both are idempotent.
       s.follow_ups.push_back({"ZREM", redis_ended_key("failed"), ro->id});
-      if (seq > 0)
-        s.follow_ups.push_back({"HINCRBY", redis_counts_key(),
-                                "failed:" + json_field(ro->ev.data,
-                                                       "definition"),
-                                "-1"});
+      s.follow_ups.push_back(count_call(s, "reopened", ro->id,
+                                        json_field(ro->ev.data, "definition")));
       ro->rp.deliver(ro->ev.seq);
     } else if (auto c = std::get_if<pending_claim>(&op)) {
       if (failure || !last || last->type != REDIS_REPLY_ARRAY
@@ -1165,15 +1251,29 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
         return page.error();
       return std::move(*page);
     },
-    [self](finish_atom, const saga_id& id) -> caf::result<bool> {
+    [self](finish_atom, const saga_id& id, const std::string& state,
+           const std::string& def, int64_t end_ms) -> caf::result<bool> {
       caf::error err;
       auto conn = connection(self, &err);
       if (conn == nullptr)
         return err;
+      if (!state.empty())
+        if (auto failure = settle(self->state, *conn, id, state, def, end_ms))
+          return failure;
       auto r = conn->command({"ZREM", self->state.index_key, id});
       if (!r)
         return r.error();
       return (*r)->integer > 0;
+    },
+    [self](recount_atom, const saga_id& id, const std::string& def) {
+      // Rides on the next pipeline like our own counts. Without the script
+      // (Redis away since we started) it is dropped: the saga's end counts
+      // its start then (`count_script` `ended`).
+      auto& s = self->state;
+      if (s.count_sha.empty() && connection(self) == nullptr)
+        return;
+      s.follow_ups.push_back(count_call(s, "resumed", id, def));
+      maybe_flush(self);
     },
   };
 }
@@ -1254,9 +1354,15 @@ redis_router(router_pointer self, redis_endpoint ep, journal_options opts) {
       return self->delegate(self->state.writers.front(), a, std::move(node),
                             below, std::move(after), max);
     },
-    [self, pick](finish_atom a, saga_id& id) {
+    [self, pick](finish_atom a, saga_id& id, std::string& state,
+                 std::string& def, int64_t end_ms) {
       auto w = pick(id);
-      return self->delegate(w, a, std::move(id));
+      return self->delegate(w, a, std::move(id), std::move(state),
+                            std::move(def), end_ms);
+    },
+    [self, pick](recount_atom a, saga_id& id, std::string& def) {
+      auto w = pick(id);
+      self->send(w, a, std::move(id), std::move(def));
     },
     [self, pick](reopen_atom a, saga_id& id, event& ev) {
       auto w = pick(id);
@@ -1304,6 +1410,14 @@ std::string redis_ended_key(std::string_view state) {
 
 std::string redis_counts_key() {
   return "saga:counts";
+}
+
+std::string redis_seen_key() {
+  return "{saga:counts}:seen";
+}
+
+const char* redis_count_script() {
+  return count_script;
 }
 
 caf::expected<journal_actor> spawn_redis_journal(caf::actor_system& sys,

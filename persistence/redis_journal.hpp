@@ -40,4 +40,14 @@ std::string redis_ended_key(std::string_view state);
 /// Returns the key of the per-definition counts: `saga:counts`.
 std::string redis_counts_key();
 
+/// Returns the key of the marker set of counted sagas: `{saga:counts}:seen`
+/// (score 0: its start was counted; its end time in ms: its end was too).
+/// Its hash tag puts it into the slot of `saga:counts`.
+std::string redis_seen_key();
+
+/// Returns the Lua source of the script that counts sagas in
+/// `saga:counts` exactly once (see docs/redis-layout.md), for tests that
+/// check it alone.
+const char* redis_count_script();
+
 } // namespace saga

@@ -316,8 +316,13 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
     [self](unfinished_atom a, std::string& after, uint32_t max) {
       return self->delegate(self->state.inner, a, std::move(after), max);
     },
-    [self](finish_atom a, saga_id& id) {
-      return self->delegate(self->state.inner, a, std::move(id));
+    [self](finish_atom a, saga_id& id, std::string& state, std::string& def,
+           int64_t end_ms) {
+      return self->delegate(self->state.inner, a, std::move(id),
+                            std::move(state), std::move(def), end_ms);
+    },
+    [self](recount_atom a, saga_id& id, std::string& def) {
+      self->send(self->state.inner, a, std::move(id), std::move(def));
     },
     [self](adopt_atom a, std::string& node, uint64_t below, std::string& after,
            uint32_t max) {

@@ -80,7 +80,8 @@ protected:
   bool finish(const saga_id& id) {
     bool result = false;
     caf::scoped_actor self{*sys_};
-    self->request(journal_, 10s, finish_atom::value, id)
+    self->request(journal_, 10s, finish_atom::value, id, std::string{},
+                  std::string{}, int64_t{0})
       .receive([&](bool b) { result = b; },
                [&](caf::error& err) { ADD_FAILURE() << describe(err); });
     return result;
@@ -312,7 +313,12 @@ TEST(redis_journal_retention, ended_indexes_are_trimmed_while_no_saga_writes) {
     conn->append({"ZADD", completed, old_score, id});
   conn->append({"ZADD", failed, old_score, "old-failed"});
   conn->append({"ZADD", completed, std::to_string(now_ms), "fresh"});
-  for (int i = 0; i < backlog + 2; ++i)
+  // The marker set of counted sagas: ended ones (their end time) go with
+  // the retention, open ones (0) stay.
+  auto seen = redis_seen_key();
+  conn->append({"ZADD", seen, old_score, "old-ended", "0", "old-open",
+                std::to_string(now_ms), "fresh"});
+  for (int i = 0; i < backlog + 3; ++i)
     ASSERT_TRUE(conn->read());
   caf::actor_system_config cfg;
   add_message_types(cfg);
@@ -336,6 +342,13 @@ TEST(redis_journal_retention, ended_indexes_are_trimmed_while_no_saga_writes) {
   auto fresh = conn->command({"ZSCORE", completed, "fresh"});
   ASSERT_TRUE(fresh);
   EXPECT_EQ((*fresh)->type, REDIS_REPLY_STRING) << "within the retention";
+  auto marked = [&conn, &seen](const char* id) {
+    auto r = conn->command({"ZSCORE", seen, id});
+    return r && (*r)->type == REDIS_REPLY_STRING;
+  };
+  EXPECT_FALSE(marked("old-ended")) << "outlived the retention";
+  EXPECT_TRUE(marked("old-open")) << "an open saga's marker was trimmed";
+  EXPECT_TRUE(marked("fresh"));
   caf::anon_send_exit(*j, caf::exit_reason::user_shutdown);
 }
 

@@ -15,6 +15,7 @@ using append_atom = caf::atom_constant<caf::atom("sg_append")>;
 using read_atom = caf::atom_constant<caf::atom("sg_read")>;
 using unfinished_atom = caf::atom_constant<caf::atom("sg_unfin")>;
 using finish_atom = caf::atom_constant<caf::atom("sg_finish")>;
+using recount_atom = caf::atom_constant<caf::atom("sg_recount")>;
 using barrier_claim_atom = caf::atom_constant<caf::atom("sg_bclaim")>;
 using barrier_done_atom = caf::atom_constant<caf::atom("sg_bdone")>;
 using adopt_atom = caf::atom_constant<caf::atom("sg_adopt")>;

@@ -51,7 +51,16 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 /// - read(id) -> the saga's events in order, or `errc::unknown_saga`.
 /// - unfinished(after, max) -> up to `max` unfinished saga ids greater than
 ///   `after`, in ascending order (pages; never a full scan).
-/// - finish(id) -> whether the saga was listed as unfinished; removes it.
+/// - finish(id, state, definition, end_ms) -> whether the saga was listed as
+///   unfinished; removes it. Recovery sends it for a listed saga that has
+///   ended (`state`: "completed", "compensated" or "failed", the terminal
+///   event's time `end_ms`) and for one without history (`state` empty).
+///   An ended saga is settled first, idempotently: indexed by its end state
+///   and counted (its start too, if nobody counted that), then unlisted, so
+///   a crash in between leaves it listed for the next recovery.
+/// - recount(id, definition): recovery resumes listed saga `id`, which has
+///   not ended; its start is counted if nobody did (the writer that started
+///   it may have died before sending the count). No reply.
 /// - adopt(node, below, after, max) -> one page of `node`'s unfinished index
 ///   after `after` (an empty `node` means this journal's own): each saga
 ///   still owned by `node` with an epoch below `below` (own node: below this
@@ -85,7 +94,9 @@ using journal_actor = caf::typed_actor<
   caf::replies_to<read_atom, saga_id>::with<std::vector<event>>,
   caf::replies_to<unfinished_atom, std::string, uint32_t>::with<
     unfinished_page>,
-  caf::replies_to<finish_atom, saga_id>::with<bool>,
+  caf::replies_to<finish_atom, saga_id, std::string, std::string,
+                  int64_t>::with<bool>,
+  caf::reacts_to<recount_atom, saga_id, std::string>,
   caf::replies_to<adopt_atom, std::string, uint64_t, std::string,
                   uint32_t>::with<unfinished_page>,
   caf::replies_to<barrier_claim_atom, saga_id, std::string, barrier_op,
