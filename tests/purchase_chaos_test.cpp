@@ -250,10 +250,21 @@ TEST(purchase_chaos, money_and_items_match_the_completed_purchases_exactly) {
   }
   // -- every saga ended, and the money adds up --------------------------------
   int completed = 0;
+  int never_written = 0;
   std::map<saga_status, int> ends;
   for (const auto& id : ids) {
     auto log = rt.saga_log(id);
-    ASSERT_TRUE(log) << id;
+    if (!log) {
+      // Started, but the node stopped before its first batch was written (it
+      // is listed before that batch): it never existed, and write-ahead means
+      // no command left for it (the money check below would see one).
+      // Recovery must have unlisted it.
+      ++never_written;
+      auto listed = admin->command({"ZSCORE", redis_unfinished_key("shop"), id});
+      EXPECT_TRUE(listed && (*listed)->type == REDIS_REPLY_NIL)
+        << id << " has no history but is still listed";
+      continue;
+    }
     ++ends[log->status];
     if (log->status == saga_status::completed)
       ++completed;
@@ -267,10 +278,10 @@ TEST(purchase_chaos, money_and_items_match_the_completed_purchases_exactly) {
     balances += redis_int(url, "bal:p" + std::to_string(p));
     items += redis_int(url, "items:p" + std::to_string(p));
   }
-  std::printf("%zu sagas: %d completed, %d compensated; %d recovered after the "
-              "node died\n",
+  std::printf("%zu sagas: %d completed, %d compensated, %d never written; %d "
+              "recovered after the node died\n",
               ids.size(), completed, ends[saga_status::compensated],
-              static_cast<int>(left.size()));
+              never_written, static_cast<int>(left.size()));
   EXPECT_GT(completed, purchases / 4);
   EXPECT_EQ(balances, static_cast<long long>(players) * start_balance
                         - static_cast<long long>(completed) * price);
