@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "persistence/lua_scripts.hpp"
 #include "persistence/parse_number.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/errc.hpp"
@@ -10,45 +11,6 @@
 namespace saga {
 
 namespace {
-
-/// Takes or extends a node's lease and refreshes its record, atomically.
-/// Both keys share the hash tag `{<id>}`, so this also runs on a cluster.
-///
-/// KEYS[1] = lease, KEYS[2] = record. ARGV: epoch, lease ms, host, port,
-/// coordinates (0/1), participants (JSON array), admin ("host:port" or "").
-constexpr const char* heartbeat_script = R"lua(
-local cur = redis.call('GET', KEYS[1])
-if cur and tonumber(cur) > tonumber(ARGV[1]) then return 'replaced' end
--- A newer incarnation registered and its lease ran out since: still newer.
-local rec = redis.call('HGET', KEYS[2], 'epoch')
-if rec and tonumber(rec) > tonumber(ARGV[1]) then return 'replaced' end
-local status = 'held'
-if cur ~= ARGV[1] then status = 'taken' end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'host', ARGV[3], 'port',
-           ARGV[4], 'coordinates', ARGV[5], 'participants', ARGV[6],
-           'admin', ARGV[7])
-return status
-)lua";
-
-/// Deletes a dead node's record once nothing of it is left to adopt.
-/// KEYS[1] = lease, KEYS[2] = record, KEYS[3] = unfinished index.
-/// ARGV[1] = the epoch the caller saw dead.
-constexpr const char* forget_script = R"lua(
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if redis.call('ZCARD', KEYS[3]) > 0 then return 0 end
-if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[2])
-return 1
-)lua";
-
-/// Deletes our lease if we still hold it. KEYS[1] = lease, ARGV[1] = epoch.
-constexpr const char* release_script = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-)lua";
 
 constexpr const char* members_key = "saga:nodes";
 
@@ -86,7 +48,7 @@ redis_directory::heartbeat(const node_record& self,
   auto names = json(self.participants).dump();
   // EVAL (not EVALSHA): a heartbeat every few hundred milliseconds per
   // node is no load, and it survives a Redis restart without NOSCRIPT.
-  (*c)->append({"EVAL", heartbeat_script, "2", lease_key, node_key, epoch, ms,
+  (*c)->append({"EVAL", lua_script("heartbeat.lua"), "2", lease_key, node_key, epoch, ms,
                 self.host, port, self.coordinates ? "1" : "0", names,
                 self.admin});
   (*c)->append({"ZADD", members_key, "0", self.id});
@@ -177,7 +139,7 @@ caf::expected<bool> redis_directory::forget(const std::string& id,
   auto node_key = redis_node_key(id);
   auto index_key = redis_unfinished_key(id);
   auto e = std::to_string(epoch);
-  auto r = (*c)->command({"EVAL", forget_script, "3", lease_key, node_key,
+  auto r = (*c)->command({"EVAL", lua_script("forget.lua"), "3", lease_key, node_key,
                           index_key, e});
   if (!r)
     return r.error();
@@ -197,7 +159,7 @@ caf::expected<bool> redis_directory::release(const std::string& id,
     return c.error();
   auto key = redis_lease_key(id);
   auto e = std::to_string(epoch);
-  auto r = (*c)->command({"EVAL", release_script, "1", key, e});
+  auto r = (*c)->command({"EVAL", lua_script("release.lua"), "1", key, e});
   if (!r)
     return r.error();
   return (*r)->integer == 1;

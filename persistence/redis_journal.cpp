@@ -17,6 +17,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "persistence/redis_connection.hpp"
+#include "persistence/lua_scripts.hpp"
 #include "persistence/redis_directory.hpp"
 #include "persistence/stream_codec.hpp"
 #include "saga/errc.hpp"
@@ -47,355 +48,6 @@ constexpr auto trim_interval = std::chrono::seconds{1};
 /// an outage, or a shorter retention) goes in slices, so no call blocks
 /// Redis for long; the next slice follows at once.
 constexpr uint32_t trim_max_entries = 1'000;
-
-/// Appends a batch to a saga's stream atomically. The stream entry ID of the
-/// event with seq N is `0-N`, so Redis itself keeps the order; the script
-/// also refuses gaps and overlaps, and accepts a retry of a batch that
-/// already landed (same first event). Fencing: the first batch records the
-/// writer's owner token ("<node>/<epoch>"); every later batch must come
-/// from that owner, which changes only when another node adopts the saga.
-///
-/// KEYS[1] = the saga's stream, KEYS[2] = its owner key.
-/// ARGV: first seq, event count, retention seconds, terminal (0/1), owner
-/// token, then six fields per event: type, step, attempt, data, error, time.
-/// Returns the last seq, negated for a batch that was stored already (a
-/// retry after a lost reply).
-constexpr const char* append_script = R"lua(
-local first = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-local owner = redis.call('GET', KEYS[2])
-if owner and owner ~= ARGV[5] then
-  return redis.error_reply('FENCED the saga is owned by ' .. owner ..
-                           ', not by ' .. ARGV[5])
-end
-if not owner and first ~= 1 then
-  return redis.error_reply('FENCED the saga has no owner record')
-end
-local last = 0
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #top > 0 then
-  last = tonumber(string.match(top[1][1], '^0%-(%d+)$'))
-end
-if last >= first + n - 1 then
-  local e = redis.call('XRANGE', KEYS[1], '0-' .. first, '0-' .. first)
-  if #e == 1 then
-    local f = e[1][2]
-    local same = true
-    for i = 1, #f, 2 do
-      if f[i] == 'type' and f[i + 1] ~= ARGV[6] then same = false end
-      if f[i] == 'step' and f[i + 1] ~= ARGV[7] then same = false end
-      if f[i] == 'attempt' and f[i + 1] ~= ARGV[8] then same = false end
-      if f[i] == 'time' and f[i + 1] ~= ARGV[11] then same = false end
-    end
-    if same then return -(first + n - 1) end
-  end
-end
-if last + 1 ~= first then
-  return redis.error_reply('CONFLICT the saga has ' .. last ..
-                           ' events; the batch starts at seq ' .. first)
-end
-if not owner then
-  redis.call('SET', KEYS[2], ARGV[5])
-elseif first == 1 then
-  -- Our own adoption walk planted this owner (with a TTL) while our first
-  -- batch was on its way: the saga lives now, its owner must not expire.
-  redis.call('PERSIST', KEYS[2])
-end
-for k = 0, n - 1 do
-  local b = 6 + k * 6
-  redis.call('XADD', KEYS[1], '0-' .. (first + k), 'type', ARGV[b],
-             'step', ARGV[b + 1], 'attempt', ARGV[b + 2], 'data', ARGV[b + 3],
-             'error', ARGV[b + 4], 'time', ARGV[b + 5])
-end
-if ARGV[4] == '1' then
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
-end
-return first + n - 1
-)lua";
-
-/// Reopens a failed saga for an operator's retry: appends the
-/// `saga_retried` event if the history's last event is `saga_failed` or
-/// `saga_parked` and the event's seq follows it (a compare-and-set: of two
-/// nodes reopening at once, one gets CONFLICT), takes the saga over for the
-/// caller and stops its history from expiring.
-///
-/// KEYS[1] = the saga's stream, KEYS[2] = its owner key, KEYS[3] = its
-/// barrier hash. ARGV: seq, owner token, retention seconds, then the six
-/// fields of the event. Returns the seq (negated: stored already).
-constexpr const char* reopen_script = R"lua(
-local first = tonumber(ARGV[1])
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #top == 0 then return redis.error_reply('UNKNOWN the saga has no history') end
-local last = tonumber(string.match(top[1][1], '^0%-(%d+)$'))
-if last >= first then
-  local e = redis.call('XRANGE', KEYS[1], '0-' .. first, '0-' .. first)
-  if #e == 1 and redis.call('GET', KEYS[2]) == ARGV[2] then
-    local f = e[1][2]
-    local same = true
-    for i = 1, #f, 2 do
-      if f[i] == 'type' and f[i + 1] ~= ARGV[4] then same = false end
-      if f[i] == 'time' and f[i + 1] ~= ARGV[9] then same = false end
-    end
-    if same then return -first end
-  end
-  return redis.error_reply('CONFLICT the saga has ' .. last ..
-                           ' events; the retry was for seq ' .. first)
-end
-if last + 1 ~= first then
-  return redis.error_reply('CONFLICT the saga has ' .. last ..
-                           ' events; the retry was for seq ' .. first)
-end
-local t = ''
-local f = top[1][2]
-for i = 1, #f, 2 do if f[i] == 'type' then t = f[i + 1] end end
-if t ~= 'saga_failed' and t ~= 'saga_parked' then
-  return redis.error_reply('NOTFAILED the saga has not failed (its last event is ' .. t .. ')')
-end
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('PERSIST', KEYS[1])
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('EXPIRE', KEYS[3], ARGV[3])
-end
-redis.call('XADD', KEYS[1], '0-' .. first, 'type', ARGV[4], 'step', ARGV[5],
-           'attempt', ARGV[6], 'data', ARGV[7], 'error', ARGV[8],
-           'time', ARGV[9])
-return first
-)lua";
-
-/// Adopts one saga for a new owner: the compare-and-set that makes a
-/// takeover atomic per saga, so no two nodes ever own the same saga.
-///
-/// KEYS[1] = the saga's owner key. ARGV: the node being adopted from, the
-/// epoch bound (owners of that node with a lower epoch are taken over),
-/// the adopter's token, retention seconds. Returns 'claimed', 'mine' (the
-/// adopter owns it already), 'live' (a current incarnation owns it),
-/// 'moved' (another node owns it) or 'gone' (no owner: ended and expired,
-/// or not written yet).
-///
-/// A saga listed but without owner may be one whose first batch is still on
-/// its way from the incarnation being adopted (it lists before it appends).
-/// 'gone' therefore plants the adopter as the owner, expiring after the
-/// retention: that late first batch is fenced instead of starting a saga
-/// nobody drives (the adopter has walked past its entry). The adopter's own
-/// first batch makes a planted owner permanent (append script).
-constexpr const char* adopt_script = R"lua(
-local cur = redis.call('GET', KEYS[1])
-if not cur then
-  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
-  return 'gone'
-end
-if cur == ARGV[3] then return 'mine' end
-local node, epoch = string.match(cur, '^(.*)/(%d+)$')
-if node ~= ARGV[1] then return 'moved' end
-if tonumber(epoch) >= tonumber(ARGV[2]) then return 'live' end
-redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
-return 'claimed'
-)lua";
-
-/// Lists a saga in its node's unfinished index before its first event is
-/// written, unless a newer incarnation of the node has registered: that
-/// one's adoption walk may have passed already, so the saga must not start
-/// here (its first batch is not sent; the saga actor is fenced). The index,
-/// lease and record share the node's hash tag: one slot.
-///
-/// A node registered in this Redis (it has a record: a `saga::node` whose
-/// directory is the journal's Redis) must also hold its lease: once it ran
-/// out, an adopter may walk the index any moment, and a saga listed after
-/// that walk would be driven by nobody if the node then died. Such a
-/// listing is answered NOLEASE and tried again (the node renews its lease
-/// or learns it was replaced). A runtime without a directory has no record
-/// and no lease.
-///
-/// KEYS[1] = the node's unfinished index, KEYS[2] = its lease, KEYS[3] =
-/// its record. ARGV: our epoch, the saga id.
-constexpr const char* list_script = R"lua(
-local e = tonumber(ARGV[1])
-local cur = tonumber(redis.call('GET', KEYS[2]))
-local rec = tonumber(redis.call('HGET', KEYS[3], 'epoch'))
-local newer = nil
-if cur and cur > e then newer = cur end
-if rec and rec > e then newer = rec end
-if newer then
-  return redis.error_reply('FENCED epoch ' .. ARGV[1] ..
-    ' was replaced by epoch ' .. newer .. ' of the same node id')
-end
-if rec and cur ~= e then
-  return redis.error_reply('NOLEASE epoch ' .. ARGV[1] ..
-    ' does not hold the lease of its node right now')
-end
-redis.call('ZADD', KEYS[1], 0, ARGV[2])
-return 1
-)lua";
-
-/// Decides a participant operation for the barrier (see barrier_verdict)
-/// and records the claim, refusal or null compensation atomically.
-///
-/// KEYS[1] = the saga's barrier hash. ARGV: step, op ("x" execute, "c"
-/// compensate), claim token, ttl seconds, refusal reply, null-compensation
-/// reply. Field "<step>/x" or "<step>/c" holds "R:<token>" while claimed and
-/// "D<ok>:<reply>" when done. A claim that is not done yet (its claimant
-/// died, or this is a resent claim) is simply claimed again: the handler
-/// runs at least once. Returns {verdict, stored reply}.
-constexpr const char* claim_script = R"lua(
-local xf = ARGV[1] .. '/x'
-local cf = ARGV[1] .. '/c'
-local uf = ARGV[1] .. '/u'
-local xc = redis.call('HMGET', KEYS[1], xf, cf, uf)
-local x = xc[1]
-local c = xc[2]
-local revoked = xc[3]
-local function put(f, v)
-  -- A new hash gets the retention as its TTL; later fields keep it.
-  if redis.call('HSET', KEYS[1], f, v) == 1 and redis.call('TTL', KEYS[1]) < 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[4])
-  end
-end
-local mine = x
-local mf = xf
-if ARGV[2] == 'c' then mine = c; mf = cf end
-if ARGV[2] == 'x' and c then
-  if not x or string.sub(x, 1, 1) ~= 'D' then
-    x = 'D0:' .. ARGV[5]
-    put(xf, x)
-  end
-  return {'refused', string.sub(x, 4)}
-end
-if mine and string.sub(mine, 1, 1) == 'D' then
-  return {'duplicate', string.sub(mine, 4)}
-end
--- A failed execute attempt is remembered with its number ("F<n>:<reply>"):
--- a copy of attempt n or an earlier one (delayed, duplicated, re-sent) gets
--- the same failure without running, so it cannot take effect after the
--- saga was told nothing happened; a later attempt (a retry) runs.
-if ARGV[2] == 'x' and x and string.sub(x, 1, 1) == 'F' then
-  local n, rep = string.match(x, '^F(%d+):(.*)$')
-  local a = tonumber(string.match(ARGV[3], '^(%d+):'))
-  if n and a and a <= tonumber(n) then return {'duplicate', rep} end
-end
-if ARGV[2] == 'c' and not revoked
-   and (not x or string.sub(x, 1, 2) == 'D0' or string.sub(x, 1, 1) == 'F') then
-  put(cf, 'D1:' .. ARGV[6])
-  return {'null_compensated', ARGV[6]}
-end
-put(mf, 'R:' .. ARGV[3])
-if ARGV[2] == 'c' and string.sub(x, 1, 1) == 'R' then
-  -- An execute still claimed (its attempt crashed, hung or was cut off)
-  -- is revoked: it can never record its outcome or apply its atomic
-  -- effects now. The compensation runs, told so, and so do its retries
-  -- (the "/u" mark).
-  put(xf, 'D0:' .. ARGV[5])
-  put(uf, '1')
-  return {'proceed', '', 'unrecorded'}
-end
-if ARGV[2] == 'c' and revoked then return {'proceed', '', 'unrecorded'} end
-return {'proceed', ''}
-)lua";
-
-/// Records the outcome of a claimed participant operation, only if the
-/// claim is still the caller's: a participant that hung (SIGSTOP) past its
-/// saga's timeout and wakes after another node re-claimed and finished the
-/// operation must neither apply its effects again nor erase that record.
-///
-/// KEYS[1] = the saga's barrier hash. ARGV: field, "R:<token>", the record
-/// ("" for a failure: the claim is dropped), retention seconds, effect
-/// count, then per effect its argument count and arguments. Effects run
-/// before the record is written: if one fails (a script error), nothing is
-/// recorded and a retry claims and runs the handler again. Redis does not
-/// roll back a script's earlier writes, so every effect is checked first
-/// (COMMAND GETKEYS: a known command with a valid number of arguments) and
-/// a bad one fails the call with "EFFECT ..." before any effect ran; an
-/// effect that fails only when it runs (a wrong type, a non-integer for
-/// INCRBY) leaves the effects before it applied. Returns 1, or 0 when the
-/// claim is no longer the caller's.
-constexpr const char* done_script = R"lua(
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
-end
-local n = tonumber(ARGV[5])
-local i = 6
-local cmds = {}
-for k = 1, n do
-  local argc = tonumber(ARGV[i])
-  local cmd = {}
-  for j = 1, argc do cmd[j] = ARGV[i + j] end
-  i = i + argc + 1
-  if argc == 0 then
-    return redis.error_reply('EFFECT atomic effect ' .. k
-                             .. ' is an empty command; nothing was applied')
-  end
-  local keys = redis.pcall('COMMAND', 'GETKEYS', unpack(cmd))
-  if type(keys) == 'table' and keys.err
-     and not string.find(keys.err, 'no key arguments', 1, true) then
-    return redis.error_reply('EFFECT atomic effect ' .. k .. " ('" .. cmd[1]
-                             .. "'): " .. keys.err
-                             .. '; nothing was applied')
-  end
-  cmds[k] = cmd
-end
-for k = 1, n do redis.call(unpack(cmds[k])) end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-if n > 0 then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
-return 1
-)lua";
-
-/// Removes up to ARGV[3] entries scored from ARGV[1] to ARGV[2] (ZRANGEBYSCORE
-/// bounds: "(" excludes) from the sorted set KEYS[1] (one key per call: the
-/// ended indexes live in different hash slots). Returns how many it removed.
-constexpr const char* trim_script = R"lua(
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2],
-                       'LIMIT', 0, tonumber(ARGV[3]))
-if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
-return #ids
-)lua";
-
-/// Counts a saga's start and end in `saga:counts` exactly once, however
-/// often it is called: a call whose reply was lost is simply sent again, and
-/// recovery repeats what a dead writer may or may not have sent. The marker
-/// set KEYS[2] (`{saga:counts}:seen`, in the slot of KEYS[1]) remembers per
-/// saga what was counted: score 0 its start, its end time (ms, > 0) its end.
-///
-/// KEYS[1] = `saga:counts`, KEYS[2] = the marker set. ARGV: operation, saga
-/// id, definition, and for `ended` the end state and time (ms, > 0).
-/// - `started`: counts `started:<def>` unless marked.
-/// - `ended`: unless its end is marked, marks it and counts `<state>:<def>`,
-///   and `started:<def>` too if its start was not marked (never counted).
-/// - `reopened` (an operator's retry of a failed saga): if its end is
-///   marked, marks it open again and counts `failed:<def>` -1.
-/// - `resumed` (recovery resumes it; it has not ended): `reopened` if its
-///   end is marked (its reopen was not counted), else `started`.
-/// Returns 1 if it counted, 0 if there was nothing to count.
-constexpr const char* count_script = R"lua(
-local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if score then score = tonumber(score) end
-local op = ARGV[1]
-local function count(state, by)
-  redis.call('HINCRBY', KEYS[1], state .. ':' .. ARGV[3], by)
-end
-if op == 'resumed' then
-  if score and score > 0 then op = 'reopened' else op = 'started' end
-end
-if op == 'started' then
-  if score then return 0 end
-  redis.call('ZADD', KEYS[2], 0, ARGV[2])
-  count('started', 1)
-  return 1
-elseif op == 'ended' then
-  if score and score > 0 then return 0 end
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2])
-  if not score then count('started', 1) end
-  count(ARGV[4], 1)
-  return 1
-elseif op == 'reopened' then
-  if not score or score == 0 then return 0 end
-  redis.call('ZADD', KEYS[2], 'XX', 0, ARGV[2])
-  count('failed', -1)
-  return 1
-end
-return redis.error_reply('COUNT unknown operation ' .. tostring(op))
-)lua";
 
 struct pending_append {
   caf::typed_response_promise<uint64_t> rp;
@@ -526,20 +178,20 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
   auto c = redis_connection::connect(s.ep, s.opts.io_timeout);
   caf::error err;
   if (c) {
-    auto sha = c->command({"SCRIPT", "LOAD", append_script});
-    auto claim = c->command({"SCRIPT", "LOAD", claim_script});
-    auto adopt = c->command({"SCRIPT", "LOAD", adopt_script});
-    auto done = c->command({"SCRIPT", "LOAD", done_script});
-    auto reopen = c->command({"SCRIPT", "LOAD", reopen_script});
+    auto sha = c->command({"SCRIPT", "LOAD", lua_script("append.lua")});
+    auto claim = c->command({"SCRIPT", "LOAD", lua_script("claim.lua")});
+    auto adopt = c->command({"SCRIPT", "LOAD", lua_script("adopt.lua")});
+    auto done = c->command({"SCRIPT", "LOAD", lua_script("done.lua")});
+    auto reopen = c->command({"SCRIPT", "LOAD", lua_script("reopen.lua")});
     if (reopen && (*reopen)->type == REDIS_REPLY_STRING)
       s.reopen_sha.assign((*reopen)->str, (*reopen)->len);
-    auto list = c->command({"SCRIPT", "LOAD", list_script});
+    auto list = c->command({"SCRIPT", "LOAD", lua_script("list.lua")});
     if (list && (*list)->type == REDIS_REPLY_STRING)
       s.list_sha.assign((*list)->str, (*list)->len);
-    auto trim = c->command({"SCRIPT", "LOAD", trim_script});
+    auto trim = c->command({"SCRIPT", "LOAD", lua_script("trim.lua")});
     if (trim && (*trim)->type == REDIS_REPLY_STRING)
       s.trim_sha.assign((*trim)->str, (*trim)->len);
-    auto count = c->command({"SCRIPT", "LOAD", count_script});
+    auto count = c->command({"SCRIPT", "LOAD", lua_script("count.lua")});
     if (count && (*count)->type == REDIS_REPLY_STRING)
       s.count_sha.assign((*count)->str, (*count)->len);
     if (sha && (*sha)->type == REDIS_REPLY_STRING && claim
@@ -600,7 +252,7 @@ caf::error reply_error(const redisReply& r) {
     return make_error(errc::invalid_state, "redis: " + text);
   if (text.rfind("UNKNOWN", 0) == 0)
     return make_error(errc::unknown_saga, "redis: " + text);
-  if (text.rfind("EFFECT ", 0) == 0) // a bad atomic effect (done_script)
+  if (text.rfind("EFFECT ", 0) == 0) // a bad atomic effect (done.lua)
     return make_error(errc::invalid_config, "redis: " + text.substr(7));
   return make_error(errc::journal_failure, "redis: " + text);
 }
@@ -635,7 +287,7 @@ std::pair<uint8_t, uint8_t> write_append(writer_state& s, redis_connection& conn
 }
 
 /// Queues a reopen: list the saga in our index, then the script (see
-/// `reopen_script`). Returns the replies, as `write_append`.
+/// `reopen.lua`). Returns the replies, as `write_append`.
 std::pair<uint8_t, uint8_t> write_reopen(writer_state& s,
                                          redis_connection& conn,
                                          const pending_reopen& p,
@@ -664,7 +316,7 @@ std::string end_score(int64_t end_ms) {
   return std::to_string(std::max<int64_t>(1, end_ms));
 }
 
-/// Returns a call of `count_script`: `op` for saga `id` of definition `def`;
+/// Returns a call of `count.lua`: `op` for saga `id` of definition `def`;
 /// `ended` also takes the end `state` and time.
 std::vector<std::string> count_call(const writer_state& s, const char* op,
                                     const saga_id& id, std::string def,
@@ -790,7 +442,7 @@ void write_claim(writer_state& s, redis_connection& conn,
                s.refusal, s.null_compensation});
 }
 
-/// Queues a barrier record (one script call; see `done_script`).
+/// Queues a barrier record (one script call; see `done.lua`).
 void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
                 std::deque<std::string>& texts) {
   std::vector<std::string_view> argv;
@@ -804,7 +456,7 @@ void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
     texts.push_back("D1:" + encode_reply(p.reply));
   } else if (p.op == barrier_op::execute) {
     // The attempt's number leads its claim token ("<attempt>:..."): copies
-    // of it are answered with this failure (see `claim_script`).
+    // of it are answered with this failure (see `claim.lua`).
     texts.push_back("F" + p.owner.substr(0, p.owner.find(':')) + ":"
                     + encode_reply(p.reply));
   } else {
@@ -828,7 +480,7 @@ void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
 constexpr milliseconds lease_poll{50};
 
 /// Lists the buffered first batches in our unfinished index (one pipeline of
-/// `list_script` calls) before any of them is written: a saga is listed
+/// `list.lua` calls) before any of them is written: a saga is listed
 /// before it has an event, so an adoption walk after its listing finds it,
 /// and a listing after a newer incarnation registered (whose walk may be
 /// over) is refused, its append answered `errc::fenced` and never sent.
@@ -930,7 +582,7 @@ void flush(writer_pointer self) {
       aout(self) << "caf-saga: redis connection lost; reconnecting"
                  << std::endl;
       // Sent again, all of them: Redis may have applied some, but each is
-      // idempotent (the counts too, through `count_script`). Nothing was
+      // idempotent (the counts too, through `count.lua`). Nothing was
       // queued since they were taken.
       s.follow_ups = std::move(unlisting);
       arm_retry(self); // the buffer is sent again
@@ -1268,7 +920,7 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
     [self](recount_atom, const saga_id& id, const std::string& def) {
       // Rides on the next pipeline like our own counts. Without the script
       // (Redis away since we started) it is dropped: the saga's end counts
-      // its start then (`count_script` `ended`).
+      // its start then (`count.lua` `ended`).
       auto& s = self->state;
       if (s.count_sha.empty() && connection(self) == nullptr)
         return;
@@ -1416,8 +1068,8 @@ std::string redis_seen_key() {
   return "{saga:counts}:seen";
 }
 
-const char* redis_count_script() {
-  return count_script;
+const std::string& redis_count_script() {
+  return lua_script("count.lua");
 }
 
 caf::expected<journal_actor> spawn_redis_journal(caf::actor_system& sys,
@@ -1435,7 +1087,7 @@ caf::expected<journal_actor> spawn_redis_journal(caf::actor_system& sys,
   auto probe = redis_connection::connect(ep, opts.io_timeout);
   if (!probe)
     return probe.error();
-  if (auto r = probe->command({"SCRIPT", "LOAD", append_script}); !r)
+  if (auto r = probe->command({"SCRIPT", "LOAD", lua_script("append.lua")}); !r)
     return r.error();
   return caf::actor_cast<journal_actor>(sys.spawn(redis_router, ep, opts));
 }

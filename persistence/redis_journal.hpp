@@ -48,6 +48,6 @@ std::string redis_seen_key();
 /// Returns the Lua source of the script that counts sagas in
 /// `saga:counts` exactly once (see docs/redis-layout.md), for tests that
 /// check it alone.
-const char* redis_count_script();
+const std::string& redis_count_script();
 
 } // namespace saga

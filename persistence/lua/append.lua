@@ -1,0 +1,65 @@
+-- append.lua: loaded by redis_journal.cpp (embedded at build time).
+--
+-- Appends a batch to a saga's stream atomically. The stream entry ID of the
+-- event with seq N is `0-N`, so Redis itself keeps the order; the script
+-- also refuses gaps and overlaps, and accepts a retry of a batch that
+-- already landed (same first event). Fencing: the first batch records the
+-- writer's owner token ("<node>/<epoch>"); every later batch must come
+-- from that owner, which changes only when another node adopts the saga.
+--
+-- KEYS[1] = the saga's stream, KEYS[2] = its owner key.
+-- ARGV: first seq, event count, retention seconds, terminal (0/1), owner
+-- token, then six fields per event: type, step, attempt, data, error, time.
+-- Returns the last seq, negated for a batch that was stored already (a
+-- retry after a lost reply).
+local first = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[5] then
+  return redis.error_reply('FENCED the saga is owned by ' .. owner ..
+                           ', not by ' .. ARGV[5])
+end
+if not owner and first ~= 1 then
+  return redis.error_reply('FENCED the saga has no owner record')
+end
+local last = 0
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top > 0 then
+  last = tonumber(string.match(top[1][1], '^0%-(%d+)$'))
+end
+if last >= first + n - 1 then
+  local e = redis.call('XRANGE', KEYS[1], '0-' .. first, '0-' .. first)
+  if #e == 1 then
+    local f = e[1][2]
+    local same = true
+    for i = 1, #f, 2 do
+      if f[i] == 'type' and f[i + 1] ~= ARGV[6] then same = false end
+      if f[i] == 'step' and f[i + 1] ~= ARGV[7] then same = false end
+      if f[i] == 'attempt' and f[i + 1] ~= ARGV[8] then same = false end
+      if f[i] == 'time' and f[i + 1] ~= ARGV[11] then same = false end
+    end
+    if same then return -(first + n - 1) end
+  end
+end
+if last + 1 ~= first then
+  return redis.error_reply('CONFLICT the saga has ' .. last ..
+                           ' events; the batch starts at seq ' .. first)
+end
+if not owner then
+  redis.call('SET', KEYS[2], ARGV[5])
+elseif first == 1 then
+  -- Our own adoption walk planted this owner (with a TTL) while our first
+  -- batch was on its way: the saga lives now, its owner must not expire.
+  redis.call('PERSIST', KEYS[2])
+end
+for k = 0, n - 1 do
+  local b = 6 + k * 6
+  redis.call('XADD', KEYS[1], '0-' .. (first + k), 'type', ARGV[b],
+             'step', ARGV[b + 1], 'attempt', ARGV[b + 2], 'data', ARGV[b + 3],
+             'error', ARGV[b + 4], 'time', ARGV[b + 5])
+end
+if ARGV[4] == '1' then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return first + n - 1
