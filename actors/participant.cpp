@@ -412,8 +412,17 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
         run(cmd, [self, &g, cmd, op, token, finish, give_up, key,
                   claim](caf::expected<step_reply> answered) {
           auto entry = find_op(g, key, claim);
-          if (entry == nullptr || entry->phase != barrier_phase::handler)
-            return; // revoked, or timed out: answered already
+          if (entry == nullptr || entry->phase != barrier_phase::handler) {
+            // Superseded by a later attempt or revoked by a compensation
+            // (answered already): the outcome never reaches the barrier, so
+            // its effects never land. Said, so an operator (and a test) sees
+            // where a late outcome went.
+            aout(self) << "caf-saga: barrier: " << cmd.id << "/" << cmd.step
+                       << " answered after its attempt was superseded or "
+                          "revoked; this outcome is dropped"
+                       << std::endl;
+            return;
+          }
           if (!answered) {
             give_up(describe(answered.error()));
             return;
@@ -433,17 +442,18 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
             .then(
               [self, &g, cmd, finish, give_up, reply, key,
                claim](bool recorded) mutable {
+                if (!recorded)
+                  aout(self) << "caf-saga: barrier: " << cmd.id << "/"
+                             << cmd.step
+                             << " was settled by another attempt meanwhile; "
+                                "this outcome is dropped"
+                             << std::endl;
                 if (find_op(g, key, claim) == nullptr)
-                  return; // timed out: answered already
+                  return; // timed out or superseded: answered already
                 if (recorded) {
                   finish(std::move(reply));
                   return;
                 }
-                aout(self) << "caf-saga: barrier: " << cmd.id << "/"
-                           << cmd.step
-                           << " was settled by another attempt meanwhile; "
-                              "this outcome is dropped"
-                           << std::endl;
                 // Another copy of the command took the claim over (we
                 // hung past a re-claim, or a duplicate ran elsewhere): our
                 // effects were not applied, but its outcome is not known
