@@ -16,6 +16,7 @@
 #include "saga/saga.hpp"
 #include "tests/await_saga.hpp"
 #include "tests/redis_server.hpp"
+#include "tests/unfinished_saga.hpp"
 
 using namespace std::chrono_literals;
 
@@ -218,25 +219,9 @@ TEST(redis_counts, recovery_counts_the_start_its_dead_writer_never_sent) {
   redis_server server;
   ASSERT_TRUE(server.start());
   auto url = server.url();
-  saga_id id;
-  {
-    std::vector<responder> held; // never answered: outlives the runtime
-    auto rt = node_runtime(url, "resume");
-    std::promise<saga_id> stuck;
-    rt->participant("p").on("a", ok, ok).on_async(
-      "b",
-      [&stuck, &held](const step_context& ctx, const json&, responder r) {
-        held.push_back(std::move(r));
-        stuck.set_value(ctx.id());
-      },
-      [](const step_context&, const json&, responder r) {
-        r.deliver(step_outcome::ok());
-      });
-    definition d{"resumed"};
-    d.step("a", "p").step("b", "p");
-    rt->execute(d, [](saga_result) {});
-    id = stuck.get_future().get();
-  }
+  definition d{"resumed"};
+  d.step("a", "p").step("b", "p");
+  auto id = leave_unfinished(node_runtime(url, "resume"), d);
   raw_redis redis{url};
   ASSERT_EQ(redis.count("started:resumed"), 1);
   redis.integer({"ZREM", redis_seen_key(), id});

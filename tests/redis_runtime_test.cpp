@@ -23,6 +23,7 @@
 #include "saga/saga.hpp"
 #include "tests/await_saga.hpp"
 #include "tests/redis_server.hpp"
+#include "tests/unfinished_saga.hpp"
 
 using namespace std::chrono_literals;
 
@@ -168,27 +169,12 @@ TEST(redis_runtime, timeouts_and_compensation_retries_land_in_redis) {
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
 
-/// Runs one saga whose step b never answers, then drops the runtime: the
-/// saga stays unfinished in Redis. Returns its id.
+/// Leaves a three-step saga unfinished in Redis (b in flight). Returns its
+/// id.
 saga_id leave_unfinished(const std::string& url) {
-  // b keeps its responder past the runtime's end: it never answers (a
-  // dropped responder would answer "outcome unknown" at once).
-  std::vector<responder> held;
-  auto rt = redis_runtime(url);
-  std::promise<saga_id> stuck;
-  rt->participant("p").on("a", ok, ok).on_async(
-    "b",
-    [&stuck, &held](const step_context& ctx, const json&, responder r) {
-      held.push_back(std::move(r));
-      stuck.set_value(ctx.id());
-    },
-    [](const step_context&, const json&, responder r) {
-      r.deliver(step_outcome::ok());
-    });
   definition d{"unfinished"};
   d.step("a", "p").step("b", "p").step("c", "p");
-  rt->execute(d, [](saga_result) {});
-  return stuck.get_future().get();
+  return test::leave_unfinished(redis_runtime(url), d);
 }
 
 TEST(redis_runtime, recover_resumes_from_redis_in_a_fresh_runtime) {
