@@ -14,7 +14,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/directory.hpp"
-#include "actors/json_depth.hpp"
+#include "core/json_depth.hpp"
 #include "saga/errc.hpp"
 #include "saga/supervisor.hpp"
 

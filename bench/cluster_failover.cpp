@@ -55,8 +55,8 @@
 #include "demo/shop.hpp"
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
-#include "tests/child_process.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/child_process.hpp"
+#include "tests/support/redis_server.hpp"
 
 namespace {
 

@@ -73,7 +73,7 @@
 #include "demo/bench_participants.hpp"
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
-#include "tests/child_process.hpp"
+#include "tests/support/child_process.hpp"
 
 namespace {
 

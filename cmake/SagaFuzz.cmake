@@ -7,28 +7,24 @@
 # tests/fuzz-regressions/<name>/. One call registers both forms:
 #
 # - SAGA_FUZZ=ON with clang: the libFuzzer program <name>_fuzz
-#   (-fsanitize=fuzzer,address,undefined), linked to caf_saga, which is
-#   then instrumented for coverage and the sanitizers as well;
+#   (-fsanitize=fuzzer,address,undefined), linked to caf_saga, whose
+#   layers are then instrumented for coverage and the sanitizers as well
+#   (SAGA_FUZZ_FLAGS, applied by saga_add_layer);
 #   scripts/fuzz.sh builds and runs these in build-fuzz;
 # - SAGA_BUILD_TESTS=ON (any compiler): fuzz_<name>_replay, the same
 #   target with tests/fuzz_replay_main.cpp for a main, and the CTest test
 #   fuzz_<name>_seeds, which runs every seed and regression input through
 #   it (the normal g++ build cannot link libFuzzer).
 #
-# Include it after caf_saga is defined.
+# Include it before the layers are defined.
 option(SAGA_FUZZ "Build the libFuzzer targets (clang only, docs/fuzzing.md)" OFF)
 
 set(SAGA_FUZZ_ENABLED OFF)
 if(SAGA_FUZZ)
   if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     set(SAGA_FUZZ_ENABLED ON)
-    set(saga_fuzz_flags -fsanitize=fuzzer-no-link,address,undefined
+    set(SAGA_FUZZ_FLAGS -fsanitize=fuzzer-no-link,address,undefined
                         -fno-omit-frame-pointer)
-    # The library's parsers are what the targets explore: coverage and
-    # sanitizer checks in there too, not just in the target's own file.
-    if(TARGET caf_saga)
-      target_compile_options(caf_saga PRIVATE ${saga_fuzz_flags})
-    endif()
   else()
     message(WARNING "SAGA_FUZZ needs clang (CC=clang CXX=clang++); "
                     "no libFuzzer targets are built with "
@@ -47,7 +43,6 @@ function(saga_add_fuzzer)
     set(exe ${arg_NAME}_fuzz)
     add_executable(${exe} ${arg_SOURCES})
     target_link_libraries(${exe} PRIVATE caf_saga ${arg_LIBS})
-    target_include_directories(${exe} PRIVATE ${PROJECT_SOURCE_DIR})
     target_compile_options(${exe} PRIVATE -fsanitize=fuzzer,address,undefined
                                           -fno-omit-frame-pointer)
     target_link_options(${exe} PRIVATE -fsanitize=fuzzer,address,undefined)
@@ -58,7 +53,6 @@ function(saga_add_fuzzer)
     add_executable(${exe} ${arg_SOURCES}
                    ${PROJECT_SOURCE_DIR}/tests/fuzz_replay_main.cpp)
     target_link_libraries(${exe} PRIVATE caf_saga ${arg_LIBS})
-    target_include_directories(${exe} PRIVATE ${PROJECT_SOURCE_DIR})
     saga_enable_warnings(${exe})
     add_test(NAME fuzz_${arg_NAME}_seeds
              COMMAND ${exe} ${seeds} ${regressions})

@@ -2,7 +2,8 @@
 #               [ENV <VAR=value>])
 #
 # The one helper that registers tests: builds a GoogleTest executable linked
-# to caf_saga and lets CTest discover every TEST in it. Unit tests live beside
+# to caf_saga and the test support (tests/support), able to include the
+# tests' own room ("tests/..."), and lets CTest discover every TEST in it. Unit tests live beside
 # their code as <name>_test.cpp; integration tests live in tests/.
 find_package(GTest REQUIRED)
 include(GoogleTest)
@@ -10,8 +11,9 @@ include(GoogleTest)
 function(saga_add_test)
   cmake_parse_arguments(arg "" "NAME;ENV" "SOURCES;LIBS" ${ARGN})
   add_executable(${arg_NAME} ${arg_SOURCES})
-  target_link_libraries(${arg_NAME} PRIVATE caf_saga GTest::gtest_main ${arg_LIBS})
-  target_include_directories(${arg_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${arg_NAME} PRIVATE caf_saga saga_test_support
+                                            GTest::gtest_main ${arg_LIBS})
+  saga_publish_room(${arg_NAME} tests)
   saga_enable_warnings(${arg_NAME})
   if(arg_ENV)
     gtest_discover_tests(${arg_NAME} DISCOVERY_TIMEOUT 60

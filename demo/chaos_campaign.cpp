@@ -12,7 +12,7 @@
 //   - participant failures and timeouts (saga_node --fail-rate and
 //     --slow-rate of the game servers, drawn anew at every restart);
 //   - duplicated and delayed step commands (saga_node --chaos-* of the
-//     coordinators: actors/cluster/remote_participant.cpp);
+//     coordinators: cluster/remote_participant.cpp);
 //   - SIGKILL (then a restart) and SIGSTOP/SIGCONT (shorter and longer than
 //     the lease) of participant and coordinator nodes;
 //   - SIGKILL of redis-server, restarted on its port from its AOF.
@@ -83,9 +83,9 @@
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_journal.hpp"
 #include "persistence/redis_url.hpp"
-#include "persistence/saga_catalog.hpp"
+#include "admin/saga_catalog.hpp"
 #include "persistence/stream_codec.hpp"
-#include "tests/child_process.hpp"
+#include "tests/support/child_process.hpp"
 
 using namespace std::chrono_literals;
 

@@ -51,7 +51,7 @@
 #include "persistence/memory_journal.hpp"
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_url.hpp"
-#include "tests/child_process.hpp"
+#include "tests/support/child_process.hpp"
 
 using namespace std::chrono_literals;
 

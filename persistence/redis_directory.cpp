@@ -3,7 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include "persistence/lua_scripts.hpp"
-#include "persistence/parse_number.hpp"
+#include "core/parse_number.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/errc.hpp"
 #include "saga/json.hpp"

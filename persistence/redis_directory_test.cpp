@@ -16,7 +16,7 @@
 #include "persistence/redis_journal.hpp"
 #include "persistence/redis_url.hpp"
 #include "saga/errc.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace std::chrono_literals;
 

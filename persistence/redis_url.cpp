@@ -2,8 +2,8 @@
 
 #include <limits>
 
-#include "persistence/parse_number.hpp"
-#include "persistence/percent_decode.hpp"
+#include "core/parse_number.hpp"
+#include "core/percent_decode.hpp"
 #include "saga/errc.hpp"
 
 namespace saga {

@@ -3,7 +3,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "persistence/parse_number.hpp"
+#include "core/parse_number.hpp"
 #include "saga/errc.hpp"
 
 namespace saga {

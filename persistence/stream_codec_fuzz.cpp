@@ -1,7 +1,7 @@
 // Fuzz target: the event decoder (persistence/stream_codec.hpp,
 // parse_events: an XRANGE reply of a saga's Redis stream -> saga::event),
 // and what reads a decoded history next: replay, the saga log and the admin
-// API's views (persistence/saga_view.hpp), as the catalog and recovery do.
+// API's views (admin/saga_view.hpp), as the catalog and recovery do.
 //
 // The input describes a synthetic hiredis reply, one stream entry per line:
 //
@@ -43,7 +43,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "persistence/saga_view.hpp"
+#include "admin/saga_view.hpp"
 #include "persistence/stream_codec.hpp"
 #include "saga/errc.hpp"
 #include "saga/event.hpp"

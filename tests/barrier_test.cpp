@@ -16,7 +16,7 @@
 
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace std::chrono_literals;
 

@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/child_process.hpp"
+#include "tests/support/child_process.hpp"
 
 using namespace std::chrono_literals;
 

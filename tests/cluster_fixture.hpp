@@ -21,8 +21,8 @@
 
 #include <saga/saga.hpp>
 
-#include "tests/child_process.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/child_process.hpp"
+#include "tests/support/redis_server.hpp"
 
 namespace saga::test {
 

@@ -21,7 +21,7 @@
 #include "saga/saga.hpp"
 #include "tests/effect_participant.hpp"
 #include "tests/await_saga.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/redis_server.hpp"
 
 extern char** environ;
 

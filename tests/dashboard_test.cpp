@@ -1,4 +1,4 @@
-// The admin dashboard (actors/admin/web) in a real browser against a real
+// The admin dashboard (admin/web) in a real browser against a real
 // node: a private redis-server, a saga_node serving its admin API, sagas run
 // through its gateway, and a headless Chromium driven over the DevTools
 // protocol (tests/devtools_client.hpp) that loads the pages, waits for what

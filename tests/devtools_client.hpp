@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/child_process.hpp"
+#include "tests/support/child_process.hpp"
 
 namespace saga::test {
 

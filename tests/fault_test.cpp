@@ -19,7 +19,7 @@
 #include "persistence/redis_journal.hpp"
 #include "saga/saga.hpp"
 #include "tests/effect_participant.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace std::chrono_literals;
 

@@ -22,7 +22,7 @@
 
 #include "persistence/memory_journal.hpp"
 #include "saga/saga.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;

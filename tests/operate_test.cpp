@@ -16,7 +16,7 @@
 
 #include <caf/scoped_actor.hpp>
 
-#include "actors/admin/http_client.hpp"
+#include "admin/http_client.hpp"
 #include "demo/shop.hpp"
 #include "tests/cluster_fixture.hpp"
 

@@ -23,7 +23,7 @@
 #include "persistence/redis_journal.hpp"
 #include "saga/saga.hpp"
 #include "tests/await_saga.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace std::chrono_literals;
 

@@ -18,8 +18,8 @@
 
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
-#include "tests/child_process.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/child_process.hpp"
+#include "tests/support/redis_server.hpp"
 #include "tests/sample_sagas.hpp"
 
 using namespace std::chrono_literals;

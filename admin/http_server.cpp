@@ -1,0 +1,789 @@
+#include "admin/http_server.hpp"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <caf/message.hpp>
+
+#include "core/parse_number.hpp"
+#include "core/percent_decode.hpp"
+#include "saga/errc.hpp"
+#include "saga/status.hpp"
+
+namespace saga::detail {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using request = http::request<http::string_body>;
+using response = http::response<http::string_body>;
+
+constexpr size_t max_target = 2 * 1024;
+constexpr uint32_t max_header_block = 8 * 1024;
+constexpr size_t max_filter_text = 256;
+constexpr size_t max_cursor = 1024;
+/// What a closing connection reads and discards at most before it closes,
+/// so that the client sees the answer instead of a reset.
+constexpr size_t max_drain = 1024 * 1024;
+constexpr std::chrono::milliseconds max_drain_time{1000};
+
+// -- validation ---------------------------------------------------------------
+
+bool is_alnum(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+         || (c >= '0' && c <= '9');
+}
+
+/// Returns whether `id` is 1 to 200 characters of [A-Za-z0-9._:-].
+bool valid_id(std::string_view id) noexcept {
+  return !id.empty() && id.size() <= 200
+         && std::all_of(id.begin(), id.end(), [](char c) {
+              return is_alnum(c) || c == '.' || c == '_' || c == ':'
+                     || c == '-';
+            });
+}
+
+/// Returns whether `by` is 1 to 64 characters of [A-Za-z0-9._@-].
+bool valid_operator(std::string_view by) noexcept {
+  return !by.empty() && by.size() <= 64
+         && std::all_of(by.begin(), by.end(), [](char c) {
+              return is_alnum(c) || c == '.' || c == '_' || c == '@'
+                     || c == '-';
+            });
+}
+
+/// Returns whether `x` has no control characters.
+bool printable(std::string_view x) noexcept {
+  return std::none_of(x.begin(), x.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+}
+
+/// Returns `x` as an unsigned number in [lo, hi], or nullopt.
+template <class T>
+std::optional<T> parse_number(std::string_view x, T lo, T hi) {
+  T result{};
+  if (!saga::parse_number(x, result) || result < lo || result > hi)
+    return std::nullopt;
+  return result;
+}
+
+caf::error bad_parameter(const std::string& name, const std::string& what) {
+  return make_error(errc::invalid_request,
+                    "bad query parameter '" + name + "': " + what);
+}
+
+/// The query of a request target: decoded (name, value) pairs.
+using query_params = std::map<std::string, std::string>;
+
+/// Returns the decoded parameters of `query` (the part after '?'), or an
+/// `invalid_request` error naming a parameter that is broken or given twice.
+caf::expected<query_params> parse_query(std::string_view query) {
+  query_params result;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{}
+                                          : query.substr(amp + 1);
+    if (part.empty())
+      continue;
+    auto eq = part.find('=');
+    auto raw_name = part.substr(0, eq);
+    auto raw_value = eq == std::string_view::npos ? std::string_view{}
+                                                  : part.substr(eq + 1);
+    auto name = percent_decode(raw_name, true);
+    if (!name)
+      return bad_parameter(std::string{raw_name}, "broken percent-encoding");
+    auto value = percent_decode(raw_value, true);
+    if (!value)
+      return bad_parameter(*name, "broken percent-encoding");
+    if (!result.emplace(std::move(*name), std::move(*value)).second)
+      return bad_parameter(std::string{raw_name}, "given twice");
+  }
+  return result;
+}
+
+/// Returns the value of parameter `name`, or nullptr if absent or empty
+/// (empty values match everything).
+const std::string* param(const query_params& params, const std::string& name) {
+  auto i = params.find(name);
+  return i == params.end() || i->second.empty() ? nullptr : &i->second;
+}
+
+/// Returns the filter of `GET /api/sagas` from `params`, or an
+/// `invalid_request` error naming the first bad parameter. Unknown
+/// parameters are ignored.
+caf::expected<saga_filter> parse_filter(const query_params& params) {
+  saga_filter f;
+  if (auto x = param(params, "state")) {
+    auto st = parse_saga_status(*x);
+    if (!st || *st == saga_status::pending)
+      return bad_parameter("state", "expected running, compensating, "
+                                    "completed, compensated or failed");
+    f.state = *st;
+  }
+  for (auto [name, field] : {std::pair{"definition", &f.definition},
+                             std::pair{"node", &f.node}}) {
+    if (auto x = param(params, name)) {
+      if (x->size() > max_filter_text || !printable(*x))
+        return bad_parameter(name, "expected at most 256 printable "
+                                   "characters");
+      *field = *x;
+    }
+  }
+  constexpr auto max_age = std::numeric_limits<int64_t>::max();
+  for (auto [name, field] : {std::pair{"min_age_s", &f.min_age_s},
+                             std::pair{"max_age_s", &f.max_age_s}}) {
+    if (auto x = param(params, name)) {
+      auto n = parse_number<int64_t>(*x, 0, max_age);
+      if (!n)
+        return bad_parameter(name, "expected a number of seconds >= 0");
+      *field = *n;
+    }
+  }
+  if (f.min_age_s && f.max_age_s && *f.min_age_s > *f.max_age_s)
+    return bad_parameter("min_age_s", "greater than max_age_s");
+  if (auto x = param(params, "limit")) {
+    auto n = parse_number<uint32_t>(*x, 1, 500);
+    if (!n)
+      return bad_parameter("limit", "expected 1 to 500");
+    f.limit = *n;
+  }
+  if (auto x = param(params, "cursor")) {
+    if (x->size() > max_cursor || !printable(*x))
+      return bad_parameter("cursor", "malformed");
+    f.cursor = *x;
+  }
+  return f;
+}
+
+/// Returns whether `given` equals `expected`, in a time that depends only
+/// on their lengths (never on where they differ).
+bool token_equal(std::string_view expected, std::string_view given) noexcept {
+  auto n = std::max(expected.size(), given.size());
+  unsigned diff = expected.size() == given.size() ? 0u : 1u;
+  for (size_t i = 0; i < n; ++i) {
+    auto a = i < expected.size() ? static_cast<unsigned char>(expected[i]) : 0;
+    auto b = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= static_cast<unsigned>(a ^ b);
+  }
+  return diff == 0;
+}
+
+/// Returns the token of an `Authorization: Bearer <token>` header value, or
+/// nullopt for any other scheme.
+std::optional<std::string_view> bearer_token(std::string_view value) {
+  constexpr std::string_view scheme = "bearer";
+  while (!value.empty() && value.front() == ' ')
+    value.remove_prefix(1);
+  if (value.size() <= scheme.size() || value[scheme.size()] != ' ')
+    return std::nullopt;
+  for (size_t i = 0; i < scheme.size(); ++i)
+    if ((value[i] | 0x20) != scheme[i])
+      return std::nullopt;
+  value.remove_prefix(scheme.size());
+  while (!value.empty() && value.front() == ' ')
+    value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+    value.remove_suffix(1);
+  if (value.empty())
+    return std::nullopt;
+  return value;
+}
+
+/// Returns the operator named by a POST body (empty or `{"by": "..."}`),
+/// or an `invalid_request` error.
+caf::expected<std::string> parse_operator(const std::string& body) {
+  if (std::all_of(body.begin(), body.end(), [](char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+      }))
+    return std::string{"admin"};
+  auto doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded())
+    return make_error(errc::invalid_request, "body is not valid JSON");
+  if (!doc.is_object())
+    return make_error(errc::invalid_request, "body is not a JSON object");
+  std::string by = "admin";
+  for (auto i = doc.begin(); i != doc.end(); ++i) {
+    if (i.key() != "by")
+      return make_error(errc::invalid_request,
+                        "unknown member '" + i.key().substr(0, 64)
+                          + "' in the body");
+    if (!i.value().is_string()
+        || !valid_operator(i.value().get_ref<const std::string&>()))
+      return make_error(errc::invalid_request,
+                        "'by' must be 1 to 64 characters of "
+                        "[A-Za-z0-9._@-]");
+    by = i.value().get<std::string>();
+  }
+  return by;
+}
+
+// -- responses ----------------------------------------------------------------
+
+void common_headers(response& res) {
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+}
+
+response json_response(http::status status, const json& body) {
+  response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  common_headers(res);
+  // Replace invalid UTF-8 from the backend instead of throwing.
+  res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  res.body() += '\n';
+  return res;
+}
+
+response error_response(http::status status, std::string_view code,
+                        std::string text) {
+  return json_response(status, json{{"error", std::move(text)},
+                                    {"code", std::string{code}}});
+}
+
+/// Returns the HTTP status of a backend (or validation) error.
+http::status status_of(const caf::error& err) {
+  if (err.category() != error_category())
+    return http::status::internal_server_error;
+  switch (static_cast<errc>(err.code())) {
+    case errc::unknown_saga: return http::status::not_found;
+    case errc::invalid_request: return http::status::bad_request;
+    case errc::invalid_state: return http::status::conflict;
+    case errc::journal_failure:
+    case errc::no_route:
+    case errc::shutting_down: return http::status::service_unavailable;
+    default: return http::status::internal_server_error;
+  }
+}
+
+response error_response(const caf::error& err) {
+  std::string text;
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    text = ctx.get_as<std::string>(0);
+  else
+    text = describe(err);
+  std::string code = err.category() == error_category()
+                       ? to_string(static_cast<errc>(err.code()))
+                       : "internal_error";
+  return error_response(status_of(err), code, std::move(text));
+}
+
+response result_response(const caf::expected<json>& x) {
+  if (!x)
+    return error_response(x.error());
+  return json_response(http::status::ok, *x);
+}
+
+response method_not_allowed(std::string_view allow) {
+  auto res = error_response(http::status::method_not_allowed,
+                            "method_not_allowed",
+                            "method not allowed; use "
+                              + std::string{allow});
+  res.set(http::field::allow, std::string{allow});
+  return res;
+}
+
+response not_found() {
+  return error_response(http::status::not_found, "not_found",
+                        "no such route");
+}
+
+bool is_http_error(const beast::error_code& ec) {
+  return ec.category()
+         == http::make_error_code(http::error::bad_target).category();
+}
+
+} // namespace
+
+// -- the server ---------------------------------------------------------------
+
+class admin_session;
+
+/// The state of a running server. Everything but `stop_mtx_`, `stopped_`
+/// and `port_` is touched only by the I/O thread once it runs.
+class admin_server_impl {
+public:
+  admin_server_impl(admin_server_config cfg,
+                    std::shared_ptr<admin_backend> backend)
+    : cfg_(std::move(cfg)), backend_(std::move(backend)) {
+    // nop
+  }
+
+  ~admin_server_impl() {
+    stop();
+  }
+
+  /// Returns an error if the server cannot listen as configured.
+  caf::error listen();
+
+  /// Starts the I/O thread.
+  void run();
+
+  void stop();
+
+  uint16_t port() const noexcept {
+    return port_;
+  }
+
+  /// Returns the answer to `req` (never throws).
+  response handle(const request& req);
+
+  const admin_server_config& config() const noexcept {
+    return cfg_;
+  }
+
+  bool stopping() const noexcept {
+    return stopping_;
+  }
+
+  void add(admin_session* s) {
+    sessions_.insert(s);
+  }
+
+  void remove(admin_session* s) {
+    sessions_.erase(s);
+  }
+
+private:
+  response route(const request& req);
+  response post_operator(const request& req, const std::string& id,
+                         std::string_view action);
+  response asset(const request& req, std::string_view path);
+
+  void do_accept();
+
+  admin_server_config cfg_;
+  std::shared_ptr<admin_backend> backend_;
+  uint16_t port_ = 0;
+  // Declared before the io_context: sessions that die with its pending
+  // handlers still find the set.
+  std::unordered_set<admin_session*> sessions_;
+  bool stopping_ = false;
+  asio::io_context ioc_{1};
+  tcp::acceptor acceptor_{ioc_};
+  std::thread thread_;
+  std::mutex stop_mtx_;
+  bool stopped_ = false;
+};
+
+/// One connection: reads requests, answers them in order, keeps alive.
+class admin_session : public std::enable_shared_from_this<admin_session> {
+public:
+  admin_session(admin_server_impl& srv, tcp::socket socket)
+    : srv_(srv), stream_(std::move(socket)) {
+    srv_.add(this);
+  }
+
+  ~admin_session() {
+    srv_.remove(this);
+  }
+
+  void start() {
+    do_read();
+  }
+
+  /// Closes the connection; pending operations end with operation_aborted.
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+private:
+  void do_read() {
+    if (srv_.stopping())
+      return close();
+    parser_.emplace();
+    parser_->header_limit(max_header_block);
+    parser_->body_limit(static_cast<uint64_t>(srv_.config().max_body));
+    stream_.expires_after(srv_.config().io_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec,
+                                                 size_t) {
+                       self->on_read(ec);
+                     });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == asio::error::operation_aborted || srv_.stopping())
+      return close();
+    if (ec == http::error::body_limit)
+      return answer(error_response(http::status::payload_too_large,
+                                   "payload_too_large",
+                                   "request body over "
+                                     + std::to_string(srv_.config().max_body)
+                                     + " bytes"),
+                    false);
+    if (ec == http::error::header_limit)
+      return answer(error_response(
+                      http::status::request_header_fields_too_large,
+                      "header_too_large", "header block over 8 KiB"),
+                    false);
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message
+        || ec == beast::error::timeout)
+      return close();
+    if (ec && is_http_error(ec))
+      return answer(error_response(http::status::bad_request,
+                                   "invalid_request",
+                                   "malformed request: " + ec.message()),
+                    false);
+    if (ec)
+      return close();
+    const auto& req = parser_->get();
+    auto res = srv_.handle(req);
+    res.version(req.version() == 10 ? 10 : 11);
+    answer(std::move(res), req.keep_alive());
+  }
+
+  void answer(response res, bool keep_alive) {
+    res_ = std::move(res);
+    res_.keep_alive(keep_alive);
+    res_.prepare_payload();
+    stream_.expires_after(srv_.config().io_timeout);
+    http::async_write(stream_, res_,
+                      [self = shared_from_this()](beast::error_code ec,
+                                                  size_t) {
+                        self->on_write(ec);
+                      });
+  }
+
+  void on_write(beast::error_code ec) {
+    if (ec)
+      return close();
+    if (!res_.keep_alive())
+      return linger();
+    do_read();
+  }
+
+  /// Closes gracefully: no more sending, then reads and drops what the
+  /// client still sends (a body we refused) until it closes, so that it
+  /// reads our answer rather than a reset.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec || srv_.stopping())
+      return close();
+    do_drain();
+  }
+
+  void do_drain() {
+    stream_.expires_after(std::min(srv_.config().io_timeout, max_drain_time));
+    stream_.async_read_some(asio::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec,
+                                                        size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > max_drain
+                                  || self->srv_.stopping())
+                                return self->close();
+                              self->do_drain();
+                            });
+  }
+
+  admin_server_impl& srv_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  response res_;
+  std::array<char, 4096> drain_;
+  size_t drained_ = 0;
+};
+
+caf::error admin_server_impl::listen() {
+  if (!backend_)
+    return make_error(errc::invalid_config, "admin server: no backend");
+  if (cfg_.max_connections == 0)
+    return make_error(errc::invalid_config,
+                      "admin server: max_connections must be at least 1");
+  if (cfg_.io_timeout <= std::chrono::milliseconds{0})
+    return make_error(errc::invalid_config,
+                      "admin server: io_timeout must be positive");
+  boost::system::error_code ec;
+  auto host = cfg_.host == "localhost" ? std::string{"127.0.0.1"} : cfg_.host;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec)
+    return make_error(errc::invalid_config,
+                      "admin server: bad host '" + cfg_.host
+                        + "' (expected a numeric address or localhost)");
+  tcp::endpoint ep{addr, cfg_.port};
+  auto where = cfg_.host + ":" + std::to_string(cfg_.port);
+  auto fail = [&](const char* what) {
+    return make_error(errc::invalid_config, "admin server: cannot " + std::string{what}
+                                              + " " + where + ": "
+                                              + ec.message());
+  };
+  if (acceptor_.open(ep.protocol(), ec); ec)
+    return fail("open");
+  // Lets a restarted node bind while old connections sit in TIME_WAIT; on
+  // Linux it does not allow two listeners on one port.
+  if (acceptor_.set_option(tcp::acceptor::reuse_address(true), ec); ec)
+    return fail("configure");
+  if (acceptor_.bind(ep, ec); ec)
+    return fail("bind");
+  if (acceptor_.listen(asio::socket_base::max_listen_connections, ec); ec)
+    return fail("listen on");
+  auto local = acceptor_.local_endpoint(ec);
+  if (ec)
+    return fail("read the port of");
+  port_ = local.port();
+  return {};
+}
+
+void admin_server_impl::run() {
+  do_accept();
+  thread_ = std::thread{[this] {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (...) {
+        // A handler threw (only allocation can): keep serving.
+      }
+    }
+  }};
+}
+
+void admin_server_impl::stop() {
+  std::lock_guard<std::mutex> guard{stop_mtx_};
+  if (stopped_)
+    return;
+  stopped_ = true;
+  if (!thread_.joinable())
+    return;
+  asio::post(ioc_, [this] {
+    stopping_ = true;
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    std::vector<admin_session*> open{sessions_.begin(), sessions_.end()};
+    for (auto* s : open)
+      s->close();
+  });
+  thread_.join();
+}
+
+void admin_server_impl::do_accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec,
+                                tcp::socket socket) {
+    if (stopping_ || ec == asio::error::operation_aborted) {
+      socket.close(ec);
+      return;
+    }
+    if (!ec) {
+      if (sessions_.size() >= cfg_.max_connections) {
+        socket.shutdown(tcp::socket::shutdown_both, ec);
+        socket.close(ec);
+      } else {
+        std::make_shared<admin_session>(*this, std::move(socket))->start();
+      }
+    }
+    // Transient errors (too many open files) do not stop the server.
+    do_accept();
+  });
+}
+
+response admin_server_impl::handle(const request& req) {
+  try {
+    return route(req);
+  } catch (const std::exception& e) {
+    return error_response(http::status::internal_server_error,
+                          "internal_error", e.what());
+  } catch (...) {
+    return error_response(http::status::internal_server_error,
+                          "internal_error", "unknown exception");
+  }
+}
+
+response admin_server_impl::route(const request& req) {
+  std::string_view target{req.target().data(), req.target().size()};
+  if (target.size() > max_target)
+    return error_response(http::status::bad_request, "invalid_request",
+                          "request target over 2 KiB");
+  if (target.empty() || target.front() != '/')
+    return error_response(http::status::bad_request, "invalid_request",
+                          "request target must be a path");
+  auto qm = target.find('?');
+  auto path = target.substr(0, qm);
+  auto query = qm == std::string_view::npos ? std::string_view{}
+                                            : target.substr(qm + 1);
+  auto is_get = req.method() == http::verb::get;
+  constexpr std::string_view sagas = "/api/sagas";
+  if (path == sagas) {
+    if (!is_get)
+      return method_not_allowed("GET");
+    auto params = parse_query(query);
+    if (!params)
+      return error_response(params.error());
+    auto filter = parse_filter(*params);
+    if (!filter)
+      return error_response(filter.error());
+    return result_response(backend_->list(*filter));
+  }
+  if (path.size() > sagas.size() && path.substr(0, sagas.size()) == sagas
+      && path[sagas.size()] == '/') {
+    auto rest = path.substr(sagas.size() + 1);
+    auto slash = rest.find('/');
+    auto action = slash == std::string_view::npos ? std::string_view{}
+                                                  : rest.substr(slash + 1);
+    if (slash != std::string_view::npos && action != "retry"
+        && action != "abort")
+      return not_found();
+    auto allowed = slash == std::string_view::npos ? "GET" : "POST";
+    if (req.method() != (slash == std::string_view::npos ? http::verb::get
+                                                         : http::verb::post))
+      return method_not_allowed(allowed);
+    auto id = percent_decode(rest.substr(0, slash), false);
+    if (slash != std::string_view::npos) {
+      // The token first: a caller without one learns nothing, not even
+      // whether its id or body would have been accepted.
+      return post_operator(req, id && valid_id(*id) ? *id : std::string{},
+                           action);
+    }
+    if (!id || !valid_id(*id))
+      return error_response(http::status::bad_request, "invalid_request",
+                            "bad saga id: expected 1 to 200 characters of "
+                            "[A-Za-z0-9._:-]");
+    return result_response(backend_->show(*id));
+  }
+  if (path == "/api/stats") {
+    if (!is_get)
+      return method_not_allowed("GET");
+    return result_response(backend_->stats());
+  }
+  if (path == "/api/nodes") {
+    if (!is_get)
+      return method_not_allowed("GET");
+    return result_response(backend_->nodes());
+  }
+  if (path == "/api/events") {
+    if (!is_get)
+      return method_not_allowed("GET");
+    auto params = parse_query(query);
+    if (!params)
+      return error_response(params.error());
+    uint64_t after = 0;
+    uint32_t max = 100;
+    if (auto x = param(*params, "after")) {
+      auto n = parse_number<uint64_t>(*x, 0,
+                                      std::numeric_limits<uint64_t>::max());
+      if (!n)
+        return error_response(bad_parameter("after", "expected a number"));
+      after = *n;
+    }
+    if (auto x = param(*params, "max")) {
+      auto n = parse_number<uint32_t>(*x, 1, 1000);
+      if (!n)
+        return error_response(bad_parameter("max", "expected 1 to 1000"));
+      max = *n;
+    }
+    return result_response(backend_->events(after, max));
+  }
+  if (path == "/metrics") {
+    if (!is_get)
+      return method_not_allowed("GET");
+    response res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    common_headers(res);
+    res.body() = backend_->metrics_text();
+    return res;
+  }
+  return asset(req, path);
+}
+
+response admin_server_impl::post_operator(const request& req,
+                                          const std::string& id,
+                                          std::string_view action) {
+  auto auth = req.find(http::field::authorization);
+  std::optional<std::string_view> given;
+  if (auth != req.end())
+    given = bearer_token({auth->value().data(), auth->value().size()});
+  if (cfg_.token.empty() || !given || !token_equal(cfg_.token, *given)) {
+    auto res = error_response(http::status::unauthorized, "unauthorized",
+                              cfg_.token.empty()
+                                ? "this node accepts no mutating calls "
+                                  "(no admin token configured)"
+                                : "missing or wrong bearer token");
+    res.set(http::field::www_authenticate, "Bearer");
+    return res;
+  }
+  if (id.empty())
+    return error_response(http::status::bad_request, "invalid_request",
+                          "bad saga id: expected 1 to 200 characters of "
+                          "[A-Za-z0-9._:-]");
+  auto by = parse_operator(req.body());
+  if (!by)
+    return error_response(by.error());
+  if (action == "retry")
+    return result_response(backend_->retry(id, *by));
+  return result_response(backend_->abort(id, *by));
+}
+
+response admin_server_impl::asset(const request& req, std::string_view path) {
+  auto key = path == "/" ? std::string{"/index.html"} : std::string{path};
+  auto i = cfg_.assets.find(key);
+  if (i == cfg_.assets.end())
+    return not_found();
+  if (req.method() != http::verb::get)
+    return method_not_allowed("GET");
+  response res{http::status::ok, 11};
+  res.set(http::field::content_type, i->second.first);
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Content-Security-Policy", "default-src 'self'");
+  res.body() = i->second.second;
+  return res;
+}
+
+// -- admin_server -------------------------------------------------------------
+
+caf::expected<std::unique_ptr<admin_server>>
+admin_server::start(admin_server_config cfg,
+                    std::shared_ptr<admin_backend> backend) {
+  std::unique_ptr<admin_server_impl> impl;
+  try {
+    impl = std::make_unique<admin_server_impl>(std::move(cfg),
+                                               std::move(backend));
+    if (auto err = impl->listen())
+      return err;
+    impl->run();
+  } catch (const std::exception& e) {
+    return make_error(errc::invalid_config,
+                      std::string{"admin server: "} + e.what());
+  }
+  return std::unique_ptr<admin_server>{new admin_server(std::move(impl))};
+}
+
+admin_server::admin_server(std::unique_ptr<admin_server_impl> ptr)
+  : impl_(std::move(ptr)) {
+  // nop
+}
+
+admin_server::~admin_server() {
+  stop();
+}
+
+uint16_t admin_server::port() const noexcept {
+  return impl_->port();
+}
+
+void admin_server::stop() {
+  impl_->stop();
+}
+
+} // namespace saga::detail

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <caf/expected.hpp>
+
+#include "admin/admin_backend.hpp"
+
+namespace saga::detail {
+
+class admin_server_impl;
+
+/// How the admin HTTP server listens and what it allows. A value type.
+struct admin_server_config {
+  /// A numeric IPv4 or IPv6 address, or "localhost" (127.0.0.1).
+  std::string host = "127.0.0.1";
+  /// 0: any free port (see `admin_server::port`).
+  uint16_t port = 0;
+  /// The bearer token of mutating calls; empty: every mutating call is
+  /// refused with 401.
+  std::string token;
+  /// Request bodies above this many bytes get 413.
+  size_t max_body = 16 * 1024;
+  /// Per connection: a request must arrive, and its answer leave, within
+  /// this time of the previous one; idle keep-alive connections are closed.
+  std::chrono::milliseconds io_timeout{10'000};
+  /// Connections at once; the server closes any beyond at once.
+  size_t max_connections = 64;
+  /// The dashboard's files: path (e.g. "/index.html") -> (content type,
+  /// bytes); "/" serves "/index.html". An empty map is fine.
+  std::map<std::string, std::pair<std::string, std::string>> assets;
+};
+
+/// The admin HTTP API of docs/admin-api.md (Boost.Beast) on one I/O thread
+/// it owns, which also runs every `admin_backend` call. The server owns its
+/// thread, sockets and config and shares the backend; `port` is thread-safe,
+/// and `stop` may be called from any thread except the I/O thread (so not
+/// from the backend).
+class admin_server {
+public:
+  /// Returns a started server, listening when it returns, or an
+  /// `errc::invalid_config` error naming the problem (a bad host, a port in
+  /// use, a null backend).
+  static caf::expected<std::unique_ptr<admin_server>>
+  start(admin_server_config cfg, std::shared_ptr<admin_backend> backend);
+
+  admin_server(const admin_server&) = delete;
+  admin_server& operator=(const admin_server&) = delete;
+
+  /// Stops the server (see `stop`).
+  ~admin_server();
+
+  /// Returns the port the server listens on (the chosen one for port 0).
+  uint16_t port() const noexcept;
+
+  /// Stops accepting, closes every connection and joins the I/O thread; a
+  /// backend call in progress finishes first. Idempotent.
+  void stop();
+
+private:
+  explicit admin_server(std::unique_ptr<admin_server_impl> ptr);
+
+  std::unique_ptr<admin_server_impl> impl_;
+};
+
+} // namespace saga::detail

@@ -1,0 +1,659 @@
+// Unit tests of the admin HTTP layer (saga::detail::admin_server): every
+// route of docs/admin-api.md against a stub backend that records its calls,
+// through a small blocking Beast client on loopback.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <caf/sec.hpp>
+
+#include "admin/http_server.hpp"
+#include "saga/errc.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+using saga::errc;
+using saga::json;
+using saga::saga_filter;
+using saga::detail::admin_backend;
+using saga::detail::admin_server;
+using saga::detail::admin_server_config;
+
+namespace {
+
+using response = http::response<http::string_body>;
+
+/// Records every call; answers canned JSON, or `fail` / throws when set.
+class stub_backend : public admin_backend {
+public:
+  caf::expected<json> list(const saga_filter& filter) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("list");
+    filter_ = filter;
+    return answer(json{{"sagas", json::array()}, {"next", ""}, {"scanned", 0}});
+  }
+
+  caf::expected<json> show(const std::string& id) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("show " + id);
+    return answer(json{{"id", id}, {"state", "failed"}});
+  }
+
+  caf::expected<json> stats() override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("stats");
+    return answer(json{{"states", {{"failed", 3}}}, {"definitions", json::object()}});
+  }
+
+  caf::expected<json> nodes() override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("nodes");
+    return answer(json{{"nodes", json::array({json{{"id", "orders"}}})}});
+  }
+
+  caf::expected<json> events(uint64_t after, uint32_t max) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("events " + std::to_string(after) + " "
+                     + std::to_string(max));
+    return answer(json{{"events", json::array()}, {"next", after}});
+  }
+
+  caf::expected<json> retry(const std::string& id,
+                            const std::string& by) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("retry " + id + " " + by);
+    return answer(json{{"id", id}, {"action", "retry"}, {"by", by},
+                       {"state", "compensating"}});
+  }
+
+  caf::expected<json> abort(const std::string& id,
+                            const std::string& by) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("abort " + id + " " + by);
+    return answer(json{{"id", id}, {"action", "abort"}, {"by", by},
+                       {"state", "compensating"}});
+  }
+
+  std::string metrics_text() override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("metrics");
+    if (throw_)
+      throw std::runtime_error("metrics exploded");
+    return "# TYPE saga_failovers_total counter\nsaga_failovers_total 0\n";
+  }
+
+  /// Makes every later call answer `err`.
+  void fail_with(caf::error err) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    fail_ = std::move(err);
+  }
+
+  /// Makes every later call throw.
+  void throw_on_call() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    throw_ = true;
+  }
+
+  std::vector<std::string> calls() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return calls_;
+  }
+
+  saga_filter last_filter() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return filter_;
+  }
+
+private:
+  caf::expected<json> answer(json x) {
+    if (throw_)
+      throw std::runtime_error("backend exploded");
+    if (fail_)
+      return fail_;
+    return x;
+  }
+
+  std::mutex mtx_;
+  std::vector<std::string> calls_;
+  saga_filter filter_;
+  caf::error fail_;
+  bool throw_ = false;
+};
+
+/// A blocking HTTP/1.1 client on one keep-alive connection.
+class client {
+public:
+  explicit client(uint16_t port) {
+    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+
+  /// Returns the answer to `req`, or an empty 599 response on an I/O error.
+  response send(http::request<http::string_body> req) {
+    req.set(http::field::host, "127.0.0.1");
+    req.prepare_payload();
+    beast::error_code ec;
+    http::write(socket_, req, ec);
+    if (ec)
+      return response{static_cast<http::status>(599), 11};
+    return read();
+  }
+
+  response get(const std::string& target) {
+    return send({http::verb::get, target, 11});
+  }
+
+  response post(const std::string& target, const std::string& body = {},
+                const std::string& authorization = {}) {
+    http::request<http::string_body> req{http::verb::post, target, 11};
+    if (!authorization.empty())
+      req.set(http::field::authorization, authorization);
+    req.body() = body;
+    return send(std::move(req));
+  }
+
+  /// Returns the next response, or an empty 599 response on an I/O error.
+  response read() {
+    response res;
+    beast::error_code ec;
+    http::read(socket_, buffer_, res, ec);
+    if (ec)
+      return response{static_cast<http::status>(599), 11};
+    return res;
+  }
+
+  /// Returns the error of reading once more (end_of_stream once the server
+  /// closed the connection).
+  beast::error_code read_error() {
+    response res;
+    beast::error_code ec;
+    http::read(socket_, buffer_, res, ec);
+    return ec;
+  }
+
+  tcp::socket& socket() {
+    return socket_;
+  }
+
+private:
+  asio::io_context ioc_;
+  tcp::socket socket_{ioc_};
+  beast::flat_buffer buffer_;
+};
+
+std::string header(const response& res, http::field f) {
+  auto i = res.find(f);
+  return i == res.end() ? std::string{} : std::string{i->value()};
+}
+
+std::string header(const response& res, const char* name) {
+  auto i = res.find(name);
+  return i == res.end() ? std::string{} : std::string{i->value()};
+}
+
+json body_of(const response& res) {
+  return json::parse(res.body(), nullptr, false);
+}
+
+constexpr auto token = "s3cret-token";
+const std::string bearer = std::string{"Bearer "} + token;
+
+class AdminServer : public ::testing::Test {
+protected:
+  void SetUp() override {
+    start(config());
+  }
+
+  void TearDown() override {
+    if (server_)
+      server_->stop();
+  }
+
+  admin_server_config config() {
+    admin_server_config cfg;
+    cfg.token = token;
+    cfg.max_body = 1024;
+    cfg.assets["/index.html"] = {"text/html; charset=utf-8", "<h1>sagas</h1>"};
+    cfg.assets["/app.js"] = {"text/javascript", "console.log(1)"};
+    return cfg;
+  }
+
+  void start(admin_server_config cfg) {
+    if (server_)
+      server_->stop();
+    server_.reset();
+    backend_ = std::make_shared<stub_backend>();
+    auto s = admin_server::start(std::move(cfg), backend_);
+    ASSERT_TRUE(s) << saga::describe(s.error());
+    server_ = std::move(*s);
+    ASSERT_NE(server_->port(), 0);
+    client_ = std::make_unique<client>(server_->port());
+  }
+
+  /// Checks that `res` is a JSON error with `status` and `code` whose text
+  /// mentions `what`.
+  void expect_error(const response& res, unsigned status,
+                    const std::string& code, const std::string& what = {}) {
+    EXPECT_EQ(res.result_int(), status) << res.body();
+    EXPECT_EQ(header(res, http::field::content_type), "application/json");
+    auto body = body_of(res);
+    ASSERT_TRUE(body.is_object()) << res.body();
+    EXPECT_EQ(body.value("code", ""), code) << res.body();
+    EXPECT_TRUE(body.contains("error")) << res.body();
+    if (!what.empty()) {
+      EXPECT_NE(body.value("error", "").find(what), std::string::npos)
+        << res.body();
+    }
+  }
+
+  std::shared_ptr<stub_backend> backend_;
+  std::unique_ptr<admin_server> server_;
+  std::unique_ptr<client> client_;
+};
+
+} // namespace
+
+// -- reads ----------------------------------------------------------------------
+
+TEST_F(AdminServer, ListParsesEveryFilter) {
+  auto res = client_->get("/api/sagas?state=failed&definition=pur%20chase"
+                          "&node=orders&min_age_s=5&max_age_s=60&limit=20"
+                          "&cursor=c%2F1&unknown=ignored");
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(header(res, http::field::content_type), "application/json");
+  EXPECT_EQ(header(res, http::field::cache_control), "no-store");
+  EXPECT_EQ(header(res, "X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(body_of(res)["scanned"], 0);
+  auto f = backend_->last_filter();
+  ASSERT_TRUE(f.state);
+  EXPECT_EQ(*f.state, saga::saga_status::failed);
+  EXPECT_EQ(f.definition, "pur chase");
+  EXPECT_EQ(f.node, "orders");
+  EXPECT_EQ(f.min_age_s, 5);
+  EXPECT_EQ(f.max_age_s, 60);
+  EXPECT_EQ(f.limit, 20u);
+  EXPECT_EQ(f.cursor, "c/1");
+}
+
+TEST_F(AdminServer, ListWithoutQueryUsesTheDefaults) {
+  auto res = client_->get("/api/sagas");
+  ASSERT_EQ(res.result_int(), 200u);
+  auto f = backend_->last_filter();
+  EXPECT_FALSE(f.state);
+  EXPECT_TRUE(f.definition.empty());
+  EXPECT_FALSE(f.min_age_s);
+  EXPECT_EQ(f.limit, 50u);
+  EXPECT_TRUE(f.cursor.empty());
+}
+
+TEST_F(AdminServer, BadQueryValuesAreRefusedNamingTheParameter) {
+  const std::pair<const char*, const char*> cases[] = {
+    {"/api/sagas?state=bogus", "state"},
+    {"/api/sagas?state=pending", "state"},
+    {"/api/sagas?limit=0", "limit"},
+    {"/api/sagas?limit=501", "limit"},
+    {"/api/sagas?limit=ten", "limit"},
+    {"/api/sagas?limit=5x", "limit"},
+    {"/api/sagas?min_age_s=-1", "min_age_s"},
+    {"/api/sagas?max_age_s=99999999999999999999", "max_age_s"},
+    {"/api/sagas?min_age_s=10&max_age_s=5", "min_age_s"},
+    {"/api/sagas?definition=a%0Ab", "definition"},
+    {"/api/sagas?node=%zz", "node"},
+    {"/api/sagas?limit=1&limit=2", "limit"},
+    {"/api/events?max=0", "max"},
+    {"/api/events?max=1001", "max"},
+    {"/api/events?after=-3", "after"},
+  };
+  for (auto [target, name] : cases)
+    expect_error(client_->get(target), 400, "invalid_request",
+                 std::string{"'"} + name + "'");
+  EXPECT_TRUE(backend_->calls().empty());
+}
+
+TEST_F(AdminServer, ShowValidatesTheId) {
+  auto res = client_->get("/api/sagas/70de.x_y:z-25");
+  ASSERT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(body_of(res)["id"], "70de.x_y:z-25");
+  expect_error(client_->get("/api/sagas/bad$id"), 400, "invalid_request",
+               "saga id");
+  expect_error(client_->get("/api/sagas/" + std::string(201, 'a')), 400,
+               "invalid_request");
+  expect_error(client_->get("/api/sagas/"), 400, "invalid_request");
+  EXPECT_EQ(client_->get("/api/sagas/" + std::string(200, 'a')).result_int(),
+            200u);
+  // The dashboard sends ids through encodeURIComponent (':' as %3A).
+  EXPECT_EQ(client_->get("/api/sagas/70de%3A25").result_int(), 200u);
+  expect_error(client_->get("/api/sagas/a%2Fb"), 400, "invalid_request");
+  expect_error(client_->get("/api/sagas/a%2"), 400, "invalid_request");
+  EXPECT_EQ(client_->post("/api/sagas/70de%3A26/abort", "", bearer)
+              .result_int(),
+            200u);
+  EXPECT_EQ(backend_->calls(),
+            (std::vector<std::string>{"show 70de.x_y:z-25",
+                                      "show " + std::string(200, 'a'),
+                                      "show 70de:25", "abort 70de:26 admin"}));
+}
+
+TEST_F(AdminServer, StatsNodesAndEvents) {
+  auto stats = client_->get("/api/stats");
+  ASSERT_EQ(stats.result_int(), 200u);
+  EXPECT_EQ(body_of(stats)["states"]["failed"], 3);
+  auto nodes = client_->get("/api/nodes");
+  ASSERT_EQ(nodes.result_int(), 200u);
+  EXPECT_EQ(body_of(nodes)["nodes"][0]["id"], "orders");
+  EXPECT_EQ(client_->get("/api/events").result_int(), 200u);
+  auto events = client_->get("/api/events?after=5&max=1000");
+  ASSERT_EQ(events.result_int(), 200u);
+  EXPECT_EQ(body_of(events)["next"], 5);
+  EXPECT_EQ(backend_->calls(),
+            (std::vector<std::string>{"stats", "nodes", "events 0 100",
+                                      "events 5 1000"}));
+}
+
+TEST_F(AdminServer, MetricsAreServedAsPrometheusText) {
+  auto res = client_->get("/metrics");
+  ASSERT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(header(res, http::field::content_type),
+            "text/plain; version=0.0.4");
+  EXPECT_NE(res.body().find("saga_failovers_total 0"), std::string::npos);
+}
+
+TEST_F(AdminServer, AssetsAreServedWithTheirContentType) {
+  auto index = client_->get("/");
+  ASSERT_EQ(index.result_int(), 200u);
+  EXPECT_EQ(index.body(), "<h1>sagas</h1>");
+  EXPECT_EQ(header(index, http::field::content_type),
+            "text/html; charset=utf-8");
+  EXPECT_EQ(header(index, "Content-Security-Policy"), "default-src 'self'");
+  EXPECT_EQ(header(index, "X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(client_->get("/index.html").body(), "<h1>sagas</h1>");
+  auto js = client_->get("/app.js");
+  ASSERT_EQ(js.result_int(), 200u);
+  EXPECT_EQ(header(js, http::field::content_type), "text/javascript");
+  EXPECT_EQ(js.body(), "console.log(1)");
+  expect_error(client_->get("/style.css"), 404, "not_found");
+  EXPECT_TRUE(backend_->calls().empty());
+}
+
+// -- routes and methods -----------------------------------------------------------
+
+TEST_F(AdminServer, UnknownPathsAre404) {
+  for (auto target : {"/nope", "/api", "/api/sagas/x/bogus",
+                      "/api/sagas/x/retry/more", "/metrics/x", "/api/statsx"})
+    expect_error(client_->get(target), 404, "not_found");
+  expect_error(client_->post("/nope", "", bearer), 404, "not_found");
+  EXPECT_TRUE(backend_->calls().empty());
+}
+
+TEST_F(AdminServer, WrongMethodsAre405WithAllow) {
+  auto res = client_->post("/api/stats");
+  expect_error(res, 405, "method_not_allowed");
+  EXPECT_EQ(header(res, http::field::allow), "GET");
+  res = client_->get("/api/sagas/x/retry");
+  expect_error(res, 405, "method_not_allowed");
+  EXPECT_EQ(header(res, http::field::allow), "POST");
+  res = client_->send({http::verb::delete_, "/api/sagas/x", 11});
+  expect_error(res, 405, "method_not_allowed");
+  EXPECT_EQ(header(res, http::field::allow), "GET");
+  for (auto target : {"/api/sagas", "/api/nodes", "/api/events", "/metrics",
+                      "/", "/app.js"})
+    expect_error(client_->post(target, "", bearer), 405, "method_not_allowed");
+  EXPECT_TRUE(backend_->calls().empty());
+}
+
+TEST_F(AdminServer, OverlongTargetIs400AndOverlongHeaderIs431) {
+  expect_error(client_->get("/api/sagas?cursor=" + std::string(3000, 'c')), 400,
+               "invalid_request", "target");
+  // The 400 keeps the connection; the 431 closes it.
+  http::request<http::string_body> req{http::verb::get, "/api/stats", 11};
+  req.set("X-Padding", std::string(9000, 'p'));
+  auto res = client_->send(std::move(req));
+  expect_error(res, 431, "header_too_large");
+  EXPECT_TRUE(client_->read_error());
+  EXPECT_TRUE(backend_->calls().empty());
+}
+
+TEST_F(AdminServer, MalformedRequestIs400) {
+  asio::write(client_->socket(), asio::buffer(std::string{
+                                   "GET /api/stats HTTP/1.1\r\nHost x\r\n\r\n"}));
+  expect_error(client_->read(), 400, "invalid_request");
+  EXPECT_TRUE(backend_->calls().empty());
+}
+
+// -- mutating calls ---------------------------------------------------------------
+
+TEST_F(AdminServer, MutatingCallsNeedTheToken) {
+  for (auto auth : {std::string{}, std::string{"Bearer wrong"},
+                    std::string{"Bearer s3cret-toke"},
+                    std::string{"Bearer s3cret-token2"},
+                    std::string{"Basic czNjcmV0LXRva2Vu"},
+                    std::string{"Bearer"}, std::string{token}}) {
+    for (auto target : {"/api/sagas/s-1/retry", "/api/sagas/s-1/abort",
+                        "/api/sagas/bad$id/abort"}) {
+      auto res = client_->post(target, "{\"by\":\"alice\"}", auth);
+      expect_error(res, 401, "unauthorized");
+      EXPECT_EQ(header(res, http::field::www_authenticate), "Bearer");
+    }
+  }
+  EXPECT_TRUE(backend_->calls().empty());
+  auto res = client_->post("/api/sagas/s-1/retry", "", bearer);
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(body_of(res)["action"], "retry");
+  res = client_->post("/api/sagas/s-2/abort", R"({"by": "alice@ops.example"})",
+                      "bearer " + std::string{token});
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(body_of(res)["by"], "alice@ops.example");
+  EXPECT_EQ(backend_->calls(),
+            (std::vector<std::string>{"retry s-1 admin",
+                                      "abort s-2 alice@ops.example"}));
+}
+
+TEST_F(AdminServer, WithoutATokenEveryMutatingCallIsRefused) {
+  auto cfg = config();
+  cfg.token.clear();
+  start(cfg);
+  for (auto auth : {std::string{}, std::string{"Bearer "}, bearer}) {
+    auto res = client_->post("/api/sagas/s-1/retry", "", auth);
+    expect_error(res, 401, "unauthorized");
+    EXPECT_EQ(header(res, http::field::www_authenticate), "Bearer");
+  }
+  EXPECT_TRUE(backend_->calls().empty());
+}
+
+TEST_F(AdminServer, BadBodiesAndIdsAre400) {
+  for (auto body : {"{", "not json", "[]", "\"alice\"", "{\"by\": \"\"}",
+                    "{\"by\": \"a b\"}", "{\"by\": 5}", "{\"by\": null}",
+                    "{\"by\": \"alice\", \"extra\": 1}", "{\"who\": \"x\"}"})
+    expect_error(client_->post("/api/sagas/s-1/retry", body, bearer), 400,
+                 "invalid_request");
+  expect_error(client_->post("/api/sagas/s-1/retry",
+                             "{\"by\": \"" + std::string(65, 'a') + "\"}",
+                             bearer),
+               400, "invalid_request", "by");
+  expect_error(client_->post("/api/sagas/bad$id/retry", "", bearer), 400,
+               "invalid_request", "saga id");
+  EXPECT_TRUE(backend_->calls().empty());
+  auto res = client_->post("/api/sagas/s-1/retry",
+                           "{\"by\": \"" + std::string(64, 'a') + "\"}", bearer);
+  EXPECT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(client_->post("/api/sagas/s-1/abort", "{}", bearer).result_int(),
+            200u);
+  EXPECT_EQ(backend_->calls(),
+            (std::vector<std::string>{"retry s-1 " + std::string(64, 'a'),
+                                      "abort s-1 admin"}));
+}
+
+TEST_F(AdminServer, BodyOverTheLimitIs413) {
+  // At the limit: fine.
+  auto by = std::string{"{\"by\": \"alice\"}"};
+  auto at_limit = by + std::string(1024 - by.size(), ' ');
+  EXPECT_EQ(client_->post("/api/sagas/s-1/retry", at_limit, bearer)
+              .result_int(),
+            200u);
+  // One byte more: refused before the body is read, and the connection is
+  // closed after the answer (the client still reads it, no reset).
+  auto res = client_->post("/api/sagas/s-1/retry", at_limit + " ", bearer);
+  expect_error(res, 413, "payload_too_large");
+  EXPECT_TRUE(client_->read_error());
+  client big{server_->port()};
+  res = big.post("/api/sagas/s-1/abort", std::string(200'000, ' '), bearer);
+  expect_error(res, 413, "payload_too_large");
+  EXPECT_EQ(backend_->calls(), (std::vector<std::string>{"retry s-1 alice"}));
+}
+
+// -- backend errors -----------------------------------------------------------------
+
+TEST_F(AdminServer, BackendErrorsMapToStatuses) {
+  const std::pair<errc, unsigned> cases[] = {
+    {errc::unknown_saga, 404},    {errc::invalid_request, 400},
+    {errc::invalid_state, 409},   {errc::journal_failure, 503},
+    {errc::no_route, 503},        {errc::shutting_down, 503},
+    {errc::fenced, 500},          {errc::handler_failed, 500},
+  };
+  for (auto [code, status] : cases) {
+    backend_->fail_with(saga::make_error(code, "it went wrong"));
+    expect_error(client_->get("/api/sagas/s-1"), status, saga::to_string(code),
+                 "it went wrong");
+    expect_error(client_->post("/api/sagas/s-1/retry", "", bearer), status,
+                 saga::to_string(code));
+    expect_error(client_->get("/api/stats"), status, saga::to_string(code));
+  }
+  backend_->fail_with(caf::make_error(caf::sec::request_timeout));
+  expect_error(client_->get("/api/nodes"), 500, "internal_error");
+}
+
+TEST_F(AdminServer, BackendExceptionsAre500WithTheirText) {
+  backend_->throw_on_call();
+  expect_error(client_->get("/api/stats"), 500, "internal_error",
+               "backend exploded");
+  expect_error(client_->get("/metrics"), 500, "internal_error",
+               "metrics exploded");
+  // The connection and the server survive.
+  expect_error(client_->get("/api/sagas"), 500, "internal_error");
+}
+
+// -- connections and lifecycle -------------------------------------------------------
+
+TEST_F(AdminServer, KeepAliveServesManyRequestsOnOneConnection) {
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(client_->get("/api/stats").result_int(), 200u);
+  EXPECT_EQ(backend_->calls().size(), 20u);
+}
+
+TEST_F(AdminServer, ConnectionCloseIsHonoured) {
+  http::request<http::string_body> req{http::verb::get, "/api/stats", 11};
+  req.set(http::field::connection, "close");
+  auto res = client_->send(std::move(req));
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_EQ(client_->read_error(), http::error::end_of_stream);
+}
+
+TEST_F(AdminServer, StopClosesKeepAliveConnections) {
+  ASSERT_EQ(client_->get("/api/stats").result_int(), 200u);
+  client idle{server_->port()};
+  ASSERT_EQ(idle.get("/api/nodes").result_int(), 200u);
+  auto port = server_->port();
+  server_->stop();
+  EXPECT_TRUE(client_->read_error());
+  EXPECT_TRUE(idle.read_error());
+  server_->stop(); // idempotent
+  // Nothing listens any more.
+  asio::io_context ioc;
+  tcp::socket s{ioc};
+  beast::error_code ec;
+  s.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  EXPECT_TRUE(ec);
+}
+
+TEST_F(AdminServer, IdleConnectionsTimeOut) {
+  auto cfg = config();
+  cfg.io_timeout = std::chrono::milliseconds{100};
+  start(cfg);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client_->read_error()); // sent nothing: closed by the server
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds{5});
+}
+
+TEST_F(AdminServer, ConnectionsBeyondTheLimitAreClosed) {
+  auto cfg = config();
+  cfg.max_connections = 1;
+  start(cfg);
+  ASSERT_EQ(client_->get("/api/stats").result_int(), 200u);
+  client extra{server_->port()};
+  EXPECT_EQ(extra.get("/api/stats").result_int(), 599u);
+  // The first connection is still served.
+  EXPECT_EQ(client_->get("/api/stats").result_int(), 200u);
+}
+
+TEST(AdminServerStart, PortInUseIsAnError) {
+  auto backend = std::make_shared<stub_backend>();
+  auto first = admin_server::start({}, backend);
+  ASSERT_TRUE(first) << saga::describe(first.error());
+  admin_server_config cfg;
+  cfg.port = (*first)->port();
+  auto second = admin_server::start(cfg, backend);
+  ASSERT_FALSE(second);
+  EXPECT_TRUE(saga::is(second.error(), errc::invalid_config));
+  EXPECT_NE(saga::describe(second.error()).find(std::to_string(cfg.port)),
+            std::string::npos)
+    << saga::describe(second.error());
+}
+
+TEST(AdminServerStart, BadConfigIsAnError) {
+  auto backend = std::make_shared<stub_backend>();
+  admin_server_config cfg;
+  cfg.host = "not-an-address";
+  auto s = admin_server::start(cfg, backend);
+  ASSERT_FALSE(s);
+  EXPECT_TRUE(saga::is(s.error(), errc::invalid_config));
+  EXPECT_FALSE(admin_server::start({}, nullptr));
+  cfg = admin_server_config{};
+  cfg.host = "localhost";
+  auto local = admin_server::start(cfg, backend);
+  ASSERT_TRUE(local) << saga::describe(local.error());
+  client c{(*local)->port()};
+  EXPECT_EQ(c.get("/api/stats").result_int(), 200u);
+}
+
+// -- bad input (docs/bad-input.md) ------------------------------------------------------
+
+TEST_F(AdminServer, BadInputTargetsThatAreNoPathAre400) {
+  for (auto target : {"http://127.0.0.1/api/stats", "*", "api/stats"})
+    expect_error(client_->send({http::verb::get, target, 11}), 400,
+                 "invalid_request", "request target must be a path");
+  EXPECT_TRUE(backend_->calls().empty());
+}
+
+TEST_F(AdminServer, BadInputQueryTextsAreRefusedNamingTheParameter) {
+  const std::pair<std::string, const char*> cases[] = {
+    {"/api/sagas?cursor=%01abc", "'cursor'"},
+    {"/api/sagas?cursor=" + std::string(1100, 'c'), "'cursor'"},
+    {"/api/sagas?definition=" + std::string(257, 'd'), "'definition'"},
+    {"/api/sagas?node=a%7Fb", "'node'"},
+    {"/api/sagas?%zz=1", "'%zz'"},
+    {"/api/sagas?state=failed&state=failed", "'state'"},
+    {"/api/sagas?max_age_s=1.5", "'max_age_s'"},
+    {"/api/events?after=abc", "'after'"},
+    {"/api/events?after=18446744073709551616", "'after'"},
+    {"/api/events?max=%31%30%30%31", "'max'"}, // 1001, encoded
+  };
+  for (const auto& [target, name] : cases) {
+    SCOPED_TRACE(target);
+    expect_error(client_->get(target), 400, "invalid_request",
+                 std::string{"bad query parameter "} + name);
+  }
+  EXPECT_TRUE(backend_->calls().empty());
+}

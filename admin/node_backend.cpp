@@ -1,0 +1,150 @@
+#include "admin/node_backend.hpp"
+
+#include "admin/http_client.hpp"
+#include "saga/errc.hpp"
+#include "saga/lifecycle.hpp"
+
+namespace saga::detail {
+
+namespace {
+
+json operator_answer(const std::string& id, const char* action,
+                     const std::string& by, saga_status state) {
+  return json{{"id", id},
+              {"action", action},
+              {"by", by},
+              {"state", std::string{to_string(state)}}};
+}
+
+} // namespace
+
+node_backend::node_backend(runtime& rt, node_backend_config cfg)
+  : rt_(rt), cfg_(std::move(cfg)), catalog_(cfg_.redis, cfg_.io_timeout) {
+  subscription_ = rt_.subscribe(lifecycle_filter{},
+                                [this](const lifecycle_event& ev) {
+                                  record(ev);
+                                });
+}
+
+node_backend::~node_backend() {
+  rt_.unsubscribe(subscription_);
+}
+
+void node_backend::record(const lifecycle_event& ev) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  ring_.push_back(json{{"seq", ++last_seq_},
+                       {"type", std::string{to_string(ev.kind)}},
+                       {"saga_id", ev.saga_id},
+                       {"definition", ev.definition},
+                       {"step", ev.step},
+                       {"attempt", ev.attempt},
+                       {"error", ev.error},
+                       {"time_ms", ev.time_ms}});
+  while (ring_.size() > cfg_.event_buffer)
+    ring_.pop_front();
+}
+
+caf::expected<json> node_backend::list(const saga_filter& filter) {
+  return catalog_.list(filter);
+}
+
+caf::expected<json> node_backend::show(const std::string& id) {
+  return catalog_.show(id);
+}
+
+caf::expected<json> node_backend::stats() {
+  return catalog_.stats();
+}
+
+caf::expected<json> node_backend::nodes() {
+  return catalog_.nodes();
+}
+
+caf::expected<json> node_backend::events(uint64_t after, uint32_t max) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  json out = json::array();
+  uint64_t next = after;
+  uint64_t first = last_seq_ - ring_.size() + 1;
+  for (const auto& ev : ring_) {
+    auto seq = ev["seq"].get<uint64_t>();
+    if (seq <= after)
+      continue;
+    if (out.size() >= max)
+      break;
+    out.push_back(ev);
+    next = seq;
+  }
+  json result{{"events", std::move(out)}, {"next", next}};
+  if (!ring_.empty() && after + 1 < first)
+    result["dropped"] = first - after - 1; // fell out of the ring
+  return result;
+}
+
+caf::expected<json> node_backend::retry(const std::string& id,
+                                        const std::string& by) {
+  // Any coordinating node may retry any failed saga: taking it over is a
+  // compare-and-set in the journal.
+  auto state = rt_.retry(id, by);
+  if (!state)
+    return state.error();
+  return operator_answer(id, "retry", by, *state);
+}
+
+caf::expected<json> node_backend::abort(const std::string& id,
+                                        const std::string& by) {
+  auto owner = catalog_.owner(id);
+  if (!owner)
+    return owner.error();
+  if (owner->first != cfg_.node_id) {
+    // A running saga has exactly one driver: its owner. Forward there if
+    // that node is alive; a dead owner's sagas are this node's to handle
+    // (a parked one is reopened; an unfinished one awaits its failover).
+    auto listing = catalog_.nodes();
+    if (!listing)
+      return listing.error();
+    for (const auto& n : (*listing)["nodes"]) {
+      if (n.value("id", "") != owner->first || !n.value("alive", false))
+        continue;
+      auto address = n.value("admin", "");
+      if (address.empty())
+        return make_error(errc::no_route,
+                          "saga " + id + " runs on node " + owner->first
+                            + ", which serves no admin API");
+      auto where = admin::parse_address(address);
+      if (!where)
+        return where.error();
+      admin::http_request req;
+      req.host = where->first;
+      req.port = where->second;
+      req.method = "POST";
+      req.target = "/api/sagas/" + id + "/abort";
+      req.headers.emplace_back("Authorization", "Bearer " + cfg_.token);
+      req.body = json{{"by", by}}.dump();
+      req.timeout = std::chrono::seconds{30};
+      auto res = admin::send(req);
+      if (!res)
+        return res.error();
+      auto body = json::parse(res->body, nullptr, false);
+      if (res->status == 200 && body.is_object())
+        return body;
+      auto code = body.is_object()
+                    ? parse_errc(body.value("code", std::string{}))
+                    : std::nullopt;
+      auto what = body.is_object() ? body.value("error", res->body)
+                                   : res->body;
+      return make_error(code.value_or(errc::no_route),
+                        "node " + owner->first + " answered "
+                          + std::to_string(res->status) + ": " + what);
+    }
+  }
+  auto state = rt_.abort(id, by);
+  if (!state)
+    return state.error();
+  return operator_answer(id, "abort", by, *state);
+}
+
+std::string node_backend::metrics_text() {
+  return rt_.stats()->prometheus_text();
+}
+
+} // namespace saga::detail

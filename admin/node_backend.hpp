@@ -1,0 +1,62 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+
+#include "admin/admin_backend.hpp"
+#include "persistence/redis_url.hpp"
+#include "admin/saga_catalog.hpp"
+#include "saga/runtime.hpp"
+
+namespace saga::detail {
+
+/// Settings of a node's admin backend. A value type.
+struct node_backend_config {
+  std::string node_id;
+  redis_endpoint redis;
+  std::chrono::milliseconds io_timeout{2'000};
+  /// The token sent with an abort forwarded to the node that runs the saga.
+  std::string token;
+  /// Lifecycle events kept for `events()`; older ones are dropped.
+  size_t event_buffer = 4096;
+};
+
+/// The admin backend of a `saga::node`: reads go to a saga catalog on the
+/// cluster's Redis, retries and aborts to the node's runtime (an abort of
+/// a saga another live node runs is forwarded to that node's admin API),
+/// and the lifecycle events of the sagas this node drives are kept in a
+/// bounded ring. Borrows the runtime, which must outlive it. Thread-safe
+/// for the admin server's one I/O thread plus the runtime's threads that
+/// fill the ring.
+class node_backend : public admin_backend {
+public:
+  node_backend(runtime& rt, node_backend_config cfg);
+  ~node_backend() override;
+
+  caf::expected<json> list(const saga_filter& filter) override;
+  caf::expected<json> show(const std::string& id) override;
+  caf::expected<json> stats() override;
+  caf::expected<json> nodes() override;
+  caf::expected<json> events(uint64_t after, uint32_t max) override;
+  caf::expected<json> retry(const std::string& id,
+                            const std::string& by) override;
+  caf::expected<json> abort(const std::string& id,
+                            const std::string& by) override;
+  std::string metrics_text() override;
+
+private:
+  void record(const lifecycle_event& ev);
+
+  runtime& rt_;
+  node_backend_config cfg_;
+  saga_catalog catalog_;
+  uint64_t subscription_ = 0;
+  std::mutex mtx_;
+  std::deque<json> ring_;
+  uint64_t last_seq_ = 0;
+};
+
+} // namespace saga::detail

@@ -1,0 +1,674 @@
+#include "admin/saga_catalog.hpp"
+
+#include <algorithm>
+
+#include <hiredis/hiredis.h>
+
+#include "core/parse_number.hpp"
+#include "persistence/redis_directory.hpp"
+#include "persistence/redis_journal.hpp"
+#include "admin/saga_view.hpp"
+#include "persistence/stream_codec.hpp"
+#include "saga/errc.hpp"
+#include "saga/replay.hpp"
+
+namespace saga {
+
+namespace {
+
+constexpr const char* members_key = "saga:nodes";
+
+constexpr uint32_t max_limit = 500;
+
+/// Upper bound of `scan`: a page never reads more histories than this.
+constexpr uint32_t max_scan = 10'000;
+
+/// Where a page walk is. The phases come in this order; a filter by state
+/// uses only one of them.
+enum class phase : uint8_t { unfinished, failed, compensated, completed, end };
+
+constexpr const char* phase_names[] = {"unfinished", "failed", "compensated",
+                                       "completed"};
+
+struct position {
+  phase at = phase::unfinished;
+  /// unfinished: the node whose index is walked (empty: the first node).
+  std::string node;
+  /// The last saga examined in this phase (or node); empty: none yet.
+  std::string id;
+  /// ended phases: the score (end time) of `id`.
+  int64_t score = 0;
+};
+
+/// One saga to examine.
+struct candidate {
+  std::string id;
+  std::string node; // unfinished phase: the index it came from
+  int64_t score = 0;
+};
+
+std::string_view text(const redisReply* r) noexcept {
+  return reply_text(r);
+}
+
+int64_t integer(const redisReply* r) {
+  if (r == nullptr)
+    return 0;
+  if (r->type == REDIS_REPLY_INTEGER)
+    return r->integer;
+  int64_t x = 0;
+  parse_number(text(r), x);
+  return x;
+}
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+std::string hex(std::string_view s) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string result;
+  result.reserve(s.size() * 2);
+  for (unsigned char c : s) {
+    result += digits[c >> 4];
+    result += digits[c & 0xf];
+  }
+  return result;
+}
+
+bool unhex(std::string_view s, std::string& out) {
+  if (s.size() % 2 != 0)
+    return false;
+  auto val = [](char c) -> int {
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    return -1;
+  };
+  out.clear();
+  for (size_t i = 0; i < s.size(); i += 2) {
+    auto hi = val(s[i]);
+    auto lo = val(s[i + 1]);
+    if (hi < 0 || lo < 0)
+      return false;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return true;
+}
+
+/// Returns the cursor of `pos`: `<phase>~<hex of node, or score>~<id>`.
+std::string encode(const position& pos) {
+  if (pos.at == phase::end)
+    return {};
+  std::string result = phase_names[static_cast<size_t>(pos.at)];
+  result += '~';
+  if (pos.at == phase::unfinished)
+    result += hex(pos.node);
+  else if (!pos.id.empty())
+    result += std::to_string(pos.score);
+  result += '~';
+  result += pos.id;
+  return result;
+}
+
+caf::expected<position> decode(const std::string& cursor) {
+  auto bad = [&] {
+    return make_error(errc::invalid_request,
+                      "cursor: '" + cursor + "' is not a cursor of this list");
+  };
+  auto a = cursor.find('~');
+  auto b = a == std::string::npos ? a : cursor.find('~', a + 1);
+  if (b == std::string::npos)
+    return bad();
+  position pos;
+  auto name = cursor.substr(0, a);
+  auto i = std::find(std::begin(phase_names), std::end(phase_names), name);
+  if (i == std::end(phase_names))
+    return bad();
+  pos.at = static_cast<phase>(i - std::begin(phase_names));
+  auto middle = std::string_view{cursor}.substr(a + 1, b - a - 1);
+  pos.id = cursor.substr(b + 1);
+  if (!pos.id.empty() && !valid_saga_id(pos.id))
+    return bad();
+  if (pos.at == phase::unfinished) {
+    if (!unhex(middle, pos.node))
+      return bad();
+  } else if (!pos.id.empty() && !parse_number(middle, pos.score)) {
+    return bad();
+  } else if (pos.id.empty() && !middle.empty()) {
+    return bad();
+  }
+  return pos;
+}
+
+saga_status phase_state(phase p) {
+  switch (p) {
+    case phase::failed: return saga_status::failed;
+    case phase::compensated: return saga_status::compensated;
+    default: return saga_status::completed;
+  }
+}
+
+/// Returns the phases a filter walks, in order.
+std::vector<phase> phases_of(const saga_filter& f) {
+  if (!f.state)
+    return {phase::unfinished, phase::failed, phase::compensated,
+            phase::completed};
+  switch (*f.state) {
+    case saga_status::failed: return {phase::failed};
+    case saga_status::compensated: return {phase::compensated};
+    case saga_status::completed: return {phase::completed};
+    default: return {phase::unfinished};
+  }
+}
+
+caf::error io_error(const std::string& what, const redisReply& r) {
+  return make_error(errc::journal_failure, "redis: " + what + ": "
+                                             + error_text(r));
+}
+
+/// Returns the show JSON of a history that cannot even be decoded: its
+/// entries as stored, and `why`.
+json raw_timeline(const std::string& id, const redisReply& r,
+                  const std::string& why, const std::string& owner,
+                  uint64_t epoch) {
+  auto evs = json::array();
+  for (size_t i = 0; i < r.elements; ++i) {
+    const auto* entry = r.element[i];
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
+      continue;
+    auto sid = text(entry->element[0]);
+    uint64_t seq = 0;
+    if (sid.size() > 2)
+      parse_number(sid.substr(2), seq);
+    json ev{{"seq", seq}, {"type", ""}, {"step", nullptr}, {"attempt", 0},
+            {"error", ""}, {"time_ms", 0}};
+    const auto* fields = entry->element[1];
+    for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+      auto name = text(fields->element[k]);
+      auto value = std::string{text(fields->element[k + 1])};
+      int64_t n = 0;
+      if (name == "type")
+        ev["type"] = value;
+      else if (name == "error")
+        ev["error"] = value;
+      else if (name == "step" && parse_number(value, n) && n >= 0)
+        ev["step"] = n;
+      else if (name == "attempt" && parse_number(value, n))
+        ev["attempt"] = n;
+      else if (name == "time" && parse_number(value, n))
+        ev["time_ms"] = n;
+    }
+    evs.push_back(std::move(ev));
+  }
+  return json{{"id", id},           {"definition", ""},
+              {"state", "unknown"}, {"owner", owner},
+              {"epoch", epoch},     {"started_ms", 0},
+              {"ended_ms", 0},      {"error", why},
+              {"error_code", ""},   {"failed_step", ""},
+              {"invalid_history", true},
+              {"steps", json::array()},
+              {"events", std::move(evs)},
+              {"operator_actions", json::array()}};
+}
+
+} // namespace
+
+// -- free functions -----------------------------------------------------------
+
+bool valid_saga_id(const std::string& id) noexcept {
+  if (id.empty() || id.size() > 200)
+    return false;
+  for (unsigned char c : id)
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+          || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':'
+          || c == '-'))
+      return false;
+  return true;
+}
+
+caf::error saga_filter::validate() const {
+  auto bad = [](std::string what) {
+    return make_error(errc::invalid_request, std::move(what));
+  };
+  if (state && *state == saga_status::pending)
+    return bad("state: 'pending' is not listed; use running, compensating, "
+               "completed, compensated or failed");
+  if (limit < 1 || limit > max_limit)
+    return bad("limit: " + std::to_string(limit) + " is not in 1 to 500");
+  if (scan > max_scan)
+    return bad("scan: " + std::to_string(scan) + " is more than "
+               + std::to_string(max_scan));
+  if (min_age_s && *min_age_s < 0)
+    return bad("min_age_s: must not be negative");
+  if (max_age_s && *max_age_s < 0)
+    return bad("max_age_s: must not be negative");
+  if (min_age_s && max_age_s && *min_age_s > *max_age_s)
+    return bad("min_age_s: more than max_age_s");
+  if (definition.size() > 200)
+    return bad("definition: longer than 200 characters");
+  if (node.size() > 200)
+    return bad("node: longer than 200 characters");
+  if (!cursor.empty()) {
+    auto pos = decode(cursor);
+    if (!pos)
+      return pos.error();
+    auto ps = phases_of(*this);
+    if (std::find(ps.begin(), ps.end(), pos->at) == ps.end())
+      return bad("cursor: '" + cursor + "' belongs to another state filter");
+  }
+  return caf::none;
+}
+
+// -- saga_catalog -------------------------------------------------------------
+
+saga_catalog::saga_catalog(redis_endpoint ep,
+                           std::chrono::milliseconds io_timeout)
+  : link_(std::move(ep), io_timeout) {
+  // nop
+}
+
+caf::expected<json> saga_catalog::list(const saga_filter& filter) {
+  if (auto err = filter.validate())
+    return err;
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto& rc = **c;
+  auto phases = phases_of(filter);
+  position pos;
+  pos.at = phases.front();
+  if (!filter.cursor.empty())
+    pos = *decode(filter.cursor); // checked by validate
+  // The unfinished indexes to walk, in id order.
+  std::vector<std::string> nodes;
+  if (!filter.node.empty()) {
+    nodes.push_back(filter.node);
+  } else if (pos.at == phase::unfinished) {
+    auto r = rc.command({"ZRANGE", members_key, "0", "-1"});
+    if (!r)
+      return r.error();
+    for (size_t i = 0; i < (*r)->elements; ++i)
+      nodes.emplace_back(text((*r)->element[i]));
+  }
+  auto now = now_ms();
+  auto budget = filter.scan != 0 ? filter.scan : 10 * filter.limit;
+  // Filters the indexes do not answer make candidates fail: read more at a
+  // time then.
+  auto post_filtered = !filter.definition.empty() || filter.min_age_s
+                       || filter.max_age_s || !filter.node.empty();
+  // Ended sagas started no earlier than this ended no earlier either: a
+  // sound bound on the end times to read.
+  std::optional<int64_t> min_end;
+  if (filter.max_age_s)
+    min_end = now - *filter.max_age_s * 1000;
+  auto sagas = json::array();
+  uint32_t scanned = 0;
+  uint32_t fetched = 0;
+  // Moves `pos` to the start of the phase after its current one.
+  auto next_phase = [&] {
+    auto i = std::find(phases.begin(), phases.end(), pos.at);
+    pos = position{};
+    pos.at = (i == phases.end() || i + 1 == phases.end()) ? phase::end
+                                                          : *(i + 1);
+  };
+  // Returns up to `n` candidates after `pos` in its phase; sets `exhausted`
+  // when nothing follows them there (in this node's index).
+  auto fetch = [&](uint32_t n,
+                   bool& exhausted) -> caf::expected<std::vector<candidate>> {
+    std::vector<candidate> result;
+    auto count = std::to_string(n);
+    if (pos.at == phase::unfinished) {
+      auto key = redis_unfinished_key(pos.node);
+      auto from = pos.id.empty() ? std::string{"-"} : "(" + pos.id;
+      auto r = rc.command({"ZRANGEBYLEX", key, from, "+", "LIMIT", "0", count});
+      if (!r)
+        return r.error();
+      for (size_t i = 0; i < (*r)->elements; ++i)
+        result.push_back(candidate{std::string{text((*r)->element[i])},
+                                   pos.node, 0});
+      exhausted = result.size() < n;
+      return result;
+    }
+    auto key = redis_ended_key(to_string(phase_state(pos.at)));
+    auto min = min_end ? std::to_string(*min_end) : std::string{"-inf"};
+    auto take = [&](const redisReply& r, bool skip_seen) {
+      size_t kept = 0;
+      for (size_t i = 0; i + 1 < r.elements; i += 2) {
+        candidate x;
+        x.id = std::string{text(r.element[i])};
+        // Scores are integers (ms); Redis prints them so.
+        double score = 0;
+        auto s = std::string{text(r.element[i + 1])};
+        score = std::strtod(s.c_str(), nullptr);
+        x.score = static_cast<int64_t>(score);
+        if (skip_seen && x.score == pos.score && x.id >= pos.id)
+          continue;
+        if (min_end && x.score < *min_end)
+          continue;
+        result.push_back(std::move(x));
+        ++kept;
+      }
+      return kept;
+    };
+    if (pos.id.empty()) {
+      auto r = rc.command({"ZREVRANGEBYSCORE", key, "+inf", min, "WITHSCORES",
+                           "LIMIT", "0", count});
+      if (!r)
+        return r.error();
+      take(**r, false);
+      exhausted = result.size() < n;
+      return result;
+    }
+    // Exactly after the last one, if it is still listed.
+    auto rank = rc.command({"ZREVRANK", key, pos.id});
+    if (!rank)
+      return rank.error();
+    if ((*rank)->type == REDIS_REPLY_INTEGER) {
+      auto from = std::to_string((*rank)->integer + 1);
+      auto to = std::to_string((*rank)->integer + n);
+      auto r = rc.command({"ZREVRANGE", key, from, to, "WITHSCORES"});
+      if (!r)
+        return r.error();
+      auto got = (*r)->elements / 2;
+      take(**r, false);
+      // Past the end-time bound, nothing later can match either.
+      exhausted = got < n || result.size() < got;
+      return result;
+    }
+    // It left the index (retention, retry): continue from its score, past
+    // the members with the same score already seen (reverse id order).
+    auto score = std::to_string(pos.score);
+    for (uint32_t offset = 0;; offset += n) {
+      auto off = std::to_string(offset);
+      auto r = rc.command({"ZREVRANGEBYSCORE", key, score, min, "WITHSCORES",
+                           "LIMIT", off, count});
+      if (!r)
+        return r.error();
+      auto got = (*r)->elements / 2;
+      auto kept = take(**r, true);
+      if (got < n || kept > 0) {
+        exhausted = got < n;
+        return result;
+      }
+    }
+  };
+  while (pos.at != phase::end && sagas.size() < filter.limit
+         && fetched < budget) {
+    if (pos.at == phase::unfinished && pos.node.empty()) {
+      if (nodes.empty()) {
+        next_phase();
+        continue;
+      }
+      pos.node = nodes.front();
+    }
+    auto want = filter.limit - static_cast<uint32_t>(sagas.size());
+    if (post_filtered || pos.at == phase::unfinished)
+      want += filter.limit;
+    auto n = std::min({budget - fetched, want, max_limit});
+    bool exhausted = false;
+    auto cands = fetch(n, exhausted);
+    if (!cands)
+      return cands.error();
+    fetched += static_cast<uint32_t>(cands->size());
+    // One round trip for the histories and owners of the whole batch.
+    std::vector<std::string> keys;
+    keys.reserve(cands->size() * 2);
+    for (const auto& x : *cands) {
+      keys.push_back(redis_events_key(x.id));
+      rc.append({"XRANGE", keys.back(), "-", "+"});
+      keys.push_back(redis_owner_key(x.id));
+      rc.append({"GET", keys.back()});
+    }
+    std::vector<std::pair<redis_reply, redis_reply>> replies;
+    replies.reserve(cands->size());
+    for (size_t i = 0; i < cands->size(); ++i) {
+      auto h = rc.read();
+      auto o = rc.read();
+      if (!h)
+        return h.error();
+      if (!o)
+        return o.error();
+      replies.emplace_back(std::move(*h), std::move(*o));
+    }
+    bool full = false;
+    for (size_t i = 0; i < cands->size(); ++i) {
+      const auto& x = (*cands)[i];
+      ++scanned;
+      pos.id = x.id;
+      pos.score = x.score;
+      auto& [h, o] = replies[i];
+      if (is_error(*h) || h->elements == 0)
+        continue; // gone (retention) or not a stream: nothing to show
+      auto [owner, epoch] = parse_owner_token(text(o.get()));
+      if (owner.empty())
+        owner = x.node;
+      auto evs = parse_events(*h, x.id);
+      saga_state st;
+      st.saga_id = x.id;
+      std::string bad_history;
+      if (!evs) {
+        bad_history = describe(evs.error());
+      } else {
+        for (const auto& ev : *evs)
+          if (auto err = st.apply(ev)) {
+            bad_history = describe(err);
+            break;
+          }
+      }
+      auto status = st.status;
+      if (pos.at == phase::unfinished) {
+        // Ended sagas left over in an index are listed by their end state.
+        if (is_terminal(status))
+          continue;
+        if (filter.state && status != *filter.state)
+          continue;
+      } else {
+        // A broken history listed as ended counts as what the index says.
+        if (!bad_history.empty())
+          status = phase_state(pos.at);
+        else if (status != phase_state(pos.at))
+          continue; // retried since: listed as unfinished
+        if (!filter.node.empty() && owner != filter.node)
+          continue;
+      }
+      if (!filter.definition.empty()
+          && (!st.def || st.def->name() != filter.definition))
+        continue;
+      if (filter.min_age_s
+          && (st.started_at_ms == 0
+              || st.started_at_ms > now - *filter.min_age_s * 1000))
+        continue;
+      if (filter.max_age_s && st.started_at_ms < now - *filter.max_age_s * 1000)
+        continue;
+      auto entry = saga_summary_json(st, owner, epoch);
+      if (!bad_history.empty()) {
+        entry["state"] = std::string{to_string(status)};
+        entry["error"] = bad_history;
+        entry["invalid_history"] = true;
+      }
+      sagas.push_back(std::move(entry));
+      if (sagas.size() >= filter.limit) {
+        full = true;
+        break;
+      }
+    }
+    if (full || !exhausted)
+      continue;
+    // This index or phase has nothing more.
+    if (pos.at == phase::unfinished) {
+      auto i = std::upper_bound(nodes.begin(), nodes.end(), pos.node);
+      if (filter.node.empty() && i != nodes.end()) {
+        pos.node = *i;
+        pos.id.clear();
+        continue;
+      }
+    }
+    next_phase();
+  }
+  return json{{"sagas", std::move(sagas)},
+              {"next", encode(pos)},
+              {"scanned", scanned}};
+}
+
+caf::expected<json> saga_catalog::show(const std::string& id) {
+  if (!valid_saga_id(id))
+    return make_error(errc::invalid_request, "'" + id
+                                               + "' is not a saga id");
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto& rc = **c;
+  auto events_key = redis_events_key(id);
+  auto owner_key = redis_owner_key(id);
+  rc.append({"XRANGE", events_key, "-", "+"});
+  rc.append({"GET", owner_key});
+  auto h = rc.read();
+  auto o = rc.read();
+  if (!h)
+    return h.error();
+  if (!o)
+    return o.error();
+  if (is_error(**h))
+    return io_error("history of saga " + id, **h);
+  if ((*h)->elements == 0)
+    return make_error(errc::unknown_saga, "no saga '" + id + "'");
+  auto [owner, epoch] = parse_owner_token(text(o->get()));
+  auto evs = parse_events(**h, id);
+  if (!evs)
+    return raw_timeline(id, **h, describe(evs.error()), owner, epoch);
+  return saga_timeline_json(id, *evs, owner, epoch);
+}
+
+caf::expected<json> saga_catalog::stats() {
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto& rc = **c;
+  const saga_status ended[] = {saga_status::completed,
+                               saga_status::compensated, saga_status::failed};
+  std::vector<std::string> keys;
+  for (auto s : ended)
+    keys.push_back(redis_ended_key(to_string(s)));
+  for (const auto& k : keys)
+    rc.append({"ZCARD", k});
+  rc.append({"ZRANGE", members_key, "0", "-1"});
+  rc.append({"HGETALL", redis_counts_key()});
+  auto states = json::object();
+  for (size_t i = 0; i < 3; ++i) {
+    auto r = rc.read();
+    if (!r)
+      return r.error();
+    states[std::string{to_string(ended[i])}] = integer(r->get());
+  }
+  auto members = rc.read();
+  auto counts = rc.read();
+  if (!members)
+    return members.error();
+  if (!counts)
+    return counts.error();
+  if (is_error(**members))
+    return io_error("node members", **members);
+  if (is_error(**counts))
+    return io_error(redis_counts_key(), **counts);
+  std::vector<std::string> index_keys;
+  for (size_t i = 0; i < (*members)->elements; ++i)
+    index_keys.push_back(
+      redis_unfinished_key(std::string{text((*members)->element[i])}));
+  for (const auto& k : index_keys)
+    rc.append({"ZCARD", k});
+  int64_t unfinished = 0;
+  for (size_t i = 0; i < index_keys.size(); ++i) {
+    auto r = rc.read();
+    if (!r)
+      return r.error();
+    unfinished += integer(r->get());
+  }
+  states["unfinished"] = unfinished;
+  auto defs = json::object();
+  for (size_t i = 0; i + 1 < (*counts)->elements; i += 2) {
+    auto field = text((*counts)->element[i]);
+    auto colon = field.find(':');
+    if (colon == std::string_view::npos)
+      continue;
+    auto what = std::string{field.substr(0, colon)};
+    auto name = std::string{field.substr(colon + 1)};
+    if (what != "started" && what != "completed" && what != "compensated"
+        && what != "failed")
+      continue;
+    auto& d = defs[name];
+    if (d.is_null())
+      d = json{{"started", 0}, {"completed", 0}, {"compensated", 0},
+               {"failed", 0}};
+    d[what] = integer((*counts)->element[i + 1]);
+  }
+  return json{{"states", std::move(states)}, {"definitions", std::move(defs)}};
+}
+
+caf::expected<json> saga_catalog::nodes() {
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto& rc = **c;
+  auto ids = rc.command({"ZRANGE", members_key, "0", "-1"});
+  if (!ids)
+    return ids.error();
+  std::vector<std::string> names;
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < (*ids)->elements; ++i)
+    names.emplace_back(text((*ids)->element[i]));
+  keys.reserve(names.size() * 3);
+  for (const auto& id : names) {
+    keys.push_back(redis_node_key(id));
+    rc.append(node_hash_read(keys.back()));
+    keys.push_back(redis_lease_key(id));
+    rc.append({"GET", keys.back()});
+    rc.append({"PTTL", keys.back()});
+    keys.push_back(redis_unfinished_key(id));
+    rc.append({"ZCARD", keys.back()});
+  }
+  auto result = json::array();
+  for (const auto& id : names) {
+    redis_reply rs[4];
+    for (auto& r : rs) {
+      auto x = rc.read();
+      if (!x)
+        return x.error();
+      r = std::move(*x);
+    }
+    auto n = node_from_replies(id, rs[0].get(), rs[1].get());
+    auto pttl = rs[2]->type == REDIS_REPLY_INTEGER ? rs[2]->integer : -2;
+    result.push_back(json{{"id", id},
+                          {"epoch", n.epoch},
+                          {"host", std::move(n.host)},
+                          {"port", n.port},
+                          {"admin", std::move(n.admin)},
+                          {"coordinates", n.coordinates},
+                          {"alive", n.alive},
+                          {"lease_ms_left", n.alive && pttl > 0 ? pttl : 0},
+                          {"participants", std::move(n.participants)},
+                          {"unfinished", integer(rs[3].get())}});
+  }
+  return json{{"nodes", std::move(result)}};
+}
+
+caf::expected<std::pair<std::string, uint64_t>>
+saga_catalog::owner(const std::string& id) {
+  if (!valid_saga_id(id))
+    return make_error(errc::invalid_request, "'" + id
+                                               + "' is not a saga id");
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto r = (*c)->command({"GET", redis_owner_key(id)});
+  if (!r)
+    return r.error();
+  if ((*r)->type != REDIS_REPLY_STRING)
+    return make_error(errc::unknown_saga, "no saga '" + id + "'");
+  return parse_owner_token(text(r->get()));
+}
+
+} // namespace saga

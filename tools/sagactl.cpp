@@ -1,0 +1,907 @@
+// sagactl: the operators' command-line tool. Reads sagas, counts and nodes
+// straight from the journal's Redis (admin/saga_catalog.hpp) and sends
+// retries, aborts and event polls to the nodes' admin HTTP API
+// (docs/admin-api.md). `sagactl --help` lists commands and exit codes.
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "admin/http_client.hpp"
+#include "core/parse_number.hpp"
+#include "persistence/redis_url.hpp"
+#include "admin/saga_catalog.hpp"
+#include "saga/errc.hpp"
+#include "saga/json.hpp"
+
+namespace saga::admin {
+namespace {
+
+using namespace std::chrono_literals;
+
+// -- exit codes ----------------------------------------------------------------
+
+constexpr int exit_ok = 0;
+constexpr int exit_refused = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_unknown = 3;
+constexpr int exit_unreachable = 4;
+constexpr int exit_unauthorized = 5;
+
+constexpr const char* usage_text = R"(usage: sagactl [--redis URL] [--json] [--token T] [--admin HOST:PORT] COMMAND
+
+Operates the sagas of a caf-saga cluster: reads them from the journal's Redis,
+sends retries and aborts to a node's admin API (docs/admin-api.md).
+
+global options:
+  --redis URL        the journal's Redis (default: $SAGA_REDIS_URL, else
+                     redis://127.0.0.1:6379)
+  --json             print the admin API's JSON instead of tables
+  --token T          admin token for retry/abort (default: $SAGA_ADMIN_TOKEN)
+  --admin HOST:PORT  the node to talk to (retry, abort, tail); default: from
+                     the node directory
+
+commands:
+  list [--state S] [--definition D] [--node N] [--min-age DUR] [--max-age DUR]
+       [--limit N] [--cursor C] [--all]
+                     a page of sagas, newest ended first; S is running,
+                     compensating, completed, compensated or failed; DUR like
+                     30s, 5m, 2h, 1d; the next page's cursor goes to stderr;
+                     --all follows the cursors to the end
+  show ID            one saga's timeline: steps, attempts, operator actions
+  tail [--follow-for DUR] [--max N]
+                     live lifecycle events of every alive node (or --admin),
+                     until N events, DUR, or SIGINT/SIGTERM
+  retry ID [--by NAME]
+                     resume a failed saga
+  abort ID [--by NAME]
+                     compensate a running saga now
+  stats              counts per state and per definition
+  nodes              the cluster's nodes, leases and participants
+
+exit codes:
+  0  ok
+  1  the node refused the operation (e.g. invalid_state)
+  2  usage error (bad command, flag, duration or URL)
+  3  unknown saga id
+  4  Redis or a node unreachable
+  5  unauthorized (missing or wrong token)
+)";
+
+// -- errors ---------------------------------------------------------------------
+
+/// A failed command: what to print and how to exit.
+struct failure {
+  int code;
+  std::string what;
+};
+
+int report(const failure& f) {
+  std::cerr << "sagactl: " << f.what << '\n';
+  return f.code;
+}
+
+/// Returns the text of `err` without its "saga::<code>: " prefix.
+std::string context_of(const caf::error& err) {
+  auto s = describe(err);
+  if (s.rfind("saga::", 0) == 0)
+    if (auto colon = s.find(": "); colon != std::string::npos)
+      return s.substr(colon + 2);
+  return s;
+}
+
+// -- options ----------------------------------------------------------------------
+
+struct global_options {
+  std::string redis_url;
+  bool json = false;
+  std::string token;
+  std::string admin;
+};
+
+std::string env_or(const char* name, std::string fallback) {
+  auto* x = std::getenv(name);
+  return x != nullptr && *x != '\0' ? std::string{x} : std::move(fallback);
+}
+
+/// The arguments of one command, consumed left to right.
+class args {
+public:
+  args(std::vector<std::string> xs) : xs_(std::move(xs)) {
+    // nop
+  }
+
+  bool done() const noexcept {
+    return pos_ >= xs_.size();
+  }
+
+  const std::string& peek() const {
+    return xs_[pos_];
+  }
+
+  std::string next() {
+    return xs_[pos_++];
+  }
+
+  /// Returns the value of flag `flag` (the next argument).
+  std::optional<failure> value(const std::string& flag, std::string& out) {
+    if (done())
+      return failure{exit_usage, flag + " needs a value"};
+    out = next();
+    return std::nullopt;
+  }
+
+private:
+  std::vector<std::string> xs_;
+  size_t pos_ = 0;
+};
+
+/// Returns the duration `text` ("500ms", "30s", "5m", "2h", "1d"), in ms.
+std::optional<int64_t> parse_duration(const std::string& text) {
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end == text.data() || n < 0)
+    return std::nullopt;
+  std::string unit{end, text.data() + text.size()};
+  int64_t scale = 0;
+  if (unit == "ms")
+    scale = 1;
+  else if (unit == "s")
+    scale = 1000;
+  else if (unit == "m")
+    scale = 60'000;
+  else if (unit == "h")
+    scale = 3'600'000;
+  else if (unit == "d")
+    scale = 86'400'000;
+  else
+    return std::nullopt;
+  if (n > INT64_MAX / scale)
+    return std::nullopt;
+  return n * scale;
+}
+
+std::optional<failure> duration_flag(args& xs, const std::string& flag,
+                                     int64_t& ms) {
+  std::string text;
+  if (auto f = xs.value(flag, text))
+    return f;
+  auto d = parse_duration(text);
+  if (!d)
+    return failure{exit_usage, flag + ": '" + text
+                                 + "' is not a duration (like 30s, 5m, 2h, "
+                                   "1d)"};
+  ms = *d;
+  return std::nullopt;
+}
+
+std::optional<failure> count_flag(args& xs, const std::string& flag,
+                                  uint64_t max, uint64_t& out) {
+  std::string text;
+  if (auto f = xs.value(flag, text))
+    return f;
+  if (!parse_number(text, out) || out < 1 || out > max)
+    return failure{exit_usage, flag + ": '" + text + "' is not a number in 1 to "
+                                 + std::to_string(max)};
+  return std::nullopt;
+}
+
+failure unknown_flag(const std::string& cmd, const std::string& flag) {
+  return failure{exit_usage, cmd + ": unknown option '" + flag
+                               + "' (see sagactl --help)"};
+}
+
+// -- formatting -------------------------------------------------------------------
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Returns `ms` as e.g. "850ms", "12s", "5m12s", "2h3m", "4d2h".
+std::string span(int64_t ms) {
+  if (ms < 0)
+    ms = 0;
+  if (ms < 1000)
+    return std::to_string(ms) + "ms";
+  auto s = ms / 1000;
+  if (s < 60)
+    return std::to_string(s) + "s";
+  if (s < 3600)
+    return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
+  if (s < 86400)
+    return std::to_string(s / 3600) + "h" + std::to_string(s % 3600 / 60) + "m";
+  return std::to_string(s / 86400) + "d" + std::to_string(s % 86400 / 3600)
+         + "h";
+}
+
+/// Returns `ms` since the epoch as UTC "2025-12-01T18:00:00.123Z".
+std::string timestamp(int64_t ms) {
+  if (ms <= 0)
+    return "-";
+  auto secs = static_cast<time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof(out), "%s.%03dZ", buf,
+                static_cast<int>(ms % 1000));
+  return out;
+}
+
+std::string truncate(std::string s, size_t n) {
+  if (s.size() > n)
+    s = s.substr(0, n - 3) + "...";
+  for (auto& c : s)
+    if (c == '\n' || c == '\r' || c == '\t')
+      c = ' ';
+  return s;
+}
+
+std::string str(const json& x, const char* key) {
+  auto i = x.find(key);
+  if (i == x.end() || i->is_null())
+    return {};
+  if (i->is_string())
+    return i->get<std::string>();
+  return i->dump();
+}
+
+int64_t num(const json& x, const char* key) {
+  auto i = x.find(key);
+  return i != x.end() && i->is_number() ? i->get<int64_t>() : 0;
+}
+
+/// Prints `rows` (the first one is the header) as aligned columns.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (widths.size() <= i)
+        widths.push_back(0);
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size())
+        line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << '\n';
+  }
+}
+
+// -- Redis ------------------------------------------------------------------------
+
+/// Maps a catalog error to its exit code and message.
+failure catalog_failure(const caf::error& err, const redis_endpoint& ep) {
+  auto text = context_of(err);
+  if (is(err, errc::unknown_saga))
+    return {exit_unknown, text};
+  if (is(err, errc::invalid_request))
+    return {exit_usage, text};
+  auto where = ep.socket_path.empty()
+                 ? ep.host + ":" + std::to_string(ep.port)
+                 : ep.socket_path;
+  if (auto i = text.find("cannot connect: "); i != std::string::npos)
+    return {exit_unreachable, "cannot reach Redis at " + where + ": "
+                                + text.substr(i + 16)};
+  return {exit_unreachable, "Redis at " + where + ": " + text};
+}
+
+struct context {
+  global_options opts;
+  redis_endpoint ep;
+  saga_catalog catalog;
+
+  context(global_options o, redis_endpoint e)
+    : opts(std::move(o)), ep(e), catalog(std::move(e), 3s) {
+    // nop
+  }
+};
+
+// -- list -------------------------------------------------------------------------
+
+void print_sagas(const json& sagas) {
+  std::vector<std::vector<std::string>> rows{
+    {"ID", "DEFINITION", "STATE", "OWNER", "AGE", "STEPS", "ERROR"}};
+  auto now = now_ms();
+  for (const auto& x : sagas) {
+    auto owner = str(x, "owner");
+    if (num(x, "epoch") > 0)
+      owner += "/" + std::to_string(num(x, "epoch"));
+    auto started = num(x, "started_ms");
+    auto error = str(x, "error");
+    if (auto f = str(x, "failed_step"); !f.empty() && !error.empty())
+      error = f + ": " + error;
+    rows.push_back({str(x, "id"), str(x, "definition"), str(x, "state"),
+                    owner, started > 0 ? span(now - started) : "-",
+                    std::to_string(num(x, "steps_done")) + "/"
+                      + std::to_string(num(x, "steps")),
+                    truncate(error, 60)});
+  }
+  print_table(rows);
+}
+
+int cmd_list(context& ctx, args& xs) {
+  saga_filter filter;
+  bool all = false;
+  while (!xs.done()) {
+    auto flag = xs.next();
+    std::optional<failure> f;
+    std::string text;
+    int64_t ms = 0;
+    uint64_t n = 0;
+    if (flag == "--state") {
+      if (!(f = xs.value(flag, text))) {
+        filter.state = parse_saga_status(text);
+        if (!filter.state || *filter.state == saga_status::pending)
+          f = failure{exit_usage,
+                      "--state: '" + text
+                        + "' is not one of running, compensating, completed, "
+                          "compensated, failed"};
+      }
+    } else if (flag == "--definition") {
+      f = xs.value(flag, filter.definition);
+    } else if (flag == "--node") {
+      f = xs.value(flag, filter.node);
+    } else if (flag == "--min-age") {
+      if (!(f = duration_flag(xs, flag, ms)))
+        filter.min_age_s = ms / 1000;
+    } else if (flag == "--max-age") {
+      if (!(f = duration_flag(xs, flag, ms)))
+        filter.max_age_s = ms / 1000;
+    } else if (flag == "--limit") {
+      if (!(f = count_flag(xs, flag, 500, n)))
+        filter.limit = static_cast<uint32_t>(n);
+    } else if (flag == "--cursor") {
+      f = xs.value(flag, filter.cursor);
+    } else if (flag == "--all") {
+      all = true;
+    } else {
+      f = unknown_flag("list", flag);
+    }
+    if (f)
+      return report(*f);
+  }
+  if (auto err = filter.validate())
+    return report({exit_usage, context_of(err)});
+  auto sagas = json::array();
+  uint64_t scanned = 0;
+  std::string next;
+  for (;;) {
+    auto page = ctx.catalog.list(filter);
+    if (!page)
+      return report(catalog_failure(page.error(), ctx.ep));
+    for (auto& x : (*page)["sagas"])
+      sagas.push_back(std::move(x));
+    scanned += (*page)["scanned"].get<uint64_t>();
+    next = (*page)["next"].get<std::string>();
+    if (!all || next.empty())
+      break;
+    filter.cursor = next;
+  }
+  if (ctx.opts.json)
+    std::cout << json{{"sagas", sagas}, {"next", next}, {"scanned", scanned}}
+                   .dump()
+              << '\n';
+  else
+    print_sagas(sagas);
+  if (!next.empty())
+    std::cerr << "sagactl: more sagas may follow: --cursor " << next << '\n';
+  return exit_ok;
+}
+
+// -- show -------------------------------------------------------------------------
+
+std::string offset(int64_t t, int64_t t0) {
+  if (t <= 0)
+    return "";
+  return "+" + std::to_string(t - t0) + "ms";
+}
+
+void print_timeline(const json& x) {
+  auto t0 = num(x, "started_ms");
+  std::cout << "saga " << str(x, "id") << " (" << str(x, "definition")
+            << "): " << str(x, "state") << '\n';
+  auto owner = str(x, "owner");
+  std::cout << "  owner:   " << (owner.empty() ? "-" : owner);
+  if (num(x, "epoch") > 0)
+    std::cout << " (epoch " << num(x, "epoch") << ")";
+  std::cout << '\n';
+  std::cout << "  started: " << timestamp(t0) << '\n';
+  if (auto end = num(x, "ended_ms"); end > 0)
+    std::cout << "  ended:   " << timestamp(end) << " (after "
+              << span(end - t0) << ")\n";
+  if (auto f = str(x, "failed_step"); !f.empty())
+    std::cout << "  failed step: " << f << '\n';
+  if (auto e = str(x, "error"); !e.empty()) {
+    std::cout << "  error:   " << e;
+    if (auto code = str(x, "error_code"); !code.empty())
+      std::cout << " [" << code << "]";
+    std::cout << '\n';
+  }
+  if (x.value("invalid_history", false))
+    std::cout << "  the history does not replay: showing what it holds\n";
+  std::cout << "steps:\n";
+  for (const auto& s : x["steps"]) {
+    std::cout << "  " << num(s, "index") + 1 << ". " << str(s, "name") << " @"
+              << str(s, "participant");
+    if (str(s, "action") != str(s, "name"))
+      std::cout << "/" << str(s, "action");
+    if (s.value("pivot", false))
+      std::cout << " [pivot]";
+    std::cout << "  " << str(s, "status");
+    for (const auto& op : s["operations"]) {
+      std::cout << "  " << str(op, "op") << "#" << num(op, "attempt") << " "
+                << offset(num(op, "started_ms"), t0) << ".."
+                << offset(num(op, "ended_ms"), t0) << " " << str(op, "outcome");
+      if (auto e = str(op, "error"); !e.empty())
+        std::cout << " (" << truncate(e, 80) << ")";
+    }
+    if (s.value("outcome_unknown", false))
+      std::cout << "  outcome unknown";
+    std::cout << '\n';
+  }
+  const auto& actions = x["operator_actions"];
+  if (!actions.empty()) {
+    std::cout << "operator actions:\n";
+    for (const auto& a : actions)
+      std::cout << "  " << str(a, "action") << " by " << str(a, "by") << " at "
+                << timestamp(num(a, "time_ms")) << " ("
+                << offset(num(a, "time_ms"), t0) << ")\n";
+  }
+  std::cout << "events: " << x["events"].size() << '\n';
+}
+
+int cmd_show(context& ctx, args& xs) {
+  if (xs.done())
+    return report({exit_usage, "show: which saga? (sagactl show ID)"});
+  auto id = xs.next();
+  if (!xs.done())
+    return report(unknown_flag("show", xs.peek()));
+  if (!valid_saga_id(id))
+    return report({exit_usage, "'" + id + "' is not a saga id"});
+  auto x = ctx.catalog.show(id);
+  if (!x)
+    return report(catalog_failure(x.error(), ctx.ep));
+  if (ctx.opts.json)
+    std::cout << x->dump() << '\n';
+  else
+    print_timeline(*x);
+  return exit_ok;
+}
+
+// -- stats and nodes --------------------------------------------------------------
+
+int cmd_stats(context& ctx, args& xs) {
+  if (!xs.done())
+    return report(unknown_flag("stats", xs.peek()));
+  auto x = ctx.catalog.stats();
+  if (!x)
+    return report(catalog_failure(x.error(), ctx.ep));
+  if (ctx.opts.json) {
+    std::cout << x->dump() << '\n';
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> states{{"STATE", "SAGAS"}};
+  for (auto name : {"unfinished", "failed", "compensated", "completed"})
+    states.push_back({name, std::to_string(num((*x)["states"], name))});
+  print_table(states);
+  std::cout << '\n';
+  std::vector<std::vector<std::string>> defs{
+    {"DEFINITION", "STARTED", "COMPLETED", "COMPENSATED", "FAILED"}};
+  for (const auto& [name, d] : (*x)["definitions"].items())
+    defs.push_back({name, std::to_string(num(d, "started")),
+                    std::to_string(num(d, "completed")),
+                    std::to_string(num(d, "compensated")),
+                    std::to_string(num(d, "failed"))});
+  print_table(defs);
+  return exit_ok;
+}
+
+int cmd_nodes(context& ctx, args& xs) {
+  if (!xs.done())
+    return report(unknown_flag("nodes", xs.peek()));
+  auto x = ctx.catalog.nodes();
+  if (!x)
+    return report(catalog_failure(x.error(), ctx.ep));
+  if (ctx.opts.json) {
+    std::cout << x->dump() << '\n';
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows{
+    {"ID", "EPOCH", "ALIVE", "LEASE", "COORD", "ADMIN", "GATEWAY",
+     "UNFINISHED", "PARTICIPANTS"}};
+  for (const auto& n : (*x)["nodes"]) {
+    auto alive = n.value("alive", false);
+    std::string participants;
+    for (const auto& p : n["participants"])
+      participants += (participants.empty() ? "" : ",") + p.get<std::string>();
+    auto admin = str(n, "admin");
+    rows.push_back({str(n, "id"), std::to_string(num(n, "epoch")),
+                    alive ? "yes" : "no",
+                    alive ? span(num(n, "lease_ms_left")) : "-",
+                    n.value("coordinates", false) ? "yes" : "no",
+                    admin.empty() ? "-" : admin,
+                    str(n, "host") + ":" + std::to_string(num(n, "port")),
+                    std::to_string(num(n, "unfinished")),
+                    participants.empty() ? "-" : participants});
+  }
+  print_table(rows);
+  return exit_ok;
+}
+
+// -- the admin API ----------------------------------------------------------------
+
+/// A node's admin server.
+struct admin_target {
+  std::string node; // empty when given by --admin
+  std::string address;
+};
+
+/// Returns the alive nodes with an admin address (coordinating ones only
+/// if `coordinating`), the owner `prefer` first.
+caf::expected<std::vector<admin_target>>
+admin_targets(context& ctx, bool coordinating, const std::string& prefer = {}) {
+  auto x = ctx.catalog.nodes();
+  if (!x)
+    return x.error();
+  std::vector<admin_target> result;
+  for (const auto& n : (*x)["nodes"]) {
+    if (!n.value("alive", false) || str(n, "admin").empty())
+      continue;
+    if (coordinating && !n.value("coordinates", false))
+      continue;
+    admin_target t{str(n, "id"), str(n, "admin")};
+    if (!prefer.empty() && t.node == prefer)
+      result.insert(result.begin(), std::move(t));
+    else
+      result.push_back(std::move(t));
+  }
+  return result;
+}
+
+/// Returns the exit code and message for an HTTP error answer.
+failure http_failure(const admin_target& t, const http_response& r) {
+  auto body = json::parse(r.body, nullptr, false);
+  std::string text = body.is_object() ? str(body, "error") : r.body;
+  std::string code = body.is_object() ? str(body, "code") : "";
+  if (text.empty())
+    text = "HTTP " + std::to_string(r.status);
+  auto what = (t.node.empty() ? t.address : t.node + " (" + t.address + ")")
+              + ": " + text + " (HTTP " + std::to_string(r.status) + ")";
+  if (r.status == 401)
+    return {exit_unauthorized, what};
+  if (r.status == 404 && code == "unknown_saga")
+    return {exit_unknown, what};
+  if (r.status >= 500)
+    return {exit_unreachable, what};
+  return {exit_refused, what};
+}
+
+bool valid_operator(const std::string& by) {
+  if (by.empty() || by.size() > 64)
+    return false;
+  return std::all_of(by.begin(), by.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '_' || c == '@' || c == '-';
+  });
+}
+
+int cmd_operate(context& ctx, args& xs, const std::string& action) {
+  if (xs.done() || xs.peek().rfind("--", 0) == 0)
+    return report({exit_usage, action + ": which saga? (sagactl " + action
+                                 + " ID [--by NAME])"});
+  auto id = xs.next();
+  auto by = env_or("USER", "sagactl");
+  if (!valid_operator(by))
+    by = "sagactl";
+  while (!xs.done()) {
+    auto flag = xs.next();
+    std::optional<failure> f;
+    if (flag == "--by") {
+      if (!(f = xs.value(flag, by)) && !valid_operator(by))
+        f = failure{exit_usage,
+                    "--by: '" + by
+                      + "' is not 1 to 64 characters of [A-Za-z0-9._@-]"};
+    } else {
+      f = unknown_flag(action, flag);
+    }
+    if (f)
+      return report(*f);
+  }
+  if (!valid_saga_id(id))
+    return report({exit_usage, "'" + id + "' is not a saga id"});
+  std::vector<admin_target> targets;
+  if (!ctx.opts.admin.empty()) {
+    targets.push_back({{}, ctx.opts.admin});
+  } else {
+    auto owner = ctx.catalog.owner(id);
+    if (!owner)
+      return report(catalog_failure(owner.error(), ctx.ep));
+    // An abort goes to the owner while it lives; a retry (or an abort of a
+    // dead owner's saga) to any coordinating node, which takes it over.
+    auto ts = admin_targets(ctx, true,
+                            action == "abort" ? owner->first : std::string{});
+    if (!ts)
+      return report(catalog_failure(ts.error(), ctx.ep));
+    targets = std::move(*ts);
+    if (targets.empty())
+      return report({exit_unreachable,
+                     "no alive coordinating node with an admin address to "
+                     "send the "
+                       + action + " to (see sagactl nodes)"});
+  }
+  http_request req;
+  req.method = "POST";
+  req.target = "/api/sagas/" + id + "/" + action;
+  req.body = json{{"by", by}}.dump();
+  if (!ctx.opts.token.empty())
+    req.headers.emplace_back("Authorization", "Bearer " + ctx.opts.token);
+  // Tries the targets in order while they cannot be reached.
+  std::optional<failure> last;
+  for (const auto& t : targets) {
+    auto addr = parse_address(t.address);
+    if (!addr) {
+      last = failure{ctx.opts.admin.empty() ? exit_unreachable : exit_usage,
+                     "--admin: " + context_of(addr.error())};
+      continue;
+    }
+    req.host = addr->first;
+    req.port = addr->second;
+    auto r = send(req);
+    if (!r) {
+      last = failure{exit_unreachable, context_of(r.error())};
+      continue;
+    }
+    if (r->status != 200) {
+      auto f = http_failure(t, *r);
+      if (f.code == exit_unauthorized && ctx.opts.token.empty())
+        f.what += "; give --token or set SAGA_ADMIN_TOKEN";
+      return report(f);
+    }
+    auto body = json::parse(r->body, nullptr, false);
+    if (!body.is_object())
+      return report({exit_unreachable, t.address
+                                         + ": the answer is not JSON: "
+                                         + truncate(r->body, 80)});
+    if (ctx.opts.json)
+      std::cout << body.dump() << '\n';
+    else
+      std::cout << id << ": " << action << " by " << str(body, "by")
+                << " accepted; state " << str(body, "state") << '\n';
+    return exit_ok;
+  }
+  return report(*last);
+}
+
+// -- tail -------------------------------------------------------------------------
+
+std::atomic<bool> stop_requested{false};
+
+extern "C" void on_stop_signal(int) {
+  stop_requested = true;
+}
+
+void print_event(const std::string& node, const json& ev) {
+  std::cout << timestamp(num(ev, "time_ms")) << "  " << node << "  "
+            << str(ev, "saga_id") << "  " << str(ev, "definition") << "  "
+            << str(ev, "type");
+  if (auto step = str(ev, "step"); !step.empty()) {
+    std::cout << "  " << step;
+    if (num(ev, "attempt") > 0)
+      std::cout << "#" << num(ev, "attempt");
+  }
+  if (auto e = str(ev, "error"); !e.empty())
+    std::cout << "  (" << truncate(e, 100) << ")";
+  std::cout << '\n';
+}
+
+int cmd_tail(context& ctx, args& xs) {
+  std::optional<int64_t> follow_ms;
+  std::optional<uint64_t> max_events;
+  while (!xs.done()) {
+    auto flag = xs.next();
+    std::optional<failure> f;
+    int64_t ms = 0;
+    uint64_t n = 0;
+    if (flag == "--follow-for") {
+      if (!(f = duration_flag(xs, flag, ms)))
+        follow_ms = ms;
+    } else if (flag == "--max") {
+      if (!(f = count_flag(xs, flag, 1'000'000'000, n)))
+        max_events = n;
+    } else {
+      f = unknown_flag("tail", flag);
+    }
+    if (f)
+      return report(*f);
+  }
+  std::vector<admin_target> targets;
+  if (!ctx.opts.admin.empty()) {
+    if (auto a = parse_address(ctx.opts.admin); !a)
+      return report({exit_usage, "--admin: " + context_of(a.error())});
+    targets.push_back({{}, ctx.opts.admin});
+  } else {
+    auto ts = admin_targets(ctx, false);
+    if (!ts)
+      return report(catalog_failure(ts.error(), ctx.ep));
+    targets = std::move(*ts);
+    if (targets.empty())
+      return report({exit_unreachable,
+                     "no alive node with an admin address (see sagactl "
+                     "nodes)"});
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  auto deadline = follow_ms ? std::chrono::steady_clock::now()
+                                + std::chrono::milliseconds{*follow_ms}
+                            : std::chrono::steady_clock::time_point::max();
+  std::vector<uint64_t> after(targets.size(), 0);
+  std::vector<bool> warned(targets.size(), false);
+  bool answered = false;
+  uint64_t printed = 0;
+  auto finished = [&] {
+    return stop_requested || (max_events && printed >= *max_events)
+           || std::chrono::steady_clock::now() >= deadline;
+  };
+  while (!finished()) {
+    bool got_any = false;
+    for (size_t i = 0; i < targets.size() && !finished(); ++i) {
+      auto addr = parse_address(targets[i].address);
+      if (!addr)
+        continue;
+      http_request req;
+      req.host = addr->first;
+      req.port = addr->second;
+      req.timeout = 2s;
+      req.target = "/api/events?after=" + std::to_string(after[i])
+                   + "&max=100";
+      auto r = send(req);
+      if (!r || r->status != 200) {
+        if (!warned[i]) {
+          warned[i] = true;
+          std::cerr << "sagactl: "
+                    << (r ? http_failure(targets[i], *r).what
+                          : context_of(r.error()))
+                    << '\n';
+        }
+        continue;
+      }
+      answered = true;
+      warned[i] = false;
+      auto body = json::parse(r->body, nullptr, false);
+      if (!body.is_object() || !body.contains("events"))
+        continue;
+      auto node = targets[i].node.empty() ? targets[i].address
+                                          : targets[i].node;
+      for (const auto& ev : body["events"]) {
+        if (max_events && printed >= *max_events)
+          break;
+        if (ctx.opts.json) {
+          auto x = ev;
+          x["node"] = node;
+          std::cout << x.dump() << '\n';
+        } else {
+          print_event(node, ev);
+        }
+        ++printed;
+        got_any = true;
+      }
+      std::cout.flush();
+      if (auto n = body.find("next"); n != body.end() && n->is_number())
+        after[i] = n->get<uint64_t>();
+    }
+    if (!got_any && !finished()) {
+      // Polls: the API has no push. Short naps keep signals responsive.
+      for (int k = 0; k < 5 && !finished(); ++k)
+        std::this_thread::sleep_for(50ms);
+    }
+  }
+  if (!answered && !stop_requested)
+    return report({exit_unreachable, "no node answered GET /api/events"});
+  return exit_ok;
+}
+
+// -- main -------------------------------------------------------------------------
+
+int run(int argc, char** argv) {
+  global_options opts;
+  opts.redis_url = env_or("SAGA_REDIS_URL", "redis://127.0.0.1:6379");
+  opts.token = env_or("SAGA_ADMIN_TOKEN", "");
+  std::vector<std::string> rest;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc)
+        return false;
+      out = argv[++i];
+      return true;
+    };
+    if (a == "--help" || a == "-h" || a == "help") {
+      std::cout << usage_text;
+      return exit_ok;
+    } else if (a == "--json") {
+      opts.json = true;
+    } else if (a == "--redis") {
+      if (!value(opts.redis_url))
+        return report({exit_usage, "--redis needs a URL"});
+    } else if (a == "--token") {
+      if (!value(opts.token))
+        return report({exit_usage, "--token needs a value"});
+    } else if (a == "--admin") {
+      if (!value(opts.admin))
+        return report({exit_usage, "--admin needs host:port"});
+      if (auto x = parse_address(opts.admin); !x)
+        return report({exit_usage, "--admin: " + context_of(x.error())});
+    } else if (a.rfind("--", 0) == 0) {
+      return report({exit_usage, "unknown option '" + a
+                                   + "' (see sagactl --help)"});
+    } else {
+      break;
+    }
+  }
+  if (i >= argc) {
+    std::cerr << usage_text;
+    return exit_usage;
+  }
+  std::string cmd = argv[i++];
+  // Global flags may also follow the command's own ones.
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json")
+      opts.json = true;
+    else
+      rest.push_back(std::move(a));
+  }
+  static const char* commands[] = {"list",  "show",  "tail", "retry",
+                                   "abort", "stats", "nodes"};
+  if (std::find_if(std::begin(commands), std::end(commands),
+                   [&](const char* c) { return cmd == c; })
+      == std::end(commands))
+    return report({exit_usage, "unknown command '" + cmd
+                                 + "' (see sagactl --help)"});
+  auto ep = parse_redis_url(opts.redis_url);
+  if (!ep)
+    return report({exit_usage, "--redis: " + context_of(ep.error())});
+  context ctx{std::move(opts), std::move(*ep)};
+  args xs{std::move(rest)};
+  if (cmd == "list")
+    return cmd_list(ctx, xs);
+  if (cmd == "show")
+    return cmd_show(ctx, xs);
+  if (cmd == "tail")
+    return cmd_tail(ctx, xs);
+  if (cmd == "retry" || cmd == "abort")
+    return cmd_operate(ctx, xs, cmd);
+  if (cmd == "stats")
+    return cmd_stats(ctx, xs);
+  return cmd_nodes(ctx, xs);
+}
+
+} // namespace
+} // namespace saga::admin
+
+int main(int argc, char** argv) {
+  return saga::admin::run(argc, argv);
+}
