@@ -122,7 +122,7 @@ TEST_F(arg_parser_test, a_bad_duration_names_option_and_value) {
             std::string::npos);
 }
 
-TEST(parse_duration, accepts_the_programs_forms) {
+TEST(args_parse_duration, accepts_the_programs_forms) {
   EXPECT_EQ(parse_duration_ms("250ms"), 250);
   EXPECT_EQ(parse_duration_ms("90s"), 90'000);
   EXPECT_EQ(parse_duration_ms("2m"), 120'000);
@@ -138,7 +138,7 @@ TEST(parse_duration, accepts_the_programs_forms) {
     EXPECT_EQ(parse_duration_ms(bad, 1000), std::nullopt) << bad;
 }
 
-TEST(show_duration, reads_back) {
+TEST(args_show_duration, reads_back) {
   using saga::tools::show_duration;
   EXPECT_EQ(show_duration(120s), "2m");
   EXPECT_EQ(show_duration(90s), "90s");
