@@ -88,8 +88,8 @@ std::map<std::string, std::string> redis_client::hgetall(const std::string& key,
                                                          bool* ok) {
   std::map<std::string, std::string> h;
   auto r = run({"HGETALL", key});
-  if (ok != nullptr)
-    *ok = r && r->type == REDIS_REPLY_ARRAY;
+  if (ok != nullptr && !(r && r->type == REDIS_REPLY_ARRAY))
+    *ok = false;
   if (r && r->type == REDIS_REPLY_ARRAY)
     for (size_t i = 0; i + 1 < r->elements; i += 2)
       h.emplace(str(r->element[i]), str(r->element[i + 1]));

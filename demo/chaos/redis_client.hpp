@@ -40,8 +40,9 @@ public:
   /// Returns every key matching `pattern` (SCAN: test data only).
   std::optional<std::vector<std::string>> scan(const std::string& pattern);
 
-  /// Returns the hash at `key`; `ok`, when given, tells whether it could be
-  /// read.
+  /// Returns the hash at `key`; `ok`, when given, is cleared when it could
+  /// not be read (and left as it was otherwise, so that one flag can cover
+  /// several reads).
   std::map<std::string, std::string> hgetall(const std::string& key,
                                              bool* ok = nullptr);
 
