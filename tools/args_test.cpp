@@ -174,3 +174,25 @@ TEST(arg_parser, positionals_stop_the_options_when_asked) {
   EXPECT_TRUE(json);
   EXPECT_EQ(r.positional, (std::vector<std::string>{"list", "--state", "x"}));
 }
+
+TEST(arg_parser, help_wraps_long_help_and_ends_with_the_epilog) {
+  std::string text;
+  arg_parser p{"tool", "usage: tool [options] COMMAND"};
+  p.text("--a-rather-long-option-name", text,
+         "a help text long enough that it cannot fit on one line of the "
+         "terminal and must wrap onto a second one");
+  p.epilog("commands:\n  run   runs\n");
+  std::ostringstream out;
+  p.print_help(out);
+  std::istringstream lines{out.str()};
+  std::string line;
+  size_t count = 0;
+  while (std::getline(lines, line)) {
+    EXPECT_LE(line.size(), 79u) << line;
+    ++count;
+  }
+  EXPECT_GE(count, 8u) << out.str();
+  EXPECT_NE(out.str().find("this text\n\ncommands:\n  run   runs\n"),
+            std::string::npos)
+      << out.str();
+}
