@@ -166,9 +166,7 @@ public:
   }
 
   /// Sets the text --help prints after the options (e.g. subcommands).
-  void epilog(std::string x) {
-    epilog_ = std::move(x);
-  }
+  void epilog(std::string x) { epilog_ = std::move(x); }
 
   /// Sets the prefix of the unknown-option error ("list" for
   /// "list: unknown option '--x'").
