@@ -38,6 +38,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tools/args.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -1297,44 +1299,32 @@ int print_best(const fs::path& dir, const std::string& journal) {
   return 0;
 }
 
-const char* usage =
+constexpr const char* usage =
   "usage: bench_report --results DIR --docs DIR [--total-seconds S]\n"
-  "       bench_report --results DIR --best memory|redis\n";
+  "       bench_report --results DIR --best memory|redis";
 
 } // namespace
 
 int main(int argc, char** argv) {
   std::string results, docs, best;
-  std::optional<double> total;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--help" || k == "-h") {
-      std::fputs(usage, stdout);
-      return 0;
-    }
-    if (i + 1 >= argc) {
-      std::fputs(usage, stderr);
-      return 2;
-    }
-    std::string v = argv[++i];
-    if (k == "--results")
-      results = v;
-    else if (k == "--docs")
-      docs = v;
-    else if (k == "--best")
-      best = v;
-    else if (k == "--total-seconds")
-      total = std::strtod(v.c_str(), nullptr);
-    else {
-      std::fputs(usage, stderr);
-      return 2;
-    }
-  }
-  if (results.empty() || (docs.empty() == best.empty())) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
+  double total_seconds = 0;
+  saga::tools::arg_parser p{"bench_report", usage};
+  p.text("--results", results, "the suite's JSON results").value_name("DIR");
+  p.text("--docs", docs, "where docs/benchmarks.md and the SVGs go")
+    .value_name("DIR");
+  p.number("--total-seconds", total_seconds,
+           "the suite's wall-clock time, for the report", 0.0)
+    .value_name("S")
+    .shown_default("none");
+  p.choice("--best", best, {"memory", "redis"},
+           "print the best closed-loop rate and its concurrency");
+  p.parse_or_exit(argc, argv);
+  if (results.empty() || (docs.empty() == best.empty()))
+    return p.usage_error("give --results and one of --docs or --best");
   if (!best.empty())
     return print_best(results, best);
+  std::optional<double> total;
+  if (p.given("--total-seconds"))
+    total = total_seconds;
   return write_report(results, docs, total);
 }

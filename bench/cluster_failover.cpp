@@ -37,6 +37,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -57,6 +58,7 @@
 #include "saga/saga.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tools/args.hpp"
 
 namespace {
 
@@ -75,44 +77,57 @@ struct options {
   std::string json_file; // empty: no JSON
 };
 
-/// Parses "250ms", "1s", "2s" (what saga_node accepts too); 0 if not.
+/// Returns the duration `s` in ms ("250ms", "1s": what saga_node accepts
+/// too); 0 if it is not one.
 std::chrono::milliseconds parse_duration(const std::string& s) {
-  char* end = nullptr;
-  auto v = std::strtod(s.c_str(), &end);
-  std::string unit = end ? end : "";
-  if (unit == "ms")
-    return std::chrono::milliseconds{static_cast<long long>(v)};
-  if (unit == "s")
-    return std::chrono::milliseconds{static_cast<long long>(v * 1000)};
-  return std::chrono::milliseconds{0};
+  return std::chrono::milliseconds{saga::tools::parse_duration_ms(s).value_or(0)};
 }
 
-bool parse(int argc, char** argv, options& o) {
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    std::string v = argv[i + 1];
-    if (k == "--runs")
-      o.runs = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "--sagas")
-      o.sagas = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "--lease")
-      o.lease = v;
-    else if (k == "--step-delay")
-      o.step_delay = v;
-    else if (k == "--inflight")
-      o.inflight = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "--jitter")
-      o.jitter = v != "off";
-    else if (k == "--logs")
-      o.logs = v;
-    else if (k == "--json")
-      o.json_file = v;
-    else
-      return false;
-  }
-  return (argc % 2) == 1 && o.runs > 0 && o.sagas > 0 && o.inflight > 0
-         && parse_duration(o.lease).count() >= 100
-         && parse_duration(o.step_delay).count() > 0;
+/// Returns the setter of a duration option that saga_node is given as text:
+/// ms or s only (its forms), at least `min_ms`.
+std::function<std::optional<std::string>(const std::string&)>
+node_duration(std::string& out, int64_t min_ms) {
+  return [&out, min_ms](const std::string& v) -> std::optional<std::string> {
+    auto digits = v.find_first_not_of("0123456789.");
+    auto unit = digits == std::string::npos ? "" : v.substr(digits);
+    auto ms = saga::tools::parse_duration_ms(v);
+    if ((unit != "ms" && unit != "s") || !ms || *ms < min_ms)
+      return "a duration of at least " + std::to_string(min_ms)
+             + "ms (like 500ms or 1s)";
+    out = v;
+    return std::nullopt;
+  };
+}
+
+/// Returns the options of `argv`; prints the help and exits 0 on --help,
+/// exits 2 with a message naming the option on a bad one.
+options parse(int argc, char** argv) {
+  options o;
+  std::string jitter = "on";
+  saga::tools::arg_parser p{
+    "cluster_failover",
+    "cluster_failover: coordinator SIGKILL -> its sagas resumed on a "
+    "surviving node\n(saga_node processes on a private redis-server)."};
+  p.integer("--runs", o.runs, "kills measured", size_t{1});
+  p.integer("--sagas", o.sagas, "purchases started on the node killed",
+            size_t{1});
+  p.custom("--lease", "D", "the nodes' lease", node_duration(o.lease, 100))
+    .shown_default(o.lease);
+  p.custom("--step-delay", "D", "how long each debit takes",
+           node_duration(o.step_delay, 1))
+    .shown_default(o.step_delay);
+  p.integer("--inflight", o.inflight, "purchases in flight at once",
+            size_t{1});
+  p.choice("--jitter", jitter, {"on", "off"},
+           "random start and kill offsets within a quarter lease");
+  p.text("--logs", o.logs, "where the nodes' output goes")
+    .value_name("DIR")
+    .shown_default("kept in memory only");
+  p.text("--json", o.json_file, "write the results as JSON")
+    .value_name("FILE");
+  p.parse_or_exit(argc, argv);
+  o.jitter = jitter == "on";
+  return o;
 }
 
 double ms_between(clock_type::time_point a, clock_type::time_point b) {
@@ -321,16 +336,7 @@ run_result one_run(const options& o, size_t run, caf::actor_system& client,
 } // namespace
 
 int main(int argc, char** argv) {
-  options o;
-  if (!parse(argc, argv, o)) {
-    std::fprintf(stderr,
-                 "usage: %s [--runs N] [--sagas S] [--lease D] "
-                 "[--step-delay D] [--inflight K] [--jitter on|off] "
-                 "[--logs DIR] [--json FILE]\n"
-                 "  durations like 500ms or 1s\n",
-                 argv[0]);
-    return 2;
-  }
+  auto o = parse(argc, argv);
   caf::actor_system_config cfg;
   saga::add_message_types(cfg);
   cfg.load<caf::io::middleman>();

@@ -16,6 +16,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "saga/saga.hpp"
+#include "tools/args.hpp"
 
 namespace {
 
@@ -77,17 +78,17 @@ int main(int argc, char** argv) {
   int step_ms = 5;
   int runs = 21;
   std::string journal = "memory://";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    if (k == "--steps")
-      steps = std::atoi(argv[i + 1]);
-    else if (k == "--step-ms")
-      step_ms = std::atoi(argv[i + 1]);
-    else if (k == "--runs")
-      runs = std::atoi(argv[i + 1]);
-    else if (k == "--journal")
-      journal = argv[i + 1];
-  }
+  saga::tools::arg_parser args{
+    "fanout_speedup",
+    "fanout_speedup: the speed-up of a fan-out over the same steps run one\n"
+    "after another."};
+  args.integer("--steps", steps, "steps per saga", 1, 1000);
+  args.integer("--step-ms", step_ms, "how long each step takes, in ms", 0,
+            60'000);
+  args.integer("--runs", runs, "runs of each shape (the median counts)", 1,
+            100'000);
+  args.text("--journal", journal, "the journal's URL").value_name("URL");
+  args.parse_or_exit(argc, argv);
   saga::runtime_config cfg;
   cfg.journal_url = journal;
   cfg.journal.node_id = "fanout-bench";

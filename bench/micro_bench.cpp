@@ -92,6 +92,7 @@
 #include "persistence/memory_journal.hpp"
 #include "persistence/stream_codec.hpp"
 #include "saga/saga.hpp"
+#include "tools/args.hpp"
 
 namespace {
 
@@ -122,13 +123,6 @@ std::string fresh_prefix(const char* what) {
   static uint64_t invocation = 0;
   return std::string{"mb-"} + what + "-" + run_token() + "-"
          + std::to_string(++invocation) + "-";
-}
-
-/// Returns the current time in ms since the Unix epoch, as events carry it.
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
 }
 
 /// Returns a JSON object text of exactly `size` bytes (at least 16), shaped
@@ -568,7 +562,7 @@ std::vector<saga::event> next_batch(append_lane& lane, size_t size, bool last,
                                     const std::string& definition_json,
                                     const std::string& result) {
   std::vector<saga::event> batch(size);
-  auto t = now_ms();
+  auto t = saga::tools::now_ms(); // as events carry it
   for (size_t k = 0; k < size; ++k) {
     auto& ev = batch[k];
     ev.seq = lane.next_seq + k;

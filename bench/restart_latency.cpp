@@ -22,17 +22,18 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "saga/saga.hpp"
+#include "tools/args.hpp"
 
 int main(int argc, char** argv) {
   std::string journal = "memory://";
   int crashes = 200;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    if (k == "--journal")
-      journal = argv[i + 1];
-    else if (k == "--crashes")
-      crashes = std::atoi(argv[i + 1]);
-  }
+  saga::tools::arg_parser args{
+    "restart_latency",
+    "restart_latency: crash -> supervisor restart -> replay -> the in-flight\n"
+    "step re-sent, measured over many crashes (p50/p99)."};
+  args.text("--journal", journal, "the journal's URL").value_name("URL");
+  args.integer("--crashes", crashes, "crashes measured", 1, 1'000'000);
+  args.parse_or_exit(argc, argv);
   saga::runtime_config cfg;
   cfg.journal_url = journal;
   cfg.journal.node_id = "restart-bench";

@@ -74,6 +74,7 @@
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
 #include "tests/support/child_process.hpp"
+#include "tools/args.hpp"
 
 namespace {
 
@@ -100,157 +101,82 @@ struct options {
   size_t recovery_concurrency = 0; // 0: the runtime's default
 };
 
-const char* usage_text =
-  "usage: saga_bench [options]\n"
-  "  --journal memory|redis   journal (default memory)\n"
-  "  --redis URL              Redis URL for --journal redis (default: env "
-  "SAGA_REDIS_URL)\n"
-  "  --steps N                steps per saga, 1..10 (default 3)\n"
-  "  --shape seq|fanout       steps one after another, or all in parallel "
-  "(default seq)\n"
-  "  --failure-rate F         probability in [0,1] that the last step fails "
-  "(default 0)\n"
-  "  --participants in-process|remote\n"
-  "                           no-op participants in this process (default), "
-  "or in a\n"
-  "                           saga_node process started for the run "
-  "(needs --journal redis)\n"
-  "  --concurrency N          closed loop: N sagas in flight (default 64)\n"
-  "  --rate R                 open loop: start R sagas/s (overrides "
-  "--concurrency)\n"
-  "  --duration S             measured seconds (default 10; 0: the in-flight "
-  "probe only, no load)\n"
-  "  --warmup S               seconds before measuring (default 1)\n"
-  "  --inflight-probe N       before the load, hold N sagas in flight and "
-  "measure RSS per saga\n"
-  "                           (default: the concurrency, open loop 1000; 0: "
-  "off)\n"
-  "  --recover N              recovery mode (needs --journal redis): leave N "
-  "sagas unfinished,\n"
-  "                           then time a new runtime's recover() until all "
-  "ended\n"
-  "  --recovery-concurrency C resumed sagas running at once during recovery "
-  "(default: the\n"
-  "                           runtime's, 256)\n"
-  "  --json FILE              write the results as JSON\n"
-  "  --markdown FILE          write the results as a Markdown table\n"
-  "  --help                   this text\n";
-
-[[noreturn]] void bad(const std::string& opt, const std::string& value,
-                      const char* why) {
-  std::fprintf(stderr, "saga_bench: invalid value '%s' for %s: %s\n",
-               value.c_str(), opt.c_str(), why);
-  std::exit(2);
-}
-
 [[noreturn]] void bad_combination(const char* why) {
   std::fprintf(stderr, "saga_bench: %s\n", why);
   std::exit(2);
 }
 
-double to_double(const std::string& opt, const std::string& v) {
-  char* end = nullptr;
-  errno = 0;
-  double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || end != v.c_str() + v.size() || errno != 0
-      || !std::isfinite(x))
-    bad(opt, v, "not a number");
-  return x;
+/// Declares the options of the load: journal, saga shape, participants.
+void declare_load(saga::tools::arg_parser& p, options& o,
+                  std::string& participants) {
+  p.choice("--journal", o.journal, {"memory", "redis"}, "journal");
+  p.custom("--redis", "URL", "Redis URL for --journal redis",
+           [&o](const std::string& v) -> std::optional<std::string> {
+             if (v.rfind("redis://", 0) != 0 && v.rfind("unix://", 0) != 0)
+               return "redis://host:port or unix://path";
+             o.redis_url = v;
+             return std::nullopt;
+           })
+    .shown_default("env SAGA_REDIS_URL");
+  p.integer("--steps", o.steps, "steps per saga", 1,
+            static_cast<int>(demo::bench_participant_count));
+  p.choice("--shape", o.shape, {"seq", "fanout"},
+           "steps one after another, or all in parallel");
+  p.number("--failure-rate", o.failure_rate,
+           "probability that the last step fails", 0.0, 1.0);
+  p.choice("--participants", participants, {"in-process", "local", "remote"},
+           "no-op participants in this process, or in a saga_node\n"
+           "process started for the run (needs --journal redis)");
 }
 
-long long to_int(const std::string& opt, const std::string& v) {
-  char* end = nullptr;
-  errno = 0;
-  long long x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || end != v.c_str() + v.size() || errno != 0)
-    bad(opt, v, "not an integer");
-  return x;
+/// Declares the options of the run: loop, timing, probes, outputs.
+void declare_run(saga::tools::arg_parser& p, options& o) {
+  p.integer("--concurrency", o.concurrency, "closed loop: N sagas in flight",
+            size_t{1}, size_t{10'000'000});
+  p.number("--rate", o.rate, "open loop: start R sagas/s (overrides "
+                             "--concurrency)",
+           0.0, 1e8)
+    .value_name("R")
+    .shown_default("closed loop")
+    .check([&o] { return o.rate > 0; }, "a number > 0");
+  p.number("--duration", o.duration,
+           "measured seconds (0: the in-flight probe only, no load)", 0.0,
+           86'400.0)
+    .value_name("S");
+  p.number("--warmup", o.warmup, "seconds before measuring", 0.0, 3'600.0)
+    .value_name("S");
+  p.integer("--inflight-probe", o.inflight_probe,
+            "before the load, hold N sagas in flight and measure\n"
+            "RSS per saga (0: off)",
+            0LL, 10'000'000LL)
+    .shown_default("the concurrency, open loop 1000");
+  p.integer("--recover", o.recover,
+            "recovery mode (needs --journal redis): leave N sagas\n"
+            "unfinished, then time a new runtime's recover() until all "
+            "ended",
+            1LL, 10'000'000LL)
+    .shown_default("off");
+  p.integer("--recovery-concurrency", o.recovery_concurrency,
+            "resumed sagas running at once during recovery", size_t{1},
+            size_t{10'000'000})
+    .value_name("C")
+    .shown_default("the runtime's, 256");
+  p.text("--json", o.json_file, "write the results as JSON").value_name("FILE");
+  p.text("--markdown", o.markdown_file, "write the results as a Markdown table")
+    .value_name("FILE");
 }
 
+/// Returns the options of `argv`; prints the help and exits 0 on --help,
+/// exits 2 with a message naming the option on a bad one.
 options parse(int argc, char** argv) {
   options o;
-  bool rate_given = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--help" || k == "-h") {
-      std::fputs(usage_text, stdout);
-      std::exit(0);
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "saga_bench: %s needs a value (or unknown option)\n%s",
-                   k.c_str(), usage_text);
-      std::exit(2);
-    }
-    std::string v = argv[++i];
-    if (k == "--journal") {
-      if (v != "memory" && v != "redis")
-        bad(k, v, "expected memory or redis");
-      o.journal = v;
-    } else if (k == "--redis") {
-      if (v.rfind("redis://", 0) != 0 && v.rfind("unix://", 0) != 0)
-        bad(k, v, "expected redis://host:port or unix://path");
-      o.redis_url = v;
-    } else if (k == "--steps") {
-      auto n = to_int(k, v);
-      if (n < 1 || n > demo::bench_participant_count)
-        bad(k, v, "expected 1..10");
-      o.steps = static_cast<int>(n);
-    } else if (k == "--shape") {
-      if (v != "seq" && v != "fanout")
-        bad(k, v, "expected seq or fanout");
-      o.shape = v;
-    } else if (k == "--failure-rate") {
-      o.failure_rate = to_double(k, v);
-      if (o.failure_rate < 0 || o.failure_rate > 1)
-        bad(k, v, "expected a probability in [0, 1]");
-    } else if (k == "--participants") {
-      if (v == "in-process" || v == "local")
-        o.remote = false;
-      else if (v == "remote")
-        o.remote = true;
-      else
-        bad(k, v, "expected in-process or remote");
-    } else if (k == "--concurrency") {
-      auto n = to_int(k, v);
-      if (n < 1 || n > 10'000'000)
-        bad(k, v, "expected 1..10000000");
-      o.concurrency = static_cast<size_t>(n);
-    } else if (k == "--rate") {
-      o.rate = to_double(k, v);
-      if (o.rate <= 0 || o.rate > 1e8)
-        bad(k, v, "expected sagas/s > 0");
-      rate_given = true;
-    } else if (k == "--duration") {
-      o.duration = to_double(k, v);
-      if (o.duration < 0 || o.duration > 86'400)
-        bad(k, v, "expected seconds >= 0 (0: the in-flight probe only)");
-    } else if (k == "--warmup") {
-      o.warmup = to_double(k, v);
-      if (o.warmup < 0 || o.warmup > 3'600)
-        bad(k, v, "expected seconds >= 0");
-    } else if (k == "--inflight-probe") {
-      o.inflight_probe = to_int(k, v);
-      if (o.inflight_probe < 0 || o.inflight_probe > 10'000'000)
-        bad(k, v, "expected 0..10000000");
-    } else if (k == "--recover") {
-      o.recover = to_int(k, v);
-      if (o.recover < 1 || o.recover > 10'000'000)
-        bad(k, v, "expected 1..10000000 sagas");
-    } else if (k == "--recovery-concurrency") {
-      auto n = to_int(k, v);
-      if (n < 1 || n > 10'000'000)
-        bad(k, v, "expected 1..10000000");
-      o.recovery_concurrency = static_cast<size_t>(n);
-    } else if (k == "--json") {
-      o.json_file = v;
-    } else if (k == "--markdown") {
-      o.markdown_file = v;
-    } else {
-      std::fprintf(stderr, "saga_bench: unknown option %s\n%s", k.c_str(),
-                   usage_text);
-      std::exit(2);
-    }
-  }
+  std::string participants = "in-process";
+  saga::tools::arg_parser p{"saga_bench", "usage: saga_bench [options]"};
+  declare_load(p, o, participants);
+  declare_run(p, o);
+  p.parse_or_exit(argc, argv);
+  o.remote = participants == "remote";
+  bool rate_given = p.given("--rate");
   if (!rate_given)
     o.rate = 0;
   if (o.inflight_probe < 0)

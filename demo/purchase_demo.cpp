@@ -52,6 +52,7 @@
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_url.hpp"
 #include "tests/support/child_process.hpp"
+#include "tools/args.hpp"
 
 using namespace std::chrono_literals;
 
@@ -72,91 +73,40 @@ struct options {
   std::string logs = ".";
 };
 
-void usage() {
-  std::cout <<
-    R"(purchase_demo: purchases and trades across servers while things break.
-
-  --journal redis|memory  redis (default): four saga_node processes on one
-                          Redis; memory: one process, memory journal
-  --redis URL             Redis to use (default: $SAGA_REDIS_URL)
-  --players N             players, each with 1000 coins and 3 items (40)
-  --sagas N               sagas to run (400)
-  --concurrency N         sagas in flight at once (40)
-  --trade-share F         share of trades among the sagas (0.3)
-  --fail-rate F           probability that a step's execute fails (0.05)
-  --slow-rate F           probability that it answers after 1.5 s, past its
-                          1 s timeout (0.02)
-  --kill-server yes|no    kill the inventory server at 30% and restart it (yes)
-  --kill-orchestrator yes|no
-                          SIGKILL the orchestrator at 60% and restart it (yes)
-  --logs DIR              where the nodes' logs go (.)
-)";
-}
-
-bool parse(int argc, char** argv, options& o) {
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--help" || k == "-h") {
-      usage();
-      std::exit(0);
-    }
-    if (i + 1 >= argc) {
-      std::cerr << "purchase_demo: " << k << " needs a value (see --help)\n";
-      return false;
-    }
-    std::string v = argv[++i];
-    auto yes = [&](bool& out) {
-      if (v != "yes" && v != "no")
-        return false;
-      out = v == "yes";
-      return true;
-    };
-    auto rate = [&](double& out) {
-      char* end = nullptr;
-      out = std::strtod(v.c_str(), &end);
-      return end != v.c_str() && *end == '\0' && out >= 0 && out <= 1;
-    };
-    auto count = [&](size_t& out) {
-      char* end = nullptr;
-      auto n = std::strtoull(v.c_str(), &end, 10);
-      out = static_cast<size_t>(n);
-      return end != v.c_str() && *end == '\0' && n > 0;
-    };
-    bool ok = true;
-    if (k == "--journal") {
-      ok = v == "redis" || v == "memory";
-      o.memory = v == "memory";
-    } else if (k == "--redis")
-      o.redis = v;
-    else if (k == "--players")
-      ok = count(o.players) && o.players >= 2;
-    else if (k == "--sagas")
-      ok = count(o.sagas);
-    else if (k == "--concurrency")
-      ok = count(o.concurrency);
-    else if (k == "--trade-share")
-      ok = rate(o.trade_share);
-    else if (k == "--fail-rate")
-      ok = rate(o.faults.fail_rate);
-    else if (k == "--slow-rate")
-      ok = rate(o.faults.slow_rate);
-    else if (k == "--kill-server")
-      ok = yes(o.kill_server);
-    else if (k == "--kill-orchestrator")
-      ok = yes(o.kill_orchestrator);
-    else if (k == "--logs")
-      o.logs = v;
-    else {
-      std::cerr << "purchase_demo: unknown option " << k << " (see --help)\n";
-      return false;
-    }
-    if (!ok) {
-      std::cerr << "purchase_demo: bad value '" << v << "' for " << k
-                << " (see --help)\n";
-      return false;
-    }
-  }
-  return true;
+/// Returns the options of `argv`; prints the help and exits 0 on --help,
+/// exits 2 with a message naming the option on a bad one.
+options parse(int argc, char** argv) {
+  options o;
+  std::string journal = "redis";
+  saga::tools::arg_parser p{
+    "purchase_demo",
+    "purchase_demo: purchases and trades across servers while things break."};
+  p.choice("--journal", journal, {"redis", "memory"},
+           "redis: four saga_node processes on one Redis;\n"
+           "memory: one process, memory journal");
+  p.text("--redis", o.redis, "Redis to use")
+    .value_name("URL")
+    .shown_default("$SAGA_REDIS_URL");
+  p.integer("--players", o.players, "players, each with 1000 coins and 3 items",
+            size_t{2});
+  p.integer("--sagas", o.sagas, "sagas to run", size_t{1});
+  p.integer("--concurrency", o.concurrency, "sagas in flight at once",
+            size_t{1});
+  p.number("--trade-share", o.trade_share, "share of trades among the sagas",
+           0.0, 1.0);
+  p.number("--fail-rate", o.faults.fail_rate,
+           "probability that a step's execute fails", 0.0, 1.0);
+  p.number("--slow-rate", o.faults.slow_rate,
+           "probability that it answers after 1.5 s, past its\n1 s timeout",
+           0.0, 1.0);
+  p.yes_no("--kill-server", o.kill_server,
+           "kill the inventory server at 30% and restart it");
+  p.yes_no("--kill-orchestrator", o.kill_orchestrator,
+           "SIGKILL the orchestrator at 60% and restart it");
+  p.text("--logs", o.logs, "where the nodes' logs go").value_name("DIR");
+  p.parse_or_exit(argc, argv);
+  o.memory = journal == "memory";
+  return o;
 }
 
 // -- backends: where the sagas run ---------------------------------------------------
@@ -722,9 +672,7 @@ int run(const options& o) {
 } // namespace
 
 int main(int argc, char** argv) {
-  options o;
-  if (!parse(argc, argv, o))
-    return 2;
+  auto o = parse(argc, argv);
   if (!o.memory && o.redis.empty()) {
     if (auto* env = std::getenv("SAGA_REDIS_URL"))
       o.redis = env;

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -21,11 +20,11 @@
 #include <vector>
 
 #include "admin/http_client.hpp"
-#include "core/parse_number.hpp"
 #include "persistence/redis_url.hpp"
 #include "admin/saga_catalog.hpp"
 #include "saga/errc.hpp"
 #include "saga/json.hpp"
+#include "tools/args.hpp"
 
 namespace saga::admin {
 namespace {
@@ -41,20 +40,12 @@ constexpr int exit_unknown = 3;
 constexpr int exit_unreachable = 4;
 constexpr int exit_unauthorized = 5;
 
-constexpr const char* usage_text = R"(usage: sagactl [--redis URL] [--json] [--token T] [--admin HOST:PORT] COMMAND
+constexpr const char* summary_text = R"(usage: sagactl [--redis URL] [--json] [--token T] [--admin HOST:PORT] COMMAND
 
 Operates the sagas of a caf-saga cluster: reads them from the journal's Redis,
-sends retries and aborts to a node's admin API (docs/admin-api.md).
+sends retries and aborts to a node's admin API (docs/admin-api.md).)";
 
-global options:
-  --redis URL        the journal's Redis (default: $SAGA_REDIS_URL, else
-                     redis://127.0.0.1:6379)
-  --json             print the admin API's JSON instead of tables
-  --token T          admin token for retry/abort (default: $SAGA_ADMIN_TOKEN)
-  --admin HOST:PORT  the node to talk to (retry, abort, tail); default: from
-                     the node directory
-
-commands:
+constexpr const char* commands_text = R"(commands:
   list [--state S] [--definition D] [--node N] [--min-age DUR] [--max-age DUR]
        [--limit N] [--cursor C] [--all]
                      a page of sagas, newest ended first; S is running,
@@ -117,100 +108,54 @@ std::string env_or(const char* name, std::string fallback) {
   return x != nullptr && *x != '\0' ? std::string{x} : std::move(fallback);
 }
 
-/// The arguments of one command, consumed left to right.
-class args {
-public:
-  args(std::vector<std::string> xs) : xs_(std::move(xs)) {
-    // nop
-  }
-
-  bool done() const noexcept {
-    return pos_ >= xs_.size();
-  }
-
-  const std::string& peek() const {
-    return xs_[pos_];
-  }
-
-  std::string next() {
-    return xs_[pos_++];
-  }
-
-  /// Returns the value of flag `flag` (the next argument).
-  std::optional<failure> value(const std::string& flag, std::string& out) {
-    if (done())
-      return failure{exit_usage, flag + " needs a value"};
-    out = next();
-    return std::nullopt;
-  }
-
-private:
-  std::vector<std::string> xs_;
-  size_t pos_ = 0;
-};
-
-/// Returns the duration `text` ("500ms", "30s", "5m", "2h", "1d"), in ms.
-std::optional<int64_t> parse_duration(const std::string& text) {
-  int64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc{} || end == text.data() || n < 0)
-    return std::nullopt;
-  std::string unit{end, text.data() + text.size()};
-  int64_t scale = 0;
-  if (unit == "ms")
-    scale = 1;
-  else if (unit == "s")
-    scale = 1000;
-  else if (unit == "m")
-    scale = 60'000;
-  else if (unit == "h")
-    scale = 3'600'000;
-  else if (unit == "d")
-    scale = 86'400'000;
-  else
-    return std::nullopt;
-  if (n > INT64_MAX / scale)
-    return std::nullopt;
-  return n * scale;
+/// Declares the global options (before the command) in `p`.
+void declare_globals(tools::arg_parser& p, global_options& opts) {
+  p.text("--redis", opts.redis_url, "the journal's Redis")
+    .value_name("URL")
+    .needs("a URL")
+    .shown_default("$SAGA_REDIS_URL, else redis://127.0.0.1:6379");
+  p.flag("--json", opts.json, "print the admin API's JSON instead of tables");
+  p.text("--token", opts.token, "admin token for retry/abort")
+    .value_name("T")
+    .shown_default("$SAGA_ADMIN_TOKEN");
+  p.custom("--admin", "HOST:PORT",
+           "the node to talk to (retry, abort, tail); default:\n"
+           "from the node directory",
+           [&opts](const std::string& v) -> std::optional<std::string> {
+             if (!parse_address(v))
+               return "host:port";
+             opts.admin = v;
+             return std::nullopt;
+           })
+    .needs("host:port");
+  p.epilog(commands_text);
 }
 
-std::optional<failure> duration_flag(args& xs, const std::string& flag,
-                                     int64_t& ms) {
-  std::string text;
-  if (auto f = xs.value(flag, text))
-    return f;
-  auto d = parse_duration(text);
-  if (!d)
-    return failure{exit_usage, flag + ": '" + text
-                                 + "' is not a duration (like 30s, 5m, 2h, "
-                                   "1d)"};
-  ms = *d;
+/// Prints the help: the global options, the commands and the exit codes.
+void print_help(std::ostream& out) {
+  global_options ignored;
+  tools::arg_parser p{"sagactl", summary_text};
+  declare_globals(p, ignored);
+  p.print_help(out);
+}
+
+/// Parses the arguments `xs` of command `cmd` with the options declared in
+/// `p`; returns the exit status when the command must not run (--help, or
+/// a usage error, reported).
+std::optional<int> parse_command(tools::arg_parser& p, const std::string& cmd,
+                                 const std::vector<std::string>& xs) {
+  p.context(cmd);
+  auto r = p.parse(xs);
+  if (r.result == tools::parse_outcome::kind::help) {
+    print_help(std::cout);
+    return exit_ok;
+  }
+  if (!r.ok())
+    return p.usage_error(r.error);
   return std::nullopt;
-}
-
-std::optional<failure> count_flag(args& xs, const std::string& flag,
-                                  uint64_t max, uint64_t& out) {
-  std::string text;
-  if (auto f = xs.value(flag, text))
-    return f;
-  if (!parse_number(text, out) || out < 1 || out > max)
-    return failure{exit_usage, flag + ": '" + text + "' is not a number in 1 to "
-                                 + std::to_string(max)};
-  return std::nullopt;
-}
-
-failure unknown_flag(const std::string& cmd, const std::string& flag) {
-  return failure{exit_usage, cmd + ": unknown option '" + flag
-                               + "' (see sagactl --help)"};
 }
 
 // -- formatting -------------------------------------------------------------------
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// Returns `ms` as e.g. "850ms", "12s", "5m12s", "2h3m", "4d2h".
 std::string span(int64_t ms) {
@@ -321,7 +266,7 @@ struct context {
 void print_sagas(const json& sagas) {
   std::vector<std::vector<std::string>> rows{
     {"ID", "DEFINITION", "STATE", "OWNER", "AGE", "STEPS", "ERROR"}};
-  auto now = now_ms();
+  auto now = tools::now_ms();
   for (const auto& x : sagas) {
     auto owner = str(x, "owner");
     if (num(x, "epoch") > 0)
@@ -339,47 +284,36 @@ void print_sagas(const json& sagas) {
   print_table(rows);
 }
 
-int cmd_list(context& ctx, args& xs) {
+int cmd_list(context& ctx, const std::vector<std::string>& xs) {
   saga_filter filter;
   bool all = false;
-  while (!xs.done()) {
-    auto flag = xs.next();
-    std::optional<failure> f;
-    std::string text;
-    int64_t ms = 0;
-    uint64_t n = 0;
-    if (flag == "--state") {
-      if (!(f = xs.value(flag, text))) {
-        filter.state = parse_saga_status(text);
-        if (!filter.state || *filter.state == saga_status::pending)
-          f = failure{exit_usage,
-                      "--state: '" + text
-                        + "' is not one of running, compensating, completed, "
-                          "compensated, failed"};
-      }
-    } else if (flag == "--definition") {
-      f = xs.value(flag, filter.definition);
-    } else if (flag == "--node") {
-      f = xs.value(flag, filter.node);
-    } else if (flag == "--min-age") {
-      if (!(f = duration_flag(xs, flag, ms)))
-        filter.min_age_s = ms / 1000;
-    } else if (flag == "--max-age") {
-      if (!(f = duration_flag(xs, flag, ms)))
-        filter.max_age_s = ms / 1000;
-    } else if (flag == "--limit") {
-      if (!(f = count_flag(xs, flag, 500, n)))
-        filter.limit = static_cast<uint32_t>(n);
-    } else if (flag == "--cursor") {
-      f = xs.value(flag, filter.cursor);
-    } else if (flag == "--all") {
-      all = true;
-    } else {
-      f = unknown_flag("list", flag);
-    }
-    if (f)
-      return report(*f);
-  }
+  std::chrono::milliseconds min_age{0};
+  std::chrono::milliseconds max_age{0};
+  uint32_t limit = 0;
+  tools::arg_parser p{"sagactl", ""};
+  p.custom("--state", "S", "running, compensating, completed, compensated or failed",
+           [&filter](const std::string& v) -> std::optional<std::string> {
+             filter.state = parse_saga_status(v);
+             if (!filter.state || *filter.state == saga_status::pending)
+               return "one of running, compensating, completed, "
+                      "compensated, failed";
+             return std::nullopt;
+           });
+  p.text("--definition", filter.definition, "sagas of this definition");
+  p.text("--node", filter.node, "sagas owned by this node");
+  p.duration("--min-age", min_age, "sagas started at least DUR ago");
+  p.duration("--max-age", max_age, "sagas started at most DUR ago");
+  p.integer("--limit", limit, "sagas per page", uint32_t{1}, uint32_t{500});
+  p.text("--cursor", filter.cursor, "the page after this cursor");
+  p.flag("--all", all, "follow the cursors to the end");
+  if (auto status = parse_command(p, "list", xs))
+    return *status;
+  if (p.given("--min-age"))
+    filter.min_age_s = min_age.count() / 1000;
+  if (p.given("--max-age"))
+    filter.max_age_s = max_age.count() / 1000;
+  if (p.given("--limit"))
+    filter.limit = limit;
   if (auto err = filter.validate())
     return report({exit_usage, context_of(err)});
   auto sagas = json::array();
@@ -470,12 +404,22 @@ void print_timeline(const json& x) {
   std::cout << "events: " << x["events"].size() << '\n';
 }
 
-int cmd_show(context& ctx, args& xs) {
-  if (xs.done())
+int cmd_show(context& ctx, const std::vector<std::string>& xs) {
+  tools::arg_parser p{"sagactl", ""};
+  p.allow_positional();
+  p.context("show");
+  auto r = p.parse(xs);
+  if (r.result == tools::parse_outcome::kind::help) {
+    print_help(std::cout);
+    return exit_ok;
+  }
+  if (r.ok() && r.positional.size() > 1)
+    return p.usage_error("show: unknown option '" + r.positional[1] + "'");
+  if (!r.ok())
+    return p.usage_error(r.error);
+  if (r.positional.empty())
     return report({exit_usage, "show: which saga? (sagactl show ID)"});
-  auto id = xs.next();
-  if (!xs.done())
-    return report(unknown_flag("show", xs.peek()));
+  auto id = r.positional.front();
   if (!valid_saga_id(id))
     return report({exit_usage, "'" + id + "' is not a saga id"});
   auto x = ctx.catalog.show(id);
@@ -490,9 +434,10 @@ int cmd_show(context& ctx, args& xs) {
 
 // -- stats and nodes --------------------------------------------------------------
 
-int cmd_stats(context& ctx, args& xs) {
-  if (!xs.done())
-    return report(unknown_flag("stats", xs.peek()));
+int cmd_stats(context& ctx, const std::vector<std::string>& xs) {
+  tools::arg_parser p{"sagactl", ""};
+  if (auto status = parse_command(p, "stats", xs))
+    return *status;
   auto x = ctx.catalog.stats();
   if (!x)
     return report(catalog_failure(x.error(), ctx.ep));
@@ -516,9 +461,10 @@ int cmd_stats(context& ctx, args& xs) {
   return exit_ok;
 }
 
-int cmd_nodes(context& ctx, args& xs) {
-  if (!xs.done())
-    return report(unknown_flag("nodes", xs.peek()));
+int cmd_nodes(context& ctx, const std::vector<std::string>& xs) {
+  tools::arg_parser p{"sagactl", ""};
+  if (auto status = parse_command(p, "nodes", xs))
+    return *status;
   auto x = ctx.catalog.nodes();
   if (!x)
     return report(catalog_failure(x.error(), ctx.ep));
@@ -604,28 +550,21 @@ bool valid_operator(const std::string& by) {
   });
 }
 
-int cmd_operate(context& ctx, args& xs, const std::string& action) {
-  if (xs.done() || xs.peek().rfind("--", 0) == 0)
+int cmd_operate(context& ctx, const std::vector<std::string>& xs,
+                const std::string& action) {
+  if (xs.empty() || xs.front().rfind("--", 0) == 0)
     return report({exit_usage, action + ": which saga? (sagactl " + action
                                  + " ID [--by NAME])"});
-  auto id = xs.next();
+  auto id = xs.front();
   auto by = env_or("USER", "sagactl");
   if (!valid_operator(by))
     by = "sagactl";
-  while (!xs.done()) {
-    auto flag = xs.next();
-    std::optional<failure> f;
-    if (flag == "--by") {
-      if (!(f = xs.value(flag, by)) && !valid_operator(by))
-        f = failure{exit_usage,
-                    "--by: '" + by
-                      + "' is not 1 to 64 characters of [A-Za-z0-9._@-]"};
-    } else {
-      f = unknown_flag(action, flag);
-    }
-    if (f)
-      return report(*f);
-  }
+  tools::arg_parser p{"sagactl", ""};
+  p.text("--by", by, "who asks, in the saga's operator actions")
+    .check([&by] { return valid_operator(by); },
+           "1 to 64 characters of [A-Za-z0-9._@-]");
+  if (auto status = parse_command(p, action, {xs.begin() + 1, xs.end()}))
+    return *status;
   if (!valid_saga_id(id))
     return report({exit_usage, "'" + id + "' is not a saga id"});
   std::vector<admin_target> targets;
@@ -713,26 +652,21 @@ void print_event(const std::string& node, const json& ev) {
   std::cout << '\n';
 }
 
-int cmd_tail(context& ctx, args& xs) {
+int cmd_tail(context& ctx, const std::vector<std::string>& xs) {
   std::optional<int64_t> follow_ms;
   std::optional<uint64_t> max_events;
-  while (!xs.done()) {
-    auto flag = xs.next();
-    std::optional<failure> f;
-    int64_t ms = 0;
-    uint64_t n = 0;
-    if (flag == "--follow-for") {
-      if (!(f = duration_flag(xs, flag, ms)))
-        follow_ms = ms;
-    } else if (flag == "--max") {
-      if (!(f = count_flag(xs, flag, 1'000'000'000, n)))
-        max_events = n;
-    } else {
-      f = unknown_flag("tail", flag);
-    }
-    if (f)
-      return report(*f);
-  }
+  std::chrono::milliseconds follow{0};
+  uint64_t max = 0;
+  tools::arg_parser p{"sagactl", ""};
+  p.duration("--follow-for", follow, "stop after DUR");
+  p.integer("--max", max, "stop after N events", uint64_t{1},
+            uint64_t{1'000'000'000});
+  if (auto status = parse_command(p, "tail", xs))
+    return *status;
+  if (p.given("--follow-for"))
+    follow_ms = follow.count();
+  if (p.given("--max"))
+    max_events = max;
   std::vector<admin_target> targets;
   if (!ctx.opts.admin.empty()) {
     if (auto a = parse_address(ctx.opts.admin); !a)
@@ -828,51 +762,29 @@ int run(int argc, char** argv) {
   global_options opts;
   opts.redis_url = env_or("SAGA_REDIS_URL", "redis://127.0.0.1:6379");
   opts.token = env_or("SAGA_ADMIN_TOKEN", "");
-  std::vector<std::string> rest;
-  int i = 1;
-  for (; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= argc)
-        return false;
-      out = argv[++i];
-      return true;
-    };
-    if (a == "--help" || a == "-h" || a == "help") {
-      std::cout << usage_text;
-      return exit_ok;
-    } else if (a == "--json") {
-      opts.json = true;
-    } else if (a == "--redis") {
-      if (!value(opts.redis_url))
-        return report({exit_usage, "--redis needs a URL"});
-    } else if (a == "--token") {
-      if (!value(opts.token))
-        return report({exit_usage, "--token needs a value"});
-    } else if (a == "--admin") {
-      if (!value(opts.admin))
-        return report({exit_usage, "--admin needs host:port"});
-      if (auto x = parse_address(opts.admin); !x)
-        return report({exit_usage, "--admin: " + context_of(x.error())});
-    } else if (a.rfind("--", 0) == 0) {
-      return report({exit_usage, "unknown option '" + a
-                                   + "' (see sagactl --help)"});
-    } else {
-      break;
-    }
+  tools::arg_parser p{"sagactl", summary_text};
+  declare_globals(p, opts);
+  p.allow_positional(true); // the command and its arguments
+  auto r = p.parse(argc, argv);
+  if (r.result == tools::parse_outcome::kind::help
+      || (r.ok() && !r.positional.empty() && r.positional.front() == "help")) {
+    p.print_help(std::cout);
+    return exit_ok;
   }
-  if (i >= argc) {
-    std::cerr << usage_text;
+  if (!r.ok())
+    return p.usage_error(r.error);
+  if (r.positional.empty()) {
+    p.print_help(std::cerr);
     return exit_usage;
   }
-  std::string cmd = argv[i++];
+  std::string cmd = r.positional.front();
   // Global flags may also follow the command's own ones.
-  for (; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--json")
+  std::vector<std::string> rest;
+  for (size_t i = 1; i < r.positional.size(); ++i) {
+    if (r.positional[i] == "--json")
       opts.json = true;
     else
-      rest.push_back(std::move(a));
+      rest.push_back(std::move(r.positional[i]));
   }
   static const char* commands[] = {"list",  "show",  "tail", "retry",
                                    "abort", "stats", "nodes"};
@@ -885,7 +797,7 @@ int run(int argc, char** argv) {
   if (!ep)
     return report({exit_usage, "--redis: " + context_of(ep.error())});
   context ctx{std::move(opts), std::move(*ep)};
-  args xs{std::move(rest)};
+  const auto& xs = rest;
   if (cmd == "list")
     return cmd_list(ctx, xs);
   if (cmd == "show")
