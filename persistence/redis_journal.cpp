@@ -808,6 +808,15 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
       if (events.empty())
         return make_error(errc::invalid_event,
                           "empty append for saga '" + id + "'");
+      // The script numbers the events from the first one's seq: a batch
+      // whose own seqs do not follow it is refused before it is sent.
+      for (size_t k = 1; k < events.size(); ++k)
+        if (events[k].seq != events.front().seq + k)
+          return make_error(errc::journal_conflict,
+                            "saga '" + id + "': the batch starting at seq "
+                              + std::to_string(events.front().seq)
+                              + " has seq " + std::to_string(events[k].seq)
+                              + " at position " + std::to_string(k + 1));
       auto rp = self->make_response_promise<uint64_t>();
       self->state.buffer.emplace_back(
         pending_append{rp, std::move(id), std::move(events)});
