@@ -460,6 +460,7 @@ TYPED_TEST(journal_conformance, adopt_moves_sagas_between_node_indexes) {
   ASSERT_TRUE(page) << describe(page.error());
   EXPECT_TRUE(page->ids.empty());
   EXPECT_EQ(this->index_of(this->node("a")).size(), 4u);
+  EXPECT_EQ(this->unfinished(a).ids.size(), 4u);
   EXPECT_TRUE(this->index_of(this->node("b")).empty());
   page = this->adopt(b, this->node("a"), 4, "", 100);
   ASSERT_TRUE(page) << describe(page.error());
@@ -739,6 +740,9 @@ TYPED_TEST(journal_conformance, finished_sagas_are_not_adopted) {
   ASSERT_TRUE(this->append(a, this->sid("finished"), opening()));
   EXPECT_TRUE(this->finish(a, this->sid("finished")));
   ASSERT_TRUE(this->append(a, this->sid("open"), opening()));
+  // Reads after the unlisting of the ended ones (Redis: same writer).
+  for (auto id : {"done", "whole"})
+    ASSERT_TRUE(this->read(a, this->sid(id))) << id;
   auto got = this->adopt_all(b, this->node("a"), 2, 1);
   EXPECT_EQ(got, (std::vector<std::string>{this->sid("open")}));
   for (auto id : {"done", "whole", "finished"})
