@@ -369,17 +369,25 @@ TYPED_TEST(journal_conformance, appends_by_another_node_or_epoch_are_fenced) {
     auto r = this->append(*j, s, next_batch());
     ASSERT_FALSE(r);
     EXPECT_TRUE(is(r.error(), errc::fenced)) << describe(r.error());
-    // Even a retry of the batch that did land is refused to another owner.
-    r = this->append(*j, s, opening());
-    ASSERT_FALSE(r);
-    EXPECT_TRUE(is(r.error(), errc::fenced)) << describe(r.error());
   }
   EXPECT_EQ(this->read(b, s)->size(), 2u); // anyone may read
-  EXPECT_EQ(this->owner_of(s), token(this->node("a"), 5));
   EXPECT_EQ(this->unfinished(a).ids, (std::vector<std::string>{s}));
   EXPECT_TRUE(this->unfinished(b).ids.empty());
   EXPECT_EQ(this->unfinished(a_newer).ids, (std::vector<std::string>{s}))
       << "a's index is shared by its incarnations";
+  // Even a retry of the batch that did land is refused to another owner.
+  // (The Redis journal lists a first batch before its append script runs,
+  // so a refused one may leave an entry in the refused node's index until
+  // that node's next walk: redis_journal_test.cpp,
+  // a_refused_first_batch_leaves_no_entry_past_the_next_walk.)
+  for (auto* j : {&b, &a_newer, &a_older}) {
+    auto r = this->append(*j, s, opening());
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(is(r.error(), errc::fenced)) << describe(r.error());
+  }
+  EXPECT_EQ(this->read(b, s)->size(), 2u);
+  EXPECT_EQ(this->owner_of(s), token(this->node("a"), 5));
+  EXPECT_EQ(this->index_of(this->node("a")), (std::vector<std::string>{s}));
   auto ok = this->append(a, s, next_batch());
   ASSERT_TRUE(ok) << describe(ok.error());
   EXPECT_EQ(*ok, 4u);

@@ -310,6 +310,26 @@ TEST_F(redis_ownership, a_fenced_terminal_append_sets_no_expiry) {
   EXPECT_EQ((*owner_ttl)->integer, -1);
 }
 
+TEST_F(redis_ownership, a_refused_first_batch_leaves_no_entry_past_the_next_walk) {
+  // A first batch is listed in the writer's node index before its append
+  // script runs (list.lua), so a batch the script fences (here a retry, by
+  // another node, of an opening that landed) may leave an entry there. The
+  // node's next walk of its own index drops it: the saga is owned elsewhere.
+  auto a = journal_for(node("a"), 5);
+  auto b = journal_for(node("b"), 5);
+  ASSERT_TRUE(append(a, sid("s"), opening()));
+  auto r = append(b, sid("s"), opening());
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is(r.error(), errc::fenced)) << describe(r.error());
+  auto page = adopt(b, "", 0, "", 10);
+  ASSERT_TRUE(page) << describe(page.error());
+  EXPECT_TRUE(page->ids.empty());
+  EXPECT_TRUE(index_of(node("b")).empty());
+  EXPECT_EQ(index_of(node("a")), (std::vector<std::string>{sid("s")}));
+  EXPECT_EQ(owner_of(sid("s")), token(node("a"), 5));
+  EXPECT_EQ(stream_length(sid("s")), 2);
+}
+
 TEST_F(redis_ownership, an_adopted_sagas_owner_key_expires_with_its_history) {
   auto a = journal_for(node("a"), 1);
   auto b = journal_for(node("b"), 1);
