@@ -650,9 +650,10 @@ TYPED_TEST(journal_conformance, racing_adopters_get_every_saga_exactly_once) {
 TYPED_TEST(journal_conformance, racing_adopter_threads_never_share_a_saga) {
   auto a = this->journal_for(this->node("a"), 1);
   constexpr int n = 400;
-  for (int i = 0; i < n; ++i)
-    ASSERT_TRUE(
-        this->append(a, this->sid(std::to_string(1000 + i)), opening()));
+  for (int i = 0; i < n; ++i) {
+    auto r = this->append(a, this->sid(std::to_string(1000 + i)), opening());
+    ASSERT_TRUE(r) << "saga " << i << ": " << describe(r.error());
+  }
   constexpr int k = 4;
   std::vector<journal_actor> adopters;
   for (int t = 0; t < k; ++t)
