@@ -251,8 +251,7 @@ TYPED_TEST(journal_conformance, a_whole_history_in_one_batch_is_never_listed) {
 TYPED_TEST(journal_conformance,
            a_non_terminal_last_event_keeps_the_saga_listed) {
   auto j = this->journal_for(this->node("a"), 1);
-  for (auto id : {"a", "b"})
-    ASSERT_TRUE(this->append(j, this->sid(id), opening()));
+  ASSERT_TRUE(this->open_all(j, {"a", "b"}));
   ASSERT_TRUE(this->append(j, this->sid("a"), next_batch()));
   // A terminal event in the middle of a batch does not count; only the last.
   ASSERT_TRUE(this->append(j, this->sid("b"),
@@ -313,8 +312,7 @@ TYPED_TEST(journal_conformance,
 
 TYPED_TEST(journal_conformance, pages_continue_after_next_and_finish_unlists) {
   auto j = this->journal_for(this->node("a"), 1);
-  for (auto id : {"c", "a", "b", "d"})
-    ASSERT_TRUE(this->append(j, this->sid(id), opening()));
+  ASSERT_TRUE(this->open_all(j, {"c", "a", "b", "d"}));
   auto page = this->unfinished(j, "", 2);
   EXPECT_EQ(page.ids,
             (std::vector<std::string>{this->sid("a"), this->sid("b")}));
@@ -332,8 +330,7 @@ TYPED_TEST(journal_conformance, pages_continue_after_next_and_finish_unlists) {
 
 TYPED_TEST(journal_conformance, a_page_starts_after_any_cursor) {
   auto j = this->journal_for(this->node("a"), 1);
-  for (auto id : {"a", "b", "c"})
-    ASSERT_TRUE(this->append(j, this->sid(id), opening()));
+  ASSERT_TRUE(this->open_all(j, {"a", "b", "c"}));
   auto page = this->unfinished(j, this->sid("c"), 3);
   EXPECT_TRUE(page.ids.empty());
   EXPECT_TRUE(page.next.empty());
@@ -460,8 +457,7 @@ TYPED_TEST(journal_conformance, adopt_moves_sagas_between_node_indexes) {
   auto a = this->journal_for(this->node("a"), 3);
   auto a_live = this->journal_for(this->node("a"), 4);
   auto b = this->journal_for(this->node("b"), 1);
-  for (auto s : {"s1", "s2", "s3"})
-    ASSERT_TRUE(this->append(a, this->sid(s), opening()));
+  ASSERT_TRUE(this->open_all(a, {"s1", "s2", "s3"}));
   ASSERT_TRUE(this->append(a_live, this->sid("s4"), opening()));
   // A bound at a's epoch: everything is live, nothing moves.
   auto page = this->adopt(b, this->node("a"), 3, "", 100);
@@ -720,8 +716,7 @@ TYPED_TEST(journal_conformance,
   auto live = this->journal_for(this->node("a"), 9);
   auto old = this->journal_for(this->node("a"), 1);
   auto b = this->journal_for(this->node("b"), 1);
-  for (auto id : {"a1", "a2", "a3"})
-    ASSERT_TRUE(this->append(live, this->sid(id), opening()));
+  ASSERT_TRUE(this->open_all(live, {"a1", "a2", "a3"}));
   ASSERT_TRUE(this->append(old, this->sid("a4"), opening()));
   auto page = this->adopt(b, this->node("a"), 5, "", 2);
   ASSERT_TRUE(page) << describe(page.error());

@@ -222,6 +222,18 @@ protected:
     return result;
   }
 
+  /// Starts the sagas sid(suffix) as `j`, each with opening(); false (and
+  /// a failure naming it) if one is refused.
+  bool open_all(const journal_actor& j, std::vector<std::string> suffixes) {
+    bool ok = true;
+    for (const auto& suffix : suffixes)
+      if (auto r = append(j, sid(suffix), opening()); !r) {
+        ADD_FAILURE() << sid(suffix) << ": " << describe(r.error());
+        ok = false;
+      }
+    return ok;
+  }
+
   caf::expected<std::vector<event>> read(const journal_actor& j,
                                          const saga_id& id) {
     caf::expected<std::vector<event>> result{std::vector<event>{}};
