@@ -410,6 +410,8 @@ caf::expected<bool> trim_ended(writer_state& s, redis_connection& conn) {
   return more;
 }
 
+void maybe_flush(writer_pointer self);
+
 /// Trims the ended indexes (see `trim_ended`) and schedules the next trim:
 /// on a timer of its own, so entries go on time even when no saga writes.
 /// While Redis is away, the trim waits for the reconnect backoff.
@@ -431,6 +433,10 @@ void on_trim_tick(writer_pointer self) {
     self->send(self, trim_atom::value);
   else
     self->delayed_send(self, next, trim_atom::value);
+  // An append that arrived just before this tick is buffered: send it now
+  // (while a retry is armed, that retry's flush sends it).
+  if (!s.retry_armed)
+    maybe_flush(self);
 }
 
 /// Queues a barrier claim (one script call).
@@ -674,6 +680,9 @@ void flush(writer_pointer self) {
     self->send(self, flush_atom::value);
 }
 
+/// Every handler ends by flushing (or calling this): a request buffered
+/// while other messages were queued is sent once the mailbox runs empty,
+/// whichever message came last (a trim tick, a page of the index, ...).
 void maybe_flush(writer_pointer self) {
   auto& s = self->state;
   if (s.buffer.size() >= s.opts.max_batch || self->mailbox().empty())
@@ -808,6 +817,15 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
       if (events.empty())
         return make_error(errc::invalid_event,
                           "empty append for saga '" + id + "'");
+      // The script numbers the events from the first one's seq: a batch
+      // whose own seqs do not follow it is refused before it is sent.
+      for (size_t k = 1; k < events.size(); ++k)
+        if (events[k].seq != events.front().seq + k)
+          return make_error(errc::journal_conflict,
+                            "saga '" + id + "': the batch starting at seq "
+                              + std::to_string(events.front().seq)
+                              + " has seq " + std::to_string(events[k].seq)
+                              + " at position " + std::to_string(k + 1));
       auto rp = self->make_response_promise<uint64_t>();
       self->state.buffer.emplace_back(
         pending_append{rp, std::move(id), std::move(events)});
@@ -872,6 +890,7 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
     },
     [self](unfinished_atom, const std::string& after,
            uint32_t max) -> caf::result<unfinished_page> {
+      maybe_flush(self); // see there
       caf::error err;
       auto conn = connection(self, &err);
       if (conn == nullptr)
@@ -905,6 +924,7 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
     },
     [self](finish_atom, const saga_id& id, const std::string& state,
            const std::string& def, int64_t end_ms) -> caf::result<bool> {
+      maybe_flush(self); // see there
       caf::error err;
       auto conn = connection(self, &err);
       if (conn == nullptr)
