@@ -93,6 +93,10 @@ PY
   if [ -z "$base" ]; then
     files=("${units[@]}")
   else
+    if ! git rev-parse -q --verify "$base^{commit}" >/dev/null; then
+      echo "lint: tidy: no commit '$base' here (a shallow clone?)" >&2
+      exit 2
+    fi
     local changed
     changed="$(git diff --name-only --diff-filter=d "$base" -- \
       '*.cpp' '*.hpp' '*.h' '*.cc')"
