@@ -9,6 +9,7 @@ packages=(
   googletest libgtest-dev libbenchmark-dev
   redis-server chromium
   clang libclang-rt-14-dev
+  clang-format clang-tidy
 )
 
 missing=()
