@@ -118,7 +118,7 @@ void accept(saga_state& st, const event& ev) {
 
 // -- happy path ---------------------------------------------------------------
 
-TEST(SagaReplay, HappyPathCompletesEveryStep) {
+TEST(saga_replay, happy_path_completes_every_step) {
   history h{3};
   for (int32_t i = 0; i < 3; ++i)
     h.complete(i);
@@ -148,7 +148,7 @@ TEST(SagaReplay, HappyPathCompletesEveryStep) {
   }
 }
 
-TEST(SagaReplay, IntermediateStatesFollowTheEvents) {
+TEST(saga_replay, intermediate_states_follow_the_events) {
   history h{2};
   auto st = h.state();
   EXPECT_EQ(st.status, saga_status::running);
@@ -165,7 +165,7 @@ TEST(SagaReplay, IntermediateStatesFollowTheEvents) {
   EXPECT_EQ(st.last_seq, 3u);
 }
 
-TEST(SagaReplay, EmptyHistoryIsAnUnknownSaga) {
+TEST(saga_replay, empty_history_is_an_unknown_saga) {
   auto st = saga::replay("nobody", {});
   ASSERT_FALSE(st);
   EXPECT_TRUE(saga::is(st.error(), errc::unknown_saga))
@@ -173,7 +173,7 @@ TEST(SagaReplay, EmptyHistoryIsAnUnknownSaga) {
   EXPECT_NE(saga::describe(st.error()).find("nobody"), std::string::npos);
 }
 
-TEST(SagaReplay, ReplayReportsTheFirstInvalidEvent) {
+TEST(saga_replay, replay_reports_the_first_invalid_event) {
   history h{2};
   h.add(event_type::step_succeeded, 0, 1, "{}"); // step 0 never started
   auto st = saga::replay("saga-1", h.events());
@@ -185,7 +185,7 @@ TEST(SagaReplay, ReplayReportsTheFirstInvalidEvent) {
 
 // -- failure and compensation -------------------------------------------------
 
-TEST(SagaReplay, FailureAtStepTwoCompensatesStepOne) {
+TEST(saga_replay, failure_at_step_two_compensates_step_one) {
   history h{3};
   h.complete(0);
   h.add(event_type::step_started, 1, 1);
@@ -227,7 +227,7 @@ TEST(SagaReplay, FailureAtStepTwoCompensatesStepOne) {
   EXPECT_EQ(st.steps[2].attempts, 0u);
 }
 
-TEST(SagaReplay, CompensationStartedWithoutCodeHasNoErrorCode) {
+TEST(saga_replay, compensation_started_without_code_has_no_error_code) {
   history h{2};
   h.complete(0);
   h.add(event_type::compensation_started, 1, 0, "not json", "why");
@@ -237,7 +237,7 @@ TEST(SagaReplay, CompensationStartedWithoutCodeHasNoErrorCode) {
   EXPECT_EQ(st.error, "why");
 }
 
-TEST(SagaReplay, DeadlineCompensationRecordsItsCode) {
+TEST(saga_replay, deadline_compensation_records_its_code) {
   history h{2};
   h.complete(0);
   h.add(event_type::compensation_started, 1, 0,
@@ -247,7 +247,7 @@ TEST(SagaReplay, DeadlineCompensationRecordsItsCode) {
 
 // -- execute retries ----------------------------------------------------------
 
-TEST(SagaReplay, AttemptFailureSetsRetryDueAndNextAttemptClearsIt) {
+TEST(saga_replay, attempt_failure_sets_retry_due_and_next_attempt_clears_it) {
   history h{1};
   h.add(event_type::step_started, 0, 1);
   h.add(event_type::step_attempt_failed, 0, 1, {}, "busy");
@@ -269,7 +269,7 @@ TEST(SagaReplay, AttemptFailureSetsRetryDueAndNextAttemptClearsIt) {
   EXPECT_EQ(st.steps[0].result, "{\"ok\":true}");
 }
 
-TEST(SagaReplay, AttemptTimeoutMarksOutcomeUnknownUntilSuccess) {
+TEST(saga_replay, attempt_timeout_marks_outcome_unknown_until_success) {
   history h{1};
   h.add(event_type::step_started, 0, 1);
   h.add(event_type::step_attempt_timed_out, 0, 1, {}, "no reply");
@@ -287,7 +287,7 @@ TEST(SagaReplay, AttemptTimeoutMarksOutcomeUnknownUntilSuccess) {
   EXPECT_TRUE(st.steps[0].succeeded);
 }
 
-TEST(SagaReplay, FinalTimeoutLeavesStepFailedButNeedingCompensation) {
+TEST(saga_replay, final_timeout_leaves_step_failed_but_needing_compensation) {
   history h{2};
   h.complete(0);
   h.add(event_type::step_started, 1, 1);
@@ -313,7 +313,7 @@ TEST(SagaReplay, FinalTimeoutLeavesStepFailedButNeedingCompensation) {
   EXPECT_EQ(h.state().status, saga_status::compensated);
 }
 
-TEST(SagaReplay, SingleTimedOutAttemptNeedsCompensation) {
+TEST(saga_replay, single_timed_out_attempt_needs_compensation) {
   history h{1};
   h.add(event_type::step_started, 0, 1);
   h.add(event_type::step_timed_out, 0, 1, {}, "no reply");
@@ -323,7 +323,7 @@ TEST(SagaReplay, SingleTimedOutAttemptNeedsCompensation) {
   EXPECT_TRUE(st.needs_compensation(0));
 }
 
-TEST(SagaReplay, FinalFailureWithoutTimeoutNeedsNoCompensation) {
+TEST(saga_replay, final_failure_without_timeout_needs_no_compensation) {
   history h{1};
   h.add(event_type::step_started, 0, 1);
   h.add(event_type::step_attempt_failed, 0, 1, {}, "busy");
@@ -340,7 +340,7 @@ TEST(SagaReplay, FinalFailureWithoutTimeoutNeedsNoCompensation) {
   EXPECT_EQ(h.state().status, saga_status::compensated);
 }
 
-TEST(SagaReplay, LateSuccessOfTimedOutStepIsRecordedWhileCompensating) {
+TEST(saga_replay, late_success_of_timed_out_step_is_recorded_while_compensating) {
   history h{1};
   h.add(event_type::step_started, 0, 1);
   h.add(event_type::step_timed_out, 0, 1, {}, "no reply");
@@ -356,7 +356,7 @@ TEST(SagaReplay, LateSuccessOfTimedOutStepIsRecordedWhileCompensating) {
 
 // -- compensation retries -----------------------------------------------------
 
-TEST(SagaReplay, CompensationAttemptFailureSetsRetryDue) {
+TEST(saga_replay, compensation_attempt_failure_sets_retry_due) {
   history h{2};
   h.complete(0);
   h.add(event_type::compensation_started, 1, 0,
@@ -379,7 +379,7 @@ TEST(SagaReplay, CompensationAttemptFailureSetsRetryDue) {
   EXPECT_EQ(st.steps[0].compensation_attempts, 2u);
 }
 
-TEST(SagaReplay, CompensationFailureFailsStepAndSaga) {
+TEST(saga_replay, compensation_failure_fails_step_and_saga) {
   history h{2};
   h.complete(0);
   h.add(event_type::step_started, 1, 1);
@@ -434,7 +434,7 @@ std::string retried_by(const std::string& who) {
 
 } // namespace
 
-TEST(SagaRetry, ReopensTheCompensationsThatGaveUpWithAFreshBudget) {
+TEST(saga_retry, reopens_the_compensations_that_gave_up_with_a_fresh_budget) {
   auto h = failed_compensation();
   EXPECT_EQ(h.state().retry_status(), saga_status::compensating);
   h.add(event_type::saga_retried, -1, 0, retried_by("alice"));
@@ -459,7 +459,7 @@ TEST(SagaRetry, ReopensTheCompensationsThatGaveUpWithAFreshBudget) {
             (std::vector<std::string>{"step0"}));
 }
 
-TEST(SagaRetry, OnlyAFailedSagaCanBeRetried) {
+TEST(saga_retry, only_a_failed_saga_can_be_retried) {
   history running{1};
   running.add(event_type::step_started, 0, 1);
   EXPECT_FALSE(running.state().retry_status());
@@ -474,7 +474,7 @@ TEST(SagaRetry, OnlyAFailedSagaCanBeRetried) {
                                                0, retried_by("bob"))));
 }
 
-TEST(SagaRetry, AParkedSagaContinuesWhereItWas) {
+TEST(saga_retry, a_parked_saga_continues_where_it_was) {
   history h{2};
   h.complete(0);
   h.add(event_type::step_started, 1, 1);
@@ -494,7 +494,7 @@ TEST(SagaRetry, AParkedSagaContinuesWhereItWas) {
   EXPECT_EQ(h.state().status, saga_status::completed);
 }
 
-TEST(SagaRetry, AFailedStepAfterThePivotRunsAgain) {
+TEST(saga_retry, a_failed_step_after_the_pivot_runs_again) {
   saga::definition d{"pivoted"};
   d.step("a", "p").pivot().step("b", "p");
   std::vector<event> evs;
@@ -536,7 +536,7 @@ TEST(SagaRetry, AFailedStepAfterThePivotRunsAgain) {
 
 // -- invalid transitions ------------------------------------------------------
 
-TEST(SagaApply, RejectsWrongSeq) {
+TEST(saga_apply, rejects_wrong_seq) {
   history h{2};
   auto st = h.state();
   auto gap = h.make(event_type::step_started, 0, 1);
@@ -556,7 +556,7 @@ TEST(SagaApply, RejectsWrongSeq) {
   EXPECT_TRUE(saga::is(res.error(), errc::invalid_event));
 }
 
-TEST(SagaApply, RejectsEventsBeforeSagaStarted) {
+TEST(saga_apply, rejects_events_before_saga_started) {
   saga_state fresh;
   for (auto type : {event_type::step_started, event_type::saga_completed,
                     event_type::compensation_started}) {
@@ -570,14 +570,14 @@ TEST(SagaApply, RejectsEventsBeforeSagaStarted) {
   EXPECT_EQ(fresh.status, saga_status::pending);
 }
 
-TEST(SagaApply, RejectsSecondSagaStarted) {
+TEST(saga_apply, rejects_second_saga_started) {
   history h{1};
   auto st = h.state();
   EXPECT_TRUE(rejected(st, h.make(event_type::saga_started, -1, 0,
                                   h.def().to_json().dump())));
 }
 
-TEST(SagaApply, RejectsSagaStartedWithBadDefinition) {
+TEST(saga_apply, rejects_saga_started_with_bad_definition) {
   saga::definition dup{"dup"};
   dup.step("a", "p").step("a", "q");
   const std::string cases[] = {
@@ -606,7 +606,7 @@ TEST(SagaApply, RejectsSagaStartedWithBadDefinition) {
     << saga::describe(err);
 }
 
-TEST(SagaApply, RejectsStepIndexOutOfRange) {
+TEST(saga_apply, rejects_step_index_out_of_range) {
   history h{2};
   auto st = h.state();
   EXPECT_TRUE(rejected(st, h.make(event_type::step_started, 2, 1)));
@@ -615,7 +615,7 @@ TEST(SagaApply, RejectsStepIndexOutOfRange) {
   EXPECT_TRUE(rejected(st, h.make(event_type::compensation_started, 2, 0)));
 }
 
-TEST(SagaApply, RejectsAttemptZero) {
+TEST(saga_apply, rejects_attempt_zero) {
   history h{1};
   auto st = h.state();
   EXPECT_TRUE(rejected(st, h.make(event_type::step_started, 0, 0)));
@@ -625,13 +625,13 @@ TEST(SagaApply, RejectsAttemptZero) {
   EXPECT_TRUE(rejected(st, h.make(event_type::step_failed, 0, 0)));
 }
 
-TEST(SagaApply, RejectsFirstAttemptOtherThanOne) {
+TEST(saga_apply, rejects_first_attempt_other_than_one) {
   history h{1};
   auto st = h.state();
   EXPECT_TRUE(rejected(st, h.make(event_type::step_started, 0, 2)));
 }
 
-TEST(SagaApply, RejectsRetryThatIsNotDue) {
+TEST(saga_apply, rejects_retry_that_is_not_due) {
   history h{1};
   h.add(event_type::step_started, 0, 1);
   auto st = h.state();
@@ -650,7 +650,7 @@ TEST(SagaApply, RejectsRetryThatIsNotDue) {
   EXPECT_TRUE(rejected(st, h.make(event_type::step_started, 0, 3)));
 }
 
-TEST(SagaApply, RejectsSuccessOfPendingStepOrUnstartedAttempt) {
+TEST(saga_apply, rejects_success_of_pending_step_or_unstarted_attempt) {
   history h{2};
   auto st = h.state();
   EXPECT_TRUE(rejected(st, h.make(event_type::step_succeeded, 0, 1, "{}")));
@@ -662,7 +662,7 @@ TEST(SagaApply, RejectsSuccessOfPendingStepOrUnstartedAttempt) {
   EXPECT_TRUE(rejected(st, h.make(event_type::step_succeeded, 1, 1, "{}")));
 }
 
-TEST(SagaApply, RejectsFailureOfOlderAttempt) {
+TEST(saga_apply, rejects_failure_of_older_attempt) {
   history h{1};
   h.add(event_type::step_started, 0, 1);
   h.add(event_type::step_attempt_failed, 0, 1);
@@ -672,7 +672,7 @@ TEST(SagaApply, RejectsFailureOfOlderAttempt) {
   EXPECT_TRUE(rejected(st, h.make(event_type::step_failed, 0, 1)));
 }
 
-TEST(SagaApply, RejectsSagaCompletedWhileAStepIsNotCompleted) {
+TEST(saga_apply, rejects_saga_completed_while_a_step_is_not_completed) {
   history h{3};
   h.complete(0);
   h.complete(1);
@@ -687,7 +687,7 @@ TEST(SagaApply, RejectsSagaCompletedWhileAStepIsNotCompleted) {
   EXPECT_EQ(st.status, saga_status::completed);
 }
 
-TEST(SagaApply, RejectsSagaCompensatedWhileACompletedStepIsNotCompensated) {
+TEST(saga_apply, rejects_saga_compensated_while_a_completed_step_is_not_compensated) {
   history h{2};
   h.complete(0);
   h.complete(1);
@@ -708,7 +708,7 @@ TEST(SagaApply, RejectsSagaCompensatedWhileACompletedStepIsNotCompensated) {
   EXPECT_EQ(st.status, saga_status::compensated);
 }
 
-TEST(SagaApply, RejectsSagaCompensatedWhileATimedOutStepIsNotUndone) {
+TEST(saga_apply, rejects_saga_compensated_while_a_timed_out_step_is_not_undone) {
   history h{1};
   h.add(event_type::step_started, 0, 1);
   h.add(event_type::step_timed_out, 0, 1, {}, "no reply");
@@ -723,7 +723,7 @@ TEST(SagaApply, RejectsSagaCompensatedWhileATimedOutStepIsNotUndone) {
 // although that step's effect was never undone. Input: step 0 completed,
 // compensation_started, step_compensating(0, 1), compensation_failed(0, 1),
 // saga_compensated. Expected: errc::invalid_event. Actual: status compensated.
-TEST(SagaApply, RejectsSagaCompensatedAfterACompensationFailed) {
+TEST(saga_apply, rejects_saga_compensated_after_a_compensation_failed) {
   history h{2};
   h.complete(0);
   h.add(event_type::step_started, 1, 1);
@@ -740,14 +740,14 @@ TEST(SagaApply, RejectsSagaCompensatedAfterACompensationFailed) {
 // life cycle (include/saga/status.hpp) only allows compensating -> failed and
 // the saga actor emits it only after compensation_failed. Input: saga_started,
 // saga_failed. Expected: errc::invalid_event. Actual: status failed.
-TEST(SagaApply, RejectsSagaFailedWhileRunning) {
+TEST(saga_apply, rejects_saga_failed_while_running) {
   history h{1};
   auto st = h.state();
   EXPECT_TRUE(rejected(st, h.make(event_type::saga_failed, -1, 0,
                                   code_data(errc::compensation_failed))));
 }
 
-TEST(SagaApply, RejectsStepStartWhileCompensating) {
+TEST(saga_apply, rejects_step_start_while_compensating) {
   history h{2};
   h.complete(0);
   h.add(event_type::compensation_started, 1, 0,
@@ -755,7 +755,7 @@ TEST(SagaApply, RejectsStepStartWhileCompensating) {
   EXPECT_TRUE(rejected(h.state(), h.make(event_type::step_started, 1, 1)));
 }
 
-TEST(SagaApply, RejectsCompensatingAStepThatNeedsNoCompensation) {
+TEST(saga_apply, rejects_compensating_a_step_that_needs_no_compensation) {
   history h{2};
   h.complete(0);
   h.add(event_type::step_started, 1, 1);
@@ -772,7 +772,7 @@ TEST(SagaApply, RejectsCompensatingAStepThatNeedsNoCompensation) {
   EXPECT_TRUE(rejected(st, h.make(event_type::step_compensated, 0, 1)));
 }
 
-TEST(SagaApply, RejectsAnyEventAfterTheSagaEnded) {
+TEST(saga_apply, rejects_any_event_after_the_saga_ended) {
   history h{1};
   h.complete(0);
   h.add(event_type::saga_completed);
@@ -786,7 +786,7 @@ TEST(SagaApply, RejectsAnyEventAfterTheSagaEnded) {
   }
 }
 
-TEST(SagaApply, RejectsEventsAfterSagaFailed) {
+TEST(saga_apply, rejects_events_after_saga_failed) {
   history h{1};
   h.complete(0);
   h.add(event_type::compensation_started, 0, 0,
@@ -802,7 +802,7 @@ TEST(SagaApply, RejectsEventsAfterSagaFailed) {
 
 // -- make_log and same_as -----------------------------------------------------
 
-TEST(SagaLog, MakeLogMirrorsTheState) {
+TEST(saga_log, make_log_mirrors_the_state) {
   history h{3};
   h.complete(0);
   h.add(event_type::step_started, 1, 1);
@@ -850,7 +850,7 @@ TEST(SagaLog, MakeLogMirrorsTheState) {
   }
 }
 
-TEST(SagaLog, RendersStepTimesAsOffsetsOrAsIsWhenTheyDoNotFit) {
+TEST(saga_log, renders_step_times_as_offsets_or_as_is_when_they_do_not_fit) {
   history h{1};
   h.complete(0);
   auto st = h.state();
@@ -872,7 +872,7 @@ TEST(SagaLog, RendersStepTimesAsOffsetsOrAsIsWhenTheyDoNotFit) {
     << text;
 }
 
-TEST(SagaLog, MakeLogOfStateWithoutDefinitionHasNoSteps) {
+TEST(saga_log, make_log_of_state_without_definition_has_no_steps) {
   saga_state st;
   st.saga_id = "x";
   auto log = saga::make_log(st, {});
@@ -882,7 +882,7 @@ TEST(SagaLog, MakeLogOfStateWithoutDefinitionHasNoSteps) {
   EXPECT_TRUE(log.events.empty());
 }
 
-TEST(SagaLog, SameAsHoldsForEqualHistoriesOnly) {
+TEST(saga_log, same_as_holds_for_equal_histories_only) {
   history h{2};
   h.complete(0);
   auto a = h.state();

@@ -210,7 +210,7 @@ json body_of(const response& res) {
 constexpr auto token = "s3cret-token";
 const std::string bearer = std::string{"Bearer "} + token;
 
-class AdminServer : public ::testing::Test {
+class admin_server_test : public ::testing::Test {
 protected:
   void SetUp() override {
     start(config());
@@ -267,7 +267,7 @@ protected:
 
 // -- reads ----------------------------------------------------------------------
 
-TEST_F(AdminServer, ListParsesEveryFilter) {
+TEST_F(admin_server_test, list_parses_every_filter) {
   auto res = client_->get("/api/sagas?state=failed&definition=pur%20chase"
                           "&node=orders&min_age_s=5&max_age_s=60&limit=20"
                           "&cursor=c%2F1&unknown=ignored");
@@ -287,7 +287,7 @@ TEST_F(AdminServer, ListParsesEveryFilter) {
   EXPECT_EQ(f.cursor, "c/1");
 }
 
-TEST_F(AdminServer, ListWithoutQueryUsesTheDefaults) {
+TEST_F(admin_server_test, list_without_query_uses_the_defaults) {
   auto res = client_->get("/api/sagas");
   ASSERT_EQ(res.result_int(), 200u);
   auto f = backend_->last_filter();
@@ -298,7 +298,7 @@ TEST_F(AdminServer, ListWithoutQueryUsesTheDefaults) {
   EXPECT_TRUE(f.cursor.empty());
 }
 
-TEST_F(AdminServer, BadQueryValuesAreRefusedNamingTheParameter) {
+TEST_F(admin_server_test, bad_query_values_are_refused_naming_the_parameter) {
   const std::pair<const char*, const char*> cases[] = {
     {"/api/sagas?state=bogus", "state"},
     {"/api/sagas?state=pending", "state"},
@@ -322,7 +322,7 @@ TEST_F(AdminServer, BadQueryValuesAreRefusedNamingTheParameter) {
   EXPECT_TRUE(backend_->calls().empty());
 }
 
-TEST_F(AdminServer, ShowValidatesTheId) {
+TEST_F(admin_server_test, show_validates_the_id) {
   auto res = client_->get("/api/sagas/70de.x_y:z-25");
   ASSERT_EQ(res.result_int(), 200u);
   EXPECT_EQ(body_of(res)["id"], "70de.x_y:z-25");
@@ -346,7 +346,7 @@ TEST_F(AdminServer, ShowValidatesTheId) {
                                       "show 70de:25", "abort 70de:26 admin"}));
 }
 
-TEST_F(AdminServer, StatsNodesAndEvents) {
+TEST_F(admin_server_test, stats_nodes_and_events) {
   auto stats = client_->get("/api/stats");
   ASSERT_EQ(stats.result_int(), 200u);
   EXPECT_EQ(body_of(stats)["states"]["failed"], 3);
@@ -362,7 +362,7 @@ TEST_F(AdminServer, StatsNodesAndEvents) {
                                       "events 5 1000"}));
 }
 
-TEST_F(AdminServer, MetricsAreServedAsPrometheusText) {
+TEST_F(admin_server_test, metrics_are_served_as_prometheus_text) {
   auto res = client_->get("/metrics");
   ASSERT_EQ(res.result_int(), 200u);
   EXPECT_EQ(header(res, http::field::content_type),
@@ -370,7 +370,7 @@ TEST_F(AdminServer, MetricsAreServedAsPrometheusText) {
   EXPECT_NE(res.body().find("saga_failovers_total 0"), std::string::npos);
 }
 
-TEST_F(AdminServer, AssetsAreServedWithTheirContentType) {
+TEST_F(admin_server_test, assets_are_served_with_their_content_type) {
   auto index = client_->get("/");
   ASSERT_EQ(index.result_int(), 200u);
   EXPECT_EQ(index.body(), "<h1>sagas</h1>");
@@ -389,7 +389,7 @@ TEST_F(AdminServer, AssetsAreServedWithTheirContentType) {
 
 // -- routes and methods -----------------------------------------------------------
 
-TEST_F(AdminServer, UnknownPathsAre404) {
+TEST_F(admin_server_test, unknown_paths_are_404) {
   for (auto target : {"/nope", "/api", "/api/sagas/x/bogus",
                       "/api/sagas/x/retry/more", "/metrics/x", "/api/statsx"})
     expect_error(client_->get(target), 404, "not_found");
@@ -397,7 +397,7 @@ TEST_F(AdminServer, UnknownPathsAre404) {
   EXPECT_TRUE(backend_->calls().empty());
 }
 
-TEST_F(AdminServer, WrongMethodsAre405WithAllow) {
+TEST_F(admin_server_test, wrong_methods_are_405_with_allow) {
   auto res = client_->post("/api/stats");
   expect_error(res, 405, "method_not_allowed");
   EXPECT_EQ(header(res, http::field::allow), "GET");
@@ -413,7 +413,7 @@ TEST_F(AdminServer, WrongMethodsAre405WithAllow) {
   EXPECT_TRUE(backend_->calls().empty());
 }
 
-TEST_F(AdminServer, OverlongTargetIs400AndOverlongHeaderIs431) {
+TEST_F(admin_server_test, overlong_target_is_400_and_overlong_header_is_431) {
   expect_error(client_->get("/api/sagas?cursor=" + std::string(3000, 'c')), 400,
                "invalid_request", "target");
   // The 400 keeps the connection; the 431 closes it.
@@ -425,7 +425,7 @@ TEST_F(AdminServer, OverlongTargetIs400AndOverlongHeaderIs431) {
   EXPECT_TRUE(backend_->calls().empty());
 }
 
-TEST_F(AdminServer, MalformedRequestIs400) {
+TEST_F(admin_server_test, malformed_request_is_400) {
   asio::write(client_->socket(), asio::buffer(std::string{
                                    "GET /api/stats HTTP/1.1\r\nHost x\r\n\r\n"}));
   expect_error(client_->read(), 400, "invalid_request");
@@ -434,7 +434,7 @@ TEST_F(AdminServer, MalformedRequestIs400) {
 
 // -- mutating calls ---------------------------------------------------------------
 
-TEST_F(AdminServer, MutatingCallsNeedTheToken) {
+TEST_F(admin_server_test, mutating_calls_need_the_token) {
   for (auto auth : {std::string{}, std::string{"Bearer wrong"},
                     std::string{"Bearer s3cret-toke"},
                     std::string{"Bearer s3cret-token2"},
@@ -460,7 +460,7 @@ TEST_F(AdminServer, MutatingCallsNeedTheToken) {
                                       "abort s-2 alice@ops.example"}));
 }
 
-TEST_F(AdminServer, WithoutATokenEveryMutatingCallIsRefused) {
+TEST_F(admin_server_test, without_a_token_every_mutating_call_is_refused) {
   auto cfg = config();
   cfg.token.clear();
   start(cfg);
@@ -472,7 +472,7 @@ TEST_F(AdminServer, WithoutATokenEveryMutatingCallIsRefused) {
   EXPECT_TRUE(backend_->calls().empty());
 }
 
-TEST_F(AdminServer, BadBodiesAndIdsAre400) {
+TEST_F(admin_server_test, bad_bodies_and_ids_are_400) {
   for (auto body : {"{", "not json", "[]", "\"alice\"", "{\"by\": \"\"}",
                     "{\"by\": \"a b\"}", "{\"by\": 5}", "{\"by\": null}",
                     "{\"by\": \"alice\", \"extra\": 1}", "{\"who\": \"x\"}"})
@@ -495,7 +495,7 @@ TEST_F(AdminServer, BadBodiesAndIdsAre400) {
                                       "abort s-1 admin"}));
 }
 
-TEST_F(AdminServer, BodyOverTheLimitIs413) {
+TEST_F(admin_server_test, body_over_the_limit_is_413) {
   // At the limit: fine.
   auto by = std::string{"{\"by\": \"alice\"}"};
   auto at_limit = by + std::string(1024 - by.size(), ' ');
@@ -515,7 +515,7 @@ TEST_F(AdminServer, BodyOverTheLimitIs413) {
 
 // -- backend errors -----------------------------------------------------------------
 
-TEST_F(AdminServer, BackendErrorsMapToStatuses) {
+TEST_F(admin_server_test, backend_errors_map_to_statuses) {
   const std::pair<errc, unsigned> cases[] = {
     {errc::unknown_saga, 404},    {errc::invalid_request, 400},
     {errc::invalid_state, 409},   {errc::journal_failure, 503},
@@ -534,7 +534,7 @@ TEST_F(AdminServer, BackendErrorsMapToStatuses) {
   expect_error(client_->get("/api/nodes"), 500, "internal_error");
 }
 
-TEST_F(AdminServer, BackendExceptionsAre500WithTheirText) {
+TEST_F(admin_server_test, backend_exceptions_are_500_with_their_text) {
   backend_->throw_on_call();
   expect_error(client_->get("/api/stats"), 500, "internal_error",
                "backend exploded");
@@ -546,13 +546,13 @@ TEST_F(AdminServer, BackendExceptionsAre500WithTheirText) {
 
 // -- connections and lifecycle -------------------------------------------------------
 
-TEST_F(AdminServer, KeepAliveServesManyRequestsOnOneConnection) {
+TEST_F(admin_server_test, keep_alive_serves_many_requests_on_one_connection) {
   for (int i = 0; i < 20; ++i)
     ASSERT_EQ(client_->get("/api/stats").result_int(), 200u);
   EXPECT_EQ(backend_->calls().size(), 20u);
 }
 
-TEST_F(AdminServer, ConnectionCloseIsHonoured) {
+TEST_F(admin_server_test, connection_close_is_honoured) {
   http::request<http::string_body> req{http::verb::get, "/api/stats", 11};
   req.set(http::field::connection, "close");
   auto res = client_->send(std::move(req));
@@ -561,7 +561,7 @@ TEST_F(AdminServer, ConnectionCloseIsHonoured) {
   EXPECT_EQ(client_->read_error(), http::error::end_of_stream);
 }
 
-TEST_F(AdminServer, StopClosesKeepAliveConnections) {
+TEST_F(admin_server_test, stop_closes_keep_alive_connections) {
   ASSERT_EQ(client_->get("/api/stats").result_int(), 200u);
   client idle{server_->port()};
   ASSERT_EQ(idle.get("/api/nodes").result_int(), 200u);
@@ -578,7 +578,7 @@ TEST_F(AdminServer, StopClosesKeepAliveConnections) {
   EXPECT_TRUE(ec);
 }
 
-TEST_F(AdminServer, IdleConnectionsTimeOut) {
+TEST_F(admin_server_test, idle_connections_time_out) {
   auto cfg = config();
   cfg.io_timeout = std::chrono::milliseconds{100};
   start(cfg);
@@ -587,7 +587,7 @@ TEST_F(AdminServer, IdleConnectionsTimeOut) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds{5});
 }
 
-TEST_F(AdminServer, ConnectionsBeyondTheLimitAreClosed) {
+TEST_F(admin_server_test, connections_beyond_the_limit_are_closed) {
   auto cfg = config();
   cfg.max_connections = 1;
   start(cfg);
@@ -598,7 +598,7 @@ TEST_F(AdminServer, ConnectionsBeyondTheLimitAreClosed) {
   EXPECT_EQ(client_->get("/api/stats").result_int(), 200u);
 }
 
-TEST(AdminServerStart, PortInUseIsAnError) {
+TEST(admin_server_start, port_in_use_is_an_error) {
   auto backend = std::make_shared<stub_backend>();
   auto first = admin_server::start({}, backend);
   ASSERT_TRUE(first) << saga::describe(first.error());
@@ -612,7 +612,7 @@ TEST(AdminServerStart, PortInUseIsAnError) {
     << saga::describe(second.error());
 }
 
-TEST(AdminServerStart, BadConfigIsAnError) {
+TEST(admin_server_start, bad_config_is_an_error) {
   auto backend = std::make_shared<stub_backend>();
   admin_server_config cfg;
   cfg.host = "not-an-address";
@@ -630,14 +630,14 @@ TEST(AdminServerStart, BadConfigIsAnError) {
 
 // -- bad input (docs/bad-input.md) ------------------------------------------------------
 
-TEST_F(AdminServer, BadInputTargetsThatAreNoPathAre400) {
+TEST_F(admin_server_test, bad_input_targets_that_are_no_path_are_400) {
   for (auto target : {"http://127.0.0.1/api/stats", "*", "api/stats"})
     expect_error(client_->send({http::verb::get, target, 11}), 400,
                  "invalid_request", "request target must be a path");
   EXPECT_TRUE(backend_->calls().empty());
 }
 
-TEST_F(AdminServer, BadInputQueryTextsAreRefusedNamingTheParameter) {
+TEST_F(admin_server_test, bad_input_query_texts_are_refused_naming_the_parameter) {
   const std::pair<std::string, const char*> cases[] = {
     {"/api/sagas?cursor=%01abc", "'cursor'"},
     {"/api/sagas?cursor=" + std::string(1100, 'c'), "'cursor'"},

@@ -61,7 +61,7 @@ const double not_a_number = std::numeric_limits<double>::quiet_NaN();
 
 // -- the fluent builder -------------------------------------------------------
 
-TEST(DefinitionBuilder, StepAppendsStepsInOrderWithDefaults) {
+TEST(definition_builder, step_appends_steps_in_order_with_defaults) {
   definition def{"order"};
   EXPECT_EQ(def.name(), "order");
   EXPECT_TRUE(def.steps().empty());
@@ -85,13 +85,13 @@ TEST(DefinitionBuilder, StepAppendsStepsInOrderWithDefaults) {
   EXPECT_EQ(def.deadline(), 0ms);
 }
 
-TEST(DefinitionBuilder, ActionDefaultsToStepName) {
+TEST(definition_builder, action_defaults_to_step_name) {
   definition def{"order"};
   def.step("reserve", "inventory");
   EXPECT_EQ(def.steps()[0].action, "reserve");
 }
 
-TEST(DefinitionBuilder, ModifiersApplyToTheLastStepOnly) {
+TEST(definition_builder, modifiers_apply_to_the_last_step_only) {
   definition def{"order"};
   def.step("reserve", "inventory")
     .step("charge", "payments")
@@ -122,14 +122,14 @@ TEST(DefinitionBuilder, ModifiersApplyToTheLastStepOnly) {
   EXPECT_EQ(last.compensation_retry.jitter, 0.1);
 }
 
-TEST(DefinitionBuilder, DeadlineSetsTheSagaDeadline) {
+TEST(definition_builder, deadline_sets_the_saga_deadline) {
   auto def = valid_def();
   def.deadline(30s);
   EXPECT_EQ(def.deadline(), 30'000ms);
   EXPECT_FALSE(def.validate());
 }
 
-TEST(DefinitionBuilder, IndexOfFindsStepsByName) {
+TEST(definition_builder, index_of_finds_steps_by_name) {
   auto def = valid_def();
   EXPECT_EQ(def.index_of("reserve"), 0);
   EXPECT_EQ(def.index_of("charge"), 1);
@@ -138,7 +138,7 @@ TEST(DefinitionBuilder, IndexOfFindsStepsByName) {
 
 // -- validate(): valid definitions --------------------------------------------
 
-TEST(DefinitionValidate, ValidDefinitionHasNoError) {
+TEST(definition_validate, valid_definition_has_no_error) {
   auto def = valid_def();
   def.action("debit")
     .timeout(1ms)
@@ -152,13 +152,13 @@ TEST(DefinitionValidate, ValidDefinitionHasNoError) {
 
 // -- validate(): saga-level problems ------------------------------------------
 
-TEST(DefinitionValidate, RejectsDefinitionWithoutSteps) {
+TEST(definition_validate, rejects_definition_without_steps) {
   definition def{"order"};
   EXPECT_TRUE(
     fails_with(def.validate(), errc::no_steps, "'order' has no steps"));
 }
 
-TEST(DefinitionValidate, RejectsEmptySagaName) {
+TEST(definition_validate, rejects_empty_saga_name) {
   definition def{""};
   def.step("reserve", "inventory");
   EXPECT_TRUE(fails_with(def.validate(), errc::empty_name, "no name"));
@@ -166,13 +166,13 @@ TEST(DefinitionValidate, RejectsEmptySagaName) {
                          errc::empty_name, "no name"));
 }
 
-TEST(DefinitionValidate, RejectsNegativeDeadline) {
+TEST(definition_validate, rejects_negative_deadline) {
   auto def = valid_def();
   def.deadline(-1ms);
   EXPECT_TRUE(fails_with(def.validate(), errc::invalid_timeout, "deadline"));
 }
 
-TEST(DefinitionValidate, RejectsModifierCalledBeforeAnyStep) {
+TEST(definition_validate, rejects_modifier_called_before_any_step) {
   definition def{"order"};
   def.timeout(100ms).step("reserve", "inventory");
   EXPECT_TRUE(fails_with(def.validate(), errc::no_steps,
@@ -181,7 +181,7 @@ TEST(DefinitionValidate, RejectsModifierCalledBeforeAnyStep) {
   EXPECT_EQ(def.steps()[0].timeout, 5000ms);
 }
 
-TEST(DefinitionValidate, RejectsEveryModifierCalledBeforeAnyStep) {
+TEST(definition_validate, rejects_every_modifier_called_before_any_step) {
   using modifier = std::function<void(definition&)>;
   const std::pair<const char*, modifier> cases[] = {
     {"action()", [](definition& d) { d.action("x"); }},
@@ -202,14 +202,14 @@ TEST(DefinitionValidate, RejectsEveryModifierCalledBeforeAnyStep) {
 
 // -- validate(): step-level problems ------------------------------------------
 
-TEST(DefinitionValidate, RejectsEmptyStepName) {
+TEST(definition_validate, rejects_empty_step_name) {
   definition def{"order"};
   def.step("reserve", "inventory").step("", "payments");
   EXPECT_TRUE(fails_with(def.validate(), errc::empty_name, "step #2"));
   EXPECT_TRUE(fails_with(def.validate(), errc::empty_name, "empty name"));
 }
 
-TEST(DefinitionValidate, RejectsDuplicateStepNames) {
+TEST(definition_validate, rejects_duplicate_step_names) {
   definition def{"order"};
   def.step("reserve", "inventory")
     .step("charge", "payments")
@@ -218,21 +218,21 @@ TEST(DefinitionValidate, RejectsDuplicateStepNames) {
                          "step 'reserve' is defined twice"));
 }
 
-TEST(DefinitionValidate, RejectsEmptyParticipant) {
+TEST(definition_validate, rejects_empty_participant) {
   definition def{"order"};
   def.step("reserve", "");
   EXPECT_TRUE(fails_with(def.validate(), errc::empty_name,
                          "step 'reserve' names no participant"));
 }
 
-TEST(DefinitionValidate, RejectsEmptyAction) {
+TEST(definition_validate, rejects_empty_action) {
   auto def = valid_def();
   def.action("");
   EXPECT_TRUE(fails_with(def.validate(), errc::empty_name,
                          "step 'charge' has an empty action"));
 }
 
-TEST(DefinitionValidate, RejectsPayloadThatIsNotAnObject) {
+TEST(definition_validate, rejects_payload_that_is_not_an_object) {
   const std::pair<json, const char*> cases[] = {
     {json::array({1, 2}), "array"},
     {json("text"), "string"},
@@ -251,7 +251,7 @@ TEST(DefinitionValidate, RejectsPayloadThatIsNotAnObject) {
   }
 }
 
-TEST(DefinitionValidate, AcceptsEmptyAndNestedObjectPayloads) {
+TEST(definition_validate, accepts_empty_and_nested_object_payloads) {
   definition def{"order"};
   def.step("a", "p", json::object())
     .step("b", "p",
@@ -259,7 +259,7 @@ TEST(DefinitionValidate, AcceptsEmptyAndNestedObjectPayloads) {
   EXPECT_FALSE(def.validate());
 }
 
-TEST(DefinitionValidate, RejectsNonPositiveTimeout) {
+TEST(definition_validate, rejects_non_positive_timeout) {
   for (auto t : {0ms, -1ms, -5000ms}) {
     auto def = valid_def();
     def.timeout(t);
@@ -269,7 +269,7 @@ TEST(DefinitionValidate, RejectsNonPositiveTimeout) {
   }
 }
 
-TEST(DefinitionValidate, RejectsNonPositiveCompensationTimeout) {
+TEST(definition_validate, rejects_non_positive_compensation_timeout) {
   for (auto t : {0ms, -1ms}) {
     auto def = valid_def();
     def.compensation_timeout(t);
@@ -279,7 +279,7 @@ TEST(DefinitionValidate, RejectsNonPositiveCompensationTimeout) {
   }
 }
 
-TEST(DefinitionValidate, ReportsTheFirstInvalidStep) {
+TEST(definition_validate, reports_the_first_invalid_step) {
   definition def{"order"};
   def.step("a", "p").timeout(0ms).step("b", "").step("c", "p");
   EXPECT_TRUE(fails_with(def.validate(), errc::invalid_timeout, "step 'a'"));
@@ -289,7 +289,7 @@ TEST(DefinitionValidate, ReportsTheFirstInvalidStep) {
 
 // Runs the same checks against the retry policy and the compensation retry
 // policy; `which` is the policy name the message must mention.
-class DefinitionPolicyValidate : public ::testing::TestWithParam<bool> {
+class definition_policy_validate : public ::testing::TestWithParam<bool> {
 protected:
   bool compensation() const {
     return GetParam();
@@ -305,18 +305,18 @@ protected:
   }
 };
 
-TEST_P(DefinitionPolicyValidate, AcceptsValidPolicy) {
+TEST_P(definition_policy_validate, accepts_valid_policy) {
   auto err = check(retry_policy{3, 10ms, 2.0, 1000ms, 0.2});
   EXPECT_FALSE(err) << saga::describe(err);
 }
 
-TEST_P(DefinitionPolicyValidate, RejectsZeroMaxAttempts) {
+TEST_P(definition_policy_validate, rejects_zero_max_attempts) {
   retry_policy p{0, 10ms};
   EXPECT_TRUE(fails_with(check(p), errc::invalid_retry, which()));
   EXPECT_TRUE(fails_with(check(p), errc::invalid_retry, "max_attempts"));
 }
 
-TEST_P(DefinitionPolicyValidate, RejectsNonPositiveInitialBackoff) {
+TEST_P(definition_policy_validate, rejects_non_positive_initial_backoff) {
   for (auto b : {0ms, -10ms}) {
     retry_policy p{3, b};
     EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff, which()));
@@ -325,7 +325,7 @@ TEST_P(DefinitionPolicyValidate, RejectsNonPositiveInitialBackoff) {
   }
 }
 
-TEST_P(DefinitionPolicyValidate, RejectsMaxBackoffBelowInitial) {
+TEST_P(definition_policy_validate, rejects_max_backoff_below_initial) {
   retry_policy p{3, 100ms, 2.0, 99ms};
   EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff, which()));
   EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff,
@@ -334,7 +334,7 @@ TEST_P(DefinitionPolicyValidate, RejectsMaxBackoffBelowInitial) {
   EXPECT_FALSE(check(retry_policy{3, 100ms, 2.0, 100ms}));
 }
 
-TEST_P(DefinitionPolicyValidate, RejectsMultiplierBelowOneOrNaN) {
+TEST_P(definition_policy_validate, rejects_multiplier_below_one_or_na_n) {
   for (auto m : {0.99, 0.0, -2.0, not_a_number,
                  std::numeric_limits<double>::infinity()}) {
     retry_policy p{3, 10ms, m};
@@ -345,7 +345,7 @@ TEST_P(DefinitionPolicyValidate, RejectsMultiplierBelowOneOrNaN) {
   EXPECT_FALSE(check(retry_policy{3, 10ms, 1.0}));
 }
 
-TEST_P(DefinitionPolicyValidate, RejectsJitterOutsideUnitInterval) {
+TEST_P(definition_policy_validate, rejects_jitter_outside_unit_interval) {
   for (auto j : {-0.01, 1.01, not_a_number}) {
     retry_policy p{3, 10ms, 2.0, 1000ms, j};
     EXPECT_TRUE(fails_with(check(p), errc::invalid_retry, which())) << j;
@@ -355,15 +355,15 @@ TEST_P(DefinitionPolicyValidate, RejectsJitterOutsideUnitInterval) {
   EXPECT_FALSE(check(retry_policy{3, 10ms, 2.0, 1000ms, 1.0}));
 }
 
-INSTANTIATE_TEST_SUITE_P(ExecuteAndCompensation, DefinitionPolicyValidate,
+INSTANTIATE_TEST_SUITE_P(execute_and_compensation, definition_policy_validate,
                          ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "CompensationRetry" : "Retry";
+                           return info.param ? "compensation_retry" : "retry";
                          });
 
 // -- JSON round trip ----------------------------------------------------------
 
-TEST(DefinitionJson, RoundTripPreservesEverything) {
+TEST(definition_json, round_trip_preserves_everything) {
   definition def{"order"};
   def.step("reserve", "inventory",
            json{{"sku", "A-1"},
@@ -415,7 +415,7 @@ TEST(DefinitionJson, RoundTripPreservesEverything) {
   EXPECT_EQ(back->to_json(), def.to_json());
 }
 
-TEST(DefinitionJson, FromJsonFillsDefaultsForOptionalFields) {
+TEST(definition_json, from_json_fills_defaults_for_optional_fields) {
   auto j = json::parse(R"({"name": "order",
                            "steps": [{"name": "reserve",
                                       "participant": "inventory"}]})");
@@ -431,7 +431,7 @@ TEST(DefinitionJson, FromJsonFillsDefaultsForOptionalFields) {
             retry_policy::compensation_default().max_attempts);
 }
 
-TEST(DefinitionJson, FromJsonRejectsMalformedShapes) {
+TEST(definition_json, from_json_rejects_malformed_shapes) {
   const char* cases[] = {
     // not an object
     R"([])",
@@ -482,7 +482,7 @@ TEST(DefinitionJson, FromJsonRejectsMalformedShapes) {
   }
 }
 
-TEST(DefinitionJson, FromJsonNamesTheMissingField) {
+TEST(definition_json, from_json_names_the_missing_field) {
   auto def = definition::from_json(json::parse(
     R"({"name": "order", "steps": [{"name": "a"}]})"));
   ASSERT_FALSE(def);
@@ -495,7 +495,7 @@ TEST(DefinitionJson, FromJsonNamesTheMissingField) {
                          "'timeout_ms' has the wrong type"));
 }
 
-TEST(DefinitionJson, FromJsonRejectsParsableButInvalidDefinitions) {
+TEST(definition_json, from_json_rejects_parsable_but_invalid_definitions) {
   auto dup = definition::from_json(json::parse(
     R"({"name": "order", "steps": [{"name": "a", "participant": "p"},
                                    {"name": "a", "participant": "q"}]})"));
@@ -527,7 +527,7 @@ TEST(DefinitionJson, FromJsonRejectsParsableButInvalidDefinitions) {
   EXPECT_TRUE(saga::is(bad_deadline.error(), errc::invalid_timeout));
 }
 
-TEST(DefinitionJson, FromJsonRejectsBooleanForMillisecondField) {
+TEST(definition_json, from_json_rejects_boolean_for_millisecond_field) {
   auto def = definition::from_json(json::parse(
     R"({"name": "order", "steps": [{"name": "a", "participant": "p",
                                     "timeout_ms": true}]})"));
@@ -543,7 +543,7 @@ TEST(DefinitionJson, FromJsonRejectsBooleanForMillisecondField) {
 // of them then pass validate(). Expected: errc::invalid_payload, like any
 // other malformed field. Actual: accepted (-1: ~4 billion attempts). Same for
 // "compensation_retry".
-TEST(DefinitionJson, FromJsonRejectsOutOfRangeOrBooleanMaxAttempts) {
+TEST(definition_json, from_json_rejects_out_of_range_or_boolean_max_attempts) {
   for (const char* value : {"-1", "true", "4294967297"}) {
     SCOPED_TRACE(std::string{"max_attempts: "} + value);
     for (const char* policy : {"retry", "compensation_retry"}) {
@@ -574,7 +574,7 @@ std::vector<std::string> after_of(const saga::definition& d,
 
 } // namespace
 
-TEST(DefinitionGraph, StepsAreSequentialByDefault) {
+TEST(definition_graph, steps_are_sequential_by_default) {
   saga::definition d{"seq"};
   d.step("a", "p").step("b", "p").step("c", "p");
   EXPECT_TRUE(after_of(d, "a").empty());
@@ -582,7 +582,7 @@ TEST(DefinitionGraph, StepsAreSequentialByDefault) {
   EXPECT_EQ(after_of(d, "c"), (std::vector<std::string>{"b"}));
 }
 
-TEST(DefinitionGraph, ForkAndJoinMakeAParallelGroup) {
+TEST(definition_graph, fork_and_join_make_a_parallel_group) {
   saga::definition d{"diamond"};
   d.step("a", "p").fork().step("b", "p").step("c", "p").join().step("d", "p");
   EXPECT_EQ(after_of(d, "b"), (std::vector<std::string>{"a"}));
@@ -594,7 +594,7 @@ TEST(DefinitionGraph, ForkAndJoinMakeAParallelGroup) {
   EXPECT_FALSE(d.validate());
 }
 
-TEST(DefinitionGraph, AfterReplacesTheDefault) {
+TEST(definition_graph, after_replaces_the_default) {
   saga::definition d{"x"};
   d.step("a", "p").step("b", "p").after({}).step("c", "p").after({"a", "b"});
   EXPECT_TRUE(after_of(d, "b").empty());
@@ -602,7 +602,7 @@ TEST(DefinitionGraph, AfterReplacesTheDefault) {
   EXPECT_FALSE(d.validate());
 }
 
-TEST(DefinitionGraph, UnknownDependenciesAndCyclesAreRejected) {
+TEST(definition_graph, unknown_dependencies_and_cycles_are_rejected) {
   saga::definition unknown{"u"};
   unknown.step("a", "p").after({"nope"});
   auto e1 = unknown.validate();
@@ -616,7 +616,7 @@ TEST(DefinitionGraph, UnknownDependenciesAndCyclesAreRejected) {
   EXPECT_TRUE(saga::is(cycle.validate(), saga::errc::dependency_cycle));
 }
 
-TEST(DefinitionGraph, ThePivotMustCutTheGraph) {
+TEST(definition_graph, the_pivot_must_cut_the_graph) {
   saga::definition ok{"ok"};
   ok.step("a", "p").step("p", "p").pivot().fork().step("x", "p").step("y",
                                                                       "p");
@@ -634,7 +634,7 @@ TEST(DefinitionGraph, ThePivotMustCutTheGraph) {
   EXPECT_NE(saga::describe(e).find("'z'"), std::string::npos);
 }
 
-TEST(DefinitionGraph, JsonKeepsDependenciesPivotAndForwardRetry) {
+TEST(definition_graph, json_keeps_dependencies_pivot_and_forward_retry) {
   saga::definition d{"j"};
   d.step("a", "p").pivot().fork().step("b", "p").step("c", "p").join().step(
      "d", "p")
@@ -647,7 +647,7 @@ TEST(DefinitionGraph, JsonKeepsDependenciesPivotAndForwardRetry) {
   EXPECT_EQ(back->forward_retry().max_attempts, 7u);
 }
 
-TEST(DefinitionGraph, StoredDefinitionsWithoutAfterStaySequential) {
+TEST(definition_graph, stored_definitions_without_after_stay_sequential) {
   auto j = saga::json::parse(R"({"name":"old","steps":[
     {"name":"a","participant":"p"},{"name":"b","participant":"p"}]})");
   auto d = saga::definition::from_json(j);

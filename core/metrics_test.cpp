@@ -158,7 +158,7 @@ find_value(const std::vector<sample>& xs, const std::string& name,
 
 } // namespace
 
-TEST(Histogram, BucketsAreCumulative) {
+TEST(histogram, buckets_are_cumulative) {
   histogram h{{1, 2, 5}};
   for (auto v : {0.5, 1.0, 1.5, 2.0, 3.0, 10.0, 100.0})
     h.observe(v);
@@ -170,7 +170,7 @@ TEST(Histogram, BucketsAreCumulative) {
   EXPECT_DOUBLE_EQ(h.sum(), 118.0);
 }
 
-TEST(Histogram, SumKeepsMicroseconds) {
+TEST(histogram, sum_keeps_microseconds) {
   histogram h{histogram::latency_bounds()};
   h.observe(0.000'25);
   h.observe(0.001'5);
@@ -180,7 +180,7 @@ TEST(Histogram, SumKeepsMicroseconds) {
   EXPECT_EQ(h.cumulative(0), 1u); // <= 0.5 ms
 }
 
-TEST(Histogram, DefaultBoundsAreAscending) {
+TEST(histogram, default_bounds_are_ascending) {
   for (const auto& b : {histogram::latency_bounds(), histogram::size_bounds()}) {
     ASSERT_FALSE(b.empty());
     for (size_t i = 1; i < b.size(); ++i)
@@ -192,7 +192,7 @@ TEST(Histogram, DefaultBoundsAreAscending) {
   EXPECT_DOUBLE_EQ(histogram::size_bounds().back(), 1024.0);
 }
 
-TEST(Histogram, ConcurrentObservationsAreAllCounted) {
+TEST(histogram, concurrent_observations_are_all_counted) {
   histogram h{{1}};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
@@ -207,7 +207,7 @@ TEST(Histogram, ConcurrentObservationsAreAllCounted) {
   EXPECT_NEAR(h.sum(), 20'000.0, 1e-6);
 }
 
-TEST(Metrics, OfReturnsTheSameEntryForTheSameName) {
+TEST(metrics, of_returns_the_same_entry_for_the_same_name) {
   metrics m;
   auto& a = m.of("purchase");
   auto& b = m.of("purchase");
@@ -216,7 +216,7 @@ TEST(Metrics, OfReturnsTheSameEntryForTheSameName) {
   EXPECT_EQ(&a.step_latency("pay"), &a.step_latency("pay"));
 }
 
-TEST(Metrics, DefinitionsBeyondTheCapShareOther) {
+TEST(metrics, definitions_beyond_the_cap_share_other) {
   metrics m;
   std::vector<saga::definition_metrics*> own;
   for (size_t i = 0; i < metrics::max_definitions; ++i)
@@ -242,7 +242,7 @@ TEST(Metrics, DefinitionsBeyondTheCapShareOther) {
   EXPECT_EQ(started_series, metrics::max_definitions + 1);
 }
 
-TEST(Metrics, StepsBeyondTheCapShareOther) {
+TEST(metrics, steps_beyond_the_cap_share_other) {
   metrics m;
   auto& d = m.of("purchase");
   for (size_t i = 0; i < metrics::max_steps_per_definition; ++i)
@@ -256,7 +256,7 @@ TEST(Metrics, StepsBeyondTheCapShareOther) {
             1.0);
 }
 
-TEST(Metrics, LabelValuesAreEscaped) {
+TEST(metrics, label_values_are_escaped) {
   metrics m;
   std::string nasty = "a\\b\"c\nd";
   m.of(nasty).completed = 3;
@@ -274,7 +274,7 @@ TEST(Metrics, LabelValuesAreEscaped) {
             1.0);
 }
 
-TEST(Metrics, ExpositionHasEveryFamilyAndParses) {
+TEST(metrics, exposition_has_every_family_and_parses) {
   metrics m;
   auto& p = m.of("purchase");
   p.started = 10;
@@ -348,7 +348,7 @@ TEST(Metrics, ExpositionHasEveryFamilyAndParses) {
   }
 }
 
-TEST(Metrics, EmptyRegistryStillParses) {
+TEST(metrics, empty_registry_still_parses) {
   metrics m;
   auto samples = parse_exposition(m.prometheus_text());
   EXPECT_EQ(find_value(samples, "saga_failovers_total", {}), 0.0);

@@ -20,7 +20,7 @@ constexpr uint32_t max_attempt = std::numeric_limits<uint32_t>::max();
 
 } // namespace
 
-TEST(RetryPolicy, BaseDelayIsZeroBeforeTheSecondAttempt) {
+TEST(retry_policy, base_delay_is_zero_before_the_second_attempt) {
   retry_policy p{5, 100ms, 2.0, 10'000ms, 0.0};
   EXPECT_EQ(p.base_delay(0), 0ms);
   EXPECT_EQ(p.base_delay(1), 0ms);
@@ -28,7 +28,7 @@ TEST(RetryPolicy, BaseDelayIsZeroBeforeTheSecondAttempt) {
   EXPECT_EQ(p.delay(1, 0.5), 0ms);
 }
 
-TEST(RetryPolicy, BaseDelayGrowsExponentiallyFromInitialBackoff) {
+TEST(retry_policy, base_delay_grows_exponentially_from_initial_backoff) {
   retry_policy p{10, 100ms, 2.0, 1'000'000ms, 0.2};
   EXPECT_EQ(p.base_delay(2), 100ms);
   EXPECT_EQ(p.base_delay(3), 200ms);
@@ -37,7 +37,7 @@ TEST(RetryPolicy, BaseDelayGrowsExponentiallyFromInitialBackoff) {
   EXPECT_EQ(p.base_delay(12), 102'400ms);
 }
 
-TEST(RetryPolicy, BaseDelayUsesTheMultiplier) {
+TEST(retry_policy, base_delay_uses_the_multiplier) {
   retry_policy triple{10, 10ms, 3.0, 1'000'000ms, 0.0};
   EXPECT_EQ(triple.base_delay(2), 10ms);
   EXPECT_EQ(triple.base_delay(3), 30ms);
@@ -48,7 +48,7 @@ TEST(RetryPolicy, BaseDelayUsesTheMultiplier) {
   EXPECT_EQ(constant.base_delay(9), 75ms);
 }
 
-TEST(RetryPolicy, BaseDelayIsCappedByMaxBackoff) {
+TEST(retry_policy, base_delay_is_capped_by_max_backoff) {
   retry_policy p{10, 100ms, 2.0, 500ms, 0.0};
   EXPECT_EQ(p.base_delay(4), 400ms);
   EXPECT_EQ(p.base_delay(5), 500ms); // 800 capped
@@ -56,7 +56,7 @@ TEST(RetryPolicy, BaseDelayIsCappedByMaxBackoff) {
   EXPECT_EQ(p.base_delay(50), 500ms);
 }
 
-TEST(RetryPolicy, HugeAttemptNumbersStayAtTheCap) {
+TEST(retry_policy, huge_attempt_numbers_stay_at_the_cap) {
   retry_policy p{max_attempt, 100ms, 2.0, 60'000ms, 0.0};
   EXPECT_EQ(p.base_delay(64), 60'000ms);
   EXPECT_EQ(p.base_delay(1'000), 60'000ms);
@@ -72,7 +72,7 @@ TEST(RetryPolicy, HugeAttemptNumbersStayAtTheCap) {
 // the cast overflows (undefined behaviour; INT64_MIN on x86-64), so
 // base_delay(100) of {100 attempts, 1ms, x2, cap=max} is negative instead of
 // milliseconds::max(). Expected: a delay equal to the cap (never negative).
-TEST(RetryPolicy, HugeDelaysDoNotOverflowWithUnboundedCap) {
+TEST(retry_policy, huge_delays_do_not_overflow_with_unbounded_cap) {
   auto cap = std::chrono::milliseconds::max();
   retry_policy p{max_attempt, 1ms, 2.0, cap, 0.0};
   EXPECT_EQ(p.base_delay(2), 1ms);
@@ -83,7 +83,7 @@ TEST(RetryPolicy, HugeDelaysDoNotOverflowWithUnboundedCap) {
   EXPECT_GE(p.delay(100, 0.0).count(), 0);
 }
 
-TEST(RetryPolicy, DelayWithoutJitterEqualsBaseDelay) {
+TEST(retry_policy, delay_without_jitter_equals_base_delay) {
   retry_policy p{10, 100ms, 2.0, 5'000ms, 0.0};
   for (uint32_t attempt = 2; attempt <= 10; ++attempt) {
     EXPECT_EQ(p.delay(attempt, 0.0), p.base_delay(attempt)) << attempt;
@@ -92,7 +92,7 @@ TEST(RetryPolicy, DelayWithoutJitterEqualsBaseDelay) {
   }
 }
 
-TEST(RetryPolicy, DelayWithJitterShrinksTheBaseDelay) {
+TEST(retry_policy, delay_with_jitter_shrinks_the_base_delay) {
   // base 400ms at attempt 4; d = base * (1 - jitter * r).
   retry_policy p{10, 100ms, 2.0, 5'000ms, 0.5};
   ASSERT_EQ(p.base_delay(4), 400ms);
@@ -105,7 +105,7 @@ TEST(RetryPolicy, DelayWithJitterShrinksTheBaseDelay) {
   EXPECT_LE(low, 201ms);
 }
 
-TEST(RetryPolicy, DelayStaysWithinJitterBounds) {
+TEST(retry_policy, delay_stays_within_jitter_bounds) {
   for (double jitter : {0.1, 0.2, 0.5, 1.0}) {
     retry_policy p{10, 1'000ms, 2.0, 60'000ms, jitter};
     for (uint32_t attempt = 2; attempt <= 10; ++attempt) {
@@ -124,14 +124,14 @@ TEST(RetryPolicy, DelayStaysWithinJitterBounds) {
   }
 }
 
-TEST(RetryPolicy, FullJitterCanShrinkTheDelayToAlmostZero) {
+TEST(retry_policy, full_jitter_can_shrink_the_delay_to_almost_zero) {
   retry_policy p{10, 1'000ms, 2.0, 60'000ms, 1.0};
   EXPECT_EQ(p.delay(2, 0.0), 1'000ms);
   EXPECT_EQ(p.delay(2, 0.5), 500ms);
   EXPECT_LE(p.delay(2, almost_one), 1ms);
 }
 
-TEST(RetryPolicy, DelayIsMonotonicInRandomValue) {
+TEST(retry_policy, delay_is_monotonic_in_random_value) {
   retry_policy p{10, 1'000ms, 2.0, 60'000ms, 0.3};
   auto prev = p.delay(5, 0.0);
   for (double r = 0.05; r < 1.0; r += 0.05) {
@@ -141,7 +141,7 @@ TEST(RetryPolicy, DelayIsMonotonicInRandomValue) {
   }
 }
 
-TEST(RetryPolicy, CompensationDefaultKeepsTryingForLong) {
+TEST(retry_policy, compensation_default_keeps_trying_for_long) {
   auto p = retry_policy::compensation_default();
   EXPECT_GE(p.max_attempts, 50u);
   EXPECT_GE(p.max_backoff, 30s);

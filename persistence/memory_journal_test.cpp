@@ -69,7 +69,7 @@ std::vector<saga::saga_id> all_unfinished(const memory_store& store) {
 
 // -- append -------------------------------------------------------------------
 
-TEST(MemoryStore, SizeCountsStoredHistories) {
+TEST(memory_store, size_counts_stored_histories) {
   memory_store store;
   EXPECT_EQ(store.size(), 0u);
   ASSERT_TRUE(store.append("a", opening()));
@@ -80,7 +80,7 @@ TEST(MemoryStore, SizeCountsStoredHistories) {
   EXPECT_EQ(store.size(), 2u);
 }
 
-TEST(MemoryStore, FirstBatchMustStartWithSagaStarted) {
+TEST(memory_store, first_batch_must_start_with_saga_started) {
   memory_store store;
   auto res = store.append("a", {make_event(1, event_type::step_started, 0, 1)});
   ASSERT_FALSE(res);
@@ -95,7 +95,7 @@ TEST(MemoryStore, FirstBatchMustStartWithSagaStarted) {
   EXPECT_TRUE(all_unfinished(store).empty());
 }
 
-TEST(MemoryStore, FirstBatchMustStartAtSeqOne) {
+TEST(memory_store, first_batch_must_start_at_seq_one) {
   memory_store store;
   auto res = store.append("a", {make_event(2, event_type::saga_started)});
   ASSERT_FALSE(res);
@@ -109,7 +109,7 @@ TEST(MemoryStore, FirstBatchMustStartAtSeqOne) {
 
 // The store knows when a full page is the last one: its `next` is empty (the
 // Redis journal answers a full page's last id, and then an empty page).
-TEST(MemoryStore, LastFullPageHasEmptyNext) {
+TEST(memory_store, last_full_page_has_empty_next) {
   memory_store store;
   for (auto id : {"a", "b", "c"})
     ASSERT_TRUE(store.append(id, opening()));
@@ -130,7 +130,7 @@ TEST(MemoryStore, LastFullPageHasEmptyNext) {
 
 // -- retention ----------------------------------------------------------------
 
-TEST(MemoryStore, KeepsAtMostMaxFinishedHistories) {
+TEST(memory_store, keeps_at_most_max_finished_histories) {
   memory_store store{2};
   ASSERT_TRUE(store.append("open-1", opening()));
   ASSERT_TRUE(store.append("done-1", whole(event_type::saga_completed)));
@@ -152,7 +152,7 @@ TEST(MemoryStore, KeepsAtMostMaxFinishedHistories) {
             (std::vector<saga::saga_id>{"open-1", "open-2"}));
 }
 
-TEST(MemoryStore, RetentionCountsFinishInOrderOfFinishing) {
+TEST(memory_store, retention_counts_finish_in_order_of_finishing) {
   memory_store store{2};
   ASSERT_TRUE(store.append("a", opening()));
   ASSERT_TRUE(store.append("b", opening()));
@@ -168,7 +168,7 @@ TEST(MemoryStore, RetentionCountsFinishInOrderOfFinishing) {
   EXPECT_TRUE(store.read("c"));
 }
 
-TEST(MemoryStore, ManyUnfinishedSagasAreNeverDropped) {
+TEST(memory_store, many_unfinished_sagas_are_never_dropped) {
   memory_store store{1};
   for (int i = 0; i < 20; ++i)
     ASSERT_TRUE(store.append("open-" + std::to_string(i), opening()));
@@ -186,7 +186,7 @@ namespace {
 
 // An actor system configured for caf-saga, and a blocking actor to talk to
 // journals. Members are destroyed in reverse order: `self` before `sys`.
-class JournalActor : public ::testing::Test {
+class journal_actor_test : public ::testing::Test {
 protected:
   static caf::actor_system_config& configured(caf::actor_system_config& cfg) {
     saga::add_message_types(cfg);
@@ -220,7 +220,7 @@ protected:
 
 } // namespace
 
-TEST_F(JournalActor, ServesTheSharedStore) {
+TEST_F(journal_actor_test, serves_the_shared_store) {
   auto store = std::make_shared<memory_store>();
   auto j = saga::spawn_memory_journal(sys, store);
   auto res = append(j, "a", opening());
@@ -239,7 +239,7 @@ TEST_F(JournalActor, ServesTheSharedStore) {
 
 // -- make_journal -------------------------------------------------------------
 
-TEST_F(JournalActor, MakeJournalOpensMemoryUrl) {
+TEST_F(journal_actor_test, make_journal_opens_memory_url) {
   auto j = saga::make_journal(sys, "memory://");
   ASSERT_TRUE(j) << saga::describe(j.error());
   auto res = append(*j, "a", opening());
@@ -254,7 +254,7 @@ TEST_F(JournalActor, MakeJournalOpensMemoryUrl) {
   EXPECT_FALSE(read(*other, "a"));
 }
 
-TEST_F(JournalActor, MakeJournalRejectsInvalidUrls) {
+TEST_F(journal_actor_test, make_journal_rejects_invalid_urls) {
   for (std::string url : {"", "memory", "memory://x", "redis-ish://", "://x",
                           "memory:/", "MEMORY://"}) {
     SCOPED_TRACE("url '" + url + "'");
@@ -268,7 +268,7 @@ TEST_F(JournalActor, MakeJournalRejectsInvalidUrls) {
   }
 }
 
-TEST(AllocateEpoch, MemoryEpochsStrictlyIncrease) {
+TEST(allocate_epoch, memory_epochs_strictly_increase) {
   uint64_t last = 0;
   for (int i = 0; i < 5; ++i) {
     auto e = saga::allocate_epoch("memory://");
@@ -314,7 +314,7 @@ bool done(memory_store& store, const saga::saga_id& id,
 
 } // namespace
 
-TEST(MemoryBarrier, DoneWithoutAnyClaimIsRefusedAndRecordsNothing) {
+TEST(memory_barrier, done_without_any_claim_is_refused_and_records_nothing) {
   memory_store store;
   EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
                     ok_reply("\"one\"")));
@@ -327,7 +327,7 @@ TEST(MemoryBarrier, DoneWithoutAnyClaimIsRefusedAndRecordsNothing) {
   EXPECT_EQ(c.verdict, barrier_verdict::proceed);
 }
 
-TEST(MemoryBarrier, ReClaimOfAnUnfinishedClaimProceeds) {
+TEST(memory_barrier, re_claim_of_an_unfinished_claim_proceeds) {
   memory_store store;
   EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
             barrier_verdict::proceed);
@@ -335,7 +335,7 @@ TEST(MemoryBarrier, ReClaimOfAnUnfinishedClaimProceeds) {
             barrier_verdict::proceed);
 }
 
-TEST(MemoryBarrier, DoneOfAReplacedClaimIsRefusedAndKeepsTheWinnersRecord) {
+TEST(memory_barrier, done_of_a_replaced_claim_is_refused_and_keeps_the_winners_record) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
             barrier_verdict::proceed);
@@ -352,7 +352,7 @@ TEST(MemoryBarrier, DoneOfAReplacedClaimIsRefusedAndKeepsTheWinnersRecord) {
   EXPECT_EQ(dup.reply.result, "\"two\"");
 }
 
-TEST(MemoryBarrier, LateFailureOfAReplacedClaimDoesNotEraseTheRecord) {
+TEST(memory_barrier, late_failure_of_a_replaced_claim_does_not_erase_the_record) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
             barrier_verdict::proceed);
@@ -369,7 +369,7 @@ TEST(MemoryBarrier, LateFailureOfAReplacedClaimDoesNotEraseTheRecord) {
   EXPECT_EQ(dup.reply.result, "\"two\"");
 }
 
-TEST(MemoryBarrier, FailureOfAReplacedClaimDoesNotDropTheNewClaim) {
+TEST(memory_barrier, failure_of_a_replaced_claim_does_not_drop_the_new_claim) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
             barrier_verdict::proceed);
@@ -384,7 +384,7 @@ TEST(MemoryBarrier, FailureOfAReplacedClaimDoesNotDropTheNewClaim) {
             barrier_verdict::duplicate);
 }
 
-TEST(MemoryBarrier, FailureOfTheOwnClaimForgetsItSoARetryProceeds) {
+TEST(memory_barrier, failure_of_the_own_claim_forgets_it_so_a_retry_proceeds) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
             barrier_verdict::proceed);
@@ -397,7 +397,7 @@ TEST(MemoryBarrier, FailureOfTheOwnClaimForgetsItSoARetryProceeds) {
             barrier_verdict::proceed);
 }
 
-TEST(MemoryBarrier, ACopyOfAFailedAttemptGetsItsFailureALaterAttemptRuns) {
+TEST(memory_barrier, a_copy_of_a_failed_attempt_gets_its_failure_a_later_attempt_runs) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "1:a").verdict,
             barrier_verdict::proceed);
@@ -423,7 +423,7 @@ TEST(MemoryBarrier, ACopyOfAFailedAttemptGetsItsFailureALaterAttemptRuns) {
             barrier_verdict::refused);
 }
 
-TEST(MemoryBarrier, ANullCompensationIsOkWithoutAnError) {
+TEST(memory_barrier, a_null_compensation_is_ok_without_an_error) {
   memory_store store;
   auto first = store.claim("s", "pay", barrier_op::compensate, "1:a");
   EXPECT_EQ(first.verdict, barrier_verdict::null_compensated);
@@ -435,7 +435,7 @@ TEST(MemoryBarrier, ANullCompensationIsOkWithoutAnError) {
   EXPECT_EQ(copy.reply.error, "");
 }
 
-TEST(MemoryBarrier, ASettledRecordIsNotWrittenAgainByItsOwnClaimant) {
+TEST(memory_barrier, a_settled_record_is_not_written_again_by_its_own_claimant) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
             barrier_verdict::proceed);
@@ -450,7 +450,7 @@ TEST(MemoryBarrier, ASettledRecordIsNotWrittenAgainByItsOwnClaimant) {
   EXPECT_EQ(dup.reply.result, "\"one\"");
 }
 
-TEST(MemoryBarrier, CompensationsAreFencedLikeExecutes) {
+TEST(memory_barrier, compensations_are_fenced_like_executes) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "x").verdict,
             barrier_verdict::proceed);
@@ -471,7 +471,7 @@ TEST(MemoryBarrier, CompensationsAreFencedLikeExecutes) {
   EXPECT_EQ(dup.reply.result, "\"refunded\"");
 }
 
-TEST(MemoryBarrier, RecordsOfDifferentStepsAndSagasAreSeparate) {
+TEST(memory_barrier, records_of_different_steps_and_sagas_are_separate) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
             barrier_verdict::proceed);
@@ -488,7 +488,7 @@ TEST(MemoryBarrier, RecordsOfDifferentStepsAndSagasAreSeparate) {
                     ok_reply("\"wrong\"")));
 }
 
-TEST(MemoryBarrier, AHungExecuteCannotRecordAfterItsCompensation) {
+TEST(memory_barrier, a_hung_execute_cannot_record_after_its_compensation) {
   // The execute hangs (claimed, never done); its step is compensated
   // elsewhere. When it wakes, it must not record a success after that.
   memory_store store;
@@ -508,7 +508,7 @@ TEST(MemoryBarrier, AHungExecuteCannotRecordAfterItsCompensation) {
   EXPECT_EQ(late.verdict, barrier_verdict::refused);
 }
 
-TEST_F(JournalActor, BarrierDoneOfAReplacedClaimAnswersFalse) {
+TEST_F(journal_actor_test, barrier_done_of_a_replaced_claim_answers_false) {
   auto store = std::make_shared<memory_store>();
   auto j = saga::spawn_memory_journal(sys, store);
   auto claim = [&](const std::string& owner) {
@@ -564,7 +564,7 @@ void claim_ok(memory_store& store, const std::string& step,
 
 } // namespace
 
-TEST(MemoryBarrier, EffectsApplyExactlyOnceWithTheRecord) {
+TEST(memory_barrier, effects_apply_exactly_once_with_the_record) {
   memory_store store;
   EXPECT_TRUE(store.read_hash("balance").empty());
   claim_ok(store, "pay", "t1");
@@ -584,7 +584,7 @@ TEST(MemoryBarrier, EffectsApplyExactlyOnceWithTheRecord) {
   EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "-30"}}));
 }
 
-TEST(MemoryBarrier, EffectsOfACompensationApplyLikeThoseOfAnExecute) {
+TEST(memory_barrier, effects_of_a_compensation_apply_like_those_of_an_execute) {
   memory_store store;
   claim_ok(store, "pay", "x");
   ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "x",
@@ -598,7 +598,7 @@ TEST(MemoryBarrier, EffectsOfACompensationApplyLikeThoseOfAnExecute) {
   EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "0"}}));
 }
 
-TEST(MemoryBarrier, HincrbyAddsSignedIntegersLikeRedis) {
+TEST(memory_barrier, hincrby_adds_signed_integers_like_redis) {
   memory_store store;
   claim_ok(store, "a", "t1");
   ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
@@ -620,7 +620,7 @@ TEST(MemoryBarrier, HincrbyAddsSignedIntegersLikeRedis) {
   EXPECT_EQ(store.read_hash("k").at("m"), "-9223372036854775807");
 }
 
-TEST(MemoryBarrier, HincrbyRejectsIncrementsThatAreNotInt64) {
+TEST(memory_barrier, hincrby_rejects_increments_that_are_not_int64) {
   for (std::string bad : {"", "1.5", "+1", " 1", "1 ", "01", "-0", "abc",
                           "9223372036854775808", "-9223372036854775809",
                           "99999999999999999999"}) {
@@ -635,7 +635,7 @@ TEST(MemoryBarrier, HincrbyRejectsIncrementsThatAreNotInt64) {
   }
 }
 
-TEST(MemoryBarrier, HincrbyThatWouldOverflowAppliesNothing) {
+TEST(memory_barrier, hincrby_that_would_overflow_applies_nothing) {
   memory_store store;
   claim_ok(store, "a", "t1");
   ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
@@ -650,7 +650,7 @@ TEST(MemoryBarrier, HincrbyThatWouldOverflowAppliesNothing) {
             (hash_fields{{"n", "9223372036854775807"}}));
 }
 
-TEST(MemoryBarrier, HsetWritesEveryPairAndOverwrites) {
+TEST(memory_barrier, hset_writes_every_pair_and_overwrites) {
   memory_store store;
   claim_ok(store, "a", "t1");
   ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
@@ -661,7 +661,7 @@ TEST(MemoryBarrier, HsetWritesEveryPairAndOverwrites) {
             (hash_fields{{"sword", "1"}, {"shield", "2"}, {"gold", "25"}}));
 }
 
-TEST(MemoryBarrier, HsetnxWritesOnlyAbsentFields) {
+TEST(memory_barrier, hsetnx_writes_only_absent_fields) {
   memory_store store;
   claim_ok(store, "a", "t1");
   ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
@@ -671,7 +671,7 @@ TEST(MemoryBarrier, HsetnxWritesOnlyAbsentFields) {
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"a", "1"}, {"b", "3"}}));
 }
 
-TEST(MemoryBarrier, HdelAndDelRemoveFieldsAndHashes) {
+TEST(memory_barrier, hdel_and_del_remove_fields_and_hashes) {
   memory_store store;
   claim_ok(store, "a", "t1");
   ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
@@ -693,7 +693,7 @@ TEST(MemoryBarrier, HdelAndDelRemoveFieldsAndHashes) {
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"b", "9"}}));
 }
 
-TEST(MemoryBarrier, UnsupportedEffectFailsAppliesNothingAndKeepsTheClaim) {
+TEST(memory_barrier, unsupported_effect_fails_applies_nothing_and_keeps_the_claim) {
   memory_store store;
   claim_ok(store, "seed", "t0");
   ASSERT_TRUE(done(store, "s", "seed", barrier_op::execute, "t0",
@@ -719,7 +719,7 @@ TEST(MemoryBarrier, UnsupportedEffectFailsAppliesNothingAndKeepsTheClaim) {
             barrier_verdict::duplicate);
 }
 
-TEST(MemoryBarrier, ARejectedBatchLeavesTheCallersClaimOpen) {
+TEST(memory_barrier, a_rejected_batch_leaves_the_callers_claim_open) {
   memory_store store;
   claim_ok(store, "pay", "t1");
   auto res = store.done("s", "pay", barrier_op::execute, "t1",
@@ -733,7 +733,7 @@ TEST(MemoryBarrier, ARejectedBatchLeavesTheCallersClaimOpen) {
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"f", "v"}}));
 }
 
-TEST(MemoryBarrier, MalformedEffectsAreRejected) {
+TEST(memory_barrier, malformed_effects_are_rejected) {
   std::vector<std::vector<std::string>> bad_commands = {
     {},
     {"HSET", "k"},
@@ -758,7 +758,7 @@ TEST(MemoryBarrier, MalformedEffectsAreRejected) {
   }
 }
 
-TEST(MemoryBarrier, HincrbyOfANonIntegerFieldFailsAndAppliesNothing) {
+TEST(memory_barrier, hincrby_of_a_non_integer_field_fails_and_applies_nothing) {
   memory_store store;
   claim_ok(store, "seed", "t0");
   ASSERT_TRUE(done(store, "s", "seed", barrier_op::execute, "t0",
@@ -781,7 +781,7 @@ TEST(MemoryBarrier, HincrbyOfANonIntegerFieldFailsAndAppliesNothing) {
             (hash_fields{{"name", "alice"}, {"n", "5"}}));
 }
 
-TEST(MemoryBarrier, FencedDoneAppliesNoEffects) {
+TEST(memory_barrier, fenced_done_applies_no_effects) {
   memory_store store;
   claim_ok(store, "pay", "t1");
   claim_ok(store, "pay", "t2"); // t1 hung; a retry re-claimed
@@ -798,7 +798,7 @@ TEST(MemoryBarrier, FencedDoneAppliesNoEffects) {
                     ok_with({{"XADD", "x", "*", "f", "v"}})));
 }
 
-TEST(MemoryBarrier, ARevokedExecuteAppliesNoEffects) {
+TEST(memory_barrier, a_revoked_execute_applies_no_effects) {
   memory_store store;
   claim_ok(store, "pay", "hung");
   auto c = store.claim("s", "pay", barrier_op::compensate, "comp");
@@ -809,7 +809,7 @@ TEST(MemoryBarrier, ARevokedExecuteAppliesNoEffects) {
   EXPECT_TRUE(store.read_hash("k").empty());
 }
 
-TEST(MemoryBarrier, FailedOutcomesApplyNoEffects) {
+TEST(memory_barrier, failed_outcomes_apply_no_effects) {
   memory_store store;
   claim_ok(store, "pay", "t1");
   auto r = failed_reply("declined");
@@ -818,7 +818,7 @@ TEST(MemoryBarrier, FailedOutcomesApplyNoEffects) {
   EXPECT_TRUE(store.read_hash("k").empty());
 }
 
-TEST(MemoryBarrier, HashesOutliveTheRetirementOfFinishedHistories) {
+TEST(memory_barrier, hashes_outlive_the_retirement_of_finished_histories) {
   memory_store store{1};
   ASSERT_TRUE(store.append("s", whole()));
   claim_ok(store, "pay", "t1");
@@ -830,7 +830,7 @@ TEST(MemoryBarrier, HashesOutliveTheRetirementOfFinishedHistories) {
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"f", "v"}}));
 }
 
-TEST_F(JournalActor, BarrierDoneAppliesEffectsOnce) {
+TEST_F(journal_actor_test, barrier_done_applies_effects_once) {
   auto store = std::make_shared<memory_store>();
   auto j = saga::spawn_memory_journal(sys, store);
   auto claim = [&](const std::string& owner) {

@@ -7,7 +7,7 @@
 namespace saga {
 namespace {
 
-TEST(RedisUrl, HostPortAndDb) {
+TEST(redis_url, host_port_and_db) {
   auto ep = parse_redis_url("redis://10.0.0.5:6380/3");
   ASSERT_TRUE(ep) << describe(ep.error());
   EXPECT_EQ(ep->host, "10.0.0.5");
@@ -17,7 +17,7 @@ TEST(RedisUrl, HostPortAndDb) {
   EXPECT_TRUE(ep->socket_path.empty());
 }
 
-TEST(RedisUrl, DefaultsPortAndDb) {
+TEST(redis_url, defaults_port_and_db) {
   auto ep = parse_redis_url("redis://cache.local");
   ASSERT_TRUE(ep);
   EXPECT_EQ(ep->host, "cache.local");
@@ -25,7 +25,7 @@ TEST(RedisUrl, DefaultsPortAndDb) {
   EXPECT_EQ(ep->db, 0u);
 }
 
-TEST(RedisUrl, UserAndPercentEncodedPassword) {
+TEST(redis_url, user_and_percent_encoded_password) {
   auto ep = parse_redis_url("redis://saga:p%40ss%3Aword@127.0.0.1:7000/1");
   ASSERT_TRUE(ep) << describe(ep.error());
   EXPECT_EQ(ep->user, "saga");
@@ -33,21 +33,21 @@ TEST(RedisUrl, UserAndPercentEncodedPassword) {
   EXPECT_EQ(ep->port, 7000);
 }
 
-TEST(RedisUrl, PasswordWithoutUser) {
+TEST(redis_url, password_without_user) {
   auto ep = parse_redis_url("redis://:secret@127.0.0.1:7000");
   ASSERT_TRUE(ep);
   EXPECT_TRUE(ep->user.empty());
   EXPECT_EQ(ep->password, "secret");
 }
 
-TEST(RedisUrl, Ipv6) {
+TEST(redis_url, ipv6) {
   auto ep = parse_redis_url("redis://[::1]:7001");
   ASSERT_TRUE(ep);
   EXPECT_EQ(ep->host, "::1");
   EXPECT_EQ(ep->port, 7001);
 }
 
-TEST(RedisUrl, UnixSocket) {
+TEST(redis_url, unix_socket) {
   auto ep = parse_redis_url("unix:///run/redis/redis.sock?db=2");
   ASSERT_TRUE(ep) << describe(ep.error());
   EXPECT_EQ(ep->socket_path, "/run/redis/redis.sock");
@@ -55,7 +55,7 @@ TEST(RedisUrl, UnixSocket) {
   EXPECT_TRUE(ep->host.empty());
 }
 
-TEST(RedisUrl, RejectsMalformedUrlsNamingTheProblem) {
+TEST(redis_url, rejects_malformed_urls_naming_the_problem) {
   const std::pair<const char*, const char*> cases[] = {
     {"127.0.0.1:6379", "no scheme"},
     {"http://127.0.0.1", "unsupported scheme 'http'"},
@@ -81,13 +81,13 @@ TEST(RedisUrl, RejectsMalformedUrlsNamingTheProblem) {
   }
 }
 
-TEST(RedisUrl, ErrorsNeverShowThePassword) {
+TEST(redis_url, errors_never_show_the_password) {
   auto ep = parse_redis_url("redis://user:topsecret@host:notaport");
   ASSERT_FALSE(ep);
   EXPECT_EQ(describe(ep.error()).find("topsecret"), std::string::npos);
 }
 
-TEST(RedisUrl, DescribeOmitsCredentials) {
+TEST(redis_url, describe_omits_credentials) {
   auto ep = parse_redis_url("redis://u:pw@h:1/2");
   ASSERT_TRUE(ep);
   EXPECT_EQ(ep->describe(), "h:1/2");

@@ -51,8 +51,7 @@ void expect_same_events(const std::vector<event>& got,
 
 // -- append and read ----------------------------------------------------------
 
-TYPED_TEST(journal_conformance,
-           append_returns_the_last_seq_and_read_preserves_every_field) {
+TYPED_TEST(journal_conformance, append_returns_the_last_seq_and_read_preserves_every_field) {
   auto j = this->journal_for(this->node("a"), 1);
   std::string tricky = R"({"q":"\"quotes\" \\ ünïcødé \n","nul":"a)";
   tricky += '\0';
@@ -113,8 +112,7 @@ TYPED_TEST(journal_conformance, a_seq_gap_is_a_conflict_and_writes_nothing) {
   EXPECT_EQ(seqs_of(*events), (std::vector<uint64_t>{1, 2}));
 }
 
-TYPED_TEST(journal_conformance,
-           a_repeated_seq_is_a_conflict_and_writes_nothing) {
+TYPED_TEST(journal_conformance, a_repeated_seq_is_a_conflict_and_writes_nothing) {
   auto j = this->journal_for(this->node("a"), 1);
   auto id = this->sid("a");
   ASSERT_TRUE(this->append(j, id, opening()));
@@ -156,8 +154,7 @@ TYPED_TEST(journal_conformance, a_batch_sent_again_is_acknowledged_once) {
   EXPECT_EQ(seqs_of(*this->read(j, id)), (std::vector<uint64_t>{1, 2, 3, 4}));
 }
 
-TYPED_TEST(journal_conformance,
-           a_batch_with_an_internal_gap_is_rejected_atomically) {
+TYPED_TEST(journal_conformance, a_batch_with_an_internal_gap_is_rejected_atomically) {
   auto j = this->journal_for(this->node("a"), 1);
   ASSERT_TRUE(this->append(j, this->sid("a"), opening()));
   // The first event fits, the second one does not: nothing is written.
@@ -248,8 +245,7 @@ TYPED_TEST(journal_conformance, a_whole_history_in_one_batch_is_never_listed) {
   EXPECT_TRUE(this->unfinished(j).ids.empty());
 }
 
-TYPED_TEST(journal_conformance,
-           a_non_terminal_last_event_keeps_the_saga_listed) {
+TYPED_TEST(journal_conformance, a_non_terminal_last_event_keeps_the_saga_listed) {
   auto j = this->journal_for(this->node("a"), 1);
   ASSERT_TRUE(this->open_all(j, {"a", "b"}));
   ASSERT_TRUE(this->append(j, this->sid("a"), next_batch()));
@@ -276,8 +272,7 @@ TYPED_TEST(journal_conformance, finish_unlists_once_and_then_answers_false) {
   EXPECT_EQ(this->read(j, this->sid("a"))->size(), 2u);
 }
 
-TYPED_TEST(journal_conformance,
-           paging_visits_every_unfinished_saga_once_in_order) {
+TYPED_TEST(journal_conformance, paging_visits_every_unfinished_saga_once_in_order) {
   auto j = this->journal_for(this->node("a"), 1);
   // Appended out of order; ids sort as strings.
   for (int i : {7, 2, 9, 0, 5, 3, 8, 1, 6, 4})
@@ -343,8 +338,7 @@ TYPED_TEST(journal_conformance, a_page_starts_after_any_cursor) {
 
 // -- owners and fencing -------------------------------------------------------
 
-TYPED_TEST(journal_conformance,
-           the_first_append_records_the_owner_and_lists_it_in_its_nodes_index) {
+TYPED_TEST(journal_conformance, the_first_append_records_the_owner_and_lists_it_in_its_nodes_index) {
   auto a = this->journal_for(this->node("a"), 5);
   ASSERT_TRUE(this->append(a, this->sid("s"), opening()));
   EXPECT_EQ(this->owner_of(this->sid("s")), token(this->node("a"), 5));
@@ -420,8 +414,7 @@ TYPED_TEST(journal_conformance, fencing_wins_over_a_seq_conflict) {
 
 // -- adoption -----------------------------------------------------------------
 
-TYPED_TEST(journal_conformance,
-           adopt_takes_epochs_below_the_bound_and_skips_live_ones) {
+TYPED_TEST(journal_conformance, adopt_takes_epochs_below_the_bound_and_skips_live_ones) {
   std::vector<journal_actor> a;
   for (uint64_t epoch = 1; epoch <= 4; ++epoch)
     a.push_back(this->journal_for(this->node("a"), epoch));
@@ -492,8 +485,7 @@ TYPED_TEST(journal_conformance, adopt_moves_sagas_between_node_indexes) {
   EXPECT_TRUE(this->append(a_live, this->sid("s4"), next_batch()));
 }
 
-TYPED_TEST(journal_conformance,
-           after_adopt_the_old_owner_is_fenced_and_the_new_one_writes) {
+TYPED_TEST(journal_conformance, after_adopt_the_old_owner_is_fenced_and_the_new_one_writes) {
   auto a = this->journal_for(this->node("a"), 1);
   auto b = this->journal_for(this->node("b"), 1);
   auto s = this->sid("s");
@@ -558,8 +550,7 @@ TYPED_TEST(journal_conformance, adopting_the_own_node_takes_only_older_epochs) {
   EXPECT_TRUE(this->append(a2, this->sid("s1"), next_batch()));
 }
 
-TYPED_TEST(journal_conformance,
-           a_stale_incarnations_fenced_terminal_append_keeps_the_index) {
+TYPED_TEST(journal_conformance, a_stale_incarnations_fenced_terminal_append_keeps_the_index) {
   // Incarnation 1 of node a is paused; incarnation 2 adopts its saga (same
   // index). When 1 wakes up and tries to end the saga, the append is
   // fenced: the saga must stay listed for incarnation 2, which owns it.
@@ -711,8 +702,7 @@ TYPED_TEST(journal_conformance, adopt_pages_with_a_small_max_cover_every_id) {
   EXPECT_EQ(this->index_of(this->node("b")), old_ones);
 }
 
-TYPED_TEST(journal_conformance,
-           an_adopt_page_of_only_live_sagas_still_advances) {
+TYPED_TEST(journal_conformance, an_adopt_page_of_only_live_sagas_still_advances) {
   auto live = this->journal_for(this->node("a"), 9);
   auto old = this->journal_for(this->node("a"), 1);
   auto b = this->journal_for(this->node("b"), 1);
@@ -756,8 +746,7 @@ TYPED_TEST(journal_conformance, finished_sagas_are_not_adopted) {
   EXPECT_TRUE(this->index_of(this->node("a")).empty());
 }
 
-TYPED_TEST(journal_conformance,
-           adopting_an_unknown_node_is_an_empty_last_page) {
+TYPED_TEST(journal_conformance, adopting_an_unknown_node_is_an_empty_last_page) {
   auto a = this->journal_for(this->node("a"), 1);
   auto b = this->journal_for(this->node("b"), 1);
   ASSERT_TRUE(this->append(a, this->sid("s"), opening()));
