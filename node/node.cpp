@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cctype>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -11,6 +12,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/runtime_access.hpp"
 #include "admin/dashboard_assets.hpp"
 #include "admin/http_server.hpp"
 #include "admin/node_backend.hpp"
@@ -248,7 +250,8 @@ caf::error node::start() {
   // (a client reconnecting to a restarted node) wait for it, and for a
   // participant node being connected, rather than being refused.
   id.hold_runs = d.cfg.lease + d.cfg.connection_timeout;
-  d.gateway = detail::spawn_gateway(*d.sys, id, d.rt->directory(), d.routes);
+  d.gateway = detail::spawn_gateway(
+    *d.sys, id, detail::runtime_access::directory_of(*d.rt), d.routes);
   auto port = d.sys->middleman().publish(d.gateway, d.cfg.port,
                                          d.cfg.host.c_str(), true);
   if (!port) {
@@ -307,8 +310,9 @@ caf::error node::start() {
     if (cb)
       cb();
   };
-  d.membership = detail::spawn_membership(*d.sys, std::move(mc),
-                                          d.rt->directory(), d.routes);
+  d.membership = detail::spawn_membership(
+    *d.sys, std::move(mc), detail::runtime_access::directory_of(*d.rt),
+    d.routes);
   if (auto err = await_lease(*d.sys, d.membership, d.cfg, d.epoch,
                              d.replaced)) {
     d.start_error = std::move(err);
