@@ -1,8 +1,14 @@
 #include "saga/runtime.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <chrono>
+#include <limits>
+#include <map>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <caf/actor_ostream.hpp>
 #include <caf/scoped_actor.hpp>
@@ -12,6 +18,7 @@
 #include "actors/coordinator_impl.hpp"
 #include "actors/directory.hpp"
 #include "actors/local_participant.hpp"
+#include "actors/runtime_access.hpp"
 #include "persistence/memory_journal.hpp"
 #include "saga/errc.hpp"
 #include "saga/gateway.hpp"
@@ -87,33 +94,73 @@ void add_message_types(caf::actor_system_config& cfg) {
                          });
 }
 
-runtime::runtime(runtime_config cfg)
-  : own_cfg_(std::make_unique<caf::actor_system_config>()) {
-  add_message_types(*own_cfg_);
-  auto threads = cfg.scheduler_threads;
-  if (threads == 0)
-    threads = std::max(1u, std::thread::hardware_concurrency());
-  own_cfg_->set("scheduler.max-threads", threads);
-  own_sys_ = std::make_unique<caf::actor_system>(*own_cfg_);
-  sys_ = own_sys_.get();
-  init(std::move(cfg), journal_actor{});
-}
+namespace {
 
-runtime::runtime(caf::actor_system& sys, runtime_config cfg) : sys_(&sys) {
-  init(std::move(cfg), journal_actor{});
-}
-
-runtime::runtime(caf::actor_system& sys, journal_actor journal,
-                 runtime_config cfg)
-  : sys_(&sys) {
-  init(std::move(cfg), std::move(journal));
-}
-
-struct runtime::participant_tree {
+/// The participants supervisor (current incarnation) and the specs a new
+/// incarnation of it restarts every participant from.
+struct participant_tree {
   std::mutex mtx;
   supervisor_actor sup;
   std::vector<child_spec> specs;
 };
+
+} // namespace
+
+/// What a runtime owns. The order of the members is the order of their
+/// destruction, backwards: the handles go before the directory, the actor
+/// system (already stopped by `~runtime`) before its config, which is last.
+struct runtime::impl {
+  std::unique_ptr<caf::actor_system_config> own_cfg;
+  std::unique_ptr<caf::actor_system> own_sys;
+  caf::actor_system* sys = nullptr;
+  caf::error start_error;
+  std::shared_ptr<detail::directory> dir;
+  supervisor_actor root;
+  std::shared_ptr<participant_tree> ptree;
+  std::mutex participants_mtx;
+  std::map<std::string, std::unique_ptr<participant_builder>> participants;
+  size_t blocking_workers = 2;
+  /// Sagas started through `execute` that have not been answered yet, and
+  /// how many may be (`max_active_sagas + max_queued_sagas`).
+  std::shared_ptr<std::atomic<size_t>> submitted
+    = std::make_shared<std::atomic<size_t>>(0);
+  size_t admission_limit = 0;
+  std::mutex callbacks_mtx;
+  std::vector<lifecycle_actor> callback_subscribers;
+  std::chrono::milliseconds journal_timeout{3'000};
+  /// adopt() takes another node's sagas owned with an epoch below this:
+  /// this runtime's own epoch (every older incarnation), or every epoch.
+  uint64_t adopt_below = std::numeric_limits<uint64_t>::max();
+
+  /// Builds the supervision tree on `sys` (or sets `start_error`).
+  void init(runtime_config cfg, journal_actor given_journal);
+};
+
+runtime::runtime(runtime_config cfg) : impl_(std::make_unique<impl>()) {
+  auto& d = *impl_;
+  d.own_cfg = std::make_unique<caf::actor_system_config>();
+  add_message_types(*d.own_cfg);
+  auto threads = cfg.scheduler_threads;
+  if (threads == 0)
+    threads = std::max(1u, std::thread::hardware_concurrency());
+  d.own_cfg->set("scheduler.max-threads", threads);
+  d.own_sys = std::make_unique<caf::actor_system>(*d.own_cfg);
+  d.sys = d.own_sys.get();
+  d.init(std::move(cfg), journal_actor{});
+}
+
+runtime::runtime(caf::actor_system& sys, runtime_config cfg)
+  : impl_(std::make_unique<impl>()) {
+  impl_->sys = &sys;
+  impl_->init(std::move(cfg), journal_actor{});
+}
+
+runtime::runtime(caf::actor_system& sys, journal_actor journal,
+                 runtime_config cfg)
+  : impl_(std::make_unique<impl>()) {
+  impl_->sys = &sys;
+  impl_->init(std::move(cfg), std::move(journal));
+}
 
 namespace {
 
@@ -139,37 +186,38 @@ child_spec adopt_child(
 
 } // namespace
 
-void runtime::init(runtime_config cfg, journal_actor given_journal) {
-  dir_ = std::make_shared<detail::directory>();
-  ptree_ = std::make_shared<participant_tree>();
+void runtime::impl::init(runtime_config cfg, journal_actor given_journal) {
+  auto& d = *this;
+  d.dir = std::make_shared<detail::directory>();
+  d.ptree = std::make_shared<participant_tree>();
   if (auto err = cfg.validate()) {
-    start_error_ = std::move(err);
+    d.start_error = std::move(err);
     return;
   }
-  blocking_workers_ = cfg.blocking_workers;
-  journal_timeout_ = cfg.journal_timeout;
-  admission_limit_ = cfg.max_active_sagas + cfg.max_queued_sagas;
-  cfg.journal.metrics = dir_->stats();
-  auto dir = dir_;
+  d.blocking_workers = cfg.blocking_workers;
+  d.journal_timeout = cfg.journal_timeout;
+  d.admission_limit = cfg.max_active_sagas + cfg.max_queued_sagas;
+  cfg.journal.metrics = d.dir->stats();
+  auto dir = d.dir;
   std::vector<child_spec> children;
   // -- the journal --------------------------------------------------------------
   if (given_journal) {
-    dir_->set_journal(std::move(given_journal)); // the caller's, unsupervised
+    d.dir->set_journal(std::move(given_journal)); // the caller's, unsupervised
     // Its epoch, if the caller said; otherwise adopt() takes every one.
     if (cfg.journal.epoch != 0)
-      adopt_below_ = cfg.journal.epoch;
+      d.adopt_below = cfg.journal.epoch;
   } else {
     // One epoch for the runtime's life: a restarted journal must keep
     // writing as the same owner, or it would fence its own sagas.
     if (cfg.journal.epoch == 0) {
       auto epoch = allocate_epoch(cfg.journal_url, cfg.journal);
       if (!epoch) {
-        start_error_ = std::move(epoch.error());
+        d.start_error = std::move(epoch.error());
         return;
       }
       cfg.journal.epoch = *epoch;
     }
-    adopt_below_ = cfg.journal.epoch;
+    d.adopt_below = cfg.journal.epoch;
     std::function<caf::expected<journal_actor>(caf::actor_system&)> make;
     if (cfg.journal_url == "memory://") {
       // Restarts must find the same histories: keep the store.
@@ -183,12 +231,12 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
       make = [url = cfg.journal_url, opts = cfg.journal](
                caf::actor_system& sys) { return make_journal(sys, url, opts); };
     }
-    auto first = make(*sys_);
+    auto first = make(*d.sys);
     if (!first) {
-      start_error_ = std::move(first.error());
+      d.start_error = std::move(first.error());
       return;
     }
-    dir_->set_journal(*first);
+    d.dir->set_journal(*first);
     children.push_back(adopt_child(
       "journal", caf::actor_cast<caf::actor>(*first),
       [make, dir](caf::actor_system& sys) -> caf::expected<caf::actor> {
@@ -204,8 +252,8 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
   // keep the actor system from shutting down.
   // A restarted service carries on with the same table of wake-ups.
   auto timer_table = detail::make_timer_table();
-  auto first_timers = detail::spawn_timer_service(*sys_, timer_table);
-  dir_->set_timers(first_timers);
+  auto first_timers = detail::spawn_timer_service(*d.sys, timer_table);
+  d.dir->set_timers(first_timers);
   children.insert(children.begin(), adopt_child(
     "timers", caf::actor_cast<caf::actor>(first_timers),
     [dir, timer_table](caf::actor_system& sys) -> caf::expected<caf::actor> {
@@ -217,9 +265,9 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
   supervisor_config psup;
   psup.name = "participants";
   psup.intensity = cfg.supervisor_restarts;
-  auto first_psup = spawn_supervisor(*sys_, psup, {});
-  ptree_->sup = first_psup;
-  auto tree = ptree_;
+  auto first_psup = spawn_supervisor(*d.sys, psup, {});
+  d.ptree->sup = first_psup;
+  auto tree = d.ptree;
   children.push_back(adopt_child(
     "participants", caf::actor_cast<caf::actor>(first_psup),
     [psup, tree](caf::actor_system& sys) -> caf::expected<caf::actor> {
@@ -229,61 +277,75 @@ void runtime::init(runtime_config cfg, journal_actor given_journal) {
       return caf::actor_cast<caf::actor>(tree->sup);
     }));
   // -- the coordinator and its saga supervisor -----------------------------------------
-  auto first_coord = detail::spawn_coordinator(*sys_, dir_, cfg);
-  dir_->set_coordinator(caf::actor_cast<caf::actor>(first_coord));
+  auto first_coord = detail::spawn_coordinator(*d.sys, d.dir, cfg);
+  d.dir->set_coordinator(caf::actor_cast<caf::actor>(first_coord));
   children.push_back(adopt_child(
     "coordinator", caf::actor_cast<caf::actor>(first_coord),
     [dir, cfg](caf::actor_system& sys) -> caf::expected<caf::actor> {
       return caf::actor_cast<caf::actor>(
         detail::spawn_coordinator(sys, dir, cfg));
     }));
-  supervisor_config root;
-  root.name = "root";
-  root.intensity = cfg.supervisor_restarts;
-  root_ = spawn_supervisor(*sys_, root, std::move(children));
+  supervisor_config root_cfg;
+  root_cfg.name = "root";
+  root_cfg.intensity = cfg.supervisor_restarts;
+  d.root = spawn_supervisor(*d.sys, root_cfg, std::move(children));
 }
 
 runtime::~runtime() {
+  auto& d = *impl_;
   // Callback subscribers are ours; an application's actors are not.
-  if (dir_) {
-    dir_->lifecycle()->clear();
-    std::lock_guard<std::mutex> guard{callbacks_mtx_};
-    for (auto& h : callback_subscribers_)
+  if (d.dir) {
+    d.dir->lifecycle()->clear();
+    std::lock_guard<std::mutex> guard{d.callbacks_mtx};
+    for (auto& h : d.callback_subscribers)
       caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
-    callback_subscribers_.clear();
+    d.callback_subscribers.clear();
   }
   // Stop the tree (coordinator and sagas first, journal last). Unfinished
   // sagas stay in the journal.
-  if (root_)
-    caf::anon_send_exit(root_, caf::exit_reason::user_shutdown);
-  else if (auto c = dir_ ? dir_->coordinator() : caf::actor{})
+  if (d.root)
+    caf::anon_send_exit(d.root, caf::exit_reason::user_shutdown);
+  else if (auto c = d.dir ? d.dir->coordinator() : caf::actor{})
     caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
-  if (own_sys_)
-    own_sys_.reset(); // waits for every actor
-  if (dir_)
-    dir_->clear(); // breaks the cycle actor -> directory -> actor
+  if (d.own_sys)
+    d.own_sys.reset(); // waits for every actor
+  if (d.dir)
+    d.dir->clear(); // breaks the cycle actor -> directory -> actor
+}
+
+const caf::error& runtime::start_error() const noexcept {
+  return impl_->start_error;
+}
+
+caf::actor_system& runtime::system() noexcept {
+  return *impl_->sys;
+}
+
+supervisor_actor runtime::root() const noexcept {
+  return impl_->root;
 }
 
 journal_actor runtime::journal() const {
-  return dir_->journal();
+  return impl_->dir->journal();
 }
 
 coordinator_actor runtime::coordinator() const noexcept {
-  return caf::actor_cast<coordinator_actor>(dir_->coordinator());
+  return caf::actor_cast<coordinator_actor>(impl_->dir->coordinator());
 }
 
 participant_builder& runtime::participant(const std::string& name) {
-  std::lock_guard<std::mutex> guard{participants_mtx_};
-  auto i = participants_.find(name);
-  if (i != participants_.end())
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> guard{d.participants_mtx};
+  auto i = d.participants.find(name);
+  if (i != d.participants.end())
     return *i->second;
   auto registry = std::make_shared<detail::handler_registry>();
-  auto builder = std::make_unique<participant_builder>(name, registry, dir_);
-  if (!start_error_) {
+  auto builder = std::make_unique<participant_builder>(name, registry, d.dir);
+  if (!d.start_error) {
     // The first incarnation now (so a saga started right after finds it);
     // its supervisor adopts it and starts new ones after crashes.
-    auto spawn = [name, registry, dir = dir_,
-                  workers = blocking_workers_](caf::actor_system& sys) {
+    auto spawn = [name, registry, dir = d.dir,
+                  workers = d.blocking_workers](caf::actor_system& sys) {
       auto h = detail::spawn_local_participant(sys, name, registry, workers,
                                                dir);
       dir->set_participant(name, caf::actor_cast<participant_actor>(h));
@@ -291,24 +353,24 @@ participant_builder& runtime::participant(const std::string& name) {
     };
     auto restart = [spawn](caf::actor_system& sys)
       -> caf::expected<caf::actor> { return spawn(sys); };
-    std::lock_guard<std::mutex> tree_guard{ptree_->mtx};
+    std::lock_guard<std::mutex> tree_guard{d.ptree->mtx};
     child_spec fresh;
     fresh.name = name;
     fresh.start = restart;
-    ptree_->specs.push_back(std::move(fresh));
-    caf::anon_send(ptree_->sup, start_child_atom::value,
-                   adopt_child(name, spawn(*sys_), restart));
+    d.ptree->specs.push_back(std::move(fresh));
+    caf::anon_send(d.ptree->sup, start_child_atom::value,
+                   adopt_child(name, spawn(*d.sys), restart));
   }
-  return *participants_.emplace(name, std::move(builder)).first->second;
+  return *d.participants.emplace(name, std::move(builder)).first->second;
 }
 
 void runtime::register_participant(const std::string& name,
                                    participant_actor handle) {
-  dir_->set_participant(name, std::move(handle));
+  impl_->dir->set_participant(name, std::move(handle));
 }
 
 participant_actor runtime::with_barrier(participant_actor inner) {
-  return detail::spawn_barrier(*sys_, std::move(inner), dir_);
+  return detail::spawn_barrier(*impl_->sys, std::move(inner), impl_->dir);
 }
 
 std::future<saga_result> runtime::execute(const definition& def) {
@@ -319,43 +381,46 @@ std::future<saga_result> runtime::execute(const definition& def) {
 }
 
 void runtime::execute(const definition& def, result_callback done) {
-  if (start_error_) {
+  auto& d = *impl_;
+  if (d.start_error) {
     saga_result r;
-    r.error = start_error_;
+    r.error = d.start_error;
     done(std::move(r));
     return;
   }
   // Backpressure at the door: a caller that starts sagas faster than they
   // end is refused here, at once and in its own thread, instead of filling
   // the coordinator's mailbox (which has no bound of its own).
-  if (submitted_->fetch_add(1, std::memory_order_relaxed) >= admission_limit_) {
-    submitted_->fetch_sub(1, std::memory_order_relaxed);
+  if (d.submitted->fetch_add(1, std::memory_order_relaxed)
+      >= d.admission_limit) {
+    d.submitted->fetch_sub(1, std::memory_order_relaxed);
     saga_result r;
     r.error = make_error(errc::overloaded,
-                         std::to_string(admission_limit_)
+                         std::to_string(d.admission_limit)
                            + " sagas were started and have not ended yet "
                              "(max_active_sagas + max_queued_sagas); try "
                              "again later");
     done(std::move(r));
     return;
   }
-  auto wrapped = [submitted = submitted_, done = std::move(done)](
+  auto wrapped = [submitted = d.submitted, done = std::move(done)](
                    saga_result r) {
     submitted->fetch_sub(1, std::memory_order_relaxed);
     done(std::move(r));
   };
   caf::anon_send(
-    caf::actor_cast<detail::local_coordinator_actor>(dir_->coordinator()),
+    caf::actor_cast<detail::local_coordinator_actor>(d.dir->coordinator()),
     run_atom::value, def.snapshot(), result_callback{std::move(wrapped)});
 }
 
 std::optional<saga::saga_log> runtime::saga_log(const saga_id& id) {
-  auto journal = dir_->journal();
+  auto& d = *impl_;
+  auto journal = d.dir->journal();
   if (!journal)
     return std::nullopt;
   std::optional<saga::saga_log> result;
-  caf::scoped_actor self{*sys_};
-  self->request(journal, journal_timeout_, read_atom::value, id)
+  caf::scoped_actor self{*d.sys};
+  self->request(journal, d.journal_timeout, read_atom::value, id)
     .receive(
       [&](std::vector<event>& events) {
         auto st = replay(id, events);
@@ -369,34 +434,37 @@ std::optional<saga::saga_log> runtime::saga_log(const saga_id& id) {
 }
 
 const metrics_ptr& runtime::stats() const noexcept {
-  return dir_->stats();
+  return impl_->dir->stats();
 }
 
 uint64_t runtime::subscribe(lifecycle_filter filter,
                             lifecycle_actor subscriber) {
-  return dir_->lifecycle()->subscribe(std::move(filter), std::move(subscriber));
+  return impl_->dir->lifecycle()->subscribe(std::move(filter),
+                                            std::move(subscriber));
 }
 
 uint64_t runtime::subscribe(lifecycle_filter filter,
                             lifecycle_callback callback) {
-  auto h = sys_->spawn([cb = std::move(callback)]()
+  auto& d = *impl_;
+  auto h = d.sys->spawn([cb = std::move(callback)]()
                          -> lifecycle_actor::behavior_type {
     return {[cb](const lifecycle_event& ev) { cb(ev); }};
   });
   {
-    std::lock_guard<std::mutex> guard{callbacks_mtx_};
-    callback_subscribers_.push_back(h);
+    std::lock_guard<std::mutex> guard{d.callbacks_mtx};
+    d.callback_subscribers.push_back(h);
   }
-  return dir_->lifecycle()->subscribe(std::move(filter), h);
+  return d.dir->lifecycle()->subscribe(std::move(filter), h);
 }
 
 void runtime::unsubscribe(uint64_t id) {
-  auto h = dir_->lifecycle()->unsubscribe(id);
+  auto& d = *impl_;
+  auto h = d.dir->lifecycle()->unsubscribe(id);
   if (!h)
     return;
   {
-    std::lock_guard<std::mutex> guard{callbacks_mtx_};
-    auto& xs = callback_subscribers_;
+    std::lock_guard<std::mutex> guard{d.callbacks_mtx};
+    auto& xs = d.callback_subscribers;
     auto i = std::find(xs.begin(), xs.end(), h);
     if (i == xs.end())
       return; // an actor's subscription: the caller owns that actor
@@ -405,7 +473,7 @@ void runtime::unsubscribe(uint64_t id) {
   // Returns only once the callback can no longer run: its owner may free
   // what the callback uses right after (node_backend's destructor did, while
   // the callback still recorded an event on another thread).
-  caf::scoped_actor self{*sys_};
+  caf::scoped_actor self{*d.sys};
   self->monitor(h);
   self->send_exit(h, caf::exit_reason::user_shutdown);
   self->receive([](const caf::down_msg&) {});
@@ -431,38 +499,42 @@ caf::expected<saga_status> operate(caf::actor_system& sys,
 
 caf::expected<saga_status> runtime::retry(const saga_id& id,
                                           const std::string& by) {
-  if (start_error_)
-    return start_error_;
-  return operate(*sys_, coordinator(), retry_atom::value, id, by);
+  auto& d = *impl_;
+  if (d.start_error)
+    return d.start_error;
+  return operate(*d.sys, coordinator(), retry_atom::value, id, by);
 }
 
 caf::expected<saga_status> runtime::abort(const saga_id& id,
                                           const std::string& by) {
-  if (start_error_)
-    return start_error_;
-  return operate(*sys_, coordinator(), abort_atom::value, id, by);
+  auto& d = *impl_;
+  if (d.start_error)
+    return d.start_error;
+  return operate(*d.sys, coordinator(), abort_atom::value, id, by);
 }
 
 caf::expected<std::size_t> runtime::adopt(const std::string& node_id) {
-  if (start_error_)
-    return start_error_;
+  auto& d = *impl_;
+  if (d.start_error)
+    return d.start_error;
   if (auto err = check_node_id(node_id, "adopt: node_id"))
     return err;
   caf::expected<std::size_t> result{std::size_t{0}};
-  caf::scoped_actor self{*sys_};
+  caf::scoped_actor self{*d.sys};
   self
     ->request(coordinator(), caf::infinite, recover_atom::value, node_id,
-              adopt_below_)
+              d.adopt_below)
     .receive([&](uint64_t n) { result = static_cast<size_t>(n); },
              [&](caf::error& err) { result = std::move(err); });
   return result;
 }
 
 std::size_t runtime::recover() {
-  if (start_error_)
+  auto& d = *impl_;
+  if (d.start_error)
     return 0;
   std::size_t result = 0;
-  caf::scoped_actor self{*sys_};
+  caf::scoped_actor self{*d.sys};
   self->request(coordinator(), caf::infinite, recover_atom::value)
     .receive([&](uint64_t n) { result = static_cast<size_t>(n); },
              [&](caf::error& err) {
@@ -470,6 +542,11 @@ std::size_t runtime::recover() {
                           << std::endl;
              });
   return result;
+}
+
+std::shared_ptr<detail::directory>
+detail::runtime_access::directory_of(const runtime& rt) {
+  return rt.impl_->dir;
 }
 
 } // namespace saga

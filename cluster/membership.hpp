@@ -10,11 +10,11 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "cluster/fault_injection.hpp"
 #include "cluster/routes.hpp"
 #include "actors/directory.hpp"
 #include "persistence/redis_url.hpp"
 #include "saga/atoms.hpp"
-#include "saga/node.hpp"
 
 namespace saga::detail {
 
@@ -56,7 +56,7 @@ struct membership_config {
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds remote_timeout{30'000};
   /// Fault injection of the stand-ins (off by default).
-  node_config::chaos_settings chaos;
+  fault_injection chaos;
   /// Called once if a newer incarnation of this node id took the lease.
   std::function<void()> on_replaced;
 };

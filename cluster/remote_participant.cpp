@@ -23,9 +23,9 @@ using release_atom = caf::atom_constant<caf::atom("sg_chrel")>;
 using remote_actor
   = participant_actor::extend<caf::reacts_to<release_atom, uint64_t>>;
 
-/// Fault injection of one stand-in (see node_config::chaos_settings).
+/// Fault injection of one stand-in (see cluster/fault_injection.hpp).
 struct chaos_state {
-  node_config::chaos_settings cfg;
+  fault_injection cfg;
   std::mt19937_64 rng;
   /// A command waiting for its delay: the promise is empty for a copy,
   /// whose reply nobody waits for; `duplicate` sends a copy after it.
@@ -172,7 +172,7 @@ caf::result<step_reply> forward(remote_pointer self, Op op,
 remote_actor::behavior_type
 remote_participant(remote_pointer self, std::string name,
                    route_table_ptr routes, std::chrono::milliseconds timeout,
-                   node_config::chaos_settings chaos) {
+                   fault_injection chaos) {
   keep_crash_reason(self);
   auto& s = self->state;
   s.participant = std::move(name);
@@ -211,11 +211,23 @@ remote_participant(remote_pointer self, std::string name,
 
 } // namespace
 
+caf::error fault_injection::validate() const {
+  if (!(duplicate_rate >= 0 && duplicate_rate <= 1)
+      || !(delay_rate >= 0 && delay_rate <= 1))
+    return make_error(errc::invalid_config,
+                      "chaos.duplicate_rate and chaos.delay_rate must be in "
+                      "[0, 1]");
+  if (max_delay.count() < 0)
+    return make_error(errc::invalid_config,
+                      "chaos.max_delay must not be negative");
+  return caf::none;
+}
+
 participant_actor
 spawn_remote_participant(caf::actor_system& sys, std::string name,
                          route_table_ptr routes,
                          std::chrono::milliseconds timeout,
-                         const node_config::chaos_settings& chaos) {
+                         const fault_injection& chaos) {
   return sys.spawn(remote_participant, std::move(name), std::move(routes),
                    timeout, chaos);
 }

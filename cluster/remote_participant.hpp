@@ -5,8 +5,8 @@
 
 #include <caf/fwd.hpp>
 
+#include "cluster/fault_injection.hpp"
 #include "cluster/routes.hpp"
-#include "saga/node.hpp"
 #include "saga/participant.hpp"
 
 namespace saga::detail {
@@ -17,11 +17,11 @@ namespace saga::detail {
 /// a failure, and answers `errc::no_route` (retryable) while none is
 /// connected. Forwarded requests are bounded by `timeout`. With `chaos`
 /// enabled (chaos campaigns only) it also sends some commands twice and
-/// some late (see `node_config::chaos_settings`).
+/// some late (see `fault_injection`).
 participant_actor
 spawn_remote_participant(caf::actor_system& sys, std::string name,
                          route_table_ptr routes,
                          std::chrono::milliseconds timeout,
-                         const node_config::chaos_settings& chaos = {});
+                         const fault_injection& chaos = {});
 
 } // namespace saga::detail

@@ -24,6 +24,7 @@
 #include "demo/bench_participants.hpp"
 #include "demo/game_servers.hpp"
 #include "demo/shop.hpp"
+#include "node/fault_injection.hpp"
 
 namespace {
 
@@ -194,19 +195,29 @@ int main(int argc, char** argv) {
     return 2;
   }
   cfg.runtime.journal.retention = retention;
-  // Injected duplicates and delays, counted for the campaign's report.
+  // Injected duplicates and delays (a test hook, node/fault_injection.hpp),
+  // counted for the campaign's report.
   static std::atomic<uint64_t> duplicated{0};
   static std::atomic<uint64_t> delayed{0};
-  cfg.chaos.duplicate_rate = opts.chaos_duplicate_rate;
-  cfg.chaos.delay_rate = opts.chaos_delay_rate;
-  cfg.chaos.max_delay = ms(opts.chaos_max_delay);
-  cfg.chaos.seed = opts.chaos_seed;
-  cfg.chaos.on_injected = [](bool copy) {
+  saga::detail::fault_injection chaos;
+  chaos.duplicate_rate = opts.chaos_duplicate_rate;
+  chaos.delay_rate = opts.chaos_delay_rate;
+  chaos.max_delay = ms(opts.chaos_max_delay);
+  chaos.seed = opts.chaos_seed;
+  chaos.on_injected = [](bool copy) {
     (copy ? duplicated : delayed).fetch_add(1, std::memory_order_relaxed);
   };
+  if (auto err = chaos.validate()) {
+    std::cerr << "saga_node: " << saga::describe(err) << std::endl;
+    return 2;
+  }
   saga::node n{cfg};
   if (n.start_error()) {
     std::cerr << "saga_node: " << saga::describe(n.start_error()) << std::endl;
+    return 2;
+  }
+  if (auto err = saga::detail::node_fault_injection::set(n, chaos)) {
+    std::cerr << "saga_node: " << saga::describe(err) << std::endl;
     return 2;
   }
   if (opts.fail_rate < 0 || opts.fail_rate > 1 || opts.slow_rate < 0
@@ -245,7 +256,7 @@ int main(int argc, char** argv) {
   say("saga_node " + cfg.node_id + " ready port=" + std::to_string(n.port())
       + " epoch=" + std::to_string(n.epoch()));
   int sig = 0;
-  if (!cfg.chaos.enabled()) {
+  if (!chaos.enabled()) {
     sigwait(&signals, &sig);
   } else {
     // Report the injected faults as they grow (at most twice a second).

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cctype>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -11,12 +12,14 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/runtime_access.hpp"
 #include "admin/dashboard_assets.hpp"
 #include "admin/http_server.hpp"
 #include "admin/node_backend.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/membership.hpp"
 #include "cluster/routes.hpp"
+#include "node/fault_injection.hpp"
 #include "persistence/redis_directory.hpp"
 #include "persistence/redis_url.hpp"
 #include "saga/errc.hpp"
@@ -72,14 +75,6 @@ caf::error node_config::validate() const {
     return make_error(errc::invalid_config, "admin.host is empty");
   if (admin.max_body == 0)
     return make_error(errc::invalid_config, "admin.max_body must be positive");
-  if (!(chaos.duplicate_rate >= 0 && chaos.duplicate_rate <= 1)
-      || !(chaos.delay_rate >= 0 && chaos.delay_rate <= 1))
-    return make_error(errc::invalid_config,
-                      "chaos.duplicate_rate and chaos.delay_rate must be in "
-                      "[0, 1]");
-  if (chaos.max_delay.count() < 0)
-    return make_error(errc::invalid_config,
-                      "chaos.max_delay must not be negative");
   if (lease < std::chrono::milliseconds{100})
     return make_error(errc::invalid_config, "lease must be at least 100ms");
   if (remote_timeout.count() <= 0)
@@ -102,6 +97,8 @@ struct node::impl {
   gateway_actor gateway;
   detail::membership_actor membership;
   std::unique_ptr<detail::admin_server> admin;
+  /// Off unless a test hook set it (node/fault_injection.hpp).
+  detail::fault_injection faults;
   uint16_t port = 0;
   uint64_t epoch = 0;
   std::mutex mtx;
@@ -248,7 +245,8 @@ caf::error node::start() {
   // (a client reconnecting to a restarted node) wait for it, and for a
   // participant node being connected, rather than being refused.
   id.hold_runs = d.cfg.lease + d.cfg.connection_timeout;
-  d.gateway = detail::spawn_gateway(*d.sys, id, d.rt->directory(), d.routes);
+  d.gateway = detail::spawn_gateway(
+    *d.sys, id, detail::runtime_access::directory_of(*d.rt), d.routes);
   auto port = d.sys->middleman().publish(d.gateway, d.cfg.port,
                                          d.cfg.host.c_str(), true);
   if (!port) {
@@ -295,7 +293,7 @@ caf::error node::start() {
   mc.io_timeout = std::min(d.cfg.runtime.journal.io_timeout, d.cfg.lease / 4);
   mc.connect_timeout = d.cfg.connection_timeout;
   mc.remote_timeout = d.cfg.remote_timeout;
-  mc.chaos = d.cfg.chaos;
+  mc.chaos = d.faults;
   auto* self_impl = &d;
   mc.on_replaced = [self_impl] {
     self_impl->replaced = true;
@@ -307,8 +305,9 @@ caf::error node::start() {
     if (cb)
       cb();
   };
-  d.membership = detail::spawn_membership(*d.sys, std::move(mc),
-                                          d.rt->directory(), d.routes);
+  d.membership = detail::spawn_membership(
+    *d.sys, std::move(mc), detail::runtime_access::directory_of(*d.rt),
+    d.routes);
   if (auto err = await_lease(*d.sys, d.membership, d.cfg, d.epoch,
                              d.replaced)) {
     d.start_error = std::move(err);
@@ -321,6 +320,17 @@ caf::error node::start() {
       std::cout << "caf-saga: node " << d.cfg.node_id << " resumed " << n
                 << " sagas of its earlier incarnations" << std::endl;
   }
+  return caf::none;
+}
+
+caf::error detail::node_fault_injection::set(node& n, fault_injection faults) {
+  if (auto err = faults.validate())
+    return err;
+  auto& d = *n.impl_;
+  if (d.started)
+    return make_error(errc::invalid_state,
+                      "fault injection must be set before start()");
+  d.faults = std::move(faults);
   return caf::none;
 }
 

@@ -2,6 +2,7 @@
 // processes: what lands in Redis replays to the live result; recovery
 // across runtimes; a Redis restart while sagas run; Redis errors.
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>

@@ -15,6 +15,10 @@
 
 namespace saga {
 
+namespace detail {
+struct node_fault_injection;
+} // namespace detail
+
 /// Settings of a `saga::node`. A value type; `validate()` names the first
 /// bad setting.
 struct node_config {
@@ -59,34 +63,6 @@ struct node_config {
     /// Request bodies above this many bytes are refused (413).
     size_t max_body = 16 * 1024;
   } admin;
-  /// Fault injection for chaos campaigns (scripts/chaos.sh, docs/chaos.md):
-  /// step commands this node forwards to participants on other nodes are
-  /// sent twice or late, as a network that retransmits and reorders would.
-  /// The participant barrier must make both harmless. Off by default (both
-  /// rates 0); off, it costs one branch per forwarded command. Not for
-  /// production.
-  struct chaos_settings {
-    /// Probability that a forwarded command, once sent, is sent a second
-    /// time after a delay drawn uniformly from [0, max_delay] (possibly to
-    /// another node hosting the participant); the copy's reply is dropped.
-    /// A command answered "no route" was never sent and is not copied.
-    double duplicate_rate = 0.0;
-    /// Probability that a forwarded command leaves only after a delay
-    /// drawn uniformly from [0, max_delay].
-    double delay_rate = 0.0;
-    std::chrono::milliseconds max_delay{0};
-    /// Seed of these random choices; each stand-in mixes in the name of
-    /// its participant.
-    uint64_t seed = 0;
-    /// Called for every injected fault, on the stand-in's thread:
-    /// `duplicated` is true for a copy sent, false for a command delayed.
-    /// Optional; must not block.
-    std::function<void(bool duplicated)> on_injected;
-
-    bool enabled() const noexcept {
-      return duplicate_rate > 0 || delay_rate > 0;
-    }
-  } chaos;
 
   /// Returns an `errc::invalid_config` error naming the first bad setting.
   caf::error validate() const;
@@ -148,6 +124,10 @@ public:
   void on_replaced(std::function<void()> callback);
 
 private:
+  /// The test hook of node/fault_injection.hpp (chaos campaigns); not part
+  /// of the API.
+  friend struct detail::node_fault_injection;
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };

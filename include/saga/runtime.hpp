@@ -1,16 +1,12 @@
 #pragma once
 
-#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <future>
-#include <limits>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -69,6 +65,7 @@ using async_step_handler = std::function<void(
 namespace detail {
 struct handler_registry;
 class directory;
+struct runtime_access;
 } // namespace detail
 
 /// Registers the handlers of one participant hosted by a runtime. Owned by
@@ -142,14 +139,10 @@ public:
   runtime& operator=(const runtime&) = delete;
 
   /// Returns why the runtime could not start, or none.
-  const caf::error& start_error() const noexcept {
-    return start_error_;
-  }
+  const caf::error& start_error() const noexcept;
 
   /// Returns the actor system the runtime runs on.
-  caf::actor_system& system() noexcept {
-    return *sys_;
-  }
+  caf::actor_system& system() noexcept;
 
   /// Returns the builder of the participant `name`, creating (and
   /// registering) the participant on first use.
@@ -182,9 +175,7 @@ public:
   journal_actor journal() const;
 
   /// Returns the root supervisor of the runtime's actors.
-  supervisor_actor root() const noexcept {
-    return root_;
-  }
+  supervisor_actor root() const noexcept;
 
   /// Returns the log of saga `id` rebuilt from the journal, or nothing when
   /// the journal does not know it (or cannot be read). Blocks the caller.
@@ -237,39 +228,13 @@ public:
   const metrics_ptr& stats() const noexcept;
 
 private:
-  friend class node;
+  /// Lets the engine's own layers reach the runtime's internals (see
+  /// actors/runtime_access.hpp); not part of the API.
+  friend struct detail::runtime_access;
 
-  /// Returns the directory of current incarnations (for the node).
-  std::shared_ptr<detail::directory> directory() const {
-    return dir_;
-  }
-
-  void init(runtime_config cfg, journal_actor given_journal);
-
-  std::unique_ptr<caf::actor_system_config> own_cfg_;
-  std::unique_ptr<caf::actor_system> own_sys_;
-  caf::actor_system* sys_;
-  caf::error start_error_;
-  std::shared_ptr<detail::directory> dir_;
-  supervisor_actor root_;
-  /// The participants supervisor (current incarnation) and the specs a new
-  /// incarnation of it restarts every participant from.
-  struct participant_tree;
-  std::shared_ptr<participant_tree> ptree_;
-  std::mutex participants_mtx_;
-  std::map<std::string, std::unique_ptr<participant_builder>> participants_;
-  size_t blocking_workers_ = 2;
-  /// Sagas started through `execute` that have not been answered yet, and
-  /// how many may be (`max_active_sagas + max_queued_sagas`).
-  std::shared_ptr<std::atomic<size_t>> submitted_
-    = std::make_shared<std::atomic<size_t>>(0);
-  size_t admission_limit_ = 0;
-  std::mutex callbacks_mtx_;
-  std::vector<lifecycle_actor> callback_subscribers_;
-  std::chrono::milliseconds journal_timeout_{3'000};
-  /// adopt() takes another node's sagas owned with an epoch below this:
-  /// this runtime's own epoch (every older incarnation), or every epoch.
-  uint64_t adopt_below_ = std::numeric_limits<uint64_t>::max();
+  /// Everything the runtime owns (actors/runtime.cpp).
+  struct impl;
+  std::unique_ptr<impl> impl_;
 };
 
 /// Registers caf-saga's message types and error category with `cfg`. Call it
