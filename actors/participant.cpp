@@ -207,7 +207,7 @@ struct gate_op {
 /// their deadlines are spread.
 constexpr auto barrier_tick = std::chrono::milliseconds{100};
 
-/// The participant barrier (see include/saga/barrier.hpp): in front of a
+/// The participant barrier (see include/saga/journal/barrier.hpp): in front of a
 /// participant, it runs each (saga, step, operation) at most once per
 /// successful record and answers duplicates, null compensations and hanging
 /// executes from the journal's records. Owned by one actor.

@@ -59,7 +59,7 @@
 #include "saga/definition.hpp"
 #include "saga/errc.hpp"
 #include "saga/event.hpp"
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 #include "saga/json.hpp"
 #include "saga/lifecycle.hpp"
 #include "saga/messages.hpp"

@@ -14,7 +14,7 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 
 namespace saga {
 

@@ -18,7 +18,7 @@
 #include "persistence/memory_journal.hpp"
 #include "saga/errc.hpp"
 #include "saga/event.hpp"
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 #include "saga/runtime.hpp"
 
 using saga::errc;

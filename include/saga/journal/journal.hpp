@@ -10,9 +10,9 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "saga/atoms.hpp"
-#include "saga/barrier.hpp"
 #include "saga/event.hpp"
+#include "saga/journal/atoms.hpp"
+#include "saga/journal/barrier.hpp"
 #include "saga/metrics.hpp"
 
 namespace saga {
