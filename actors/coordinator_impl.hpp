@@ -5,8 +5,9 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/engine_atoms.hpp"
 #include "saga/coordinator.hpp"
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 #include "saga/runtime.hpp"
 #include "saga/runtime_config.hpp"
 #include "saga/supervisor.hpp"

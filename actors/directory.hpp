@@ -11,7 +11,7 @@
 #include "actors/lifecycle_hub.hpp"
 #include "actors/timer_service.hpp"
 #include "saga/metrics.hpp"
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 #include "saga/participant.hpp"
 
 namespace saga::detail {

@@ -11,6 +11,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/engine_atoms.hpp"
 #include "actors/timer_service.hpp"
 #include "saga/participant.hpp"
 #include "saga/runtime.hpp"

@@ -1,6 +1,6 @@
 #pragma once
 
-// The participant barrier (include/saga/barrier.hpp) as the actors in front
+// The participant barrier (include/saga/journal/barrier.hpp) as the actors in front
 // of participants run it: claim an operation in the journal, run the handler,
 // record its outcome (and atomic effects) durably, then reply; duplicates,
 // null compensations, superseded attempts and hanging executes are answered
@@ -25,7 +25,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/timer_service.hpp"
-#include "saga/barrier.hpp"
+#include "saga/journal/barrier.hpp"
 #include "saga/errc.hpp"
 #include "saga/messages.hpp"
 
@@ -66,7 +66,7 @@ struct gate_op {
 /// their deadlines are spread.
 constexpr auto barrier_tick = std::chrono::milliseconds{100};
 
-/// The participant barrier (see include/saga/barrier.hpp): in front of a
+/// The participant barrier (see include/saga/journal/barrier.hpp): in front of a
 /// participant, it runs each (saga, step, operation) at most once per
 /// successful record and answers duplicates, null compensations and hanging
 /// executes from the journal's records. Owned by one actor.

@@ -524,7 +524,8 @@ void arm_backoff(saga_pointer self, int32_t i, uint32_t next, bool comp) {
                             : exec_policy(self, i);
   std::uniform_real_distribution<double> unit{0.0, 1.0};
   const auto& x = s.st.steps[static_cast<size_t>(i)];
-  auto base = comp ? x.compensation_attempt_base : x.attempt_base;
+  auto base = comp ? x.internal.compensation_attempt_base
+                   : x.internal.attempt_base;
   auto delay = policy.delay(next - base, unit(s.rng));
   auto idx = static_cast<size_t>(i);
   (comp ? s.comp_backoff : s.exec_backoff)[idx] = next;
@@ -732,7 +733,7 @@ bool final_attempt(saga_pointer self, int32_t i, uint32_t a, bool retryable) {
   if (st.status != saga_status::running)
     return true; // compensating: no more attempts
   // The budget counts from the last operator retry.
-  auto n = a - st.steps[static_cast<size_t>(i)].attempt_base;
+  auto n = a - st.steps[static_cast<size_t>(i)].internal.attempt_base;
   if (st.graph.after_pivot[static_cast<size_t>(i)])
     return n >= st.def->forward_retry().max_attempts; // always retried
   return !retryable || n >= step_def(self, i).retry.max_attempts;
@@ -814,7 +815,7 @@ void on_compensate_reply(saga_pointer self, int32_t i, uint32_t a,
     // down for a while, its handler may be deployed later), so only the
     // policy decides when to give up and call an operator.
     const auto& sd = step_def(self, i);
-    auto n = a - x.compensation_attempt_base;
+    auto n = a - x.internal.compensation_attempt_base;
     if (n >= sd.compensation_retry.max_attempts) {
       auto why = "compensation of step '" + sd.name + "' failed: " + reply.error;
       emit(self, event_type::compensation_failed, i, a, {}, reply.error);

@@ -10,8 +10,9 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/engine_atoms.hpp"
 #include "actors/timer_service.hpp"
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 #include "saga/participant.hpp"
 #include "saga/replay.hpp"
 

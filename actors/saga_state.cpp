@@ -58,9 +58,9 @@ std::optional<saga_status> saga_state::retry_status() const noexcept {
   if (status != saga_status::failed)
     return std::nullopt;
   if (error_code == errc::saga_parked)
-    return parked_from == saga_status::running
-               || parked_from == saga_status::compensating
-             ? std::optional<saga_status>{parked_from}
+    return internal.parked_from == saga_status::running
+               || internal.parked_from == saga_status::compensating
+             ? std::optional<saga_status>{internal.parked_from}
              : std::nullopt;
   for (size_t i = 0; i < steps.size(); ++i)
     if (compensation_gave_up(i))
@@ -103,8 +103,7 @@ bool saga_state::same_as(const saga_state& other) const {
          && error == other.error && error_code == other.error_code
          && started_at_ms == other.started_at_ms
          && ended_at_ms == other.ended_at_ms && last_seq == other.last_seq
-         && turn_error == other.turn_error && turn_code == other.turn_code
-         && parked_from == other.parked_from
+         && internal == other.internal
          && operator_retries == other.operator_retries;
 }
 
@@ -226,8 +225,8 @@ caf::error saga_state::apply(const event& ev) {
       failed_step = ev.step;
       error = ev.error;
       error_code = code_of(ev.data);
-      turn_error = error;
-      turn_code = error_code;
+      internal.turn_error = error;
+      internal.turn_code = error_code;
       break;
     case event_type::step_compensating:
       if (!compensating)
@@ -310,7 +309,7 @@ caf::error saga_state::apply(const event& ev) {
       break; // handled above
     case event_type::saga_parked:
       // Any unfinished saga can be parked; what it did stays as it was.
-      parked_from = status;
+      internal.parked_from = status;
       status = saga_status::failed;
       error = ev.error;
       error_code = errc::saga_parked;
@@ -334,25 +333,25 @@ caf::error saga_state::reopen(const event& ev) {
       if (*next == saga_status::compensating && compensation_gave_up(i)) {
         x.status = step_status::compensating;
         x.compensation_retry_due = true;
-        x.compensation_attempt_base = x.compensation_attempts;
+        x.internal.compensation_attempt_base = x.compensation_attempts;
       } else if (*next == saga_status::running && graph.after_pivot[i]
                  && x.status == step_status::failed) {
         x.status = step_status::executing;
         x.retry_due = true;
-        x.attempt_base = x.attempts;
+        x.internal.attempt_base = x.attempts;
         x.ended_at_ms = 0;
       }
     }
   }
   status = *next;
   if (status == saga_status::compensating) {
-    error = turn_error;
-    error_code = turn_code;
+    error = internal.turn_error;
+    error_code = internal.turn_code;
   } else {
     error.clear();
     error_code.reset();
   }
-  parked_from = saga_status::pending;
+  internal.parked_from = saga_status::pending;
   ended_at_ms = 0;
   ++operator_retries;
   last_seq = ev.seq;

@@ -442,7 +442,7 @@ TEST(saga_retry, reopens_the_compensations_that_gave_up_with_a_fresh_budget) {
   EXPECT_EQ(st.status, saga_status::compensating);
   EXPECT_EQ(st.steps[0].status, step_status::compensating);
   EXPECT_TRUE(st.steps[0].compensation_retry_due);
-  EXPECT_EQ(st.steps[0].compensation_attempt_base, 2u);
+  EXPECT_EQ(st.steps[0].internal.compensation_attempt_base, 2u);
   EXPECT_EQ(st.operator_retries, 1u);
   EXPECT_EQ(st.ended_at_ms, 0);
   // It compensates for the original reason again, not "compensation failed".
@@ -481,7 +481,7 @@ TEST(saga_retry, a_parked_saga_continues_where_it_was) {
   h.add(event_type::saga_parked, -1, 0, {}, "crashed too often");
   auto st = h.state();
   EXPECT_EQ(st.status, saga_status::failed);
-  EXPECT_EQ(st.parked_from, saga_status::running);
+  EXPECT_EQ(st.internal.parked_from, saga_status::running);
   EXPECT_EQ(st.retry_status(), saga_status::running);
   h.add(event_type::saga_retried, -1, 0, retried_by("carol"));
   st = h.state();
@@ -525,7 +525,7 @@ TEST(saga_retry, a_failed_step_after_the_pivot_runs_again) {
   EXPECT_EQ(st->status, saga_status::running);
   EXPECT_EQ(st->steps[1].status, step_status::executing);
   EXPECT_TRUE(st->steps[1].retry_due);
-  EXPECT_EQ(st->steps[1].attempt_base, 1u);
+  EXPECT_EQ(st->steps[1].internal.attempt_base, 1u);
   add(event_type::step_started, 1, 2);
   add(event_type::step_succeeded, 1, 2, "{}");
   add(event_type::saga_completed);

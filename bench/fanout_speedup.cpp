@@ -20,8 +20,11 @@
 
 namespace {
 
+/// The slow participant's timer: it answers itself after its delay.
+using deliver_atom = caf::atom_constant<caf::atom("b_deliver")>;
+
 using slow_participant = saga::participant_actor::extend<
-  caf::reacts_to<saga::deliver_atom, uint64_t>>;
+  caf::reacts_to<deliver_atom, uint64_t>>;
 
 struct slow_state {
   uint64_t next = 0;
@@ -37,7 +40,7 @@ slow(slow_participant::stateful_pointer<slow_state> self,
     auto rp = self->make_response_promise<saga::step_reply>();
     auto token = ++self->state.next;
     self->state.pending.emplace(token, rp);
-    self->delayed_send(self, delay, saga::deliver_atom::value, token);
+    self->delayed_send(self, delay, deliver_atom::value, token);
     return rp;
   };
   return {
@@ -47,7 +50,7 @@ slow(slow_participant::stateful_pointer<slow_state> self,
     [answer_later](saga::compensate_atom, const saga::step_command&) {
       return answer_later();
     },
-    [self](saga::deliver_atom, uint64_t token) {
+    [self](deliver_atom, uint64_t token) {
       auto i = self->state.pending.find(token);
       saga::step_reply r;
       r.ok = true;

@@ -59,7 +59,7 @@
 #include "saga/definition.hpp"
 #include "saga/errc.hpp"
 #include "saga/event.hpp"
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 #include "saga/json.hpp"
 #include "saga/lifecycle.hpp"
 #include "saga/messages.hpp"
@@ -382,7 +382,8 @@ void write_seeds(const std::string& dir) {
   saga::step_reply no;
   no.retryable = true;
   no.error = "insufficient balance";
-  no.effects = {{"HINCRBY", "player:7", "coins", "-100"}, {"DEL", "lock:7"}};
+  no.effects = {saga::effect::incr_by("player:7", "coins", -100),
+                saga::effect::del("lock:7")};
   write("reply-failed", caf::make_message(no));
   saga::saga_result done;
   done.success = true;

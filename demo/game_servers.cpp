@@ -10,6 +10,7 @@ namespace demo {
 
 namespace {
 
+using saga::effect;
 using saga::json;
 using saga::step_context;
 using saga::step_outcome;
@@ -34,8 +35,8 @@ saga::step_handler faulty(const fault_options& faults, F f) {
 step_outcome add(const json& p, int64_t delta) {
   auto realm = text(p, "realm");
   return step_outcome::ok().atomically(
-    {{"HINCRBY", items_key(realm),
-      text(p, "playerId") + "/" + text(p, "itemId"), std::to_string(delta)}});
+    {effect::incr_by(items_key(realm),
+                     text(p, "playerId") + "/" + text(p, "itemId"), delta)});
 }
 
 /// Wraps a handler so that an outcome with effects also counts itself in
@@ -49,8 +50,9 @@ saga::step_handler audited(bool audit, const char* op, F f) {
     if (!out.is_ok() || out.effects().empty())
       return out; // nothing lands, nothing to count
     auto effects = out.effects();
-    effects.push_back({"HINCRBY", applied_key(text(p, "realm")),
-                       ctx.id() + "|" + ctx.step() + "|" + op, "1"});
+    effects.push_back(effect::incr_by(applied_key(text(p, "realm")),
+                                      ctx.id() + "|" + ctx.step() + "|" + op,
+                                      1));
     out.atomically(std::move(effects));
     return out;
   };
@@ -83,8 +85,8 @@ void add_game_server(saga::participant_builder& p,
         if (amount <= 0)
           return step_outcome::fail("amount must be positive");
         return step_outcome::ok({{"charged", amount}})
-          .atomically({{"HINCRBY", balance_key(text(d, "realm")),
-                        text(d, "playerId"), std::to_string(sign * amount)}});
+          .atomically({effect::incr_by(balance_key(text(d, "realm")),
+                                       text(d, "playerId"), sign * amount)});
       };
     };
     p.on_blocking("deduct_balance", faulty(faults, change(-1)),
@@ -102,12 +104,12 @@ void add_game_server(saga::participant_builder& p,
       faulty(faults,
              [](const step_context& ctx, const json& d) {
                return step_outcome::ok().atomically(
-                 {{"HSET", purchases_key(text(d, "realm")), ctx.id(),
-                   std::to_string(number(d, "price"))}});
+                 {effect::hset(purchases_key(text(d, "realm")), ctx.id(),
+                               std::to_string(number(d, "price")))});
              }),
       undo([](const step_context& ctx, const json& d) {
         return step_outcome::ok().atomically(
-          {{"HDEL", purchases_key(text(d, "realm")), ctx.id()}});
+          {effect::hdel(purchases_key(text(d, "realm")), ctx.id())});
       }));
   }
 }

@@ -9,6 +9,7 @@ namespace demo {
 
 namespace {
 
+using saga::effect;
 using saga::json;
 using saga::step_context;
 using saga::step_outcome;
@@ -53,10 +54,9 @@ bool add_shop_participant(saga::node& n, const std::string& name,
         if (player.empty() || amount <= 0)
           return step_outcome::fail("debit needs a player and an amount > 0");
         return step_outcome::ok({{"debited", amount}})
-          .atomically({{"HINCRBY", "shop:balance", player,
-                        std::to_string(-amount)},
-                       {"HSET", "shop:debits", ctx.id(),
-                        std::to_string(amount)}});
+          .atomically({effect::incr_by("shop:balance", player, -amount),
+                       effect::hset("shop:debits", ctx.id(),
+                                    std::to_string(amount))});
       },
       [](const step_context& ctx, const json& p) {
         // An operator's drill: the refund desk jams for the first
@@ -69,9 +69,8 @@ bool add_shop_participant(saga::node& n, const std::string& name,
           return step_outcome::ok(); // the debit never landed
         auto amount = number(p, "amount");
         return step_outcome::ok().atomically(
-          {{"HINCRBY", "shop:balance", text(p, "player"),
-            std::to_string(amount)},
-           {"HDEL", "shop:debits", ctx.id()}});
+          {effect::incr_by("shop:balance", text(p, "player"), amount),
+           effect::hdel("shop:debits", ctx.id())});
       });
     return true;
   }
@@ -83,14 +82,14 @@ bool add_shop_participant(saga::node& n, const std::string& name,
         if (item.rfind("sold-out", 0) == 0)
           return step_outcome::fail("item '" + item + "' is sold out");
         return step_outcome::ok({{"granted", item}})
-          .atomically({{"HSET", "shop:grants", ctx.id(),
-                        text(p, "player") + ":" + item}});
+          .atomically({effect::hset("shop:grants", ctx.id(),
+                                    text(p, "player") + ":" + item)});
       },
       [](const step_context& ctx, const json&) {
         if (!ctx.execute_recorded())
           return step_outcome::ok(); // the grant never landed
         return step_outcome::ok().atomically(
-          {{"HDEL", "shop:grants", ctx.id()}});
+          {effect::hdel("shop:grants", ctx.id())});
       });
     return true;
   }
@@ -99,13 +98,13 @@ bool add_shop_participant(saga::node& n, const std::string& name,
       n.participant(name), "record", delay,
       [](const step_context& ctx, const json& p) {
         return step_outcome::ok().atomically(
-          {{"HSET", "shop:purchases", ctx.id(), p.dump()}});
+          {effect::hset("shop:purchases", ctx.id(), p.dump())});
       },
       [](const step_context& ctx, const json&) {
         if (!ctx.execute_recorded())
           return step_outcome::ok(); // the record never landed
         return step_outcome::ok().atomically(
-          {{"HDEL", "shop:purchases", ctx.id()}});
+          {effect::hdel("shop:purchases", ctx.id())});
       });
     return true;
   }

@@ -10,7 +10,7 @@
 #include "persistence/redis_journal.hpp"
 #include "persistence/redis_url.hpp"
 #include "saga/errc.hpp"
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 
 namespace saga {
 

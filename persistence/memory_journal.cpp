@@ -1,7 +1,6 @@
 #include "persistence/memory_journal.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <climits>
 #include <cstdint>
 
@@ -9,6 +8,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "persistence/effects.hpp"
 #include "saga/errc.hpp"
 
 namespace saga {
@@ -249,12 +249,6 @@ std::optional<int64_t> parse_int64(const std::string& text) {
   return static_cast<int64_t>(magnitude);
 }
 
-std::string upper(std::string text) {
-  for (auto& c : text)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return text;
-}
-
 /// The hashes a batch of effects touches, copied on first touch, so the
 /// whole batch runs on copies and lands only if every command succeeded.
 /// `std::nullopt` marks a key the batch deleted (or never had).
@@ -308,68 +302,51 @@ private:
 };
 
 /// Runs `effects` on a staged copy of the touched hashes of `hashes` and
-/// commits them only if every command is supported, well-formed and
+/// commits them only if every effect is valid (see `check_effects`) and
 /// succeeds; otherwise returns an `errc::invalid_config` error naming the
-/// first bad command, leaving `hashes` untouched.
-caf::error apply_effects(keyspace& hashes,
-                         const std::vector<std::vector<std::string>>& effects) {
+/// first bad effect, leaving `hashes` untouched.
+caf::error apply_effects(keyspace& hashes, const std::vector<effect>& effects) {
+  if (auto err = detail::check_effects(effects))
+    return err;
   staged_keyspace staged{hashes};
   for (size_t n = 0; n < effects.size(); ++n) {
-    const auto& cmd = effects[n];
+    const auto& x = effects[n];
     auto fail = [&](const std::string& why) {
-      auto name = cmd.empty() ? std::string{"<empty>"} : cmd.front();
       return make_error(errc::invalid_config,
-                        "atomic effect " + std::to_string(n + 1) + " ('"
-                          + name + "') on the memory journal: " + why);
+                        detail::describe_effect(n, x)
+                          + " on the memory journal: " + why
+                          + "; nothing was applied");
     };
-    if (cmd.empty())
-      return fail("empty command");
-    auto name = upper(cmd.front());
-    auto argc = cmd.size();
-    if (name == "HSET") {
-      if (argc < 4 || argc % 2 != 0)
-        return fail("wrong number of arguments");
-      auto& h = staged.get_or_create(cmd[1]);
-      for (size_t k = 2; k + 1 < argc; k += 2)
-        h[cmd[k]] = cmd[k + 1];
-    } else if (name == "HSETNX") {
-      if (argc != 4)
-        return fail("wrong number of arguments");
-      staged.get_or_create(cmd[1]).emplace(cmd[2], cmd[3]);
-    } else if (name == "HDEL") {
-      if (argc < 3)
-        return fail("wrong number of arguments");
-      if (auto* h = staged.find(cmd[1]))
-        for (size_t k = 2; k < argc; ++k)
-          h->erase(cmd[k]);
-    } else if (name == "HINCRBY") {
-      if (argc != 4)
-        return fail("wrong number of arguments");
-      auto incr = parse_int64(cmd[3]);
-      if (!incr)
-        return fail("value is not an integer or out of range");
-      int64_t current = 0;
-      auto* h = staged.find(cmd[1]);
-      if (h != nullptr) {
-        if (auto i = h->find(cmd[2]); i != h->end()) {
-          auto parsed = parse_int64(i->second);
-          if (!parsed)
-            return fail("hash value is not an integer");
-          current = *parsed;
+    switch (x.what()) {
+      case effect::kind::hset:
+        staged.get_or_create(x.key())[x.field()] = x.value();
+        break;
+      case effect::kind::hsetnx:
+        staged.get_or_create(x.key()).emplace(x.field(), x.value());
+        break;
+      case effect::kind::hdel:
+        if (auto* h = staged.find(x.key()))
+          h->erase(x.field());
+        break;
+      case effect::kind::incr_by: {
+        int64_t current = 0;
+        if (auto* h = staged.find(x.key())) {
+          if (auto i = h->find(x.field()); i != h->end()) {
+            auto parsed = parse_int64(i->second);
+            if (!parsed)
+              return fail("hash value is not an integer");
+            current = *parsed;
+          }
         }
+        int64_t sum = 0;
+        if (__builtin_add_overflow(current, x.by(), &sum))
+          return fail("increment or decrement would overflow");
+        staged.get_or_create(x.key())[x.field()] = std::to_string(sum);
+        break;
       }
-      int64_t sum = 0;
-      if (__builtin_add_overflow(current, *incr, &sum))
-        return fail("increment or decrement would overflow");
-      staged.get_or_create(cmd[1])[cmd[2]] = std::to_string(sum);
-    } else if (name == "DEL") {
-      if (argc < 2)
-        return fail("wrong number of arguments");
-      for (size_t k = 1; k < argc; ++k)
-        staged.erase(cmd[k]);
-    } else {
-      return fail("unsupported command (the memory journal supports HSET, "
-                  "HSETNX, HDEL, HINCRBY and DEL)");
+      case effect::kind::del:
+        staged.erase(x.key());
+        break;
     }
   }
   staged.commit(hashes);

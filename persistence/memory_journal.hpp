@@ -14,7 +14,7 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 
 namespace saga {
 
@@ -79,16 +79,13 @@ public:
 
   /// Records the outcome of a claimed operation; see `journal_actor`. A
   /// successful outcome's `reply.effects` are applied to this store's hashes
-  /// under the same lock as the record, so they happen exactly once. The
-  /// supported commands (names case-insensitive, Redis semantics) are
-  /// `HSET key field value [field value ...]`, `HSETNX key field value`,
-  /// `HDEL key field [field ...]`, `HINCRBY key field increment` and
-  /// `DEL key [key ...]`. All commands are checked before any is applied:
-  /// an unsupported or malformed one, or a `HINCRBY` whose field or
-  /// increment is not a 64-bit integer (or would overflow), fails with
-  /// `errc::invalid_config` naming it, applies nothing and leaves the claim
-  /// open. A claim that is no longer `owner`'s yields false and applies
-  /// nothing.
+  /// under the same lock as the record, so they happen exactly once, with
+  /// the semantics of their Redis commands (see `effect`). All effects are
+  /// checked before any is applied: an empty key, or an `incr_by` of a
+  /// field that holds no 64-bit integer (or that would overflow), fails
+  /// with `errc::invalid_config` naming the effect, applies nothing and
+  /// leaves the claim open. A claim that is no longer `owner`'s yields
+  /// false and applies nothing.
   caf::expected<bool> done(const saga_id& id, const std::string& step,
                            barrier_op op, const std::string& owner,
                            step_reply reply);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -18,7 +19,7 @@
 #include "persistence/memory_journal.hpp"
 #include "saga/errc.hpp"
 #include "saga/event.hpp"
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 #include "saga/runtime.hpp"
 
 using saga::errc;
@@ -545,10 +546,10 @@ TEST_F(journal_actor_test, barrier_done_of_a_replaced_claim_answers_false) {
 namespace {
 
 using hash_fields = std::map<std::string, std::string>;
+using saga::effect;
 
-saga::step_reply
-ok_with(std::vector<std::vector<std::string>> effects,
-        const std::string& result = "\"ok\"") {
+saga::step_reply ok_with(std::vector<effect> effects,
+                         const std::string& result = "\"ok\"") {
   auto r = ok_reply(result);
   r.effects = std::move(effects);
   return r;
@@ -569,7 +570,7 @@ TEST(memory_barrier, effects_apply_exactly_once_with_the_record) {
   EXPECT_TRUE(store.read_hash("balance").empty());
   claim_ok(store, "pay", "t1");
   EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
-                   ok_with({{"HINCRBY", "balance", "alice", "-30"}},
+                   ok_with({effect::incr_by("balance", "alice", -30)},
                            "\"paid\"")));
   EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "-30"}}));
   // A duplicate answers the stored reply and applies nothing again.
@@ -580,7 +581,7 @@ TEST(memory_barrier, effects_apply_exactly_once_with_the_record) {
   EXPECT_TRUE(dup.reply.effects.empty()) << "effects are not part of the reply";
   // The settled claimant's repeated done is refused and applies nothing.
   EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
-                    ok_with({{"HINCRBY", "balance", "alice", "-30"}})));
+                    ok_with({effect::incr_by("balance", "alice", -30)})));
   EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "-30"}}));
 }
 
@@ -588,25 +589,25 @@ TEST(memory_barrier, effects_of_a_compensation_apply_like_those_of_an_execute) {
   memory_store store;
   claim_ok(store, "pay", "x");
   ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "x",
-                   ok_with({{"HINCRBY", "balance", "alice", "-30"}})));
+                   ok_with({effect::incr_by("balance", "alice", -30)})));
   claim_ok(store, "pay", "c", barrier_op::compensate);
   ASSERT_TRUE(done(store, "s", "pay", barrier_op::compensate, "c",
-                   ok_with({{"hincrby", "balance", "alice", "30"}})));
+                   ok_with({effect::incr_by("balance", "alice", 30)})));
   EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "0"}}));
   EXPECT_EQ(store.claim("s", "pay", barrier_op::compensate, "c2").verdict,
             barrier_verdict::duplicate);
   EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "0"}}));
 }
 
-TEST(memory_barrier, hincrby_adds_signed_integers_like_redis) {
+TEST(memory_barrier, incr_by_adds_signed_integers_like_redis) {
   memory_store store;
   claim_ok(store, "a", "t1");
   ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
-                   ok_with({{"HINCRBY", "k", "n", "5"},
-                            {"HINCRBY", "k", "n", "-12"},
-                            {"HINCRBY", "k", "m", "-9223372036854775808"},
-                            {"HINCRBY", "k", "p", "9223372036854775807"},
-                            {"HINCRBY", "k", "z", "0"}})));
+                   ok_with({effect::incr_by("k", "n", 5),
+                            effect::incr_by("k", "n", -12),
+                            effect::incr_by("k", "m", INT64_MIN),
+                            effect::incr_by("k", "p", INT64_MAX),
+                            effect::incr_by("k", "z", 0)})));
   EXPECT_EQ(store.read_hash("k"),
             (hash_fields{{"n", "-7"},
                          {"m", "-9223372036854775808"},
@@ -614,49 +615,54 @@ TEST(memory_barrier, hincrby_adds_signed_integers_like_redis) {
                          {"z", "0"}}));
   claim_ok(store, "b", "t2");
   ASSERT_TRUE(done(store, "s", "b", barrier_op::execute, "t2",
-                   ok_with({{"HINCRBY", "k", "n", "7"},
-                            {"HINCRBY", "k", "m", "1"}})));
+                   ok_with({effect::incr_by("k", "n", 7),
+                            effect::incr_by("k", "m", 1)})));
   EXPECT_EQ(store.read_hash("k").at("n"), "0");
   EXPECT_EQ(store.read_hash("k").at("m"), "-9223372036854775807");
 }
 
-TEST(memory_barrier, hincrby_rejects_increments_that_are_not_int64) {
+TEST(memory_barrier, incr_by_of_a_field_that_is_not_an_int_64_fails_and_applies_nothing) {
   for (std::string bad : {"", "1.5", "+1", " 1", "1 ", "01", "-0", "abc",
                           "9223372036854775808", "-9223372036854775809",
                           "99999999999999999999"}) {
     memory_store store;
+    store.write_hash("k", {{"n", bad}});
     claim_ok(store, "a", "t1");
     auto res = store.done("s", "a", barrier_op::execute, "t1",
-                          ok_with({{"HSET", "k", "f", "v"},
-                                   {"HINCRBY", "k", "n", bad}}));
-    ASSERT_FALSE(res) << "increment '" << bad << "' was accepted";
+                          ok_with({effect::hset("k", "f", "v"),
+                                   effect::incr_by("k", "n", 1)}));
+    ASSERT_FALSE(res) << "field value '" << bad << "' was incremented";
     EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
-    EXPECT_TRUE(store.read_hash("k").empty()) << "'" << bad << "'";
+    EXPECT_EQ(store.read_hash("k"), (hash_fields{{"n", bad}}))
+      << "'" << bad << "'";
   }
 }
 
-TEST(memory_barrier, hincrby_that_would_overflow_applies_nothing) {
+TEST(memory_barrier, incr_by_that_would_overflow_applies_nothing) {
   memory_store store;
   claim_ok(store, "a", "t1");
   ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
-                   ok_with({{"HSET", "k", "n", "9223372036854775807"}})));
+                   ok_with({effect::hset("k", "n", "9223372036854775807")})));
   claim_ok(store, "b", "t2");
   auto res = store.done("s", "b", barrier_op::execute, "t2",
-                        ok_with({{"HSET", "k", "other", "x"},
-                                 {"HINCRBY", "k", "n", "1"}}));
+                        ok_with({effect::hset("k", "other", "x"),
+                                 effect::incr_by("k", "n", 1)}));
   ASSERT_FALSE(res);
   EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
+  EXPECT_NE(saga::describe(res.error()).find("overflow"), std::string::npos)
+    << saga::describe(res.error());
   EXPECT_EQ(store.read_hash("k"),
             (hash_fields{{"n", "9223372036854775807"}}));
 }
 
-TEST(memory_barrier, hset_writes_every_pair_and_overwrites) {
+TEST(memory_barrier, hset_writes_and_overwrites) {
   memory_store store;
   claim_ok(store, "a", "t1");
   ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
-                   ok_with({{"HSET", "inv:bob", "sword", "1", "shield", "2",
-                             "gold", "30"},
-                            {"hSet", "inv:bob", "gold", "25"}})));
+                   ok_with({effect::hset("inv:bob", "sword", "1"),
+                            effect::hset("inv:bob", "shield", "2"),
+                            effect::hset("inv:bob", "gold", "30"),
+                            effect::hset("inv:bob", "gold", "25")})));
   EXPECT_EQ(store.read_hash("inv:bob"),
             (hash_fields{{"sword", "1"}, {"shield", "2"}, {"gold", "25"}}));
 }
@@ -665,9 +671,9 @@ TEST(memory_barrier, hsetnx_writes_only_absent_fields) {
   memory_store store;
   claim_ok(store, "a", "t1");
   ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
-                   ok_with({{"HSET", "k", "a", "1"},
-                            {"HSETNX", "k", "a", "2"},
-                            {"HSETNX", "k", "b", "3"}})));
+                   ok_with({effect::hset("k", "a", "1"),
+                            effect::hsetnx("k", "a", "2"),
+                            effect::hsetnx("k", "b", "3")})));
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"a", "1"}, {"b", "3"}}));
 }
 
@@ -675,45 +681,49 @@ TEST(memory_barrier, hdel_and_del_remove_fields_and_hashes) {
   memory_store store;
   claim_ok(store, "a", "t1");
   ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
-                   ok_with({{"HSET", "k", "a", "1", "b", "2", "c", "3"},
-                            {"HSET", "gone", "x", "1"},
-                            {"HSET", "also", "y", "1"}})));
+                   ok_with({effect::hset("k", "a", "1"),
+                            effect::hset("k", "b", "2"),
+                            effect::hset("k", "c", "3"),
+                            effect::hset("gone", "x", "1")})));
   claim_ok(store, "b", "t2");
   ASSERT_TRUE(done(store, "s", "b", barrier_op::execute, "t2",
-                   ok_with({{"HDEL", "k", "a", "c", "missing"},
-                            {"HDEL", "nohash", "f"},
-                            {"DEL", "gone", "also", "nokey"}})));
+                   ok_with({effect::hdel("k", "a"), effect::hdel("k", "c"),
+                            effect::hdel("k", "missing"),
+                            effect::hdel("nohash", "f"), effect::del("gone"),
+                            effect::del("nokey")})));
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"b", "2"}}));
   EXPECT_TRUE(store.read_hash("gone").empty());
-  EXPECT_TRUE(store.read_hash("also").empty());
-  // A hash emptied by HDEL no longer exists: HSETNX starts it afresh.
+  // A hash emptied by hdel no longer exists: hsetnx starts it afresh.
   claim_ok(store, "c", "t3");
   ASSERT_TRUE(done(store, "s", "c", barrier_op::execute, "t3",
-                   ok_with({{"HDEL", "k", "b"}, {"HSETNX", "k", "b", "9"}})));
+                   ok_with({effect::hdel("k", "b"),
+                            effect::hsetnx("k", "b", "9")})));
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"b", "9"}}));
 }
 
-TEST(memory_barrier, unsupported_effect_fails_applies_nothing_and_keeps_the_claim) {
+TEST(memory_barrier, an_effect_without_key_fails_applies_nothing_and_keeps_the_claim) {
   memory_store store;
   claim_ok(store, "seed", "t0");
   ASSERT_TRUE(done(store, "s", "seed", barrier_op::execute, "t0",
-                   ok_with({{"HSET", "k", "n", "1"}})));
+                   ok_with({effect::hset("k", "n", "1")})));
   claim_ok(store, "pay", "t1");
   auto res = store.done("s", "pay", barrier_op::execute, "t1",
-                        ok_with({{"HINCRBY", "k", "n", "1"},
-                                 {"HSET", "k", "m", "2"},
-                                 {"XADD", "stream", "*", "f", "v"}}));
+                        ok_with({effect::incr_by("k", "n", 1),
+                                 effect::hset("k", "m", "2"),
+                                 effect::hset("", "f", "v")}));
   ASSERT_FALSE(res);
   EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
-  EXPECT_NE(saga::describe(res.error()).find("XADD"), std::string::npos)
+  EXPECT_NE(saga::describe(res.error())
+              .find("atomic effect 3 (hset) has an empty key"),
+            std::string::npos)
     << saga::describe(res.error());
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"n", "1"}}));
-  EXPECT_TRUE(store.read_hash("stream").empty());
+  EXPECT_TRUE(store.read_hash("").empty());
   // Nothing was recorded: the claim is still open, and a retry claims again
   // and records with valid effects, which apply once.
   claim_ok(store, "pay", "t2");
   EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t2",
-                   ok_with({{"HINCRBY", "k", "n", "1"}})));
+                   ok_with({effect::incr_by("k", "n", 1)})));
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"n", "2"}}));
   EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "t3").verdict,
             barrier_verdict::duplicate);
@@ -723,59 +733,61 @@ TEST(memory_barrier, a_rejected_batch_leaves_the_callers_claim_open) {
   memory_store store;
   claim_ok(store, "pay", "t1");
   auto res = store.done("s", "pay", barrier_op::execute, "t1",
-                        ok_with({{"HSET", "k", "f"}})); // missing value
+                        ok_with({effect::del("")}));
   ASSERT_FALSE(res);
   EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
-  EXPECT_NE(saga::describe(res.error()).find("HSET"), std::string::npos);
+  EXPECT_NE(saga::describe(res.error()).find("(del) has an empty key"),
+            std::string::npos);
   // The same claimant may still record (e.g. after fixing its effects).
   EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
-                   ok_with({{"HSET", "k", "f", "v"}})));
+                   ok_with({effect::hset("k", "f", "v")})));
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"f", "v"}}));
 }
 
 TEST(memory_barrier, malformed_effects_are_rejected) {
-  std::vector<std::vector<std::string>> bad_commands = {
-    {},
-    {"HSET", "k"},
-    {"HSET", "k", "f"},
-    {"HSET", "k", "f", "v", "g"},
-    {"HSETNX", "k", "f"},
-    {"HSETNX", "k", "f", "v", "w"},
-    {"HDEL", "k"},
-    {"HINCRBY", "k", "f"},
-    {"HINCRBY", "k", "f", "1", "2"},
-    {"DEL"},
-    {"SET", "k", "v"},
+  // Only an empty key, or a kind no factory makes (a corrupt message), is
+  // malformed: the factories make every other effect well-formed.
+  const std::vector<effect> bad_effects = {
+    effect::hset("", "f", "v"), effect::hsetnx("", "f", "v"),
+    effect::hdel("", "f"),      effect::incr_by("", "f", 1),
+    effect::del(""),            effect{},
   };
-  for (const auto& bad : bad_commands) {
+  for (const auto& bad : bad_effects) {
     memory_store store;
     claim_ok(store, "a", "t1");
     auto res = store.done("s", "a", barrier_op::execute, "t1",
-                          ok_with({{"HSET", "k", "before", "1"}, bad}));
-    ASSERT_FALSE(res) << "accepted a command of " << bad.size() << " words";
+                          ok_with({effect::hset("k", "before", "1"), bad}));
+    ASSERT_FALSE(res) << "accepted a " << saga::to_string(bad.what())
+                      << " on '" << bad.key() << "'";
     EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
+    EXPECT_NE(saga::describe(res.error()).find("atomic effect 2"),
+              std::string::npos)
+      << saga::describe(res.error());
     EXPECT_TRUE(store.read_hash("k").empty());
   }
 }
 
-TEST(memory_barrier, hincrby_of_a_non_integer_field_fails_and_applies_nothing) {
+TEST(memory_barrier, incr_by_of_a_non_integer_field_fails_and_applies_nothing) {
   memory_store store;
   claim_ok(store, "seed", "t0");
   ASSERT_TRUE(done(store, "s", "seed", barrier_op::execute, "t0",
-                   ok_with({{"HSET", "k", "name", "alice", "n", "5"}})));
+                   ok_with({effect::hset("k", "name", "alice"),
+                            effect::hset("k", "n", "5")})));
   claim_ok(store, "pay", "t1");
   auto res = store.done("s", "pay", barrier_op::execute, "t1",
-                        ok_with({{"HINCRBY", "k", "n", "1"},
-                                 {"HINCRBY", "k", "name", "1"}}));
+                        ok_with({effect::incr_by("k", "n", 1),
+                                 effect::incr_by("k", "name", 1)}));
   ASSERT_FALSE(res);
   EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
-  EXPECT_NE(saga::describe(res.error()).find("HINCRBY"), std::string::npos);
+  EXPECT_NE(saga::describe(res.error()).find("atomic effect 2 (incr_by on 'k')"),
+            std::string::npos)
+    << saga::describe(res.error());
   EXPECT_EQ(store.read_hash("k"),
             (hash_fields{{"name", "alice"}, {"n", "5"}}));
   // A value written earlier in the same batch counts too.
   auto res2 = store.done("s", "pay", barrier_op::execute, "t1",
-                         ok_with({{"HSET", "k", "n", "x"},
-                                  {"HINCRBY", "k", "n", "1"}}));
+                         ok_with({effect::hset("k", "n", "x"),
+                                  effect::incr_by("k", "n", 1)}));
   ASSERT_FALSE(res2);
   EXPECT_EQ(store.read_hash("k"),
             (hash_fields{{"name", "alice"}, {"n", "5"}}));
@@ -786,16 +798,16 @@ TEST(memory_barrier, fenced_done_applies_no_effects) {
   claim_ok(store, "pay", "t1");
   claim_ok(store, "pay", "t2"); // t1 hung; a retry re-claimed
   EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
-                    ok_with({{"HINCRBY", "k", "n", "1"}})));
+                    ok_with({effect::incr_by("k", "n", 1)})));
   EXPECT_TRUE(store.read_hash("k").empty());
   EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t2",
-                   ok_with({{"HINCRBY", "k", "n", "10"}})));
+                   ok_with({effect::incr_by("k", "n", 10)})));
   EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
-                    ok_with({{"HINCRBY", "k", "n", "1"}})));
+                    ok_with({effect::incr_by("k", "n", 1)})));
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"n", "10"}}));
   // A fenced done is false even with effects it could not run.
   EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
-                    ok_with({{"XADD", "x", "*", "f", "v"}})));
+                    ok_with({effect::hset("", "f", "v")})));
 }
 
 TEST(memory_barrier, a_revoked_execute_applies_no_effects) {
@@ -805,7 +817,7 @@ TEST(memory_barrier, a_revoked_execute_applies_no_effects) {
   ASSERT_EQ(c.verdict, barrier_verdict::proceed);
   EXPECT_TRUE(c.execute_unrecorded);
   EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "hung",
-                    ok_with({{"HINCRBY", "k", "n", "-30"}})));
+                    ok_with({effect::incr_by("k", "n", -30)})));
   EXPECT_TRUE(store.read_hash("k").empty());
 }
 
@@ -813,7 +825,7 @@ TEST(memory_barrier, failed_outcomes_apply_no_effects) {
   memory_store store;
   claim_ok(store, "pay", "t1");
   auto r = failed_reply("declined");
-  r.effects = {{"HINCRBY", "k", "n", "1"}, {"XADD", "x", "*", "f", "v"}};
+  r.effects = {effect::incr_by("k", "n", 1), effect::hset("", "f", "v")};
   EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1", r));
   EXPECT_TRUE(store.read_hash("k").empty());
 }
@@ -823,7 +835,7 @@ TEST(memory_barrier, hashes_outlive_the_retirement_of_finished_histories) {
   ASSERT_TRUE(store.append("s", whole()));
   claim_ok(store, "pay", "t1");
   ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
-                   ok_with({{"HSET", "k", "f", "v"}})));
+                   ok_with({effect::hset("k", "f", "v")})));
   ASSERT_TRUE(store.append("u", whole()));
   ASSERT_TRUE(store.append("w", whole()));
   EXPECT_FALSE(store.read("s")) << "s should have been retired";
@@ -859,9 +871,9 @@ TEST_F(journal_actor_test, barrier_done_applies_effects_once) {
   };
   ASSERT_EQ(claim("t1").verdict, barrier_verdict::proceed);
   caf::error err;
-  EXPECT_FALSE(settle("t1", ok_with({{"XADD", "x", "*", "f", "v"}}), &err));
+  EXPECT_FALSE(settle("t1", ok_with({effect::del("")}), &err));
   EXPECT_TRUE(saga::is(err, errc::invalid_config));
-  EXPECT_TRUE(settle("t1", ok_with({{"HINCRBY", "acct", "bob", "-5"}})));
+  EXPECT_TRUE(settle("t1", ok_with({effect::incr_by("acct", "bob", -5)})));
   EXPECT_EQ(claim("t2").verdict, barrier_verdict::duplicate);
   EXPECT_EQ(store->read_hash("acct"), (hash_fields{{"bob", "-5"}}));
 }

@@ -16,6 +16,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "persistence/effects.hpp"
 #include "persistence/redis_connection.hpp"
 #include "persistence/lua_scripts.hpp"
 #include "persistence/redis_directory.hpp"
@@ -470,14 +471,18 @@ void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
   }
   argv.push_back(texts.back());
   argv.push_back(s.retention);
-  const auto& effects = p.reply.ok ? p.reply.effects
-                                   : std::vector<std::vector<std::string>>{};
-  texts.push_back(std::to_string(effects.size()));
+  // Each effect as its Redis command (checked when it was queued).
+  auto count = p.reply.ok ? p.reply.effects.size() : size_t{0};
+  texts.push_back(std::to_string(count));
   argv.push_back(texts.back());
-  for (const auto& cmd : effects) {
+  for (size_t n = 0; n < count; ++n) {
+    auto cmd = detail::redis_command(p.reply.effects[n]);
     texts.push_back(std::to_string(cmd.size()));
     argv.push_back(texts.back());
-    argv.insert(argv.end(), cmd.begin(), cmd.end());
+    for (auto& arg : cmd) {
+      texts.push_back(std::move(arg));
+      argv.push_back(texts.back());
+    }
   }
   conn.append(argv);
 }
@@ -842,6 +847,11 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
     },
     [self](barrier_done_atom, saga_id& id, std::string& step, barrier_op op,
            std::string& owner, step_reply& reply) -> caf::result<bool> {
+      // A bad effect is refused before anything is sent (nothing applied,
+      // the claim stays open), as the memory journal refuses it.
+      if (reply.ok)
+        if (auto err = detail::check_effects(reply.effects))
+          return err;
       auto rp = self->make_response_promise<bool>();
       self->state.buffer.emplace_back(
         pending_done{rp, std::move(id), std::move(step), op, std::move(owner),

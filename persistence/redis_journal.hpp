@@ -7,7 +7,8 @@
 #include <caf/fwd.hpp>
 
 #include "persistence/redis_url.hpp"
-#include "saga/journal.hpp"
+#include "saga/atoms.hpp"
+#include "saga/journal/journal.hpp"
 
 namespace saga {
 

@@ -248,14 +248,16 @@ TEST_F(barrier, atomic_effects_apply_exactly_once) {
   auto c = redis_connection::connect(*ep, 2s);
   ASSERT_TRUE(c);
   auto balance = "balance:{" + saga_ + "}";
-  ASSERT_TRUE(c->command({"SET", balance, "100"}));
+  ASSERT_TRUE(c->command({"HSET", balance, "v", "100"}));
   rt_->participant("bank").on(
     "pay",
     [balance](const step_context&, const json&) {
-      return step_outcome::ok().atomically({{"DECRBY", balance, "30"}});
+      return step_outcome::ok().atomically(
+        {effect::incr_by(balance, "v", -30)});
     },
     [balance](const step_context&, const json&) {
-      return step_outcome::ok().atomically({{"INCRBY", balance, "30"}});
+      return step_outcome::ok().atomically(
+        {effect::incr_by(balance, "v", 30)});
     });
   step_command cmd;
   cmd.id = saga_;
@@ -267,13 +269,13 @@ TEST_F(barrier, atomic_effects_apply_exactly_once) {
     self->request(p, 10s, execute_atom::value, cmd)
       .receive([](step_reply& r) { EXPECT_TRUE(r.ok); },
                [](caf::error& e) { ADD_FAILURE() << describe(e); });
-  auto v = c->command({"GET", balance});
+  auto v = c->command({"HGET", balance, "v"});
   EXPECT_EQ(std::string((*v)->str), "70");
   for (int i = 0; i < 2; ++i)
     self->request(p, 10s, compensate_atom::value, cmd)
       .receive([](step_reply& r) { EXPECT_TRUE(r.ok); },
                [](caf::error& e) { ADD_FAILURE() << describe(e); });
-  v = c->command({"GET", balance});
+  v = c->command({"HGET", balance, "v"});
   EXPECT_EQ(std::string((*v)->str), "100");
 }
 
@@ -359,7 +361,7 @@ protected:
     step_reply r;
     r.ok = true;
     r.result = result;
-    r.effects = {{"HINCRBY", counter_key_, "v", "1"}};
+    r.effects = {effect::incr_by(counter_key_, "v", 1)};
     return r;
   }
 
@@ -508,7 +510,7 @@ TEST_F(barrier_fencing, a_participant_fenced_by_a_re_claim_answers_outcome_unkno
     std::lock_guard<std::mutex> guard{mtx};
     ASSERT_EQ(held.size(), 1u);
     held.front().deliver(step_outcome::ok({{"late", true}})
-                           .atomically({{"HINCRBY", key, "v", "1"}}));
+                           .atomically({effect::incr_by(key, "v", 1)}));
   }
   // Its claim was taken over: it cannot tell what the other copy did (here
   // it succeeded), so it must not say "failed", which the saga would take
@@ -564,7 +566,7 @@ TEST_F(barrier_fencing, a_saga_whose_copy_lost_the_claim_compensates_the_winner)
     [&](const step_context& ctx, const json&, responder r) {
       ++refunds;
       r.deliver(step_outcome::ok().atomically(
-        {{"HINCRBY", "fence:{" + ctx.id() + "}", "v", "-1"}}));
+        {effect::incr_by("fence:{" + ctx.id() + "}", "v", -1)}));
     });
   definition d{"raced"};
   d.step("pay", "raced").retry(retry_policy{}); // one attempt: the last
@@ -599,7 +601,7 @@ TEST_F(barrier_fencing, a_hung_execute_cannot_record_after_its_compensation) {
     GTEST_SKIP() << "the store holds the compensation back: nothing to check";
   if (c.verdict == barrier_verdict::proceed) {
     auto refund = counted("\"refunded\"");
-    refund.effects = {{"HINCRBY", counter_key_, "v", "-1"}};
+    refund.effects = {effect::incr_by(counter_key_, "v", -1)};
     ASSERT_TRUE(done("comp", refund, barrier_op::compensate));
   }
   auto before = counter();
@@ -611,19 +613,19 @@ TEST_F(barrier_fencing, a_hung_execute_cannot_record_after_its_compensation) {
   EXPECT_FALSE(late.reply.ok);
 }
 
-// -- bad input: atomic effects Redis cannot run (docs/bad-input.md) ------------------
+// -- bad input: atomic effects the journal refuses (docs/bad-input.md) ---------------
 
-TEST_F(barrier, bad_input_an_effect_redis_does_not_know_applies_nothing) {
-  // Redis keeps the writes a script made before it failed, so the barrier
-  // checks every effect (a known command, a valid number of arguments)
-  // before it runs any: a bad one fails the record with invalid_config and
-  // the effects before it in the batch do not land either.
+TEST_F(barrier, bad_input_an_effect_without_key_applies_nothing) {
+  // Redis keeps the writes a script made before it failed, so the journal
+  // checks every effect (a key, a known kind) before it runs any: a bad one
+  // fails the record with invalid_config and the effects before it in the
+  // batch do not land either.
   auto ep = parse_redis_url(shared_server().url());
   auto c = redis_connection::connect(*ep, 2s);
   ASSERT_TRUE(c);
   auto balance = "balance:{" + saga_ + "}";
-  ASSERT_TRUE(c->command({"SET", balance, "100"}));
-  auto effects = std::make_shared<std::vector<std::vector<std::string>>>();
+  ASSERT_TRUE(c->command({"HSET", balance, "v", "100"}));
+  auto effects = std::make_shared<std::vector<effect>>();
   auto runs = std::make_shared<std::atomic<int>>(0);
   rt_->participant("bank").on(
     "pay",
@@ -632,11 +634,11 @@ TEST_F(barrier, bad_input_an_effect_redis_does_not_know_applies_nothing) {
       return step_outcome::ok().atomically(*effects);
     },
     [](const step_context&, const json&) { return step_outcome::ok(); });
-  const std::pair<std::vector<std::string>, const char*> cases[] = {
-    {{"FROBNICATE", balance}, "atomic effect 2 ('FROBNICATE')"},
-    {{"HSET", balance + "h", "f"}, "atomic effect 2 ('HSET')"},
-    {{"INCRBY", balance}, "atomic effect 2 ('INCRBY')"},
-    {{}, "atomic effect 2 is an empty command"},
+  const std::pair<effect, const char*> cases[] = {
+    {effect::hset("", "f", "v"), "atomic effect 2 (hset) has an empty key"},
+    {effect::incr_by("", "v", 1), "atomic effect 2 (incr_by) has an empty key"},
+    {effect::del(""), "atomic effect 2 (del) has an empty key"},
+    {effect{}, "atomic effect 2 has no known kind"},
   };
   step_command cmd;
   cmd.id = saga_;
@@ -653,7 +655,7 @@ TEST_F(barrier, bad_input_an_effect_redis_does_not_know_applies_nothing) {
   };
   for (const auto& [bad, needle] : cases) {
     SCOPED_TRACE(needle);
-    *effects = {{"DECRBY", balance, "30"}, bad};
+    *effects = {effect::incr_by(balance, "v", -30), bad};
     auto r = ask();
     EXPECT_FALSE(r.ok);
     EXPECT_NE(r.error.find("barrier record failed"), std::string::npos)
@@ -663,7 +665,7 @@ TEST_F(barrier, bad_input_an_effect_redis_does_not_know_applies_nothing) {
     EXPECT_NE(r.error.find(needle), std::string::npos) << r.error;
     EXPECT_NE(r.error.find("nothing was applied"), std::string::npos)
       << r.error;
-    auto v = c->command({"GET", balance});
+    auto v = c->command({"HGET", balance, "v"});
     ASSERT_TRUE(v);
     EXPECT_EQ(std::string((*v)->str, (*v)->len), "100")
       << "an effect before the bad one landed";
@@ -671,12 +673,13 @@ TEST_F(barrier, bad_input_an_effect_redis_does_not_know_applies_nothing) {
   // Nothing was recorded: with valid effects the handler runs again and its
   // effects land once.
   int before = *runs;
-  *effects = {{"DECRBY", balance, "30"}, {"PUBLISH", "paid", saga_}};
+  *effects = {effect::incr_by(balance, "v", -30),
+              effect::hset(balance, "paid", saga_)};
   EXPECT_TRUE(ask().ok);
   EXPECT_EQ(*runs, before + 1);
   EXPECT_TRUE(ask().ok);
   EXPECT_EQ(*runs, before + 1) << "a duplicate ran the handler";
-  auto v = c->command({"GET", balance});
+  auto v = c->command({"HGET", balance, "v"});
   EXPECT_EQ(std::string((*v)->str, (*v)->len), "70");
 }
 

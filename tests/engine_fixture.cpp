@@ -91,6 +91,9 @@ void script::play(const call& c, std::function<void(step_outcome)> deliver) {
 
 namespace {
 
+/// The scripted participant hands a delayed answer to itself.
+using deliver_atom = caf::atom_constant<caf::atom("t_deliver")>;
+
 using scripted_actor = participant_actor::extend<
   caf::reacts_to<deliver_atom, uint64_t, step_reply>>;
 

@@ -109,7 +109,7 @@ struct held_answers {
 /// Returns a's execute outcome: one increment of "<id>/x", atomically.
 step_outcome executed(const step_context& ctx) {
   return step_outcome::ok({{"n", 1}}).atomically(
-    {{"HINCRBY", effects_key, ctx.id() + "/x", "1"}});
+    {effect::incr_by(effects_key, ctx.id() + "/x", 1)});
 }
 
 /// Returns a's compensation outcome: undoes a recorded execute; an execute
@@ -118,7 +118,7 @@ step_outcome compensated(const step_context& ctx) {
   if (!ctx.execute_recorded())
     return step_outcome::ok({{"revoked", true}});
   return step_outcome::ok().atomically(
-    {{"HINCRBY", effects_key, ctx.id() + "/c", "1"}});
+    {effect::incr_by(effects_key, ctx.id() + "/c", 1)});
 }
 
 /// Returns the outcome of a synchronous first attempt acting as `x`.
@@ -211,7 +211,7 @@ protected:
           if (payload.value("declines", false))
             return step_outcome::fail("b declines");
           return step_outcome::ok().atomically(
-            {{"HINCRBY", effects_key, ctx.id() + "/b", "1"}});
+            {effect::incr_by(effects_key, ctx.id() + "/b", 1)});
         },
         [](const step_context&, const json&) { return step_outcome::ok(); });
   }
@@ -303,7 +303,7 @@ TEST_P(handler_behaviour, every_saga_ends_within_its_bound_and_applies_effects_o
   // workers let go) change nothing: each was revoked by its compensation.
   auto before = effects();
   held_->release(step_outcome::ok().atomically(
-    {{"HINCRBY", effects_key, "late/x", "1"}}));
+    {effect::incr_by(effects_key, "late/x", 1)}));
   // One more saga through the same participant and journal: the answers
   // released above reached them before it.
   rt_->execute(make_def(act::ok, act::ok, false)).wait();

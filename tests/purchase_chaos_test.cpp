@@ -101,12 +101,13 @@ chaos(chaos_actor::stateful_pointer<chaos_state> self, resolve_fn real) {
   };
 }
 
-/// Reads an integer from Redis on a connection of this thread.
-long long redis_int(const std::string& url, const std::string& key) {
+/// Reads an integer field of a Redis hash on a connection of this thread.
+long long redis_int(const std::string& url, const std::string& key,
+                    const std::string& field) {
   thread_local std::optional<redis_connection> conn;
   if (!conn || conn->broken())
     conn = std::move(*redis_connection::connect(*parse_redis_url(url), 2s));
-  auto r = conn->command({"GET", key});
+  auto r = conn->command({"HGET", key, field});
   if (!r || (*r)->type != REDIS_REPLY_STRING)
     return 0;
   return std::atoll((*r)->str);
@@ -119,16 +120,15 @@ std::vector<caf::actor> add_servers(runtime& rt, const std::string& url) {
     .on_blocking(
       "deduct_balance",
       [url](const step_context&, const json& d) {
-        auto key = "bal:" + d["player"].get<std::string>();
-        if (redis_int(url, key) < price)
+        auto player = d["player"].get<std::string>();
+        if (redis_int(url, "bal", player) < price)
           return step_outcome::fail("insufficient balance");
         return step_outcome::ok().atomically(
-          {{"DECRBY", key, std::to_string(price)}});
+          {effect::incr_by("bal", player, -price)});
       },
       [](const step_context&, const json& d) {
         return step_outcome::ok().atomically(
-          {{"INCRBY", "bal:" + d["player"].get<std::string>(),
-            std::to_string(price)}});
+          {effect::incr_by("bal", d["player"].get<std::string>(), price)});
       });
   rt.participant("inventory-real")
     .on(
@@ -137,20 +137,22 @@ std::vector<caf::actor> add_servers(runtime& rt, const std::string& url) {
         if (d["item"] == "dragon-egg")
           return step_outcome::fail("out of stock");
         return step_outcome::ok().atomically(
-          {{"INCR", "items:" + d["player"].get<std::string>()}});
+          {effect::incr_by("items", d["player"].get<std::string>(), 1)});
       },
       [](const step_context&, const json& d) {
         return step_outcome::ok().atomically(
-          {{"DECR", "items:" + d["player"].get<std::string>()}});
+          {effect::incr_by("items", d["player"].get<std::string>(), -1)});
       });
   rt.participant("log-real")
     .on(
       "log_purchase",
       [](const step_context&, const json&) {
-        return step_outcome::ok().atomically({{"INCR", "purchases"}});
+        return step_outcome::ok().atomically(
+          {effect::incr_by("counts", "purchases", 1)});
       },
       [](const step_context&, const json&) {
-        return step_outcome::ok().atomically({{"DECR", "purchases"}});
+        return step_outcome::ok().atomically(
+          {effect::incr_by("counts", "purchases", -1)});
       });
   std::vector<caf::actor> proxies;
   for (std::string name : {"account", "inventory", "log"}) {
@@ -186,7 +188,7 @@ TEST(purchase_chaos, money_and_items_match_the_completed_purchases_exactly) {
   auto admin = redis_connection::connect(*parse_redis_url(url), 2s);
   ASSERT_TRUE(admin);
   for (int p = 0; p < players; ++p)
-    ASSERT_TRUE(admin->command({"SET", "bal:p" + std::to_string(p),
+    ASSERT_TRUE(admin->command({"HSET", "bal", "p" + std::to_string(p),
                                 std::to_string(start_balance)}));
   runtime_config cfg;
   cfg.journal_url = url;
@@ -275,8 +277,8 @@ TEST(purchase_chaos, money_and_items_match_the_completed_purchases_exactly) {
   long long balances = 0;
   long long items = 0;
   for (int p = 0; p < players; ++p) {
-    balances += redis_int(url, "bal:p" + std::to_string(p));
-    items += redis_int(url, "items:p" + std::to_string(p));
+    balances += redis_int(url, "bal", "p" + std::to_string(p));
+    items += redis_int(url, "items", "p" + std::to_string(p));
   }
   std::printf("%zu sagas: %d completed, %d compensated, %d never written; %d "
               "recovered after the node died\n",
@@ -286,7 +288,7 @@ TEST(purchase_chaos, money_and_items_match_the_completed_purchases_exactly) {
   EXPECT_EQ(balances, static_cast<long long>(players) * start_balance
                         - static_cast<long long>(completed) * price);
   EXPECT_EQ(items, completed);
-  EXPECT_EQ(redis_int(url, "purchases"), completed);
+  EXPECT_EQ(redis_int(url, "counts", "purchases"), completed);
   for (auto& p : proxies)
     caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }

@@ -6,6 +6,7 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include "saga/effect.hpp"
 #include "saga/fwd.hpp"
 
 namespace saga {
@@ -44,9 +45,9 @@ struct step_reply {
   std::string result;
   /// On failure: what went wrong.
   std::string error;
-  /// Participant-internal: Redis commands to apply atomically with the
-  /// barrier record (see `step_outcome::atomically`). Never sent to sagas.
-  std::vector<std::vector<std::string>> effects;
+  /// Participant-internal: effects to apply atomically with the barrier
+  /// record (see `step_outcome::atomically`). Never sent to sagas.
+  std::vector<effect> effects;
 };
 
 template <class Inspector>

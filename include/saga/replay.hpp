@@ -15,6 +15,45 @@
 
 namespace saga {
 
+namespace detail {
+
+/// Bookkeeping of a step that the engine keeps in its state (written by
+/// `saga_state::apply`, read by the saga actor), not part of what the state
+/// shows: its values may change meaning between versions.
+struct step_bookkeeping {
+  /// Execute / compensate attempts made before the last operator retry
+  /// (`saga_retried`): the retry policy's budget counts from here.
+  uint32_t attempt_base = 0;
+  uint32_t compensation_attempt_base = 0;
+
+  friend bool operator==(const step_bookkeeping& x,
+                         const step_bookkeeping& y) noexcept {
+    return x.attempt_base == y.attempt_base
+           && x.compensation_attempt_base == y.compensation_attempt_base;
+  }
+};
+
+/// Bookkeeping of a saga that the engine keeps in its state (see
+/// `step_bookkeeping`).
+struct saga_bookkeeping {
+  /// Why and with which code the saga turned back (compensation_started);
+  /// kept when it then fails, so an operator retry compensates for the
+  /// original reason.
+  std::string turn_error;
+  std::optional<errc> turn_code;
+  /// The status a parked saga had before `saga_parked` (pending otherwise):
+  /// an operator retry continues from there.
+  saga_status parked_from = saga_status::pending;
+
+  friend bool operator==(const saga_bookkeeping& x,
+                         const saga_bookkeeping& y) noexcept {
+    return x.turn_error == y.turn_error && x.turn_code == y.turn_code
+           && x.parked_from == y.parked_from;
+  }
+};
+
+} // namespace detail
+
 /// The state of one step, derived from events only.
 struct step_state {
   step_status status = step_status::pending;
@@ -42,10 +81,8 @@ struct step_state {
   /// Seq of its step_compensated event (0: not compensated): the order in
   /// which parallel compensations finished.
   uint64_t compensated_seq = 0;
-  /// Execute / compensate attempts made before the last operator retry
-  /// (`saga_retried`): the retry policy's budget counts from here.
-  uint32_t attempt_base = 0;
-  uint32_t compensation_attempt_base = 0;
+  /// The engine's own bookkeeping.
+  detail::step_bookkeeping internal;
 
   friend bool operator==(const step_state& x, const step_state& y) noexcept {
     return x.status == y.status && x.attempts == y.attempts
@@ -57,8 +94,7 @@ struct step_state {
            && x.succeeded == y.succeeded && x.started_at_ms == y.started_at_ms
            && x.ended_at_ms == y.ended_at_ms
            && x.compensated_seq == y.compensated_seq
-           && x.attempt_base == y.attempt_base
-           && x.compensation_attempt_base == y.compensation_attempt_base;
+           && x.internal == y.internal;
   }
 };
 
@@ -83,14 +119,8 @@ struct saga_state {
   int64_t ended_at_ms = 0;
   /// Seq of the last applied event.
   uint64_t last_seq = 0;
-  /// Why and with which code the saga turned back (compensation_started);
-  /// kept when it then fails, so an operator retry compensates for the
-  /// original reason.
-  std::string turn_error;
-  std::optional<errc> turn_code;
-  /// The status a parked saga had before `saga_parked` (pending otherwise):
-  /// an operator retry continues from there.
-  saga_status parked_from = saga_status::pending;
+  /// The engine's own bookkeeping.
+  detail::saga_bookkeeping internal;
   /// Operator retries so far (`saga_retried` events).
   uint32_t operator_retries = 0;
 

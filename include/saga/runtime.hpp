@@ -14,7 +14,7 @@
 
 #include "saga/coordinator.hpp"
 #include "saga/definition.hpp"
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 #include "saga/lifecycle.hpp"
 #include "saga/metrics.hpp"
 #include "saga/participant.hpp"

@@ -6,7 +6,7 @@
 
 #include <caf/error.hpp>
 
-#include "saga/journal.hpp"
+#include "saga/journal/journal.hpp"
 #include "saga/supervisor.hpp"
 
 namespace saga {

@@ -3,13 +3,12 @@
 /// caf-saga: all-or-nothing business operations across actors and nodes.
 /// Include this header for the whole public API.
 
-#include "saga/barrier.hpp"
 #include "saga/coordinator.hpp"
 #include "saga/definition.hpp"
+#include "saga/effect.hpp"
 #include "saga/errc.hpp"
 #include "saga/event.hpp"
 #include "saga/gateway.hpp"
-#include "saga/journal.hpp"
 #include "saga/json.hpp"
 #include "saga/lifecycle.hpp"
 #include "saga/metrics.hpp"
@@ -24,3 +23,7 @@
 #include "saga/supervisor.hpp"
 #include "saga/step_context.hpp"
 #include "saga/step_outcome.hpp"
+
+// The journal's interface (saga/journal/): what a journal implementation
+// answers, and the journals this library ships (make_journal).
+#include "saga/journal/journal.hpp"

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "saga/effect.hpp"
 #include "saga/json.hpp"
 
 namespace saga {
@@ -30,20 +31,23 @@ public:
     return x;
   }
 
-  /// Adds Redis commands that the participant's barrier applies atomically
-  /// with its record of this outcome, and only while the claim is this
+  /// Adds effects that the participant's barrier applies atomically with
+  /// its record of this outcome, and only while the claim is this
   /// attempt's: if the handler runs again after a crash, nothing was applied
-  /// the first time, so the effect happens exactly once. Keys must be on the
-  /// journal's Redis (one node, or one hash slot with the saga under Redis
-  /// Cluster). The memory journal supports HSET, HSETNX, HDEL, HINCRBY and
-  /// DEL on its own hashes.
-  step_outcome& atomically(std::vector<std::vector<std::string>> commands) {
-    effects_ = std::move(commands);
+  /// the first time, so each effect happens exactly once. Both journals
+  /// apply the same typed effects (see `effect`): on Redis as commands run
+  /// in the barrier's script, on the memory journal to its own hashes.
+  /// Keys must be on the journal's Redis (one node, or the hash slot of the
+  /// saga's barrier hash `saga:{<id>}:barrier` under Redis Cluster); an
+  /// effect with an empty key fails the record (`errc::invalid_config`) and
+  /// applies nothing. A `fail(...)` outcome's effects are dropped.
+  step_outcome& atomically(std::vector<effect> effects) {
+    effects_ = std::move(effects);
     return *this;
   }
 
-  /// Returns the commands given to `atomically`.
-  const std::vector<std::vector<std::string>>& effects() const noexcept {
+  /// Returns the effects given to `atomically`.
+  const std::vector<effect>& effects() const noexcept {
     return effects_;
   }
 
@@ -70,7 +74,7 @@ private:
   bool retryable_ = false;
   json result_;
   std::string error_;
-  std::vector<std::vector<std::string>> effects_;
+  std::vector<effect> effects_;
 };
 
 } // namespace saga

@@ -7,15 +7,18 @@
 --
 -- KEYS[1] = the saga's barrier hash. ARGV: field, "R:<token>", the record
 -- ("" for a failure: the claim is dropped), retention seconds, effect
--- count, then per effect its argument count and arguments. Effects run
--- before the record is written: if one fails (a script error), nothing is
--- recorded and a retry claims and runs the handler again. Redis does not
--- roll back a script's earlier writes, so every effect is checked first
--- (COMMAND GETKEYS: a known command with a valid number of arguments) and
--- a bad one fails the call with "EFFECT ..." before any effect ran; an
--- effect that fails only when it runs (a wrong type, a non-integer for
--- INCRBY) leaves the effects before it applied. Returns 1, or 0 when the
--- claim is no longer the caller's.
+-- count, then per effect its argument count and arguments: the Redis
+-- command of a typed saga::effect (HSET, HSETNX, HDEL key field, HINCRBY,
+-- DEL key), built by redis_journal.cpp, which refuses an empty key before
+-- the call. Effects run before the record is written: if one fails (a
+-- script error), nothing is recorded and a retry claims and runs the
+-- handler again. Redis does not roll back a script's earlier writes, so
+-- every effect is checked first (COMMAND GETKEYS: a known command with a
+-- valid number of arguments) and a bad one fails the call with
+-- "EFFECT ..." before any effect ran; an effect that fails only when it
+-- runs (WRONGTYPE: the key holds no hash; HINCRBY of a field that holds no
+-- integer, or an overflow) leaves the effects before it applied. Returns 1,
+-- or 0 when the claim is no longer the caller's.
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])

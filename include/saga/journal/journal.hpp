@@ -10,9 +10,9 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "saga/atoms.hpp"
-#include "saga/barrier.hpp"
 #include "saga/event.hpp"
+#include "saga/journal/atoms.hpp"
+#include "saga/journal/barrier.hpp"
 #include "saga/metrics.hpp"
 
 namespace saga {
@@ -74,9 +74,10 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 ///   claim by `owner` when the verdict is proceed, and the refusal or null
 ///   compensation when it is one of those.
 /// - barrier_done(id, step, op, owner, reply) -> true once it recorded a
-///   successful outcome, with `reply.effects` applied atomically with it
-///   (Redis; hash commands on the memory journal), or forgot the claim of a failed one (no effect: a retry runs
-///   the handler again); false, changing nothing, if the claim is no longer
+///   successful outcome, with `reply.effects` (typed, see `effect`)
+///   applied atomically with it, or forgot the claim of a failed one (no
+///   effect: a retry runs the handler again); an effect with an empty key
+///   fails with `errc::invalid_config` before any effect runs; false, changing nothing, if the claim is no longer
 ///   `owner`'s (it hung, and another attempt claimed and settled the
 ///   operation meanwhile). The participant replies only after this is
 ///   durable.

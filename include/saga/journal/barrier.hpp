@@ -52,9 +52,4 @@ typename Inspector::result_type inspect(Inspector& f, barrier_claim& x) {
            x.execute_unrecorded);
 }
 
-/// A Redis command (argv) a handler wants applied atomically with its
-/// barrier record: exactly-once effects for state kept in the journal's
-/// Redis.
-using redis_command = std::vector<std::string>;
-
 } // namespace saga
