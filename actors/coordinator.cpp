@@ -1,7 +1,7 @@
 #include "actors/coordinator_impl.hpp"
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <deque>
 #include <random>
 #include <unordered_map>
@@ -24,8 +24,8 @@ namespace saga::detail {
 namespace {
 
 /// Someone waiting for a saga's result.
-using waiter = std::variant<caf::typed_response_promise<saga_result>,
-                            result_callback>;
+using waiter
+  = std::variant<caf::typed_response_promise<saga_result>, result_callback>;
 
 struct running_saga {
   std::vector<waiter> waiters;
@@ -103,12 +103,10 @@ saga_id make_id(coordinator_pointer self) {
   return s.id_prefix + buf;
 }
 
-void start_new(coordinator_pointer self, const definition_ptr& def,
-               waiter w);
+void start_new(coordinator_pointer self, const definition_ptr& def, waiter w);
 void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec);
 
-void finish(coordinator_pointer self, const saga_id& id,
-            const saga_result& r) {
+void finish(coordinator_pointer self, const saga_id& id, const saga_result& r) {
   auto& s = self->state;
   auto i = s.running.find(id);
   if (i == s.running.end())
@@ -198,8 +196,8 @@ void launch(coordinator_pointer self, saga_id id, definition_ptr def,
   spec.restart = restart_type::transient;
   spec.own_intensity = s.opts.saga_restarts;
   auto stats = s.dir->stats();
-  spec.start = [args, stats](caf::actor_system& sys)
-    -> caf::expected<caf::actor> {
+  spec.start = [args,
+                stats](caf::actor_system& sys) -> caf::expected<caf::actor> {
     if (args->from_journal)
       stats->saga_restarts.fetch_add(1, std::memory_order_relaxed);
     auto h = caf::actor_cast<caf::actor>(spawn_saga(sys, *args));
@@ -217,15 +215,15 @@ void launch(coordinator_pointer self, saga_id id, definition_ptr def,
   entry.recovered = recovered;
   if (recovered)
     ++s.recovered_running;
-  self->request(s.sagas, caf::infinite, start_child_atom::value, std::move(spec))
+  self
+    ->request(s.sagas, caf::infinite, start_child_atom::value, std::move(spec))
     .then([](const caf::actor&) {},
           [self, id](caf::error& err) {
             finish(self, id, error_result(id, std::move(err)));
           });
 }
 
-void start_new(coordinator_pointer self, const definition_ptr& def,
-               waiter w) {
+void start_new(coordinator_pointer self, const definition_ptr& def, waiter w) {
   if (!def) {
     notify(w, error_result({}, make_error(errc::no_steps,
                                           "no definition was given")));
@@ -246,12 +244,11 @@ void start_new(coordinator_pointer self, const definition_ptr& def,
   auto& s = self->state;
   if (s.running.size() >= s.opts.max_active_sagas) {
     if (s.queue.size() >= s.opts.max_queued_sagas) {
-      notify(w, error_result({}, make_error(
-                                   errc::overloaded,
-                                   std::to_string(s.running.size())
-                                     + " sagas run and "
-                                     + std::to_string(s.queue.size())
-                                     + " wait; try again later")));
+      notify(w, error_result({}, make_error(errc::overloaded,
+                                            std::to_string(s.running.size())
+                                              + " sagas run and "
+                                              + std::to_string(s.queue.size())
+                                              + " wait; try again later")));
       return;
     }
     s.queue.push_back({def, std::move(w)});
@@ -399,7 +396,9 @@ void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec) {
               recover_page(self, rec);
           });
       },
-      [self, rec](caf::error& err) { recovery_done(self, rec, std::move(err)); });
+      [self, rec](caf::error& err) {
+        recovery_done(self, rec, std::move(err));
+      });
 }
 
 /// Tells the metrics and the lifecycle subscribers about `ev`, an event the
@@ -408,8 +407,9 @@ void announce(coordinator_pointer self, const saga_state& st, const event& ev,
               lifecycle_kind kind) {
   const auto& dir = *self->state.dir;
   if (kind == lifecycle_kind::saga_failed)
-    dir.stats()->of(st.def->name()).failed.fetch_add(1,
-                                                     std::memory_order_relaxed);
+    dir.stats()
+      ->of(st.def->name())
+      .failed.fetch_add(1, std::memory_order_relaxed);
   if (dir.lifecycle()->empty())
     return;
   lifecycle_event le;
@@ -456,8 +456,9 @@ void park(coordinator_pointer self, const saga_id& id, std::string reason) {
                        .count();
         auto r = summarize(*st);
         self
-          ->request(self->state.dir->journal(), self->state.opts.journal_timeout,
-                    append_atom::value, id, std::vector<event>{ev})
+          ->request(self->state.dir->journal(),
+                    self->state.opts.journal_timeout, append_atom::value, id,
+                    std::vector<event>{ev})
           .then(
             [self, report, r, st = *st, ev](uint64_t) {
               announce(self, st, ev, lifecycle_kind::saga_failed);
@@ -481,8 +482,8 @@ constexpr auto operator_timeout = std::chrono::seconds{30};
 /// Reopens failed saga `id` (state `st`) for operator `by`: appends
 /// `saga_retried` (taking the saga over) and drives it here, turning it back
 /// at once if `order` says so. `rp` gets the new status.
-void reopen(coordinator_pointer self, saga_id id, saga_state st,
-            std::string by, std::optional<turn_back_order> order,
+void reopen(coordinator_pointer self, saga_id id, saga_state st, std::string by,
+            std::optional<turn_back_order> order,
             caf::typed_response_promise<saga_status> rp) {
   auto& s = self->state;
   if (auto err = check_participants(self, *st.def)) {
@@ -502,8 +503,8 @@ void reopen(coordinator_pointer self, saga_id id, saga_state st,
       [self, id, st, ev, order, rp](uint64_t) mutable {
         auto& s = self->state;
         if (s.running.count(id) > 0) {
-          rp.deliver(make_error(errc::invalid_state,
-                                "saga " + id + " runs already"));
+          rp.deliver(
+            make_error(errc::invalid_state, "saga " + id + " runs already"));
           return;
         }
         if (auto err = st.apply(ev)) {
@@ -527,8 +528,9 @@ void reopen(coordinator_pointer self, saga_id id, saga_state st,
 template <class F>
 void with_replayed(coordinator_pointer self, const saga_id& id,
                    caf::typed_response_promise<saga_status> rp, F f) {
-  self->request(self->state.dir->journal(), operator_timeout, read_atom::value,
-                id)
+  self
+    ->request(self->state.dir->journal(), operator_timeout, read_atom::value,
+              id)
     .then(
       [id, rp, f](std::vector<event>& events) mutable {
         auto st = replay(id, events);
@@ -547,8 +549,9 @@ caf::result<saga_status> retry(coordinator_pointer self, const saga_id& id,
   auto& s = self->state;
   if (s.running.count(id) > 0)
     return make_error(errc::invalid_state,
-                      "saga " + id + " is running on this node; only a "
-                                     "failed saga can be retried");
+                      "saga " + id
+                        + " is running on this node; only a "
+                          "failed saga can be retried");
   auto rp = self->make_response_promise<saga_status>();
   with_replayed(self, id, rp, [self, id, by, rp](saga_state st) mutable {
     if (!st.retry_status()) {
@@ -576,7 +579,9 @@ caf::result<saga_status> abort(coordinator_pointer self, const saga_id& id,
             ->request(caf::actor_cast<saga_actor>(h), operator_timeout,
                       abort_atom::value, by)
             .then([rp](saga_status x) mutable { rp.deliver(x); },
-                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                  [rp](caf::error& err) mutable {
+                    rp.deliver(std::move(err));
+                  });
         },
         [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
     return rp;
@@ -608,8 +613,7 @@ caf::result<saga_status> abort(coordinator_pointer self, const saga_id& id,
 }
 
 local_coordinator_actor::behavior_type
-coordinator(coordinator_pointer self, directory_ptr dir,
-            runtime_config opts) {
+coordinator(coordinator_pointer self, directory_ptr dir, runtime_config opts) {
   keep_crash_reason(self);
   auto& s = self->state;
   s.dir = std::move(dir);

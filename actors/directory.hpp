@@ -10,8 +10,8 @@
 
 #include "actors/lifecycle_hub.hpp"
 #include "actors/timer_service.hpp"
-#include "saga/metrics.hpp"
 #include "saga/journal/journal.hpp"
+#include "saga/metrics.hpp"
 #include "saga/participant.hpp"
 
 namespace saga::detail {

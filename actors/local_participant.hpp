@@ -90,7 +90,7 @@ spawn_local_participant(caf::actor_system& sys, std::string name,
 
 /// Returns an actor that puts the participant barrier in front of `inner`,
 /// keeping its records in the journal found in `dir`.
-participant_actor spawn_barrier(caf::actor_system& sys,
-                                participant_actor inner, directory_ptr dir);
+participant_actor spawn_barrier(caf::actor_system& sys, participant_actor inner,
+                                directory_ptr dir);
 
 } // namespace saga::detail

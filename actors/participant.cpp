@@ -205,8 +205,9 @@ size_t pick_worker(participant_pointer self, worker_pool& pool) {
   if (least != pool.busy.end() && *least == 0)
     return static_cast<size_t>(least - pool.busy.begin());
   if (pool.workers.size() < pool.max_workers) {
-    pool.workers.push_back(self->spawn<caf::detached + caf::linked>(
-      blocking_worker, self->state.registry));
+    pool.workers.push_back(
+      self->spawn<caf::detached + caf::linked>(blocking_worker,
+                                               self->state.registry));
     pool.busy.push_back(0);
     return pool.workers.size() - 1;
   }
@@ -384,7 +385,7 @@ barrier_proxy(barrier_proxy_actor::stateful_pointer<proxy_state> self,
 
 void responder::deliver(step_outcome outcome) const {
   if (!state_ || state_->answered.exchange(true))
-    return; // the first answer wins
+    return;                                // the first answer wins
   if (auto p = state_->participant.lock()) // else: it is gone
     caf::anon_send(caf::actor_cast<detail::local_participant_actor>(p),
                    deliver_atom::value, state_->token,

@@ -1,12 +1,13 @@
 #pragma once
 
-// The participant barrier (include/saga/journal/barrier.hpp) as the actors in front
-// of participants run it: claim an operation in the journal, run the handler,
-// record its outcome (and atomic effects) durably, then reply; duplicates,
-// null compensations, superseded attempts and hanging executes are answered
-// from the journal's records. Used by local participants and by the barrier
-// actor in front of a remote participant (both in actors/participant.cpp). A
-// `barrier_gate` is owned by one actor and used only on its thread.
+// The participant barrier (include/saga/journal/barrier.hpp) as the actors in
+// front of participants run it: claim an operation in the journal, run the
+// handler, record its outcome (and atomic effects) durably, then reply;
+// duplicates, null compensations, superseded attempts and hanging executes are
+// answered from the journal's records. Used by local participants and by the
+// barrier actor in front of a remote participant (both in
+// actors/participant.cpp). A `barrier_gate` is owned by one actor and used only
+// on its thread.
 
 #include <chrono>
 #include <cstdint>
@@ -25,8 +26,8 @@
 
 #include "actors/directory.hpp"
 #include "actors/timer_service.hpp"
-#include "saga/journal/barrier.hpp"
 #include "saga/errc.hpp"
+#include "saga/journal/barrier.hpp"
 #include "saga/messages.hpp"
 
 namespace saga::detail {
@@ -66,8 +67,8 @@ struct gate_op {
 /// their deadlines are spread.
 constexpr auto barrier_tick = std::chrono::milliseconds{100};
 
-/// The participant barrier (see include/saga/journal/barrier.hpp): in front of a
-/// participant, it runs each (saga, step, operation) at most once per
+/// The participant barrier (see include/saga/journal/barrier.hpp): in front of
+/// a participant, it runs each (saga, step, operation) at most once per
 /// successful record and answers duplicates, null compensations and hanging
 /// executes from the journal's records. Owned by one actor.
 struct barrier_gate {
@@ -287,11 +288,11 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
               [self, &g, cmd, finish, give_up, reply, key,
                claim](bool recorded) mutable {
                 if (!recorded)
-                  aout(self) << "caf-saga: barrier: " << cmd.id << "/"
-                             << cmd.step
-                             << " was settled by another attempt meanwhile; "
-                                "this outcome is dropped"
-                             << std::endl;
+                  aout(self)
+                    << "caf-saga: barrier: " << cmd.id << "/" << cmd.step
+                    << " was settled by another attempt meanwhile; "
+                       "this outcome is dropped"
+                    << std::endl;
                 if (find_op(g, key, claim) == nullptr)
                   return; // timed out or superseded: answered already
                 if (recorded) {

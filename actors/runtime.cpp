@@ -36,9 +36,10 @@ caf::error check_node_id(const std::string& id, const std::string& field) {
   for (auto c : id)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_'
         && c != '-')
-      return make_error(errc::invalid_config,
-                        field + " '" + id
-                          + "' may hold only letters, digits, '.', '_' and '-'");
+      return make_error(
+        errc::invalid_config,
+        field + " '" + id
+          + "' may hold only letters, digits, '.', '_' and '-'");
   return caf::none;
 }
 
@@ -64,8 +65,9 @@ caf::error runtime_config::validate() const {
     return make_error(errc::invalid_config,
                       "max_active_sagas must be at least 1");
   if (journal.writers == 0 || journal.max_batch == 0)
-    return make_error(errc::invalid_config,
-                      "journal.writers and journal.max_batch must be at least 1");
+    return make_error(
+      errc::invalid_config,
+      "journal.writers and journal.max_batch must be at least 1");
   if (auto err = check_node_id(journal.node_id, "journal.node_id"))
     return err;
   if (saga_restarts.max_restarts == 0 || supervisor_restarts.max_restarts == 0)
@@ -172,8 +174,8 @@ child_spec adopt_child(
   auto pending = std::make_shared<caf::actor>(std::move(first));
   child_spec spec;
   spec.name = std::move(name);
-  spec.start = [pending, restart](caf::actor_system& sys)
-    -> caf::expected<caf::actor> {
+  spec.start = [pending,
+                restart](caf::actor_system& sys) -> caf::expected<caf::actor> {
     if (*pending) {
       auto h = std::move(*pending);
       *pending = nullptr;
@@ -223,8 +225,8 @@ void runtime::impl::init(runtime_config cfg, journal_actor given_journal) {
       // Restarts must find the same histories: keep the store.
       auto store = std::make_shared<memory_store>();
       saga_owner owner{cfg.journal.node_id, cfg.journal.epoch};
-      make = [store, owner](caf::actor_system& sys)
-        -> caf::expected<journal_actor> {
+      make = [store,
+              owner](caf::actor_system& sys) -> caf::expected<journal_actor> {
         return spawn_memory_journal(sys, store, owner);
       };
     } else {
@@ -237,15 +239,16 @@ void runtime::impl::init(runtime_config cfg, journal_actor given_journal) {
       return;
     }
     d.dir->set_journal(*first);
-    children.push_back(adopt_child(
-      "journal", caf::actor_cast<caf::actor>(*first),
-      [make, dir](caf::actor_system& sys) -> caf::expected<caf::actor> {
-        auto j = make(sys);
-        if (!j)
-          return j.error();
-        dir->set_journal(*j);
-        return caf::actor_cast<caf::actor>(*j);
-      }));
+    children.push_back(
+      adopt_child("journal", caf::actor_cast<caf::actor>(*first),
+                  [make,
+                   dir](caf::actor_system& sys) -> caf::expected<caf::actor> {
+                    auto j = make(sys);
+                    if (!j)
+                      return j.error();
+                    dir->set_journal(*j);
+                    return caf::actor_cast<caf::actor>(*j);
+                  }));
   }
   // -- the timer service (the first child: stopped last) ------------------------------
   // Spawned once nothing can fail any more: an actor outside the tree would
@@ -254,13 +257,16 @@ void runtime::impl::init(runtime_config cfg, journal_actor given_journal) {
   auto timer_table = detail::make_timer_table();
   auto first_timers = detail::spawn_timer_service(*d.sys, timer_table);
   d.dir->set_timers(first_timers);
-  children.insert(children.begin(), adopt_child(
-    "timers", caf::actor_cast<caf::actor>(first_timers),
-    [dir, timer_table](caf::actor_system& sys) -> caf::expected<caf::actor> {
-      auto h = detail::spawn_timer_service(sys, timer_table);
-      dir->set_timers(h);
-      return caf::actor_cast<caf::actor>(h);
-    }));
+  children
+    .insert(children.begin(),
+            adopt_child("timers", caf::actor_cast<caf::actor>(first_timers),
+                        [dir, timer_table](
+                          caf::actor_system& sys) -> caf::expected<caf::actor> {
+                          auto h = detail::spawn_timer_service(sys,
+                                                               timer_table);
+                          dir->set_timers(h);
+                          return caf::actor_cast<caf::actor>(h);
+                        }));
   // -- the participants supervisor -------------------------------------------------
   supervisor_config psup;
   psup.name = "participants";
@@ -268,23 +274,25 @@ void runtime::impl::init(runtime_config cfg, journal_actor given_journal) {
   auto first_psup = spawn_supervisor(*d.sys, psup, {});
   d.ptree->sup = first_psup;
   auto tree = d.ptree;
-  children.push_back(adopt_child(
-    "participants", caf::actor_cast<caf::actor>(first_psup),
-    [psup, tree](caf::actor_system& sys) -> caf::expected<caf::actor> {
-      // A new incarnation starts every participant afresh.
-      std::lock_guard<std::mutex> guard{tree->mtx};
-      tree->sup = spawn_supervisor(sys, psup, tree->specs);
-      return caf::actor_cast<caf::actor>(tree->sup);
-    }));
+  children.push_back(
+    adopt_child("participants", caf::actor_cast<caf::actor>(first_psup),
+                [psup,
+                 tree](caf::actor_system& sys) -> caf::expected<caf::actor> {
+                  // A new incarnation starts every participant afresh.
+                  std::lock_guard<std::mutex> guard{tree->mtx};
+                  tree->sup = spawn_supervisor(sys, psup, tree->specs);
+                  return caf::actor_cast<caf::actor>(tree->sup);
+                }));
   // -- the coordinator and its saga supervisor -----------------------------------------
   auto first_coord = detail::spawn_coordinator(*d.sys, d.dir, cfg);
   d.dir->set_coordinator(caf::actor_cast<caf::actor>(first_coord));
-  children.push_back(adopt_child(
-    "coordinator", caf::actor_cast<caf::actor>(first_coord),
-    [dir, cfg](caf::actor_system& sys) -> caf::expected<caf::actor> {
-      return caf::actor_cast<caf::actor>(
-        detail::spawn_coordinator(sys, dir, cfg));
-    }));
+  children.push_back(
+    adopt_child("coordinator", caf::actor_cast<caf::actor>(first_coord),
+                [dir,
+                 cfg](caf::actor_system& sys) -> caf::expected<caf::actor> {
+                  return caf::actor_cast<caf::actor>(
+                    detail::spawn_coordinator(sys, dir, cfg));
+                }));
   supervisor_config root_cfg;
   root_cfg.name = "root";
   root_cfg.intensity = cfg.supervisor_restarts;
@@ -351,8 +359,10 @@ participant_builder& runtime::participant(const std::string& name) {
       dir->set_participant(name, caf::actor_cast<participant_actor>(h));
       return caf::actor_cast<caf::actor>(h);
     };
-    auto restart = [spawn](caf::actor_system& sys)
-      -> caf::expected<caf::actor> { return spawn(sys); };
+    auto restart =
+      [spawn](caf::actor_system& sys) -> caf::expected<caf::actor> {
+      return spawn(sys);
+    };
     std::lock_guard<std::mutex> tree_guard{d.ptree->mtx};
     child_spec fresh;
     fresh.name = name;
@@ -403,14 +413,15 @@ void runtime::execute(const definition& def, result_callback done) {
     done(std::move(r));
     return;
   }
-  auto wrapped = [submitted = d.submitted, done = std::move(done)](
-                   saga_result r) {
+  auto wrapped = [submitted = d.submitted,
+                  done = std::move(done)](saga_result r) {
     submitted->fetch_sub(1, std::memory_order_relaxed);
     done(std::move(r));
   };
-  caf::anon_send(
-    caf::actor_cast<detail::local_coordinator_actor>(d.dir->coordinator()),
-    run_atom::value, def.snapshot(), result_callback{std::move(wrapped)});
+  caf::anon_send(caf::actor_cast<detail::local_coordinator_actor>(
+                   d.dir->coordinator()),
+                 run_atom::value, def.snapshot(),
+                 result_callback{std::move(wrapped)});
 }
 
 std::optional<saga::saga_log> runtime::saga_log(const saga_id& id) {
@@ -446,10 +457,10 @@ uint64_t runtime::subscribe(lifecycle_filter filter,
 uint64_t runtime::subscribe(lifecycle_filter filter,
                             lifecycle_callback callback) {
   auto& d = *impl_;
-  auto h = d.sys->spawn([cb = std::move(callback)]()
-                         -> lifecycle_actor::behavior_type {
-    return {[cb](const lifecycle_event& ev) { cb(ev); }};
-  });
+  auto h = d.sys->spawn(
+    [cb = std::move(callback)]() -> lifecycle_actor::behavior_type {
+      return {[cb](const lifecycle_event& ev) { cb(ev); }};
+    });
   {
     std::lock_guard<std::mutex> guard{d.callbacks_mtx};
     d.callback_subscribers.push_back(h);

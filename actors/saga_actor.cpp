@@ -10,8 +10,8 @@
 
 #include <caf/actor_ostream.hpp>
 #include <caf/actor_system.hpp>
-#include <caf/send.hpp>
 #include <caf/sec.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -185,8 +185,7 @@ void on_wake(saga_pointer self, caf::actor_clock::time_point at) {
 /// Applies a new event to the state and queues it for the journal. A failing
 /// apply is a bug in the engine: crash, and let the supervisor replay.
 void emit(saga_pointer self, event_type type, int32_t step = -1,
-          uint32_t attempt = 0, std::string data = {},
-          std::string error = {}) {
+          uint32_t attempt = 0, std::string data = {}, std::string error = {}) {
   auto& s = self->state;
   event ev;
   ev.seq = s.st.last_seq + 1;
@@ -362,8 +361,7 @@ void publish(saga_pointer self, const std::vector<event>& batch) {
         if (ev.attempt > 1)
           dm->retries.fetch_add(1, std::memory_order_relaxed);
         break;
-      default:
-        break;
+      default: break;
     }
     if (!kind || hub.empty())
       continue;
@@ -599,8 +597,7 @@ bool drive_forward(saga_pointer self) {
     auto& x = st.steps[idx];
     auto i = static_cast<int32_t>(idx);
     switch (x.status) {
-      case step_status::completed:
-        break;
+      case step_status::completed: break;
       case step_status::pending: {
         all_completed = false;
         auto ready = true;
@@ -711,8 +708,7 @@ void drive(saga_pointer self) {
           // The pivot that held the deadline back did not complete.
           s.deadline_passed = false;
           turn_back(self, errc::deadline_exceeded,
-                    "deadline of " + ms_text(st.def->deadline())
-                      + " exceeded");
+                    "deadline of " + ms_text(st.def->deadline()) + " exceeded");
           continue;
         }
       }
@@ -774,8 +770,8 @@ void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
            i, a, {}, "sent again after a restart, then: " + reply.error);
     } else {
       emit(self,
-           last ? event_type::step_failed : event_type::step_attempt_failed,
-           i, a, {}, std::move(reply.error));
+           last ? event_type::step_failed : event_type::step_attempt_failed, i,
+           a, {}, std::move(reply.error));
     }
   }
   drive(self);
@@ -817,7 +813,8 @@ void on_compensate_reply(saga_pointer self, int32_t i, uint32_t a,
     const auto& sd = step_def(self, i);
     auto n = a - x.internal.compensation_attempt_base;
     if (n >= sd.compensation_retry.max_attempts) {
-      auto why = "compensation of step '" + sd.name + "' failed: " + reply.error;
+      auto why = "compensation of step '" + sd.name
+                 + "' failed: " + reply.error;
       emit(self, event_type::compensation_failed, i, a, {}, reply.error);
       emit(self, event_type::saga_failed, -1, 0,
            code_data(self, errc::compensation_failed), std::move(why));
@@ -851,11 +848,10 @@ void turn_back(saga_pointer self, errc code, const std::string& why,
   for (size_t idx = 0; idx < st.steps.size(); ++idx) {
     auto& x = st.steps[idx];
     if (x.status == step_status::executing && x.retry_due)
-      emit(self, event_type::step_failed, static_cast<int32_t>(idx),
-           x.attempts, {}, why + " while waiting to retry");
+      emit(self, event_type::step_failed, static_cast<int32_t>(idx), x.attempts,
+           {}, why + " while waiting to retry");
   }
-  emit(self, event_type::compensation_started, i, 0,
-       code_data(self, code, by),
+  emit(self, event_type::compensation_started, i, 0, code_data(self, code, by),
        why + " during step '" + step_def(self, i).name + "'");
 }
 
@@ -968,8 +964,7 @@ void start_from_journal(saga_pointer self, definition_ptr def) {
   auto journal = s.dir->journal();
   if (!journal)
     throw std::runtime_error("saga " + s.st.saga_id + ": no journal");
-  self
-    ->request(journal, s.journal_timeout, read_atom::value, s.st.saga_id)
+  self->request(journal, s.journal_timeout, read_atom::value, s.st.saga_id)
     .then(
       [self](std::vector<event>& events) {
         auto st = replay(self->state.st.saga_id, events);
@@ -1049,7 +1044,8 @@ void on_timer(saga_pointer self, const saga_timer& t) {
       const auto& sd = step_def(self, i);
       if (t.comp)
         on_compensate_lost(self, i, t.n,
-                           "no reply within " + ms_text(sd.compensation_timeout));
+                           "no reply within "
+                             + ms_text(sd.compensation_timeout));
       else
         on_execute_lost(self, i, t.n, "no reply within " + ms_text(sd.timeout));
       break;
@@ -1063,9 +1059,7 @@ void on_timer(saga_pointer self, const saga_timer& t) {
       flush(self);
       break;
     }
-    case saga_timer::kind::deadline:
-      on_deadline(self);
-      break;
+    case saga_timer::kind::deadline: on_deadline(self); break;
     case saga_timer::kind::journal:
       // No answer in time for this send of the batch: send it again.
       if (s.appending && t.n == s.batch_generation) {

@@ -28,8 +28,7 @@ using unreachable_atom = caf::atom_constant<caf::atom("sg_unreach")>;
 /// injects a fault; `(abort_atom, by)` turns a running saga back on an
 /// operator's behalf and answers the new status once that is durable.
 using saga_actor = caf::typed_actor<
-  wake_message,
-  caf::reacts_to<unreachable_atom, int32_t, uint32_t, bool>,
+  wake_message, caf::reacts_to<unreachable_atom, int32_t, uint32_t, bool>,
   caf::reacts_to<crash_atom>,
   caf::replies_to<abort_atom, std::string>::with<saga_status>>;
 

@@ -10,10 +10,9 @@ namespace saga {
 namespace {
 
 caf::error bad(const event& ev, const std::string& why) {
-  return make_error(errc::invalid_event, "event #" + std::to_string(ev.seq)
-                                           + " (" + std::string{to_string(
-                                             ev.type)}
-                                           + "): " + why);
+  return make_error(errc::invalid_event,
+                    "event #" + std::to_string(ev.seq) + " ("
+                      + std::string{to_string(ev.type)} + "): " + why);
 }
 
 // Returns the errc named in the `{"code": "..."}` object of `data`, if any.
@@ -75,12 +74,9 @@ bool saga_state::settled(size_t index) const noexcept {
   const auto& s = steps[index];
   switch (s.status) {
     case step_status::pending:
-    case step_status::compensated:
-      return true;
-    case step_status::failed:
-      return !needs_compensation(index);
-    default:
-      return false;
+    case step_status::compensated: return true;
+    case step_status::failed: return !needs_compensation(index);
+    default: return false;
   }
 }
 
@@ -142,8 +138,7 @@ caf::error saga_state::apply(const event& ev) {
     case event_type::saga_compensated:
     case event_type::saga_failed:
     case event_type::saga_parked:
-    case event_type::saga_retried:
-      break;
+    case event_type::saga_retried: break;
     default:
       if (ev.step < 0 || static_cast<size_t>(ev.step) >= steps.size())
         return bad(ev, "no step #" + std::to_string(ev.step));
@@ -154,8 +149,7 @@ caf::error saga_state::apply(const event& ev) {
   auto running = status == saga_status::running;
   auto compensating = status == saga_status::compensating;
   switch (ev.type) {
-    case event_type::saga_started:
-      break; // handled above
+    case event_type::saga_started: break; // handled above
     case event_type::step_started:
       if (!running)
         return bad(ev, "steps start only while the saga runs");
@@ -305,8 +299,7 @@ caf::error saga_state::apply(const event& ev) {
       ended_at_ms = ev.time_ms;
       break;
     }
-    case event_type::saga_retried:
-      break; // handled above
+    case event_type::saga_retried: break; // handled above
     case event_type::saga_parked:
       // Any unfinished saga can be parked; what it did stays as it was.
       internal.parked_from = status;

@@ -28,8 +28,9 @@ class history {
 public:
   explicit history(size_t num_steps) : def_("test_saga") {
     for (size_t i = 0; i < num_steps; ++i)
-      def_.step("step" + std::to_string(i), "participant" + std::to_string(i),
-                saga::json{{"index", i}})
+      def_
+        .step("step" + std::to_string(i), "participant" + std::to_string(i),
+              saga::json{{"index", i}})
         .action("action" + std::to_string(i));
     add(event_type::saga_started, -1, 0, def_.to_json().dump());
   }
@@ -37,8 +38,8 @@ public:
   // Appends an event with the next seq and returns it.
   const event& add(event_type type, int32_t step = -1, uint32_t attempt = 0,
                    std::string data = {}, std::string error = {}) {
-    events_.push_back(make(type, step, attempt, std::move(data),
-                           std::move(error)));
+    events_.push_back(
+      make(type, step, attempt, std::move(data), std::move(error)));
     return events_.back();
   }
 
@@ -340,7 +341,8 @@ TEST(saga_replay, final_failure_without_timeout_needs_no_compensation) {
   EXPECT_EQ(h.state().status, saga_status::compensated);
 }
 
-TEST(saga_replay, late_success_of_timed_out_step_is_recorded_while_compensating) {
+TEST(saga_replay,
+     late_success_of_timed_out_step_is_recorded_while_compensating) {
   history h{1};
   h.add(event_type::step_started, 0, 1);
   h.add(event_type::step_timed_out, 0, 1, {}, "no reply");
@@ -463,15 +465,15 @@ TEST(saga_retry, only_a_failed_saga_can_be_retried) {
   history running{1};
   running.add(event_type::step_started, 0, 1);
   EXPECT_FALSE(running.state().retry_status());
-  EXPECT_TRUE(rejected(running.state(),
-                       running.make(event_type::saga_retried, -1, 0,
-                                    retried_by("bob"))));
+  EXPECT_TRUE(
+    rejected(running.state(),
+             running.make(event_type::saga_retried, -1, 0, retried_by("bob"))));
   history done{1};
   done.complete(0);
   done.add(event_type::saga_completed);
   EXPECT_FALSE(done.state().retry_status());
-  EXPECT_TRUE(rejected(done.state(), done.make(event_type::saga_retried, -1,
-                                               0, retried_by("bob"))));
+  EXPECT_TRUE(rejected(done.state(), done.make(event_type::saga_retried, -1, 0,
+                                               retried_by("bob"))));
 }
 
 TEST(saga_retry, a_parked_saga_continues_where_it_was) {
@@ -514,8 +516,7 @@ TEST(saga_retry, a_failed_step_after_the_pivot_runs_again) {
   add(event_type::step_succeeded, 0, 1, "{}");
   add(event_type::step_started, 1, 1);
   add(event_type::step_failed, 1, 1);
-  add(event_type::saga_failed, -1, 0,
-      code_data(errc::forward_recovery_failed));
+  add(event_type::saga_failed, -1, 0, code_data(errc::forward_recovery_failed));
   auto st = saga::replay("s", evs);
   ASSERT_TRUE(st);
   EXPECT_EQ(st->retry_status(), saga_status::running);
@@ -581,12 +582,8 @@ TEST(saga_apply, rejects_saga_started_with_bad_definition) {
   saga::definition dup{"dup"};
   dup.step("a", "p").step("a", "q");
   const std::string cases[] = {
-    "",
-    "not json",
-    "{\"name\": ",
-    "[1, 2]",
-    "{\"name\": \"x\"}",
-    dup.to_json().dump(),
+    "",       "not json",          "{\"name\": ",
+    "[1, 2]", "{\"name\": \"x\"}", dup.to_json().dump(),
   };
   for (const auto& data : cases) {
     saga_state fresh;
@@ -687,7 +684,8 @@ TEST(saga_apply, rejects_saga_completed_while_a_step_is_not_completed) {
   EXPECT_EQ(st.status, saga_status::completed);
 }
 
-TEST(saga_apply, rejects_saga_compensated_while_a_completed_step_is_not_compensated) {
+TEST(saga_apply,
+     rejects_saga_compensated_while_a_completed_step_is_not_compensated) {
   history h{2};
   h.complete(0);
   h.complete(1);
@@ -708,7 +706,8 @@ TEST(saga_apply, rejects_saga_compensated_while_a_completed_step_is_not_compensa
   EXPECT_EQ(st.status, saga_status::compensated);
 }
 
-TEST(saga_apply, rejects_saga_compensated_while_a_timed_out_step_is_not_undone) {
+TEST(saga_apply,
+     rejects_saga_compensated_while_a_timed_out_step_is_not_undone) {
   history h{1};
   h.add(event_type::step_started, 0, 1);
   h.add(event_type::step_timed_out, 0, 1, {}, "no reply");
@@ -716,13 +715,14 @@ TEST(saga_apply, rejects_saga_compensated_while_a_timed_out_step_is_not_undone) 
   EXPECT_TRUE(rejected(h.state(), h.make(event_type::saga_compensated)));
 }
 
-// Regression (fixed): actors/saga_state.cpp:203-211 (saga_compensated) only rejects steps for
-// which needs_compensation() holds, or that are executing/compensating. After
-// compensation_failed a step is `failed` (outcome known, compensation_attempts
-// > 0), so needs_compensation() is false and saga_compensated is accepted,
-// although that step's effect was never undone. Input: step 0 completed,
-// compensation_started, step_compensating(0, 1), compensation_failed(0, 1),
-// saga_compensated. Expected: errc::invalid_event. Actual: status compensated.
+// Regression (fixed): actors/saga_state.cpp:203-211 (saga_compensated) only
+// rejects steps for which needs_compensation() holds, or that are
+// executing/compensating. After compensation_failed a step is `failed` (outcome
+// known, compensation_attempts > 0), so needs_compensation() is false and
+// saga_compensated is accepted, although that step's effect was never undone.
+// Input: step 0 completed, compensation_started, step_compensating(0, 1),
+// compensation_failed(0, 1), saga_compensated. Expected: errc::invalid_event.
+// Actual: status compensated.
 TEST(saga_apply, rejects_saga_compensated_after_a_compensation_failed) {
   history h{2};
   h.complete(0);
@@ -735,11 +735,12 @@ TEST(saga_apply, rejects_saga_compensated_after_a_compensation_failed) {
   EXPECT_TRUE(rejected(st, h.make(event_type::saga_compensated)));
 }
 
-// Regression (fixed): actors/saga_state.cpp:213-217 (saga_failed) applies no precondition:
-// saga_failed is accepted while the saga is still running, although the saga
-// life cycle (include/saga/status.hpp) only allows compensating -> failed and
-// the saga actor emits it only after compensation_failed. Input: saga_started,
-// saga_failed. Expected: errc::invalid_event. Actual: status failed.
+// Regression (fixed): actors/saga_state.cpp:213-217 (saga_failed) applies no
+// precondition: saga_failed is accepted while the saga is still running,
+// although the saga life cycle (include/saga/status.hpp) only allows
+// compensating -> failed and the saga actor emits it only after
+// compensation_failed. Input: saga_started, saga_failed. Expected:
+// errc::invalid_event. Actual: status failed.
 TEST(saga_apply, rejects_saga_failed_while_running) {
   history h{1};
   auto st = h.state();
@@ -777,11 +778,10 @@ TEST(saga_apply, rejects_any_event_after_the_saga_ended) {
   h.complete(0);
   h.add(event_type::saga_completed);
   auto st = h.state();
-  for (auto type :
-       {event_type::step_started, event_type::step_succeeded,
-        event_type::step_failed, event_type::compensation_started,
-        event_type::step_compensating, event_type::saga_completed,
-        event_type::saga_compensated, event_type::saga_failed}) {
+  for (auto type : {event_type::step_started, event_type::step_succeeded,
+                    event_type::step_failed, event_type::compensation_started,
+                    event_type::step_compensating, event_type::saga_completed,
+                    event_type::saga_compensated, event_type::saga_failed}) {
     EXPECT_TRUE(rejected(st, h.make(type, 0, 1))) << saga::to_string(type);
   }
 }
@@ -888,7 +888,7 @@ TEST(saga_log, same_as_holds_for_equal_histories_only) {
   auto a = h.state();
   auto b = h.state();
   b.def = std::make_shared<const saga::definition>(*a.def);
-  EXPECT_NE(a.def, b.def); // distinct pointers ...
+  EXPECT_NE(a.def, b.def);   // distinct pointers ...
   EXPECT_TRUE(a.same_as(b)); // ... same content
   EXPECT_TRUE(b.same_as(a));
   h.add(event_type::step_started, 1, 1);

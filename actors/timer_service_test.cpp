@@ -36,8 +36,8 @@ protected:
     cfg_.set("scheduler.policy", caf::atom("testing"));
     cfg_.set("logger.verbosity", caf::atom("quiet"));
     sys_ = std::make_unique<caf::actor_system>(cfg_);
-    sched_
-      = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+    sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(
+      sys_->scheduler());
     service_ = spawn_timer_service(*sys_, make_timer_table());
     log_ = std::make_shared<std::vector<time_point>>();
     sleeper_ = sys_->spawn(sleeper, log_);
@@ -151,7 +151,8 @@ TEST(wake_up, arms_only_for_an_earlier_time) {
   cfg.set("scheduler.policy", caf::atom("testing"));
   cfg.set("logger.verbosity", caf::atom("quiet"));
   caf::actor_system sys{cfg};
-  auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+  auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(
+    sys.scheduler());
   auto service = spawn_timer_service(sys, make_timer_table());
   auto log = std::make_shared<std::vector<time_point>>();
   auto target = sys.spawn(sleeper, log);

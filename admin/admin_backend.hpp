@@ -21,7 +21,8 @@ class admin_backend {
 public:
   virtual ~admin_backend() = default;
 
-  /// Returns one page of sagas matching `filter` (`{"sagas", "next", "scanned"}`).
+  /// Returns one page of sagas matching `filter` (`{"sagas", "next",
+  /// "scanned"}`).
   virtual caf::expected<json> list(const saga_filter& filter) = 0;
 
   /// Returns saga `id` with its steps, operations, events and operator actions.
@@ -38,12 +39,12 @@ public:
 
   /// Retries failed saga `id` on behalf of operator `by`; answers once the
   /// operator event is durable.
-  virtual caf::expected<json> retry(const std::string& id,
-                                    const std::string& by) = 0;
+  virtual caf::expected<json>
+  retry(const std::string& id, const std::string& by) = 0;
 
   /// Compensates running saga `id` now on behalf of operator `by`.
-  virtual caf::expected<json> abort(const std::string& id,
-                                    const std::string& by) = 0;
+  virtual caf::expected<json>
+  abort(const std::string& id, const std::string& by) = 0;
 
   /// Returns the node's metrics in the Prometheus text format.
   virtual std::string metrics_text() = 0;

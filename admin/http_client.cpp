@@ -1,6 +1,5 @@
 #include "admin/http_client.hpp"
 
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -40,8 +39,8 @@ caf::expected<http_response> send(const http_request& req) {
   auto where = req.host + ":" + std::to_string(req.port);
   asio::io_context ioc;
   beast::tcp_stream stream{ioc};
-  http::request<http::string_body> msg{
-    http::string_to_verb(req.method), req.target, 11};
+  http::request<http::string_body> msg{http::string_to_verb(req.method),
+                                       req.target, 11};
   msg.set(http::field::host, where);
   msg.set(http::field::user_agent, "sagactl");
   for (const auto& [name, value] : req.headers)

@@ -138,8 +138,8 @@ caf::expected<saga_filter> parse_filter(const query_params& params) {
                                     "completed, compensated or failed");
     f.state = *st;
   }
-  for (auto [name, field] : {std::pair{"definition", &f.definition},
-                             std::pair{"node", &f.node}}) {
+  for (auto [name, field] :
+       {std::pair{"definition", &f.definition}, std::pair{"node", &f.node}}) {
     if (auto x = param(params, name)) {
       if (x->size() > max_filter_text || !printable(*x))
         return bad_parameter(name, "expected at most 256 printable "
@@ -222,9 +222,9 @@ caf::expected<std::string> parse_operator(const std::string& body) {
   std::string by = "admin";
   for (auto i = doc.begin(); i != doc.end(); ++i) {
     if (i.key() != "by")
-      return make_error(errc::invalid_request,
-                        "unknown member '" + i.key().substr(0, 64)
-                          + "' in the body");
+      return make_error(errc::invalid_request, "unknown member '"
+                                                 + i.key().substr(0, 64)
+                                                 + "' in the body");
     if (!i.value().is_string()
         || !valid_operator(i.value().get_ref<const std::string&>()))
       return make_error(errc::invalid_request,
@@ -295,15 +295,13 @@ response result_response(const caf::expected<json>& x) {
 response method_not_allowed(std::string_view allow) {
   auto res = error_response(http::status::method_not_allowed,
                             "method_not_allowed",
-                            "method not allowed; use "
-                              + std::string{allow});
+                            "method not allowed; use " + std::string{allow});
   res.set(http::field::allow, std::string{allow});
   return res;
 }
 
 response not_found() {
-  return error_response(http::status::not_found, "not_found",
-                        "no such route");
+  return error_response(http::status::not_found, "not_found", "no such route");
 }
 
 bool is_http_error(const beast::error_code& ec) {
@@ -416,8 +414,7 @@ private:
     parser_->body_limit(static_cast<uint64_t>(srv_.config().max_body));
     stream_.expires_after(srv_.config().io_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec,
-                                                 size_t) {
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->on_read(ec);
                      });
   }
@@ -433,16 +430,15 @@ private:
                                      + " bytes"),
                     false);
     if (ec == http::error::header_limit)
-      return answer(error_response(
-                      http::status::request_header_fields_too_large,
-                      "header_too_large", "header block over 8 KiB"),
-                    false);
+      return answer(
+        error_response(http::status::request_header_fields_too_large,
+                       "header_too_large", "header block over 8 KiB"),
+        false);
     if (ec == http::error::end_of_stream || ec == http::error::partial_message
         || ec == beast::error::timeout)
       return close();
     if (ec && is_http_error(ec))
-      return answer(error_response(http::status::bad_request,
-                                   "invalid_request",
+      return answer(error_response(http::status::bad_request, "invalid_request",
                                    "malformed request: " + ec.message()),
                     false);
     if (ec)
@@ -525,9 +521,9 @@ caf::error admin_server_impl::listen() {
   tcp::endpoint ep{addr, cfg_.port};
   auto where = cfg_.host + ":" + std::to_string(cfg_.port);
   auto fail = [&](const char* what) {
-    return make_error(errc::invalid_config, "admin server: cannot " + std::string{what}
-                                              + " " + where + ": "
-                                              + ec.message());
+    return make_error(errc::invalid_config, "admin server: cannot "
+                                              + std::string{what} + " " + where
+                                              + ": " + ec.message());
   };
   if (acceptor_.open(ep.protocol(), ec); ec)
     return fail("open");
@@ -579,34 +575,34 @@ void admin_server_impl::stop() {
 }
 
 void admin_server_impl::do_accept() {
-  acceptor_.async_accept([this](boost::system::error_code ec,
-                                tcp::socket socket) {
-    if (stopping_ || ec == asio::error::operation_aborted) {
-      socket.close(ec);
-      return;
-    }
-    if (!ec) {
-      if (sessions_.size() >= cfg_.max_connections) {
-        socket.shutdown(tcp::socket::shutdown_both, ec);
+  acceptor_.async_accept(
+    [this](boost::system::error_code ec, tcp::socket socket) {
+      if (stopping_ || ec == asio::error::operation_aborted) {
         socket.close(ec);
-      } else {
-        std::make_shared<admin_session>(*this, std::move(socket))->start();
+        return;
       }
-    }
-    // Transient errors (too many open files) do not stop the server.
-    do_accept();
-  });
+      if (!ec) {
+        if (sessions_.size() >= cfg_.max_connections) {
+          socket.shutdown(tcp::socket::shutdown_both, ec);
+          socket.close(ec);
+        } else {
+          std::make_shared<admin_session>(*this, std::move(socket))->start();
+        }
+      }
+      // Transient errors (too many open files) do not stop the server.
+      do_accept();
+    });
 }
 
 response admin_server_impl::handle(const request& req) {
   try {
     return route(req);
   } catch (const std::exception& e) {
-    return error_response(http::status::internal_server_error,
-                          "internal_error", e.what());
+    return error_response(http::status::internal_server_error, "internal_error",
+                          e.what());
   } catch (...) {
-    return error_response(http::status::internal_server_error,
-                          "internal_error", "unknown exception");
+    return error_response(http::status::internal_server_error, "internal_error",
+                          "unknown exception");
   }
 }
 
@@ -645,8 +641,9 @@ response admin_server_impl::route(const request& req) {
         && action != "abort")
       return not_found();
     auto allowed = slash == std::string_view::npos ? "GET" : "POST";
-    if (req.method() != (slash == std::string_view::npos ? http::verb::get
-                                                         : http::verb::post))
+    if (req.method()
+        != (slash == std::string_view::npos ? http::verb::get
+                                            : http::verb::post))
       return method_not_allowed(allowed);
     auto id = percent_decode(rest.substr(0, slash), false);
     if (slash != std::string_view::npos) {

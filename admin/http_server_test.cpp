@@ -55,7 +55,8 @@ public:
   caf::expected<json> stats() override {
     std::lock_guard<std::mutex> guard{mtx_};
     calls_.push_back("stats");
-    return answer(json{{"states", {{"failed", 3}}}, {"definitions", json::object()}});
+    return answer(
+      json{{"states", {{"failed", 3}}}, {"definitions", json::object()}});
   }
 
   caf::expected<json> nodes() override {
@@ -75,7 +76,9 @@ public:
                             const std::string& by) override {
     std::lock_guard<std::mutex> guard{mtx_};
     calls_.push_back("retry " + id + " " + by);
-    return answer(json{{"id", id}, {"action", "retry"}, {"by", by},
+    return answer(json{{"id", id},
+                       {"action", "retry"},
+                       {"by", by},
                        {"state", "compensating"}});
   }
 
@@ -83,7 +86,9 @@ public:
                             const std::string& by) override {
     std::lock_guard<std::mutex> guard{mtx_};
     calls_.push_back("abort " + id + " " + by);
-    return answer(json{{"id", id}, {"action", "abort"}, {"by", by},
+    return answer(json{{"id", id},
+                       {"action", "abort"},
+                       {"by", by},
                        {"state", "compensating"}});
   }
 
@@ -337,9 +342,8 @@ TEST_F(admin_server_test, show_validates_the_id) {
   EXPECT_EQ(client_->get("/api/sagas/70de%3A25").result_int(), 200u);
   expect_error(client_->get("/api/sagas/a%2Fb"), 400, "invalid_request");
   expect_error(client_->get("/api/sagas/a%2"), 400, "invalid_request");
-  EXPECT_EQ(client_->post("/api/sagas/70de%3A26/abort", "", bearer)
-              .result_int(),
-            200u);
+  EXPECT_EQ(
+    client_->post("/api/sagas/70de%3A26/abort", "", bearer).result_int(), 200u);
   EXPECT_EQ(backend_->calls(),
             (std::vector<std::string>{"show 70de.x_y:z-25",
                                       "show " + std::string(200, 'a'),
@@ -407,8 +411,8 @@ TEST_F(admin_server_test, wrong_methods_are_405_with_allow) {
   res = client_->send({http::verb::delete_, "/api/sagas/x", 11});
   expect_error(res, 405, "method_not_allowed");
   EXPECT_EQ(header(res, http::field::allow), "GET");
-  for (auto target : {"/api/sagas", "/api/nodes", "/api/events", "/metrics",
-                      "/", "/app.js"})
+  for (auto target :
+       {"/api/sagas", "/api/nodes", "/api/events", "/metrics", "/", "/app.js"})
     expect_error(client_->post(target, "", bearer), 405, "method_not_allowed");
   EXPECT_TRUE(backend_->calls().empty());
 }
@@ -426,8 +430,9 @@ TEST_F(admin_server_test, overlong_target_is_400_and_overlong_header_is_431) {
 }
 
 TEST_F(admin_server_test, malformed_request_is_400) {
-  asio::write(client_->socket(), asio::buffer(std::string{
-                                   "GET /api/stats HTTP/1.1\r\nHost x\r\n\r\n"}));
+  asio::write(client_->socket(),
+              asio::buffer(
+                std::string{"GET /api/stats HTTP/1.1\r\nHost x\r\n\r\n"}));
   expect_error(client_->read(), 400, "invalid_request");
   EXPECT_TRUE(backend_->calls().empty());
 }
@@ -435,11 +440,11 @@ TEST_F(admin_server_test, malformed_request_is_400) {
 // -- mutating calls ---------------------------------------------------------------
 
 TEST_F(admin_server_test, mutating_calls_need_the_token) {
-  for (auto auth : {std::string{}, std::string{"Bearer wrong"},
-                    std::string{"Bearer s3cret-toke"},
-                    std::string{"Bearer s3cret-token2"},
-                    std::string{"Basic czNjcmV0LXRva2Vu"},
-                    std::string{"Bearer"}, std::string{token}}) {
+  for (auto auth :
+       {std::string{}, std::string{"Bearer wrong"},
+        std::string{"Bearer s3cret-toke"}, std::string{"Bearer s3cret-token2"},
+        std::string{"Basic czNjcmV0LXRva2Vu"}, std::string{"Bearer"},
+        std::string{token}}) {
     for (auto target : {"/api/sagas/s-1/retry", "/api/sagas/s-1/abort",
                         "/api/sagas/bad$id/abort"}) {
       auto res = client_->post(target, "{\"by\":\"alice\"}", auth);
@@ -486,7 +491,8 @@ TEST_F(admin_server_test, bad_bodies_and_ids_are_400) {
                "invalid_request", "saga id");
   EXPECT_TRUE(backend_->calls().empty());
   auto res = client_->post("/api/sagas/s-1/retry",
-                           "{\"by\": \"" + std::string(64, 'a') + "\"}", bearer);
+                           "{\"by\": \"" + std::string(64, 'a') + "\"}",
+                           bearer);
   EXPECT_EQ(res.result_int(), 200u) << res.body();
   EXPECT_EQ(client_->post("/api/sagas/s-1/abort", "{}", bearer).result_int(),
             200u);
@@ -499,9 +505,8 @@ TEST_F(admin_server_test, body_over_the_limit_is_413) {
   // At the limit: fine.
   auto by = std::string{"{\"by\": \"alice\"}"};
   auto at_limit = by + std::string(1024 - by.size(), ' ');
-  EXPECT_EQ(client_->post("/api/sagas/s-1/retry", at_limit, bearer)
-              .result_int(),
-            200u);
+  EXPECT_EQ(
+    client_->post("/api/sagas/s-1/retry", at_limit, bearer).result_int(), 200u);
   // One byte more: refused before the body is read, and the connection is
   // closed after the answer (the client still reads it, no reset).
   auto res = client_->post("/api/sagas/s-1/retry", at_limit + " ", bearer);
@@ -517,10 +522,10 @@ TEST_F(admin_server_test, body_over_the_limit_is_413) {
 
 TEST_F(admin_server_test, backend_errors_map_to_statuses) {
   const std::pair<errc, unsigned> cases[] = {
-    {errc::unknown_saga, 404},    {errc::invalid_request, 400},
-    {errc::invalid_state, 409},   {errc::journal_failure, 503},
-    {errc::no_route, 503},        {errc::shutting_down, 503},
-    {errc::fenced, 500},          {errc::handler_failed, 500},
+    {errc::unknown_saga, 404},  {errc::invalid_request, 400},
+    {errc::invalid_state, 409}, {errc::journal_failure, 503},
+    {errc::no_route, 503},      {errc::shutting_down, 503},
+    {errc::fenced, 500},        {errc::handler_failed, 500},
   };
   for (auto [code, status] : cases) {
     backend_->fail_with(saga::make_error(code, "it went wrong"));
@@ -637,7 +642,8 @@ TEST_F(admin_server_test, bad_input_targets_that_are_no_path_are_400) {
   EXPECT_TRUE(backend_->calls().empty());
 }
 
-TEST_F(admin_server_test, bad_input_query_texts_are_refused_naming_the_parameter) {
+TEST_F(admin_server_test,
+       bad_input_query_texts_are_refused_naming_the_parameter) {
   const std::pair<std::string, const char*> cases[] = {
     {"/api/sagas?cursor=%01abc", "'cursor'"},
     {"/api/sagas?cursor=" + std::string(1100, 'c'), "'cursor'"},

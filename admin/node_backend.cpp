@@ -107,9 +107,9 @@ caf::expected<json> node_backend::abort(const std::string& id,
         continue;
       auto address = n.value("admin", "");
       if (address.empty())
-        return make_error(errc::no_route,
-                          "saga " + id + " runs on node " + owner->first
-                            + ", which serves no admin API");
+        return make_error(errc::no_route, "saga " + id + " runs on node "
+                                            + owner->first
+                                            + ", which serves no admin API");
       auto where = admin::parse_address(address);
       if (!where)
         return where.error();
@@ -130,8 +130,7 @@ caf::expected<json> node_backend::abort(const std::string& id,
       auto code = body.is_object()
                     ? parse_errc(body.value("code", std::string{}))
                     : std::nullopt;
-      auto what = body.is_object() ? body.value("error", res->body)
-                                   : res->body;
+      auto what = body.is_object() ? body.value("error", res->body) : res->body;
       return make_error(code.value_or(errc::no_route),
                         "node " + owner->first + " answered "
                           + std::to_string(res->status) + ": " + what);

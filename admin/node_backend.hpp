@@ -7,8 +7,8 @@
 #include <string>
 
 #include "admin/admin_backend.hpp"
-#include "persistence/redis_url.hpp"
 #include "admin/saga_catalog.hpp"
+#include "persistence/redis_url.hpp"
 #include "saga/runtime.hpp"
 
 namespace saga::detail {

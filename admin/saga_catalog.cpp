@@ -4,10 +4,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "admin/saga_view.hpp"
 #include "core/parse_number.hpp"
 #include "persistence/redis_directory.hpp"
 #include "persistence/redis_journal.hpp"
-#include "admin/saga_view.hpp"
 #include "persistence/stream_codec.hpp"
 #include "saga/errc.hpp"
 #include "saga/replay.hpp"
@@ -166,8 +166,8 @@ std::vector<phase> phases_of(const saga_filter& f) {
 }
 
 caf::error io_error(const std::string& what, const redisReply& r) {
-  return make_error(errc::journal_failure, "redis: " + what + ": "
-                                             + error_text(r));
+  return make_error(errc::journal_failure,
+                    "redis: " + what + ": " + error_text(r));
 }
 
 /// Returns the show JSON of a history that cannot even be decoded: its
@@ -184,8 +184,8 @@ json raw_timeline(const std::string& id, const redisReply& r,
     uint64_t seq = 0;
     if (sid.size() > 2)
       parse_number(sid.substr(2), seq);
-    json ev{{"seq", seq}, {"type", ""}, {"step", nullptr}, {"attempt", 0},
-            {"error", ""}, {"time_ms", 0}};
+    json ev{{"seq", seq},   {"type", ""},  {"step", nullptr},
+            {"attempt", 0}, {"error", ""}, {"time_ms", 0}};
     const auto* fields = entry->element[1];
     for (size_t k = 0; k + 1 < fields->elements; k += 2) {
       auto name = text(fields->element[k]);
@@ -204,11 +204,16 @@ json raw_timeline(const std::string& id, const redisReply& r,
     }
     evs.push_back(std::move(ev));
   }
-  return json{{"id", id},           {"definition", ""},
-              {"state", "unknown"}, {"owner", owner},
-              {"epoch", epoch},     {"started_ms", 0},
-              {"ended_ms", 0},      {"error", why},
-              {"error_code", ""},   {"failed_step", ""},
+  return json{{"id", id},
+              {"definition", ""},
+              {"state", "unknown"},
+              {"owner", owner},
+              {"epoch", epoch},
+              {"started_ms", 0},
+              {"ended_ms", 0},
+              {"error", why},
+              {"error_code", ""},
+              {"failed_step", ""},
               {"invalid_history", true},
               {"steps", json::array()},
               {"events", std::move(evs)},
@@ -328,8 +333,8 @@ caf::expected<json> saga_catalog::list(const saga_filter& filter) {
       if (!r)
         return r.error();
       for (size_t i = 0; i < (*r)->elements; ++i)
-        result.push_back(candidate{std::string{text((*r)->element[i])},
-                                   pos.node, 0});
+        result.push_back(
+          candidate{std::string{text((*r)->element[i])}, pos.node, 0});
       exhausted = result.size() < n;
       return result;
     }
@@ -516,8 +521,7 @@ caf::expected<json> saga_catalog::list(const saga_filter& filter) {
 
 caf::expected<json> saga_catalog::show(const std::string& id) {
   if (!valid_saga_id(id))
-    return make_error(errc::invalid_request, "'" + id
-                                               + "' is not a saga id");
+    return make_error(errc::invalid_request, "'" + id + "' is not a saga id");
   auto c = conn();
   if (!c)
     return c.error();
@@ -548,8 +552,8 @@ caf::expected<json> saga_catalog::stats() {
   if (!c)
     return c.error();
   auto& rc = **c;
-  const saga_status ended[] = {saga_status::completed,
-                               saga_status::compensated, saga_status::failed};
+  const saga_status ended[] = {saga_status::completed, saga_status::compensated,
+                               saga_status::failed};
   std::vector<std::string> keys;
   for (auto s : ended)
     keys.push_back(redis_ended_key(to_string(s)));
@@ -601,7 +605,9 @@ caf::expected<json> saga_catalog::stats() {
       continue;
     auto& d = defs[name];
     if (d.is_null())
-      d = json{{"started", 0}, {"completed", 0}, {"compensated", 0},
+      d = json{{"started", 0},
+               {"completed", 0},
+               {"compensated", 0},
                {"failed", 0}};
     d[what] = integer((*counts)->element[i + 1]);
   }
@@ -658,8 +664,7 @@ caf::expected<json> saga_catalog::nodes() {
 caf::expected<std::pair<std::string, uint64_t>>
 saga_catalog::owner(const std::string& id) {
   if (!valid_saga_id(id))
-    return make_error(errc::invalid_request, "'" + id
-                                               + "' is not a saga id");
+    return make_error(errc::invalid_request, "'" + id + "' is not a saga id");
   auto c = conn();
   if (!c)
     return c.error();

@@ -9,12 +9,12 @@
 
 #include <hiredis/hiredis.h>
 
+#include "admin/saga_catalog.hpp"
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_journal.hpp"
-#include "admin/saga_catalog.hpp"
 #include "saga/saga.hpp"
-#include "tests/support/redis_server.hpp"
 #include "tests/sample_sagas.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace std::chrono_literals;
 
@@ -49,8 +49,7 @@ std::vector<strings> history_of(saga_status state, const std::string& def) {
   std::vector<strings> h{{"saga_started", "-1", "0", def, ""},
                          {"step_started", "0", "1", "", ""}};
   switch (state) {
-    case saga_status::running:
-      break;
+    case saga_status::running: break;
     case saga_status::compensating:
       h.push_back({"step_succeeded", "0", "1", "{}", ""});
       h.push_back({"compensation_started", "0", "0",
@@ -202,7 +201,8 @@ TEST_F(saga_catalog_test, a_page_reads_at_most_scan_candidates) {
   EXPECT_EQ(walk(f), (strings{"x-103", "x-117"}));
 }
 
-TEST_F(saga_catalog_test, ended_sagas_come_newest_first_and_pages_continue_exactly) {
+TEST_F(saga_catalog_test,
+       ended_sagas_come_newest_first_and_pages_continue_exactly) {
   auto t = now_ms();
   // Three of them ended in the same millisecond.
   put("e-1", saga_status::completed, "n1", 9000, "purchase", t - 5000);
@@ -230,7 +230,9 @@ TEST_F(saga_catalog_test, ended_sagas_come_newest_first_and_pages_continue_exact
   EXPECT_EQ((*second)["sagas"][1]["id"], "e-2");
 }
 
-TEST_F(saga_catalog_test, without_a_state_unfinished_come_first_then_failed_compensated_completed) {
+TEST_F(
+  saga_catalog_test,
+  without_a_state_unfinished_come_first_then_failed_compensated_completed) {
   add_node("n1");
   put("r-1", saga_status::running, "n1");
   put("c-1", saga_status::completed, "n1");
@@ -242,8 +244,8 @@ TEST_F(saga_catalog_test, without_a_state_unfinished_come_first_then_failed_comp
   EXPECT_EQ(walk(f), (strings{"k-1", "r-1", "f-1", "p-1", "c-1"}));
   // A retried saga still in the failed index is listed once, as running.
   put("f-2", saga_status::running, "n1");
-  cmd({"ZADD", redis_ended_key(to_string(saga_status::failed)), std::to_string(now_ms()),
-       "f-2"});
+  cmd({"ZADD", redis_ended_key(to_string(saga_status::failed)),
+       std::to_string(now_ms()), "f-2"});
   f.limit = 50;
   auto all = walk(f);
   EXPECT_EQ(std::count(all.begin(), all.end(), "f-2"), 1);
@@ -347,9 +349,8 @@ TEST_F(saga_catalog_test, show_of_unknown_bad_and_undecodable_sagas) {
             std::string::npos);
   EXPECT_TRUE(is(cat.show("bad id!").error(), errc::invalid_request));
   // Not a type this build knows: the entries are shown as stored.
-  cmd({"XADD", "saga:{odd}:events", "0-1", "type", "saga_started", "step",
-       "-1", "attempt", "0", "data", definition_text("x"), "error", "", "time",
-       "5"});
+  cmd({"XADD", "saga:{odd}:events", "0-1", "type", "saga_started", "step", "-1",
+       "attempt", "0", "data", definition_text("x"), "error", "", "time", "5"});
   cmd({"XADD", "saga:{odd}:events", "0-2", "type", "from_the_future", "step",
        "0", "attempt", "1", "data", "", "error", "", "time", "6"});
   auto odd = cat.show("odd");
@@ -375,12 +376,14 @@ TEST_F(saga_catalog_test, stats_count_indexes_and_definitions) {
        "7", "failed:purchase", "1", "started:ns:refund", "2"});
   auto x = catalog().stats();
   ASSERT_TRUE(x) << describe(x.error());
-  EXPECT_EQ((*x)["states"],
-            json({{"unfinished", 3}, {"completed", 2}, {"compensated", 0},
-                  {"failed", 1}}));
-  EXPECT_EQ((*x)["definitions"]["purchase"],
-            json({{"started", 10}, {"completed", 7}, {"compensated", 0},
-                  {"failed", 1}}));
+  EXPECT_EQ((*x)["states"], json({{"unfinished", 3},
+                                  {"completed", 2},
+                                  {"compensated", 0},
+                                  {"failed", 1}}));
+  EXPECT_EQ((*x)["definitions"]["purchase"], json({{"started", 10},
+                                                   {"completed", 7},
+                                                   {"compensated", 0},
+                                                   {"failed", 1}}));
   // Split at the first ':' only.
   EXPECT_EQ((*x)["definitions"]["ns:refund"]["started"], 2);
 }

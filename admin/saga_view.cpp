@@ -1,6 +1,5 @@
 #include "admin/saga_view.hpp"
 
-
 #include "core/json_depth.hpp"
 #include "core/parse_number.hpp"
 #include "saga/errc.hpp"
@@ -116,23 +115,17 @@ json step_operations_json(const std::vector<event>& events, int32_t index) {
     if (ev.step != index)
       continue;
     switch (ev.type) {
-      case event_type::step_started:
-        start("execute", ev);
-        break;
+      case event_type::step_started: start("execute", ev); break;
       case event_type::step_succeeded:
         settle("execute", ev, "succeeded");
         break;
       case event_type::step_attempt_failed:
-      case event_type::step_failed:
-        settle("execute", ev, "failed");
-        break;
+      case event_type::step_failed: settle("execute", ev, "failed"); break;
       case event_type::step_attempt_timed_out:
       case event_type::step_timed_out:
         settle("execute", ev, "timed_out");
         break;
-      case event_type::step_compensating:
-        start("compensate", ev);
-        break;
+      case event_type::step_compensating: start("compensate", ev); break;
       case event_type::step_compensated:
         settle("compensate", ev, "compensated");
         break;
@@ -140,8 +133,7 @@ json step_operations_json(const std::vector<event>& events, int32_t index) {
       case event_type::compensation_failed:
         settle("compensate", ev, "compensation_failed");
         break;
-      default:
-        break;
+      default: break;
     }
   }
   return ops;

@@ -15,8 +15,7 @@ struct history {
   std::vector<event> events;
 
   history& add(event_type type, int32_t step = -1, uint32_t attempt = 0,
-               std::string data = {}, std::string error = {},
-               int64_t dt = -1) {
+               std::string data = {}, std::string error = {}, int64_t dt = -1) {
     event ev;
     ev.seq = events.size() + 1;
     ev.type = type;
@@ -60,8 +59,8 @@ history compensated_purchase() {
 }
 
 TEST(saga_view, owner_tokens_split_at_the_last_slash) {
-  EXPECT_EQ(parse_owner_token("orders/7"), std::make_pair(std::string{"orders"},
-                                                          uint64_t{7}));
+  EXPECT_EQ(parse_owner_token("orders/7"),
+            std::make_pair(std::string{"orders"}, uint64_t{7}));
   EXPECT_EQ(parse_owner_token("a/b/12").first, "a/b");
   EXPECT_EQ(parse_owner_token("a/b/12").second, 12u);
   EXPECT_EQ(parse_owner_token("lonely").first, "lonely");
@@ -104,10 +103,12 @@ TEST(saga_view, the_timeline_has_one_operation_per_attempt) {
   EXPECT_EQ(s0["result"], json({{"txId", "t-1"}}));
   EXPECT_EQ(s0["compensation_attempts"], 2);
   ASSERT_EQ(s0["operations"].size(), 3u);
-  EXPECT_EQ(s0["operations"][0],
-            json({{"op", "execute"}, {"attempt", 1}, {"started_ms", t0 + 1},
-                  {"ended_ms", t0 + 4}, {"outcome", "succeeded"},
-                  {"error", ""}}));
+  EXPECT_EQ(s0["operations"][0], json({{"op", "execute"},
+                                       {"attempt", 1},
+                                       {"started_ms", t0 + 1},
+                                       {"ended_ms", t0 + 4},
+                                       {"outcome", "succeeded"},
+                                       {"error", ""}}));
   EXPECT_EQ(s0["operations"][1]["op"], "compensate");
   EXPECT_EQ(s0["operations"][1]["outcome"], "compensation_failed");
   EXPECT_EQ(s0["operations"][1]["error"], "busy");
@@ -125,9 +126,12 @@ TEST(saga_view, the_timeline_has_one_operation_per_attempt) {
   EXPECT_EQ(s1["operations"][2]["op"], "compensate");
   EXPECT_EQ(s1["operations"][2]["outcome"], "compensated");
   ASSERT_EQ(x["events"].size(), h.events.size());
-  EXPECT_EQ(x["events"][0],
-            json({{"seq", 1}, {"type", "saga_started"}, {"step", nullptr},
-                  {"attempt", 0}, {"error", ""}, {"time_ms", t0}}));
+  EXPECT_EQ(x["events"][0], json({{"seq", 1},
+                                  {"type", "saga_started"},
+                                  {"step", nullptr},
+                                  {"attempt", 0},
+                                  {"error", ""},
+                                  {"time_ms", t0}}));
   EXPECT_EQ(x["events"][4]["step"], 1);
   EXPECT_TRUE(x["operator_actions"].empty());
 }
@@ -154,8 +158,10 @@ TEST(saga_view, aborts_and_retries_are_operator_actions) {
          R"({"code":"aborted","by":"alice"})", "aborted by alice", 500);
   auto actions = operator_actions_json(h.events);
   ASSERT_EQ(actions.size(), 1u);
-  EXPECT_EQ(actions[0], json({{"action", "abort"}, {"by", "alice"},
-                              {"time_ms", t0 + 500}, {"seq", 4}}));
+  EXPECT_EQ(actions[0], json({{"action", "abort"},
+                              {"by", "alice"},
+                              {"time_ms", t0 + 500},
+                              {"seq", 4}}));
   // A compensation for a failure is nobody's action.
   auto plain = compensated_purchase();
   EXPECT_TRUE(operator_actions_json(plain.events).empty());

@@ -70,7 +70,8 @@ std::optional<json> read_json(const fs::path& p) {
 }
 
 /// The value at a path of object keys, if it is a number (bools count 0/1).
-std::optional<double> num(const json& j, std::initializer_list<const char*> path) {
+std::optional<double> num(const json& j,
+                          std::initializer_list<const char*> path) {
   const json* cur = &j;
   for (const char* k : path) {
     if (!cur->is_object() || !cur->contains(k))
@@ -100,7 +101,8 @@ std::string str(const json& j, std::initializer_list<const char*> path,
 }
 
 std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+  while (!s.empty()
+         && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
     s.pop_back();
   size_t i = 0;
   while (i < s.size() && s[i] == ' ')
@@ -131,7 +133,8 @@ std::vector<std::pair<double, json>> numbered(const fs::path& dir,
 }
 
 /// The reason a stage left, or nullopt if it did not skip.
-std::optional<std::string> skipped(const fs::path& dir, const std::string& name) {
+std::optional<std::string> skipped(const fs::path& dir,
+                                   const std::string& name) {
   auto t = read_text(dir / (name + ".skipped"));
   if (!t)
     return std::nullopt;
@@ -191,11 +194,17 @@ std::string ms(double us) {
   return fixed(v, v < 10 ? 3 : (v < 100 ? 2 : 1));
 }
 
-std::string mib(double bytes) { return fixed(bytes / 1048576.0, 1); }
+std::string mib(double bytes) {
+  return fixed(bytes / 1048576.0, 1);
+}
 
-std::string gib(double bytes) { return fixed(bytes / 1073741824.0, 2); }
+std::string gib(double bytes) {
+  return fixed(bytes / 1073741824.0, 2);
+}
 
-std::string pct(double fraction) { return fixed(fraction * 100, 1) + "%"; }
+std::string pct(double fraction) {
+  return fixed(fraction * 100, 1) + "%";
+}
 
 std::string opt_or(const std::optional<double>& v,
                    const std::function<std::string(double)>& f,
@@ -220,7 +229,7 @@ std::string short_num(double v) {
     return sig3(v / 1e3) + "k";
   if (a >= 1e3 && std::fabs(v - std::round(v)) < 1e-9)
     return std::fabs(std::fmod(v, 1000)) < 1e-9 ? sig3(v / 1e3) + "k"
-                                                 : fixed(v, 0);
+                                                : fixed(v, 0);
   return sig3(v);
 }
 
@@ -335,7 +344,8 @@ std::string svg_plot(const std::string& title, axis x, axis y,
   fit_axis(y, ys, y0, y1);
   auto map = [](const axis& a, double v, double lo, double hi) {
     if (a.log)
-      return (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo));
+      return (std::log10(v) - std::log10(lo))
+             / (std::log10(hi) - std::log10(lo));
     return (v - lo) / (hi - lo);
   };
   auto sx = [&](double v) { return left + map(x, v, x0, x1) * pw; };
@@ -345,7 +355,8 @@ std::string svg_plot(const std::string& title, axis x, axis y,
     << "\" height=\"" << height << "\" viewBox=\"0 0 " << width << ' ' << height
     << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
     << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    << "<text x=\"" << left + pw / 2 << "\" y=\"24\" text-anchor=\"middle\" "
+    << "<text x=\"" << left + pw / 2
+    << "\" y=\"24\" text-anchor=\"middle\" "
        "font-size=\"15\" font-weight=\"bold\">"
     << xml(title) << "</text>\n";
   // Grid and ticks.
@@ -394,8 +405,9 @@ std::string svg_plot(const std::string& title, axis x, axis y,
       pts << sx(px) << ',' << sy(py) << ' ';
     }
     o << "<polyline fill=\"none\" stroke=\"" << s.color
-      << "\" stroke-width=\"2\"" << (s.dashed ? " stroke-dasharray=\"4 3\"" : "")
-      << " points=\"" << pts.str() << "\"/>\n";
+      << "\" stroke-width=\"2\""
+      << (s.dashed ? " stroke-dasharray=\"4 3\"" : "") << " points=\""
+      << pts.str() << "\"/>\n";
     for (auto [px, py] : s.points) {
       if ((x.log && px <= 0) || (y.log && py <= 0))
         continue;
@@ -410,9 +422,10 @@ std::string svg_plot(const std::string& title, axis x, axis y,
   for (const auto& s : data) {
     o << "<line x1=\"" << left + pw + 14 << "\" y1=\"" << ly << "\" x2=\""
       << left + pw + 40 << "\" y2=\"" << ly << "\" stroke=\"" << s.color
-      << "\" stroke-width=\"2\"" << (s.dashed ? " stroke-dasharray=\"4 3\"" : "")
-      << "/>\n<circle cx=\"" << left + pw + 27 << "\" cy=\"" << ly
-      << "\" r=\"3.5\" fill=\"" << s.color << "\"/>\n"
+      << "\" stroke-width=\"2\""
+      << (s.dashed ? " stroke-dasharray=\"4 3\"" : "") << "/>\n<circle cx=\""
+      << left + pw + 27 << "\" cy=\"" << ly << "\" r=\"3.5\" fill=\"" << s.color
+      << "\"/>\n"
       << "<text x=\"" << left + pw + 46 << "\" y=\"" << ly + 4 << "\">"
       << xml(s.name) << "</text>\n";
     ly += 20;
@@ -448,12 +461,15 @@ struct target_row {
   std::string what, goal, measured, mark;
 };
 
-std::string met(bool ok) { return ok ? "met" : "**MISSED**"; }
+std::string met(bool ok) {
+  return ok ? "met" : "**MISSED**";
+}
 
 const std::string not_measured = "not measured";
 
 /// The run with the highest sagas/s, if any.
-const std::pair<double, json>* best_of(const std::vector<std::pair<double, json>>& runs) {
+const std::pair<double, json>*
+best_of(const std::vector<std::pair<double, json>>& runs) {
   const std::pair<double, json>* best = nullptr;
   for (const auto& r : runs) {
     auto v = num(r.second, {"sagas_per_s"});
@@ -466,7 +482,9 @@ const std::pair<double, json>* best_of(const std::vector<std::pair<double, json>
 /// One saga_bench run as a Markdown table row.
 std::string bench_row(const std::string& first, const json& j, bool redis) {
   std::ostringstream o;
-  auto lat = [&](const char* p) { return opt_or(num(j, {"latency_us", p}), ms); };
+  auto lat = [&](const char* p) {
+    return opt_or(num(j, {"latency_us", p}), ms);
+  };
   o << "| " << first << " | " << opt_or(num(j, {"sagas_per_s"}), grouped)
     << " | " << opt_or(num(j, {"events_per_s"}), grouped) << " | " << lat("p50")
     << " | " << lat("p90") << " | " << lat("p99") << " | " << lat("p999")
@@ -477,8 +495,9 @@ std::string bench_row(const std::string& first, const json& j, bool redis) {
     << grouped(num(j, {"errors"}).value_or(0)) << " | "
     << opt_or(num(j, {"memory", "peak_rss_bytes"}), mib);
   if (redis) {
-    o << " | " << opt_or(num(j, {"redis_commands_per_saga"}),
-                         [](double v) { return fixed(v, 1); })
+    o << " | "
+      << opt_or(num(j, {"redis_commands_per_saga"}),
+                [](double v) { return fixed(v, 1); })
       << " | " << opt_or(num(j, {"ceiling", "xadd_per_s"}), grouped) << " | "
       << opt_or(num(j, {"ceiling", "events_fraction"}), pct);
   }
@@ -487,10 +506,11 @@ std::string bench_row(const std::string& first, const json& j, bool redis) {
 }
 
 std::string bench_header(const std::string& first, bool redis) {
-  std::string h = "| " + first
-                  + " | sagas/s | events/s | p50 ms | p90 ms | p99 ms | p99.9 ms "
-                    "| max ms | completed / compensated / rejected / errors | "
-                    "peak RSS MiB";
+  std::string h
+    = "| " + first
+      + " | sagas/s | events/s | p50 ms | p90 ms | p99 ms | p99.9 ms "
+        "| max ms | completed / compensated / rejected / errors | "
+        "peak RSS MiB";
   std::string sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:";
   if (redis) {
     h += " | Redis cmds/saga | XADD ceiling/s | events/s vs ceiling";
@@ -566,9 +586,9 @@ void header_section(std::ostream& md, const report_input& in) {
         "run; run scripts/bench.sh again rather than editing. -->\n\n"
      << "Measured on " << str(env, {"date"}) << " by `scripts/bench.sh` at "
      << "commit " << str(env, {"commit"})
-     << (total_seconds ? ", in " + fixed(*total_seconds, 0)
-                           + " s including setup and build"
-                       : std::string{})
+     << (total_seconds
+           ? ", in " + fixed(*total_seconds, 0) + " s including setup and build"
+           : std::string{})
      << ". Every figure on this page comes from that run; the references "
         "from issue 9 are marked as such.\n\n";
   if (auto busy = num(env, {"cpu_busy_percent_before_measuring"});
@@ -595,8 +615,9 @@ void machine_section(std::ostream& md, const report_input& in) {
      << "| load average (1, 5, 15 min) before the run | "
      << str(env, {"loadavg_at_start"}) << " |\n"
      << "| CPU busy in the second before the measurements (other processes) | "
-     << opt_or(num(env, {"cpu_busy_percent_before_measuring"}),
-               [](double v) { return fixed(v, 0) + "%"; }, "?")
+     << opt_or(
+          num(env, {"cpu_busy_percent_before_measuring"}),
+          [](double v) { return fixed(v, 0) + "%"; }, "?")
      << " |\n";
   if (env.contains("versions") && env["versions"].is_object()) {
     // The ones issue 9 asks for first, then the rest.
@@ -687,7 +708,8 @@ std::vector<target_row> evaluate_targets(const report_input& in) {
       if (std::fabs(f - 50) < 1e-9) {
         auto p99 = num(j, {"latency_us", "p99"});
         if (p99) {
-          r.measured = ms(*p99) + " ms at " + grouped(num(j, {"config", "rate"}).value_or(0))
+          r.measured = ms(*p99) + " ms at "
+                       + grouped(num(j, {"config", "rate"}).value_or(0))
                        + " sagas/s offered ("
                        + grouped(num(j, {"sagas_per_s"}).value_or(0))
                        + " ended/s)";
@@ -711,8 +733,8 @@ std::vector<target_row> evaluate_targets(const report_input& in) {
         break;
       }
     if (largest) {
-      auto reached = num(largest->second, {"memory", "probe_sagas_in_flight"})
-                       .value_or(0);
+      auto reached
+        = num(largest->second, {"memory", "probe_sagas_in_flight"}).value_or(0);
       auto rss = num(largest->second, {"memory", "peak_rss_bytes"}).value_or(0);
       auto per = num(largest->second, {"memory", "bytes_per_in_flight_saga"})
                    .value_or(0);
@@ -724,8 +746,8 @@ std::vector<target_row> evaluate_targets(const report_input& in) {
                      && rss <= target_inflight_bytes);
       } else {
         r.measured = "largest probe " + grouped(largest->first)
-                     + " sagas: " + gib(rss) + " GiB peak RSS, "
-                     + grouped(per) + " bytes per saga (1,000,000 not run)";
+                     + " sagas: " + gib(rss) + " GiB peak RSS, " + grouped(per)
+                     + " bytes per saga (1,000,000 not run)";
       }
     }
     targets.push_back(r);
@@ -760,8 +782,7 @@ std::vector<target_row> evaluate_targets(const report_input& in) {
 }
 
 /// The targets table.
-void targets_section(std::ostream& md,
-                     const std::vector<target_row>& targets) {
+void targets_section(std::ostream& md, const std::vector<target_row>& targets) {
   md << "## Targets\n\n| target | goal | measured in this run | |\n"
         "|---|---|---|---|\n";
   for (const auto& t : targets)
@@ -774,28 +795,29 @@ void targets_section(std::ostream& md,
 void references_section(std::ostream& md, const report_input& in) {
   const auto& dir = in.dir;
   auto rps = [&](const char* name) { return redis_benchmark_rps(dir / name); };
-  md << "## References\n\n"
-        "From issue 9 (measured elsewhere or earlier, not in this run):\n\n"
-        "| system | setup | figure |\n|---|---|---|\n"
-        "| DTM on Redis | 8-core app + 4-core Redis | ~10,900 sagas/s |\n"
-        "| Temporal | 9 large nodes | ~2,700-2,900 workflows/s |\n"
-        "| the seed library (@esengine/transaction, Node + ioredis) | this "
-        "machine kind, one saga at a time | 1,471 3-step sagas/s, p99 1.5 ms |\n"
-        "| the seed library | this machine kind, 64 in flight | 3,002 "
-        "sagas/s, p99 27 ms |\n"
-        "| redis-benchmark | pipelined XADD into one stream | ~540,000/s |\n"
-        "| redis-benchmark | each XADD creates a new stream | ~200,000/s |\n\n"
-        "The same ceilings measured in this run, on the Redis the sagas "
-        "used:\n\n| measurement | XADD/s |\n|---|---:|\n"
-     << "| redis-benchmark, one stream, no pipelining (`-P 1`) | "
-     << opt_or(rps("redis_xadd_one_stream_p1.csv"), grouped, not_measured)
-     << " |\n"
-     << "| redis-benchmark, one stream, `-P 32` | "
-     << opt_or(rps("redis_xadd_one_stream_p32.csv"), grouped, not_measured)
-     << " |\n"
-     << "| redis-benchmark, a new stream per XADD (`-r`), `-P 32` | "
-     << opt_or(rps("redis_xadd_new_stream_p32.csv"), grouped, not_measured)
-     << " |\n";
+  md
+    << "## References\n\n"
+       "From issue 9 (measured elsewhere or earlier, not in this run):\n\n"
+       "| system | setup | figure |\n|---|---|---|\n"
+       "| DTM on Redis | 8-core app + 4-core Redis | ~10,900 sagas/s |\n"
+       "| Temporal | 9 large nodes | ~2,700-2,900 workflows/s |\n"
+       "| the seed library (@esengine/transaction, Node + ioredis) | this "
+       "machine kind, one saga at a time | 1,471 3-step sagas/s, p99 1.5 ms |\n"
+       "| the seed library | this machine kind, 64 in flight | 3,002 "
+       "sagas/s, p99 27 ms |\n"
+       "| redis-benchmark | pipelined XADD into one stream | ~540,000/s |\n"
+       "| redis-benchmark | each XADD creates a new stream | ~200,000/s |\n\n"
+       "The same ceilings measured in this run, on the Redis the sagas "
+       "used:\n\n| measurement | XADD/s |\n|---|---:|\n"
+    << "| redis-benchmark, one stream, no pipelining (`-P 1`) | "
+    << opt_or(rps("redis_xadd_one_stream_p1.csv"), grouped, not_measured)
+    << " |\n"
+    << "| redis-benchmark, one stream, `-P 32` | "
+    << opt_or(rps("redis_xadd_one_stream_p32.csv"), grouped, not_measured)
+    << " |\n"
+    << "| redis-benchmark, a new stream per XADD (`-r`), `-P 32` | "
+    << opt_or(rps("redis_xadd_new_stream_p32.csv"), grouped, not_measured)
+    << " |\n";
   {
     std::vector<double> ceilings;
     auto add = [&](const json& j) {
@@ -838,7 +860,8 @@ void references_section(std::ostream& md, const report_input& in) {
                + opt_or(num(*j, {"latency_us", "p99"}), ms) + " ms";
       };
       md << "| 1 | 1,471 sagas/s, p99 1.5 ms | " << cell(one) << " |\n"
-         << "| 64 | 3,002 sagas/s, p99 27 ms | " << cell(sixty_four) << " |\n\n";
+         << "| 64 | 3,002 sagas/s, p99 27 ms | " << cell(sixty_four)
+         << " |\n\n";
     }
   }
 }
@@ -906,7 +929,8 @@ void failures_section(std::ostream& md, const report_input& in) {
       if (!j)
         return;
       md << bench_row(std::string{name} + ", "
-                        + grouped(num(*j, {"config", "concurrency"}).value_or(0)),
+                        + grouped(
+                          num(*j, {"config", "concurrency"}).value_or(0)),
                       *j, true); // "-" in the Redis columns of memory
     };
     row("memory", in.failure_memory);
@@ -944,27 +968,33 @@ void latency_section(std::ostream& md, report_input& in) {
     std::vector<double> fr;
     for (const auto& [f, j] : in.open_redis) {
       fr.push_back(f);
-      p50.points.emplace_back(f, num(j, {"latency_us", "p50"}).value_or(0) / 1000);
-      p90.points.emplace_back(f, num(j, {"latency_us", "p90"}).value_or(0) / 1000);
-      p99.points.emplace_back(f, num(j, {"latency_us", "p99"}).value_or(0) / 1000);
-      p999.points.emplace_back(f,
-                               num(j, {"latency_us", "p999"}).value_or(0) / 1000);
+      p50.points.emplace_back(f,
+                              num(j, {"latency_us", "p50"}).value_or(0) / 1000);
+      p90.points.emplace_back(f,
+                              num(j, {"latency_us", "p90"}).value_or(0) / 1000);
+      p99.points.emplace_back(f,
+                              num(j, {"latency_us", "p99"}).value_or(0) / 1000);
+      p999.points.emplace_back(f, num(j, {"latency_us", "p999"}).value_or(0)
+                                    / 1000);
     }
-    axis x{"offered load, % of the best closed-loop Redis throughput", false,
+    axis x{"offered load, % of the best closed-loop Redis throughput",
+           false,
            {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100},
            [](double v) { return fixed(v, 0) + "%"; }};
     axis y{"latency, ms", true, {}, short_num};
     in.write_svg("latency.svg",
-                        svg_plot("Latency percentiles: Redis journal, open loop",
-                                 x, y, {p50, p90, p99, p999},
-                                 {{target_p99_us / 1000,
-                                   "p99 target at 50%: 2 ms", "#d62728"}}));
+                 svg_plot("Latency percentiles: Redis journal, open loop", x, y,
+                          {p50, p90, p99, p999},
+                          {{target_p99_us / 1000, "p99 target at 50%: 2 ms",
+                            "#d62728"}}));
     md << "![latency percentiles against load](bench/latency.svg)\n\n"
        << "| load | offered sagas/s | ended sagas/s | p50 ms | p90 ms | p99 ms "
           "| p99.9 ms | max ms | rejected | errors | events/s vs ceiling |\n"
           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const auto& [f, j] : in.open_redis) {
-      auto lat = [&](const char* p) { return opt_or(num(j, {"latency_us", p}), ms); };
+      auto lat = [&](const char* p) {
+        return opt_or(num(j, {"latency_us", p}), ms);
+      };
       md << "| " << fixed(f, 0) << "% | "
          << opt_or(num(j, {"config", "rate"}), grouped) << " | "
          << opt_or(num(j, {"sagas_per_s"}), grouped) << " | " << lat("p50")
@@ -999,27 +1029,30 @@ void memory_section(std::ostream& md, report_input& in) {
     std::vector<double> ns;
     for (const auto& [n, j] : in.inflight) {
       ns.push_back(n);
-      peak.points.emplace_back(
-        n, num(j, {"memory", "peak_rss_bytes"}).value_or(0) / 1048576.0);
-      growth.points.emplace_back(
-        n, num(j, {"memory", "probe_rss_delta_bytes"}).value_or(0) / 1048576.0);
+      peak.points.emplace_back(n,
+                               num(j, {"memory", "peak_rss_bytes"}).value_or(0)
+                                 / 1048576.0);
+      growth.points
+        .emplace_back(n, num(j, {"memory", "probe_rss_delta_bytes"}).value_or(0)
+                           / 1048576.0);
     }
     axis x{"sagas parked in flight", true, ns, short_num};
     axis y{"RSS, MiB", true, {}, short_num};
-    in.write_svg(
-      "memory.svg",
-      svg_plot("Memory: parked sagas, memory journal", x, y, {peak, growth},
-               {{target_inflight_bytes / 1048576.0, "target at 1M: 4 GiB",
-                 "#d62728"}}));
+    in.write_svg("memory.svg", svg_plot("Memory: parked sagas, memory journal",
+                                        x, y, {peak, growth},
+                                        {{target_inflight_bytes / 1048576.0,
+                                          "target at 1M: 4 GiB", "#d62728"}}));
     md << "![RSS against sagas in flight](bench/memory.svg)\n\n"
        << "| sagas started | parked (reached) | RSS growth MiB | bytes per "
           "saga | peak process RSS MiB |\n|---:|---:|---:|---:|---:|\n";
     for (const auto& [n, j] : in.inflight)
       md << "| " << grouped(n) << " | "
-         << opt_or(num(j, {"memory", "probe_sagas_in_flight"}), grouped) << " | "
-         << opt_or(num(j, {"memory", "probe_rss_delta_bytes"}), mib) << " | "
+         << opt_or(num(j, {"memory", "probe_sagas_in_flight"}), grouped)
+         << " | " << opt_or(num(j, {"memory", "probe_rss_delta_bytes"}), mib)
+         << " | "
          << opt_or(num(j, {"memory", "bytes_per_in_flight_saga"}), grouped)
-         << " | " << opt_or(num(j, {"memory", "peak_rss_bytes"}), mib) << " |\n";
+         << " | " << opt_or(num(j, {"memory", "peak_rss_bytes"}), mib)
+         << " |\n";
     for (const auto& [n, why] : in.inflight_skipped)
       md << "| " << grouped(n) << " | " << not_measured << ": " << why
          << " | | | |\n";
@@ -1039,11 +1072,14 @@ void recovery_section(std::ostream& md, const report_input& in) {
           "recovery_concurrency |\n|---:|---:|---|---:|---:|---:|\n"
        << "| " << opt_or(num(j, {"recover", "sagas"}), grouped) << " | "
        << opt_or(num(j, {"recover", "recovered"}), grouped) << " | "
-       << (num(j, {"recover", "all_terminal"}).value_or(0) != 0 ? "yes" : "**no**")
+       << (num(j, {"recover", "all_terminal"}).value_or(0) != 0 ? "yes"
+                                                                : "**no**")
        << " | "
-       << opt_or(num(j, {"recover", "seconds"}), [](double v) { return fixed(v, 2); })
+       << opt_or(num(j, {"recover", "seconds"}),
+                 [](double v) { return fixed(v, 2); })
        << " | " << opt_or(num(j, {"recover", "sagas_per_s"}), grouped) << " | "
-       << opt_or(num(j, {"recover", "recovery_concurrency"}), grouped) << " |\n\n";
+       << opt_or(num(j, {"recover", "recovery_concurrency"}), grouped)
+       << " |\n\n";
   } else {
     auto why = skipped(dir, "recover");
     md << not_measured << (why ? ": " + *why : std::string{}) << ".\n\n";
@@ -1094,7 +1130,8 @@ void failover_section(std::ostream& md, const report_input& in) {
        << " debits are in flight. Resumed = until b reports it resumed a's "
           "sagas; finished = until no saga of a or b is unfinished. Expected: "
           "0.75 to 1.25 leases (README, \"Deployment\").\n\n"
-          "| | median ms | min ms | max ms | runs |\n|---|---:|---:|---:|---:|\n";
+          "| | median ms | min ms | max ms | runs "
+          "|\n|---|---:|---:|---:|---:|\n";
     auto row = [&](const char* name, const char* key) {
       if (!j.contains(key) || j[key].is_null()) {
         md << "| " << name << " | - | - | - | 0 |\n";
@@ -1172,14 +1209,28 @@ void micro_section(std::ostream& md, const report_input& in) {
     if (ctx.is_object())
       md << ", " << ctx.value("num_cpus", 0) << " CPUs at "
          << ctx.value("mhz_per_cpu", 0) << " MHz";
-    md << "):\n\n| benchmark | iterations | real time | CPU time | "
-          "items/s | bytes/s | counters |\n|---|---:|---:|---:|---:|---:|---|\n";
-    const std::vector<std::string> standard{
-      "name", "family_index", "per_family_instance_index", "run_name",
-      "run_type", "repetitions", "repetition_index", "threads", "iterations",
-      "real_time", "cpu_time", "time_unit", "items_per_second",
-      "bytes_per_second", "aggregate_name", "aggregate_unit", "label",
-      "error_occurred", "error_message"};
+    md
+      << "):\n\n| benchmark | iterations | real time | CPU time | "
+         "items/s | bytes/s | counters |\n|---|---:|---:|---:|---:|---:|---|\n";
+    const std::vector<std::string> standard{"name",
+                                            "family_index",
+                                            "per_family_instance_index",
+                                            "run_name",
+                                            "run_type",
+                                            "repetitions",
+                                            "repetition_index",
+                                            "threads",
+                                            "iterations",
+                                            "real_time",
+                                            "cpu_time",
+                                            "time_unit",
+                                            "items_per_second",
+                                            "bytes_per_second",
+                                            "aggregate_name",
+                                            "aggregate_unit",
+                                            "label",
+                                            "error_occurred",
+                                            "error_message"};
     for (const auto& b : (*in.micro)["benchmarks"]) {
       std::string counters;
       for (auto& [k, v] : b.items())
@@ -1238,12 +1289,14 @@ void run_section(std::ostream& md, const report_input& in) {
         "machine: it installs what is missing). `BUILD_DIR`, `DURATION`, "
         "`WARMUP`, `CONCURRENCY_LEVELS`, `LOAD_FRACTIONS`, `INFLIGHT_SIZES`, "
         "`RECOVER_SAGAS`, `FAILOVER_RUNS`, `STAGE_TIMEOUT`, `PROBE_TIMEOUT`, "
-        "`MICRO_ARGS` and `REPORT_DIR` change the suite (see the script's header); this run "
+        "`MICRO_ARGS` and `REPORT_DIR` change the suite (see the script's "
+        "header); this run "
         "used a window of "
      << str(env, {"settings", "duration_s"}) << " s, concurrency levels "
      << str(env, {"settings", "concurrency_levels"}) << ", load fractions "
      << str(env, {"settings", "load_fractions"}) << " %, in-flight sizes "
-     << str(env, {"settings", "inflight_sizes"}) << ". The raw results (JSON, "
+     << str(env, {"settings", "inflight_sizes"})
+     << ". The raw results (JSON, "
         "CSV, logs) are in the build directory's `bench-results/`.\n";
 }
 
@@ -1286,7 +1339,6 @@ int write_report(const fs::path& dir, const fs::path& docs,
   return 0;
 }
 
-
 int print_best(const fs::path& dir, const std::string& journal) {
   auto runs = numbered(dir, "closed_" + journal + "_c");
   const auto* best = best_of(runs);
@@ -1299,9 +1351,9 @@ int print_best(const fs::path& dir, const std::string& journal) {
   return 0;
 }
 
-constexpr const char* usage =
-  "usage: bench_report --results DIR --docs DIR [--total-seconds S]\n"
-  "       bench_report --results DIR --best memory|redis";
+constexpr const char* usage
+  = "usage: bench_report --results DIR --docs DIR [--total-seconds S]\n"
+    "       bench_report --results DIR --best memory|redis";
 
 } // namespace
 

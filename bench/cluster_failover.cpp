@@ -73,14 +73,15 @@ struct options {
   std::string step_delay = "100ms";
   size_t inflight = 6;
   bool jitter = true;
-  std::string logs; // empty: node output kept in memory only
+  std::string logs;      // empty: node output kept in memory only
   std::string json_file; // empty: no JSON
 };
 
 /// Returns the duration `s` in ms ("250ms", "1s": what saga_node accepts
 /// too); 0 if it is not one.
 std::chrono::milliseconds parse_duration(const std::string& s) {
-  return std::chrono::milliseconds{saga::tools::parse_duration_ms(s).value_or(0)};
+  return std::chrono::milliseconds{
+    saga::tools::parse_duration_ms(s).value_or(0)};
 }
 
 /// Returns the setter of a duration option that saga_node is given as text:
@@ -104,10 +105,10 @@ node_duration(std::string& out, int64_t min_ms) {
 options parse(int argc, char** argv) {
   options o;
   std::string jitter = "on";
-  saga::tools::arg_parser p{
-    "cluster_failover",
-    "cluster_failover: coordinator SIGKILL -> its sagas resumed on a "
-    "surviving node\n(saga_node processes on a private redis-server)."};
+  saga::tools::arg_parser
+    p{"cluster_failover",
+      "cluster_failover: coordinator SIGKILL -> its sagas resumed on a "
+      "surviving node\n(saga_node processes on a private redis-server)."};
   p.integer("--runs", o.runs, "kills measured", size_t{1});
   p.integer("--sagas", o.sagas, "purchases started on the node killed",
             size_t{1});
@@ -116,15 +117,13 @@ options parse(int argc, char** argv) {
   p.custom("--step-delay", "D", "how long each debit takes",
            node_duration(o.step_delay, 1))
     .shown_default(o.step_delay);
-  p.integer("--inflight", o.inflight, "purchases in flight at once",
-            size_t{1});
+  p.integer("--inflight", o.inflight, "purchases in flight at once", size_t{1});
   p.choice("--jitter", jitter, {"on", "off"},
            "random start and kill offsets within a quarter lease");
   p.text("--logs", o.logs, "where the nodes' output goes")
     .value_name("DIR")
     .shown_default("kept in memory only");
-  p.text("--json", o.json_file, "write the results as JSON")
-    .value_name("FILE");
+  p.text("--json", o.json_file, "write the results as JSON").value_name("FILE");
   p.parse_or_exit(argc, argv);
   o.jitter = jitter == "on";
   return o;
@@ -184,7 +183,6 @@ std::optional<node_proc> start_node(const options& o, size_t run,
   return n;
 }
 
-
 /// Sum of ZCARD over `keys`, or -1 if Redis did not answer.
 long long zcard_sum(saga::redis_connection& c,
                     const std::vector<std::string>& keys) {
@@ -212,8 +210,8 @@ struct run_result {
 run_result one_run(const options& o, size_t run, caf::actor_system& client,
                    std::mt19937& rng) {
   run_result res;
-  saga::test::redis_server redis{{"--appendonly", "yes", "--appendfsync",
-                                  "everysec"}};
+  saga::test::redis_server redis{
+    {"--appendonly", "yes", "--appendfsync", "everysec"}};
   if (!redis.start()) {
     std::fprintf(stderr, "redis-server did not start\n");
     return res;
@@ -313,8 +311,7 @@ run_result one_run(const options& o, size_t run, caf::actor_system& client,
   auto ep = saga::parse_redis_url(redis.url());
   auto conn = saga::redis_connection::connect(*ep, 2s);
   if (conn) {
-    std::vector<std::string> keys{"saga:unfinished:{a}",
-                                  "saga:unfinished:{b}"};
+    std::vector<std::string> keys{"saga:unfinished:{a}", "saga:unfinished:{b}"};
     auto deadline = t1 + 120s;
     while (clock_type::now() < deadline) {
       auto left = zcard_sum(*conn, keys);
@@ -406,13 +403,14 @@ int main(int argc, char** argv) {
               {"max", *std::max_element(v.begin(), v.end())},
               {"runs", v.size()}};
     };
-    saga::json j{{"config", {{"runs", o.runs},
-                             {"sagas", o.sagas},
-                             {"lease", o.lease},
-                             {"lease_ms", parse_duration(o.lease).count()},
-                             {"step_delay", o.step_delay},
-                             {"inflight", o.inflight},
-                             {"jitter", o.jitter}}},
+    saga::json j{{"config",
+                  {{"runs", o.runs},
+                   {"sagas", o.sagas},
+                   {"lease", o.lease},
+                   {"lease_ms", parse_duration(o.lease).count()},
+                   {"step_delay", o.step_delay},
+                   {"inflight", o.inflight},
+                   {"jitter", o.jitter}}},
                  {"runs", runs_json},
                  {"failed_runs", failed_runs},
                  {"resumed_ms", stats(resumed)},

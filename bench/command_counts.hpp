@@ -40,7 +40,8 @@ inline command_counts redis_commands(const std::string& url) {
   std::string text{(*r)->str, (*r)->len};
   result = {0, 0, 0};
   // Lines look like: cmdstat_xadd:calls=323200,usec=...
-  for (size_t pos = 0; (pos = text.find("cmdstat_", pos)) != std::string::npos;) {
+  for (size_t pos = 0;
+       (pos = text.find("cmdstat_", pos)) != std::string::npos;) {
     pos += 8;
     auto colon = text.find(':', pos);
     auto name = text.substr(pos, colon - pos);

@@ -23,8 +23,8 @@ namespace {
 /// The slow participant's timer: it answers itself after its delay.
 using deliver_atom = caf::atom_constant<caf::atom("b_deliver")>;
 
-using slow_participant = saga::participant_actor::extend<
-  caf::reacts_to<deliver_atom, uint64_t>>;
+using slow_participant
+  = saga::participant_actor::extend<caf::reacts_to<deliver_atom, uint64_t>>;
 
 struct slow_state {
   uint64_t next = 0;
@@ -65,7 +65,8 @@ double median_ms(saga::runtime& rt, const saga::definition& d, int runs) {
   for (int i = 0; i < runs; ++i) {
     auto r = rt.execute(d).get();
     if (!r.success) {
-      std::fprintf(stderr, "saga failed: %s\n", saga::describe(r.error).c_str());
+      std::fprintf(stderr, "saga failed: %s\n",
+                   saga::describe(r.error).c_str());
       std::exit(1);
     }
     xs.push_back(std::chrono::duration<double, std::milli>(r.duration).count());
@@ -87,9 +88,9 @@ int main(int argc, char** argv) {
     "after another."};
   args.integer("--steps", steps, "steps per saga", 1, 1000);
   args.integer("--step-ms", step_ms, "how long each step takes, in ms", 0,
-            60'000);
+               60'000);
   args.integer("--runs", runs, "runs of each shape (the median counts)", 1,
-            100'000);
+               100'000);
   args.text("--journal", journal, "the journal's URL").value_name("URL");
   args.parse_or_exit(argc, argv);
   saga::runtime_config cfg;
@@ -116,8 +117,8 @@ int main(int argc, char** argv) {
   auto par = median_ms(rt, fan_out, runs);
   std::printf("journal %s, %d steps of %d ms, median of %d runs\n",
               journal.c_str(), steps, step_ms, runs);
-  std::printf("sequential %.1f ms, fan-out %.1f ms, speed-up %.1fx\n", seq,
-              par, seq / par);
+  std::printf("sequential %.1f ms, fan-out %.1f ms, speed-up %.1fx\n", seq, par,
+              seq / par);
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
   return 0;
 }

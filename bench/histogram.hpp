@@ -28,7 +28,8 @@ public:
   /// Values up to 2^max_bits - 1 (in microseconds: about 12.7 days).
   static constexpr int max_bits = 40;
   static constexpr size_t bucket_count
-    = 2 * half_count + static_cast<size_t>(max_bits - sub_bits - 1) * half_count;
+    = 2 * half_count
+      + static_cast<size_t>(max_bits - sub_bits - 1) * half_count;
 
   void record(uint64_t value) noexcept {
     if (value >= (uint64_t{1} << max_bits)) {
@@ -73,8 +74,9 @@ public:
   }
 
   double mean() const noexcept {
-    return total_ == 0 ? 0.0
-                       : static_cast<double>(sum_) / static_cast<double>(total_);
+    return total_ == 0
+             ? 0.0
+             : static_cast<double>(sum_) / static_cast<double>(total_);
   }
 
   /// Returns the value at quantile `q` in [0, 1] (0 when empty): the
@@ -83,7 +85,8 @@ public:
     if (total_ == 0)
       return 0;
     q = std::clamp(q, 0.0, 1.0);
-    auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(total_)));
+    auto rank = static_cast<uint64_t>(
+      std::ceil(q * static_cast<double>(total_)));
     rank = std::clamp<uint64_t>(rank, 1, total_);
     uint64_t seen = 0;
     for (size_t i = 0; i < bucket_count; ++i) {
@@ -98,12 +101,11 @@ public:
   static size_t index_of(uint64_t value) noexcept {
     if (value < 2 * half_count)
       return static_cast<size_t>(value);
-    int msb = 63 - __builtin_clzll(value); // >= sub_bits + 1
-    int shift = msb - sub_bits;            // >= 1
+    int msb = 63 - __builtin_clzll(value);        // >= sub_bits + 1
+    int shift = msb - sub_bits;                   // >= 1
     uint64_t sub = (value >> shift) - half_count; // [0, half_count)
-    return static_cast<size_t>(2 * half_count
-                               + static_cast<uint64_t>(shift - 1) * half_count
-                               + sub);
+    return static_cast<size_t>(
+      2 * half_count + static_cast<uint64_t>(shift - 1) * half_count + sub);
   }
 
   /// The smallest value of bucket `i`.

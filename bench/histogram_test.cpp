@@ -53,7 +53,8 @@ TEST(histogram, percentiles_within_one_percent_of_exact) {
   }
   std::sort(xs.begin(), xs.end());
   for (double q : {0.5, 0.9, 0.99, 0.999}) {
-    auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(xs.size())));
+    auto rank = static_cast<size_t>(
+      std::ceil(q * static_cast<double>(xs.size())));
     auto exact = static_cast<double>(xs[rank - 1]);
     auto got = static_cast<double>(h.percentile(q));
     EXPECT_GE(got, exact) << q;

@@ -59,13 +59,13 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <charconv>
-#include <deque>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -164,11 +164,12 @@ saga::journal_options bench_journal_options() {
 /// text: a memory journal in front of its own `memory_store` (keeping few
 /// finished histories, so long runs stay small), or a Redis journal at
 /// SAGA_REDIS_URL.
-std::pair<saga::journal_actor, std::string> make_bench_journal(
-  const std::string& kind) {
+std::pair<saga::journal_actor, std::string>
+make_bench_journal(const std::string& kind) {
   if (kind == "memory")
-    return {saga::spawn_memory_journal(
-              sys(), std::make_shared<saga::memory_store>(1024)),
+    return {saga::spawn_memory_journal(sys(),
+                                       std::make_shared<saga::memory_store>(
+                                         1024)),
             std::string{}};
   auto url = redis_url();
   if (!url)
@@ -186,7 +187,8 @@ std::pair<saga::journal_actor, std::string> make_bench_journal(
 /// writes: the numbers as text, the rest as views into the event.
 /// The RESP bytes of the six field values of `ev`, as the journal's
 /// pipeline puts them on the wire (hiredis formats the argv).
-std::string encode_event(const saga::event& ev, std::vector<std::string_view>& argv,
+std::string encode_event(const saga::event& ev,
+                         std::vector<std::string_view>& argv,
                          std::deque<std::string>& texts,
                          std::vector<const char*>& ptrs,
                          std::vector<size_t>& lens) {
@@ -268,17 +270,18 @@ void BM_event_encode(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["events_per_second"] = benchmark::Counter(
-    static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-  state.counters["encoded_bytes"]
-    = static_cast<double>(encode_event(ev, argv, texts, ptrs, lens).size());
+  state.counters["events_per_second"]
+    = benchmark::Counter(static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+  state.counters["encoded_bytes"] = static_cast<double>(
+    encode_event(ev, argv, texts, ptrs, lens).size());
 }
 
 void BM_event_decode(benchmark::State& state) {
   auto ev = sample_event(static_cast<size_t>(state.range(0)));
   auto resp = xrange_reply(ev);
-  std::unique_ptr<redisReader, void (*)(redisReader*)> reader{
-    redisReaderCreate(), redisReaderFree};
+  std::unique_ptr<redisReader, void (*)(redisReader*)>
+    reader{redisReaderCreate(), redisReaderFree};
   // Check once that the journal's reader decodes what its writer wrote.
   {
     auto reply = read_resp(reader.get(), resp);
@@ -305,8 +308,9 @@ void BM_event_decode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations())
                           * static_cast<int64_t>(resp.size()));
-  state.counters["events_per_second"] = benchmark::Counter(
-    static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["events_per_second"]
+    = benchmark::Counter(static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
 // -- replay -------------------------------------------------------------------
@@ -338,9 +342,9 @@ history record_history(size_t steps, bool compensated) {
   saga::definition def{"purchase"};
   for (size_t i = 0; i < steps; ++i) {
     bool fails = compensated && i + 1 == steps;
-    def.step("step" + std::to_string(i),
-             fails ? "log-server" : "account-server",
-             {{"playerId", "player17"}, {"amount", 100}, {"itemId", "sword"}})
+    def
+      .step("step" + std::to_string(i), fails ? "log-server" : "account-server",
+            {{"playerId", "player17"}, {"amount", 100}, {"itemId", "sword"}})
       .action("op");
   }
   auto r = rt.execute(def).get();
@@ -375,8 +379,7 @@ void BM_replay(benchmark::State& state) {
   }
   auto expected = key.second != 0 ? saga::saga_status::compensated
                                   : saga::saga_status::completed;
-  if (auto st = saga::replay(h.id, h.events);
-      !st || st->status != expected) {
+  if (auto st = saga::replay(h.id, h.events); !st || st->status != expected) {
     state.SkipWithError("the recorded history does not replay to its end");
     return;
   }
@@ -388,8 +391,9 @@ void BM_replay(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations()
                           * static_cast<int64_t>(h.events.size()));
   state.counters["events"] = static_cast<double>(h.events.size());
-  state.counters["events_per_second"] = benchmark::Counter(
-    n * static_cast<double>(h.events.size()), benchmark::Counter::kIsRate);
+  state.counters["events_per_second"]
+    = benchmark::Counter(n * static_cast<double>(h.events.size()),
+                         benchmark::Counter::kIsRate);
   state.counters["replays_per_second"]
     = benchmark::Counter(n, benchmark::Counter::kIsRate);
 }
@@ -428,8 +432,8 @@ using op_done = std::function<void(std::string)>;
 /// Starts operation number `n` (counted over the driver's life) on `lane`
 /// from `self`, and calls `done` once it ended. Lanes run in parallel; each
 /// has at most one operation in flight.
-using op_start = std::function<void(caf::event_based_actor* self,
-                                    size_t lane, uint64_t n, op_done done)>;
+using op_start = std::function<void(caf::event_based_actor* self, size_t lane,
+                                    uint64_t n, op_done done)>;
 
 struct driver_state {
   static inline const char* name = "micro_bench.driver";
@@ -595,8 +599,9 @@ void BM_journal_append(benchmark::State& state, std::string kind) {
     return;
   }
   saga::definition def{"purchase"};
-  def.step("deduct_balance", "account-server",
-           {{"playerId", "player17"}, {"amount", 100}})
+  def
+    .step("deduct_balance", "account-server",
+          {{"playerId", "player17"}, {"amount", 100}})
     .step("add_item", "inventory-server",
           {{"playerId", "player17"}, {"itemId", "sword"}})
     .step("log_purchase", "log-server", {{"playerId", "player17"}});
@@ -643,10 +648,10 @@ void BM_journal_append(benchmark::State& state, std::string kind) {
   }
   stop(journal);
   auto appends = static_cast<double>(state.iterations());
-  state.SetItemsProcessed(state.iterations()
-                          * static_cast<int64_t>(batch));
-  state.counters["events_per_second"] = benchmark::Counter(
-    appends * static_cast<double>(batch), benchmark::Counter::kIsRate);
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(batch));
+  state.counters["events_per_second"]
+    = benchmark::Counter(appends * static_cast<double>(batch),
+                         benchmark::Counter::kIsRate);
   state.counters["appends_per_second"]
     = benchmark::Counter(appends, benchmark::Counter::kIsRate);
 }
@@ -693,7 +698,9 @@ void BM_barrier_check(benchmark::State& state, std::string kind) {
                               : "barrier record of " + id + "/" + step
                                   + " was refused");
               },
-              [=](caf::error& e) { done("barrier done: " + saga::describe(e)); });
+              [=](caf::error& e) {
+                done("barrier done: " + saga::describe(e));
+              });
         },
         [=](caf::error& e) { done("barrier claim: " + saga::describe(e)); });
   };
@@ -703,8 +710,9 @@ void BM_barrier_check(benchmark::State& state, std::string kind) {
   }
   stop(journal);
   state.SetItemsProcessed(state.iterations());
-  state.counters["checks_per_second"] = benchmark::Counter(
-    static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["checks_per_second"]
+    = benchmark::Counter(static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
 // -- participant command ------------------------------------------------------
@@ -723,8 +731,8 @@ void BM_participant_command(benchmark::State& state, std::string kind) {
       stop(journal);
       return;
     }
-    auto participant = rt.participant("account-server").on("op", noop, noop)
-                         .handle();
+    auto participant
+      = rt.participant("account-server").on("op", noop, noop).handle();
     auto prefix = fresh_prefix("command");
     auto payload = saga::json{{"playerId", "player17"}, {"amount", 100}}.dump();
     auto start = [=](caf::event_based_actor* self, size_t, uint64_t n,
@@ -750,8 +758,9 @@ void BM_participant_command(benchmark::State& state, std::string kind) {
   }
   stop(journal);
   state.SetItemsProcessed(state.iterations());
-  state.counters["commands_per_second"] = benchmark::Counter(
-    static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["commands_per_second"]
+    = benchmark::Counter(static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
 // -- saga step hand-off -------------------------------------------------------
@@ -810,7 +819,8 @@ void BM_saga_step_handoff(benchmark::State& state, bool barrier) {
   auto start = [=](caf::event_based_actor* self, size_t, uint64_t,
                    op_done done) {
     auto t0 = steady_clock::now();
-    self->request(coordinator, request_timeout, saga::run_atom::value, short_def)
+    self
+      ->request(coordinator, request_timeout, saga::run_atom::value, short_def)
       .then(
         [=](saga::saga_result& r1) {
           if (!r1.success) {

@@ -52,8 +52,8 @@ int main(int argc, char** argv) {
   // "hold" never answers by itself: the saga waits in it and is crashed;
   // release_atom answers everything held.
   using release_atom = caf::atom_constant<caf::atom("b_release")>;
-  using holder_actor = saga::participant_actor::extend<
-    caf::reacts_to<release_atom>>;
+  using holder_actor
+    = saga::participant_actor::extend<caf::reacts_to<release_atom>>;
   struct holder_state {
     std::vector<caf::typed_response_promise<saga::step_reply>> held;
   };
@@ -98,16 +98,18 @@ int main(int argc, char** argv) {
     auto id = std::string{};
     // The saga's id is the one the held request carries: find its actor.
     caf::actor victim;
-    self->request(rt.journal(), std::chrono::seconds{5},
-                  saga::unfinished_atom::value, std::string{}, uint32_t{1})
+    self
+      ->request(rt.journal(), std::chrono::seconds{5},
+                saga::unfinished_atom::value, std::string{}, uint32_t{1})
       .receive(
         [&](saga::unfinished_page& p) {
           if (!p.ids.empty())
             id = p.ids.front();
         },
         [](caf::error&) {});
-    self->request(rt.coordinator(), std::chrono::seconds{5},
-                  saga::which_child_atom::value, id)
+    self
+      ->request(rt.coordinator(), std::chrono::seconds{5},
+                saga::which_child_atom::value, id)
       .receive([&](const caf::actor& h) { victim = h; }, [](caf::error&) {});
     if (!victim) {
       std::fprintf(stderr, "no saga actor for %s\n", id.c_str());

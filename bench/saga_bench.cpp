@@ -91,13 +91,13 @@ struct options {
   double failure_rate = 0;
   bool remote = false; // --participants remote
   size_t concurrency = 64;
-  double rate = 0; // > 0: open loop
+  double rate = 0;      // > 0: open loop
   double duration = 10; // 0: the in-flight probe only
   double warmup = 1;
   std::string json_file;
   std::string markdown_file;
-  long long inflight_probe = -1; // -1: the concurrency (open loop: 1000)
-  long long recover = 0;         // > 0: the recover mode
+  long long inflight_probe = -1;   // -1: the concurrency (open loop: 1000)
+  long long recover = 0;           // > 0: the recover mode
   size_t recovery_concurrency = 0; // 0: the runtime's default
 };
 
@@ -133,8 +133,9 @@ void declare_load(saga::tools::arg_parser& p, options& o,
 void declare_run(saga::tools::arg_parser& p, options& o) {
   p.integer("--concurrency", o.concurrency, "closed loop: N sagas in flight",
             size_t{1}, size_t{10'000'000});
-  p.number("--rate", o.rate, "open loop: start R sagas/s (overrides "
-                             "--concurrency)",
+  p.number("--rate", o.rate,
+           "open loop: start R sagas/s (overrides "
+           "--concurrency)",
            0.0, 1e8)
     .value_name("R")
     .shown_default("closed loop")
@@ -180,7 +181,8 @@ options parse(int argc, char** argv) {
   if (!rate_given)
     o.rate = 0;
   if (o.inflight_probe < 0)
-    o.inflight_probe = rate_given ? 1000 : static_cast<long long>(o.concurrency);
+    o.inflight_probe = rate_given ? 1000
+                                  : static_cast<long long>(o.concurrency);
   if (o.remote && o.journal != "redis")
     bad_combination("--participants remote needs --journal redis (the "
                     "participants' saga_node finds this process through the "
@@ -245,15 +247,16 @@ ceiling_result measure_ceiling(const std::string& url, double seconds) {
     return res;
   }
   constexpr int depth = 32;
-  const std::string prefix = "saga_bench:ceiling:"
-                             + std::to_string(::getpid()) + ":";
+  const std::string prefix = "saga_bench:ceiling:" + std::to_string(::getpid())
+                             + ":";
   std::vector<std::string> keys(depth);
   const std::string data = "{}";
   const std::string now = "1700000000000";
   uint64_t n = 0;
   auto t0 = clock_type::now();
-  auto until = t0 + std::chrono::duration_cast<clock_type::duration>(
-                      std::chrono::duration<double>(seconds));
+  auto until = t0
+               + std::chrono::duration_cast<clock_type::duration>(
+                 std::chrono::duration<double>(seconds));
   while (clock_type::now() < until) {
     for (int k = 0; k < depth; ++k) {
       keys[k] = prefix + std::to_string(n + k);
@@ -325,8 +328,8 @@ long long zcard(saga::redis_connection& c, const std::string& key) {
 
 /// Returns every member of sorted set `key` (the unfinished index: its size
 /// is the bench's own saga count), or nothing if Redis failed.
-std::optional<std::vector<std::string>>
-zrange_all(saga::redis_connection& c, const std::string& key) {
+std::optional<std::vector<std::string>> zrange_all(saga::redis_connection& c,
+                                                   const std::string& key) {
   auto r = c.command({"ZRANGE", key, "0", "-1"});
   if (!r || (*r)->type != REDIS_REPLY_ARRAY)
     return std::nullopt;
@@ -366,8 +369,7 @@ std::map<std::string, size_t> last_events(saga::redis_connection& c,
       if (entry->type == REDIS_REPLY_ARRAY && entry->elements == 2) {
         const redisReply* fields = entry->element[1];
         for (size_t f = 0; f + 1 < fields->elements; f += 2)
-          if (std::string_view{fields->element[f]->str,
-                               fields->element[f]->len}
+          if (std::string_view{fields->element[f]->str, fields->element[f]->len}
               == "type")
             type.assign(fields->element[f + 1]->str,
                         fields->element[f + 1]->len);
@@ -435,8 +437,9 @@ struct bench_target {
     if (remote) {
       remote->signal(SIGTERM);
       if (!remote->wait_exit(10s))
-        std::fprintf(stderr, "saga_bench: saga_node %s did not stop on "
-                             "SIGTERM; killing it\n",
+        std::fprintf(stderr,
+                     "saga_bench: saga_node %s did not stop on "
+                     "SIGTERM; killing it\n",
                      remote_id.c_str());
       remote.reset();
     }
@@ -460,9 +463,9 @@ std::unique_ptr<bench_target> make_target(const options& o,
       return nullptr;
     }
     for (int i = 1; i <= o.steps; ++i)
-      demo::add_bench_participant(
-        t->local->participant(demo::bench_participant_name(i)),
-        o.failure_rate);
+      demo::add_bench_participant(t->local->participant(
+                                    demo::bench_participant_name(i)),
+                                  o.failure_rate);
     return t;
   }
 #ifdef SAGA_NODE_EXE
@@ -475,9 +478,8 @@ std::unique_ptr<bench_target> make_target(const options& o,
   try {
     t->remote = std::make_unique<saga::test::child_process>(
       SAGA_NODE_EXE,
-      std::vector<std::string>{"--node-id=" + t->remote_id,
-                               "--host=127.0.0.1", "--port=0",
-                               "--redis=" + o.redis_url,
+      std::vector<std::string>{"--node-id=" + t->remote_id, "--host=127.0.0.1",
+                               "--port=0", "--redis=" + o.redis_url,
                                "--participants=bench",
                                std::string{"--fail-rate="} + rate});
   } catch (const std::exception& e) {
@@ -541,8 +543,8 @@ bool wait_with_progress(const char* label, long long goal,
       last = p;
       last_change = now;
     } else if (now - last_change > stall) {
-      std::fprintf(stderr, "%s: no progress for %lld s (%lld of %lld)\n",
-                   label, static_cast<long long>(stall.count()), p, goal);
+      std::fprintf(stderr, "%s: no progress for %lld s (%lld of %lld)\n", label,
+                   static_cast<long long>(stall.count()), p, goal);
       return false;
     }
     if (now - last_print >= 1s) {
@@ -762,8 +764,9 @@ probe_result run_probe(saga::runtime& rt, const options& o, holder& h,
     std::lock_guard<std::mutex> guard{c->mtx};
     probe.first_error = c->first_error;
   }
-  std::fprintf(stderr, "in-flight probe: %lld ended %.1f s after the release "
-                       "(%lld did not complete)\n",
+  std::fprintf(stderr,
+               "in-flight probe: %lld ended %.1f s after the release "
+               "(%lld did not complete)\n",
                probe.ended, probe.drain_seconds, probe.errors);
   return probe;
 }
@@ -898,10 +901,9 @@ int run_load(const options& o) {
         "RSS growth MiB | B/in-flight saga | peak RSS MiB |\n"
         "|---|---|---|---|---|---|---|\n| "
         + o.journal + " | " + (o.remote ? "remote" : "in-process") + " | "
-        + std::to_string(probe.reached) + " | "
-        + fmt(probe.seconds_to_park, 1) + " | "
-        + fmt(static_cast<double>(probe.rss_delta) / 1048576.0, 1) + " | "
-        + fmt(probe.bytes_per_saga) + " | "
+        + std::to_string(probe.reached) + " | " + fmt(probe.seconds_to_park, 1)
+        + " | " + fmt(static_cast<double>(probe.rss_delta) / 1048576.0, 1)
+        + " | " + fmt(probe.bytes_per_saga) + " | "
         + fmt(static_cast<double>(rss_peak) / 1048576.0, 1) + " |\n";
     if (!write_text(o.markdown_file, md))
       status = 1;
@@ -931,11 +933,13 @@ int run_load(const options& o) {
         if (st.measuring) {
           if (r.state == saga::saga_status::completed) {
             ++st.completed;
-            st.latency_us.record(static_cast<uint64_t>(std::max<int64_t>(us, 0)));
+            st.latency_us.record(
+              static_cast<uint64_t>(std::max<int64_t>(us, 0)));
           } else if (r.state == saga::saga_status::compensated) {
             // Only the injected failure of the last step turns sagas back.
             ++st.compensated;
-            st.latency_us.record(static_cast<uint64_t>(std::max<int64_t>(us, 0)));
+            st.latency_us.record(
+              static_cast<uint64_t>(std::max<int64_t>(us, 0)));
           } else if (saga::is(r.error, saga::errc::overloaded)) {
             ++st.rejected;
           } else {
@@ -982,8 +986,9 @@ int run_load(const options& o) {
       last_ended = ended;
       last_t = now;
       auto el = std::chrono::duration<double>(now - t_begin).count();
-      std::fprintf(stderr, "%s[%5.1f/%.1f s] %s %8.0f sagas/s, %lld in flight, "
-                           "RSS %.1f MiB%s",
+      std::fprintf(stderr,
+                   "%s[%5.1f/%.1f s] %s %8.0f sagas/s, %lld in flight, "
+                   "RSS %.1f MiB%s",
                    tty ? "\r" : "", el, total_s,
                    el < o.warmup ? "warmup " : "measure", rate,
                    static_cast<long long>(st.in_flight.load()),
@@ -1086,72 +1091,78 @@ int run_load(const options& o) {
     evalsha_per_saga = per(cmd_before.evalsha, cmd_after.evalsha);
   }
   // Redis: events appended = XADDs executed in the window; memory: the logs.
-  const double events_per_saga
-    = xadd_per_saga >= 0 ? xadd_per_saga : events_per_saga_log;
+  const double events_per_saga = xadd_per_saga >= 0 ? xadd_per_saga
+                                                    : events_per_saga_log;
   const double events_per_s = sagas_per_s * events_per_saga;
   const long long rss_peak = peak_rss();
   const int64_t peak_in_flight = in_flight_max.load();
   const double bytes_per_in_flight
     = peak_in_flight > 0 && rss_baseline > 0
-        ? static_cast<double>(std::max(0LL, rss_max_sampled.load() - rss_baseline))
+        ? static_cast<double>(
+            std::max(0LL, rss_max_sampled.load() - rss_baseline))
             / static_cast<double>(peak_in_flight)
         : 0;
   const auto& h = st.latency_us;
   auto ms = [](uint64_t us) { return static_cast<double>(us) / 1000.0; };
 
   // -- human summary ------------------------------------------------------------
-  std::printf("saga_bench: journal %s%s, %d steps (%s), failure rate %.3f, %s\n",
-              o.journal.c_str(), redis ? (" " + o.redis_url).c_str() : "",
-              o.steps, o.shape.c_str(), o.failure_rate,
-              open_loop ? ("open loop at " + fmt(o.rate) + " sagas/s").c_str()
-                        : ("closed loop, " + std::to_string(o.concurrency)
-                           + " in flight")
-                            .c_str());
+  std::printf(
+    "saga_bench: journal %s%s, %d steps (%s), failure rate %.3f, %s\n",
+    o.journal.c_str(), redis ? (" " + o.redis_url).c_str() : "", o.steps,
+    o.shape.c_str(), o.failure_rate,
+    open_loop ? ("open loop at " + fmt(o.rate) + " sagas/s").c_str()
+              : ("closed loop, " + std::to_string(o.concurrency) + " in flight")
+                  .c_str());
   if (o.remote)
     std::printf("  participants  remote: no-op handlers in saga_node %s "
                 "(this process coordinates)\n",
                 target->remote_id.c_str());
   else
     std::printf("  participants  in-process, no-op handlers\n");
-  std::printf("  window        %.2f s after %.1f s warmup; %llu completed, %llu "
-              "compensated, %llu rejected (overloaded), %llu errors\n",
-              window, o.warmup, static_cast<unsigned long long>(st.completed),
-              static_cast<unsigned long long>(st.compensated),
-              static_cast<unsigned long long>(st.rejected),
-              static_cast<unsigned long long>(st.errors));
+  std::printf(
+    "  window        %.2f s after %.1f s warmup; %llu completed, %llu "
+    "compensated, %llu rejected (overloaded), %llu errors\n",
+    window, o.warmup, static_cast<unsigned long long>(st.completed),
+    static_cast<unsigned long long>(st.compensated),
+    static_cast<unsigned long long>(st.rejected),
+    static_cast<unsigned long long>(st.errors));
   if (st.errors > 0)
     std::printf("  first error   %s\n", st.first_error.c_str());
-  std::printf("  throughput    %.0f sagas/s, %.0f events/s (%.2f events/saga%s)\n",
-              sagas_per_s, events_per_s, events_per_saga,
-              redis ? " from XADD count" : " from sampled logs");
+  std::printf(
+    "  throughput    %.0f sagas/s, %.0f events/s (%.2f events/saga%s)\n",
+    sagas_per_s, events_per_s, events_per_saga,
+    redis ? " from XADD count" : " from sampled logs");
   if (redis)
     std::printf("  redis         %.2f commands/saga (%.2f XADD, %.2f EVALSHA; "
                 "inside scripts included); logs say %.2f events/saga\n",
                 commands_per_saga, xadd_per_saga, evalsha_per_saga,
                 events_per_saga_log);
-  std::printf("  latency       p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f "
-              "ms, max %.3f ms (%llu samples)\n",
-              ms(h.percentile(0.50)), ms(h.percentile(0.90)),
-              ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()),
-              static_cast<unsigned long long>(h.count()));
+  std::printf(
+    "  latency       p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f "
+    "ms, max %.3f ms (%llu samples)\n",
+    ms(h.percentile(0.50)), ms(h.percentile(0.90)), ms(h.percentile(0.99)),
+    ms(h.percentile(0.999)), ms(h.max()),
+    static_cast<unsigned long long>(h.count()));
   std::printf("  memory        peak RSS %.1f MiB; load: peak in flight %lld, "
               "RSS growth %.1f MiB (journal retention included)\n",
               static_cast<double>(rss_peak) / 1048576.0,
               static_cast<long long>(peak_in_flight),
-              static_cast<double>(std::max(0LL, rss_max_sampled.load()
-                                                  - rss_baseline))
+              static_cast<double>(
+                std::max(0LL, rss_max_sampled.load() - rss_baseline))
                 / 1048576.0);
   if (probe.sagas > 0)
-    std::printf("  in flight     ~%.0f bytes per in-flight saga (%lld parked in "
-                "their first step: RSS +%.1f MiB; rough)\n",
-                probe.bytes_per_saga, probe.reached,
-                static_cast<double>(probe.rss_delta) / 1048576.0);
+    std::printf(
+      "  in flight     ~%.0f bytes per in-flight saga (%lld parked in "
+      "their first step: RSS +%.1f MiB; rough)\n",
+      probe.bytes_per_saga, probe.reached,
+      static_cast<double>(probe.rss_delta) / 1048576.0);
   double fraction = -1;
   if (redis) {
     fraction = ceiling.xadd_per_s > 0 ? events_per_s / ceiling.xadd_per_s : 0;
-    std::printf("  ceiling       raw pipelined XADD (1 connection, depth 32, new "
-                "stream each): %.0f/s; our events/s = %.1f%% of it\n",
-                ceiling.xadd_per_s, fraction * 100);
+    std::printf(
+      "  ceiling       raw pipelined XADD (1 connection, depth 32, new "
+      "stream each): %.0f/s; our events/s = %.1f%% of it\n",
+      ceiling.xadd_per_s, fraction * 100);
   }
 
   // -- JSON ----------------------------------------------------------------------
@@ -1179,10 +1190,14 @@ int run_load(const options& o) {
                     {"seconds", ceiling.seconds},
                     {"events_fraction", fraction}};
   }
-  j["latency_us"] = {{"samples", h.count()},     {"min", h.min()},
-                     {"mean", h.mean()},         {"p50", h.percentile(0.5)},
-                     {"p90", h.percentile(0.9)}, {"p99", h.percentile(0.99)},
-                     {"p999", h.percentile(0.999)}, {"max", h.max()}};
+  j["latency_us"] = {{"samples", h.count()},
+                     {"min", h.min()},
+                     {"mean", h.mean()},
+                     {"p50", h.percentile(0.5)},
+                     {"p90", h.percentile(0.9)},
+                     {"p99", h.percentile(0.99)},
+                     {"p999", h.percentile(0.999)},
+                     {"max", h.max()}};
   j["memory"] = probe_memory_json(probe);
   j["memory"]["peak_rss_bytes"] = rss_peak;
   j["memory"]["baseline_rss_bytes"] = rss_baseline;
@@ -1193,7 +1208,8 @@ int run_load(const options& o) {
     std::ofstream out{o.json_file};
     out << j.dump(2) << '\n';
     if (!out) {
-      std::fprintf(stderr, "saga_bench: cannot write %s\n", o.json_file.c_str());
+      std::fprintf(stderr, "saga_bench: cannot write %s\n",
+                   o.json_file.c_str());
       status = 1;
     }
   }
@@ -1211,8 +1227,9 @@ int run_load(const options& o) {
                       : std::to_string(o.concurrency) + " closed")
         << " | " << fmt(sagas_per_s) << " | " << fmt(events_per_s) << " | "
         << (redis ? fmt(commands_per_saga, 2) : "-") << " | "
-        << fmt(ms(h.percentile(0.5)), 3) << " | " << fmt(ms(h.percentile(0.9)), 3)
-        << " | " << fmt(ms(h.percentile(0.99)), 3) << " | "
+        << fmt(ms(h.percentile(0.5)), 3) << " | "
+        << fmt(ms(h.percentile(0.9)), 3) << " | "
+        << fmt(ms(h.percentile(0.99)), 3) << " | "
         << fmt(ms(h.percentile(0.999)), 3) << " | "
         << fmt(static_cast<double>(rss_peak) / 1048576.0, 1) << " | "
         << fmt(probe.bytes_per_saga) << " | "
@@ -1240,7 +1257,8 @@ int run_load(const options& o) {
 int run_recover(const options& o) {
   const long long n = o.recover;
   // Our own node id: only this run's sagas are in its index.
-  const std::string node_id = "saga_bench-recover-" + std::to_string(::getpid());
+  const std::string node_id = "saga_bench-recover-"
+                              + std::to_string(::getpid());
   const std::string index = "saga:unfinished:{" + node_id + "}";
   auto conn = redis_connect(o.redis_url);
   if (!conn) {
@@ -1255,7 +1273,8 @@ int run_recover(const options& o) {
   }
   // Long step timeouts: phase 1 parks the first step for as long as it
   // takes to start all N sagas, and that must not time it out.
-  const auto def = make_definition(o, "bench_recover", std::chrono::minutes{30});
+  const auto def = make_definition(o, "bench_recover",
+                                   std::chrono::minutes{30});
   if (auto err = def.validate()) {
     std::fprintf(stderr, "saga_bench: bad definition: %s\n",
                  saga::describe(err).c_str());
@@ -1292,8 +1311,8 @@ int run_recover(const options& o) {
       return 1;
     }
     auto park = [&parked, &held, &held_mtx](const saga::step_context&,
-                                             const saga::json&,
-                                             saga::responder r) {
+                                            const saga::json&,
+                                            saga::responder r) {
       std::lock_guard<std::mutex> guard{held_mtx};
       held.push_back(std::move(r));
       ++parked;
@@ -1304,8 +1323,9 @@ int run_recover(const options& o) {
       rt1->participant(demo::bench_participant_name(i))
         .on_async("op", park, undo)
         .on_async("last", park, undo);
-    std::fprintf(stderr, "phase 1: starting %lld sagas whose first step never "
-                         "answers ...\n",
+    std::fprintf(stderr,
+                 "phase 1: starting %lld sagas whose first step never "
+                 "answers ...\n",
                  n);
     const auto t0 = clock_type::now();
     bool ok = paced_start(
@@ -1314,10 +1334,12 @@ int run_recover(const options& o) {
         rt1->execute(def, [&ended1](saga::saga_result) { ++ended1; });
       },
       [&] { return parked.load() / per_saga + ended1.load(); });
-    phase1_seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+    phase1_seconds
+      = std::chrono::duration<double>(clock_type::now() - t0).count();
     if (!ok || ended1.load() > 0) {
-      std::fprintf(stderr, "saga_bench: phase 1 failed: %lld of %lld parked, "
-                           "%lld sagas ended early\n",
+      std::fprintf(stderr,
+                   "saga_bench: phase 1 failed: %lld of %lld parked, "
+                   "%lld sagas ended early\n",
                    parked.load(), n * per_saga, ended1.load());
       return 1;
     }
@@ -1332,22 +1354,25 @@ int run_recover(const options& o) {
     return 1;
   }
   const auto before = last_events(*conn, *ids);
-  std::fprintf(stderr, "phase 1: %lld sagas started and parked in %.1f s, "
-                       "runtime stopped in %.1f s; Redis lists %zu unfinished, "
-                       "last events: %s\n",
+  std::fprintf(stderr,
+               "phase 1: %lld sagas started and parked in %.1f s, "
+               "runtime stopped in %.1f s; Redis lists %zu unfinished, "
+               "last events: %s\n",
                n, phase1_seconds, phase1_stop_seconds, ids->size(),
                describe_tally(before).c_str());
   if (static_cast<long long>(ids->size()) != n
       || count_of(before, "step_started") != ids->size()) {
-    std::fprintf(stderr, "saga_bench: phase 1 did not leave %lld sagas "
-                         "unfinished after their first step_started\n",
+    std::fprintf(stderr,
+                 "saga_bench: phase 1 did not leave %lld sagas "
+                 "unfinished after their first step_started\n",
                  n);
     return 1;
   }
 
   // -- phase 2: a new incarnation recovers them ---------------------------------
-  std::fprintf(stderr, "phase 2: a new runtime for node %s recovers them "
-                       "(recovery_concurrency %zu) ...\n",
+  std::fprintf(stderr,
+               "phase 2: a new runtime for node %s recovers them "
+               "(recovery_concurrency %zu) ...\n",
                node_id.c_str(), concurrency);
   auto cmd_before = redis_commands(o.redis_url);
   const auto t0 = clock_type::now();
@@ -1358,8 +1383,9 @@ int run_recover(const options& o) {
     return 1;
   }
   for (int i = 1; i <= o.steps; ++i)
-    demo::add_bench_participant(
-      rt2->participant(demo::bench_participant_name(i)), o.failure_rate);
+    demo::add_bench_participant(rt2->participant(
+                                  demo::bench_participant_name(i)),
+                                o.failure_rate);
   const double start_seconds
     = std::chrono::duration<double>(clock_type::now() - t0).count();
   std::atomic<bool> recover_returned{false};
@@ -1386,11 +1412,12 @@ int run_recover(const options& o) {
   const auto after = last_events(*conn, *ids);
   const size_t completed = count_of(after, "saga_completed");
   const size_t compensated = count_of(after, "saga_compensated");
-  const size_t failed
-    = count_of(after, "saga_failed") + count_of(after, "saga_parked");
+  const size_t failed = count_of(after, "saga_failed")
+                        + count_of(after, "saga_parked");
   const size_t recovered = completed + compensated;
   const bool all_terminal = recovered == ids->size();
-  const double rate = seconds > 0 ? static_cast<double>(recovered) / seconds : 0;
+  const double rate = seconds > 0 ? static_cast<double>(recovered) / seconds
+                                  : 0;
   double commands_per_saga = -1;
   if (cmd_before.total >= 0 && cmd_after.total >= 0 && recovered > 0)
     commands_per_saga = static_cast<double>(cmd_after.total - cmd_before.total)
@@ -1400,8 +1427,7 @@ int run_recover(const options& o) {
 
   std::printf("saga_bench: recovery of %lld unfinished sagas, journal redis "
               "%s, %d steps (%s), failure rate %.3f\n",
-              n, o.redis_url.c_str(), o.steps, o.shape.c_str(),
-              o.failure_rate);
+              n, o.redis_url.c_str(), o.steps, o.shape.c_str(), o.failure_rate);
   std::printf("  phase 1       %lld sagas parked after their first step in "
               "%.1f s; runtime stopped; Redis: %zu unfinished\n",
               n, phase1_seconds, ids->size());

@@ -18,8 +18,7 @@ namespace {
 using gate_open_atom = caf::atom_constant<caf::atom("sg_gopen")>;
 
 /// The published interface plus the node's "open" (also its own timer).
-using gateway_impl
-  = gateway_actor::extend<caf::reacts_to<gate_open_atom>>;
+using gateway_impl = gateway_actor::extend<caf::reacts_to<gate_open_atom>>;
 
 /// A `run` waiting for the node to know its cluster.
 struct held_run {
@@ -67,13 +66,11 @@ caf::expected<participant_actor> local(gateway_pointer self,
     if (auto h = s.dir->participant(name))
       return h;
   return make_error(errc::no_route, "node " + s.id.node_id
-                                      + " hosts no participant '" + name
-                                      + "'");
+                                      + " hosts no participant '" + name + "'");
 }
 
-gateway_impl::behavior_type gateway(gateway_pointer self,
-                                     gateway_identity id, directory_ptr dir,
-                                     route_table_ptr routes) {
+gateway_impl::behavior_type gateway(gateway_pointer self, gateway_identity id,
+                                    directory_ptr dir, route_table_ptr routes) {
   keep_crash_reason(self);
   // Any peer can send a published actor an exit message: ignore them all.
   // The node stops its gateway with exit_reason::kill, which cannot be
@@ -112,12 +109,13 @@ gateway_impl::behavior_type gateway(gateway_pointer self,
       auto& s = self->state;
       if (!s.id.coordinates)
         return make_error(errc::invalid_config,
-                          "node " + s.id.node_id + " does not coordinate sagas");
+                          "node " + s.id.node_id
+                            + " does not coordinate sagas");
       if (text.size() > s.id.max_definition_bytes)
         return make_error(errc::invalid_payload,
-                          "the saga definition is " + std::to_string(text.size())
-                            + " bytes; node " + s.id.node_id
-                            + " accepts at most "
+                          "the saga definition is "
+                            + std::to_string(text.size()) + " bytes; node "
+                            + s.id.node_id + " accepts at most "
                             + std::to_string(s.id.max_definition_bytes)
                             + " (max_payload_bytes)");
       auto j = json::parse(text, nullptr, false);

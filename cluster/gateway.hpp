@@ -4,8 +4,8 @@
 
 #include <caf/fwd.hpp>
 
-#include "cluster/routes.hpp"
 #include "actors/directory.hpp"
+#include "cluster/routes.hpp"
 #include "saga/gateway.hpp"
 
 namespace saga::detail {

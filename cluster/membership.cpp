@@ -11,8 +11,8 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "cluster/remote_participant.hpp"
 #include "actors/coordinator_impl.hpp"
+#include "cluster/remote_participant.hpp"
 #include "persistence/redis_directory.hpp"
 #include "saga/errc.hpp"
 #include "saga/json.hpp"
@@ -231,8 +231,8 @@ void adopt(membership_pointer self, const node_record& rec) {
                      << ") in " << ms << " ms" << std::endl;
         if (s.store && !s.stopped)
           if (auto gone = s.store->forget(rec.id, rec.epoch); gone && *gone)
-            aout(self) << "caf-saga: node " << rec.id
-                       << " left the directory" << std::endl;
+            aout(self) << "caf-saga: node " << rec.id << " left the directory"
+                       << std::endl;
       },
       [self, rec](caf::error& err) {
         auto& s = self->state;
@@ -259,8 +259,9 @@ bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
     p->held = false;
     s.redis_failed = true;
     if (!s.redis_down_logged)
-      aout(self) << "caf-saga: node " << me.id << " cannot renew its lease: "
-                 << describe(hb.error()) << std::endl;
+      aout(self) << "caf-saga: node " << me.id
+                 << " cannot renew its lease: " << describe(hb.error())
+                 << std::endl;
     s.redis_down_logged = true;
     return true;
   }
@@ -315,7 +316,8 @@ bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
     }
   }
   for (auto i = s.peers.begin(); i != s.peers.end();) {
-    if (i->first.find(':') == std::string::npos && listed.count(i->first) == 0) {
+    if (i->first.find(':') == std::string::npos
+        && listed.count(i->first) == 0) {
       drop_peer(self, i->second);
       auto waiting = std::move(i->second.waiting);
       i = s.peers.erase(i);
@@ -402,9 +404,8 @@ membership_actor::behavior_type membership(membership_pointer self,
 
 } // namespace
 
-membership_actor spawn_membership(caf::actor_system& sys,
-                                  membership_config cfg, directory_ptr dir,
-                                  route_table_ptr routes) {
+membership_actor spawn_membership(caf::actor_system& sys, membership_config cfg,
+                                  directory_ptr dir, route_table_ptr routes) {
   return sys.spawn<caf::detached>(membership, std::move(cfg), std::move(dir),
                                   std::move(routes));
 }

@@ -10,9 +10,9 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/directory.hpp"
 #include "cluster/fault_injection.hpp"
 #include "cluster/routes.hpp"
-#include "actors/directory.hpp"
 #include "persistence/redis_url.hpp"
 #include "saga/atoms.hpp"
 
@@ -64,8 +64,7 @@ struct membership_config {
 /// Returns the membership actor of a node (detached: it talks to Redis
 /// with blocking calls). `dir` is the node's runtime directory: remote
 /// stand-ins are registered there, the coordinator is found there.
-membership_actor spawn_membership(caf::actor_system& sys,
-                                  membership_config cfg, directory_ptr dir,
-                                  route_table_ptr routes);
+membership_actor spawn_membership(caf::actor_system& sys, membership_config cfg,
+                                  directory_ptr dir, route_table_ptr routes);
 
 } // namespace saga::detail

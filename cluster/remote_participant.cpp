@@ -87,8 +87,7 @@ bool send(remote_pointer self, Op op, step_command cmd,
     return false;
   }
   auto pick = routes[s.next++ % routes.size()];
-  self
-    ->request(pick.gateway, s.timeout, op, s.participant, std::move(cmd))
+  self->request(pick.gateway, s.timeout, op, s.participant, std::move(cmd))
     .then(
       [rp](step_reply& reply) mutable {
         if (rp)
@@ -100,8 +99,8 @@ bool send(remote_pointer self, Op op, step_command cmd,
         // tells the saga the outcome is unknown, like a timeout. The
         // next request goes to the next node.
         if (rp)
-          rp->deliver(make_error(errc::no_route, "node " + node + ": "
-                                                   + describe(err)));
+          rp->deliver(
+            make_error(errc::no_route, "node " + node + ": " + describe(err)));
       });
   return true;
 }
@@ -137,8 +136,7 @@ void send_maybe_twice(remote_pointer self, bool compensate, step_command cmd,
 }
 
 /// Forwards with fault injection: maybe late, maybe twice.
-caf::result<step_reply> forward_with_chaos(remote_pointer self,
-                                           bool compensate,
+caf::result<step_reply> forward_with_chaos(remote_pointer self, bool compensate,
                                            step_command& cmd) {
   auto& c = *self->state.chaos;
   auto rp = self->make_response_promise<step_reply>();
@@ -155,8 +153,7 @@ caf::result<step_reply> forward_with_chaos(remote_pointer self,
 }
 
 template <class Op>
-caf::result<step_reply> forward(remote_pointer self, Op op,
-                                step_command& cmd) {
+caf::result<step_reply> forward(remote_pointer self, Op op, step_command& cmd) {
   if (self->state.chaos)
     return forward_with_chaos(self, std::is_same<Op, compensate_atom>::value,
                               cmd);
@@ -223,11 +220,11 @@ caf::error fault_injection::validate() const {
   return caf::none;
 }
 
-participant_actor
-spawn_remote_participant(caf::actor_system& sys, std::string name,
-                         route_table_ptr routes,
-                         std::chrono::milliseconds timeout,
-                         const fault_injection& chaos) {
+participant_actor spawn_remote_participant(caf::actor_system& sys,
+                                           std::string name,
+                                           route_table_ptr routes,
+                                           std::chrono::milliseconds timeout,
+                                           const fault_injection& chaos) {
   return sys.spawn(remote_participant, std::move(name), std::move(routes),
                    timeout, chaos);
 }

@@ -18,10 +18,10 @@ namespace saga::detail {
 /// connected. Forwarded requests are bounded by `timeout`. With `chaos`
 /// enabled (chaos campaigns only) it also sends some commands twice and
 /// some late (see `fault_injection`).
-participant_actor
-spawn_remote_participant(caf::actor_system& sys, std::string name,
-                         route_table_ptr routes,
-                         std::chrono::milliseconds timeout,
-                         const fault_injection& chaos = {});
+participant_actor spawn_remote_participant(caf::actor_system& sys,
+                                           std::string name,
+                                           route_table_ptr routes,
+                                           std::chrono::milliseconds timeout,
+                                           const fault_injection& chaos = {});
 
 } // namespace saga::detail

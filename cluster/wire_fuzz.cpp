@@ -206,8 +206,8 @@ void check_value(const T& x, const char* name) {
   T y;
   caf::binary_deserializer src{sys(), buf};
   if (auto err = src(y))
-    fail("a value does not read back", std::string{name} + ": "
-                                         + sys().render(err));
+    fail("a value does not read back",
+         std::string{name} + ": " + sys().render(err));
   if (src.remaining() != 0)
     fail("a value does not read back entirely", name);
   if (!same(x, y))
@@ -325,9 +325,9 @@ void write_seeds(const std::string& dir) {
   cmd.attempt = 1;
   cmd.payload = R"({"amount":100,"playerId":"player7"})";
   cmd.results = "{}";
-  write("execute-deduct", caf::make_message(saga::execute_atom::value,
-                                            std::string{"account-server"},
-                                            cmd));
+  write("execute-deduct",
+        caf::make_message(saga::execute_atom::value,
+                          std::string{"account-server"}, cmd));
   auto comp = cmd;
   comp.step = "add_item";
   comp.action = "add_item";
@@ -349,11 +349,12 @@ void write_seeds(const std::string& dir) {
           {{"playerId", "p1"}, {"amount", 100}})
     .timeout(std::chrono::seconds{2})
     .retry(saga::retry_policy{3, std::chrono::milliseconds{50}})
-    .step("add_item", "inventory-server", {{"playerId", "p1"}, {"itemId", "sword"}})
+    .step("add_item", "inventory-server",
+          {{"playerId", "p1"}, {"itemId", "sword"}})
     .step("log_purchase", "log-server", {{"playerId", "p1"}})
     .deadline(std::chrono::seconds{30});
-  write("run-purchase", caf::make_message(saga::run_atom::value,
-                                          purchase.to_json().dump()));
+  write("run-purchase",
+        caf::make_message(saga::run_atom::value, purchase.to_json().dump()));
   saga::definition trade{"trade"};
   trade.fork()
     .step("take_sword", "inventory-server", {{"playerId", "alice"}})
@@ -365,10 +366,10 @@ void write_seeds(const std::string& dir) {
     .step("give_sword", "inventory-server", {{"playerId", "bob"}})
     .step("give_bow", "inventory-server", {{"playerId", "alice"}})
     .join();
-  write("run-trade", caf::make_message(saga::run_atom::value,
-                                       trade.to_json().dump()));
-  write("run-not-json", caf::make_message(saga::run_atom::value,
-                                          std::string{"{\"name\": "}));
+  write("run-trade",
+        caf::make_message(saga::run_atom::value, trade.to_json().dump()));
+  write("run-not-json",
+        caf::make_message(saga::run_atom::value, std::string{"{\"name\": "}));
   write("run-cycle",
         caf::make_message(
           saga::run_atom::value,
@@ -402,9 +403,9 @@ void write_seeds(const std::string& dir) {
   back.state = saga::saga_status::compensated;
   write("result-compensated", caf::make_message(back));
   write("info-reply",
-        caf::make_message(std::string{
-          R"({"coordinates":true,"epoch":3,"id":"orchestrator-1",)"
-          R"("participants":["account-server"]})"}));
+        caf::make_message(
+          std::string{R"({"coordinates":true,"epoch":3,"id":"orchestrator-1",)"
+                      R"("participants":["account-server"]})"}));
   saga::event ev;
   ev.seq = 2;
   ev.type = saga::event_type::step_started;

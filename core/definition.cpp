@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
-#include <unordered_map>
 #include <type_traits>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/json_depth.hpp"
@@ -403,20 +403,17 @@ caf::error definition::validate() const {
       return make_error(errc::empty_name,
                         "step '" + s.name + "' has an empty action name");
     if (!s.payload.is_object())
-      return make_error(errc::invalid_payload,
-                        "the payload of step '" + s.name
-                          + "' is not a JSON object but "
-                          + s.payload.type_name());
+      return make_error(errc::invalid_payload, "the payload of step '" + s.name
+                                                 + "' is not a JSON object but "
+                                                 + s.payload.type_name());
     if (detail::nests_deeper_than(s.payload, detail::max_json_depth))
       return make_error(errc::invalid_payload,
                         "the payload of step '" + s.name
                           + "' nests arrays and objects deeper than "
-                          + std::to_string(detail::max_json_depth)
-                          + " levels");
+                          + std::to_string(detail::max_json_depth) + " levels");
     if (s.timeout.count() <= 0)
-      return make_error(errc::invalid_timeout,
-                        "the timeout of step '" + s.name
-                          + "' must be positive");
+      return make_error(errc::invalid_timeout, "the timeout of step '" + s.name
+                                                 + "' must be positive");
     if (s.compensation_timeout.count() <= 0)
       return make_error(errc::invalid_timeout,
                         "the compensation timeout of step '" + s.name
@@ -435,7 +432,8 @@ caf::error definition::validate() const {
                             + "', which is not defined");
   }
   if (auto err = check_policy(forward_retry_, "the forward retry policy of "
-                                                "saga '" + name_ + "'"))
+                                              "saga '"
+                                                + name_ + "'"))
     return err;
   return check_graph();
 }

@@ -47,8 +47,21 @@ std::string dump(const json& j) {
 }
 
 void check_policy(const saga::retry_policy& p, const std::string& where) {
-  const uint32_t probes[] = {2, 3, 4, 5, 10, 31, 32, 63, 64, 65, 100, 1000,
-                             p.max_attempts, p.max_attempts + 1u, 4294967295u};
+  const uint32_t probes[] = {2,
+                             3,
+                             4,
+                             5,
+                             10,
+                             31,
+                             32,
+                             63,
+                             64,
+                             65,
+                             100,
+                             1000,
+                             p.max_attempts,
+                             p.max_attempts + 1u,
+                             4294967295u};
   std::chrono::milliseconds last{0};
   uint32_t last_n = 0;
   for (auto n : probes) {
@@ -171,11 +184,12 @@ void check_faithful(const json& in, const definition& d) {
 void check_compact(const definition& d, const json& j) {
   const saga::step_definition fresh;
   auto policy_default = [](const json& p, const saga::retry_policy& x) {
-    return p == json{{"max_attempts", x.max_attempts},
-                     {"initial_backoff_ms", x.initial_backoff.count()},
-                     {"multiplier", x.multiplier},
-                     {"max_backoff_ms", x.max_backoff.count()},
-                     {"jitter", x.jitter}};
+    return p
+           == json{{"max_attempts", x.max_attempts},
+                   {"initial_backoff_ms", x.initial_backoff.count()},
+                   {"multiplier", x.multiplier},
+                   {"max_backoff_ms", x.max_backoff.count()},
+                   {"jitter", x.jitter}};
   };
   if (j.contains("deadline_ms") && j["deadline_ms"] == 0)
     fail("to_json() writes a zero deadline", dump(j));

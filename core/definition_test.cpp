@@ -31,8 +31,8 @@ definition valid_def() {
 ::testing::AssertionResult fails_with(const caf::error& err, errc code,
                                       const std::string& needle) {
   if (!err)
-    return ::testing::AssertionFailure() << "expected " << saga::to_string(code)
-                                         << ", got no error";
+    return ::testing::AssertionFailure()
+           << "expected " << saga::to_string(code) << ", got no error";
   auto text = saga::describe(err);
   if (!saga::is(err, code))
     return ::testing::AssertionFailure()
@@ -234,12 +234,9 @@ TEST(definition_validate, rejects_empty_action) {
 
 TEST(definition_validate, rejects_payload_that_is_not_an_object) {
   const std::pair<json, const char*> cases[] = {
-    {json::array({1, 2}), "array"},
-    {json("text"), "string"},
-    {json(42), "number"},
-    {json(1.5), "number"},
-    {json(nullptr), "null"},
-    {json(true), "boolean"},
+    {json::array({1, 2}), "array"}, {json("text"), "string"},
+    {json(42), "number"},           {json(1.5), "number"},
+    {json(nullptr), "null"},        {json(true), "boolean"},
   };
   for (const auto& [payload, type] : cases) {
     definition def{"order"};
@@ -339,8 +336,7 @@ TEST_P(definition_policy_validate, rejects_multiplier_below_one_or_na_n) {
                  std::numeric_limits<double>::infinity()}) {
     retry_policy p{3, 10ms, m};
     EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff, which())) << m;
-    EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff, "multiplier"))
-      << m;
+    EXPECT_TRUE(fails_with(check(p), errc::invalid_backoff, "multiplier")) << m;
   }
   EXPECT_FALSE(check(retry_policy{3, 10ms, 1.0}));
 }
@@ -365,11 +361,13 @@ INSTANTIATE_TEST_SUITE_P(execute_and_compensation, definition_policy_validate,
 
 TEST(definition_json, round_trip_preserves_everything) {
   definition def{"order"};
-  def.step("reserve", "inventory",
-           json{{"sku", "A-1"},
-                {"qty", 2},
-                {"nested", {{"list", json::array({1, "two", 3.5})},
-                            {"obj", {{"deep", true}}}}}})
+  def
+    .step("reserve", "inventory",
+          json{{"sku", "A-1"},
+               {"qty", 2},
+               {"nested",
+                {{"list", json::array({1, "two", 3.5})},
+                 {"obj", {{"deep", true}}}}}})
     .timeout(1234ms)
     .retry(retry_policy{4, 15ms, 1.5, 700ms, 0.25})
     .compensation_timeout(4321ms)
@@ -395,9 +393,9 @@ TEST(definition_json, round_trip_preserves_everything) {
     EXPECT_EQ(y.payload, x.payload);
     EXPECT_EQ(y.timeout, x.timeout);
     EXPECT_EQ(y.compensation_timeout, x.compensation_timeout);
-    for (auto [p, q] : {std::pair{&x.retry, &y.retry},
-                        std::pair{&x.compensation_retry,
-                                  &y.compensation_retry}}) {
+    for (auto [p, q] :
+         {std::pair{&x.retry, &y.retry},
+          std::pair{&x.compensation_retry, &y.compensation_retry}}) {
       EXPECT_EQ(q->max_attempts, p->max_attempts);
       EXPECT_EQ(q->initial_backoff, p->initial_backoff);
       EXPECT_EQ(q->multiplier, p->multiplier);
@@ -483,8 +481,8 @@ TEST(definition_json, from_json_rejects_malformed_shapes) {
 }
 
 TEST(definition_json, from_json_names_the_missing_field) {
-  auto def = definition::from_json(json::parse(
-    R"({"name": "order", "steps": [{"name": "a"}]})"));
+  auto def = definition::from_json(
+    json::parse(R"({"name": "order", "steps": [{"name": "a"}]})"));
   ASSERT_FALSE(def);
   EXPECT_TRUE(fails_with(def.error(), errc::invalid_payload, "participant"));
   def = definition::from_json(json::parse(
@@ -501,8 +499,8 @@ TEST(definition_json, from_json_rejects_parsable_but_invalid_definitions) {
                                    {"name": "a", "participant": "q"}]})"));
   ASSERT_FALSE(dup);
   EXPECT_TRUE(fails_with(dup.error(), errc::duplicate_step, "'a'"));
-  auto none = definition::from_json(json::parse(
-    R"({"name": "order", "steps": []})"));
+  auto none = definition::from_json(
+    json::parse(R"({"name": "order", "steps": []})"));
   ASSERT_FALSE(none);
   EXPECT_TRUE(saga::is(none.error(), errc::no_steps));
   auto bad_timeout = definition::from_json(json::parse(
@@ -536,11 +534,11 @@ TEST(definition_json, from_json_rejects_boolean_for_millisecond_field) {
   EXPECT_TRUE(fails_with(def.error(), errc::invalid_payload, "timeout_ms"));
 }
 
-// Regression (fixed): core/definition.cpp:55, read_field<uint32_t>() for "max_attempts"
-// goes through nlohmann's generic arithmetic conversion, which neither range-
-// checks nor rejects booleans: {"retry": {"max_attempts": -1}} yields
-// max_attempts == 4294967295, 4294967297 wraps to 1, and true yields 1; all
-// of them then pass validate(). Expected: errc::invalid_payload, like any
+// Regression (fixed): core/definition.cpp:55, read_field<uint32_t>() for
+// "max_attempts" goes through nlohmann's generic arithmetic conversion, which
+// neither range- checks nor rejects booleans: {"retry": {"max_attempts": -1}}
+// yields max_attempts == 4294967295, 4294967297 wraps to 1, and true yields 1;
+// all of them then pass validate(). Expected: errc::invalid_payload, like any
 // other malformed field. Actual: accepted (-1: ~4 billion attempts). Same for
 // "compensation_retry".
 TEST(definition_json, from_json_rejects_out_of_range_or_boolean_max_attempts) {
@@ -618,8 +616,7 @@ TEST(definition_graph, unknown_dependencies_and_cycles_are_rejected) {
 
 TEST(definition_graph, the_pivot_must_cut_the_graph) {
   saga::definition ok{"ok"};
-  ok.step("a", "p").step("p", "p").pivot().fork().step("x", "p").step("y",
-                                                                      "p");
+  ok.step("a", "p").step("p", "p").pivot().fork().step("x", "p").step("y", "p");
   EXPECT_FALSE(ok.validate());
   auto g = ok.graph();
   EXPECT_EQ(g.pivot, 1);
@@ -636,8 +633,13 @@ TEST(definition_graph, the_pivot_must_cut_the_graph) {
 
 TEST(definition_graph, json_keeps_dependencies_pivot_and_forward_retry) {
   saga::definition d{"j"};
-  d.step("a", "p").pivot().fork().step("b", "p").step("c", "p").join().step(
-     "d", "p")
+  d.step("a", "p")
+    .pivot()
+    .fork()
+    .step("b", "p")
+    .step("c", "p")
+    .join()
+    .step("d", "p")
     .forward_retry(saga::retry_policy{7, std::chrono::milliseconds{30}});
   auto back = saga::definition::from_json(d.to_json());
   ASSERT_TRUE(back) << saga::describe(back.error());
@@ -824,7 +826,8 @@ TEST(bad_input_definition, from_json_text_refuses_text_that_is_not_json) {
                          "definition JSON is not an object"));
 }
 
-TEST(bad_input_definition, json_nested_too_deep_is_refused_before_it_is_copied) {
+TEST(bad_input_definition,
+     json_nested_too_deep_is_refused_before_it_is_copied) {
   // nlohmann::json copies and dumps recursively: 100,000 nested arrays in a
   // payload (200 KB of text) would overflow the stack of whoever copies the
   // definition. Parsing is iterative, so the text is read, then refused.
@@ -859,14 +862,15 @@ TEST(bad_input_definition, json_nested_too_deep_is_refused_before_it_is_copied) 
 
 // -- saga-wide default policies and the time bound (issue 17) -------------------
 
-TEST(definition_defaults, steps_without_their_own_policy_take_the_saga_default) {
+TEST(definition_defaults,
+     steps_without_their_own_policy_take_the_saga_default) {
   retry_policy three{3, 50ms, 2.0, 1s, 0.0};
   retry_policy undo{7, 10ms, 2.0, 1s, 0.0};
   retry_policy own{2, 5ms, 2.0, 1s, 0.0};
   definition d{"order"};
-  d.step("a", "p").retry(own);       // its own: kept
-  d.default_retry(three);            // applies to "a"? no: "a" has its own
-  d.step("b", "p");                  // added after: takes the default
+  d.step("a", "p").retry(own); // its own: kept
+  d.default_retry(three);      // applies to "a"? no: "a" has its own
+  d.step("b", "p");            // added after: takes the default
   d.default_compensation_retry(undo);
   EXPECT_EQ(d.steps()[0].retry.max_attempts, 2u);
   EXPECT_EQ(d.steps()[1].retry.max_attempts, 3u);
@@ -901,7 +905,8 @@ TEST(definition_defaults, json_stores_them_once_and_reads_them_back) {
   EXPECT_EQ(by_hand->steps()[0].retry.max_attempts, 4u);
 }
 
-TEST(definition_time_bound, adds_every_attempt_and_backoff_then_every_compensation) {
+TEST(definition_time_bound,
+     adds_every_attempt_and_backoff_then_every_compensation) {
   definition d{"order"};
   d.step("a", "p")
     .timeout(100ms)
@@ -918,7 +923,8 @@ TEST(definition_time_bound, adds_every_attempt_and_backoff_then_every_compensati
   EXPECT_EQ(d.time_bound(), 200ms + 1000ms + 450ms + 300ms);
 }
 
-TEST(definition_time_bound, counts_capped_backoffs_without_looping_and_saturates) {
+TEST(definition_time_bound,
+     counts_capped_backoffs_without_looping_and_saturates) {
   definition d{"order"};
   d.step("a", "p")
     .timeout(1ms)
@@ -932,7 +938,8 @@ TEST(definition_time_bound, counts_capped_backoffs_without_looping_and_saturates
   EXPECT_EQ(d.time_bound(), std::chrono::milliseconds::max());
 }
 
-TEST(definition_time_bound, the_default_compensation_policy_takes_about_91_minutes) {
+TEST(definition_time_bound,
+     the_default_compensation_policy_takes_about_91_minutes) {
   definition d{"order"};
   d.step("a", "p").compensation_timeout(1ms).timeout(1ms);
   // 1 execute attempt (1 ms); 100 compensation attempts of 1 ms, and

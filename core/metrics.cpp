@@ -12,8 +12,8 @@ namespace {
 const std::string other_name = "_other";
 
 /// Returns `x` in the shortest form that reads back as the same double,
-/// e.g. "0.0005", "10", "2.5" (whole numbers without an exponent); "+Inf", "-Inf" and "NaN" as Prometheus spells
-/// them.
+/// e.g. "0.0005", "10", "2.5" (whole numbers without an exponent); "+Inf",
+/// "-Inf" and "NaN" as Prometheus spells them.
 std::string format_double(double x) {
   if (std::isnan(x))
     return "NaN";
@@ -123,8 +123,7 @@ void append_histogram(std::string& out, const char* name,
   }
   auto labels = render_labels(definition, step, {});
   append_sample(out, name, "_sum", labels, format_double(h.sum()));
-  append_sample(out, name, "_count", labels,
-                std::to_string(cumulative.back()));
+  append_sample(out, name, "_count", labels, std::to_string(cumulative.back()));
 }
 
 /// Returns the entry `name` of `entries` under the cap `max` (names beyond
@@ -189,8 +188,7 @@ uint64_t histogram::count() const noexcept {
 }
 
 double histogram::sum() const noexcept {
-  return static_cast<double>(sum_micros_.load(std::memory_order_relaxed))
-         / 1e6;
+  return static_cast<double>(sum_micros_.load(std::memory_order_relaxed)) / 1e6;
 }
 
 std::vector<double> histogram::latency_bounds() {
@@ -221,9 +219,8 @@ metrics::metrics()
 }
 
 definition_metrics& metrics::of(const std::string& name) {
-  return find_or_create(mtx_, defs_, name, max_definitions, [] {
-    return std::make_unique<definition_metrics>();
-  });
+  return find_or_create(mtx_, defs_, name, max_definitions,
+                        [] { return std::make_unique<definition_metrics>(); });
 }
 
 std::string metrics::prometheus_text() const {
@@ -241,8 +238,7 @@ std::string metrics::prometheus_text() const {
      &definition_metrics::started},
     {"saga_sagas_completed_total", "Sagas that completed, per definition.",
      &definition_metrics::completed},
-    {"saga_sagas_compensated_total",
-     "Sagas that compensated, per definition.",
+    {"saga_sagas_compensated_total", "Sagas that compensated, per definition.",
      &definition_metrics::compensated},
     {"saga_sagas_failed_total",
      "Sagas that ended failed (need an operator), per definition.",
@@ -273,10 +269,10 @@ std::string metrics::prometheus_text() const {
     const std::atomic<uint64_t>* value;
   };
   const global_counter globals[] = {
-    {"saga_actor_restarts_total",
-     "Saga actors restarted by their supervisor.", &saga_restarts},
-    {"saga_sagas_parked_total",
-     "Sagas parked failed after too many restarts.", &sagas_parked},
+    {"saga_actor_restarts_total", "Saga actors restarted by their supervisor.",
+     &saga_restarts},
+    {"saga_sagas_parked_total", "Sagas parked failed after too many restarts.",
+     &sagas_parked},
     {"saga_sagas_recovered_total",
      "Sagas resumed from the journal by recovery.", &sagas_recovered},
     {"saga_recoveries_total", "Recovery walks started.", &recoveries},
@@ -298,8 +294,8 @@ std::string metrics::prometheus_text() const {
                    journal_batch_size);
   append_header(out, "saga_journal_batch_latency_seconds", "histogram",
                 "Time from sending a journal batch to its last reply.");
-  append_histogram(out, "saga_journal_batch_latency_seconds", nullptr,
-                   nullptr, journal_batch_latency);
+  append_histogram(out, "saga_journal_batch_latency_seconds", nullptr, nullptr,
+                   journal_batch_latency);
   return out;
 }
 

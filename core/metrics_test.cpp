@@ -181,7 +181,8 @@ TEST(histogram, sum_keeps_microseconds) {
 }
 
 TEST(histogram, default_bounds_are_ascending) {
-  for (const auto& b : {histogram::latency_bounds(), histogram::size_bounds()}) {
+  for (const auto& b :
+       {histogram::latency_bounds(), histogram::size_bounds()}) {
     ASSERT_FALSE(b.empty());
     for (size_t i = 1; i < b.size(); ++i)
       EXPECT_LT(b[i - 1], b[i]);
@@ -262,7 +263,8 @@ TEST(metrics, label_values_are_escaped) {
   m.of(nasty).completed = 3;
   m.of(nasty).step_latency("st\"ep").observe(0.002);
   auto text = m.prometheus_text();
-  EXPECT_NE(text.find(R"(saga_sagas_completed_total{definition="a\\b\"c\nd"} 3)"),
+  EXPECT_NE(text.find(
+              R"(saga_sagas_completed_total{definition="a\\b\"c\nd"} 3)"),
             std::string::npos)
     << text;
   auto samples = parse_exposition(text);
@@ -270,7 +272,9 @@ TEST(metrics, label_values_are_escaped) {
                        {{"definition", nasty}}),
             3.0);
   EXPECT_EQ(find_value(samples, "saga_step_latency_seconds_bucket",
-                       {{"definition", nasty}, {"step", "st\"ep"}, {"le", "0.0025"}}),
+                       {{"definition", nasty},
+                        {"step", "st\"ep"},
+                        {"le", "0.0025"}}),
             1.0);
 }
 
@@ -312,7 +316,9 @@ TEST(metrics, exposition_has_every_family_and_parses) {
   // The step histogram: cumulative buckets, +Inf equal to the count.
   auto bucket = [&](const std::string& le) {
     return find_value(samples, "saga_step_latency_seconds_bucket",
-                      {{"definition", "purchase"}, {"step", "pay"}, {"le", le}});
+                      {{"definition", "purchase"},
+                       {"step", "pay"},
+                       {"le", le}});
   };
   EXPECT_EQ(bucket("0.0005"), 1.0);
   EXPECT_EQ(bucket("0.001"), 1.0);
@@ -332,8 +338,7 @@ TEST(metrics, exposition_has_every_family_and_parses) {
                        {{"le", "4"}}),
             1.0);
   EXPECT_EQ(find_value(samples, "saga_journal_batch_size_count", {}), 1.0);
-  EXPECT_EQ(find_value(samples, "saga_journal_batch_latency_seconds_count",
-                       {}),
+  EXPECT_EQ(find_value(samples, "saga_journal_batch_latency_seconds_count", {}),
             1.0);
   for (auto family :
        {"saga_sagas_started_total", "saga_step_latency_seconds",

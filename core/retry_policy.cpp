@@ -19,10 +19,11 @@ retry_policy::base_delay(uint32_t next_attempt) const noexcept {
   return std::chrono::milliseconds{static_cast<int64_t>(d)};
 }
 
-std::chrono::milliseconds retry_policy::delay(uint32_t next_attempt,
-                                              double unit_random) const noexcept {
+std::chrono::milliseconds
+retry_policy::delay(uint32_t next_attempt, double unit_random) const noexcept {
   auto base = base_delay(next_attempt);
-  auto spread = std::clamp(jitter, 0.0, 1.0) * std::clamp(unit_random, 0.0, 1.0);
+  auto spread = std::clamp(jitter, 0.0, 1.0)
+                * std::clamp(unit_random, 0.0, 1.0);
   if (spread <= 0.0)
     return base;
   auto d = static_cast<double>(base.count()) * (1.0 - spread);

@@ -66,10 +66,10 @@ TEST(retry_policy, huge_attempt_numbers_stay_at_the_cap) {
   EXPECT_EQ(steep.base_delay(max_attempt), 3'600'000ms);
 }
 
-// Regression (fixed): core/retry_policy.cpp:15-16 (base_delay) caps in double and casts the
-// result to int64_t. With max_backoff == milliseconds::max() (a natural way to
-// say "no cap"), the cap is 2^63 as a double, which does not fit in int64_t:
-// the cast overflows (undefined behaviour; INT64_MIN on x86-64), so
+// Regression (fixed): core/retry_policy.cpp:15-16 (base_delay) caps in double
+// and casts the result to int64_t. With max_backoff == milliseconds::max() (a
+// natural way to say "no cap"), the cap is 2^63 as a double, which does not fit
+// in int64_t: the cast overflows (undefined behaviour; INT64_MIN on x86-64), so
 // base_delay(100) of {100 attempts, 1ms, x2, cap=max} is negative instead of
 // milliseconds::max(). Expected: a delay equal to the cap (never negative).
 TEST(retry_policy, huge_delays_do_not_overflow_with_unbounded_cap) {

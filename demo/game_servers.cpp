@@ -65,15 +65,15 @@ bool is_game_server(const std::string& name) {
          || name == "log-server";
 }
 
-void add_game_server(saga::participant_builder& p,
-                     const fault_options& faults, bool audit) {
+void add_game_server(saga::participant_builder& p, const fault_options& faults,
+                     bool audit) {
   auto undo = [audit](auto f) {
-    return audited(audit, "c", [f](const step_context& ctx,
-                                   const json& payload) {
-      if (!ctx.execute_recorded())
-        return step_outcome::ok(); // its effects never landed
-      return f(ctx, payload);
-    });
+    return audited(audit, "c",
+                   [f](const step_context& ctx, const json& payload) {
+                     if (!ctx.execute_recorded())
+                       return step_outcome::ok(); // its effects never landed
+                     return f(ctx, payload);
+                   });
   };
   auto faulty = [audit](const fault_options& fo, auto f) {
     return audited(audit, "x", demo::faulty(fo, f));
@@ -93,9 +93,7 @@ void add_game_server(saga::participant_builder& p,
                   undo(change(+1)));
   } else if (p.name() == "inventory-server") {
     auto plus = [](const step_context&, const json& d) { return add(d, 1); };
-    auto minus = [](const step_context&, const json& d) {
-      return add(d, -1);
-    };
+    auto minus = [](const step_context&, const json& d) { return add(d, -1); };
     p.on_blocking("add_item", faulty(faults, plus), undo(minus));
     p.on_blocking("remove_item", faulty(faults, minus), undo(plus));
   } else if (p.name() == "log-server") {

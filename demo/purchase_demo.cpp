@@ -78,9 +78,9 @@ struct options {
 options parse(int argc, char** argv) {
   options o;
   std::string journal = "redis";
-  saga::tools::arg_parser p{
-    "purchase_demo",
-    "purchase_demo: purchases and trades across servers while things break."};
+  saga::tools::arg_parser
+    p{"purchase_demo",
+      "purchase_demo: purchases and trades across servers while things break."};
   p.choice("--journal", journal, {"redis", "memory"},
            "redis: four saga_node processes on one Redis;\n"
            "memory: one process, memory journal");
@@ -152,9 +152,10 @@ public:
     faults << "--fail-rate=" << o.faults.fail_rate
            << " --slow-rate=" << o.faults.slow_rate;
     for (const char* s : {"account-server", "inventory-server", "log-server"})
-      nodes_[s] = spawn_node(s, {std::string{"--participants="} + s,
-                                 "--fail-rate=" + std::to_string(o.faults.fail_rate),
-                                 "--slow-rate=" + std::to_string(o.faults.slow_rate)});
+      nodes_[s]
+        = spawn_node(s, {std::string{"--participants="} + s,
+                         "--fail-rate=" + std::to_string(o.faults.fail_rate),
+                         "--slow-rate=" + std::to_string(o.faults.slow_rate)});
     nodes_["orchestrator"] = spawn_node("orchestrator", {"--coordinate"});
     connect();
   }
@@ -195,11 +196,11 @@ public:
     nodes_["inventory-server"]->wait_exit(10s);
     // Down for a moment: steps time out and retry meanwhile.
     std::this_thread::sleep_for(500ms);
-    nodes_["inventory-server"] = spawn_node(
-      "inventory-server",
-      {"--participants=inventory-server",
-       "--fail-rate=" + std::to_string(opts_.faults.fail_rate),
-       "--slow-rate=" + std::to_string(opts_.faults.slow_rate)});
+    nodes_["inventory-server"]
+      = spawn_node("inventory-server",
+                   {"--participants=inventory-server",
+                    "--fail-rate=" + std::to_string(opts_.faults.fail_rate),
+                    "--slow-rate=" + std::to_string(opts_.faults.slow_rate)});
   }
 
   std::vector<saga::saga_id> kill_orchestrator() override {
@@ -252,8 +253,9 @@ private:
   saga::redis_reply redis(const std::vector<std::string>& args) {
     std::lock_guard<std::mutex> guard{redis_mtx_};
     if (!conn_ || conn_->broken()) {
-      auto c = saga::redis_connection::connect(*saga::parse_redis_url(opts_.redis),
-                                               2s);
+      auto c
+        = saga::redis_connection::connect(*saga::parse_redis_url(opts_.redis),
+                                          2s);
       if (!c)
         return nullptr;
       conn_ = std::move(*c);
@@ -265,11 +267,12 @@ private:
 
   std::unique_ptr<saga::test::child_process>
   spawn_node(const std::string& id, std::vector<std::string> args) {
-    args.insert(args.begin(), {"--node-id=" + id, "--redis=" + opts_.redis,
-                               "--lease=1s", "--heartbeat-interval=200ms",
-                               "--connection-timeout=1s"});
-    auto p = std::make_unique<saga::test::child_process>(
-      SAGA_NODE_EXE, args, opts_.logs + "/demo-" + id + ".log");
+    args.insert(args.begin(),
+                {"--node-id=" + id, "--redis=" + opts_.redis, "--lease=1s",
+                 "--heartbeat-interval=200ms", "--connection-timeout=1s"});
+    auto p = std::make_unique<saga::test::child_process>(SAGA_NODE_EXE, args,
+                                                         opts_.logs + "/demo-"
+                                                           + id + ".log");
     if (!p->wait_for_line("ready port=", 30s))
       throw std::runtime_error("node " + id + " did not start; see "
                                + opts_.logs + "/demo-" + id + ".log");
@@ -280,8 +283,9 @@ private:
   }
 
   void connect() {
-    auto gw = sys_->middleman().remote_actor<saga::gateway_actor>(
-      "127.0.0.1", ports_["orchestrator"]);
+    auto gw = sys_->middleman()
+                .remote_actor<saga::gateway_actor>("127.0.0.1",
+                                                   ports_["orchestrator"]);
     if (!gw)
       throw std::runtime_error("cannot reach the orchestrator: "
                                + saga::describe(gw.error()));
@@ -332,9 +336,9 @@ public:
   }
 
   void kill_server() override {
-    caf::anon_send(
-      caf::actor_cast<caf::actor>(rt_->participant("inventory-server").handle()),
-      saga::crash_atom::value); // its supervisor restarts it
+    caf::anon_send(caf::actor_cast<caf::actor>(
+                     rt_->participant("inventory-server").handle()),
+                   saga::crash_atom::value); // its supervisor restarts it
   }
 
   std::vector<saga::saga_id> kill_orchestrator() override {
@@ -408,11 +412,8 @@ void draw(const saga::saga_log& log) {
       case step_status::failed:
         std::cout << "--execute--> FAILED (" << s.error << ")";
         break;
-      case step_status::completed:
-        std::cout << "--execute--> done";
-        break;
-      default:
-        std::cout << "   (not run: " << saga::to_string(s.status) << ")";
+      case step_status::completed: std::cout << "--execute--> done"; break;
+      default: std::cout << "   (not run: " << saga::to_string(s.status) << ")";
     }
     if (s.attempts > 1)
       std::cout << "  [" << s.attempts << " attempts]";
@@ -431,9 +432,9 @@ int run(const options& o) {
     std::cerr << "purchase_demo: " << e.what() << "\n";
     return 2;
   }
-  auto realm = "r" + std::to_string(std::chrono::system_clock::now()
-                                       .time_since_epoch()
-                                       .count());
+  auto realm = "r"
+               + std::to_string(
+                 std::chrono::system_clock::now().time_since_epoch().count());
   // -- seed: every player has 1000 coins and 3 items.
   std::vector<std::string> players;
   hash balances;
@@ -462,8 +463,8 @@ int run(const options& o) {
     if (unit(rng) < o.trade_share) {
       auto c = (a + 1 + rng() % (o.players - 1)) % o.players;
       plan.emplace_back(kind::trade,
-                        demo::make_trade(realm, players[a], {owned[a][rng() % 3]},
-                                         players[c],
+                        demo::make_trade(realm, players[a],
+                                         {owned[a][rng() % 3]}, players[c],
                                          {owned[c][rng() % 3]}));
     } else {
       plan.emplace_back(kind::purchase,
@@ -500,8 +501,7 @@ int run(const options& o) {
   auto started = std::chrono::steady_clock::now();
   auto pump = [&] {
     // Called with `mtx` held: start sagas up to the window.
-    while (!paused && next < plan.size()
-           && next - answered < o.concurrency) {
+    while (!paused && next < plan.size() && next - answered < o.concurrency) {
       auto i = next++;
       auto k = plan[i].first;
       b->start(plan[i].second, [&, k](saga::saga_result r) {
@@ -537,8 +537,9 @@ int run(const options& o) {
   std::cout << "running " << plan.size() << " sagas (" << o.players
             << " players, " << o.concurrency << " at once, fail rate "
             << o.faults.fail_rate << ", slow rate " << o.faults.slow_rate
-            << ") on " << (o.memory ? "one process, memory journal"
-                                    : "4 nodes, Redis " + o.redis)
+            << ") on "
+            << (o.memory ? "one process, memory journal"
+                         : "4 nodes, Redis " + o.redis)
             << "\n";
   {
     std::unique_lock<std::mutex> guard{mtx};
@@ -608,13 +609,15 @@ int run(const options& o) {
                                             - started)
                 .count();
   // -- summary.
-  std::cout << "\n" << std::left << std::setw(28) << "" << std::right
-            << std::setw(10) << "completed" << std::setw(13) << "compensated"
-            << std::setw(8) << "failed" << "\n";
+  std::cout << "\n"
+            << std::left << std::setw(28) << "" << std::right << std::setw(10)
+            << "completed" << std::setw(13) << "compensated" << std::setw(8)
+            << "failed"
+            << "\n";
   auto row = [](const char* name, const tally& t) {
     std::cout << std::left << std::setw(28) << name << std::right
-              << std::setw(10) << t.completed << std::setw(13)
-              << t.compensated << std::setw(8) << t.failed << "\n";
+              << std::setw(10) << t.completed << std::setw(13) << t.compensated
+              << std::setw(8) << t.failed << "\n";
   };
   row("purchases", tallies[kind::purchase]);
   row("trades", tallies[kind::trade]);
@@ -664,7 +667,8 @@ int run(const options& o) {
   if (shown)
     draw(*shown);
   bool ok = money_ok && items_ok && open == 0;
-  std::cout << "\n" << (ok ? "PASS" : "FAIL")
+  std::cout << "\n"
+            << (ok ? "PASS" : "FAIL")
             << ": every saga ended and money and items add up\n";
   return ok ? 0 : 1;
 }

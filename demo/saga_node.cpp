@@ -235,8 +235,9 @@ int main(int argc, char** argv) {
       demo::add_game_server(n.participant(name), faults, opts.audit_effects);
     } else if (name == "bench") {
       for (int i = 1; i <= demo::bench_participant_count; ++i)
-        demo::add_bench_participant(
-          n.participant(demo::bench_participant_name(i)), opts.fail_rate);
+        demo::add_bench_participant(n.participant(
+                                      demo::bench_participant_name(i)),
+                                    opts.fail_rate);
     } else if (!demo::add_shop_participant(n, name, ms(opts.step_delay))) {
       std::cerr << "saga_node: unknown participant '" << name
                 << "' (known: account, inventory, purchase_log, "

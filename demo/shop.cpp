@@ -54,9 +54,9 @@ bool add_shop_participant(saga::node& n, const std::string& name,
         if (player.empty() || amount <= 0)
           return step_outcome::fail("debit needs a player and an amount > 0");
         return step_outcome::ok({{"debited", amount}})
-          .atomically({effect::incr_by("shop:balance", player, -amount),
-                       effect::hset("shop:debits", ctx.id(),
-                                    std::to_string(amount))});
+          .atomically(
+            {effect::incr_by("shop:balance", player, -amount),
+             effect::hset("shop:debits", ctx.id(), std::to_string(amount))});
       },
       [](const step_context& ctx, const json& p) {
         // An operator's drill: the refund desk jams for the first
@@ -115,8 +115,9 @@ saga::definition make_jammed_purchase(const std::string& player,
                                       const std::string& item, int64_t price,
                                       uint32_t jam_refund) {
   saga::definition jammed{"purchase"};
-  jammed.step("debit", "account",
-              {{"player", player}, {"amount", price}, {"jam_refund", jam_refund}})
+  jammed
+    .step("debit", "account",
+          {{"player", player}, {"amount", price}, {"jam_refund", jam_refund}})
     .action("debit")
     .timeout(std::chrono::seconds{1})
     .compensation_retry(saga::retry_policy{2, std::chrono::milliseconds{10}});
@@ -124,8 +125,9 @@ saga::definition make_jammed_purchase(const std::string& player,
   jammed.step("grant", "inventory", {{"player", player}, {"item", item}})
     .action("grant")
     .timeout(std::chrono::seconds{1});
-  jammed.step("record", "purchase_log",
-              {{"player", player}, {"item", item}, {"price", price}})
+  jammed
+    .step("record", "purchase_log",
+          {{"player", player}, {"item", item}, {"price", price}})
     .action("record")
     .timeout(std::chrono::seconds{1});
   jammed.join();

@@ -48,16 +48,16 @@ caf::error node_config::validate() const {
   for (auto c : node_id)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_'
         && c != '-')
-      return make_error(errc::invalid_config,
-                        "node_id '" + node_id
-                          + "' may hold only letters, digits, '.', '_' and '-'");
+      return make_error(
+        errc::invalid_config,
+        "node_id '" + node_id
+          + "' may hold only letters, digits, '.', '_' and '-'");
   if (host.empty())
     return make_error(errc::invalid_config, "host is empty");
   for (const auto& p : peers) {
     auto colon = p.rfind(':');
     unsigned long port = 0;
-    bool ok = colon != std::string::npos && colon > 0
-              && colon + 1 < p.size();
+    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < p.size();
     if (ok) {
       for (size_t i = colon + 1; i < p.size(); ++i)
         ok = ok && std::isdigit(static_cast<unsigned char>(p[i]));
@@ -245,8 +245,9 @@ caf::error node::start() {
   // (a client reconnecting to a restarted node) wait for it, and for a
   // participant node being connected, rather than being refused.
   id.hold_runs = d.cfg.lease + d.cfg.connection_timeout;
-  d.gateway = detail::spawn_gateway(
-    *d.sys, id, detail::runtime_access::directory_of(*d.rt), d.routes);
+  d.gateway = detail::spawn_gateway(*d.sys, id,
+                                    detail::runtime_access::directory_of(*d.rt),
+                                    d.routes);
   auto port = d.sys->middleman().publish(d.gateway, d.cfg.port,
                                          d.cfg.host.c_str(), true);
   if (!port) {
@@ -305,9 +306,10 @@ caf::error node::start() {
     if (cb)
       cb();
   };
-  d.membership = detail::spawn_membership(
-    *d.sys, std::move(mc), detail::runtime_access::directory_of(*d.rt),
-    d.routes);
+  d.membership
+    = detail::spawn_membership(*d.sys, std::move(mc),
+                               detail::runtime_access::directory_of(*d.rt),
+                               d.routes);
   if (auto err = await_lease(*d.sys, d.membership, d.cfg, d.epoch,
                              d.replaced)) {
     d.start_error = std::move(err);

@@ -31,16 +31,12 @@ caf::error check_effects(const std::vector<effect>& effects) {
 
 std::vector<std::string> redis_command(const effect& x) {
   switch (x.what()) {
-    case effect::kind::hset:
-      return {"HSET", x.key(), x.field(), x.value()};
-    case effect::kind::hsetnx:
-      return {"HSETNX", x.key(), x.field(), x.value()};
-    case effect::kind::hdel:
-      return {"HDEL", x.key(), x.field()};
+    case effect::kind::hset: return {"HSET", x.key(), x.field(), x.value()};
+    case effect::kind::hsetnx: return {"HSETNX", x.key(), x.field(), x.value()};
+    case effect::kind::hdel: return {"HDEL", x.key(), x.field()};
     case effect::kind::incr_by:
       return {"HINCRBY", x.key(), x.field(), std::to_string(x.by())};
-    case effect::kind::del:
-      return {"DEL", x.key()};
+    case effect::kind::del: return {"DEL", x.key()};
   }
   return {}; // refused by check_effects
 }

@@ -9,8 +9,7 @@ namespace saga::detail {
 /// Returns every file of persistence/lua/, embedded at build time
 /// (cmake/SagaEmbed.cmake): "/<file name>" to (content type, Lua source).
 /// Immutable after its first call; thread-safe.
-const std::map<std::string, std::pair<std::string, std::string>>&
-lua_scripts();
+const std::map<std::string, std::pair<std::string, std::string>>& lua_scripts();
 
 } // namespace saga::detail
 

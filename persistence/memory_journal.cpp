@@ -25,7 +25,8 @@ caf::expected<uint64_t> memory_store::append(const saga_id& id,
                                              const std::vector<event>& events,
                                              const saga_owner& owner) {
   if (events.empty())
-    return make_error(errc::invalid_event, "empty append for saga '" + id + "'");
+    return make_error(errc::invalid_event,
+                      "empty append for saga '" + id + "'");
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = histories_.find(id);
   auto stored = i == histories_.end() ? uint64_t{0} : i->second.size();
@@ -65,8 +66,7 @@ caf::expected<uint64_t> memory_store::append(const saga_id& id,
   return i->second.back().seq;
 }
 
-caf::expected<uint64_t> memory_store::reopen(const saga_id& id,
-                                             const event& ev,
+caf::expected<uint64_t> memory_store::reopen(const saga_id& id, const event& ev,
                                              const saga_owner& owner) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = histories_.find(id);
@@ -105,8 +105,7 @@ void memory_store::retire(const saga_id& id) {
   }
 }
 
-caf::expected<std::vector<event>>
-memory_store::read(const saga_id& id) const {
+caf::expected<std::vector<event>> memory_store::read(const saga_id& id) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = histories_.find(id);
   if (i == histories_.end())
@@ -114,8 +113,7 @@ memory_store::read(const saga_id& id) const {
   return i->second;
 }
 
-unfinished_page memory_store::unfinished(const std::string& after,
-                                         uint32_t max,
+unfinished_page memory_store::unfinished(const std::string& after, uint32_t max,
                                          const std::string& node) const {
   unfinished_page page;
   max = std::max<uint32_t>(max, 1); // a page of 0 could never advance
@@ -344,9 +342,7 @@ caf::error apply_effects(keyspace& hashes, const std::vector<effect>& effects) {
         staged.get_or_create(x.key())[x.field()] = std::to_string(sum);
         break;
       }
-      case effect::kind::del:
-        staged.erase(x.key());
-        break;
+      case effect::kind::del: staged.erase(x.key()); break;
     }
   }
   staged.commit(hashes);
@@ -406,8 +402,7 @@ barrier_claim memory_store::claim(const saga_id& id, const std::string& step,
     return result;
   }
   if (op == barrier_op::compensate
-      && (x == nullptr || failed
-          || (x->done && !x->reply.ok && !x->revoked))) {
+      && (x == nullptr || failed || (x->done && !x->reply.ok && !x->revoked))) {
     // Nothing took effect: record a null compensation.
     recs[step + "/c"] = barrier_record{true, owner, null_compensation()};
     result.verdict = barrier_verdict::null_compensated;
@@ -471,8 +466,8 @@ memory_store::read_hash(const std::string& key) const {
   return {i->second.begin(), i->second.end()};
 }
 
-void memory_store::write_hash(const std::string& key,
-                              const std::map<std::string, std::string>& fields) {
+void memory_store::write_hash(
+  const std::string& key, const std::map<std::string, std::string>& fields) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto& h = hashes_[key];
   for (const auto& [f, v] : fields)

@@ -74,8 +74,8 @@ public:
 
   /// Decides and records an incoming participant operation; see
   /// `journal_actor` and `barrier_verdict`.
-  barrier_claim claim(const saga_id& id, const std::string& step,
-                      barrier_op op, const std::string& owner);
+  barrier_claim claim(const saga_id& id, const std::string& step, barrier_op op,
+                      const std::string& owner);
 
   /// Records the outcome of a claimed operation; see `journal_actor`. A
   /// successful outcome's `reply.effects` are applied to this store's hashes

@@ -198,8 +198,9 @@ protected:
                                  const saga::saga_id& id,
                                  std::vector<event> events) {
     caf::expected<uint64_t> result{uint64_t{0}};
-    self->request(j, caf::infinite, saga::append_atom::value, id,
-                  std::move(events))
+    self
+      ->request(j, caf::infinite, saga::append_atom::value, id,
+                std::move(events))
       .receive([&](uint64_t seq) { result = seq; },
                [&](caf::error& err) { result = std::move(err); });
     return result;
@@ -305,9 +306,8 @@ saga::step_reply failed_reply(const std::string& why) {
 }
 
 // Unwraps done(): an error (e.g. an unsupported effect) fails the test.
-bool done(memory_store& store, const saga::saga_id& id,
-          const std::string& step, barrier_op op, const std::string& owner,
-          saga::step_reply reply) {
+bool done(memory_store& store, const saga::saga_id& id, const std::string& step,
+          barrier_op op, const std::string& owner, saga::step_reply reply) {
   auto res = store.done(id, step, op, owner, std::move(reply));
   EXPECT_TRUE(res) << saga::describe(res.error());
   return res && *res;
@@ -317,12 +317,12 @@ bool done(memory_store& store, const saga::saga_id& id,
 
 TEST(memory_barrier, done_without_any_claim_is_refused_and_records_nothing) {
   memory_store store;
-  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
-                    ok_reply("\"one\"")));
-  EXPECT_FALSE(done(store, "s", "pay", barrier_op::compensate, "t1",
-                    ok_reply("\"one\"")));
-  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
-                    failed_reply("no")));
+  EXPECT_FALSE(
+    done(store, "s", "pay", barrier_op::execute, "t1", ok_reply("\"one\"")));
+  EXPECT_FALSE(
+    done(store, "s", "pay", barrier_op::compensate, "t1", ok_reply("\"one\"")));
+  EXPECT_FALSE(
+    done(store, "s", "pay", barrier_op::execute, "t1", failed_reply("no")));
   // Nothing was recorded: the first real claim proceeds.
   auto c = store.claim("s", "pay", barrier_op::execute, "t2");
   EXPECT_EQ(c.verdict, barrier_verdict::proceed);
@@ -336,31 +336,33 @@ TEST(memory_barrier, re_claim_of_an_unfinished_claim_proceeds) {
             barrier_verdict::proceed);
 }
 
-TEST(memory_barrier, done_of_a_replaced_claim_is_refused_and_keeps_the_winners_record) {
+TEST(memory_barrier,
+     done_of_a_replaced_claim_is_refused_and_keeps_the_winners_record) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
             barrier_verdict::proceed);
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t2").verdict,
             barrier_verdict::proceed);
-  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t2",
-                   ok_reply("\"two\"")));
+  EXPECT_TRUE(
+    done(store, "s", "pay", barrier_op::execute, "t2", ok_reply("\"two\"")));
   // t1 hung past its saga's timeout and wakes up now: fenced.
-  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
-                    ok_reply("\"one\"")));
+  EXPECT_FALSE(
+    done(store, "s", "pay", barrier_op::execute, "t1", ok_reply("\"one\"")));
   auto dup = store.claim("s", "pay", barrier_op::execute, "t3");
   EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
   EXPECT_TRUE(dup.reply.ok);
   EXPECT_EQ(dup.reply.result, "\"two\"");
 }
 
-TEST(memory_barrier, late_failure_of_a_replaced_claim_does_not_erase_the_record) {
+TEST(memory_barrier,
+     late_failure_of_a_replaced_claim_does_not_erase_the_record) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
             barrier_verdict::proceed);
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t2").verdict,
             barrier_verdict::proceed);
-  ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "t2",
-                   ok_reply("\"two\"")));
+  ASSERT_TRUE(
+    done(store, "s", "pay", barrier_op::execute, "t2", ok_reply("\"two\"")));
   EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
                     failed_reply("timed out")));
   auto dup = store.claim("s", "pay", barrier_op::execute, "t3");
@@ -379,8 +381,8 @@ TEST(memory_barrier, failure_of_a_replaced_claim_does_not_drop_the_new_claim) {
   // t1 fails while t2 still runs: t2's claim stays, and t2 records.
   EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
                     failed_reply("declined")));
-  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t2",
-                   ok_reply("\"two\"")));
+  EXPECT_TRUE(
+    done(store, "s", "pay", barrier_op::execute, "t2", ok_reply("\"two\"")));
   EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "t3").verdict,
             barrier_verdict::duplicate);
 }
@@ -392,13 +394,14 @@ TEST(memory_barrier, failure_of_the_own_claim_forgets_it_so_a_retry_proceeds) {
   EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
                    failed_reply("declined")));
   // The claim is gone: a second done of t1 has nothing to settle.
-  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
-                    ok_reply("\"late\"")));
+  EXPECT_FALSE(
+    done(store, "s", "pay", barrier_op::execute, "t1", ok_reply("\"late\"")));
   EXPECT_EQ(store.claim("s", "pay", barrier_op::execute, "t2").verdict,
             barrier_verdict::proceed);
 }
 
-TEST(memory_barrier, a_copy_of_a_failed_attempt_gets_its_failure_a_later_attempt_runs) {
+TEST(memory_barrier,
+     a_copy_of_a_failed_attempt_gets_its_failure_a_later_attempt_runs) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "1:a").verdict,
             barrier_verdict::proceed);
@@ -436,16 +439,17 @@ TEST(memory_barrier, a_null_compensation_is_ok_without_an_error) {
   EXPECT_EQ(copy.reply.error, "");
 }
 
-TEST(memory_barrier, a_settled_record_is_not_written_again_by_its_own_claimant) {
+TEST(memory_barrier,
+     a_settled_record_is_not_written_again_by_its_own_claimant) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "t1").verdict,
             barrier_verdict::proceed);
-  ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
-                   ok_reply("\"one\"")));
-  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
-                    ok_reply("\"again\"")));
-  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t1",
-                    failed_reply("late")));
+  ASSERT_TRUE(
+    done(store, "s", "pay", barrier_op::execute, "t1", ok_reply("\"one\"")));
+  EXPECT_FALSE(
+    done(store, "s", "pay", barrier_op::execute, "t1", ok_reply("\"again\"")));
+  EXPECT_FALSE(
+    done(store, "s", "pay", barrier_op::execute, "t1", failed_reply("late")));
   auto dup = store.claim("s", "pay", barrier_op::execute, "t2");
   EXPECT_EQ(dup.verdict, barrier_verdict::duplicate);
   EXPECT_EQ(dup.reply.result, "\"one\"");
@@ -455,8 +459,8 @@ TEST(memory_barrier, compensations_are_fenced_like_executes) {
   memory_store store;
   ASSERT_EQ(store.claim("s", "pay", barrier_op::execute, "x").verdict,
             barrier_verdict::proceed);
-  ASSERT_TRUE(done(store, "s", "pay", barrier_op::execute, "x",
-                   ok_reply("\"paid\"")));
+  ASSERT_TRUE(
+    done(store, "s", "pay", barrier_op::execute, "x", ok_reply("\"paid\"")));
   ASSERT_EQ(store.claim("s", "pay", barrier_op::compensate, "t1").verdict,
             barrier_verdict::proceed);
   ASSERT_EQ(store.claim("s", "pay", barrier_op::compensate, "t2").verdict,
@@ -481,12 +485,12 @@ TEST(memory_barrier, records_of_different_steps_and_sagas_are_separate) {
             barrier_verdict::proceed);
   ASSERT_EQ(store.claim("u", "pay", barrier_op::execute, "t3").verdict,
             barrier_verdict::proceed);
-  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "t2",
-                    ok_reply("\"wrong\"")));
-  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
-                   ok_reply("\"one\"")));
-  EXPECT_FALSE(done(store, "u", "pay", barrier_op::execute, "t1",
-                    ok_reply("\"wrong\"")));
+  EXPECT_FALSE(
+    done(store, "s", "pay", barrier_op::execute, "t2", ok_reply("\"wrong\"")));
+  EXPECT_TRUE(
+    done(store, "s", "pay", barrier_op::execute, "t1", ok_reply("\"one\"")));
+  EXPECT_FALSE(
+    done(store, "u", "pay", barrier_op::execute, "t1", ok_reply("\"wrong\"")));
 }
 
 TEST(memory_barrier, a_hung_execute_cannot_record_after_its_compensation) {
@@ -502,8 +506,8 @@ TEST(memory_barrier, a_hung_execute_cannot_record_after_its_compensation) {
     ASSERT_TRUE(done(store, "s", "pay", barrier_op::compensate, "comp",
                      ok_reply("\"refunded\"")));
   }
-  EXPECT_FALSE(done(store, "s", "pay", barrier_op::execute, "hung",
-                    ok_reply("\"paid\"")))
+  EXPECT_FALSE(
+    done(store, "s", "pay", barrier_op::execute, "hung", ok_reply("\"paid\"")))
     << "the hung execute recorded after its step was compensated";
   auto late = store.claim("s", "pay", barrier_op::execute, "retry");
   EXPECT_EQ(late.verdict, barrier_verdict::refused);
@@ -514,18 +518,20 @@ TEST_F(journal_actor_test, barrier_done_of_a_replaced_claim_answers_false) {
   auto j = saga::spawn_memory_journal(sys, store);
   auto claim = [&](const std::string& owner) {
     saga::barrier_claim result;
-    self->request(j, caf::infinite, saga::barrier_claim_atom::value,
-                  saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
-                  owner)
+    self
+      ->request(j, caf::infinite, saga::barrier_claim_atom::value,
+                saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
+                owner)
       .receive([&](saga::barrier_claim& c) { result = std::move(c); },
                [&](caf::error& err) { ADD_FAILURE() << saga::describe(err); });
     return result;
   };
   auto settle = [&](const std::string& owner, saga::step_reply reply) {
     bool result = false;
-    self->request(j, caf::infinite, saga::barrier_done_atom::value,
-                  saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
-                  owner, std::move(reply))
+    self
+      ->request(j, caf::infinite, saga::barrier_done_atom::value,
+                saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
+                owner, std::move(reply))
       .receive([&](bool x) { result = x; },
                [&](caf::error& err) { ADD_FAILURE() << saga::describe(err); });
     return result;
@@ -557,8 +563,7 @@ saga::step_reply ok_with(std::vector<effect> effects,
 
 // Claims `step` of saga "s" for `owner`, which must proceed.
 void claim_ok(memory_store& store, const std::string& step,
-              const std::string& owner,
-              barrier_op op = barrier_op::execute) {
+              const std::string& owner, barrier_op op = barrier_op::execute) {
   ASSERT_EQ(store.claim("s", step, op, owner).verdict,
             barrier_verdict::proceed);
 }
@@ -569,9 +574,9 @@ TEST(memory_barrier, effects_apply_exactly_once_with_the_record) {
   memory_store store;
   EXPECT_TRUE(store.read_hash("balance").empty());
   claim_ok(store, "pay", "t1");
-  EXPECT_TRUE(done(store, "s", "pay", barrier_op::execute, "t1",
-                   ok_with({effect::incr_by("balance", "alice", -30)},
-                           "\"paid\"")));
+  EXPECT_TRUE(
+    done(store, "s", "pay", barrier_op::execute, "t1",
+         ok_with({effect::incr_by("balance", "alice", -30)}, "\"paid\"")));
   EXPECT_EQ(store.read_hash("balance"), (hash_fields{{"alice", "-30"}}));
   // A duplicate answers the stored reply and applies nothing again.
   auto dup = store.claim("s", "pay", barrier_op::execute, "t2");
@@ -602,17 +607,16 @@ TEST(memory_barrier, effects_of_a_compensation_apply_like_those_of_an_execute) {
 TEST(memory_barrier, incr_by_adds_signed_integers_like_redis) {
   memory_store store;
   claim_ok(store, "a", "t1");
-  ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
-                   ok_with({effect::incr_by("k", "n", 5),
-                            effect::incr_by("k", "n", -12),
-                            effect::incr_by("k", "m", INT64_MIN),
-                            effect::incr_by("k", "p", INT64_MAX),
-                            effect::incr_by("k", "z", 0)})));
-  EXPECT_EQ(store.read_hash("k"),
-            (hash_fields{{"n", "-7"},
-                         {"m", "-9223372036854775808"},
-                         {"p", "9223372036854775807"},
-                         {"z", "0"}}));
+  ASSERT_TRUE(
+    done(store, "s", "a", barrier_op::execute, "t1",
+         ok_with({effect::incr_by("k", "n", 5), effect::incr_by("k", "n", -12),
+                  effect::incr_by("k", "m", INT64_MIN),
+                  effect::incr_by("k", "p", INT64_MAX),
+                  effect::incr_by("k", "z", 0)})));
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"n", "-7"},
+                                               {"m", "-9223372036854775808"},
+                                               {"p", "9223372036854775807"},
+                                               {"z", "0"}}));
   claim_ok(store, "b", "t2");
   ASSERT_TRUE(done(store, "s", "b", barrier_op::execute, "t2",
                    ok_with({effect::incr_by("k", "n", 7),
@@ -621,10 +625,11 @@ TEST(memory_barrier, incr_by_adds_signed_integers_like_redis) {
   EXPECT_EQ(store.read_hash("k").at("m"), "-9223372036854775807");
 }
 
-TEST(memory_barrier, incr_by_of_a_field_that_is_not_an_int_64_fails_and_applies_nothing) {
-  for (std::string bad : {"", "1.5", "+1", " 1", "1 ", "01", "-0", "abc",
-                          "9223372036854775808", "-9223372036854775809",
-                          "99999999999999999999"}) {
+TEST(memory_barrier,
+     incr_by_of_a_field_that_is_not_an_int_64_fails_and_applies_nothing) {
+  for (std::string bad :
+       {"", "1.5", "+1", " 1", "1 ", "01", "-0", "abc", "9223372036854775808",
+        "-9223372036854775809", "99999999999999999999"}) {
     memory_store store;
     store.write_hash("k", {{"n", bad}});
     claim_ok(store, "a", "t1");
@@ -651,8 +656,7 @@ TEST(memory_barrier, incr_by_that_would_overflow_applies_nothing) {
   EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
   EXPECT_NE(saga::describe(res.error()).find("overflow"), std::string::npos)
     << saga::describe(res.error());
-  EXPECT_EQ(store.read_hash("k"),
-            (hash_fields{{"n", "9223372036854775807"}}));
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"n", "9223372036854775807"}}));
 }
 
 TEST(memory_barrier, hset_writes_and_overwrites) {
@@ -670,38 +674,39 @@ TEST(memory_barrier, hset_writes_and_overwrites) {
 TEST(memory_barrier, hsetnx_writes_only_absent_fields) {
   memory_store store;
   claim_ok(store, "a", "t1");
-  ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
-                   ok_with({effect::hset("k", "a", "1"),
-                            effect::hsetnx("k", "a", "2"),
-                            effect::hsetnx("k", "b", "3")})));
+  ASSERT_TRUE(
+    done(store, "s", "a", barrier_op::execute, "t1",
+         ok_with({effect::hset("k", "a", "1"), effect::hsetnx("k", "a", "2"),
+                  effect::hsetnx("k", "b", "3")})));
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"a", "1"}, {"b", "3"}}));
 }
 
 TEST(memory_barrier, hdel_and_del_remove_fields_and_hashes) {
   memory_store store;
   claim_ok(store, "a", "t1");
-  ASSERT_TRUE(done(store, "s", "a", barrier_op::execute, "t1",
-                   ok_with({effect::hset("k", "a", "1"),
-                            effect::hset("k", "b", "2"),
-                            effect::hset("k", "c", "3"),
-                            effect::hset("gone", "x", "1")})));
+  ASSERT_TRUE(
+    done(store, "s", "a", barrier_op::execute, "t1",
+         ok_with({effect::hset("k", "a", "1"), effect::hset("k", "b", "2"),
+                  effect::hset("k", "c", "3"),
+                  effect::hset("gone", "x", "1")})));
   claim_ok(store, "b", "t2");
-  ASSERT_TRUE(done(store, "s", "b", barrier_op::execute, "t2",
-                   ok_with({effect::hdel("k", "a"), effect::hdel("k", "c"),
-                            effect::hdel("k", "missing"),
-                            effect::hdel("nohash", "f"), effect::del("gone"),
-                            effect::del("nokey")})));
+  ASSERT_TRUE(
+    done(store, "s", "b", barrier_op::execute, "t2",
+         ok_with({effect::hdel("k", "a"), effect::hdel("k", "c"),
+                  effect::hdel("k", "missing"), effect::hdel("nohash", "f"),
+                  effect::del("gone"), effect::del("nokey")})));
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"b", "2"}}));
   EXPECT_TRUE(store.read_hash("gone").empty());
   // A hash emptied by hdel no longer exists: hsetnx starts it afresh.
   claim_ok(store, "c", "t3");
-  ASSERT_TRUE(done(store, "s", "c", barrier_op::execute, "t3",
-                   ok_with({effect::hdel("k", "b"),
-                            effect::hsetnx("k", "b", "9")})));
+  ASSERT_TRUE(
+    done(store, "s", "c", barrier_op::execute, "t3",
+         ok_with({effect::hdel("k", "b"), effect::hsetnx("k", "b", "9")})));
   EXPECT_EQ(store.read_hash("k"), (hash_fields{{"b", "9"}}));
 }
 
-TEST(memory_barrier, an_effect_without_key_fails_applies_nothing_and_keeps_the_claim) {
+TEST(memory_barrier,
+     an_effect_without_key_fails_applies_nothing_and_keeps_the_claim) {
   memory_store store;
   claim_ok(store, "seed", "t0");
   ASSERT_TRUE(done(store, "s", "seed", barrier_op::execute, "t0",
@@ -748,17 +753,20 @@ TEST(memory_barrier, malformed_effects_are_rejected) {
   // Only an empty key, or a kind no factory makes (a corrupt message), is
   // malformed: the factories make every other effect well-formed.
   const std::vector<effect> bad_effects = {
-    effect::hset("", "f", "v"), effect::hsetnx("", "f", "v"),
-    effect::hdel("", "f"),      effect::incr_by("", "f", 1),
-    effect::del(""),            effect{},
+    effect::hset("", "f", "v"),
+    effect::hsetnx("", "f", "v"),
+    effect::hdel("", "f"),
+    effect::incr_by("", "f", 1),
+    effect::del(""),
+    effect{},
   };
   for (const auto& bad : bad_effects) {
     memory_store store;
     claim_ok(store, "a", "t1");
     auto res = store.done("s", "a", barrier_op::execute, "t1",
                           ok_with({effect::hset("k", "before", "1"), bad}));
-    ASSERT_FALSE(res) << "accepted a " << saga::to_string(bad.what())
-                      << " on '" << bad.key() << "'";
+    ASSERT_FALSE(res) << "accepted a " << saga::to_string(bad.what()) << " on '"
+                      << bad.key() << "'";
     EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
     EXPECT_NE(saga::describe(res.error()).find("atomic effect 2"),
               std::string::npos)
@@ -779,18 +787,17 @@ TEST(memory_barrier, incr_by_of_a_non_integer_field_fails_and_applies_nothing) {
                                  effect::incr_by("k", "name", 1)}));
   ASSERT_FALSE(res);
   EXPECT_TRUE(saga::is(res.error(), errc::invalid_config));
-  EXPECT_NE(saga::describe(res.error()).find("atomic effect 2 (incr_by on 'k')"),
+  EXPECT_NE(saga::describe(res.error())
+              .find("atomic effect 2 (incr_by on 'k')"),
             std::string::npos)
     << saga::describe(res.error());
-  EXPECT_EQ(store.read_hash("k"),
-            (hash_fields{{"name", "alice"}, {"n", "5"}}));
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"name", "alice"}, {"n", "5"}}));
   // A value written earlier in the same batch counts too.
   auto res2 = store.done("s", "pay", barrier_op::execute, "t1",
                          ok_with({effect::hset("k", "n", "x"),
                                   effect::incr_by("k", "n", 1)}));
   ASSERT_FALSE(res2);
-  EXPECT_EQ(store.read_hash("k"),
-            (hash_fields{{"name", "alice"}, {"n", "5"}}));
+  EXPECT_EQ(store.read_hash("k"), (hash_fields{{"name", "alice"}, {"n", "5"}}));
 }
 
 TEST(memory_barrier, fenced_done_applies_no_effects) {
@@ -847,9 +854,10 @@ TEST_F(journal_actor_test, barrier_done_applies_effects_once) {
   auto j = saga::spawn_memory_journal(sys, store);
   auto claim = [&](const std::string& owner) {
     saga::barrier_claim result;
-    self->request(j, caf::infinite, saga::barrier_claim_atom::value,
-                  saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
-                  owner)
+    self
+      ->request(j, caf::infinite, saga::barrier_claim_atom::value,
+                saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
+                owner)
       .receive([&](saga::barrier_claim& c) { result = std::move(c); },
                [&](caf::error& err) { ADD_FAILURE() << saga::describe(err); });
     return result;
@@ -857,9 +865,10 @@ TEST_F(journal_actor_test, barrier_done_applies_effects_once) {
   auto settle = [&](const std::string& owner, saga::step_reply reply,
                     caf::error* err_out = nullptr) {
     bool result = false;
-    self->request(j, caf::infinite, saga::barrier_done_atom::value,
-                  saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
-                  owner, std::move(reply))
+    self
+      ->request(j, caf::infinite, saga::barrier_done_atom::value,
+                saga::saga_id{"s"}, std::string{"pay"}, barrier_op::execute,
+                owner, std::move(reply))
       .receive([&](bool x) { result = x; },
                [&](caf::error& err) {
                  if (err_out != nullptr)

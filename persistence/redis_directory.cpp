@@ -2,8 +2,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "persistence/lua_scripts.hpp"
 #include "core/parse_number.hpp"
+#include "persistence/lua_scripts.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/errc.hpp"
 #include "saga/json.hpp"
@@ -48,8 +48,8 @@ redis_directory::heartbeat(const node_record& self,
   auto names = json(self.participants).dump();
   // EVAL (not EVALSHA): a heartbeat every few hundred milliseconds per
   // node is no load, and it survives a Redis restart without NOSCRIPT.
-  (*c)->append({"EVAL", lua_script("heartbeat.lua"), "2", lease_key, node_key, epoch, ms,
-                self.host, port, self.coordinates ? "1" : "0", names,
+  (*c)->append({"EVAL", lua_script("heartbeat.lua"), "2", lease_key, node_key,
+                epoch, ms, self.host, port, self.coordinates ? "1" : "0", names,
                 self.admin});
   (*c)->append({"ZADD", members_key, "0", self.id});
   auto r = (*c)->read();
@@ -59,9 +59,8 @@ redis_directory::heartbeat(const node_record& self,
   if (!z)
     return z.error();
   if (is_error(**r))
-    return make_error(errc::journal_failure,
-                      "redis: lease of node " + self.id + ": "
-                        + error_text(**r));
+    return make_error(errc::journal_failure, "redis: lease of node " + self.id
+                                               + ": " + error_text(**r));
   auto status = text(r->get());
   if (status == "held")
     return lease_status::held;
@@ -102,16 +101,15 @@ caf::expected<std::vector<node_record>> redis_directory::list() {
 }
 
 std::vector<std::string_view> node_hash_read(std::string_view key) {
-  return {"HMGET", key, "epoch", "host", "port", "coordinates", "participants",
-          "admin"};
+  return {"HMGET", key,           "epoch",        "host",
+          "port",  "coordinates", "participants", "admin"};
 }
 
 node_record node_from_replies(std::string id, const redisReply* hash,
                               const redisReply* lease) {
   node_record rec;
   rec.id = std::move(id);
-  if (hash == nullptr || hash->type != REDIS_REPLY_ARRAY
-      || hash->elements != 6)
+  if (hash == nullptr || hash->type != REDIS_REPLY_ARRAY || hash->elements != 6)
     return rec; // not readable: like a node that never registered
   auto* f = hash->element;
   parse_number(text(f[0]), rec.epoch);
@@ -139,8 +137,8 @@ caf::expected<bool> redis_directory::forget(const std::string& id,
   auto node_key = redis_node_key(id);
   auto index_key = redis_unfinished_key(id);
   auto e = std::to_string(epoch);
-  auto r = (*c)->command({"EVAL", lua_script("forget.lua"), "3", lease_key, node_key,
-                          index_key, e});
+  auto r = (*c)->command(
+    {"EVAL", lua_script("forget.lua"), "3", lease_key, node_key, index_key, e});
   if (!r)
     return r.error();
   if ((*r)->integer != 1)

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <functional>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <variant>
 #include <vector>
@@ -17,8 +17,8 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "persistence/effects.hpp"
-#include "persistence/redis_connection.hpp"
 #include "persistence/lua_scripts.hpp"
+#include "persistence/redis_connection.hpp"
 #include "persistence/redis_directory.hpp"
 #include "persistence/stream_codec.hpp"
 #include "saga/errc.hpp"
@@ -260,7 +260,8 @@ caf::error reply_error(const redisReply& r) {
 
 /// Queues the commands of append `p`; returns how many replies it gets and
 /// which of them is the script's.
-std::pair<uint8_t, uint8_t> write_append(writer_state& s, redis_connection& conn,
+std::pair<uint8_t, uint8_t> write_append(writer_state& s,
+                                         redis_connection& conn,
                                          const pending_append& p,
                                          std::deque<std::string>& texts) {
   // A first batch was listed already (`list_first_batches`).
@@ -323,9 +324,9 @@ std::vector<std::string> count_call(const writer_state& s, const char* op,
                                     const saga_id& id, std::string def,
                                     std::string_view state = {},
                                     int64_t end_ms = 0) {
-  std::vector<std::string> cmd{"EVALSHA", s.count_sha, "2",
-                               redis_counts_key(), redis_seen_key(),
-                               op, id, std::move(def)};
+  std::vector<std::string>
+    cmd{"EVALSHA",        s.count_sha, "2", redis_counts_key(),
+        redis_seen_key(), op,          id,  std::move(def)};
   if (!state.empty()) {
     cmd.emplace_back(state);
     cmd.push_back(end_score(end_ms));
@@ -710,8 +711,8 @@ adopt_page(writer_state& s, redis_connection& conn, const std::string& node,
   max = std::max<uint32_t>(max, 1);
   auto from = after.empty() ? std::string{"-"} : "(" + after;
   auto count = std::to_string(max);
-  auto r = conn.command({"ZRANGEBYLEX", from_key, from, "+", "LIMIT", "0",
-                         count});
+  auto r = conn.command(
+    {"ZRANGEBYLEX", from_key, from, "+", "LIMIT", "0", count});
   if (!r)
     return r.error();
   if ((*r)->type != REDIS_REPLY_ARRAY)
@@ -780,8 +781,7 @@ adopt_page(writer_state& s, redis_connection& conn, const std::string& node,
 
 /// Returns the behavior of a Redis writer; the one that `trims` also trims
 /// the ended indexes once a second.
-writer_actor::behavior_type redis_writer(writer_pointer self,
-                                         redis_endpoint ep,
+writer_actor::behavior_type redis_writer(writer_pointer self, redis_endpoint ep,
                                          journal_options opts, bool trims) {
   keep_crash_reason(self);
   auto& s = self->state;
@@ -828,9 +828,9 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
         if (events[k].seq != events.front().seq + k)
           return make_error(errc::journal_conflict,
                             "saga '" + id + "': the batch starting at seq "
-                              + std::to_string(events.front().seq)
-                              + " has seq " + std::to_string(events[k].seq)
-                              + " at position " + std::to_string(k + 1));
+                              + std::to_string(events.front().seq) + " has seq "
+                              + std::to_string(events[k].seq) + " at position "
+                              + std::to_string(k + 1));
       auto rp = self->make_response_promise<uint64_t>();
       self->state.buffer.emplace_back(
         pending_append{rp, std::move(id), std::move(events)});
@@ -840,8 +840,9 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
     [self](barrier_claim_atom, saga_id& id, std::string& step, barrier_op op,
            std::string& owner) -> caf::result<barrier_claim> {
       auto rp = self->make_response_promise<barrier_claim>();
-      self->state.buffer.emplace_back(pending_claim{
-        rp, std::move(id), std::move(step), op, std::move(owner)});
+      self->state.buffer.emplace_back(pending_claim{rp, std::move(id),
+                                                    std::move(step), op,
+                                                    std::move(owner)});
       maybe_flush(self);
       return rp;
     },
@@ -862,7 +863,8 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
     [self](reopen_atom, saga_id& id, event& ev) -> caf::result<uint64_t> {
       if (ev.type != event_type::saga_retried)
         return make_error(errc::invalid_event,
-                          "saga '" + id + "': only saga_retried reopens a saga");
+                          "saga '" + id
+                            + "': only saga_retried reopens a saga");
       auto rp = self->make_response_promise<uint64_t>();
       self->state.buffer.emplace_back(
         pending_reopen{rp, std::move(id), std::move(ev)});
@@ -873,9 +875,7 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
       self->state.retry_armed = false;
       flush(self);
     },
-    [self](trim_atom) {
-      on_trim_tick(self);
-    },
+    [self](trim_atom) { on_trim_tick(self); },
     [](crash_atom) -> void {
       // Buffered appends die with us; their sagas send them again after
       // their journal timeout.
@@ -908,8 +908,8 @@ writer_actor::behavior_type redis_writer(writer_pointer self,
       max = std::max<uint32_t>(max, 1);
       auto from = after.empty() ? std::string{"-"} : "(" + after;
       auto count = std::to_string(max);
-      auto r = conn->command({"ZRANGEBYLEX", self->state.index_key, from, "+",
-                              "LIMIT", "0", count});
+      auto r = conn->command(
+        {"ZRANGEBYLEX", self->state.index_key, from, "+", "LIMIT", "0", count});
       if (!r)
         return r.error();
       unfinished_page page;
@@ -1031,8 +1031,8 @@ redis_router(router_pointer self, redis_endpoint ep, journal_options opts) {
       return self->delegate(self->state.writers.front(), a, std::move(after),
                             max);
     },
-    [self](adopt_atom a, std::string& node, uint64_t below,
-           std::string& after, uint32_t max) {
+    [self](adopt_atom a, std::string& node, uint64_t below, std::string& after,
+           uint32_t max) {
       return self->delegate(self->state.writers.front(), a, std::move(node),
                             below, std::move(after), max);
     },

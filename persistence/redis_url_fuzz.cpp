@@ -49,8 +49,7 @@ std::string percent_encode(const std::string& x) {
 std::string expected_describe(const saga::redis_endpoint& ep) {
   if (!ep.socket_path.empty())
     return "unix:" + ep.socket_path + "/" + std::to_string(ep.db);
-  return ep.host + ":" + std::to_string(ep.port) + "/"
-         + std::to_string(ep.db);
+  return ep.host + ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
 }
 
 /// Writes `ep` back as a URL that parse_redis_url reads as `ep`.
@@ -76,15 +75,14 @@ std::string to_url(const saga::redis_endpoint& ep) {
 }
 
 bool same(const saga::redis_endpoint& x, const saga::redis_endpoint& y) {
-  return x.host == y.host && x.port == y.port
-         && x.socket_path == y.socket_path && x.user == y.user
-         && x.password == y.password && x.db == y.db;
+  return x.host == y.host && x.port == y.port && x.socket_path == y.socket_path
+         && x.user == y.user && x.password == y.password && x.db == y.db;
 }
 
 std::string show(const saga::redis_endpoint& ep) {
-  return "host='" + ep.host + "' port=" + std::to_string(ep.port)
-         + " socket='" + ep.socket_path + "' user='" + ep.user
-         + "' password='" + ep.password + "' db=" + std::to_string(ep.db);
+  return "host='" + ep.host + "' port=" + std::to_string(ep.port) + " socket='"
+         + ep.socket_path + "' user='" + ep.user + "' password='" + ep.password
+         + "' db=" + std::to_string(ep.db);
 }
 
 void check_endpoint(const std::string& url, const saga::redis_endpoint& ep) {

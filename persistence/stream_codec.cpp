@@ -1,6 +1,5 @@
 #include "persistence/stream_codec.hpp"
 
-
 #include <hiredis/hiredis.h>
 
 #include "core/parse_number.hpp"
@@ -69,8 +68,7 @@ caf::expected<std::vector<event>> parse_events(const redisReply& r,
       if (!is_text(fields->element[k]) || !is_text(fields->element[k + 1]))
         return bad("field " + std::to_string(k / 2 + 1)
                    + " is not a name/value pair of strings");
-      std::string_view name{fields->element[k]->str,
-                            fields->element[k]->len};
+      std::string_view name{fields->element[k]->str, fields->element[k]->len};
       std::string_view value{fields->element[k + 1]->str,
                              fields->element[k + 1]->len};
       if (name == "type") {
@@ -110,7 +108,7 @@ caf::expected<std::vector<event>> parse_events(const redisReply& r,
       // Other fields are left to newer writers.
     }
     if (seen != has_all) {
-      static const char* names[] = {"type", "step", "attempt",
+      static const char* names[] = {"type", "step",  "attempt",
                                     "data", "error", "time"};
       for (unsigned b = 0; b < 6; ++b)
         if ((seen & (1u << b)) == 0)

@@ -7,14 +7,14 @@
 //
 //   <entry id> TAB <field> TAB <value> TAB <field> TAB <value> ...
 //
-// e.g. "0-2\ttype\tstep_started\tstep\t0\tattempt\t1\tdata\t\terror\t\ttime\t5".
-// In a token, "\n", "\t" and "\\" (backslash escapes) stand for a newline,
-// a tab and a backslash. A line may start with "~<c>" to shape its entry
-// the way a broken or foreign stream could: ~s the entry is a string, ~1 an
-// array of the ID alone, ~3 an array of three, ~n the ID is nil, ~i the ID
-// is an integer, ~f the fields are a string, ~z the fields are nil, ~v every
-// field value is nil. An input starting with "~top" is a string reply
-// instead of an array.
+// e.g.
+// "0-2\ttype\tstep_started\tstep\t0\tattempt\t1\tdata\t\terror\t\ttime\t5". In
+// a token, "\n", "\t" and "\\" (backslash escapes) stand for a newline, a tab
+// and a backslash. A line may start with "~<c>" to shape its entry the way a
+// broken or foreign stream could: ~s the entry is a string, ~1 an array of the
+// ID alone, ~3 an array of three, ~n the ID is nil, ~i the ID is an integer, ~f
+// the fields are a string, ~z the fields are nil, ~v every field value is nil.
+// An input starting with "~top" is a string reply instead of an array.
 //
 // Checks, besides "no crash, no sanitizer finding":
 // 1. decode(encode(x)) == x: the decoded events written back as stream
@@ -164,9 +164,10 @@ redisReply* build_entry(reply_builder& b, const raw_entry& e) {
   const auto& id = e.tokens.front();
   if (e.shape == 's')
     return b.string(id);
-  auto* id_node = e.shape == 'n'   ? b.nil()
-                  : e.shape == 'i' ? b.integer(static_cast<long long>(id.size()))
-                                   : b.string(id);
+  auto* id_node = e.shape == 'n' ? b.nil()
+                  : e.shape == 'i'
+                    ? b.integer(static_cast<long long>(id.size()))
+                    : b.string(id);
   if (e.shape == '1')
     return b.array({id_node});
   redisReply* fields = nullptr;
@@ -188,7 +189,7 @@ redisReply* build_entry(reply_builder& b, const raw_entry& e) {
 
 /// Writes `events` as the XRANGE reply of a stream the append script wrote.
 redisReply* encode(reply_builder& b, const std::vector<event>& events) {
-  static const char* names[] = {"type", "step", "attempt",
+  static const char* names[] = {"type", "step",  "attempt",
                                 "data", "error", "time"};
   std::vector<redisReply*> entries;
   for (const auto& ev : events) {
@@ -203,8 +204,8 @@ redisReply* encode(reply_builder& b, const std::vector<event>& events) {
       fields.push_back(b.string(names[i]));
       fields.push_back(b.string(argv[i]));
     }
-    entries.push_back(b.array({b.string("0-" + std::to_string(ev.seq)),
-                               b.array(std::move(fields))}));
+    entries.push_back(b.array(
+      {b.string("0-" + std::to_string(ev.seq)), b.array(std::move(fields))}));
   }
   return b.array(std::move(entries));
 }
@@ -273,8 +274,8 @@ void check_history(const saga::saga_id& id, const std::vector<event>& events) {
   auto again = saga::replay(id, events);
   if (static_cast<bool>(st) != static_cast<bool>(again)
       || (st && !st->same_as(*again)))
-    fail("replay is not deterministic", std::to_string(events.size())
-                                          + " events");
+    fail("replay is not deterministic",
+         std::to_string(events.size()) + " events");
   auto timeline = saga::saga_timeline_json(id, events, "node-a", 7);
   auto text = dump(timeline);
   auto invalid = timeline.value("invalid_history", false);
@@ -295,8 +296,7 @@ void check_history(const saga::saga_id& id, const std::vector<event>& events) {
   }
   if (invalid)
     fail("the timeline marks a history that replays as invalid", text);
-  if (timeline["last_seq"] != st->last_seq
-      || st->last_seq != events.back().seq)
+  if (timeline["last_seq"] != st->last_seq || st->last_seq != events.back().seq)
     fail("the timeline's last seq is not the history's", text);
   if (timeline["state"] != std::string{saga::to_string(st->status)})
     fail("the timeline's state is not the replayed state", text);
@@ -359,8 +359,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   if (events->size() != raw.size())
-    fail("not one event per entry", std::to_string(events->size()) + " of "
-                                      + std::to_string(raw.size()));
+    fail("not one event per entry",
+         std::to_string(events->size()) + " of " + std::to_string(raw.size()));
   check_no_silent_cut(raw, *events);
   // decode(encode(x)) == x
   reply_builder b2;

@@ -1,11 +1,11 @@
 #include "saga/supervisor.hpp"
 
 #include <algorithm>
-#include <vector>
 #include <deque>
 #include <list>
 #include <set>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/actor_ostream.hpp>
 #include <caf/actor_system.hpp>
@@ -27,8 +27,7 @@ void keep_crash_reason(caf::scheduled_actor* self) {
     } catch (const std::exception& e) {
       return caf::make_error(caf::sec::runtime_error, e.what());
     } catch (...) {
-      return caf::make_error(caf::sec::runtime_error,
-                             "non-standard exception");
+      return caf::make_error(caf::sec::runtime_error, "non-standard exception");
     }
   });
 }
@@ -109,9 +108,8 @@ void child_ended(supervisor_pointer self, const std::string& name,
 
 /// Forgets the window entries older than `window`.
 void trim(std::vector<time_point>& xs, time_point now, milliseconds window) {
-  auto recent = std::find_if(xs.begin(), xs.end(), [&](time_point t) {
-    return now - t <= window;
-  });
+  auto recent = std::find_if(xs.begin(), xs.end(),
+                             [&](time_point t) { return now - t <= window; });
   xs.erase(xs.begin(), recent); // few: at most the restart intensity
 }
 
@@ -332,8 +330,8 @@ void child_ended(supervisor_pointer self, const std::string& name,
   if (c.spec.own_intensity) {
     trim(c.restarts, now, c.spec.own_intensity->window);
     if (c.restarts.size() >= c.spec.own_intensity->max_restarts) {
-      aout(self) << "caf-saga: " << s.cfg.name << ": giving up child '"
-                 << name << "' after " << c.total_restarts
+      aout(self) << "caf-saga: " << s.cfg.name << ": giving up child '" << name
+                 << "' after " << c.total_restarts
                  << " restarts: " << describe(msg.reason) << std::endl;
       auto give_up = c.spec.on_give_up;
       forget(self, name);
@@ -344,11 +342,14 @@ void child_ended(supervisor_pointer self, const std::string& name,
   } else {
     trim(s.restarts, now, s.cfg.intensity.window);
     if (s.restarts.size() >= s.cfg.intensity.max_restarts) {
-      auto reason = make_error(
-        errc::restart_intensity,
-        s.cfg.name + ": more than " + std::to_string(s.cfg.intensity.max_restarts)
-          + " restarts within " + std::to_string(s.cfg.intensity.window.count())
-          + "ms; last: child '" + name + "': " + describe(msg.reason));
+      auto reason
+        = make_error(errc::restart_intensity,
+                     s.cfg.name + ": more than "
+                       + std::to_string(s.cfg.intensity.max_restarts)
+                       + " restarts within "
+                       + std::to_string(s.cfg.intensity.window.count())
+                       + "ms; last: child '" + name
+                       + "': " + describe(msg.reason));
       aout(self) << "caf-saga: " << describe(reason) << std::endl;
       c.ph = phase::stopped;
       shut_down(self, std::move(reason));
@@ -366,9 +367,8 @@ void child_ended(supervisor_pointer self, const std::string& name,
     s.cfg.on_restart(name, msg.reason, c.total_restarts);
   else
     aout(self) << "caf-saga: " << s.cfg.name << ": restarting child '" << name
-               << "' (restart #" << c.total_restarts << ", in "
-               << delay.count() << "ms): " << describe(msg.reason)
-               << std::endl;
+               << "' (restart #" << c.total_restarts << ", in " << delay.count()
+               << "ms): " << describe(msg.reason) << std::endl;
   c.ph = phase::restarting;
   // Which siblings go down and come back with it.
   std::vector<std::string> group;
@@ -398,9 +398,9 @@ void child_ended(supervisor_pointer self, const std::string& name,
                 [self, back, delay] { schedule_restart(self, back, delay); });
 }
 
-supervisor_actor::behavior_type
-supervisor(supervisor_pointer self, supervisor_config cfg,
-           std::vector<child_spec> specs) {
+supervisor_actor::behavior_type supervisor(supervisor_pointer self,
+                                           supervisor_config cfg,
+                                           std::vector<child_spec> specs) {
   keep_crash_reason(self);
   auto& s = self->state;
   s.cfg = std::move(cfg);
@@ -415,7 +415,8 @@ supervisor(supervisor_pointer self, supervisor_config cfg,
     live->clear();
   });
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    if (is_normal_exit(msg.reason) && msg.reason != caf::exit_reason::user_shutdown)
+    if (is_normal_exit(msg.reason)
+        && msg.reason != caf::exit_reason::user_shutdown)
       return; // a linked actor ended normally; nobody asked us to stop
     if (msg.reason == caf::exit_reason::kill)
       self->quit(msg.reason);
@@ -426,9 +427,9 @@ supervisor(supervisor_pointer self, supervisor_config cfg,
   for (auto& spec : specs) {
     auto name = spec.name;
     if (name.empty() || s.children.count(name) > 0) {
-      shut_down(self, make_error(errc::child_start_failed,
-                                 "child name '" + name
-                                   + "' is empty or not unique"));
+      shut_down(self,
+                make_error(errc::child_start_failed,
+                           "child name '" + name + "' is empty or not unique"));
       break;
     }
     s.order.push_back(name);
@@ -462,8 +463,7 @@ supervisor(supervisor_pointer self, supervisor_config cfg,
       }
       return s.children[name].handle;
     },
-    [self](terminate_child_atom,
-           const std::string& name) -> caf::result<bool> {
+    [self](terminate_child_atom, const std::string& name) -> caf::result<bool> {
       auto& s = self->state;
       auto i = s.children.find(name);
       if (i == s.children.end())
@@ -514,8 +514,7 @@ supervisor(supervisor_pointer self, supervisor_config cfg,
 
 } // namespace
 
-supervisor_actor spawn_supervisor(caf::actor_system& sys,
-                                  supervisor_config cfg,
+supervisor_actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg,
                                   std::vector<child_spec> children) {
   return sys.spawn(supervisor, std::move(cfg), std::move(children));
 }

@@ -102,8 +102,8 @@ protected:
     cfg_.set("scheduler.policy", caf::atom("testing"));
     cfg_.set("logger.verbosity", caf::atom("quiet"));
     sys_ = std::make_unique<caf::actor_system>(cfg_);
-    sched_
-      = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+    sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(
+      sys_->scheduler());
   }
 
   ~supervisor_test() override {
@@ -145,9 +145,8 @@ protected:
 
   /// A supervisor configuration with fast, fixed-size settings that record
   /// every restart in the world.
-  supervisor_config config(std::string name,
-                           restart_strategy strategy
-                           = restart_strategy::one_for_one) {
+  supervisor_config config(std::string name, restart_strategy strategy
+                                             = restart_strategy::one_for_one) {
     supervisor_config cfg;
     cfg.name = name;
     cfg.strategy = strategy;
@@ -170,8 +169,8 @@ protected:
     s.name = name;
     s.restart = restart;
     s.shutdown_timeout = shutdown_timeout;
-    s.start = [w = w_, name,
-               ignore_shutdown](caf::actor_system& sys) -> caf::expected<caf::actor> {
+    s.start = [w = w_, name, ignore_shutdown](
+                caf::actor_system& sys) -> caf::expected<caf::actor> {
       auto n = ++w->incarnations[name];
       w->log.push_back("start:" + name + "#" + std::to_string(n));
       auto h = sys.spawn(test_child, w, name, ignore_shutdown);
@@ -205,18 +204,19 @@ protected:
     auto slot = std::make_shared<down_slot>();
     auto target = caf::actor_cast<caf::actor>(h);
     // An actor nobody references ends as unreachable: keep the watcher.
-    helpers_.push_back(sys_->spawn([slot, target, label,
-                 w = w_](caf::event_based_actor* self) -> caf::behavior {
-      self->monitor(target);
-      self->set_down_handler([self, slot, label, w](caf::down_msg& msg) {
-        slot->down = true;
-        slot->reason = msg.reason;
-        if (!label.empty())
-          w->log.push_back("down:" + label);
-        self->quit();
-      });
-      return {[](nop_atom) {}};
-    }));
+    helpers_.push_back(
+      sys_->spawn([slot, target, label,
+                   w = w_](caf::event_based_actor* self) -> caf::behavior {
+        self->monitor(target);
+        self->set_down_handler([self, slot, label, w](caf::down_msg& msg) {
+          slot->down = true;
+          slot->reason = msg.reason;
+          if (!label.empty())
+            w->log.push_back("down:" + label);
+          self->quit();
+        });
+        return {[](nop_atom) {}};
+      }));
     run();
     return slot;
   }
@@ -385,7 +385,8 @@ TEST_F(supervisor_test, one_for_one_restarts_only_the_crashed_child) {
   EXPECT_EQ(w_->restarts[0].count, 1u);
 }
 
-TEST_F(supervisor_test, one_for_all_stops_all_in_reverse_and_restarts_in_order) {
+TEST_F(supervisor_test,
+       one_for_all_stops_all_in_reverse_and_restarts_in_order) {
   auto sup = start_sup(config("sup", restart_strategy::one_for_all),
                        {spec("a"), spec("b"), spec("c")});
   auto a1 = child(sup, "a");
@@ -399,9 +400,9 @@ TEST_F(supervisor_test, one_for_all_stops_all_in_reverse_and_restarts_in_order) 
   advance(9ms);
   EXPECT_EQ(log().size(), 6u) << "restarted before the backoff";
   advance(1ms);
-  EXPECT_EQ(log(), (strings{"start:a#1", "start:b#1", "start:c#1", "stop:b",
-                            "stop:c", "stop:a", "start:a#2", "start:b#2",
-                            "start:c#2"}));
+  EXPECT_EQ(log(),
+            (strings{"start:a#1", "start:b#1", "start:c#1", "stop:b", "stop:c",
+                     "stop:a", "start:a#2", "start:b#2", "start:c#2"}));
   EXPECT_NE(child(sup, "a"), a1);
   EXPECT_NE(child(sup, "b"), b1);
   EXPECT_NE(child(sup, "c"), c1);
@@ -575,8 +576,8 @@ TEST_F(supervisor_test, nested_supervisor_escalates_to_its_parent) {
   auto worker = spec("w");
   child_spec inner;
   inner.name = "inner";
-  inner.start = [w = w_, worker](caf::actor_system& sys)
-    -> caf::expected<caf::actor> {
+  inner.start = [w = w_,
+                 worker](caf::actor_system& sys) -> caf::expected<caf::actor> {
     auto n = ++w->incarnations["inner"];
     w->log.push_back("start:inner#" + std::to_string(n));
     supervisor_config cfg;
@@ -777,9 +778,9 @@ TEST_F(supervisor_test, shutdown_during_backoff_restarts_nothing) {
 
 // -- bugs ----------------------------------------------------------------------
 
-// Regression (fixed): a temporary child is never restarted (supervisor.hpp), but under
-// one_for_all (and rest_for_one) a temporary child that already ended is
-// started again with its crashed sibling: schedule_restart() marks the whole
+// Regression (fixed): a temporary child is never restarted (supervisor.hpp),
+// but under one_for_all (and rest_for_one) a temporary child that already ended
+// is started again with its crashed sibling: schedule_restart() marks the whole
 // group `restarting`, whatever the restart type of its members
 // (supervisor.cpp, handle_down, the `group` loop).
 TEST_F(supervisor_test, one_for_all_does_not_revive_an_ended_temporary_child) {
@@ -796,8 +797,8 @@ TEST_F(supervisor_test, one_for_all_does_not_revive_an_ended_temporary_child) {
   EXPECT_EQ(count(sup), 1u);
 }
 
-// Regression (fixed): same cause; as in OTP, a running temporary sibling stopped by
-// one_for_all is not to be restarted.
+// Regression (fixed): same cause; as in OTP, a running temporary sibling
+// stopped by one_for_all is not to be restarted.
 TEST_F(supervisor_test, one_for_all_does_not_restart_a_temporary_sibling) {
   auto sup = start_sup(config("sup", restart_strategy::one_for_all),
                        {spec("a"), spec("t", restart_type::temporary)});
@@ -822,9 +823,9 @@ child_spec failing_second_start(child_spec s) {
   return s;
 }
 
-// Regression (fixed): a restart whose start function fails crashes the whole process
-// (SIGSEGV). on_restart_timer() turns the failure into a fake down_msg with
-// a null source and does `s.by_addr[caf::actor_addr{}] = name`;
+// Regression (fixed): a restart whose start function fails crashes the whole
+// process (SIGSEGV). on_restart_timer() turns the failure into a fake down_msg
+// with a null source and does `s.by_addr[caf::actor_addr{}] = name`;
 // std::hash<caf::actor_addr> calls actor_addr::id(), which dereferences the
 // null control block (supervisor.cpp:253-256; handle_down's
 // `s.by_addr.find(msg.source)` would do the same). Expected: the failure
@@ -859,10 +860,10 @@ TEST_F(supervisor_test, a_failed_restart_counts_as_a_crash) {
     << "a failed restart must be handled as a crash of that child";
 }
 
-// Regression (fixed): when several children wait for the same restart timer and the start
-// function of one of them fails, on_restart_timer() handles that failure and
-// returns: the children after it in `pending` stay `restarting` forever and
-// are never restarted (supervisor.cpp:256, `return;` after
+// Regression (fixed): when several children wait for the same restart timer and
+// the start function of one of them fails, on_restart_timer() handles that
+// failure and returns: the children after it in `pending` stay `restarting`
+// forever and are never restarted (supervisor.cpp:256, `return;` after
 // handle_down(self, fake)). Shows only once the SIGSEGV above is fixed; run
 // in a child process for the same reason.
 TEST_F(supervisor_test, a_failed_restart_does_not_lose_the_other_restarts) {
@@ -889,9 +890,9 @@ TEST_F(supervisor_test, a_failed_restart_does_not_lose_the_other_restarts) {
     << "b must be restarted although a's restart failed";
 }
 
-// Regression (fixed): all pending restarts share one timer (restart_gen): scheduling a
-// restart cancels the timer of every restart already pending, so a child
-// waits for the backoff of whichever child crashed last, not for its own
+// Regression (fixed): all pending restarts share one timer (restart_gen):
+// scheduling a restart cancels the timer of every restart already pending, so a
+// child waits for the backoff of whichever child crashed last, not for its own
 // (supervisor.cpp, schedule_restart: ++s.restart_gen; on_restart_timer drops
 // the older generation).
 TEST_F(supervisor_test, each_child_restarts_after_its_own_backoff) {
@@ -915,8 +916,8 @@ TEST_F(supervisor_test, each_child_restarts_after_its_own_backoff) {
   EXPECT_EQ(count_of(log(), "start:b#4"), 1u);
 }
 
-// Regression (fixed): a child that crashes while a stop sequence runs is parked as
-// `running` with a null handle until the sequence ends (supervisor.cpp,
+// Regression (fixed): a child that crashes while a stop sequence runs is parked
+// as `running` with a null handle until the sequence ends (supervisor.cpp,
 // handle_down, the `if (s.stopping)` branch sets c.ph = phase::running after
 // c.handle = nullptr): which_child answers with an invalid actor instead of
 // errc::unknown_child, and count_children counts it.
@@ -945,11 +946,11 @@ TEST_F(supervisor_test, a_child_that_crashed_during_a_stop_is_not_running) {
   EXPECT_EQ(count(sup), 1u);
 }
 
-// Regression (fixed): terminate_child while another stop is under way answers true at once
-// and forgets the child without waiting for it: no shutdown_timeout, so a
-// child that ignores user_shutdown is never killed and lives on, orphaned
-// (it unlinked when it received the exit message) (supervisor.cpp,
-// terminate_child handler, the `|| s.stopping` branch).
+// Regression (fixed): terminate_child while another stop is under way answers
+// true at once and forgets the child without waiting for it: no
+// shutdown_timeout, so a child that ignores user_shutdown is never killed and
+// lives on, orphaned (it unlinked when it received the exit message)
+// (supervisor.cpp, terminate_child handler, the `|| s.stopping` branch).
 TEST_F(supervisor_test, terminate_child_during_another_stop_still_stops_it) {
   auto sup = start_sup(config("sup"),
                        {spec("s1", restart_type::permanent, true, 100ms),

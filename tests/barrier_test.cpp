@@ -65,8 +65,8 @@ protected:
       self->request(p, 10s, compensate_atom::value, cmd)
         .receive(on_reply, on_error);
     else
-      self->request(p, 10s, execute_atom::value, cmd).receive(on_reply,
-                                                             on_error);
+      self->request(p, 10s, execute_atom::value, cmd)
+        .receive(on_reply, on_error);
     return result;
   }
 
@@ -106,7 +106,8 @@ TEST_F(barrier, a_compensate_before_any_execute_is_a_null_compensation) {
   EXPECT_EQ(compensated_.load(), 0);
 }
 
-TEST_F(barrier, a_null_compensation_recorded_with_an_error_is_answered_without) {
+TEST_F(barrier,
+       a_null_compensation_recorded_with_an_error_is_answered_without) {
   // Earlier versions stored the null compensation's reply with an error
   // text; a copy of the command answered from such a record carries none.
   auto ep = parse_redis_url(shared_server().url());
@@ -115,8 +116,8 @@ TEST_F(barrier, a_null_compensation_recorded_with_an_error_is_answered_without) 
   ASSERT_TRUE(conn) << describe(conn.error());
   auto old = R"(D1:{"ok":true,"t":false,"r":"",)"
              R"("e":"null compensation: the step never executed"})";
-  ASSERT_TRUE(conn->command({"HSET", "saga:{" + saga_ + "}:barrier", "pay/c",
-                             old}));
+  ASSERT_TRUE(
+    conn->command({"HSET", "saga:{" + saga_ + "}:barrier", "pay/c", old}));
   auto r = send(true);
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(r.error, "");
@@ -256,8 +257,7 @@ TEST_F(barrier, atomic_effects_apply_exactly_once) {
         {effect::incr_by(balance, "v", -30)});
     },
     [balance](const step_context&, const json&) {
-      return step_outcome::ok().atomically(
-        {effect::incr_by(balance, "v", 30)});
+      return step_outcome::ok().atomically({effect::incr_by(balance, "v", 30)});
     });
   step_command cmd;
   cmd.id = saga_;
@@ -281,22 +281,21 @@ TEST_F(barrier, atomic_effects_apply_exactly_once) {
 
 TEST_F(barrier, with_barrier_protects_a_raw_participant) {
   auto runs = std::make_shared<std::atomic<int>>(0);
-  auto raw = rt_->system().spawn(
-    [runs]() -> participant_actor::behavior_type {
-      return {
-        [runs](execute_atom, const step_command&) {
-          ++*runs;
-          step_reply r;
-          r.ok = true;
-          return r;
-        },
-        [](compensate_atom, const step_command&) {
-          step_reply r;
-          r.ok = true;
-          return r;
-        },
-      };
-    });
+  auto raw = rt_->system().spawn([runs]() -> participant_actor::behavior_type {
+    return {
+      [runs](execute_atom, const step_command&) {
+        ++*runs;
+        step_reply r;
+        r.ok = true;
+        return r;
+      },
+      [](compensate_atom, const step_command&) {
+        step_reply r;
+        r.ok = true;
+        return r;
+      },
+    };
+  });
   auto guarded = rt_->with_barrier(raw);
   step_command cmd;
   cmd.id = saga_;
@@ -314,7 +313,6 @@ TEST_F(barrier, with_barrier_protects_a_raw_participant) {
   caf::anon_send_exit(guarded, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(raw, caf::exit_reason::user_shutdown);
 }
-
 
 // -- barrier records are fenced by claim token ---------------------------------
 //
@@ -338,8 +336,9 @@ protected:
     barrier_claim result;
     result.verdict = barrier_verdict::busy; // never answered by the store
     caf::scoped_actor self{rt_->system()};
-    self->request(rt_->journal(), 10s, barrier_claim_atom::value, saga_,
-                  std::string{"pay"}, op, token)
+    self
+      ->request(rt_->journal(), 10s, barrier_claim_atom::value, saga_,
+                std::string{"pay"}, op, token)
       .receive([&](barrier_claim& c) { result = std::move(c); },
                [&](caf::error& e) { ADD_FAILURE() << describe(e); });
     return result;
@@ -349,8 +348,9 @@ protected:
             barrier_op op = barrier_op::execute) {
     bool result = false;
     caf::scoped_actor self{rt_->system()};
-    self->request(rt_->journal(), 10s, barrier_done_atom::value, saga_,
-                  std::string{"pay"}, op, token, std::move(reply))
+    self
+      ->request(rt_->journal(), 10s, barrier_done_atom::value, saga_,
+                std::string{"pay"}, op, token, std::move(reply))
       .receive([&](bool x) { result = x; },
                [&](caf::error& e) { ADD_FAILURE() << describe(e); });
     return result;
@@ -411,7 +411,8 @@ TEST_F(barrier_fencing, a_re_claim_of_an_unfinished_claim_proceeds) {
   EXPECT_EQ(record(), "R:t2");
 }
 
-TEST_F(barrier_fencing, a_replaced_claim_applies_no_effect_and_keeps_the_record) {
+TEST_F(barrier_fencing,
+       a_replaced_claim_applies_no_effect_and_keeps_the_record) {
   ASSERT_EQ(claim("t1").verdict, barrier_verdict::proceed);
   ASSERT_EQ(claim("t2").verdict, barrier_verdict::proceed);
   EXPECT_TRUE(done("t2", counted("\"two\"")));
@@ -477,7 +478,8 @@ TEST_F(barrier_fencing, compensations_are_fenced_like_executes) {
   EXPECT_EQ(dup.reply.result, "\"refunded\"");
 }
 
-TEST_F(barrier_fencing, a_participant_fenced_by_a_re_claim_answers_outcome_unknown) {
+TEST_F(barrier_fencing,
+       a_participant_fenced_by_a_re_claim_answers_outcome_unknown) {
   std::mutex mtx;
   std::vector<responder> held;
   std::promise<void> ran;
@@ -545,8 +547,8 @@ TEST_F(barrier_fencing, a_participant_fenced_by_a_re_claim_answers_outcome_unkno
   EXPECT_EQ(counter(), "1");
 }
 
-
-TEST_F(barrier_fencing, a_saga_whose_copy_lost_the_claim_compensates_the_winner) {
+TEST_F(barrier_fencing,
+       a_saga_whose_copy_lost_the_claim_compensates_the_winner) {
   // The race the chaos campaign found (docs/chaos.md): two copies of a
   // step's last attempt run on two nodes; the second re-claims and records
   // a success with its effect, the first then finds its claim gone. The
@@ -704,8 +706,7 @@ TEST_F(barrier, bad_input_a_command_for_an_unknown_action_records_nothing) {
   auto ep = parse_redis_url(shared_server().url());
   auto c = redis_connection::connect(*ep, 2s);
   ASSERT_TRUE(c);
-  auto rec = c->command({"HGET", "saga:{" + cmd.id + "}:barrier",
-                         "refund/x"});
+  auto rec = c->command({"HGET", "saga:{" + cmd.id + "}:barrier", "refund/x"});
   ASSERT_TRUE(rec);
   // No effect recorded: at most the failed attempt's record, which answers
   // copies of that attempt with the same failure.

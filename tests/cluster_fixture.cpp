@@ -32,8 +32,9 @@ struct redis_client {
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
-    return static_cast<redisReply*>(redisCommandArgv(
-      ctx, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    return static_cast<redisReply*>(
+      redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(),
+                       lens.data()));
   }
   redisContext* ctx = nullptr;
 };
@@ -57,8 +58,8 @@ void cluster_fixture::SetUp() {
   // Fresh logs for this test's nodes (child_process appends).
   auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
   for (const char* id : {"a", "b", "b1", "b2", "c", "p"})
-    std::remove((std::string{"cluster-"} + test->name() + "-" + id + ".log")
-                  .c_str());
+    std::remove(
+      (std::string{"cluster-"} + test->name() + "-" + id + ".log").c_str());
   redis_ = std::make_unique<redis_server>(redis_args_);
   ASSERT_TRUE(redis_->start());
   client_cfg_ = std::make_unique<caf::actor_system_config>();
@@ -141,8 +142,7 @@ node_process& cluster_fixture::start_node(const std::string& id,
   n.id = id;
   auto log = log_path(id);
   n.proc = std::make_unique<child_process>(SAGA_NODE_EXE, argv, log);
-  auto line = n.proc->wait_for_line("ready port=",
-                                    std::chrono::seconds{30});
+  auto line = n.proc->wait_for_line("ready port=", std::chrono::seconds{30});
   if (!line) {
     ADD_FAILURE() << "node " << id << " did not start; its output:";
     for (const auto& l : n.proc->lines())
@@ -165,10 +165,8 @@ gateway_actor cluster_fixture::gateway(const node_process& n) {
   return *gw;
 }
 
-std::future<std::vector<saga_result>>
-cluster_fixture::run_purchases(gateway_actor gw,
-                               const std::vector<std::string>& items,
-                               int64_t price) {
+std::future<std::vector<saga_result>> cluster_fixture::run_purchases(
+  gateway_actor gw, const std::vector<std::string>& items, int64_t price) {
   auto done = std::make_shared<std::promise<std::vector<saga_result>>>();
   auto result = done->get_future();
   std::vector<std::string> defs;
@@ -211,8 +209,8 @@ std::vector<std::string> cluster_fixture::saga_ids() {
   std::vector<std::string> ids;
   std::string cursor = "0";
   do {
-    auto* r = c.cmd({"SCAN", cursor, "MATCH", "saga:{*}:events", "COUNT",
-                     "1000"});
+    auto* r = c.cmd(
+      {"SCAN", cursor, "MATCH", "saga:{*}:events", "COUNT", "1000"});
     if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
       freeReplyObject(r);
       break;
@@ -319,15 +317,14 @@ void cluster_fixture::expect_consistent(const std::vector<std::string>& ids) {
     bool g = grants.count(id) > 0;
     bool r = purchases.count(id) > 0;
     if (st == saga_status::completed) {
-      EXPECT_TRUE(d && g && r) << "completed saga " << id
-                               << " is missing effects";
+      EXPECT_TRUE(d && g && r)
+        << "completed saga " << id << " is missing effects";
       if (d)
         debited += std::stoll(debits[id]);
     } else {
-      EXPECT_FALSE(d || g || r)
-        << "saga " << id << " ended " << to_string(st)
-        << " but left effects: debit " << d << ", grant " << g
-        << ", record " << r;
+      EXPECT_FALSE(d || g || r) << "saga " << id << " ended " << to_string(st)
+                                << " but left effects: debit " << d
+                                << ", grant " << g << ", record " << r;
     }
   }
   for (const auto& [id, amount] : debits)

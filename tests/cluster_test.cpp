@@ -5,8 +5,8 @@
 #include <csignal>
 #include <functional>
 #include <future>
-#include <thread>
 #include <sys/wait.h>
+#include <thread>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
@@ -111,8 +111,8 @@ TEST_F(cluster_fixture, coordinator_killed_under_load_survivor_takes_over) {
   ASSERT_TRUE(line) << "b did not take over a's sagas";
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
     std::chrono::steady_clock::now() - killed);
-  std::cout << "failover: " << took.count() << " ms from SIGKILL to: "
-            << *line << std::endl;
+  std::cout << "failover: " << took.count() << " ms from SIGKILL to: " << *line
+            << std::endl;
   pending.get(); // a's clients lost their connection: errors
   auto ids = await_all_terminal(60s);
   EXPECT_GE(ids.size(), 6u);
@@ -163,7 +163,6 @@ TEST_F(cluster_fixture, node_restarted_with_the_same_id_resumes_its_sagas) {
   expect_consistent(ids);
 }
 
-
 // -- no orphan sagas (issue 17, item 5) ------------------------------------------
 
 saga_result run_text(caf::actor_system& sys, const gateway_actor& gw,
@@ -172,8 +171,8 @@ saga_result run_text(caf::actor_system& sys, const gateway_actor& gw,
 /// Sagas started on one gateway, `window` at a time, until stopped: a client
 /// that keeps a node busy across the moment the test replaces the node.
 struct load {
-  std::shared_ptr<std::atomic<bool>> stop
-    = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(
+    false);
   std::future<std::vector<saga_result>> results;
 };
 
@@ -182,53 +181,53 @@ load start_load(caf::actor_system& sys, gateway_actor gw, size_t window,
   load l;
   auto done = std::make_shared<std::promise<std::vector<saga_result>>>();
   l.results = done->get_future();
-  sys.spawn([gw, window, prefix, done,
-             stop = l.stop](caf::event_based_actor* self) {
-    auto results = std::make_shared<std::vector<saga_result>>();
-    auto outstanding = std::make_shared<size_t>(0);
-    auto next = std::make_shared<size_t>(0);
-    auto finish = [=] {
-      done->set_value(std::move(*results));
-      self->quit();
-    };
-    auto send_one = std::make_shared<std::function<void()>>();
-    *send_one = [=] {
-      auto def = demo::make_purchase("p", prefix + std::to_string((*next)++),
-                                     10)
-                   .to_json()
-                   .dump();
-      ++*outstanding;
-      auto on_result = [=](saga_result r) {
-        results->push_back(std::move(r));
-        --*outstanding;
-        if (!stop->load())
-          (*send_one)();
-        else if (*outstanding == 0)
-          finish();
+  sys.spawn(
+    [gw, window, prefix, done, stop = l.stop](caf::event_based_actor* self) {
+      auto results = std::make_shared<std::vector<saga_result>>();
+      auto outstanding = std::make_shared<size_t>(0);
+      auto next = std::make_shared<size_t>(0);
+      auto finish = [=] {
+        done->set_value(std::move(*results));
+        self->quit();
       };
-      self->request(gw, std::chrono::seconds{120}, run_atom::value, def)
-        .then([=](saga_result& r) { on_result(std::move(r)); },
-              [=](caf::error& err) {
-                saga_result r;
-                r.error = std::move(err);
-                on_result(std::move(r));
-              });
-    };
-    // A node that exits answers nothing more: the load on it ends.
-    self->monitor(gw);
-    self->set_down_handler([=](caf::down_msg& msg) {
-      stop->store(true);
-      for (; *outstanding > 0; --*outstanding) {
-        saga_result r;
-        r.error = msg.reason;
-        results->push_back(std::move(r));
-      }
-      *send_one = nullptr; // breaks the cycle through the closure
-      finish();
+      auto send_one = std::make_shared<std::function<void()>>();
+      *send_one = [=] {
+        auto def = demo::make_purchase("p", prefix + std::to_string((*next)++),
+                                       10)
+                     .to_json()
+                     .dump();
+        ++*outstanding;
+        auto on_result = [=](saga_result r) {
+          results->push_back(std::move(r));
+          --*outstanding;
+          if (!stop->load())
+            (*send_one)();
+          else if (*outstanding == 0)
+            finish();
+        };
+        self->request(gw, std::chrono::seconds{120}, run_atom::value, def)
+          .then([=](saga_result& r) { on_result(std::move(r)); },
+                [=](caf::error& err) {
+                  saga_result r;
+                  r.error = std::move(err);
+                  on_result(std::move(r));
+                });
+      };
+      // A node that exits answers nothing more: the load on it ends.
+      self->monitor(gw);
+      self->set_down_handler([=](caf::down_msg& msg) {
+        stop->store(true);
+        for (; *outstanding > 0; --*outstanding) {
+          saga_result r;
+          r.error = msg.reason;
+          results->push_back(std::move(r));
+        }
+        *send_one = nullptr; // breaks the cycle through the closure
+        finish();
+      });
+      for (size_t i = 0; i < window; ++i)
+        (*send_one)();
     });
-    for (size_t i = 0; i < window; ++i)
-      (*send_one)();
-  });
   return l;
 }
 
@@ -243,7 +242,8 @@ std::vector<saga_result> stop_load(load& l) {
 // registered its epoch (the heartbeats missed their I/O timeout), so the
 // old one still listed sagas behind the walk; 3-5 of ~170 stayed running
 // under the replaced epoch. node::start() now waits for its lease.
-TEST_F(cluster_fixture, overlapping_incarnations_of_one_node_id_leave_no_orphan) {
+TEST_F(cluster_fixture,
+       overlapping_incarnations_of_one_node_id_leave_no_orphan) {
   // A supervisor replacing a pod: the new process with the same node id
   // starts while the old one still serves clients, twice in a row. The old
   // one may take runs until it notices (its next lease renewal), but every
@@ -261,8 +261,8 @@ TEST_F(cluster_fixture, overlapping_incarnations_of_one_node_id_leave_no_orphan)
     // Under load: sagas in every phase when the next incarnation comes.
     auto seen = p.proc->line_count();
     ASSERT_TRUE(p.proc->wait_for_line("shop: step debit", 20s, seen));
-    ASSERT_TRUE(p.proc->wait_for_lines("shop: step debit", 10 * (round + 1),
-                                       20s));
+    ASSERT_TRUE(
+      p.proc->wait_for_lines("shop: step debit", 10 * (round + 1), 20s));
     auto& fresh = start_node("a", {"--coordinate"});
     EXPECT_GT(fresh.epoch, old.epoch);
     // The old process notices at its next renewal and exits with 3.
@@ -293,11 +293,15 @@ TEST_F(cluster_fixture, overlapping_incarnations_of_one_node_id_leave_no_orphan)
   expect_consistent(ids);
   // And nothing stays listed for a node that will never walk it again.
   EXPECT_TRUE(eventually(
-    [&] { return redis_int({"ZCARD", "saga:unfinished:{a}"}) == 0; }, 30s))
+    [&] {
+      return redis_int({"ZCARD", "saga:unfinished:{a}"}) == 0;
+    },
+    30s))
     << redis_int({"ZCARD", "saga:unfinished:{a}"}) << " sagas still listed";
 }
 
-TEST_F(cluster_fixture, restarted_coordinator_holds_runs_until_it_knows_the_cluster) {
+TEST_F(cluster_fixture,
+       restarted_coordinator_holds_runs_until_it_knows_the_cluster) {
   // A client that reconnects to a restarted coordinator sends its run the
   // moment the port accepts, before the node's first membership pass has
   // found the participants: the run must wait, not be refused.
@@ -316,7 +320,8 @@ TEST_F(cluster_fixture, restarted_coordinator_holds_runs_until_it_knows_the_clus
     n.proc = std::make_unique<child_process>(SAGA_NODE_EXE, argv,
                                              log_path("a"));
     // The port accepting is the event; nothing announces it: poll it.
-    caf::expected<gateway_actor> gw{caf::make_error(caf::sec::cannot_connect_to_node)};
+    caf::expected<gateway_actor> gw{
+      caf::make_error(caf::sec::cannot_connect_to_node)};
     auto deadline = std::chrono::steady_clock::now() + 30s;
     while (!gw && std::chrono::steady_clock::now() < deadline) {
       gw = client_->middleman().remote_actor<gateway_actor>(
@@ -343,7 +348,8 @@ protected:
   }
 };
 
-TEST_F(cluster_aof_fixture, redis_outage_longer_than_the_lease_moves_no_live_saga) {
+TEST_F(cluster_aof_fixture,
+       redis_outage_longer_than_the_lease_moves_no_live_saga) {
   // Redis goes away for longer than the lease with sagas in flight on a,
   // and comes back from its AOF: every lease has run out meanwhile. b must
   // not take a's sagas before a could renew: a keeps them all.
@@ -394,8 +400,8 @@ TEST_F(cluster_fixture, clean_step_down_keeps_ended_indexes_and_counts_exact) {
     // Indexed by the writer's follow-up, in another process: poll.
     EXPECT_TRUE(eventually(
       [&] {
-        return redis_int({"ZSCORE", std::string{"saga:ended:{"} + state + "}",
-                          id})
+        return redis_int(
+                 {"ZSCORE", std::string{"saga:ended:{"} + state + "}", id})
                > 0;
       },
       10s))
@@ -415,7 +421,6 @@ TEST_F(cluster_fixture, clean_step_down_keeps_ended_indexes_and_counts_exact) {
     EXPECT_EQ(counted[state], n) << state;
 }
 
-
 // -- static peers, bad configuration, bad requests -----------------------------
 
 /// Starts saga_node with exactly `args` (no --redis: no directory, leases
@@ -423,16 +428,16 @@ TEST_F(cluster_fixture, clean_step_down_keeps_ended_indexes_and_counts_exact) {
 /// for its ready line.
 node_process start_plain_node(const std::string& id,
                               std::vector<std::string> args) {
-  std::vector<std::string> argv{"--node-id=" + id,
-                                "--heartbeat-interval=200ms",
+  std::vector<std::string> argv{"--node-id=" + id, "--heartbeat-interval=200ms",
                                 "--connection-timeout=1s"};
   argv.insert(argv.end(), args.begin(), args.end());
   auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
   node_process n;
   n.id = id;
-  n.proc = std::make_unique<child_process>(
-    SAGA_NODE_EXE, argv,
-    std::string{"cluster-"} + (test ? test->name() : "x") + "-" + id + ".log");
+  n.proc = std::make_unique<child_process>(SAGA_NODE_EXE, argv,
+                                           std::string{"cluster-"}
+                                             + (test ? test->name() : "x") + "-"
+                                             + id + ".log");
   auto line = n.proc->wait_for_line("ready port=", 30s);
   if (!line) {
     ADD_FAILURE() << "node " << id << " did not start; its output:";
@@ -486,17 +491,17 @@ TEST_F(cluster_fixture, static_peers_without_redis_discovery) {
   // Both nodes journal to Redis (the shop's effects need it) but neither
   // uses the directory: the coordinator finds the participants through its
   // static peer list only. TearDown stops (SIGKILL) what nodes_ holds.
-  auto& p = nodes_
-              .emplace("p", start_plain_node(
-                              "p", {"--journal=" + redis_url(),
-                                    "--participants=account,inventory,"
-                                    "purchase_log"}))
-              .first->second;
+  auto& p
+    = nodes_
+        .emplace("p", start_plain_node("p", {"--journal=" + redis_url(),
+                                             "--participants=account,inventory,"
+                                             "purchase_log"}))
+        .first->second;
   auto& a = nodes_
-              .emplace("a", start_plain_node(
-                              "a", {"--journal=" + redis_url(), "--coordinate",
-                                    "--peers=127.0.0.1:"
-                                      + std::to_string(p.port)}))
+              .emplace("a", start_plain_node("a", {"--journal=" + redis_url(),
+                                                   "--coordinate",
+                                                   "--peers=127.0.0.1:"
+                                                     + std::to_string(p.port)}))
               .first->second;
   auto gw = gateway(a);
   auto wanted = items(10);
@@ -568,7 +573,8 @@ TEST_F(cluster_fixture, gateway_rejects_unknown_participants_and_bad_json) {
     << describe(ok.front().error);
 }
 
-TEST_F(cluster_fixture, gateway_of_a_node_that_does_not_coordinate_refuses_run) {
+TEST_F(cluster_fixture,
+       gateway_of_a_node_that_does_not_coordinate_refuses_run) {
   auto& p = start_node("p", {"--participants=account"});
   definition one{"one"};
   one.step("debit", "account", {{"player", "p"}, {"amount", 1}})
@@ -578,15 +584,15 @@ TEST_F(cluster_fixture, gateway_of_a_node_that_does_not_coordinate_refuses_run) 
   EXPECT_TRUE(saga_ids().empty());
 }
 
-
-TEST_F(cluster_fixture, slow_execute_cannot_land_after_its_compensation_elsewhere) {
+TEST_F(cluster_fixture,
+       slow_execute_cannot_land_after_its_compensation_elsewhere) {
   // b1 answers its debits only after 1.5 s; each saga gives its one debit
   // attempt 300 ms. A debit that went to b1 times out with its outcome
   // unknown, and the saga compensates it, on b2 (round robin) while b1
   // still runs the execute. When b1 finishes, its debit must not land
   // after the compensation: the saga ended compensated.
-  auto& b1 = start_node("b1", {"--participants=account",
-                               "--step-delay=1500ms"});
+  auto& b1 = start_node("b1",
+                        {"--participants=account", "--step-delay=1500ms"});
   start_node("b2", {"--participants=account"});
   auto& a = start_node("a", {"--coordinate"});
   auto gw = gateway(a);
@@ -604,7 +610,8 @@ TEST_F(cluster_fixture, slow_execute_cannot_land_after_its_compensation_elsewher
   // settled or gave up each of their execute claims.
   std::set<std::string> on_b1;
   for (const auto& line : b1.proc->lines())
-    if (auto p = line.find("shop: step debit of saga "); p != std::string::npos) {
+    if (auto p = line.find("shop: step debit of saga ");
+        p != std::string::npos) {
       auto id = line.substr(p + 25);
       on_b1.insert(id.substr(0, id.find(' ')));
     }
@@ -651,7 +658,8 @@ TEST_F(cluster_fixture, slow_execute_cannot_land_after_its_compensation_elsewher
   EXPECT_EQ(balance, -debited) << "balance of p does not match the debits";
 }
 
-TEST_F(cluster_fixture, a_step_hung_on_its_only_node_is_compensated_there_at_once) {
+TEST_F(cluster_fixture,
+       a_step_hung_on_its_only_node_is_compensated_there_at_once) {
   // b, the only node with "account", answers its debits after 8 s; the saga
   // gives its one debit attempt 300 ms. The compensation goes to b too: it
   // must not wait for the hung debit. Its barrier claim revokes the debit,
@@ -715,7 +723,9 @@ TEST(bad_input_node_config, every_bad_setting_is_named) {
      "peer 'h:65536'"},
     {[](node_config& c) { c.peers = {"h:123456"}; }, errc::invalid_config,
      "peer 'h:123456'"},
-    {[](node_config& c) { c.peers = {"h:7001", "h:7x"}; },
+    {[](node_config& c) {
+       c.peers = {"h:7001", "h:7x"};
+     },
      errc::invalid_config, "peer 'h:7x'"},
     {[](node_config& c) { c.redis_url = "http://x"; }, errc::invalid_url,
      "redis_url: journal URL 'http://x': unsupported scheme"},
@@ -739,8 +749,7 @@ TEST(bad_input_node_config, every_bad_setting_is_named) {
     c.apply(cfg);
     auto err = cfg.validate();
     EXPECT_TRUE(is(err, c.code)) << describe(err);
-    EXPECT_NE(describe(err).find(c.needle), std::string::npos)
-      << describe(err);
+    EXPECT_NE(describe(err).find(c.needle), std::string::npos) << describe(err);
     // A node made from it never starts, and says why.
     node n{cfg};
     EXPECT_TRUE(is(n.start_error(), c.code)) << describe(n.start_error());
@@ -789,8 +798,8 @@ protected:
                     caf::timespan{std::chrono::milliseconds{200}});
     client_cfg_.set("middleman.connection-timeout", caf::timespan{0});
     client_ = std::make_unique<caf::actor_system>(client_cfg_);
-    auto gw = client_->middleman().remote_actor<gateway_actor>(
-      "127.0.0.1", node_->port());
+    auto gw = client_->middleman().remote_actor<gateway_actor>("127.0.0.1",
+                                                               node_->port());
     ASSERT_TRUE(gw) << describe(gw.error());
     gw_ = *gw;
   }
@@ -854,8 +863,12 @@ TEST_F(bad_input_gateway, run_refuses_text_that_is_no_valid_definition) {
   definition dup{"dup"};
   dup.step("a", "shop").action("buy").step("a", "shop").action("buy");
   definition cycle{"cycle"};
-  cycle.step("a", "shop").action("buy").after({"b"})
-    .step("b", "shop").action("buy").after({"a"});
+  cycle.step("a", "shop")
+    .action("buy")
+    .after({"b"})
+    .step("b", "shop")
+    .action("buy")
+    .after({"a"});
   struct bad_case {
     std::string text;
     errc code;
@@ -904,7 +917,8 @@ TEST_F(bad_input_gateway, run_refuses_text_that_is_no_valid_definition) {
   EXPECT_EQ(runs_.load(), 1);
 }
 
-TEST_F(bad_input_gateway, execute_and_compensate_refuse_what_the_node_cannot_run) {
+TEST_F(bad_input_gateway,
+       execute_and_compensate_refuse_what_the_node_cannot_run) {
   for (bool compensate : {false, true}) {
     SCOPED_TRACE(compensate ? "compensate" : "execute");
     caf::error err;
@@ -1000,10 +1014,13 @@ TEST_F(bad_input_gateway, a_peer_answering_info_with_garbage_is_not_routed_to) {
   // A fake peer whose gateway answers `info` with text that is not a node
   // description: the node keeps asking (its membership survives every
   // answer) and routes nothing to it.
-  const std::vector<std::string> answers = {
-    "not json", "[]", "{\"id\": 5, \"participants\": [\"shop2\"]}",
-    "{\"id\": \"\", \"participants\": [\"shop2\"]}",
-    "{\"id\": {\"x\": 1}, \"participants\": [\"shop2\"]}", "null"};
+  const std::vector<std::string> answers
+    = {"not json",
+       "[]",
+       "{\"id\": 5, \"participants\": [\"shop2\"]}",
+       "{\"id\": \"\", \"participants\": [\"shop2\"]}",
+       "{\"id\": {\"x\": 1}, \"participants\": [\"shop2\"]}",
+       "null"};
   auto asked = std::make_shared<std::atomic<size_t>>(0);
   auto fake = client_->spawn(
     [asked, answers](gateway_actor::pointer) -> gateway_actor::behavior_type {

@@ -19,8 +19,8 @@
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/saga.hpp"
-#include "tests/effect_participant.hpp"
 #include "tests/await_saga.hpp"
+#include "tests/effect_participant.hpp"
 #include "tests/support/redis_server.hpp"
 
 extern char** environ;

@@ -96,9 +96,9 @@ protected:
   /// admin base URL (http://127.0.0.1:<port>).
   /// `extra` are more saga_node options.
   std::string start_admin_node(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{
-      "--coordinate", "--participants=account,inventory,purchase_log",
-      "--admin=127.0.0.1:0", "--admin-token=secret"};
+    std::vector<std::string>
+      args{"--coordinate", "--participants=account,inventory,purchase_log",
+           "--admin=127.0.0.1:0", "--admin-token=secret"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto& n = start_node("a", args);
     auto line = n.proc->wait_for_line(" admin http://", 30s);
@@ -156,10 +156,14 @@ protected:
                     + "').disabled",
                   page_timeout);
     page.evaluate("(() => { const t = document.querySelector('#token');\n"
-                  "  t.value = " + js_string(token) + ";\n"
-                  "  t.dispatchEvent(new Event('input'));\n"
-                  "  document.querySelector('" + button + "').click();\n"
-                  "  return true; })()");
+                  "  t.value = "
+                  + js_string(token)
+                  + ";\n"
+                    "  t.dispatchEvent(new Event('input'));\n"
+                    "  document.querySelector('"
+                  + button
+                  + "').click();\n"
+                    "  return true; })()");
   }
 
   /// Waits until #action-status has class `cls` (ok, fail); returns its text.
@@ -176,8 +180,10 @@ protected:
   /// Starts Chromium and enables the domains the tests use.
   devtools_client& browser() {
     auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    browser_ = std::make_unique<headless_chromium>(
-      chromium_exe_, std::string{"dashboard-"} + test->name() + "-chromium.log");
+    browser_ = std::make_unique<headless_chromium>(chromium_exe_,
+                                                   std::string{"dashboard-"}
+                                                     + test->name()
+                                                     + "-chromium.log");
     auto& page = browser_->page();
     page.call("Page.enable");
     page.call("Runtime.enable");
@@ -221,17 +227,19 @@ TEST_F(dashboard_test, lists_sagas_by_state_and_draws_a_timeline) {
   for (const auto& [id, st] : expected)
     want[id] = st;
   auto rendered = page.wait_for(
-    "(() => { const want = " + want.dump() + ";\n"
-    "  const rows = {};\n"
-    "  document.querySelectorAll('#saga-table tbody tr[data-id]')\n"
-    "    .forEach(r => rows[r.dataset.id] = r.dataset.state);\n"
-    "  return Object.keys(want).every(id => rows[id] === want[id]) && rows; })()",
+    "(() => { const want = " + want.dump()
+      + ";\n"
+        "  const rows = {};\n"
+        "  document.querySelectorAll('#saga-table tbody tr[data-id]')\n"
+        "    .forEach(r => rows[r.dataset.id] = r.dataset.state);\n"
+        "  return Object.keys(want).every(id => rows[id] === want[id]) && "
+        "rows; })()",
     page_timeout);
   EXPECT_EQ(rendered.size(), expected.size()) << rendered.dump();
   // Each id links to its page.
-  EXPECT_EQ(page.evaluate("document.querySelector('#saga-table tbody tr[data-id="
-                          + js_string(compensated)
-                          + "] a').getAttribute('href')"),
+  EXPECT_EQ(page.evaluate(
+              "document.querySelector('#saga-table tbody tr[data-id="
+              + js_string(compensated) + "] a').getAttribute('href')"),
             "/saga.html?id=" + compensated);
   // The counters from /api/stats and the node from /api/nodes.
   auto counts = page.wait_for(
@@ -252,13 +260,12 @@ TEST_F(dashboard_test, lists_sagas_by_state_and_draws_a_timeline) {
   // The "compensated" tab shows only that saga.
   page.evaluate("document.querySelector('#state-tabs "
                 "[data-filter=\"compensated\"]').click(); true");
-  page.wait_for(
-    "(() => { const rows = [...document.querySelectorAll("
-    "'#saga-table tbody tr[data-id]')];\n"
-    "  return rows.length === 1 && rows[0].dataset.id === "
-      + js_string(compensated)
-      + " && rows[0].dataset.state === 'compensated'; })()",
-    page_timeout);
+  page.wait_for("(() => { const rows = [...document.querySelectorAll("
+                "'#saga-table tbody tr[data-id]')];\n"
+                "  return rows.length === 1 && rows[0].dataset.id === "
+                  + js_string(compensated)
+                  + " && rows[0].dataset.state === 'compensated'; })()",
+                page_timeout);
 
   // The compensated saga's page: a lane per step, execute and compensate
   // bars, the failed attempt marked, the steps grouped by level.
@@ -335,7 +342,8 @@ TEST_F(dashboard_test, retry_needs_the_admin_token) {
   auto results = run(gw, {stuck_purchase()});
   ASSERT_EQ(results.size(), 1u);
   ASSERT_FALSE(results[0].saga_id.empty()) << describe(results[0].error);
-  ASSERT_EQ(results[0].state, saga_status::failed) << describe(results[0].error);
+  ASSERT_EQ(results[0].state, saga_status::failed)
+    << describe(results[0].error);
   auto id = results[0].saga_id;
 
   auto& page = browser();
@@ -367,11 +375,10 @@ TEST_F(dashboard_test, retry_needs_the_admin_token) {
     page_timeout);
   EXPECT_NE(status.get<std::string>().find("retry"), std::string::npos)
     << status;
-  page.wait_for(
-    "[...document.querySelectorAll('#operator-actions tbody tr')]\n"
-    "  .some(r => r.textContent.includes('retry')\n"
-    "             && r.textContent.includes('dashboard'))",
-    page_timeout);
+  page.wait_for("[...document.querySelectorAll('#operator-actions tbody tr')]\n"
+                "  .some(r => r.textContent.includes('retry')\n"
+                "             && r.textContent.includes('dashboard'))",
+                page_timeout);
   // The retried grant fails again: the saga is parked failed once more.
   page.wait_for("document.querySelector('#saga-state').dataset.state === "
                 "'failed' && !document.querySelector('#retry').disabled",
@@ -465,7 +472,8 @@ TEST_F(dashboard_test, abort_stops_a_running_saga_and_it_compensates) {
   EXPECT_NE(shown["error"].get<std::string>().find("aborted"),
             std::string::npos);
   // The debit (in flight when the abort came) ran and was undone.
-  EXPECT_EQ(shown["debit"], json({"execute:succeeded", "compensate:compensated"}));
+  EXPECT_EQ(shown["debit"],
+            json({"execute:succeeded", "compensate:compensated"}));
 
   // The gateway's answer: compensated, because an operator aborted it.
   ASSERT_EQ(result.wait_for(60s), std::future_status::ready);
@@ -474,7 +482,8 @@ TEST_F(dashboard_test, abort_stops_a_running_saga_and_it_compensates) {
   EXPECT_EQ(results[0].saga_id, id);
   EXPECT_EQ(results[0].state, saga_status::compensated)
     << describe(results[0].error);
-  EXPECT_TRUE(is(results[0].error, errc::aborted)) << describe(results[0].error);
+  EXPECT_TRUE(is(results[0].error, errc::aborted))
+    << describe(results[0].error);
   // Nothing is left debited.
   EXPECT_EQ(read_hash(redis_url(), "shop:debits").count(id), 0u);
   write_file(SAGA_BINARY_DIR "/dashboard-abort.png", page.screenshot_png());

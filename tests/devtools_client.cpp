@@ -77,26 +77,24 @@ std::string http_get(uint16_t port, const std::string& target,
   auto deadline = clock_type::now() + timeout;
   stream.expires_at(deadline); // async operations below honour it
   beast::error_code ec;
-  stream.async_connect(
-    tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), port},
-    [&](beast::error_code e) { ec = e; });
+  stream.async_connect(tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"),
+                                     port},
+                       [&](beast::error_code e) { ec = e; });
   ioc.run();
   if (ec)
     throw std::runtime_error("DevTools HTTP: connect: " + ec.message());
   http::request<http::empty_body> req{http::verb::get, target, 11};
   req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
-  http::async_write(stream, req, [&](beast::error_code e, std::size_t) {
-    ec = e;
-  });
+  http::async_write(stream, req,
+                    [&](beast::error_code e, std::size_t) { ec = e; });
   ioc.restart();
   ioc.run();
   if (ec)
     throw std::runtime_error("DevTools HTTP: write: " + ec.message());
   beast::flat_buffer buf;
   http::response<http::string_body> resp;
-  http::async_read(stream, buf, resp, [&](beast::error_code e, std::size_t) {
-    ec = e;
-  });
+  http::async_read(stream, buf, resp,
+                   [&](beast::error_code e, std::size_t) { ec = e; });
   ioc.restart();
   ioc.run();
   if (ec)
@@ -147,10 +145,9 @@ devtools_client::devtools_client(const std::string& ws_url,
   if (ec)
     throw std::runtime_error("DevTools: resolve " + parts.host + ": "
                              + ec.message());
-  sock.async_connect(endpoints,
-                     [&](beast::error_code e, const tcp::endpoint&) {
-                       ec = e;
-                     });
+  sock.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) {
+    ec = e;
+  });
   impl_->ioc.run();
   if (ec)
     throw std::runtime_error("DevTools: connect to " + ws_url + ": "
@@ -214,8 +211,8 @@ json devtools_client::call(const std::string& method, json params,
     if (answer["id"] != id)
       continue; // an answer to an earlier call that timed out
     if (answer.contains("error"))
-      throw std::runtime_error("DevTools: " + method + " failed: "
-                               + answer["error"].dump());
+      throw std::runtime_error("DevTools: " + method
+                               + " failed: " + answer["error"].dump());
     return answer.value("result", json::object());
   }
 }
@@ -234,8 +231,7 @@ json devtools_client::wait_event(const std::string& method,
     try {
       msg = read(deadline);
     } catch (const std::exception& e) {
-      throw std::runtime_error("waiting for event " + method + ": "
-                               + e.what());
+      throw std::runtime_error("waiting for event " + method + ": " + e.what());
     }
     if (!msg.contains("id"))
       events_.push_back(std::move(msg));
@@ -250,7 +246,8 @@ void devtools_client::navigate(const std::string& url,
                                std::chrono::milliseconds timeout) {
   drop_events();
   auto result = call("Page.navigate", {{"url", url}}, timeout);
-  if (result.contains("errorText") && !result["errorText"].get<std::string>().empty())
+  if (result.contains("errorText")
+      && !result["errorText"].get<std::string>().empty())
     throw std::runtime_error("navigating to " + url + ": "
                              + result["errorText"].get<std::string>());
   wait_event("Page.loadEventFired", timeout);
@@ -279,19 +276,27 @@ json devtools_client::wait_for(const std::string& condition,
                    "  const t0 = Date.now();\n"
                    "  const check = () => {\n"
                    "    let v, err = null;\n"
-                   "    try { v = (" + condition + "); } catch (e) { err = e; }\n"
-                   "    if (v) return resolve(v);\n"
-                   "    if (Date.now() - t0 > " + std::to_string(timeout.count()) + ") {\n"
-                   "      let then = '';\n"
-                   "      try { then = String(" + what_then + "); } catch (e) {}\n"
-                   "      return reject(new Error('timed out waiting for: '\n"
-                   "        + " + json(condition).dump() + " + (err ? ' (' + err + ')' : '')\n"
-                   "        + '\\n-- then: ' + then));\n"
-                   "    }\n"
-                   "    setTimeout(check, 50);\n"
-                   "  };\n"
-                   "  check();\n"
-                   "})";
+                   "    try { v = ("
+                   + condition
+                   + "); } catch (e) { err = e; }\n"
+                     "    if (v) return resolve(v);\n"
+                     "    if (Date.now() - t0 > "
+                   + std::to_string(timeout.count())
+                   + ") {\n"
+                     "      let then = '';\n"
+                     "      try { then = String("
+                   + what_then
+                   + "); } catch (e) {}\n"
+                     "      return reject(new Error('timed out waiting for: '\n"
+                     "        + "
+                   + json(condition).dump()
+                   + " + (err ? ' (' + err + ')' : '')\n"
+                     "        + '\\n-- then: ' + then));\n"
+                     "    }\n"
+                     "    setTimeout(check, 50);\n"
+                     "  };\n"
+                     "  check();\n"
+                     "})";
   return evaluate(js, timeout + std::chrono::seconds{5});
 }
 
@@ -301,15 +306,14 @@ std::string devtools_client::screenshot_png() {
                                                  : metrics["contentSize"];
   double width = size.value("width", 1280.0);
   double height = std::min(size.value("height", 800.0), 6000.0);
-  auto shot = call("Page.captureScreenshot",
-                   {{"format", "png"},
-                    {"captureBeyondViewport", true},
-                    {"clip",
-                     {{"x", 0},
-                      {"y", 0},
-                      {"width", width},
-                      {"height", height},
-                      {"scale", 1}}}});
+  auto shot = call("Page.captureScreenshot", {{"format", "png"},
+                                              {"captureBeyondViewport", true},
+                                              {"clip",
+                                               {{"x", 0},
+                                                {"y", 0},
+                                                {"width", width},
+                                                {"height", height},
+                                                {"scale", 1}}}});
   return base64_decode(shot.at("data").get<std::string>());
 }
 

@@ -35,8 +35,8 @@ public:
   /// Sends command `method` with `params`; returns its `result`.
   nlohmann::json call(const std::string& method,
                       nlohmann::json params = nlohmann::json::object(),
-                      std::chrono::milliseconds timeout
-                      = std::chrono::seconds{30});
+                      std::chrono::milliseconds timeout = std::chrono::seconds{
+                        30});
 
   /// Returns the params of the first event `method` received since the last
   /// `drop_events`, waiting up to `timeout` (and removes it).
@@ -58,18 +58,18 @@ public:
   /// Evaluates `expression` in the page (awaiting it if it is a promise)
   /// and returns its value; throws with the page's exception text if it
   /// threw or its promise was rejected.
-  nlohmann::json evaluate(const std::string& expression,
-                          std::chrono::milliseconds timeout
-                          = std::chrono::seconds{30});
+  nlohmann::json
+  evaluate(const std::string& expression,
+           std::chrono::milliseconds timeout = std::chrono::seconds{30});
 
   /// Waits up to `timeout` inside the page until the JavaScript expression
   /// `condition` is truthy (checked every 50 ms); returns its value. Throws
   /// naming the condition (and `what_then`, an expression evaluated then,
   /// e.g. the page's text) on timeout.
-  nlohmann::json wait_for(const std::string& condition,
-                          std::chrono::milliseconds timeout,
-                          const std::string& what_then
-                          = "document.body ? document.body.innerText.slice(0, 2000) : ''");
+  nlohmann::json
+  wait_for(const std::string& condition, std::chrono::milliseconds timeout,
+           const std::string& what_then
+           = "document.body ? document.body.innerText.slice(0, 2000) : ''");
 
   /// Returns a PNG of the whole page (beyond the viewport), decoded.
   std::string screenshot_png();

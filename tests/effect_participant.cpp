@@ -60,11 +60,19 @@ definition crash_saga(int index, std::chrono::milliseconds timeout,
   auto fail = index % 3 == 2;
   retry_policy retry{attempts, 20ms, 2.0, 200ms, 0.2};
   retry_policy comp{100, 20ms, 2.0, 200ms, 0.2};
-  d.step("s1", "acct").timeout(timeout).retry(retry).compensation_timeout(
-     timeout).compensation_retry(comp)
-    .step("s2", "acct").timeout(timeout).retry(retry).compensation_timeout(
-       timeout).compensation_retry(comp)
-    .step("s3", "acct", json{{"fail", fail}}).timeout(timeout).retry(retry);
+  d.step("s1", "acct")
+    .timeout(timeout)
+    .retry(retry)
+    .compensation_timeout(timeout)
+    .compensation_retry(comp)
+    .step("s2", "acct")
+    .timeout(timeout)
+    .retry(retry)
+    .compensation_timeout(timeout)
+    .compensation_retry(comp)
+    .step("s3", "acct", json{{"fail", fail}})
+    .timeout(timeout)
+    .retry(retry);
   return d;
 }
 

@@ -26,9 +26,9 @@ void add_effect_participant(runtime& rt, const std::string& redis_url,
 /// Returns the definition of crash-test saga number `index`: every third
 /// one fails at s3 and compensates s2 and s1. Each attempt may take
 /// `timeout`; each operation is tried up to `attempts` times.
-definition crash_saga(int index,
-                      std::chrono::milliseconds timeout
-                      = std::chrono::seconds{10},
-                      uint32_t attempts = 1);
+definition
+crash_saga(int index,
+           std::chrono::milliseconds timeout = std::chrono::seconds{10},
+           uint32_t attempts = 1);
 
 } // namespace saga::test

@@ -73,9 +73,7 @@ void script::play(const call& c, std::function<void(step_outcome)> deliver) {
     queue.pop_front();
   }
   switch (r.what) {
-    case reaction::kind::ok:
-      deliver(step_outcome::ok(r.result));
-      break;
+    case reaction::kind::ok: deliver(step_outcome::ok(r.result)); break;
     case reaction::kind::fail:
       deliver(step_outcome::fail(r.error, false));
       break;
@@ -99,8 +97,7 @@ using scripted_actor = participant_actor::extend<
 
 struct scripted_state {
   uint64_t next = 0;
-  std::unordered_map<uint64_t, caf::typed_response_promise<step_reply>>
-    pending;
+  std::unordered_map<uint64_t, caf::typed_response_promise<step_reply>> pending;
 };
 
 /// A participant actor that answers per script, without any barrier.
@@ -228,8 +225,8 @@ void engine_fixture::expect_replay_matches(const saga_result& live) {
   for (size_t n = 1; n <= events.size(); ++n) {
     std::vector<event> prefix(events.begin(), events.begin() + n);
     auto partial = replay(live.saga_id, prefix);
-    EXPECT_TRUE(partial) << "prefix of " << n << " events: "
-                         << describe(partial.error());
+    EXPECT_TRUE(partial) << "prefix of " << n
+                         << " events: " << describe(partial.error());
   }
 }
 
@@ -238,8 +235,7 @@ caf::actor engine_fixture::saga_actor_of(const saga_id& id) {
   auto coord = rt_->coordinator();
   sys_->spawn([coord, id, result](caf::event_based_actor* self) {
     self->request(coord, caf::infinite, which_child_atom::value, id)
-      .then([result](const caf::actor& h) { *result = h; },
-            [](caf::error&) {});
+      .then([result](const caf::actor& h) { *result = h; }, [](caf::error&) {});
   });
   run();
   return *result;

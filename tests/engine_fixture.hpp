@@ -52,8 +52,8 @@ struct call {
   std::string op;   // "execute" or "compensate"
   std::string step; // step name
   uint32_t attempt;
-  json results;     // ctx.results() at the time
-  std::string id;   // saga id
+  json results;   // ctx.results() at the time
+  std::string id; // saga id
 
   std::string str() const {
     return op + ":" + step + "#" + std::to_string(attempt);

@@ -26,8 +26,8 @@ TEST_F(engine, all_steps_succeed_in_order) {
   EXPECT_EQ(r.completed_steps, (strings{"a", "b", "c"}));
   EXPECT_TRUE(r.compensated_steps.empty());
   EXPECT_FALSE(r.error);
-  EXPECT_EQ(script_->trace(), (strings{"execute:a#1", "execute:b#1",
-                                       "execute:c#1"}));
+  EXPECT_EQ(script_->trace(),
+            (strings{"execute:a#1", "execute:b#1", "execute:c#1"}));
   EXPECT_EQ(types_of(events_of(r.saga_id)),
             (std::vector<event_type>{
               event_type::saga_started, event_type::step_started,
@@ -84,8 +84,11 @@ TEST_F(engine, retry_with_backoff_then_success) {
   add_participant("p-a", {"a"});
   add_participant("p-b", {"b"});
   definition def{"retrying"};
-  def.step("a", "p-a").timeout(1s).step("b", "p-b").timeout(1s).retry(
-    retry_policy{3, 100ms, 2.0, 10s, 0.0});
+  def.step("a", "p-a")
+    .timeout(1s)
+    .step("b", "p-b")
+    .timeout(1s)
+    .retry(retry_policy{3, 100ms, 2.0, 10s, 0.0});
   script_->plan("execute:b", {reaction::fail_retryable("busy"),
                               reaction::fail_retryable("busy")});
   auto slot = start(def);
@@ -126,11 +129,12 @@ TEST_F(engine, retries_exhausted_then_compensation) {
   add_participant("p-a", {"a"});
   add_participant("p-b", {"b"});
   definition def{"exhausted"};
-  def.step("a", "p-a").step("b", "p-b").retry(
-    retry_policy{3, 10ms, 1.0, 10ms, 0.0});
-  script_->plan("execute:b", {reaction::fail_retryable(),
-                              reaction::fail_retryable(),
-                              reaction::fail_retryable("still busy")});
+  def.step("a", "p-a")
+    .step("b", "p-b")
+    .retry(retry_policy{3, 10ms, 1.0, 10ms, 0.0});
+  script_->plan("execute:b",
+                {reaction::fail_retryable(), reaction::fail_retryable(),
+                 reaction::fail_retryable("still busy")});
   auto slot = start(def);
   advance(10ms);
   advance(10ms);
@@ -140,8 +144,8 @@ TEST_F(engine, retries_exhausted_then_compensation) {
   EXPECT_EQ(r.failed_step, "b");
   EXPECT_NE(describe(r.error).find("still busy"), std::string::npos);
   EXPECT_EQ(script_->trace(),
-            (strings{"execute:a#1", "execute:b#1", "execute:b#2",
-                     "execute:b#3", "compensate:a#1"}));
+            (strings{"execute:a#1", "execute:b#1", "execute:b#2", "execute:b#3",
+                     "compensate:a#1"}));
   expect_replay_matches(r);
 }
 
@@ -202,8 +206,9 @@ TEST_F(engine, late_success_after_timeout_completes_the_step) {
 
 TEST_F(engine, late_failure_of_an_old_attempt_is_ignored) {
   definition def{"stale"};
-  def.step("a", "p-a").timeout(500ms).retry(
-    retry_policy{2, 50ms, 1.0, 50ms, 0.0});
+  def.step("a", "p-a")
+    .timeout(500ms)
+    .retry(retry_policy{2, 50ms, 1.0, 50ms, 0.0});
   add_participant("p-a", {"a"});
   script_->plan("execute:a", {reaction::hang(), reaction::hang()});
   auto slot = start(def);
@@ -220,8 +225,11 @@ TEST_F(engine, late_failure_of_an_old_attempt_is_ignored) {
 
 TEST_F(engine, deadline_abandons_the_step_in_flight_and_compensates) {
   definition def{"deadline"};
-  def.step("a", "p-a").step("b", "p-b").timeout(5s).step("c", "p-c").deadline(
-    1s);
+  def.step("a", "p-a")
+    .step("b", "p-b")
+    .timeout(5s)
+    .step("c", "p-c")
+    .deadline(1s);
   add_participant("p-a", {"a"});
   add_participant("p-b", {"b"});
   add_participant("p-c", {"c"});
@@ -365,7 +373,9 @@ TEST_F(engine, a_non_retryable_compensation_failure_is_retried_all_the_same) {
   expect_replay_matches(**slot);
 }
 
-TEST_F(engine, a_compensation_that_never_stops_failing_ends_failed_with_its_last_error) {
+TEST_F(
+  engine,
+  a_compensation_that_never_stops_failing_ends_failed_with_its_last_error) {
   auto def = make_def({"a", "b"});
   script_->plan("execute:b", {reaction::fail()});
   script_->plan("compensate:a",
@@ -466,9 +476,9 @@ TEST_F(engine, invalid_definitions_are_rejected_before_anything_is_persisted) {
                      errc::unknown_participant);
   cases.emplace_back(definition{"t"}.step("a", "p-a").timeout(0ms),
                      errc::invalid_timeout);
-  cases.emplace_back(definition{"b"}.step("a", "p-a").retry(
-                       retry_policy{2, 0ms}),
-                     errc::invalid_backoff);
+  cases
+    .emplace_back(definition{"b"}.step("a", "p-a").retry(retry_policy{2, 0ms}),
+                  errc::invalid_backoff);
   cases.emplace_back(definition{"p"}.step("a", "p-a", json::array({1, 2})),
                      errc::invalid_payload);
   for (auto& [def, code] : cases) {
@@ -504,8 +514,9 @@ protected:
   write_ahead() : gate_(std::make_shared<journal_gate>()) {
     gate_->store = store_;
     gated_ = spawn_gated_journal(*sys_, gate_);
-    rt_ = std::make_unique<runtime>(
-      *sys_, caf::actor_cast<journal_actor>(gated_), runtime_config{});
+    rt_ = std::make_unique<runtime>(*sys_,
+                                    caf::actor_cast<journal_actor>(gated_),
+                                    runtime_config{});
     run();
   }
 
@@ -535,11 +546,10 @@ TEST_F(write_ahead, no_command_leaves_before_its_intent_is_acknowledged) {
     auto want = c.op == "execute" ? event_type::step_started
                                   : event_type::step_compensating;
     auto step = c.step == "a" ? 0 : 1;
-    auto found = std::any_of(events->begin(), events->end(),
-                             [&](const event& ev) {
-                               return ev.type == want && ev.step == step
-                                      && ev.attempt == c.attempt;
-                             });
+    auto found
+      = std::any_of(events->begin(), events->end(), [&](const event& ev) {
+          return ev.type == want && ev.step == step && ev.attempt == c.attempt;
+        });
     EXPECT_TRUE(found) << c.str() << " left before its intent was durable";
   };
   script_->plan("execute:b", {reaction::fail()});
@@ -616,15 +626,15 @@ TEST_F(engine, a_failure_of_an_attempt_sent_again_after_a_restart_is_no_proof) {
   // saga compensates b (outcome unknown), then a. Found by the chaos
   // campaign, seed 20261201 (docs/chaos.md).
   auto def = make_def({"a", "b"});
-  script_->plan("execute:b", {reaction::hang(), reaction::fail_retryable(
-                                                 "no route from here")});
+  script_->plan("execute:b", {reaction::hang(),
+                              reaction::fail_retryable("no route from here")});
   auto slot = start(def);
   ASSERT_EQ(script_->trace().back(), "execute:b#1");
   restart_runtime();
   EXPECT_EQ(recover(), 1u);
-  EXPECT_EQ(script_->trace(), (strings{"execute:a#1", "execute:b#1",
-                                       "execute:b#1", "compensate:b#1",
-                                       "compensate:a#1"}));
+  EXPECT_EQ(script_->trace(),
+            (strings{"execute:a#1", "execute:b#1", "execute:b#1",
+                     "compensate:b#1", "compensate:a#1"}));
   auto id = script_->calls.back().id;
   auto st = replay(id, events_of(id));
   ASSERT_TRUE(st);
@@ -692,8 +702,9 @@ TEST_F(engine, recover_resumes_a_saga_whose_participant_is_not_registered_yet) {
   // participant registers.
   add_participant("p-a", {"a"});
   definition def{"late-participant"};
-  def.step("a", "p-a").timeout(1s).retry(retry_policy{3, 100ms, 1.0, 100ms,
-                                                      0.0});
+  def.step("a", "p-a")
+    .timeout(1s)
+    .retry(retry_policy{3, 100ms, 1.0, 100ms, 0.0});
   script_->plan("execute:a", {reaction::hang()});
   start(def);
   auto id = script_->calls.back().id;
@@ -846,8 +857,10 @@ TEST_F(engine, a_saga_crashing_again_and_again_is_parked_and_others_go_on) {
 
 TEST_F(engine, a_crashed_participant_is_restarted_and_the_step_retried) {
   definition def{"participant-crash"};
-  def.step("a", "p-a").step("b", "p-b").timeout(1s).retry(
-    retry_policy{2, 10ms, 1.0, 10ms, 0.0});
+  def.step("a", "p-a")
+    .step("b", "p-b")
+    .timeout(1s)
+    .retry(retry_policy{2, 10ms, 1.0, 10ms, 0.0});
   add_participant("p-a", {"a"});
   add_supervised_participant("p-b", {"b"});
   script_->plan("execute:b", {reaction::hang()});
@@ -859,12 +872,12 @@ TEST_F(engine, a_crashed_participant_is_restarted_and_the_step_retried) {
   auto after = rt_->participant("p-b").handle();
   ASSERT_TRUE(after);
   EXPECT_NE(after, before) << "the participant was not restarted";
-  advance(1s);  // the in-flight attempt times out
+  advance(1s);   // the in-flight attempt times out
   advance(10ms); // retry backoff
   ASSERT_TRUE(slot->has_value());
   EXPECT_TRUE((*slot)->success) << describe((*slot)->error);
-  EXPECT_EQ(script_->trace(), (strings{"execute:a#1", "execute:b#1",
-                                       "execute:b#2"}));
+  EXPECT_EQ(script_->trace(),
+            (strings{"execute:a#1", "execute:b#1", "execute:b#2"}));
 }
 
 // -- bad input (docs/bad-input.md) --------------------------------------------------
@@ -877,8 +890,7 @@ class bad_input : public engine_fixture {
 protected:
   /// Sends `cmd` to participant `name` and returns its reply (or the error
   /// as the reply's text).
-  step_reply send(const std::string& name, bool compensate,
-                  step_command cmd) {
+  step_reply send(const std::string& name, bool compensate, step_command cmd) {
     auto reply = std::make_shared<std::optional<step_reply>>();
     auto p = rt_->participant(name).handle();
     sys_->spawn([=](caf::event_based_actor* self) {
@@ -896,8 +908,8 @@ protected:
           .then(on_reply, on_error);
     });
     run();
-    EXPECT_TRUE(reply->has_value()) << "participant '" << name
-                                    << "' did not answer";
+    EXPECT_TRUE(reply->has_value())
+      << "participant '" << name << "' did not answer";
     return reply->value_or(step_reply{});
   }
 
@@ -991,8 +1003,7 @@ TEST_F(bad_input, payload_or_results_that_are_not_json_objects_run_no_handler) {
                       + std::string(100'000, ']') + "}"),
      "payload of step 'buy' nests deeper than 256 levels"},
     {command("buy", "{}",
-             "{\"a\": " + std::string(300, '[') + std::string(300, ']')
-               + "}"),
+             "{\"a\": " + std::string(300, '[') + std::string(300, ']') + "}"),
      "results sent with step 'buy' nest deeper than 256 levels"},
   };
   uint32_t attempt = 0;
@@ -1002,9 +1013,8 @@ TEST_F(bad_input, payload_or_results_that_are_not_json_objects_run_no_handler) {
       // attempt with that attempt's failure.
       auto cmd = given;
       cmd.attempt = ++attempt;
-      SCOPED_TRACE(std::string{who} + ": payload '"
-                   + cmd.payload.substr(0, 40) + "', results '"
-                   + cmd.results.substr(0, 40) + "'");
+      SCOPED_TRACE(std::string{who} + ": payload '" + cmd.payload.substr(0, 40)
+                   + "', results '" + cmd.results.substr(0, 40) + "'");
       auto r = send(who, false, cmd);
       EXPECT_FALSE(r.ok);
       EXPECT_FALSE(r.retryable);
@@ -1046,16 +1056,18 @@ TEST_F(bad_input, a_command_without_saga_id_or_step_is_refused_unrun) {
   EXPECT_EQ(c.verdict, barrier_verdict::proceed) << "a record under no id";
 }
 
-TEST_F(bad_input, a_handler_that_throws_anything_fails_its_step_with_the_reason) {
+TEST_F(bad_input,
+       a_handler_that_throws_anything_fails_its_step_with_the_reason) {
   rt_->participant("thrower")
-    .on("std",
-        [](const step_context&, const json&) -> step_outcome {
-          throw std::runtime_error("disk on fire");
-        },
-        [](const step_context&, const json&) { return step_outcome::ok(); })
-    .on("int",
-        [](const step_context&, const json&) -> step_outcome { throw 42; },
-        [](const step_context&, const json&) { return step_outcome::ok(); })
+    .on(
+      "std",
+      [](const step_context&, const json&) -> step_outcome {
+        throw std::runtime_error("disk on fire");
+      },
+      [](const step_context&, const json&) { return step_outcome::ok(); })
+    .on(
+      "int", [](const step_context&, const json&) -> step_outcome { throw 42; },
+      [](const step_context&, const json&) { return step_outcome::ok(); })
     .on_async(
       "async_std",
       [](const step_context&, const json&, responder) {
@@ -1115,8 +1127,9 @@ TEST_F(bad_input, bad_atomic_effects_fail_the_step_and_apply_nothing) {
     [](const step_context&, const json&) { return step_outcome::ok(); });
   run();
   definition def{"bad-effect"};
-  def.step("pay", "bank").timeout(1s).retry(retry_policy{2, 10ms, 1.0, 10ms,
-                                                         0.0});
+  def.step("pay", "bank")
+    .timeout(1s)
+    .retry(retry_policy{2, 10ms, 1.0, 10ms, 0.0});
   auto slot = start(def);
   advance(10ms); // the retry's backoff
   ASSERT_TRUE(slot->has_value()) << "the saga did not end";
@@ -1222,12 +1235,14 @@ TEST_F(bad_input, operator_calls_in_the_wrong_state_are_refused_naming_why) {
       auto ok = [out](saga_status st) { *out = st; };
       auto bad = [out](caf::error& err) { *out = std::move(err); };
       if (abort)
-        self->request(coord, caf::infinite, abort_atom::value, id,
-                      std::string{"alice"})
+        self
+          ->request(coord, caf::infinite, abort_atom::value, id,
+                    std::string{"alice"})
           .then(ok, bad);
       else
-        self->request(coord, caf::infinite, retry_atom::value, id,
-                      std::string{"alice"})
+        self
+          ->request(coord, caf::infinite, retry_atom::value, id,
+                    std::string{"alice"})
           .then(ok, bad);
     });
     run();

@@ -64,8 +64,9 @@ TEST(fault_injection, crashing_sagas_participants_and_writers_loses_nothing) {
       case 0: { // a random running saga actor
         auto id = std::string{};
         auto page = std::optional<unfinished_page>{};
-        self->request(rt.journal(), 5s, unfinished_atom::value, std::string{},
-                      uint32_t{64})
+        self
+          ->request(rt.journal(), 5s, unfinished_atom::value, std::string{},
+                    uint32_t{64})
           .receive([&](unfinished_page& p) { page = std::move(p); },
                    [](caf::error&) {});
         if (!page || page->ids.empty())
@@ -81,7 +82,8 @@ TEST(fault_injection, crashing_sagas_participants_and_writers_loses_nothing) {
         break;
       }
       case 1: // the participant
-        caf::anon_send(caf::actor_cast<caf::actor>(rt.participant("acct").handle()),
+        caf::anon_send(caf::actor_cast<caf::actor>(
+                         rt.participant("acct").handle()),
                        crash_atom::value);
         ++injected[1];
         break;

@@ -8,8 +8,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
-#include <iostream>
 #include <future>
+#include <iostream>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -86,8 +86,7 @@ TEST(flood, a_flooded_runtime_refuses_instead_of_growing_without_bound) {
   // definition (> 1 KiB, several with its copies): 300k of them are far
   // beyond this bound.
   EXPECT_LT(peak, base + (256u << 20))
-    << "RSS grew from " << (base >> 20) << " MiB to " << (peak >> 20)
-    << " MiB";
+    << "RSS grew from " << (base >> 20) << " MiB to " << (peak >> 20) << " MiB";
   // Everything beyond the 1,000 admitted was refused, and said why.
   EXPECT_GE(refused.load(), flood + 2'000 - 1'000);
   EXPECT_EQ(answered.load(), refused.load());

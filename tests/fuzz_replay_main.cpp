@@ -58,8 +58,7 @@ bool run_file(const fs::path& file) {
   // A copy in a buffer of exactly its size, so that ASan sees any read
   // past the end, as under libFuzzer.
   std::vector<uint8_t> exact(bytes.begin(), bytes.end());
-  LLVMFuzzerTestOneInput(exact.empty() ? nullptr : exact.data(),
-                         exact.size());
+  LLVMFuzzerTestOneInput(exact.empty() ? nullptr : exact.data(), exact.size());
   return true;
 }
 

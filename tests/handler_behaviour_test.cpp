@@ -35,9 +35,9 @@ namespace {
 /// attempts succeed).
 enum class act { ok, fail, fail_retryable, raise, hang, drop, late, block };
 
-constexpr act all_acts[] = {act::ok,   act::fail, act::fail_retryable,
+constexpr act all_acts[] = {act::ok,    act::fail, act::fail_retryable,
                             act::raise, act::hang, act::drop,
-                            act::late, act::block};
+                            act::late,  act::block};
 
 const char* to_string(act x) {
   switch (x) {
@@ -108,8 +108,8 @@ struct held_answers {
 
 /// Returns a's execute outcome: one increment of "<id>/x", atomically.
 step_outcome executed(const step_context& ctx) {
-  return step_outcome::ok({{"n", 1}}).atomically(
-    {effect::incr_by(effects_key, ctx.id() + "/x", 1)});
+  return step_outcome::ok({{"n", 1}})
+    .atomically({effect::incr_by(effects_key, ctx.id() + "/x", 1)});
 }
 
 /// Returns a's compensation outcome: undoes a recorded execute; an execute
@@ -125,8 +125,7 @@ step_outcome compensated(const step_context& ctx) {
 step_outcome sync_outcome(act x, const step_context& ctx, bool compensate) {
   switch (x) {
     case act::fail: return step_outcome::fail("declined once");
-    case act::fail_retryable:
-      return step_outcome::fail("busy once", true);
+    case act::fail_retryable: return step_outcome::fail("busy once", true);
     case act::raise: throw std::runtime_error("database briefly down");
     default: return compensate ? compensated(ctx) : executed(ctx);
   }
@@ -177,8 +176,7 @@ protected:
             held->hung.push_back(std::move(r));
             return;
           }
-          case act::drop:
-            return; // the responder goes out of scope unanswered
+          case act::drop: return; // the responder goes out of scope unanswered
           case act::late: {
             auto answer = compensate ? compensated(ctx) : executed(ctx);
             std::lock_guard<std::mutex> guard{held->mtx};
@@ -189,8 +187,7 @@ protected:
             });
             return;
           }
-          default:
-            r.deliver(sync_outcome(x, ctx, compensate));
+          default: r.deliver(sync_outcome(x, ctx, compensate));
         }
       };
     };
@@ -223,7 +220,8 @@ protected:
     definition d{"hb"};
     d.default_retry(retry_policy{3, 20ms, 2.0, 100ms, 0.0})
       .default_compensation_retry(retry_policy{4, 20ms, 2.0, 100ms, 0.0})
-      .step("a", "probe", {{"exec", to_string(exec)}, {"comp", to_string(comp)}})
+      .step("a", "probe",
+            {{"exec", to_string(exec)}, {"comp", to_string(comp)}})
       .action(blocking ? "blk" : "asy")
       .timeout(200ms)
       .compensation_timeout(200ms)
@@ -257,7 +255,8 @@ protected:
 /// bound leaves out the journal's and the scheduler's own time.
 constexpr auto margin = 10s;
 
-TEST_P(handler_behaviour, every_saga_ends_within_its_bound_and_applies_effects_once) {
+TEST_P(handler_behaviour,
+       every_saga_ends_within_its_bound_and_applies_effects_once) {
   struct run {
     act exec;
     act comp;
@@ -302,8 +301,8 @@ TEST_P(handler_behaviour, every_saga_ends_within_its_bound_and_applies_effects_o
   // Answers that come after the end (hung handlers answered now, blocked
   // workers let go) change nothing: each was revoked by its compensation.
   auto before = effects();
-  held_->release(step_outcome::ok().atomically(
-    {effect::incr_by(effects_key, "late/x", 1)}));
+  held_->release(
+    step_outcome::ok().atomically({effect::incr_by(effects_key, "late/x", 1)}));
   // One more saga through the same participant and journal: the answers
   // released above reached them before it.
   rt_->execute(make_def(act::ok, act::ok, false)).wait();
@@ -316,8 +315,8 @@ TEST_P(handler_behaviour, every_saga_ends_within_its_bound_and_applies_effects_o
 /// Runs a one-step saga whose execute acts as `exec` on every attempt
 /// (one attempt, `timeout`), compensated at once; returns its result and
 /// how long it took, after checking that it ended within its bound.
-std::pair<saga_result, milliseconds>
-run_hung(runtime& rt, act exec, milliseconds timeout) {
+std::pair<saga_result, milliseconds> run_hung(runtime& rt, act exec,
+                                              milliseconds timeout) {
   definition d{"hung"};
   d.step("a", "probe",
          {{"exec", to_string(exec)}, {"comp", "ok"}, {"every_attempt", true}})
@@ -336,7 +335,8 @@ run_hung(runtime& rt, act exec, milliseconds timeout) {
   return {r, took};
 }
 
-TEST_P(handler_behaviour, a_never_answering_execute_is_revoked_and_compensated) {
+TEST_P(handler_behaviour,
+       a_never_answering_execute_is_revoked_and_compensated) {
   auto [r, took] = run_hung(*rt_, act::hang, 200ms);
   EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
   EXPECT_EQ(r.compensated_steps, std::vector<std::string>{"a"});
@@ -388,7 +388,8 @@ TEST_P(handler_behaviour, every_kind_of_compensation_failure_is_retried) {
   }
 }
 
-TEST_P(handler_behaviour, a_compensation_the_policy_gives_up_on_ends_failed_naming_why) {
+TEST_P(handler_behaviour,
+       a_compensation_the_policy_gives_up_on_ends_failed_naming_why) {
   rt_->participant("probe").on(
     "stubborn",
     [](const step_context& ctx, const json&) { return executed(ctx); },
@@ -411,7 +412,8 @@ TEST_P(handler_behaviour, a_compensation_the_policy_gives_up_on_ends_failed_nami
   EXPECT_EQ(log->steps[0].compensation_attempts, 3u);
 }
 
-TEST_P(handler_behaviour, a_missing_compensation_handler_is_retried_until_deployed) {
+TEST_P(handler_behaviour,
+       a_missing_compensation_handler_is_retried_until_deployed) {
   // Not there at first: the saga fails after its policy's attempts (not
   // after one); deployed, an operator's retry finishes the compensation.
   rt_->participant("probe").on(

@@ -51,7 +51,8 @@ void expect_same_events(const std::vector<event>& got,
 
 // -- append and read ----------------------------------------------------------
 
-TYPED_TEST(journal_conformance, append_returns_the_last_seq_and_read_preserves_every_field) {
+TYPED_TEST(journal_conformance,
+           append_returns_the_last_seq_and_read_preserves_every_field) {
   auto j = this->journal_for(this->node("a"), 1);
   std::string tricky = R"({"q":"\"quotes\" \\ ünïcødé \n","nul":"a)";
   tricky += '\0';
@@ -112,7 +113,8 @@ TYPED_TEST(journal_conformance, a_seq_gap_is_a_conflict_and_writes_nothing) {
   EXPECT_EQ(seqs_of(*events), (std::vector<uint64_t>{1, 2}));
 }
 
-TYPED_TEST(journal_conformance, a_repeated_seq_is_a_conflict_and_writes_nothing) {
+TYPED_TEST(journal_conformance,
+           a_repeated_seq_is_a_conflict_and_writes_nothing) {
   auto j = this->journal_for(this->node("a"), 1);
   auto id = this->sid("a");
   ASSERT_TRUE(this->append(j, id, opening()));
@@ -154,7 +156,8 @@ TYPED_TEST(journal_conformance, a_batch_sent_again_is_acknowledged_once) {
   EXPECT_EQ(seqs_of(*this->read(j, id)), (std::vector<uint64_t>{1, 2, 3, 4}));
 }
 
-TYPED_TEST(journal_conformance, a_batch_with_an_internal_gap_is_rejected_atomically) {
+TYPED_TEST(journal_conformance,
+           a_batch_with_an_internal_gap_is_rejected_atomically) {
   auto j = this->journal_for(this->node("a"), 1);
   ASSERT_TRUE(this->append(j, this->sid("a"), opening()));
   // The first event fits, the second one does not: nothing is written.
@@ -197,7 +200,7 @@ TYPED_TEST(journal_conformance, a_read_of_an_unknown_saga_fails_naming_it) {
   EXPECT_TRUE(is(res.error(), errc::unknown_saga)) << describe(res.error());
   EXPECT_NE(describe(res.error()).find("'" + this->sid("b") + "'"),
             std::string::npos)
-      << describe(res.error());
+    << describe(res.error());
   auto events = this->read(j, this->sid("a"));
   ASSERT_TRUE(events) << describe(events.error());
   EXPECT_EQ(events->size(), 2u);
@@ -227,8 +230,9 @@ TYPED_TEST(journal_conformance, a_terminal_batch_unlists_the_saga) {
     auto b = this->sid(name + "-b");
     ASSERT_TRUE(this->append(j, a, opening()));
     ASSERT_TRUE(this->append(j, b, opening()));
-    ASSERT_TRUE(this->append(
-        j, a, {make(3, event_type::step_succeeded), make(4, terminal, -1, 0)}));
+    ASSERT_TRUE(this->append(j, a,
+                             {make(3, event_type::step_succeeded),
+                              make(4, terminal, -1, 0)}));
     // The ended history stays readable. (Redis: the unlisting rides on the
     // saga's writer's next pipeline; a read of the saga comes after it.)
     EXPECT_EQ(this->read(j, a)->size(), 4u);
@@ -245,7 +249,8 @@ TYPED_TEST(journal_conformance, a_whole_history_in_one_batch_is_never_listed) {
   EXPECT_TRUE(this->unfinished(j).ids.empty());
 }
 
-TYPED_TEST(journal_conformance, a_non_terminal_last_event_keeps_the_saga_listed) {
+TYPED_TEST(journal_conformance,
+           a_non_terminal_last_event_keeps_the_saga_listed) {
   auto j = this->journal_for(this->node("a"), 1);
   ASSERT_TRUE(this->open_all(j, {"a", "b"}));
   ASSERT_TRUE(this->append(j, this->sid("a"), next_batch()));
@@ -272,12 +277,13 @@ TYPED_TEST(journal_conformance, finish_unlists_once_and_then_answers_false) {
   EXPECT_EQ(this->read(j, this->sid("a"))->size(), 2u);
 }
 
-TYPED_TEST(journal_conformance, paging_visits_every_unfinished_saga_once_in_order) {
+TYPED_TEST(journal_conformance,
+           paging_visits_every_unfinished_saga_once_in_order) {
   auto j = this->journal_for(this->node("a"), 1);
   // Appended out of order; ids sort as strings.
   for (int i : {7, 2, 9, 0, 5, 3, 8, 1, 6, 4})
     ASSERT_TRUE(
-        this->append(j, this->sid("saga-" + std::to_string(i)), opening()));
+      this->append(j, this->sid("saga-" + std::to_string(i)), opening()));
   // An ended one must not show up.
   ASSERT_TRUE(this->append(j, this->sid("saga-10"), whole()));
   ASSERT_TRUE(this->read(j, this->sid("saga-10")));
@@ -338,7 +344,8 @@ TYPED_TEST(journal_conformance, a_page_starts_after_any_cursor) {
 
 // -- owners and fencing -------------------------------------------------------
 
-TYPED_TEST(journal_conformance, the_first_append_records_the_owner_and_lists_it_in_its_nodes_index) {
+TYPED_TEST(journal_conformance,
+           the_first_append_records_the_owner_and_lists_it_in_its_nodes_index) {
   auto a = this->journal_for(this->node("a"), 5);
   ASSERT_TRUE(this->append(a, this->sid("s"), opening()));
   EXPECT_EQ(this->owner_of(this->sid("s")), token(this->node("a"), 5));
@@ -365,7 +372,7 @@ TYPED_TEST(journal_conformance, appends_by_another_node_or_epoch_are_fenced) {
   EXPECT_EQ(this->unfinished(a).ids, (std::vector<std::string>{s}));
   EXPECT_TRUE(this->unfinished(b).ids.empty());
   EXPECT_EQ(this->unfinished(a_newer).ids, (std::vector<std::string>{s}))
-      << "a's index is shared by its incarnations";
+    << "a's index is shared by its incarnations";
   // Even a retry of the batch that did land is refused to another owner.
   // (The Redis journal lists a first batch before its append script runs,
   // so a refused one may leave an entry in the refused node's index until
@@ -414,14 +421,15 @@ TYPED_TEST(journal_conformance, fencing_wins_over_a_seq_conflict) {
 
 // -- adoption -----------------------------------------------------------------
 
-TYPED_TEST(journal_conformance, adopt_takes_epochs_below_the_bound_and_skips_live_ones) {
+TYPED_TEST(journal_conformance,
+           adopt_takes_epochs_below_the_bound_and_skips_live_ones) {
   std::vector<journal_actor> a;
   for (uint64_t epoch = 1; epoch <= 4; ++epoch)
     a.push_back(this->journal_for(this->node("a"), epoch));
   auto b = this->journal_for(this->node("b"), 7);
   for (size_t i = 0; i < a.size(); ++i) // s3 and s4 are live
     ASSERT_TRUE(
-        this->append(a[i], this->sid("s" + std::to_string(i + 1)), opening()));
+      this->append(a[i], this->sid("s" + std::to_string(i + 1)), opening()));
   auto page = this->adopt(b, this->node("a"), 3, "", 100);
   ASSERT_TRUE(page) << describe(page.error());
   EXPECT_EQ(page->ids,
@@ -461,8 +469,9 @@ TYPED_TEST(journal_conformance, adopt_moves_sagas_between_node_indexes) {
   EXPECT_TRUE(this->index_of(this->node("b")).empty());
   page = this->adopt(b, this->node("a"), 4, "", 100);
   ASSERT_TRUE(page) << describe(page.error());
-  EXPECT_EQ(page->ids, (std::vector<std::string>{
-                           this->sid("s1"), this->sid("s2"), this->sid("s3")}));
+  EXPECT_EQ(page->ids,
+            (std::vector<std::string>{this->sid("s1"), this->sid("s2"),
+                                      this->sid("s3")}));
   EXPECT_TRUE(page->next.empty());
   EXPECT_EQ(this->index_of(this->node("a")),
             (std::vector<std::string>{this->sid("s4")}));
@@ -485,7 +494,8 @@ TYPED_TEST(journal_conformance, adopt_moves_sagas_between_node_indexes) {
   EXPECT_TRUE(this->append(a_live, this->sid("s4"), next_batch()));
 }
 
-TYPED_TEST(journal_conformance, after_adopt_the_old_owner_is_fenced_and_the_new_one_writes) {
+TYPED_TEST(journal_conformance,
+           after_adopt_the_old_owner_is_fenced_and_the_new_one_writes) {
   auto a = this->journal_for(this->node("a"), 1);
   auto b = this->journal_for(this->node("b"), 1);
   auto s = this->sid("s");
@@ -550,7 +560,8 @@ TYPED_TEST(journal_conformance, adopting_the_own_node_takes_only_older_epochs) {
   EXPECT_TRUE(this->append(a2, this->sid("s1"), next_batch()));
 }
 
-TYPED_TEST(journal_conformance, a_stale_incarnations_fenced_terminal_append_keeps_the_index) {
+TYPED_TEST(journal_conformance,
+           a_stale_incarnations_fenced_terminal_append_keeps_the_index) {
   // Incarnation 1 of node a is paused; incarnation 2 adopts its saga (same
   // index). When 1 wakes up and tries to end the saga, the append is
   // fenced: the saga must stay listed for incarnation 2, which owns it.
@@ -570,8 +581,8 @@ TYPED_TEST(journal_conformance, a_stale_incarnations_fenced_terminal_append_keep
     // A read through the stale writer comes after anything it queued.
     EXPECT_EQ(this->read(a1, s)->size(), 2u);
     EXPECT_EQ(this->index_of(this->node("a")), (std::vector<std::string>{s}))
-        << "the unfinished saga of incarnation 2 was unlisted by a fenced "
-           "append";
+      << "the unfinished saga of incarnation 2 was unlisted by a fenced "
+         "append";
     EXPECT_EQ(this->unfinished(a2).ids, (std::vector<std::string>{s}));
   }
   EXPECT_TRUE(this->append(a2, s, next_batch()));
@@ -645,13 +656,12 @@ TYPED_TEST(journal_conformance, racing_adopter_threads_never_share_a_saga) {
   std::vector<journal_actor> adopters;
   for (int t = 0; t < k; ++t)
     adopters.push_back(
-        this->journal_for(this->node("n" + std::to_string(t)), 1));
+      this->journal_for(this->node("n" + std::to_string(t)), 1));
   std::vector<std::string> got[k];
   std::vector<std::thread> threads;
   for (int t = 0; t < k; ++t)
-    threads.emplace_back([&, t] {
-      got[t] = this->adopt_all(adopters[t], this->node("a"), 2, 5);
-    });
+    threads.emplace_back(
+      [&, t] { got[t] = this->adopt_all(adopters[t], this->node("a"), 2, 5); });
   for (auto& th : threads)
     th.join();
   std::set<std::string> seen;
@@ -660,7 +670,7 @@ TYPED_TEST(journal_conformance, racing_adopter_threads_never_share_a_saga) {
       EXPECT_TRUE(seen.insert(id).second) << id << " adopted twice";
       EXPECT_EQ(this->owner_of(id),
                 token(this->node("n" + std::to_string(t)), 1))
-          << id;
+        << id;
     }
   EXPECT_EQ(seen.size(), static_cast<size_t>(n));
   EXPECT_TRUE(this->index_of(this->node("a")).empty());
@@ -668,7 +678,7 @@ TYPED_TEST(journal_conformance, racing_adopter_threads_never_share_a_saga) {
   for (int t = 0; t < k; ++t)
     listed += this->index_of(this->node("n" + std::to_string(t))).size();
   EXPECT_EQ(listed, static_cast<size_t>(n))
-      << "every saga is listed once, by its owner";
+    << "every saga is listed once, by its owner";
 }
 
 TYPED_TEST(journal_conformance, adopt_pages_with_a_small_max_cover_every_id) {
@@ -702,7 +712,8 @@ TYPED_TEST(journal_conformance, adopt_pages_with_a_small_max_cover_every_id) {
   EXPECT_EQ(this->index_of(this->node("b")), old_ones);
 }
 
-TYPED_TEST(journal_conformance, an_adopt_page_of_only_live_sagas_still_advances) {
+TYPED_TEST(journal_conformance,
+           an_adopt_page_of_only_live_sagas_still_advances) {
   auto live = this->journal_for(this->node("a"), 9);
   auto old = this->journal_for(this->node("a"), 1);
   auto b = this->journal_for(this->node("b"), 1);
@@ -746,7 +757,8 @@ TYPED_TEST(journal_conformance, finished_sagas_are_not_adopted) {
   EXPECT_TRUE(this->index_of(this->node("a")).empty());
 }
 
-TYPED_TEST(journal_conformance, adopting_an_unknown_node_is_an_empty_last_page) {
+TYPED_TEST(journal_conformance,
+           adopting_an_unknown_node_is_an_empty_last_page) {
   auto a = this->journal_for(this->node("a"), 1);
   auto b = this->journal_for(this->node("b"), 1);
   ASSERT_TRUE(this->append(a, this->sid("s"), opening()));

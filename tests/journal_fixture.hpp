@@ -155,7 +155,9 @@ public:
   }
 
   /// A connection of the test's own, for looking at (and damaging) keys.
-  redis_connection& conn() { return conn_; }
+  redis_connection& conn() {
+    return conn_;
+  }
 
 private:
   redis_connection conn_;
@@ -181,10 +183,9 @@ protected:
 
   /// The test's name and run (--gtest_repeat reuses the shared server).
   std::string test_name() const {
-    return std::string{::testing::UnitTest::GetInstance()
-                           ->current_test_info()
-                           ->name()} +
-           "." + std::to_string(run_);
+    return std::string{
+             ::testing::UnitTest::GetInstance()->current_test_info()->name()}
+           + "." + std::to_string(run_);
   }
 
   /// A node id of this test only.
@@ -217,8 +218,8 @@ protected:
     caf::expected<uint64_t> result{uint64_t{0}};
     caf::scoped_actor self{*sys_};
     self->request(j, timeout, append_atom::value, id, std::move(evs))
-        .receive([&](uint64_t n) { result = n; },
-                 [&](caf::error& err) { result = std::move(err); });
+      .receive([&](uint64_t n) { result = n; },
+               [&](caf::error& err) { result = std::move(err); });
     return result;
   }
 
@@ -239,8 +240,8 @@ protected:
     caf::expected<std::vector<event>> result{std::vector<event>{}};
     caf::scoped_actor self{*sys_};
     self->request(j, timeout, read_atom::value, id)
-        .receive([&](std::vector<event>& xs) { result = std::move(xs); },
-                 [&](caf::error& err) { result = std::move(err); });
+      .receive([&](std::vector<event>& xs) { result = std::move(xs); },
+               [&](caf::error& err) { result = std::move(err); });
     return result;
   }
 
@@ -250,8 +251,8 @@ protected:
     unfinished_page result;
     caf::scoped_actor self{*sys_};
     self->request(j, timeout, unfinished_atom::value, after, max)
-        .receive([&](unfinished_page& p) { result = std::move(p); },
-                 [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+      .receive([&](unfinished_page& p) { result = std::move(p); },
+               [&](caf::error& err) { ADD_FAILURE() << describe(err); });
     return result;
   }
 
@@ -259,10 +260,11 @@ protected:
   bool finish(const journal_actor& j, const saga_id& id) {
     bool result = false;
     caf::scoped_actor self{*sys_};
-    self->request(j, timeout, finish_atom::value, id, std::string{},
-                  std::string{}, int64_t{0})
-        .receive([&](bool b) { result = b; },
-                 [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+    self
+      ->request(j, timeout, finish_atom::value, id, std::string{},
+                std::string{}, int64_t{0})
+      .receive([&](bool b) { result = b; },
+               [&](caf::error& err) { ADD_FAILURE() << describe(err); });
     return result;
   }
 
@@ -273,8 +275,8 @@ protected:
     caf::expected<unfinished_page> result{unfinished_page{}};
     caf::scoped_actor self{*sys_};
     self->request(j, timeout, adopt_atom::value, node_id, below, after, max)
-        .receive([&](unfinished_page& p) { result = std::move(p); },
-                 [&](caf::error& err) { result = std::move(err); });
+      .receive([&](unfinished_page& p) { result = std::move(p); },
+               [&](caf::error& err) { result = std::move(err); });
     return result;
   }
 
@@ -310,7 +312,9 @@ protected:
   }
 
   /// The owner token of saga `id` ("<node>/<epoch>"), or "(nil)".
-  std::string owner_of(const saga_id& id) { return kind_.owner_of(id); }
+  std::string owner_of(const saga_id& id) {
+    return kind_.owner_of(id);
+  }
 
   static constexpr std::chrono::seconds timeout{10};
   static inline int runs_ = 0;

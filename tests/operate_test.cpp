@@ -8,8 +8,8 @@
 
 #include <chrono>
 #include <future>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -52,9 +52,9 @@ protected:
   /// admin API with a token.
   node_process& start_ops_node(const std::string& id,
                                std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{
-      "--coordinate", "--participants=account,inventory,purchase_log",
-      "--admin=127.0.0.1:0", "--admin-token=s3cret"};
+    std::vector<std::string>
+      args{"--coordinate", "--participants=account,inventory,purchase_log",
+           "--admin=127.0.0.1:0", "--admin-token=s3cret"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto& n = start_node(id, args);
     EXPECT_TRUE(n.proc->wait_for_line("admin http://127.0.0.1:", 1s));
@@ -151,7 +151,8 @@ TEST_F(operate_test, an_operator_finds_inspects_and_retries_a_failed_saga) {
   ASSERT_TRUE(line);
   admin::http_request req;
   req.host = "127.0.0.1";
-  req.port = static_cast<uint16_t>(std::stoul(line->substr(line->rfind(':') + 1)));
+  req.port = static_cast<uint16_t>(
+    std::stoul(line->substr(line->rfind(':') + 1)));
   req.target = "/metrics";
   auto metrics = admin::send(req);
   ASSERT_TRUE(metrics) << describe(metrics.error());
@@ -160,7 +161,8 @@ TEST_F(operate_test, an_operator_finds_inspects_and_retries_a_failed_saga) {
                       "saga_sagas_compensated_total{definition=\"purchase\"} 1",
                       "saga_operator_retries_total 1"})
     EXPECT_NE(metrics->body.find(sample), std::string::npos)
-      << sample << " not in:\n" << metrics->body;
+      << sample << " not in:\n"
+      << metrics->body;
   // A second retry of a saga that no longer failed is refused (exit 1).
   auto again = sagactl({"--token", "s3cret", "retry", id});
   EXPECT_EQ(again.exit_code, 1) << again.output;
@@ -184,8 +186,9 @@ TEST_F(operate_test, an_operator_aborts_a_running_saga) {
   std::string id;
   auto deadline = std::chrono::steady_clock::now() + 20s;
   while (id.empty() && std::chrono::steady_clock::now() < deadline) {
-    auto page = json::parse(
-      sagactl({"--json", "list", "--state", "running"}).output, nullptr, false);
+    auto page
+      = json::parse(sagactl({"--json", "list", "--state", "running"}).output,
+                    nullptr, false);
     if (page.is_object() && !page["sagas"].empty())
       id = page["sagas"][0]["id"].get<std::string>();
   }
@@ -199,11 +202,9 @@ TEST_F(operate_test, an_operator_aborts_a_running_saga) {
   EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
   EXPECT_TRUE(is(r.error, errc::aborted)) << describe(r.error);
   auto events = history(id);
-  auto turned = std::find_if(events.begin(), events.end(),
-                             [](const event& ev) {
-                               return ev.type
-                                      == event_type::compensation_started;
-                             });
+  auto turned = std::find_if(events.begin(), events.end(), [](const event& ev) {
+    return ev.type == event_type::compensation_started;
+  });
   ASSERT_NE(turned, events.end());
   EXPECT_EQ(json::parse(turned->data)["by"], "bob");
   EXPECT_NE(turned->error.find("aborted by operator 'bob'"), std::string::npos);

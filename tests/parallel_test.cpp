@@ -80,8 +80,11 @@ TEST_F(parallel, a_wide_fan_out_starts_every_branch_together) {
 TEST_F(parallel, after_names_dependencies_explicitly) {
   add({"a", "b", "c"});
   definition d{"explicit"};
-  d.step("a", "p-a").step("b", "p-b").after({}).step("c", "p-c").after(
-    {"a", "b"});
+  d.step("a", "p-a")
+    .step("b", "p-b")
+    .after({})
+    .step("c", "p-c")
+    .after({"a", "b"});
   script_->plan("execute:a", {reaction::hang()});
   auto slot = start(d);
   // a and b start together (b waits for nothing); c waits for both.
@@ -104,8 +107,8 @@ TEST_P(branch_failure, waits_for_the_branch_in_flight_then_compensates) {
   auto slot = start(diamond());
   EXPECT_FALSE(slot->has_value());
   EXPECT_EQ(pos("compensate:a#1"), -1) << "a undone while c was in flight";
-  answer("execute:c#1", late_success ? step_outcome::ok()
-                                     : step_outcome::fail("no c"));
+  answer("execute:c#1",
+         late_success ? step_outcome::ok() : step_outcome::fail("no c"));
   ASSERT_TRUE(slot->has_value());
   EXPECT_EQ((*slot)->state, saga_status::compensated);
   EXPECT_EQ((*slot)->failed_step, "b");
@@ -198,7 +201,8 @@ TEST_F(parallel, steps_after_the_pivot_are_retried_until_they_succeed) {
   expect_replay_matches(**slot);
 }
 
-TEST_F(parallel, a_step_after_the_pivot_failing_past_its_retries_parks_the_saga) {
+TEST_F(parallel,
+       a_step_after_the_pivot_failing_past_its_retries_parks_the_saga) {
   add({"a", "p", "r"});
   auto d = with_pivot();
   d.forward_retry(retry_policy{3, 100ms, 1.0, 100ms, 0.0});
@@ -280,7 +284,8 @@ TEST_F(parallel, a_pivot_in_flight_that_fails_after_the_deadline_compensates) {
 
 // -- definitions -----------------------------------------------------------------------------
 
-TEST_F(parallel, cycles_and_unknown_dependencies_are_rejected_before_persisting) {
+TEST_F(parallel,
+       cycles_and_unknown_dependencies_are_rejected_before_persisting) {
   add({"a", "b"});
   definition cycle{"cycle"};
   cycle.step("a", "p-a").after({"b"}).step("b", "p-b").after({"a"});
@@ -314,8 +319,8 @@ TEST_F(parallel, recovery_resumes_every_branch_in_flight) {
   EXPECT_EQ(recover(), 1u);
   // Both branches were in flight: both are sent again, then d.
   EXPECT_EQ(script_->trace(),
-            (strings{"execute:a#1", "execute:b#1", "execute:c#1",
-                     "execute:b#1", "execute:c#1", "execute:d#1"}));
+            (strings{"execute:a#1", "execute:b#1", "execute:c#1", "execute:b#1",
+                     "execute:c#1", "execute:d#1"}));
   auto st = replay(id, events_of(id));
   ASSERT_TRUE(st);
   EXPECT_EQ(st->status, saga_status::completed);

@@ -34,8 +34,8 @@ constexpr int start_balance = 1000;
 
 using resolve_fn = std::function<participant_actor()>;
 using forward_atom = caf::atom_constant<caf::atom("t_forward")>;
-using chaos_actor = participant_actor::extend<
-  caf::reacts_to<forward_atom, uint64_t>>;
+using chaos_actor
+  = participant_actor::extend<caf::reacts_to<forward_atom, uint64_t>>;
 
 struct chaos_state {
   resolve_fn real;
@@ -80,7 +80,8 @@ chaos(chaos_actor::stateful_pointer<chaos_state> self, resolve_fn real) {
       auto token = ++self->state.next;
       self->state.delayed.emplace(token,
                                   chaos_state::held{compensate, cmd, rp});
-      self->delayed_send(self, std::chrono::milliseconds{self->state.rng() % 30},
+      self->delayed_send(self,
+                         std::chrono::milliseconds{self->state.rng() % 30},
                          forward_atom::value, token);
     } else {
       forward(compensate, cmd, rp);
@@ -188,8 +189,8 @@ TEST(purchase_chaos, money_and_items_match_the_completed_purchases_exactly) {
   auto admin = redis_connection::connect(*parse_redis_url(url), 2s);
   ASSERT_TRUE(admin);
   for (int p = 0; p < players; ++p)
-    ASSERT_TRUE(admin->command({"HSET", "bal", "p" + std::to_string(p),
-                                std::to_string(start_balance)}));
+    ASSERT_TRUE(admin->command(
+      {"HSET", "bal", "p" + std::to_string(p), std::to_string(start_balance)}));
   runtime_config cfg;
   cfg.journal_url = url;
   cfg.journal.node_id = "shop";
@@ -208,16 +209,18 @@ TEST(purchase_chaos, money_and_items_match_the_completed_purchases_exactly) {
     std::mt19937 rng{7};
     for (int k = 0; k < 30; ++k) {
       std::optional<unfinished_page> page;
-      self->request(rt.journal(), 5s, unfinished_atom::value, std::string{},
-                    uint32_t{200})
+      self
+        ->request(rt.journal(), 5s, unfinished_atom::value, std::string{},
+                  uint32_t{200})
         .receive([&](unfinished_page& p) { page = std::move(p); },
                  [](caf::error&) {});
       if (!page || page->ids.empty())
         break;
       auto id = page->ids[rng() % page->ids.size()];
       self->request(rt.coordinator(), 5s, which_child_atom::value, id)
-        .receive([&](const caf::actor& h) { caf::anon_send(h, crash_atom::value); },
-                 [](caf::error&) {});
+        .receive(
+          [&](const caf::actor& h) { caf::anon_send(h, crash_atom::value); },
+          [](caf::error&) {});
     }
     // Let some of them end, then the node dies mid-flight.
     for (int i = 0; i < purchases / 10; ++i)
@@ -262,7 +265,8 @@ TEST(purchase_chaos, money_and_items_match_the_completed_purchases_exactly) {
       // no command left for it (the money check below would see one).
       // Recovery must have unlisted it.
       ++never_written;
-      auto listed = admin->command({"ZSCORE", redis_unfinished_key("shop"), id});
+      auto listed = admin->command(
+        {"ZSCORE", redis_unfinished_key("shop"), id});
       EXPECT_TRUE(listed && (*listed)->type == REDIS_REPLY_NIL)
         << id << " has no history but is still listed";
       continue;

@@ -40,8 +40,7 @@ std::unique_ptr<runtime> node_runtime(const std::string& url,
 class raw_redis {
 public:
   explicit raw_redis(const std::string& url)
-    : conn_(
-      std::move(*redis_connection::connect(*parse_redis_url(url), 2s))) {
+    : conn_(std::move(*redis_connection::connect(*parse_redis_url(url), 2s))) {
   }
 
   /// Returns the integer reply of `argv` (a nil or error reply: -1, a bulk
@@ -111,8 +110,8 @@ TEST(redis_counts, counts_are_exact_after_connections_break_mid_run) {
     raw_redis admin{server.url()};
     while (running) {
       // SKIPME yes (the default): only the runtime's connections go.
-      killed += std::max(0LL, admin.integer({"CLIENT", "KILL", "TYPE",
-                                             "normal"}));
+      killed += std::max(0LL,
+                         admin.integer({"CLIENT", "KILL", "TYPE", "normal"}));
       std::this_thread::sleep_for(15ms);
     }
   }};
@@ -144,8 +143,7 @@ TEST(redis_counts, counts_are_exact_after_connections_break_mid_run) {
 
 /// Runs `n` one-step sagas of definition `name` to completion on node
 /// `node` and waits until they are unlisted. Returns their ids.
-std::vector<saga_id> run_to_end(const std::string& url,
-                                const std::string& node,
+std::vector<saga_id> run_to_end(const std::string& url, const std::string& node,
                                 const std::string& name, int n) {
   auto rt = node_runtime(url, node);
   rt->participant("p").on("a", ok, ok);
@@ -179,9 +177,7 @@ TEST(redis_counts, recovery_settles_ended_sagas_whose_follow_ups_were_lost) {
   ASSERT_EQ(redis.count("completed:settled"), 2);
   auto index = redis_unfinished_key("settle");
   auto completed = redis_ended_key("completed");
-  auto end_ms = [&](const saga_id& id) {
-    return redis.score(completed, id);
-  };
+  auto end_ms = [&](const saga_id& id) { return redis.score(completed, id); };
   auto all_end = end_ms(all);
   auto end_end = end_ms(end);
   ASSERT_GT(all_end, 0);
@@ -251,11 +247,12 @@ TEST(redis_counts, an_operator_retry_moves_failed_back_once_per_reopen) {
           return ++refunds <= 4 ? step_outcome::fail("desk jammed", true)
                                 : step_outcome::ok();
         })
-    .on("ship",
-        [](const step_context&, const json&) {
-          return step_outcome::fail("no stock");
-        },
-        ok);
+    .on(
+      "ship",
+      [](const step_context&, const json&) {
+        return step_outcome::fail("no stock");
+      },
+      ok);
   definition d{"order"};
   d.step("pay", "bank")
     .compensation_retry(retry_policy{2, 1ms})

@@ -101,8 +101,8 @@ TEST(redis_journal_start, bad_urls_are_rejected_naming_the_problem) {
   caf::actor_system_config cfg;
   add_message_types(cfg);
   caf::actor_system sys{cfg};
-  for (const char* url : {"redis://", "redis://h:99999", "redis:/h:1",
-                          "unix://relative"}) {
+  for (const char* url :
+       {"redis://", "redis://h:99999", "redis:/h:1", "unix://relative"}) {
     auto j = make_journal(sys, url);
     ASSERT_FALSE(j) << url;
     EXPECT_TRUE(is(j.error(), errc::invalid_url)) << url;
@@ -131,9 +131,10 @@ TEST(redis_journal_start, a_wrong_password_is_a_clear_error) {
   auto wrong = make_journal(sys, "redis://:nope@127.0.0.1:" + port);
   ASSERT_FALSE(wrong);
   // Said once: the code and the server lead, then the step, then Redis.
-  EXPECT_EQ(describe(wrong.error()).rfind("saga::journal_failure: redis 127.0.0.1:"
-                                          + port + "/0: AUTH failed: WRONGPASS ",
-                                          0),
+  EXPECT_EQ(describe(wrong.error())
+              .rfind("saga::journal_failure: redis 127.0.0.1:" + port
+                       + "/0: AUTH failed: WRONGPASS ",
+                     0),
             0u)
     << describe(wrong.error());
   EXPECT_EQ(describe(wrong.error()).find("journal_failure", 10),
@@ -247,14 +248,16 @@ private:
   int port_ = 0;
 };
 
-TEST(redis_journal_start, a_server_that_never_answers_is_named_with_the_timeout) {
+TEST(redis_journal_start,
+     a_server_that_never_answers_is_named_with_the_timeout) {
   silent_listener hung;
   auto where = "redis 127.0.0.1:" + std::to_string(hung.port()) + "/0";
   // The default I/O timeout (2 s), through the journal's start-up.
   caf::actor_system_config cfg;
   add_message_types(cfg);
   caf::actor_system sys{cfg};
-  auto j = make_journal(sys, "redis://127.0.0.1:" + std::to_string(hung.port()));
+  auto j = make_journal(sys,
+                        "redis://127.0.0.1:" + std::to_string(hung.port()));
   ASSERT_FALSE(j);
   EXPECT_EQ(describe(j.error()), "saga::journal_failure: " + where
                                    + ": did not answer within 2000 ms");
@@ -288,7 +291,8 @@ protected:
   }
 };
 
-TEST_F(redis_ownership, a_journal_made_with_epoch_0_writes_with_an_allocated_one) {
+TEST_F(redis_ownership,
+       a_journal_made_with_epoch_0_writes_with_an_allocated_one) {
   ASSERT_TRUE(append(sid("f"), {started()}));
   auto t = owner_of(sid("f"));
   auto prefix = self_node_ + "/";
@@ -310,7 +314,8 @@ TEST_F(redis_ownership, a_fenced_terminal_append_sets_no_expiry) {
   EXPECT_EQ((*owner_ttl)->integer, -1);
 }
 
-TEST_F(redis_ownership, a_refused_first_batch_leaves_no_entry_past_the_next_walk) {
+TEST_F(redis_ownership,
+       a_refused_first_batch_leaves_no_entry_past_the_next_walk) {
   // A first batch is listed in the writer's node index before its append
   // script runs (list.lua), so a batch the script fences (here a retry, by
   // another node, of an opening that landed) may leave an entry there. The
@@ -338,14 +343,16 @@ TEST_F(redis_ownership, an_adopted_sagas_owner_key_expires_with_its_history) {
   ASSERT_TRUE(page) << describe(page.error());
   ASSERT_EQ(page->ids, (std::vector<std::string>{sid("s")}));
   ASSERT_TRUE(append(b, sid("s"), next_batch()));
-  ASSERT_TRUE(append(b, sid("s"), {make(5, event_type::saga_completed, -1, 0)}));
+  ASSERT_TRUE(
+    append(b, sid("s"), {make(5, event_type::saga_completed, -1, 0)}));
   ASSERT_TRUE(read(b, sid("s"))); // after the unlisting (same writer)
   EXPECT_EQ(stream_length(sid("s")), 5);
   auto ttl = conn_.command({"TTL", redis_owner_key(sid("s"))});
   EXPECT_GT((*ttl)->integer, 0);
 }
 
-TEST_F(redis_ownership, an_ownerless_index_entry_is_dropped_and_planted_with_the_adopter) {
+TEST_F(redis_ownership,
+       an_ownerless_index_entry_is_dropped_and_planted_with_the_adopter) {
   auto a = journal_for(node("a"), 1);
   auto b = journal_for(node("b"), 1);
   ASSERT_TRUE(append(a, sid("open"), opening()));
@@ -370,8 +377,8 @@ TEST_F(redis_ownership, a_first_batch_behind_an_adopters_walk_is_fenced) {
   // walked past and nobody would ever drive.
   auto a = journal_for(node("a"), 1);
   auto b = journal_for(node("b"), 1);
-  ASSERT_TRUE(conn_.command(
-    {"ZADD", redis_unfinished_key(node("a")), "0", sid("late")}));
+  ASSERT_TRUE(
+    conn_.command({"ZADD", redis_unfinished_key(node("a")), "0", sid("late")}));
   EXPECT_TRUE(adopt_all(b, node("a"), 2, 10).empty());
   auto r = append(a, sid("late"), opening());
   ASSERT_FALSE(r);
@@ -380,13 +387,14 @@ TEST_F(redis_ownership, a_first_batch_behind_an_adopters_walk_is_fenced) {
   EXPECT_EQ(owner_of(sid("late")), token(node("b"), 1));
 }
 
-TEST_F(redis_ownership, an_own_walk_that_planted_itself_lets_its_first_batch_in) {
+TEST_F(redis_ownership,
+       an_own_walk_that_planted_itself_lets_its_first_batch_in) {
   // A node's own recovery walk may meet its own saga between listing and
   // first batch: it plants its own token, which its batch then makes
   // permanent (a running saga's owner must not expire).
   auto a = journal_for(node("a"), 4);
-  ASSERT_TRUE(conn_.command(
-    {"ZADD", redis_unfinished_key(node("a")), "0", sid("mine")}));
+  ASSERT_TRUE(
+    conn_.command({"ZADD", redis_unfinished_key(node("a")), "0", sid("mine")}));
   adopt_all(a, node("a"), 0, 10);
   EXPECT_EQ(owner_of(sid("mine")), token(node("a"), 4));
   auto r = append(a, sid("mine"), opening());
@@ -399,8 +407,8 @@ TEST_F(redis_ownership, a_replaced_incarnation_cannot_start_a_saga) {
   // A newer incarnation of node a registered (its record names epoch 6)
   // and walked a's index: epoch 5 may not list, so writes nothing at all.
   auto a5 = journal_for(node("a"), 5);
-  ASSERT_TRUE(conn_.command(
-    {"HSET", "saga:node:{" + node("a") + "}", "epoch", "6"}));
+  ASSERT_TRUE(
+    conn_.command({"HSET", "saga:node:{" + node("a") + "}", "epoch", "6"}));
   ASSERT_TRUE(conn_.command({"SET", "saga:lease:{" + node("a") + "}", "6"}));
   auto r = append(a5, sid("s"), opening());
   ASSERT_FALSE(r);
@@ -418,11 +426,10 @@ TEST_F(redis_ownership, a_registered_node_starts_sagas_only_under_its_lease) {
   // Node a is registered (a record) but its lease ran out: a first batch
   // waits in the writer until the lease is a's again, then lands.
   auto a = journal_for(node("a"), 5);
-  ASSERT_TRUE(conn_.command(
-    {"HSET", "saga:node:{" + node("a") + "}", "epoch", "5"}));
-  auto pending = std::async(std::launch::async, [&] {
-    return append(a, sid("s"), opening());
-  });
+  ASSERT_TRUE(
+    conn_.command({"HSET", "saga:node:{" + node("a") + "}", "epoch", "5"}));
+  auto pending = std::async(std::launch::async,
+                            [&] { return append(a, sid("s"), opening()); });
   // Nothing may be written while a holds no lease (a negative: there is no
   // event to await, so give the writer a few of its 50 ms polls).
   EXPECT_EQ(pending.wait_for(300ms), std::future_status::timeout);
@@ -539,11 +546,12 @@ std::string raw_stream(redis_connection& c, const std::string& key) {
 
 /// The fields the append script writes for a step_started of step 0.
 std::vector<std::string> good_fields() {
-  return {"type", "step_started", "step", "0", "attempt", "1",
-          "data", "",             "error", "", "time",    "1700000000002"};
+  return {"type", "step_started", "step", "0",    "attempt",      "1", "data",
+          "",     "error",        "",     "time", "1700000000002"};
 }
 
-TEST_F(redis_journal, bad_input_corrupt_entries_are_invalid_events_naming_them) {
+TEST_F(redis_journal,
+       bad_input_corrupt_entries_are_invalid_events_naming_them) {
   auto with = [](const std::string& field, std::string value) {
     auto f = good_fields();
     for (size_t i = 0; i + 1 < f.size(); i += 2)

@@ -206,8 +206,8 @@ TEST(redis_runtime, adopt_takes_over_the_sagas_of_another_node_id) {
   // A runtime that left a saga unfinished is gone for good; a runtime with
   // another node id takes its sagas over.
   auto id = leave_unfinished(shared_server().url());
-  std::string gone = ::testing::UnitTest::GetInstance()->current_test_info()
-                       ->name();
+  std::string gone
+    = ::testing::UnitTest::GetInstance()->current_test_info()->name();
   runtime_config cfg;
   cfg.journal_url = shared_server().url();
   cfg.journal.node_id = gone + "-survivor";
@@ -287,11 +287,12 @@ TEST(redis_runtime, recovery_resumes_every_branch_in_flight) {
     auto undo = [](const step_context&, const json&, responder r) {
       r.deliver(step_outcome::ok());
     };
-    rt->participant("p").on("a", ok, ok).on_async("b", hold, undo).on_async(
-      "c", hold, undo);
+    rt->participant("p")
+      .on("a", ok, ok)
+      .on_async("b", hold, undo)
+      .on_async("c", hold, undo);
     definition d{"branches"};
-    d.step("a", "p").fork().step("b", "p").step("c", "p").join().step("d",
-                                                                       "p");
+    d.step("a", "p").fork().step("b", "p").step("c", "p").join().step("d", "p");
     rt->execute(d, [](saga_result) {});
     std::unique_lock<std::mutex> guard{mtx};
     cv.wait(guard, [&] { return in_flight == 2; });
@@ -501,8 +502,8 @@ TEST(redis_runtime, failover_adopts_a_nodes_sagas_and_fences_the_old_node) {
     caf::expected<uint64_t> result{uint64_t{0}};
     caf::scoped_actor self{rt_b->system()};
     self
-      ->request(rt_b->coordinator(), 30s, recover_atom::value,
-                std::string{"a"}, below)
+      ->request(rt_b->coordinator(), 30s, recover_atom::value, std::string{"a"},
+                below)
       .receive([&](uint64_t x) { result = x; },
                [&](caf::error& err) { result = std::move(err); });
     return result;
@@ -547,8 +548,8 @@ TEST(redis_runtime, failover_adopts_a_nodes_sagas_and_fences_the_old_node) {
       << "node a's waiter never learned that its saga was taken over";
     auto r = f.get();
     EXPECT_FALSE(r.success);
-    EXPECT_TRUE(is(r.error, errc::fenced)) << r.saga_id << ": "
-                                           << describe(r.error);
+    EXPECT_TRUE(is(r.error, errc::fenced))
+      << r.saga_id << ": " << describe(r.error);
     EXPECT_EQ(lengths.count(r.saga_id), 1u) << r.saga_id;
   }
   // Nothing of a's landed after the takeover: the histories are b's.

@@ -6,9 +6,9 @@
 #include <condition_variable>
 #include <future>
 #include <map>
-#include <set>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -42,9 +42,9 @@ definition two_steps(const std::string& p1, const std::string& p2) {
 TEST(runtime, execute_returns_a_future_of_the_result) {
   runtime rt;
   ASSERT_FALSE(rt.start_error());
-  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
-                                                               ok_handler,
-                                                               ok_handler);
+  rt.participant("p")
+    .on("first", ok_handler, ok_handler)
+    .on("second", ok_handler, ok_handler);
   auto r = rt.execute(two_steps("p", "p")).get();
   EXPECT_TRUE(r.success) << describe(r.error);
   EXPECT_EQ(r.state, saga_status::completed);
@@ -55,9 +55,9 @@ TEST(runtime, execute_returns_a_future_of_the_result) {
 
 TEST(runtime, execute_with_a_callback) {
   runtime rt;
-  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
-                                                               ok_handler,
-                                                               ok_handler);
+  rt.participant("p")
+    .on("first", ok_handler, ok_handler)
+    .on("second", ok_handler, ok_handler);
   std::promise<saga_result> done;
   rt.execute(two_steps("p", "p"),
              [&done](saga_result r) { done.set_value(std::move(r)); });
@@ -66,9 +66,9 @@ TEST(runtime, execute_with_a_callback) {
 
 TEST(runtime, many_concurrent_sagas_get_distinct_ids) {
   runtime rt;
-  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
-                                                               ok_handler,
-                                                               ok_handler);
+  rt.participant("p")
+    .on("first", ok_handler, ok_handler)
+    .on("second", ok_handler, ok_handler);
   std::vector<std::future<saga_result>> fs;
   for (int i = 0; i < 200; ++i)
     fs.push_back(rt.execute(two_steps("p", "p")));
@@ -83,9 +83,9 @@ TEST(runtime, many_concurrent_sagas_get_distinct_ids) {
 
 TEST(runtime, a_saga_can_be_started_from_an_actor) {
   runtime rt;
-  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
-                                                               ok_handler,
-                                                               ok_handler);
+  rt.participant("p")
+    .on("first", ok_handler, ok_handler)
+    .on("second", ok_handler, ok_handler);
   auto def = std::make_shared<const definition>(two_steps("p", "p"));
   caf::scoped_actor self{rt.system()};
   bool success = false;
@@ -98,13 +98,12 @@ TEST(runtime, a_saga_can_be_started_from_an_actor) {
 TEST(runtime, step_results_flow_to_later_steps) {
   runtime rt;
   std::promise<json> seen;
-  rt.participant("account")
-    .on(
-      "first",
-      [](const step_context&, const json& data) {
-        return step_outcome::ok({{"doubled", data["n"].get<int>() * 2}});
-      },
-      ok_handler);
+  rt.participant("account").on(
+    "first",
+    [](const step_context&, const json& data) {
+      return step_outcome::ok({{"doubled", data["n"].get<int>() * 2}});
+    },
+    ok_handler);
   rt.participant("log").on(
     "second",
     [&seen](const step_context& ctx, const json&) {
@@ -274,8 +273,8 @@ TEST(runtime, a_null_compensation_is_answered_ok_without_an_error) {
     cmd.payload = "{}";
     step_reply result;
     caf::scoped_actor self{rt.system()};
-    self->request(rt.participant("p").handle(), 10s, compensate_atom::value,
-                  cmd)
+    self
+      ->request(rt.participant("p").handle(), 10s, compensate_atom::value, cmd)
       .receive([&](step_reply& r) { result = std::move(r); },
                [&](caf::error& e) { result.error = describe(e); });
     return result;
@@ -422,8 +421,8 @@ TEST(runtime, a_trade_swaps_both_inventories) {
   inv.items["alice"] = {"sword", "shield", "potion"};
   inv.items["bob"] = {"bow", "arrows"};
   inv.attach(rt);
-  auto r = rt.execute(demo::make_trade("test", "alice", {"sword", "potion"}, "bob",
-                                       {"bow", "arrows"}))
+  auto r = rt.execute(demo::make_trade("test", "alice", {"sword", "potion"},
+                                       "bob", {"bow", "arrows"}))
              .get();
   ASSERT_TRUE(r.success) << describe(r.error);
   EXPECT_EQ(r.completed_steps.size(), 8u);
@@ -439,8 +438,9 @@ TEST(runtime, a_failed_trade_restores_both_inventories_exactly) {
   inv.items["bob"] = {"bow", "arrows", "arrows"};
   auto before = inv.items;
   inv.attach(rt);
-  auto r = rt.execute(demo::make_trade("test", "alice", {"sword", "cursed-ring"},
-                                       "bob", {"arrows", "bow"}))
+  auto r = rt.execute(demo::make_trade("test", "alice",
+                                       {"sword", "cursed-ring"}, "bob",
+                                       {"arrows", "bow"}))
              .get();
   EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
   EXPECT_NE(describe(r.error).find("cursed"), std::string::npos);
@@ -476,9 +476,9 @@ struct event_sink {
 
 TEST(runtime, lifecycle_subscribers_get_their_definitions_events_in_order) {
   runtime rt;
-  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
-                                                               ok_handler,
-                                                               ok_handler);
+  rt.participant("p")
+    .on("first", ok_handler, ok_handler)
+    .on("second", ok_handler, ok_handler);
   event_sink sink;
   lifecycle_filter only_two;
   only_two.definitions = {"two"};
@@ -496,10 +496,10 @@ TEST(runtime, lifecycle_subscribers_get_their_definitions_events_in_order) {
     EXPECT_EQ(ev.saga_id, r.saga_id);
     kinds.push_back(std::string{to_string(ev.kind)} + ":" + ev.step);
   }
-  EXPECT_EQ(kinds, (std::vector<std::string>{"saga_started:",
-                                             "step_completed:first",
-                                             "step_completed:second",
-                                             "saga_completed:"}));
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"saga_started:", "step_completed:first",
+                                      "step_completed:second",
+                                      "saga_completed:"}));
   rt.unsubscribe(sub);
   auto again = rt.execute(two_steps("p", "p")).get();
   ASSERT_TRUE(again.success);
@@ -514,9 +514,9 @@ TEST(runtime, unsubscribe_returns_only_once_the_callback_can_no_longer_run) {
   // (node_backend's destructor did; AddressSanitizer found the callback
   // still writing into the freed buffer on another thread).
   runtime rt;
-  rt.participant("p").on("first", ok_handler, ok_handler).on("second",
-                                                               ok_handler,
-                                                               ok_handler);
+  rt.participant("p")
+    .on("first", ok_handler, ok_handler)
+    .on("second", ok_handler, ok_handler);
   std::mutex mtx;
   std::condition_variable cv;
   bool entered = false;
@@ -569,9 +569,12 @@ TEST(runtime, an_operator_retries_a_failed_saga_with_a_fresh_budget) {
           return ++refunds <= 2 ? step_outcome::fail("desk jammed", true)
                                 : step_outcome::ok();
         })
-    .on("ship", [](const step_context&,
-                   const json&) { return step_outcome::fail("no stock"); },
-        ok_handler);
+    .on(
+      "ship",
+      [](const step_context&, const json&) {
+        return step_outcome::fail("no stock");
+      },
+      ok_handler);
   definition d{"order"};
   d.step("pay", "bank")
     .compensation_retry(retry_policy{2, 1ms})
@@ -581,8 +584,8 @@ TEST(runtime, an_operator_retries_a_failed_saga_with_a_fresh_budget) {
   EXPECT_TRUE(is(r.error, errc::compensation_failed));
   EXPECT_EQ(rt.stats()->of("order").failed.load(), 1u);
   // Not failed, not known: refused with a reason.
-  EXPECT_TRUE(is(rt.retry("no-such-saga", "alice").error(),
-                 errc::unknown_saga));
+  EXPECT_TRUE(
+    is(rt.retry("no-such-saga", "alice").error(), errc::unknown_saga));
   event_sink sink;
   rt.subscribe(lifecycle_filter{},
                [&sink](const lifecycle_event& ev) { sink.add(ev); });
@@ -612,13 +615,14 @@ TEST(runtime, an_operator_aborts_a_running_saga) {
   runtime rt;
   std::promise<responder> held;
   rt.participant("slow")
-    .on_async("wait",
-              [&held](const step_context&, const json&, responder reply) {
-                held.set_value(reply); // answered after the abort
-              },
-              [](const step_context&, const json&, responder reply) {
-                reply.deliver(step_outcome::ok());
-              })
+    .on_async(
+      "wait",
+      [&held](const step_context&, const json&, responder reply) {
+        held.set_value(reply); // answered after the abort
+      },
+      [](const step_context&, const json&, responder reply) {
+        reply.deliver(step_outcome::ok());
+      })
     .on("next", ok_handler, ok_handler);
   event_sink sink;
   rt.subscribe(lifecycle_filter{},

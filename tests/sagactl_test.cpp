@@ -18,9 +18,9 @@
 
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
+#include "tests/sample_sagas.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/redis_server.hpp"
-#include "tests/sample_sagas.hpp"
 
 using namespace std::chrono_literals;
 
@@ -70,8 +70,8 @@ run_result sagactl(strings args) {
 /// connection) with `handler(request)` and records the requests.
 class stub_admin {
 public:
-  using handler = std::function<std::pair<int, std::string>(
-    const std::string& request)>;
+  using handler
+    = std::function<std::pair<int, std::string>(const std::string& request)>;
 
   explicit stub_admin(handler h) : handler_(std::move(h)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -363,17 +363,16 @@ TEST_F(sagactl_test, nodes_lists_leases_admin_and_participants) {
   auto r = ctl({"nodes"});
   ASSERT_EQ(r.code, 0) << r.text();
   ASSERT_GE(r.lines.size(), 2u);
-  for (auto col : {"ID", "EPOCH", "ALIVE", "LEASE", "COORD", "ADMIN",
-                   "GATEWAY", "UNFINISHED", "PARTICIPANTS"})
+  for (auto col : {"ID", "EPOCH", "ALIVE", "LEASE", "COORD", "ADMIN", "GATEWAY",
+                   "UNFINISHED", "PARTICIPANTS"})
     EXPECT_NE(r.lines[0].find(col), std::string::npos) << col;
   EXPECT_TRUE(r.has("127.0.0.1:8081")) << r.text();
   EXPECT_TRUE(r.has("account,inventory")) << r.text();
   auto j = ctl({"nodes", "--json"});
   ASSERT_EQ(j.code, 0);
   auto nodes = j.first_json()["nodes"];
-  auto orders = std::find_if(nodes.begin(), nodes.end(), [](const json& n) {
-    return n["id"] == "orders";
-  });
+  auto orders = std::find_if(nodes.begin(), nodes.end(),
+                             [](const json& n) { return n["id"] == "orders"; });
   ASSERT_NE(orders, nodes.end()) << nodes.dump();
   EXPECT_TRUE((*orders)["alive"]);
   EXPECT_EQ((*orders)["unfinished"], 1);
@@ -382,12 +381,12 @@ TEST_F(sagactl_test, nodes_lists_leases_admin_and_participants) {
 
 TEST_F(sagactl_test, retry_posts_with_the_token_and_prints_the_state) {
   stub_admin admin{[](const std::string&) {
-    return std::make_pair(
-      200, std::string{R"({"id":"f-1","action":"retry","by":"alice",)"
-                       R"("state":"compensating"})"});
+    return std::make_pair(200, std::string{
+                                 R"({"id":"f-1","action":"retry","by":"alice",)"
+                                 R"("state":"compensating"})"});
   }};
-  auto r = ctl({"--admin", admin.address(), "--token", "s3cret", "retry",
-                "f-1", "--by", "alice"});
+  auto r = ctl({"--admin", admin.address(), "--token", "s3cret", "retry", "f-1",
+                "--by", "alice"});
   ASSERT_EQ(r.code, 0) << r.text();
   EXPECT_TRUE(r.has("compensating")) << r.text();
   auto reqs = admin.requests();
@@ -406,8 +405,8 @@ TEST_F(sagactl_test, refusals_map_to_exit_codes_with_the_servers_error) {
                                               R"(running, not failed",)"
                                               R"("code":"invalid_state"})"});
   }};
-  auto refused = ctl({"--admin", admin.address(), "--token", "t", "retry",
-                      "f-1"});
+  auto refused = ctl(
+    {"--admin", admin.address(), "--token", "t", "retry", "f-1"});
   EXPECT_EQ(refused.code, 1) << refused.text();
   EXPECT_TRUE(refused.has("saga f-1 is running, not failed")) << refused.text();
   status = 401;
@@ -416,17 +415,17 @@ TEST_F(sagactl_test, refusals_map_to_exit_codes_with_the_servers_error) {
   status = 503;
   EXPECT_EQ(ctl({"--admin", admin.address(), "abort", "f-1"}).code, 4);
   // Nobody listens there.
-  auto gone = ctl({"--admin", "127.0.0.1:" + std::to_string(free_port()),
-                   "abort", "f-1"});
+  auto gone = ctl(
+    {"--admin", "127.0.0.1:" + std::to_string(free_port()), "abort", "f-1"});
   EXPECT_EQ(gone.code, 4) << gone.text();
   EXPECT_TRUE(gone.has("sagactl: cannot connect 127.0.0.1:")) << gone.text();
 }
 
 TEST_F(sagactl_test, abort_goes_to_the_owners_admin_address) {
   stub_admin admin{[](const std::string&) {
-    return std::make_pair(
-      200, std::string{R"({"id":"run-1","action":"abort","by":"bob",)"
-                       R"("state":"compensating"})"});
+    return std::make_pair(200, std::string{
+                                 R"({"id":"run-1","action":"abort","by":"bob",)"
+                                 R"("state":"compensating"})"});
   }};
   cmd({"HSET", "saga:node:{orders}", "admin", admin.address()});
   auto r = ctl({"--token", "t", "--json", "abort", "run-1", "--by", "bob"});
@@ -446,10 +445,14 @@ TEST_F(sagactl_test, tail_prints_events_as_they_arrive_until_max) {
     auto after = req.find("after=0") != std::string::npos ? 0 : 2;
     json evs = json::array();
     for (int i = after + 1; i <= after + (after == 0 ? 2 : 1); ++i)
-      evs.push_back({{"seq", i}, {"type", "step_completed"},
+      evs.push_back({{"seq", i},
+                     {"type", "step_completed"},
                      {"saga_id", "s-" + std::to_string(i)},
-                     {"definition", "purchase"}, {"step", "add_item"},
-                     {"attempt", 1}, {"error", ""}, {"time_ms", 0}});
+                     {"definition", "purchase"},
+                     {"step", "add_item"},
+                     {"attempt", 1},
+                     {"error", ""},
+                     {"time_ms", 0}});
     return std::make_pair(
       200, json{{"events", evs}, {"next", after + evs.size()}}.dump());
   }};
@@ -502,7 +505,8 @@ TEST_F(sagactl_test, bad_input_every_usage_error_names_the_flag_or_value) {
     {{"retry", "x-1", "--force"}, "retry: unknown option '--force'"},
     {{"retry", "bad id!"}, "'bad id!' is not a saga id"},
     {{"tail", "--max", "0"}, "--max: '0' is not a number in 1 to 1000000000"},
-    {{"tail", "--follow-for", "soon"}, "--follow-for: 'soon' is not a duration"},
+    {{"tail", "--follow-for", "soon"},
+     "--follow-for: 'soon' is not a duration"},
     {{"stats", "extra"}, "stats: unknown option 'extra'"},
     {{"nodes", "--all"}, "nodes: unknown option '--all'"},
     {{"frobnicate"}, "unknown command 'frobnicate'"},

@@ -33,12 +33,14 @@ inline sample_sagas run_sample_sagas(const std::string& journal_url,
   if (rt.start_error())
     return {};
   rt.participant("p").on(
-    "ok", [](const step_context&, const json&) {
+    "ok",
+    [](const step_context&, const json&) {
       return step_outcome::ok({{"tx", 1}});
     },
     [](const step_context&, const json&) { return step_outcome::ok(); });
   rt.participant("p").on(
-    "no", [refusal](const step_context&, const json&) {
+    "no",
+    [refusal](const step_context&, const json&) {
       return step_outcome::fail(refusal);
     },
     [](const step_context&, const json&) { return step_outcome::ok(); });

@@ -22,18 +22,18 @@ inline saga_id leave_unfinished(std::unique_ptr<runtime> rt,
   std::vector<responder> held;
   auto owned = std::move(rt);
   std::promise<saga_id> stuck;
-  auto ok = [](const step_context&, const json&) {
-    return step_outcome::ok();
-  };
-  owned->participant("p").on("a", ok, ok).on_async(
-    "b",
-    [&stuck, &held](const step_context& ctx, const json&, responder r) {
-      held.push_back(std::move(r));
-      stuck.set_value(ctx.id());
-    },
-    [](const step_context&, const json&, responder r) {
-      r.deliver(step_outcome::ok());
-    });
+  auto ok = [](const step_context&, const json&) { return step_outcome::ok(); };
+  owned->participant("p")
+    .on("a", ok, ok)
+    .on_async(
+      "b",
+      [&stuck, &held](const step_context& ctx, const json&, responder r) {
+        held.push_back(std::move(r));
+        stuck.set_value(ctx.id());
+      },
+      [](const step_context&, const json&, responder r) {
+        r.deliver(step_outcome::ok());
+      });
   owned->execute(d, [](saga_result) {});
   auto id = stuck.get_future().get();
   owned.reset();

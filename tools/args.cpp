@@ -103,14 +103,14 @@ std::string show_duration(std::chrono::milliseconds ms) {
 int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-      .count();
+    .count();
 }
 
 // -- arg_parser: declarations
 // ----------------------------------------------------
 
 arg_parser::arg_parser(std::string program, std::string summary)
-    : program_(std::move(program)), summary_(std::move(summary)) {
+  : program_(std::move(program)), summary_(std::move(summary)) {
   // nop
 }
 
@@ -186,8 +186,8 @@ option& arg_parser::number(const std::string& name, double& out,
            expected](const std::string& v) -> std::optional<std::string> {
     char* end = nullptr;
     auto x = std::strtod(v.c_str(), &end);
-    if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x) ||
-        x < min || x > max)
+    if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x) || x < min
+        || x > max)
       return expected;
     out = x;
     return std::nullopt;
@@ -216,8 +216,8 @@ option& arg_parser::duration(const std::string& name,
 }
 
 option& arg_parser::custom(
-    const std::string& name, std::string meta, std::string help,
-    std::function<std::optional<std::string>(const std::string&)> set) {
+  const std::string& name, std::string meta, std::string help,
+  std::function<std::optional<std::string>(const std::string&)> set) {
   auto& o = add(name, std::move(meta), std::move(help), "");
   o.set = std::move(set);
   return o;

@@ -72,7 +72,7 @@ struct option {
   option& check(std::function<bool()> ok, std::string expected) {
     set = [first = std::move(set), ok = std::move(ok),
            expected = std::move(expected)](
-              const std::string& v) -> std::optional<std::string> {
+            const std::string& v) -> std::optional<std::string> {
       if (auto e = first(v))
         return e;
       if (!ok())
@@ -94,7 +94,9 @@ struct parse_outcome {
   /// and, when parse stopped at the first of them, everything after it.
   std::vector<std::string> positional;
 
-  bool ok() const noexcept { return result == kind::ok; }
+  bool ok() const noexcept {
+    return result == kind::ok;
+  }
 };
 
 class arg_parser {
@@ -129,8 +131,8 @@ public:
     o.set = [&out, min, max,
              expected](const std::string& v) -> std::optional<std::string> {
       auto x = parse_integer(v, std::is_signed_v<Int>);
-      if (!x || *x < static_cast<long double>(min) ||
-          *x > static_cast<long double>(max))
+      if (!x || *x < static_cast<long double>(min)
+          || *x > static_cast<long double>(max))
         return expected;
       out = static_cast<Int>(*x);
       return std::nullopt;
@@ -166,11 +168,15 @@ public:
   }
 
   /// Sets the text --help prints after the options (e.g. subcommands).
-  void epilog(std::string x) { epilog_ = std::move(x); }
+  void epilog(std::string x) {
+    epilog_ = std::move(x);
+  }
 
   /// Sets the prefix of the unknown-option error ("list" for
   /// "list: unknown option '--x'").
-  void context(std::string x) { context_ = std::move(x); }
+  void context(std::string x) {
+    context_ = std::move(x);
+  }
 
   /// Returns what `args` hold, storing each value. `--name value` and
   /// `--name=value` both work; --help or -h (anywhere) asks for the help.
@@ -194,7 +200,9 @@ public:
   /// exit status of a usage error.
   int usage_error(const std::string& what) const;
 
-  const std::string& program() const noexcept { return program_; }
+  const std::string& program() const noexcept {
+    return program_;
+  }
 
 private:
   option& add(const std::string& name, std::string meta, std::string help,

@@ -31,11 +31,13 @@ struct arg_parser_test : ::testing::Test {
     p.integer("--players", players, "players", size_t{2}, size_t{1000});
     p.integer("--offset", offset, "an offset");
     p.number("--rate", rate, "sagas per second", 0.0)
-        .check([this] { return rate > 0; }, "a number > 0");
+      .check([this] { return rate > 0; }, "a number > 0");
     p.duration("--duration", duration, "how long", 10s, 1000);
   }
 
-  parse_outcome run(std::vector<std::string> args) { return p.parse(args); }
+  parse_outcome run(std::vector<std::string> args) {
+    return p.parse(args);
+  }
 };
 
 } // namespace
@@ -194,5 +196,5 @@ TEST(arg_parser, help_wraps_long_help_and_ends_with_the_epilog) {
   EXPECT_GE(count, 8u) << out.str();
   EXPECT_NE(out.str().find("this text\n\ncommands:\n  run   runs\n"),
             std::string::npos)
-      << out.str();
+    << out.str();
 }

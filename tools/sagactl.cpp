@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "admin/http_client.hpp"
-#include "persistence/redis_url.hpp"
 #include "admin/saga_catalog.hpp"
+#include "persistence/redis_url.hpp"
 #include "saga/errc.hpp"
 #include "saga/json.hpp"
 #include "tools/args.hpp"
@@ -40,7 +40,8 @@ constexpr int exit_unknown = 3;
 constexpr int exit_unreachable = 4;
 constexpr int exit_unauthorized = 5;
 
-constexpr const char* summary_text = R"(usage: sagactl [--redis URL] [--json] [--token T] [--admin HOST:PORT] COMMAND
+constexpr const char* summary_text
+  = R"(usage: sagactl [--redis URL] [--json] [--token T] [--admin HOST:PORT] COMMAND
 
 Operates the sagas of a caf-saga cluster: reads them from the journal's Redis,
 sends retries and aborts to a node's admin API (docs/admin-api.md).)";
@@ -184,8 +185,7 @@ std::string timestamp(int64_t ms) {
   char buf[40];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
   char out[48];
-  std::snprintf(out, sizeof(out), "%s.%03dZ", buf,
-                static_cast<int>(ms % 1000));
+  std::snprintf(out, sizeof(out), "%s.%03dZ", buf, static_cast<int>(ms % 1000));
   return out;
 }
 
@@ -241,12 +241,11 @@ failure catalog_failure(const caf::error& err, const redis_endpoint& ep) {
     return {exit_unknown, text};
   if (is(err, errc::invalid_request))
     return {exit_usage, text};
-  auto where = ep.socket_path.empty()
-                 ? ep.host + ":" + std::to_string(ep.port)
-                 : ep.socket_path;
+  auto where = ep.socket_path.empty() ? ep.host + ":" + std::to_string(ep.port)
+                                      : ep.socket_path;
   if (auto i = text.find("cannot connect: "); i != std::string::npos)
-    return {exit_unreachable, "cannot reach Redis at " + where + ": "
-                                + text.substr(i + 16)};
+    return {exit_unreachable,
+            "cannot reach Redis at " + where + ": " + text.substr(i + 16)};
   return {exit_unreachable, "Redis at " + where + ": " + text};
 }
 
@@ -275,8 +274,8 @@ void print_sagas(const json& sagas) {
     auto error = str(x, "error");
     if (auto f = str(x, "failed_step"); !f.empty() && !error.empty())
       error = f + ": " + error;
-    rows.push_back({str(x, "id"), str(x, "definition"), str(x, "state"),
-                    owner, started > 0 ? span(now - started) : "-",
+    rows.push_back({str(x, "id"), str(x, "definition"), str(x, "state"), owner,
+                    started > 0 ? span(now - started) : "-",
                     std::to_string(num(x, "steps_done")) + "/"
                       + std::to_string(num(x, "steps")),
                     truncate(error, 60)});
@@ -291,7 +290,8 @@ int cmd_list(context& ctx, const std::vector<std::string>& xs) {
   std::chrono::milliseconds max_age{0};
   uint32_t limit = 0;
   tools::arg_parser p{"sagactl", ""};
-  p.custom("--state", "S", "running, compensating, completed, compensated or failed",
+  p.custom("--state", "S",
+           "running, compensating, completed, compensated or failed",
            [&filter](const std::string& v) -> std::optional<std::string> {
              filter.state = parse_saga_status(v);
              if (!filter.state || *filter.state == saga_status::pending)
@@ -332,9 +332,9 @@ int cmd_list(context& ctx, const std::vector<std::string>& xs) {
     filter.cursor = next;
   }
   if (ctx.opts.json)
-    std::cout << json{{"sagas", sagas}, {"next", next}, {"scanned", scanned}}
-                   .dump()
-              << '\n';
+    std::cout
+      << json{{"sagas", sagas}, {"next", next}, {"scanned", scanned}}.dump()
+      << '\n';
   else
     print_sagas(sagas);
   if (!next.empty())
@@ -361,8 +361,8 @@ void print_timeline(const json& x) {
   std::cout << '\n';
   std::cout << "  started: " << timestamp(t0) << '\n';
   if (auto end = num(x, "ended_ms"); end > 0)
-    std::cout << "  ended:   " << timestamp(end) << " (after "
-              << span(end - t0) << ")\n";
+    std::cout << "  ended:   " << timestamp(end) << " (after " << span(end - t0)
+              << ")\n";
   if (auto f = str(x, "failed_step"); !f.empty())
     std::cout << "  failed step: " << f << '\n';
   if (auto e = str(x, "error"); !e.empty()) {
@@ -472,9 +472,9 @@ int cmd_nodes(context& ctx, const std::vector<std::string>& xs) {
     std::cout << x->dump() << '\n';
     return exit_ok;
   }
-  std::vector<std::vector<std::string>> rows{
-    {"ID", "EPOCH", "ALIVE", "LEASE", "COORD", "ADMIN", "GATEWAY",
-     "UNFINISHED", "PARTICIPANTS"}};
+  std::vector<std::vector<std::string>> rows{{"ID", "EPOCH", "ALIVE", "LEASE",
+                                              "COORD", "ADMIN", "GATEWAY",
+                                              "UNFINISHED", "PARTICIPANTS"}};
   for (const auto& n : (*x)["nodes"]) {
     auto alive = n.value("alive", false);
     std::string participants;
@@ -617,8 +617,7 @@ int cmd_operate(context& ctx, const std::vector<std::string>& xs,
     }
     auto body = json::parse(r->body, nullptr, false);
     if (!body.is_object())
-      return report({exit_unreachable, t.address
-                                         + ": the answer is not JSON: "
+      return report({exit_unreachable, t.address + ": the answer is not JSON: "
                                          + truncate(r->body, 80)});
     if (ctx.opts.json)
       std::cout << body.dump() << '\n';
@@ -708,8 +707,7 @@ int cmd_tail(context& ctx, const std::vector<std::string>& xs) {
       req.host = addr->first;
       req.port = addr->second;
       req.timeout = 2s;
-      req.target = "/api/events?after=" + std::to_string(after[i])
-                   + "&max=100";
+      req.target = "/api/events?after=" + std::to_string(after[i]) + "&max=100";
       auto r = send(req);
       if (!r || r->status != 200) {
         if (!warned[i]) {
@@ -791,8 +789,8 @@ int run(int argc, char** argv) {
   if (std::find_if(std::begin(commands), std::end(commands),
                    [&](const char* c) { return cmd == c; })
       == std::end(commands))
-    return report({exit_usage, "unknown command '" + cmd
-                                 + "' (see sagactl --help)"});
+    return report(
+      {exit_usage, "unknown command '" + cmd + "' (see sagactl --help)"});
   auto ep = parse_redis_url(opts.redis_url);
   if (!ep)
     return report({exit_usage, "--redis: " + context_of(ep.error())});

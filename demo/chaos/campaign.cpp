@@ -96,8 +96,8 @@ void campaign::declare_nodes(std::mt19937_64& node_rng) {
        {"account-server", "inventory-server", "log-server"})
     for (size_t r = 0; r < o_.replicas; ++r) {
       node_proc n;
-      n.id = std::string{server}.substr(0, std::string{server}.find('-')) +
-             "-" + std::to_string(r + 1);
+      n.id = std::string{server}.substr(0, std::string{server}.find('-')) + "-"
+             + std::to_string(r + 1);
       n.server = server;
       n.k = draw_knobs(node_rng, o_, false);
       nodes_.push_back(std::move(n));
@@ -131,14 +131,14 @@ std::vector<std::string> campaign::own_files() const {
 // --------------------------------------------------------------------
 
 std::vector<std::string> campaign::node_args(const node_proc& n) const {
-  std::vector<std::string> args{
-      "--node-id=" + n.id,
-      "--redis=" + url_,
-      "--lease=1s",
-      "--heartbeat-interval=200ms",
-      "--connection-timeout=1s",
-      "--retention=" + std::to_string(o_.retention.count()) + "s",
-      "--admin=off"};
+  std::vector<std::string> args{"--node-id=" + n.id,
+                                "--redis=" + url_,
+                                "--lease=1s",
+                                "--heartbeat-interval=200ms",
+                                "--connection-timeout=1s",
+                                "--retention="
+                                  + std::to_string(o_.retention.count()) + "s",
+                                "--admin=off"};
   std::ostringstream rates;
   rates.precision(4);
   if (n.coordinator) {
@@ -149,8 +149,8 @@ std::vector<std::string> campaign::node_args(const node_proc& n) const {
       rates.str("");
       rates << n.k.delay;
       args.push_back("--chaos-delay-rate=" + rates.str());
-      args.push_back(
-          "--chaos-max-delay=" + std::to_string(o_.max_delay.count()) + "ms");
+      args.push_back("--chaos-max-delay=" + std::to_string(o_.max_delay.count())
+                     + "ms");
       args.push_back("--chaos-seed=" + std::to_string(n.k.seed));
     }
   } else {
@@ -168,8 +168,10 @@ std::vector<std::string> campaign::node_args(const node_proc& n) const {
 
 void campaign::spawn(node_proc& n) {
   ++n.incarnation;
-  n.proc = std::make_unique<saga::test::child_process>(
-      o_.saga_node, node_args(n), o_.logs + "/" + n.id + ".log");
+  n.proc = std::make_unique<saga::test::child_process>(o_.saga_node,
+                                                       node_args(n),
+                                                       o_.logs + "/" + n.id
+                                                         + ".log");
   n.st = node_proc::state::starting;
   n.started_at = steady::now();
   n.respawn_at = steady::time_point::max();
@@ -177,8 +179,8 @@ void campaign::spawn(node_proc& n) {
 
 bool campaign::poll_nodes() {
   for (auto& n : nodes_) {
-    if (n.coordinator && n.st == node_proc::state::up &&
-        gateways_.is_lost(n.id) && steady::now() >= n.reconnect_at) {
+    if (n.coordinator && n.st == node_proc::state::up && gateways_.is_lost(n.id)
+        && steady::now() >= n.reconnect_at) {
       // It dropped our connection (paused past the connection timeout):
       // connect again.
       auto gw = sys_->middleman().remote_actor<saga::gateway_actor>("127.0.0.1",
@@ -205,7 +207,7 @@ bool campaign::poll_starting(node_proc& n) {
   }
   if (auto line = n.proc->wait_for_line("ready port=", 0ms)) {
     n.port = static_cast<uint16_t>(
-        std::stoul(line->substr(line->find("port=") + 5)));
+      std::stoul(line->substr(line->find("port=") + 5)));
     if (n.coordinator) {
       auto gw = sys_->middleman().remote_actor<saga::gateway_actor>("127.0.0.1",
                                                                     n.port);
@@ -291,32 +293,32 @@ void campaign::begin(const fault& f) {
   }
   ++counts_.injected[static_cast<size_t>(f.kind)];
   switch (f.kind) {
-  case fault_kind::participant_kill:
-  case fault_kind::coordinator_kill:
-  case fault_kind::participant_restart: {
-    bool graceful = f.kind == fault_kind::participant_restart;
-    std::cout << line.str() << "!! " << n.id << ": "
-              << (graceful ? "SIGTERM, restarted at once"
-                           : "SIGKILL, restarted in " +
-                                 std::to_string(f.length.count()) + " ms")
-              << std::endl;
-    if (n.coordinator)
-      gateways_.set(n.id, saga::gateway_actor{});
-    n.proc->signal(graceful ? SIGTERM : SIGKILL);
-    if (!n.proc->wait_exit(20s)) {
-      n.proc->signal(SIGKILL);
-      n.proc->wait_exit(10s);
+    case fault_kind::participant_kill:
+    case fault_kind::coordinator_kill:
+    case fault_kind::participant_restart: {
+      bool graceful = f.kind == fault_kind::participant_restart;
+      std::cout << line.str() << "!! " << n.id << ": "
+                << (graceful ? "SIGTERM, restarted at once"
+                             : "SIGKILL, restarted in "
+                                 + std::to_string(f.length.count()) + " ms")
+                << std::endl;
+      if (n.coordinator)
+        gateways_.set(n.id, saga::gateway_actor{});
+      n.proc->signal(graceful ? SIGTERM : SIGKILL);
+      if (!n.proc->wait_exit(20s)) {
+        n.proc->signal(SIGKILL);
+        n.proc->wait_exit(10s);
+      }
+      n.logged += tally_log(n);
+      n.proc.reset();
+      n.st = node_proc::state::down;
+      break;
     }
-    n.logged += tally_log(n);
-    n.proc.reset();
-    n.st = node_proc::state::down;
-    break;
-  }
-  default:
-    std::cout << line.str() << "!! " << n.id << ": SIGSTOP for "
-              << f.length.count() << " ms" << std::endl;
-    n.proc->signal(SIGSTOP);
-    n.st = node_proc::state::paused;
+    default:
+      std::cout << line.str() << "!! " << n.id << ": SIGSTOP for "
+                << f.length.count() << " ms" << std::endl;
+      n.proc->signal(SIGSTOP);
+      n.st = node_proc::state::paused;
   }
 }
 
@@ -352,8 +354,8 @@ void campaign::drain() {
       in_flight = book_.in_flight;
     }
     auto p = watcher_->status();
-    if (in_flight == 0 && p.open == 0 && p.unverified == 0 &&
-        wall_ms() - p.last_discovery_ms > 3'000)
+    if (in_flight == 0 && p.open == 0 && p.unverified == 0
+        && wall_ms() - p.last_discovery_ms > 3'000)
       return;
     std::this_thread::sleep_for(200ms);
   }
@@ -416,9 +418,10 @@ bool campaign::inject_faults(steady::time_point stop_at) {
     actions.push_back({schedule_[i].at, i, true});
     actions.push_back({schedule_[i].at + schedule_[i].length, i, false});
   }
-  std::stable_sort(
-      actions.begin(), actions.end(),
-      [](const action& a, const action& b) { return a.at < b.at; });
+  std::stable_sort(actions.begin(), actions.end(),
+                   [](const action& a, const action& b) {
+                     return a.at < b.at;
+                   });
   std::vector<bool> begun(schedule_.size(), false);
   auto quiet_at = t0_ + (o_.duration - o_.quiet);
   size_t next = 0;
@@ -427,8 +430,8 @@ bool campaign::inject_faults(steady::time_point stop_at) {
   while (steady::now() < stop_at && ok) {
     ok = poll_nodes();
     auto now = steady::now();
-    while (next < actions.size() && t0_ + actions[next].at <= now &&
-           now < quiet_at) {
+    while (next < actions.size() && t0_ + actions[next].at <= now
+           && now < quiet_at) {
       auto& a = actions[next++];
       if (a.begin) {
         begin(schedule_[a.fault]);
@@ -443,9 +446,9 @@ bool campaign::inject_faults(steady::time_point stop_at) {
         if (!actions[next].begin && begun[actions[next].fault])
           end(schedule_[actions[next].fault]);
       std::cout
-          << "["
-          << std::chrono::duration_cast<std::chrono::seconds>(now - t0_).count()
-          << " s] quiet: no more faults" << std::endl;
+        << "["
+        << std::chrono::duration_cast<std::chrono::seconds>(now - t0_).count()
+        << " s] quiet: no more faults" << std::endl;
     }
     print_progress(now);
     std::this_thread::sleep_for(10ms);
@@ -464,10 +467,10 @@ void campaign::print_progress(steady::time_point now) {
     sent = book_.requests.size();
   }
   std::cout
-      << "["
-      << std::chrono::duration_cast<std::chrono::seconds>(now - t0_).count()
-      << " s] " << sent << " sagas started, " << p.discovered << " in Redis, "
-      << p.open << " running, " << v_->total() << " violations" << std::endl;
+    << "["
+    << std::chrono::duration_cast<std::chrono::seconds>(now - t0_).count()
+    << " s] " << sent << " sagas started, " << p.discovered << " in Redis, "
+    << p.open << " running, " << v_->total() << " violations" << std::endl;
 }
 
 // -- the report

@@ -30,7 +30,8 @@ namespace chaos {
 
 class campaign {
 public:
-  explicit campaign(options o) : o_(std::move(o)), rng_(o_.seed) {}
+  explicit campaign(options o) : o_(std::move(o)), rng_(o_.seed) {
+  }
 
   /// Runs the campaign; returns the exit status: 0 when every invariant
   /// holds, 1 on a violation, 2 when the cluster could not be run.
@@ -73,8 +74,8 @@ private:
   /// The files the campaign writes into the logs folder.
   std::vector<std::string> own_files() const;
   std::string repro() const {
-    return "scripts/chaos.sh --seed " + std::to_string(o_.seed) +
-           " --duration " + show_duration(o_.duration);
+    return "scripts/chaos.sh --seed " + std::to_string(o_.seed) + " --duration "
+           + show_duration(o_.duration);
   }
 
   options o_;

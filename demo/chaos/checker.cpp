@@ -44,8 +44,8 @@ bool starts(const std::string& k, const char* p) {
 }
 
 bool ends(const std::string& k, const std::string& s) {
-  return k.size() >= s.size() &&
-         k.compare(k.size() - s.size(), s.size(), s) == 0;
+  return k.size() >= s.size()
+         && k.compare(k.size() - s.size(), s.size(), s) == 0;
 }
 
 /// The checks after the run, over what they borrow.
@@ -54,7 +54,8 @@ public:
   final_checker(const options& o, const std::map<std::string, saga_info>& sagas,
                 const std::vector<node_proc>& nodes, client_book& book,
                 const std::string& url, violations& v)
-      : o_(o), sagas_(sagas), nodes_(nodes), book_(book), rc_(url), v_(v) {}
+    : o_(o), sagas_(sagas), nodes_(nodes), book_(book), rc_(url), v_(v) {
+  }
 
   final_figures run() {
     f_.sagas = sagas_.size();
@@ -88,13 +89,13 @@ private:
           auto it = sagas_.find(id);
           v_.add(it != sagas_.end() && it->second.ended ? "retention"
                                                         : "terminal",
-                 "saga:unfinished:{" + n.id + "} still lists saga " + id +
-                     (it != sagas_.end() && it->second.ended
-                          ? ", which ended " +
-                                std::to_string((wall_ms() - it->second.end_ms) /
-                                               1000) +
-                                " s ago"
-                          : ""));
+                 "saga:unfinished:{" + n.id + "} still lists saga " + id
+                   + (it != sagas_.end() && it->second.ended
+                        ? ", which ended "
+                            + std::to_string((wall_ms() - it->second.end_ms)
+                                             / 1000)
+                            + " s ago"
+                        : ""));
         }
     }
   }
@@ -115,8 +116,8 @@ private:
     }
     for (auto& [tag, ids] : by_tag)
       if (asked.count(tag) == 0)
-        v_.add("replay", "saga " + ids.front() + " carries request tag '" +
-                             tag + "', which the client never sent");
+        v_.add("replay", "saga " + ids.front() + " carries request tag '" + tag
+                           + "', which the client never sent");
   }
 
   /// Checks the answer to request `r` against the sagas of its tag.
@@ -125,18 +126,18 @@ private:
                 const std::map<std::string, std::vector<std::string>>& by_tag) {
     auto found = by_tag.find(r.tag);
     if (found != by_tag.end() && found->second.size() > 1)
-      v_.add("replay", "request " + r.tag + " started " +
-                           std::to_string(found->second.size()) + " sagas");
+      v_.add("replay", "request " + r.tag + " started "
+                         + std::to_string(found->second.size()) + " sagas");
     if (!r.answered) {
       ++f_.unanswered;
     } else if (!r.result.saga_id.empty() && saga::is_terminal(r.result.state)) {
       ++f_.answered;
       auto it = sagas_.find(r.result.saga_id);
       if (it == sagas_.end()) {
-        v_.add("replay", "the client got " +
-                             std::string{saga::to_string(r.result.state)} +
-                             " for saga " + r.result.saga_id +
-                             ", which Redis never held");
+        v_.add("replay", "the client got "
+                           + std::string{saga::to_string(r.result.state)}
+                           + " for saga " + r.result.saga_id
+                           + ", which Redis never held");
         return;
       }
       auto& s = it->second;
@@ -149,20 +150,20 @@ private:
       auto live_compensated = r.result.compensated_steps;
       std::sort(live_completed.begin(), live_completed.end());
       std::sort(completed.begin(), completed.end());
-      if (s.tag != r.tag || s.status != r.result.state ||
-          (s.status == saga::saga_status::completed &&
-           live_completed != completed) ||
-          (s.status == saga::saga_status::compensated &&
-           live_compensated != s.compensated_order))
+      if (s.tag != r.tag || s.status != r.result.state
+          || (s.status == saga::saga_status::completed
+              && live_completed != completed)
+          || (s.status == saga::saga_status::compensated
+              && live_compensated != s.compensated_order))
         v_.add("replay",
-               "saga " + s.id + ": the client's result (" +
-                   std::string{saga::to_string(r.result.state)} +
-                   (r.result.success ? ", success" : ", no success") +
-                   (r.result.error ? ", error " + saga::describe(r.result.error)
-                                   : std::string{}) +
-                   ", request " + r.tag + ") differs from its journal (" +
-                   std::string{saga::to_string(s.status)} + ", request " +
-                   s.tag + ")");
+               "saga " + s.id + ": the client's result ("
+                 + std::string{saga::to_string(r.result.state)}
+                 + (r.result.success ? ", success" : ", no success")
+                 + (r.result.error ? ", error " + saga::describe(r.result.error)
+                                   : std::string{})
+                 + ", request " + r.tag + ") differs from its journal ("
+                 + std::string{saga::to_string(s.status)} + ", request " + s.tag
+                 + ")");
     } else {
       ++f_.answer_errors;
       if (found == by_tag.end())
@@ -221,30 +222,30 @@ private:
         f_.executes += static_cast<size_t>(std::max<int64_t>(0, xs));
         f_.compensations += static_cast<size_t>(std::max<int64_t>(0, cs));
         if (xs > 1 || cs > 1 || xs < 0 || cs < 0 || cs > xs) {
-          v_.add("applied-once", "saga " + id + " step '" + x.name +
-                                     "': its effect was applied " +
-                                     std::to_string(xs) +
-                                     " times and its compensation's " +
-                                     std::to_string(cs) + " times");
+          v_.add("applied-once", "saga " + id + " step '" + x.name
+                                   + "': its effect was applied "
+                                   + std::to_string(xs)
+                                   + " times and its compensation's "
+                                   + std::to_string(cs) + " times");
           continue;
         }
         auto net = xs - cs;
         if (x.expected >= 0 && net != x.expected)
-          v_.add("replay", "saga " + id + " (" +
-                               std::string{saga::to_string(s.status)} +
-                               ") step '" + x.name + "' is " +
-                               std::string{saga::to_string(x.status)} +
-                               " in its journal, but its effect " +
-                               (net ? "stands" : "does not stand") +
-                               " at the participant");
+          v_.add("replay", "saga " + id + " ("
+                             + std::string{saga::to_string(s.status)}
+                             + ") step '" + x.name + "' is "
+                             + std::string{saga::to_string(x.status)}
+                             + " in its journal, but its effect "
+                             + (net ? "stands" : "does not stand")
+                             + " at the participant");
         if (net == 1)
           effect_of(id, x, want_balance, want_items, want_purchases);
       }
     }
     for (auto& [field, n] : applied)
       if (counted.count(field) == 0)
-        v_.add("applied-once", "an effect was applied for '" + field +
-                                   "', a step of no saga the checker knows");
+        v_.add("applied-once", "an effect was applied for '" + field
+                                 + "', a step of no saga the checker knows");
   }
 
   /// Checks every balance, item count or purchase record `have` exactly.
@@ -259,9 +260,9 @@ private:
       auto w = want.count(k) ? want.at(k) : 0;
       auto h = have.count(k) ? std::stoll(have.at(k)) : 0;
       if (w != h)
-        v_.add("conservation", std::string{what} + " '" + k + "' is " +
-                                   std::to_string(h) + "; the journals imply " +
-                                   std::to_string(w));
+        v_.add("conservation", std::string{what} + " '" + k + "' is "
+                                 + std::to_string(h) + "; the journals imply "
+                                 + std::to_string(w));
     }
   }
 
@@ -277,14 +278,14 @@ private:
     f_.bought = static_cast<int64_t>(purchases.size());
     if (f_.money_after != f_.money_before - f_.spent)
       v_.add("conservation",
-             "money: " + std::to_string(f_.money_after) + " after, but " +
-                 std::to_string(f_.money_before) + " before less " +
-                 std::to_string(f_.spent) + " logged as spent");
+             "money: " + std::to_string(f_.money_after) + " after, but "
+               + std::to_string(f_.money_before) + " before less "
+               + std::to_string(f_.spent) + " logged as spent");
     if (f_.items_after != f_.items_before + f_.bought)
       v_.add("conservation",
-             "items: " + std::to_string(f_.items_after) + " after, but " +
-                 std::to_string(f_.items_before) + " before plus " +
-                 std::to_string(f_.bought) + " logged as bought");
+             "items: " + std::to_string(f_.items_after) + " after, but "
+               + std::to_string(f_.items_before) + " before plus "
+               + std::to_string(f_.bought) + " logged as bought");
   }
 
   /// retention: every key of the store is one the layout names, and no
@@ -301,11 +302,11 @@ private:
         check_saga_key(k);
         continue;
       }
-      bool known = k == "saga:counts" || k == saga::redis_seen_key() ||
-                   k == "saga:epochs" || k == "saga:nodes" ||
-                   starts(k, "saga:unfinished:{") ||
-                   starts(k, "saga:ended:{") || starts(k, "saga:lease:{") ||
-                   starts(k, "saga:node:{") || starts(k, "game:{");
+      bool known = k == "saga:counts" || k == saga::redis_seen_key()
+                   || k == "saga:epochs" || k == "saga:nodes"
+                   || starts(k, "saga:unfinished:{")
+                   || starts(k, "saga:ended:{") || starts(k, "saga:lease:{")
+                   || starts(k, "saga:node:{") || starts(k, "game:{");
       if (!known)
         v_.add("retention", "unknown key " + k);
     }
@@ -325,8 +326,8 @@ private:
     if (ttl && ttl->integer == -1)
       v_.add("retention", k + " has no expiry");
     else if (ttl && ttl->integer > o_.retention.count() * 1000)
-      v_.add("retention", k + " expires in " + std::to_string(ttl->integer) +
-                              " ms, beyond the retention");
+      v_.add("retention", k + " expires in " + std::to_string(ttl->integer)
+                            + " ms, beyond the retention");
     if (sagas_.count(id) == 0 && ttl && ttl->integer != -2) {
       // An owner without any history: an adopter planted it on a saga
       // its node listed but died (or was replaced) before writing, to
@@ -337,7 +338,8 @@ private:
         ++f_.planted_owners;
         return;
       }
-      v_.add("retention", k + " belongs to no saga the checker found "
+      v_.add("retention", k
+                            + " belongs to no saga the checker found "
                               "(its history is gone)");
     }
   }

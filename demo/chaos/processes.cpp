@@ -16,12 +16,12 @@ bool redis_process::start() {
     if (fresh)
       port_ = saga::test::free_loopback_port();
     proc_ = std::make_unique<saga::test::child_process>(
-        exe_,
-        std::vector<std::string>{"--port", std::to_string(port_), "--bind",
-                                 "127.0.0.1", "--save", "", "--appendonly",
-                                 "yes", "--appendfsync", "always", "--dir",
-                                 dir_, "--daemonize", "no"},
-        log_);
+      exe_,
+      std::vector<std::string>{"--port", std::to_string(port_), "--bind",
+                               "127.0.0.1", "--save", "", "--appendonly", "yes",
+                               "--appendfsync", "always", "--dir", dir_,
+                               "--daemonize", "no"},
+      log_);
     if (ready(30s))
       return true;
     proc_->signal(SIGKILL);
@@ -75,8 +75,8 @@ namespace {
 uint64_t number_after(const std::string& line, const std::string& key) {
   auto p = line.find(key);
   return p == std::string::npos
-             ? 0
-             : std::strtoull(line.c_str() + p + key.size(), nullptr, 10);
+           ? 0
+           : std::strtoull(line.c_str() + p + key.size(), nullptr, 10);
 }
 
 } // namespace
@@ -89,8 +89,8 @@ log_tally tally_log(const node_proc& n) {
     if (line.find(" chaos duplicated=") != std::string::npos) {
       t.duplicated = number_after(line, "duplicated="); // a running total
       t.delayed = number_after(line, "delayed=");
-    } else if (line.find(" sagas of its earlier incarnations") !=
-               std::string::npos) {
+    } else if (line.find(" sagas of its earlier incarnations")
+               != std::string::npos) {
       t.recovered += number_after(line, " resumed ");
     } else if (line.find(" sagas of node ") != std::string::npos) {
       t.adopted += number_after(line, " resumed ");

@@ -23,7 +23,8 @@ namespace chaos {
 class redis_process {
 public:
   redis_process(std::string exe, std::string dir, std::string log)
-      : exe_(std::move(exe)), dir_(std::move(dir)), log_(std::move(log)) {}
+    : exe_(std::move(exe)), dir_(std::move(dir)), log_(std::move(log)) {
+  }
 
   /// Starts it (on a free port the first time, then on the same one) and
   /// returns whether it answers within 30 s; tries 5 times.

@@ -22,12 +22,12 @@ std::string entry_field(const redisReply* fields, const char* name) {
 }
 
 bool terminal_type(const std::string& t) {
-  return t == "saga_completed" || t == "saga_compensated" ||
-         t == "saga_failed" || t == "saga_parked";
+  return t == "saga_completed" || t == "saga_compensated" || t == "saga_failed"
+         || t == "saga_parked";
 }
 
 redis_client::redis_client(const std::string& url)
-    : link_(*saga::parse_redis_url(url), 2s) {
+  : link_(*saga::parse_redis_url(url), 2s) {
   // nop
 }
 

@@ -7,22 +7,22 @@ namespace chaos {
 
 const char* fault_label(fault_kind k) {
   switch (k) {
-  case fault_kind::participant_kill:
-    return "participant node SIGKILL, restarted after 0.2-3 s";
-  case fault_kind::participant_pause_short:
-    return "participant node SIGSTOP 0.1-0.7 s (< lease)";
-  case fault_kind::participant_pause_long:
-    return "participant node SIGSTOP 1.5-5 s (> lease)";
-  case fault_kind::participant_restart:
-    return "participant node SIGTERM, restarted (new rates)";
-  case fault_kind::coordinator_kill:
-    return "coordinator SIGKILL, restarted after 0.1-3 s";
-  case fault_kind::coordinator_pause_short:
-    return "coordinator SIGSTOP 0.1-0.7 s (< lease)";
-  case fault_kind::coordinator_pause_long:
-    return "coordinator SIGSTOP 1.5-5 s (> lease)";
-  case fault_kind::redis_restart:
-    return "redis-server SIGKILL, restarted from its AOF";
+    case fault_kind::participant_kill:
+      return "participant node SIGKILL, restarted after 0.2-3 s";
+    case fault_kind::participant_pause_short:
+      return "participant node SIGSTOP 0.1-0.7 s (< lease)";
+    case fault_kind::participant_pause_long:
+      return "participant node SIGSTOP 1.5-5 s (> lease)";
+    case fault_kind::participant_restart:
+      return "participant node SIGTERM, restarted (new rates)";
+    case fault_kind::coordinator_kill:
+      return "coordinator SIGKILL, restarted after 0.1-3 s";
+    case fault_kind::coordinator_pause_short:
+      return "coordinator SIGSTOP 0.1-0.7 s (< lease)";
+    case fault_kind::coordinator_pause_long:
+      return "coordinator SIGSTOP 1.5-5 s (> lease)";
+    case fault_kind::redis_restart:
+      return "redis-server SIGKILL, restarted from its AOF";
   }
   return "?";
 }
@@ -50,9 +50,9 @@ namespace {
 
 /// Returns whether faults of kind `k` hit a coordinator.
 bool hits_coordinator(fault_kind k) {
-  return k == fault_kind::coordinator_kill ||
-         k == fault_kind::coordinator_pause_short ||
-         k == fault_kind::coordinator_pause_long;
+  return k == fault_kind::coordinator_kill
+         || k == fault_kind::coordinator_pause_short
+         || k == fault_kind::coordinator_pause_long;
 }
 
 /// Draws how long fault `f` lasts and the knobs of the incarnation that
@@ -61,30 +61,28 @@ void draw_length(std::mt19937_64& rng, const options& o, fault& f) {
   // Stateless (generate_canonical): a fresh one draws as the caller's would.
   std::uniform_real_distribution<double> unit{0, 1};
   auto uniform_ms = [&](int64_t lo, int64_t hi) {
-    return ms{lo +
-              static_cast<int64_t>(unit(rng) * static_cast<double>(hi - lo))};
+    return ms{lo
+              + static_cast<int64_t>(unit(rng) * static_cast<double>(hi - lo))};
   };
   switch (f.kind) {
-  case fault_kind::participant_kill:
-  case fault_kind::coordinator_kill:
-    f.length = f.kind == fault_kind::participant_kill ? uniform_ms(200, 3000)
-                                                      : uniform_ms(100, 3000);
-    f.next = draw_knobs(rng, o, hits_coordinator(f.kind));
-    break;
-  case fault_kind::participant_pause_short:
-  case fault_kind::coordinator_pause_short:
-    f.length = uniform_ms(100, 700);
-    break;
-  case fault_kind::participant_pause_long:
-  case fault_kind::coordinator_pause_long:
-    f.length = uniform_ms(1500, 5000);
-    break;
-  case fault_kind::participant_restart:
-    f.next = draw_knobs(rng, o, false);
-    break;
-  case fault_kind::redis_restart:
-    f.length = uniform_ms(200, 2000);
-    break;
+    case fault_kind::participant_kill:
+    case fault_kind::coordinator_kill:
+      f.length = f.kind == fault_kind::participant_kill ? uniform_ms(200, 3000)
+                                                        : uniform_ms(100, 3000);
+      f.next = draw_knobs(rng, o, hits_coordinator(f.kind));
+      break;
+    case fault_kind::participant_pause_short:
+    case fault_kind::coordinator_pause_short:
+      f.length = uniform_ms(100, 700);
+      break;
+    case fault_kind::participant_pause_long:
+    case fault_kind::coordinator_pause_long:
+      f.length = uniform_ms(1500, 5000);
+      break;
+    case fault_kind::participant_restart:
+      f.next = draw_knobs(rng, o, false);
+      break;
+    case fault_kind::redis_restart: f.length = uniform_ms(200, 2000); break;
   }
 }
 
@@ -98,14 +96,14 @@ std::optional<size_t> pick_target(const fault& f, double pick,
     return nodes.size();
   std::vector<size_t> free;
   for (size_t i = 0; i < nodes.size(); ++i)
-    if (nodes[i].coordinator == hits_coordinator(f.kind) &&
-        busy_until[i] <= f.at)
+    if (nodes[i].coordinator == hits_coordinator(f.kind)
+        && busy_until[i] <= f.at)
       free.push_back(i);
   if (free.empty())
     return std::nullopt;
-  return free[std::min(
-      free.size() - 1,
-      static_cast<size_t>(pick * static_cast<double>(free.size())))];
+  return free[std::min(free.size() - 1,
+                       static_cast<size_t>(
+                         pick * static_cast<double>(free.size())))];
 }
 
 } // namespace
@@ -115,7 +113,7 @@ std::vector<fault> make_schedule(std::mt19937_64& rng, const options& o,
   std::vector<fault> result;
   std::uniform_real_distribution<double> unit{0, 1};
   std::exponential_distribution<double> gap{
-      1.0 / static_cast<double>(o.fault_interval.count())};
+    1.0 / static_cast<double>(o.fault_interval.count())};
   const double weights[fault_kinds] = {3, 2, 2, 1, 2, 1, 2, 1.5};
   std::discrete_distribution<int> kind{std::begin(weights), std::end(weights)};
   auto end = o.duration - o.quiet;

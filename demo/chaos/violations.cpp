@@ -52,9 +52,9 @@ std::string violations::kind_of(const std::string& what) {
   while (in >> word)
     shape += (std::any_of(word.begin(), word.end(),
                           [](char c) { return std::isdigit(c); })
-                  ? "#"
-                  : word) +
-             " ";
+                ? "#"
+                : word)
+             + " ";
   return shape;
 }
 

@@ -19,7 +19,8 @@ namespace chaos {
 class violations {
 public:
   violations(uint64_t seed, std::string duration)
-      : seed_(seed), duration_(std::move(duration)) {}
+    : seed_(seed), duration_(std::move(duration)) {
+  }
 
   /// Records a violation of `invariant`; prints the first three of a kind
   /// at once, with the command that reproduces the campaign.

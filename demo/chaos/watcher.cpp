@@ -14,8 +14,13 @@ namespace chaos {
 
 watcher::watcher(const options& o, std::string url, violations& v,
                  uint64_t seed)
-    : opts_(o), url_(url), redis_(url),
-      catalog_(*saga::parse_redis_url(url), 2s), v_(v), rng_(seed) {}
+  : opts_(o),
+    url_(url),
+    redis_(url),
+    catalog_(*saga::parse_redis_url(url), 2s),
+    v_(v),
+    rng_(seed) {
+}
 
 void watcher::start() {
   thread_ = std::thread{[this] { loop(); }};
@@ -29,8 +34,8 @@ void watcher::stop() {
 
 void watcher::hold_index_check(int64_t until_ms) {
   auto cur = index_check_after_ms.load();
-  while (cur < until_ms &&
-         !index_check_after_ms.compare_exchange_weak(cur, until_ms)) {
+  while (cur < until_ms
+         && !index_check_after_ms.compare_exchange_weak(cur, until_ms)) {
   }
 }
 
@@ -60,21 +65,21 @@ void watcher::check_ended_indexes() {
   auto cutoff = now - opts_.retention.count() * 1000 - slack_ms;
   for (auto state : {"completed", "compensated", "failed"}) {
     auto r = redis_.run(
-        {"ZRANGE", saga::redis_ended_key(state), "0", "0", "WITHSCORES"});
+      {"ZRANGE", saga::redis_ended_key(state), "0", "0", "WITHSCORES"});
     if (!r || r->type != REDIS_REPLY_ARRAY)
       return;
     ++figs_.ended_index_checks;
     if (r->elements < 2)
       continue;
     auto score = std::stoll(str(r->element[1]));
-    figs_.max_ended_age_ms =
-        std::max<int64_t>(figs_.max_ended_age_ms, now - score);
+    figs_.max_ended_age_ms = std::max<int64_t>(figs_.max_ended_age_ms,
+                                               now - score);
     if (score < cutoff)
-      v_.add("retention",
-             std::string{"saga:ended:{"} + state + "} still lists " +
-                 str(r->element[0]) + ", which ended " +
-                 std::to_string((now - score) / 1000) + " s ago (retention " +
-                 std::to_string(opts_.retention.count()) + " s)");
+      v_.add("retention", std::string{"saga:ended:{"} + state + "} still lists "
+                            + str(r->element[0]) + ", which ended "
+                            + std::to_string((now - score) / 1000)
+                            + " s ago (retention "
+                            + std::to_string(opts_.retention.count()) + " s)");
   }
   // The markers of counted sagas that ended (score: the end time) go
   // with the ended indexes; open ones (score 0) stay.
@@ -84,9 +89,9 @@ void watcher::check_ended_indexes() {
     return;
   auto oldest = std::stoll(str(m->element[1]));
   if (oldest < cutoff)
-    v_.add("retention", saga::redis_seen_key() + " still marks " +
-                            str(m->element[0]) + ", which ended " +
-                            std::to_string((now - oldest) / 1000) + " s ago");
+    v_.add("retention", saga::redis_seen_key() + " still marks "
+                          + str(m->element[0]) + ", which ended "
+                          + std::to_string((now - oldest) / 1000) + " s ago");
 }
 
 void watcher::loop() {
@@ -130,7 +135,7 @@ void watcher::poll_open() {
   std::vector<std::vector<std::string>> cmds;
   for (auto& id : ids)
     cmds.push_back(
-        {"XREVRANGE", saga::redis_events_key(id), "+", "-", "COUNT", "1"});
+      {"XREVRANGE", saga::redis_events_key(id), "+", "-", "COUNT", "1"});
   auto replies = redis_.pipeline(cmds);
   if (replies.size() != ids.size())
     return;
@@ -139,8 +144,8 @@ void watcher::poll_open() {
     auto& s = sagas_[ids[i]];
     auto* r = replies[i].get();
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-      v_.add("retention", "the history of saga " + s.id +
-                              " expired before the checker saw it end");
+      v_.add("retention", "the history of saga " + s.id
+                            + " expired before the checker saw it end");
       s.ended = s.verified = true;
       continue;
     }
@@ -160,8 +165,8 @@ void watcher::verify_due(bool final_pass) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     for (auto& [id, s] : sagas_)
-      if (s.ended && !s.verified &&
-          (final_pass || s.verify_at <= steady::now()))
+      if (s.ended && !s.verified
+          && (final_pass || s.verify_at <= steady::now()))
         due.push_back(id);
   }
   for (auto& id : due) {
@@ -173,8 +178,8 @@ void watcher::verify_due(bool final_pass) {
     auto done = verify(copy);
     ++copy.verify_tries;
     if (!done && copy.verify_tries >= 20) {
-      v_.add("replay", "saga " + id +
-                           " could not be read back from Redis "
+      v_.add("replay", "saga " + id
+                         + " could not be read back from Redis "
                            "20 times");
       done = true;
     }
@@ -201,8 +206,8 @@ bool watcher::verify(saga_info& s) {
   auto now = wall_ms();
   auto events = saga::parse_events(*replies[0], id);
   if (!events) {
-    v_.add("replay", "the history of saga " + id +
-                         " does not parse: " + saga::describe(events.error()));
+    v_.add("replay", "the history of saga " + id
+                       + " does not parse: " + saga::describe(events.error()));
     return true;
   }
   if (events->empty()) {
@@ -212,13 +217,13 @@ bool watcher::verify(saga_info& s) {
   }
   auto st = saga::replay(id, *events);
   if (!st) {
-    v_.add("replay", "the history of saga " + id +
-                         " does not replay: " + saga::describe(st.error()));
+    v_.add("replay", "the history of saga " + id
+                       + " does not replay: " + saga::describe(st.error()));
     return true;
   }
   if (!saga::is_terminal(st->status)) {
-    v_.add("terminal", "saga " + id + " went on after its terminal event (" +
-                           std::string{saga::to_string(st->status)} + ")");
+    v_.add("terminal", "saga " + id + " went on after its terminal event ("
+                         + std::string{saga::to_string(st->status)} + ")");
     return true;
   }
   record_steps(s, *st);
@@ -228,8 +233,8 @@ bool watcher::verify(saga_info& s) {
   if (!shown)
     return false;
   ++figs_.replayed;
-  figs_.max_saga_ms =
-      std::max<int64_t>(figs_.max_saga_ms, st->ended_at_ms - st->started_at_ms);
+  figs_.max_saga_ms = std::max<int64_t>(figs_.max_saga_ms,
+                                        st->ended_at_ms - st->started_at_ms);
   count_faults(*events);
   if (auto diff = compare_with_catalog(*st, *shown); !diff.empty())
     v_.add("replay",
@@ -237,8 +242,8 @@ bool watcher::verify(saga_info& s) {
   else
     ++figs_.catalog_equal;
   std::uniform_real_distribution<double> unit{0, 1};
-  if (unit(rng_) < opts_.sagactl_sample ||
-      st->status == saga::saga_status::failed || figs_.sagactl_runs < 3)
+  if (unit(rng_) < opts_.sagactl_sample
+      || st->status == saga::saga_status::failed || figs_.sagactl_runs < 3)
     run_sagactl(id, *shown);
   check_barrier(s, *replies[1]);
   const std::string keys[] = {events_key, owner_key, barrier_key};
@@ -264,9 +269,9 @@ void watcher::record_steps(saga_info& s, const saga::saga_state& st) {
       x.status = ss.status;
       if (ss.status == step_status::completed)
         x.expected = 1;
-      else if (ss.status == step_status::compensated ||
-               ss.status == step_status::pending ||
-               (ss.status == step_status::failed && !ss.outcome_unknown))
+      else if (ss.status == step_status::compensated
+               || ss.status == step_status::pending
+               || (ss.status == step_status::failed && !ss.outcome_unknown))
         x.expected = 0;
       else
         x.expected = -1;
@@ -289,12 +294,12 @@ void watcher::record_steps(saga_info& s, const saga::saga_state& st) {
 
 void watcher::count_faults(const std::vector<saga::event>& events) {
   for (const auto& ev : events) {
-    if ((ev.type == saga::event_type::step_attempt_failed ||
-         ev.type == saga::event_type::step_failed) &&
-        ev.error.find("injected failure") != std::string::npos)
+    if ((ev.type == saga::event_type::step_attempt_failed
+         || ev.type == saga::event_type::step_failed)
+        && ev.error.find("injected failure") != std::string::npos)
       ++figs_.injected_failures;
-    if (ev.type == saga::event_type::step_attempt_timed_out ||
-        ev.type == saga::event_type::step_timed_out)
+    if (ev.type == saga::event_type::step_attempt_timed_out
+        || ev.type == saga::event_type::step_timed_out)
       ++figs_.timeouts;
   }
 }
@@ -318,16 +323,16 @@ void watcher::check_barrier(const saga_info& s, const redisReply& records) {
       problem = "completed, but its compensation has a record";
     else if (x.status == step_status::compensated && !done(cf, barrier))
       problem = "compensated, but its compensation has no record";
-    else if (x.status == step_status::pending &&
-             (xf != barrier.end() || cf != barrier.end()))
+    else if (x.status == step_status::pending
+             && (xf != barrier.end() || cf != barrier.end()))
       problem = "never started, but the barrier has records of it";
-    else if (x.status == step_status::failed && x.expected == 0 &&
-             done(xf, barrier))
+    else if (x.status == step_status::failed && x.expected == 0
+             && done(xf, barrier))
       problem = "failed, but its execute has a success record";
     if (!problem.empty())
-      v_.add("replay", "saga " + s.id + " (" + s.definition + ", " +
-                           std::string{saga::to_string(s.status)} + ") step '" +
-                           x.name + "' " + problem);
+      v_.add("replay", "saga " + s.id + " (" + s.definition + ", "
+                         + std::string{saga::to_string(s.status)} + ") step '"
+                         + x.name + "' " + problem);
   }
 }
 
@@ -348,10 +353,10 @@ void watcher::record_expiries(saga_info& s, const std::string (&keys)[3],
     }
     figs_.max_ttl_ms = std::max<int64_t>(figs_.max_ttl_ms, pttl);
     if (pttl > retention_ms)
-      v_.add("retention", keys[k] + " of ended saga " + s.id + " expires in " +
-                              std::to_string(pttl) + " ms, beyond the " +
-                              std::to_string(opts_.retention.count()) +
-                              " s retention");
+      v_.add("retention", keys[k] + " of ended saga " + s.id + " expires in "
+                            + std::to_string(pttl) + " ms, beyond the "
+                            + std::to_string(opts_.retention.count())
+                            + " s retention");
     auto at = now + pttl;
     figs_.max_expiry_lag_ms = std::max<int64_t>(figs_.max_expiry_lag_ms,
                                                 at - s.end_ms - retention_ms);
@@ -380,10 +385,10 @@ std::string watcher::compare_with_catalog(const saga::saga_state& st,
   for (size_t i = 0; i < st.steps.size(); ++i) {
     const auto& s = st.steps[i];
     const auto& x = steps[i];
-    if (x.value("status", "") != saga::to_string(s.status) ||
-        x.value("attempts", 0u) != s.attempts ||
-        x.value("compensation_attempts", 0u) != s.compensation_attempts ||
-        x.value("outcome_unknown", false) != s.outcome_unknown)
+    if (x.value("status", "") != saga::to_string(s.status)
+        || x.value("attempts", 0u) != s.attempts
+        || x.value("compensation_attempts", 0u) != s.compensation_attempts
+        || x.value("outcome_unknown", false) != s.outcome_unknown)
       diff << "step " << i << " " << x.value("status", "") << "/"
            << x.value("attempts", 0u) << "/"
            << x.value("compensation_attempts", 0u) << " vs "
@@ -395,8 +400,8 @@ std::string watcher::compare_with_catalog(const saga::saga_state& st,
 
 void watcher::run_sagactl(const std::string& id, const json& shown) {
   for (int attempt = 0; attempt < 5; ++attempt) {
-    auto cmd = opts_.sagactl + " --redis " + url_ + " --json show " + id +
-               " 2>/dev/null";
+    auto cmd = opts_.sagactl + " --redis " + url_ + " --json show " + id
+               + " 2>/dev/null";
     std::string out;
     if (auto* p = ::popen(cmd.c_str(), "r")) {
       char buf[4096];
@@ -410,14 +415,14 @@ void watcher::run_sagactl(const std::string& id, const json& shown) {
       }
       ++figs_.sagactl_runs;
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        v_.add("replay", "sagactl show " + id + " exited with status " +
-                             std::to_string(status));
+        v_.add("replay", "sagactl show " + id + " exited with status "
+                           + std::to_string(status));
         return;
       }
       auto j = json::parse(out, nullptr, false);
       if (j != shown)
-        v_.add("replay", "sagactl --json show " + id +
-                             " differs from the catalog's view");
+        v_.add("replay", "sagactl --json show " + id
+                           + " differs from the catalog's view");
       return;
     }
   }
@@ -455,10 +460,10 @@ void watcher::check_expiries() {
         ++figs_.expired_on_time;
         continue;
       }
-      v_.add("retention", keys[i].first + " still exists " +
-                              std::to_string(now - keys[i].second) +
-                              " ms after it was due to expire (TTL now " +
-                              std::to_string(replies[i]->integer) + " ms)");
+      v_.add("retention", keys[i].first + " still exists "
+                            + std::to_string(now - keys[i].second)
+                            + " ms after it was due to expire (TTL now "
+                            + std::to_string(replies[i]->integer) + " ms)");
     }
     std::lock_guard<std::mutex> guard{mtx_};
     sagas_[id].expiry_checked = true;

@@ -18,10 +18,10 @@
 
 #include <saga/saga.hpp>
 
+#include "admin/saga_catalog.hpp"
 #include "demo/chaos/options.hpp"
 #include "demo/chaos/redis_client.hpp"
 #include "demo/chaos/violations.hpp"
-#include "admin/saga_catalog.hpp"
 
 namespace chaos {
 
@@ -105,9 +105,13 @@ public:
   progress status();
 
   /// After stop(): the sagas and figures, for the final checks.
-  std::map<std::string, saga_info>& sagas() { return sagas_; }
+  std::map<std::string, saga_info>& sagas() {
+    return sagas_;
+  }
 
-  figures& figs() { return figs_; }
+  figures& figs() {
+    return figs_;
+  }
 
   /// One discovery pass and checks of what is due (also called at the end).
   void pass(bool final_pass);

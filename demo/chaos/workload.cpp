@@ -56,8 +56,8 @@ std::string make_saga(std::mt19937_64& rng, const options& o,
 /// Sends `text` to coordinator `gw`; `done` gets the result or the error.
 /// `lost` tells that the connection to the coordinator is gone.
 void start_saga(
-    caf::actor_system& sys, saga::gateway_actor gw, std::string text,
-    std::function<void(saga::saga_result, std::string, bool lost)> done) {
+  caf::actor_system& sys, saga::gateway_actor gw, std::string text,
+  std::function<void(saga::saga_result, std::string, bool lost)> done) {
   sys.spawn([gw, text, done](caf::event_based_actor* self) {
     self->monitor(gw);
     self->set_down_handler([self, done](caf::down_msg& msg) {
@@ -66,16 +66,16 @@ void start_saga(
       self->quit();
     });
     self->request(gw, caf::infinite, saga::run_atom::value, text)
-        .then(
-            [self, done](saga::saga_result& r) {
-              done(std::move(r), "", false);
-              self->quit();
-            },
-            [self, done](caf::error& err) {
-              done(saga::saga_result{}, saga::describe(err),
-                   err == caf::sec::request_receiver_down);
-              self->quit();
-            });
+      .then(
+        [self, done](saga::saga_result& r) {
+          done(std::move(r), "", false);
+          self->quit();
+        },
+        [self, done](caf::error& err) {
+          done(saga::saga_result{}, saga::describe(err),
+               err == caf::sec::request_receiver_down);
+          self->quit();
+        });
   });
 }
 

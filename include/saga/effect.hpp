@@ -133,16 +133,11 @@ private:
 /// "del"), or "unknown" for a value outside `effect::kind`.
 inline const char* to_string(effect::kind k) noexcept {
   switch (k) {
-    case effect::kind::hset:
-      return "hset";
-    case effect::kind::hsetnx:
-      return "hsetnx";
-    case effect::kind::hdel:
-      return "hdel";
-    case effect::kind::incr_by:
-      return "incr_by";
-    case effect::kind::del:
-      return "del";
+    case effect::kind::hset: return "hset";
+    case effect::kind::hsetnx: return "hsetnx";
+    case effect::kind::hdel: return "hdel";
+    case effect::kind::incr_by: return "incr_by";
+    case effect::kind::del: return "del";
   }
   return "unknown";
 }

@@ -25,8 +25,7 @@ namespace saga {
 /// Everything crosses the wire as text or plain values (no doubles).
 using gateway_actor = caf::typed_actor<
   caf::replies_to<execute_atom, std::string, step_command>::with<step_reply>,
-  caf::replies_to<compensate_atom, std::string, step_command>::with<
-    step_reply>,
+  caf::replies_to<compensate_atom, std::string, step_command>::with<step_reply>,
   caf::replies_to<run_atom, std::string>::with<saga_result>,
   caf::replies_to<info_atom>::with<std::string>>;
 

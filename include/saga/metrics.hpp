@@ -48,7 +48,7 @@ public:
 private:
   std::vector<double> bounds_;
   std::unique_ptr<std::atomic<uint64_t>[]> counts_; // one per bucket, +Inf last
-  std::atomic<uint64_t> sum_micros_{0};              // sum * 1e6, rounded
+  std::atomic<uint64_t> sum_micros_{0};             // sum * 1e6, rounded
 };
 
 /// What the sagas of one definition did. Thread-safe; lives as long as the

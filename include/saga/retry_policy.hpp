@@ -24,7 +24,8 @@ struct retry_policy {
 
   retry_policy(uint32_t attempts, std::chrono::milliseconds initial,
                double mult = 2.0,
-               std::chrono::milliseconds cap = std::chrono::milliseconds{10'000},
+               std::chrono::milliseconds cap
+               = std::chrono::milliseconds{10'000},
                double jit = 0.2)
     : max_attempts(attempts),
       initial_backoff(initial),

@@ -59,8 +59,8 @@ using step_handler
 
 /// An asynchronous step handler: returns at once and answers through the
 /// responder, possibly from another thread.
-using async_step_handler = std::function<void(
-  const step_context&, const json& payload, responder reply)>;
+using async_step_handler = std::function<
+  void(const step_context&, const json& payload, responder reply)>;
 
 namespace detail {
 struct handler_registry;

@@ -20,9 +20,9 @@
 #include "saga/runtime_config.hpp"
 #include "saga/saga_result.hpp"
 #include "saga/status.hpp"
-#include "saga/supervisor.hpp"
 #include "saga/step_context.hpp"
 #include "saga/step_outcome.hpp"
+#include "saga/supervisor.hpp"
 
 // The journal's interface (saga/journal/): what a journal implementation
 // answers, and the journals this library ships (make_journal).

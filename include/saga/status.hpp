@@ -23,7 +23,8 @@ enum class saga_status : uint8_t {
 /// The life cycle of one step of a saga.
 ///
 /// pending -> executing -> completed -> compensating -> compensated
-///                      -> failed   (-> compensating, if its outcome is unknown)
+///                      -> failed   (-> compensating, if its outcome is
+///                      unknown)
 enum class step_status : uint8_t {
   pending,
   executing,

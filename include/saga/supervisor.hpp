@@ -108,8 +108,7 @@ using supervisor_actor = caf::typed_actor<
 /// Returns a new supervisor that starts `children` in order. If one of them
 /// fails to start, it stops the ones before it and exits with
 /// `errc::child_start_failed`.
-supervisor_actor spawn_supervisor(caf::actor_system& sys,
-                                  supervisor_config cfg,
+supervisor_actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg,
                                   std::vector<child_spec> children);
 
 /// Makes an uncaught exception end `self` with `sec::runtime_error` and the

@@ -11,16 +11,15 @@ int main() {
     std::cerr << "consumer: cannot start: " << saga::describe(err) << '\n';
     return 1;
   }
-  rt.participant("greeter")
-    .on(
-      "greet",
-      [](const saga::step_context&, const saga::json& data) {
-        return saga::step_outcome::ok(
-          {{"greeting", "hello " + data.at("name").get<std::string>()}});
-      },
-      [](const saga::step_context&, const saga::json&) {
-        return saga::step_outcome::ok();
-      });
+  rt.participant("greeter").on(
+    "greet",
+    [](const saga::step_context&, const saga::json& data) {
+      return saga::step_outcome::ok(
+        {{"greeting", "hello " + data.at("name").get<std::string>()}});
+    },
+    [](const saga::step_context&, const saga::json&) {
+      return saga::step_outcome::ok();
+    });
   saga::definition d{"consumer"};
   d.step("greet", "greeter", {{"name", "installed caf-saga"}});
   auto r = rt.execute(d).get();

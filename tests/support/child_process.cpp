@@ -198,7 +198,7 @@ child_process::wait_for_line(std::string_view needle,
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock<std::mutex> lock{mtx_};
   size_t i = from;
-  for (bool last_look = false;; ) {
+  for (bool last_look = false;;) {
     for (; i < lines_.size(); ++i)
       if (lines_[i].find(needle) != std::string::npos)
         return lines_[i];
@@ -215,7 +215,7 @@ bool child_process::wait_for_lines(std::string_view needle, size_t n,
   std::unique_lock<std::mutex> lock{mtx_};
   size_t i = 0;
   size_t found = 0;
-  for (bool last_look = false;; ) {
+  for (bool last_look = false;;) {
     for (; i < lines_.size(); ++i)
       if (lines_[i].find(needle) != std::string::npos && ++found >= n)
         return true;
@@ -249,8 +249,7 @@ void child_process::signal(int sig) {
     ::kill(pid_, sig);
 }
 
-std::optional<int>
-child_process::wait_exit(std::chrono::milliseconds timeout) {
+std::optional<int> child_process::wait_exit(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock{mtx_};
   if (!cv_.wait_for(lock, timeout, [this] { return exited_; }))
     return std::nullopt;

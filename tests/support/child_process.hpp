@@ -20,8 +20,8 @@ namespace saga::test {
 
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago (binds to port
 /// 0, reads the port, closes). Throws std::runtime_error if no socket could be
-/// bound. Named apart from `free_port` in tests/support/redis_server.hpp so that both
-/// headers can be used in one test program.
+/// bound. Named apart from `free_port` in tests/support/redis_server.hpp so
+/// that both headers can be used in one test program.
 uint16_t free_loopback_port();
 
 /// A child process whose stdout and stderr (merged) are read line by line by
@@ -105,9 +105,9 @@ private:
 
   // Immutable after construction.
   pid_t pid_ = -1;
-  int out_fd_ = -1;     // read end of the child's stdout+stderr
-  int in_fd_ = -1;      // write end of the child's stdin (never written)
-  int wake_rd_ = -1;    // the destructor wakes the reader through this pipe
+  int out_fd_ = -1;  // read end of the child's stdout+stderr
+  int in_fd_ = -1;   // write end of the child's stdin (never written)
+  int wake_rd_ = -1; // the destructor wakes the reader through this pipe
   int wake_wr_ = -1;
   std::FILE* log_ = nullptr; // used by the reader thread only
 

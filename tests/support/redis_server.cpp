@@ -50,17 +50,11 @@ redis_server::~redis_server() {
 bool redis_server::start() {
   if (running())
     return true;
-  std::vector<std::string> argv{"redis-server",
-                                "--port",
-                                std::to_string(port_),
-                                "--bind",
-                                "127.0.0.1",
-                                "--dir",
-                                dir_,
-                                "--save",
-                                "",
-                                "--logfile",
-                                dir_ + "/redis.log"};
+  std::vector<std::string>
+    argv{"redis-server", "--port",           std::to_string(port_),
+         "--bind",       "127.0.0.1",        "--dir",
+         dir_,           "--save",           "",
+         "--logfile",    dir_ + "/redis.log"};
   argv.insert(argv.end(), args_.begin(), args_.end());
   std::vector<char*> cargv;
   for (auto& a : argv)

@@ -44,10 +44,10 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 ///   with seq 1 records this journal's owner as the saga's owner and adds the
 ///   saga to the owner node's unfinished index; one that ends with a
 ///   terminal event removes it once accepted (soon after the reply: with
-///   the journal's next write, so a request for that saga sees it gone). Any append to a saga owned by someone else
-///   is refused with `errc::fenced` (a paused node that lost its sagas
-///   cannot touch them). The reply is sent only after the events are
-///   durable.
+///   the journal's next write, so a request for that saga sees it gone). Any
+///   append to a saga owned by someone else is refused with `errc::fenced` (a
+///   paused node that lost its sagas cannot touch them). The reply is sent only
+///   after the events are durable.
 /// - read(id) -> the saga's events in order, or `errc::unknown_saga`.
 /// - unfinished(after, max) -> up to `max` unfinished saga ids greater than
 ///   `after`, in ascending order (pages; never a full scan).
@@ -77,10 +77,10 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 ///   successful outcome, with `reply.effects` (typed, see `effect`)
 ///   applied atomically with it, or forgot the claim of a failed one (no
 ///   effect: a retry runs the handler again); an effect with an empty key
-///   fails with `errc::invalid_config` before any effect runs; false, changing nothing, if the claim is no longer
-///   `owner`'s (it hung, and another attempt claimed and settled the
-///   operation meanwhile). The participant replies only after this is
-///   durable.
+///   fails with `errc::invalid_config` before any effect runs; false, changing
+///   nothing, if the claim is no longer `owner`'s (it hung, and another attempt
+///   claimed and settled the operation meanwhile). The participant replies only
+///   after this is durable.
 /// - reopen(id, event) -> the event's seq, once `event` (a `saga_retried`)
 ///   continues the history of failed saga `id` (its last event is
 ///   `saga_failed` or `saga_parked`, and `event.seq` follows it) and this
@@ -93,8 +93,8 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 using journal_actor = caf::typed_actor<
   caf::replies_to<append_atom, saga_id, std::vector<event>>::with<uint64_t>,
   caf::replies_to<read_atom, saga_id>::with<std::vector<event>>,
-  caf::replies_to<unfinished_atom, std::string, uint32_t>::with<
-    unfinished_page>,
+  caf::replies_to<unfinished_atom, std::string,
+                  uint32_t>::with<unfinished_page>,
   caf::replies_to<finish_atom, saga_id, std::string, std::string,
                   int64_t>::with<bool>,
   caf::reacts_to<recount_atom, saga_id, std::string>,
