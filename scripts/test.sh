@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds caf-saga with AddressSanitizer + UBSan (Debug) and runs every test
-# under CTest, with a private redis-server on a free loopback port; then
-# builds the fuzz targets with clang and runs each under libFuzzer briefly.
+# Checks the formatting (scripts/lint.sh format), builds caf-saga with
+# AddressSanitizer + UBSan (Debug) and runs every test under CTest, with a
+# private redis-server on a free loopback port; then builds the fuzz targets
+# with clang and runs each under libFuzzer briefly. clang-tidy is not run
+# here (minutes per file): scripts/lint.sh tidy [base-ref] uses this build
+# directory's compile_commands.json.
 #
 #   BUILD_DIR     build directory (default: build-test; the fuzz targets'
 #                 clang build goes beside it, <BUILD_DIR>-fuzz)
@@ -14,8 +17,13 @@ case "$build" in /*) ;; *) build="$repo/$build" ;; esac
 
 "$repo/scripts/setup.sh"
 
+# -- formatting (.clang-format; scripts/lint.sh format --fix repairs it) ---------
+lint_status=0
+"$repo/scripts/lint.sh" format || lint_status=1
+
 cmake -S "$repo" -B "$build" \
-  -DCMAKE_BUILD_TYPE=Debug -DSAGA_SANITIZE=ON -DSAGA_BUILD_BENCH=OFF
+  -DCMAKE_BUILD_TYPE=Debug -DSAGA_SANITIZE=ON -DSAGA_BUILD_BENCH=OFF \
+  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 cmake --build "$build" -j"$(nproc)"
 
 # -- a private redis-server -----------------------------------------------------
@@ -38,4 +46,5 @@ ctest --test-dir "$build" --output-on-failure -j2 --timeout 300 || status=$?
 # command. Long runs: scripts/fuzz.sh 600.
 BUILD_DIR="$build-fuzz" FUZZ_FLAGS="-seed=1" \
   "$repo/scripts/fuzz.sh" "${FUZZ_SECONDS:-15}" || status=$?
+[ "$lint_status" -eq 0 ] || status=1
 exit "$status"
