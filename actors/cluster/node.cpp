@@ -246,8 +246,13 @@ caf::error node::start() {
                               d.cfg.runtime.max_payload_bytes};
   // Runs that arrive before the first membership pass found the cluster
   // (a client reconnecting to a restarted node) wait for it, and for a
-  // participant node being connected, rather than being refused.
-  id.hold_runs = d.cfg.lease + d.cfg.connection_timeout;
+  // participant node being connected, rather than being refused. start()
+  // opens the gate once a pass took the lease (await_lease), or fails
+  // within lease_wait_max_leases leases; the gate's own bound is as long,
+  // so that a slow first pass (a busy machine: a hold of one lease plus a
+  // connection timeout let runs through before it, refused as
+  // unknown_participant) never opens it early.
+  id.hold_runs = d.cfg.lease * lease_wait_max_leases + d.cfg.connection_timeout;
   d.gateway = detail::spawn_gateway(*d.sys, id, d.rt->directory(), d.routes);
   auto port = d.sys->middleman().publish(d.gateway, d.cfg.port,
                                          d.cfg.host.c_str(), true);
