@@ -141,6 +141,10 @@ void print_invariants(const options& o, const figures& figs,
     << f.scanned_keys << " keys scanned at the end (" << f.planted_owners
     << " planted owners of sagas never written)";
   line("retention", s.str());
+  std::cout << "  (the checker kept up: tracking passes at most "
+            << figs.max_track_gap_ms << " ms apart, sagas checked at most "
+            << figs.max_verify_lag_ms / 1000 << " s after they ended, "
+            << figs.sagactl_skipped << " sampled sagactl runs left out)\n";
 }
 
 } // namespace

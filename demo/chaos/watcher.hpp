@@ -1,9 +1,15 @@
 // demo/chaos/watcher.hpp: the watcher, which finds every saga of the
 // campaign in Redis (a SCAN over the campaign's own store) and checks each
 // one soon after it ended, while its history and barrier records are within
-// their retention: replay, sagactl's view, barrier records, expiry. It runs
-// on its own thread; status() and the atomics are safe from any thread, the
-// rest (sagas(), figs(), pass()) only once stop() returned.
+// their retention: replay, sagactl's view, barrier records, expiry.
+//
+// Two threads, each with its own Redis connection: the tracker (discovery,
+// the last event of every open saga, the ended indexes) every 500 ms, and
+// the verifier (the checks of ended sagas, oldest first). Verification is
+// the slow part (a sagactl subprocess per sampled saga); apart, it can no
+// longer hold up the tracking, which must see every saga end within the
+// retention. status() and the atomics are safe from any thread, the rest
+// (sagas(), figs(), pass()) only once stop() returned.
 
 #pragma once
 
@@ -71,16 +77,22 @@ struct figures {
   int64_t max_saga_ms = 0;       // the longest saga, start to end
   size_t ended_index_checks = 0;
   int64_t max_ended_age_ms = 0;
+  // How far the checker itself fell behind (a busy machine): the longest
+  // gap between two tracking passes, the longest time from a saga's end to
+  // its check, and the sampled sagactl runs left out to keep up.
+  int64_t max_track_gap_ms = 0;
+  int64_t max_verify_lag_ms = 0;
+  size_t sagactl_skipped = 0;
 };
 
 class watcher {
 public:
   watcher(const options& o, std::string url, violations& v, uint64_t seed);
 
-  /// Starts the thread: a pass every 500 ms.
+  /// Starts the tracker (a pass every 500 ms) and the verifier.
   void start();
 
-  /// Stops the thread and waits for it.
+  /// Stops both threads and waits for them.
   void stop();
 
   /// Whether the ended indexes are checked on every pass (see
@@ -113,7 +125,8 @@ public:
     return figs_;
   }
 
-  /// One discovery pass and checks of what is due (also called at the end).
+  /// One tracking pass and the checks of what is due, on the calling thread
+  /// (at the end, after stop()).
   void pass(bool final_pass);
 
   /// Checks that no ended index (nor the counted-saga markers) holds a saga
@@ -125,10 +138,15 @@ public:
   static constexpr int64_t slack_ms = 5'000;
 
 private:
-  void loop();
+  /// The tracker's thread: discovery, open sagas, ended indexes.
+  void track_loop();
+  /// The verifier's thread: checks of ended sagas and of their expiry.
+  void verify_loop();
+  void track();
   void discover();
   /// Looks at the last event of every saga not known to have ended.
   void poll_open();
+  /// Checks the ended sagas that are due, the longest ended first.
   void verify_due(bool final_pass);
   /// Checks saga `s` that ended; returns false to try again later (Redis
   /// unreachable).
@@ -153,12 +171,14 @@ private:
 
   const options& opts_;
   std::string url_;
-  redis_client redis_;
-  saga::saga_catalog catalog_;
+  redis_client redis_;         // the verifier's
+  redis_client tracker_redis_; // the tracker's
+  saga::saga_catalog catalog_; // the verifier's
   violations& v_;
   std::mt19937_64 rng_;
   std::atomic<bool> stop_{false};
-  std::thread thread_;
+  std::thread tracker_;
+  std::thread verifier_;
   std::mutex mtx_;
   std::map<std::string, saga_info> sagas_;
   int64_t last_discovery_ms_ = 0;
