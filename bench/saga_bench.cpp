@@ -415,6 +415,26 @@ make_definition(const options& o, const std::string& name = "bench",
   return def;
 }
 
+/// Returns whether `def` is valid; prints why not.
+bool check_definition(const saga::definition& def) {
+  if (auto err = def.validate()) {
+    std::fprintf(stderr, "saga_bench: bad definition: %s\n",
+                 saga::describe(err).c_str());
+    return false;
+  }
+  return true;
+}
+
+/// Returns whether `rt` started; prints why not.
+bool check_started(saga::runtime& rt) {
+  if (auto err = rt.start_error()) {
+    std::fprintf(stderr, "saga_bench: runtime did not start: %s\n",
+                 saga::describe(err).c_str());
+    return false;
+  }
+  return true;
+}
+
 /// The runtime under load: in-process participants, or a saga::node in this
 /// process (coordinating) whose participants live in a saga_node child.
 struct bench_target {
@@ -457,11 +477,8 @@ std::unique_ptr<bench_target> make_target(const options& o,
   auto t = std::make_unique<bench_target>();
   if (!o.remote) {
     t->local = std::make_unique<saga::runtime>(cfg);
-    if (auto err = t->local->start_error()) {
-      std::fprintf(stderr, "saga_bench: runtime did not start: %s\n",
-                   saga::describe(err).c_str());
+    if (!check_started(*t->local))
       return nullptr;
-    }
     for (int i = 1; i <= o.steps; ++i)
       demo::add_bench_participant(t->local->participant(
                                     demo::bench_participant_name(i)),
@@ -599,6 +616,17 @@ std::string fmt(double x, int prec = 0) {
   return buf;
 }
 
+/// Returns `s` seconds as a clock duration.
+clock_type::duration to_duration(double s) {
+  return std::chrono::duration_cast<clock_type::duration>(
+    std::chrono::duration<double>(s));
+}
+
+/// Returns `us` microseconds in milliseconds.
+double to_ms(uint64_t us) {
+  return static_cast<double>(us) / 1000.0;
+}
+
 bool write_text(const std::string& file, const std::string& text) {
   if (file.empty())
     return true;
@@ -680,6 +708,71 @@ struct holder {
   }
 };
 
+/// The probe's tallies of its sagas' ends. Shared with their callbacks,
+/// which can run after run_probe returned (the inflight mode stops the
+/// runtime with the sagas parked).
+struct probe_counters {
+  std::atomic<long long> ended{0};
+  std::atomic<long long> errors{0};
+  std::mutex mtx;
+  std::string first_error; // guarded by mtx
+};
+
+/// Returns the probe's saga: its first step parks on "hold", then the
+/// bench's steps s1..s(N-1).
+saga::definition hold_definition(const options& o) {
+  saga::definition hold_def{"bench_hold"};
+  hold_def.step("wait", "hold").action("park").timeout(std::chrono::hours{1});
+  for (int i = 1; i < o.steps; ++i)
+    hold_def.step("s" + std::to_string(i), demo::bench_participant_name(i))
+      .action("op");
+  return hold_def;
+}
+
+/// Counts the end of one of the probe's sagas into `c`, keeping the first
+/// error.
+void count_probe_end(probe_counters& c, const saga::saga_result& r) {
+  if (r.state != saga::saga_status::completed && c.errors.fetch_add(1) == 0) {
+    std::lock_guard<std::mutex> guard{c.mtx};
+    c.first_error = std::string{saga::to_string(r.state)} + ": "
+                    + saga::describe(r.error);
+  }
+  c.ended.fetch_add(1);
+}
+
+/// Copies `c`'s tallies into `probe`.
+void take_counts(probe_result& probe, probe_counters& c) {
+  probe.ended = c.ended.load();
+  probe.errors = c.errors.load();
+  std::lock_guard<std::mutex> guard{c.mtx};
+  probe.first_error = c.first_error;
+}
+
+/// Releases the probe's parked sagas and waits until all ended; fills in
+/// `probe`'s drain figures and tallies. Released at the pace they end, for
+/// the same reason as paced_start's window.
+void release_probe(holder& h, probe_counters& c, probe_result& probe) {
+  const auto t1 = clock_type::now();
+  const long long ended_before = c.ended.load();
+  long long released = 0;
+  wait_with_progress(
+    "in-flight probe: ended after release", probe.sagas,
+    [&] { return c.ended.load(); },
+    [&] {
+      auto ended = c.ended.load();
+      if (released - (ended - ended_before) < probe_window)
+        released += h.release(probe_window);
+      return ended >= probe.sagas;
+    });
+  probe.drain_seconds
+    = std::chrono::duration<double>(clock_type::now() - t1).count();
+  take_counts(probe, c);
+  std::fprintf(stderr,
+               "in-flight probe: %lld ended %.1f s after the release "
+               "(%lld did not complete)\n",
+               probe.ended, probe.drain_seconds, probe.errors);
+}
+
 /// Holds `o.inflight_probe` sagas in flight (their first step parked on
 /// "hold") and measures the RSS growth per saga; with `drain`, then releases
 /// them and waits until they ended. Runs before the load, so the allocator
@@ -688,38 +781,21 @@ probe_result run_probe(saga::runtime& rt, const options& o, holder& h,
                        bool drain) {
   probe_result probe;
   probe.sagas = o.inflight_probe;
-  saga::definition hold_def{"bench_hold"};
-  hold_def.step("wait", "hold").action("park").timeout(std::chrono::hours{1});
-  for (int i = 1; i < o.steps; ++i)
-    hold_def.step("s" + std::to_string(i), demo::bench_participant_name(i))
-      .action("op");
+  const saga::definition hold_def = hold_definition(o);
   {
     // Reserved at once so that growing it does not copy; its 24 bytes per
     // saga (the bench's, not the runtime's) are in the figure.
     std::lock_guard<std::mutex> guard{h.mtx};
     h.held.reserve(static_cast<size_t>(probe.sagas));
   }
-  struct counters {
-    std::atomic<long long> ended{0};
-    std::atomic<long long> errors{0};
-    std::mutex mtx;
-    std::string first_error; // guarded by mtx
-  };
-  auto c = std::make_shared<counters>();
+  auto c = std::make_shared<probe_counters>();
   probe.rss_before = current_rss();
   const auto t0 = clock_type::now();
   paced_start(
     "in-flight probe: parked", probe.sagas, probe_window,
     [&](long long) {
-      rt.execute(hold_def, [c](saga::saga_result r) {
-        if (r.state != saga::saga_status::completed
-            && c->errors.fetch_add(1) == 0) {
-          std::lock_guard<std::mutex> guard{c->mtx};
-          c->first_error = std::string{saga::to_string(r.state)} + ": "
-                           + saga::describe(r.error);
-        }
-        c->ended.fetch_add(1);
-      });
+      rt.execute(hold_def,
+                 [c](saga::saga_result r) { count_probe_end(*c, r); });
     },
     [&] { return h.count() + c->ended.load(); });
   probe.seconds_to_park
@@ -736,38 +812,10 @@ probe_result run_probe(saga::runtime& rt, const options& o, holder& h,
                probe.reached, probe.seconds_to_park,
                static_cast<double>(probe.rss_delta) / 1048576.0,
                probe.bytes_per_saga);
-  if (!drain) {
-    probe.ended = c->ended.load(); // sagas that ended while parking: none
-    probe.errors = c->errors.load();
-    std::lock_guard<std::mutex> guard{c->mtx};
-    probe.first_error = c->first_error;
-    return probe;
-  }
-  // Released at the pace they end, for the same reason as the start.
-  const auto t1 = clock_type::now();
-  const long long ended_before = c->ended.load();
-  long long released = 0;
-  wait_with_progress(
-    "in-flight probe: ended after release", probe.sagas,
-    [&] { return c->ended.load(); },
-    [&] {
-      auto ended = c->ended.load();
-      if (released - (ended - ended_before) < probe_window)
-        released += h.release(probe_window);
-      return ended >= probe.sagas;
-    });
-  probe.drain_seconds
-    = std::chrono::duration<double>(clock_type::now() - t1).count();
-  probe.ended = c->ended.load();
-  probe.errors = c->errors.load();
-  {
-    std::lock_guard<std::mutex> guard{c->mtx};
-    probe.first_error = c->first_error;
-  }
-  std::fprintf(stderr,
-               "in-flight probe: %lld ended %.1f s after the release "
-               "(%lld did not complete)\n",
-               probe.ended, probe.drain_seconds, probe.errors);
+  if (drain)
+    release_probe(h, *c, probe);
+  else
+    take_counts(probe, *c); // sagas that ended while parking: none
   return probe;
 }
 
@@ -802,37 +850,576 @@ struct run_state {
   std::condition_variable drained;
 };
 
-int run_load(const options& o) {
-  const bool redis = o.journal == "redis";
-  const bool open_loop = o.rate > 0;
-  const bool inflight_only = o.duration == 0;
-
-  // The ceiling first, against the same Redis, before our load.
+/// Returns the raw XADD ceiling of the load's Redis, measured first, before
+/// our load (an empty result without Redis or load); nothing after printing
+/// why the measurement failed.
+std::optional<ceiling_result> ceiling_before_load(const options& o) {
   ceiling_result ceiling;
-  if (redis && !inflight_only) {
-    std::fprintf(stderr, "measuring the raw XADD ceiling for 2 s ...\n");
-    ceiling = measure_ceiling(o.redis_url, 2.0);
-    if (!ceiling.ok) {
-      std::fprintf(stderr, "saga_bench: ceiling measurement failed: %s\n",
-                   ceiling.error.c_str());
-      return 1;
-    }
+  if (o.journal != "redis" || o.duration == 0)
+    return ceiling;
+  std::fprintf(stderr, "measuring the raw XADD ceiling for 2 s ...\n");
+  ceiling = measure_ceiling(o.redis_url, 2.0);
+  if (!ceiling.ok) {
+    std::fprintf(stderr, "saga_bench: ceiling measurement failed: %s\n",
+                 ceiling.error.c_str());
+    return std::nullopt;
   }
+  return ceiling;
+}
 
+/// Returns the runtime configuration of a load or inflight run.
+saga::runtime_config load_config(const options& o) {
+  const bool open_loop = o.rate > 0;
   saga::runtime_config cfg;
-  cfg.journal_url = redis ? o.redis_url : "memory://";
+  cfg.journal_url = o.journal == "redis" ? o.redis_url : "memory://";
   cfg.journal.node_id = "saga_bench";
   if (o.recovery_concurrency > 0)
     cfg.recovery_concurrency = o.recovery_concurrency;
-  size_t cap = inflight_only ? 0
-               : open_loop   ? static_cast<size_t>(std::max(1000.0, o.rate * 2))
-                             : o.concurrency;
+  size_t cap = o.duration == 0 ? 0
+               : open_loop ? static_cast<size_t>(std::max(1000.0, o.rate * 2))
+                           : o.concurrency;
   cap = std::max(cap, static_cast<size_t>(o.inflight_probe));
   // Admission must not refuse the probe's sagas nor the load's.
   cfg.max_active_sagas = std::max<size_t>(cap, cfg.max_active_sagas);
   cfg.max_queued_sagas = std::max<size_t>(cap, cfg.max_queued_sagas);
+  return cfg;
+}
+
+/// Runs 20 sagas one after another: warms up spawn paths, allocator,
+/// connections and scripts, and checks that the participants answer
+/// (remote: that the cluster routes them). Returns false after printing how
+/// a saga ended otherwise.
+bool warm_up(saga::runtime& rt, const saga::definition& def) {
+  for (int i = 0; i < 20; ++i) {
+    auto r = rt.execute(def).get();
+    if (r.state != saga::saga_status::completed
+        && r.state != saga::saga_status::compensated) {
+      std::fprintf(stderr, "saga_bench: warm-up saga ended %s: %s\n",
+                   std::string{saga::to_string(r.state)}.c_str(),
+                   saga::describe(r.error).c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// -- inflight mode's report ---------------------------------------------------------
+
+/// Prints the inflight mode's summary on stdout.
+void print_inflight_summary(const options& o, const probe_result& probe,
+                            long long rss_peak_bytes) {
+  const bool redis = o.journal == "redis";
+  std::printf("saga_bench: in-flight probe, journal %s%s, participants %s\n",
+              o.journal.c_str(), redis ? (" " + o.redis_url).c_str() : "",
+              o.remote ? "remote" : "in-process");
+  std::printf("  in flight     %lld of %lld sagas parked in their first step "
+              "in %.1f s: RSS +%.1f MiB, ~%.0f bytes per in-flight saga\n",
+              probe.reached, probe.sagas, probe.seconds_to_park,
+              static_cast<double>(probe.rss_delta) / 1048576.0,
+              probe.bytes_per_saga);
+  std::printf("  ended early   %lld (none should)%s%s\n", probe.errors,
+              probe.errors > 0 ? "; first: " : "", probe.first_error.c_str());
+  std::printf("  memory        peak RSS %.1f MiB\n",
+              static_cast<double>(rss_peak_bytes) / 1048576.0);
+}
+
+/// Returns the inflight mode's results as JSON.
+saga::json inflight_json(const options& o, const probe_result& probe,
+                         long long rss_peak_bytes) {
+  saga::json j;
+  j["mode"] = "inflight";
+  j["config"] = config_json(o, "probe");
+  j["memory"] = probe_memory_json(probe);
+  j["memory"]["peak_rss_bytes"] = rss_peak_bytes;
+  return j;
+}
+
+/// Returns the inflight mode's results as a Markdown table.
+std::string inflight_markdown(const options& o, const probe_result& probe,
+                              long long rss_peak_bytes) {
+  return "| journal | participants | sagas in flight | seconds to park | "
+         "RSS growth MiB | B/in-flight saga | peak RSS MiB |\n"
+         "|---|---|---|---|---|---|---|\n| "
+         + o.journal + " | " + (o.remote ? "remote" : "in-process") + " | "
+         + std::to_string(probe.reached) + " | " + fmt(probe.seconds_to_park, 1)
+         + " | " + fmt(static_cast<double>(probe.rss_delta) / 1048576.0, 1)
+         + " | " + fmt(probe.bytes_per_saga) + " | "
+         + fmt(static_cast<double>(rss_peak_bytes) / 1048576.0, 1) + " |\n";
+}
+
+/// Reports the inflight mode's results (stdout, --json, --markdown), then
+/// ends the process at once with the runtime not stopped: stopping a
+/// million actors one by one takes minutes in CAF 0.17 and is not what this
+/// measures. Exits 1 if not every saga parked or a file was not written.
+[[noreturn]] void report_inflight_and_exit(const options& o,
+                                           const probe_result& probe) {
+  const long long rss_peak_bytes = peak_rss();
+  print_inflight_summary(o, probe, rss_peak_bytes);
+  int status = probe.reached < probe.sagas ? 1 : 0;
+  if (!write_text(o.json_file,
+                  inflight_json(o, probe, rss_peak_bytes).dump(2) + "\n"))
+    status = 1;
+  if (!write_text(o.markdown_file, inflight_markdown(o, probe, rss_peak_bytes)))
+    status = 1;
+  std::fflush(nullptr);
+  std::_Exit(status);
+}
+
+// -- the load -----------------------------------------------------------------------
+
+/// The load: starts sagas, counts their ends, and the figures taken around
+/// the measured window. Lives until the runtime stopped: the callbacks of
+/// sagas still in flight (told shutting_down) touch it.
+struct load_run {
+  saga::runtime& rt;
+  const saga::definition& def;
+  run_state st;
+  long long rss_baseline_bytes = 0;
+  std::atomic<long long> rss_max_sampled_bytes{0}; // by the progress thread
+  std::atomic<int64_t> in_flight_max{0};
+  clock_type::time_point measured_from;
+  clock_type::time_point measured_to;
+  command_counts cmd_before; // Redis, at the window's edges
+  command_counts cmd_after;
+  /// Starts a saga now, and the next one when it ends (the closed loop).
+  std::function<void()> start_closed = [this] {
+    launch(clock_type::now(), start_closed);
+  };
+
+  load_run(saga::runtime& runtime, const saga::definition& definition)
+    : rt{runtime}, def{definition} {
+  }
+
+  /// Starts one saga; `scheduled` is when it should start (open loop) or
+  /// did. When it ends, it is counted, then `next` runs unless stopping.
+  void launch(clock_type::time_point scheduled,
+              const std::function<void()>& next);
+};
+
+/// Counts into `st`, while it is measuring, a saga that ended `latency_us`
+/// after its scheduled start.
+void count_end(run_state& st, const saga::saga_result& r, int64_t latency_us) {
+  std::lock_guard<std::mutex> guard{st.mtx};
+  if (!st.measuring)
+    return;
+  if (r.state == saga::saga_status::completed) {
+    ++st.completed;
+    st.latency_us.record(
+      static_cast<uint64_t>(std::max<int64_t>(latency_us, 0)));
+  } else if (r.state == saga::saga_status::compensated) {
+    // Only the injected failure of the last step turns sagas back.
+    ++st.compensated;
+    st.latency_us.record(
+      static_cast<uint64_t>(std::max<int64_t>(latency_us, 0)));
+  } else if (saga::is(r.error, saga::errc::overloaded)) {
+    ++st.rejected;
+  } else {
+    if (st.errors++ == 0)
+      st.first_error = std::string{saga::to_string(r.state)} + ": "
+                       + saga::describe(r.error);
+  }
+  if (st.sample.size() < 32 && !r.saga_id.empty())
+    st.sample.push_back(r.saga_id);
+}
+
+void load_run::launch(clock_type::time_point scheduled,
+                      const std::function<void()>& next) {
+  auto n = st.in_flight.fetch_add(1) + 1;
+  auto prev = in_flight_max.load(std::memory_order_relaxed);
+  while (n > prev && !in_flight_max.compare_exchange_weak(prev, n)) {
+  }
+  rt.execute(def, [this, scheduled, next](saga::saga_result r) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                clock_type::now() - scheduled)
+                .count();
+    count_end(st, r, us);
+    st.ended_total.fetch_add(1);
+    if (st.in_flight.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> guard{st.mtx};
+      st.drained.notify_all();
+    }
+    if (next && !st.stopping.load())
+      next();
+  });
+}
+
+/// Until `done`: samples the RSS into `r` ten times per second and prints
+/// the progress on stderr once per second (on one line if it is a `tty`).
+void print_progress(load_run& r, const options& o,
+                    const std::atomic<bool>& done,
+                    clock_type::time_point t_begin, bool tty) {
+  const double total_s = o.warmup + o.duration;
+  uint64_t last_ended = 0;
+  auto last_t = clock_type::now();
+  int tick = 0;
+  while (!done.load()) {
+    std::this_thread::sleep_for(100ms);
+    auto rss = current_rss();
+    auto prev = r.rss_max_sampled_bytes.load();
+    if (rss > prev)
+      r.rss_max_sampled_bytes.store(rss);
+    if (++tick % 10 != 0)
+      continue;
+    auto now = clock_type::now();
+    auto ended = r.st.ended_total.load();
+    auto rate = static_cast<double>(ended - last_ended)
+                / std::chrono::duration<double>(now - last_t).count();
+    last_ended = ended;
+    last_t = now;
+    auto el = std::chrono::duration<double>(now - t_begin).count();
+    std::fprintf(stderr,
+                 "%s[%5.1f/%.1f s] %s %8.0f sagas/s, %lld in flight, "
+                 "RSS %.1f MiB%s",
+                 tty ? "\r" : "", el, total_s,
+                 el < o.warmup ? "warmup " : "measure", rate,
+                 static_cast<long long>(r.st.in_flight.load()),
+                 static_cast<double>(rss) / 1048576.0, tty ? "   " : "\n");
+    std::fflush(stderr);
+  }
+  if (tty)
+    std::fputc('\n', stderr);
+}
+
+/// Opens the measured window at `from`. The Redis counters are read at the
+/// window's edges, not under the lock.
+void begin_window(load_run& r, const options& o, clock_type::time_point from) {
+  r.measured_from = from;
+  if (o.journal == "redis")
+    r.cmd_before = redis_commands(o.redis_url);
+  std::lock_guard<std::mutex> guard{r.st.mtx};
+  r.st.measuring = true;
+}
+
+/// Closes the measured window, stops starting sagas, and waits (30 s at
+/// most) until none is in flight.
+void end_window(load_run& r, const options& o) {
+  {
+    std::lock_guard<std::mutex> guard{r.st.mtx};
+    r.st.measuring = false;
+  }
+  r.measured_to = clock_type::now();
+  if (o.journal == "redis")
+    r.cmd_after = redis_commands(o.redis_url);
+  r.st.stopping = true;
+  std::unique_lock<std::mutex> guard{r.st.mtx};
+  r.st.drained.wait_for(guard, 30s, [&] { return r.st.in_flight.load() == 0; });
+}
+
+/// Closed loop: keeps `o.concurrency` sagas in flight through the warmup
+/// (until `t_measure`) and the measured window (until `t_end`).
+void run_closed_loop(load_run& r, const options& o,
+                     clock_type::time_point t_measure,
+                     clock_type::time_point t_end) {
+  for (size_t i = 0; i < o.concurrency; ++i)
+    r.start_closed();
+  if (o.warmup > 0)
+    std::this_thread::sleep_until(t_measure);
+  begin_window(r, o, clock_type::now());
+  std::this_thread::sleep_until(t_end);
+}
+
+/// Open loop: starts `o.rate` sagas per second on a fixed schedule from
+/// `t_begin`, through the warmup (until `t_measure`) and the measured
+/// window (until `t_end`).
+void run_open_loop(load_run& r, const options& o,
+                   clock_type::time_point t_begin,
+                   clock_type::time_point t_measure,
+                   clock_type::time_point t_end) {
+  const auto interval = to_duration(1.0 / o.rate);
+  auto next = t_begin;
+  bool measuring = false;
+  std::function<void()> none;
+  while (true) {
+    auto now = clock_type::now();
+    if (!measuring && now >= t_measure) {
+      begin_window(r, o, now);
+      measuring = true;
+    }
+    if (now >= t_end)
+      break;
+    // Start every saga whose time has come (catching up after stalls).
+    while (next <= now) {
+      r.launch(next, none);
+      next += interval;
+    }
+    std::this_thread::sleep_until(std::min(next, t_end));
+  }
+}
+
+/// Runs the load: the warmup, the measured window, then the wait for the
+/// sagas in flight; prints progress on stderr meanwhile.
+void drive_load(load_run& r, const options& o) {
+  r.rss_baseline_bytes = current_rss();
+  r.rss_max_sampled_bytes = r.rss_baseline_bytes;
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  std::atomic<bool> progress_done{false};
+  const auto t_begin = clock_type::now();
+  std::thread progress{
+    [&] { print_progress(r, o, progress_done, t_begin, tty); }};
+  const auto t_measure = t_begin + to_duration(o.warmup);
+  const auto t_end = t_measure + to_duration(o.duration);
+  if (o.rate > 0)
+    run_open_loop(r, o, t_begin, t_measure, t_end);
+  else
+    run_closed_loop(r, o, t_measure, t_end);
+  end_window(r, o);
+  progress_done = true;
+  progress.join();
+}
+
+// -- load mode's figures and report -------------------------------------------------
+
+/// The load's figures, from its measured window.
+struct load_figures {
+  double window_s = 0;
+  uint64_t ended = 0; // completed or compensated
+  double sagas_per_s = 0;
+  double events_per_saga_log = 0; // from the logs of the sampled sagas
+  double commands_per_saga = -1;  // Redis only, from INFO commandstats
+  double xadd_per_saga = -1;
+  double evalsha_per_saga = -1;
+  double events_per_saga = 0;
+  double events_per_s = 0;
+  long long rss_peak_bytes = 0;
+  long long rss_baseline_bytes = 0; // before the load
+  int64_t peak_in_flight = 0;
+  long long rss_growth_bytes = 0; // the highest sample over the baseline
+  double bytes_per_in_flight = 0;
+  double ceiling_fraction = -1; // Redis only: events/s over the raw XADDs/s
+};
+
+/// Returns the mean number of events in the logs of the sagas `sample`
+/// that still have one (0 if none has).
+double mean_log_events(saga::runtime& rt,
+                       const std::vector<saga::saga_id>& sample) {
+  double events = 0;
+  size_t logs = 0;
+  for (const auto& id : sample) {
+    if (auto log = rt.saga_log(id)) {
+      events += static_cast<double>(log->events.size());
+      ++logs;
+    }
+  }
+  return logs > 0 ? events / static_cast<double>(logs) : 0;
+}
+
+/// Returns the load's figures. Callbacks touch the counters only while
+/// measuring (cleared under the lock by end_window), so they are stable.
+load_figures compute_load_figures(load_run& r, const options& o,
+                                  const ceiling_result& ceiling) {
+  const bool redis = o.journal == "redis";
+  load_figures f;
+  f.window_s
+    = std::chrono::duration<double>(r.measured_to - r.measured_from).count();
+  f.ended = r.st.completed + r.st.compensated;
+  f.sagas_per_s = static_cast<double>(f.ended) / f.window_s;
+  f.events_per_saga_log = mean_log_events(r.rt, r.st.sample);
+  if (redis && r.cmd_before.total >= 0 && r.cmd_after.total >= 0
+      && f.ended > 0) {
+    auto per = [&](long long a, long long b) {
+      return static_cast<double>(b - a) / static_cast<double>(f.ended);
+    };
+    f.commands_per_saga = per(r.cmd_before.total, r.cmd_after.total);
+    f.xadd_per_saga = per(r.cmd_before.xadd, r.cmd_after.xadd);
+    f.evalsha_per_saga = per(r.cmd_before.evalsha, r.cmd_after.evalsha);
+  }
+  // Redis: events appended = XADDs executed in the window; memory: the logs.
+  f.events_per_saga = f.xadd_per_saga >= 0 ? f.xadd_per_saga
+                                           : f.events_per_saga_log;
+  f.events_per_s = f.sagas_per_s * f.events_per_saga;
+  f.rss_peak_bytes = peak_rss();
+  f.rss_baseline_bytes = r.rss_baseline_bytes;
+  f.peak_in_flight = r.in_flight_max.load();
+  f.rss_growth_bytes = std::max(0LL, r.rss_max_sampled_bytes.load()
+                                       - r.rss_baseline_bytes);
+  f.bytes_per_in_flight = f.peak_in_flight > 0 && r.rss_baseline_bytes > 0
+                            ? static_cast<double>(f.rss_growth_bytes)
+                                / static_cast<double>(f.peak_in_flight)
+                            : 0;
+  if (redis)
+    f.ceiling_fraction = ceiling.xadd_per_s > 0
+                           ? f.events_per_s / ceiling.xadd_per_s
+                           : 0;
+  return f;
+}
+
+/// What the load mode's report is made of.
+struct load_report {
+  const options& o;
+  const std::string& remote_id; // the participants' saga_node (remote)
+  const run_state& st;
+  const load_figures& f;
+  const probe_result& probe;
+  const ceiling_result& ceiling;
+};
+
+/// Prints the load's setup on stdout: journal, sagas, loop, participants.
+void print_load_setup(const options& o, const std::string& remote_id) {
+  const bool redis = o.journal == "redis";
+  std::printf(
+    "saga_bench: journal %s%s, %d steps (%s), failure rate %.3f, %s\n",
+    o.journal.c_str(), redis ? (" " + o.redis_url).c_str() : "", o.steps,
+    o.shape.c_str(), o.failure_rate,
+    o.rate > 0
+      ? ("open loop at " + fmt(o.rate) + " sagas/s").c_str()
+      : ("closed loop, " + std::to_string(o.concurrency) + " in flight")
+          .c_str());
+  if (o.remote)
+    std::printf("  participants  remote: no-op handlers in saga_node %s "
+                "(this process coordinates)\n",
+                remote_id.c_str());
+  else
+    std::printf("  participants  in-process, no-op handlers\n");
+}
+
+/// Prints the load's figures on stdout, a line per topic.
+void print_load_figures(const load_report& rep) {
+  const options& o = rep.o;
+  const run_state& st = rep.st;
+  const load_figures& f = rep.f;
+  const bool redis = o.journal == "redis";
+  const auto& h = st.latency_us;
+  std::printf(
+    "  window        %.2f s after %.1f s warmup; %llu completed, %llu "
+    "compensated, %llu rejected (overloaded), %llu errors\n",
+    f.window_s, o.warmup, static_cast<unsigned long long>(st.completed),
+    static_cast<unsigned long long>(st.compensated),
+    static_cast<unsigned long long>(st.rejected),
+    static_cast<unsigned long long>(st.errors));
+  if (st.errors > 0)
+    std::printf("  first error   %s\n", st.first_error.c_str());
+  std::printf(
+    "  throughput    %.0f sagas/s, %.0f events/s (%.2f events/saga%s)\n",
+    f.sagas_per_s, f.events_per_s, f.events_per_saga,
+    redis ? " from XADD count" : " from sampled logs");
+  if (redis)
+    std::printf("  redis         %.2f commands/saga (%.2f XADD, %.2f EVALSHA; "
+                "inside scripts included); logs say %.2f events/saga\n",
+                f.commands_per_saga, f.xadd_per_saga, f.evalsha_per_saga,
+                f.events_per_saga_log);
+  std::printf(
+    "  latency       p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f "
+    "ms, max %.3f ms (%llu samples)\n",
+    to_ms(h.percentile(0.50)), to_ms(h.percentile(0.90)),
+    to_ms(h.percentile(0.99)), to_ms(h.percentile(0.999)), to_ms(h.max()),
+    static_cast<unsigned long long>(h.count()));
+  std::printf("  memory        peak RSS %.1f MiB; load: peak in flight %lld, "
+              "RSS growth %.1f MiB (journal retention included)\n",
+              static_cast<double>(f.rss_peak_bytes) / 1048576.0,
+              static_cast<long long>(f.peak_in_flight),
+              static_cast<double>(f.rss_growth_bytes) / 1048576.0);
+  if (rep.probe.sagas > 0)
+    std::printf(
+      "  in flight     ~%.0f bytes per in-flight saga (%lld parked in "
+      "their first step: RSS +%.1f MiB; rough)\n",
+      rep.probe.bytes_per_saga, rep.probe.reached,
+      static_cast<double>(rep.probe.rss_delta) / 1048576.0);
+  if (redis)
+    std::printf(
+      "  ceiling       raw pipelined XADD (1 connection, depth 32, new "
+      "stream each): %.0f/s; our events/s = %.1f%% of it\n",
+      rep.ceiling.xadd_per_s, f.ceiling_fraction * 100);
+}
+
+/// Returns the load mode's results as JSON.
+saga::json load_json(const load_report& rep) {
+  const options& o = rep.o;
+  const run_state& st = rep.st;
+  const load_figures& f = rep.f;
+  const auto& h = st.latency_us;
+  saga::json j;
+  j["mode"] = "load";
+  j["config"] = config_json(o, nullptr);
+  if (o.remote)
+    j["config"]["remote_node"] = rep.remote_id;
+  j["window_s"] = f.window_s;
+  j["completed"] = st.completed;
+  j["compensated"] = st.compensated;
+  j["rejected"] = st.rejected;
+  j["errors"] = st.errors;
+  j["sagas_per_s"] = f.sagas_per_s;
+  j["events_per_s"] = f.events_per_s;
+  j["events_per_saga"] = f.events_per_saga;
+  j["events_per_saga_from_logs"] = f.events_per_saga_log;
+  if (o.journal == "redis") {
+    j["redis_commands_per_saga"] = f.commands_per_saga;
+    j["redis_xadd_per_saga"] = f.xadd_per_saga;
+    j["redis_evalsha_per_saga"] = f.evalsha_per_saga;
+    j["ceiling"] = {{"xadd_per_s", rep.ceiling.xadd_per_s},
+                    {"connections", 1},
+                    {"pipeline_depth", 32},
+                    {"seconds", rep.ceiling.seconds},
+                    {"events_fraction", f.ceiling_fraction}};
+  }
+  j["latency_us"] = {{"samples", h.count()},
+                     {"min", h.min()},
+                     {"mean", h.mean()},
+                     {"p50", h.percentile(0.5)},
+                     {"p90", h.percentile(0.9)},
+                     {"p99", h.percentile(0.99)},
+                     {"p999", h.percentile(0.999)},
+                     {"max", h.max()}};
+  j["memory"] = probe_memory_json(rep.probe);
+  j["memory"]["peak_rss_bytes"] = f.rss_peak_bytes;
+  j["memory"]["baseline_rss_bytes"] = f.rss_baseline_bytes;
+  j["memory"]["peak_in_flight"] = f.peak_in_flight;
+  j["memory"]["load_rss_growth_per_peak_in_flight"] = f.bytes_per_in_flight;
+  return j;
+}
+
+/// Returns the load mode's results as a Markdown table.
+std::string load_markdown(const load_report& rep) {
+  const options& o = rep.o;
+  const load_figures& f = rep.f;
+  const auto& h = rep.st.latency_us;
+  const bool redis = o.journal == "redis";
+  return "| journal | participants | steps | shape | failure rate | load | "
+         "sagas/s | "
+         "events/s | Redis cmds/saga | p50 ms | p90 ms | p99 ms | p99.9 ms | "
+         "peak RSS MiB | B/in-flight saga | events/s vs XADD ceiling |\n"
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+         "| "
+         + o.journal + " | " + (o.remote ? "remote" : "in-process") + " | "
+         + std::to_string(o.steps) + " | " + o.shape + " | "
+         + fmt(o.failure_rate, 3) + " | "
+         + (o.rate > 0 ? fmt(o.rate) + "/s open"
+                       : std::to_string(o.concurrency) + " closed")
+         + " | " + fmt(f.sagas_per_s) + " | " + fmt(f.events_per_s) + " | "
+         + (redis ? fmt(f.commands_per_saga, 2) : "-") + " | "
+         + fmt(to_ms(h.percentile(0.5)), 3) + " | "
+         + fmt(to_ms(h.percentile(0.9)), 3) + " | "
+         + fmt(to_ms(h.percentile(0.99)), 3) + " | "
+         + fmt(to_ms(h.percentile(0.999)), 3) + " | "
+         + fmt(static_cast<double>(f.rss_peak_bytes) / 1048576.0, 1) + " | "
+         + fmt(rep.probe.bytes_per_saga) + " | "
+         + (redis ? fmt(f.ceiling_fraction * 100, 1) + "% of "
+                      + fmt(rep.ceiling.xadd_per_s) + "/s"
+                  : "-")
+         + " |\n";
+}
+
+/// Writes `text` to `file` unless no file is given; returns false after
+/// printing why not. Unlike write_text, checks the stream before the
+/// closing flush, as the load mode always has.
+bool write_load_file(const std::string& file, const std::string& text) {
+  if (file.empty())
+    return true;
+  std::ofstream out{file};
+  out << text;
+  if (!out) {
+    std::fprintf(stderr, "saga_bench: cannot write %s\n", file.c_str());
+    return false;
+  }
+  return true;
+}
+
+int run_load(const options& o) {
+  // The ceiling first, against the same Redis, before our load.
+  const auto ceiling = ceiling_before_load(o);
+  if (!ceiling)
+    return 1;
   holder hold; // outlives the runtime: its participant points to it
-  auto target = make_target(o, cfg);
+  auto target = make_target(o, load_config(o));
   if (!target)
     return 1;
   // Responders point into the runtime's actor system: dropped before it.
@@ -847,638 +1434,351 @@ int run_load(const options& o) {
     return 1;
   saga::runtime& rt = target->rt();
   const auto def = make_definition(o);
-  if (auto err = def.validate()) {
-    std::fprintf(stderr, "saga_bench: bad definition: %s\n",
-                 saga::describe(err).c_str());
+  if (!check_definition(def) || !warm_up(rt, def))
     return 1;
-  }
-  // Spawn paths, allocator, connections, scripts; and a check that the
-  // participants answer (remote: that the cluster routes them).
-  for (int i = 0; i < 20; ++i) {
-    auto r = rt.execute(def).get();
-    if (r.state != saga::saga_status::completed
-        && r.state != saga::saga_status::compensated) {
-      std::fprintf(stderr, "saga_bench: warm-up saga ended %s: %s\n",
-                   std::string{saga::to_string(r.state)}.c_str(),
-                   saga::describe(r.error).c_str());
-      return 1;
-    }
-  }
-
-  // Probe only: the parked sagas are not released but stopped with the
-  // runtime (releasing a million takes as long as running a million).
+  // Probe only (--duration 0): the parked sagas are not released but
+  // stopped with the runtime (releasing a million takes as long as running
+  // a million).
+  const bool inflight_only = o.duration == 0;
   probe_result probe;
   if (o.inflight_probe > 0)
     probe = run_probe(rt, o, hold, !inflight_only);
-
-  if (inflight_only) {
-    // The runtime is not stopped: stopping a million actors one by one
-    // takes minutes in CAF 0.17 and is not what this measures. The results
-    // are written, then the process ends at once.
-    const long long rss_peak = peak_rss();
-    std::printf("saga_bench: in-flight probe, journal %s%s, participants %s\n",
-                o.journal.c_str(), redis ? (" " + o.redis_url).c_str() : "",
-                o.remote ? "remote" : "in-process");
-    std::printf("  in flight     %lld of %lld sagas parked in their first step "
-                "in %.1f s: RSS +%.1f MiB, ~%.0f bytes per in-flight saga\n",
-                probe.reached, probe.sagas, probe.seconds_to_park,
-                static_cast<double>(probe.rss_delta) / 1048576.0,
-                probe.bytes_per_saga);
-    std::printf("  ended early   %lld (none should)%s%s\n", probe.errors,
-                probe.errors > 0 ? "; first: " : "", probe.first_error.c_str());
-    std::printf("  memory        peak RSS %.1f MiB\n",
-                static_cast<double>(rss_peak) / 1048576.0);
-    saga::json j;
-    j["mode"] = "inflight";
-    j["config"] = config_json(o, "probe");
-    j["memory"] = probe_memory_json(probe);
-    j["memory"]["peak_rss_bytes"] = rss_peak;
-    int status = probe.reached < probe.sagas ? 1 : 0;
-    if (!write_text(o.json_file, j.dump(2) + "\n"))
-      status = 1;
-    std::string md
-      = "| journal | participants | sagas in flight | seconds to park | "
-        "RSS growth MiB | B/in-flight saga | peak RSS MiB |\n"
-        "|---|---|---|---|---|---|---|\n| "
-        + o.journal + " | " + (o.remote ? "remote" : "in-process") + " | "
-        + std::to_string(probe.reached) + " | " + fmt(probe.seconds_to_park, 1)
-        + " | " + fmt(static_cast<double>(probe.rss_delta) / 1048576.0, 1)
-        + " | " + fmt(probe.bytes_per_saga) + " | "
-        + fmt(static_cast<double>(rss_peak) / 1048576.0, 1) + " |\n";
-    if (!write_text(o.markdown_file, md))
-      status = 1;
-    std::fflush(nullptr);
-    std::_Exit(status);
-  }
-
-  run_state st;
-  const long long rss_baseline = current_rss();
-  std::atomic<long long> rss_max_sampled{rss_baseline};
-  std::atomic<int64_t> in_flight_max{0};
-
-  // One saga: `scheduled` is when it should start (open loop) or did.
-  std::function<void()> start_closed;
-  auto launch = [&](clock_type::time_point scheduled,
-                    const std::function<void()>& next) {
-    auto n = st.in_flight.fetch_add(1) + 1;
-    auto prev = in_flight_max.load(std::memory_order_relaxed);
-    while (n > prev && !in_flight_max.compare_exchange_weak(prev, n)) {
-    }
-    rt.execute(def, [&st, scheduled, next](saga::saga_result r) {
-      auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                  clock_type::now() - scheduled)
-                  .count();
-      {
-        std::lock_guard<std::mutex> guard{st.mtx};
-        if (st.measuring) {
-          if (r.state == saga::saga_status::completed) {
-            ++st.completed;
-            st.latency_us.record(
-              static_cast<uint64_t>(std::max<int64_t>(us, 0)));
-          } else if (r.state == saga::saga_status::compensated) {
-            // Only the injected failure of the last step turns sagas back.
-            ++st.compensated;
-            st.latency_us.record(
-              static_cast<uint64_t>(std::max<int64_t>(us, 0)));
-          } else if (saga::is(r.error, saga::errc::overloaded)) {
-            ++st.rejected;
-          } else {
-            if (st.errors++ == 0)
-              st.first_error = std::string{saga::to_string(r.state)} + ": "
-                               + saga::describe(r.error);
-          }
-          if (st.sample.size() < 32 && !r.saga_id.empty())
-            st.sample.push_back(r.saga_id);
-        }
-      }
-      st.ended_total.fetch_add(1);
-      if (st.in_flight.fetch_sub(1) == 1) {
-        std::lock_guard<std::mutex> guard{st.mtx};
-        st.drained.notify_all();
-      }
-      if (next && !st.stopping.load())
-        next();
-    });
-  };
-  start_closed = [&] { launch(clock_type::now(), start_closed); };
-
-  // Progress on stderr once per second; samples RSS ten times per second.
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
-  std::atomic<bool> progress_done{false};
-  const auto t_begin = clock_type::now();
-  const double total_s = o.warmup + o.duration;
-  std::thread progress{[&] {
-    uint64_t last_ended = 0;
-    auto last_t = clock_type::now();
-    int tick = 0;
-    while (!progress_done.load()) {
-      std::this_thread::sleep_for(100ms);
-      auto rss = current_rss();
-      auto prev = rss_max_sampled.load();
-      if (rss > prev)
-        rss_max_sampled.store(rss);
-      if (++tick % 10 != 0)
-        continue;
-      auto now = clock_type::now();
-      auto ended = st.ended_total.load();
-      auto rate = static_cast<double>(ended - last_ended)
-                  / std::chrono::duration<double>(now - last_t).count();
-      last_ended = ended;
-      last_t = now;
-      auto el = std::chrono::duration<double>(now - t_begin).count();
-      std::fprintf(stderr,
-                   "%s[%5.1f/%.1f s] %s %8.0f sagas/s, %lld in flight, "
-                   "RSS %.1f MiB%s",
-                   tty ? "\r" : "", el, total_s,
-                   el < o.warmup ? "warmup " : "measure", rate,
-                   static_cast<long long>(st.in_flight.load()),
-                   static_cast<double>(rss) / 1048576.0, tty ? "   " : "\n");
-      std::fflush(stderr);
-    }
-    if (tty)
-      std::fputc('\n', stderr);
-  }};
-
-  auto to_dur = [](double s) {
-    return std::chrono::duration_cast<clock_type::duration>(
-      std::chrono::duration<double>(s));
-  };
-  const auto t_measure = t_begin + to_dur(o.warmup);
-  const auto t_end = t_measure + to_dur(o.duration);
-  command_counts cmd_before, cmd_after;
-  auto begin_measuring = [&] {
-    std::lock_guard<std::mutex> guard{st.mtx};
-    st.measuring = true;
-  };
-  // The Redis counters are read at the window's edges (not under the lock).
-  std::function<void()> on_measure = [&] {
-    if (redis)
-      cmd_before = redis_commands(o.redis_url);
-    begin_measuring();
-  };
-  clock_type::time_point measured_from, measured_to;
-
-  if (!open_loop) {
-    for (size_t i = 0; i < o.concurrency; ++i)
-      start_closed();
-    if (o.warmup > 0)
-      std::this_thread::sleep_until(t_measure);
-    measured_from = clock_type::now();
-    on_measure();
-    std::this_thread::sleep_until(t_end);
-  } else {
-    const auto interval = to_dur(1.0 / o.rate);
-    auto next = t_begin;
-    bool measuring = false;
-    std::function<void()> none;
-    while (true) {
-      auto now = clock_type::now();
-      if (!measuring && now >= t_measure) {
-        measured_from = now;
-        on_measure();
-        measuring = true;
-      }
-      if (now >= t_end)
-        break;
-      // Start every saga whose time has come (catching up after stalls).
-      while (next <= now) {
-        launch(next, none);
-        next += interval;
-      }
-      std::this_thread::sleep_until(std::min(next, t_end));
-    }
-  }
-  {
-    std::lock_guard<std::mutex> guard{st.mtx};
-    st.measuring = false;
-  }
-  measured_to = clock_type::now();
-  if (redis)
-    cmd_after = redis_commands(o.redis_url);
-  st.stopping = true;
-  {
-    std::unique_lock<std::mutex> guard{st.mtx};
-    st.drained.wait_for(guard, 30s, [&] { return st.in_flight.load() == 0; });
-  }
-  progress_done = true;
-  progress.join();
-
-  // -- figures -------------------------------------------------------------------
-  const double window
-    = std::chrono::duration<double>(measured_to - measured_from).count();
-  // Callbacks touch the counters only while measuring (cleared under the
-  // lock above), so they are stable now.
-  const uint64_t ended = st.completed + st.compensated;
-  const double sagas_per_s = static_cast<double>(ended) / window;
-  // Events per saga from the logs of a sample of ended sagas.
-  double events_per_saga_log = 0;
-  size_t logs = 0;
-  for (const auto& id : st.sample) {
-    if (auto log = rt.saga_log(id)) {
-      events_per_saga_log += static_cast<double>(log->events.size());
-      ++logs;
-    }
-  }
-  if (logs > 0)
-    events_per_saga_log /= static_cast<double>(logs);
-  double commands_per_saga = -1, xadd_per_saga = -1, evalsha_per_saga = -1;
-  if (redis && cmd_before.total >= 0 && cmd_after.total >= 0 && ended > 0) {
-    auto per = [&](long long a, long long b) {
-      return static_cast<double>(b - a) / static_cast<double>(ended);
-    };
-    commands_per_saga = per(cmd_before.total, cmd_after.total);
-    xadd_per_saga = per(cmd_before.xadd, cmd_after.xadd);
-    evalsha_per_saga = per(cmd_before.evalsha, cmd_after.evalsha);
-  }
-  // Redis: events appended = XADDs executed in the window; memory: the logs.
-  const double events_per_saga = xadd_per_saga >= 0 ? xadd_per_saga
-                                                    : events_per_saga_log;
-  const double events_per_s = sagas_per_s * events_per_saga;
-  const long long rss_peak = peak_rss();
-  const int64_t peak_in_flight = in_flight_max.load();
-  const double bytes_per_in_flight
-    = peak_in_flight > 0 && rss_baseline > 0
-        ? static_cast<double>(
-            std::max(0LL, rss_max_sampled.load() - rss_baseline))
-            / static_cast<double>(peak_in_flight)
-        : 0;
-  const auto& h = st.latency_us;
-  auto ms = [](uint64_t us) { return static_cast<double>(us) / 1000.0; };
-
-  // -- human summary ------------------------------------------------------------
-  std::printf(
-    "saga_bench: journal %s%s, %d steps (%s), failure rate %.3f, %s\n",
-    o.journal.c_str(), redis ? (" " + o.redis_url).c_str() : "", o.steps,
-    o.shape.c_str(), o.failure_rate,
-    open_loop ? ("open loop at " + fmt(o.rate) + " sagas/s").c_str()
-              : ("closed loop, " + std::to_string(o.concurrency) + " in flight")
-                  .c_str());
-  if (o.remote)
-    std::printf("  participants  remote: no-op handlers in saga_node %s "
-                "(this process coordinates)\n",
-                target->remote_id.c_str());
-  else
-    std::printf("  participants  in-process, no-op handlers\n");
-  std::printf(
-    "  window        %.2f s after %.1f s warmup; %llu completed, %llu "
-    "compensated, %llu rejected (overloaded), %llu errors\n",
-    window, o.warmup, static_cast<unsigned long long>(st.completed),
-    static_cast<unsigned long long>(st.compensated),
-    static_cast<unsigned long long>(st.rejected),
-    static_cast<unsigned long long>(st.errors));
-  if (st.errors > 0)
-    std::printf("  first error   %s\n", st.first_error.c_str());
-  std::printf(
-    "  throughput    %.0f sagas/s, %.0f events/s (%.2f events/saga%s)\n",
-    sagas_per_s, events_per_s, events_per_saga,
-    redis ? " from XADD count" : " from sampled logs");
-  if (redis)
-    std::printf("  redis         %.2f commands/saga (%.2f XADD, %.2f EVALSHA; "
-                "inside scripts included); logs say %.2f events/saga\n",
-                commands_per_saga, xadd_per_saga, evalsha_per_saga,
-                events_per_saga_log);
-  std::printf(
-    "  latency       p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f "
-    "ms, max %.3f ms (%llu samples)\n",
-    ms(h.percentile(0.50)), ms(h.percentile(0.90)), ms(h.percentile(0.99)),
-    ms(h.percentile(0.999)), ms(h.max()),
-    static_cast<unsigned long long>(h.count()));
-  std::printf("  memory        peak RSS %.1f MiB; load: peak in flight %lld, "
-              "RSS growth %.1f MiB (journal retention included)\n",
-              static_cast<double>(rss_peak) / 1048576.0,
-              static_cast<long long>(peak_in_flight),
-              static_cast<double>(
-                std::max(0LL, rss_max_sampled.load() - rss_baseline))
-                / 1048576.0);
-  if (probe.sagas > 0)
-    std::printf(
-      "  in flight     ~%.0f bytes per in-flight saga (%lld parked in "
-      "their first step: RSS +%.1f MiB; rough)\n",
-      probe.bytes_per_saga, probe.reached,
-      static_cast<double>(probe.rss_delta) / 1048576.0);
-  double fraction = -1;
-  if (redis) {
-    fraction = ceiling.xadd_per_s > 0 ? events_per_s / ceiling.xadd_per_s : 0;
-    std::printf(
-      "  ceiling       raw pipelined XADD (1 connection, depth 32, new "
-      "stream each): %.0f/s; our events/s = %.1f%% of it\n",
-      ceiling.xadd_per_s, fraction * 100);
-  }
-
-  // -- JSON ----------------------------------------------------------------------
-  saga::json j;
-  j["mode"] = "load";
-  j["config"] = config_json(o, nullptr);
-  if (o.remote)
-    j["config"]["remote_node"] = target->remote_id;
-  j["window_s"] = window;
-  j["completed"] = st.completed;
-  j["compensated"] = st.compensated;
-  j["rejected"] = st.rejected;
-  j["errors"] = st.errors;
-  j["sagas_per_s"] = sagas_per_s;
-  j["events_per_s"] = events_per_s;
-  j["events_per_saga"] = events_per_saga;
-  j["events_per_saga_from_logs"] = events_per_saga_log;
-  if (redis) {
-    j["redis_commands_per_saga"] = commands_per_saga;
-    j["redis_xadd_per_saga"] = xadd_per_saga;
-    j["redis_evalsha_per_saga"] = evalsha_per_saga;
-    j["ceiling"] = {{"xadd_per_s", ceiling.xadd_per_s},
-                    {"connections", 1},
-                    {"pipeline_depth", 32},
-                    {"seconds", ceiling.seconds},
-                    {"events_fraction", fraction}};
-  }
-  j["latency_us"] = {{"samples", h.count()},
-                     {"min", h.min()},
-                     {"mean", h.mean()},
-                     {"p50", h.percentile(0.5)},
-                     {"p90", h.percentile(0.9)},
-                     {"p99", h.percentile(0.99)},
-                     {"p999", h.percentile(0.999)},
-                     {"max", h.max()}};
-  j["memory"] = probe_memory_json(probe);
-  j["memory"]["peak_rss_bytes"] = rss_peak;
-  j["memory"]["baseline_rss_bytes"] = rss_baseline;
-  j["memory"]["peak_in_flight"] = peak_in_flight;
-  j["memory"]["load_rss_growth_per_peak_in_flight"] = bytes_per_in_flight;
-  int status = (ended == 0 || st.errors > 0) ? 1 : 0;
-  if (!o.json_file.empty()) {
-    std::ofstream out{o.json_file};
-    out << j.dump(2) << '\n';
-    if (!out) {
-      std::fprintf(stderr, "saga_bench: cannot write %s\n",
-                   o.json_file.c_str());
-      status = 1;
-    }
-  }
-  if (!o.markdown_file.empty()) {
-    std::ofstream out{o.markdown_file};
-    out << "| journal | participants | steps | shape | failure rate | load | "
-           "sagas/s | "
-           "events/s | Redis cmds/saga | p50 ms | p90 ms | p99 ms | p99.9 ms | "
-           "peak RSS MiB | B/in-flight saga | events/s vs XADD ceiling |\n"
-        << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-        << "| " << o.journal << " | " << (o.remote ? "remote" : "in-process")
-        << " | " << o.steps << " | " << o.shape << " | "
-        << fmt(o.failure_rate, 3) << " | "
-        << (open_loop ? fmt(o.rate) + "/s open"
-                      : std::to_string(o.concurrency) + " closed")
-        << " | " << fmt(sagas_per_s) << " | " << fmt(events_per_s) << " | "
-        << (redis ? fmt(commands_per_saga, 2) : "-") << " | "
-        << fmt(ms(h.percentile(0.5)), 3) << " | "
-        << fmt(ms(h.percentile(0.9)), 3) << " | "
-        << fmt(ms(h.percentile(0.99)), 3) << " | "
-        << fmt(ms(h.percentile(0.999)), 3) << " | "
-        << fmt(static_cast<double>(rss_peak) / 1048576.0, 1) << " | "
-        << fmt(probe.bytes_per_saga) << " | "
-        << (redis ? fmt(fraction * 100, 1) + "% of " + fmt(ceiling.xadd_per_s)
-                      + "/s"
-                  : "-")
-        << " |\n";
-    if (!out) {
-      std::fprintf(stderr, "saga_bench: cannot write %s\n",
-                   o.markdown_file.c_str());
-      status = 1;
-    }
-  }
-  if (st.in_flight.load() != 0)
+  if (inflight_only)
+    report_inflight_and_exit(o, probe);
+  load_run load{rt, def};
+  drive_load(load, o);
+  const load_figures f = compute_load_figures(load, o, *ceiling);
+  const load_report rep{o, target->remote_id, load.st, f, probe, *ceiling};
+  print_load_setup(o, target->remote_id);
+  print_load_figures(rep);
+  int status = (f.ended == 0 || load.st.errors > 0) ? 1 : 0;
+  if (!write_load_file(o.json_file, load_json(rep).dump(2) + "\n"))
+    status = 1;
+  if (!write_load_file(o.markdown_file, load_markdown(rep)))
+    status = 1;
+  if (load.st.in_flight.load() != 0)
     std::fprintf(stderr, "saga_bench: %lld sagas still in flight after 30 s\n",
-                 static_cast<long long>(st.in_flight.load()));
-  // Stopped while `st` lives: the callbacks of sagas still in flight (told
-  // shutting_down) touch it.
+                 static_cast<long long>(load.st.in_flight.load()));
+  // Stopped while `load` lives: the callbacks of sagas still in flight
+  // (told shutting_down) touch it.
   hold.drop_all();
   target->stop();
   return status;
 }
 // -- recover mode ----------------------------------------------------------------------
 
+/// Phase 1's participants' executes, parked unanswered, and the sagas that
+/// ended (none should). The parked handlers keep their responders (a
+/// dropped one would answer "outcome unknown" at once); after phase 1's
+/// runtime is gone they send nothing.
+struct unanswered_steps {
+  std::mutex mtx;
+  std::vector<saga::responder> held; // guarded by mtx
+  std::atomic<long long> parked{0};
+  std::atomic<long long> ended{0};
+};
+
+/// What the recover mode measured, phase by phase.
+struct recovery {
+  long long sagas = 0; // to leave unfinished: --recover
+  std::string node_id;
+  std::string index;      // the node's unfinished index in Redis
+  size_t concurrency = 0; // the runtime's recovery_concurrency
+  double phase1_seconds = 0;
+  double phase1_stop_seconds = 0;
+  std::vector<std::string> ids;         // listed unfinished after phase 1
+  std::map<std::string, size_t> before; // their last events then
+  double start_seconds = 0;             // phase 2's runtime up
+  double recover_call_seconds = 0;
+  size_t resumed = 0;        // by the recover() call
+  bool waited = false;       // false: phase 2 gave up waiting
+  long long left = 0;        // still listed unfinished at the end
+  double seconds = 0;        // from phase 2's runtime creation to none listed
+  command_counts cmd_before; // Redis, around phase 2
+  command_counts cmd_after;
+  std::map<std::string, size_t> after; // the sagas' last events after phase 2
+};
+
+/// Returns the runtime configuration of both phases: node `node_id`, and
+/// admission for all the sagas at once.
+saga::runtime_config recover_config(const options& o,
+                                    const std::string& node_id) {
+  const auto n = static_cast<size_t>(o.recover);
+  saga::runtime_config cfg;
+  cfg.journal_url = o.redis_url;
+  cfg.journal.node_id = node_id;
+  cfg.max_active_sagas = std::max<size_t>(n, cfg.max_active_sagas);
+  cfg.max_queued_sagas = std::max<size_t>(n, cfg.max_queued_sagas);
+  if (o.recovery_concurrency > 0)
+    cfg.recovery_concurrency = o.recovery_concurrency;
+  return cfg;
+}
+
+/// Gives `rt` the bench's participants, whose executes park in `steps`
+/// unanswered (their undo answers).
+void install_unanswering(saga::runtime& rt, const options& o,
+                         unanswered_steps& steps) {
+  auto park = [&steps](const saga::step_context&, const saga::json&,
+                       saga::responder r) {
+    std::lock_guard<std::mutex> guard{steps.mtx};
+    steps.held.push_back(std::move(r));
+    ++steps.parked;
+  };
+  auto undo = [](const saga::step_context&, const saga::json&,
+                 saga::responder r) { r.deliver(saga::step_outcome::ok()); };
+  for (int i = 1; i <= o.steps; ++i)
+    rt.participant(demo::bench_participant_name(i))
+      .on_async("op", park, undo)
+      .on_async("last", park, undo);
+}
+
+/// Phase 1: a runtime whose participants never answer starts the sagas,
+/// waits until each has its first step parked, then stops, leaving them
+/// unfinished in Redis. Returns false after printing why not.
+bool leave_unfinished(const options& o, const saga::runtime_config& cfg,
+                      const saga::definition& def, unanswered_steps& steps,
+                      recovery& rec) {
+  const long long n = rec.sagas;
+  // Every execute reaches the handler only after its step_started event is
+  // durable and the barrier claimed it; the handler never answers.
+  const long long per_saga = o.shape == "fanout" ? o.steps : 1;
+  auto rt1 = std::make_unique<saga::runtime>(cfg);
+  if (!check_started(*rt1))
+    return false;
+  install_unanswering(*rt1, o, steps);
+  std::fprintf(stderr,
+               "phase 1: starting %lld sagas whose first step never "
+               "answers ...\n",
+               n);
+  const auto t0 = clock_type::now();
+  bool ok = paced_start(
+    "phase 1: sagas with their first step parked", n, probe_window,
+    [&](long long) {
+      rt1->execute(def, [&steps](saga::saga_result) { ++steps.ended; });
+    },
+    [&] { return steps.parked.load() / per_saga + steps.ended.load(); });
+  rec.phase1_seconds
+    = std::chrono::duration<double>(clock_type::now() - t0).count();
+  if (!ok || steps.ended.load() > 0) {
+    std::fprintf(stderr,
+                 "saga_bench: phase 1 failed: %lld of %lld parked, "
+                 "%lld sagas ended early\n",
+                 steps.parked.load(), n * per_saga, steps.ended.load());
+    return false;
+  }
+  const auto t1 = clock_type::now();
+  rt1.reset(); // stops the sagas; they stay unfinished in Redis
+  rec.phase1_stop_seconds
+    = std::chrono::duration<double>(clock_type::now() - t1).count();
+  return true;
+}
+
+/// Reads the sagas Redis lists unfinished after phase 1, and their last
+/// events, into `rec`; returns whether they are all the sagas, each after
+/// its first step_started (prints why not).
+bool check_left_unfinished(saga::redis_connection& conn, recovery& rec) {
+  auto ids = zrange_all(conn, rec.index);
+  if (!ids) {
+    std::fprintf(stderr, "saga_bench: cannot read %s\n", rec.index.c_str());
+    return false;
+  }
+  rec.ids = std::move(*ids);
+  rec.before = last_events(conn, rec.ids);
+  std::fprintf(stderr,
+               "phase 1: %lld sagas started and parked in %.1f s, "
+               "runtime stopped in %.1f s; Redis lists %zu unfinished, "
+               "last events: %s\n",
+               rec.sagas, rec.phase1_seconds, rec.phase1_stop_seconds,
+               rec.ids.size(), describe_tally(rec.before).c_str());
+  if (static_cast<long long>(rec.ids.size()) != rec.sagas
+      || count_of(rec.before, "step_started") != rec.ids.size()) {
+    std::fprintf(stderr,
+                 "saga_bench: phase 1 did not leave %lld sagas "
+                 "unfinished after their first step_started\n",
+                 rec.sagas);
+    return false;
+  }
+  return true;
+}
+
+/// Phase 2: a new runtime with the same node id (a new epoch) and answering
+/// participants calls recover(); waits until Redis lists none of the sagas
+/// unfinished (or gives up on a stall), then reads their last events into
+/// `rec`. Returns false after printing why the runtime did not start.
+bool recover_all(const options& o, const saga::runtime_config& cfg,
+                 saga::redis_connection& conn, recovery& rec) {
+  std::fprintf(stderr,
+               "phase 2: a new runtime for node %s recovers them "
+               "(recovery_concurrency %zu) ...\n",
+               rec.node_id.c_str(), rec.concurrency);
+  rec.cmd_before = redis_commands(o.redis_url);
+  const auto t0 = clock_type::now();
+  auto rt2 = std::make_unique<saga::runtime>(cfg);
+  if (!check_started(*rt2))
+    return false;
+  for (int i = 1; i <= o.steps; ++i)
+    demo::add_bench_participant(rt2->participant(
+                                  demo::bench_participant_name(i)),
+                                o.failure_rate);
+  rec.start_seconds
+    = std::chrono::duration<double>(clock_type::now() - t0).count();
+  std::atomic<bool> recover_returned{false};
+  std::atomic<size_t> resumed{0};
+  std::thread recovering{[&] {
+    resumed = rt2->recover(); // blocks until the last page was resumed
+    rec.recover_call_seconds
+      = std::chrono::duration<double>(clock_type::now() - t0).count();
+    recover_returned = true;
+  }};
+  rec.left = rec.sagas;
+  rec.waited = wait_with_progress(
+    "phase 2: unfinished", rec.sagas,
+    [&] {
+      rec.left = zcard(conn, rec.index);
+      return rec.left;
+    },
+    [&] { return rec.left == 0 && recover_returned.load(); });
+  const auto t_end = clock_type::now();
+  recovering.join();
+  rec.cmd_after = redis_commands(o.redis_url);
+  rec.seconds = std::chrono::duration<double>(t_end - t0).count();
+  rec.resumed = resumed.load();
+  rec.after = last_events(conn, rec.ids);
+  return true;
+}
+
+/// The recovery's figures, from the sagas' last events after phase 2.
+struct recovery_figures {
+  size_t completed = 0;
+  size_t compensated = 0;
+  size_t failed = 0;    // failed or parked
+  size_t recovered = 0; // completed or compensated
+  bool all_terminal = false;
+  double sagas_per_s = 0;
+  double commands_per_saga = -1;
+};
+
+/// Returns the recovery's figures.
+recovery_figures tally_recovery(const recovery& rec) {
+  recovery_figures f;
+  f.completed = count_of(rec.after, "saga_completed");
+  f.compensated = count_of(rec.after, "saga_compensated");
+  f.failed = count_of(rec.after, "saga_failed")
+             + count_of(rec.after, "saga_parked");
+  f.recovered = f.completed + f.compensated;
+  f.all_terminal = f.recovered == rec.ids.size();
+  f.sagas_per_s = rec.seconds > 0
+                    ? static_cast<double>(f.recovered) / rec.seconds
+                    : 0;
+  if (rec.cmd_before.total >= 0 && rec.cmd_after.total >= 0 && f.recovered > 0)
+    f.commands_per_saga = static_cast<double>(rec.cmd_after.total
+                                              - rec.cmd_before.total)
+                          / static_cast<double>(f.recovered);
+  return f;
+}
+
+/// Prints the recover mode's summary on stdout.
+void print_recovery(const options& o, const recovery& rec,
+                    const recovery_figures& f, long long rss_peak_bytes) {
+  std::printf("saga_bench: recovery of %lld unfinished sagas, journal redis "
+              "%s, %d steps (%s), failure rate %.3f\n",
+              rec.sagas, o.redis_url.c_str(), o.steps, o.shape.c_str(),
+              o.failure_rate);
+  std::printf("  phase 1       %lld sagas parked after their first step in "
+              "%.1f s; runtime stopped; Redis: %zu unfinished\n",
+              rec.sagas, rec.phase1_seconds, rec.ids.size());
+  std::printf("  phase 2       recovered %zu (%zu completed, %zu compensated, "
+              "%zu failed) in %.2f s: %.0f sagas/s; recovery_concurrency %zu\n",
+              f.recovered, f.completed, f.compensated, f.failed, rec.seconds,
+              f.sagas_per_s, rec.concurrency);
+  std::printf("                runtime up in %.2f s, recover() returned after "
+              "%.2f s (%zu resumed), %.1f Redis commands per saga%s\n",
+              rec.start_seconds, rec.recover_call_seconds, rec.resumed,
+              f.commands_per_saga, rec.waited ? "" : "; gave up waiting");
+  std::printf("  last events   %s%s\n", describe_tally(rec.after).c_str(),
+              f.all_terminal ? " (all terminal)" : " (NOT all terminal)");
+  std::printf("  memory        peak RSS %.1f MiB (phase 1 included)\n",
+              static_cast<double>(rss_peak_bytes) / 1048576.0);
+}
+
+/// Returns the recover mode's results as JSON.
+saga::json recovery_json(const options& o, const recovery& rec,
+                         const recovery_figures& f, long long rss_peak_bytes) {
+  saga::json j;
+  j["mode"] = "recover";
+  j["config"] = config_json(o, "recover");
+  j["config"]["node_id"] = rec.node_id;
+  j["recover"] = {{"sagas", rec.sagas},
+                  {"recovered", f.recovered},
+                  {"all_terminal", f.all_terminal},
+                  {"seconds", rec.seconds},
+                  {"sagas_per_s", f.sagas_per_s},
+                  {"recovery_concurrency", rec.concurrency},
+                  {"completed", f.completed},
+                  {"compensated", f.compensated},
+                  {"failed", f.failed},
+                  {"still_listed_unfinished", rec.left},
+                  {"resumed_by_recover_call", rec.resumed},
+                  {"runtime_start_seconds", rec.start_seconds},
+                  {"recover_call_seconds", rec.recover_call_seconds},
+                  {"redis_commands_per_saga", f.commands_per_saga},
+                  {"last_events", rec.after},
+                  {"phase1_seconds", rec.phase1_seconds},
+                  {"phase1_last_events", rec.before}};
+  j["memory"] = {{"peak_rss_bytes", rss_peak_bytes}};
+  return j;
+}
+
+/// Returns the recover mode's results as a Markdown table.
+std::string recovery_markdown(const options& o, const recovery& rec,
+                              const recovery_figures& f) {
+  return "| unfinished sagas | steps | shape | failure rate | recovery "
+         "concurrency | recovered | all terminal | seconds | sagas/s |\n"
+         "|---|---|---|---|---|---|---|---|---|\n| "
+         + std::to_string(rec.sagas) + " | " + std::to_string(o.steps) + " | "
+         + o.shape + " | " + fmt(o.failure_rate, 3) + " | "
+         + std::to_string(rec.concurrency) + " | " + std::to_string(f.recovered)
+         + " | " + (f.all_terminal ? "yes" : "no") + " | " + fmt(rec.seconds, 2)
+         + " | " + fmt(f.sagas_per_s) + " |\n";
+}
+
 int run_recover(const options& o) {
-  const long long n = o.recover;
+  recovery rec;
+  rec.sagas = o.recover;
   // Our own node id: only this run's sagas are in its index.
-  const std::string node_id = "saga_bench-recover-"
-                              + std::to_string(::getpid());
-  const std::string index = "saga:unfinished:{" + node_id + "}";
+  rec.node_id = "saga_bench-recover-" + std::to_string(::getpid());
+  rec.index = "saga:unfinished:{" + rec.node_id + "}";
   auto conn = redis_connect(o.redis_url);
   if (!conn) {
     std::fprintf(stderr, "saga_bench: cannot connect to %s\n",
                  o.redis_url.c_str());
     return 1;
   }
-  if (auto left = zcard(*conn, index); left != 0) {
-    std::fprintf(stderr, "saga_bench: %s is not empty (%lld)\n", index.c_str(),
-                 left);
+  if (auto left = zcard(*conn, rec.index); left != 0) {
+    std::fprintf(stderr, "saga_bench: %s is not empty (%lld)\n",
+                 rec.index.c_str(), left);
     return 1;
   }
   // Long step timeouts: phase 1 parks the first step for as long as it
   // takes to start all N sagas, and that must not time it out.
   const auto def = make_definition(o, "bench_recover",
                                    std::chrono::minutes{30});
-  if (auto err = def.validate()) {
-    std::fprintf(stderr, "saga_bench: bad definition: %s\n",
-                 saga::describe(err).c_str());
+  if (!check_definition(def))
     return 1;
-  }
-  saga::runtime_config cfg;
-  cfg.journal_url = o.redis_url;
-  cfg.journal.node_id = node_id;
-  cfg.max_active_sagas = std::max<size_t>(static_cast<size_t>(n),
-                                          cfg.max_active_sagas);
-  cfg.max_queued_sagas = std::max<size_t>(static_cast<size_t>(n),
-                                          cfg.max_queued_sagas);
-  if (o.recovery_concurrency > 0)
-    cfg.recovery_concurrency = o.recovery_concurrency;
-  const size_t concurrency = cfg.recovery_concurrency;
-
-  // -- phase 1: N sagas left unfinished ---------------------------------------
-  // Every execute reaches the handler only after its step_started event is
-  // durable and the barrier claimed it; the handler never answers.
-  const long long per_saga = o.shape == "fanout" ? o.steps : 1;
-  std::atomic<long long> parked{0};
-  std::atomic<long long> ended1{0};
-  double phase1_seconds = 0;
-  double phase1_stop_seconds = 0;
-  // The parked handlers keep their responders (a dropped one would answer
-  // "outcome unknown" at once); after rt1 is gone they send nothing.
-  std::mutex held_mtx;
-  std::vector<saga::responder> held;
-  {
-    auto rt1 = std::make_unique<saga::runtime>(cfg);
-    if (auto err = rt1->start_error()) {
-      std::fprintf(stderr, "saga_bench: runtime did not start: %s\n",
-                   saga::describe(err).c_str());
-      return 1;
-    }
-    auto park = [&parked, &held, &held_mtx](const saga::step_context&,
-                                            const saga::json&,
-                                            saga::responder r) {
-      std::lock_guard<std::mutex> guard{held_mtx};
-      held.push_back(std::move(r));
-      ++parked;
-    };
-    auto undo = [](const saga::step_context&, const saga::json&,
-                   saga::responder r) { r.deliver(saga::step_outcome::ok()); };
-    for (int i = 1; i <= o.steps; ++i)
-      rt1->participant(demo::bench_participant_name(i))
-        .on_async("op", park, undo)
-        .on_async("last", park, undo);
-    std::fprintf(stderr,
-                 "phase 1: starting %lld sagas whose first step never "
-                 "answers ...\n",
-                 n);
-    const auto t0 = clock_type::now();
-    bool ok = paced_start(
-      "phase 1: sagas with their first step parked", n, probe_window,
-      [&](long long) {
-        rt1->execute(def, [&ended1](saga::saga_result) { ++ended1; });
-      },
-      [&] { return parked.load() / per_saga + ended1.load(); });
-    phase1_seconds
-      = std::chrono::duration<double>(clock_type::now() - t0).count();
-    if (!ok || ended1.load() > 0) {
-      std::fprintf(stderr,
-                   "saga_bench: phase 1 failed: %lld of %lld parked, "
-                   "%lld sagas ended early\n",
-                   parked.load(), n * per_saga, ended1.load());
-      return 1;
-    }
-    const auto t1 = clock_type::now();
-    rt1.reset(); // stops the sagas; they stay unfinished in Redis
-    phase1_stop_seconds
-      = std::chrono::duration<double>(clock_type::now() - t1).count();
-  }
-  auto ids = zrange_all(*conn, index);
-  if (!ids) {
-    std::fprintf(stderr, "saga_bench: cannot read %s\n", index.c_str());
+  const saga::runtime_config cfg = recover_config(o, rec.node_id);
+  rec.concurrency = cfg.recovery_concurrency;
+  unanswered_steps steps; // outlives phase 1's runtime
+  if (!leave_unfinished(o, cfg, def, steps, rec)
+      || !check_left_unfinished(*conn, rec) || !recover_all(o, cfg, *conn, rec))
     return 1;
-  }
-  const auto before = last_events(*conn, *ids);
-  std::fprintf(stderr,
-               "phase 1: %lld sagas started and parked in %.1f s, "
-               "runtime stopped in %.1f s; Redis lists %zu unfinished, "
-               "last events: %s\n",
-               n, phase1_seconds, phase1_stop_seconds, ids->size(),
-               describe_tally(before).c_str());
-  if (static_cast<long long>(ids->size()) != n
-      || count_of(before, "step_started") != ids->size()) {
-    std::fprintf(stderr,
-                 "saga_bench: phase 1 did not leave %lld sagas "
-                 "unfinished after their first step_started\n",
-                 n);
-    return 1;
-  }
-
-  // -- phase 2: a new incarnation recovers them ---------------------------------
-  std::fprintf(stderr,
-               "phase 2: a new runtime for node %s recovers them "
-               "(recovery_concurrency %zu) ...\n",
-               node_id.c_str(), concurrency);
-  auto cmd_before = redis_commands(o.redis_url);
-  const auto t0 = clock_type::now();
-  auto rt2 = std::make_unique<saga::runtime>(cfg);
-  if (auto err = rt2->start_error()) {
-    std::fprintf(stderr, "saga_bench: runtime did not start: %s\n",
-                 saga::describe(err).c_str());
-    return 1;
-  }
-  for (int i = 1; i <= o.steps; ++i)
-    demo::add_bench_participant(rt2->participant(
-                                  demo::bench_participant_name(i)),
-                                o.failure_rate);
-  const double start_seconds
-    = std::chrono::duration<double>(clock_type::now() - t0).count();
-  std::atomic<bool> recover_returned{false};
-  std::atomic<size_t> resumed{0};
-  double recover_call_seconds = 0;
-  std::thread recovering{[&] {
-    resumed = rt2->recover(); // blocks until the last page was resumed
-    recover_call_seconds
-      = std::chrono::duration<double>(clock_type::now() - t0).count();
-    recover_returned = true;
-  }};
-  long long left = n;
-  bool ok = wait_with_progress(
-    "phase 2: unfinished", n,
-    [&] {
-      left = zcard(*conn, index);
-      return left;
-    },
-    [&] { return left == 0 && recover_returned.load(); });
-  const auto t_end = clock_type::now();
-  recovering.join();
-  auto cmd_after = redis_commands(o.redis_url);
-  const double seconds = std::chrono::duration<double>(t_end - t0).count();
-  const auto after = last_events(*conn, *ids);
-  const size_t completed = count_of(after, "saga_completed");
-  const size_t compensated = count_of(after, "saga_compensated");
-  const size_t failed = count_of(after, "saga_failed")
-                        + count_of(after, "saga_parked");
-  const size_t recovered = completed + compensated;
-  const bool all_terminal = recovered == ids->size();
-  const double rate = seconds > 0 ? static_cast<double>(recovered) / seconds
-                                  : 0;
-  double commands_per_saga = -1;
-  if (cmd_before.total >= 0 && cmd_after.total >= 0 && recovered > 0)
-    commands_per_saga = static_cast<double>(cmd_after.total - cmd_before.total)
-                        / static_cast<double>(recovered);
-  rt2.reset();
-  const long long rss_peak = peak_rss();
-
-  std::printf("saga_bench: recovery of %lld unfinished sagas, journal redis "
-              "%s, %d steps (%s), failure rate %.3f\n",
-              n, o.redis_url.c_str(), o.steps, o.shape.c_str(), o.failure_rate);
-  std::printf("  phase 1       %lld sagas parked after their first step in "
-              "%.1f s; runtime stopped; Redis: %zu unfinished\n",
-              n, phase1_seconds, ids->size());
-  std::printf("  phase 2       recovered %zu (%zu completed, %zu compensated, "
-              "%zu failed) in %.2f s: %.0f sagas/s; recovery_concurrency %zu\n",
-              recovered, completed, compensated, failed, seconds, rate,
-              concurrency);
-  std::printf("                runtime up in %.2f s, recover() returned after "
-              "%.2f s (%zu resumed), %.1f Redis commands per saga%s\n",
-              start_seconds, recover_call_seconds, resumed.load(),
-              commands_per_saga, ok ? "" : "; gave up waiting");
-  std::printf("  last events   %s%s\n", describe_tally(after).c_str(),
-              all_terminal ? " (all terminal)" : " (NOT all terminal)");
-  std::printf("  memory        peak RSS %.1f MiB (phase 1 included)\n",
-              static_cast<double>(rss_peak) / 1048576.0);
-
-  saga::json j;
-  j["mode"] = "recover";
-  j["config"] = config_json(o, "recover");
-  j["config"]["node_id"] = node_id;
-  j["recover"] = {{"sagas", n},
-                  {"recovered", recovered},
-                  {"all_terminal", all_terminal},
-                  {"seconds", seconds},
-                  {"sagas_per_s", rate},
-                  {"recovery_concurrency", concurrency},
-                  {"completed", completed},
-                  {"compensated", compensated},
-                  {"failed", failed},
-                  {"still_listed_unfinished", left},
-                  {"resumed_by_recover_call", resumed.load()},
-                  {"runtime_start_seconds", start_seconds},
-                  {"recover_call_seconds", recover_call_seconds},
-                  {"redis_commands_per_saga", commands_per_saga},
-                  {"last_events", after},
-                  {"phase1_seconds", phase1_seconds},
-                  {"phase1_last_events", before}};
-  j["memory"] = {{"peak_rss_bytes", rss_peak}};
-  int status = all_terminal && ok ? 0 : 1;
-  if (!write_text(o.json_file, j.dump(2) + "\n"))
+  const recovery_figures f = tally_recovery(rec);
+  const long long rss_peak_bytes = peak_rss();
+  print_recovery(o, rec, f, rss_peak_bytes);
+  int status = f.all_terminal && rec.waited ? 0 : 1;
+  if (!write_text(o.json_file,
+                  recovery_json(o, rec, f, rss_peak_bytes).dump(2) + "\n"))
     status = 1;
-  std::string md
-    = "| unfinished sagas | steps | shape | failure rate | recovery "
-      "concurrency | recovered | all terminal | seconds | sagas/s |\n"
-      "|---|---|---|---|---|---|---|---|---|\n| "
-      + std::to_string(n) + " | " + std::to_string(o.steps) + " | " + o.shape
-      + " | " + fmt(o.failure_rate, 3) + " | " + std::to_string(concurrency)
-      + " | " + std::to_string(recovered) + " | "
-      + (all_terminal ? "yes" : "no") + " | " + fmt(seconds, 2) + " | "
-      + fmt(rate) + " |\n";
-  if (!write_text(o.markdown_file, md))
+  if (!write_text(o.markdown_file, recovery_markdown(o, rec, f)))
     status = 1;
   return status;
 }
