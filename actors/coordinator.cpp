@@ -104,7 +104,8 @@ saga_id make_id(coordinator_pointer self) {
 }
 
 void start_new(coordinator_pointer self, const definition_ptr& def, waiter w);
-void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec);
+void recover_page(coordinator_pointer self,
+                  const std::shared_ptr<recovery>& rec);
 
 void finish(coordinator_pointer self, const saga_id& id, const saga_result& r) {
   auto& s = self->state;
@@ -171,14 +172,14 @@ struct turn_back_order {
   std::string reason;
 };
 
-void launch(coordinator_pointer self, saga_id id, definition_ptr def,
+void launch(coordinator_pointer self, const saga_id& id, definition_ptr def,
             std::optional<saga_state> replayed, waiter w,
             bool recovered = false,
             std::optional<turn_back_order> order = std::nullopt) {
   auto& s = self->state;
   auto args = std::make_shared<saga_actor_args>();
   args->id = id;
-  args->def = def;
+  args->def = std::move(def);
   args->replayed = std::move(replayed);
   args->compensate_on_resume = recovered
                                && s.opts.recovery
@@ -261,7 +262,7 @@ void start_new(coordinator_pointer self, const definition_ptr& def, waiter w) {
 /// `started(true)` once it runs, `started(false)` if it ran already or
 /// cannot be resumed; `w` gets the result either way.
 void resume(coordinator_pointer self, const saga_id& id, waiter w,
-            std::function<void(bool)> started) {
+            const std::function<void(bool)>& started) {
   auto& s = self->state;
   if (auto i = s.running.find(id); i != s.running.end()) {
     i->second.waiters.push_back(std::move(w));
@@ -335,7 +336,8 @@ void resume(coordinator_pointer self, const saga_id& id, waiter w,
 }
 
 /// Ends recovery `rec` with its count or `err`.
-void recovery_done(coordinator_pointer self, std::shared_ptr<recovery> rec,
+void recovery_done(coordinator_pointer self,
+                   const std::shared_ptr<recovery>& rec,
                    caf::error err = caf::none) {
   if (err)
     rec->rp.deliver(std::move(err));
@@ -359,7 +361,8 @@ start_recovery(coordinator_pointer self, std::string node, uint64_t below) {
   return rec->rp;
 }
 
-void recover_page(coordinator_pointer self, std::shared_ptr<recovery> rec) {
+void recover_page(coordinator_pointer self,
+                  const std::shared_ptr<recovery>& rec) {
   auto& s = self->state;
   if (s.recovered_running >= s.opts.recovery_concurrency) {
     rec->waiting_for_capacity = true; // finish() continues the walk
@@ -424,7 +427,8 @@ void announce(coordinator_pointer self, const saga_state& st, const event& ev,
 
 /// Parks saga `id`: its actor crashed past its limit. Writes `saga_parked`
 /// after its last event and tells the waiters; the rest of the node goes on.
-void park(coordinator_pointer self, const saga_id& id, std::string reason) {
+void park(coordinator_pointer self, const saga_id& id,
+          const std::string& reason) {
   auto& s = self->state;
   aout(self) << "caf-saga: parking saga " << id << " as failed: " << reason
              << std::endl;
@@ -482,8 +486,8 @@ constexpr auto operator_timeout = std::chrono::seconds{30};
 /// Reopens failed saga `id` (state `st`) for operator `by`: appends
 /// `saga_retried` (taking the saga over) and drives it here, turning it back
 /// at once if `order` says so. `rp` gets the new status.
-void reopen(coordinator_pointer self, saga_id id, saga_state st, std::string by,
-            std::optional<turn_back_order> order,
+void reopen(coordinator_pointer self, const saga_id& id, saga_state st,
+            std::string by, std::optional<turn_back_order> order,
             caf::typed_response_promise<saga_status> rp) {
   auto& s = self->state;
   if (auto err = check_participants(self, *st.def)) {
@@ -670,7 +674,7 @@ coordinator(coordinator_pointer self, directory_ptr dir, runtime_config opts) {
       finish(self, id, r);
     },
     [self](park_atom, const saga_id& id, std::string& reason) {
-      park(self, id, std::move(reason));
+      park(self, id, reason);
     },
     [self](resume_atom, const saga_id& id) -> caf::result<saga_result> {
       auto rp = self->make_response_promise<saga_result>();

@@ -157,7 +157,7 @@ const handler_entry* find_entry(const handler_table& table,
 /// A detached worker that runs blocking handlers on its own thread.
 participant_actor::behavior_type
 blocking_worker(participant_actor::pointer self,
-                std::shared_ptr<handler_registry> registry) {
+                const std::shared_ptr<handler_registry>& registry) {
   auto run = [self, registry](bool compensate, const step_command& cmd) {
     auto table = registry->snapshot();
     auto entry = find_entry(*table, cmd.action);
@@ -216,7 +216,7 @@ size_t pick_worker(participant_pointer self, worker_pool& pool) {
 
 /// Runs `cmd` on a blocking worker and passes its reply to `k`.
 void run_blocking(participant_pointer self, bool compensate,
-                  const step_command& cmd, reply_fn k) {
+                  const step_command& cmd, const reply_fn& k) {
   auto& pool = compensate ? self->state.compensations : self->state.executes;
   auto idx = pick_worker(self, pool);
   ++pool.busy[idx];
@@ -236,7 +236,7 @@ void run_blocking(participant_pointer self, bool compensate,
 
 /// Runs the handler for `cmd` and passes its reply to `k`.
 void run_handler(participant_pointer self, bool compensate,
-                 const step_command& cmd, reply_fn k) {
+                 const step_command& cmd, const reply_fn& k) {
   auto& st = self->state;
   auto table = st.registry->snapshot();
   auto entry = find_entry(*table, cmd.action);
@@ -250,7 +250,7 @@ void run_handler(participant_pointer self, bool compensate,
       k(run_sync(compensate ? entry->compensate : entry->execute, cmd));
       return;
     case handler_entry::mode::blocking:
-      run_blocking(self, compensate, cmd, std::move(k));
+      run_blocking(self, compensate, cmd, k);
       return;
     case handler_entry::mode::async: {
       const auto& fn = compensate ? entry->async_compensate
@@ -300,8 +300,9 @@ void on_deliver(participant_pointer self, uint64_t token,
 caf::result<step_reply> dispatch(participant_pointer self, bool compensate,
                                  step_command& cmd) {
   return through_barrier(self, self->state.barrier, compensate, cmd,
-                         [self, compensate](const step_command& c, reply_fn k) {
-                           run_handler(self, compensate, c, std::move(k));
+                         [self, compensate](const step_command& c,
+                                            const reply_fn& k) {
+                           run_handler(self, compensate, c, k);
                          });
 }
 
@@ -357,7 +358,7 @@ barrier_proxy(barrier_proxy_actor::stateful_pointer<proxy_state> self,
   self->state.barrier.dir = std::move(dir);
   self->state.barrier.incarnation = make_incarnation();
   auto run = [self](bool compensate) {
-    return [self, compensate](const step_command& c, reply_fn k) {
+    return [self, compensate](const step_command& c, const reply_fn& k) {
       ask_participant(self, self->state.inner, caf::infinite, compensate, c)
         .then([k](step_reply& r) { k(std::move(r)); },
               [k](caf::error& e) {
@@ -383,7 +384,7 @@ barrier_proxy(barrier_proxy_actor::stateful_pointer<proxy_state> self,
 
 } // namespace detail
 
-void responder::deliver(step_outcome outcome) const {
+void responder::deliver(const step_outcome& outcome) const {
   if (!state_ || state_->answered.exchange(true))
     return;                                // the first answer wins
   if (auto p = state_->participant.lock()) // else: it is gone

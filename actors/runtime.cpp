@@ -33,13 +33,13 @@ namespace {
 caf::error check_node_id(const std::string& id, const std::string& field) {
   if (id.empty())
     return make_error(errc::invalid_config, field + " is empty");
-  for (auto c : id)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_'
-        && c != '-')
-      return make_error(
-        errc::invalid_config,
-        field + " '" + id
-          + "' may hold only letters, digits, '.', '_' and '-'");
+  auto allowed = [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '.' || c == '_' || c == '-';
+  };
+  if (!std::all_of(id.begin(), id.end(), allowed))
+    return make_error(errc::invalid_config,
+                      field + " '" + id
+                        + "' may hold only letters, digits, '.', '_' and '-'");
   return caf::none;
 }
 
@@ -170,7 +170,7 @@ namespace {
 /// supervisor existed) and whose restarts call `restart`.
 child_spec adopt_child(
   std::string name, caf::actor first,
-  std::function<caf::expected<caf::actor>(caf::actor_system&)> restart) {
+  const std::function<caf::expected<caf::actor>(caf::actor_system&)>& restart) {
   auto pending = std::make_shared<caf::actor>(std::move(first));
   child_spec spec;
   spec.name = std::move(name);

@@ -959,7 +959,7 @@ void adopt(saga_pointer self, saga_state st) {
 
 /// A restarted incarnation: rebuild from the journal, then carry on exactly
 /// where it says (re-sending only what was in flight).
-void start_from_journal(saga_pointer self, definition_ptr def) {
+void start_from_journal(saga_pointer self, const definition_ptr& def) {
   auto& s = self->state;
   auto journal = s.dir->journal();
   if (!journal)

@@ -12,6 +12,7 @@
 #include "actors/directory.hpp"
 #include "actors/engine_atoms.hpp"
 #include "actors/timer_service.hpp"
+#include "core/crash_atom.hpp"
 #include "saga/journal/journal.hpp"
 #include "saga/participant.hpp"
 #include "saga/replay.hpp"

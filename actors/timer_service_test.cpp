@@ -26,7 +26,8 @@ using sleeper_actor = caf::typed_actor<wake_message>;
 
 /// Records the wake-ups it receives.
 sleeper_actor::behavior_type
-sleeper(sleeper_actor::pointer, std::shared_ptr<std::vector<time_point>> log) {
+sleeper(sleeper_actor::pointer,
+        const std::shared_ptr<std::vector<time_point>>& log) {
   return {[log](wake_atom, time_point at) { log->push_back(at); }};
 }
 

@@ -63,7 +63,7 @@ caf::expected<http_response> send(const http_request& req) {
   };
   resolver.async_resolve(
     req.host, std::to_string(req.port),
-    [&](beast::error_code ec, tcp::resolver::results_type hosts) {
+    [&](beast::error_code ec, const tcp::resolver::results_type& hosts) {
       if (ec)
         return fail("cannot resolve", ec);
       stream.expires_after(req.timeout);

@@ -440,7 +440,7 @@ TEST_F(admin_server_test, malformed_request_is_400) {
 // -- mutating calls ---------------------------------------------------------------
 
 TEST_F(admin_server_test, mutating_calls_need_the_token) {
-  for (auto auth :
+  for (const auto& auth :
        {std::string{}, std::string{"Bearer wrong"},
         std::string{"Bearer s3cret-toke"}, std::string{"Bearer s3cret-token2"},
         std::string{"Basic czNjcmV0LXRva2Vu"}, std::string{"Bearer"},
@@ -469,7 +469,7 @@ TEST_F(admin_server_test, without_a_token_every_mutating_call_is_refused) {
   auto cfg = config();
   cfg.token.clear();
   start(cfg);
-  for (auto auth : {std::string{}, std::string{"Bearer "}, bearer}) {
+  for (const auto& auth : {std::string{}, std::string{"Bearer "}, bearer}) {
     auto res = client_->post("/api/sagas/s-1/retry", "", auth);
     expect_error(res, 401, "unauthorized");
     EXPECT_EQ(header(res, http::field::www_authenticate), "Bearer");

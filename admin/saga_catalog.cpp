@@ -133,14 +133,17 @@ caf::expected<position> decode(const std::string& cursor) {
   pos.id = cursor.substr(b + 1);
   if (!pos.id.empty() && !valid_saga_id(pos.id))
     return bad();
-  if (pos.at == phase::unfinished) {
-    if (!unhex(middle, pos.node))
-      return bad();
-  } else if (!pos.id.empty() && !parse_number(middle, pos.score)) {
+  // The middle is the node (hex) of an unfinished index's cursor, else the
+  // score of the id that follows (none without an id).
+  bool middle_ok = false;
+  if (pos.at == phase::unfinished)
+    middle_ok = unhex(middle, pos.node);
+  else if (pos.id.empty())
+    middle_ok = middle.empty();
+  else
+    middle_ok = parse_number(middle, pos.score);
+  if (!middle_ok)
     return bad();
-  } else if (pos.id.empty() && !middle.empty()) {
-    return bad();
-  }
   return pos;
 }
 

@@ -427,7 +427,7 @@ bool check_definition(const saga::definition& def) {
 
 /// Returns whether `rt` started; prints why not.
 bool check_started(saga::runtime& rt) {
-  if (auto err = rt.start_error()) {
+  if (const auto& err = rt.start_error()) {
     std::fprintf(stderr, "saga_bench: runtime did not start: %s\n",
                  saga::describe(err).c_str());
     return false;
@@ -795,7 +795,7 @@ probe_result run_probe(saga::runtime& rt, const options& o, holder& h,
     "in-flight probe: parked", probe.sagas, probe_window,
     [&](long long) {
       rt.execute(hold_def,
-                 [c](saga::saga_result r) { count_probe_end(*c, r); });
+                 [c](const saga::saga_result& r) { count_probe_end(*c, r); });
     },
     [&] { return h.count() + c->ended.load(); });
   probe.seconds_to_park
@@ -1028,7 +1028,7 @@ void load_run::launch(clock_type::time_point scheduled,
   auto prev = in_flight_max.load(std::memory_order_relaxed);
   while (n > prev && !in_flight_max.compare_exchange_weak(prev, n)) {
   }
-  rt.execute(def, [this, scheduled, next](saga::saga_result r) {
+  rt.execute(def, [this, scheduled, next](const saga::saga_result& r) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                 clock_type::now() - scheduled)
                 .count();
@@ -1554,7 +1554,7 @@ bool leave_unfinished(const options& o, const saga::runtime_config& cfg,
   bool ok = paced_start(
     "phase 1: sagas with their first step parked", n, probe_window,
     [&](long long) {
-      rt1->execute(def, [&steps](saga::saga_result) { ++steps.ended; });
+      rt1->execute(def, [&steps](const saga::saga_result&) { ++steps.ended; });
     },
     [&] { return steps.parked.load() / per_saga + steps.ended.load(); });
   rec.phase1_seconds

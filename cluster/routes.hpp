@@ -34,7 +34,7 @@ public:
   }
 
   /// Replaces what node `node` hosts (nothing: the node is gone).
-  void set_node(const std::string& node, gateway_actor gw,
+  void set_node(const std::string& node, const gateway_actor& gw,
                 const std::vector<std::string>& participants) {
     std::unique_lock<std::shared_mutex> guard{mtx_};
     drop_locked(node);

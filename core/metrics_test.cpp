@@ -196,6 +196,7 @@ TEST(histogram, default_bounds_are_ascending) {
 TEST(histogram, concurrent_observations_are_all_counted) {
   histogram h{{1}};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&h] {
       for (int i = 0; i < 10'000; ++i)

@@ -46,6 +46,7 @@
 
 #include <saga/saga.hpp>
 
+#include "core/crash_atom.hpp"
 #include "demo/game_servers.hpp"
 #include "demo/trade.hpp"
 #include "persistence/memory_journal.hpp"
@@ -470,7 +471,8 @@ int run(const options& o) {
       plan.emplace_back(kind::purchase,
                         demo::make_game_purchase(realm, players[a],
                                                  catalog[rng() % 5],
-                                                 10 + rng() % 91));
+                                                 static_cast<int64_t>(
+                                                   10 + rng() % 91)));
     }
   }
   // -- run them, `concurrency` at a time.
@@ -483,7 +485,7 @@ int run(const options& o) {
   std::map<kind, tally> tallies;
   std::vector<saga::saga_id> compensated;
   std::function<void()> launch_more;
-  auto on_result = [&](kind k, saga::saga_result r) {
+  auto on_result = [&](kind k, const saga::saga_result& r) {
     std::lock_guard<std::mutex> guard{mtx};
     ++answered;
     if (r.saga_id.empty() || !saga::is_terminal(r.state)) {
@@ -504,8 +506,8 @@ int run(const options& o) {
     while (!paused && next < plan.size() && next - answered < o.concurrency) {
       auto i = next++;
       auto k = plan[i].first;
-      b->start(plan[i].second, [&, k](saga::saga_result r) {
-        on_result(k, std::move(r));
+      b->start(plan[i].second, [&, k](const saga::saga_result& r) {
+        on_result(k, r);
         std::lock_guard<std::mutex> guard{mtx};
         cv.notify_all();
       });

@@ -57,6 +57,7 @@ std::vector<event> whole(event_type terminal = event_type::saga_completed) {
 
 std::vector<uint64_t> seqs_of(const std::vector<event>& events) {
   std::vector<uint64_t> result;
+  result.reserve(events.size());
   for (const auto& ev : events)
     result.push_back(ev.seq);
   return result;

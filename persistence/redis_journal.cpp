@@ -611,7 +611,8 @@ void flush(writer_pointer self) {
         // I/O error: this request and the rest are retried after reconnect.
         aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
                    << std::endl;
-        s.buffer.erase(s.buffer.begin(), s.buffer.begin() + done);
+        s.buffer.erase(s.buffer.begin(),
+                       s.buffer.begin() + static_cast<std::ptrdiff_t>(done));
         arm_retry(self);
         return;
       }
@@ -761,10 +762,9 @@ adopt_page(writer_state& s, redis_connection& conn, const std::string& node,
     bool mine = v == "claimed" || v == "mine" || (own && v == "gone");
     if (mine)
       page.ids.push_back(ids[i]);
-    if (!own && v != "live" && v != "unreadable") {
-      conn.append({"ZREM", from_key, ids[i]}); // adopted, moved or gone
-      ++removals;
-    } else if (own && v == "moved") {
+    // Off the index walked: another node's saga we adopted, that moved or
+    // is gone; our own one only once it moved.
+    if ((!own && v != "live" && v != "unreadable") || (own && v == "moved")) {
       conn.append({"ZREM", from_key, ids[i]});
       ++removals;
     }

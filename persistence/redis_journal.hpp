@@ -6,6 +6,7 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
+#include "core/crash_atom.hpp"
 #include "persistence/redis_url.hpp"
 #include "saga/atoms.hpp"
 #include "saga/journal/journal.hpp"

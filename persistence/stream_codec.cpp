@@ -31,23 +31,28 @@ caf::expected<std::vector<event>> parse_events(const redisReply& r,
   };
   for (size_t i = 0; i < r.elements; ++i) {
     const auto* entry = r.element[i];
-    // Names the entry by position, and by its ID once that is known.
-    auto where = "stream entry " + std::to_string(i);
+    // Names the entry by position, and by its ID once that is known. Built
+    // only on an error: this loop runs for every event of every history.
+    std::string_view sid;
     auto bad = [&](const std::string& why) {
-      return make_error(errc::invalid_event,
-                        "saga " + id + ", " + where + ": " + why);
+      std::string text = "saga ";
+      text.append(id).append(", stream entry ").append(std::to_string(i));
+      if (!sid.empty())
+        text.append(" (").append(sid).append(")");
+      text.append(": ").append(why);
+      return make_error(errc::invalid_event, std::move(text));
     };
     if (entry == nullptr || entry->type != REDIS_REPLY_ARRAY
         || entry->elements != 2)
       return bad("not an entry");
     if (!is_text(entry->element[0]))
       return bad("the entry ID is not a string");
-    std::string_view sid{entry->element[0]->str, entry->element[0]->len};
+    std::string_view id_text{entry->element[0]->str, entry->element[0]->len};
     event ev;
-    if (sid.size() < 3 || sid.substr(0, 2) != "0-"
-        || !parse_number(sid.substr(2), ev.seq))
-      return bad("entry ID '" + std::string{sid} + "' is not 0-<seq>");
-    where += " (" + std::string{sid} + ")";
+    if (id_text.size() < 3 || id_text.substr(0, 2) != "0-"
+        || !parse_number(id_text.substr(2), ev.seq))
+      return bad("entry ID '" + std::string{id_text} + "' is not 0-<seq>");
+    sid = id_text;
     const auto* fields = entry->element[1];
     if (fields == nullptr || fields->type != REDIS_REPLY_ARRAY
         || fields->elements % 2 != 0)

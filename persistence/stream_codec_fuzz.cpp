@@ -345,6 +345,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     raw = read_entries(input);
     std::vector<redisReply*> entries;
+    entries.reserve(raw.size());
     for (const auto& e : raw)
       entries.push_back(build_entry(b, e));
     reply = b.array(std::move(entries));

@@ -203,7 +203,7 @@ void run_stop_sequence(supervisor_pointer self) {
 }
 
 /// Stops every child in reverse order and exits with `reason`.
-void shut_down(supervisor_pointer self, caf::error reason) {
+void shut_down(supervisor_pointer self, const caf::error& reason) {
   auto& s = self->state;
   if (s.shutting_down)
     return;
@@ -231,7 +231,8 @@ milliseconds backoff_for(const supervisor_config& cfg, size_t nth_restart) {
 }
 
 /// Restarts `names` (in start order) after `delay`.
-void schedule_restart(supervisor_pointer self, std::vector<std::string> names,
+void schedule_restart(supervisor_pointer self,
+                      const std::vector<std::string>& names,
                       milliseconds delay) {
   auto& s = self->state;
   for (auto& n : names) {
@@ -352,7 +353,7 @@ void child_ended(supervisor_pointer self, const std::string& name,
                        + "': " + describe(msg.reason));
       aout(self) << "caf-saga: " << describe(reason) << std::endl;
       c.ph = phase::stopped;
-      shut_down(self, std::move(reason));
+      shut_down(self, reason);
       return;
     }
     s.restarts.push_back(now);
@@ -438,7 +439,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
     c.pos = std::prev(s.order.end());
     caf::error why;
     if (!start_child(self, name, &why)) {
-      shut_down(self, std::move(why));
+      shut_down(self, why);
       break;
     }
   }

@@ -33,6 +33,7 @@
 #include <caf/sec.hpp>
 #include <caf/send.hpp>
 
+#include "core/crash_atom.hpp"
 #include "saga/atoms.hpp"
 #include "saga/errc.hpp"
 
@@ -70,8 +71,9 @@ struct world {
   std::vector<restart_record> restarts;
 };
 
-caf::behavior test_child(caf::event_based_actor* self, std::shared_ptr<world> w,
-                         std::string name, bool ignore_shutdown) {
+caf::behavior test_child(caf::event_based_actor* self,
+                         const std::shared_ptr<world>& w,
+                         const std::string& name, bool ignore_shutdown) {
   saga::keep_crash_reason(self);
   self->attach_functor(
     [w, name](const caf::error&) { w->log.push_back("stop:" + name); });
@@ -145,8 +147,9 @@ protected:
 
   /// A supervisor configuration with fast, fixed-size settings that record
   /// every restart in the world.
-  supervisor_config config(std::string name, restart_strategy strategy
-                                             = restart_strategy::one_for_one) {
+  supervisor_config
+  config(const std::string& name,
+         restart_strategy strategy = restart_strategy::one_for_one) {
     supervisor_config cfg;
     cfg.name = name;
     cfg.strategy = strategy;
@@ -200,7 +203,8 @@ protected:
   /// Watches `h`; when it ends, the slot gets its reason and, with a label,
   /// the log gets "down:<label>".
   template <class Handle>
-  std::shared_ptr<down_slot> watch(const Handle& h, std::string label = {}) {
+  std::shared_ptr<down_slot> watch(const Handle& h,
+                                   const std::string& label = {}) {
     auto slot = std::make_shared<down_slot>();
     auto target = caf::actor_cast<caf::actor>(h);
     // An actor nobody references ends as unreachable: keep the watcher.

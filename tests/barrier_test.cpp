@@ -47,7 +47,7 @@ protected:
             + ::testing::UnitTest::GetInstance()->current_test_info()->name();
   }
 
-  step_reply send(bool compensate, json payload = json::object(),
+  step_reply send(bool compensate, const json& payload = json::object(),
                   uint32_t attempt = 1) {
     step_command cmd;
     cmd.id = saga_;

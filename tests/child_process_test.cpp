@@ -201,6 +201,7 @@ TEST(child_process, many_lines_from_many_threads) {
   child_process p{"/bin/sh", sh("i=0; while [ $i -lt 2000 ]; do echo line $i; "
                                 "i=$((i+1)); done; echo done; read x")};
   std::vector<std::thread> waiters;
+  waiters.reserve(4);
   for (int t = 0; t < 4; ++t)
     waiters.emplace_back([&] { EXPECT_TRUE(p.wait_for_line("done", 30s)); });
   for (auto& w : waiters)

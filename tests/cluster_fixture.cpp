@@ -165,11 +165,14 @@ gateway_actor cluster_fixture::gateway(const node_process& n) {
   return *gw;
 }
 
-std::future<std::vector<saga_result>> cluster_fixture::run_purchases(
-  gateway_actor gw, const std::vector<std::string>& items, int64_t price) {
+std::future<std::vector<saga_result>>
+cluster_fixture::run_purchases(const gateway_actor& gw,
+                               const std::vector<std::string>& items,
+                               int64_t price) {
   auto done = std::make_shared<std::promise<std::vector<saga_result>>>();
   auto result = done->get_future();
   std::vector<std::string> defs;
+  defs.reserve(items.size());
   for (const auto& item : items)
     defs.push_back(demo::make_purchase("p", item, price).to_json().dump());
   client_->spawn([gw, defs, done](caf::event_based_actor* self) {

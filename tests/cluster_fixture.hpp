@@ -60,7 +60,7 @@ protected:
   /// Starts one purchase per entry of `items` on `gw` at once and returns
   /// the results as they arrive (errors become results with `error` set).
   std::future<std::vector<saga_result>>
-  run_purchases(gateway_actor gw, const std::vector<std::string>& items,
+  run_purchases(const gateway_actor& gw, const std::vector<std::string>& items,
                 int64_t price = 10);
 
   /// Returns every saga id with a history in Redis (SCAN: test data only).

@@ -179,7 +179,7 @@ struct load {
   std::future<std::vector<saga_result>> results;
 };
 
-load start_load(caf::actor_system& sys, gateway_actor gw, size_t window,
+load start_load(caf::actor_system& sys, const gateway_actor& gw, size_t window,
                 const std::string& prefix) {
   load l;
   auto done = std::make_shared<std::promise<std::vector<saga_result>>>();

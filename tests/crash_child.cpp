@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   saga::test::add_effect_participant(rt, argv[1], argv[3], true);
   std::vector<std::future<saga::saga_result>> results;
   auto n = std::atoi(argv[4]);
+  results.reserve(n > 0 ? static_cast<size_t>(n) : 0);
   for (int i = 0; i < n; ++i)
     results.push_back(rt.execute(saga::test::crash_saga(i)));
   for (auto& f : results)

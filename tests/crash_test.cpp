@@ -44,6 +44,7 @@ int run_child(const std::string& url, const std::string& node,
   std::vector<std::string> args{SAGA_CRASH_CHILD, url, node, tag,
                                 std::to_string(sagas_per_run)};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -116,11 +116,12 @@ protected:
 
   /// Runs every definition in `defs` on `gw` at once; returns the results
   /// in the same order.
-  std::vector<saga_result> run(gateway_actor gw,
+  std::vector<saga_result> run(const gateway_actor& gw,
                                const std::vector<definition>& defs) {
     auto done = std::make_shared<std::promise<std::vector<saga_result>>>();
     auto result = done->get_future();
     std::vector<std::string> texts;
+    texts.reserve(defs.size());
     for (const auto& d : defs)
       texts.push_back(d.to_json().dump());
     client_->spawn([gw, texts, done](caf::event_based_actor* self) {

@@ -32,7 +32,7 @@ bool record(const std::string& url, const std::string& tag,
 
 void add_effect_participant(runtime& rt, const std::string& redis_url,
                             const std::string& tag, bool print_progress,
-                            std::function<void()> on_effect) {
+                            const std::function<void()>& on_effect) {
   auto handler = [redis_url, tag, print_progress, on_effect](std::string op) {
     return [=](const step_context& ctx, const json& data) {
       if (op == "exec" && data.value("fail", false))

@@ -21,7 +21,7 @@ namespace saga::test {
 /// after each one too.
 void add_effect_participant(runtime& rt, const std::string& redis_url,
                             const std::string& tag, bool print_progress,
-                            std::function<void()> on_effect = {});
+                            const std::function<void()>& on_effect = {});
 
 /// Returns the definition of crash-test saga number `index`: every third
 /// one fails at s3 and compensates s2 and s1. Each attempt may take

@@ -103,7 +103,7 @@ struct scripted_state {
 /// A participant actor that answers per script, without any barrier.
 scripted_actor::behavior_type
 scripted(scripted_actor::stateful_pointer<scripted_state> self,
-         std::shared_ptr<script> s) {
+         const std::shared_ptr<script>& s) {
   auto handle = [self, s](const char* op, const step_command& cmd) {
     auto rp = self->make_response_promise<step_reply>();
     auto token = ++self->state.next;
@@ -112,7 +112,7 @@ scripted(scripted_actor::stateful_pointer<scripted_state> self,
                                        : json::parse(cmd.results);
     auto me = caf::actor_cast<scripted_actor>(self);
     s->play(call{op, cmd.step, cmd.attempt, results, cmd.id},
-            [me, token](step_outcome o) {
+            [me, token](const step_outcome& o) {
               step_reply r;
               r.ok = o.is_ok();
               r.retryable = o.retryable();
@@ -154,10 +154,10 @@ void engine_fixture::add_supervised_participant(
   const std::string& name, const std::vector<std::string>& actions) {
   auto& p = rt_->participant(name);
   for (const auto& action : actions) {
-    auto make = [s = script_](std::string op) {
+    auto make = [s = script_](const std::string& op) {
       return [s, op](const step_context& ctx, const json&, responder reply) {
         s->play(call{op, ctx.step(), ctx.attempt(), ctx.results(), ctx.id()},
-                [reply](step_outcome o) { reply.deliver(std::move(o)); });
+                [reply](const step_outcome& o) { reply.deliver(o); });
       };
     };
     p.on_async(action, make("execute"), make("compensate"));
@@ -223,7 +223,8 @@ void engine_fixture::expect_replay_matches(const saga_result& live) {
   EXPECT_EQ(describe(replayed.error), describe(live.error));
   // Every prefix is a state the saga actually went through.
   for (size_t n = 1; n <= events.size(); ++n) {
-    std::vector<event> prefix(events.begin(), events.begin() + n);
+    std::vector<event> prefix(events.begin(),
+                              events.begin() + static_cast<std::ptrdiff_t>(n));
     auto partial = replay(live.saga_id, prefix);
     EXPECT_TRUE(partial) << "prefix of " << n
                          << " events: " << describe(partial.error());
@@ -254,7 +255,7 @@ uint64_t engine_fixture::recover() {
   return count->value_or(0);
 }
 
-void engine_fixture::restart_runtime(runtime_config cfg) {
+void engine_fixture::restart_runtime(const runtime_config& cfg) {
   script_->hung.clear();
   rt_.reset();
   run();
@@ -281,7 +282,7 @@ struct gated_state {
 
 gated_journal_actor::behavior_type
 gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
-              std::shared_ptr<journal_gate> gate) {
+              const std::shared_ptr<journal_gate>& gate) {
   self->state.inner = spawn_memory_journal(self->system(), gate->store);
   self->link_to(self->state.inner); // it stops with us
   return {
@@ -354,6 +355,7 @@ gated_journal_actor spawn_gated_journal(caf::actor_system& sys,
 
 std::vector<event_type> types_of(const std::vector<event>& events) {
   std::vector<event_type> result;
+  result.reserve(events.size());
   for (const auto& ev : events)
     result.push_back(ev.type);
   return result;

@@ -133,7 +133,7 @@ protected:
 
   /// Replaces the runtime with a fresh one on the same journal, as after a
   /// crash of the node: the old sagas stop, their journal stays.
-  void restart_runtime(runtime_config cfg = {});
+  void restart_runtime(const runtime_config& cfg = {});
 
   /// Checks that replaying the journal reproduces `live`: same state,
   /// steps, failed step and error, and that every prefix of the history is

@@ -5,6 +5,7 @@
 
 #include <caf/event_based_actor.hpp>
 
+#include "core/crash_atom.hpp"
 #include "tests/engine_fixture.hpp"
 
 using namespace std::chrono_literals;
@@ -890,7 +891,8 @@ class bad_input : public engine_fixture {
 protected:
   /// Sends `cmd` to participant `name` and returns its reply (or the error
   /// as the reply's text).
-  step_reply send(const std::string& name, bool compensate, step_command cmd) {
+  step_reply send(const std::string& name, bool compensate,
+                  const step_command& cmd) {
     auto reply = std::make_shared<std::optional<step_reply>>();
     auto p = rt_->participant(name).handle();
     sys_->spawn([=](caf::event_based_actor* self) {

@@ -15,6 +15,7 @@
 #include <caf/scoped_actor.hpp>
 #include <hiredis/hiredis.h>
 
+#include "core/crash_atom.hpp"
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/saga.hpp"
@@ -45,6 +46,7 @@ TEST(fault_injection, crashing_sagas_participants_and_writers_loses_nothing) {
   });
   constexpr int sagas = 300;
   std::vector<std::future<saga_result>> results;
+  results.reserve(sagas);
   for (int i = 0; i < sagas; ++i)
     results.push_back(rt.execute(crash_saga(i, 300ms, 5)));
   // Inject a fault after every few effects until the sagas are done.

@@ -65,7 +65,7 @@ TEST(flood, a_flooded_runtime_refuses_instead_of_growing_without_bound) {
   // Warm up: the admitted sagas and the allocator's arenas.
   std::atomic<size_t> refused{0};
   std::atomic<size_t> answered{0};
-  auto count = [&](saga_result r) {
+  auto count = [&](const saga_result& r) {
     if (is(r.error, errc::overloaded))
       ++refused;
     ++answered;

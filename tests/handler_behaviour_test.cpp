@@ -89,7 +89,7 @@ struct held_answers {
 
   /// Lets every blocked worker go, answers every hung request (after the
   /// sagas ended: nothing may land) and joins the late answers.
-  void release(step_outcome answer) {
+  void release(const step_outcome& answer) {
     std::vector<responder> hung_now;
     std::vector<std::thread> late_now;
     {

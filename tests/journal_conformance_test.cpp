@@ -27,6 +27,8 @@ using journal_kinds = ::testing::Types<memory_kind, redis_kind>;
 /// journal_conformance/redis.
 struct kind_name {
   template <class Kind>
+  // gtest's name generator interface:
+  // NOLINTNEXTLINE(readability-identifier-naming)
   static std::string GetName(int) {
     return Kind::name;
   }
@@ -306,6 +308,7 @@ TYPED_TEST(journal_conformance,
   }
   EXPECT_EQ(pages, 4u);
   std::vector<std::string> expected;
+  expected.reserve(10);
   for (int i = 0; i < 10; ++i)
     expected.push_back(this->sid("saga-" + std::to_string(i)));
   EXPECT_EQ(visited, expected);
@@ -654,11 +657,13 @@ TYPED_TEST(journal_conformance, racing_adopter_threads_never_share_a_saga) {
   }
   constexpr int k = 4;
   std::vector<journal_actor> adopters;
+  adopters.reserve(k);
   for (int t = 0; t < k; ++t)
     adopters.push_back(
       this->journal_for(this->node("n" + std::to_string(t)), 1));
   std::vector<std::string> got[k];
   std::vector<std::thread> threads;
+  threads.reserve(k);
   for (int t = 0; t < k; ++t)
     threads.emplace_back(
       [&, t] { got[t] = this->adopt_all(adopters[t], this->node("a"), 2, 5); });

@@ -76,6 +76,7 @@ whole(event_type terminal = event_type::saga_completed) {
 
 inline std::vector<uint64_t> seqs_of(const std::vector<event>& events) {
   std::vector<uint64_t> result;
+  result.reserve(events.size());
   for (const auto& ev : events)
     result.push_back(ev.seq);
   return result;
@@ -225,7 +226,8 @@ protected:
 
   /// Starts the sagas sid(suffix) as `j`, each with opening(); false (and
   /// a failure naming it) if one is refused.
-  bool open_all(const journal_actor& j, std::vector<std::string> suffixes) {
+  bool open_all(const journal_actor& j,
+                const std::vector<std::string>& suffixes) {
     bool ok = true;
     for (const auto& suffix : suffixes)
       if (auto r = append(j, sid(suffix), opening()); !r) {
@@ -317,8 +319,8 @@ protected:
   }
 
   static constexpr std::chrono::seconds timeout{10};
-  static inline int runs_ = 0;
-  int run_ = ++runs_;
+  static inline int fixture_runs = 0;
+  int run_ = ++fixture_runs;
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   /// The options of every journal_for (node and epoch aside).

@@ -17,6 +17,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <hiredis/hiredis.h>
 
+#include "core/crash_atom.hpp"
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/saga.hpp"
@@ -53,7 +54,7 @@ struct chaos_state {
 chaos_actor::behavior_type
 chaos(chaos_actor::stateful_pointer<chaos_state> self, resolve_fn real) {
   self->state.real = std::move(real);
-  auto forward = [self](bool compensate, step_command cmd,
+  auto forward = [self](bool compensate, const step_command& cmd,
                         caf::typed_response_promise<step_reply> rp) {
     auto copies = self->state.rng() % 5 == 0 ? 2 : 1; // 20% duplicated
     auto drop = self->state.rng() % 50 == 0;          // 2% reply lost
@@ -97,7 +98,7 @@ chaos(chaos_actor::stateful_pointer<chaos_state> self, resolve_fn real) {
       auto i = self->state.delayed.find(token);
       auto h = std::move(i->second);
       self->state.delayed.erase(i);
-      forward(h.compensate, std::move(h.cmd), std::move(h.rp));
+      forward(h.compensate, h.cmd, std::move(h.rp));
     },
   };
 }

@@ -168,6 +168,7 @@ TEST(redis_journal_retention, ended_indexes_are_trimmed_while_no_saga_writes) {
   auto failed = redis_ended_key("failed");
   constexpr int backlog = 2'500;
   std::vector<std::string> ids;
+  ids.reserve(backlog);
   for (int i = 0; i < backlog; ++i)
     ids.push_back("old-" + std::to_string(i));
   for (const auto& id : ids)
@@ -555,8 +556,10 @@ TEST_F(redis_journal,
   auto with = [](const std::string& field, std::string value) {
     auto f = good_fields();
     for (size_t i = 0; i + 1 < f.size(); i += 2)
-      if (f[i] == field)
+      if (f[i] == field) {
         f[i + 1] = std::move(value);
+        break; // field names are unique
+      }
     return f;
   };
   auto without = [](const std::string& field) {

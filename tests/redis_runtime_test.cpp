@@ -48,6 +48,7 @@ std::unique_ptr<runtime> redis_runtime(const std::string& url,
 
 std::vector<event_type> types_of(const std::vector<event>& xs) {
   std::vector<event_type> result;
+  result.reserve(xs.size());
   for (const auto& x : xs)
     result.push_back(x.type);
   return result;
@@ -129,8 +130,9 @@ TEST(redis_runtime, retries_land_in_redis_and_replay) {
 
 /// A raw participant (no barrier): b's execute never answers; a's first
 /// compensation fails; everything else succeeds.
-participant_actor::behavior_type silent_b(participant_actor::pointer self,
-                                          std::shared_ptr<int> comp_failures) {
+participant_actor::behavior_type
+silent_b(participant_actor::pointer self,
+         const std::shared_ptr<int>& comp_failures) {
   return {
     [self](execute_atom, const step_command& cmd) -> caf::result<step_reply> {
       if (cmd.step == "b")
@@ -293,7 +295,7 @@ TEST(redis_runtime, recovery_resumes_every_branch_in_flight) {
       .on_async("c", hold, undo);
     definition d{"branches"};
     d.step("a", "p").fork().step("b", "p").step("c", "p").join().step("d", "p");
-    rt->execute(d, [](saga_result) {});
+    rt->execute(d, [](const saga_result&) {});
     std::unique_lock<std::mutex> guard{mtx};
     cv.wait(guard, [&] { return in_flight == 2; });
   } // the node dies with both branches in flight
@@ -343,6 +345,7 @@ TEST(redis_runtime, sagas_survive_a_redis_restart_with_aof) {
   definition d{"restart"};
   d.step("a", "p").timeout(60s).step("b", "p");
   std::vector<std::future<saga_result>> results;
+  results.reserve(n);
   for (int i = 0; i < n; ++i)
     results.push_back(rt->execute(d));
   {

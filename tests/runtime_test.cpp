@@ -70,6 +70,7 @@ TEST(runtime, many_concurrent_sagas_get_distinct_ids) {
     .on("first", ok_handler, ok_handler)
     .on("second", ok_handler, ok_handler);
   std::vector<std::future<saga_result>> fs;
+  fs.reserve(200);
   for (int i = 0; i < 200; ++i)
     fs.push_back(rt.execute(two_steps("p", "p")));
   std::set<saga_id> ids;
@@ -351,7 +352,7 @@ TEST(runtime, recover_finishes_the_sagas_of_a_stopped_runtime) {
         [](const step_context&, const json&, responder r) {
           r.deliver(step_outcome::ok());
         });
-    first.execute(two_steps("p", "p"), [](saga_result) {});
+    first.execute(two_steps("p", "p"), [](const saga_result&) {});
     stuck.get_future().wait();
   }
   auto unfinished = store->unfinished("", 10);

@@ -34,7 +34,7 @@ inline saga_id leave_unfinished(std::unique_ptr<runtime> rt,
       [](const step_context&, const json&, responder r) {
         r.deliver(step_outcome::ok());
       });
-  owned->execute(d, [](saga_result) {});
+  owned->execute(d, [](const saga_result&) {});
   auto id = stuck.get_future().get();
   owned.reset();
   return id;

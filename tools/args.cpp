@@ -11,6 +11,12 @@ namespace saga::tools {
 
 namespace {
 
+/// Returns the error for option `name` given `value`, which is not `what`.
+std::string bad_value(const std::string& name, const std::string& value,
+                      const std::string& what) {
+  return name + ": '" + value + "' is not " + what;
+}
+
 /// Returns `x` as the shortest decimal text that reads back as `x`.
 std::string show_number(double x) {
   std::ostringstream out;
@@ -319,7 +325,7 @@ parse_outcome arg_parser::parse(const std::vector<std::string>& args) {
       return fail(name + " " + o->missing);
     }
     if (auto expected = o->set(value))
-      return fail(name + ": '" + value + "' is not " + *expected);
+      return fail(bad_value(name, value, *expected));
     o->given = true;
   }
   return out;

@@ -121,6 +121,8 @@ public:
 
   /// Declares an option whose value is a whole number in [min, max].
   template <class Int>
+  // Moved into add(); the check misses moves in templates.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
   option& integer(const std::string& name, Int& out, std::string help,
                   Int min = std::numeric_limits<Int>::min(),
                   Int max = std::numeric_limits<Int>::max()) {

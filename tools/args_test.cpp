@@ -35,7 +35,7 @@ struct arg_parser_test : ::testing::Test {
     p.duration("--duration", duration, "how long", 10s, 1000);
   }
 
-  parse_outcome run(std::vector<std::string> args) {
+  parse_outcome run(const std::vector<std::string>& args) {
     return p.parse(args);
   }
 };

@@ -273,7 +273,7 @@ void print_sagas(const json& sagas) {
     auto started = num(x, "started_ms");
     auto error = str(x, "error");
     if (auto f = str(x, "failed_step"); !f.empty() && !error.empty())
-      error = f + ": " + error;
+      error.insert(0, f + ": ");
     rows.push_back({str(x, "id"), str(x, "definition"), str(x, "state"), owner,
                     started > 0 ? span(now - started) : "-",
                     std::to_string(num(x, "steps_done")) + "/"
@@ -555,7 +555,7 @@ int cmd_operate(context& ctx, const std::vector<std::string>& xs,
   if (xs.empty() || xs.front().rfind("--", 0) == 0)
     return report({exit_usage, action + ": which saga? (sagactl " + action
                                  + " ID [--by NAME])"});
-  auto id = xs.front();
+  const auto& id = xs.front();
   auto by = env_or("USER", "sagactl");
   if (!valid_operator(by))
     by = "sagactl";

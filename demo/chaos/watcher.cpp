@@ -12,7 +12,7 @@
 
 namespace chaos {
 
-watcher::watcher(const options& o, std::string url, violations& v,
+watcher::watcher(const options& o, const std::string& url, violations& v,
                  uint64_t seed)
   : opts_(o),
     url_(url),
@@ -153,6 +153,7 @@ void watcher::poll_open() {
         ids.push_back(id);
   }
   std::vector<std::vector<std::string>> cmds;
+  cmds.reserve(ids.size());
   for (auto& id : ids)
     cmds.push_back(
       {"XREVRANGE", saga::redis_events_key(id), "+", "-", "COUNT", "1"});
@@ -485,6 +486,7 @@ void watcher::check_expiries() {
       keys = sagas_[id].expiries;
     }
     std::vector<std::vector<std::string>> cmds;
+    cmds.reserve(keys.size());
     for (auto& [k, at] : keys)
       cmds.push_back({"PTTL", k});
     auto replies = redis_.pipeline(cmds);

@@ -87,7 +87,8 @@ struct figures {
 
 class watcher {
 public:
-  watcher(const options& o, std::string url, violations& v, uint64_t seed);
+  watcher(const options& o, const std::string& url, violations& v,
+          uint64_t seed);
 
   /// Starts the tracker (a pass every 500 ms) and the verifier.
   void start();

@@ -56,8 +56,9 @@ std::string make_saga(std::mt19937_64& rng, const options& o,
 /// Sends `text` to coordinator `gw`; `done` gets the result or the error.
 /// `lost` tells that the connection to the coordinator is gone.
 void start_saga(
-  caf::actor_system& sys, saga::gateway_actor gw, std::string text,
-  std::function<void(saga::saga_result, std::string, bool lost)> done) {
+  caf::actor_system& sys, const saga::gateway_actor& gw,
+  const std::string& text,
+  const std::function<void(saga::saga_result, std::string, bool lost)>& done) {
   sys.spawn([gw, text, done](caf::event_based_actor* self) {
     self->monitor(gw);
     self->set_down_handler([self, done](caf::down_msg& msg) {
@@ -83,8 +84,9 @@ namespace {
 
 /// Records a request for saga `text` in `book` and sends it through `gw`;
 /// its answer lands in the same record. `book.mtx` is held by the caller.
-void send_request(caf::actor_system& sys, std::string text, std::string tag,
-                  bool trade, std::pair<std::string, saga::gateway_actor> gw,
+void send_request(caf::actor_system& sys, const std::string& text,
+                  std::string tag, bool trade,
+                  const std::pair<std::string, saga::gateway_actor>& gw,
                   gateway_table& gateways, client_book& book) {
   auto index = book.requests.size();
   saga_request r;
@@ -93,7 +95,7 @@ void send_request(caf::actor_system& sys, std::string text, std::string tag,
   r.coordinator = gw.first;
   book.requests.push_back(std::move(r));
   ++book.in_flight;
-  start_saga(sys, gw.second, std::move(text),
+  start_saga(sys, gw.second, text,
              [&gateways, &book, index, gw](saga::saga_result res,
                                            std::string err, bool lost) {
                if (lost)
@@ -115,7 +117,8 @@ void run_client(caf::actor_system& sys, const options& o, uint64_t seed,
                 gateway_table& gateways, client_book& book) {
   std::mt19937_64 rng{seed};
   for (size_t n = 0;; ++n) {
-    auto due = t0 + ms{static_cast<int64_t>(1000.0 * n / o.rate)};
+    auto due
+      = t0 + ms{static_cast<int64_t>(1000.0 * static_cast<double>(n) / o.rate)};
     std::this_thread::sleep_until(due);
     if (steady::now() >= stop_at)
       break;
@@ -135,8 +138,7 @@ void run_client(caf::actor_system& sys, const options& o, uint64_t seed,
       ++book.refused_no_coordinator; // every coordinator is down
       continue;
     }
-    send_request(sys, std::move(text), tag, trade, std::move(*gw), gateways,
-                 book);
+    send_request(sys, text, tag, trade, *gw, gateways, book);
   }
 }
 

@@ -114,8 +114,9 @@ std::string make_saga(std::mt19937_64& rng, const options& o,
 /// Sends `text` to coordinator `gw`; `done` gets the result or the error.
 /// `lost` tells that the connection to the coordinator is gone.
 void start_saga(
-  caf::actor_system& sys, saga::gateway_actor gw, std::string text,
-  std::function<void(saga::saga_result, std::string, bool lost)> done);
+  caf::actor_system& sys, const saga::gateway_actor& gw,
+  const std::string& text,
+  const std::function<void(saga::saga_result, std::string, bool lost)>& done);
 
 /// Runs the client until `stop_at` (on the calling thread): starts the
 /// `n`-th saga at t0 + n / rate, at most max_in_flight at once, through the

@@ -3,11 +3,12 @@
 #include <caf/atom.hpp>
 
 /// Message tags of caf-saga's public actor interfaces (participant,
-/// coordinator, gateway, supervisor) and of its fault injection. Atom texts
+/// coordinator, gateway, supervisor). Atom texts
 /// are at most ten characters; keep them distinct (CAF maps unknown
 /// characters to spaces). The journal's atoms are in saga/journal/atoms.hpp,
 /// the engine's own (saga actors, local participants) in
-/// actors/engine_atoms.hpp; their texts must stay distinct from these too.
+/// actors/engine_atoms.hpp, fault injection's in core/crash_atom.hpp; their
+/// texts must stay distinct from these too.
 namespace saga {
 
 // -- participants -------------------------------------------------------------
@@ -33,8 +34,5 @@ using which_child_atom = caf::atom_constant<caf::atom("sg_which")>;
 using count_children_atom = caf::atom_constant<caf::atom("sg_count")>;
 using restart_atom = caf::atom_constant<caf::atom("sg_restart")>;
 using stop_timer_atom = caf::atom_constant<caf::atom("sg_stoptmo")>;
-
-// -- fault injection (tests, chaos runs): makes an actor throw ------------------
-using crash_atom = caf::atom_constant<caf::atom("sg_crash")>;
 
 } // namespace saga

@@ -47,7 +47,7 @@ public:
   }
 
   /// Sends `outcome` as the reply of the step operation. Thread-safe.
-  void deliver(step_outcome outcome) const;
+  void deliver(const step_outcome& outcome) const;
 
 private:
   std::shared_ptr<detail::responder_state> state_;

@@ -53,8 +53,9 @@ uint16_t free_loopback_port() {
   return ntohs(addr.sin_port);
 }
 
-child_process::child_process(std::string exe, std::vector<std::string> args,
-                             std::string log_path) {
+child_process::child_process(const std::string& exe,
+                             std::vector<std::string> args,
+                             const std::string& log_path) {
   const std::string name = "child_process " + exe;
   if (!log_path.empty()) {
     log_ = std::fopen(log_path.c_str(), "ae"); // 'e': O_CLOEXEC

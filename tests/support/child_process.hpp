@@ -40,8 +40,8 @@ public:
   /// `exe`); output also goes to `log_path` (appended, a raw copy; empty: no
   /// file). Throws std::runtime_error naming the problem if the log cannot be
   /// opened or the process cannot be started (including a failed exec).
-  child_process(std::string exe, std::vector<std::string> args,
-                std::string log_path = {});
+  child_process(const std::string& exe, std::vector<std::string> args,
+                const std::string& log_path = {});
 
   ~child_process();
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <netinet/in.h>
 #include <spawn.h>
+#include <stdexcept>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -22,14 +23,18 @@ namespace saga::test {
 
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    throw std::runtime_error("free_port: socket() failed");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0
+            && ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   ::close(fd);
+  if (!ok)
+    throw std::runtime_error("free_port: no free port on 127.0.0.1");
   return ntohs(addr.sin_port);
 }
 
@@ -57,6 +62,7 @@ bool redis_server::start() {
          "--logfile",    dir_ + "/redis.log"};
   argv.insert(argv.end(), args_.begin(), args_.end());
   std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
   for (auto& a : argv)
     cargv.push_back(a.data());
   cargv.push_back(nullptr);

@@ -45,7 +45,8 @@ private:
   pid_t pid_ = -1;
 };
 
-/// Returns a TCP port on 127.0.0.1 that nothing listens on right now.
+/// Returns a TCP port on 127.0.0.1 that nothing listens on right now; throws
+/// std::runtime_error if the system gives none.
 int free_port();
 
 /// Returns the redis-server this test program shares (started on first use).
