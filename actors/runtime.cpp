@@ -19,6 +19,7 @@
 #include "actors/directory.hpp"
 #include "actors/local_participant.hpp"
 #include "actors/runtime_access.hpp"
+#include "actors/scheduler_config.hpp"
 #include "persistence/memory_journal.hpp"
 #include "saga/errc.hpp"
 #include "saga/gateway.hpp"
@@ -142,10 +143,7 @@ runtime::runtime(runtime_config cfg) : impl_(std::make_unique<impl>()) {
   auto& d = *impl_;
   d.own_cfg = std::make_unique<caf::actor_system_config>();
   add_message_types(*d.own_cfg);
-  auto threads = cfg.scheduler_threads;
-  if (threads == 0)
-    threads = std::max(1u, std::thread::hardware_concurrency());
-  d.own_cfg->set("scheduler.max-threads", threads);
+  detail::configure_scheduler(*d.own_cfg, cfg.scheduler_threads);
   d.own_sys = std::make_unique<caf::actor_system>(*d.own_cfg);
   d.sys = d.own_sys.get();
   d.init(std::move(cfg), journal_actor{});

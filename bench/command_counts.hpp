@@ -20,7 +20,18 @@ struct command_counts {
   long long total = -1;
   long long xadd = -1;
   long long evalsha = -1;
+  /// Redis's CPU time so far in microseconds (INFO cpu: used_cpu_sys +
+  /// used_cpu_user, its main thread and any others).
+  double cpu_us = -1;
 };
+
+/// Returns the value of `field` ("name:") in an INFO text, or -1.
+inline double info_field(const std::string& text, const std::string& field) {
+  auto pos = text.find("\n" + field);
+  if (pos == std::string::npos)
+    return -1;
+  return std::atof(text.c_str() + pos + 1 + field.size());
+}
 
 /// Returns the counts of the Redis server at `url` (-1s for a URL that is
 /// not Redis, or a server that does not answer).
@@ -53,6 +64,15 @@ inline command_counts redis_commands(const std::string& url) {
       result.xadd += calls;
     if (name == "evalsha")
       result.evalsha += calls;
+  }
+  auto cpu = c->command({"INFO", "cpu"});
+  if (cpu && (*cpu)->type == REDIS_REPLY_STRING) {
+    std::string t{"\n"};
+    t.append((*cpu)->str, (*cpu)->len);
+    auto sys = info_field(t, "used_cpu_sys:");
+    auto user = info_field(t, "used_cpu_user:");
+    if (sys >= 0 && user >= 0)
+      result.cpu_us = (sys + user) * 1e6;
   }
   return result;
 }

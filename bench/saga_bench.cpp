@@ -233,8 +233,35 @@ struct ceiling_result {
   double xadd_per_s = 0;
   double seconds = 0;
   uint64_t xadds = 0;
+  /// The loopback round trip: PINGs one at a time from one client.
+  double ping_p50_us = 0;
+  double ping_p99_us = 0;
   std::string error;
 };
+
+/// Sets `res`'s round trip figures from `count` PINGs sent one at a time on
+/// `c`, the way a lone saga's commands go; false (with `res.error`) if one
+/// failed.
+bool measure_round_trip(saga::redis_connection& c, ceiling_result& res,
+                        size_t count = 2000) {
+  std::vector<double> us;
+  us.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    auto t0 = clock_type::now();
+    auto r = c.command({"PING"});
+    if (!r) {
+      res.error = saga::describe(r.error());
+      return false;
+    }
+    us.push_back(
+      std::chrono::duration<double, std::micro>(clock_type::now() - t0)
+        .count());
+  }
+  std::sort(us.begin(), us.end());
+  res.ping_p50_us = us[count / 2];
+  res.ping_p99_us = us[count * 99 / 100];
+  return true;
+}
 
 /// Raw pipelined XADD rate: one connection, 32-deep pipelines, each XADD into
 /// a new stream, fields shaped like the journal's events. Deletes the
@@ -246,6 +273,8 @@ ceiling_result measure_ceiling(const std::string& url, double seconds) {
     res.error = "cannot connect to " + url;
     return res;
   }
+  if (!measure_round_trip(*c, res))
+    return res;
   constexpr int depth = 32;
   const std::string prefix = "saga_bench:ceiling:" + std::to_string(::getpid())
                              + ":";
@@ -1178,6 +1207,7 @@ struct load_figures {
   double commands_per_saga = -1;  // Redis only, from INFO commandstats
   double xadd_per_saga = -1;
   double evalsha_per_saga = -1;
+  double redis_cpu_us_per_saga = -1; // Redis only, from INFO cpu
   double events_per_saga = 0;
   double events_per_s = 0;
   long long rss_peak_bytes = 0;
@@ -1222,6 +1252,9 @@ load_figures compute_load_figures(load_run& r, const options& o,
     f.commands_per_saga = per(r.cmd_before.total, r.cmd_after.total);
     f.xadd_per_saga = per(r.cmd_before.xadd, r.cmd_after.xadd);
     f.evalsha_per_saga = per(r.cmd_before.evalsha, r.cmd_after.evalsha);
+    if (r.cmd_before.cpu_us >= 0 && r.cmd_after.cpu_us >= 0)
+      f.redis_cpu_us_per_saga = (r.cmd_after.cpu_us - r.cmd_before.cpu_us)
+                                / static_cast<double>(f.ended);
   }
   // Redis: events appended = XADDs executed in the window; memory: the logs.
   f.events_per_saga = f.xadd_per_saga >= 0 ? f.xadd_per_saga
@@ -1297,6 +1330,9 @@ void print_load_figures(const load_report& rep) {
                 "inside scripts included); logs say %.2f events/saga\n",
                 f.commands_per_saga, f.xadd_per_saga, f.evalsha_per_saga,
                 f.events_per_saga_log);
+  if (redis)
+    std::printf("  redis cpu     %.1f us/saga (INFO cpu over the window)\n",
+                f.redis_cpu_us_per_saga);
   std::printf(
     "  latency       p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f "
     "ms, max %.3f ms (%llu samples)\n",
@@ -1319,6 +1355,12 @@ void print_load_figures(const load_report& rep) {
       "  ceiling       raw pipelined XADD (1 connection, depth 32, new "
       "stream each): %.0f/s; our events/s = %.1f%% of it\n",
       rep.ceiling.xadd_per_s, f.ceiling_fraction * 100);
+  if (redis && rep.ceiling.ping_p50_us > 0)
+    std::printf(
+      "  round trip    PING from one client: p50 %.3f ms, p99 %.3f ms; the "
+      "saga's p50 = %.1f round trips\n",
+      rep.ceiling.ping_p50_us / 1e3, rep.ceiling.ping_p99_us / 1e3,
+      h.percentile(0.50) / rep.ceiling.ping_p50_us);
 }
 
 /// Returns the load mode's results as JSON.
@@ -1345,6 +1387,9 @@ saga::json load_json(const load_report& rep) {
     j["redis_commands_per_saga"] = f.commands_per_saga;
     j["redis_xadd_per_saga"] = f.xadd_per_saga;
     j["redis_evalsha_per_saga"] = f.evalsha_per_saga;
+    j["redis_cpu_us_per_saga"] = f.redis_cpu_us_per_saga;
+    j["round_trip_us"] = {{"p50", rep.ceiling.ping_p50_us},
+                          {"p99", rep.ceiling.ping_p99_us}};
     j["ceiling"] = {{"xadd_per_s", rep.ceiling.xadd_per_s},
                     {"connections", 1},
                     {"pipeline_depth", 32},

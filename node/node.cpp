@@ -13,6 +13,7 @@
 #include <caf/send.hpp>
 
 #include "actors/runtime_access.hpp"
+#include "actors/scheduler_config.hpp"
 #include "admin/dashboard_assets.hpp"
 #include "admin/http_server.hpp"
 #include "admin/node_backend.hpp"
@@ -141,10 +142,7 @@ node::node(node_config cfg) : impl_(std::make_unique<impl>()) {
                 caf::timespan{d.cfg.heartbeat_interval});
   d.sys_cfg.set("middleman.connection-timeout",
                 caf::timespan{d.cfg.connection_timeout});
-  auto threads = rcfg.scheduler_threads;
-  if (threads == 0)
-    threads = std::max(1u, std::thread::hardware_concurrency());
-  d.sys_cfg.set("scheduler.max-threads", threads);
+  detail::configure_scheduler(d.sys_cfg, rcfg.scheduler_threads);
   d.sys = std::make_unique<caf::actor_system>(d.sys_cfg);
   d.rt = std::make_unique<runtime>(*d.sys, rcfg);
   if (d.rt->start_error())
