@@ -7,6 +7,7 @@
 #include <cstring>
 #include <future>
 #include <set>
+#include <string_view>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -350,6 +351,33 @@ TEST_F(redis_ownership, an_adopted_sagas_owner_key_expires_with_its_history) {
   EXPECT_EQ(stream_length(sid("s")), 5);
   auto ttl = conn_.command({"TTL", redis_owner_key(sid("s"))});
   EXPECT_GT((*ttl)->integer, 0);
+}
+
+TEST_F(redis_ownership, every_entry_names_the_owner_that_wrote_it) {
+  // Fencing audited from the data alone: the entries before the adoption
+  // carry a's token, those after it b's.
+  auto a = journal_for(node("a"), 3);
+  auto b = journal_for(node("b"), 7);
+  ASSERT_TRUE(append(a, sid("s"), opening()));
+  auto page = adopt(b, node("a"), 4, "", 10);
+  ASSERT_TRUE(page) << describe(page.error());
+  ASSERT_TRUE(append(b, sid("s"), next_batch()));
+  auto r = conn_.command({"XRANGE", redis_events_key(sid("s")), "-", "+"});
+  ASSERT_TRUE(r);
+  std::vector<std::string> owners;
+  for (size_t i = 0; i < (*r)->elements; ++i) {
+    const auto* fields = (*r)->element[i]->element[1];
+    for (size_t k = 0; k + 1 < fields->elements; k += 2)
+      if (std::string_view{fields->element[k]->str} == "owner")
+        owners.emplace_back(fields->element[k + 1]->str);
+  }
+  EXPECT_EQ(owners, (std::vector<std::string>{
+                      token(node("a"), 3), token(node("a"), 3),
+                      token(node("b"), 7), token(node("b"), 7)}));
+  // The decoder leaves the field to the store: the events read back whole.
+  auto events = read(b, sid("s"));
+  ASSERT_TRUE(events) << describe(events.error());
+  EXPECT_EQ(events->size(), 4u);
 }
 
 TEST_F(redis_ownership,

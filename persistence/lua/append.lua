@@ -6,6 +6,8 @@
 -- already landed (same first event). Fencing: the first batch records the
 -- writer's owner token ("<node>/<epoch>"); every later batch must come
 -- from that owner, which changes only when another node adopts the saga.
+-- Every entry stores the token it was written under (field `owner`), so
+-- fencing can be audited from the history alone.
 --
 -- KEYS[1] = the saga's stream, KEYS[2] = its owner key.
 -- ARGV: first seq, event count, retention seconds, terminal (0/1), owner
@@ -56,7 +58,7 @@ for k = 0, n - 1 do
   local b = 6 + k * 6
   redis.call('XADD', KEYS[1], '0-' .. (first + k), 'type', ARGV[b],
              'step', ARGV[b + 1], 'attempt', ARGV[b + 2], 'data', ARGV[b + 3],
-             'error', ARGV[b + 4], 'time', ARGV[b + 5])
+             'error', ARGV[b + 4], 'time', ARGV[b + 5], 'owner', ARGV[5])
 end
 if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[3])

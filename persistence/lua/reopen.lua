@@ -4,7 +4,8 @@
 -- `saga_retried` event if the history's last event is `saga_failed` or
 -- `saga_parked` and the event's seq follows it (a compare-and-set: of two
 -- nodes reopening at once, one gets CONFLICT), takes the saga over for the
--- caller and stops its history from expiring.
+-- caller and stops its history from expiring. The entry stores the
+-- caller's token (field `owner`), as the append script's entries do.
 --
 -- KEYS[1] = the saga's stream, KEYS[2] = its owner key, KEYS[3] = its
 -- barrier hash. ARGV: seq, owner token, retention seconds, then the six
@@ -44,5 +45,5 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
 end
 redis.call('XADD', KEYS[1], '0-' .. first, 'type', ARGV[4], 'step', ARGV[5],
            'attempt', ARGV[6], 'data', ARGV[7], 'error', ARGV[8],
-           'time', ARGV[9])
+           'time', ARGV[9], 'owner', ARGV[2])
 return first
