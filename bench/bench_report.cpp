@@ -14,10 +14,10 @@
 // left <name>.skipped with the reason instead; the report says so.
 //
 // The first form writes the report: every figure of the run, the targets of
-// issue 9 beside what was measured (met / MISSED), the references, and three
-// hand-written SVG plots. The second prints the best closed-loop throughput
-// of a journal and the concurrency it was reached at ("<sagas/s> <in
-// flight>"), which bench.sh uses to place the open-loop and failure runs.
+// issues 9 and 19 beside what was measured (met / MISSED), the references,
+// and three hand-written SVG plots. The second prints the best closed-loop
+// throughput of a journal and the concurrency it was reached at ("<sagas/s>
+// <in flight>"), which bench.sh uses to place the open-loop and failure runs.
 //
 // No figure is written here: everything comes from the files of the run.
 
@@ -454,6 +454,15 @@ constexpr double target_inflight_bytes = 4.0 * 1073741824.0;
 constexpr double target_recover_sagas = 100'000;
 constexpr double target_recover_seconds = 10;
 
+// Targets of issue 19.
+constexpr double target19_lone_p50_us = 350; // 1 saga in flight
+constexpr double target19_lone_p99_us = 1'000;
+constexpr double target19_round_trips = 8;   // p50 over the PING round trip
+constexpr double target19_redis_cpu_us = 35; // per saga
+constexpr double target19_redis_sagas = 20'000;
+constexpr double target19_p99_us = 2'000; // at 50% of the best throughput
+constexpr double target19_recover_seconds = 5;
+
 const char* color_memory = "#1f77b4";
 const char* color_redis = "#d62728";
 
@@ -649,25 +658,223 @@ void machine_section(std::ostream& md, const report_input& in) {
         "counts the XADDs Redis executed in the window.\n\n";
 }
 
+/// The run of `runs` at `key` (its concurrency or load percent), or nullptr.
+const json* run_at(const std::vector<std::pair<double, json>>& runs,
+                   double key) {
+  for (const auto& [k, j] : runs)
+    if (std::fabs(k - key) < 1e-9)
+      return &j;
+  return nullptr;
+}
+
+/// Returns the row of a best closed-loop run's sagas/s against `target`.
+target_row best_throughput_row(const std::string& what,
+                               const std::pair<double, json>* best,
+                               double target) {
+  target_row r{what, ">= " + grouped(target) + " sagas/s", not_measured,
+               not_measured};
+  if (best) {
+    double v = *num(best->second, {"sagas_per_s"});
+    r.measured = grouped(v) + " sagas/s (best of the closed-loop runs, "
+                 + grouped(best->first) + " in flight)";
+    r.mark = met(v >= target);
+  }
+  return r;
+}
+
+/// Returns the row of the p99 of the open-loop Redis run at 50% of the best
+/// closed-loop Redis throughput against `target_us`.
+target_row half_load_p99_row(const report_input& in, const std::string& what,
+                             double target_us) {
+  target_row r{what, "<= " + fixed(target_us / 1000, 0) + " ms", not_measured,
+               not_measured};
+  const json* j = run_at(in.open_redis, 50);
+  if (auto p99 = j ? num(*j, {"latency_us", "p99"}) : std::nullopt) {
+    r.measured = ms(*p99) + " ms at "
+                 + grouped(num(*j, {"config", "rate"}).value_or(0))
+                 + " sagas/s offered ("
+                 + grouped(num(*j, {"sagas_per_s"}).value_or(0)) + " ended/s)";
+    r.mark = met(*p99 <= target_us);
+  }
+  return r;
+}
+
+/// Returns the row of the recovery run (target_recover_sagas unfinished
+/// sagas back to terminal states) against `target_seconds`.
+target_row recovery_row(const report_input& in, const std::string& what,
+                        double target_seconds) {
+  target_row r{what, "<= " + fixed(target_seconds, 0) + " s", not_measured,
+               not_measured};
+  if (in.recover) {
+    const auto& j = *in.recover;
+    auto sagas = num(j, {"recover", "sagas"}).value_or(0);
+    auto recovered = num(j, {"recover", "recovered"}).value_or(0);
+    auto secs = num(j, {"recover", "seconds"});
+    bool all_terminal = num(j, {"recover", "all_terminal"}).value_or(0) != 0;
+    if (secs) {
+      r.measured = fixed(*secs, 2) + " s for " + grouped(recovered) + " of "
+                   + grouped(sagas) + " sagas"
+                   + (all_terminal ? ", all terminal" : ", NOT all terminal");
+      if (sagas >= target_recover_sagas)
+        r.mark = met(*secs <= target_seconds && all_terminal
+                     && recovered >= sagas);
+      else
+        r.measured += " (fewer than 100,000: not comparable)";
+    }
+  } else if (auto why = skipped(in.dir, "recover")) {
+    r.measured = not_measured + " (" + *why + ")";
+  }
+  return r;
+}
+
+/// Returns the row of the in-flight memory probe: the RSS of
+/// target_inflight_sagas parked sagas against target_inflight_bytes.
+target_row inflight_row(const report_input& in) {
+  target_row r{"1,000,000 in-flight sagas (memory journal), process RSS",
+               "<= " + gib(target_inflight_bytes) + " GiB", not_measured,
+               not_measured};
+  const std::pair<double, json>* largest = nullptr;
+  for (const auto& p : in.inflight)
+    if (!largest || p.first > largest->first)
+      largest = &p;
+  auto skip = std::find_if(in.inflight_skipped.begin(),
+                           in.inflight_skipped.end(), [&](const auto& s) {
+                             return s.first >= target_inflight_sagas
+                                    && (!largest || s.first > largest->first);
+                           });
+  if (skip != in.inflight_skipped.end()) {
+    r.measured = not_measured + " (" + grouped(skip->first)
+                 + " sagas: " + skip->second + ")";
+    largest = nullptr;
+  }
+  if (largest) {
+    auto reached
+      = num(largest->second, {"memory", "probe_sagas_in_flight"}).value_or(0);
+    auto rss = num(largest->second, {"memory", "peak_rss_bytes"}).value_or(0);
+    auto per = num(largest->second, {"memory", "bytes_per_in_flight_saga"})
+                 .value_or(0);
+    if (largest->first >= target_inflight_sagas) {
+      r.measured = gib(rss) + " GiB peak RSS with " + grouped(reached) + " of "
+                   + grouped(largest->first) + " sagas parked (" + grouped(per)
+                   + " bytes per saga)";
+      r.mark = met(reached >= target_inflight_sagas
+                   && rss <= target_inflight_bytes);
+    } else {
+      r.measured = "largest probe " + grouped(largest->first)
+                   + " sagas: " + gib(rss) + " GiB peak RSS, " + grouped(per)
+                   + " bytes per saga (1,000,000 not run)";
+    }
+  }
+  return r;
+}
+
+/// Returns "not measured" and why: the run `name` (`j`, nullptr if absent)
+/// lacks `field`, or the suite skipped it (its reason).
+std::string missing(const report_input& in, const std::string& name,
+                    const json* j, const std::string& field) {
+  if (j)
+    return not_measured + " (" + name + ".json has no " + field + ")";
+  if (auto why = skipped(in.dir, name))
+    return not_measured + " (" + *why + ")";
+  return not_measured;
+}
+
+/// Returns the row of issue 19's latency with 1 saga in flight: p50 and p99
+/// of the closed-loop Redis run at concurrency 1.
+target_row lone_latency_row(const report_input& in) {
+  target_row r{"latency with 1 saga in flight (Redis, closed loop) (issue 19)",
+               "p50 <= " + fixed(target19_lone_p50_us / 1000, 2)
+                 + " ms and p99 <= " + fixed(target19_lone_p99_us / 1000, 0)
+                 + " ms",
+               not_measured, not_measured};
+  const json* j = run_at(in.closed_redis, 1);
+  auto p50 = j ? num(*j, {"latency_us", "p50"}) : std::nullopt;
+  auto p99 = j ? num(*j, {"latency_us", "p99"}) : std::nullopt;
+  if (!p50 || !p99) {
+    r.measured = missing(in, "closed_redis_c1", j, "latency_us p50 and p99");
+    return r;
+  }
+  r.measured = "p50 " + ms(*p50) + " ms, p99 " + ms(*p99) + " ms";
+  r.mark = met(*p50 <= target19_lone_p50_us && *p99 <= target19_lone_p99_us);
+  return r;
+}
+
+/// Returns the row of issue 19's p50 with 1 saga in flight in loopback round
+/// trips: over the PING round trip measured before that run.
+target_row round_trips_row(const report_input& in) {
+  target_row r{"p50 latency with 1 saga in flight in loopback round trips "
+               "(PING from one client to the same Redis, before the load) "
+               "(issue 19)",
+               "<= " + fixed(target19_round_trips, 0) + " round trips",
+               not_measured, not_measured};
+  const json* j = run_at(in.closed_redis, 1);
+  auto p50 = j ? num(*j, {"latency_us", "p50"}) : std::nullopt;
+  auto rt = j ? num(*j, {"round_trip_us", "p50"}) : std::nullopt;
+  if (!p50 || !rt || *rt <= 0) {
+    r.measured = missing(in, "closed_redis_c1", j,
+                         p50 ? "round_trip_us p50" : "latency_us p50");
+    return r;
+  }
+  double trips = *p50 / *rt;
+  r.measured = fixed(trips, 1) + " round trips (p50 " + ms(*p50)
+               + " ms, PING p50 " + ms(*rt) + " ms)";
+  r.mark = met(trips <= target19_round_trips);
+  return r;
+}
+
+/// Returns the row of issue 19's Redis CPU per saga, from the best
+/// closed-loop Redis run (INFO cpu over its window).
+target_row redis_cpu_row(const report_input& in) {
+  target_row r{"Redis CPU per saga (INFO cpu over the window of the best "
+               "closed-loop Redis run) (issue 19)",
+               "<= " + fixed(target19_redis_cpu_us, 0) + " us per saga",
+               not_measured, not_measured};
+  const auto* best = in.best_redis;
+  if (!best)
+    return r;
+  auto cpu = num(best->second, {"redis_cpu_us_per_saga"});
+  if (!cpu || *cpu < 0) { // -1: saga_bench could not read INFO cpu
+    r.measured = missing(in, "closed_redis_c" + fixed(best->first, 0),
+                         &best->second, "redis_cpu_us_per_saga");
+    return r;
+  }
+  auto cmds = num(best->second, {"redis_commands_per_saga"});
+  r.measured = fixed(*cpu, 1) + " us per saga, "
+               + (cmds && *cmds >= 0 ? fixed(*cmds, 1) : std::string{"?"})
+               + " Redis commands per saga (best closed-loop Redis run, "
+               + grouped(best->first) + " in flight)";
+  r.mark = met(*cpu <= target19_redis_cpu_us);
+  return r;
+}
+
+/// Each target of issue 19 beside what this run measured.
+std::vector<target_row> issue19_targets(const report_input& in) {
+  return {
+    lone_latency_row(in),
+    round_trips_row(in),
+    redis_cpu_row(in),
+    best_throughput_row("Redis journal, 3-step saga, closed loop (best of the "
+                        "concurrency levels) (issue 19)",
+                        in.best_redis, target19_redis_sagas),
+    half_load_p99_row(in,
+                      "p99 latency at 50% of the best closed-loop Redis "
+                      "throughput (open loop) (issue 19)",
+                      target19_p99_us),
+    recovery_row(in,
+                 "100,000 unfinished sagas recovered from Redis to terminal "
+                 "states (issue 19)",
+                 target19_recover_seconds),
+  };
+}
+
 /// Each target of issue 9 beside what this run measured.
 std::vector<target_row> evaluate_targets(const report_input& in) {
-  const auto& dir = in.dir;
-  const auto* best_mem = in.best_mem;
   const auto* best_redis = in.best_redis;
   std::vector<target_row> targets;
-  {
-    target_row r{"Redis journal, 3-step saga, in-process participants, "
-                 "appendfsync everysec",
-                 ">= " + grouped(target_redis_sagas) + " sagas/s", not_measured,
-                 not_measured};
-    if (best_redis) {
-      double v = *num(best_redis->second, {"sagas_per_s"});
-      r.measured = grouped(v) + " sagas/s (best of the closed-loop runs, "
-                   + grouped(best_redis->first) + " in flight)";
-      r.mark = met(v >= target_redis_sagas);
-    }
-    targets.push_back(r);
-  }
+  targets.push_back(best_throughput_row(
+    "Redis journal, 3-step saga, in-process participants, appendfsync "
+    "everysec",
+    best_redis, target_redis_sagas));
   {
     target_row r{"Redis journal: events/s vs the raw XADD ceiling of the same "
                  "run",
@@ -687,97 +894,19 @@ std::vector<target_row> evaluate_targets(const report_input& in) {
     }
     targets.push_back(r);
   }
-  {
-    target_row r{"memory journal, 3-step saga",
-                 ">= " + grouped(target_memory_sagas) + " sagas/s",
-                 not_measured, not_measured};
-    if (best_mem) {
-      double v = *num(best_mem->second, {"sagas_per_s"});
-      r.measured = grouped(v) + " sagas/s (best of the closed-loop runs, "
-                   + grouped(best_mem->first) + " in flight)";
-      r.mark = met(v >= target_memory_sagas);
-    }
-    targets.push_back(r);
-  }
-  {
-    target_row r{"p99 latency at half the maximum throughput (Redis, open "
-                 "loop at 50% of the best closed-loop Redis throughput)",
-                 "<= " + fixed(target_p99_us / 1000, 0) + " ms", not_measured,
-                 not_measured};
-    for (const auto& [f, j] : in.open_redis)
-      if (std::fabs(f - 50) < 1e-9) {
-        auto p99 = num(j, {"latency_us", "p99"});
-        if (p99) {
-          r.measured = ms(*p99) + " ms at "
-                       + grouped(num(j, {"config", "rate"}).value_or(0))
-                       + " sagas/s offered ("
-                       + grouped(num(j, {"sagas_per_s"}).value_or(0))
-                       + " ended/s)";
-          r.mark = met(*p99 <= target_p99_us);
-        }
-      }
-    targets.push_back(r);
-  }
-  {
-    target_row r{"1,000,000 in-flight sagas (memory journal), process RSS",
-                 "<= " + gib(target_inflight_bytes) + " GiB", not_measured,
-                 not_measured};
-    const std::pair<double, json>* largest = nullptr;
-    for (const auto& p : in.inflight)
-      if (!largest || p.first > largest->first)
-        largest = &p;
-    for (const auto& [n, why] : in.inflight_skipped)
-      if (n >= target_inflight_sagas && (!largest || n > largest->first)) {
-        r.measured = not_measured + " (" + grouped(n) + " sagas: " + why + ")";
-        largest = nullptr;
-        break;
-      }
-    if (largest) {
-      auto reached
-        = num(largest->second, {"memory", "probe_sagas_in_flight"}).value_or(0);
-      auto rss = num(largest->second, {"memory", "peak_rss_bytes"}).value_or(0);
-      auto per = num(largest->second, {"memory", "bytes_per_in_flight_saga"})
-                   .value_or(0);
-      if (largest->first >= target_inflight_sagas) {
-        r.measured = gib(rss) + " GiB peak RSS with " + grouped(reached)
-                     + " of " + grouped(largest->first) + " sagas parked ("
-                     + grouped(per) + " bytes per saga)";
-        r.mark = met(reached >= target_inflight_sagas
-                     && rss <= target_inflight_bytes);
-      } else {
-        r.measured = "largest probe " + grouped(largest->first)
-                     + " sagas: " + gib(rss) + " GiB peak RSS, " + grouped(per)
-                     + " bytes per saga (1,000,000 not run)";
-      }
-    }
-    targets.push_back(r);
-  }
-  {
-    target_row r{"100,000 unfinished sagas recovered from Redis to terminal "
-                 "states",
-                 "<= " + fixed(target_recover_seconds, 0) + " s", not_measured,
-                 not_measured};
-    if (in.recover) {
-      const auto& j = *in.recover;
-      auto sagas = num(j, {"recover", "sagas"}).value_or(0);
-      auto recovered = num(j, {"recover", "recovered"}).value_or(0);
-      auto secs = num(j, {"recover", "seconds"});
-      bool all_terminal = num(j, {"recover", "all_terminal"}).value_or(0) != 0;
-      if (secs) {
-        r.measured = fixed(*secs, 2) + " s for " + grouped(recovered) + " of "
-                     + grouped(sagas) + " sagas"
-                     + (all_terminal ? ", all terminal" : ", NOT all terminal");
-        if (sagas >= target_recover_sagas)
-          r.mark = met(*secs <= target_recover_seconds && all_terminal
-                       && recovered >= sagas);
-        else
-          r.measured += " (fewer than 100,000: not comparable)";
-      }
-    } else if (auto why = skipped(dir, "recover")) {
-      r.measured = not_measured + " (" + *why + ")";
-    }
-    targets.push_back(r);
-  }
+  targets.push_back(best_throughput_row("memory journal, 3-step saga",
+                                        in.best_mem, target_memory_sagas));
+  targets.push_back(half_load_p99_row(
+    in,
+    "p99 latency at half the maximum throughput (Redis, open loop at 50% of "
+    "the best closed-loop Redis throughput)",
+    target_p99_us));
+  targets.push_back(inflight_row(in));
+  targets.push_back(recovery_row(
+    in, "100,000 unfinished sagas recovered from Redis to terminal states",
+    target_recover_seconds));
+  auto more = issue19_targets(in);
+  targets.insert(targets.end(), more.begin(), more.end());
   return targets;
 }
 
@@ -992,7 +1121,7 @@ void latency_section(std::ostream& md, report_input& in) {
           "| p99.9 ms | max ms | rejected | errors | events/s vs ceiling |\n"
           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const auto& [f, j] : in.open_redis) {
-      auto lat = [&](const char* p) {
+      auto lat = [&j = j](const char* p) {
         return opt_or(num(j, {"latency_us", p}), ms);
       };
       md << "| " << fixed(f, 0) << "% | "
