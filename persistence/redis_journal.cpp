@@ -17,6 +17,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "persistence/effects.hpp"
+#include "persistence/follow_ups.hpp"
 #include "persistence/lua_scripts.hpp"
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_directory.hpp"
@@ -158,10 +159,10 @@ struct writer_state {
   /// wait (each holds up only its own saga) and are listed again with the
   /// next pipeline, or after `lease_poll`.
   std::vector<pending_op> lease_wait;
-  /// Commands that follow accepted writes with the next pipeline (see
-  /// `flush`): unlisting ended sagas, the per-state indexes and counts. All
+  /// What follows accepted writes with the next pipeline (see `flush`):
+  /// the per-state indexes, counts and unlisting of ended sagas. All
   /// idempotent: a pipeline that broke sends them all again.
-  std::vector<std::vector<std::string>> follow_ups;
+  detail::follow_ups follow_ups;
   milliseconds backoff{0};
   bool retry_armed = false;
   bool logged_outage = false;
@@ -312,12 +313,6 @@ std::pair<uint8_t, uint8_t> write_reopen(writer_state& s,
   return {2, 1};
 }
 
-/// Returns an end time as the score of the ended indexes and the marker
-/// set, where 0 means "not ended".
-std::string end_score(int64_t end_ms) {
-  return std::to_string(std::max<int64_t>(1, end_ms));
-}
-
 /// Returns a call of `count.lua`: `op` for saga `id` of definition `def`;
 /// `ended` also takes the end `state` and time.
 std::vector<std::string> count_call(const writer_state& s, const char* op,
@@ -329,7 +324,7 @@ std::vector<std::string> count_call(const writer_state& s, const char* op,
         redis_seen_key(), op,          id,  std::move(def)};
   if (!state.empty()) {
     cmd.emplace_back(state);
-    cmd.push_back(end_score(end_ms));
+    cmd.push_back(detail::end_score(end_ms));
   }
   return cmd;
 }
@@ -344,17 +339,10 @@ void follow_up(writer_state& s, const pending_append& a) {
   const auto& first = a.events.front();
   const auto& last = a.events.back();
   if (first.seq == 1 && first.type == event_type::saga_started)
-    s.follow_ups.push_back(
-      count_call(s, "started", a.id, json_field(first.data, "name")));
-  if (!is_terminal(last.type))
-    return;
-  auto state = ended_state(last.type);
-  s.follow_ups.push_back(
-    {"ZADD", redis_ended_key(state), end_score(last.time_ms), a.id});
-  s.follow_ups.push_back(count_call(s, "ended", a.id,
-                                    json_field(last.data, "definition"), state,
-                                    last.time_ms));
-  s.follow_ups.push_back({"ZREM", s.index_key, a.id});
+    s.follow_ups.started(a.id, json_field(first.data, "name"));
+  if (is_terminal(last.type))
+    s.follow_ups.ended(a.id, ended_state(last.type),
+                       json_field(last.data, "definition"), last.time_ms);
 }
 
 /// Records ended saga `id` as the follow-ups of its terminal batch do (for
@@ -365,7 +353,7 @@ void follow_up(writer_state& s, const pending_append& a) {
 caf::error settle(writer_state& s, redis_connection& conn, const saga_id& id,
                   const std::string& state, const std::string& def,
                   int64_t end_ms) {
-  conn.append({"ZADD", redis_ended_key(state), end_score(end_ms), id});
+  conn.append({"ZADD", redis_ended_key(state), detail::end_score(end_ms), id});
   auto cmd = count_call(s, "ended", id, def, state, end_ms);
   conn.append(std::vector<std::string_view>(cmd.begin(), cmd.end()));
   caf::error failure;
@@ -506,30 +494,31 @@ bool list_first_batches(writer_pointer self, redis_connection& conn) {
         firsts.push_back(i);
   if (firsts.empty())
     return true;
+  // One call lists them all: the script's check is the node's, not a
+  // saga's, so its answer holds for every first batch of this pipeline.
+  std::vector<std::string_view> argv{"EVALSHA",     s.list_sha,   "3",
+                                     s.index_key,   s.lease_key,  s.record_key,
+                                     s.epoch_text};
   for (auto i : firsts)
-    conn.append({"EVALSHA", s.list_sha, "3", s.index_key, s.lease_key,
-                 s.record_key, s.epoch_text,
-                 std::get<pending_append>(s.buffer[i]).id});
-  std::vector<size_t> refused;
-  bool waiting = false;
-  for (auto i : firsts) {
-    auto r = conn.read();
-    if (!r) {
-      aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
-                 << std::endl;
-      arm_retry(self);
-      return false;
-    }
-    if (is_error(**r) && error_text(**r).rfind("NOLEASE", 0) == 0) {
-      s.lease_wait.push_back(std::move(s.buffer[i]));
-      refused.push_back(i);
-      waiting = true;
-    } else if (is_error(**r)) {
-      std::get<pending_append>(s.buffer[i]).rp.deliver(reply_error(**r));
-      refused.push_back(i);
-    }
+    argv.emplace_back(std::get<pending_append>(s.buffer[i]).id);
+  conn.append(argv);
+  auto r = conn.read();
+  if (!r) {
+    aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
+               << std::endl;
+    arm_retry(self);
+    return false;
   }
-  for (auto k = refused.rbegin(); k != refused.rend(); ++k)
+  if (!is_error(**r))
+    return true;
+  const bool waiting = error_text(**r).rfind("NOLEASE", 0) == 0;
+  for (auto i : firsts) {
+    if (waiting)
+      s.lease_wait.push_back(std::move(s.buffer[i]));
+    else
+      std::get<pending_append>(s.buffer[i]).rp.deliver(reply_error(**r));
+  }
+  for (auto k = firsts.rbegin(); k != firsts.rend(); ++k)
     s.buffer.erase(s.buffer.begin() + static_cast<std::ptrdiff_t>(*k));
   if (waiting)
     self->delayed_send(self, lease_poll, flush_atom::value);
@@ -564,9 +553,10 @@ void flush(writer_pointer self) {
   if (!list_first_batches(self, *conn))
     return;
   auto unlisting = std::move(s.follow_ups);
-  s.follow_ups.clear();
+  s.follow_ups = {};
+  const auto follow_cmds = unlisting.commands(s.count_sha, s.index_key);
   std::vector<std::string_view> follow_argv;
-  for (const auto& cmd : unlisting) {
+  for (const auto& cmd : follow_cmds) {
     follow_argv.assign(cmd.begin(), cmd.end());
     conn->append(follow_argv);
   }
@@ -589,7 +579,7 @@ void flush(writer_pointer self) {
     }
     // hiredis copied the arguments into its output buffer already.
   }
-  for (size_t i = 0; i < unlisting.size(); ++i)
+  for (size_t i = 0; i < follow_cmds.size(); ++i)
     if (!conn->read()) {
       aout(self) << "caf-saga: redis connection lost; reconnecting"
                  << std::endl;
@@ -636,9 +626,7 @@ void flush(writer_pointer self) {
         continue;
       }
       // Also after "stored already" (a resend): both are idempotent.
-      s.follow_ups.push_back({"ZREM", redis_ended_key("failed"), ro->id});
-      s.follow_ups.push_back(count_call(s, "reopened", ro->id,
-                                        json_field(ro->ev.data, "definition")));
+      s.follow_ups.reopened(ro->id, json_field(ro->ev.data, "definition"));
       ro->rp.deliver(ro->ev.seq);
     } else if (auto c = std::get_if<pending_claim>(&op)) {
       if (failure || !last || last->type != REDIS_REPLY_ARRAY
@@ -954,7 +942,7 @@ writer_actor::behavior_type redis_writer(writer_pointer self, redis_endpoint ep,
       auto& s = self->state;
       if (s.count_sha.empty() && connection(self) == nullptr)
         return;
-      s.follow_ups.push_back(count_call(s, "resumed", id, def));
+      s.follow_ups.resumed(id, def);
       maybe_flush(self);
     },
   };

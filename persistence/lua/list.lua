@@ -1,10 +1,12 @@
 -- list.lua: loaded by redis_journal.cpp (embedded at build time).
 --
--- Lists a saga in its node's unfinished index before its first event is
+-- Lists sagas in their node's unfinished index before their first event is
 -- written, unless a newer incarnation of the node has registered: that
--- one's adoption walk may have passed already, so the saga must not start
--- here (its first batch is not sent; the saga actor is fenced). The index,
--- lease and record share the node's hash tag: one slot.
+-- one's adoption walk may have passed already, so the sagas must not start
+-- here (their first batches are not sent; the saga actors are fenced). The
+-- index, lease and record share the node's hash tag: one slot. The check
+-- is the node's, not a saga's, so one call lists every first batch of a
+-- writer's pipeline.
 --
 -- A node registered in this Redis (it has a record: a `saga::node` whose
 -- directory is the journal's Redis) must also hold its lease: once it ran
@@ -15,7 +17,8 @@
 -- and no lease.
 --
 -- KEYS[1] = the node's unfinished index, KEYS[2] = its lease, KEYS[3] =
--- its record. ARGV: our epoch, the saga id.
+-- its record. ARGV: our epoch, then the saga ids (at least one). Returns
+-- how many ids were given.
 local e = tonumber(ARGV[1])
 local cur = tonumber(redis.call('GET', KEYS[2]))
 local rec = tonumber(redis.call('HGET', KEYS[3], 'epoch'))
@@ -30,5 +33,14 @@ if rec and cur ~= e then
   return redis.error_reply('NOLEASE epoch ' .. ARGV[1] ..
     ' does not hold the lease of its node right now')
 end
-redis.call('ZADD', KEYS[1], 0, ARGV[2])
-return 1
+-- ZADD in slices: unpack() is bounded by Lua's C stack.
+local members = {}
+for k = 2, #ARGV do
+  members[#members + 1] = 0
+  members[#members + 1] = ARGV[k]
+  if #members == 400 or k == #ARGV then
+    redis.call('ZADD', KEYS[1], unpack(members))
+    members = {}
+  end
+end
+return #ARGV - 1
