@@ -21,6 +21,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "core/crash_atom.hpp"
 #include "saga/saga.hpp"
 #include "tools/args.hpp"
 
