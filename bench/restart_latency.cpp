@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     saga::definition d{"restart"};
     d.step("hold", "p").timeout(std::chrono::seconds{60});
     std::promise<saga::saga_result> done;
-    rt.execute(d, [&done](saga::saga_result r) { done.set_value(r); });
+    rt.execute(d, [&done](const saga::saga_result& r) { done.set_value(r); });
     std::unique_lock<std::mutex> guard{mtx};
     cv.wait(guard, [&] { return calls == 2 * n + 1; });
     guard.unlock();
@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
   std::sort(total_us.begin(), total_us.end());
   auto pct = [&](double p) {
     return total_us[std::min(total_us.size() - 1,
-                             static_cast<size_t>(p * total_us.size()))];
+                             static_cast<size_t>(
+                               p * static_cast<double>(total_us.size())))];
   };
   std::printf("journal    %s, %d crashes of a saga actor waiting in a step\n",
               journal.c_str(), crashes);

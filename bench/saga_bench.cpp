@@ -1360,7 +1360,7 @@ void print_load_figures(const load_report& rep) {
       "  round trip    PING from one client: p50 %.3f ms, p99 %.3f ms; the "
       "saga's p50 = %.1f round trips\n",
       rep.ceiling.ping_p50_us / 1e3, rep.ceiling.ping_p99_us / 1e3,
-      h.percentile(0.50) / rep.ceiling.ping_p50_us);
+      static_cast<double>(h.percentile(0.50)) / rep.ceiling.ping_p50_us);
 }
 
 /// Returns the load mode's results as JSON.

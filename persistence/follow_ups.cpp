@@ -18,8 +18,8 @@ void follow_ups::started(const saga_id& id, std::string def) {
 void follow_ups::ended(const saga_id& id, std::string_view state,
                        std::string def, int64_t end_ms) {
   ended_.push_back({std::string{state}, end_score(end_ms), id});
-  counts_.push_back({"ended", id, std::move(def), std::string{state},
-                     end_score(end_ms)});
+  counts_.push_back(
+    {"ended", id, std::move(def), std::string{state}, end_score(end_ms)});
   unlisted_.push_back(id);
 }
 
@@ -73,7 +73,7 @@ follow_ups::commands(const std::string& count_sha,
   }
   sliced(out, {"ZREM", redis_ended_key("failed")}, unfailed_);
   const redis_argv count_head{"EVALSHA", count_sha, "2", redis_counts_key(),
-                                 redis_seen_key()};
+                              redis_seen_key()};
   for (size_t i = 0; i < counts_.size(); i += per_command_max) {
     auto cmd = count_head;
     for (size_t k = i; k < std::min(counts_.size(), i + per_command_max); ++k)

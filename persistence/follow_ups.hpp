@@ -54,7 +54,7 @@ public:
   /// records, in the order they were added), then the unlisting from
   /// `index_key`.
   std::vector<redis_argv> commands(const std::string& count_sha,
-                                      const std::string& index_key) const;
+                                   const std::string& index_key) const;
 
 private:
   struct indexed {

@@ -21,15 +21,15 @@ TEST(follow_ups, many_sagas_share_one_command_per_kind_in_a_safe_order) {
   auto cmds = f.commands("sha", "saga:unfinished:{n}");
   // Indexed, then counted, then unlisted: an unlisted saga is always
   // indexed and counted (a crash in between leaves it listed).
-  argv_list want{
-    {"ZADD", redis_ended_key("completed"), "2000", "s2", "1", "s4"},
-    {"ZADD", redis_ended_key("failed"), "3000", "s3"},
-    {"EVALSHA", "sha", "2", redis_counts_key(), redis_seen_key(),
-     "started", "s1", "order",                          //
-     "ended", "s2", "order", "completed", "2000",       //
-     "ended", "s3", "pay", "failed", "3000",            //
-     "ended", "s4", "order", "completed", "1"},
-    {"ZREM", "saga:unfinished:{n}", "s2", "s3", "s4"}};
+  argv_list
+    want{{"ZADD", redis_ended_key("completed"), "2000", "s2", "1", "s4"},
+         {"ZADD", redis_ended_key("failed"), "3000", "s3"},
+         {"EVALSHA", "sha", "2",     redis_counts_key(), redis_seen_key(),
+          "started", "s1",  "order",                             //
+          "ended",   "s2",  "order", "completed",        "2000", //
+          "ended",   "s3",  "pay",   "failed",           "3000", //
+          "ended",   "s4",  "order", "completed",        "1"},
+         {"ZREM", "saga:unfinished:{n}", "s2", "s3", "s4"}};
   EXPECT_EQ(cmds, want);
 }
 

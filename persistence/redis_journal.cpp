@@ -496,8 +496,8 @@ bool list_first_batches(writer_pointer self, redis_connection& conn) {
     return true;
   // One call lists them all: the script's check is the node's, not a
   // saga's, so its answer holds for every first batch of this pipeline.
-  std::vector<std::string_view> argv{"EVALSHA",     s.list_sha,   "3",
-                                     s.index_key,   s.lease_key,  s.record_key,
+  std::vector<std::string_view> argv{"EVALSHA",   s.list_sha,  "3",
+                                     s.index_key, s.lease_key, s.record_key,
                                      s.epoch_text};
   for (auto i : firsts)
     argv.emplace_back(std::get<pending_append>(s.buffer[i]).id);

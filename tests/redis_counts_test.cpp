@@ -11,8 +11,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "persistence/redis_connection.hpp"
 #include "persistence/lua_scripts.hpp"
+#include "persistence/redis_connection.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/saga.hpp"
 #include "tests/await_saga.hpp"
@@ -308,18 +308,21 @@ TEST(redis_counts, one_listing_call_lists_every_first_batch_of_a_pipeline) {
   ASSERT_TRUE(server.start());
   raw_redis redis{server.url()};
   std::vector<std::string> ids;
+  ids.reserve(450);
   for (int i = 0; i < 450; ++i)
     ids.push_back("s" + std::to_string(i));
-  std::vector<std::string_view> argv{"EVAL", lua_script("list.lua"), "3",
-                                     "idx{n}", "lease{n}", "rec{n}", "1"};
+  std::vector<std::string_view> argv{"EVAL",     lua_script("list.lua"),
+                                     "3",        "idx{n}",
+                                     "lease{n}", "rec{n}",
+                                     "1"};
   argv.insert(argv.end(), ids.begin(), ids.end());
   EXPECT_EQ(redis.integer(argv), 450);
   EXPECT_EQ(redis.integer({"ZCARD", "idx{n}"}), 450);
   // A newer incarnation registered: nothing of the call is listed.
   ASSERT_TRUE(redis.conn().command({"HSET", "rec{m}", "epoch", "2"}));
-  EXPECT_FALSE(redis.conn().command({"EVAL", lua_script("list.lua"), "3",
-                                     "idx{m}", "lease{m}", "rec{m}", "1", "a",
-                                     "b"}));
+  EXPECT_FALSE(
+    redis.conn().command({"EVAL", lua_script("list.lua"), "3", "idx{m}",
+                          "lease{m}", "rec{m}", "1", "a", "b"}));
   EXPECT_EQ(redis.integer({"ZCARD", "idx{m}"}), 0);
 }
 
@@ -365,10 +368,11 @@ TEST(redis_counts, the_count_script_counts_each_saga_once) {
   EXPECT_EQ(redis.count("started:e"), 2);
   EXPECT_EQ(redis.count("completed:e"), 1);
   // A malformed call counts nothing, not even its good records.
-  EXPECT_FALSE(redis.conn().command({"EVALSHA", sha, "2", counts, seen,
-                                     "started", "m3", "e", "ended", "m4"}));
-  EXPECT_FALSE(redis.conn().command({"EVALSHA", sha, "2", counts, seen,
-                                     "started", "m3", "e", "bogus", "m4", "e"}));
+  EXPECT_FALSE(redis.conn().command(
+    {"EVALSHA", sha, "2", counts, seen, "started", "m3", "e", "ended", "m4"}));
+  EXPECT_FALSE(
+    redis.conn().command({"EVALSHA", sha, "2", counts, seen, "started", "m3",
+                          "e", "bogus", "m4", "e"}));
   EXPECT_EQ(redis.count("started:e"), 2);
   // Resumed by recovery: counts a start nobody counted, once; for a saga
   // counted as ended (its reopen was not counted), counts the reopen.

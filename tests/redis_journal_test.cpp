@@ -371,9 +371,10 @@ TEST_F(redis_ownership, every_entry_names_the_owner_that_wrote_it) {
       if (std::string_view{fields->element[k]->str} == "owner")
         owners.emplace_back(fields->element[k + 1]->str);
   }
-  EXPECT_EQ(owners, (std::vector<std::string>{
-                      token(node("a"), 3), token(node("a"), 3),
-                      token(node("b"), 7), token(node("b"), 7)}));
+  EXPECT_EQ(owners,
+            (std::vector<std::string>{token(node("a"), 3), token(node("a"), 3),
+                                      token(node("b"), 7),
+                                      token(node("b"), 7)}));
   // The decoder leaves the field to the store: the events read back whole.
   auto events = read(b, sid("s"));
   ASSERT_TRUE(events) << describe(events.error());
