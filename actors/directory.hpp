@@ -5,6 +5,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/actor.hpp>
 
@@ -15,6 +16,9 @@
 #include "saga/participant.hpp"
 
 namespace saga::detail {
+
+/// Returns a random name for one incarnation (16 hex digits).
+std::string make_incarnation();
 
 /// The current incarnation of every restartable actor of a runtime: the
 /// journal, the coordinator and the participants. Supervisors' start
@@ -31,9 +35,29 @@ public:
   }
 
   /// Registers (or replaces) `name`; returns whether the name was new.
-  bool set_participant(const std::string& name, participant_actor h) {
+  /// `preclaims`: it runs behind the barrier on this directory's journal
+  /// and honors claims made with a saga's append (`step_command::preclaim`;
+  /// a participant of this runtime), so sagas make them.
+  bool set_participant(const std::string& name, participant_actor h,
+                       bool preclaims = false) {
     std::unique_lock<std::shared_mutex> guard{mtx_};
+    if (preclaims)
+      preclaiming_.insert(name);
+    else
+      preclaiming_.erase(name);
     return participants_.insert_or_assign(name, std::move(h)).second;
+  }
+
+  /// Returns whether sagas may claim for `name` with their appends.
+  bool takes_preclaims(const std::string& name) const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    return preclaiming_.count(name) > 0;
+  }
+
+  /// Returns this runtime's random incarnation: claim tokens made here
+  /// carry it, so no other process ever makes the same token.
+  const std::string& incarnation() const noexcept {
+    return incarnation_;
   }
 
   journal_actor journal() const {
@@ -81,6 +105,7 @@ public:
   void clear() {
     std::unique_lock<std::shared_mutex> guard{mtx_};
     participants_.clear();
+    preclaiming_.clear();
     journal_ = nullptr;
     timers_ = nullptr;
     coordinator_ = nullptr;
@@ -89,6 +114,8 @@ public:
 private:
   mutable std::shared_mutex mtx_;
   std::unordered_map<std::string, participant_actor> participants_;
+  std::unordered_set<std::string> preclaiming_;
+  const std::string incarnation_ = make_incarnation();
   journal_actor journal_;
   timer_service_actor timers_;
   caf::actor coordinator_;

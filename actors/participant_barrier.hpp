@@ -82,9 +82,6 @@ struct barrier_gate {
   wake_up wake;
 };
 
-/// Returns a random name for one incarnation of a barrier (16 hex digits).
-std::string make_incarnation();
-
 /// Returns the operation `key` if it is still claim number `claim`.
 gate_op* find_op(barrier_gate& g, const std::string& key, uint64_t claim);
 
@@ -222,9 +219,13 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
     return rp;
   }
   // The attempt leads the token: the barrier remembers a failed attempt by
-  // it and answers its copies with the same failure.
-  auto token = std::to_string(cmd.attempt) + ":" + g.incarnation + "-"
-               + std::to_string(claim);
+  // it and answers its copies with the same failure. A command whose saga
+  // claimed with its append (a pre-claim, local only) uses that claim.
+  const bool preclaimed = cmd.preclaim != nullptr
+                          && !cmd.preclaim_token.empty();
+  auto token = preclaimed ? cmd.preclaim_token
+                          : std::to_string(cmd.attempt) + ":" + g.incarnation
+                              + "-" + std::to_string(claim);
   // Answers a verdict or outcome the barrier recorded...
   auto finish = [&g, key, claim](step_reply r) {
     answer(g, key, claim, std::move(r));
@@ -233,93 +234,98 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
   auto give_up = [&g, key, claim](std::string why) {
     answer(g, key, claim, unknown_outcome(std::move(why)));
   };
+  // Continues once the operation is claimed (or decided otherwise).
+  auto on_claimed = [self, &g, cmd, op, token, run, finish, give_up, key,
+                     step_key, claim](barrier_claim& c) mutable {
+    auto entry = find_op(g, key, claim);
+    if (entry == nullptr || entry->phase != barrier_phase::claim)
+      return; // timed out: answered already
+    if (c.verdict != barrier_verdict::proceed) {
+      finish(std::move(c.reply));
+      return;
+    }
+    entry->phase = barrier_phase::handler;
+    entry->deadline = caf::actor_clock::time_point::max();
+    cmd.execute_unrecorded = c.execute_unrecorded;
+    if (c.execute_unrecorded)
+      drop_revoked_execute(self, g, step_key);
+    run(cmd, [self, &g, cmd, op, token, finish, give_up, key,
+              claim](caf::expected<step_reply> answered) {
+      auto entry = find_op(g, key, claim);
+      if (entry == nullptr || entry->phase != barrier_phase::handler) {
+        // Superseded by a later attempt or revoked by a compensation
+        // (answered already): the outcome never reaches the barrier, so
+        // its effects never land. Said, so an operator (and a test) sees
+        // where a late outcome went.
+        aout(self) << "caf-saga: barrier: " << cmd.id << "/" << cmd.step
+                   << " answered after its attempt was superseded or "
+                      "revoked; this outcome is dropped"
+                   << std::endl;
+        return;
+      }
+      if (!answered) {
+        give_up(describe(answered.error()));
+        return;
+      }
+      auto r = std::move(*answered);
+      // Durable before it leaves; effects go in the same transaction.
+      auto journal = g.dir->journal();
+      if (!journal) {
+        give_up("no journal for the barrier");
+        return;
+      }
+      start_deadline(self, g, *entry, barrier_phase::done);
+      auto reply = r;
+      self
+        ->request(journal, caf::infinite, barrier_done_atom::value, cmd.id,
+                  cmd.step, op, token, std::move(r))
+        .then(
+          [self, &g, cmd, finish, give_up, reply, key,
+           claim](bool recorded) mutable {
+            if (!recorded)
+              aout(self) << "caf-saga: barrier: " << cmd.id << "/" << cmd.step
+                         << " was settled by another attempt meanwhile; "
+                            "this outcome is dropped"
+                         << std::endl;
+            if (find_op(g, key, claim) == nullptr)
+              return; // timed out or superseded: answered already
+            if (recorded) {
+              finish(std::move(reply));
+              return;
+            }
+            // Another copy of the command took the claim over (we
+            // hung past a re-claim, or a duplicate ran elsewhere): our
+            // effects were not applied, but its outcome is not known
+            // here and may be a success. A retry's claim reads it;
+            // a compensation revokes or undoes it.
+            give_up("another copy of the command took over this "
+                    "operation's claim; its outcome is not known here");
+          },
+          [give_up](caf::error& err) {
+            // Maybe not recorded (a definite refusal applies nothing,
+            // a lost connection may have applied everything): the saga
+            // tries again, and a retry's claim reads what happened.
+            give_up("barrier record failed: " + describe(err));
+          });
+    });
+  };
+  if (preclaimed) {
+    // Decided and recorded with the saga's append: no round trip here.
+    auto c = *cmd.preclaim;
+    on_claimed(c);
+    return rp;
+  }
   // The journal requests have no CAF timeout: start_deadline() bounds them,
   // and a reply that comes after it finds the operation answered.
   start_deadline(self, g, entry, barrier_phase::claim);
   self
     ->request(journal, caf::infinite, barrier_claim_atom::value, cmd.id,
               cmd.step, op, token)
-    .then(
-      [self, &g, cmd, op, token, run, finish, give_up, key, step_key,
-       claim](barrier_claim& c) mutable {
-        auto entry = find_op(g, key, claim);
-        if (entry == nullptr || entry->phase != barrier_phase::claim)
-          return; // timed out: answered already
-        if (c.verdict != barrier_verdict::proceed) {
-          finish(std::move(c.reply));
-          return;
-        }
-        entry->phase = barrier_phase::handler;
-        entry->deadline = caf::actor_clock::time_point::max();
-        cmd.execute_unrecorded = c.execute_unrecorded;
-        if (c.execute_unrecorded)
-          drop_revoked_execute(self, g, step_key);
-        run(cmd, [self, &g, cmd, op, token, finish, give_up, key,
-                  claim](caf::expected<step_reply> answered) {
-          auto entry = find_op(g, key, claim);
-          if (entry == nullptr || entry->phase != barrier_phase::handler) {
-            // Superseded by a later attempt or revoked by a compensation
-            // (answered already): the outcome never reaches the barrier, so
-            // its effects never land. Said, so an operator (and a test) sees
-            // where a late outcome went.
-            aout(self) << "caf-saga: barrier: " << cmd.id << "/" << cmd.step
-                       << " answered after its attempt was superseded or "
-                          "revoked; this outcome is dropped"
-                       << std::endl;
-            return;
-          }
-          if (!answered) {
-            give_up(describe(answered.error()));
-            return;
-          }
-          auto r = std::move(*answered);
-          // Durable before it leaves; effects go in the same transaction.
-          auto journal = g.dir->journal();
-          if (!journal) {
-            give_up("no journal for the barrier");
-            return;
-          }
-          start_deadline(self, g, *entry, barrier_phase::done);
-          auto reply = r;
-          self
-            ->request(journal, caf::infinite, barrier_done_atom::value, cmd.id,
-                      cmd.step, op, token, std::move(r))
-            .then(
-              [self, &g, cmd, finish, give_up, reply, key,
-               claim](bool recorded) mutable {
-                if (!recorded)
-                  aout(self)
-                    << "caf-saga: barrier: " << cmd.id << "/" << cmd.step
-                    << " was settled by another attempt meanwhile; "
-                       "this outcome is dropped"
-                    << std::endl;
-                if (find_op(g, key, claim) == nullptr)
-                  return; // timed out or superseded: answered already
-                if (recorded) {
-                  finish(std::move(reply));
-                  return;
-                }
-                // Another copy of the command took the claim over (we
-                // hung past a re-claim, or a duplicate ran elsewhere): our
-                // effects were not applied, but its outcome is not known
-                // here and may be a success. A retry's claim reads it;
-                // a compensation revokes or undoes it.
-                give_up("another copy of the command took over this "
-                        "operation's claim; its outcome is not known here");
-              },
-              [give_up](caf::error& err) {
-                // Maybe not recorded (a definite refusal applies nothing,
-                // a lost connection may have applied everything): the saga
-                // tries again, and a retry's claim reads what happened.
-                give_up("barrier record failed: " + describe(err));
-              });
-        });
-      },
-      [give_up](caf::error& err) {
-        // The claim may have been recorded: a copy of the command elsewhere
-        // may run, so nothing here can say "failed".
-        give_up("barrier unavailable: " + describe(err));
-      });
+    .then(std::move(on_claimed), [give_up](caf::error& err) {
+      // The claim may have been recorded: a copy of the command elsewhere
+      // may run, so nothing here can say "failed".
+      give_up("barrier unavailable: " + describe(err));
+    });
   return rp;
 }
 

@@ -354,7 +354,7 @@ participant_builder& runtime::participant(const std::string& name) {
                   workers = d.blocking_workers](caf::actor_system& sys) {
       auto h = detail::spawn_local_participant(sys, name, registry, workers,
                                                dir);
-      dir->set_participant(name, caf::actor_cast<participant_actor>(h));
+      dir->set_participant(name, caf::actor_cast<participant_actor>(h), true);
       return caf::actor_cast<caf::actor>(h);
     };
     auto restart =

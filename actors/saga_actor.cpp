@@ -57,6 +57,10 @@ struct effect {
   kind what;
   int32_t step;
   uint32_t attempt;
+  /// The claim the append before it made for its operation (see
+  /// `barrier_preclaim`): its token and verdict; null if none was made.
+  std::string claim_token = {};
+  std::shared_ptr<const barrier_claim> claim = {};
 };
 
 struct saga_actor_state {
@@ -100,6 +104,11 @@ struct saga_actor_state {
   /// the effects that wait for it.
   std::vector<event> in_flight;
   std::vector<effect> in_flight_effects;
+  /// The claims the batch in flight makes for its effects' operations at
+  /// participants of this runtime (see `barrier_preclaim`), and the index
+  /// of each one's effect in `in_flight_effects`.
+  std::vector<barrier_preclaim> in_flight_preclaims;
+  std::vector<size_t> in_flight_preclaimed;
   /// Generation of the batch in flight: a reply to an earlier send of it
   /// (before a journal timeout) is ignored.
   uint32_t batch_generation = 0;
@@ -284,8 +293,10 @@ void run_effect(saga_pointer self, const effect& e) {
         s.exec_sent_at[static_cast<size_t>(i)] = self->clock().now();
       // No CAF timeout: the step timer decides when an attempt counts as
       // lost, and a reply that comes later is still taken into account.
-      ask_participant(self, participant, caf::infinite, comp,
-                      make_command(self, i, a))
+      auto cmd = make_command(self, i, a);
+      cmd.preclaim_token = e.claim_token;
+      cmd.preclaim = e.claim;
+      ask_participant(self, participant, caf::infinite, comp, cmd)
         .then(
           [self, i, a, comp](step_reply& reply) {
             if (comp)
@@ -391,6 +402,43 @@ void publish(saga_pointer self, const std::vector<event>& batch) {
   }
 }
 
+/// Plans the claims the batch in flight makes with its events: one per
+/// execute or compensate it sends to a participant of this runtime (behind
+/// the barrier on the same journal), which then needs no claim round trip.
+void plan_preclaims(saga_pointer self) {
+  auto& s = self->state;
+  s.in_flight_preclaims.clear();
+  s.in_flight_preclaimed.clear();
+  for (size_t k = 0; k < s.in_flight_effects.size(); ++k) {
+    const auto& e = s.in_flight_effects[k];
+    if (e.what == effect::kind::finish)
+      continue;
+    const auto& sd = step_def(self, e.step);
+    if (!s.dir->takes_preclaims(sd.participant))
+      continue;
+    auto op = e.what == effect::kind::compensate ? barrier_op::compensate
+                                                 : barrier_op::execute;
+    // "<attempt>:<claimant>": unique to this saga actor in this process.
+    auto token = std::to_string(e.attempt) + ":" + s.dir->incarnation() + "-s"
+                 + std::to_string(self->id());
+    s.in_flight_preclaims.push_back({sd.name, op, std::move(token)});
+    s.in_flight_preclaimed.push_back(k);
+  }
+}
+
+/// Attaches the verdicts of the batch's pre-claims to their effects; none
+/// (a batch stored already) leaves the claims to the participants.
+void attach_verdicts(saga_pointer self, std::vector<barrier_claim>& verdicts) {
+  auto& s = self->state;
+  if (verdicts.size() != s.in_flight_preclaims.size())
+    return;
+  for (size_t k = 0; k < verdicts.size(); ++k) {
+    auto& e = s.in_flight_effects[s.in_flight_preclaimed[k]];
+    e.claim_token = std::move(s.in_flight_preclaims[k].token);
+    e.claim = std::make_shared<const barrier_claim>(std::move(verdicts[k]));
+  }
+}
+
 void flush(saga_pointer self) {
   auto& s = self->state;
   if (s.appending || s.finished)
@@ -408,8 +456,79 @@ void flush(saga_pointer self) {
   s.unsent_status.clear();
   s.in_flight_effects = std::move(s.waiting);
   s.waiting.clear();
+  plan_preclaims(self);
   s.appending = true;
   send_batch(self);
+}
+
+/// Continues once the batch in flight (send `generation`) is durable:
+/// publishes it and runs the effects that waited for it.
+void on_appended(saga_pointer self, uint32_t generation,
+                 std::vector<barrier_claim>* verdicts) {
+  auto& s = self->state;
+  if (!s.appending || generation != s.batch_generation)
+    return; // an earlier send of a batch that was sent again
+  s.appending = false;
+  s.batch_resends = 0;
+  // Its journal timer is moot: drop it, so a long-lived saga's timer
+  // list stays short.
+  auto& ts = s.timers;
+  ts.erase(std::remove_if(ts.begin(), ts.end(),
+                          [generation](const saga_timer& t) {
+                            return t.what == saga_timer::kind::journal
+                                   && t.n == generation;
+                          }),
+           ts.end());
+  publish(self, s.in_flight);
+  if (!s.in_flight_status.empty())
+    s.durable_status = s.in_flight_status.back();
+  s.in_flight_status.clear();
+  // Release the batch's memory: a saga mostly waits for a step now, and a
+  // million waiting sagas should not hold their last batches.
+  std::vector<event>{}.swap(s.in_flight);
+  if (verdicts != nullptr)
+    attach_verdicts(self, *verdicts);
+  s.in_flight_preclaims.clear();
+  s.in_flight_preclaimed.clear();
+  auto effects = std::move(s.in_flight_effects);
+  s.in_flight_effects.clear();
+  for (const auto& e : effects)
+    run_effect(self, e);
+  flush(self);
+}
+
+/// Handles a failed send `generation` of the batch in flight: fenced (the
+/// saga was adopted elsewhere) stops quietly, anything else crashes it for
+/// recovery from what the journal did acknowledge.
+void on_append_failed(saga_pointer self, uint32_t generation, caf::error& err) {
+  auto& s = self->state;
+  if (!s.appending || generation != s.batch_generation || s.finished)
+    return;
+  if (is(err, errc::fenced)) {
+    // Another node adopted this saga (we were paused or cut off past our
+    // lease): it is theirs now. Stop without a restart and without
+    // touching it again; the waiters learn where it went.
+    s.finished = true;
+    s.wake.release(s.dir->timers(), self->id());
+    aout(self) << "caf-saga: saga " << s.st.saga_id
+               << " was adopted by another node; fenced, this node stops "
+                  "driving it"
+               << std::endl;
+    // Only what the journal acknowledged happened here; the node that took
+    // the saga over decides the rest.
+    auto r = make_result(self);
+    r.success = false;
+    r.state = s.durable_status;
+    r.error = std::move(err);
+    caf::anon_send(s.coordinator, done_atom::value, s.st.saga_id, r);
+    self->quit();
+    return;
+  }
+  // Nothing after the failed batch may happen: stop, and leave the saga to
+  // recovery from what the journal did acknowledge.
+  self->quit(make_error(errc::journal_failure,
+                        "saga " + s.st.saga_id
+                          + ": journal append failed: " + describe(err)));
 }
 
 /// Sends the batch in flight. A journal that does not answer in time (Redis
@@ -417,7 +536,8 @@ void flush(saga_pointer self) {
 /// idempotent for the same events, and the saga must not act before they
 /// are durable, so it waits as long as it takes. Any other error stops it.
 /// The request has no CAF timeout; a journal timer sends it again, after
-/// twice as long each time.
+/// twice as long each time. With pre-claims the
+/// append claims its effects' operations too (see `plan_preclaims`).
 void send_batch(saga_pointer self) {
   auto& s = self->state;
   auto journal = s.dir->journal();
@@ -429,68 +549,26 @@ void send_batch(saga_pointer self) {
   auto generation = ++s.batch_generation;
   start_timer(self, s.journal_timeout * (1u << std::min(s.batch_resends, 5u)),
               saga_timer{{}, saga_timer::kind::journal, false, -1, generation});
+  auto failed = [self, generation](caf::error& err) {
+    on_append_failed(self, generation, err);
+  };
+  if (s.in_flight_preclaims.empty()) {
+    self
+      ->request(journal, caf::infinite, append_atom::value, s.st.saga_id,
+                s.in_flight)
+      .then([self,
+             generation](uint64_t) { on_appended(self, generation, nullptr); },
+            failed);
+    return;
+  }
   self
     ->request(journal, caf::infinite, append_atom::value, s.st.saga_id,
-              s.in_flight)
+              s.in_flight, s.in_flight_preclaims)
     .then(
-      [self, generation](uint64_t) {
-        auto& s = self->state;
-        if (!s.appending || generation != s.batch_generation)
-          return; // an earlier send of a batch that was sent again
-        s.appending = false;
-        s.batch_resends = 0;
-        // Its journal timer is moot: drop it, so a long-lived saga's timer
-        // list stays short.
-        auto& ts = s.timers;
-        ts.erase(std::remove_if(ts.begin(), ts.end(),
-                                [generation](const saga_timer& t) {
-                                  return t.what == saga_timer::kind::journal
-                                         && t.n == generation;
-                                }),
-                 ts.end());
-        publish(self, s.in_flight);
-        if (!s.in_flight_status.empty())
-          s.durable_status = s.in_flight_status.back();
-        s.in_flight_status.clear();
-        // Release the batch's memory: a saga mostly waits for a step now,
-        // and a million waiting sagas should not hold their last batches.
-        std::vector<event>{}.swap(s.in_flight);
-        auto effects = std::move(s.in_flight_effects);
-        s.in_flight_effects.clear();
-        for (const auto& e : effects)
-          run_effect(self, e);
-        flush(self);
+      [self, generation](uint64_t, std::vector<barrier_claim>& verdicts) {
+        on_appended(self, generation, &verdicts);
       },
-      [self, generation](caf::error& err) {
-        auto& s = self->state;
-        if (!s.appending || generation != s.batch_generation || s.finished)
-          return;
-        if (is(err, errc::fenced)) {
-          // Another node adopted this saga (we were paused or cut off past
-          // our lease): it is theirs now. Stop without a restart and without
-          // touching it again; the waiters learn where it went.
-          s.finished = true;
-          s.wake.release(s.dir->timers(), self->id());
-          aout(self) << "caf-saga: saga " << s.st.saga_id
-                     << " was adopted by another node; fenced, this node "
-                        "stops driving it"
-                     << std::endl;
-          // Only what the journal acknowledged happened here; the node that
-          // took the saga over decides the rest.
-          auto r = make_result(self);
-          r.success = false;
-          r.state = s.durable_status;
-          r.error = std::move(err);
-          caf::anon_send(s.coordinator, done_atom::value, s.st.saga_id, r);
-          self->quit();
-          return;
-        }
-        // Nothing after the failed batch may happen: stop, and leave the
-        // saga to recovery from what the journal did acknowledge.
-        self->quit(make_error(errc::journal_failure,
-                              "saga " + self->state.st.saga_id
-                                + ": journal append failed: " + describe(err)));
-      });
+      failed);
 }
 
 // -- decisions ---------------------------------------------------------------------

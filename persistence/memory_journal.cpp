@@ -24,10 +24,33 @@ std::string describe_owner(const saga_owner& o) {
 caf::expected<uint64_t> memory_store::append(const saga_id& id,
                                              const std::vector<event>& events,
                                              const saga_owner& owner) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  bool fresh = false;
+  return append_locked(id, events, owner, fresh);
+}
+
+caf::expected<std::pair<uint64_t, std::vector<barrier_claim>>>
+memory_store::append(const saga_id& id, const std::vector<event>& events,
+                     const saga_owner& owner,
+                     const std::vector<barrier_preclaim>& preclaims) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  bool fresh = false;
+  auto last = append_locked(id, events, owner, fresh);
+  if (!last)
+    return last.error();
+  std::vector<barrier_claim> verdicts;
+  if (fresh) // a batch stored already claims nothing, as on Redis
+    for (const auto& p : preclaims)
+      verdicts.push_back(claim_locked(id, p.step, p.op, p.token));
+  return std::make_pair(*last, std::move(verdicts));
+}
+
+caf::expected<uint64_t>
+memory_store::append_locked(const saga_id& id, const std::vector<event>& events,
+                            const saga_owner& owner, bool& fresh) {
   if (events.empty())
     return make_error(errc::invalid_event,
                       "empty append for saga '" + id + "'");
-  std::lock_guard<std::mutex> guard{mtx_};
   auto i = histories_.find(id);
   auto stored = i == histories_.end() ? uint64_t{0} : i->second.size();
   if (auto o = owners_.find(id); o != owners_.end() && !(o->second == owner))
@@ -63,6 +86,7 @@ caf::expected<uint64_t> memory_store::append(const saga_id& id,
   i->second.insert(i->second.end(), events.begin(), events.end());
   if (is_terminal(events.back().type) && unfinished_[owner.node].erase(id) > 0)
     retire(id);
+  fresh = true;
   return i->second.back().seq;
 }
 
@@ -371,6 +395,12 @@ uint32_t attempt_of(const std::string& token) {
 barrier_claim memory_store::claim(const saga_id& id, const std::string& step,
                                   barrier_op op, const std::string& owner) {
   std::lock_guard<std::mutex> guard{mtx_};
+  return claim_locked(id, step, op, owner);
+}
+
+barrier_claim memory_store::claim_locked(const saga_id& id,
+                                         const std::string& step, barrier_op op,
+                                         const std::string& owner) {
   auto& recs = barriers_[id];
   auto xi = recs.find(step + "/x");
   auto ci = recs.find(step + "/c");
@@ -494,6 +524,15 @@ memory_journal(journal_actor::stateful_pointer<memory_journal_state> self,
       if (!res)
         return res.error();
       return *res;
+    },
+    [self](append_atom, const saga_id& id, const std::vector<event>& events,
+           const std::vector<barrier_preclaim>& preclaims)
+      -> caf::result<uint64_t, std::vector<barrier_claim>> {
+      auto res = self->state.store->append(id, events, self->state.owner,
+                                           preclaims);
+      if (!res)
+        return res.error();
+      return {res->first, std::move(res->second)};
     },
     [self](read_atom, const saga_id& id) -> caf::result<std::vector<event>> {
       auto res = self->state.store->read(id);

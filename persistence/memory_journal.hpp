@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -43,6 +44,14 @@ public:
   caf::expected<uint64_t> append(const saga_id& id,
                                  const std::vector<event>& events,
                                  const saga_owner& owner = {});
+
+  /// Appends as above and, only if the batch was not stored already, makes
+  /// `preclaims` as `claim` would, under the same lock; returns the last seq
+  /// and one verdict per pre-claim (none for a batch stored already).
+  caf::expected<std::pair<uint64_t, std::vector<barrier_claim>>>
+  append(const saga_id& id, const std::vector<event>& events,
+         const saga_owner& owner,
+         const std::vector<barrier_preclaim>& preclaims);
 
   /// Returns the events of saga `id`, or `errc::unknown_saga`.
   caf::expected<std::vector<event>> read(const saga_id& id) const;
@@ -101,6 +110,16 @@ public:
                   const std::map<std::string, std::string>& fields);
 
 private:
+  /// `append` with `mtx_` held; `fresh` tells whether it stored the batch
+  /// now (false: refused, or stored already).
+  caf::expected<uint64_t> append_locked(const saga_id& id,
+                                        const std::vector<event>& events,
+                                        const saga_owner& owner, bool& fresh);
+
+  /// `claim` with `mtx_` held.
+  barrier_claim claim_locked(const saga_id& id, const std::string& step,
+                             barrier_op op, const std::string& owner);
+
   struct barrier_record {
     bool done = false;
     std::string owner;

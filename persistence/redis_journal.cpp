@@ -51,10 +51,26 @@ constexpr auto trim_interval = std::chrono::seconds{1};
 /// Redis for long; the next slice follows at once.
 constexpr uint32_t trim_max_entries = 1'000;
 
+/// The answer of an append with pre-claims: its last seq and verdicts.
+using claims_promise
+  = caf::typed_response_promise<uint64_t, std::vector<barrier_claim>>;
+
 struct pending_append {
   caf::typed_response_promise<uint64_t> rp;
   saga_id id;
   std::vector<event> events;
+  /// Claims made with the events (see append.lua); answered through
+  /// `rp_claims` then, `rp` otherwise.
+  std::vector<barrier_preclaim> preclaims;
+  claims_promise rp_claims;
+
+  /// Answers the append with `err`.
+  void fail(caf::error err) {
+    if (preclaims.empty())
+      rp.deliver(std::move(err));
+    else
+      rp_claims.deliver(std::move(err));
+  }
 };
 
 struct pending_claim {
@@ -180,8 +196,12 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
   auto c = redis_connection::connect(s.ep, s.opts.io_timeout);
   caf::error err;
   if (c) {
-    auto sha = c->command({"SCRIPT", "LOAD", lua_script("append.lua")});
-    auto claim = c->command({"SCRIPT", "LOAD", lua_script("claim.lua")});
+    // Both decide claims with the function of barrier_claim.lua.
+    const auto& claim_fn = lua_script("barrier_claim.lua");
+    auto sha = c->command(
+      {"SCRIPT", "LOAD", claim_fn + lua_script("append.lua")});
+    auto claim = c->command(
+      {"SCRIPT", "LOAD", claim_fn + lua_script("claim.lua")});
     auto adopt = c->command({"SCRIPT", "LOAD", lua_script("adopt.lua")});
     auto done = c->command({"SCRIPT", "LOAD", lua_script("done.lua")});
     auto reopen = c->command({"SCRIPT", "LOAD", lua_script("reopen.lua")});
@@ -273,7 +293,14 @@ std::pair<uint8_t, uint8_t> write_append(writer_state& s,
   texts.push_back(redis_events_key(p.id));
   const auto& stream = texts.back();
   texts.push_back(redis_owner_key(p.id));
-  argv.insert(argv.end(), {"EVALSHA", s.script_sha, "2", stream, texts.back()});
+  const auto& owner = texts.back();
+  if (p.preclaims.empty()) {
+    argv.insert(argv.end(), {"EVALSHA", s.script_sha, "2", stream, owner});
+  } else {
+    texts.push_back(barrier_key(p.id));
+    argv.insert(argv.end(),
+                {"EVALSHA", s.script_sha, "3", stream, owner, texts.back()});
+  }
   texts.push_back(std::to_string(first.seq));
   argv.push_back(texts.back());
   texts.push_back(std::to_string(p.events.size()));
@@ -283,6 +310,15 @@ std::pair<uint8_t, uint8_t> write_append(writer_state& s,
   argv.push_back(s.token);
   for (const auto& ev : p.events)
     append_event_fields(ev, argv, texts);
+  if (!p.preclaims.empty()) {
+    argv.push_back(s.refusal);
+    argv.push_back(s.null_compensation);
+    for (const auto& c : p.preclaims) {
+      argv.push_back(c.step);
+      argv.push_back(c.op == barrier_op::compensate ? "c" : "x");
+      argv.push_back(c.token);
+    }
+  }
   conn.append(argv);
   // A terminal append unlists the saga only once the script accepted it
   // (see `flush`): a fenced old owner must not unlist a saga it lost.
@@ -516,13 +552,89 @@ bool list_first_batches(writer_pointer self, redis_connection& conn) {
     if (waiting)
       s.lease_wait.push_back(std::move(s.buffer[i]));
     else
-      std::get<pending_append>(s.buffer[i]).rp.deliver(reply_error(**r));
+      std::get<pending_append>(s.buffer[i]).fail(reply_error(**r));
   }
   for (auto k = firsts.rbegin(); k != firsts.rend(); ++k)
     s.buffer.erase(s.buffer.begin() + static_cast<std::ptrdiff_t>(*k));
   if (waiting)
     self->delayed_send(self, lease_poll, flush_atom::value);
   return true;
+}
+
+/// Returns an error if batch `events` of saga `id` cannot be appended as it
+/// is: empty, or seqs that do not follow the first one's (the script
+/// numbers the events from the first seq, so such a batch is refused before
+/// it is sent).
+caf::error check_batch(const saga_id& id, const std::vector<event>& events) {
+  if (events.empty())
+    return make_error(errc::invalid_event,
+                      "empty append for saga '" + id + "'");
+  for (size_t k = 1; k < events.size(); ++k)
+    if (events[k].seq != events.front().seq + k)
+      return make_error(errc::journal_conflict,
+                        "saga '" + id + "': the batch starting at seq "
+                          + std::to_string(events.front().seq) + " has seq "
+                          + std::to_string(events[k].seq) + " at position "
+                          + std::to_string(k + 1));
+  return caf::none;
+}
+
+/// Returns a claim script's verdict `r` ({verdict, stored reply[,
+/// 'unrecorded']}), or an error for any other reply.
+caf::expected<barrier_claim> parse_claim(const redisReply* r) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+    return make_error(errc::journal_failure, "barrier claim: unexpected reply");
+  std::string_view verdict{r->element[0]->str, r->element[0]->len};
+  std::string_view stored{r->element[1]->str, r->element[1]->len};
+  barrier_claim result;
+  if (verdict == "proceed")
+    result.verdict = barrier_verdict::proceed;
+  else if (verdict == "busy")
+    result.verdict = barrier_verdict::busy;
+  else if (verdict == "refused")
+    result.verdict = barrier_verdict::refused;
+  else if (verdict == "null_compensated")
+    result.verdict = barrier_verdict::null_compensated;
+  else
+    result.verdict = barrier_verdict::duplicate;
+  if (!stored.empty())
+    result.reply = decode_reply(stored);
+  result.execute_unrecorded = r->elements > 2;
+  return result;
+}
+
+/// Answers accepted append `a` from the append script's reply `r`: the last
+/// seq (negated: stored already), or with pre-claims {last seq, verdicts}.
+void answer_append(pending_append& a, const redisReply* r) {
+  auto seq_of = [&a](const redisReply* x) {
+    auto seq = x != nullptr && x->type == REDIS_REPLY_INTEGER ? x->integer : 0;
+    return seq != 0 ? static_cast<uint64_t>(seq < 0 ? -seq : seq)
+                    : a.events.back().seq;
+  };
+  if (a.preclaims.empty()) {
+    a.rp.deliver(seq_of(r));
+    return;
+  }
+  std::vector<barrier_claim> verdicts;
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY) {
+    // Stored already: nothing was claimed, the participants claim.
+    a.rp_claims.deliver(seq_of(r), std::move(verdicts));
+    return;
+  }
+  for (size_t k = 1; k < r->elements; ++k) {
+    auto v = parse_claim(r->element[k]);
+    if (!v) {
+      a.rp_claims.deliver(v.error());
+      return;
+    }
+    verdicts.push_back(std::move(*v));
+  }
+  if (r->elements == 0 || verdicts.size() != a.preclaims.size()) {
+    a.rp_claims.deliver(
+      make_error(errc::journal_failure, "append: unexpected pre-claim reply"));
+    return;
+  }
+  a.rp_claims.deliver(seq_of(r->element[0]), std::move(verdicts));
 }
 
 /// Writes the buffered requests in one pipeline and answers each after
@@ -613,13 +725,11 @@ void flush(writer_pointer self) {
     }
     if (auto a = std::get_if<pending_append>(&op)) {
       if (failure) {
-        a->rp.deliver(std::move(failure));
+        a->fail(std::move(failure));
         continue;
       }
-      auto seq = last && last->type == REDIS_REPLY_INTEGER ? last->integer : 0;
       follow_up(s, *a);
-      a->rp.deliver(seq != 0 ? static_cast<uint64_t>(seq < 0 ? -seq : seq)
-                             : a->events.back().seq);
+      answer_append(*a, last.get());
     } else if (auto ro = std::get_if<pending_reopen>(&op)) {
       if (failure) {
         ro->rp.deliver(std::move(failure));
@@ -629,30 +739,15 @@ void flush(writer_pointer self) {
       s.follow_ups.reopened(ro->id, json_field(ro->ev.data, "definition"));
       ro->rp.deliver(ro->ev.seq);
     } else if (auto c = std::get_if<pending_claim>(&op)) {
-      if (failure || !last || last->type != REDIS_REPLY_ARRAY
-          || last->elements < 2) {
-        c->rp.deliver(failure ? std::move(failure)
-                              : make_error(errc::journal_failure,
-                                           "barrier claim: unexpected reply"));
+      if (failure) {
+        c->rp.deliver(std::move(failure));
         continue;
       }
-      std::string_view verdict{last->element[0]->str, last->element[0]->len};
-      std::string_view stored{last->element[1]->str, last->element[1]->len};
-      barrier_claim result;
-      if (verdict == "proceed")
-        result.verdict = barrier_verdict::proceed;
-      else if (verdict == "busy")
-        result.verdict = barrier_verdict::busy;
-      else if (verdict == "refused")
-        result.verdict = barrier_verdict::refused;
-      else if (verdict == "null_compensated")
-        result.verdict = barrier_verdict::null_compensated;
+      auto v = parse_claim(last.get());
+      if (v)
+        c->rp.deliver(std::move(*v));
       else
-        result.verdict = barrier_verdict::duplicate;
-      if (!stored.empty())
-        result.reply = decode_reply(stored);
-      result.execute_unrecorded = last->elements > 2;
-      c->rp.deliver(std::move(result));
+        c->rp.deliver(v.error());
     } else {
       auto& d = std::get<pending_done>(op);
       if (failure)
@@ -807,21 +902,27 @@ writer_actor::behavior_type redis_writer(writer_pointer self, redis_endpoint ep,
   return {
     [self](append_atom, saga_id& id,
            std::vector<event>& events) -> caf::result<uint64_t> {
-      if (events.empty())
-        return make_error(errc::invalid_event,
-                          "empty append for saga '" + id + "'");
-      // The script numbers the events from the first one's seq: a batch
-      // whose own seqs do not follow it is refused before it is sent.
-      for (size_t k = 1; k < events.size(); ++k)
-        if (events[k].seq != events.front().seq + k)
-          return make_error(errc::journal_conflict,
-                            "saga '" + id + "': the batch starting at seq "
-                              + std::to_string(events.front().seq) + " has seq "
-                              + std::to_string(events[k].seq) + " at position "
-                              + std::to_string(k + 1));
+      if (auto err = check_batch(id, events))
+        return err;
       auto rp = self->make_response_promise<uint64_t>();
       self->state.buffer.emplace_back(
-        pending_append{rp, std::move(id), std::move(events)});
+        pending_append{rp, std::move(id), std::move(events), {}, {}});
+      maybe_flush(self);
+      return rp;
+    },
+    [self](append_atom, saga_id& id, std::vector<event>& events,
+           std::vector<barrier_preclaim>& preclaims)
+      -> caf::result<uint64_t, std::vector<barrier_claim>> {
+      if (auto err = check_batch(id, events))
+        return err;
+      auto rp
+        = self->make_response_promise<uint64_t, std::vector<barrier_claim>>();
+      pending_append a;
+      a.id = std::move(id);
+      a.events = std::move(events);
+      a.preclaims = std::move(preclaims);
+      a.rp_claims = rp;
+      self->state.buffer.emplace_back(std::move(a));
       maybe_flush(self);
       return rp;
     },
@@ -1010,6 +1111,12 @@ redis_router(router_pointer self, redis_endpoint ep, journal_options opts) {
     [self, pick](append_atom a, saga_id& id, std::vector<event>& events) {
       auto w = pick(id);
       return self->delegate(w, a, std::move(id), std::move(events));
+    },
+    [self, pick](append_atom a, saga_id& id, std::vector<event>& events,
+                 std::vector<barrier_preclaim>& preclaims) {
+      auto w = pick(id);
+      return self->delegate(w, a, std::move(id), std::move(events),
+                            std::move(preclaims));
     },
     [self, pick](read_atom a, saga_id& id) {
       auto w = pick(id);

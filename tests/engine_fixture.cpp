@@ -273,6 +273,10 @@ struct held_append {
   caf::typed_response_promise<uint64_t> rp;
   saga_id id;
   std::vector<event> events;
+  /// An append with pre-claims answers through `rp_claims` instead.
+  std::vector<barrier_preclaim> preclaims;
+  caf::typed_response_promise<uint64_t, std::vector<barrier_claim>> rp_claims;
+  bool claiming = false;
 };
 
 struct gated_state {
@@ -293,12 +297,40 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
       gate->held = self->state.held.size();
       return rp;
     },
+    [self, gate](append_atom, saga_id& id, std::vector<event>& events,
+                 std::vector<barrier_preclaim>& preclaims)
+      -> caf::result<uint64_t, std::vector<barrier_claim>> {
+      held_append h;
+      h.id = std::move(id);
+      h.events = std::move(events);
+      h.preclaims = std::move(preclaims);
+      h.rp_claims
+        = self->make_response_promise<uint64_t, std::vector<barrier_claim>>();
+      h.claiming = true;
+      auto rp = h.rp_claims;
+      self->state.held.push_back(std::move(h));
+      gate->held = self->state.held.size();
+      return rp;
+    },
     [self, gate](gate_atom, bool release) {
       if (self->state.held.empty())
         return;
       auto h = std::move(self->state.held.front());
       self->state.held.pop_front();
       gate->held = self->state.held.size();
+      if (h.claiming) {
+        if (!release) {
+          h.rp_claims.deliver(
+            make_error(errc::journal_failure, "disk on fire"));
+          return;
+        }
+        auto res = gate->store->append(h.id, h.events, {}, h.preclaims);
+        if (res)
+          h.rp_claims.deliver(res->first, std::move(res->second));
+        else
+          h.rp_claims.deliver(res.error());
+        return;
+      }
       if (!release) {
         h.rp.deliver(make_error(errc::journal_failure, "disk on fire"));
         return;
@@ -329,8 +361,9 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
       return self->delegate(self->state.inner, a, std::move(node), below,
                             std::move(after), max);
     },
-    [self](barrier_claim_atom a, saga_id& id, std::string& step, barrier_op op,
-           std::string& owner) {
+    [self, gate](barrier_claim_atom a, saga_id& id, std::string& step,
+                 barrier_op op, std::string& owner) {
+      ++gate->claims;
       return self->delegate(self->state.inner, a, std::move(id),
                             std::move(step), op, std::move(owner));
     },

@@ -165,6 +165,8 @@ using gated_journal_actor
 struct journal_gate {
   std::shared_ptr<memory_store> store;
   size_t held = 0;
+  /// Barrier claims participants asked for themselves.
+  size_t claims = 0;
 };
 
 /// Returns a journal that holds appends until it receives `gate_atom`.

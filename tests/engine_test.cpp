@@ -572,6 +572,23 @@ TEST_F(write_ahead, no_command_leaves_before_its_intent_is_acknowledged) {
   EXPECT_GE(releases, 4u);
 }
 
+TEST_F(write_ahead, local_participants_are_claimed_with_the_sagas_appends) {
+  // Each command to a participant of the runtime goes out claimed by the
+  // append that recorded its intent: the barrier asks the journal for no
+  // claim of its own (one round trip less per step). That a pre-claim
+  // decides and records as a claim is the journal conformance suite's.
+  auto def = make_def({"a", "b"});
+  script_->plan("execute:b", {reaction::fail()});
+  auto slot = start(def);
+  while (gate_->held > 0)
+    release(true);
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_EQ((*slot)->state, saga_status::compensated);
+  EXPECT_EQ(script_->trace(),
+            (strings{"execute:a#1", "execute:b#1", "compensate:a#1"}));
+  EXPECT_EQ(gate_->claims, 0u);
+}
+
 TEST_F(write_ahead, a_failed_append_restarts_the_saga_and_then_parks_it) {
   auto def = make_def({"a"});
   auto slot = start(def);

@@ -180,6 +180,82 @@ TYPED_TEST(journal_conformance,
             (std::vector<std::string>{this->sid("a")}));
 }
 
+// -- pre-claims: barrier claims made with the saga's append -----------------
+
+TYPED_TEST(journal_conformance, a_preclaim_is_recorded_with_the_append) {
+  // The claim made with the events holds like the participant's own: its
+  // token records the outcome, and a copy then finds it done.
+  auto j = this->journal_for(this->node("a"), 1);
+  auto id = this->sid("p");
+  auto r = this->append(j, id, opening(),
+                        {barrier_preclaim{"s1", barrier_op::execute, "1:t-1"}});
+  ASSERT_TRUE(r) << describe(r.error());
+  EXPECT_EQ(r->first, 2u);
+  ASSERT_EQ(r->second.size(), 1u);
+  EXPECT_EQ(r->second[0].verdict, barrier_verdict::proceed);
+  EXPECT_EQ(seqs_of(*this->read(j, id)), (std::vector<uint64_t>{1, 2}));
+  step_reply ok;
+  ok.ok = true;
+  ok.result = R"({"n":1})";
+  auto recorded = this->done(j, id, "s1", barrier_op::execute, "1:t-1", ok);
+  ASSERT_TRUE(recorded) << describe(recorded.error());
+  EXPECT_TRUE(*recorded) << "the pre-claim's token owns the claim";
+  auto copy = this->claim(j, id, "s1", barrier_op::execute, "1:other-1");
+  ASSERT_TRUE(copy) << describe(copy.error());
+  EXPECT_EQ(copy->verdict, barrier_verdict::duplicate);
+  EXPECT_EQ(copy->reply.result, ok.result);
+}
+
+TYPED_TEST(journal_conformance, a_preclaim_decides_as_a_claim_would) {
+  // An execute pre-claimed after its compensation was claimed is refused;
+  // a compensation pre-claimed for a step never executed is a null one.
+  auto j = this->journal_for(this->node("a"), 1);
+  auto id = this->sid("d");
+  ASSERT_TRUE(this->append(j, id, opening()));
+  auto c = this->claim(j, id, "s1", barrier_op::compensate, "1:t-1");
+  ASSERT_TRUE(c) << describe(c.error());
+  EXPECT_EQ(c->verdict, barrier_verdict::null_compensated);
+  auto r
+    = this->append(j, id, next_batch(),
+                   {barrier_preclaim{"s1", barrier_op::execute, "2:t-2"},
+                    barrier_preclaim{"s2", barrier_op::compensate, "1:t-3"}});
+  ASSERT_TRUE(r) << describe(r.error());
+  ASSERT_EQ(r->second.size(), 2u);
+  EXPECT_EQ(r->second[0].verdict, barrier_verdict::refused);
+  EXPECT_EQ(r->second[1].verdict, barrier_verdict::null_compensated);
+}
+
+TYPED_TEST(journal_conformance, a_resent_append_claims_nothing) {
+  // A batch sent again after a lost reply is acknowledged without verdicts:
+  // its participants claim themselves, so the decision is never made twice.
+  auto j = this->journal_for(this->node("a"), 1);
+  auto id = this->sid("r");
+  std::vector<barrier_preclaim> pre{{"s1", barrier_op::execute, "1:t-1"}};
+  ASSERT_TRUE(this->append(j, id, opening(), pre));
+  auto again = this->append(j, id, opening(), pre);
+  ASSERT_TRUE(again) << describe(again.error());
+  EXPECT_EQ(again->first, 2u);
+  EXPECT_TRUE(again->second.empty());
+}
+
+TYPED_TEST(journal_conformance, a_refused_append_claims_nothing) {
+  // A conflicting or fenced append writes nothing, its pre-claims neither:
+  // the participant's own claim afterwards is the first.
+  auto a = this->journal_for(this->node("a"), 1);
+  auto b = this->journal_for(this->node("b"), 1);
+  auto id = this->sid("f");
+  ASSERT_TRUE(this->append(a, id, opening()));
+  auto fenced
+    = this->append(b, id, next_batch(),
+                   {barrier_preclaim{"s1", barrier_op::execute, "1:b-1"}});
+  ASSERT_FALSE(fenced);
+  EXPECT_TRUE(is(fenced.error(), errc::fenced)) << describe(fenced.error());
+  auto c = this->claim(a, id, "s1", barrier_op::compensate, "1:a-1");
+  ASSERT_TRUE(c) << describe(c.error());
+  EXPECT_EQ(c->verdict, barrier_verdict::null_compensated)
+    << "no execute was claimed";
+}
+
 TYPED_TEST(journal_conformance, an_empty_batch_is_an_error) {
   auto j = this->journal_for(this->node("a"), 1);
   auto id = this->sid("a");

@@ -224,6 +224,49 @@ protected:
     return result;
   }
 
+  /// What an append with pre-claims answers: its last seq and verdicts.
+  using claimed_append = std::pair<uint64_t, std::vector<barrier_claim>>;
+
+  caf::expected<claimed_append>
+  append(const journal_actor& j, const saga_id& id, std::vector<event> evs,
+         std::vector<barrier_preclaim> preclaims) {
+    caf::expected<claimed_append> result{claimed_append{}};
+    caf::scoped_actor self{*sys_};
+    self
+      ->request(j, timeout, append_atom::value, id, std::move(evs),
+                std::move(preclaims))
+      .receive(
+        [&](uint64_t n, std::vector<barrier_claim>& v) {
+          result = claimed_append{n, std::move(v)};
+        },
+        [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  caf::expected<barrier_claim> claim(const journal_actor& j, const saga_id& id,
+                                     const std::string& step, barrier_op op,
+                                     const std::string& token) {
+    caf::expected<barrier_claim> result{barrier_claim{}};
+    caf::scoped_actor self{*sys_};
+    self->request(j, timeout, barrier_claim_atom::value, id, step, op, token)
+      .receive([&](barrier_claim& c) { result = std::move(c); },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  caf::expected<bool> done(const journal_actor& j, const saga_id& id,
+                           const std::string& step, barrier_op op,
+                           const std::string& token, step_reply reply) {
+    caf::expected<bool> result{false};
+    caf::scoped_actor self{*sys_};
+    self
+      ->request(j, timeout, barrier_done_atom::value, id, step, op, token,
+                std::move(reply))
+      .receive([&](bool b) { result = b; },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
   /// Starts the sagas sid(suffix) as `j`, each with opening(); false (and
   /// a failure naming it) if one is refused.
   bool open_all(const journal_actor& j,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,8 @@
 #include "saga/fwd.hpp"
 
 namespace saga {
+
+struct barrier_claim;
 
 /// Command from a saga actor to a participant: run (or undo) one step.
 /// JSON travels as text: CAF 0.17 corrupts NaN and infinite doubles on the
@@ -33,6 +36,12 @@ struct step_command {
   /// execute never recorded an outcome (see `barrier_claim`). Sagas leave
   /// it false.
   bool execute_unrecorded = false;
+  /// Engine-internal and local only (left out of `inspect`, so never on
+  /// the wire): the claim the saga's append made for this operation, under
+  /// `preclaim_token` (see `barrier_preclaim`); the participant's barrier
+  /// then skips its own claim. Null: the barrier claims.
+  std::string preclaim_token;
+  std::shared_ptr<const barrier_claim> preclaim;
 };
 
 /// Reply of a participant to a step_command.

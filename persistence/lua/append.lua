@@ -9,11 +9,21 @@
 -- Every entry stores the token it was written under (field `owner`), so
 -- fencing can be audited from the history alone.
 --
--- KEYS[1] = the saga's stream, KEYS[2] = its owner key.
+-- With the events it can claim participant operations that the batch's
+-- intent sends to participants of the same Redis (pre-claims): the
+-- barrier claim of each (barrier_claim.lua, prepended when loaded) runs in
+-- the same atomic call, so the participant needs no claim round trip.
+--
+-- KEYS[1] = the saga's stream, KEYS[2] = its owner key, and with
+-- pre-claims KEYS[3] = its barrier hash (all in the saga's slot).
 -- ARGV: first seq, event count, retention seconds, terminal (0/1), owner
--- token, then six fields per event: type, step, attempt, data, error, time.
+-- token, then six fields per event: type, step, attempt, data, error, time;
+-- with pre-claims then the refusal and null-compensation replies and three
+-- fields per pre-claim: step, op ("x"/"c"), claim token.
 -- Returns the last seq, negated for a batch that was stored already (a
--- retry after a lost reply).
+-- retry after a lost reply: nothing is claimed then, the participants
+-- claim themselves). With pre-claims a fresh batch returns {last seq,
+-- verdict 1, verdict 2, ...}, each verdict as barrier_claim returns it.
 local first = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local owner = redis.call('GET', KEYS[2])
@@ -64,4 +74,11 @@ if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[3])
   redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
-return first + n - 1
+if #KEYS < 3 then return first + n - 1 end
+local out = {first + n - 1}
+local c = 6 + n * 6
+for k = c + 2, #ARGV - 2, 3 do
+  out[#out + 1] = barrier_claim(KEYS[3], ARGV[k], ARGV[k + 1], ARGV[k + 2],
+                                ARGV[3], ARGV[c], ARGV[c + 1])
+end
+return out

@@ -52,4 +52,21 @@ typename Inspector::result_type inspect(Inspector& f, barrier_claim& x) {
            x.execute_unrecorded);
 }
 
+/// A claim a saga's append makes for an operation its batch sends to a
+/// participant of the same journal (a pre-claim): decided and recorded as
+/// `barrier_claim(id, step, op, token)` would, atomically with the events.
+struct barrier_preclaim {
+  std::string step;
+  barrier_op op = barrier_op::execute;
+  /// The claim token: "<attempt>:<claimant>", the attempt first (see
+  /// `barrier_claim`).
+  std::string token;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, barrier_preclaim& x) {
+  return f(caf::meta::type_name("saga::barrier_preclaim"), x.step, x.op,
+           x.token);
+}
+
 } // namespace saga
