@@ -2,7 +2,9 @@
 
 // The participant barrier (include/saga/journal/barrier.hpp) as the actors in
 // front of participants run it: claim an operation in the journal, run the
-// handler, record its outcome (and atomic effects) durably, then reply;
+// handler, record its outcome (and atomic effects) durably, then reply (or,
+// for an operation the saga pre-claimed, reply with the outcome for the
+// saga's next append to record: `barrier_outcome`);
 // duplicates, null compensations, superseded attempts and hanging executes are
 // answered from the journal's records. Used by local participants and by the
 // barrier actor in front of a remote participant (both in
@@ -26,6 +28,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/timer_service.hpp"
+#include "persistence/effects.hpp"
 #include "saga/errc.hpp"
 #include "saga/journal/barrier.hpp"
 #include "saga/messages.hpp"
@@ -236,7 +239,7 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
   };
   // Continues once the operation is claimed (or decided otherwise).
   auto on_claimed = [self, &g, cmd, op, token, run, finish, give_up, key,
-                     step_key, claim](barrier_claim& c) mutable {
+                     step_key, claim, preclaimed](barrier_claim& c) mutable {
     auto entry = find_op(g, key, claim);
     if (entry == nullptr || entry->phase != barrier_phase::claim)
       return; // timed out: answered already
@@ -249,8 +252,8 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
     cmd.execute_unrecorded = c.execute_unrecorded;
     if (c.execute_unrecorded)
       drop_revoked_execute(self, g, step_key);
-    run(cmd, [self, &g, cmd, op, token, finish, give_up, key,
-              claim](caf::expected<step_reply> answered) {
+    run(cmd, [self, &g, cmd, op, token, finish, give_up, key, claim,
+              preclaimed](caf::expected<step_reply> answered) {
       auto entry = find_op(g, key, claim);
       if (entry == nullptr || entry->phase != barrier_phase::handler) {
         // Superseded by a later attempt or revoked by a compensation
@@ -268,6 +271,19 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
         return;
       }
       auto r = std::move(*answered);
+      if (preclaimed && r.ok && !detail::check_effects(r.effects)) {
+        // The saga claimed with its append and records the outcome with
+        // its next one, in the same transaction as its step event and
+        // only while the claim is still this token's: no round trip here.
+        auto outcome = std::make_shared<barrier_outcome>();
+        outcome->step = cmd.step;
+        outcome->op = op;
+        outcome->token = token;
+        outcome->reply = r;
+        r.outcome = std::move(outcome);
+        finish(std::move(r));
+        return;
+      }
       // Durable before it leaves; effects go in the same transaction.
       auto journal = g.dir->journal();
       if (!journal) {

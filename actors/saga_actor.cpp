@@ -109,6 +109,11 @@ struct saga_actor_state {
   /// of each one's effect in `in_flight_effects`.
   std::vector<barrier_preclaim> in_flight_preclaims;
   std::vector<size_t> in_flight_preclaimed;
+  /// Outcomes of pre-claimed operations that the participants left to us
+  /// (see `barrier_outcome`): recorded with the batch that holds their step
+  /// events, so they go with `unsent` and then `in_flight`.
+  std::vector<barrier_outcome> unsent_outcomes;
+  std::vector<barrier_outcome> in_flight_outcomes;
   /// Generation of the batch in flight: a reply to an earlier send of it
   /// (before a journal timeout) is ignored.
   uint32_t batch_generation = 0;
@@ -456,6 +461,8 @@ void flush(saga_pointer self) {
   s.unsent_status.clear();
   s.in_flight_effects = std::move(s.waiting);
   s.waiting.clear();
+  s.in_flight_outcomes = std::move(s.unsent_outcomes);
+  s.unsent_outcomes.clear();
   plan_preclaims(self);
   s.appending = true;
   send_batch(self);
@@ -490,6 +497,7 @@ void on_appended(saga_pointer self, uint32_t generation,
     attach_verdicts(self, *verdicts);
   s.in_flight_preclaims.clear();
   s.in_flight_preclaimed.clear();
+  s.in_flight_outcomes.clear();
   auto effects = std::move(s.in_flight_effects);
   s.in_flight_effects.clear();
   for (const auto& e : effects)
@@ -537,7 +545,8 @@ void on_append_failed(saga_pointer self, uint32_t generation, caf::error& err) {
 /// are durable, so it waits as long as it takes. Any other error stops it.
 /// The request has no CAF timeout; a journal timer sends it again, after
 /// twice as long each time. With pre-claims the
-/// append claims its effects' operations too (see `plan_preclaims`).
+/// append claims its effects' operations too (see `plan_preclaims`), and
+/// records the participants' outcomes it carries.
 void send_batch(saga_pointer self) {
   auto& s = self->state;
   auto journal = s.dir->journal();
@@ -552,7 +561,7 @@ void send_batch(saga_pointer self) {
   auto failed = [self, generation](caf::error& err) {
     on_append_failed(self, generation, err);
   };
-  if (s.in_flight_preclaims.empty()) {
+  if (s.in_flight_preclaims.empty() && s.in_flight_outcomes.empty()) {
     self
       ->request(journal, caf::infinite, append_atom::value, s.st.saga_id,
                 s.in_flight)
@@ -563,7 +572,7 @@ void send_batch(saga_pointer self) {
   }
   self
     ->request(journal, caf::infinite, append_atom::value, s.st.saga_id,
-              s.in_flight, s.in_flight_preclaims)
+              s.in_flight, s.in_flight_preclaims, s.in_flight_outcomes)
     .then(
       [self, generation](uint64_t, std::vector<barrier_claim>& verdicts) {
         on_appended(self, generation, &verdicts);
@@ -813,6 +822,14 @@ bool final_attempt(saga_pointer self, int32_t i, uint32_t a, bool retryable) {
   return !retryable || n >= step_def(self, i).retry.max_attempts;
 }
 
+/// Keeps the outcome `reply` leaves to us, if any, for the batch that holds
+/// the event just emitted for it: the participant answered before recording
+/// it (see `barrier_outcome`).
+void keep_outcome(saga_pointer self, const step_reply& reply) {
+  if (reply.outcome != nullptr)
+    self->state.unsent_outcomes.push_back(*reply.outcome);
+}
+
 void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
                       step_reply& reply) {
   auto& st = self->state.st;
@@ -830,9 +847,11 @@ void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
     auto late_but_useful = x.status == step_status::failed
                            && st.status == saga_status::compensating
                            && x.compensation_attempts == 0;
-    if (x.status == step_status::executing || late_but_useful)
+    if (x.status == step_status::executing || late_but_useful) {
       emit(self, event_type::step_succeeded, i, a,
            reply.result.empty() ? "null" : std::move(reply.result));
+      keep_outcome(self, reply);
+    }
   } else if (x.status == step_status::executing && a == x.attempts
              && !x.retry_due) {
     auto last = final_attempt(self, i, a, reply.retryable);
@@ -883,6 +902,7 @@ void on_compensate_reply(saga_pointer self, int32_t i, uint32_t a,
     return;
   if (reply.ok) {
     emit(self, event_type::step_compensated, i, a);
+    keep_outcome(self, reply);
   } else if (a == x.compensation_attempts && !x.compensation_retry_due) {
     // Every failure of a compensation is retried, whatever `retryable`
     // says: a compensation must eventually succeed (its database may be

@@ -32,22 +32,40 @@ caf::expected<uint64_t> memory_store::append(const saga_id& id,
 caf::expected<std::pair<uint64_t, std::vector<barrier_claim>>>
 memory_store::append(const saga_id& id, const std::vector<event>& events,
                      const saga_owner& owner,
-                     const std::vector<barrier_preclaim>& preclaims) {
+                     const std::vector<barrier_preclaim>& preclaims,
+                     const std::vector<barrier_outcome>& outcomes) {
   std::lock_guard<std::mutex> guard{mtx_};
-  bool fresh = false;
-  auto last = append_locked(id, events, owner, fresh);
-  if (!last)
-    return last.error();
+  uint64_t landed = 0;
+  if (auto err = vet_locked(id, events, owner, landed))
+    return err;
   std::vector<barrier_claim> verdicts;
-  if (fresh) // a batch stored already claims nothing, as on Redis
-    for (const auto& p : preclaims)
-      verdicts.push_back(claim_locked(id, p.step, p.op, p.token));
-  return std::make_pair(*last, std::move(verdicts));
+  if (landed > 0) // a batch stored already records and claims nothing
+    return std::make_pair(landed, std::move(verdicts));
+  // The outcomes land before the events, or the append fails whole.
+  if (auto err = settle_locked(id, outcomes))
+    return err;
+  auto last = store_locked(id, events, owner);
+  for (const auto& p : preclaims)
+    verdicts.push_back(claim_locked(id, p.step, p.op, p.token));
+  return std::make_pair(last, std::move(verdicts));
 }
 
 caf::expected<uint64_t>
 memory_store::append_locked(const saga_id& id, const std::vector<event>& events,
                             const saga_owner& owner, bool& fresh) {
+  uint64_t landed = 0;
+  if (auto err = vet_locked(id, events, owner, landed))
+    return err;
+  if (landed > 0)
+    return landed;
+  fresh = true;
+  return store_locked(id, events, owner);
+}
+
+caf::error memory_store::vet_locked(const saga_id& id,
+                                    const std::vector<event>& events,
+                                    const saga_owner& owner,
+                                    uint64_t& landed) const {
   if (events.empty())
     return make_error(errc::invalid_event,
                       "empty append for saga '" + id + "'");
@@ -66,8 +84,10 @@ memory_store::append_locked(const saga_id& id, const std::vector<event>& events,
     const auto& had = i->second[first - 1];
     const auto& got = events.front();
     if (had.type == got.type && had.step == got.step
-        && had.attempt == got.attempt && had.time_ms == got.time_ms)
-      return last;
+        && had.attempt == got.attempt && had.time_ms == got.time_ms) {
+      landed = last;
+      return caf::error{};
+    }
   }
   for (size_t k = 0; k < events.size(); ++k)
     if (events[k].seq != stored + 1 + k)
@@ -75,19 +95,26 @@ memory_store::append_locked(const saga_id& id, const std::vector<event>& events,
                         "saga '" + id + "' has " + std::to_string(stored)
                           + " events; got seq "
                           + std::to_string(events[k].seq));
+  if (i == histories_.end() && events.front().type != event_type::saga_started)
+    return make_error(errc::invalid_event,
+                      "saga '" + id + "' must start with saga_started");
+  return caf::error{};
+}
+
+uint64_t memory_store::store_locked(const saga_id& id,
+                                    const std::vector<event>& events,
+                                    const saga_owner& owner) {
+  auto i = histories_.find(id);
   if (i == histories_.end()) {
-    if (events.front().type != event_type::saga_started)
-      return make_error(errc::invalid_event,
-                        "saga '" + id + "' must start with saga_started");
     i = histories_.emplace(id, std::vector<event>{}).first;
     owners_[id] = owner;
     unfinished_[owner.node].insert(id);
   }
   i->second.insert(i->second.end(), events.begin(), events.end());
+  auto last = i->second.back().seq;
   if (is_terminal(events.back().type) && unfinished_[owner.node].erase(id) > 0)
     retire(id);
-  fresh = true;
-  return i->second.back().seq;
+  return last;
 }
 
 caf::expected<uint64_t> memory_store::reopen(const saga_id& id, const event& ev,
@@ -487,6 +514,36 @@ caf::expected<bool> memory_store::done(const saga_id& id,
   return true;
 }
 
+caf::error
+memory_store::settle_locked(const saga_id& id,
+                            const std::vector<barrier_outcome>& outcomes) {
+  if (outcomes.empty())
+    return caf::error{};
+  auto& recs = barriers_[id];
+  std::vector<effect> effects;
+  for (const auto& o : outcomes) {
+    auto field = o.step + (o.op == barrier_op::execute ? "/x" : "/c");
+    auto i = recs.find(field);
+    if (i == recs.end() || i->second.done || i->second.owner != o.token)
+      return make_error(errc::journal_conflict,
+                        "saga '" + id + "': the claim of " + field
+                          + " is no longer " + o.token
+                          + "; its outcome was not recorded");
+    effects.insert(effects.end(), o.reply.effects.begin(),
+                   o.reply.effects.end());
+  }
+  // All outcomes' effects as one batch: all of them land, or none.
+  if (auto err = apply_effects(hashes_, effects))
+    return err;
+  for (const auto& o : outcomes) {
+    auto& rec = recs[o.step + (o.op == barrier_op::execute ? "/x" : "/c")];
+    rec.done = true;
+    rec.reply = o.reply;
+    rec.reply.effects.clear(); // applied; not part of the stored reply
+  }
+  return caf::error{};
+}
+
 std::map<std::string, std::string>
 memory_store::read_hash(const std::string& key) const {
   std::lock_guard<std::mutex> guard{mtx_};
@@ -526,10 +583,11 @@ memory_journal(journal_actor::stateful_pointer<memory_journal_state> self,
       return *res;
     },
     [self](append_atom, const saga_id& id, const std::vector<event>& events,
-           const std::vector<barrier_preclaim>& preclaims)
+           const std::vector<barrier_preclaim>& preclaims,
+           const std::vector<barrier_outcome>& outcomes)
       -> caf::result<uint64_t, std::vector<barrier_claim>> {
       auto res = self->state.store->append(id, events, self->state.owner,
-                                           preclaims);
+                                           preclaims, outcomes);
       if (!res)
         return res.error();
       return {res->first, std::move(res->second)};

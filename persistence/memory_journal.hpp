@@ -45,13 +45,17 @@ public:
                                  const std::vector<event>& events,
                                  const saga_owner& owner = {});
 
-  /// Appends as above and, only if the batch was not stored already, makes
-  /// `preclaims` as `claim` would, under the same lock; returns the last seq
-  /// and one verdict per pre-claim (none for a batch stored already).
+  /// Appends as above and, only if the batch was not stored already,
+  /// records `outcomes` as `done` would (all effects as one batch; the
+  /// append fails whole when a claim is not its token's or an effect
+  /// fails), then makes `preclaims` as `claim` would, all under the same
+  /// lock; returns the last seq and one verdict per pre-claim (none for a
+  /// batch stored already).
   caf::expected<std::pair<uint64_t, std::vector<barrier_claim>>>
   append(const saga_id& id, const std::vector<event>& events,
          const saga_owner& owner,
-         const std::vector<barrier_preclaim>& preclaims);
+         const std::vector<barrier_preclaim>& preclaims,
+         const std::vector<barrier_outcome>& outcomes = {});
 
   /// Returns the events of saga `id`, or `errc::unknown_saga`.
   caf::expected<std::vector<event>> read(const saga_id& id) const;
@@ -115,6 +119,21 @@ private:
   caf::expected<uint64_t> append_locked(const saga_id& id,
                                         const std::vector<event>& events,
                                         const saga_owner& owner, bool& fresh);
+
+  /// Returns why `events` cannot continue saga `id` for `owner`, or no
+  /// error; sets `landed` to the batch's last seq if it was stored already
+  /// (a resend), else leaves it. `mtx_` held.
+  caf::error vet_locked(const saga_id& id, const std::vector<event>& events,
+                        const saga_owner& owner, uint64_t& landed) const;
+
+  /// Stores `events`, vetted; returns the last seq. `mtx_` held.
+  uint64_t store_locked(const saga_id& id, const std::vector<event>& events,
+                        const saga_owner& owner);
+
+  /// Records `outcomes` of saga `id` (see `barrier_outcome`), or applies
+  /// nothing and returns why not. `mtx_` held.
+  caf::error settle_locked(const saga_id& id,
+                           const std::vector<barrier_outcome>& outcomes);
 
   /// `claim` with `mtx_` held.
   barrier_claim claim_locked(const saga_id& id, const std::string& step,

@@ -62,11 +62,16 @@ struct pending_append {
   /// Claims made with the events (see append.lua); answered through
   /// `rp_claims` then, `rp` otherwise.
   std::vector<barrier_preclaim> preclaims;
+  /// Outcomes recorded with the events (see append.lua).
+  std::vector<barrier_outcome> outcomes;
+  /// Whether the append asked for verdicts: it is answered through
+  /// `rp_claims` then.
+  bool with_claims = false;
   claims_promise rp_claims;
 
   /// Answers the append with `err`.
   void fail(caf::error err) {
-    if (preclaims.empty())
+    if (!with_claims)
       rp.deliver(std::move(err));
     else
       rp_claims.deliver(std::move(err));
@@ -279,6 +284,48 @@ caf::error reply_error(const redisReply& r) {
   return make_error(errc::journal_failure, "redis: " + text);
 }
 
+/// Adds a barrier record's arguments to `argv`: its field, the claim it
+/// needs ("R:<token>") and the value it stores (see `done.lua`).
+void append_record(const std::string& step, barrier_op op,
+                   const std::string& token, const step_reply& reply,
+                   std::vector<std::string_view>& argv,
+                   std::deque<std::string>& texts) {
+  texts.push_back(step + (op == barrier_op::execute ? "/x" : "/c"));
+  argv.push_back(texts.back());
+  texts.push_back("R:" + token);
+  argv.push_back(texts.back());
+  if (reply.ok) {
+    texts.push_back("D1:" + encode_reply(reply));
+  } else if (op == barrier_op::execute) {
+    // The attempt's number leads its claim token ("<attempt>:..."): copies
+    // of it are answered with this failure (see `claim.lua`).
+    texts.push_back("F" + token.substr(0, token.find(':')) + ":"
+                    + encode_reply(reply));
+  } else {
+    texts.emplace_back(); // a failed compensation: a retry runs it again
+  }
+  argv.push_back(texts.back());
+}
+
+/// Adds a successful reply's atomic effects to `argv`: their count, then
+/// each as its argument count and Redis command (checked when queued).
+void append_effects(const step_reply& reply,
+                    std::vector<std::string_view>& argv,
+                    std::deque<std::string>& texts) {
+  auto count = reply.ok ? reply.effects.size() : size_t{0};
+  texts.push_back(std::to_string(count));
+  argv.push_back(texts.back());
+  for (size_t n = 0; n < count; ++n) {
+    auto cmd = detail::redis_command(reply.effects[n]);
+    texts.push_back(std::to_string(cmd.size()));
+    argv.push_back(texts.back());
+    for (auto& arg : cmd) {
+      texts.push_back(std::move(arg));
+      argv.push_back(texts.back());
+    }
+  }
+}
+
 /// Queues the commands of append `p`; returns how many replies it gets and
 /// which of them is the script's.
 std::pair<uint8_t, uint8_t> write_append(writer_state& s,
@@ -294,7 +341,8 @@ std::pair<uint8_t, uint8_t> write_append(writer_state& s,
   const auto& stream = texts.back();
   texts.push_back(redis_owner_key(p.id));
   const auto& owner = texts.back();
-  if (p.preclaims.empty()) {
+  const bool barrier = !p.preclaims.empty() || !p.outcomes.empty();
+  if (!barrier) {
     argv.insert(argv.end(), {"EVALSHA", s.script_sha, "2", stream, owner});
   } else {
     texts.push_back(barrier_key(p.id));
@@ -310,13 +358,21 @@ std::pair<uint8_t, uint8_t> write_append(writer_state& s,
   argv.push_back(s.token);
   for (const auto& ev : p.events)
     append_event_fields(ev, argv, texts);
-  if (!p.preclaims.empty()) {
+  if (barrier) {
     argv.push_back(s.refusal);
     argv.push_back(s.null_compensation);
+    texts.push_back(std::to_string(p.preclaims.size()));
+    argv.push_back(texts.back());
     for (const auto& c : p.preclaims) {
       argv.push_back(c.step);
       argv.push_back(c.op == barrier_op::compensate ? "c" : "x");
       argv.push_back(c.token);
+    }
+    texts.push_back(std::to_string(p.outcomes.size()));
+    argv.push_back(texts.back());
+    for (const auto& o : p.outcomes) {
+      append_record(o.step, o.op, o.token, o.reply, argv, texts);
+      append_effects(o.reply, argv, texts);
     }
   }
   conn.append(argv);
@@ -480,35 +536,9 @@ void write_done(writer_state& s, redis_connection& conn, const pending_done& p,
   std::vector<std::string_view> argv;
   texts.push_back(barrier_key(p.id));
   argv.insert(argv.end(), {"EVALSHA", s.done_sha, "1", texts.back()});
-  texts.push_back(p.step + (p.op == barrier_op::execute ? "/x" : "/c"));
-  argv.push_back(texts.back());
-  texts.push_back("R:" + p.owner);
-  argv.push_back(texts.back());
-  if (p.reply.ok) {
-    texts.push_back("D1:" + encode_reply(p.reply));
-  } else if (p.op == barrier_op::execute) {
-    // The attempt's number leads its claim token ("<attempt>:..."): copies
-    // of it are answered with this failure (see `claim.lua`).
-    texts.push_back("F" + p.owner.substr(0, p.owner.find(':')) + ":"
-                    + encode_reply(p.reply));
-  } else {
-    texts.emplace_back(); // a failed compensation: a retry runs it again
-  }
-  argv.push_back(texts.back());
+  append_record(p.step, p.op, p.owner, p.reply, argv, texts);
   argv.push_back(s.retention);
-  // Each effect as its Redis command (checked when it was queued).
-  auto count = p.reply.ok ? p.reply.effects.size() : size_t{0};
-  texts.push_back(std::to_string(count));
-  argv.push_back(texts.back());
-  for (size_t n = 0; n < count; ++n) {
-    auto cmd = detail::redis_command(p.reply.effects[n]);
-    texts.push_back(std::to_string(cmd.size()));
-    argv.push_back(texts.back());
-    for (auto& arg : cmd) {
-      texts.push_back(std::move(arg));
-      argv.push_back(texts.back());
-    }
-  }
+  append_effects(p.reply, argv, texts);
   conn.append(argv);
 }
 
@@ -611,7 +641,7 @@ void answer_append(pending_append& a, const redisReply* r) {
     return seq != 0 ? static_cast<uint64_t>(seq < 0 ? -seq : seq)
                     : a.events.back().seq;
   };
-  if (a.preclaims.empty()) {
+  if (!a.with_claims) {
     a.rp.deliver(seq_of(r));
     return;
   }
@@ -911,16 +941,30 @@ writer_actor::behavior_type redis_writer(writer_pointer self, redis_endpoint ep,
       return rp;
     },
     [self](append_atom, saga_id& id, std::vector<event>& events,
-           std::vector<barrier_preclaim>& preclaims)
+           std::vector<barrier_preclaim>& preclaims,
+           std::vector<barrier_outcome>& outcomes)
       -> caf::result<uint64_t, std::vector<barrier_claim>> {
       if (auto err = check_batch(id, events))
         return err;
+      // A bad effect is refused before anything is sent, as with
+      // barrier_done; only successful outcomes ride with appends.
+      for (const auto& o : outcomes) {
+        if (!o.reply.ok)
+          return make_error(errc::invalid_event,
+                            "saga '" + id + "': the outcome of step '" + o.step
+                              + "' is a failure; only successes are "
+                                "recorded with an append");
+        if (auto err = detail::check_effects(o.reply.effects))
+          return err;
+      }
       auto rp
         = self->make_response_promise<uint64_t, std::vector<barrier_claim>>();
       pending_append a;
       a.id = std::move(id);
       a.events = std::move(events);
       a.preclaims = std::move(preclaims);
+      a.outcomes = std::move(outcomes);
+      a.with_claims = true;
       a.rp_claims = rp;
       self->state.buffer.emplace_back(std::move(a));
       maybe_flush(self);
@@ -1113,10 +1157,11 @@ redis_router(router_pointer self, redis_endpoint ep, journal_options opts) {
       return self->delegate(w, a, std::move(id), std::move(events));
     },
     [self, pick](append_atom a, saga_id& id, std::vector<event>& events,
-                 std::vector<barrier_preclaim>& preclaims) {
+                 std::vector<barrier_preclaim>& preclaims,
+                 std::vector<barrier_outcome>& outcomes) {
       auto w = pick(id);
       return self->delegate(w, a, std::move(id), std::move(events),
-                            std::move(preclaims));
+                            std::move(preclaims), std::move(outcomes));
     },
     [self, pick](read_atom a, saga_id& id) {
       auto w = pick(id);

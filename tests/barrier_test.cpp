@@ -548,12 +548,16 @@ TEST_F(barrier_fencing,
 }
 
 TEST_F(barrier_fencing,
-       a_saga_whose_copy_lost_the_claim_compensates_the_winner) {
+       a_saga_whose_copy_lost_the_claim_takes_the_winners_outcome) {
   // The race the chaos campaign found (docs/chaos.md): two copies of a
   // step's last attempt run on two nodes; the second re-claims and records
   // a success with its effect, the first then finds its claim gone. The
   // saga must not write the step off as failed (it would not compensate
-  // it, and the winner's effect would stand): it compensates it.
+  // it, and the winner's effect would stand). Here the saga pre-claimed the
+  // first copy, whose outcome rides with the saga's next append: that
+  // append is refused (the claim is gone), the saga restarts from the
+  // journal, sends the attempt again and is answered the winner's
+  // recorded outcome: the step succeeded once, with one effect.
   std::mutex mtx;
   std::optional<responder> held;
   std::promise<saga_id> ran;
@@ -587,9 +591,13 @@ TEST_F(barrier_fencing,
   }
   ASSERT_EQ(result.wait_for(30s), std::future_status::ready);
   auto r = result.get();
-  EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
-  EXPECT_EQ(refunds.load(), 1) << "the winner's effect was not compensated";
-  EXPECT_EQ(counter(), "0") << "money moved by a saga that compensated";
+  EXPECT_EQ(r.state, saga_status::completed) << describe(r.error);
+  EXPECT_EQ(refunds.load(), 0);
+  EXPECT_EQ(counter(), "1") << "the winner's effect counts once";
+  auto steps = rt_->saga_log(saga_);
+  ASSERT_TRUE(steps) << "no log of " << saga_;
+  ASSERT_EQ(steps->steps.size(), 1u);
+  EXPECT_EQ(steps->steps[0].result, "\"other\"") << "the loser's outcome";
 }
 
 TEST_F(barrier_fencing, a_hung_execute_cannot_record_after_its_compensation) {

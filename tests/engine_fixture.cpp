@@ -275,6 +275,7 @@ struct held_append {
   std::vector<event> events;
   /// An append with pre-claims answers through `rp_claims` instead.
   std::vector<barrier_preclaim> preclaims;
+  std::vector<barrier_outcome> outcomes;
   caf::typed_response_promise<uint64_t, std::vector<barrier_claim>> rp_claims;
   bool claiming = false;
 };
@@ -298,12 +299,14 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
       return rp;
     },
     [self, gate](append_atom, saga_id& id, std::vector<event>& events,
-                 std::vector<barrier_preclaim>& preclaims)
+                 std::vector<barrier_preclaim>& preclaims,
+                 std::vector<barrier_outcome>& outcomes)
       -> caf::result<uint64_t, std::vector<barrier_claim>> {
       held_append h;
       h.id = std::move(id);
       h.events = std::move(events);
       h.preclaims = std::move(preclaims);
+      h.outcomes = std::move(outcomes);
       h.rp_claims
         = self->make_response_promise<uint64_t, std::vector<barrier_claim>>();
       h.claiming = true;
@@ -324,7 +327,8 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
             make_error(errc::journal_failure, "disk on fire"));
           return;
         }
-        auto res = gate->store->append(h.id, h.events, {}, h.preclaims);
+        auto res = gate->store->append(h.id, h.events, {}, h.preclaims,
+                                       h.outcomes);
         if (res)
           h.rp_claims.deliver(res->first, std::move(res->second));
         else
@@ -367,8 +371,9 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
       return self->delegate(self->state.inner, a, std::move(id),
                             std::move(step), op, std::move(owner));
     },
-    [self](barrier_done_atom a, saga_id& id, std::string& step, barrier_op op,
-           std::string& owner, step_reply& reply) {
+    [self, gate](barrier_done_atom a, saga_id& id, std::string& step,
+                 barrier_op op, std::string& owner, step_reply& reply) {
+      ++gate->records;
       return self->delegate(self->state.inner, a, std::move(id),
                             std::move(step), op, std::move(owner),
                             std::move(reply));

@@ -167,6 +167,8 @@ struct journal_gate {
   size_t held = 0;
   /// Barrier claims participants asked for themselves.
   size_t claims = 0;
+  /// Barrier records participants wrote themselves.
+  size_t records = 0;
 };
 
 /// Returns a journal that holds appends until it receives `gate_atom`.

@@ -589,6 +589,74 @@ TEST_F(write_ahead, local_participants_are_claimed_with_the_sagas_appends) {
   EXPECT_EQ(gate_->claims, 0u);
 }
 
+/// Makes participant "bank" of `rt`: "pay" takes 30 from alice's balance,
+/// its compensation gives them back if the payment was recorded.
+void add_bank(runtime& rt) {
+  rt.participant("bank").on(
+    "pay",
+    [](const step_context&, const json&) {
+      return step_outcome::ok({{"paid", 30}})
+        .atomically({effect::incr_by("balance", "alice", -30)});
+    },
+    [](const step_context& ctx, const json&) {
+      if (!ctx.execute_recorded())
+        return step_outcome::ok();
+      return step_outcome::ok().atomically(
+        {effect::incr_by("balance", "alice", 30)});
+    });
+}
+
+TEST_F(write_ahead, a_local_participants_outcome_rides_with_the_next_append) {
+  // The participant answers the saga with its outcome unrecorded; the
+  // saga's append that says the step succeeded records it and applies its
+  // effects, in one write: no barrier request of the participant's own.
+  add_bank(*rt_);
+  definition def{"pay-once"};
+  def.step("pay", "bank");
+  auto slot = start(def);
+  ASSERT_EQ(gate_->held, 1u);
+  release(true);              // saga_started + step_started, pre-claiming pay
+  ASSERT_EQ(gate_->held, 1u); // step_succeeded + saga_completed
+  EXPECT_TRUE(store_->read_hash("balance").empty())
+    << "the effects landed before the event that records them";
+  release(true);
+  ASSERT_TRUE(slot->has_value());
+  EXPECT_EQ((*slot)->state, saga_status::completed);
+  EXPECT_EQ(store_->read_hash("balance")["alice"], "-30");
+  EXPECT_EQ(gate_->claims, 0u);
+  EXPECT_EQ(gate_->records, 0u);
+  // Recorded: a copy of the command is answered from the record.
+  auto copy = store_->claim((*slot)->saga_id, "pay", barrier_op::execute,
+                            "1:copy-1");
+  EXPECT_EQ(copy.verdict, barrier_verdict::duplicate);
+  EXPECT_EQ(copy.reply.result, R"({"paid":30})");
+}
+
+TEST_F(write_ahead, an_outcome_whose_claim_was_taken_restarts_the_saga) {
+  // Between the participant's answer and the saga's append, another claim
+  // (a compensation elsewhere, say) revoked the payment's: the append
+  // fails whole, nothing of the outcome lands, and the restarted saga
+  // learns from the barrier that the payment was refused, then ends.
+  add_bank(*rt_);
+  definition def{"pay-revoked"};
+  def.step("pay", "bank").retry(retry_policy{1, 10ms, 1.0, 10ms, 0.0});
+  auto slot = start(def);
+  release(true);
+  ASSERT_EQ(gate_->held, 1u); // step_succeeded with the outcome
+  auto id = gate_->store->unfinished("", 10).ids.at(0);
+  auto revoke = store_->claim(id, "pay", barrier_op::compensate, "1:other-1");
+  EXPECT_TRUE(revoke.execute_unrecorded);
+  release(true); // refused: the claim is no longer the payment's
+  EXPECT_EQ(events_of(id).size(), 2u) << "the append landed";
+  advance(1s); // restart backoff
+  while (gate_->held > 0)
+    release(true);
+  ASSERT_TRUE(slot->has_value()) << "the saga did not end";
+  EXPECT_FALSE((*slot)->success);
+  EXPECT_TRUE(store_->read_hash("balance").empty())
+    << "the revoked payment's effects landed";
+}
+
 TEST_F(write_ahead, a_failed_append_restarts_the_saga_and_then_parks_it) {
   auto def = make_def({"a"});
   auto slot = start(def);

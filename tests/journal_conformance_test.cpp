@@ -225,6 +225,69 @@ TYPED_TEST(journal_conformance, a_preclaim_decides_as_a_claim_would) {
   EXPECT_EQ(r->second[1].verdict, barrier_verdict::null_compensated);
 }
 
+/// Returns the outcome of pre-claimed step `step`'s execute under `token`:
+/// a success that adds `by` to field "v" of hash `key`.
+barrier_outcome outcome(const std::string& step, const std::string& token,
+                        const std::string& key, int64_t by) {
+  barrier_outcome o;
+  o.step = step;
+  o.token = token;
+  o.reply.ok = true;
+  o.reply.result = R"({"paid":true})";
+  o.reply.effects = {effect::incr_by(key, "v", by)};
+  return o;
+}
+
+TYPED_TEST(journal_conformance, an_outcome_is_recorded_with_the_next_append) {
+  // The participant left its outcome to the saga: the append that says the
+  // step succeeded records it and applies its effects, once, even when the
+  // batch is sent again.
+  auto j = this->journal_for(this->node("a"), 1);
+  auto id = this->sid("o");
+  auto key = "{" + id + "}:balance";
+  ASSERT_TRUE(
+    this->append(j, id, opening(),
+                 {barrier_preclaim{"s1", barrier_op::execute, "1:t-1"}}));
+  auto r = this->append(j, id, next_batch(), {},
+                        {outcome("s1", "1:t-1", key, 5)});
+  ASSERT_TRUE(r) << describe(r.error());
+  EXPECT_EQ(r->first, 4u);
+  EXPECT_TRUE(r->second.empty());
+  EXPECT_EQ(this->hash_field(key, "v"), "5");
+  auto again = this->append(j, id, next_batch(), {},
+                            {outcome("s1", "1:t-1", key, 5)});
+  ASSERT_TRUE(again) << describe(again.error());
+  EXPECT_EQ(again->first, 4u);
+  EXPECT_EQ(this->hash_field(key, "v"), "5") << "applied twice";
+  auto copy = this->claim(j, id, "s1", barrier_op::execute, "1:other-1");
+  ASSERT_TRUE(copy) << describe(copy.error());
+  EXPECT_EQ(copy->verdict, barrier_verdict::duplicate);
+  EXPECT_EQ(copy->reply.result, R"({"paid":true})");
+}
+
+TYPED_TEST(journal_conformance,
+           an_outcome_whose_claim_was_taken_fails_the_append_whole) {
+  // The step's compensation revoked the execute's claim before the saga's
+  // append came: neither the events nor the effects may land.
+  auto j = this->journal_for(this->node("a"), 1);
+  auto id = this->sid("t");
+  auto key = "{" + id + "}:balance";
+  ASSERT_TRUE(
+    this->append(j, id, opening(),
+                 {barrier_preclaim{"s1", barrier_op::execute, "1:t-1"}}));
+  auto c = this->claim(j, id, "s1", barrier_op::compensate, "1:t-2");
+  ASSERT_TRUE(c) << describe(c.error());
+  EXPECT_TRUE(c->execute_unrecorded);
+  auto r = this->append(j, id, next_batch(), {},
+                        {outcome("s1", "1:t-1", key, 5)});
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is(r.error(), errc::journal_conflict)) << describe(r.error());
+  EXPECT_NE(describe(r.error()).find("s1/x"), std::string::npos)
+    << describe(r.error());
+  EXPECT_EQ(seqs_of(*this->read(j, id)), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(this->hash_field(key, "v"), "(nil)");
+}
+
 TYPED_TEST(journal_conformance, a_resent_append_claims_nothing) {
   // A batch sent again after a lost reply is acknowledged without verdicts:
   // its participants claim themselves, so the decision is never made twice.

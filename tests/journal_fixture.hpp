@@ -112,6 +112,13 @@ public:
     return o ? token(o->node, o->epoch) : "(nil)";
   }
 
+  /// Field `field` of hash `key` (written by atomic effects), or "(nil)".
+  std::string hash_field(const std::string& key, const std::string& field) {
+    auto h = store_->read_hash(key);
+    auto i = h.find(field);
+    return i == h.end() ? "(nil)" : i->second;
+  }
+
 private:
   std::shared_ptr<memory_store> store_ = std::make_shared<memory_store>();
 };
@@ -149,6 +156,14 @@ public:
 
   std::string owner_of(const saga_id& id) {
     auto r = conn_.command({"GET", redis_owner_key(id)});
+    EXPECT_TRUE(r);
+    if (!r || (*r)->type != REDIS_REPLY_STRING)
+      return "(nil)";
+    return std::string((*r)->str, (*r)->len);
+  }
+
+  std::string hash_field(const std::string& key, const std::string& field) {
+    auto r = conn_.command({"HGET", key, field});
     EXPECT_TRUE(r);
     if (!r || (*r)->type != REDIS_REPLY_STRING)
       return "(nil)";
@@ -229,12 +244,13 @@ protected:
 
   caf::expected<claimed_append>
   append(const journal_actor& j, const saga_id& id, std::vector<event> evs,
-         std::vector<barrier_preclaim> preclaims) {
+         std::vector<barrier_preclaim> preclaims,
+         std::vector<barrier_outcome> outcomes = {}) {
     caf::expected<claimed_append> result{claimed_append{}};
     caf::scoped_actor self{*sys_};
     self
       ->request(j, timeout, append_atom::value, id, std::move(evs),
-                std::move(preclaims))
+                std::move(preclaims), std::move(outcomes))
       .receive(
         [&](uint64_t n, std::vector<barrier_claim>& v) {
           result = claimed_append{n, std::move(v)};
@@ -359,6 +375,11 @@ protected:
   /// The owner token of saga `id` ("<node>/<epoch>"), or "(nil)".
   std::string owner_of(const saga_id& id) {
     return kind_.owner_of(id);
+  }
+
+  /// Field `field` of hash `key`, read from the store, or "(nil)".
+  std::string hash_field(const std::string& key, const std::string& field) {
+    return kind_.hash_field(key, field);
   }
 
   static constexpr std::chrono::seconds timeout{10};

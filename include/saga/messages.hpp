@@ -13,6 +13,7 @@
 namespace saga {
 
 struct barrier_claim;
+struct barrier_outcome;
 
 /// Command from a saga actor to a participant: run (or undo) one step.
 /// JSON travels as text: CAF 0.17 corrupts NaN and infinite doubles on the
@@ -57,6 +58,10 @@ struct step_reply {
   /// Participant-internal: effects to apply atomically with the barrier
   /// record (see `step_outcome::atomically`). Never sent to sagas.
   std::vector<effect> effects;
+  /// Engine-internal and local only (left out of `inspect`): the outcome
+  /// of a pre-claimed operation that the saga's next append records (see
+  /// `barrier_outcome`); null when the participant recorded it already.
+  std::shared_ptr<const barrier_outcome> outcome;
 };
 
 template <class Inspector>

@@ -9,21 +9,33 @@
 -- Every entry stores the token it was written under (field `owner`), so
 -- fencing can be audited from the history alone.
 --
--- With the events it can claim participant operations that the batch's
--- intent sends to participants of the same Redis (pre-claims): the
--- barrier claim of each (barrier_claim.lua, prepended when loaded) runs in
--- the same atomic call, so the participant needs no claim round trip.
+-- With the events it can record the outcomes of operations it pre-claimed
+-- before (the participant answered the saga and left the record to this
+-- append: done.lua's work, in the same atomic call) and claim participant
+-- operations that the batch's intent sends to participants of the same
+-- Redis (pre-claims: barrier_claim.lua, prepended when loaded), so the
+-- participant needs neither a claim nor a record round trip.
 --
 -- KEYS[1] = the saga's stream, KEYS[2] = its owner key, and with
--- pre-claims KEYS[3] = its barrier hash (all in the saga's slot).
--- ARGV: first seq, event count, retention seconds, terminal (0/1), owner
--- token, then six fields per event: type, step, attempt, data, error, time;
--- with pre-claims then the refusal and null-compensation replies and three
--- fields per pre-claim: step, op ("x"/"c"), claim token.
+-- outcomes or pre-claims KEYS[3] = its barrier hash (all in the saga's
+-- slot). ARGV: first seq, event count, retention seconds, terminal (0/1),
+-- owner token, then six fields per event: type, step, attempt, data,
+-- error, time; with KEYS[3] then the refusal and null-compensation
+-- replies, the pre-claim count and three fields per pre-claim: step, op
+-- ("x"/"c"), claim token; then the outcome count and per outcome its
+-- field ("<step>/x"), the claim it needs ("R:<token>"), the record to
+-- store, its effect count and per effect its argument count and
+-- arguments (as done.lua takes them).
+-- Every check comes before any write: an outcome whose claim is no longer
+-- its token's fails the call with "CONFLICT ..." and a bad effect with
+-- "EFFECT ...", nothing written. The effects run before the events are
+-- added, so an effect that fails only when it runs (WRONGTYPE) leaves no
+-- event saying the step succeeded.
 -- Returns the last seq, negated for a batch that was stored already (a
--- retry after a lost reply: nothing is claimed then, the participants
--- claim themselves). With pre-claims a fresh batch returns {last seq,
--- verdict 1, verdict 2, ...}, each verdict as barrier_claim returns it.
+-- retry after a lost reply: nothing is recorded or claimed then; its
+-- outcomes landed with it, the participants claim themselves). With
+-- KEYS[3] a fresh batch returns {last seq, verdict 1, verdict 2, ...},
+-- each pre-claim's verdict as barrier_claim returns it.
 local first = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local owner = redis.call('GET', KEYS[2])
@@ -57,6 +69,42 @@ if last + 1 ~= first then
   return redis.error_reply('CONFLICT the saga has ' .. last ..
                            ' events; the batch starts at seq ' .. first)
 end
+-- The outcomes: checked whole, then applied before the events.
+local outcomes = {}
+local pre = 6 + n * 6 + 2
+if #KEYS >= 3 then
+  local i = pre + 1 + tonumber(ARGV[pre]) * 3
+  for k = 1, tonumber(ARGV[i]) do
+    local field, claim, record = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    if redis.call('HGET', KEYS[3], field) ~= claim then
+      return redis.error_reply('CONFLICT the claim of ' .. field ..
+                               ' is no longer ' .. string.sub(claim, 3) ..
+                               '; its outcome was not recorded')
+    end
+    local cmds = {}
+    i = i + 4
+    for e = 1, tonumber(ARGV[i]) do
+      local argc = tonumber(ARGV[i + 1])
+      local cmd = {}
+      for j = 1, argc do cmd[j] = ARGV[i + 1 + j] end
+      i = i + argc + 1
+      local keys = argc > 0 and redis.pcall('COMMAND', 'GETKEYS', unpack(cmd))
+      if not keys or (type(keys) == 'table' and keys.err
+         and not string.find(keys.err, 'no key arguments', 1, true)) then
+        return redis.error_reply('EFFECT atomic effect ' .. e .. ' of ' ..
+                                 field .. ' is invalid; nothing was applied')
+      end
+      cmds[e] = cmd
+    end
+    outcomes[k] = {field, record, cmds}
+  end
+end
+for k = 1, #outcomes do
+  local o = outcomes[k]
+  for e = 1, #o[3] do redis.call(unpack(o[3][e])) end
+  redis.call('HSET', KEYS[3], o[1], o[2])
+  if #o[3] > 0 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+end
 if not owner then
   redis.call('SET', KEYS[2], ARGV[5])
 elseif first == 1 then
@@ -76,9 +124,9 @@ if ARGV[4] == '1' then
 end
 if #KEYS < 3 then return first + n - 1 end
 local out = {first + n - 1}
-local c = 6 + n * 6
-for k = c + 2, #ARGV - 2, 3 do
-  out[#out + 1] = barrier_claim(KEYS[3], ARGV[k], ARGV[k + 1], ARGV[k + 2],
-                                ARGV[3], ARGV[c], ARGV[c + 1])
+for k = 1, tonumber(ARGV[pre]) do
+  local a = pre + 1 + (k - 1) * 3
+  out[#out + 1] = barrier_claim(KEYS[3], ARGV[a], ARGV[a + 1], ARGV[a + 2],
+                                ARGV[3], ARGV[pre - 2], ARGV[pre - 1])
 end
 return out

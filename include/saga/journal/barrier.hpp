@@ -69,4 +69,24 @@ typename Inspector::result_type inspect(Inspector& f, barrier_preclaim& x) {
            x.token);
 }
 
+/// The outcome of a pre-claimed operation that its participant leaves to the
+/// saga's next append to record (a deferred record, local only): that
+/// append applies `reply.effects` and records `reply` under the claim
+/// `token`, atomically with the event that says the step succeeded (or was
+/// compensated), and only while the claim is still `token`'s; otherwise it
+/// writes nothing and fails with `errc::journal_conflict`.
+struct barrier_outcome {
+  std::string step;
+  barrier_op op = barrier_op::execute;
+  std::string token;
+  /// A successful reply, with the atomic effects to apply.
+  step_reply reply;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, barrier_outcome& x) {
+  return f(caf::meta::type_name("saga::barrier_outcome"), x.step, x.op, x.token,
+           x.reply);
+}
+
 } // namespace saga

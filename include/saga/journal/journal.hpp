@@ -48,11 +48,16 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 ///   append to a saga owned by someone else is refused with `errc::fenced` (a
 ///   paused node that lost its sagas cannot touch them). The reply is sent only
 ///   after the events are durable.
-/// - append(id, events, preclaims) -> (last seq, verdicts): append, and
-///   in the same atomic write each `barrier_preclaim` as `barrier_claim`
-///   would decide and record it, one verdict per pre-claim in order. A batch
-///   that was stored already (a resend) claims nothing and answers no
-///   verdicts: the participants then claim themselves.
+/// - append(id, events, preclaims, outcomes) -> (last seq, verdicts):
+///   append, and in the same atomic write record each `barrier_outcome` as
+///   `barrier_done` would (its effects applied, before the events), then
+///   make each `barrier_preclaim` as `barrier_claim` would decide and record
+///   it, one verdict per pre-claim in order. An outcome whose claim is no
+///   longer its token's (or whose effects cannot run) fails the whole
+///   append, nothing written: `errc::journal_conflict` (`invalid_config`
+///   for a bad effect). A batch that was stored already (a resend) records
+///   and claims nothing and answers no verdicts: its outcomes landed with
+///   it, and the participants then claim themselves.
 /// - read(id) -> the saga's events in order, or `errc::unknown_saga`.
 /// - unfinished(after, max) -> up to `max` unfinished saga ids greater than
 ///   `after`, in ascending order (pages; never a full scan).
@@ -98,8 +103,8 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_page& x) {
 using journal_actor = caf::typed_actor<
   caf::replies_to<append_atom, saga_id, std::vector<event>>::with<uint64_t>,
   caf::replies_to<
-    append_atom, saga_id, std::vector<event>,
-    std::vector<barrier_preclaim>>::with<uint64_t, std::vector<barrier_claim>>,
+    append_atom, saga_id, std::vector<event>, std::vector<barrier_preclaim>,
+    std::vector<barrier_outcome>>::with<uint64_t, std::vector<barrier_claim>>,
   caf::replies_to<read_atom, saga_id>::with<std::vector<event>>,
   caf::replies_to<unfinished_atom, std::string,
                   uint32_t>::with<unfinished_page>,
