@@ -202,6 +202,11 @@ std::string gib(double bytes) {
   return fixed(bytes / 1073741824.0, 2);
 }
 
+/// Seconds with two decimals; a negative figure (not measured) is "-".
+std::string seconds2(double s) {
+  return s < 0 ? "-" : fixed(s, 2);
+}
+
 std::string pct(double fraction) {
   return fixed(fraction * 100, 1) + "%";
 }
@@ -1173,18 +1178,19 @@ void memory_section(std::ostream& md, report_input& in) {
                                           "target at 1M: 4 GiB", "#d62728"}}));
     md << "![RSS against sagas in flight](bench/memory.svg)\n\n"
        << "| sagas started | parked (reached) | RSS growth MiB | bytes per "
-          "saga | peak process RSS MiB |\n|---:|---:|---:|---:|---:|\n";
+          "saga | peak process RSS MiB | runtime stop, s |\n"
+          "|---:|---:|---:|---:|---:|---:|\n";
     for (const auto& [n, j] : in.inflight)
       md << "| " << grouped(n) << " | "
          << opt_or(num(j, {"memory", "probe_sagas_in_flight"}), grouped)
          << " | " << opt_or(num(j, {"memory", "probe_rss_delta_bytes"}), mib)
          << " | "
          << opt_or(num(j, {"memory", "bytes_per_in_flight_saga"}), grouped)
-         << " | " << opt_or(num(j, {"memory", "peak_rss_bytes"}), mib)
-         << " |\n";
+         << " | " << opt_or(num(j, {"memory", "peak_rss_bytes"}), mib) << " | "
+         << opt_or(num(j, {"stop_seconds"}), seconds2) << " |\n";
     for (const auto& [n, why] : in.inflight_skipped)
       md << "| " << grouped(n) << " | " << not_measured << ": " << why
-         << " | | | |\n";
+         << " | | | | |\n";
     md << "\n";
   }
 }

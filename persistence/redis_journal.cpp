@@ -934,9 +934,12 @@ writer_actor::behavior_type redis_writer(writer_pointer self, redis_endpoint ep,
            std::vector<event>& events) -> caf::result<uint64_t> {
       if (auto err = check_batch(id, events))
         return err;
-      auto rp = self->make_response_promise<uint64_t>();
-      self->state.buffer.emplace_back(
-        pending_append{rp, std::move(id), std::move(events), {}, {}});
+      pending_append a;
+      a.rp = self->make_response_promise<uint64_t>();
+      a.id = std::move(id);
+      a.events = std::move(events);
+      auto rp = a.rp;
+      self->state.buffer.emplace_back(std::move(a));
       maybe_flush(self);
       return rp;
     },
