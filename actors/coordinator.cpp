@@ -180,7 +180,8 @@ void launch(coordinator_pointer self, const saga_id& id, definition_ptr def,
   auto args = std::make_shared<saga_actor_args>();
   args->id = id;
   args->def = std::move(def);
-  args->replayed = std::move(replayed);
+  if (replayed)
+    args->replayed = std::make_shared<saga_state>(std::move(*replayed));
   args->compensate_on_resume = recovered
                                && s.opts.recovery
                                     == recovery_policy::compensate;

@@ -238,8 +238,8 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
     answer(g, key, claim, unknown_outcome(std::move(why)));
   };
   // Continues once the operation is claimed (or decided otherwise).
-  auto on_claimed = [self, &g, cmd, op, token, run, finish, give_up, key,
-                     step_key, claim, preclaimed](barrier_claim& c) mutable {
+  auto on_claimed = [self, &g, cmd, op, token, run, finish, key, step_key,
+                     claim, preclaimed](barrier_claim& c) mutable {
     auto entry = find_op(g, key, claim);
     if (entry == nullptr || entry->phase != barrier_phase::claim)
       return; // timed out: answered already
@@ -252,7 +252,9 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
     cmd.execute_unrecorded = c.execute_unrecorded;
     if (c.execute_unrecorded)
       drop_revoked_execute(self, g, step_key);
-    run(cmd, [self, &g, cmd, op, token, finish, give_up, key, claim,
+    // The continuation waits as long as the handler runs (a parked saga
+    // keeps it), so it holds what it needs, not the whole command.
+    run(cmd, [self, &g, id = cmd.id, step = cmd.step, op, token, key, claim,
               preclaimed](caf::expected<step_reply> answered) {
       auto entry = find_op(g, key, claim);
       if (entry == nullptr || entry->phase != barrier_phase::handler) {
@@ -260,14 +262,14 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
         // (answered already): the outcome never reaches the barrier, so
         // its effects never land. Said, so an operator (and a test) sees
         // where a late outcome went.
-        aout(self) << "caf-saga: barrier: " << cmd.id << "/" << cmd.step
+        aout(self) << "caf-saga: barrier: " << id << "/" << step
                    << " answered after its attempt was superseded or "
                       "revoked; this outcome is dropped"
                    << std::endl;
         return;
       }
       if (!answered) {
-        give_up(describe(answered.error()));
+        answer(g, key, claim, unknown_outcome(describe(answered.error())));
         return;
       }
       auto r = std::move(*answered);
@@ -276,37 +278,36 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
         // its next one, in the same transaction as its step event and
         // only while the claim is still this token's: no round trip here.
         auto outcome = std::make_shared<barrier_outcome>();
-        outcome->step = cmd.step;
+        outcome->step = step;
         outcome->op = op;
         outcome->token = token;
         outcome->reply = r;
         r.outcome = std::move(outcome);
-        finish(std::move(r));
+        answer(g, key, claim, std::move(r));
         return;
       }
       // Durable before it leaves; effects go in the same transaction.
       auto journal = g.dir->journal();
       if (!journal) {
-        give_up("no journal for the barrier");
+        answer(g, key, claim, unknown_outcome("no journal for the barrier"));
         return;
       }
       start_deadline(self, g, *entry, barrier_phase::done);
       auto reply = r;
       self
-        ->request(journal, caf::infinite, barrier_done_atom::value, cmd.id,
-                  cmd.step, op, token, std::move(r))
+        ->request(journal, caf::infinite, barrier_done_atom::value, id, step,
+                  op, token, std::move(r))
         .then(
-          [self, &g, cmd, finish, give_up, reply, key,
-           claim](bool recorded) mutable {
+          [self, &g, id, step, reply, key, claim](bool recorded) mutable {
             if (!recorded)
-              aout(self) << "caf-saga: barrier: " << cmd.id << "/" << cmd.step
+              aout(self) << "caf-saga: barrier: " << id << "/" << step
                          << " was settled by another attempt meanwhile; "
                             "this outcome is dropped"
                          << std::endl;
             if (find_op(g, key, claim) == nullptr)
               return; // timed out or superseded: answered already
             if (recorded) {
-              finish(std::move(reply));
+              answer(g, key, claim, std::move(reply));
               return;
             }
             // Another copy of the command took the claim over (we
@@ -314,14 +315,17 @@ caf::result<step_reply> through_barrier(Self* self, barrier_gate& g,
             // effects were not applied, but its outcome is not known
             // here and may be a success. A retry's claim reads it;
             // a compensation revokes or undoes it.
-            give_up("another copy of the command took over this "
-                    "operation's claim; its outcome is not known here");
+            answer(g, key, claim,
+                   unknown_outcome("another copy of the command took over "
+                                   "this operation's claim; its outcome is "
+                                   "not known here"));
           },
-          [give_up](caf::error& err) {
+          [&g, key, claim](caf::error& err) {
             // Maybe not recorded (a definite refusal applies nothing,
             // a lost connection may have applied everything): the saga
             // tries again, and a retry's claim reads what happened.
-            give_up("barrier record failed: " + describe(err));
+            answer(g, key, claim,
+                   unknown_outcome("barrier record failed: " + describe(err)));
           });
     });
   };

@@ -63,6 +63,31 @@ struct effect {
   std::shared_ptr<const barrier_claim> claim = {};
 };
 
+/// The runtime-only bookkeeping of one step (not persisted; rebuilt on
+/// resume). One vector of these per saga, not a vector per field: a million
+/// waiting sagas hold one allocation each for it instead of ten.
+struct step_runtime {
+  /// The step's payload as JSON text, computed once.
+  std::string payload;
+  /// The step's latency histogram, looked up once.
+  histogram* latency = nullptr;
+  /// When the latest execute attempt was sent.
+  caf::actor_clock::time_point exec_sent_at;
+  /// Latest execute / compensate attempt that this incarnation sent (or
+  /// will send once durable); 0: none.
+  uint32_t exec_sent = 0;
+  uint32_t comp_sent = 0;
+  /// Execute attempt this incarnation sent again after a restart (0: none):
+  /// an earlier incarnation sent it too, so a failed reply to it (no route
+  /// from this node, say) does not show that the attempt took no effect.
+  uint32_t exec_resent = 0;
+  /// Attempt whose backoff timer is armed (0: none), and whether it fired.
+  uint32_t exec_backoff = 0;
+  uint32_t comp_backoff = 0;
+  bool exec_backoff_done = false;
+  bool comp_backoff_done = false;
+};
+
 struct saga_actor_state {
   static inline const char* name = "saga.instance";
 
@@ -76,16 +101,11 @@ struct saga_actor_state {
   bool compensate_on_resume = false;
   errc resume_code = errc::recovered_compensate;
   std::string resume_reason;
-  /// This definition's metrics and its steps' latency histograms, looked up
-  /// once; the time each step's latest execute attempt was sent.
+  /// This definition's metrics, looked up once.
   definition_metrics* stats = nullptr;
-  std::vector<histogram*> step_latency;
-  std::vector<caf::actor_clock::time_point> exec_sent_at;
   /// Operators waiting for an abort to be durable: the seq of its event.
   std::vector<std::pair<uint64_t, caf::typed_response_promise<saga_status>>>
     abort_waiters;
-  /// Payload of each step as JSON text, computed once.
-  std::vector<std::string> payloads;
 
   // -- write-ahead pipeline --------------------------------------------------
   /// Events applied to `st` but not yet handed to the journal.
@@ -127,19 +147,8 @@ struct saga_actor_state {
   wake_up wake;
 
   // -- runtime-only bookkeeping (not persisted; rebuilt on resume) ---------------
-  /// Latest execute / compensate attempt that this incarnation sent (or will
-  /// send once durable), per step; 0: none.
-  std::vector<uint32_t> exec_sent;
-  std::vector<uint32_t> comp_sent;
-  /// Execute attempt this incarnation sent again after a restart (0: none):
-  /// an earlier incarnation sent it too, so a failed reply to it (no route
-  /// from this node, say) does not show that the attempt took no effect.
-  std::vector<uint32_t> exec_resent;
-  /// Attempt whose backoff timer is armed (0: none), and whether it fired.
-  std::vector<uint32_t> exec_backoff;
-  std::vector<bool> exec_backoff_done;
-  std::vector<uint32_t> comp_backoff;
-  std::vector<bool> comp_backoff_done;
+  /// Per step, in definition order.
+  std::vector<step_runtime> rt;
   /// Results of completed steps as a JSON object text, sent with commands.
   std::string results;
   bool results_stale = true;
@@ -255,7 +264,7 @@ step_command make_command(saga_pointer self, int32_t i, uint32_t attempt) {
   cmd.step = sd.name;
   cmd.action = sd.action;
   cmd.attempt = attempt;
-  cmd.payload = self->state.payloads[static_cast<size_t>(i)];
+  cmd.payload = self->state.rt[static_cast<size_t>(i)].payload;
   cmd.results = results_text(self);
   return cmd;
 }
@@ -295,7 +304,7 @@ void run_effect(saga_pointer self, const effect& e) {
       }
       auto timeout = comp ? sd.compensation_timeout : sd.timeout;
       if (!comp)
-        s.exec_sent_at[static_cast<size_t>(i)] = self->clock().now();
+        s.rt[static_cast<size_t>(i)].exec_sent_at = self->clock().now();
       // No CAF timeout: the step timer decides when an attempt counts as
       // lost, and a reply that comes later is still taken into account.
       auto cmd = make_command(self, i, a);
@@ -613,8 +622,9 @@ void arm_backoff(saga_pointer self, int32_t i, uint32_t next, bool comp) {
                    : x.internal.attempt_base;
   auto delay = policy.delay(next - base, unit(s.rng));
   auto idx = static_cast<size_t>(i);
-  (comp ? s.comp_backoff : s.exec_backoff)[idx] = next;
-  (comp ? s.comp_backoff_done : s.exec_backoff_done)[idx] = false;
+  auto& r = s.rt[idx];
+  (comp ? r.comp_backoff : r.exec_backoff) = next;
+  (comp ? r.comp_backoff_done : r.exec_backoff_done) = false;
   start_timer(self, delay,
               saga_timer{{}, saga_timer::kind::backoff, comp, i, next});
 }
@@ -640,15 +650,16 @@ void retry_when_due(saga_pointer self, size_t idx, bool comp) {
   auto i = static_cast<int32_t>(idx);
   auto& x = s.st.steps[idx];
   auto next = (comp ? x.compensation_attempts : x.attempts) + 1;
-  auto& armed = comp ? s.comp_backoff : s.exec_backoff;
-  auto& fired = comp ? s.comp_backoff_done : s.exec_backoff_done;
-  if (armed[idx] == next && fired[idx]) {
+  auto& r = s.rt[idx];
+  auto armed = comp ? r.comp_backoff : r.exec_backoff;
+  auto fired = comp ? r.comp_backoff_done : r.exec_backoff_done;
+  if (armed == next && fired) {
     emit(self, comp ? event_type::step_compensating : event_type::step_started,
          i, next);
-    (comp ? s.comp_sent : s.exec_sent)[idx] = next;
+    (comp ? r.comp_sent : r.exec_sent) = next;
     schedule(self, comp ? effect::kind::compensate : effect::kind::execute, i,
              next);
-  } else if (armed[idx] != next) {
+  } else if (armed != next) {
     arm_backoff(self, i, next, comp);
   }
 }
@@ -694,7 +705,7 @@ bool drive_forward(saga_pointer self) {
                        == step_status::completed;
         if (ready) {
           emit(self, event_type::step_started, i, 1);
-          s.exec_sent[idx] = 1;
+          s.rt[idx].exec_sent = 1;
           schedule(self, effect::kind::execute, i, 1);
         }
         break;
@@ -703,10 +714,10 @@ bool drive_forward(saga_pointer self) {
         all_completed = false;
         if (x.retry_due) {
           retry_when_due(self, idx, false);
-        } else if (s.exec_sent[idx] != x.attempts) {
+        } else if (s.rt[idx].exec_sent != x.attempts) {
           // Resumed: the intent is durable, the command may be lost.
-          s.exec_sent[idx] = x.attempts;
-          s.exec_resent[idx] = x.attempts;
+          s.rt[idx].exec_sent = x.attempts;
+          s.rt[idx].exec_resent = x.attempts;
           schedule(self, effect::kind::execute, i, x.attempts);
         }
         break;
@@ -740,7 +751,7 @@ void drive_backward(saga_pointer self) {
     if (x.retry_due)
       emit(self, event_type::step_failed, i, x.attempts, {},
            "abandoned: the saga is compensating");
-    else if (s.exec_sent[idx] != x.attempts)
+    else if (s.rt[idx].exec_sent != x.attempts)
       emit(self, event_type::step_timed_out, i, x.attempts, {},
            "abandoned in flight by a restart");
   }
@@ -754,8 +765,8 @@ void drive_backward(saga_pointer self) {
       open = true;
       if (x.compensation_retry_due) {
         retry_when_due(self, idx, true);
-      } else if (s.comp_sent[idx] != x.compensation_attempts) {
-        s.comp_sent[idx] = x.compensation_attempts;
+      } else if (s.rt[idx].comp_sent != x.compensation_attempts) {
+        s.rt[idx].comp_sent = x.compensation_attempts;
         schedule(self, effect::kind::compensate, i, x.compensation_attempts);
       }
     } else if (st.needs_compensation(idx)) {
@@ -765,7 +776,7 @@ void drive_backward(saga_pointer self) {
         ready = ready && st.settled(static_cast<size_t>(d));
       if (ready) {
         emit(self, event_type::step_compensating, i, 1);
-        s.comp_sent[idx] = 1;
+        s.rt[idx].comp_sent = 1;
         schedule(self, effect::kind::compensate, i, 1);
       }
     }
@@ -839,8 +850,8 @@ void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
   if (a == x.attempts && x.status == step_status::executing) {
     auto idx = static_cast<size_t>(i);
     std::chrono::duration<double> took = self->clock().now()
-                                         - self->state.exec_sent_at[idx];
-    self->state.step_latency[idx]->observe(took.count());
+                                         - self->state.rt[idx].exec_sent_at;
+    self->state.rt[idx].latency->observe(took.count());
   }
   if (reply.ok) {
     // Any attempt's success counts, even one that timed out: it took effect.
@@ -855,7 +866,7 @@ void on_execute_reply(saga_pointer self, int32_t i, uint32_t a,
   } else if (x.status == step_status::executing && a == x.attempts
              && !x.retry_due) {
     auto last = final_attempt(self, i, a, reply.retryable);
-    if (a == self->state.exec_resent[static_cast<size_t>(i)]) {
+    if (a == self->state.rt[static_cast<size_t>(i)].exec_resent) {
       // Sent again after a restart: the earlier incarnation's send of this
       // attempt may have taken effect whatever this send's reply says (the
       // chaos campaign, seed 20261201: "no route" from the adopting node on
@@ -1023,7 +1034,10 @@ void start(saga_pointer self) {
   }
   if (!fresh && s.compensate_on_resume && s.st.status == saga_status::running
       && !s.st.past_pivot())
-    turn_back(self, s.resume_code, s.resume_reason);
+    turn_back(self, s.resume_code,
+              s.resume_reason.empty()
+                ? "resumed under the compensate recovery policy"
+                : s.resume_reason);
   if (is_terminal(s.st.status)) {
     // Ended before a crash could report it: report it now.
     schedule(self, effect::kind::finish);
@@ -1037,22 +1051,13 @@ void adopt(saga_pointer self, saga_state st) {
   auto& s = self->state;
   s.st = std::move(st);
   s.durable_status = s.st.status; // replayed from the journal, or pending
-  auto n = s.st.def->steps().size();
-  s.payloads.clear();
-  for (const auto& sd : s.st.def->steps())
-    s.payloads.push_back(sd.payload.dump());
-  s.exec_sent.assign(n, 0);
-  s.comp_sent.assign(n, 0);
-  s.exec_resent.assign(n, 0);
-  s.exec_backoff.assign(n, 0);
-  s.exec_backoff_done.assign(n, false);
-  s.comp_backoff.assign(n, 0);
-  s.comp_backoff_done.assign(n, false);
-  s.exec_sent_at.assign(n, caf::actor_clock::time_point{});
   s.stats = &s.dir->stats()->of(s.st.def->name());
-  s.step_latency.clear();
-  for (const auto& sd : s.st.def->steps())
-    s.step_latency.push_back(&s.stats->step_latency(sd.name));
+  const auto& defs = s.st.def->steps();
+  s.rt.assign(defs.size(), step_runtime{});
+  for (size_t k = 0; k < defs.size(); ++k) {
+    s.rt[k].payload = defs[k].payload.dump();
+    s.rt[k].latency = &s.stats->step_latency(defs[k].name);
+  }
 }
 
 /// A restarted incarnation: rebuild from the journal, then carry on exactly
@@ -1150,9 +1155,10 @@ void on_timer(saga_pointer self, const saga_timer& t) {
     }
     case saga_timer::kind::backoff: {
       auto idx = static_cast<size_t>(i);
-      if ((t.comp ? s.comp_backoff : s.exec_backoff)[idx] != t.n)
+      auto& r = s.rt[idx];
+      if ((t.comp ? r.comp_backoff : r.exec_backoff) != t.n)
         return; // stale timer
-      (t.comp ? s.comp_backoff_done : s.exec_backoff_done)[idx] = true;
+      (t.comp ? r.comp_backoff_done : r.exec_backoff_done) = true;
       drive(self);
       flush(self);
       break;

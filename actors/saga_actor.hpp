@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -38,8 +39,10 @@ struct saga_actor_args {
   saga_id id;
   /// The definition of a fresh saga (may be null when resuming).
   definition_ptr def;
-  /// A state replayed by the coordinator (recovery), to continue from.
-  std::optional<saga_state> replayed;
+  /// A state replayed by the coordinator (recovery), to continue from. A
+  /// pointer: the arguments live as long as the saga (its restarts start
+  /// from them), the state only until the first start.
+  std::shared_ptr<saga_state> replayed;
   /// Rebuild from the journal first (a restarted incarnation). A saga the
   /// journal does not know yet starts fresh from `def`.
   bool from_journal = false;
@@ -47,7 +50,9 @@ struct saga_actor_args {
   /// or an operator's abort of a parked saga), with this code and reason.
   bool compensate_on_resume = false;
   errc resume_code = errc::recovered_compensate;
-  std::string resume_reason = "resumed under the compensate recovery policy";
+  /// Empty: "resumed under the compensate recovery policy" (kept out of
+  /// every saga's arguments and state).
+  std::string resume_reason;
   directory_ptr dir;
   /// Receives `(done_atom, saga_id, saga_result)`.
   caf::actor coordinator;
