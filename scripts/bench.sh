@@ -43,8 +43,9 @@
 #   RECOVER_SAGAS       unfinished sagas to recover [100000]
 #   FAILOVER_RUNS       cluster_failover runs [6]
 #   STAGE_TIMEOUT       seconds one benchmark program may take [300]
-#   PROBE_TIMEOUT       seconds one in-flight probe may take [90]; a probe
-#                       that times out is reported "not measured"
+#   PROBE_TIMEOUT       seconds one in-flight probe may take, parking its
+#                       sagas and then stopping the runtime with them [180];
+#                       a probe that times out is reported "not measured"
 #   MICRO_ARGS          extra micro_bench arguments [none]
 #   QUICK=1             a smoke run in about two minutes: short windows,
 #                       small sizes (the figures then mean little)
@@ -70,7 +71,7 @@ inflight_sizes="${INFLIGHT_SIZES:-10000 100000 1000000}"
 recover_sagas="${RECOVER_SAGAS:-100000}"
 failover_runs="${FAILOVER_RUNS:-6}"
 stage_timeout="${STAGE_TIMEOUT:-300}"
-probe_timeout="${PROBE_TIMEOUT:-90}"
+probe_timeout="${PROBE_TIMEOUT:-180}"
 micro_args="${MICRO_ARGS:-}"
 
 # -- helpers ---------------------------------------------------------------------
