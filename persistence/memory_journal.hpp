@@ -36,7 +36,13 @@ class memory_store {
 public:
   explicit memory_store(size_t max_finished = 100'000)
     : max_finished_(max_finished) {
-    // nop
+    // Buckets for the retained histories up front (about 2.5 MB for the
+    // default): growing a map of 100k sagas rehashes every node under the
+    // lock, a 10-40 ms stall of every saga (saga_bench, 1 in flight: max
+    // latency 21-24 ms in 4 s, 41 ms in 8 s; 1.3-4.1 ms with the buckets).
+    histories_.reserve(max_finished_);
+    owners_.reserve(max_finished_);
+    barriers_.reserve(max_finished_);
   }
 
   /// Appends `events` to saga `id` atomically for `owner`; see

@@ -293,8 +293,12 @@ gated_journal(gated_journal_actor::stateful_pointer<gated_state> self,
   return {
     [self, gate](append_atom, saga_id& id,
                  std::vector<event>& events) -> caf::result<uint64_t> {
-      auto rp = self->make_response_promise<uint64_t>();
-      self->state.held.push_back({rp, std::move(id), std::move(events)});
+      held_append h;
+      h.rp = self->make_response_promise<uint64_t>();
+      h.id = std::move(id);
+      h.events = std::move(events);
+      auto rp = h.rp;
+      self->state.held.push_back(std::move(h));
       gate->held = self->state.held.size();
       return rp;
     },
