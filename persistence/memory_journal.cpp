@@ -514,6 +514,20 @@ caf::expected<bool> memory_store::done(const saga_id& id,
   return true;
 }
 
+namespace {
+
+/// Returns the error of an outcome whose claim `field` of saga `id` is no
+/// longer `token`'s.
+caf::error claim_lost(const saga_id& id, const std::string& field,
+                      const std::string& token) {
+  return make_error(errc::journal_conflict,
+                    "saga '" + id + "': the claim of " + field
+                      + " is no longer " + token
+                      + "; its outcome was not recorded");
+}
+
+} // namespace
+
 caf::error
 memory_store::settle_locked(const saga_id& id,
                             const std::vector<barrier_outcome>& outcomes) {
@@ -525,10 +539,7 @@ memory_store::settle_locked(const saga_id& id,
     auto field = o.step + (o.op == barrier_op::execute ? "/x" : "/c");
     auto i = recs.find(field);
     if (i == recs.end() || i->second.done || i->second.owner != o.token)
-      return make_error(errc::journal_conflict,
-                        "saga '" + id + "': the claim of " + field
-                          + " is no longer " + o.token
-                          + "; its outcome was not recorded");
+      return claim_lost(id, field, o.token);
     effects.insert(effects.end(), o.reply.effects.begin(),
                    o.reply.effects.end());
   }
