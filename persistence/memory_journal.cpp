@@ -19,6 +19,12 @@ std::string describe_owner(const saga_owner& o) {
   return o.node + "/" + std::to_string(o.epoch);
 }
 
+/// Returns the barrier field of operation `op` of `step`: "<step>/x" or
+/// "<step>/c", as in Redis (docs/redis-layout.md).
+std::string field_of(const std::string& step, barrier_op op) {
+  return step + (op == barrier_op::execute ? "/x" : "/c");
+}
+
 } // namespace
 
 caf::expected<uint64_t> memory_store::append(const saga_id& id,
@@ -475,8 +481,7 @@ barrier_claim memory_store::claim_locked(const saga_id& id,
   }
   if (op == barrier_op::compensate && x->revoked)
     result.execute_unrecorded = true;
-  recs[step + (op == barrier_op::execute ? "/x" : "/c")]
-    = barrier_record{false, owner, {}};
+  recs[field_of(step, op)] = barrier_record{false, owner, {}};
   return result;
 }
 
@@ -485,10 +490,9 @@ caf::expected<bool> memory_store::done(const saga_id& id,
                                        const std::string& owner,
                                        step_reply reply) {
   std::lock_guard<std::mutex> guard{mtx_};
-  auto field = step + (op == barrier_op::execute ? "/x" : "/c");
   auto& recs = barriers_[id];
-  auto i = recs.find(field);
-  if (i == recs.end() || i->second.done || i->second.owner != owner)
+  auto i = recs.find(field_of(step, op));
+  if (i == recs.end() || !i->second.claimed_by(owner))
     return false; // no longer our claim: someone else settled it
   if (!reply.ok) {
     // No effect. A compensation's claim is forgotten (a retry runs it
@@ -506,11 +510,7 @@ caf::expected<bool> memory_store::done(const saga_id& id,
   // leaves the claim open, so nothing of this attempt is recorded.
   if (auto err = apply_effects(hashes_, reply.effects))
     return err;
-  auto& rec = i->second;
-  rec.done = true;
-  rec.owner = owner;
-  rec.reply = std::move(reply);
-  rec.reply.effects.clear(); // applied; not part of the stored reply
+  i->second.succeed(std::move(reply));
   return true;
 }
 
@@ -536,22 +536,17 @@ memory_store::settle_locked(const saga_id& id,
   auto& recs = barriers_[id];
   std::vector<effect> effects;
   for (const auto& o : outcomes) {
-    auto field = o.step + (o.op == barrier_op::execute ? "/x" : "/c");
-    auto i = recs.find(field);
-    if (i == recs.end() || i->second.done || i->second.owner != o.token)
-      return claim_lost(id, field, o.token);
+    auto i = recs.find(field_of(o.step, o.op));
+    if (i == recs.end() || !i->second.claimed_by(o.token))
+      return claim_lost(id, field_of(o.step, o.op), o.token);
     effects.insert(effects.end(), o.reply.effects.begin(),
                    o.reply.effects.end());
   }
   // All outcomes' effects as one batch: all of them land, or none.
   if (auto err = apply_effects(hashes_, effects))
     return err;
-  for (const auto& o : outcomes) {
-    auto& rec = recs[o.step + (o.op == barrier_op::execute ? "/x" : "/c")];
-    rec.done = true;
-    rec.reply = o.reply;
-    rec.reply.effects.clear(); // applied; not part of the stored reply
-  }
+  for (const auto& o : outcomes)
+    recs[field_of(o.step, o.op)].succeed(o.reply);
   return caf::error{};
 }
 

@@ -154,6 +154,19 @@ private:
     /// An execute whose attempt this failed (not done, no owner; `reply` is
     /// the failure): copies of it and of earlier attempts get `reply`.
     uint32_t failed_attempt = 0;
+
+    /// Returns whether this is an open claim of `token`.
+    bool claimed_by(const std::string& token) const {
+      return !done && owner == token;
+    }
+
+    /// Records the success `r`, its effects applied already (the stored
+    /// reply keeps none). The claim's owner stays as the record's writer.
+    void succeed(step_reply r) {
+      done = true;
+      reply = std::move(r);
+      reply.effects.clear();
+    }
   };
 
   void retire(const saga_id& id);

@@ -201,14 +201,18 @@ redis_connection* connection(writer_pointer self, caf::error* why = nullptr) {
   auto c = redis_connection::connect(s.ep, s.opts.io_timeout);
   caf::error err;
   if (c) {
-    // Both decide claims with the function of barrier_claim.lua.
+    // append.lua and claim.lua decide claims with the function of
+    // barrier_claim.lua; append.lua and done.lua record outcomes with the
+    // functions of barrier_record.lua.
     const auto& claim_fn = lua_script("barrier_claim.lua");
+    const auto& record_fn = lua_script("barrier_record.lua");
     auto sha = c->command(
-      {"SCRIPT", "LOAD", claim_fn + lua_script("append.lua")});
+      {"SCRIPT", "LOAD", claim_fn + record_fn + lua_script("append.lua")});
     auto claim = c->command(
       {"SCRIPT", "LOAD", claim_fn + lua_script("claim.lua")});
     auto adopt = c->command({"SCRIPT", "LOAD", lua_script("adopt.lua")});
-    auto done = c->command({"SCRIPT", "LOAD", lua_script("done.lua")});
+    auto done = c->command(
+      {"SCRIPT", "LOAD", record_fn + lua_script("done.lua")});
     auto reopen = c->command({"SCRIPT", "LOAD", lua_script("reopen.lua")});
     if (reopen && (*reopen)->type == REDIS_REPLY_STRING)
       s.reopen_sha.assign((*reopen)->str, (*reopen)->len);

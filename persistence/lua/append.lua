@@ -11,9 +11,10 @@
 --
 -- With the events it can record the outcomes of operations it pre-claimed
 -- before (the participant answered the saga and left the record to this
--- append: done.lua's work, in the same atomic call) and claim participant
--- operations that the batch's intent sends to participants of the same
--- Redis (pre-claims: barrier_claim.lua, prepended when loaded), so the
+-- append: done.lua's work, in the same atomic call, with the functions of
+-- barrier_record.lua) and claim participant operations that the batch's
+-- intent sends to participants of the same Redis (pre-claims:
+-- barrier_claim.lua; both files are prepended when loaded), so the
 -- participant needs neither a claim nor a record round trip.
 --
 -- KEYS[1] = the saga's stream, KEYS[2] = its owner key, and with
@@ -74,36 +75,24 @@ local outcomes = {}
 local pre = 6 + n * 6 + 2
 if #KEYS >= 3 then
   local i = pre + 1 + tonumber(ARGV[pre]) * 3
-  for k = 1, tonumber(ARGV[i]) do
-    local field, claim, record = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local count = tonumber(ARGV[i])
+  i = i + 1
+  for k = 1, count do
+    local field, claim, record = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     if redis.call('HGET', KEYS[3], field) ~= claim then
       return redis.error_reply('CONFLICT the claim of ' .. field ..
                                ' is no longer ' .. string.sub(claim, 3) ..
                                '; its outcome was not recorded')
     end
-    local cmds = {}
-    i = i + 4
-    for e = 1, tonumber(ARGV[i]) do
-      local argc = tonumber(ARGV[i + 1])
-      local cmd = {}
-      for j = 1, argc do cmd[j] = ARGV[i + 1 + j] end
-      i = i + argc + 1
-      local keys = argc > 0 and redis.pcall('COMMAND', 'GETKEYS', unpack(cmd))
-      if not keys or (type(keys) == 'table' and keys.err
-         and not string.find(keys.err, 'no key arguments', 1, true)) then
-        return redis.error_reply('EFFECT atomic effect ' .. e .. ' of ' ..
-                                 field .. ' is invalid; nothing was applied')
-      end
-      cmds[e] = cmd
-    end
+    local cmds, next_or_err = barrier_effects(ARGV, i + 3, field)
+    if not cmds then return next_or_err end
+    i = next_or_err
     outcomes[k] = {field, record, cmds}
   end
 end
 for k = 1, #outcomes do
   local o = outcomes[k]
-  for e = 1, #o[3] do redis.call(unpack(o[3][e])) end
-  redis.call('HSET', KEYS[3], o[1], o[2])
-  if #o[3] > 0 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+  barrier_record(KEYS[3], o[1], o[2], o[3], ARGV[3])
 end
 if not owner then
   redis.call('SET', KEYS[2], ARGV[5])
