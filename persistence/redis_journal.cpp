@@ -345,7 +345,9 @@ std::pair<uint8_t, uint8_t> write_append(writer_state& s,
   const auto& stream = texts.back();
   texts.push_back(redis_owner_key(p.id));
   const auto& owner = texts.back();
-  const bool barrier = !p.preclaims.empty() || !p.outcomes.empty();
+  // A terminal append also names the barrier hash: it expires with the
+  // history (see append.lua).
+  const bool barrier = !p.preclaims.empty() || !p.outcomes.empty() || terminal;
   if (!barrier) {
     argv.insert(argv.end(), {"EVALSHA", s.script_sha, "2", stream, owner});
   } else {
@@ -646,7 +648,11 @@ void answer_append(pending_append& a, const redisReply* r) {
                     : a.events.back().seq;
   };
   if (!a.with_claims) {
-    a.rp.deliver(seq_of(r));
+    // With the barrier hash named (a terminal batch), the script answers
+    // {last seq}.
+    const bool listed = r != nullptr && r->type == REDIS_REPLY_ARRAY
+                        && r->elements > 0;
+    a.rp.deliver(seq_of(listed ? r->element[0] : r));
     return;
   }
   std::vector<barrier_claim> verdicts;

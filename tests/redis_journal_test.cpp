@@ -65,6 +65,30 @@ TEST_F(redis_journal, the_stream_lives_under_a_hash_tag_with_seq_ids) {
   EXPECT_EQ(std::string((*type)->str), "stream");
 }
 
+TEST_F(redis_journal, barrier_records_expire_with_the_history_not_before) {
+  // A claim made with the saga's append creates the barrier hash without a
+  // TTL: a saga that runs longer than the retention keeps its records. The
+  // terminal append, though it carries no claim or record, gives the hash
+  // the history's TTL.
+  auto id = sid("b");
+  auto key = "saga:{" + id + "}:barrier";
+  auto r = append(journal_, id, opening(),
+                  {barrier_preclaim{"s1", barrier_op::execute, "1:t-1"}});
+  ASSERT_TRUE(r) << describe(r.error());
+  auto claimed = conn_.command({"HGET", key, "s1/x"});
+  ASSERT_TRUE(claimed);
+  ASSERT_EQ((*claimed)->type, REDIS_REPLY_STRING);
+  EXPECT_EQ(std::string((*claimed)->str), "R:1:t-1");
+  auto running = conn_.command({"TTL", key});
+  EXPECT_EQ((*running)->integer, -1) << "the records of a running saga expire";
+  auto last = append(id, {make(3, event_type::saga_completed, -1, 0)});
+  ASSERT_TRUE(last) << describe(last.error());
+  EXPECT_EQ(*last, 3u);
+  auto ended = conn_.command({"TTL", key});
+  EXPECT_GT((*ended)->integer, 3000);
+  EXPECT_LE((*ended)->integer, 3600);
+}
+
 TEST_F(redis_journal, an_ended_history_gets_the_retention_as_ttl) {
   for (auto id : {"u-3", "u-4"})
     ASSERT_TRUE(append(sid(id), {started()}));

@@ -18,8 +18,9 @@
 -- participant needs neither a claim nor a record round trip.
 --
 -- KEYS[1] = the saga's stream, KEYS[2] = its owner key, and with
--- outcomes or pre-claims KEYS[3] = its barrier hash (all in the saga's
--- slot). ARGV: first seq, event count, retention seconds, terminal (0/1),
+-- outcomes, pre-claims or a terminal event KEYS[3] = its barrier hash (all
+-- in the saga's slot): the records and claims made here set no TTL, the
+-- terminal append gives the hash the history's. ARGV: first seq, event count, retention seconds, terminal (0/1),
 -- owner token, then six fields per event: type, step, attempt, data,
 -- error, time; with KEYS[3] then the refusal and null-compensation
 -- replies, the pre-claim count and three fields per pre-claim: step, op
@@ -92,7 +93,7 @@ if #KEYS >= 3 then
 end
 for k = 1, #outcomes do
   local o = outcomes[k]
-  barrier_record(KEYS[3], o[1], o[2], o[3], ARGV[3])
+  barrier_record(KEYS[3], o[1], o[2], o[3], false)
 end
 if not owner then
   redis.call('SET', KEYS[2], ARGV[5])
@@ -110,12 +111,16 @@ end
 if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[3])
   redis.call('EXPIRE', KEYS[2], ARGV[3])
+  -- The barrier records go with the history: none expires while the saga
+  -- runs, however long, and a late copy of a command finds them for the
+  -- retention after its end.
+  if #KEYS >= 3 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
 end
 if #KEYS < 3 then return first + n - 1 end
 local out = {first + n - 1}
 for k = 1, tonumber(ARGV[pre]) do
   local a = pre + 1 + (k - 1) * 3
   out[#out + 1] = barrier_claim(KEYS[3], ARGV[a], ARGV[a + 1], ARGV[a + 2],
-                                ARGV[3], ARGV[pre - 2], ARGV[pre - 1])
+                                false, ARGV[pre - 2], ARGV[pre - 1])
 end
 return out

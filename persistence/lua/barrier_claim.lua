@@ -6,7 +6,10 @@
 -- participant operation for the barrier (see barrier_verdict) and records
 -- the claim, refusal or null compensation in the saga's barrier hash `key`.
 -- op: "x" execute, "c" compensate; token: the claim token; ttl: retention
--- seconds; refusal and nullcomp: the replies recorded for a refused
+-- seconds that a hash this call creates gets as its TTL, or false for none
+-- (the saga's own append: its terminal append sets the hash's TTL with the
+-- history's, so records last as long as the saga runs and the retention
+-- after it ended); refusal and nullcomp: the replies recorded for a refused
 -- execute and a null compensation. Field "<step>/x" or "<step>/c" holds
 -- "R:<token>" while claimed and "D<ok>:<reply>" when done. A claim that is
 -- not done yet (its claimant died, or this is a resent claim) is simply
@@ -23,7 +26,8 @@ local function barrier_claim(key, step, op, token, ttl, refusal, nullcomp)
   local revoked = xc[3]
   local function put(f, v)
     -- A new hash gets the retention as its TTL; later fields keep it.
-    if redis.call('HSET', key, f, v) == 1 and redis.call('TTL', key) < 0 then
+    if redis.call('HSET', key, f, v) == 1 and ttl
+       and redis.call('TTL', key) < 0 then
       redis.call('EXPIRE', key, ttl)
     end
   end

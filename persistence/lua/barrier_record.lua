@@ -41,10 +41,11 @@ end
 -- The effects run first: one that fails only when it runs (WRONGTYPE: the
 -- key holds no hash; HINCRBY of a field that holds no integer, or an
 -- overflow) ends the script before the record is written, leaving the
--- effects before it applied. A hash that took effects keeps the
--- retention `ttl` (seconds) from now.
+-- effects before it applied. A hash that took effects gets the retention
+-- `ttl` (seconds) from now as its TTL, unless `ttl` is false (the saga's
+-- own append, whose terminal append sets it).
 local function barrier_record(key, field, record, cmds, ttl)
   for k = 1, #cmds do redis.call(unpack(cmds[k])) end
   redis.call('HSET', key, field, record)
-  if #cmds > 0 then redis.call('EXPIRE', key, ttl) end
+  if #cmds > 0 and ttl then redis.call('EXPIRE', key, ttl) end
 end

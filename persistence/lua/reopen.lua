@@ -4,11 +4,14 @@
 -- `saga_retried` event if the history's last event is `saga_failed` or
 -- `saga_parked` and the event's seq follows it (a compare-and-set: of two
 -- nodes reopening at once, one gets CONFLICT), takes the saga over for the
--- caller and stops its history from expiring. The entry stores the
+-- caller and stops its history and its barrier records from expiring
+-- (the reopened saga's terminal append sets their TTL again). The entry
+-- stores the
 -- caller's token (field `owner`), as the append script's entries do.
 --
 -- KEYS[1] = the saga's stream, KEYS[2] = its owner key, KEYS[3] = its
--- barrier hash. ARGV: seq, owner token, retention seconds, then the six
+-- barrier hash. ARGV: seq, owner token, retention seconds (unused: kept
+-- for the call's shape), then the six
 -- fields of the event. Returns the seq (negated: stored already).
 local first = tonumber(ARGV[1])
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
@@ -40,9 +43,7 @@ if t ~= 'saga_failed' and t ~= 'saga_parked' then
 end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('PERSIST', KEYS[1])
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('EXPIRE', KEYS[3], ARGV[3])
-end
+redis.call('PERSIST', KEYS[3])
 redis.call('XADD', KEYS[1], '0-' .. first, 'type', ARGV[4], 'step', ARGV[5],
            'attempt', ARGV[6], 'data', ARGV[7], 'error', ARGV[8],
            'time', ARGV[9], 'owner', ARGV[2])
