@@ -12,8 +12,11 @@ namespace saga::detail {
 
 /// What the admin HTTP API serves (docs/admin-api.md), as JSON values. The
 /// node implements it over its saga catalog (Redis) and its runtime; the
-/// server only parses, checks and routes. Called from the server's one I/O
-/// thread: every call may block, bounded by the backend's own timeouts.
+/// server only parses, checks and routes. `list`, `show`, `stats`, `nodes`,
+/// `retry` and `abort` may block on Redis (bounded by the backend's own
+/// timeouts) and are called one at a time from the server's backend thread;
+/// `events` and `metrics_text` must not block and are called from its I/O
+/// thread, concurrently with those.
 /// Errors carry a `saga::errc` that the server maps to an HTTP status
 /// (unknown_saga 404, invalid_request 400, invalid_state 409,
 /// journal_failure and no_route 503, anything else 500).

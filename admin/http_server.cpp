@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -11,8 +13,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -42,6 +46,11 @@ constexpr size_t max_cursor = 1024;
 /// so that the client sees the answer instead of a reset.
 constexpr size_t max_drain = 1024 * 1024;
 constexpr std::chrono::milliseconds max_drain_time{1000};
+/// Connections beyond `max_connections` that are being answered 503 at
+/// once; any further one is closed unanswered.
+constexpr size_t max_refusing = 16;
+/// What a refused connection's 503 tells the client to wait, seconds.
+constexpr int refused_retry_after_s = 1;
 
 // -- validation ---------------------------------------------------------------
 
@@ -344,12 +353,18 @@ public:
   /// Returns the answer to `req` (never throws).
   response handle(const request& req);
 
+  /// Answers `req` through `then`, on the I/O thread: at once for what needs
+  /// no backend call that may wait on Redis (metrics, events, assets),
+  /// otherwise after the call ran on the backend thread, so a slow Redis
+  /// delays only the requests that need it.
+  void handle_async(const request& req, std::function<void(response)> then);
+
   const admin_server_config& config() const noexcept {
     return cfg_;
   }
 
   bool stopping() const noexcept {
-    return stopping_;
+    return stopping_.load();
   }
 
   void add(admin_session* s) {
@@ -368,14 +383,38 @@ private:
 
   void do_accept();
 
+  /// A connection beyond `max_connections`, answered 503.
+  struct refusal {
+    explicit refusal(tcp::socket s) : stream(std::move(s)) {
+      // nop
+    }
+    beast::tcp_stream stream;
+    response res;
+    std::array<char, 4096> buf{};
+    size_t drained = 0;
+  };
+
+  /// Answers a connection beyond `max_connections` 503 with Retry-After.
+  void refuse(tcp::socket socket);
+
+  /// Reads and drops what refused connection `r` still sends, until it
+  /// closes (bounded in bytes and by its deadline), then closes it.
+  void drain(const std::shared_ptr<refusal>& r);
+
   admin_server_config cfg_;
   std::shared_ptr<admin_backend> backend_;
   uint16_t port_ = 0;
   // Declared before the io_context: sessions that die with its pending
   // handlers still find the set.
   std::unordered_set<admin_session*> sessions_;
-  bool stopping_ = false;
+  size_t refusing_ = 0;
+  /// Written by the I/O thread, read by the backend thread too.
+  std::atomic<bool> stopping_{false};
   asio::io_context ioc_{1};
+  /// Runs the backend calls that may wait on Redis, one at a time: the
+  /// backend (the node's saga catalog and its Redis connection) is not
+  /// thread-safe, and the I/O thread must never wait on it.
+  asio::thread_pool backend_thread_{1};
   tcp::acceptor acceptor_{ioc_};
   std::thread thread_;
   std::mutex stop_mtx_;
@@ -444,9 +483,11 @@ private:
     if (ec)
       return close();
     const auto& req = parser_->get();
-    auto res = srv_.handle(req);
-    res.version(req.version() == 10 ? 10 : 11);
-    answer(std::move(res), req.keep_alive());
+    srv_.handle_async(req, [self = shared_from_this()](response res) {
+      const auto& req = self->parser_->get();
+      res.version(req.version() == 10 ? 10 : 11);
+      self->answer(std::move(res), req.keep_alive());
+    });
   }
 
   void answer(response res, bool keep_alive) {
@@ -572,6 +613,8 @@ void admin_server_impl::stop() {
       s->close();
   });
   thread_.join();
+  // A backend call under way finishes; queued ones see stopping_ and skip.
+  backend_thread_.join();
 }
 
 void admin_server_impl::do_accept() {
@@ -583,8 +626,7 @@ void admin_server_impl::do_accept() {
       }
       if (!ec) {
         if (sessions_.size() >= cfg_.max_connections) {
-          socket.shutdown(tcp::socket::shutdown_both, ec);
-          socket.close(ec);
+          refuse(std::move(socket));
         } else {
           std::make_shared<admin_session>(*this, std::move(socket))->start();
         }
@@ -592,6 +634,74 @@ void admin_server_impl::do_accept() {
       // Transient errors (too many open files) do not stop the server.
       do_accept();
     });
+}
+
+void admin_server_impl::refuse(tcp::socket socket) {
+  boost::system::error_code ec;
+  if (refusing_ >= max_refusing) {
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+    return;
+  }
+  ++refusing_;
+  auto r = std::make_shared<refusal>(std::move(socket));
+  r->res = error_response(http::status::service_unavailable, "overloaded",
+                          "the admin server serves "
+                            + std::to_string(cfg_.max_connections)
+                            + " connections at once; retry later");
+  r->res.set(http::field::retry_after, std::to_string(refused_retry_after_s));
+  r->res.keep_alive(false);
+  r->res.prepare_payload();
+  r->stream.expires_after(std::min(cfg_.io_timeout, max_drain_time));
+  // Answered before its request is read; then, as `linger`, the request is
+  // read and dropped until the client closes, so it reads the answer
+  // rather than a reset.
+  http::async_write(r->stream, r->res, [this, r](beast::error_code ec, size_t) {
+    if (!ec)
+      r->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      r->stream.close();
+      --refusing_;
+      return;
+    }
+    drain(r);
+  });
+}
+
+void admin_server_impl::drain(const std::shared_ptr<refusal>& r) {
+  r->stream.async_read_some(asio::buffer(r->buf),
+                            [this, r](beast::error_code ec, size_t n) {
+                              r->drained += n;
+                              if (!ec && r->drained <= max_drain
+                                  && !stopping_.load())
+                                return drain(r);
+                              r->stream.close();
+                              --refusing_;
+                            });
+}
+
+void admin_server_impl::handle_async(const request& req,
+                                     std::function<void(response)> then) {
+  std::string_view target{req.target().data(), req.target().size()};
+  auto path = target.substr(0, target.find('?'));
+  const bool waits_on_redis = path.rfind("/api/", 0) == 0
+                              && path != "/api/events";
+  if (!waits_on_redis) {
+    then(handle(req));
+    return;
+  }
+  // The work guard keeps the I/O thread running while no socket operation
+  // is pending; the session (held by `then`) keeps `req` alive.
+  asio::post(backend_thread_, [this, &req, then = std::move(then),
+                               work = asio::make_work_guard(ioc_)]() mutable {
+    auto res = stopping_.load()
+                 ? error_response(http::status::service_unavailable,
+                                  "shutting_down", "the admin server stops")
+                 : handle(req);
+    asio::post(ioc_, [then = std::move(then), res = std::move(res)]() mutable {
+      then(std::move(res));
+    });
+  });
 }
 
 response admin_server_impl::handle(const request& req) {

@@ -30,7 +30,7 @@ struct admin_server_config {
   /// Per connection: a request must arrive, and its answer leave, within
   /// this time of the previous one; idle keep-alive connections are closed.
   std::chrono::milliseconds io_timeout{10'000};
-  /// Connections at once; the server closes any beyond at once.
+  /// Connections served at once; one beyond gets 503 with Retry-After.
   size_t max_connections = 64;
   /// The dashboard's files: path (e.g. "/index.html") -> (content type,
   /// bytes); "/" serves "/index.html". An empty map is fine.
@@ -38,10 +38,10 @@ struct admin_server_config {
 };
 
 /// The admin HTTP API of docs/admin-api.md (Boost.Beast) on one I/O thread
-/// it owns, which also runs every `admin_backend` call. The server owns its
-/// thread, sockets and config and shares the backend; `port` is thread-safe,
-/// and `stop` may be called from any thread except the I/O thread (so not
-/// from the backend).
+/// it owns, plus a backend thread for the `admin_backend` calls that may wait
+/// on Redis (see `admin_backend`). The server owns its threads, sockets and
+/// config and shares the backend; `port` is thread-safe, and `stop` may be
+/// called from any thread except its own two (so not from the backend).
 class admin_server {
 public:
   /// Returns a started server, listening when it returns, or an
@@ -59,8 +59,9 @@ public:
   /// Returns the port the server listens on (the chosen one for port 0).
   uint16_t port() const noexcept;
 
-  /// Stops accepting, closes every connection and joins the I/O thread; a
-  /// backend call in progress finishes first. Idempotent.
+  /// Stops accepting, closes every connection and joins the I/O thread and
+  /// the backend thread; a backend call in progress finishes first, queued
+  /// ones are skipped. Idempotent.
   void stop();
 
 private:

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -40,8 +42,15 @@ using response = http::response<http::string_body>;
 class stub_backend : public admin_backend {
 public:
   caf::expected<json> list(const saga_filter& filter) override {
-    std::lock_guard<std::mutex> guard{mtx_};
+    std::unique_lock<std::mutex> guard{mtx_};
     calls_.push_back("list");
+    // A Redis that does not answer: held until released; never released
+    // within 10 s (the server waited for it before answering others), it
+    // fails.
+    if (hold_list_
+        && !released_.wait_for(guard, std::chrono::seconds{10},
+                               [this] { return !hold_list_; }))
+      return caf::make_error(caf::sec::request_timeout);
     filter_ = filter;
     return answer(json{{"sagas", json::array()}, {"next", ""}, {"scanned", 0}});
   }
@@ -106,6 +115,24 @@ public:
     fail_ = std::move(err);
   }
 
+  /// Makes list() wait until `release_list` (a Redis that hangs).
+  void hold_list() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    hold_list_ = true;
+  }
+
+  void release_list() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    hold_list_ = false;
+    released_.notify_all();
+  }
+
+  /// Returns whether list() is held.
+  bool list_held() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return hold_list_;
+  }
+
   /// Makes every later call throw.
   void throw_on_call() {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -132,10 +159,12 @@ private:
   }
 
   std::mutex mtx_;
+  std::condition_variable released_;
   std::vector<std::string> calls_;
   saga_filter filter_;
   caf::error fail_;
   bool throw_ = false;
+  bool hold_list_ = false;
 };
 
 /// A blocking HTTP/1.1 client on one keep-alive connection.
@@ -592,15 +621,37 @@ TEST_F(admin_server_test, idle_connections_time_out) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds{5});
 }
 
-TEST_F(admin_server_test, connections_beyond_the_limit_are_closed) {
+TEST_F(admin_server_test,
+       connections_beyond_the_limit_get_503_and_retry_after) {
   auto cfg = config();
   cfg.max_connections = 1;
   start(cfg);
   ASSERT_EQ(client_->get("/api/stats").result_int(), 200u);
   client extra{server_->port()};
-  EXPECT_EQ(extra.get("/api/stats").result_int(), 599u);
+  auto refused = extra.get("/api/stats");
+  expect_error(refused, 503, "overloaded", "1 connections at once");
+  EXPECT_EQ(header(refused, http::field::retry_after), "1");
+  EXPECT_EQ(header(refused, http::field::connection), "close");
+  EXPECT_TRUE(extra.read_error()) << "the refused connection stays open";
   // The first connection is still served.
   EXPECT_EQ(client_->get("/api/stats").result_int(), 200u);
+}
+
+TEST_F(admin_server_test, metrics_and_events_never_wait_on_a_hung_backend) {
+  // A dashboard's list waits on a Redis that does not answer: the backend
+  // calls that need no Redis are answered meanwhile, on other connections.
+  backend_->hold_list();
+  client dashboard{server_->port()};
+  auto listed = std::async(std::launch::async, [&dashboard] {
+    return dashboard.get("/api/sagas");
+  });
+  auto metrics = client_->get("/metrics");
+  EXPECT_EQ(metrics.result_int(), 200u);
+  EXPECT_EQ(client_->get("/api/events").result_int(), 200u);
+  EXPECT_EQ(client_->get("/index.html").result_int(), 200u);
+  EXPECT_TRUE(backend_->list_held()) << "answered only after the list ended";
+  backend_->release_list();
+  EXPECT_EQ(listed.get().result_int(), 200u);
 }
 
 TEST(admin_server_start, port_in_use_is_an_error) {

@@ -58,6 +58,7 @@ struct options : caf::actor_system_config {
   double slow_rate = 0.0;
   std::string admin = "127.0.0.1:0";
   std::string admin_token;
+  size_t admin_max_connections = 64;
   caf::timespan retention = std::chrono::hours{7 * 24};
   bool audit_effects = false;
   uint64_t fault_seed = 0;
@@ -102,6 +103,8 @@ struct options : caf::actor_system_config {
            "none)")
       .add(admin_token, "admin-token",
            "bearer token of retry and abort (default: $SAGA_ADMIN_TOKEN)")
+      .add(admin_max_connections, "admin-max-connections",
+           "admin connections served at once (beyond: 503, Retry-After)")
       .add(retention, "retention",
            "how long Redis keeps an ended saga's history (whole seconds)")
       .add(audit_effects, "audit-effects",
@@ -184,6 +187,7 @@ int main(int argc, char** argv) {
     cfg.admin.port = static_cast<uint16_t>(port);
   }
   cfg.admin.token = opts.admin_token;
+  cfg.admin.max_connections = opts.admin_max_connections;
   if (cfg.admin.token.empty())
     if (auto* t = std::getenv("SAGA_ADMIN_TOKEN"))
       cfg.admin.token = t;

@@ -62,6 +62,9 @@ struct node_config {
     std::string token;
     /// Request bodies above this many bytes are refused (413).
     size_t max_body = 16 * 1024;
+    /// Connections served at once; a client beyond gets 503 with
+    /// Retry-After.
+    size_t max_connections = 64;
   } admin;
 
   /// Returns an `errc::invalid_config` error naming the first bad setting.
