@@ -15,8 +15,8 @@ namespace saga::detail {
 /// server only parses, checks and routes. `list`, `show`, `stats`, `nodes`,
 /// `retry` and `abort` may block on Redis (bounded by the backend's own
 /// timeouts) and are called one at a time from the server's backend thread;
-/// `events` and `metrics_text` must not block and are called from its I/O
-/// thread, concurrently with those.
+/// `events`, `metrics_text` and `health` must not block and are called from
+/// its I/O thread, concurrently with those.
 /// Errors carry a `saga::errc` that the server maps to an HTTP status
 /// (unknown_saga 404, invalid_request 400, invalid_state 409,
 /// journal_failure and no_route 503, anything else 500).
@@ -51,6 +51,11 @@ public:
 
   /// Returns the node's metrics in the Prometheus text format.
   virtual std::string metrics_text() = 0;
+
+  /// Returns the node's health without waiting on Redis: a JSON object
+  /// whose boolean "ok" says whether it holds its lease and reached Redis
+  /// at its last renewal (docs/admin-api.md, `/healthz`).
+  virtual json health() = 0;
 };
 
 } // namespace saga::detail

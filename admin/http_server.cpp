@@ -801,6 +801,15 @@ response admin_server_impl::route(const request& req) {
     }
     return result_response(backend_->events(after, max));
   }
+  if (path == "/healthz") {
+    if (!is_get)
+      return method_not_allowed("GET");
+    auto h = backend_->health();
+    const bool ok = h.is_object() && h.value("ok", false);
+    return json_response(ok ? http::status::ok
+                            : http::status::service_unavailable,
+                         h);
+  }
   if (path == "/metrics") {
     if (!is_get)
       return method_not_allowed("GET");

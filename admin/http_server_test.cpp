@@ -109,6 +109,17 @@ public:
     return "# TYPE saga_failovers_total counter\nsaga_failovers_total 0\n";
   }
 
+  json health() override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("health");
+    return json{{"ok", healthy_}, {"node", "orders"}};
+  }
+
+  void set_healthy(bool x) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    healthy_ = x;
+  }
+
   /// Makes every later call answer `err`.
   void fail_with(caf::error err) {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -165,6 +176,7 @@ private:
   caf::error fail_;
   bool throw_ = false;
   bool hold_list_ = false;
+  bool healthy_ = true;
 };
 
 /// A blocking HTTP/1.1 client on one keep-alive connection.
@@ -637,6 +649,17 @@ TEST_F(admin_server_test,
   EXPECT_EQ(client_->get("/api/stats").result_int(), 200u);
 }
 
+TEST_F(admin_server_test, healthz_is_200_when_healthy_and_503_when_not) {
+  auto ok = client_->get("/healthz");
+  EXPECT_EQ(ok.result_int(), 200u);
+  EXPECT_EQ(body_of(ok).value("ok", false), true) << ok.body();
+  backend_->set_healthy(false);
+  auto down = client_->get("/healthz");
+  EXPECT_EQ(down.result_int(), 503u);
+  EXPECT_EQ(body_of(down).value("node", ""), "orders") << down.body();
+  EXPECT_EQ(client_->post("/healthz").result_int(), 405u);
+}
+
 TEST_F(admin_server_test, metrics_and_events_never_wait_on_a_hung_backend) {
   // A dashboard's list waits on a Redis that does not answer: the backend
   // calls that need no Redis are answered meanwhile, on other connections.
@@ -647,6 +670,7 @@ TEST_F(admin_server_test, metrics_and_events_never_wait_on_a_hung_backend) {
   });
   auto metrics = client_->get("/metrics");
   EXPECT_EQ(metrics.result_int(), 200u);
+  EXPECT_EQ(client_->get("/healthz").result_int(), 200u);
   EXPECT_EQ(client_->get("/api/events").result_int(), 200u);
   EXPECT_EQ(client_->get("/index.html").result_int(), 200u);
   EXPECT_TRUE(backend_->list_held()) << "answered only after the list ended";

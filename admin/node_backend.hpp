@@ -8,6 +8,7 @@
 
 #include "admin/admin_backend.hpp"
 #include "admin/saga_catalog.hpp"
+#include "core/node_health.hpp"
 #include "persistence/redis_url.hpp"
 #include "saga/runtime.hpp"
 
@@ -22,6 +23,10 @@ struct node_backend_config {
   std::string token;
   /// Lifecycle events kept for `events()`; older ones are dropped.
   size_t event_buffer = 4096;
+  /// What the node's membership last found (see `health()`); may be null.
+  std::shared_ptr<node_health> health;
+  /// The node's lease, reported by `health()`.
+  std::chrono::milliseconds lease{2'000};
 };
 
 /// The admin backend of a `saga::node`: reads go to a saga catalog on the
@@ -29,8 +34,9 @@ struct node_backend_config {
 /// a saga another live node runs is forwarded to that node's admin API),
 /// and the lifecycle events of the sagas this node drives are kept in a
 /// bounded ring. Borrows the runtime, which must outlive it. Thread-safe
-/// for the admin server's one I/O thread plus the runtime's threads that
-/// fill the ring.
+/// for the admin server's two threads (catalog calls on one, the ring,
+/// metrics and health on the other) plus the runtime's threads that fill
+/// the ring.
 class node_backend : public admin_backend {
 public:
   node_backend(runtime& rt, node_backend_config cfg);
@@ -46,6 +52,7 @@ public:
   caf::expected<json> abort(const std::string& id,
                             const std::string& by) override;
   std::string metrics_text() override;
+  json health() override;
 
 private:
   void record(const lifecycle_event& ev);

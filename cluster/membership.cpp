@@ -242,6 +242,20 @@ void adopt(membership_pointer self, const node_record& rec) {
       });
 }
 
+/// Publishes what renewing the lease found (see `node_health`).
+void report_health(const membership_config& cfg,
+                   const caf::expected<lease_status>& hb) {
+  if (!cfg.health)
+    return;
+  auto& h = *cfg.health;
+  h.redis_reachable = static_cast<bool>(hb);
+  h.lease_held = hb && *hb != lease_status::replaced;
+  if (h.lease_held)
+    h.renewed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+}
+
 /// Renews our lease and walks the directory; returns false if this node
 /// must stop (replaced by a newer incarnation).
 bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
@@ -255,6 +269,7 @@ bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
   me.admin = s.cfg.admin;
   me.participants = s.routes->local();
   auto hb = s.store->heartbeat(me, s.cfg.lease);
+  report_health(s.cfg, hb);
   if (!hb) {
     p->held = false;
     s.redis_failed = true;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "actors/directory.hpp"
 #include "cluster/fault_injection.hpp"
 #include "cluster/routes.hpp"
+#include "core/node_health.hpp"
 #include "persistence/redis_url.hpp"
 #include "saga/atoms.hpp"
 
@@ -59,6 +61,9 @@ struct membership_config {
   fault_injection chaos;
   /// Called once if a newer incarnation of this node id took the lease.
   std::function<void()> on_replaced;
+  /// Where each lease renewal's outcome goes (the admin API's /healthz);
+  /// may be null.
+  std::shared_ptr<node_health> health;
 };
 
 /// Returns the membership actor of a node (detached: it talks to Redis

@@ -101,6 +101,9 @@ struct node::impl {
   gateway_actor gateway;
   detail::membership_actor membership;
   std::unique_ptr<detail::admin_server> admin;
+  /// The membership's last lease renewal, for the admin API's /healthz.
+  std::shared_ptr<detail::node_health> health
+    = std::make_shared<detail::node_health>();
   /// Off unless a test hook set it (node/fault_injection.hpp).
   detail::fault_injection faults;
   uint16_t port = 0;
@@ -270,6 +273,8 @@ caf::error node::start() {
     bc.redis = *parse_redis_url(d.cfg.redis_url);
     bc.io_timeout = d.cfg.runtime.journal.io_timeout;
     bc.token = d.cfg.admin.token;
+    bc.health = d.health;
+    bc.lease = d.cfg.lease;
     detail::admin_server_config sc;
     sc.host = d.cfg.admin.host;
     sc.port = d.cfg.admin.port;
@@ -297,6 +302,7 @@ caf::error node::start() {
     mc.redis = *parse_redis_url(d.cfg.redis_url);
   mc.peers = d.cfg.peers;
   mc.lease = d.cfg.lease;
+  mc.health = d.health;
   // A heartbeat stuck on a slow Redis must not outlast our own lease.
   mc.io_timeout = std::min(d.cfg.runtime.journal.io_timeout, d.cfg.lease / 4);
   mc.connect_timeout = d.cfg.connection_timeout;

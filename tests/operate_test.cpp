@@ -171,6 +171,36 @@ TEST_F(operate_test, an_operator_finds_inspects_and_retries_a_failed_saga) {
     << again.output;
 }
 
+TEST_F(operate_test, healthz_reports_the_lease_and_answers_while_redis_hangs) {
+  auto& n = start_ops_node("ops");
+  auto line = n.proc->wait_for_line("admin http://", 1s);
+  ASSERT_TRUE(line);
+  admin::http_request req;
+  req.host = "127.0.0.1";
+  req.port = static_cast<uint16_t>(
+    std::stoul(line->substr(line->rfind(':') + 1)));
+  req.target = "/healthz";
+  req.timeout = 2s;
+  auto healthy = [&req](unsigned want) {
+    auto r = admin::send(req);
+    return r && r->status == want;
+  };
+  // The first renewal has run once the node announced its admin API.
+  EXPECT_TRUE(eventually([&] { return healthy(200); }, 10s));
+  auto ok = admin::send(req);
+  ASSERT_TRUE(ok) << describe(ok.error());
+  auto body = json::parse(ok->body, nullptr, false);
+  EXPECT_EQ(body.value("node", ""), "ops") << ok->body;
+  EXPECT_TRUE(body["lease"].value("held", false)) << ok->body;
+  EXPECT_TRUE(body["redis"].value("reachable", false)) << ok->body;
+  // Redis hangs for 5 s: the next renewal times out and /healthz says so,
+  // each answer coming without waiting on Redis (the request's own timeout
+  // is 2 s, shorter than the pause); then the node renews again.
+  redis_int({"CLIENT", "PAUSE", "5000", "ALL"});
+  EXPECT_TRUE(eventually([&] { return healthy(503); }, 5s));
+  EXPECT_TRUE(eventually([&] { return healthy(200); }, 30s));
+}
+
 TEST_F(operate_test, an_operator_aborts_a_running_saga) {
   // Every step takes 3 s: the saga is still running when the abort comes.
   auto& n = start_ops_node("slow", {"--step-delay=3s"});
