@@ -5,6 +5,7 @@
 #include <atomic>
 #include <exception>
 #include <functional>
+#include <iostream>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -16,6 +17,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -439,6 +441,7 @@ public:
 
   /// Closes the connection; pending operations end with operation_aborted.
   void close() {
+    delay_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
@@ -486,7 +489,30 @@ private:
     srv_.handle_async(req, [self = shared_from_this()](response res) {
       const auto& req = self->parser_->get();
       res.version(req.version() == 10 ? 10 : 11);
+      if (res.result() == http::status::unauthorized)
+        return self->refuse_slowly(std::move(res), req.keep_alive());
       self->answer(std::move(res), req.keep_alive());
+    });
+  }
+
+  /// Logs a call refused for its token and answers it after the
+  /// configured delay.
+  void refuse_slowly(response res, bool keep_alive) {
+    beast::error_code ec;
+    auto peer = stream_.socket().remote_endpoint(ec);
+    const auto& req = parser_->get();
+    std::cerr << "caf-saga: admin API: refused " << req.method_string() << ' '
+              << std::string_view{req.target().data(),
+                                  std::min<size_t>(req.target().size(), 200)}
+              << " from "
+              << (ec ? std::string{"?"} : peer.address().to_string())
+              << ": missing or wrong bearer token" << std::endl;
+    delay_.expires_after(srv_.config().auth_failure_delay);
+    delay_.async_wait([self = shared_from_this(), res = std::move(res),
+                       keep_alive](beast::error_code ec) mutable {
+      if (ec || self->srv_.stopping())
+        return self->close();
+      self->answer(std::move(res), keep_alive);
     });
   }
 
@@ -541,6 +567,8 @@ private:
   response res_;
   std::array<char, 4096> drain_;
   size_t drained_ = 0;
+  /// Holds back the answer to a call refused for its token.
+  asio::steady_timer delay_{stream_.get_executor()};
 };
 
 caf::error admin_server_impl::listen() {

@@ -32,6 +32,10 @@ struct admin_server_config {
   std::chrono::milliseconds io_timeout{10'000};
   /// Connections served at once; one beyond gets 503 with Retry-After.
   size_t max_connections = 64;
+  /// A mutating call refused for its token (401) is logged and answered
+  /// only after this delay, which slows down guessing (the connection
+  /// waits; the server does not).
+  std::chrono::milliseconds auth_failure_delay{1'000};
   /// The dashboard's files: path (e.g. "/index.html") -> (content type,
   /// bytes); "/" serves "/index.html". An empty map is fine.
   std::map<std::string, std::pair<std::string, std::string>> assets;

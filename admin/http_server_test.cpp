@@ -271,6 +271,8 @@ protected:
     admin_server_config cfg;
     cfg.token = token;
     cfg.max_body = 1024;
+    // Refusals answer at once here; one test below checks the delay.
+    cfg.auth_failure_delay = std::chrono::milliseconds{0};
     cfg.assets["/index.html"] = {"text/html; charset=utf-8", "<h1>sagas</h1>"};
     cfg.assets["/app.js"] = {"text/javascript", "console.log(1)"};
     return cfg;
@@ -658,6 +660,26 @@ TEST_F(admin_server_test, healthz_is_200_when_healthy_and_503_when_not) {
   EXPECT_EQ(down.result_int(), 503u);
   EXPECT_EQ(body_of(down).value("node", ""), "orders") << down.body();
   EXPECT_EQ(client_->post("/healthz").result_int(), 405u);
+}
+
+TEST_F(admin_server_test,
+       refused_tokens_are_answered_late_without_holding_others) {
+  auto cfg = config();
+  cfg.auth_failure_delay = std::chrono::seconds{2};
+  start(cfg);
+  client guesser{server_->port()};
+  auto t0 = std::chrono::steady_clock::now();
+  auto refused = std::async(std::launch::async, [&guesser] {
+    return guesser.post("/api/sagas/s-1/retry", "", "Bearer wrong");
+  });
+  EXPECT_EQ(client_->get("/metrics").result_int(), 200u);
+  EXPECT_EQ(refused.wait_for(std::chrono::seconds{0}),
+            std::future_status::timeout)
+    << "the refusal was not held back";
+  expect_error(refused.get(), 401, "unauthorized");
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::seconds{2});
+  // The connection is still usable after its refusal.
+  EXPECT_EQ(guesser.get("/api/stats").result_int(), 200u);
 }
 
 TEST_F(admin_server_test, metrics_and_events_never_wait_on_a_hung_backend) {
