@@ -54,6 +54,30 @@ constexpr size_t max_refusing = 16;
 /// What a refused connection's 503 tells the client to wait, seconds.
 constexpr int refused_retry_after_s = 1;
 
+/// What a closing connection reads and drops.
+struct drain_buffer {
+  std::array<char, 4096> bytes{};
+  size_t total = 0;
+};
+
+/// Reads and drops what the client of `stream` still sends (a body we
+/// refused) until it closes, `max_drain` bytes came, the stream's deadline
+/// passed or `stopping()` holds; then calls `done`. The client thus reads
+/// our answer rather than a reset. `owner` keeps `stream` and `buf` alive.
+template <class Owner, class Stopping, class Done>
+void drain_then(std::shared_ptr<Owner> owner, beast::tcp_stream& stream,
+                drain_buffer& buf, Stopping stopping, Done done) {
+  stream.async_read_some(asio::buffer(buf.bytes),
+                         [owner = std::move(owner), &stream, &buf, stopping,
+                          done](beast::error_code ec, size_t n) mutable {
+                           buf.total += n;
+                           if (!ec && buf.total <= max_drain && !stopping())
+                             return drain_then(std::move(owner), stream, buf,
+                                               stopping, done);
+                           done();
+                         });
+}
+
 // -- validation ---------------------------------------------------------------
 
 bool is_alnum(char c) noexcept {
@@ -392,16 +416,11 @@ private:
     }
     beast::tcp_stream stream;
     response res;
-    std::array<char, 4096> buf{};
-    size_t drained = 0;
+    drain_buffer drained;
   };
 
   /// Answers a connection beyond `max_connections` 503 with Retry-After.
   void refuse(tcp::socket socket);
-
-  /// Reads and drops what refused connection `r` still sends, until it
-  /// closes (bounded in bytes and by its deadline), then closes it.
-  void drain(const std::shared_ptr<refusal>& r);
 
   admin_server_config cfg_;
   std::shared_ptr<admin_backend> backend_;
@@ -536,28 +555,17 @@ private:
     do_read();
   }
 
-  /// Closes gracefully: no more sending, then reads and drops what the
-  /// client still sends (a body we refused) until it closes, so that it
-  /// reads our answer rather than a reset.
+  /// Closes gracefully: no more sending, then `drain_then` until the
+  /// client closes.
   void linger() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec || srv_.stopping())
       return close();
-    do_drain();
-  }
-
-  void do_drain() {
     stream_.expires_after(std::min(srv_.config().io_timeout, max_drain_time));
-    stream_.async_read_some(asio::buffer(drain_),
-                            [self = shared_from_this()](beast::error_code ec,
-                                                        size_t n) {
-                              self->drained_ += n;
-                              if (ec || self->drained_ > max_drain
-                                  || self->srv_.stopping())
-                                return self->close();
-                              self->do_drain();
-                            });
+    drain_then(
+      shared_from_this(), stream_, drained_, [this] { return srv_.stopping(); },
+      [this] { close(); });
   }
 
   admin_server_impl& srv_;
@@ -565,8 +573,7 @@ private:
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   response res_;
-  std::array<char, 4096> drain_;
-  size_t drained_ = 0;
+  drain_buffer drained_;
   /// Holds back the answer to a call refused for its token.
   asio::steady_timer delay_{stream_.get_executor()};
 };
@@ -682,8 +689,7 @@ void admin_server_impl::refuse(tcp::socket socket) {
   r->res.prepare_payload();
   r->stream.expires_after(std::min(cfg_.io_timeout, max_drain_time));
   // Answered before its request is read; then, as `linger`, the request is
-  // read and dropped until the client closes, so it reads the answer
-  // rather than a reset.
+  // drained until the client closes.
   http::async_write(r->stream, r->res, [this, r](beast::error_code ec, size_t) {
     if (!ec)
       r->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -692,20 +698,13 @@ void admin_server_impl::refuse(tcp::socket socket) {
       --refusing_;
       return;
     }
-    drain(r);
+    drain_then(
+      r, r->stream, r->drained, [this] { return stopping_.load(); },
+      [this, r] {
+        r->stream.close();
+        --refusing_;
+      });
   });
-}
-
-void admin_server_impl::drain(const std::shared_ptr<refusal>& r) {
-  r->stream.async_read_some(asio::buffer(r->buf),
-                            [this, r](beast::error_code ec, size_t n) {
-                              r->drained += n;
-                              if (!ec && r->drained <= max_drain
-                                  && !stopping_.load())
-                                return drain(r);
-                              r->stream.close();
-                              --refusing_;
-                            });
 }
 
 void admin_server_impl::handle_async(const request& req,

@@ -150,14 +150,10 @@ json node_backend::health() {
   const auto* h = cfg_.health.get();
   const bool reachable = h != nullptr && h->redis_reachable.load();
   const bool held = h != nullptr && h->lease_held.load();
-  const int64_t renewed_ms = h != nullptr ? h->renewed_ms.load() : 0;
+  const int64_t ago_ms = h != nullptr ? h->ms_since_renewal() : -1;
   json lease{{"held", held}, {"lease_ms", cfg_.lease.count()}};
-  if (renewed_ms > 0) {
-    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
-    lease["renewed_ms_ago"] = std::max<int64_t>(0, now_ms - renewed_ms);
-  }
+  if (ago_ms >= 0)
+    lease["renewed_ms_ago"] = ago_ms;
   return json{{"ok", reachable && held},
               {"node", cfg_.node_id},
               {"lease", std::move(lease)},

@@ -251,9 +251,7 @@ void report_health(const membership_config& cfg,
   h.redis_reachable = static_cast<bool>(hb);
   h.lease_held = hb && *hb != lease_status::replaced;
   if (h.lease_held)
-    h.renewed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
+    h.record_renewal();
 }
 
 /// Renews our lease and walks the directory; returns false if this node

@@ -61,6 +61,21 @@ protected:
     return n;
   }
 
+  /// Returns a request for `target` on node `n`'s admin API.
+  admin::http_request admin_request(node_process& n,
+                                    const std::string& target) {
+    admin::http_request req;
+    auto line = n.proc->wait_for_line("admin http://", 1s);
+    EXPECT_TRUE(line) << "node " << n.id << " announced no admin API";
+    if (!line)
+      return req;
+    req.host = "127.0.0.1";
+    req.port = static_cast<uint16_t>(
+      std::stoul(line->substr(line->rfind(':') + 1)));
+    req.target = target;
+    return req;
+  }
+
   /// Runs `def` through `n`'s gateway and returns its result.
   saga_result run(const node_process& n, const definition& def) {
     saga_result result;
@@ -147,13 +162,8 @@ TEST_F(operate_test, an_operator_finds_inspects_and_retries_a_failed_saga) {
   EXPECT_EQ(json::parse(failed_now.output)["sagas"].size(), 0u)
     << failed_now.output;
   // The node's metrics count the failure, the retry and the compensation.
-  auto line = n.proc->wait_for_line("admin http://", 1s);
-  ASSERT_TRUE(line);
-  admin::http_request req;
-  req.host = "127.0.0.1";
-  req.port = static_cast<uint16_t>(
-    std::stoul(line->substr(line->rfind(':') + 1)));
-  req.target = "/metrics";
+  auto req = admin_request(n, "/metrics");
+  ASSERT_NE(req.port, 0);
   auto metrics = admin::send(req);
   ASSERT_TRUE(metrics) << describe(metrics.error());
   EXPECT_EQ(metrics->status, 200u);
@@ -173,13 +183,8 @@ TEST_F(operate_test, an_operator_finds_inspects_and_retries_a_failed_saga) {
 
 TEST_F(operate_test, healthz_reports_the_lease_and_answers_while_redis_hangs) {
   auto& n = start_ops_node("ops");
-  auto line = n.proc->wait_for_line("admin http://", 1s);
-  ASSERT_TRUE(line);
-  admin::http_request req;
-  req.host = "127.0.0.1";
-  req.port = static_cast<uint16_t>(
-    std::stoul(line->substr(line->rfind(':') + 1)));
-  req.target = "/healthz";
+  auto req = admin_request(n, "/healthz");
+  ASSERT_NE(req.port, 0);
   req.timeout = 2s;
   auto healthy = [&req](unsigned want) {
     auto r = admin::send(req);
