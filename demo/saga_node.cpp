@@ -59,6 +59,7 @@ struct options : caf::actor_system_config {
   std::string admin = "127.0.0.1:0";
   std::string admin_token;
   size_t admin_max_connections = 64;
+  caf::timespan admin_idle_timeout = std::chrono::seconds{10};
   caf::timespan retention = std::chrono::hours{7 * 24};
   bool audit_effects = false;
   uint64_t fault_seed = 0;
@@ -105,6 +106,8 @@ struct options : caf::actor_system_config {
            "bearer token of retry and abort (default: $SAGA_ADMIN_TOKEN)")
       .add(admin_max_connections, "admin-max-connections",
            "admin connections served at once (beyond: 503, Retry-After)")
+      .add(admin_idle_timeout, "admin-idle-timeout",
+           "an admin connection with no request for this long is closed")
       .add(retention, "retention",
            "how long Redis keeps an ended saga's history (whole seconds)")
       .add(audit_effects, "audit-effects",
@@ -188,6 +191,7 @@ int main(int argc, char** argv) {
   }
   cfg.admin.token = opts.admin_token;
   cfg.admin.max_connections = opts.admin_max_connections;
+  cfg.admin.idle_timeout = ms(opts.admin_idle_timeout);
   if (cfg.admin.token.empty())
     if (auto* t = std::getenv("SAGA_ADMIN_TOKEN"))
       cfg.admin.token = t;

@@ -79,6 +79,9 @@ caf::error node_config::validate() const {
   if (admin.max_connections == 0)
     return make_error(errc::invalid_config,
                       "admin.max_connections must be positive");
+  if (admin.idle_timeout.count() <= 0)
+    return make_error(errc::invalid_config,
+                      "admin.idle_timeout must be positive");
   if (lease < std::chrono::milliseconds{100})
     return make_error(errc::invalid_config, "lease must be at least 100ms");
   if (remote_timeout.count() <= 0)
@@ -281,6 +284,7 @@ caf::error node::start() {
     sc.token = d.cfg.admin.token;
     sc.max_body = d.cfg.admin.max_body;
     sc.max_connections = d.cfg.admin.max_connections;
+    sc.io_timeout = d.cfg.admin.idle_timeout;
     sc.assets = detail::dashboard_assets();
     auto server = detail::admin_server::start(
       std::move(sc), std::make_shared<detail::node_backend>(*d.rt, bc));

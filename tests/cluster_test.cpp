@@ -750,6 +750,8 @@ TEST(bad_input_node_config, every_bad_setting_is_named) {
      "admin.max_body must be positive"},
     {[](node_config& c) { c.admin.max_connections = 0; }, errc::invalid_config,
      "admin.max_connections must be positive"},
+    {[](node_config& c) { c.admin.idle_timeout = {}; }, errc::invalid_config,
+     "admin.idle_timeout must be positive"},
     {[](node_config& c) { c.lease = 99ms; }, errc::invalid_config,
      "lease must be at least 100ms"},
     {[](node_config& c) { c.remote_timeout = 0ms; }, errc::invalid_config,

@@ -14,6 +14,11 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <caf/scoped_actor.hpp>
 
 #include "admin/http_client.hpp"
@@ -204,6 +209,26 @@ TEST_F(operate_test, healthz_reports_the_lease_and_answers_while_redis_hangs) {
   redis_int({"CLIENT", "PAUSE", "5000", "ALL"});
   EXPECT_TRUE(eventually([&] { return healthy(503); }, 5s));
   EXPECT_TRUE(eventually([&] { return healthy(200); }, 30s));
+}
+
+TEST_F(operate_test, idle_admin_connections_close_after_the_configured_time) {
+  auto& n = start_ops_node("idle", {"--admin-idle-timeout=200ms"});
+  auto req = admin_request(n, "/healthz");
+  ASSERT_NE(req.port, 0);
+  // A client that connects and sends nothing: the node closes it long
+  // before the 10 s default would (the read below gives up after 8 s).
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(req.port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval bound{8, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+  char byte = 0;
+  EXPECT_EQ(::recv(fd, &byte, 1, 0), 0) << "the idle connection stayed open";
+  ::close(fd);
 }
 
 TEST_F(operate_test, an_operator_aborts_a_running_saga) {

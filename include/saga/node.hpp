@@ -65,6 +65,10 @@ struct node_config {
     /// Connections served at once; a client beyond gets 503 with
     /// Retry-After.
     size_t max_connections = 64;
+    /// A connection is closed when its next request does not arrive (or
+    /// its answer cannot leave) within this time: idle keep-alive
+    /// connections time out.
+    std::chrono::milliseconds idle_timeout{10'000};
   } admin;
 
   /// Returns an `errc::invalid_config` error naming the first bad setting.
