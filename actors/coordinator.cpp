@@ -29,8 +29,13 @@ using waiter
 
 struct running_saga {
   std::vector<waiter> waiters;
+  /// The saga type's name: a start of its id must name the same type.
+  definition_ptr def;
   /// Started by recover(): counts against `recovery_concurrency`.
   bool recovered = false;
+  /// Started here under a client-chosen id: fenced before its first event
+  /// was durable means another node started that id first.
+  bool client_id = false;
 };
 
 /// A saga waiting for a free slot (see `max_active_sagas`).
@@ -68,6 +73,9 @@ struct coordinator_state {
   std::string id_prefix;
   uint64_t next_id = 0;
   std::deque<queued_saga> queue;
+  /// Starts under client-chosen ids whose history is being read: they count
+  /// against `max_active_sagas` like running sagas.
+  size_t looking_up = 0;
   size_t recovered_running = 0;
   /// Recoveries under way; those waiting for capacity go on in order.
   std::vector<std::shared_ptr<recovery>> recoveries;
@@ -104,8 +112,21 @@ saga_id make_id(coordinator_pointer self) {
 }
 
 void start_new(coordinator_pointer self, const definition_ptr& def, waiter w);
+void start_or_join(coordinator_pointer self, const definition_ptr& def,
+                   waiter w);
 void recover_page(coordinator_pointer self,
                   const std::shared_ptr<recovery>& rec);
+
+/// Starts queued sagas while there is room for them.
+void admit_queued(coordinator_pointer self) {
+  auto& s = self->state;
+  while (!s.queue.empty()
+         && s.running.size() + s.looking_up < s.opts.max_active_sagas) {
+    auto next = std::move(s.queue.front());
+    s.queue.pop_front();
+    start_new(self, next.def, std::move(next.w));
+  }
+}
 
 void finish(coordinator_pointer self, const saga_id& id, const saga_result& r) {
   auto& s = self->state;
@@ -114,16 +135,20 @@ void finish(coordinator_pointer self, const saga_id& id, const saga_result& r) {
     return;
   auto entry = std::move(i->second);
   s.running.erase(i);
-  for (auto& w : entry.waiters)
-    notify(w, r);
+  if (entry.client_id && r.state == saga_status::pending
+      && is(r.error, errc::fenced)) {
+    // Another node started this id between our lookup and our first
+    // event: its saga is the one; the waiters learn about it instead.
+    for (auto& w : entry.waiters)
+      start_or_join(self, entry.def, std::move(w));
+  } else {
+    for (auto& w : entry.waiters)
+      notify(w, r);
+  }
   // A slot is free: admit a queued saga, or let a recovery walk go on.
   if (entry.recovered && s.recovered_running > 0)
     --s.recovered_running;
-  while (!s.queue.empty() && s.running.size() < s.opts.max_active_sagas) {
-    auto next = std::move(s.queue.front());
-    s.queue.pop_front();
-    start_new(self, next.def, std::move(next.w));
-  }
+  admit_queued(self);
   for (auto& rec : s.recoveries)
     if (rec->waiting_for_capacity
         && s.recovered_running < s.opts.recovery_concurrency) {
@@ -214,7 +239,9 @@ void launch(coordinator_pointer self, const saga_id& id, definition_ptr def,
   };
   auto& entry = s.running[id];
   entry.waiters.push_back(std::move(w));
+  entry.def = args->def;
   entry.recovered = recovered;
+  entry.client_id = !recovered && !replayed && !args->def->id().empty();
   if (recovered)
     ++s.recovered_running;
   self
@@ -244,7 +271,7 @@ void start_new(coordinator_pointer self, const definition_ptr& def, waiter w) {
     return;
   }
   auto& s = self->state;
-  if (s.running.size() >= s.opts.max_active_sagas) {
+  if (s.running.size() + s.looking_up >= s.opts.max_active_sagas) {
     if (s.queue.size() >= s.opts.max_queued_sagas) {
       notify(w, error_result({}, make_error(errc::overloaded,
                                             std::to_string(s.running.size())
@@ -256,7 +283,95 @@ void start_new(coordinator_pointer self, const definition_ptr& def, waiter w) {
     s.queue.push_back({def, std::move(w)});
     return;
   }
-  launch(self, make_id(self), def, std::nullopt, std::move(w));
+  if (def->id().empty())
+    launch(self, make_id(self), def, std::nullopt, std::move(w));
+  else
+    start_or_join(self, def, std::move(w));
+}
+
+/// Returns an error result for a start of id `id` as saga type `def`
+/// when the saga of that id is of type `existing`, or none.
+std::optional<saga_result> other_type(const saga_id& id, const definition& def,
+                                      const std::string& existing) {
+  if (def.name() == existing)
+    return std::nullopt;
+  return error_result(id, make_error(errc::invalid_state,
+                                     "saga " + id + " exists as a '" + existing
+                                       + "', not a '" + def.name() + "'"));
+}
+
+/// Returns true if this coordinator runs the saga of `def`'s id: then `w`
+/// waits for its result (or learns at once that it is of another type).
+bool join_if_running(coordinator_pointer self, const definition& def,
+                     waiter& w) {
+  auto& running = self->state.running;
+  auto i = running.find(def.id());
+  if (i == running.end())
+    return false;
+  if (auto bad = other_type(def.id(), def, i->second.def->name()))
+    notify(w, *bad);
+  else
+    i->second.waiters.push_back(std::move(w));
+  return true;
+}
+
+/// Answers a start of id `id` (as `def`) from its history `events`: the
+/// result of a saga that ended, else `errc::in_progress` with its status.
+saga_result answer_from_history(const saga_id& id, const definition& def,
+                                const std::vector<event>& events) {
+  auto st = replay(id, events);
+  if (!st)
+    return error_result(id, std::move(st.error()));
+  if (auto bad = other_type(id, def, st->def ? st->def->name() : ""))
+    return std::move(*bad);
+  if (is_terminal(st->status))
+    return summarize(*st);
+  auto r = error_result(id,
+                        make_error(errc::in_progress,
+                                   "saga " + id + " exists and is "
+                                     + std::string{to_string(st->status)}
+                                     + " on another node; ask again later"));
+  r.state = st->status;
+  return r;
+}
+
+/// Starts the saga of `def`'s client-chosen id unless it exists: joins it
+/// if it runs here, else answers from its history (see `definition::id`).
+/// A start never creates a second saga of an id: two nodes that both find
+/// no history both launch, and the first event of the later one is fenced
+/// (the journal records the first writer as the owner); `finish` then
+/// answers its waiters from the winner's history.
+void start_or_join(coordinator_pointer self, const definition_ptr& def,
+                   waiter w) {
+  auto& s = self->state;
+  if (join_if_running(self, *def, w))
+    return;
+  ++s.looking_up;
+  auto looked_up = [self] {
+    --self->state.looking_up;
+    admit_queued(self);
+  };
+  self
+    ->request(s.dir->journal(), s.opts.journal_timeout, read_atom::value,
+              def->id())
+    .then(
+      [self, def, w, looked_up](std::vector<event>& events) mutable {
+        looked_up();
+        if (!join_if_running(self, *def, w))
+          notify(w, answer_from_history(def->id(), *def, events));
+      },
+      [self, def, w, looked_up](caf::error& err) mutable {
+        looked_up();
+        const auto& id = def->id();
+        if (!is(err, errc::unknown_saga)) {
+          notify(w, error_result(id, std::move(err)));
+          return;
+        }
+        // No history: ours to start, unless a start of the same id here
+        // got there while we read.
+        if (!join_if_running(self, *def, w))
+          launch(self, id, def, std::nullopt, std::move(w));
+      });
 }
 
 /// Resumes saga `id` from the journal unless it runs here already. Calls

@@ -527,10 +527,16 @@ void on_append_failed(saga_pointer self, uint32_t generation, caf::error& err) {
     // touching it again; the waiters learn where it went.
     s.finished = true;
     s.wake.release(s.dir->timers(), self->id());
-    aout(self) << "caf-saga: saga " << s.st.saga_id
-               << " was adopted by another node; fenced, this node stops "
-                  "driving it"
-               << std::endl;
+    if (s.durable_status == saga_status::pending)
+      aout(self) << "caf-saga: saga " << s.st.saga_id
+                 << " was started by another node first (a client-chosen "
+                    "id); this node leaves it to that one"
+                 << std::endl;
+    else
+      aout(self) << "caf-saga: saga " << s.st.saga_id
+                 << " was adopted by another node; fenced, this node stops "
+                    "driving it"
+                 << std::endl;
     // Only what the journal acknowledged happened here; the node that took
     // the saga over decides the rest.
     auto r = make_result(self);

@@ -1,20 +1,44 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <caf/expected.hpp>
 
 #include "admin/saga_catalog.hpp"
+#include "saga/definition.hpp"
 #include "saga/json.hpp"
 
 namespace saga::detail {
 
+/// What `POST /api/sagas` asks for. A value type.
+struct start_request {
+  /// The saga to start; the server has set its id (the client's, or one it
+  /// made) and business key.
+  definition def;
+  /// Answer with the result if the saga ends within this time (0: once it
+  /// exists).
+  std::chrono::milliseconds wait{0};
+};
+
+/// Receives what becomes of one start, on any thread. `started` at most
+/// once, when the saga exists (`{"id", "created", "state", "ended"}`):
+/// its first event is durable, or it existed before; `answered` exactly
+/// once: the runtime's answer (the result, or the state of a saga another
+/// node runs, as `{"id", "created", "state", "ended", ...}`), or an error
+/// (a rejected definition: nothing was persisted). Either may come first.
+struct start_observer {
+  std::function<void(json)> started;
+  std::function<void(caf::expected<json>)> answered;
+};
+
 /// What the admin HTTP API serves (docs/admin-api.md), as JSON values. The
 /// node implements it over its saga catalog (Redis) and its runtime; the
 /// server only parses, checks and routes. `list`, `show`, `stats`, `nodes`,
-/// `retry` and `abort` may block on Redis (bounded by the backend's own
-/// timeouts) and are called one at a time from the server's backend thread;
+/// `retry`, `abort` and `start` may block on Redis (bounded by the backend's
+/// own timeouts) and are called one at a time from the server's backend thread;
 /// `events`, `metrics_text` and `health` must not block and are called from
 /// its I/O thread, concurrently with those.
 /// Errors carry a `saga::errc` that the server maps to an HTTP status
@@ -48,6 +72,10 @@ public:
   /// Compensates running saga `id` now on behalf of operator `by`.
   virtual caf::expected<json>
   abort(const std::string& id, const std::string& by) = 0;
+
+  /// Starts the saga of `req` (or finds it: a start is idempotent by id)
+  /// and reports to `obs`. May wait on Redis; never waits for the saga.
+  virtual void start(start_request req, start_observer obs) = 0;
 
   /// Returns the node's metrics in the Prometheus text format.
   virtual std::string metrics_text() = 0;

@@ -1,4 +1,5 @@
 #include "admin/http_server.hpp"
+#include "admin/start_body.hpp"
 
 #include <algorithm>
 #include <array>
@@ -27,6 +28,7 @@
 #include "core/parse_number.hpp"
 #include "core/percent_decode.hpp"
 #include "saga/errc.hpp"
+#include "saga/saga_id.hpp"
 #include "saga/status.hpp"
 
 namespace saga::detail {
@@ -83,15 +85,6 @@ void drain_then(std::shared_ptr<Owner> owner, beast::tcp_stream& stream,
 bool is_alnum(char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
          || (c >= '0' && c <= '9');
-}
-
-/// Returns whether `id` is 1 to 200 characters of [A-Za-z0-9._:-].
-bool valid_id(std::string_view id) noexcept {
-  return !id.empty() && id.size() <= 200
-         && std::all_of(id.begin(), id.end(), [](char c) {
-              return is_alnum(c) || c == '.' || c == '_' || c == ':'
-                     || c == '-';
-            });
 }
 
 /// Returns whether `by` is 1 to 64 characters of [A-Za-z0-9._@-].
@@ -299,10 +292,24 @@ http::status status_of(const caf::error& err) {
     return http::status::internal_server_error;
   switch (static_cast<errc>(err.code())) {
     case errc::unknown_saga: return http::status::not_found;
-    case errc::invalid_request: return http::status::bad_request;
+    // A bad request, or a definition that a start cannot run.
+    case errc::invalid_request:
+    case errc::invalid_id:
+    case errc::no_steps:
+    case errc::empty_name:
+    case errc::duplicate_step:
+    case errc::unknown_participant:
+    case errc::invalid_timeout:
+    case errc::invalid_backoff:
+    case errc::invalid_retry:
+    case errc::invalid_payload:
+    case errc::unknown_dependency:
+    case errc::dependency_cycle:
+    case errc::invalid_pivot: return http::status::bad_request;
     case errc::invalid_state: return http::status::conflict;
     case errc::journal_failure:
     case errc::no_route:
+    case errc::overloaded:
     case errc::shutting_down: return http::status::service_unavailable;
     default: return http::status::internal_server_error;
   }
@@ -402,6 +409,45 @@ public:
   }
 
 private:
+  /// A `POST /api/sagas` waiting for what becomes of its saga. Lives on the
+  /// I/O thread, in `starts_`, until answered or the server stops.
+  struct start_call {
+    explicit start_call(asio::io_context& ioc) : timer(ioc) {
+      // nop
+    }
+    std::function<void(response)> then;
+    std::string id;
+    std::chrono::milliseconds wait{0};
+    /// What `started` reported (null: nothing yet).
+    json started;
+    asio::steady_timer timer;
+  };
+
+  /// Lets the backend's callbacks, on any thread, reach the I/O thread
+  /// only while the server runs.
+  struct io_gate {
+    std::mutex mtx;
+    bool open = true;
+    asio::io_context* ioc = nullptr;
+  };
+
+  /// Answers `POST /api/sagas` through `then` (see docs/admin-api.md): checks
+  /// the token and body on the I/O thread, starts on the backend thread.
+  void start_saga(const request& req, std::function<void(response)> then);
+
+  /// Runs `f(call)` on the I/O thread behind `gate` if the server still
+  /// runs and `call` has not been answered. Safe from any thread, also
+  /// once the server is gone.
+  template <class F>
+  static void on_io(const std::shared_ptr<io_gate>& gate,
+                    const std::weak_ptr<start_call>& call, F f);
+
+  /// Answers `call` with `res` unless it was answered.
+  void answer_start(const std::shared_ptr<start_call>& call, response res);
+
+  /// Returns the 401 answer if `req` lacks the right bearer token.
+  std::optional<response> check_token(const request& req) const;
+
   response route(const request& req);
   response post_operator(const request& req, const std::string& id,
                          std::string_view action);
@@ -437,6 +483,15 @@ private:
   /// thread-safe, and the I/O thread must never wait on it.
   asio::thread_pool backend_thread_{1};
   tcp::acceptor acceptor_{ioc_};
+  /// Starts waiting for an answer (I/O thread only).
+  std::unordered_set<std::shared_ptr<start_call>> starts_;
+  std::shared_ptr<io_gate> gate_ = make_gate(ioc_);
+
+  static std::shared_ptr<io_gate> make_gate(asio::io_context& ioc) {
+    auto gate = std::make_shared<io_gate>();
+    gate->ioc = &ioc;
+    return gate;
+  }
   std::thread thread_;
   std::mutex stop_mtx_;
   bool stopped_ = false;
@@ -637,12 +692,19 @@ void admin_server_impl::stop() {
   if (stopped_)
     return;
   stopped_ = true;
+  {
+    std::lock_guard<std::mutex> gate_guard{gate_->mtx};
+    gate_->open = false;
+  }
   if (!thread_.joinable())
     return;
   asio::post(ioc_, [this] {
     stopping_ = true;
     boost::system::error_code ec;
     acceptor_.close(ec);
+    for (const auto& call : starts_)
+      call->timer.cancel();
+    starts_.clear();
     std::vector<admin_session*> open{sessions_.begin(), sessions_.end()};
     for (auto* s : open)
       s->close();
@@ -711,6 +773,10 @@ void admin_server_impl::handle_async(const request& req,
                                      std::function<void(response)> then) {
   std::string_view target{req.target().data(), req.target().size()};
   auto path = target.substr(0, target.find('?'));
+  if (path == "/api/sagas" && req.method() == http::verb::post) {
+    start_saga(req, std::move(then));
+    return;
+  }
   const bool waits_on_redis = path.rfind("/api/", 0) == 0
                               && path != "/api/events";
   if (!waits_on_redis) {
@@ -759,7 +825,7 @@ response admin_server_impl::route(const request& req) {
   constexpr std::string_view sagas = "/api/sagas";
   if (path == sagas) {
     if (!is_get)
-      return method_not_allowed("GET");
+      return method_not_allowed("GET, POST");
     auto params = parse_query(query);
     if (!params)
       return error_response(params.error());
@@ -786,10 +852,10 @@ response admin_server_impl::route(const request& req) {
     if (slash != std::string_view::npos) {
       // The token first: a caller without one learns nothing, not even
       // whether its id or body would have been accepted.
-      return post_operator(req, id && valid_id(*id) ? *id : std::string{},
+      return post_operator(req, id && valid_saga_id(*id) ? *id : std::string{},
                            action);
     }
-    if (!id || !valid_id(*id))
+    if (!id || !valid_saga_id(*id))
       return error_response(http::status::bad_request, "invalid_request",
                             "bad saga id: expected 1 to 200 characters of "
                             "[A-Za-z0-9._:-]");
@@ -849,22 +915,119 @@ response admin_server_impl::route(const request& req) {
   return asset(req, path);
 }
 
-response admin_server_impl::post_operator(const request& req,
-                                          const std::string& id,
-                                          std::string_view action) {
+std::optional<response>
+admin_server_impl::check_token(const request& req) const {
   auto auth = req.find(http::field::authorization);
   std::optional<std::string_view> given;
   if (auth != req.end())
     given = bearer_token({auth->value().data(), auth->value().size()});
-  if (cfg_.token.empty() || !given || !token_equal(cfg_.token, *given)) {
-    auto res = error_response(http::status::unauthorized, "unauthorized",
-                              cfg_.token.empty()
-                                ? "this node accepts no mutating calls "
-                                  "(no admin token configured)"
-                                : "missing or wrong bearer token");
-    res.set(http::field::www_authenticate, "Bearer");
-    return res;
-  }
+  if (!cfg_.token.empty() && given && token_equal(cfg_.token, *given))
+    return std::nullopt;
+  auto res = error_response(http::status::unauthorized, "unauthorized",
+                            cfg_.token.empty()
+                              ? "this node accepts no mutating calls "
+                                "(no admin token configured)"
+                              : "missing or wrong bearer token");
+  res.set(http::field::www_authenticate, "Bearer");
+  return res;
+}
+
+/// How long a start without `wait` waits for its saga to exist at most
+/// (a saga queued behind `max_active_sagas`, a slow journal): then 202.
+constexpr std::chrono::milliseconds start_accept_bound{10'000};
+
+void admin_server_impl::start_saga(const request& req,
+                                   std::function<void(response)> then) {
+  if (auto refused = check_token(req))
+    return then(std::move(*refused));
+  auto parsed = parse_start_body(req.body());
+  if (!parsed)
+    return then(error_response(parsed.error()));
+  auto call = std::make_shared<start_call>(ioc_);
+  call->then = std::move(then);
+  call->id = parsed->def.id();
+  call->wait = parsed->wait;
+  starts_.insert(call);
+  call->timer.expires_after(call->wait.count() > 0 ? call->wait
+                                                   : start_accept_bound);
+  call->timer.async_wait(
+    [this, weak = std::weak_ptr<start_call>{call}](beast::error_code ec) {
+      auto call = weak.lock();
+      if (ec || !call)
+        return;
+      // Not ended within the wait: the saga goes on; the client asks by id.
+      auto body = call->started.is_object()
+                    ? call->started
+                    : json{{"id", call->id}, {"ended", false}};
+      answer_start(call, json_response(http::status::accepted, body));
+    });
+  std::weak_ptr<start_call> weak = call;
+  start_observer obs;
+  obs.started = [this, gate = gate_, weak](json info) {
+    on_io(gate, weak,
+          [this,
+           info = std::move(info)](const std::shared_ptr<start_call>& call) {
+            call->started = info;
+            if (call->wait.count() == 0)
+              answer_start(call, json_response(info.value("created", false)
+                                                 ? http::status::created
+                                                 : http::status::ok,
+                                               info));
+          });
+  };
+  obs.answered = [this, gate = gate_, weak](caf::expected<json> x) {
+    on_io(gate, weak,
+          [this, x = std::move(x)](const std::shared_ptr<start_call>& call) {
+            if (!x)
+              return answer_start(call, error_response(x.error()));
+            answer_start(call, json_response(x->value("created", false)
+                                               ? http::status::created
+                                               : http::status::ok,
+                                             *x));
+          });
+  };
+  asio::post(backend_thread_,
+             [this, req = std::move(*parsed), obs = std::move(obs)]() mutable {
+               if (stopping_.load())
+                 return obs.answered(
+                   make_error(errc::shutting_down, "the admin server stops"));
+               try {
+                 backend_->start(std::move(req), std::move(obs));
+               } catch (const std::exception& e) {
+                 // `obs` was moved into the call: its own answer, if any, is
+                 // lost with it; the accept bound answers the client.
+                 std::cerr << "caf-saga: admin API: start failed: " << e.what()
+                           << std::endl;
+               }
+             });
+}
+
+template <class F>
+void admin_server_impl::on_io(const std::shared_ptr<io_gate>& gate,
+                              const std::weak_ptr<start_call>& call, F f) {
+  std::lock_guard<std::mutex> guard{gate->mtx};
+  if (!gate->open)
+    return;
+  asio::post(*gate->ioc, [call, f = std::move(f)]() mutable {
+    if (auto strong = call.lock())
+      f(strong);
+  });
+}
+
+void admin_server_impl::answer_start(const std::shared_ptr<start_call>& call,
+                                     response res) {
+  if (starts_.erase(call) == 0)
+    return; // answered already
+  call->timer.cancel();
+  auto then = std::move(call->then);
+  then(std::move(res));
+}
+
+response admin_server_impl::post_operator(const request& req,
+                                          const std::string& id,
+                                          std::string_view action) {
+  if (auto refused = check_token(req))
+    return std::move(*refused);
   if (id.empty())
     return error_response(http::status::bad_request, "invalid_request",
                           "bad saga id: expected 1 to 200 characters of "

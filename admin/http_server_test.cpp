@@ -101,6 +101,27 @@ public:
                        {"state", "compensating"}});
   }
 
+  /// Records the start and keeps its observer for the test to answer.
+  void start(saga::detail::start_request req,
+             saga::detail::start_observer obs) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("start " + req.def.id() + " "
+                     + std::to_string(req.wait.count()) + " "
+                     + req.def.business_key());
+    observer_ = std::move(obs);
+    observed_.notify_all();
+  }
+
+  /// Returns the last start's observer once a start came (10 s at most).
+  saga::detail::start_observer await_start() {
+    std::unique_lock<std::mutex> guard{mtx_};
+    observed_.wait_for(guard, std::chrono::seconds{10},
+                       [this] { return static_cast<bool>(observer_.started); });
+    auto obs = std::move(observer_);
+    observer_ = {};
+    return obs;
+  }
+
   std::string metrics_text() override {
     std::lock_guard<std::mutex> guard{mtx_};
     calls_.push_back("metrics");
@@ -171,6 +192,8 @@ private:
 
   std::mutex mtx_;
   std::condition_variable released_;
+  std::condition_variable observed_;
+  saga::detail::start_observer observer_;
   std::vector<std::string> calls_;
   saga_filter filter_;
   caf::error fail_;
@@ -454,9 +477,11 @@ TEST_F(admin_server_test, wrong_methods_are_405_with_allow) {
   res = client_->send({http::verb::delete_, "/api/sagas/x", 11});
   expect_error(res, 405, "method_not_allowed");
   EXPECT_EQ(header(res, http::field::allow), "GET");
-  for (auto target :
-       {"/api/sagas", "/api/nodes", "/api/events", "/metrics", "/", "/app.js"})
+  for (auto target : {"/api/nodes", "/api/events", "/metrics", "/", "/app.js"})
     expect_error(client_->post(target, "", bearer), 405, "method_not_allowed");
+  res = client_->send({http::verb::put, "/api/sagas", 11});
+  expect_error(res, 405, "method_not_allowed");
+  EXPECT_EQ(header(res, http::field::allow), "GET, POST");
   EXPECT_TRUE(backend_->calls().empty());
 }
 
@@ -649,6 +674,120 @@ TEST_F(admin_server_test,
   EXPECT_TRUE(extra.read_error()) << "the refused connection stays open";
   // The first connection is still served.
   EXPECT_EQ(client_->get("/api/stats").result_int(), 200u);
+}
+
+// -- starting sagas --------------------------------------------------------------
+
+const std::string one_step
+  = R"({"name":"order","steps":[{"name":"a","participant":"p"}]})";
+
+TEST_F(admin_server_test, start_needs_the_token_and_a_good_body) {
+  auto body = R"({"definition":)" + one_step + "}";
+  expect_error(client_->post("/api/sagas", body), 401, "unauthorized");
+  expect_error(client_->post("/api/sagas", "{", bearer), 400, "invalid_request",
+               "not valid JSON");
+  expect_error(client_->post("/api/sagas", R"({"definition":1})", bearer), 400,
+               "invalid_request", "'definition' must be a JSON object");
+  expect_error(client_->post("/api/sagas",
+                             R"({"definition":)" + one_step
+                               + R"(,"colour":"red"})",
+                             bearer),
+               400, "invalid_request", "unknown member 'colour'");
+  expect_error(client_->post("/api/sagas",
+                             R"({"definition":)" + one_step
+                               + R"(,"wait":"forever"})",
+                             bearer),
+               400, "invalid_request", "'wait' must be a duration");
+  expect_error(client_->post("/api/sagas",
+                             R"({"definition":)" + one_step
+                               + R"(,"wait":"61s"})",
+                             bearer),
+               400, "invalid_request", "at most 60s");
+  expect_error(client_->post("/api/sagas",
+                             R"({"definition":)" + one_step
+                               + R"(,"id":"no spaces"})",
+                             bearer),
+               400, "invalid_id", "a character other than");
+  expect_error(client_->post("/api/sagas",
+                             R"({"definition":{"name":"x","steps":[]}})",
+                             bearer),
+               400, "no_steps", "has no steps");
+  // None of them reached the backend: nothing was started.
+  for (const auto& c : backend_->calls())
+    EXPECT_NE(c.rfind("start", 0), 0u) << c;
+}
+
+TEST_F(admin_server_test, start_answers_201_once_the_saga_exists) {
+  std::thread answer{[this] {
+    auto obs = backend_->await_start();
+    ASSERT_TRUE(obs.started);
+    obs.started(json{{"id", "o-1"},
+                     {"created", true},
+                     {"state", "running"},
+                     {"ended", false}});
+    // The runtime's later answer finds the call answered: dropped.
+    obs.answered(json{{"id", "o-1"}, {"created", true}, {"ended", true}});
+  }};
+  auto res = client_->post("/api/sagas",
+                           R"({"id":"o-1","business_key":"cart 9",)"
+                           R"("definition":)"
+                             + one_step + "}",
+                           bearer);
+  answer.join();
+  EXPECT_EQ(res.result_int(), 201u) << res.body();
+  EXPECT_EQ(body_of(res).value("id", ""), "o-1");
+  EXPECT_EQ(body_of(res).value("ended", true), false);
+  EXPECT_EQ(backend_->calls().back(), "start o-1 0 cart 9");
+  // The connection goes on serving.
+  EXPECT_EQ(client_->get("/api/stats").result_int(), 200u);
+}
+
+TEST_F(admin_server_test, start_with_wait_answers_the_result_or_202) {
+  // The result within the wait: 200 with it (the saga existed).
+  std::thread answer{[this] {
+    auto obs = backend_->await_start();
+    obs.started(json{{"id", "o-2"}, {"created", false}, {"ended", false}});
+    obs.answered(json{{"id", "o-2"},
+                      {"created", false},
+                      {"state", "completed"},
+                      {"ended", true},
+                      {"success", true}});
+  }};
+  auto res = client_->post("/api/sagas",
+                           R"({"id":"o-2","wait":"5s","definition":)" + one_step
+                             + "}",
+                           bearer);
+  answer.join();
+  EXPECT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(body_of(res).value("state", ""), "completed");
+  // No result within the wait: 202 with what is known, the id at least.
+  auto t0 = std::chrono::steady_clock::now();
+  auto pending = client_->post("/api/sagas",
+                               R"({"wait":"200ms","definition":)" + one_step
+                                 + "}",
+                               bearer);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0,
+            std::chrono::milliseconds{200});
+  EXPECT_EQ(pending.result_int(), 202u) << pending.body();
+  auto id = body_of(pending).value("id", "");
+  EXPECT_EQ(id.rfind("s-", 0), 0u) << "a made id: " << pending.body();
+  EXPECT_EQ(body_of(pending).value("ended", true), false);
+  auto late = backend_->await_start(); // answering now changes nothing
+  late.answered(json{{"id", id}, {"ended", true}});
+  EXPECT_EQ(client_->get("/api/stats").result_int(), 200u);
+}
+
+TEST_F(admin_server_test, a_rejected_start_maps_its_error_to_a_status) {
+  std::thread answer{[this] {
+    auto obs = backend_->await_start();
+    obs.answered(saga::make_error(saga::errc::unknown_participant,
+                                  "step 'a' names participant 'p', which is "
+                                  "not registered"));
+  }};
+  auto res = client_->post("/api/sagas", R"({"definition":)" + one_step + "}",
+                           bearer);
+  answer.join();
+  expect_error(res, 400, "unknown_participant", "participant 'p'");
 }
 
 TEST_F(admin_server_test, healthz_is_200_when_healthy_and_503_when_not) {

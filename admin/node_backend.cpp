@@ -1,12 +1,53 @@
 #include "admin/node_backend.hpp"
 
+#include <cstdio>
+#include <unordered_map>
+
 #include "admin/http_client.hpp"
 #include "saga/errc.hpp"
 #include "saga/lifecycle.hpp"
 
 namespace saga::detail {
 
+/// One start waiting for its saga's first event.
+struct pending_start {
+  std::function<void(json)> started;
+};
+
+struct node_backend::start_registry {
+  std::mutex mtx;
+  std::unordered_multimap<std::string, std::shared_ptr<pending_start>> by_id;
+
+  /// Removes `p` (waiting for saga `id`) if it is still there.
+  void erase(const std::string& id, const pending_start* p) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto [first, last] = by_id.equal_range(id);
+    for (auto i = first; i != last; ++i)
+      if (i->second.get() == p) {
+        by_id.erase(i);
+        return;
+      }
+  }
+};
+
 namespace {
+
+/// Returns what a start answers about saga `r`: its result, or the state of
+/// a saga that runs elsewhere.
+json start_answer(const saga_result& r, bool created) {
+  json out{{"id", r.saga_id},
+           {"created", created},
+           {"state", std::string{to_string(r.state)}},
+           {"ended", is_terminal(r.state)}};
+  if (!is_terminal(r.state))
+    return out;
+  out["success"] = r.success;
+  out["completed_steps"] = r.completed_steps;
+  out["compensated_steps"] = r.compensated_steps;
+  out["failed_step"] = r.failed_step;
+  out["error"] = r.error ? describe(r.error) : std::string{};
+  return out;
+}
 
 json operator_answer(const std::string& id, const char* action,
                      const std::string& by, saga_status state) {
@@ -19,7 +60,11 @@ json operator_answer(const std::string& id, const char* action,
 } // namespace
 
 node_backend::node_backend(runtime& rt, node_backend_config cfg)
-  : rt_(rt), cfg_(std::move(cfg)), catalog_(cfg_.redis, cfg_.io_timeout) {
+  : rt_(rt),
+    cfg_(std::move(cfg)),
+    catalog_(cfg_.redis, cfg_.io_timeout),
+    starts_(std::make_shared<start_registry>()),
+    rng_(std::random_device{}()) {
   subscription_ = rt_.subscribe(lifecycle_filter{},
                                 [this](const lifecycle_event& ev) {
                                   record(ev);
@@ -31,6 +76,21 @@ node_backend::~node_backend() {
 }
 
 void node_backend::record(const lifecycle_event& ev) {
+  if (ev.kind == lifecycle_kind::saga_started) {
+    // The first event of a saga a start waits for is durable: it exists.
+    std::vector<std::shared_ptr<pending_start>> waiting;
+    {
+      std::lock_guard<std::mutex> guard{starts_->mtx};
+      auto [first, last] = starts_->by_id.equal_range(ev.saga_id);
+      for (auto i = first; i != last; ++i)
+        waiting.push_back(i->second);
+    }
+    for (auto& p : waiting)
+      p->started(json{{"id", ev.saga_id},
+                      {"created", true},
+                      {"state", "running"},
+                      {"ended", false}});
+  }
   std::lock_guard<std::mutex> guard{mtx_};
   ring_.push_back(json{{"seq", ++last_seq_},
                        {"type", std::string{to_string(ev.kind)}},
@@ -140,6 +200,50 @@ caf::expected<json> node_backend::abort(const std::string& id,
   if (!state)
     return state.error();
   return operator_answer(id, "abort", by, *state);
+}
+
+std::string node_backend::make_id() {
+  // 128 random bits: unique without coordination, like the runtime's own.
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "s-%016llx%016llx",
+                static_cast<unsigned long long>(rng_()),
+                static_cast<unsigned long long>(rng_()));
+  return buf;
+}
+
+void node_backend::start(start_request req, start_observer obs) {
+  if (req.def.id().empty())
+    req.def.id(make_id());
+  const auto id = req.def.id();
+  // A saga that exists already is reported at once: no first event of
+  // ours will come for it.
+  auto owner = catalog_.owner(id);
+  bool existed = static_cast<bool>(owner);
+  if (!owner && !is(owner.error(), errc::unknown_saga)) {
+    obs.answered(owner.error());
+    return;
+  }
+  auto p = std::make_shared<pending_start>();
+  p->started = std::move(obs.started);
+  if (existed) {
+    p->started(json{{"id", id}, {"created", false}, {"ended", false}});
+  } else {
+    std::lock_guard<std::mutex> guard{starts_->mtx};
+    starts_->by_id.emplace(id, p);
+  }
+  rt_.execute(req.def, [registry = starts_, p, id, existed,
+                        answered = std::move(obs.answered)](saga_result r) {
+    registry->erase(id, p.get());
+    if (is(r.error, errc::in_progress)) {
+      answered(start_answer(r, false));
+      return;
+    }
+    if (r.error && r.state == saga_status::pending) {
+      answered(std::move(r.error)); // rejected: nothing was persisted
+      return;
+    }
+    answered(start_answer(r, !existed));
+  });
 }
 
 std::string node_backend::metrics_text() {

@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 
 #include "admin/admin_backend.hpp"
@@ -51,11 +53,19 @@ public:
                             const std::string& by) override;
   caf::expected<json> abort(const std::string& id,
                             const std::string& by) override;
+  void start(start_request req, start_observer obs) override;
   std::string metrics_text() override;
   json health() override;
 
+  /// The starts waiting for their saga's first event (see `start`); shared
+  /// with the runtime's callbacks, which may outlive the backend.
+  struct start_registry;
+
 private:
   void record(const lifecycle_event& ev);
+
+  /// Returns a new saga id for a start that named none.
+  std::string make_id();
 
   runtime& rt_;
   node_backend_config cfg_;
@@ -64,6 +74,8 @@ private:
   std::mutex mtx_;
   std::deque<json> ring_;
   uint64_t last_seq_ = 0;
+  std::shared_ptr<start_registry> starts_;
+  std::mt19937_64 rng_;
 };
 
 } // namespace saga::detail

@@ -227,17 +227,6 @@ json raw_timeline(const std::string& id, const redisReply& r,
 
 // -- free functions -----------------------------------------------------------
 
-bool valid_saga_id(const std::string& id) noexcept {
-  if (id.empty() || id.size() > 200)
-    return false;
-  for (unsigned char c : id)
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-          || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':'
-          || c == '-'))
-      return false;
-  return true;
-}
-
 caf::error saga_filter::validate() const {
   auto bad = [](std::string what) {
     return make_error(errc::invalid_request, std::move(what));

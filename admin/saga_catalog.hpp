@@ -11,6 +11,7 @@
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_url.hpp"
 #include "saga/json.hpp"
+#include "saga/saga_id.hpp"
 #include "saga/status.hpp"
 
 namespace saga {
@@ -72,9 +73,5 @@ private:
 
   redis_link link_;
 };
-
-/// Returns whether `id` is a well-formed saga id: 1 to 200 characters of
-/// letters, digits, '.', '_', ':' and '-'.
-bool valid_saga_id(const std::string& id) noexcept;
 
 } // namespace saga

@@ -36,6 +36,22 @@ if(BUILD_TYPE)
 endif()
 run_step("install" "${CMAKE_COMMAND}" ${install_args})
 
+# The programs are installed beside the library, and saga_node explains
+# itself (its --help names every option).
+foreach(program saga_node sagactl)
+  if(NOT EXISTS "${prefix}/bin/${program}")
+    message(FATAL_ERROR "install_test: ${program} was not installed")
+  endif()
+endforeach()
+execute_process(COMMAND "${prefix}/bin/saga_node" --help
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+foreach(option --node-id --redis --coordinate --admin-token
+               --admin-max-connections --admin-idle-timeout)
+  if(NOT rc EQUAL 0 OR NOT "${out}${err}" MATCHES "${option}")
+    message(FATAL_ERROR "install_test: saga_node --help (${rc}) lacks ${option}")
+  endif()
+endforeach()
+
 # 2. Configure the consumer against the installed package only.
 set(configure_args -S "${CONSUMER_SOURCE_DIR}" -B "${consumer_build}"
     "-DCMAKE_PREFIX_PATH=${prefix}")

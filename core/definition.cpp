@@ -10,6 +10,7 @@
 
 #include "core/json_depth.hpp"
 #include "saga/errc.hpp"
+#include "saga/saga_id.hpp"
 
 namespace saga {
 
@@ -363,6 +364,18 @@ definition& definition::compensation_retry(retry_policy x) {
   return *this;
 }
 
+definition& definition::id(saga_id x) {
+  changed();
+  id_ = std::move(x);
+  return *this;
+}
+
+definition& definition::business_key(std::string x) {
+  changed();
+  business_key_ = std::move(x);
+  return *this;
+}
+
 definition& definition::deadline(milliseconds x) {
   changed();
   deadline_ = x;
@@ -386,6 +399,12 @@ caf::error definition::validate() const {
   if (deadline_.count() < 0)
     return make_error(errc::invalid_timeout,
                       "saga '" + name_ + "': the deadline is negative");
+  if (!id_.empty())
+    if (auto err = check_saga_id(id_))
+      return err;
+  if (!business_key_.empty())
+    if (auto err = check_business_key(business_key_))
+      return err;
   std::unordered_set<std::string_view> names;
   for (size_t i = 0; i < steps_.size(); ++i) {
     const auto& s = steps_[i];
@@ -529,6 +548,10 @@ json definition::to_json() const {
     previous = &s.name;
   }
   json result{{"name", name_}, {"steps", std::move(steps)}};
+  if (!id_.empty())
+    result["id"] = id_;
+  if (!business_key_.empty())
+    result["business_key"] = business_key_;
   if (deadline_.count() != 0)
     result["deadline_ms"] = deadline_.count();
   if (!same(forward_retry_, retry_policy::compensation_default()))
@@ -553,6 +576,10 @@ caf::expected<definition> definition::from_json(const json& x) {
   if (auto err = read_field(x, "name", result.name_))
     return err;
   if (auto err = read_ms(x, "deadline_ms", result.deadline_))
+    return err;
+  if (auto err = read_field(x, "id", result.id_, false))
+    return err;
+  if (auto err = read_field(x, "business_key", result.business_key_, false))
     return err;
   if (auto i = x.find("forward_retry"); i != x.end())
     if (auto err = policy_from_json(*i, result.forward_retry_))

@@ -47,13 +47,15 @@ const char* to_string(errc code) noexcept {
     case errc::invalid_state: return "invalid_state";
     case errc::aborted: return "aborted";
     case errc::outcome_unknown: return "outcome_unknown";
+    case errc::invalid_id: return "invalid_id";
+    case errc::in_progress: return "in_progress";
   }
   return "unknown_error";
 }
 
 std::optional<errc> parse_errc(std::string_view name) noexcept {
   for (auto i = static_cast<uint8_t>(errc::no_steps);
-       i <= static_cast<uint8_t>(errc::outcome_unknown); ++i)
+       i <= static_cast<uint8_t>(errc::in_progress); ++i)
     if (name == to_string(static_cast<errc>(i)))
       return static_cast<errc>(i);
   return std::nullopt;

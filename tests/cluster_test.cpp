@@ -558,6 +558,65 @@ TEST_F(cluster_fixture, saga_node_rejects_bad_configuration_with_status_2) {
                   "bogus");
 }
 
+TEST_F(cluster_fixture,
+       a_client_chosen_id_starts_one_saga_across_a_coordinator_kill) {
+  auto& p = start_node("p", {"--participants=account,inventory,purchase_log",
+                             "--step-delay=1s"});
+  auto& b = start_node("b", {"--coordinate"});
+  auto& a = start_node("a", {"--coordinate"});
+  auto def = demo::make_purchase("p", "sword", 10);
+  def.id("order-7").business_key("cart-7");
+  const auto text = def.to_json().dump();
+  // The client starts it on a; the reply will be lost with a.
+  auto lost = std::make_shared<std::promise<caf::error>>();
+  auto on_a = lost->get_future();
+  client_->spawn([gw = gateway(a), text, lost](caf::event_based_actor* self) {
+    self->monitor(gw);
+    self->set_down_handler([=](caf::down_msg& msg) {
+      lost->set_value(msg.reason);
+      self->quit();
+    });
+    self->request(gw, 120s, run_atom::value, text)
+      .then(
+        [=](saga_result& r) {
+          lost->set_value(r.error);
+          self->quit();
+        },
+        [=](caf::error& err) {
+          lost->set_value(err);
+          self->quit();
+        });
+  });
+  ASSERT_TRUE(p.proc->wait_for_line("shop: step debit", 20s));
+  // Started again on b while a runs it: no second saga, b says so.
+  auto while_a_runs = run_text(*client_, gateway(b), text);
+  EXPECT_TRUE(is(while_a_runs.error, errc::in_progress))
+    << describe(while_a_runs.error);
+  EXPECT_EQ(while_a_runs.saga_id, "order-7");
+  EXPECT_EQ(while_a_runs.state, saga_status::running);
+  a.proc->signal(SIGKILL);
+  ASSERT_EQ(on_a.wait_for(60s), std::future_status::ready);
+  EXPECT_TRUE(on_a.get()) << "a answered although it was killed mid-saga";
+  // The client asks b by starting the same id until it has the result: b
+  // answers in_progress until it adopted the saga, then joins it.
+  saga_result r;
+  EXPECT_TRUE(eventually(
+    [&] {
+      r = run_text(*client_, gateway(b), text);
+      return !is(r.error, errc::in_progress);
+    },
+    60s))
+    << describe(r.error);
+  EXPECT_TRUE(r.success) << describe(r.error);
+  EXPECT_EQ(r.saga_id, "order-7");
+  EXPECT_EQ(r.state, saga_status::completed);
+  // Exactly one saga, started once, debited once.
+  EXPECT_EQ(saga_ids(), std::vector<std::string>{"order-7"});
+  auto again = run_text(*client_, gateway(b), text);
+  EXPECT_EQ(again.state, saga_status::completed) << describe(again.error);
+  expect_consistent({"order-7"});
+}
+
 TEST_F(cluster_fixture, gateway_rejects_unknown_participants_and_bad_json) {
   start_node("p", {"--participants=account,inventory,purchase_log"});
   auto& a = start_node("a", {"--coordinate"});

@@ -6,6 +6,7 @@
 // mid-step and compensates. Both calls are recorded in the saga's journal
 // with who asked.
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <string>
@@ -209,6 +210,72 @@ TEST_F(operate_test, healthz_reports_the_lease_and_answers_while_redis_hangs) {
   redis_int({"CLIENT", "PAUSE", "5000", "ALL"});
   EXPECT_TRUE(eventually([&] { return healthy(503); }, 5s));
   EXPECT_TRUE(eventually([&] { return healthy(200); }, 30s));
+}
+
+TEST_F(operate_test, sagas_start_over_http_and_with_sagactl_by_client_id) {
+  auto& n = start_ops_node("ops");
+  auto purchase = demo::make_purchase("p", "sword", 10).to_json();
+  // The README's example definition.
+  const std::string file = SAGA_SOURCE_DIR "/demo/purchase.json";
+  // sagactl start --wait: the id, and the result.
+  auto started = sagactl({"--token", "s3cret", "start", "-f", file, "--id",
+                          "buy-1", "--business-key", "cart-1", "--wait"});
+  EXPECT_EQ(started.exit_code, 0) << started.output;
+  EXPECT_NE(started.output.find("buy-1: started; state completed"),
+            std::string::npos)
+    << started.output;
+  // Again: nothing starts; its outcome is printed.
+  auto again = sagactl(
+    {"--token", "s3cret", "start", "-f", file, "--id", "buy-1", "--wait"});
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("buy-1: exists; state completed"),
+            std::string::npos)
+    << again.output;
+  auto events = history("buy-1");
+  EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                          [](const event& ev) {
+                            return ev.type == event_type::saga_started;
+                          }),
+            1);
+  EXPECT_EQ(json::parse(events.front().data).value("business_key", ""),
+            "cart-1");
+  // A wrong token: exit 5, nothing started.
+  auto refused = sagactl(
+    {"--token", "nope", "start", "-f", file, "--id", "buy-2"});
+  EXPECT_EQ(refused.exit_code, 5) << refused.output;
+  // Over HTTP: 201 with the result within the wait.
+  auto req = admin_request(n, "/api/sagas");
+  ASSERT_NE(req.port, 0);
+  req.method = "POST";
+  req.headers.emplace_back("Authorization", "Bearer s3cret");
+  req.timeout = 20s;
+  req.body
+    = json{{"id", "buy-3"}, {"wait", "10s"}, {"definition", purchase}}.dump();
+  auto res = admin::send(req);
+  ASSERT_TRUE(res) << describe(res.error());
+  EXPECT_EQ(res->status, 201u) << res->body;
+  auto body = json::parse(res->body);
+  EXPECT_EQ(body.value("id", ""), "buy-3");
+  EXPECT_EQ(body.value("state", ""), "completed") << res->body;
+  EXPECT_TRUE(body.value("success", false)) << res->body;
+  // Without a wait: 201 once it exists, with a made id.
+  req.body = json{{"definition", purchase}}.dump();
+  res = admin::send(req);
+  ASSERT_TRUE(res) << describe(res.error());
+  EXPECT_EQ(res->status, 201u) << res->body;
+  auto made = json::parse(res->body).value("id", "");
+  EXPECT_EQ(made.rfind("s-", 0), 0u) << res->body;
+  EXPECT_TRUE(await_status(made, saga_status::completed));
+  // An unknown participant: 400 naming it, nothing persisted.
+  definition who{"who"};
+  who.step("pay", "nobody-hosts-this");
+  req.body = json{{"id", "buy-4"}, {"definition", who.to_json()}}.dump();
+  res = admin::send(req);
+  ASSERT_TRUE(res) << describe(res.error());
+  EXPECT_EQ(res->status, 400u) << res->body;
+  EXPECT_NE(res->body.find("nobody-hosts-this"), std::string::npos);
+  EXPECT_TRUE(history("buy-4").empty());
+  EXPECT_TRUE(history("buy-2").empty());
 }
 
 TEST_F(operate_test, idle_admin_connections_close_after_the_configured_time) {

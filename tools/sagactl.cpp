@@ -11,12 +11,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "admin/http_client.hpp"
@@ -44,7 +46,7 @@ constexpr const char* summary_text
   = R"(usage: sagactl [--redis URL] [--json] [--token T] [--admin HOST:PORT] COMMAND
 
 Operates the sagas of a caf-saga cluster: reads them from the journal's Redis,
-sends retries and aborts to a node's admin API (docs/admin-api.md).)";
+sends starts, retries and aborts to a node's admin API (docs/admin-api.md).)";
 
 constexpr const char* commands_text = R"(commands:
   list [--state S] [--definition D] [--node N] [--min-age DUR] [--max-age DUR]
@@ -61,6 +63,11 @@ constexpr const char* commands_text = R"(commands:
                      resume a failed saga
   abort ID [--by NAME]
                      compensate a running saga now
+  start -f FILE [--id ID] [--business-key K] [--wait] [--wait-for DUR]
+                     start a saga of the definition in FILE ('-': stdin) on a
+                     coordinating node; prints its id (an existing id starts
+                     nothing: its state is printed); --wait prints the result
+                     if it ends within DUR (default 30s, at most 60s)
   stats              counts per state and per definition
   nodes              the cluster's nodes, leases and participants
 
@@ -550,6 +557,43 @@ bool valid_operator(const std::string& by) {
   });
 }
 
+/// Sends `req` to the first of `targets` that can be reached; returns the
+/// JSON object it answered with a 2xx, or the failure to report.
+std::variant<json, failure>
+post_to_admin(context& ctx, const std::vector<admin_target>& targets,
+              http_request req) {
+  if (!ctx.opts.token.empty())
+    req.headers.emplace_back("Authorization", "Bearer " + ctx.opts.token);
+  std::optional<failure> last;
+  for (const auto& t : targets) {
+    auto addr = parse_address(t.address);
+    if (!addr) {
+      last = failure{ctx.opts.admin.empty() ? exit_unreachable : exit_usage,
+                     "--admin: " + context_of(addr.error())};
+      continue;
+    }
+    req.host = addr->first;
+    req.port = addr->second;
+    auto r = send(req);
+    if (!r) {
+      last = failure{exit_unreachable, context_of(r.error())};
+      continue;
+    }
+    if (r->status < 200 || r->status > 299) {
+      auto f = http_failure(t, *r);
+      if (f.code == exit_unauthorized && ctx.opts.token.empty())
+        f.what += "; give --token or set SAGA_ADMIN_TOKEN";
+      return f;
+    }
+    auto body = json::parse(r->body, nullptr, false);
+    if (!body.is_object())
+      return failure{exit_unreachable, t.address + ": the answer is not JSON: "
+                                         + truncate(r->body, 80)};
+    return body;
+  }
+  return *last;
+}
+
 int cmd_operate(context& ctx, const std::vector<std::string>& xs,
                 const std::string& action) {
   if (xs.empty() || xs.front().rfind("--", 0) == 0)
@@ -591,42 +635,115 @@ int cmd_operate(context& ctx, const std::vector<std::string>& xs,
   req.method = "POST";
   req.target = "/api/sagas/" + id + "/" + action;
   req.body = json{{"by", by}}.dump();
-  if (!ctx.opts.token.empty())
-    req.headers.emplace_back("Authorization", "Bearer " + ctx.opts.token);
-  // Tries the targets in order while they cannot be reached.
-  std::optional<failure> last;
-  for (const auto& t : targets) {
-    auto addr = parse_address(t.address);
-    if (!addr) {
-      last = failure{ctx.opts.admin.empty() ? exit_unreachable : exit_usage,
-                     "--admin: " + context_of(addr.error())};
-      continue;
-    }
-    req.host = addr->first;
-    req.port = addr->second;
-    auto r = send(req);
-    if (!r) {
-      last = failure{exit_unreachable, context_of(r.error())};
-      continue;
-    }
-    if (r->status != 200) {
-      auto f = http_failure(t, *r);
-      if (f.code == exit_unauthorized && ctx.opts.token.empty())
-        f.what += "; give --token or set SAGA_ADMIN_TOKEN";
-      return report(f);
-    }
-    auto body = json::parse(r->body, nullptr, false);
-    if (!body.is_object())
-      return report({exit_unreachable, t.address + ": the answer is not JSON: "
-                                         + truncate(r->body, 80)});
-    if (ctx.opts.json)
-      std::cout << body.dump() << '\n';
-    else
-      std::cout << id << ": " << action << " by " << str(body, "by")
-                << " accepted; state " << str(body, "state") << '\n';
-    return exit_ok;
+  auto answer = post_to_admin(ctx, targets, std::move(req));
+  if (auto* f = std::get_if<failure>(&answer))
+    return report(*f);
+  const auto& body = std::get<json>(answer);
+  if (ctx.opts.json)
+    std::cout << body.dump() << '\n';
+  else
+    std::cout << id << ": " << action << " by " << str(body, "by")
+              << " accepted; state " << str(body, "state") << '\n';
+  return exit_ok;
+}
+
+// -- start ------------------------------------------------------------------------
+
+/// Returns the alive coordinating nodes' admin servers, or --admin.
+std::variant<std::vector<admin_target>, failure>
+coordinators(context& ctx, const std::string& what) {
+  if (!ctx.opts.admin.empty())
+    return std::vector<admin_target>{{{}, ctx.opts.admin}};
+  auto ts = admin_targets(ctx, true);
+  if (!ts)
+    return catalog_failure(ts.error(), ctx.ep);
+  if (ts->empty())
+    return failure{exit_unreachable,
+                   "no alive coordinating node with an admin address to send "
+                   "the "
+                     + what + " to (see sagactl nodes)"};
+  return std::move(*ts);
+}
+
+/// Returns the definition JSON in `file` ("-": stdin).
+std::variant<json, failure> read_definition(const std::string& file) {
+  std::stringstream text;
+  if (file == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in{file};
+    if (!in)
+      return failure{exit_usage, "start: cannot read '" + file + "'"};
+    text << in.rdbuf();
   }
-  return report(*last);
+  auto doc = json::parse(text.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return failure{exit_usage,
+                   "start: '" + file + "' is not a JSON object (a definition)"};
+  return doc;
+}
+
+int cmd_start(context& ctx, std::vector<std::string> xs) {
+  for (auto& x : xs)
+    if (x == "-f")
+      x = "--file";
+  std::string file;
+  std::string id;
+  std::string key;
+  bool wait = false;
+  std::chrono::milliseconds wait_for{30'000};
+  tools::arg_parser p{"sagactl", ""};
+  p.text("--file", file, "the definition as JSON ('-': stdin); also -f");
+  p.text("--id", id, "the saga's id (default: the node makes one)")
+    .check([&id] { return valid_saga_id(id); },
+           "1 to 200 characters of [A-Za-z0-9._:-]");
+  p.text("--business-key", key, "the saga's business key");
+  p.flag("--wait", wait, "wait for the saga's result (see --wait-for)");
+  p.duration("--wait-for", wait_for, "how long --wait waits, at most 60s");
+  if (auto status = parse_command(p, "start", xs))
+    return *status;
+  if (file.empty())
+    return report({exit_usage, "start: which definition? (sagactl start -f "
+                               "definition.json [--id ID] [--wait])"});
+  if (wait_for > std::chrono::seconds{60})
+    return report({exit_usage, "start: --wait-for is at most 60s"});
+  auto def = read_definition(file);
+  if (auto* f = std::get_if<failure>(&def))
+    return report(*f);
+  json body{{"definition", std::get<json>(def)}};
+  if (!id.empty())
+    body["id"] = id;
+  if (!key.empty())
+    body["business_key"] = key;
+  if (wait)
+    body["wait"] = std::to_string(wait_for.count()) + "ms";
+  auto targets = coordinators(ctx, "start");
+  if (auto* f = std::get_if<failure>(&targets))
+    return report(*f);
+  http_request req;
+  req.method = "POST";
+  req.target = "/api/sagas";
+  req.body = body.dump();
+  req.timeout = wait_for + std::chrono::seconds{10};
+  auto answer = post_to_admin(ctx, std::get<std::vector<admin_target>>(targets),
+                              std::move(req));
+  if (auto* f = std::get_if<failure>(&answer))
+    return report(*f);
+  const auto& out = std::get<json>(answer);
+  if (ctx.opts.json) {
+    std::cout << out.dump() << '\n';
+  } else {
+    std::cout << str(out, "id") << ": "
+              << (out.value("created", false) ? "started" : "exists");
+    if (auto st = str(out, "state"); !st.empty())
+      std::cout << "; state " << st;
+    if (auto err = str(out, "error"); !err.empty())
+      std::cout << " (" << truncate(err, 200) << ")";
+    if (wait && !out.value("ended", false))
+      std::cout << "; not ended within " << wait_for.count() << " ms";
+    std::cout << '\n';
+  }
+  return exit_ok;
 }
 
 // -- tail -------------------------------------------------------------------------
@@ -784,8 +901,8 @@ int run(int argc, char** argv) {
     else
       rest.push_back(std::move(r.positional[i]));
   }
-  static const char* commands[] = {"list",  "show",  "tail", "retry",
-                                   "abort", "stats", "nodes"};
+  static const char* commands[] = {"list",  "show",  "tail",  "retry",
+                                   "abort", "start", "stats", "nodes"};
   if (std::find_if(std::begin(commands), std::end(commands),
                    [&](const char* c) { return cmd == c; })
       == std::end(commands))
@@ -804,6 +921,8 @@ int run(int argc, char** argv) {
     return cmd_tail(ctx, xs);
   if (cmd == "retry" || cmd == "abort")
     return cmd_operate(ctx, xs, cmd);
+  if (cmd == "start")
+    return cmd_start(ctx, xs);
   if (cmd == "stats")
     return cmd_stats(ctx, xs);
   return cmd_nodes(ctx, xs);

@@ -8,6 +8,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "saga/fwd.hpp"
 #include "saga/json.hpp"
 #include "saga/retry_policy.hpp"
 
@@ -131,6 +132,19 @@ public:
   /// `failed` for an operator.
   definition& forward_retry(retry_policy x);
 
+  /// Gives the saga started from this definition the client-chosen id `x`
+  /// (see saga/saga_id.hpp; empty: the runtime makes one). Starting an id
+  /// that exists starts nothing: the caller joins the saga if this runtime
+  /// runs it, gets its result if it ended, else `errc::in_progress`. So a
+  /// client that lost a reply starts the same id again to learn the outcome.
+  /// Ids are unique for as long as Redis keeps the saga's history (its
+  /// retention past the end); a definition with an id starts one saga.
+  definition& id(saga_id x);
+
+  /// Tags the saga with the client's business key (an order number, say;
+  /// 1 to 200 bytes, no control characters), stored with it and searchable.
+  definition& business_key(std::string x);
+
   /// Sets the deadline of the whole saga, measured from its start. When it
   /// passes before the pivot, the saga abandons the steps in flight and
   /// compensates.
@@ -139,6 +153,16 @@ public:
   /// Returns the saga type's name.
   const std::string& name() const noexcept {
     return name_;
+  }
+
+  /// Returns the client-chosen saga id (empty: none).
+  const saga_id& id() const noexcept {
+    return id_;
+  }
+
+  /// Returns the business key (empty: none).
+  const std::string& business_key() const noexcept {
+    return business_key_;
   }
 
   /// Returns the steps in execution order.
@@ -214,6 +238,8 @@ private:
   caf::error check_graph() const;
 
   std::string name_;
+  saga_id id_;
+  std::string business_key_;
   std::vector<step_definition> steps_;
   std::chrono::milliseconds deadline_{0};
   retry_policy forward_retry_ = retry_policy::compensation_default();

@@ -84,6 +84,14 @@ enum class errc : uint8_t {
   /// never as a failed reply, so the saga treats it like a timeout: it
   /// retries, or compensates what may have taken effect.
   outcome_unknown,
+  // -- client-chosen ids (appended) ----------------------------------------------
+  /// A client-chosen saga id or business key is malformed (see
+  /// saga/saga_id.hpp); nothing was persisted.
+  invalid_id,
+  /// A start named the id of a saga that exists and has not ended, and this
+  /// runtime does not run it (another node does, or it waits for adoption):
+  /// no second saga was started; ask for it again, by id, later.
+  in_progress,
 };
 
 /// Returns the snake_case name of `code`, e.g. `"duplicate_step"`.

@@ -18,6 +18,7 @@
 #include "saga/retry_policy.hpp"
 #include "saga/runtime.hpp"
 #include "saga/runtime_config.hpp"
+#include "saga/saga_id.hpp"
 #include "saga/saga_result.hpp"
 #include "saga/status.hpp"
 #include "saga/step_context.hpp"
