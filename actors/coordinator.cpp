@@ -117,6 +117,14 @@ void start_or_join(coordinator_pointer self, const definition_ptr& def,
 void recover_page(coordinator_pointer self,
                   const std::shared_ptr<recovery>& rec);
 
+/// Publishes the in-flight and queued gauges (`metrics`).
+void publish_gauges(coordinator_pointer self) {
+  auto& s = self->state;
+  auto& stats = *s.dir->stats();
+  stats.sagas_in_flight.store(s.running.size(), std::memory_order_relaxed);
+  stats.sagas_queued.store(s.queue.size(), std::memory_order_relaxed);
+}
+
 /// Starts queued sagas while there is room for them.
 void admit_queued(coordinator_pointer self) {
   auto& s = self->state;
@@ -135,6 +143,9 @@ void finish(coordinator_pointer self, const saga_id& id, const saga_result& r) {
     return;
   auto entry = std::move(i->second);
   s.running.erase(i);
+  if (is_terminal(r.state))
+    s.dir->stats()->saga_duration.observe(
+      std::chrono::duration<double>(r.duration).count());
   if (entry.client_id && r.state == saga_status::pending
       && is(r.error, errc::fenced)) {
     // Another node started this id between our lookup and our first
@@ -156,6 +167,7 @@ void finish(coordinator_pointer self, const saga_id& id, const saga_result& r) {
       recover_page(self, rec);
       break; // one page at a time; the next finish() wakes the next
     }
+  publish_gauges(self);
 }
 
 /// Returns an error naming the first step whose participant is unknown.
@@ -244,6 +256,7 @@ void launch(coordinator_pointer self, const saga_id& id, definition_ptr def,
   entry.client_id = !recovered && !replayed && !args->def->id().empty();
   if (recovered)
     ++s.recovered_running;
+  publish_gauges(self);
   self
     ->request(s.sagas, caf::infinite, start_child_atom::value, std::move(spec))
     .then([](const caf::actor&) {},
@@ -281,6 +294,7 @@ void start_new(coordinator_pointer self, const definition_ptr& def, waiter w) {
       return;
     }
     s.queue.push_back({def, std::move(w)});
+    publish_gauges(self);
     return;
   }
   if (def->id().empty())

@@ -247,7 +247,28 @@ void node_backend::start(start_request req, start_observer obs) {
 }
 
 std::string node_backend::metrics_text() {
-  return rt_.stats()->prometheus_text();
+  auto out = rt_.stats()->prometheus_text();
+  // What the membership counted in Redis at its last lease renewal: read
+  // from memory, /metrics never waits on Redis.
+  const auto* h = cfg_.health.get();
+  const int64_t unfinished = h != nullptr ? h->unfinished_sagas.load() : -1;
+  const int64_t failed = h != nullptr ? h->failed_sagas.load() : -1;
+  if (unfinished >= 0) {
+    out += "# HELP saga_unfinished_sagas Sagas this node owns that have not "
+           "ended (its unfinished index), at its last lease renewal.\n"
+           "# TYPE saga_unfinished_sagas gauge\n"
+           "saga_unfinished_sagas "
+           + std::to_string(unfinished) + "\n";
+  }
+  if (failed >= 0) {
+    out += "# HELP saga_failed_sagas Sagas that ended failed and await an "
+           "operator, cluster-wide, within the retention, at this node's "
+           "last lease renewal.\n"
+           "# TYPE saga_failed_sagas gauge\n"
+           "saga_failed_sagas "
+           + std::to_string(failed) + "\n";
+  }
+  return out;
 }
 
 json node_backend::health() {

@@ -17,10 +17,12 @@ caf::error bad(std::string what) {
 
 /// Returns "<n>ms" or "<n>s" as milliseconds, up to `max_start_wait`.
 caf::expected<std::chrono::milliseconds> parse_wait(const std::string& text) {
-  const bool in_ms = text.size() > 2 && text.compare(text.size() - 2, 2, "ms") == 0;
+  const bool in_ms = text.size() > 2
+                     && text.compare(text.size() - 2, 2, "ms") == 0;
   const bool in_s = !in_ms && text.size() > 1 && text.back() == 's';
   if (in_ms || in_s) {
-    auto digits = std::string_view{text}.substr(0, text.size() - (in_ms ? 2 : 1));
+    auto digits = std::string_view{text}.substr(0,
+                                                text.size() - (in_ms ? 2 : 1));
     int64_t n = 0;
     if (parse_number(digits, n) && n >= 0 && n <= max_start_wait.count()) {
       std::chrono::milliseconds ms{in_ms ? n : n * 1000};
@@ -62,8 +64,8 @@ caf::expected<start_request> parse_start_body(const std::string& body) {
   if (!doc.is_object())
     return bad("body is not a JSON object");
   for (auto i = doc.begin(); i != doc.end(); ++i)
-    if (i.key() != "definition" && i.key() != "id"
-        && i.key() != "business_key" && i.key() != "wait")
+    if (i.key() != "definition" && i.key() != "id" && i.key() != "business_key"
+        && i.key() != "wait")
       return bad("unknown member '" + i.key().substr(0, 64) + "' in the body");
   auto d = doc.find("definition");
   if (d == doc.end() || !d->is_object())
@@ -74,9 +76,9 @@ caf::expected<start_request> parse_start_body(const std::string& body) {
   std::string id;
   std::string key;
   std::string wait_text;
-  for (auto err : {read_string(doc, "id", id),
-                   read_string(doc, "business_key", key),
-                   read_string(doc, "wait", wait_text)})
+  for (auto err :
+       {read_string(doc, "id", id), read_string(doc, "business_key", key),
+        read_string(doc, "wait", wait_text)})
     if (err)
       return err;
   start_request req;

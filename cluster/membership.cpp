@@ -254,6 +254,15 @@ void report_health(const membership_config& cfg,
     h.record_renewal();
 }
 
+/// Records this node's saga counts for the admin API's /metrics gauges.
+void report_counts(const membership_config& cfg, redis_directory& store) {
+  if (!cfg.health)
+    return;
+  auto counts = store.saga_counts(cfg.node_id);
+  cfg.health->unfinished_sagas = counts ? counts->first : -1;
+  cfg.health->failed_sagas = counts ? counts->second : -1;
+}
+
 /// Renews our lease and walks the directory; returns false if this node
 /// must stop (replaced by a newer incarnation).
 bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
@@ -268,6 +277,8 @@ bool walk_directory(membership_pointer self, const std::shared_ptr<pass>& p) {
   me.participants = s.routes->local();
   auto hb = s.store->heartbeat(me, s.cfg.lease);
   report_health(s.cfg, hb);
+  if (hb)
+    report_counts(s.cfg, *s.store);
   if (!hb) {
     p->held = false;
     s.redis_failed = true;

@@ -5,6 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <caf/config.hpp>
+
+#ifndef SAGA_VERSION
+#  define SAGA_VERSION "unknown"
+#endif
+
 namespace saga {
 
 namespace {
@@ -200,6 +206,10 @@ std::vector<double> histogram::size_bounds() {
   return {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 }
 
+std::vector<double> histogram::duration_bounds() {
+  return {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600};
+}
+
 // -- definition_metrics -------------------------------------------------------
 
 histogram& definition_metrics::step_latency(const std::string& step) {
@@ -213,7 +223,8 @@ histogram& definition_metrics::step_latency(const std::string& step) {
 // -- metrics ------------------------------------------------------------------
 
 metrics::metrics()
-  : journal_batch_size(histogram::size_bounds()),
+  : saga_duration(histogram::duration_bounds()),
+    journal_batch_size(histogram::size_bounds()),
     journal_batch_latency(histogram::latency_bounds()) {
   // nop
 }
@@ -288,6 +299,25 @@ std::string metrics::prometheus_text() const {
     append_sample(out, g.name, "", {},
                   std::to_string(g.value->load(std::memory_order_relaxed)));
   }
+  append_header(out, "saga_sagas_in_flight", "gauge",
+                "Sagas this node's coordinator runs now.");
+  append_sample(out, "saga_sagas_in_flight", "", {},
+                std::to_string(
+                  sagas_in_flight.load(std::memory_order_relaxed)));
+  append_header(out, "saga_sagas_queued", "gauge",
+                "Saga starts waiting for a slot (max_active_sagas).");
+  append_sample(out, "saga_sagas_queued", "", {},
+                std::to_string(sagas_queued.load(std::memory_order_relaxed)));
+  append_header(out, "saga_saga_duration_seconds", "histogram",
+                "Time from a saga's start (or resumption here) to its end.");
+  append_histogram(out, "saga_saga_duration_seconds", nullptr, nullptr,
+                   saga_duration);
+  append_header(out, "caf_saga_build_info", "gauge",
+                "The caf-saga build: its version and CAF's; always 1.");
+  out += "caf_saga_build_info{version=\"" SAGA_VERSION "\",caf=\"";
+  out += std::to_string(CAF_VERSION / 10000) + "."
+         + std::to_string(CAF_VERSION / 100 % 100) + "."
+         + std::to_string(CAF_VERSION % 100) + "\"} 1\n";
   append_header(out, "saga_journal_batch_size", "histogram",
                 "Appends per journal round trip.");
   append_histogram(out, "saga_journal_batch_size", nullptr, nullptr,

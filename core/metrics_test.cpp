@@ -119,7 +119,8 @@ std::vector<sample> parse_exposition(const std::string& text) {
       std::istringstream parts{line.substr(7)};
       std::string name, type, rest;
       parts >> name >> type;
-      EXPECT_TRUE(type == "counter" || type == "histogram") << line;
+      EXPECT_TRUE(type == "counter" || type == "histogram" || type == "gauge")
+        << line;
       EXPECT_FALSE(parts >> rest) << line;
       EXPECT_TRUE(types.emplace(name, type).second) << "twice: " << line;
       continue;
@@ -299,6 +300,10 @@ TEST(metrics, exposition_has_every_family_and_parses) {
   m.operator_aborts = 7;
   m.journal_batch_size.observe(3);
   m.journal_batch_latency.observe(0.01);
+  m.sagas_in_flight = 12;
+  m.sagas_queued = 3;
+  m.saga_duration.observe(0.2);
+  m.saga_duration.observe(7200);
   auto text = m.prometheus_text();
   auto samples = parse_exposition(text);
   const std::map<std::string, std::string> def{{"definition", "purchase"}};
@@ -341,10 +346,22 @@ TEST(metrics, exposition_has_every_family_and_parses) {
   EXPECT_EQ(find_value(samples, "saga_journal_batch_size_count", {}), 1.0);
   EXPECT_EQ(find_value(samples, "saga_journal_batch_latency_seconds_count", {}),
             1.0);
+  EXPECT_EQ(find_value(samples, "saga_sagas_in_flight", {}), 12.0);
+  EXPECT_EQ(find_value(samples, "saga_sagas_queued", {}), 3.0);
+  EXPECT_EQ(find_value(samples, "saga_saga_duration_seconds_bucket",
+                       {{"le", "0.5"}}),
+            1.0);
+  EXPECT_EQ(find_value(samples, "saga_saga_duration_seconds_bucket",
+                       {{"le", "+Inf"}}),
+            2.0);
+  EXPECT_EQ(find_value(samples, "caf_saga_build_info",
+                       {{"version", SAGA_VERSION_FOR_TEST}, {"caf", "0.17.6"}}),
+            1.0);
   for (auto family :
        {"saga_sagas_started_total", "saga_step_latency_seconds",
-        "saga_journal_batch_size", "saga_journal_batch_latency_seconds",
-        "saga_operator_aborts_total"}) {
+        "saga_sagas_in_flight", "saga_saga_duration_seconds",
+        "caf_saga_build_info", "saga_journal_batch_size",
+        "saga_journal_batch_latency_seconds", "saga_operator_aborts_total"}) {
     EXPECT_NE(text.find(std::string{"# HELP "} + family + ' '),
               std::string::npos)
       << family;

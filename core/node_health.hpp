@@ -17,6 +17,10 @@ struct node_health {
   std::atomic<bool> redis_reachable{false};
   /// Whether the node held its lease after the last renewal.
   std::atomic<bool> lease_held{false};
+  /// Sagas this node's unfinished index listed at the last renewal, and
+  /// sagas ended failed (cluster-wide, within the retention); -1: unknown.
+  std::atomic<int64_t> unfinished_sagas{-1};
+  std::atomic<int64_t> failed_sagas{-1};
 
   /// Records that a renewal held the lease now.
   void record_renewal() {

@@ -28,8 +28,8 @@ caf::error check_saga_id(std::string_view id) {
   if (id.size() > max_saga_id_bytes)
     return make_error(errc::invalid_id,
                       "the saga id has " + std::to_string(id.size())
-                        + " bytes; at most "
-                        + std::to_string(max_saga_id_bytes) + " are allowed");
+                        + " bytes; at most " + std::to_string(max_saga_id_bytes)
+                        + " are allowed");
   auto bad = std::find_if_not(id.begin(), id.end(), is_id_char);
   if (bad != id.end())
     return make_error(errc::invalid_id,
@@ -45,8 +45,8 @@ caf::error check_business_key(std::string_view key) {
   if (key.size() > max_saga_id_bytes)
     return make_error(errc::invalid_id,
                       "the business key has " + std::to_string(key.size())
-                        + " bytes; at most "
-                        + std::to_string(max_saga_id_bytes) + " are allowed");
+                        + " bytes; at most " + std::to_string(max_saga_id_bytes)
+                        + " are allowed");
   auto bad = std::find_if(key.begin(), key.end(), [](char c) {
     return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
   });

@@ -69,6 +69,26 @@ redis_directory::heartbeat(const node_record& self,
   return lease_status::replaced;
 }
 
+caf::expected<std::pair<int64_t, int64_t>>
+redis_directory::saga_counts(const std::string& id) {
+  auto c = conn();
+  if (!c)
+    return c.error();
+  (*c)->append({"ZCARD", redis_unfinished_key(id)});
+  (*c)->append({"ZCARD", redis_ended_key("failed")});
+  auto unfinished = (*c)->read();
+  auto failed = (*c)->read();
+  for (const auto* r : {&unfinished, &failed}) {
+    if (!*r)
+      return r->error();
+    if ((**r)->type != REDIS_REPLY_INTEGER)
+      return make_error(errc::journal_failure,
+                        "redis: ZCARD answered " + error_text(***r));
+  }
+  return std::make_pair(static_cast<int64_t>((*unfinished)->integer),
+                        static_cast<int64_t>((*failed)->integer));
+}
+
 caf::expected<std::vector<node_record>> redis_directory::list() {
   auto c = conn();
   if (!c)

@@ -54,6 +54,11 @@ public:
   caf::expected<lease_status> heartbeat(const node_record& self,
                                         std::chrono::milliseconds lease);
 
+  /// Returns how many sagas node `id` lists as unfinished, and how many
+  /// ended failed within the retention (cluster-wide), awaiting an
+  /// operator: two ZCARDs, O(1) each.
+  caf::expected<std::pair<int64_t, int64_t>> saga_counts(const std::string& id);
+
   /// Returns every registered node. Reads one small record per node: the
   /// member set is as large as the cluster, never per saga.
   caf::expected<std::vector<node_record>> list();

@@ -79,7 +79,8 @@ protected:
   /// Waits until `n` slow executes are held.
   void await_held(size_t n) {
     std::unique_lock<std::mutex> guard{mtx_};
-    ASSERT_TRUE(held_cv_.wait_for(guard, 30s, [&] { return held_.size() >= n; }));
+    ASSERT_TRUE(
+      held_cv_.wait_for(guard, 30s, [&] { return held_.size() >= n; }));
   }
 
   /// Answers every held slow execute.

@@ -142,6 +142,24 @@ TEST_F(operate_test, an_operator_finds_inspects_and_retries_a_failed_saga) {
             std::string::npos)
     << shown.output;
 
+  // The node's /metrics counts it among the failed awaiting an operator
+  // (from its next lease renewal on), without waiting on Redis.
+  auto failed_gauge = admin_request(n, "/metrics");
+  ASSERT_NE(failed_gauge.port, 0);
+  std::string last_metrics;
+  EXPECT_TRUE(eventually(
+    [&] {
+      auto m = admin::send(failed_gauge);
+      last_metrics = m ? m->body : std::string{};
+      return last_metrics.find("\nsaga_failed_sagas 1\n") != std::string::npos;
+    },
+    10s))
+    << last_metrics;
+  for (auto series :
+       {"saga_unfinished_sagas 0", "saga_sagas_in_flight 0",
+        "saga_saga_duration_seconds_count 1", "caf_saga_build_info{version="})
+    EXPECT_NE(last_metrics.find(series), std::string::npos) << series;
+
   // A wrong token is refused, and nothing changes.
   auto refused = sagactl({"--token", "wrong", "retry", id, "--by", "alice"});
   EXPECT_EQ(refused.exit_code, 5) << refused.output;

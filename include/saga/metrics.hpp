@@ -45,6 +45,9 @@ public:
   /// Returns the bounds of batch sizes: 1 to 1024.
   static std::vector<double> size_bounds();
 
+  /// Returns the bounds of saga durations: 1 ms to 1 h.
+  static std::vector<double> duration_bounds();
+
 private:
   std::vector<double> bounds_;
   std::unique_ptr<std::atomic<uint64_t>[]> counts_; // one per bucket, +Inf last
@@ -99,6 +102,14 @@ public:
   std::atomic<uint64_t> sagas_recovered{0};
   std::atomic<uint64_t> recoveries{0};
   std::atomic<uint64_t> failovers{0};
+  /// Gauges: sagas this node's coordinator runs now (started, resumed or
+  /// joined, not yet ended), and starts waiting for a slot
+  /// (`max_active_sagas`).
+  std::atomic<uint64_t> sagas_in_flight{0};
+  std::atomic<uint64_t> sagas_queued{0};
+  /// Seconds from a saga's start (or resumption here) to its end, for the
+  /// sagas that ended on this node.
+  histogram saga_duration;
   /// Operator calls (retry, abort) this node carried out.
   std::atomic<uint64_t> operator_retries{0};
   std::atomic<uint64_t> operator_aborts{0};
