@@ -17,6 +17,7 @@ std::string_view to_string(lifecycle_kind x) noexcept {
     case lifecycle_kind::saga_compensated: return "saga_compensated";
     case lifecycle_kind::saga_failed: return "saga_failed";
     case lifecycle_kind::saga_retried: return "saga_retried";
+    case lifecycle_kind::step_attempt_failed: return "step_attempt_failed";
   }
   return "unknown";
 }

@@ -381,6 +381,11 @@ void publish(saga_pointer self, const std::vector<event>& batch) {
         dm->failed.fetch_add(1, std::memory_order_relaxed);
         kind = lifecycle_kind::saga_failed;
         break;
+      case event_type::step_attempt_failed:
+      case event_type::step_attempt_timed_out:
+      case event_type::compensation_attempt_failed:
+        kind = lifecycle_kind::step_attempt_failed;
+        break;
       case event_type::step_started:
       case event_type::step_compensating:
         if (ev.attempt > 1)

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <caf/expected.hpp>
@@ -61,8 +62,15 @@ public:
   /// Returns the cluster's nodes.
   virtual caf::expected<json> nodes() = 0;
 
-  /// Returns up to `max` lifecycle events after `after` (`{"events", "next"}`).
-  virtual caf::expected<json> events(uint64_t after, uint32_t max) = 0;
+  /// Returns up to `max` lifecycle events (`{"events", "next", "epoch"}`):
+  /// those after `after` when `epoch` is the node's (or not given); else
+  /// (a new reader, or one from before the node restarted, whose sequence
+  /// numbers restarted at 1) the newest `max`, with `"reset": true` for a
+  /// reader of another epoch.
+  virtual caf::expected<json> events(std::optional<uint64_t> after,
+                                     std::optional<uint64_t> epoch,
+                                     uint32_t max)
+    = 0;
 
   /// Retries failed saga `id` on behalf of operator `by`; answers once the
   /// operator event is durable.

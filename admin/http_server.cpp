@@ -877,22 +877,24 @@ response admin_server_impl::route(const request& req) {
     auto params = parse_query(query);
     if (!params)
       return error_response(params.error());
-    uint64_t after = 0;
+    std::optional<uint64_t> after;
+    std::optional<uint64_t> epoch;
     uint32_t max = 100;
-    if (auto x = param(*params, "after")) {
-      auto n = parse_number<uint64_t>(*x, 0,
-                                      std::numeric_limits<uint64_t>::max());
-      if (!n)
-        return error_response(bad_parameter("after", "expected a number"));
-      after = *n;
-    }
+    for (auto [name, out] : {std::pair{"after", &after}, {"epoch", &epoch}})
+      if (auto x = param(*params, name)) {
+        auto n = parse_number<uint64_t>(*x, 0,
+                                        std::numeric_limits<uint64_t>::max());
+        if (!n)
+          return error_response(bad_parameter(name, "expected a number"));
+        *out = *n;
+      }
     if (auto x = param(*params, "max")) {
       auto n = parse_number<uint32_t>(*x, 1, 1000);
       if (!n)
         return error_response(bad_parameter("max", "expected 1 to 1000"));
       max = *n;
     }
-    return result_response(backend_->events(after, max));
+    return result_response(backend_->events(after, epoch, max));
   }
   if (path == "/healthz") {
     if (!is_get)

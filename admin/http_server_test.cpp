@@ -74,11 +74,14 @@ public:
     return answer(json{{"nodes", json::array({json{{"id", "orders"}}})}});
   }
 
-  caf::expected<json> events(uint64_t after, uint32_t max) override {
+  caf::expected<json> events(std::optional<uint64_t> after,
+                             std::optional<uint64_t> epoch,
+                             uint32_t max) override {
     std::lock_guard<std::mutex> guard{mtx_};
-    calls_.push_back("events " + std::to_string(after) + " "
+    calls_.push_back("events " + (after ? std::to_string(*after) : "-") + " "
+                     + (epoch ? std::to_string(*epoch) : "-") + " "
                      + std::to_string(max));
-    return answer(json{{"events", json::array()}, {"next", after}});
+    return answer(json{{"events", json::array()}, {"next", after.value_or(0)}});
   }
 
   caf::expected<json> retry(const std::string& id,
@@ -427,9 +430,11 @@ TEST_F(admin_server_test, stats_nodes_and_events) {
   auto events = client_->get("/api/events?after=5&max=1000");
   ASSERT_EQ(events.result_int(), 200u);
   EXPECT_EQ(body_of(events)["next"], 5);
+  EXPECT_EQ(client_->get("/api/events?after=5&epoch=7").result_int(), 200u);
+  EXPECT_EQ(client_->get("/api/events?epoch=x").result_int(), 400u);
   EXPECT_EQ(backend_->calls(),
-            (std::vector<std::string>{"stats", "nodes", "events 0 100",
-                                      "events 5 1000"}));
+            (std::vector<std::string>{"stats", "nodes", "events - - 100",
+                                      "events 5 - 1000", "events 5 7 100"}));
 }
 
 TEST_F(admin_server_test, metrics_are_served_as_prometheus_text) {

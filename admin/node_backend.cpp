@@ -120,23 +120,41 @@ caf::expected<json> node_backend::nodes() {
   return catalog_.nodes();
 }
 
-caf::expected<json> node_backend::events(uint64_t after, uint32_t max) {
+caf::expected<json> node_backend::events(std::optional<uint64_t> after,
+                                         std::optional<uint64_t> epoch,
+                                         uint32_t max) {
   std::lock_guard<std::mutex> guard{mtx_};
+  const bool reset = after && epoch && *epoch != cfg_.epoch;
   json out = json::array();
-  uint64_t next = after;
+  if (!after || reset) {
+    // A new reader starts at the newest events, not the oldest buffered.
+    auto skip = ring_.size() > max ? ring_.size() - max : 0;
+    for (auto i = ring_.begin() + static_cast<std::ptrdiff_t>(skip);
+         i != ring_.end(); ++i)
+      out.push_back(*i);
+    json result{{"events", std::move(out)},
+                {"next", last_seq_},
+                {"epoch", cfg_.epoch}};
+    if (reset)
+      result["reset"] = true;
+    return result;
+  }
+  uint64_t next = *after;
   uint64_t first = last_seq_ - ring_.size() + 1;
   for (const auto& ev : ring_) {
     auto seq = ev["seq"].get<uint64_t>();
-    if (seq <= after)
+    if (seq <= *after)
       continue;
     if (out.size() >= max)
       break;
     out.push_back(ev);
     next = seq;
   }
-  json result{{"events", std::move(out)}, {"next", next}};
-  if (!ring_.empty() && after + 1 < first)
-    result["dropped"] = first - after - 1; // fell out of the ring
+  json result{{"events", std::move(out)},
+              {"next", next},
+              {"epoch", cfg_.epoch}};
+  if (!ring_.empty() && *after + 1 < first)
+    result["dropped"] = first - *after - 1; // fell out of the ring
   return result;
 }
 

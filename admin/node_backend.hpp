@@ -27,6 +27,8 @@ struct node_backend_config {
   size_t event_buffer = 4096;
   /// What the node's membership last found (see `health()`); may be null.
   std::shared_ptr<node_health> health;
+  /// The node's incarnation: the event cursor's epoch (see `events`).
+  uint64_t epoch = 0;
   /// The node's lease, reported by `health()`.
   std::chrono::milliseconds lease{2'000};
 };
@@ -48,7 +50,9 @@ public:
   caf::expected<json> show(const std::string& id) override;
   caf::expected<json> stats() override;
   caf::expected<json> nodes() override;
-  caf::expected<json> events(uint64_t after, uint32_t max) override;
+  caf::expected<json> events(std::optional<uint64_t> after,
+                             std::optional<uint64_t> epoch,
+                             uint32_t max) override;
   caf::expected<json> retry(const std::string& id,
                             const std::string& by) override;
   caf::expected<json> abort(const std::string& id,

@@ -278,6 +278,7 @@ caf::error node::start() {
     bc.token = d.cfg.admin.token;
     bc.health = d.health;
     bc.lease = d.cfg.lease;
+    bc.epoch = d.epoch;
     detail::admin_server_config sc;
     sc.host = d.cfg.admin.host;
     sc.port = d.cfg.admin.port;

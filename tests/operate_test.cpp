@@ -160,6 +160,30 @@ TEST_F(operate_test, an_operator_finds_inspects_and_retries_a_failed_saga) {
         "saga_saga_duration_seconds_count 1", "caf_saga_build_info{version="})
     EXPECT_NE(last_metrics.find(series), std::string::npos) << series;
 
+  // The live events: a new reader gets the newest, among them the refund's
+  // failed attempts; a cursor of another epoch (a restarted node) resets.
+  auto feed = admin_request(n, "/api/events?max=1000");
+  auto got = admin::send(feed);
+  ASSERT_TRUE(got) << describe(got.error());
+  auto evs = json::parse(got->body);
+  auto attempt_failed = std::find_if(evs["events"].begin(), evs["events"].end(),
+                                     [&](const json& e) {
+                                       return e.value("type", "")
+                                                == "step_attempt_failed"
+                                              && e.value("saga_id", "") == id;
+                                     });
+  ASSERT_NE(attempt_failed, evs["events"].end()) << got->body;
+  EXPECT_NE(attempt_failed->value("error", "").find("refund desk jammed"),
+            std::string::npos)
+    << *attempt_failed;
+  EXPECT_EQ(evs.value("epoch", uint64_t{0}), n.epoch) << got->body;
+  feed.target = "/api/events?after="
+                + std::to_string(evs["next"].get<uint64_t>())
+                + "&epoch=" + std::to_string(n.epoch + 1);
+  got = admin::send(feed);
+  ASSERT_TRUE(got) << describe(got.error());
+  EXPECT_TRUE(json::parse(got->body).value("reset", false)) << got->body;
+
   // A wrong token is refused, and nothing changes.
   auto refused = sagactl({"--token", "wrong", "retry", id, "--by", "alice"});
   EXPECT_EQ(refused.exit_code, 5) << refused.output;

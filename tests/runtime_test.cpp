@@ -510,6 +510,37 @@ TEST(runtime, lifecycle_subscribers_get_their_definitions_events_in_order) {
   EXPECT_EQ(sink.events.size(), 4u); // nothing after unsubscribe
 }
 
+TEST(runtime, failed_attempts_are_published_before_the_retry) {
+  runtime rt;
+  std::atomic<int> calls{0};
+  rt.participant("p").on(
+    "flaky",
+    [&calls](const step_context&, const json&) {
+      if (++calls == 1)
+        return step_outcome::fail("the ledger is busy", true);
+      return step_outcome::ok();
+    },
+    ok_handler);
+  event_sink sink;
+  auto sub = rt.subscribe(lifecycle_filter{},
+                          [&sink](const lifecycle_event& ev) { sink.add(ev); });
+  definition d{"flaky"};
+  d.step("pay", "p").action("flaky").retry(retry_policy{3, 1ms});
+  auto r = rt.execute(d).get();
+  ASSERT_TRUE(r.success) << describe(r.error);
+  auto seen = sink.until(lifecycle_kind::saga_completed);
+  auto failed = std::find_if(seen.begin(), seen.end(), [](const auto& ev) {
+    return ev.kind == lifecycle_kind::step_attempt_failed;
+  });
+  ASSERT_NE(failed, seen.end());
+  EXPECT_EQ(failed->step, "pay");
+  EXPECT_EQ(failed->attempt, 1u);
+  EXPECT_NE(failed->error.find("the ledger is busy"), std::string::npos)
+    << failed->error;
+  EXPECT_EQ(to_string(failed->kind), "step_attempt_failed");
+  rt.unsubscribe(sub);
+}
+
 TEST(runtime, unsubscribe_returns_only_once_the_callback_can_no_longer_run) {
   // The owner of a callback frees what it uses right after unsubscribe
   // (node_backend's destructor did; AddressSanitizer found the callback

@@ -80,7 +80,8 @@ public:
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
+      << "the stub admin server cannot bind";
     socklen_t len = sizeof(addr);
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
@@ -441,8 +442,9 @@ TEST_F(sagactl_test, tail_prints_events_as_they_arrive_until_max) {
   std::atomic<int> polls{0};
   stub_admin admin{[&](const std::string& req) {
     ++polls;
-    // The first poll has two events, later ones one more each.
-    auto after = req.find("after=0") != std::string::npos ? 0 : 2;
+    // The first poll (no cursor: the newest) has two events, later ones
+    // one more each.
+    auto after = req.find("after=") == std::string::npos ? 0 : 2;
     json evs = json::array();
     for (int i = after + 1; i <= after + (after == 0 ? 2 : 1); ++i)
       evs.push_back({{"seq", i},
@@ -454,7 +456,8 @@ TEST_F(sagactl_test, tail_prints_events_as_they_arrive_until_max) {
                      {"error", ""},
                      {"time_ms", 0}});
     return std::make_pair(
-      200, json{{"events", evs}, {"next", after + evs.size()}}.dump());
+      200,
+      json{{"events", evs}, {"next", after + evs.size()}, {"epoch", 7}}.dump());
   }};
   auto r = ctl({"--admin", admin.address(), "--json", "tail", "--max", "3"});
   ASSERT_EQ(r.code, 0) << r.text();
@@ -465,8 +468,9 @@ TEST_F(sagactl_test, tail_prints_events_as_they_arrive_until_max) {
   EXPECT_EQ(ids, (strings{"s-1", "s-2", "s-3"})) << r.text();
   auto reqs = admin.requests();
   ASSERT_GE(reqs.size(), 2u);
-  EXPECT_EQ(reqs[0].rfind("GET /api/events?after=0&max=", 0), 0u) << reqs[0];
-  EXPECT_EQ(reqs[1].rfind("GET /api/events?after=2&max=", 0), 0u) << reqs[1];
+  EXPECT_EQ(reqs[0].rfind("GET /api/events?max=", 0), 0u) << reqs[0];
+  EXPECT_EQ(reqs[1].rfind("GET /api/events?after=2&epoch=7&max=", 0), 0u)
+    << reqs[1];
   auto t = ctl({"--admin", admin.address(), "tail", "--follow-for", "300ms"});
   EXPECT_EQ(t.code, 0) << t.text();
   EXPECT_TRUE(t.has("step_completed  add_item#1")) << t.text();

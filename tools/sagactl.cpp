@@ -806,7 +806,10 @@ int cmd_tail(context& ctx, const std::vector<std::string>& xs) {
   auto deadline = follow_ms ? std::chrono::steady_clock::now()
                                 + std::chrono::milliseconds{*follow_ms}
                             : std::chrono::steady_clock::time_point::max();
-  std::vector<uint64_t> after(targets.size(), 0);
+  // Per node: the cursor (none yet: start at its newest events) and the
+  // node's epoch it belongs to (a restarted node resets it).
+  std::vector<std::optional<std::pair<uint64_t, uint64_t>>> after(
+    targets.size());
   std::vector<bool> warned(targets.size(), false);
   bool answered = false;
   uint64_t printed = 0;
@@ -824,7 +827,11 @@ int cmd_tail(context& ctx, const std::vector<std::string>& xs) {
       req.host = addr->first;
       req.port = addr->second;
       req.timeout = 2s;
-      req.target = "/api/events?after=" + std::to_string(after[i]) + "&max=100";
+      req.target = "/api/events?";
+      if (after[i])
+        req.target += "after=" + std::to_string(after[i]->first)
+                      + "&epoch=" + std::to_string(after[i]->second) + "&";
+      req.target += "max=100";
       auto r = send(req);
       if (!r || r->status != 200) {
         if (!warned[i]) {
@@ -857,8 +864,11 @@ int cmd_tail(context& ctx, const std::vector<std::string>& xs) {
         got_any = true;
       }
       std::cout.flush();
-      if (auto n = body.find("next"); n != body.end() && n->is_number())
-        after[i] = n->get<uint64_t>();
+      auto n = body.find("next");
+      auto e = body.find("epoch");
+      if (n != body.end() && n->is_number_unsigned() && e != body.end()
+          && e->is_number_unsigned())
+        after[i] = std::make_pair(n->get<uint64_t>(), e->get<uint64_t>());
     }
     if (!got_any && !finished()) {
       // Polls: the API has no push. Short naps keep signals responsive.

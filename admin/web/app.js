@@ -159,7 +159,10 @@
     };
     if (view.state !== '' && STATES.indexOf(view.state) < 0)
       view.state = '';
-    let eventsAfter = 0;
+    // The event cursor: none at first (the node answers its newest events),
+    // then the last seq seen and the node's epoch (a restarted node resets).
+    let eventsAfter = null;
+    let eventsEpoch = null;
     let knownDefinitions = [];
 
     const tabs = document.querySelectorAll('#state-tabs [data-filter]');
@@ -291,8 +294,19 @@
       }
       while (feed.children.length > 60)
         feed.removeChild(feed.lastChild);
-      if (typeof data.next === 'number')
+      if (data.reset) {
+        while (feed.children.length > events.length)
+          feed.removeChild(feed.lastChild);
+      }
+      if (typeof data.next === 'number' && typeof data.epoch === 'number') {
         eventsAfter = data.next;
+        eventsEpoch = data.epoch;
+      }
+    }
+
+    function eventsQuery() {
+      return eventsAfter === null ? 'max=100'
+        : 'after=' + eventsAfter + '&epoch=' + eventsEpoch + '&max=100';
     }
 
     async function refresh() {
@@ -306,7 +320,7 @@
         api('/api/stats').then(renderStats),
         api('/api/sagas?' + q.toString()).then(renderSagas),
         api('/api/nodes').then(renderNodes),
-        api('/api/events?after=' + eventsAfter + '&max=100').then(renderEvents),
+        api('/api/events?' + eventsQuery()).then(renderEvents),
       ]);
       const failed = results.find((r) => r.status === 'rejected');
       showBanner(failed ? failed.reason : null);

@@ -32,6 +32,9 @@ enum class lifecycle_kind : uint8_t {
   saga_failed,
   /// An operator retried the failed saga.
   saga_retried,
+  /// One attempt of a step's execute or compensation failed or went
+  /// unanswered; a retry follows under its policy (`attempt`, `error`).
+  step_attempt_failed,
 };
 
 /// Returns the snake_case name of `x`, e.g. `"step_completed"`.
