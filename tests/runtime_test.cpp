@@ -475,6 +475,18 @@ struct event_sink {
   }
 };
 
+/// Ends subscription `id` of `rt` when it goes out of scope: declared after
+/// the sink its callback feeds, it ends the callback before the sink dies,
+/// also when an assertion returns early. (Events of a saga still arrive
+/// after its result: they are published once durable.)
+struct subscription_guard {
+  runtime& rt;
+  uint64_t id;
+  ~subscription_guard() {
+    rt.unsubscribe(id);
+  }
+};
+
 TEST(runtime, lifecycle_subscribers_get_their_definitions_events_in_order) {
   runtime rt;
   rt.participant("p")
@@ -619,8 +631,10 @@ TEST(runtime, an_operator_retries_a_failed_saga_with_a_fresh_budget) {
   EXPECT_TRUE(
     is(rt.retry("no-such-saga", "alice").error(), errc::unknown_saga));
   event_sink sink;
-  rt.subscribe(lifecycle_filter{},
-               [&sink](const lifecycle_event& ev) { sink.add(ev); });
+  subscription_guard guard{rt, rt.subscribe(lifecycle_filter{},
+                                            [&sink](const lifecycle_event& ev) {
+                                              sink.add(ev);
+                                            })};
   auto state = rt.retry(r.saga_id, "alice");
   ASSERT_TRUE(state) << describe(state.error());
   EXPECT_EQ(*state, saga_status::compensating);
@@ -657,8 +671,10 @@ TEST(runtime, an_operator_aborts_a_running_saga) {
       })
     .on("next", ok_handler, ok_handler);
   event_sink sink;
-  rt.subscribe(lifecycle_filter{},
-               [&sink](const lifecycle_event& ev) { sink.add(ev); });
+  subscription_guard guard{rt, rt.subscribe(lifecycle_filter{},
+                                            [&sink](const lifecycle_event& ev) {
+                                              sink.add(ev);
+                                            })};
   definition d{"slow"};
   d.step("wait", "slow").timeout(30s).step("next", "slow");
   auto result = rt.execute(d);
