@@ -405,6 +405,12 @@ void publish(saga_pointer self, const std::vector<event>& batch) {
     le.error = ev.error;
     le.seq = ev.seq;
     le.time_ms = ev.time_ms;
+    if (*kind == lifecycle_kind::step_attempt_failed && ev.step >= 0)
+      le.next_attempt_ms
+        = s.st.next_attempt_ms(static_cast<size_t>(ev.step),
+                               ev.type
+                                 == event_type::compensation_attempt_failed,
+                               ev.attempt, ev.time_ms);
     hub.publish(le);
   }
   if (!s.abort_waiters.empty() && !batch.empty()) {
@@ -614,19 +620,9 @@ std::string code_data(saga_pointer self, std::optional<errc> code,
   return j.dump();
 }
 
-/// Returns the retry policy of step `i`'s execute: its own, or the
-/// definition's forward policy after the pivot.
-const retry_policy& exec_policy(saga_pointer self, int32_t i) {
-  const auto& st = self->state.st;
-  if (st.graph.after_pivot[static_cast<size_t>(i)])
-    return st.def->forward_retry();
-  return step_def(self, i).retry;
-}
-
 void arm_backoff(saga_pointer self, int32_t i, uint32_t next, bool comp) {
   auto& s = self->state;
-  const auto& policy = comp ? step_def(self, i).compensation_retry
-                            : exec_policy(self, i);
+  const auto& policy = s.st.policy_of(static_cast<size_t>(i), comp);
   std::uniform_real_distribution<double> unit{0.0, 1.0};
   const auto& x = s.st.steps[static_cast<size_t>(i)];
   auto base = comp ? x.internal.compensation_attempt_base

@@ -1,6 +1,7 @@
 #include "saga/replay.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <sstream>
 
 #include "saga/errc.hpp"
@@ -466,6 +467,25 @@ std::string to_string(const saga_log& x) {
   for (const auto& ev : x.events)
     out << "    " << to_string(ev) << '\n';
   return out.str();
+}
+
+const retry_policy& saga_state::policy_of(size_t index, bool compensate) const {
+  assert(def && index < steps.size() && index < graph.after_pivot.size());
+  const auto& sd = def->steps()[index];
+  if (compensate)
+    return sd.compensation_retry;
+  return graph.after_pivot[index] ? def->forward_retry() : sd.retry;
+}
+
+int64_t saga_state::next_attempt_ms(size_t index, bool compensate,
+                                    uint32_t attempt, int64_t failed_ms) const {
+  const auto& x = steps[index];
+  const auto& policy = policy_of(index, compensate);
+  auto base = compensate ? x.internal.compensation_attempt_base
+                         : x.internal.attempt_base;
+  // Attempts count from the last operator retry (the policy's budget).
+  auto nth = attempt > base ? attempt - base : 1;
+  return failed_ms + policy.base_delay(nth + 1).count();
 }
 
 } // namespace saga

@@ -38,13 +38,13 @@ struct start_observer {
 /// What the admin HTTP API serves (docs/admin-api.md), as JSON values. The
 /// node implements it over its saga catalog (Redis) and its runtime; the
 /// server only parses, checks and routes. `list`, `show`, `stats`, `nodes`,
-/// `retry`, `abort` and `start` may block on Redis (bounded by the backend's
-/// own timeouts) and are called one at a time from the server's backend thread;
-/// `events`, `metrics_text` and `health` must not block and are called from
-/// its I/O thread, concurrently with those.
-/// Errors carry a `saga::errc` that the server maps to an HTTP status
-/// (unknown_saga 404, invalid_request 400, invalid_state 409,
-/// journal_failure and no_route 503, anything else 500).
+/// `retry`, `abort`, `audit` and `start` may block on Redis (bounded by the
+/// backend's own timeouts) and are called one at a time from the server's
+/// backend thread; `events`, `metrics_text` and `health` must not block and are
+/// called from its I/O thread, concurrently with those. Errors carry a
+/// `saga::errc` that the server maps to an HTTP status (unknown_saga 404,
+/// invalid_request 400, invalid_state 409, journal_failure and no_route 503,
+/// anything else 500).
 class admin_backend {
 public:
   virtual ~admin_backend() = default;
@@ -80,6 +80,10 @@ public:
   /// Compensates running saga `id` now on behalf of operator `by`.
   virtual caf::expected<json>
   abort(const std::string& id, const std::string& by) = 0;
+
+  /// Returns the newest `max` operator actions of the audit stream, newest
+  /// first (`{"entries": [...]}`, docs/admin-api.md).
+  virtual caf::expected<json> audit(uint32_t max) = 0;
 
   /// Starts the saga of `req` (or finds it: a start is idempotent by id)
   /// and reports to `obs`. May wait on Redis; never waits for the saga.

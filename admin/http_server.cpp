@@ -20,10 +20,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <caf/message.hpp>
+#include <caf/sec.hpp>
 
 #include "core/parse_number.hpp"
 #include "core/percent_decode.hpp"
@@ -42,10 +44,10 @@ using tcp = asio::ip::tcp;
 using request = http::request<http::string_body>;
 using response = http::response<http::string_body>;
 
-constexpr size_t max_target = 2 * 1024;
+constexpr size_t max_target = 4 * 1024;
 constexpr uint32_t max_header_block = 8 * 1024;
 constexpr size_t max_filter_text = 256;
-constexpr size_t max_cursor = 1024;
+constexpr size_t max_cursor = 2048;
 /// What a closing connection reads and discards at most before it closes,
 /// so that the client sees the answer instead of a reset.
 constexpr size_t max_drain = 1024 * 1024;
@@ -167,7 +169,9 @@ caf::expected<saga_filter> parse_filter(const query_params& params) {
     f.state = *st;
   }
   for (auto [name, field] :
-       {std::pair{"definition", &f.definition}, std::pair{"node", &f.node}}) {
+       {std::pair{"definition", &f.definition}, std::pair{"node", &f.node},
+        std::pair{"business_key", &f.business_key},
+        std::pair{"id_prefix", &f.id_prefix}}) {
     if (auto x = param(params, name)) {
       if (x->size() > max_filter_text || !printable(*x))
         return bad_parameter(name, "expected at most 256 printable "
@@ -182,6 +186,15 @@ caf::expected<saga_filter> parse_filter(const query_params& params) {
       auto n = parse_number<int64_t>(*x, 0, max_age);
       if (!n)
         return bad_parameter(name, "expected a number of seconds >= 0");
+      *field = *n;
+    }
+  }
+  for (auto [name, field] :
+       {std::pair{"from_ms", &f.from_ms}, std::pair{"to_ms", &f.to_ms}}) {
+    if (auto x = param(params, name)) {
+      auto n = parse_number<int64_t>(*x, 0, max_age);
+      if (!n)
+        return bad_parameter(name, "expected ms since the Unix epoch");
       *field = *n;
     }
   }
@@ -346,6 +359,69 @@ response not_found() {
   return error_response(http::status::not_found, "not_found", "no such route");
 }
 
+/// How often an event stream looks for new events, and how long it stays
+/// silent at most (then a comment line: proxies and clients see it alive,
+/// and a client that left is noticed by the failing write).
+constexpr std::chrono::milliseconds stream_tick{100};
+constexpr std::chrono::milliseconds stream_keepalive{15'000};
+
+/// Events one tick of an event stream sends at most; more follow the
+/// next tick.
+constexpr uint32_t stream_batch_max = 500;
+
+/// Returns where an event stream starts: the `Last-Event-ID` header of a
+/// reconnecting EventSource (`<epoch>:<seq>`, as the stream's ids are),
+/// else the `after` and `epoch` query parameters, else nothing (the
+/// newest events); or an `invalid_request` error naming the bad one.
+caf::expected<std::pair<std::optional<uint64_t>, std::optional<uint64_t>>>
+stream_start(const request& req) {
+  std::string_view target{req.target().data(), req.target().size()};
+  auto qm = target.find('?');
+  auto params = parse_query(
+    qm == std::string_view::npos ? std::string_view{} : target.substr(qm + 1));
+  if (!params)
+    return params.error();
+  std::optional<uint64_t> after;
+  std::optional<uint64_t> epoch;
+  constexpr auto max = std::numeric_limits<uint64_t>::max();
+  auto last = req.find("Last-Event-ID");
+  if (last != req.end()) {
+    std::string_view v{last->value().data(), last->value().size()};
+    auto colon = v.find(':');
+    auto e = parse_number<uint64_t>(v.substr(0, colon), 0, max);
+    auto n = colon == std::string_view::npos
+               ? std::nullopt
+               : parse_number<uint64_t>(v.substr(colon + 1), 0, max);
+    if (!e || !n)
+      return make_error(errc::invalid_request,
+                        "Last-Event-ID: expected <epoch>:<seq>");
+    return std::pair{std::optional<uint64_t>{*n}, std::optional<uint64_t>{*e}};
+  }
+  for (auto [name, out] : {std::pair{"after", &after}, {"epoch", &epoch}})
+    if (auto x = param(*params, name)) {
+      auto n = parse_number<uint64_t>(*x, 0, max);
+      if (!n)
+        return bad_parameter(name, "expected a number");
+      *out = *n;
+    }
+  return std::pair{after, epoch};
+}
+
+/// Returns `page` (an answer of `admin_backend::events`) as Server-Sent
+/// Events: a `reset` event if the reader's epoch was another, then one
+/// message per event with id `<epoch>:<seq>`.
+std::string sse_text(const json& page) {
+  std::string out;
+  auto epoch = std::to_string(page.value("epoch", uint64_t{0}));
+  if (page.value("reset", false))
+    out += "event: reset\ndata: {}\n\n";
+  for (const auto& ev : page.value("events", json::array())) {
+    out += "id: " + epoch + ":" + std::to_string(ev.value("seq", uint64_t{0}))
+           + "\ndata: " + ev.dump() + "\n\n";
+  }
+  return out;
+}
+
 bool is_http_error(const beast::error_code& ec) {
   return ec.category()
          == http::make_error_code(http::error::bad_target).category();
@@ -394,6 +470,16 @@ public:
 
   const admin_server_config& config() const noexcept {
     return cfg_;
+  }
+
+  /// Returns the backend's events (never waits: I/O thread).
+  caf::expected<json> events(std::optional<uint64_t> after,
+                             std::optional<uint64_t> epoch, uint32_t max) {
+    try {
+      return backend_->events(after, epoch, max);
+    } catch (const std::exception& e) {
+      return caf::make_error(caf::sec::runtime_error, e.what());
+    }
   }
 
   bool stopping() const noexcept {
@@ -560,6 +646,10 @@ private:
     if (ec)
       return close();
     const auto& req = parser_->get();
+    std::string_view target{req.target().data(), req.target().size()};
+    if (req.method() == http::verb::get
+        && target.substr(0, target.find('?')) == "/api/events/stream")
+      return start_event_stream(req);
     srv_.handle_async(req, [self = shared_from_this()](response res) {
       const auto& req = self->parser_->get();
       res.version(req.version() == 10 ? 10 : 11);
@@ -610,6 +700,80 @@ private:
     do_read();
   }
 
+  /// Turns this connection into a stream of Server-Sent Events (`GET
+  /// /api/events/stream`, docs/admin-api.md) until the client leaves or
+  /// the server stops: the head without a length, then every tick the
+  /// node's new events, a comment line when silent for long.
+  void start_event_stream(const request& req) {
+    auto from = stream_start(req);
+    if (!from)
+      return answer(error_response(from.error()), req.keep_alive());
+    after_ = from->first;
+    epoch_ = from->second;
+    auto head
+      = std::make_shared<http::response<http::empty_body>>(http::status::ok,
+                                                           req.version() == 10
+                                                             ? 10
+                                                             : 11);
+    head->set(http::field::content_type, "text/event-stream");
+    head->set(http::field::cache_control, "no-store");
+    head->set("X-Content-Type-Options", "nosniff");
+    // No length: the body ends when the connection closes.
+    head->keep_alive(false);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(
+      *head);
+    stream_.expires_after(srv_.config().io_timeout);
+    http::async_write_header(stream_, *sr,
+                             [self = shared_from_this(), head,
+                              sr](beast::error_code ec, size_t) {
+                               if (ec)
+                                 return self->close();
+                               // Ticks are no I/O: only a write may time out.
+                               self->stream_.expires_never();
+                               self->pump_events();
+                             });
+  }
+
+  /// Sends what the node has after the stream's cursor (or a keep-alive
+  /// comment once silent for `stream_keepalive`), then waits a tick.
+  void pump_events() {
+    if (srv_.stopping())
+      return close();
+    auto page = srv_.events(after_, epoch_, stream_batch_max);
+    sse_out_.clear();
+    if (page) {
+      sse_out_ = sse_text(*page);
+      if (page->contains("next") && page->contains("epoch")) {
+        after_ = page->value("next", uint64_t{0});
+        epoch_ = page->value("epoch", uint64_t{0});
+      }
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (sse_out_.empty() && now - last_sent_ < stream_keepalive)
+      return wait_tick();
+    if (sse_out_.empty())
+      sse_out_ = ": keep-alive\n\n";
+    last_sent_ = now;
+    stream_.expires_after(srv_.config().io_timeout);
+    asio::async_write(stream_, asio::buffer(sse_out_),
+                      [self = shared_from_this()](beast::error_code ec,
+                                                  size_t) {
+                        if (ec)
+                          return self->close();
+                        self->stream_.expires_never();
+                        self->wait_tick();
+                      });
+  }
+
+  void wait_tick() {
+    delay_.expires_after(stream_tick);
+    delay_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec)
+        return self->close();
+      self->pump_events();
+    });
+  }
+
   /// Closes gracefully: no more sending, then `drain_then` until the
   /// client closes.
   void linger() {
@@ -629,8 +793,15 @@ private:
   std::optional<http::request_parser<http::string_body>> parser_;
   response res_;
   drain_buffer drained_;
-  /// Holds back the answer to a call refused for its token.
+  /// Holds back the answer to a call refused for its token; an event
+  /// stream's tick.
   asio::steady_timer delay_{stream_.get_executor()};
+  /// An event stream's cursor, its text in flight, and when it last sent.
+  std::optional<uint64_t> after_;
+  std::optional<uint64_t> epoch_;
+  std::string sse_out_;
+  std::chrono::steady_clock::time_point last_sent_
+    = std::chrono::steady_clock::now();
 };
 
 caf::error admin_server_impl::listen() {
@@ -813,7 +984,7 @@ response admin_server_impl::route(const request& req) {
   std::string_view target{req.target().data(), req.target().size()};
   if (target.size() > max_target)
     return error_response(http::status::bad_request, "invalid_request",
-                          "request target over 2 KiB");
+                          "request target over 4 KiB");
   if (target.empty() || target.front() != '/')
     return error_response(http::status::bad_request, "invalid_request",
                           "request target must be a path");
@@ -895,6 +1066,24 @@ response admin_server_impl::route(const request& req) {
       max = *n;
     }
     return result_response(backend_->events(after, epoch, max));
+  }
+  if (path == "/api/audit") {
+    if (!is_get)
+      return method_not_allowed("GET");
+    // Who did what is for operators: behind the token like the actions.
+    if (auto refused = check_token(req))
+      return std::move(*refused);
+    auto params = parse_query(query);
+    if (!params)
+      return error_response(params.error());
+    uint32_t max = 100;
+    if (auto x = param(*params, "max")) {
+      auto n = parse_number<uint32_t>(*x, 1, 500);
+      if (!n)
+        return error_response(bad_parameter("max", "expected 1 to 500"));
+      max = *n;
+    }
+    return result_response(backend_->audit(max));
   }
   if (path == "/healthz") {
     if (!is_get)

@@ -3,6 +3,9 @@
 // through a small blocking Beast client on loopback.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -14,6 +17,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -78,10 +82,35 @@ public:
                              std::optional<uint64_t> epoch,
                              uint32_t max) override {
     std::lock_guard<std::mutex> guard{mtx_};
-    calls_.push_back("events " + (after ? std::to_string(*after) : "-") + " "
-                     + (epoch ? std::to_string(*epoch) : "-") + " "
-                     + std::to_string(max));
-    return answer(json{{"events", json::array()}, {"next", after.value_or(0)}});
+    if (!streamed_)
+      calls_.push_back("events " + (after ? std::to_string(*after) : "-") + " "
+                       + (epoch ? std::to_string(*epoch) : "-") + " "
+                       + std::to_string(max));
+    // The node's epoch is 7: a reader of another epoch gets everything and
+    // a reset, as the node backend answers.
+    const bool reset = epoch && *epoch != 7;
+    auto out = json::array();
+    uint64_t next = after.value_or(0);
+    for (const auto& ev : feed_) {
+      auto seq = ev["seq"].get<uint64_t>();
+      if (!after || reset || seq > *after) {
+        out.push_back(ev);
+        next = seq;
+      }
+    }
+    json page{{"events", std::move(out)}, {"next", next}, {"epoch", 7}};
+    if (reset)
+      page["reset"] = true;
+    return answer(page);
+  }
+
+  /// Adds lifecycle event `seq` of saga `id` to what `events` answers; from
+  /// now on `events` calls (an event stream polls them) are not recorded.
+  void publish(uint64_t seq, const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    streamed_ = true;
+    feed_.push_back(
+      json{{"seq", seq}, {"type", "saga_started"}, {"saga_id", id}});
   }
 
   caf::expected<json> retry(const std::string& id,
@@ -102,6 +131,12 @@ public:
                        {"action", "abort"},
                        {"by", by},
                        {"state", "compensating"}});
+  }
+
+  caf::expected<json> audit(uint32_t max) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    calls_.push_back("audit " + std::to_string(max));
+    return answer(json{{"entries", json::array()}});
   }
 
   /// Records the start and keeps its observer for the test to answer.
@@ -200,6 +235,8 @@ private:
   std::vector<std::string> calls_;
   saga_filter filter_;
   caf::error fail_;
+  std::vector<json> feed_;
+  bool streamed_ = false;
   bool throw_ = false;
   bool hold_list_ = false;
   bool healthy_ = true;
@@ -344,6 +381,8 @@ protected:
 TEST_F(admin_server_test, list_parses_every_filter) {
   auto res = client_->get("/api/sagas?state=failed&definition=pur%20chase"
                           "&node=orders&min_age_s=5&max_age_s=60&limit=20"
+                          "&business_key=user%3A9&id_prefix=order-"
+                          "&from_ms=1000&to_ms=2000"
                           "&cursor=c%2F1&unknown=ignored");
   ASSERT_EQ(res.result_int(), 200u) << res.body();
   EXPECT_EQ(header(res, http::field::content_type), "application/json");
@@ -358,6 +397,10 @@ TEST_F(admin_server_test, list_parses_every_filter) {
   EXPECT_EQ(f.min_age_s, 5);
   EXPECT_EQ(f.max_age_s, 60);
   EXPECT_EQ(f.limit, 20u);
+  EXPECT_EQ(f.business_key, "user:9");
+  EXPECT_EQ(f.id_prefix, "order-");
+  EXPECT_EQ(f.from_ms, 1000);
+  EXPECT_EQ(f.to_ms, 2000);
   EXPECT_EQ(f.cursor, "c/1");
 }
 
@@ -385,6 +428,9 @@ TEST_F(admin_server_test, bad_query_values_are_refused_naming_the_parameter) {
     {"/api/sagas?min_age_s=10&max_age_s=5", "min_age_s"},
     {"/api/sagas?definition=a%0Ab", "definition"},
     {"/api/sagas?node=%zz", "node"},
+    {"/api/sagas?business_key=a%09b", "business_key"},
+    {"/api/sagas?from_ms=yesterday", "from_ms"},
+    {"/api/sagas?to_ms=-5", "to_ms"},
     {"/api/sagas?limit=1&limit=2", "limit"},
     {"/api/events?max=0", "max"},
     {"/api/events?max=1001", "max"},
@@ -417,6 +463,107 @@ TEST_F(admin_server_test, show_validates_the_id) {
             (std::vector<std::string>{"show 70de.x_y:z-25",
                                       "show " + std::string(200, 'a'),
                                       "show 70de:25", "abort 70de:26 admin"}));
+}
+
+/// Reads a raw connection (an event stream, which never ends by itself):
+/// everything received so far, with a bounded wait for more.
+class raw_reader {
+public:
+  explicit raw_reader(uint16_t port) {
+    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+    timeval tv{10, 0}; // a read that gets nothing for 10 s fails the test
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv,
+                 sizeof(tv));
+  }
+
+  void write(const std::string& text) {
+    asio::write(socket_, asio::buffer(text));
+  }
+
+  /// Reads until `text` was received (true) or the connection ended or
+  /// went silent for 10 s (false).
+  bool read_until(const std::string& text) {
+    while (got_.find(text) == std::string::npos) {
+      char buf[4096];
+      boost::system::error_code ec;
+      auto n = socket_.read_some(asio::buffer(buf), ec);
+      if (ec)
+        return false;
+      got_.append(buf, n);
+    }
+    return true;
+  }
+
+  /// Returns whether the server closed the connection (within 10 s).
+  bool closed_by_server() {
+    char buf[4096];
+    boost::system::error_code ec;
+    for (;;) {
+      auto n = socket_.read_some(asio::buffer(buf), ec);
+      if (ec)
+        return ec == asio::error::eof;
+      got_.append(buf, n);
+    }
+  }
+
+  const std::string& got() const {
+    return got_;
+  }
+
+private:
+  asio::io_context ioc_;
+  tcp::socket socket_{ioc_};
+  std::string got_;
+};
+
+std::string stream_request(const std::string& extra_headers = {}) {
+  return "GET /api/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+         + extra_headers + "\r\n";
+}
+
+TEST_F(admin_server_test, the_event_stream_pushes_events_and_resumes) {
+  backend_->publish(1, "s-1");
+  raw_reader a{server_->port()};
+  a.write(stream_request());
+  ASSERT_TRUE(a.read_until("\r\n\r\n")) << a.got();
+  EXPECT_EQ(a.got().rfind("HTTP/1.1 200", 0), 0u) << a.got();
+  EXPECT_NE(a.got().find("Content-Type: text/event-stream"), std::string::npos)
+    << a.got();
+  // What the node had, then what it publishes later: pushed, each with
+  // its id <epoch>:<seq>.
+  ASSERT_TRUE(a.read_until("id: 7:1\ndata: {")) << a.got();
+  EXPECT_NE(a.got().find("\"saga_id\":\"s-1\""), std::string::npos);
+  backend_->publish(2, "s-2");
+  ASSERT_TRUE(a.read_until("id: 7:2\n")) << a.got();
+  EXPECT_NE(a.got().find("\"saga_id\":\"s-2\""), std::string::npos);
+
+  // A browser that reconnects sends the last id it saw: it gets what
+  // followed, not what it had.
+  raw_reader b{server_->port()};
+  b.write(stream_request("Last-Event-ID: 7:1\r\n"));
+  ASSERT_TRUE(b.read_until("id: 7:2\n")) << b.got();
+  EXPECT_EQ(b.got().find("id: 7:1\n"), std::string::npos) << b.got();
+
+  // After a node restart (another epoch): a reset, then the newest.
+  raw_reader c{server_->port()};
+  c.write(stream_request("Last-Event-ID: 6:40\r\n"));
+  ASSERT_TRUE(c.read_until("id: 7:2\n")) << c.got();
+  EXPECT_NE(c.got().find("event: reset\n"), std::string::npos) << c.got();
+  EXPECT_LT(c.got().find("event: reset\n"), c.got().find("id: 7:1\n"));
+
+  // A malformed id is refused, naming it.
+  auto res = client_->send([] {
+    http::request<http::string_body> req{http::verb::get, "/api/events/stream",
+                                         11};
+    req.set("Last-Event-ID", "seven");
+    return req;
+  }());
+  expect_error(res, 400, "invalid_request", "Last-Event-ID");
+
+  // Stopping the server ends every stream.
+  server_->stop();
+  EXPECT_TRUE(a.closed_by_server());
+  EXPECT_TRUE(b.closed_by_server());
 }
 
 TEST_F(admin_server_test, stats_nodes_and_events) {
@@ -491,7 +638,7 @@ TEST_F(admin_server_test, wrong_methods_are_405_with_allow) {
 }
 
 TEST_F(admin_server_test, overlong_target_is_400_and_overlong_header_is_431) {
-  expect_error(client_->get("/api/sagas?cursor=" + std::string(3000, 'c')), 400,
+  expect_error(client_->get("/api/sagas?cursor=" + std::string(5000, 'c')), 400,
                "invalid_request", "target");
   // The 400 keeps the connection; the 431 closes it.
   http::request<http::string_body> req{http::verb::get, "/api/stats", 11};
@@ -536,6 +683,29 @@ TEST_F(admin_server_test, mutating_calls_need_the_token) {
   EXPECT_EQ(backend_->calls(),
             (std::vector<std::string>{"retry s-1 admin",
                                       "abort s-2 alice@ops.example"}));
+}
+
+TEST_F(admin_server_test, the_audit_needs_the_token_and_a_good_max) {
+  auto get_with = [this](const std::string& target, const std::string& auth) {
+    http::request<http::string_body> req{http::verb::get, target, 11};
+    if (!auth.empty())
+      req.set(http::field::authorization, auth);
+    return client_->send(std::move(req));
+  };
+  expect_error(client_->get("/api/audit"), 401, "unauthorized");
+  expect_error(get_with("/api/audit", "Bearer wrong"), 401, "unauthorized");
+  EXPECT_TRUE(backend_->calls().empty());
+  expect_error(get_with("/api/audit?max=0", bearer), 400, "invalid_request",
+               "'max'");
+  expect_error(get_with("/api/audit?max=501", bearer), 400, "invalid_request",
+               "'max'");
+  auto res = get_with("/api/audit?max=7", bearer);
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_TRUE(body_of(res)["entries"].is_array());
+  res = get_with("/api/audit", bearer);
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(backend_->calls(),
+            (std::vector<std::string>{"audit 7", "audit 100"}));
 }
 
 TEST_F(admin_server_test, without_a_token_every_mutating_call_is_refused) {
@@ -887,7 +1057,7 @@ TEST_F(admin_server_test,
        bad_input_query_texts_are_refused_naming_the_parameter) {
   const std::pair<std::string, const char*> cases[] = {
     {"/api/sagas?cursor=%01abc", "'cursor'"},
-    {"/api/sagas?cursor=" + std::string(1100, 'c'), "'cursor'"},
+    {"/api/sagas?cursor=" + std::string(2100, 'c'), "'cursor'"},
     {"/api/sagas?definition=" + std::string(257, 'd'), "'definition'"},
     {"/api/sagas?node=a%7Fb", "'node'"},
     {"/api/sagas?%zz=1", "'%zz'"},

@@ -100,6 +100,8 @@ void node_backend::record(const lifecycle_event& ev) {
                        {"attempt", ev.attempt},
                        {"error", ev.error},
                        {"time_ms", ev.time_ms}});
+  if (ev.next_attempt_ms != 0)
+    ring_.back()["next_at_ms"] = ev.next_attempt_ms;
   while (ring_.size() > cfg_.event_buffer)
     ring_.pop_front();
 }
@@ -158,18 +160,59 @@ caf::expected<json> node_backend::events(std::optional<uint64_t> after,
   return result;
 }
 
+caf::expected<json>
+node_backend::audited(const char* action, const std::string& id,
+                      const std::string& by,
+                      const std::function<caf::expected<json>()>& act) {
+  // Written ahead: nothing is done that the audit stream does not record.
+  std::vector<std::pair<std::string, std::string>> entry{{"node", cfg_.node_id},
+                                                         {"action", action},
+                                                         {"saga_id", id},
+                                                         {"by", by},
+                                                         {"outcome",
+                                                          "requested"}};
+  if (auto err = catalog_.append_audit(entry, cfg_.audit_retention))
+    return make_error(errc::journal_failure,
+                      "the audit stream cannot be written, so the "
+                        + std::string{action}
+                        + " was not done: " + describe(err));
+  auto result = act();
+  entry.back().second = result ? "accepted" : "refused";
+  if (!result)
+    entry.emplace_back("error", describe(result.error()));
+  if (auto err = catalog_.append_audit(entry, cfg_.audit_retention))
+    std::fprintf(stderr,
+                 "saga_node: the audit stream lost the outcome of %s "
+                 "of saga %s by %s: %s\n",
+                 action, id.c_str(), by.c_str(), describe(err).c_str());
+  return result;
+}
+
 caf::expected<json> node_backend::retry(const std::string& id,
                                         const std::string& by) {
-  // Any coordinating node may retry any failed saga: taking it over is a
-  // compare-and-set in the journal.
-  auto state = rt_.retry(id, by);
-  if (!state)
-    return state.error();
-  return operator_answer(id, "retry", by, *state);
+  return audited("retry", id, by, [&]() -> caf::expected<json> {
+    // Any coordinating node may retry any failed saga: taking it over is a
+    // compare-and-set in the journal.
+    auto state = rt_.retry(id, by);
+    if (!state)
+      return state.error();
+    return operator_answer(id, "retry", by, *state);
+  });
 }
 
 caf::expected<json> node_backend::abort(const std::string& id,
                                         const std::string& by) {
+  return audited("abort", id, by,
+                 [&] { return abort_here_or_at_owner(id, by); });
+}
+
+caf::expected<json> node_backend::audit(uint32_t max) {
+  return catalog_.audit(max);
+}
+
+caf::expected<json>
+node_backend::abort_here_or_at_owner(const std::string& id,
+                                     const std::string& by) {
   auto owner = catalog_.owner(id);
   if (!owner)
     return owner.error();
@@ -265,28 +308,18 @@ void node_backend::start(start_request req, start_observer obs) {
 }
 
 std::string node_backend::metrics_text() {
-  auto out = rt_.stats()->prometheus_text();
   // What the membership counted in Redis at its last lease renewal: read
   // from memory, /metrics never waits on Redis.
   const auto* h = cfg_.health.get();
-  const int64_t unfinished = h != nullptr ? h->unfinished_sagas.load() : -1;
-  const int64_t failed = h != nullptr ? h->failed_sagas.load() : -1;
-  if (unfinished >= 0) {
-    out += "# HELP saga_unfinished_sagas Sagas this node owns that have not "
-           "ended (its unfinished index), at its last lease renewal.\n"
-           "# TYPE saga_unfinished_sagas gauge\n"
-           "saga_unfinished_sagas "
-           + std::to_string(unfinished) + "\n";
-  }
-  if (failed >= 0) {
-    out += "# HELP saga_failed_sagas Sagas that ended failed and await an "
-           "operator, cluster-wide, within the retention, at this node's "
-           "last lease renewal.\n"
-           "# TYPE saga_failed_sagas gauge\n"
-           "saga_failed_sagas "
-           + std::to_string(failed) + "\n";
-  }
-  return out;
+  return rt_.stats()->prometheus_text(
+    {{"saga_unfinished_sagas",
+      "Sagas this node owns that have not ended (its unfinished index), at "
+      "its last lease renewal.",
+      h != nullptr ? h->unfinished_sagas.load() : -1},
+     {"saga_failed_sagas",
+      "Sagas that ended failed and await an operator, cluster-wide, within "
+      "the retention, at this node's last lease renewal.",
+      h != nullptr ? h->failed_sagas.load() : -1}});
 }
 
 json node_backend::health() {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -31,6 +32,9 @@ struct node_backend_config {
   uint64_t epoch = 0;
   /// The node's lease, reported by `health()`.
   std::chrono::milliseconds lease{2'000};
+  /// How long the audit stream keeps an operator action (`saga:audit`,
+  /// docs/redis-layout.md): longer than the sagas it names.
+  std::chrono::seconds audit_retention{90 * 24 * 3600};
 };
 
 /// The admin backend of a `saga::node`: reads go to a saga catalog on the
@@ -57,6 +61,7 @@ public:
                             const std::string& by) override;
   caf::expected<json> abort(const std::string& id,
                             const std::string& by) override;
+  caf::expected<json> audit(uint32_t max) override;
   void start(start_request req, start_observer obs) override;
   std::string metrics_text() override;
   json health() override;
@@ -67,6 +72,17 @@ public:
 
 private:
   void record(const lifecycle_event& ev);
+
+  /// Returns what `act` returns for operator action `action` of `by` on saga
+  /// `id`, recorded in the audit stream before (`requested`; if that fails,
+  /// `act` is not called) and after (`accepted` or `refused`).
+  caf::expected<json> audited(const char* action, const std::string& id,
+                              const std::string& by,
+                              const std::function<caf::expected<json>()>& act);
+
+  /// Aborts saga `id` here, or forwards the abort to its live owner.
+  caf::expected<json> abort_here_or_at_owner(const std::string& id,
+                                             const std::string& by);
 
   /// Returns a new saga id for a start that named none.
   std::string make_id();

@@ -18,17 +18,34 @@ namespace {
 
 constexpr const char* members_key = "saga:nodes";
 
+/// The operators' actions, kept for their own retention (its own slot).
+constexpr const char* audit_key = "saga:audit";
+
 constexpr uint32_t max_limit = 500;
 
 /// Upper bound of `scan`: a page never reads more histories than this.
 constexpr uint32_t max_scan = 10'000;
 
-/// Where a page walk is. The phases come in this order; a filter by state
-/// uses only one of them.
-enum class phase : uint8_t { unfinished, failed, compensated, completed, end };
+/// The longest cursor made: the positions of the pages before, newest last;
+/// older ones are dropped beyond it (previous stops there). Cursors given
+/// may be up to twice as long (one more position of the longest kind).
+constexpr size_t max_cursor_bytes = 1024;
+
+/// Where a page walk is. Without a business key or id prefix the phases come
+/// in this order (a filter by state uses only one of them); with one, its
+/// index is the only phase.
+enum class phase : uint8_t {
+  unfinished,
+  failed,
+  compensated,
+  completed,
+  by_key,
+  by_id,
+  end
+};
 
 constexpr const char* phase_names[] = {"unfinished", "failed", "compensated",
-                                       "completed"};
+                                       "completed",  "key",    "ids"};
 
 struct position {
   phase at = phase::unfinished;
@@ -147,6 +164,40 @@ caf::expected<position> decode(const std::string& cursor) {
   return pos;
 }
 
+/// Returns the positions of cursor stack `cursor` (`,`-separated, the
+/// page to show last).
+std::vector<std::string> split_cursor(const std::string& cursor) {
+  std::vector<std::string> result;
+  size_t from = 0;
+  for (;;) {
+    auto comma = cursor.find(',', from);
+    result.push_back(cursor.substr(from, comma - from));
+    if (comma == std::string::npos)
+      return result;
+    from = comma + 1;
+  }
+}
+
+/// Returns `stack` as a cursor, dropping its oldest entries while longer
+/// than `max_cursor_bytes`; empty for an empty stack.
+std::string join_cursor(std::vector<std::string> stack) {
+  auto size = [&stack] {
+    size_t n = 0;
+    for (const auto& x : stack)
+      n += x.size() + 1;
+    return n;
+  };
+  while (stack.size() > 1 && size() > max_cursor_bytes)
+    stack.erase(stack.begin());
+  std::string result;
+  for (const auto& x : stack) {
+    if (!result.empty())
+      result += ',';
+    result += x;
+  }
+  return result;
+}
+
 saga_status phase_state(phase p) {
   switch (p) {
     case phase::failed: return saga_status::failed;
@@ -155,8 +206,17 @@ saga_status phase_state(phase p) {
   }
 }
 
+/// Returns whether phase `p` walks one of the ended indexes.
+bool ended_phase(phase p) {
+  return p == phase::failed || p == phase::compensated || p == phase::completed;
+}
+
 /// Returns the phases a filter walks, in order.
 std::vector<phase> phases_of(const saga_filter& f) {
+  if (!f.business_key.empty())
+    return {phase::by_key};
+  if (!f.id_prefix.empty())
+    return {phase::by_id};
   if (!f.state)
     return {phase::unfinished, phase::failed, phase::compensated,
             phase::completed};
@@ -239,23 +299,47 @@ caf::error saga_filter::validate() const {
   if (scan > max_scan)
     return bad("scan: " + std::to_string(scan) + " is more than "
                + std::to_string(max_scan));
-  if (min_age_s && *min_age_s < 0)
-    return bad("min_age_s: must not be negative");
-  if (max_age_s && *max_age_s < 0)
-    return bad("max_age_s: must not be negative");
+  // Bounds keep the arithmetic on times (now - age) far from overflow.
+  constexpr int64_t age_s_max = int64_t{100} * 366 * 24 * 3600;
+  constexpr int64_t time_ms_max = int64_t{1} << 52;
+  for (auto [name, x] :
+       {std::pair{"min_age_s", min_age_s}, std::pair{"max_age_s", max_age_s}})
+    if (x && (*x < 0 || *x > age_s_max))
+      return bad(std::string{name} + ": not in 0 to "
+                 + std::to_string(age_s_max) + " seconds");
+  for (auto [name, x] :
+       {std::pair{"from_ms", from_ms}, std::pair{"to_ms", to_ms}})
+    if (x && (*x < 0 || *x > time_ms_max))
+      return bad(std::string{name} + ": not in 0 to "
+                 + std::to_string(time_ms_max) + " ms since the Unix epoch");
   if (min_age_s && max_age_s && *min_age_s > *max_age_s)
     return bad("min_age_s: more than max_age_s");
   if (definition.size() > 200)
     return bad("definition: longer than 200 characters");
   if (node.size() > 200)
     return bad("node: longer than 200 characters");
+  if (!id_prefix.empty() && id_prefix.size() > max_saga_id_bytes)
+    return bad("id_prefix: longer than 200 characters");
+  if (!id_prefix.empty() && !valid_saga_id(id_prefix))
+    return bad("id_prefix: '" + id_prefix
+               + "' has a character no saga id has (ids are letters, "
+                 "digits, '.', '_', ':' and '-')");
+  if (!business_key.empty())
+    if (auto err = check_business_key(business_key))
+      return bad("business_key: " + err.context().get_as<std::string>(0));
+  if (from_ms && to_ms && *from_ms > *to_ms)
+    return bad("from_ms: later than to_ms");
+  if (cursor.size() > 2 * max_cursor_bytes)
+    return bad("cursor: too long");
   if (!cursor.empty()) {
-    auto pos = decode(cursor);
-    if (!pos)
-      return pos.error();
     auto ps = phases_of(*this);
-    if (std::find(ps.begin(), ps.end(), pos->at) == ps.end())
-      return bad("cursor: '" + cursor + "' belongs to another state filter");
+    for (const auto& x : split_cursor(cursor)) {
+      auto pos = decode(x);
+      if (!pos)
+        return pos.error();
+      if (std::find(ps.begin(), ps.end(), pos->at) == ps.end())
+        return bad("cursor: '" + cursor + "' belongs to another filter");
+    }
   }
   return caf::none;
 }
@@ -278,8 +362,10 @@ caf::expected<json> saga_catalog::list(const saga_filter& filter) {
   auto phases = phases_of(filter);
   position pos;
   pos.at = phases.front();
-  if (!filter.cursor.empty())
-    pos = *decode(filter.cursor); // checked by validate
+  // The cursor is a stack: where each page before began, then this one.
+  auto stack = filter.cursor.empty() ? std::vector<std::string>{encode(pos)}
+                                     : split_cursor(filter.cursor);
+  pos = *decode(stack.back()); // checked by validate
   // The unfinished indexes to walk, in id order.
   std::vector<std::string> nodes;
   if (!filter.node.empty()) {
@@ -296,12 +382,23 @@ caf::expected<json> saga_catalog::list(const saga_filter& filter) {
   // Filters the indexes do not answer make candidates fail: read more at a
   // time then.
   auto post_filtered = !filter.definition.empty() || filter.min_age_s
-                       || filter.max_age_s || !filter.node.empty();
-  // Ended sagas started no earlier than this ended no earlier either: a
-  // sound bound on the end times to read.
-  std::optional<int64_t> min_end;
+                       || filter.max_age_s || !filter.node.empty()
+                       || filter.from_ms || filter.to_ms
+                       || phases.front() == phase::by_key
+                       || phases.front() == phase::by_id;
+  // The start times a saga must have: [min_start, max_start].
+  std::optional<int64_t> min_start = filter.from_ms;
   if (filter.max_age_s)
-    min_end = now - *filter.max_age_s * 1000;
+    min_start = std::max(min_start.value_or(INT64_MIN),
+                         now - *filter.max_age_s * 1000);
+  std::optional<int64_t> max_start = filter.to_ms;
+  if (filter.min_age_s)
+    max_start = std::min(max_start.value_or(INT64_MAX),
+                         now - *filter.min_age_s * 1000);
+  // Ended sagas started no earlier than this ended no earlier either: a
+  // sound bound on the end times to read. The business key index is scored
+  // by start time itself.
+  auto min_end = min_start;
   auto sagas = json::array();
   uint32_t scanned = 0;
   uint32_t fetched = 0;
@@ -330,8 +427,25 @@ caf::expected<json> saga_catalog::list(const saga_filter& filter) {
       exhausted = result.size() < n;
       return result;
     }
-    auto key = redis_ended_key(to_string(phase_state(pos.at)));
+    if (pos.at == phase::by_id) {
+      // Every id with the prefix, in id order: [prefix, prefix + 0xff].
+      auto from = pos.id.empty() ? "[" + filter.id_prefix : "(" + pos.id;
+      auto to = "[" + filter.id_prefix + "\xff";
+      auto r = rc.command(
+        {"ZRANGEBYLEX", redis_ids_key(), from, to, "LIMIT", "0", count});
+      if (!r)
+        return r.error();
+      for (size_t i = 0; i < (*r)->elements; ++i)
+        result.push_back(candidate{std::string{text((*r)->element[i])}, {}, 0});
+      exhausted = result.size() < n;
+      return result;
+    }
+    auto key = pos.at == phase::by_key
+                 ? redis_business_key_key(filter.business_key)
+                 : redis_ended_key(to_string(phase_state(pos.at)));
     auto min = min_end ? std::to_string(*min_end) : std::string{"-inf"};
+    auto max = pos.at == phase::by_key && max_start ? std::to_string(*max_start)
+                                                    : std::string{"+inf"};
     auto take = [&](const redisReply& r, bool skip_seen) {
       size_t kept = 0;
       for (size_t i = 0; i + 1 < r.elements; i += 2) {
@@ -352,8 +466,8 @@ caf::expected<json> saga_catalog::list(const saga_filter& filter) {
       return kept;
     };
     if (pos.id.empty()) {
-      auto r = rc.command({"ZREVRANGEBYSCORE", key, "+inf", min, "WITHSCORES",
-                           "LIMIT", "0", count});
+      auto r = rc.command(
+        {"ZREVRANGEBYSCORE", key, max, min, "WITHSCORES", "LIMIT", "0", count});
       if (!r)
         return r.error();
       take(**r, false);
@@ -457,11 +571,18 @@ caf::expected<json> saga_catalog::list(const saga_filter& filter) {
           }
       }
       auto status = st.status;
-      if (pos.at == phase::unfinished) {
-        // Ended sagas left over in an index are listed by their end state.
-        if (is_terminal(status))
+      if (!ended_phase(pos.at)) {
+        // Ended sagas left over in an unfinished index are listed by their
+        // end state.
+        if (pos.at == phase::unfinished && is_terminal(status))
           continue;
         if (filter.state && status != *filter.state)
+          continue;
+        if (pos.at != phase::unfinished && !filter.node.empty()
+            && owner != filter.node)
+          continue;
+        if (pos.at == phase::by_key && !filter.id_prefix.empty()
+            && x.id.rfind(filter.id_prefix, 0) != 0)
           continue;
       } else {
         // A broken history listed as ended counts as what the index says.
@@ -475,13 +596,13 @@ caf::expected<json> saga_catalog::list(const saga_filter& filter) {
       if (!filter.definition.empty()
           && (!st.def || st.def->name() != filter.definition))
         continue;
-      if (filter.min_age_s
-          && (st.started_at_ms == 0
-              || st.started_at_ms > now - *filter.min_age_s * 1000))
+      if (max_start && (st.started_at_ms == 0 || st.started_at_ms > *max_start))
         continue;
-      if (filter.max_age_s && st.started_at_ms < now - *filter.max_age_s * 1000)
+      if (min_start && st.started_at_ms < *min_start)
         continue;
       auto entry = saga_summary_json(st, owner, epoch);
+      if (evs && bad_history.empty())
+        entry["retrying"] = retrying_json(st, *evs);
       if (!bad_history.empty()) {
         entry["state"] = std::string{to_string(status)};
         entry["error"] = bad_history;
@@ -506,8 +627,15 @@ caf::expected<json> saga_catalog::list(const saga_filter& filter) {
     }
     next_phase();
   }
+  auto this_page = join_cursor(stack);
+  auto before = stack;
+  before.pop_back();
+  auto after = stack;
+  after.push_back(encode(pos));
   return json{{"sagas", std::move(sagas)},
-              {"next", encode(pos)},
+              {"next", pos.at == phase::end ? "" : join_cursor(after)},
+              {"prev", join_cursor(before)},
+              {"cursor", filter.cursor.empty() ? "" : this_page},
               {"scanned", scanned}};
 }
 
@@ -604,6 +732,62 @@ caf::expected<json> saga_catalog::stats() {
     d[what] = integer((*counts)->element[i + 1]);
   }
   return json{{"states", std::move(states)}, {"definitions", std::move(defs)}};
+}
+
+caf::error saga_catalog::append_audit(
+  const std::vector<std::pair<std::string, std::string>>& fields,
+  std::chrono::seconds retention) {
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto now = now_ms();
+  auto min_id = std::to_string(now - retention.count() * 1000) + "-0";
+  auto time = std::to_string(now);
+  std::vector<std::string_view> argv{"XADD", audit_key, "MINID",   "~",
+                                     min_id, "*",       "time_ms", time};
+  for (const auto& [k, v] : fields) {
+    argv.push_back(k);
+    argv.push_back(v);
+  }
+  auto r = (*c)->command(argv);
+  if (!r)
+    return r.error();
+  if (is_error(**r))
+    return io_error("XADD " + std::string{audit_key}, **r);
+  return caf::none;
+}
+
+caf::expected<json> saga_catalog::audit(uint32_t max) {
+  if (max < 1 || max > max_limit)
+    return make_error(errc::invalid_request,
+                      "max: " + std::to_string(max) + " is not in 1 to 500");
+  auto c = conn();
+  if (!c)
+    return c.error();
+  auto count = std::to_string(max);
+  auto r = (*c)->command({"XREVRANGE", audit_key, "+", "-", "COUNT", count});
+  if (!r)
+    return r.error();
+  if (is_error(**r))
+    return io_error("XREVRANGE " + std::string{audit_key}, **r);
+  auto entries = json::array();
+  for (size_t i = 0; i < (*r)->elements; ++i) {
+    const auto* e = (*r)->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+      continue;
+    json x{{"id", std::string{text(e->element[0])}}};
+    const auto* fs = e->element[1];
+    for (size_t k = 0; k + 1 < fs->elements; k += 2) {
+      auto name = std::string{text(fs->element[k])};
+      auto value = std::string{text(fs->element[k + 1])};
+      if (name == "time_ms")
+        x[name] = integer(fs->element[k + 1]);
+      else
+        x[name] = std::move(value);
+    }
+    entries.push_back(std::move(x));
+  }
+  return json{{"entries", std::move(entries)}};
 }
 
 caf::expected<json> saga_catalog::nodes() {

@@ -17,8 +17,14 @@
 namespace saga {
 
 /// What `saga_catalog::list` looks for. A value type; empty fields match
-/// everything.
+/// everything. A business key or an id prefix is answered by its own index
+/// (the other fields then filter what it holds); without them the pages
+/// walk the unfinished, then the failed, compensated and completed indexes.
 struct saga_filter {
+  /// Exact business key (the sagas started with it, newest first).
+  std::string business_key;
+  /// Saga ids that start with this (in id order).
+  std::string id_prefix;
   std::optional<saga_status> state;
   /// Exact definition name.
   std::string definition;
@@ -27,12 +33,15 @@ struct saga_filter {
   /// Age since the saga started, in seconds.
   std::optional<int64_t> min_age_s;
   std::optional<int64_t> max_age_s;
+  /// Start time range, ms since the Unix epoch, both ends included.
+  std::optional<int64_t> from_ms;
+  std::optional<int64_t> to_ms;
   /// Sagas per page (1 to 500).
   uint32_t limit = 50;
   /// Candidates examined per call at most (0: 10 x limit): filters that no
   /// index answers cost reads, and a page never reads more than this.
   uint32_t scan = 0;
-  /// From a previous page's `next`; empty: the first page.
+  /// A previous page's `next` or `prev`; empty: the first page.
   std::string cursor;
 
   /// Returns an `errc::invalid_request` error naming the first bad field.
@@ -49,7 +58,10 @@ class saga_catalog {
 public:
   saga_catalog(redis_endpoint ep, std::chrono::milliseconds io_timeout);
 
-  /// Returns one page: `{"sagas": [...], "next": cursor, "scanned": n}`.
+  /// Returns one page: `{"sagas": [...], "next": cursor, "prev": cursor,
+  /// "cursor": this page's, "scanned": n}`; an empty `next` or `prev`: no
+  /// such page. A page may hold fewer than `limit` sagas (even none) and
+  /// still have a `next`: the `scan` budget ran out first.
   caf::expected<json> list(const saga_filter& filter);
 
   /// Returns saga `id` (shape in docs/admin-api.md), or
@@ -61,6 +73,17 @@ public:
 
   /// Returns `{"nodes": [...]}`.
   caf::expected<json> nodes();
+
+  /// Appends an operator action (its `fields`, with `time_ms` added) to the
+  /// audit stream `saga:audit`, and drops entries older than `retention`
+  /// there (`XADD … MINID ~`, amortized).
+  caf::error
+  append_audit(const std::vector<std::pair<std::string, std::string>>& fields,
+               std::chrono::seconds retention);
+
+  /// Returns the newest `max` (1 to 500) entries of the audit stream, newest
+  /// first: `{"entries": [{"id", "time_ms", <fields>}]}`.
+  caf::expected<json> audit(uint32_t max);
 
   /// Returns the owner of saga `id` as (node, epoch), or
   /// `errc::unknown_saga`.

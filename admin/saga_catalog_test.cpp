@@ -37,8 +37,11 @@ redis_server& catalog_server() {
   return server;
 }
 
-std::string definition_text(const std::string& name, size_t steps = 1) {
+std::string definition_text(const std::string& name, size_t steps = 1,
+                            const std::string& business_key = {}) {
   definition d{name};
+  if (!business_key.empty())
+    d.business_key(business_key);
   for (size_t i = 0; i < steps; ++i)
     d.step("s" + std::to_string(i), "p");
   return d.to_json().dump();
@@ -93,11 +96,18 @@ protected:
   /// Writes saga `id` as the journal would: its history (started `age_ms`
   /// ago), owner key, and the index for its state (end time `end_ms`, or
   /// the last event's time).
+  /// It goes into the id index too, and with a `business_key` into that
+  /// key's index.
   void put(const std::string& id, saga_status state, const std::string& node,
            int64_t age_ms = 1000, const std::string& def = "purchase",
-           std::optional<int64_t> end_ms = std::nullopt) {
+           std::optional<int64_t> end_ms = std::nullopt,
+           const std::string& business_key = {}) {
     auto t = now_ms() - age_ms;
-    auto h = history_of(state, definition_text(def));
+    auto h = history_of(state, definition_text(def, 1, business_key));
+    cmd({"ZADD", redis_ids_key(), "0", id});
+    if (!business_key.empty())
+      cmd(
+        {"ZADD", redis_business_key_key(business_key), std::to_string(t), id});
     auto key = "saga:{" + id + "}:events";
     for (size_t i = 0; i < h.size(); ++i) {
       const auto& e = h[i];
@@ -296,6 +306,116 @@ TEST_F(saga_catalog_test, age_definition_and_node_filters) {
   f.node = "n1";
   f.state = saga_status::completed;
   EXPECT_EQ(walk(f), (strings{"young", "old"}));
+}
+
+TEST_F(saga_catalog_test, an_id_prefix_finds_sagas_of_every_state_by_id) {
+  add_node("n1");
+  put("order-3", saga_status::failed, "n1");
+  put("order-1", saga_status::running, "n1");
+  put("order-2", saga_status::completed, "n1");
+  put("orders", saga_status::completed, "n1");
+  put("other-1", saga_status::completed, "n1");
+  saga_filter f;
+  f.id_prefix = "order-";
+  f.limit = 1;
+  size_t pages = 0;
+  EXPECT_EQ(walk(f, &pages), (strings{"order-1", "order-2", "order-3"}));
+  EXPECT_GE(pages, 3u);
+  f.state = saga_status::completed;
+  EXPECT_EQ(walk(f), strings{"order-2"});
+  f.state.reset();
+  f.id_prefix = "o";
+  f.limit = 50;
+  EXPECT_EQ(walk(f).size(), 5u);
+  // Ids are never made of other characters: refused, not searched.
+  f.id_prefix = "a b";
+  EXPECT_TRUE(is(catalog().list(f).error(), errc::invalid_request));
+}
+
+TEST_F(saga_catalog_test, a_business_key_finds_its_sagas_newest_first) {
+  add_node("n1");
+  put("k-old", saga_status::completed, "n1", 30'000, "purchase", {}, "user-9");
+  put("k-new", saga_status::running, "n1", 1000, "purchase", {}, "user-9");
+  put("k-mid", saga_status::failed, "n1", 10'000, "refund", {}, "user-9");
+  put("k-else", saga_status::completed, "n1", 1000, "purchase", {}, "user-8");
+  saga_filter f;
+  f.business_key = "user-9";
+  EXPECT_EQ(walk(f), (strings{"k-new", "k-mid", "k-old"}));
+  auto page = catalog().list(f);
+  ASSERT_TRUE(page);
+  EXPECT_EQ((*page)["sagas"][0]["business_key"], "user-9");
+  // With the other filters: a time range (by start), a state, a definition.
+  f.from_ms = now_ms() - 20'000;
+  EXPECT_EQ(walk(f), (strings{"k-new", "k-mid"}));
+  f.to_ms = now_ms() - 5'000;
+  EXPECT_EQ(walk(f), strings{"k-mid"});
+  f.from_ms.reset();
+  f.to_ms.reset();
+  f.state = saga_status::completed;
+  EXPECT_EQ(walk(f), strings{"k-old"});
+  f.state.reset();
+  f.definition = "refund";
+  EXPECT_EQ(walk(f), strings{"k-mid"});
+  f.definition.clear();
+  f.business_key = "user-7";
+  EXPECT_TRUE(walk(f).empty());
+}
+
+TEST_F(saga_catalog_test, a_time_range_bounds_the_start_in_every_phase) {
+  add_node("n1");
+  const int64_t minute = 60'000;
+  put("r-new", saga_status::running, "n1", minute);
+  put("r-old", saga_status::running, "n1", 50 * minute);
+  put("c-new", saga_status::completed, "n1", 2 * minute);
+  put("c-old", saga_status::completed, "n1", 40 * minute);
+  saga_filter f;
+  auto t = now_ms();
+  f.from_ms = t - 10 * minute;
+  EXPECT_EQ(walk(f), (strings{"r-new", "c-new"}));
+  f.from_ms = t - 45 * minute;
+  f.to_ms = t - 30 * minute;
+  EXPECT_EQ(walk(f), strings{"c-old"});
+}
+
+TEST_F(saga_catalog_test, previous_pages_come_back_as_they_were) {
+  add_node("n1");
+  auto t = now_ms();
+  for (int i = 0; i < 7; ++i)
+    put("p-" + std::to_string(i), saga_status::completed, "n1", 60'000,
+        "purchase", t - 1000 * (7 - i));
+  put("r-0", saga_status::running, "n1");
+  saga_filter f;
+  f.limit = 3;
+  auto cat = catalog();
+  auto ids_of = [](const json& page) {
+    strings xs;
+    for (const auto& x : page["sagas"])
+      xs.push_back(x["id"]);
+    return xs;
+  };
+  std::vector<json> pages;
+  for (;;) {
+    auto page = cat.list(f);
+    ASSERT_TRUE(page) << describe(page.error());
+    pages.push_back(*page);
+    if ((*page)["next"] == "")
+      break;
+    f.cursor = (*page)["next"];
+    ASSERT_LT(pages.size(), 10u);
+  }
+  ASSERT_EQ(pages.size(), 3u);
+  EXPECT_EQ(ids_of(pages[0]), (strings{"r-0", "p-6", "p-5"}));
+  EXPECT_EQ(ids_of(pages[2]), (strings{"p-1", "p-0"}));
+  EXPECT_EQ(pages[0]["prev"], "") << "the first page has none";
+  // Back from the last page, page by page, to the first.
+  for (size_t i = pages.size() - 1; i > 0; --i) {
+    f.cursor = pages[i]["prev"];
+    ASSERT_FALSE(f.cursor.empty()) << "page " << i;
+    auto back = cat.list(f);
+    ASSERT_TRUE(back) << describe(back.error());
+    EXPECT_EQ(ids_of(*back), ids_of(pages[i - 1])) << "page " << i - 1;
+    EXPECT_EQ((*back)["next"], pages[i - 1]["next"]);
+  }
 }
 
 TEST_F(saga_catalog_test, bad_filters_and_cursors_are_invalid_requests) {

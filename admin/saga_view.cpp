@@ -68,6 +68,7 @@ json saga_summary_json(const saga_state& st, const std::string& owner,
       ++done;
   return json{{"id", st.saga_id},
               {"definition", st.def ? st.def->name() : std::string{}},
+              {"business_key", st.def ? st.def->business_key() : std::string{}},
               {"state", std::string{to_string(st.status)}},
               {"owner", owner},
               {"epoch", epoch},
@@ -77,6 +78,36 @@ json saga_summary_json(const saga_state& st, const std::string& owner,
               {"steps_done", done},
               {"failed_step", step_name(st, st.failed_step)},
               {"error", st.error}};
+}
+
+json retrying_json(const saga_state& st, const std::vector<event>& events) {
+  if (!st.def || is_terminal(st.status))
+    return nullptr;
+  const auto& defs = st.def->steps();
+  for (size_t i = 0; i < st.steps.size() && i < defs.size(); ++i) {
+    const auto& x = st.steps[i];
+    const bool comp = x.compensation_retry_due;
+    if (!x.retry_due && !comp)
+      continue;
+    auto base = comp ? x.internal.compensation_attempt_base
+                     : x.internal.attempt_base;
+    auto failed = comp ? x.compensation_attempts : x.attempts;
+    // When the failed attempt ended: its failure is the step's latest
+    // attempt event.
+    int64_t failed_ms = 0;
+    for (auto ev = events.rbegin(); ev != events.rend(); ++ev)
+      if (ev->step == static_cast<int32_t>(i) && ev->attempt == failed) {
+        failed_ms = ev->time_ms;
+        break;
+      }
+    return json{{"step", defs[i].name},
+                {"op", comp ? "compensate" : "execute"},
+                {"attempt", failed - base},
+                {"max_attempts", st.policy_of(i, comp).max_attempts},
+                {"next_at_ms", st.next_attempt_ms(i, comp, failed, failed_ms)},
+                {"error", x.error}};
+  }
+  return nullptr;
 }
 
 json event_json(const event& ev) {
@@ -178,6 +209,7 @@ json saga_timeline_json(const saga_id& id, const std::vector<event>& events,
   auto result = saga_summary_json(st, owner, epoch);
   result.erase("steps");
   result.erase("steps_done");
+  result["retrying"] = retrying_json(st, events);
   result["error_code"] = st.error_code ? to_string(*st.error_code) : "";
   result["last_seq"] = st.last_seq;
   if (!replay_error.empty()) {
@@ -197,6 +229,7 @@ json saga_timeline_json(const saga_id& id, const std::vector<event>& events,
         {"action", d.action},
         {"after", d.after},
         {"pivot", d.pivot},
+        {"payload", d.payload},
         {"status", std::string{to_string(s.status)}},
         {"attempts", s.attempts},
         {"compensation_attempts", s.compensation_attempts},

@@ -26,6 +26,13 @@ std::pair<std::string, uint64_t> parse_owner_token(std::string_view token);
 json saga_summary_json(const saga_state& st, const std::string& owner,
                        uint64_t epoch);
 
+/// Returns the retry saga `st` waits for, from its history `events`, or
+/// null when none: `{"step", "op" (execute or compensate), "attempt" (the
+/// failed one, counted from the last operator retry), "max_attempts",
+/// "next_at_ms" (the latest time the next attempt starts: the policy's
+/// delay without jitter after the failure), "error"}`.
+json retrying_json(const saga_state& st, const std::vector<event>& events);
+
 /// Returns event `ev` as `{"seq", "type", "step", "attempt", "error",
 /// "time_ms"}` (`step` is null for saga-level events).
 json event_json(const event& ev);

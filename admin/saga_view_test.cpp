@@ -69,6 +69,47 @@ TEST(saga_view, owner_tokens_split_at_the_last_slash) {
   EXPECT_EQ(parse_owner_token("").first, "");
 }
 
+TEST(saga_view, a_step_waiting_for_its_retry_says_which_attempt_and_when) {
+  definition d{"purchase"};
+  // Attempt 2 waits 100 ms at most (its delay without jitter).
+  d.step("deduct_balance", "account")
+    .retry(retry_policy{5, std::chrono::milliseconds{100}, 2.0,
+                        std::chrono::seconds{10}});
+  d.step("add_item", "inventory");
+  history h;
+  h.add(event_type::saga_started, -1, 0, d.to_json().dump(), {}, 0)
+    .add(event_type::step_started, 0, 1, {}, {}, 1)
+    .add(event_type::step_attempt_failed, 0, 1, {}, "busy", 50);
+  auto st = replay("s-1", h.events);
+  ASSERT_TRUE(st) << describe(st.error());
+  auto x = retrying_json(*st, h.events);
+  EXPECT_EQ(x, json({{"step", "deduct_balance"},
+                     {"op", "execute"},
+                     {"attempt", 1},
+                     {"max_attempts", 5},
+                     {"next_at_ms", t0 + 50 + 100},
+                     {"error", "busy"}}))
+    << x.dump();
+  // The next attempt started: nothing waits any more.
+  h.add(event_type::step_started, 0, 2, {}, {}, 150);
+  st = replay("s-1", h.events);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(retrying_json(*st, h.events).is_null());
+  // A compensation waits under its own policy.
+  auto c = compensated_purchase();
+  c.events.resize(12); // ... compensation_attempt_failed of deduct_balance
+  st = replay("s-2", c.events);
+  ASSERT_TRUE(st) << describe(st.error());
+  auto y = retrying_json(*st, c.events);
+  EXPECT_EQ(y.value("step", ""), "deduct_balance") << y.dump();
+  EXPECT_EQ(y.value("op", ""), "compensate");
+  EXPECT_EQ(y.value("attempt", 0), 1);
+  EXPECT_EQ(y.value("error", ""), "busy");
+  EXPECT_GT(y.value("next_at_ms", int64_t{0}), t0 + 28);
+  // The timeline carries it too.
+  EXPECT_EQ(saga_timeline_json("s-2", c.events, "orders", 7)["retrying"], y);
+}
+
 TEST(saga_view, a_summary_names_state_times_and_the_failed_step) {
   auto h = compensated_purchase();
   auto st = replay("s-1", h.events);

@@ -46,7 +46,7 @@ endforeach()
 execute_process(COMMAND "${prefix}/bin/saga_node" --help
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 foreach(option --node-id --redis --coordinate --admin-token
-               --admin-max-connections --admin-idle-timeout)
+               --admin-max-connections --admin-idle-timeout --audit-retention)
   if(NOT rc EQUAL 0 OR NOT "${out}${err}" MATCHES "${option}")
     message(FATAL_ERROR "install_test: saga_node --help (${rc}) lacks ${option}")
   endif()

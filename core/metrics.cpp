@@ -234,7 +234,8 @@ definition_metrics& metrics::of(const std::string& name) {
                         [] { return std::make_unique<definition_metrics>(); });
 }
 
-std::string metrics::prometheus_text() const {
+std::string
+metrics::prometheus_text(const std::vector<gauge_sample>& extra) const {
   std::string out;
   out.reserve(4096);
   std::shared_lock<std::shared_mutex> guard{mtx_};
@@ -274,40 +275,44 @@ std::string metrics::prometheus_text() const {
     for (const auto& [step, h] : def->steps_)
       append_histogram(out, "saga_step_latency_seconds", &name, &step, *h);
   }
-  struct global_counter {
+  // Node-wide scalars: counters since the start, then gauges (now).
+  struct scalar {
     const char* name;
+    const char* type;
     const char* help;
     const std::atomic<uint64_t>* value;
   };
-  const global_counter globals[] = {
-    {"saga_actor_restarts_total", "Saga actors restarted by their supervisor.",
-     &saga_restarts},
-    {"saga_sagas_parked_total", "Sagas parked failed after too many restarts.",
-     &sagas_parked},
-    {"saga_sagas_recovered_total",
+  const scalar scalars[] = {
+    {"saga_actor_restarts_total", "counter",
+     "Saga actors restarted by their supervisor.", &saga_restarts},
+    {"saga_sagas_parked_total", "counter",
+     "Sagas parked failed after too many restarts.", &sagas_parked},
+    {"saga_sagas_recovered_total", "counter",
      "Sagas resumed from the journal by recovery.", &sagas_recovered},
-    {"saga_recoveries_total", "Recovery walks started.", &recoveries},
-    {"saga_failovers_total", "Dead nodes whose sagas this node adopted.",
-     &failovers},
-    {"saga_operator_retries_total", "Operator retries carried out.",
+    {"saga_recoveries_total", "counter", "Recovery walks started.",
+     &recoveries},
+    {"saga_failovers_total", "counter",
+     "Dead nodes whose sagas this node adopted.", &failovers},
+    {"saga_operator_retries_total", "counter", "Operator retries carried out.",
      &operator_retries},
-    {"saga_operator_aborts_total", "Operator aborts carried out.",
+    {"saga_operator_aborts_total", "counter", "Operator aborts carried out.",
      &operator_aborts},
+    {"saga_sagas_in_flight", "gauge", "Sagas this node's coordinator runs now.",
+     &sagas_in_flight},
+    {"saga_sagas_queued", "gauge",
+     "Saga starts waiting for a slot (max_active_sagas).", &sagas_queued},
   };
-  for (const auto& g : globals) {
-    append_header(out, g.name, "counter", g.help);
+  for (const auto& g : scalars) {
+    append_header(out, g.name, g.type, g.help);
     append_sample(out, g.name, "", {},
                   std::to_string(g.value->load(std::memory_order_relaxed)));
   }
-  append_header(out, "saga_sagas_in_flight", "gauge",
-                "Sagas this node's coordinator runs now.");
-  append_sample(out, "saga_sagas_in_flight", "", {},
-                std::to_string(
-                  sagas_in_flight.load(std::memory_order_relaxed)));
-  append_header(out, "saga_sagas_queued", "gauge",
-                "Saga starts waiting for a slot (max_active_sagas).");
-  append_sample(out, "saga_sagas_queued", "", {},
-                std::to_string(sagas_queued.load(std::memory_order_relaxed)));
+  for (const auto& g : extra) {
+    if (g.value < 0)
+      continue;
+    append_header(out, g.name, "gauge", g.help);
+    append_sample(out, g.name, "", {}, std::to_string(g.value));
+  }
   append_header(out, "saga_saga_duration_seconds", "histogram",
                 "Time from a saga's start (or resumption here) to its end.");
   append_histogram(out, "saga_saga_duration_seconds", nullptr, nullptr,

@@ -259,6 +259,16 @@ TEST(metrics, steps_beyond_the_cap_share_other) {
             1.0);
 }
 
+TEST(metrics, extra_gauges_follow_and_unknown_ones_are_left_out) {
+  metrics m;
+  auto text = m.prometheus_text(
+    {{"saga_unfinished_sagas", "Known.", 7}, {"saga_failed_sagas", "?", -1}});
+  auto samples = parse_exposition(text);
+  EXPECT_EQ(find_value(samples, "saga_unfinished_sagas", {}), 7.0);
+  EXPECT_NE(text.find("# TYPE saga_unfinished_sagas gauge"), std::string::npos);
+  EXPECT_EQ(text.find("saga_failed_sagas"), std::string::npos) << text;
+}
+
 TEST(metrics, label_values_are_escaped) {
   metrics m;
   std::string nasty = "a\\b\"c\nd";

@@ -15,6 +15,31 @@ bool is_id_char(char c) noexcept {
          || c == '-';
 }
 
+bool is_control_char(char c) noexcept {
+  return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+}
+
+/// Returns an `errc::invalid_id` error naming `what` (e.g. "the saga id")
+/// when `text` is empty, too long, or has a byte for which `bad_char` holds
+/// (`bad_char_text` says what such a byte is), or none.
+template <class Predicate>
+caf::error check_text(std::string_view text, const char* what,
+                      Predicate bad_char, const char* bad_char_text) {
+  if (text.empty())
+    return make_error(errc::invalid_id, std::string{what} + " is empty");
+  if (text.size() > max_saga_id_bytes)
+    return make_error(errc::invalid_id,
+                      std::string{what} + " has " + std::to_string(text.size())
+                        + " bytes; at most " + std::to_string(max_saga_id_bytes)
+                        + " are allowed");
+  auto bad = std::find_if(text.begin(), text.end(), bad_char);
+  if (bad != text.end())
+    return make_error(errc::invalid_id, std::string{what} + " has "
+                                          + bad_char_text + " at byte "
+                                          + std::to_string(bad - text.begin()));
+  return caf::none;
+}
+
 } // namespace
 
 bool valid_saga_id(std::string_view id) noexcept {
@@ -23,38 +48,14 @@ bool valid_saga_id(std::string_view id) noexcept {
 }
 
 caf::error check_saga_id(std::string_view id) {
-  if (id.empty())
-    return make_error(errc::invalid_id, "the saga id is empty");
-  if (id.size() > max_saga_id_bytes)
-    return make_error(errc::invalid_id,
-                      "the saga id has " + std::to_string(id.size())
-                        + " bytes; at most " + std::to_string(max_saga_id_bytes)
-                        + " are allowed");
-  auto bad = std::find_if_not(id.begin(), id.end(), is_id_char);
-  if (bad != id.end())
-    return make_error(errc::invalid_id,
-                      "the saga id has a character other than letters, "
-                      "digits, '.', '_', ':' and '-' at byte "
-                        + std::to_string(bad - id.begin()));
-  return caf::none;
+  return check_text(
+    id, "the saga id", [](char c) { return !is_id_char(c); },
+    "a character other than letters, digits, '.', '_', ':' and '-'");
 }
 
 caf::error check_business_key(std::string_view key) {
-  if (key.empty())
-    return make_error(errc::invalid_id, "the business key is empty");
-  if (key.size() > max_saga_id_bytes)
-    return make_error(errc::invalid_id,
-                      "the business key has " + std::to_string(key.size())
-                        + " bytes; at most " + std::to_string(max_saga_id_bytes)
-                        + " are allowed");
-  auto bad = std::find_if(key.begin(), key.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
-  if (bad != key.end())
-    return make_error(errc::invalid_id,
-                      "the business key has a control character at byte "
-                        + std::to_string(bad - key.begin()));
-  return caf::none;
+  return check_text(key, "the business key", is_control_char,
+                    "a control character");
 }
 
 } // namespace saga

@@ -60,6 +60,7 @@ struct options : caf::actor_system_config {
   std::string admin_token;
   size_t admin_max_connections = 64;
   caf::timespan admin_idle_timeout = std::chrono::seconds{10};
+  caf::timespan audit_retention = std::chrono::hours{90 * 24};
   caf::timespan retention = std::chrono::hours{7 * 24};
   bool audit_effects = false;
   uint64_t fault_seed = 0;
@@ -108,6 +109,8 @@ struct options : caf::actor_system_config {
            "admin connections served at once (beyond: 503, Retry-After)")
       .add(admin_idle_timeout, "admin-idle-timeout",
            "an admin connection with no request for this long is closed")
+      .add(audit_retention, "audit-retention",
+           "how long Redis keeps operators' retries and aborts (saga:audit)")
       .add(retention, "retention",
            "how long Redis keeps an ended saga's history (whole seconds)")
       .add(audit_effects, "audit-effects",
@@ -192,6 +195,8 @@ int main(int argc, char** argv) {
   cfg.admin.token = opts.admin_token;
   cfg.admin.max_connections = opts.admin_max_connections;
   cfg.admin.idle_timeout = ms(opts.admin_idle_timeout);
+  cfg.admin.audit_retention = std::chrono::duration_cast<std::chrono::seconds>(
+    opts.audit_retention);
   if (cfg.admin.token.empty())
     if (auto* t = std::getenv("SAGA_ADMIN_TOKEN"))
       cfg.admin.token = t;

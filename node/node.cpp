@@ -82,6 +82,11 @@ caf::error node_config::validate() const {
   if (admin.idle_timeout.count() <= 0)
     return make_error(errc::invalid_config,
                       "admin.idle_timeout must be positive");
+  if (admin.audit_retention.count() <= 0
+      || admin.audit_retention > std::chrono::hours{24 * 3660})
+    return make_error(errc::invalid_config,
+                      "admin.audit_retention must be positive and at most "
+                      "10 years");
   if (lease < std::chrono::milliseconds{100})
     return make_error(errc::invalid_config, "lease must be at least 100ms");
   if (remote_timeout.count() <= 0)
@@ -279,6 +284,7 @@ caf::error node::start() {
     bc.health = d.health;
     bc.lease = d.cfg.lease;
     bc.epoch = d.epoch;
+    bc.audit_retention = d.cfg.admin.audit_retention;
     detail::admin_server_config sc;
     sc.host = d.cfg.admin.host;
     sc.port = d.cfg.admin.port;

@@ -11,8 +11,11 @@ std::string end_score(int64_t end_ms) {
   return std::to_string(std::max<int64_t>(1, end_ms));
 }
 
-void follow_ups::started(const saga_id& id, std::string def) {
+void follow_ups::started(const saga_id& id, std::string def,
+                         std::string business_key, int64_t start_ms) {
   counts_.push_back({"started", id, std::move(def)});
+  if (!business_key.empty())
+    keyed_.push_back({std::move(business_key), start_ms, id});
 }
 
 void follow_ups::ended(const saga_id& id, std::string_view state,
@@ -49,9 +52,9 @@ void sliced(std::vector<redis_argv>& out, const redis_argv& head,
 
 } // namespace
 
-std::vector<redis_argv>
-follow_ups::commands(const std::string& count_sha,
-                     const std::string& index_key) const {
+std::vector<redis_argv> follow_ups::commands(const std::string& count_sha,
+                                             const std::string& index_key,
+                                             int64_t key_ttl_s) const {
   std::vector<redis_argv> out;
   // Ended indexes: one ZADD per state (and slice), in the order added.
   for (const char* state : {"completed", "compensated", "failed"}) {
@@ -72,13 +75,29 @@ follow_ups::commands(const std::string& count_sha,
       out.push_back(std::move(cmd));
   }
   sliced(out, {"ZREM", redis_ended_key("failed")}, unfailed_);
-  const redis_argv count_head{"EVALSHA", count_sha, "2", redis_counts_key(),
-                              redis_seen_key()};
+  const redis_argv count_head{"EVALSHA",
+                              count_sha,
+                              "3",
+                              redis_counts_key(),
+                              redis_seen_key(),
+                              redis_ids_key()};
   for (size_t i = 0; i < counts_.size(); i += per_command_max) {
     auto cmd = count_head;
     for (size_t k = i; k < std::min(counts_.size(), i + per_command_max); ++k)
       cmd.insert(cmd.end(), counts_[k].begin(), counts_[k].end());
     out.push_back(std::move(cmd));
+  }
+  // A business key's index in its own slot: three commands per keyed saga
+  // (sagas without a key cost nothing). Members started more than the TTL
+  // ago leave, so a key used forever stays bounded; the key expires once
+  // unused that long.
+  for (const auto& k : keyed_) {
+    auto key = redis_business_key_key(k.key);
+    auto ttl = std::to_string(key_ttl_s);
+    out.push_back({"ZADD", key, std::to_string(k.start_ms), k.id});
+    out.push_back({"ZREMRANGEBYSCORE", key, "-inf",
+                   "(" + std::to_string(k.start_ms - key_ttl_s * 1000)});
+    out.push_back({"EXPIRE", key, ttl});
   }
   sliced(out, {"ZREM", index_key}, unlisted_);
   assert(ended_.size() <= counts_.size());

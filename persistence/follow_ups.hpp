@@ -29,8 +29,11 @@ public:
   /// command blocks Redis for long.
   static constexpr size_t per_command_max = 256;
 
-  /// Counts the start of saga `id` of definition `def`.
-  void started(const saga_id& id, std::string def);
+  /// Counts the start of saga `id` of definition `def` (which also puts it
+  /// into the id index) and, with a `business_key`, indexes it under that
+  /// key at `start_ms`.
+  void started(const saga_id& id, std::string def,
+               std::string business_key = {}, int64_t start_ms = 0);
 
   /// Indexes saga `id` as ended in `state` at `end_ms`, counts its end,
   /// then unlists it from the writer's index, in that order.
@@ -44,17 +47,20 @@ public:
   void resumed(const saga_id& id, std::string def);
 
   bool empty() const noexcept {
-    return counts_.empty() && unlisted_.empty() && unfailed_.empty();
+    return counts_.empty() && unlisted_.empty() && unfailed_.empty()
+           && keyed_.empty();
   }
 
   /// Returns the commands in an order that keeps every saga's invariant
   /// (an unlisted saga is indexed and counted; a reopened one leaves the
   /// failed index before its count moves back): the ended indexes, the
   /// failed index's removals, the counts (`count_sha` with `count.lua`'s
-  /// records, in the order they were added), then the unlisting from
-  /// `index_key`.
+  /// records, in the order they were added), the business key indexes
+  /// (each kept to `key_ttl_s`: `ZADD`, `ZREMRANGEBYSCORE` of members
+  /// started longer ago, `EXPIRE`), then the unlisting from `index_key`.
   std::vector<redis_argv> commands(const std::string& count_sha,
-                                   const std::string& index_key) const;
+                                   const std::string& index_key,
+                                   int64_t key_ttl_s) const;
 
 private:
   struct indexed {
@@ -67,6 +73,12 @@ private:
   /// count.lua's records, flattened: 3 fields, 5 for `ended`.
   std::vector<std::vector<std::string>> counts_;
   std::vector<saga_id> unlisted_;
+  struct keyed {
+    std::string key;
+    int64_t start_ms;
+    saga_id id;
+  };
+  std::vector<keyed> keyed_;
 };
 
 /// Returns an ended index's score for `end_ms` (at least 1: score 0 means

@@ -142,6 +142,13 @@ std::string json_field(const std::string& text, const char* key) {
   return "_unknown";
 }
 
+/// Returns how long a business key's index keeps a saga: twice the
+/// retention, so a saga is found by its key as long as its history lives
+/// (a saga running longer than that is still found by id).
+int64_t business_key_ttl_s(const journal_options& opts) {
+  return 2 * static_cast<int64_t>(opts.retention.count());
+}
+
 /// Returns the state a terminal event ends a saga in, as the index names it.
 const char* ended_state(event_type x) {
   switch (x) {
@@ -418,8 +425,8 @@ std::vector<std::string> count_call(const writer_state& s, const char* op,
                                     std::string_view state = {},
                                     int64_t end_ms = 0) {
   std::vector<std::string>
-    cmd{"EVALSHA",        s.count_sha, "2", redis_counts_key(),
-        redis_seen_key(), op,          id,  std::move(def)};
+    cmd{"EVALSHA",       s.count_sha, "3", redis_counts_key(), redis_seen_key(),
+        redis_ids_key(), op,          id,  std::move(def)};
   if (!state.empty()) {
     cmd.emplace_back(state);
     cmd.push_back(detail::end_score(end_ms));
@@ -436,8 +443,19 @@ std::vector<std::string> count_call(const writer_state& s, const char* op,
 void follow_up(writer_state& s, const pending_append& a) {
   const auto& first = a.events.front();
   const auto& last = a.events.back();
-  if (first.seq == 1 && first.type == event_type::saga_started)
-    s.follow_ups.started(a.id, json_field(first.data, "name"));
+  if (first.seq == 1 && first.type == event_type::saga_started) {
+    // One parse of the definition for both fields.
+    auto def = json::parse(first.data, nullptr, false);
+    auto field = [&def](const char* key) -> std::string {
+      if (def.is_object())
+        if (auto i = def.find(key); i != def.end() && i->is_string())
+          return i->get<std::string>();
+      return {};
+    };
+    auto name = field("name");
+    s.follow_ups.started(a.id, name.empty() ? "_unknown" : std::move(name),
+                         field("business_key"), first.time_ms);
+  }
   if (is_terminal(last.type))
     s.follow_ups.ended(a.id, ended_state(last.type),
                        json_field(last.data, "definition"), last.time_ms);
@@ -483,8 +501,11 @@ caf::expected<bool> trim_ended(writer_state& s, redis_connection& conn) {
   }
   // Markers of ended sagas only (score > 0, their end time): a 0 marks an
   // open saga whose start was counted; it goes when the saga ends.
+  // Their ids leave the id index with them.
   keys.push_back(redis_seen_key());
-  conn.append({"EVALSHA", s.trim_sha, "1", keys.back(), "(0", cutoff, limit});
+  auto ids_key = redis_ids_key();
+  conn.append(
+    {"EVALSHA", s.trim_sha, "2", keys.back(), ids_key, "(0", cutoff, limit});
   bool more = false;
   for (size_t i = 0; i < keys.size(); ++i) {
     auto r = conn.read();
@@ -706,7 +727,8 @@ void flush(writer_pointer self) {
     return;
   auto unlisting = std::move(s.follow_ups);
   s.follow_ups = {};
-  const auto follow_cmds = unlisting.commands(s.count_sha, s.index_key);
+  const auto follow_cmds = unlisting.commands(s.count_sha, s.index_key,
+                                              business_key_ttl_s(s.opts));
   std::vector<std::string_view> follow_argv;
   for (const auto& cmd : follow_cmds) {
     follow_argv.assign(cmd.begin(), cmd.end());
@@ -1249,6 +1271,17 @@ std::string redis_counts_key() {
 
 std::string redis_seen_key() {
   return "{saga:counts}:seen";
+}
+
+std::string redis_ids_key() {
+  return "{saga:counts}:ids";
+}
+
+std::string redis_business_key_key(std::string_view key) {
+  std::string result = "saga:key:{";
+  result += key;
+  result += '}';
+  return result;
 }
 
 const std::string& redis_count_script() {

@@ -47,6 +47,16 @@ std::string redis_counts_key();
 /// Its hash tag puts it into the slot of `saga:counts`.
 std::string redis_seen_key();
 
+/// Returns the key of the id index: `{saga:counts}:ids`, every saga counted
+/// within the retention, all scores 0 (searched by id prefix with
+/// `ZRANGEBYLEX`), in the slot of `saga:counts`.
+std::string redis_ids_key();
+
+/// Returns the key of business key `key`'s index:
+/// `saga:key:{<key>}`, the sagas started with that key, scored by start time
+/// (ms since the Unix epoch).
+std::string redis_business_key_key(std::string_view key);
+
 /// Returns the Lua source of the script that counts sagas in
 /// `saga:counts` exactly once (see docs/redis-layout.md), for tests that
 /// check it alone.

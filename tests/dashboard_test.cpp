@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 
 #include <saga/saga.hpp>
 
@@ -149,10 +150,11 @@ protected:
     return result.get();
   }
 
-  /// Sets the page's admin token to `token` (as typed) and clicks `button`
-  /// (a selector) once it is enabled.
+  /// Sets the page's admin token to `token` and the operator's name to
+  /// `by` (as typed) and clicks `button` (a selector) once it is enabled.
   static void click_with_token(devtools_client& page, const char* button,
-                               const std::string& token) {
+                               const std::string& token,
+                               const std::string& by = "alice") {
     page.wait_for(std::string{"!document.querySelector('"} + button
                     + "').disabled",
                   page_timeout);
@@ -161,6 +163,11 @@ protected:
                   + js_string(token)
                   + ";\n"
                     "  t.dispatchEvent(new Event('input'));\n"
+                    "  const o = document.querySelector('#operator');\n"
+                    "  o.value = "
+                  + js_string(by)
+                  + ";\n"
+                    "  o.dispatchEvent(new Event('input'));\n"
                     "  document.querySelector('"
                   + button
                   + "').click();\n"
@@ -337,6 +344,149 @@ TEST_F(dashboard_test, lists_sagas_by_state_and_draws_a_timeline) {
   expect_no_page_errors(page);
 }
 
+TEST_F(dashboard_test, searches_by_id_and_business_key_and_pages_both_ways) {
+  auto admin = start_admin_node();
+  auto gw = gateway(nodes_.at("a"));
+  std::vector<definition> defs;
+  for (int i = 1; i <= 5; ++i) {
+    auto d = demo::make_purchase("p", "sword", 1);
+    d.id("order-" + std::to_string(i));
+    if (i == 2 || i == 4)
+      d.business_key("user-7");
+    defs.push_back(std::move(d));
+  }
+  defs.push_back(demo::make_purchase("p", "shield", 1).id("other-1"));
+  for (const auto& r : run(gw, defs))
+    ASSERT_TRUE(is_terminal(r.state)) << r.saga_id << ": " << describe(r.error);
+
+  auto& page = browser();
+  // Rows as shown, once they are `want` (a JSON array of ids).
+  auto rows_become = [&page](const json& want) {
+    return page
+      .wait_for("(() => { const rows = [...document.querySelectorAll("
+                "'#saga-table tbody tr[data-id]')].map(r => r.dataset.id);\n"
+                "  return JSON.stringify(rows) === JSON.stringify("
+                  + want.dump() + ") && rows; })()",
+                page_timeout);
+  };
+  auto click = [&page](const char* sel) {
+    page.wait_for(std::string{"!document.querySelector('"} + sel
+                    + "').disabled",
+                  page_timeout);
+    page.evaluate(std::string{"document.querySelector('"} + sel
+                  + "').click(); true");
+  };
+  // Search by id prefix, typed into the form: every order, in id order.
+  page.navigate(admin + "/index.html?state=");
+  page.wait_for("document.querySelectorAll('#saga-table tbody tr').length >= 6",
+                page_timeout);
+  page.evaluate("(() => { document.querySelector('#search-id').value = "
+                "'order-';\n"
+                "  document.querySelector('#search').requestSubmit(); "
+                "return true; })()");
+  rows_become({"order-1", "order-2", "order-3", "order-4", "order-5"});
+  EXPECT_NE(page.evaluate("location.search")
+              .get<std::string>()
+              .find("id_prefix=order-"),
+            std::string::npos);
+
+  // The live feed is pushed (Server-Sent Events): a saga that runs while
+  // the page is open shows up without a reload.
+  ASSERT_TRUE(is_terminal(
+    run(gw, {demo::make_purchase("p", "sword", 1).id("live-1")})[0].state));
+  page.wait_for("[...document.querySelectorAll('#event-feed li')]\n"
+                "  .some(li => li.textContent.includes('live-1'))",
+                page_timeout);
+
+  // Two per page: forward to the end, then back to the first page.
+  page.navigate(admin + "/index.html?state=&id_prefix=order-&limit=2");
+  rows_become({"order-1", "order-2"});
+  EXPECT_EQ(page.evaluate("document.querySelector('#page-prev').disabled"),
+            true);
+  click("#page-next");
+  rows_become({"order-3", "order-4"});
+  click("#page-next");
+  rows_become({"order-5"});
+  page.wait_for("document.querySelector('#page-next').disabled", page_timeout);
+  click("#page-prev");
+  rows_become({"order-3", "order-4"});
+  click("#page-prev");
+  rows_become({"order-1", "order-2"});
+  page.wait_for("document.querySelector('#page-prev').disabled", page_timeout);
+
+  // By business key: its sagas, newest started first.
+  page.navigate(admin + "/index.html?state=&business_key=user-7");
+  auto keyed = page.wait_for(
+    "(() => { const rows = [...document.querySelectorAll("
+    "'#saga-table tbody tr[data-id]')].map(r => r.dataset.id).sort();\n"
+    "  return rows.length === 2 && rows; })()",
+    page_timeout);
+  EXPECT_EQ(keyed, json({"order-2", "order-4"}));
+
+  // The saga's page: its business key, and each step's input beside its
+  // result.
+  page.navigate(admin + "/saga.html?id=order-2");
+  auto steps = page.wait_for(R"js((() => {
+    const rows = document.querySelectorAll('#steps-table tbody tr[data-step]');
+    if (rows.length !== 3) return false;
+    const debit = document.querySelector('#steps-table tr[data-step="debit"]');
+    return {key: document.querySelector('#saga-business-key').textContent,
+            input: JSON.parse(debit.querySelector('.step-input').textContent),
+            result: debit.querySelector('.step-result').textContent};
+  })())js",
+                             page_timeout);
+  EXPECT_EQ(steps["key"], "user-7");
+  EXPECT_EQ(steps["input"], json({{"player", "p"}, {"amount", 1}}));
+  EXPECT_EQ(json::parse(steps["result"].get<std::string>(), nullptr, false),
+            json({{"debited", 1}}));
+  write_file(SAGA_BINARY_DIR "/dashboard-search.png", page.screenshot_png());
+  expect_no_page_errors(page);
+}
+
+TEST_F(dashboard_test, a_saga_waiting_to_retry_shows_which_attempt_and_when) {
+  auto admin = start_admin_node();
+  auto gw = gateway(nodes_.at("a"));
+  // The grant fails for good; the refund desk is jammed (every attempt
+  // fails, retryably), and its next attempt waits 60 s: the saga sits
+  // compensating, waiting to retry, while the test looks.
+  definition d{"jammed_refund"};
+  d.id("jam-1");
+  d.step("debit", "account", {{"player", "q"}, {"amount", 5}, {"jam_refund", 99}})
+    .action("debit")
+    .timeout(std::chrono::seconds{5})
+    .compensation_retry(retry_policy{10, std::chrono::seconds{60}, 2.0,
+                                     std::chrono::seconds{60}});
+  d.step("grant", "inventory", {{"player", "q"}, {"item", "sold-out-9"}})
+    .action("grant")
+    .timeout(std::chrono::seconds{5});
+  // Fire and forget: the saga does not end within the test.
+  caf::anon_send(gw, run_atom::value, d.to_json().dump());
+
+  auto& page = browser();
+  page.navigate(admin + "/index.html?state=compensating");
+  auto cell = page.wait_for(
+    "(() => { const r = document.querySelector("
+    "'#saga-table tbody tr[data-id=\"jam-1\"] .error-cell');\n"
+    "  return r && r.textContent.includes('attempt') && r.textContent; })()",
+    page_timeout);
+  SCOPED_TRACE(cell.dump());
+  EXPECT_NE(cell.get<std::string>().find("debit: undo attempt 1/10 failed, "
+                                         "next by "),
+            std::string::npos);
+  EXPECT_NE(cell.get<std::string>().find("refund desk jammed"),
+            std::string::npos);
+  page.navigate(admin + "/saga.html?id=jam-1");
+  auto banner = page.wait_for(
+    "(() => { const b = document.querySelector('#saga-retrying');\n"
+    "  return !b.classList.contains('hidden') && b.textContent; })()",
+    page_timeout);
+  EXPECT_NE(banner.get<std::string>().find("waiting to retry debit: undo "
+                                           "attempt 1/10 failed, next by"),
+            std::string::npos)
+    << banner;
+  expect_no_page_errors(page);
+}
+
 TEST_F(dashboard_test, retry_needs_the_admin_token) {
   auto admin = start_admin_node();
   auto gw = gateway(nodes_.at("a"));
@@ -358,6 +508,15 @@ TEST_F(dashboard_test, retry_needs_the_admin_token) {
     click_with_token(page, "#retry", token);
   };
 
+  // No name: nothing is sent, the page asks for it.
+  click_with_token(page, "#retry", "secret", "");
+  auto asked = page.wait_for(
+    "(() => { const s = document.querySelector('#action-status');\n"
+    "  return s.classList.contains('fail') && s.textContent; })()",
+    page_timeout);
+  EXPECT_NE(asked.get<std::string>().find("your name"), std::string::npos)
+    << asked;
+
   // A wrong token: the server's 401 and its words appear.
   click_retry_with("wrong");
   auto status = page.wait_for(
@@ -378,7 +537,7 @@ TEST_F(dashboard_test, retry_needs_the_admin_token) {
     << status;
   page.wait_for("[...document.querySelectorAll('#operator-actions tbody tr')]\n"
                 "  .some(r => r.textContent.includes('retry')\n"
-                "             && r.textContent.includes('dashboard'))",
+                "             && r.textContent.includes('alice'))",
                 page_timeout);
   // The retried grant fails again: the saga is parked failed once more.
   page.wait_for("document.querySelector('#saga-state').dataset.state === "
@@ -433,7 +592,7 @@ TEST_F(dashboard_test, abort_stops_a_running_saga_and_it_compensates) {
   // The right one: accepted, and the saga turns to compensating.
   click_with_token(page, "#abort", "secret");
   status = action_status(page, "ok");
-  EXPECT_NE(status.find("abort accepted by dashboard"), std::string::npos)
+  EXPECT_NE(status.find("abort accepted by alice"), std::string::npos)
     << status;
   EXPECT_NE(status.find("compensating"), std::string::npos) << status;
   // Once the page shows it turned back, it is not offered again.
@@ -468,8 +627,8 @@ TEST_F(dashboard_test, abort_stops_a_running_saga_and_it_compensates) {
   ASSERT_EQ(shown["actions"].size(), 1u);
   ASSERT_EQ(shown["actions"][0].size(), 3u);
   EXPECT_EQ(shown["actions"][0][1], "abort");
-  EXPECT_EQ(shown["actions"][0][2], "dashboard");
-  EXPECT_EQ(shown["marker"], json({"abort · dashboard"}));
+  EXPECT_EQ(shown["actions"][0][2], "alice");
+  EXPECT_EQ(shown["marker"], json({"abort · alice"}));
   EXPECT_NE(shown["error"].get<std::string>().find("aborted"),
             std::string::npos);
   // The debit (in flight when the abort came) ran and was undone.

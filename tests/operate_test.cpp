@@ -227,6 +227,36 @@ TEST_F(operate_test, an_operator_finds_inspects_and_retries_a_failed_saga) {
   EXPECT_NE(again.output.find("only a failed saga can be retried"),
             std::string::npos)
     << again.output;
+
+  // The audit stream has each call the node took, newest first: the
+  // refused second retry, then alice's, requested before it was accepted.
+  // The call with the wrong token never reached it.
+  auto audit = sagactl({"--json", "audit", "--max", "10"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.output;
+  std::vector<std::string> trail;
+  const auto audited = json::parse(audit.output);
+  for (const auto& e : audited["entries"]) {
+    EXPECT_EQ(e.value("saga_id", ""), id) << e;
+    EXPECT_EQ(e.value("node", ""), "ops") << e;
+    trail.push_back(e.value("action", "") + " " + e.value("by", "?") + " "
+                    + e.value("outcome", ""));
+  }
+  ASSERT_EQ(trail.size(), 4u) << audit.output;
+  EXPECT_EQ(trail[0].substr(0, 6), "retry ");
+  EXPECT_NE(trail[0].find(" refused"), std::string::npos) << trail[0];
+  EXPECT_EQ(trail[2], "retry alice accepted");
+  EXPECT_EQ(trail[3], "retry alice requested");
+  // The same over the admin API, behind the token.
+  auto api = admin_request(n, "/api/audit?max=1");
+  api.headers.emplace_back("Authorization", "Bearer s3cret");
+  auto newest = admin::send(api);
+  ASSERT_TRUE(newest) << describe(newest.error());
+  ASSERT_EQ(newest->status, 200u) << newest->body;
+  auto entries = json::parse(newest->body)["entries"];
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_NE(entries[0].value("error", "").find("only a failed saga"),
+            std::string::npos)
+    << entries[0];
 }
 
 TEST_F(operate_test, healthz_reports_the_lease_and_answers_while_redis_hangs) {

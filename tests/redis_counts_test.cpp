@@ -335,8 +335,9 @@ TEST(redis_counts, the_count_script_counts_each_saga_once) {
   std::string sha{(*loaded)->str, (*loaded)->len};
   auto counts = redis_counts_key();
   auto seen = redis_seen_key();
+  auto ids = redis_ids_key();
   auto call = [&](std::vector<std::string_view> args) {
-    std::vector<std::string_view> argv{"EVALSHA", sha, "2", counts, seen};
+    std::vector<std::string_view> argv{"EVALSHA", sha, "3", counts, seen, ids};
     argv.insert(argv.end(), args.begin(), args.end());
     return redis.integer(argv);
   };
@@ -368,12 +369,15 @@ TEST(redis_counts, the_count_script_counts_each_saga_once) {
   EXPECT_EQ(redis.count("started:e"), 2);
   EXPECT_EQ(redis.count("completed:e"), 1);
   // A malformed call counts nothing, not even its good records.
-  EXPECT_FALSE(redis.conn().command(
-    {"EVALSHA", sha, "2", counts, seen, "started", "m3", "e", "ended", "m4"}));
+  EXPECT_FALSE(redis.conn().command({"EVALSHA", sha, "3", counts, seen, ids,
+                                     "started", "m3", "e", "ended", "m4"}));
   EXPECT_FALSE(
-    redis.conn().command({"EVALSHA", sha, "2", counts, seen, "started", "m3",
-                          "e", "bogus", "m4", "e"}));
+    redis.conn().command({"EVALSHA", sha, "3", counts, seen, ids, "started",
+                          "m3", "e", "bogus", "m4", "e"}));
   EXPECT_EQ(redis.count("started:e"), 2);
+  // Every saga counted is in the id index once, by id (a prefix search).
+  EXPECT_EQ(redis.integer({"ZCARD", ids}), 4); // s1 s2 m1 m2
+  EXPECT_EQ(redis.integer({"ZLEXCOUNT", ids, "[m", "[m\xff"}), 2);
   // Resumed by recovery: counts a start nobody counted, once; for a saga
   // counted as ended (its reopen was not counted), counts the reopen.
   EXPECT_EQ(call({"resumed", "s3", "d"}), 1);

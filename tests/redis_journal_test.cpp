@@ -205,7 +205,11 @@ TEST(redis_journal_retention, ended_indexes_are_trimmed_while_no_saga_writes) {
   auto seen = redis_seen_key();
   conn->append({"ZADD", seen, old_score, "old-ended", "0", "old-open",
                 std::to_string(now_ms), "fresh"});
-  for (int i = 0; i < backlog + 3; ++i)
+  // The id index: its members leave with their ended markers.
+  auto ids_key = redis_ids_key();
+  conn->append(
+    {"ZADD", ids_key, "0", "old-ended", "0", "old-open", "0", "fresh"});
+  for (int i = 0; i < backlog + 4; ++i)
     ASSERT_TRUE(conn->read());
   caf::actor_system_config cfg;
   add_message_types(cfg);
@@ -219,9 +223,15 @@ TEST(redis_journal_retention, ended_indexes_are_trimmed_while_no_saga_writes) {
     auto r = conn->command({"ZCARD", key});
     return r ? (*r)->integer : -1;
   };
+  auto in = [&conn](const std::string& key, const char* id) {
+    auto r = conn->command({"ZSCORE", key, id});
+    return r && (*r)->type == REDIS_REPLY_STRING;
+  };
+  auto marked = [&](const char* id) { return in(seen, id); };
   // Polling Redis (bounded): the trim happens in another process' view.
   auto deadline = std::chrono::steady_clock::now() + 20s;
-  while ((card(completed) != 1 || card(failed) != 0)
+  while ((card(completed) != 1 || card(failed) != 0 || marked("old-ended")
+          || in(ids_key, "old-ended"))
          && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(50ms);
   EXPECT_EQ(card(completed), 1) << "the old entries outlived the retention";
@@ -229,10 +239,9 @@ TEST(redis_journal_retention, ended_indexes_are_trimmed_while_no_saga_writes) {
   auto fresh = conn->command({"ZSCORE", completed, "fresh"});
   ASSERT_TRUE(fresh);
   EXPECT_EQ((*fresh)->type, REDIS_REPLY_STRING) << "within the retention";
-  auto marked = [&conn, &seen](const char* id) {
-    auto r = conn->command({"ZSCORE", seen, id});
-    return r && (*r)->type == REDIS_REPLY_STRING;
-  };
+  EXPECT_FALSE(in(ids_key, "old-ended")) << "outlived the retention";
+  EXPECT_TRUE(in(ids_key, "old-open"));
+  EXPECT_TRUE(in(ids_key, "fresh"));
   EXPECT_FALSE(marked("old-ended")) << "outlived the retention";
   EXPECT_TRUE(marked("old-open")) << "an open saga's marker was trimmed";
   EXPECT_TRUE(marked("fresh"));

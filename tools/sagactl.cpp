@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -18,6 +19,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -50,10 +52,14 @@ sends starts, retries and aborts to a node's admin API (docs/admin-api.md).)";
 
 constexpr const char* commands_text = R"(commands:
   list [--state S] [--definition D] [--node N] [--min-age DUR] [--max-age DUR]
+       [--from T] [--to T] [--id-prefix P] [--business-key K]
        [--limit N] [--cursor C] [--all]
-                     a page of sagas, newest ended first; S is running,
-                     compensating, completed, compensated or failed; DUR like
-                     30s, 5m, 2h, 1d; the next page's cursor goes to stderr;
+                     a page of sagas, newest ended first (by id with
+                     --id-prefix, newest started first with --business-key);
+                     S is running, compensating, completed, compensated or
+                     failed; DUR like 30s, 5m, 2h, 1d; T (the start time) like
+                     2026-12-07T10:00:00Z or ms since the Unix epoch; the
+                     cursors of the next and previous pages go to stderr;
                      --all follows the cursors to the end
   show ID            one saga's timeline: steps, attempts, operator actions
   tail [--follow-for DUR] [--max N]
@@ -69,6 +75,8 @@ constexpr const char* commands_text = R"(commands:
                      nothing: its state is printed); --wait prints the result
                      if it ends within DUR (default 30s, at most 60s)
   stats              counts per state and per definition
+  audit [--max N]    the newest N (default 50) operator actions: who retried
+                     or aborted which saga, when, and what came of it
   nodes              the cluster's nodes, leases and participants
 
 exit codes:
@@ -290,6 +298,46 @@ void print_sagas(const json& sagas) {
   print_table(rows);
 }
 
+/// Returns `text` (RFC 3339 in UTC, `YYYY-MM-DDTHH:MM[:SS[.mmm]]Z`, or ms
+/// since the Unix epoch) as ms since the Unix epoch, or nothing.
+std::optional<int64_t> parse_time_ms(const std::string& text) {
+  if (!text.empty() && text.size() <= 15
+      && std::all_of(text.begin(), text.end(),
+                     [](unsigned char c) { return std::isdigit(c); }))
+    return std::stoll(text);
+  std::tm tm{};
+  int millis = 0;
+  char zone[2] = {};
+  int n = 0;
+  auto fields = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d%n", &tm.tm_year,
+                            &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                            &n);
+  if (fields != 5)
+    return std::nullopt;
+  auto rest = text.substr(static_cast<size_t>(n));
+  if (rest.size() >= 3 && rest[0] == ':') {
+    int used = 0;
+    if (std::sscanf(rest.c_str(), ":%2d%n", &tm.tm_sec, &used) != 1)
+      return std::nullopt;
+    rest = rest.substr(static_cast<size_t>(used));
+    if (rest.size() == 5 && rest[0] == '.') {
+      if (std::sscanf(rest.c_str(), ".%3d%1[Z]", &millis, zone) != 2)
+        return std::nullopt;
+      rest = "Z";
+    }
+  }
+  if (rest != "Z" || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
+      || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60
+      || tm.tm_year < 1970)
+    return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  auto secs = timegm(&tm);
+  if (secs < 0)
+    return std::nullopt;
+  return static_cast<int64_t>(secs) * 1000 + millis;
+}
+
 int cmd_list(context& ctx, const std::vector<std::string>& xs) {
   saga_filter filter;
   bool all = false;
@@ -308,10 +356,25 @@ int cmd_list(context& ctx, const std::vector<std::string>& xs) {
            });
   p.text("--definition", filter.definition, "sagas of this definition");
   p.text("--node", filter.node, "sagas owned by this node");
+  p.text("--id-prefix", filter.id_prefix, "sagas whose id starts with this");
+  p.text("--business-key", filter.business_key,
+         "sagas started with this business key");
+  for (auto [name, field, what] :
+       {std::tuple{"--from", &filter.from_ms, "at or after"},
+        std::tuple{"--to", &filter.to_ms, "at or before"}})
+    p.custom(name, "T", std::string{"sagas started "} + what + " T",
+             [field = field](
+               const std::string& v) -> std::optional<std::string> {
+               *field = parse_time_ms(v);
+               if (!*field)
+                 return "a time like 2026-12-07T10:00:00Z (UTC) or ms "
+                        "since the Unix epoch";
+               return std::nullopt;
+             });
   p.duration("--min-age", min_age, "sagas started at least DUR ago");
   p.duration("--max-age", max_age, "sagas started at most DUR ago");
   p.integer("--limit", limit, "sagas per page", uint32_t{1}, uint32_t{500});
-  p.text("--cursor", filter.cursor, "the page after this cursor");
+  p.text("--cursor", filter.cursor, "the page of this cursor (next or prev)");
   p.flag("--all", all, "follow the cursors to the end");
   if (auto status = parse_command(p, "list", xs))
     return *status;
@@ -326,7 +389,8 @@ int cmd_list(context& ctx, const std::vector<std::string>& xs) {
   auto sagas = json::array();
   uint64_t scanned = 0;
   std::string next;
-  for (;;) {
+  std::string prev;
+  for (bool first = true;; first = false) {
     auto page = ctx.catalog.list(filter);
     if (!page)
       return report(catalog_failure(page.error(), ctx.ep));
@@ -334,18 +398,29 @@ int cmd_list(context& ctx, const std::vector<std::string>& xs) {
       sagas.push_back(std::move(x));
     scanned += (*page)["scanned"].get<uint64_t>();
     next = (*page)["next"].get<std::string>();
+    if (first)
+      prev = (*page)["prev"].get<std::string>();
     if (!all || next.empty())
       break;
     filter.cursor = next;
   }
   if (ctx.opts.json)
-    std::cout
-      << json{{"sagas", sagas}, {"next", next}, {"scanned", scanned}}.dump()
-      << '\n';
+    std::cout << json{{"sagas", sagas},
+                      {"next", next},
+                      {"prev", prev},
+                      {"scanned", scanned}}
+                   .dump()
+              << '\n';
   else
     print_sagas(sagas);
+  // A page may come back short (even empty) while more follow: the scan
+  // budget ran out before the filters found enough.
   if (!next.empty())
-    std::cerr << "sagactl: more sagas may follow: --cursor " << next << '\n';
+    std::cerr << "sagactl: " << (sagas.empty() ? "none yet; searched " : "")
+              << (sagas.empty() ? std::to_string(scanned) + " sagas; " : "")
+              << "more sagas may follow: --cursor " << next << '\n';
+  if (!prev.empty())
+    std::cerr << "sagactl: the previous page: --cursor " << prev << '\n';
   return exit_ok;
 }
 
@@ -440,6 +515,29 @@ int cmd_show(context& ctx, const std::vector<std::string>& xs) {
 }
 
 // -- stats and nodes --------------------------------------------------------------
+
+int cmd_audit(context& ctx, const std::vector<std::string>& xs) {
+  uint32_t max = 50;
+  tools::arg_parser p{"sagactl", ""};
+  p.integer("--max", max, "entries to print", uint32_t{1}, uint32_t{500});
+  if (auto status = parse_command(p, "audit", xs))
+    return *status;
+  auto x = ctx.catalog.audit(max);
+  if (!x)
+    return report(catalog_failure(x.error(), ctx.ep));
+  if (ctx.opts.json) {
+    std::cout << x->dump() << '\n';
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows{
+    {"TIME", "NODE", "ACTION", "SAGA", "BY", "OUTCOME", "ERROR"}};
+  for (const auto& e : (*x)["entries"])
+    rows.push_back({timestamp(num(e, "time_ms")), str(e, "node"),
+                    str(e, "action"), str(e, "saga_id"), str(e, "by"),
+                    str(e, "outcome"), truncate(str(e, "error"), 60)});
+  print_table(rows);
+  return exit_ok;
+}
 
 int cmd_stats(context& ctx, const std::vector<std::string>& xs) {
   tools::arg_parser p{"sagactl", ""};
@@ -594,6 +692,24 @@ post_to_admin(context& ctx, const std::vector<admin_target>& targets,
   return *last;
 }
 
+/// Returns the alive coordinating nodes' admin servers (the owner `prefer`
+/// first), or --admin.
+std::variant<std::vector<admin_target>, failure>
+coordinators(context& ctx, const std::string& what,
+             const std::string& prefer = {}) {
+  if (!ctx.opts.admin.empty())
+    return std::vector<admin_target>{{{}, ctx.opts.admin}};
+  auto ts = admin_targets(ctx, true, prefer);
+  if (!ts)
+    return catalog_failure(ts.error(), ctx.ep);
+  if (ts->empty())
+    return failure{exit_unreachable,
+                   "no alive coordinating node with an admin address to send "
+                   "the "
+                     + what + " to (see sagactl nodes)"};
+  return std::move(*ts);
+}
+
 int cmd_operate(context& ctx, const std::vector<std::string>& xs,
                 const std::string& action) {
   if (xs.empty() || xs.front().rfind("--", 0) == 0)
@@ -611,31 +727,26 @@ int cmd_operate(context& ctx, const std::vector<std::string>& xs,
     return *status;
   if (!valid_saga_id(id))
     return report({exit_usage, "'" + id + "' is not a saga id"});
-  std::vector<admin_target> targets;
-  if (!ctx.opts.admin.empty()) {
-    targets.push_back({{}, ctx.opts.admin});
-  } else {
+  // An abort goes to the owner while it lives; a retry (or an abort of a
+  // dead owner's saga) to any coordinating node, which takes it over.
+  // An unknown saga is reported from the catalog, before any node is asked.
+  std::string prefer;
+  if (ctx.opts.admin.empty()) {
     auto owner = ctx.catalog.owner(id);
     if (!owner)
       return report(catalog_failure(owner.error(), ctx.ep));
-    // An abort goes to the owner while it lives; a retry (or an abort of a
-    // dead owner's saga) to any coordinating node, which takes it over.
-    auto ts = admin_targets(ctx, true,
-                            action == "abort" ? owner->first : std::string{});
-    if (!ts)
-      return report(catalog_failure(ts.error(), ctx.ep));
-    targets = std::move(*ts);
-    if (targets.empty())
-      return report({exit_unreachable,
-                     "no alive coordinating node with an admin address to "
-                     "send the "
-                       + action + " to (see sagactl nodes)"});
+    if (action == "abort")
+      prefer = owner->first;
   }
+  auto targets = coordinators(ctx, action, prefer);
+  if (auto* f = std::get_if<failure>(&targets))
+    return report(*f);
   http_request req;
   req.method = "POST";
   req.target = "/api/sagas/" + id + "/" + action;
   req.body = json{{"by", by}}.dump();
-  auto answer = post_to_admin(ctx, targets, std::move(req));
+  auto answer = post_to_admin(ctx, std::get<std::vector<admin_target>>(targets),
+                              std::move(req));
   if (auto* f = std::get_if<failure>(&answer))
     return report(*f);
   const auto& body = std::get<json>(answer);
@@ -648,22 +759,6 @@ int cmd_operate(context& ctx, const std::vector<std::string>& xs,
 }
 
 // -- start ------------------------------------------------------------------------
-
-/// Returns the alive coordinating nodes' admin servers, or --admin.
-std::variant<std::vector<admin_target>, failure>
-coordinators(context& ctx, const std::string& what) {
-  if (!ctx.opts.admin.empty())
-    return std::vector<admin_target>{{{}, ctx.opts.admin}};
-  auto ts = admin_targets(ctx, true);
-  if (!ts)
-    return catalog_failure(ts.error(), ctx.ep);
-  if (ts->empty())
-    return failure{exit_unreachable,
-                   "no alive coordinating node with an admin address to send "
-                   "the "
-                     + what + " to (see sagactl nodes)"};
-  return std::move(*ts);
-}
 
 /// Returns the definition JSON in `file` ("-": stdin).
 std::variant<json, failure> read_definition(const std::string& file) {
@@ -911,8 +1006,8 @@ int run(int argc, char** argv) {
     else
       rest.push_back(std::move(r.positional[i]));
   }
-  static const char* commands[] = {"list",  "show",  "tail",  "retry",
-                                   "abort", "start", "stats", "nodes"};
+  static const char* commands[] = {"list",  "show",  "tail",  "retry", "abort",
+                                   "start", "stats", "nodes", "audit"};
   if (std::find_if(std::begin(commands), std::end(commands),
                    [&](const char* c) { return cmd == c; })
       == std::end(commands))
@@ -935,6 +1030,8 @@ int run(int argc, char** argv) {
     return cmd_start(ctx, xs);
   if (cmd == "stats")
     return cmd_stats(ctx, xs);
+  if (cmd == "audit")
+    return cmd_audit(ctx, xs);
   return cmd_nodes(ctx, xs);
 }
 

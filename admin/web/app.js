@@ -127,6 +127,14 @@
       + String(d.getMilliseconds()).padStart(3, '0');
   }
 
+  /// Describes a retry a saga waits for ("grant: attempt 3/5 failed, next
+  /// by 12:00:03.250: busy").
+  function retryText(r) {
+    return r.step + ': ' + (r.op === 'compensate' ? 'undo ' : '') + 'attempt '
+      + r.attempt + '/' + r.max_attempts + ' failed, next by '
+      + clockTime(r.next_at_ms) + (r.error ? ': ' + r.error : '');
+  }
+
   function sagaLink(id) {
     const a = el('a', 'saga-link mono', id);
     a.href = '/saga.html?id=' + encodeURIComponent(id);
@@ -153,30 +161,70 @@
 
   function initIndex() {
     const params = new URLSearchParams(location.search);
+    const msParam = (name) => {
+      const v = Number(params.get(name));
+      return params.get(name) && Number.isFinite(v) && v >= 0 ? v : null;
+    };
     const view = {
       state: params.has('state') ? params.get('state') : 'running',
       definition: params.get('definition') || '',
+      idPrefix: params.get('id_prefix') || '',
+      businessKey: params.get('business_key') || '',
+      fromMs: msParam('from_ms'),
+      toMs: msParam('to_ms'),
+      // The page shown: empty for the first; `next` and `prev` of the page
+      // the server answered last.
+      cursor: params.get('cursor') || '',
+      // Sagas per page (1 to 500; the API's own bound).
+      limit: Math.min(Math.max(Number(params.get('limit')) || 100, 1), 500),
     };
+    let pageNext = '';
+    let pagePrev = '';
     if (view.state !== '' && STATES.indexOf(view.state) < 0)
       view.state = '';
-    // The event cursor: none at first (the node answers its newest events),
-    // then the last seq seen and the node's epoch (a restarted node resets).
-    let eventsAfter = null;
-    let eventsEpoch = null;
     let knownDefinitions = [];
 
     const tabs = document.querySelectorAll('#state-tabs [data-filter]');
     const defSelect = $('#definition-filter');
 
-    function syncControls() {
-      tabs.forEach((t) => t.classList.toggle('active', t.dataset.filter === view.state));
-      if (defSelect.value !== view.definition)
-        defSelect.value = view.definition;
+    /// Returns the list query of `view` (without limit).
+    function listQuery() {
       const q = new URLSearchParams();
       q.set('state', view.state);
       if (view.definition)
         q.set('definition', view.definition);
-      history.replaceState(null, '', '?' + q.toString());
+      if (view.idPrefix)
+        q.set('id_prefix', view.idPrefix);
+      if (view.businessKey)
+        q.set('business_key', view.businessKey);
+      if (view.fromMs !== null)
+        q.set('from_ms', String(view.fromMs));
+      if (view.toMs !== null)
+        q.set('to_ms', String(view.toMs));
+      if (view.cursor)
+        q.set('cursor', view.cursor);
+      if (view.limit !== 100)
+        q.set('limit', String(view.limit));
+      return q;
+    }
+
+    /// Formats `ms` for a datetime-local input (local time), or ''.
+    function localInput(ms) {
+      if (ms === null)
+        return '';
+      const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+      return d.toISOString().slice(0, 19);
+    }
+
+    function syncControls() {
+      tabs.forEach((t) => t.classList.toggle('active', t.dataset.filter === view.state));
+      if (defSelect.value !== view.definition)
+        defSelect.value = view.definition;
+      $('#search-id').value = view.idPrefix;
+      $('#search-key').value = view.businessKey;
+      $('#search-from').value = localInput(view.fromMs);
+      $('#search-to').value = localInput(view.toMs);
+      history.replaceState(null, '', '?' + listQuery().toString());
     }
 
     function fillDefinitions(names) {
@@ -227,20 +275,28 @@
           + (s.ended_ms ? ', took ' + formatDuration(s.ended_ms - s.started_ms) : '');
         tr.appendChild(age);
         tr.appendChild(el('td', 'num', s.steps));
-        const errText = s.error ? (s.failed_step ? s.failed_step + ': ' : '') + s.error : '';
-        const err = el('td', 'error-cell', errText);
+        const errText = s.retrying ? retryText(s.retrying)
+          : s.error ? (s.failed_step ? s.failed_step + ': ' : '') + s.error : '';
+        const err = el('td', 'error-cell' + (s.retrying ? ' retrying' : ''), errText);
         err.title = errText;
         tr.appendChild(err);
         tbody.appendChild(tr);
       }
-      $('#saga-empty').classList.toggle('hidden', sagas.length > 0);
-      const more = $('#saga-more');
-      if (page.next) {
-        more.textContent = 'Showing the newest ' + sagas.length + ' (more exist).';
-        more.classList.remove('hidden');
-      } else {
-        more.classList.add('hidden');
-      }
+      pageNext = page.next || '';
+      pagePrev = page.prev || '';
+      // A page can come back short, even empty, while more follow: the
+      // node reads a bounded number of sagas per page (its scan budget).
+      const empty = $('#saga-empty');
+      empty.classList.toggle('hidden', sagas.length > 0);
+      empty.textContent = sagas.length === 0 && pageNext
+        ? 'None of the ' + (page.scanned || 0) + ' sagas searched so far match; '
+          + 'Next searches further.'
+        : 'No sagas match.';
+      $('#saga-more').textContent = sagas.length
+        ? sagas.length + (sagas.length === 1 ? ' saga' : ' sagas') + ' on this page'
+          + (pageNext ? '; more may follow' : '') : '';
+      $('#page-next').disabled = !pageNext;
+      $('#page-prev').disabled = !pagePrev;
     }
 
     function renderNodes(data) {
@@ -274,6 +330,7 @@
       }
     }
 
+    /// Puts `data.events` (oldest first) at the top of the live feed.
     function renderEvents(data) {
       const feed = $('#event-feed');
       const events = data.events || [];
@@ -290,37 +347,43 @@
         li.appendChild(who);
         if (e.error)
           li.appendChild(el('span', 'feed-error', e.error));
+        if (e.next_at_ms)
+          li.appendChild(el('span', 'muted feed-retry', 'retry by ' + clockTime(e.next_at_ms)));
         feed.insertBefore(li, feed.firstChild);
       }
       while (feed.children.length > 60)
         feed.removeChild(feed.lastChild);
-      if (data.reset) {
-        while (feed.children.length > events.length)
-          feed.removeChild(feed.lastChild);
-      }
-      if (typeof data.next === 'number' && typeof data.epoch === 'number') {
-        eventsAfter = data.next;
-        eventsEpoch = data.epoch;
-      }
     }
 
-    function eventsQuery() {
-      return eventsAfter === null ? 'max=100'
-        : 'after=' + eventsAfter + '&epoch=' + eventsEpoch + '&max=100';
+    /// Follows the node's lifecycle events as Server-Sent Events: pushed as
+    /// they happen; after a dropped connection the browser reconnects with
+    /// the last event's id (epoch:seq), and a restarted node answers with a
+    /// `reset` (its sequence restarted) and its newest events.
+    function followEvents() {
+      const source = new EventSource('/api/events/stream');
+      const feed = $('#event-feed');
+      source.addEventListener('reset', () => clear(feed));
+      source.onmessage = (m) => {
+        try {
+          renderEvents({ events: [JSON.parse(m.data)] });
+        } catch (e) {
+          // A malformed message: skip it, keep the stream.
+        }
+      };
+      source.onopen = () => feed.classList.remove('stale');
+      source.onerror = () => feed.classList.add('stale');
+      return source;
     }
 
     async function refresh() {
-      const q = new URLSearchParams();
-      if (view.state)
-        q.set('state', view.state);
-      if (view.definition)
-        q.set('definition', view.definition);
-      q.set('limit', '100');
+      const q = listQuery();
+      if (!view.state)
+        q.delete('state');
+      q.set('limit', String(view.limit));
       const results = await Promise.allSettled([
         api('/api/stats').then(renderStats),
         api('/api/sagas?' + q.toString()).then(renderSagas),
         api('/api/nodes').then(renderNodes),
-        api('/api/events?' + eventsQuery()).then(renderEvents),
       ]);
       const failed = results.find((r) => r.status === 'rejected');
       showBanner(failed ? failed.reason : null);
@@ -328,13 +391,47 @@
     }
 
     const refreshNow = poll(refresh);
-    tabs.forEach((t) => t.addEventListener('click', () => {
-      view.state = t.dataset.filter;
+    followEvents();
+    /// Shows the first page of the filters as changed by `change`.
+    function refilter(change) {
+      change();
+      view.cursor = '';
       syncControls();
       refreshNow();
+    }
+    tabs.forEach((t) => t.addEventListener('click', () =>
+      refilter(() => { view.state = t.dataset.filter; })));
+    defSelect.addEventListener('change', () =>
+      refilter(() => { view.definition = defSelect.value; }));
+    const inputMs = (sel) => {
+      const v = $(sel).value;
+      const ms = v ? new Date(v).getTime() : NaN;
+      return Number.isFinite(ms) && ms >= 0 ? ms : null;
+    };
+    $('#search').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      refilter(() => {
+        view.idPrefix = $('#search-id').value.trim();
+        view.businessKey = $('#search-key').value.trim();
+        view.fromMs = inputMs('#search-from');
+        view.toMs = inputMs('#search-to');
+      });
+    });
+    $('#search-clear').addEventListener('click', () => refilter(() => {
+      view.idPrefix = '';
+      view.businessKey = '';
+      view.fromMs = null;
+      view.toMs = null;
     }));
-    defSelect.addEventListener('change', () => {
-      view.definition = defSelect.value;
+    $('#page-next').addEventListener('click', () => {
+      if (!pageNext)
+        return;
+      view.cursor = pageNext;
+      syncControls();
+      refreshNow();
+    });
+    $('#page-prev').addEventListener('click', () => {
+      view.cursor = pagePrev; // '' is the first page
       syncControls();
       refreshNow();
     });
@@ -513,6 +610,35 @@
     return lane;
   }
 
+  /// Returns `x` as compact JSON text ('–' for nothing).
+  function jsonText(x) {
+    if (x === null || x === undefined)
+      return '–';
+    return typeof x === 'string' ? x : JSON.stringify(x);
+  }
+
+  /// Fills the steps table: each step's input payload beside its result.
+  function renderSteps(saga) {
+    const tbody = $('#steps-table tbody');
+    clear(tbody);
+    for (const s of saga.steps || []) {
+      const tr = el('tr');
+      tr.dataset.step = s.name;
+      tr.appendChild(el('td', 'mono', s.name));
+      tr.appendChild(el('td', 'mono', s.participant
+        + (s.action && s.action !== s.name ? '.' + s.action : '')));
+      const st = el('td');
+      st.appendChild(badge(s.status));
+      tr.appendChild(st);
+      tr.appendChild(el('td', 'num', s.attempts));
+      const input = el('td', 'json-cell step-input', jsonText(s.payload));
+      const result = el('td', 'json-cell step-result', jsonText(s.result));
+      tr.appendChild(input);
+      tr.appendChild(result);
+      tbody.appendChild(tr);
+    }
+  }
+
   function initSaga() {
     const id = new URLSearchParams(location.search).get('id') || '';
     const tokenInput = $('#token');
@@ -525,6 +651,11 @@
     tokenInput.value = sessionStorage.getItem('saga-admin-token') || '';
     tokenInput.addEventListener('input', () =>
       sessionStorage.setItem('saga-admin-token', tokenInput.value));
+    // The operator's name outlives the tab (it is no secret).
+    const operatorInput = $('#operator');
+    operatorInput.value = localStorage.getItem('saga-operator') || '';
+    operatorInput.addEventListener('input', () =>
+      localStorage.setItem('saga-operator', operatorInput.value.trim()));
 
     function syncButtons() {
       const st = current ? current.state : '';
@@ -541,6 +672,7 @@
       st.className = 'badge big state-' + s.state;
       st.dataset.state = s.state;
       $('#saga-definition').textContent = s.definition || '–';
+      $('#saga-business-key').textContent = s.business_key || '–';
       $('#saga-owner').textContent = s.owner || '–';
       $('#saga-epoch').textContent = s.epoch === undefined ? '–' : String(s.epoch);
       $('#saga-started').textContent = formatTime(s.started_ms);
@@ -555,7 +687,11 @@
       } else {
         err.classList.add('hidden');
       }
+      const retrying = $('#saga-retrying');
+      retrying.textContent = s.retrying ? 'waiting to retry ' + retryText(s.retrying) : '';
+      retrying.classList.toggle('hidden', !s.retrying);
       renderTimeline(s);
+      renderSteps(s);
       renderSagaEvents(s);
       renderOperatorActions(s);
       syncButtons();
@@ -610,7 +746,25 @@
       setRefreshed();
     }
 
+    /// Returns the operator's name as typed, or null (with the reason shown)
+    /// if it is not 1 to 64 characters of [A-Za-z0-9._@-], as the server
+    /// requires: every action is recorded under it.
+    function operatorName() {
+      const name = operatorInput.value.trim();
+      if (/^[A-Za-z0-9._@-]{1,64}$/.test(name))
+        return name;
+      status.className = 'action-status fail';
+      status.textContent = name
+        ? 'your name may only have letters, digits and . _ @ -'
+        : 'enter your name first: actions are recorded under it';
+      operatorInput.focus();
+      return null;
+    }
+
     async function act(action) {
+      const by = operatorName();
+      if (by === null)
+        return;
       busy = true;
       syncButtons();
       status.className = 'action-status pending';
@@ -623,7 +777,7 @@
         const r = await api('/api/sagas/' + encodeURIComponent(id) + '/' + action, {
           method: 'POST',
           headers: headers,
-          body: JSON.stringify({ by: 'dashboard' }),
+          body: JSON.stringify({ by: by }),
         });
         status.className = 'action-status ok';
         status.textContent = r.action + ' accepted by ' + r.by + ': saga now ' + r.state;

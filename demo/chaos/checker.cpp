@@ -302,7 +302,16 @@ private:
         check_saga_key(k);
         continue;
       }
+      if (starts(k, "saga:key:{")) {
+        // A business key's index: kept two retentions, never forever.
+        auto ttl = rc_.run({"PTTL", k});
+        if (ttl && (ttl->integer == -1
+                    || ttl->integer > 2 * o_.retention.count() * 1000))
+          v_.add("retention", k + " has no expiry within two retentions");
+        continue;
+      }
       bool known = k == "saga:counts" || k == saga::redis_seen_key()
+                   || k == saga::redis_ids_key() || k == "saga:audit"
                    || k == "saga:epochs" || k == "saga:nodes"
                    || starts(k, "saga:unfinished:{")
                    || starts(k, "saga:ended:{") || starts(k, "saga:lease:{")

@@ -54,12 +54,16 @@ struct lifecycle_event {
   /// The journal event's seq and wall-clock time (ms since the Unix epoch).
   uint64_t seq = 0;
   int64_t time_ms = 0;
+  /// step_attempt_failed: the latest time the next attempt starts (ms since
+  /// the Unix epoch; see `saga_state::next_attempt_ms`); 0 otherwise.
+  int64_t next_attempt_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, lifecycle_event& x) {
   return f(caf::meta::type_name("saga::lifecycle_event"), x.kind, x.saga_id,
-           x.definition, x.step, x.attempt, x.error, x.seq, x.time_ms);
+           x.definition, x.step, x.attempt, x.error, x.seq, x.time_ms,
+           x.next_attempt_ms);
 }
 
 /// Which lifecycle events a subscriber gets. Empty lists match everything.

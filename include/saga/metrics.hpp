@@ -118,10 +118,19 @@ public:
   histogram journal_batch_size;
   histogram journal_batch_latency;
 
+  /// A gauge whose value this object does not hold (e.g. counted in Redis
+  /// by someone else); `name` and `help` must outlive the call.
+  struct gauge_sample {
+    const char* name;
+    const char* help;
+    int64_t value; // < 0: unknown, the gauge is left out
+  };
+
   /// Returns everything in the Prometheus text exposition format 0.0.4,
   /// metric names prefixed `saga_`, definition and step names as escaped
-  /// label values.
-  std::string prometheus_text() const;
+  /// label values, followed by the gauges in `extra`.
+  std::string
+  prometheus_text(const std::vector<gauge_sample>& extra = {}) const;
 
 private:
   mutable std::shared_mutex mtx_;

@@ -69,6 +69,9 @@ struct node_config {
     /// its answer cannot leave) within this time: idle keep-alive
     /// connections time out.
     std::chrono::milliseconds idle_timeout{10'000};
+    /// How long the audit stream (`saga:audit`) keeps an operator's retry
+    /// or abort; independent of the sagas' retention.
+    std::chrono::seconds audit_retention{90 * 24 * 3600};
   } admin;
 
   /// Returns an `errc::invalid_config` error naming the first bad setting.

@@ -153,6 +153,19 @@ struct saga_state {
   /// Compares everything but the definition pointer's identity.
   bool same_as(const saga_state& other) const;
 
+  /// Returns the retry policy of step `index`'s execute (the definition's
+  /// forward policy after the pivot) or, with `compensate`, its
+  /// compensation's. Requires a definition.
+  const retry_policy& policy_of(size_t index, bool compensate) const;
+
+  /// Returns the latest time (ms since the Unix epoch) the attempt after
+  /// failed attempt `attempt` of step `index`'s execute (`compensate`: its
+  /// compensation) starts, given that the failure was recorded at
+  /// `failed_ms`: the step's retry policy's delay without jitter (jitter
+  /// only shortens it).
+  int64_t next_attempt_ms(size_t index, bool compensate, uint32_t attempt,
+                          int64_t failed_ms) const;
+
 private:
   /// Applies `saga_retried`.
   caf::error reopen(const event& ev);

@@ -6,7 +6,12 @@
 -- set KEYS[2] (`{saga:counts}:seen`, in the slot of KEYS[1]) remembers per
 -- saga what was counted: score 0 its start, its end time (ms, > 0) its end.
 --
--- KEYS[1] = `saga:counts`, KEYS[2] = the marker set. ARGV: one or more
+-- The id index KEYS[3] (`{saga:counts}:ids`, all scores 0, ordered by id:
+-- operators search it by id prefix) gets every saga whose marker is made;
+-- its members leave with their ended markers (trim.lua).
+--
+-- KEYS[1] = `saga:counts`, KEYS[2] = the marker set, KEYS[3] = the id
+-- index. ARGV: one or more
 -- records, applied in order (a writer sends one call per pipeline for all
 -- the sagas it counts): operation, saga id, definition, and for `ended`
 -- also the end state and time (ms, > 0).
@@ -43,12 +48,16 @@ local function apply(op, id, def, state, at)
   if op == 'started' then
     if score then return 0 end
     redis.call('ZADD', KEYS[2], 0, id)
+    redis.call('ZADD', KEYS[3], 0, id)
     count('started', 1)
     return 1
   elseif op == 'ended' then
     if score and score > 0 then return 0 end
     redis.call('ZADD', KEYS[2], at, id)
-    if not score then count('started', 1) end
+    if not score then
+      redis.call('ZADD', KEYS[3], 0, id)
+      count('started', 1)
+    end
     count(state, 1)
     return 1
   end
