@@ -451,7 +451,8 @@ TEST_F(dashboard_test, a_saga_waiting_to_retry_shows_which_attempt_and_when) {
   // compensating, waiting to retry, while the test looks.
   definition d{"jammed_refund"};
   d.id("jam-1");
-  d.step("debit", "account", {{"player", "q"}, {"amount", 5}, {"jam_refund", 99}})
+  d.step("debit", "account",
+         {{"player", "q"}, {"amount", 5}, {"jam_refund", 99}})
     .action("debit")
     .timeout(std::chrono::seconds{5})
     .compensation_retry(retry_policy{10, std::chrono::seconds{60}, 2.0,

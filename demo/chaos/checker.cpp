@@ -305,8 +305,9 @@ private:
       if (starts(k, "saga:key:{")) {
         // A business key's index: kept two retentions, never forever.
         auto ttl = rc_.run({"PTTL", k});
-        if (ttl && (ttl->integer == -1
-                    || ttl->integer > 2 * o_.retention.count() * 1000))
+        if (ttl
+            && (ttl->integer == -1
+                || ttl->integer > 2 * o_.retention.count() * 1000))
           v_.add("retention", k + " has no expiry within two retentions");
         continue;
       }
