@@ -283,6 +283,351 @@ json raw_timeline(const std::string& id, const redisReply& r,
               {"operator_actions", json::array()}};
 }
 
+/// One call of `saga_catalog::list`: walks the filter's phases from the
+/// cursor's position, one index at a time, reads each batch of candidates'
+/// histories and owners in one round trip, and keeps the ones that match,
+/// until the page is full, the scan budget is spent or nothing follows.
+/// Lives for one call; borrows the connection and the filter.
+class page_walk {
+public:
+  page_walk(redis_connection& rc, const saga_filter& f)
+    : rc_(rc), f_(f), phases_(phases_of(f)), now_(now_ms()) {
+    pos_.at = phases_.front();
+    // The cursor is a stack: where each page before began, then this one.
+    stack_ = f.cursor.empty() ? std::vector<std::string>{encode(pos_)}
+                              : split_cursor(f.cursor);
+    pos_ = *decode(stack_.back()); // checked by validate
+    budget_ = f.scan != 0 ? f.scan : 10 * f.limit;
+    // Filters the indexes do not answer make candidates fail: read more at
+    // a time then.
+    post_filtered_ = !f.definition.empty() || f.min_age_s || f.max_age_s
+                     || !f.node.empty() || f.from_ms || f.to_ms
+                     || phases_.front() == phase::by_key
+                     || phases_.front() == phase::by_id;
+    // The start times a saga must have: [min_start_, max_start_]. Ended
+    // sagas started no earlier ended no earlier either: min_start_ is also
+    // a sound bound on the end times to read.
+    min_start_ = f.from_ms;
+    if (f.max_age_s)
+      min_start_ = std::max(min_start_.value_or(INT64_MIN),
+                            now_ - *f.max_age_s * 1000);
+    max_start_ = f.to_ms;
+    if (f.min_age_s)
+      max_start_ = std::min(max_start_.value_or(INT64_MAX),
+                            now_ - *f.min_age_s * 1000);
+  }
+
+  /// Returns the page (shape: `saga_catalog::list`).
+  caf::expected<json> run() {
+    if (auto err = load_nodes())
+      return err;
+    while (pos_.at != phase::end && sagas_.size() < f_.limit
+           && fetched_ < budget_) {
+      if (pos_.at == phase::unfinished && pos_.node.empty()) {
+        if (nodes_.empty()) {
+          next_phase();
+          continue;
+        }
+        pos_.node = nodes_.front();
+      }
+      auto want = f_.limit - static_cast<uint32_t>(sagas_.size());
+      if (post_filtered_ || pos_.at == phase::unfinished)
+        want += f_.limit;
+      auto n = std::min({budget_ - fetched_, want, max_limit});
+      bool exhausted = false;
+      auto cands = fetch(n, exhausted);
+      if (!cands)
+        return cands.error();
+      fetched_ += static_cast<uint32_t>(cands->size());
+      auto full = examine(*cands);
+      if (!full)
+        return full.error();
+      if (!*full && exhausted)
+        next_index();
+    }
+    return page();
+  }
+
+private:
+  /// Reads the unfinished indexes to walk, in id order (all members'
+  /// unless the filter names a node).
+  caf::error load_nodes() {
+    if (!f_.node.empty()) {
+      nodes_.push_back(f_.node);
+      return caf::none;
+    }
+    if (pos_.at != phase::unfinished)
+      return caf::none;
+    auto r = rc_.command({"ZRANGE", members_key, "0", "-1"});
+    if (!r)
+      return r.error();
+    for (size_t i = 0; i < (*r)->elements; ++i)
+      nodes_.emplace_back(text((*r)->element[i]));
+    return caf::none;
+  }
+
+  /// Moves to the next node's unfinished index, or else the next phase.
+  void next_index() {
+    if (pos_.at == phase::unfinished && f_.node.empty()) {
+      auto i = std::upper_bound(nodes_.begin(), nodes_.end(), pos_.node);
+      if (i != nodes_.end()) {
+        pos_.node = *i;
+        pos_.id.clear();
+        return;
+      }
+    }
+    next_phase();
+  }
+
+  /// Moves `pos_` to the start of the phase after its current one.
+  void next_phase() {
+    auto i = std::find(phases_.begin(), phases_.end(), pos_.at);
+    pos_ = position{};
+    pos_.at = (i == phases_.end() || i + 1 == phases_.end()) ? phase::end
+                                                             : *(i + 1);
+  }
+
+  /// Returns up to `n` candidates after `pos_` in its phase; sets
+  /// `exhausted` when nothing follows them there (in this node's index).
+  caf::expected<std::vector<candidate>> fetch(uint32_t n, bool& exhausted) {
+    if (pos_.at == phase::unfinished)
+      return fetch_by_id(redis_unfinished_key(pos_.node),
+                         pos_.id.empty() ? std::string{"-"} : "(" + pos_.id,
+                         "+", n, exhausted);
+    if (pos_.at == phase::by_id)
+      // Every id with the prefix, in id order: [prefix, prefix + 0xff].
+      return fetch_by_id(redis_ids_key(),
+                         pos_.id.empty() ? "[" + f_.id_prefix : "(" + pos_.id,
+                         "[" + f_.id_prefix + "\xff", n, exhausted);
+    return fetch_by_score(n, exhausted);
+  }
+
+  /// Returns up to `n` members of the lex-ordered index `key` in [from, to].
+  caf::expected<std::vector<candidate>>
+  fetch_by_id(const std::string& key, const std::string& from,
+              const std::string& to, uint32_t n, bool& exhausted) {
+    auto count = std::to_string(n);
+    auto r = rc_.command({"ZRANGEBYLEX", key, from, to, "LIMIT", "0", count});
+    if (!r)
+      return r.error();
+    std::vector<candidate> result;
+    for (size_t i = 0; i < (*r)->elements; ++i)
+      result.push_back(
+        candidate{std::string{text((*r)->element[i])}, pos_.node, 0});
+    exhausted = result.size() < n;
+    return result;
+  }
+
+  /// Returns up to `n` candidates of a time-scored index (an ended index by
+  /// end time, a business key's by start time), newest first, after
+  /// `pos_`.
+  caf::expected<std::vector<candidate>> fetch_by_score(uint32_t n,
+                                                       bool& exhausted) {
+    auto key = pos_.at == phase::by_key
+                 ? redis_business_key_key(f_.business_key)
+                 : redis_ended_key(to_string(phase_state(pos_.at)));
+    auto count = std::to_string(n);
+    auto min = min_start_ ? std::to_string(*min_start_) : std::string{"-inf"};
+    auto max = pos_.at == phase::by_key && max_start_
+                 ? std::to_string(*max_start_)
+                 : std::string{"+inf"};
+    std::vector<candidate> result;
+    if (pos_.id.empty()) {
+      auto r = rc_.command(
+        {"ZREVRANGEBYSCORE", key, max, min, "WITHSCORES", "LIMIT", "0", count});
+      if (!r)
+        return r.error();
+      take(**r, false, result);
+      exhausted = result.size() < n;
+      return result;
+    }
+    // Exactly after the last one, if it is still listed.
+    auto rank = rc_.command({"ZREVRANK", key, pos_.id});
+    if (!rank)
+      return rank.error();
+    if ((*rank)->type == REDIS_REPLY_INTEGER) {
+      auto from = std::to_string((*rank)->integer + 1);
+      auto to = std::to_string((*rank)->integer + n);
+      auto r = rc_.command({"ZREVRANGE", key, from, to, "WITHSCORES"});
+      if (!r)
+        return r.error();
+      auto got = (*r)->elements / 2;
+      take(**r, false, result);
+      // Past the time bound, nothing later can match either.
+      exhausted = got < n || result.size() < got;
+      return result;
+    }
+    // It left the index (retention, retry): continue from its score, past
+    // the members with the same score already seen (reverse id order).
+    auto score = std::to_string(pos_.score);
+    for (uint32_t offset = 0;; offset += n) {
+      auto off = std::to_string(offset);
+      auto r = rc_.command({"ZREVRANGEBYSCORE", key, score, min, "WITHSCORES",
+                            "LIMIT", off, count});
+      if (!r)
+        return r.error();
+      auto got = (*r)->elements / 2;
+      auto kept = take(**r, true, result);
+      if (got < n || kept > 0) {
+        exhausted = got < n;
+        return result;
+      }
+    }
+  }
+
+  /// Appends the members of a `WITHSCORES` reply `r` to `out`, without
+  /// those already seen (`skip_seen`) or before the time bound; returns
+  /// how many it appended.
+  size_t take(const redisReply& r, bool skip_seen,
+              std::vector<candidate>& out) const {
+    size_t kept = 0;
+    for (size_t i = 0; i + 1 < r.elements; i += 2) {
+      candidate x;
+      x.id = std::string{text(r.element[i])};
+      // Scores are integers (ms); Redis prints them so.
+      auto s = std::string{text(r.element[i + 1])};
+      x.score = static_cast<int64_t>(std::strtod(s.c_str(), nullptr));
+      if (skip_seen && x.score == pos_.score && x.id >= pos_.id)
+        continue;
+      if (min_start_ && x.score < *min_start_)
+        continue;
+      out.push_back(std::move(x));
+      ++kept;
+    }
+    return kept;
+  }
+
+  /// Reads the histories and owners of `cands` in one round trip and keeps
+  /// the sagas that match, moving `pos_` past each. Returns whether the
+  /// page is full.
+  caf::expected<bool> examine(const std::vector<candidate>& cands) {
+    std::vector<std::string> keys;
+    keys.reserve(cands.size() * 2);
+    for (const auto& x : cands) {
+      keys.push_back(redis_events_key(x.id));
+      rc_.append({"XRANGE", keys.back(), "-", "+"});
+      keys.push_back(redis_owner_key(x.id));
+      rc_.append({"GET", keys.back()});
+    }
+    std::vector<std::pair<redis_reply, redis_reply>> replies;
+    replies.reserve(cands.size());
+    for (size_t i = 0; i < cands.size(); ++i) {
+      auto h = rc_.read();
+      auto o = rc_.read();
+      if (!h)
+        return h.error();
+      if (!o)
+        return o.error();
+      replies.emplace_back(std::move(*h), std::move(*o));
+    }
+    for (size_t i = 0; i < cands.size(); ++i) {
+      ++scanned_;
+      pos_.id = cands[i].id;
+      pos_.score = cands[i].score;
+      if (auto entry = admit(cands[i], *replies[i].first, *replies[i].second))
+        sagas_.push_back(std::move(*entry));
+      if (sagas_.size() >= f_.limit)
+        return true;
+    }
+    return false;
+  }
+
+  /// Returns the list entry of candidate `x` (history `h`, owner token
+  /// `o`) if it matches the filter.
+  std::optional<json> admit(const candidate& x, const redisReply& h,
+                            const redisReply& o) const {
+    if (is_error(h) || h.elements == 0)
+      return std::nullopt; // gone (retention) or not a stream: nothing to show
+    auto [owner, epoch] = parse_owner_token(text(&o));
+    if (owner.empty())
+      owner = x.node;
+    auto evs = parse_events(h, x.id);
+    saga_state st;
+    st.saga_id = x.id;
+    std::string bad_history;
+    if (!evs)
+      bad_history = describe(evs.error());
+    else
+      for (const auto& ev : *evs)
+        if (auto err = st.apply(ev)) {
+          bad_history = describe(err);
+          break;
+        }
+    auto status = st.status;
+    // A broken history listed as ended counts as what the index says.
+    if (ended_phase(pos_.at) && !bad_history.empty())
+      status = phase_state(pos_.at);
+    if (!matches(x, st, status, owner))
+      return std::nullopt;
+    auto entry = saga_summary_json(st, owner, epoch);
+    if (!bad_history.empty()) {
+      entry["state"] = std::string{to_string(status)};
+      entry["error"] = bad_history;
+      entry["invalid_history"] = true;
+    } else {
+      entry["retrying"] = retrying_json(st, *evs);
+    }
+    return entry;
+  }
+
+  /// Returns whether saga `st` (of candidate `x`, in `status`, owned by
+  /// `owner`) belongs on the page.
+  bool matches(const candidate& x, const saga_state& st, saga_status status,
+               const std::string& owner) const {
+    if (ended_phase(pos_.at)) {
+      if (status != phase_state(pos_.at))
+        return false; // retried since: listed as unfinished
+    } else {
+      // Ended sagas left over in an unfinished index are listed by their
+      // end state.
+      if (pos_.at == phase::unfinished && is_terminal(status))
+        return false;
+      if (f_.state && status != *f_.state)
+        return false;
+      if (pos_.at == phase::by_key && !f_.id_prefix.empty()
+          && x.id.rfind(f_.id_prefix, 0) != 0)
+        return false;
+    }
+    if (pos_.at != phase::unfinished && !f_.node.empty() && owner != f_.node)
+      return false;
+    if (!f_.definition.empty() && (!st.def || st.def->name() != f_.definition))
+      return false;
+    if (max_start_ && (st.started_at_ms == 0 || st.started_at_ms > *max_start_))
+      return false;
+    return !min_start_ || st.started_at_ms >= *min_start_;
+  }
+
+  /// Returns the page: its sagas and the cursors of the next, previous and
+  /// this page.
+  json page() {
+    auto before = stack_;
+    before.pop_back();
+    auto after = stack_;
+    after.push_back(encode(pos_));
+    return json{{"sagas", std::move(sagas_)},
+                {"next", pos_.at == phase::end ? "" : join_cursor(after)},
+                {"prev", join_cursor(before)},
+                {"cursor", f_.cursor.empty() ? "" : join_cursor(stack_)},
+                {"scanned", scanned_}};
+  }
+
+  redis_connection& rc_;
+  const saga_filter& f_;
+  std::vector<phase> phases_;
+  int64_t now_;
+  std::vector<std::string> stack_;
+  position pos_;
+  /// The unfinished indexes to walk (their nodes, in id order).
+  std::vector<std::string> nodes_;
+  uint32_t budget_ = 0;
+  bool post_filtered_ = false;
+  std::optional<int64_t> min_start_;
+  std::optional<int64_t> max_start_;
+  json sagas_ = json::array();
+  uint32_t scanned_ = 0;
+  uint32_t fetched_ = 0;
+};
+
 } // namespace
 
 // -- free functions -----------------------------------------------------------
@@ -358,285 +703,8 @@ caf::expected<json> saga_catalog::list(const saga_filter& filter) {
   auto c = conn();
   if (!c)
     return c.error();
-  auto& rc = **c;
-  auto phases = phases_of(filter);
-  position pos;
-  pos.at = phases.front();
-  // The cursor is a stack: where each page before began, then this one.
-  auto stack = filter.cursor.empty() ? std::vector<std::string>{encode(pos)}
-                                     : split_cursor(filter.cursor);
-  pos = *decode(stack.back()); // checked by validate
-  // The unfinished indexes to walk, in id order.
-  std::vector<std::string> nodes;
-  if (!filter.node.empty()) {
-    nodes.push_back(filter.node);
-  } else if (pos.at == phase::unfinished) {
-    auto r = rc.command({"ZRANGE", members_key, "0", "-1"});
-    if (!r)
-      return r.error();
-    for (size_t i = 0; i < (*r)->elements; ++i)
-      nodes.emplace_back(text((*r)->element[i]));
-  }
-  auto now = now_ms();
-  auto budget = filter.scan != 0 ? filter.scan : 10 * filter.limit;
-  // Filters the indexes do not answer make candidates fail: read more at a
-  // time then.
-  auto post_filtered = !filter.definition.empty() || filter.min_age_s
-                       || filter.max_age_s || !filter.node.empty()
-                       || filter.from_ms || filter.to_ms
-                       || phases.front() == phase::by_key
-                       || phases.front() == phase::by_id;
-  // The start times a saga must have: [min_start, max_start].
-  std::optional<int64_t> min_start = filter.from_ms;
-  if (filter.max_age_s)
-    min_start = std::max(min_start.value_or(INT64_MIN),
-                         now - *filter.max_age_s * 1000);
-  std::optional<int64_t> max_start = filter.to_ms;
-  if (filter.min_age_s)
-    max_start = std::min(max_start.value_or(INT64_MAX),
-                         now - *filter.min_age_s * 1000);
-  // Ended sagas started no earlier than this ended no earlier either: a
-  // sound bound on the end times to read. The business key index is scored
-  // by start time itself.
-  auto min_end = min_start;
-  auto sagas = json::array();
-  uint32_t scanned = 0;
-  uint32_t fetched = 0;
-  // Moves `pos` to the start of the phase after its current one.
-  auto next_phase = [&] {
-    auto i = std::find(phases.begin(), phases.end(), pos.at);
-    pos = position{};
-    pos.at = (i == phases.end() || i + 1 == phases.end()) ? phase::end
-                                                          : *(i + 1);
-  };
-  // Returns up to `n` candidates after `pos` in its phase; sets `exhausted`
-  // when nothing follows them there (in this node's index).
-  auto fetch = [&](uint32_t n,
-                   bool& exhausted) -> caf::expected<std::vector<candidate>> {
-    std::vector<candidate> result;
-    auto count = std::to_string(n);
-    if (pos.at == phase::unfinished) {
-      auto key = redis_unfinished_key(pos.node);
-      auto from = pos.id.empty() ? std::string{"-"} : "(" + pos.id;
-      auto r = rc.command({"ZRANGEBYLEX", key, from, "+", "LIMIT", "0", count});
-      if (!r)
-        return r.error();
-      for (size_t i = 0; i < (*r)->elements; ++i)
-        result.push_back(
-          candidate{std::string{text((*r)->element[i])}, pos.node, 0});
-      exhausted = result.size() < n;
-      return result;
-    }
-    if (pos.at == phase::by_id) {
-      // Every id with the prefix, in id order: [prefix, prefix + 0xff].
-      auto from = pos.id.empty() ? "[" + filter.id_prefix : "(" + pos.id;
-      auto to = "[" + filter.id_prefix + "\xff";
-      auto r = rc.command(
-        {"ZRANGEBYLEX", redis_ids_key(), from, to, "LIMIT", "0", count});
-      if (!r)
-        return r.error();
-      for (size_t i = 0; i < (*r)->elements; ++i)
-        result.push_back(candidate{std::string{text((*r)->element[i])}, {}, 0});
-      exhausted = result.size() < n;
-      return result;
-    }
-    auto key = pos.at == phase::by_key
-                 ? redis_business_key_key(filter.business_key)
-                 : redis_ended_key(to_string(phase_state(pos.at)));
-    auto min = min_end ? std::to_string(*min_end) : std::string{"-inf"};
-    auto max = pos.at == phase::by_key && max_start ? std::to_string(*max_start)
-                                                    : std::string{"+inf"};
-    auto take = [&](const redisReply& r, bool skip_seen) {
-      size_t kept = 0;
-      for (size_t i = 0; i + 1 < r.elements; i += 2) {
-        candidate x;
-        x.id = std::string{text(r.element[i])};
-        // Scores are integers (ms); Redis prints them so.
-        double score = 0;
-        auto s = std::string{text(r.element[i + 1])};
-        score = std::strtod(s.c_str(), nullptr);
-        x.score = static_cast<int64_t>(score);
-        if (skip_seen && x.score == pos.score && x.id >= pos.id)
-          continue;
-        if (min_end && x.score < *min_end)
-          continue;
-        result.push_back(std::move(x));
-        ++kept;
-      }
-      return kept;
-    };
-    if (pos.id.empty()) {
-      auto r = rc.command(
-        {"ZREVRANGEBYSCORE", key, max, min, "WITHSCORES", "LIMIT", "0", count});
-      if (!r)
-        return r.error();
-      take(**r, false);
-      exhausted = result.size() < n;
-      return result;
-    }
-    // Exactly after the last one, if it is still listed.
-    auto rank = rc.command({"ZREVRANK", key, pos.id});
-    if (!rank)
-      return rank.error();
-    if ((*rank)->type == REDIS_REPLY_INTEGER) {
-      auto from = std::to_string((*rank)->integer + 1);
-      auto to = std::to_string((*rank)->integer + n);
-      auto r = rc.command({"ZREVRANGE", key, from, to, "WITHSCORES"});
-      if (!r)
-        return r.error();
-      auto got = (*r)->elements / 2;
-      take(**r, false);
-      // Past the end-time bound, nothing later can match either.
-      exhausted = got < n || result.size() < got;
-      return result;
-    }
-    // It left the index (retention, retry): continue from its score, past
-    // the members with the same score already seen (reverse id order).
-    auto score = std::to_string(pos.score);
-    for (uint32_t offset = 0;; offset += n) {
-      auto off = std::to_string(offset);
-      auto r = rc.command({"ZREVRANGEBYSCORE", key, score, min, "WITHSCORES",
-                           "LIMIT", off, count});
-      if (!r)
-        return r.error();
-      auto got = (*r)->elements / 2;
-      auto kept = take(**r, true);
-      if (got < n || kept > 0) {
-        exhausted = got < n;
-        return result;
-      }
-    }
-  };
-  while (pos.at != phase::end && sagas.size() < filter.limit
-         && fetched < budget) {
-    if (pos.at == phase::unfinished && pos.node.empty()) {
-      if (nodes.empty()) {
-        next_phase();
-        continue;
-      }
-      pos.node = nodes.front();
-    }
-    auto want = filter.limit - static_cast<uint32_t>(sagas.size());
-    if (post_filtered || pos.at == phase::unfinished)
-      want += filter.limit;
-    auto n = std::min({budget - fetched, want, max_limit});
-    bool exhausted = false;
-    auto cands = fetch(n, exhausted);
-    if (!cands)
-      return cands.error();
-    fetched += static_cast<uint32_t>(cands->size());
-    // One round trip for the histories and owners of the whole batch.
-    std::vector<std::string> keys;
-    keys.reserve(cands->size() * 2);
-    for (const auto& x : *cands) {
-      keys.push_back(redis_events_key(x.id));
-      rc.append({"XRANGE", keys.back(), "-", "+"});
-      keys.push_back(redis_owner_key(x.id));
-      rc.append({"GET", keys.back()});
-    }
-    std::vector<std::pair<redis_reply, redis_reply>> replies;
-    replies.reserve(cands->size());
-    for (size_t i = 0; i < cands->size(); ++i) {
-      auto h = rc.read();
-      auto o = rc.read();
-      if (!h)
-        return h.error();
-      if (!o)
-        return o.error();
-      replies.emplace_back(std::move(*h), std::move(*o));
-    }
-    bool full = false;
-    for (size_t i = 0; i < cands->size(); ++i) {
-      const auto& x = (*cands)[i];
-      ++scanned;
-      pos.id = x.id;
-      pos.score = x.score;
-      auto& [h, o] = replies[i];
-      if (is_error(*h) || h->elements == 0)
-        continue; // gone (retention) or not a stream: nothing to show
-      auto [owner, epoch] = parse_owner_token(text(o.get()));
-      if (owner.empty())
-        owner = x.node;
-      auto evs = parse_events(*h, x.id);
-      saga_state st;
-      st.saga_id = x.id;
-      std::string bad_history;
-      if (!evs) {
-        bad_history = describe(evs.error());
-      } else {
-        for (const auto& ev : *evs)
-          if (auto err = st.apply(ev)) {
-            bad_history = describe(err);
-            break;
-          }
-      }
-      auto status = st.status;
-      if (!ended_phase(pos.at)) {
-        // Ended sagas left over in an unfinished index are listed by their
-        // end state.
-        if (pos.at == phase::unfinished && is_terminal(status))
-          continue;
-        if (filter.state && status != *filter.state)
-          continue;
-        if (pos.at != phase::unfinished && !filter.node.empty()
-            && owner != filter.node)
-          continue;
-        if (pos.at == phase::by_key && !filter.id_prefix.empty()
-            && x.id.rfind(filter.id_prefix, 0) != 0)
-          continue;
-      } else {
-        // A broken history listed as ended counts as what the index says.
-        if (!bad_history.empty())
-          status = phase_state(pos.at);
-        else if (status != phase_state(pos.at))
-          continue; // retried since: listed as unfinished
-        if (!filter.node.empty() && owner != filter.node)
-          continue;
-      }
-      if (!filter.definition.empty()
-          && (!st.def || st.def->name() != filter.definition))
-        continue;
-      if (max_start && (st.started_at_ms == 0 || st.started_at_ms > *max_start))
-        continue;
-      if (min_start && st.started_at_ms < *min_start)
-        continue;
-      auto entry = saga_summary_json(st, owner, epoch);
-      if (evs && bad_history.empty())
-        entry["retrying"] = retrying_json(st, *evs);
-      if (!bad_history.empty()) {
-        entry["state"] = std::string{to_string(status)};
-        entry["error"] = bad_history;
-        entry["invalid_history"] = true;
-      }
-      sagas.push_back(std::move(entry));
-      if (sagas.size() >= filter.limit) {
-        full = true;
-        break;
-      }
-    }
-    if (full || !exhausted)
-      continue;
-    // This index or phase has nothing more.
-    if (pos.at == phase::unfinished) {
-      auto i = std::upper_bound(nodes.begin(), nodes.end(), pos.node);
-      if (filter.node.empty() && i != nodes.end()) {
-        pos.node = *i;
-        pos.id.clear();
-        continue;
-      }
-    }
-    next_phase();
-  }
-  auto this_page = join_cursor(stack);
-  auto before = stack;
-  before.pop_back();
-  auto after = stack;
-  after.push_back(encode(pos));
-  return json{{"sagas", std::move(sagas)},
-              {"next", pos.at == phase::end ? "" : join_cursor(after)},
-              {"prev", join_cursor(before)},
-              {"cursor", filter.cursor.empty() ? "" : this_page},
-              {"scanned", scanned}};
+  page_walk walk{**c, filter};
+  return walk.run();
 }
 
 caf::expected<json> saga_catalog::show(const std::string& id) {
