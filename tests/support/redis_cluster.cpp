@@ -1,0 +1,88 @@
+#include "tests/support/redis_cluster.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "persistence/redis_connection.hpp"
+#include "tests/support/child_process.hpp"
+
+namespace saga::test {
+
+namespace {
+
+/// Returns whether the node on `port` reports cluster_state:ok.
+bool cluster_ok(int port) {
+  redis_endpoint ep;
+  ep.host = "127.0.0.1";
+  ep.port = static_cast<uint16_t>(port);
+  auto c = redis_connection::connect(ep, std::chrono::milliseconds{500});
+  if (!c)
+    return false;
+  auto r = c->command({"CLUSTER", "INFO"});
+  return r && reply_text(r->get()).find("cluster_state:ok")
+                != std::string_view::npos;
+}
+
+} // namespace
+
+redis_cluster::redis_cluster(int masters, int replicas)
+  : masters_(masters), replicas_(replicas) {
+  // nop
+}
+
+redis_cluster::~redis_cluster() = default;
+
+std::string redis_cluster::seeds() const {
+  std::string result;
+  for (const auto& n : nodes_) {
+    if (!result.empty())
+      result += ',';
+    result += "127.0.0.1:" + std::to_string(n->port());
+  }
+  return result;
+}
+
+bool redis_cluster::start() {
+  const int total = masters_ * (1 + replicas_);
+  for (int i = 0; i < total; ++i) {
+    // The cluster bus listens on a port of its own: by default the
+    // client port + 10000, which a free port above 55535 cannot have.
+    nodes_.push_back(std::make_unique<redis_server>(std::vector<std::string>{
+      "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+      "--cluster-port", std::to_string(free_port()), "--cluster-node-timeout",
+      "2000", "--appendonly", "no"}));
+    if (!nodes_.back()->start())
+      return false;
+  }
+  std::vector<std::string> args{"--cluster", "create"};
+  for (const auto& n : nodes_)
+    args.push_back("127.0.0.1:" + std::to_string(n->port()));
+  args.insert(args.end(), {"--cluster-replicas", std::to_string(replicas_),
+                           "--cluster-yes"});
+  child_process create{"redis-cli", args};
+  auto code = create.wait_exit(std::chrono::seconds{60});
+  create.wait_for_eof(std::chrono::seconds{5});
+  if (!code || *code != 0) {
+    std::fprintf(stderr, "redis-cli --cluster create failed (%s):\n",
+                 code ? std::to_string(*code).c_str() : "timeout");
+    for (const auto& l : create.lines())
+      std::fprintf(stderr, "  %s\n", l.c_str());
+    return false;
+  }
+  // The nodes learn the configuration by gossip: every one must agree.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  for (const auto& n : nodes_)
+    while (!cluster_ok(n->port())) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        std::fprintf(stderr, "redis cluster: node %d never reported "
+                             "cluster_state:ok\n",
+                     n->port());
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+  return true;
+}
+
+} // namespace saga::test
