@@ -369,20 +369,38 @@ constexpr std::chrono::milliseconds stream_keepalive{15'000};
 /// next tick.
 constexpr uint32_t stream_batch_max = 500;
 
+/// An event cursor: the seq after which to read, and the node's epoch it
+/// belongs to (either may be absent).
+using event_cursor
+  = std::pair<std::optional<uint64_t>, std::optional<uint64_t>>;
+
+/// Returns the `after` and `epoch` query parameters of `params`, or an
+/// `invalid_request` error naming the one that is not a number.
+caf::expected<event_cursor> parse_event_cursor(const query_params& params) {
+  event_cursor result;
+  for (auto [name, out] :
+       {std::pair{"after", &result.first}, {"epoch", &result.second}})
+    if (auto x = param(params, name)) {
+      auto n = parse_number<uint64_t>(*x, 0,
+                                      std::numeric_limits<uint64_t>::max());
+      if (!n)
+        return bad_parameter(name, "expected a number");
+      *out = *n;
+    }
+  return result;
+}
+
 /// Returns where an event stream starts: the `Last-Event-ID` header of a
 /// reconnecting EventSource (`<epoch>:<seq>`, as the stream's ids are),
 /// else the `after` and `epoch` query parameters, else nothing (the
 /// newest events); or an `invalid_request` error naming the bad one.
-caf::expected<std::pair<std::optional<uint64_t>, std::optional<uint64_t>>>
-stream_start(const request& req) {
+caf::expected<event_cursor> stream_start(const request& req) {
   std::string_view target{req.target().data(), req.target().size()};
   auto qm = target.find('?');
   auto params = parse_query(
     qm == std::string_view::npos ? std::string_view{} : target.substr(qm + 1));
   if (!params)
     return params.error();
-  std::optional<uint64_t> after;
-  std::optional<uint64_t> epoch;
   constexpr auto max = std::numeric_limits<uint64_t>::max();
   auto last = req.find("Last-Event-ID");
   if (last != req.end()) {
@@ -395,16 +413,9 @@ stream_start(const request& req) {
     if (!e || !n)
       return make_error(errc::invalid_request,
                         "Last-Event-ID: expected <epoch>:<seq>");
-    return std::pair{std::optional<uint64_t>{*n}, std::optional<uint64_t>{*e}};
+    return event_cursor{*n, *e};
   }
-  for (auto [name, out] : {std::pair{"after", &after}, {"epoch", &epoch}})
-    if (auto x = param(*params, name)) {
-      auto n = parse_number<uint64_t>(*x, 0, max);
-      if (!n)
-        return bad_parameter(name, "expected a number");
-      *out = *n;
-    }
-  return std::pair{after, epoch};
+  return parse_event_cursor(*params);
 }
 
 /// Returns `page` (an answer of `admin_backend::events`) as Server-Sent
@@ -417,7 +428,9 @@ std::string sse_text(const json& page) {
     out += "event: reset\ndata: {}\n\n";
   for (const auto& ev : page.value("events", json::array())) {
     out += "id: " + epoch + ":" + std::to_string(ev.value("seq", uint64_t{0}))
-           + "\ndata: " + ev.dump() + "\n\n";
+           + "\ndata: "
+           // A participant's error text may not be UTF-8: never throw here.
+           + ev.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
   }
   return out;
 }
@@ -730,6 +743,7 @@ private:
                                  return self->close();
                                // Ticks are no I/O: only a write may time out.
                                self->stream_.expires_never();
+                               self->watch_close();
                                self->pump_events();
                              });
   }
@@ -765,6 +779,20 @@ private:
                       });
   }
 
+  /// Keeps a read pending on an event stream's socket, so a client that
+  /// leaves frees its connection at once instead of at the next failed
+  /// write; whatever a client sends is discarded.
+  void watch_close() {
+    stream_.socket().async_read_some(
+      asio::buffer(probe_),
+      [self = shared_from_this()](const beast::error_code& ec, size_t) {
+        if (ec)
+          return self->close();
+        self->watch_close();
+      });
+  }
+
+  /// Runs `pump_events` after one `stream_tick`.
   void wait_tick() {
     delay_.expires_after(stream_tick);
     delay_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -800,6 +828,7 @@ private:
   std::optional<uint64_t> after_;
   std::optional<uint64_t> epoch_;
   std::string sse_out_;
+  std::array<char, 256> probe_{};
   std::chrono::steady_clock::time_point last_sent_
     = std::chrono::steady_clock::now();
 };
@@ -1048,17 +1077,11 @@ response admin_server_impl::route(const request& req) {
     auto params = parse_query(query);
     if (!params)
       return error_response(params.error());
-    std::optional<uint64_t> after;
-    std::optional<uint64_t> epoch;
+    auto from = parse_event_cursor(*params);
+    if (!from)
+      return error_response(from.error());
+    auto [after, epoch] = *from;
     uint32_t max = 100;
-    for (auto [name, out] : {std::pair{"after", &after}, {"epoch", &epoch}})
-      if (auto x = param(*params, name)) {
-        auto n = parse_number<uint64_t>(*x, 0,
-                                        std::numeric_limits<uint64_t>::max());
-        if (!n)
-          return error_response(bad_parameter(name, "expected a number"));
-        *out = *n;
-      }
     if (auto x = param(*params, "max")) {
       auto n = parse_number<uint32_t>(*x, 1, 1000);
       if (!n)

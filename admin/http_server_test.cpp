@@ -483,26 +483,18 @@ public:
   /// Reads until `text` was received (true) or the connection ended or
   /// went silent for 10 s (false).
   bool read_until(const std::string& text) {
-    while (got_.find(text) == std::string::npos) {
-      char buf[4096];
-      boost::system::error_code ec;
-      auto n = socket_.read_some(asio::buffer(buf), ec);
-      if (ec)
+    while (got_.find(text) == std::string::npos)
+      if (read_some() <= 0)
         return false;
-      got_.append(buf, n);
-    }
     return true;
   }
 
   /// Returns whether the server closed the connection (within 10 s).
   bool closed_by_server() {
-    char buf[4096];
-    boost::system::error_code ec;
     for (;;) {
-      auto n = socket_.read_some(asio::buffer(buf), ec);
-      if (ec)
-        return ec == asio::error::eof;
-      got_.append(buf, n);
+      auto n = read_some();
+      if (n <= 0)
+        return n == 0;
     }
   }
 
@@ -511,6 +503,17 @@ public:
   }
 
 private:
+  /// Returns the bytes read (appended to `got_`), 0 at the end of the
+  /// stream, < 0 on an error or 10 s of silence. Plain recv(2): it honours
+  /// SO_RCVTIMEO, which asio's blocking read does not (it polls again).
+  ssize_t read_some() {
+    char buf[4096];
+    auto n = ::recv(socket_.native_handle(), buf, sizeof(buf), 0);
+    if (n > 0)
+      got_.append(buf, static_cast<size_t>(n));
+    return n;
+  }
+
   asio::io_context ioc_;
   tcp::socket socket_{ioc_};
   std::string got_;
@@ -536,6 +539,12 @@ TEST_F(admin_server_test, the_event_stream_pushes_events_and_resumes) {
   backend_->publish(2, "s-2");
   ASSERT_TRUE(a.read_until("id: 7:2\n")) << a.got();
   EXPECT_NE(a.got().find("\"saga_id\":\"s-2\""), std::string::npos);
+  // Text that is not UTF-8 (a participant's error) is replaced, and the
+  // stream goes on.
+  backend_->publish(3, "s-\xff\xfe");
+  backend_->publish(4, "s-4");
+  ASSERT_TRUE(a.read_until("id: 7:4\n")) << a.got();
+  EXPECT_NE(a.got().find("id: 7:3\ndata: {"), std::string::npos);
 
   // A browser that reconnects sends the last id it saw: it gets what
   // followed, not what it had.
@@ -564,6 +573,30 @@ TEST_F(admin_server_test, the_event_stream_pushes_events_and_resumes) {
   server_->stop();
   EXPECT_TRUE(a.closed_by_server());
   EXPECT_TRUE(b.closed_by_server());
+
+  // A client that leaves frees its connection at once: with room for two
+  // (this test's keep-alive client and one stream), a new client is served
+  // right after the stream's client closed, long before a keep-alive
+  // write (15 s) would have noticed.
+  auto cfg = config();
+  cfg.max_connections = 2;
+  start(cfg);
+  {
+    raw_reader d{server_->port()};
+    d.write(stream_request());
+    ASSERT_TRUE(d.read_until("text/event-stream")) << d.got();
+  }
+  auto served_within = [this](std::chrono::seconds bound) {
+    auto deadline = std::chrono::steady_clock::now() + bound;
+    while (std::chrono::steady_clock::now() < deadline) {
+      raw_reader e{server_->port()};
+      e.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+      if (e.read_until("\r\n") && e.got().rfind("HTTP/1.1 503", 0) != 0)
+        return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(served_within(std::chrono::seconds{5}));
 }
 
 TEST_F(admin_server_test, stats_nodes_and_events) {

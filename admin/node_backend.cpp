@@ -143,14 +143,15 @@ caf::expected<json> node_backend::events(std::optional<uint64_t> after,
   }
   uint64_t next = *after;
   uint64_t first = last_seq_ - ring_.size() + 1;
-  for (const auto& ev : ring_) {
-    auto seq = ev["seq"].get<uint64_t>();
-    if (seq <= *after)
-      continue;
-    if (out.size() >= max)
-      break;
-    out.push_back(ev);
-    next = seq;
+  // The ring holds seqs first..last_seq_ in order: start right after
+  // `after` without walking what the reader has (event streams ask every
+  // 100 ms).
+  auto from = *after < first
+                ? 0
+                : std::min<uint64_t>(*after - first + 1, ring_.size());
+  for (auto i = from; i < ring_.size() && out.size() < max; ++i) {
+    out.push_back(ring_[i]);
+    next = first + i;
   }
   json result{{"events", std::move(out)},
               {"next", next},
@@ -177,7 +178,13 @@ node_backend::audited(const char* action, const std::string& id,
                         + std::string{action}
                         + " was not done: " + describe(err));
   auto result = act();
-  entry.back().second = result ? "accepted" : "refused";
+  // Refused: the saga was in no state for it, nothing happened. Any other
+  // error (Redis, a timeout) may have come after the action took place.
+  const bool refused = !result
+                       && (is(result.error(), errc::invalid_state)
+                           || is(result.error(), errc::unknown_saga)
+                           || is(result.error(), errc::invalid_request));
+  entry.back().second = result ? "accepted" : refused ? "refused" : "failed";
   if (!result)
     entry.emplace_back("error", describe(result.error()));
   if (auto err = catalog_.append_audit(entry, cfg_.audit_retention))

@@ -23,6 +23,9 @@ constexpr const char* audit_key = "saga:audit";
 
 constexpr uint32_t max_limit = 500;
 
+/// Candidates whose whole histories one round trip reads at most.
+constexpr uint32_t batch_max = 100;
+
 /// Upper bound of `scan`: a page never reads more histories than this.
 constexpr uint32_t max_scan = 10'000;
 
@@ -291,7 +294,7 @@ json raw_timeline(const std::string& id, const redisReply& r,
 class page_walk {
 public:
   page_walk(redis_connection& rc, const saga_filter& f)
-    : rc_(rc), f_(f), phases_(phases_of(f)), now_(now_ms()) {
+    : rc_(rc), f_(f), phases_(phases_of(f)), now_ms_(now_ms()) {
     pos_.at = phases_.front();
     // The cursor is a stack: where each page before began, then this one.
     stack_ = f.cursor.empty() ? std::vector<std::string>{encode(pos_)}
@@ -304,17 +307,17 @@ public:
                      || !f.node.empty() || f.from_ms || f.to_ms
                      || phases_.front() == phase::by_key
                      || phases_.front() == phase::by_id;
-    // The start times a saga must have: [min_start_, max_start_]. Ended
-    // sagas started no earlier ended no earlier either: min_start_ is also
+    // The start times a saga must have: [min_start_ms_, max_start_ms_]. Ended
+    // sagas started no earlier ended no earlier either: min_start_ms_ is also
     // a sound bound on the end times to read.
-    min_start_ = f.from_ms;
+    min_start_ms_ = f.from_ms;
     if (f.max_age_s)
-      min_start_ = std::max(min_start_.value_or(INT64_MIN),
-                            now_ - *f.max_age_s * 1000);
-    max_start_ = f.to_ms;
+      min_start_ms_ = std::max(min_start_ms_.value_or(INT64_MIN),
+                               now_ms_ - *f.max_age_s * 1000);
+    max_start_ms_ = f.to_ms;
     if (f.min_age_s)
-      max_start_ = std::min(max_start_.value_or(INT64_MAX),
-                            now_ - *f.min_age_s * 1000);
+      max_start_ms_ = std::min(max_start_ms_.value_or(INT64_MAX),
+                               now_ms_ - *f.min_age_s * 1000);
   }
 
   /// Returns the page (shape: `saga_catalog::list`).
@@ -333,7 +336,7 @@ public:
       auto want = f_.limit - static_cast<uint32_t>(sagas_.size());
       if (post_filtered_ || pos_.at == phase::unfinished)
         want += f_.limit;
-      auto n = std::min({budget_ - fetched_, want, max_limit});
+      auto n = std::min({budget_ - fetched_, want, batch_max});
       bool exhausted = false;
       auto cands = fetch(n, exhausted);
       if (!cands)
@@ -361,6 +364,8 @@ private:
     auto r = rc_.command({"ZRANGE", members_key, "0", "-1"});
     if (!r)
       return r.error();
+    if (is_error(**r))
+      return io_error(std::string{"ZRANGE "} + members_key, **r);
     for (size_t i = 0; i < (*r)->elements; ++i)
       nodes_.emplace_back(text((*r)->element[i]));
     return caf::none;
@@ -427,9 +432,10 @@ private:
                  ? redis_business_key_key(f_.business_key)
                  : redis_ended_key(to_string(phase_state(pos_.at)));
     auto count = std::to_string(n);
-    auto min = min_start_ ? std::to_string(*min_start_) : std::string{"-inf"};
-    auto max = pos_.at == phase::by_key && max_start_
-                 ? std::to_string(*max_start_)
+    auto min = min_start_ms_ ? std::to_string(*min_start_ms_)
+                             : std::string{"-inf"};
+    auto max = pos_.at == phase::by_key && max_start_ms_
+                 ? std::to_string(*max_start_ms_)
                  : std::string{"+inf"};
     std::vector<candidate> result;
     if (pos_.id.empty()) {
@@ -441,24 +447,10 @@ private:
       exhausted = result.size() < n;
       return result;
     }
-    // Exactly after the last one, if it is still listed.
-    auto rank = rc_.command({"ZREVRANK", key, pos_.id});
-    if (!rank)
-      return rank.error();
-    if ((*rank)->type == REDIS_REPLY_INTEGER) {
-      auto from = std::to_string((*rank)->integer + 1);
-      auto to = std::to_string((*rank)->integer + n);
-      auto r = rc_.command({"ZREVRANGE", key, from, to, "WITHSCORES"});
-      if (!r)
-        return r.error();
-      auto got = (*r)->elements / 2;
-      take(**r, false, result);
-      // Past the time bound, nothing later can match either.
-      exhausted = got < n || result.size() < got;
-      return result;
-    }
-    // It left the index (retention, retry): continue from its score, past
-    // the members with the same score already seen (reverse id order).
+    // Continue from the last one's score, past the members with that score
+    // already seen (reverse id order): by (score, id), not by rank, which
+    // members added or removed above it (new ends, retries) would shift,
+    // and whether the last one is still listed or not.
     auto score = std::to_string(pos_.score);
     for (uint32_t offset = 0;; offset += n) {
       auto off = std::to_string(offset);
@@ -489,7 +481,7 @@ private:
       x.score = static_cast<int64_t>(std::strtod(s.c_str(), nullptr));
       if (skip_seen && x.score == pos_.score && x.id >= pos_.id)
         continue;
-      if (min_start_ && x.score < *min_start_)
+      if (min_start_ms_ && x.score < *min_start_ms_)
         continue;
       out.push_back(std::move(x));
       ++kept;
@@ -592,9 +584,10 @@ private:
       return false;
     if (!f_.definition.empty() && (!st.def || st.def->name() != f_.definition))
       return false;
-    if (max_start_ && (st.started_at_ms == 0 || st.started_at_ms > *max_start_))
+    if (max_start_ms_
+        && (st.started_at_ms == 0 || st.started_at_ms > *max_start_ms_))
       return false;
-    return !min_start_ || st.started_at_ms >= *min_start_;
+    return !min_start_ms_ || st.started_at_ms >= *min_start_ms_;
   }
 
   /// Returns the page: its sagas and the cursors of the next, previous and
@@ -614,15 +607,15 @@ private:
   redis_connection& rc_;
   const saga_filter& f_;
   std::vector<phase> phases_;
-  int64_t now_;
+  int64_t now_ms_;
   std::vector<std::string> stack_;
   position pos_;
   /// The unfinished indexes to walk (their nodes, in id order).
   std::vector<std::string> nodes_;
   uint32_t budget_ = 0;
   bool post_filtered_ = false;
-  std::optional<int64_t> min_start_;
-  std::optional<int64_t> max_start_;
+  std::optional<int64_t> min_start_ms_;
+  std::optional<int64_t> max_start_ms_;
   json sagas_ = json::array();
   uint32_t scanned_ = 0;
   uint32_t fetched_ = 0;

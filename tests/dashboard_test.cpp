@@ -447,16 +447,16 @@ TEST_F(dashboard_test, a_saga_waiting_to_retry_shows_which_attempt_and_when) {
   auto admin = start_admin_node();
   auto gw = gateway(nodes_.at("a"));
   // The grant fails for good; the refund desk is jammed (every attempt
-  // fails, retryably), and its next attempt waits 60 s: the saga sits
-  // compensating, waiting to retry, while the test looks.
+  // fails, retryably), and its next attempt waits 10 min (no jitter): the
+  // saga sits compensating, waiting to retry, while the test looks.
   definition d{"jammed_refund"};
   d.id("jam-1");
   d.step("debit", "account",
          {{"player", "q"}, {"amount", 5}, {"jam_refund", 99}})
     .action("debit")
     .timeout(std::chrono::seconds{5})
-    .compensation_retry(retry_policy{10, std::chrono::seconds{60}, 2.0,
-                                     std::chrono::seconds{60}});
+    .compensation_retry(retry_policy{10, std::chrono::minutes{10}, 2.0,
+                                     std::chrono::minutes{10}, 0.0});
   d.step("grant", "inventory", {{"player", "q"}, {"item", "sold-out-9"}})
     .action("grant")
     .timeout(std::chrono::seconds{5});

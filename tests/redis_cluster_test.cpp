@@ -55,7 +55,8 @@ protected:
   }
 
   /// Returns the slot the cluster computes for `key`.
-  static long long cluster_keyslot(redis_connection& c, const std::string& key) {
+  static long long cluster_keyslot(redis_connection& c,
+                                   const std::string& key) {
     auto r = c.command({"CLUSTER", "KEYSLOT", key});
     return r && (*r)->type == REDIS_REPLY_INTEGER ? (*r)->integer : -1;
   }
@@ -82,10 +83,15 @@ std::map<std::string, std::vector<std::string>> keys_per_call() {
 
 TEST_F(redis_cluster_test, the_slot_function_agrees_with_the_cluster) {
   auto c = connect(cluster_->nodes().front()->port());
-  std::vector<std::string> keys{"123456789", "", "a", "{user1000}.following",
-                                "foo{}{bar}", "foo{{bar}}zap",
+  std::vector<std::string> keys{"123456789",
+                                "",
+                                "a",
+                                "{user1000}.following",
+                                "foo{}{bar}",
+                                "foo{{bar}}zap",
                                 redis_business_key_key("user-42"),
-                                "saga:ended:{completed}", "saga:audit"};
+                                "saga:ended:{completed}",
+                                "saga:audit"};
   for (const auto& [call, ks] : keys_per_call())
     keys.insert(keys.end(), ks.begin(), ks.end());
   for (int i = 0; i < 200; ++i)
@@ -100,8 +106,8 @@ TEST_F(redis_cluster_test, every_script_takes_keys_of_one_slot) {
     std::set<long long> slots;
     for (const auto& k : keys)
       slots.insert(cluster_keyslot(c, k));
-    EXPECT_EQ(slots.size(), 1u) << call << " spans " << slots.size()
-                                << " slots";
+    EXPECT_EQ(slots.size(), 1u)
+      << call << " spans " << slots.size() << " slots";
   }
 }
 

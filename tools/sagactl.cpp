@@ -299,43 +299,57 @@ void print_sagas(const json& sagas) {
 }
 
 /// Returns `text` (RFC 3339 in UTC, `YYYY-MM-DDTHH:MM[:SS[.mmm]]Z`, or ms
-/// since the Unix epoch) as ms since the Unix epoch, or nothing.
+/// since the Unix epoch) as ms since the Unix epoch, or nothing: every
+/// field is digits of its exact width, and the date must exist.
 std::optional<int64_t> parse_time_ms(const std::string& text) {
-  if (!text.empty() && text.size() <= 15
-      && std::all_of(text.begin(), text.end(),
-                     [](unsigned char c) { return std::isdigit(c); }))
-    return std::stoll(text);
-  std::tm tm{};
-  int millis = 0;
-  char zone[2] = {};
-  int n = 0;
-  auto fields = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d%n", &tm.tm_year,
-                            &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                            &n);
-  if (fields != 5)
-    return std::nullopt;
-  auto rest = text.substr(static_cast<size_t>(n));
-  if (rest.size() >= 3 && rest[0] == ':') {
-    int used = 0;
-    if (std::sscanf(rest.c_str(), ":%2d%n", &tm.tm_sec, &used) != 1)
+  auto digits = [&text](size_t at, size_t n) -> std::optional<int> {
+    if (at + n > text.size())
       return std::nullopt;
-    rest = rest.substr(static_cast<size_t>(used));
-    if (rest.size() == 5 && rest[0] == '.') {
-      if (std::sscanf(rest.c_str(), ".%3d%1[Z]", &millis, zone) != 2)
+    int x = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9')
         return std::nullopt;
-      rest = "Z";
+      x = x * 10 + (text[i] - '0');
+    }
+    return x;
+  };
+  if (!text.empty() && text.size() <= 15
+      && text.find_first_not_of("0123456789") == std::string::npos)
+    return std::stoll(text);
+  // YYYY-MM-DDTHH:MM, then [:SS[.mmm]], then Z.
+  auto y = digits(0, 4), mo = digits(5, 2), d = digits(8, 2), h = digits(11, 2),
+       mi = digits(14, 2);
+  if (!y || !mo || !d || !h || !mi || text.size() < 17 || text[4] != '-'
+      || text[7] != '-' || text[10] != 'T' || text[13] != ':')
+    return std::nullopt;
+  size_t at = 16;
+  std::optional<int> sec = 0;
+  std::optional<int> ms = 0;
+  if (text[at] == ':') {
+    sec = digits(at + 1, 2);
+    at += 3;
+    if (at < text.size() && text[at] == '.') {
+      ms = digits(at + 1, 3);
+      at += 4;
     }
   }
-  if (rest != "Z" || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
-      || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60
-      || tm.tm_year < 1970)
+  if (!sec || !ms || at + 1 != text.size() || text[at] != 'Z' || *y < 1970)
     return std::nullopt;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
+  std::tm tm{};
+  tm.tm_year = *y - 1900;
+  tm.tm_mon = *mo - 1;
+  tm.tm_mday = *d;
+  tm.tm_hour = *h;
+  tm.tm_min = *mi;
+  tm.tm_sec = *sec;
   auto secs = timegm(&tm);
-  if (secs < 0)
+  // timegm normalizes (Feb 31 becomes Mar 3): the date must come back.
+  std::tm back{};
+  if (secs < 0 || gmtime_r(&secs, &back) == nullptr || back.tm_mon != *mo - 1
+      || back.tm_mday != *d || back.tm_hour != *h || back.tm_min != *mi
+      || back.tm_sec != *sec)
     return std::nullopt;
-  return static_cast<int64_t>(secs) * 1000 + millis;
+  return static_cast<int64_t>(secs) * 1000 + *ms;
 }
 
 int cmd_list(context& ctx, const std::vector<std::string>& xs) {
@@ -516,6 +530,7 @@ int cmd_show(context& ctx, const std::vector<std::string>& xs) {
 
 // -- stats and nodes --------------------------------------------------------------
 
+/// Prints the newest operator actions of the audit stream (`sagactl audit`).
 int cmd_audit(context& ctx, const std::vector<std::string>& xs) {
   uint32_t max = 50;
   tools::arg_parser p{"sagactl", ""};

@@ -176,10 +176,11 @@
       // the server answered last.
       cursor: params.get('cursor') || '',
       // Sagas per page (1 to 500; the API's own bound).
-      limit: Math.min(Math.max(Number(params.get('limit')) || 100, 1), 500),
+      limit: Math.min(Math.max(Math.floor(Number(params.get('limit'))) || 100, 1), 500),
     };
     let pageNext = '';
     let pagePrev = '';
+    let listGeneration = 0;
     if (view.state !== '' && STATES.indexOf(view.state) < 0)
       view.state = '';
     let knownDefinitions = [];
@@ -360,19 +361,37 @@
     /// the last event's id (epoch:seq), and a restarted node answers with a
     /// `reset` (its sequence restarted) and its newest events.
     function followEvents() {
-      const source = new EventSource('/api/events/stream');
       const feed = $('#event-feed');
-      source.addEventListener('reset', () => clear(feed));
-      source.onmessage = (m) => {
-        try {
-          renderEvents({ events: [JSON.parse(m.data)] });
-        } catch (e) {
-          // A malformed message: skip it, keep the stream.
-        }
+      let lastId = ''; // epoch:seq of the last event shown
+      let retryMs = 1000;
+      const open = () => {
+        // The browser reconnects by itself after a dropped connection; an
+        // answer that is not 200 (a full server's 503) closes the source
+        // for good: reopen it later from the last event seen.
+        const colon = lastId.indexOf(':');
+        const from = colon > 0 ? '?epoch=' + encodeURIComponent(lastId.slice(0, colon))
+          + '&after=' + encodeURIComponent(lastId.slice(colon + 1)) : '';
+        const source = new EventSource('/api/events/stream' + from);
+        source.addEventListener('reset', () => clear(feed));
+        source.onmessage = (m) => {
+          lastId = m.lastEventId || lastId;
+          retryMs = 1000;
+          try {
+            renderEvents({ events: [JSON.parse(m.data)] });
+          } catch (e) {
+            // A malformed message: skip it, keep the stream.
+          }
+        };
+        source.onopen = () => feed.classList.remove('stale');
+        source.onerror = () => {
+          feed.classList.add('stale');
+          if (source.readyState === EventSource.CLOSED) {
+            setTimeout(open, retryMs);
+            retryMs = Math.min(retryMs * 2, 30000);
+          }
+        };
       };
-      source.onopen = () => feed.classList.remove('stale');
-      source.onerror = () => feed.classList.add('stale');
-      return source;
+      open();
     }
 
     async function refresh() {
@@ -380,9 +399,15 @@
       if (!view.state)
         q.delete('state');
       q.set('limit', String(view.limit));
+      // A refresh can overlap one under way (a click while it waits): only
+      // the answer to the newest query may draw the list.
+      const generation = ++listGeneration;
       const results = await Promise.allSettled([
         api('/api/stats').then(renderStats),
-        api('/api/sagas?' + q.toString()).then(renderSagas),
+        api('/api/sagas?' + q.toString()).then((page) => {
+          if (generation === listGeneration)
+            renderSagas(page);
+        }),
         api('/api/nodes').then(renderNodes),
       ]);
       const failed = results.find((r) => r.status === 'rejected');

@@ -20,8 +20,9 @@ bool cluster_ok(int port) {
   if (!c)
     return false;
   auto r = c->command({"CLUSTER", "INFO"});
-  return r && reply_text(r->get()).find("cluster_state:ok")
-                != std::string_view::npos;
+  return r
+         && reply_text(r->get()).find("cluster_state:ok")
+              != std::string_view::npos;
 }
 
 } // namespace
@@ -46,13 +47,22 @@ std::string redis_cluster::seeds() const {
 bool redis_cluster::start() {
   const int total = masters_ * (1 + replicas_);
   for (int i = 0; i < total; ++i) {
-    // The cluster bus listens on a port of its own: by default the
-    // client port + 10000, which a free port above 55535 cannot have.
-    nodes_.push_back(std::make_unique<redis_server>(std::vector<std::string>{
-      "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-      "--cluster-port", std::to_string(free_port()), "--cluster-node-timeout",
-      "2000", "--appendonly", "no"}));
-    if (!nodes_.back()->start())
+    // Free ports are free when picked, not when bound: another process may
+    // take one in between. Then this node starts again on fresh ones.
+    bool started = false;
+    for (int attempt = 0; attempt < 3 && !started; ++attempt) {
+      // The cluster bus listens on a port of its own: by default the
+      // client port + 10000, which a free port above 55535 cannot have.
+      auto node = std::make_unique<redis_server>(std::vector<std::string>{
+        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+        "--cluster-port", std::to_string(free_port()),
+        // A starved CPU must not look like a dead master (a failover).
+        "--cluster-node-timeout", "15000", "--appendonly", "no"});
+      started = node->start();
+      if (started)
+        nodes_.push_back(std::move(node));
+    }
+    if (!started)
       return false;
   }
   std::vector<std::string> args{"--cluster", "create"};
@@ -75,8 +85,9 @@ bool redis_cluster::start() {
   for (const auto& n : nodes_)
     while (!cluster_ok(n->port())) {
       if (std::chrono::steady_clock::now() > deadline) {
-        std::fprintf(stderr, "redis cluster: node %d never reported "
-                             "cluster_state:ok\n",
+        std::fprintf(stderr,
+                     "redis cluster: node %d never reported "
+                     "cluster_state:ok\n",
                      n->port());
         return false;
       }
