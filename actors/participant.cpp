@@ -156,9 +156,9 @@ const handler_entry* find_entry(const handler_table& table,
 
 /// A detached worker that runs blocking handlers on its own thread.
 participant_actor::behavior_type
-blocking_worker(participant_actor::pointer self,
+blocking_worker(participant_actor::pointer,
                 const std::shared_ptr<handler_registry>& registry) {
-  auto run = [self, registry](bool compensate, const step_command& cmd) {
+  auto run = [registry](bool compensate, const step_command& cmd) {
     auto table = registry->snapshot();
     auto entry = find_entry(*table, cmd.action);
     if (entry == nullptr)
