@@ -369,6 +369,18 @@ constexpr std::chrono::milliseconds stream_keepalive{15'000};
 /// next tick.
 constexpr uint32_t stream_batch_max = 500;
 
+/// Returns the `max` query parameter of `params` (default 100), or an
+/// `invalid_request` error unless it is 1 to `limit`.
+caf::expected<uint32_t> parse_max(const query_params& params, uint32_t limit) {
+  auto x = param(params, "max");
+  if (!x)
+    return uint32_t{100};
+  auto n = parse_number<uint32_t>(*x, 1, limit);
+  if (!n)
+    return bad_parameter("max", "expected 1 to " + std::to_string(limit));
+  return *n;
+}
+
 /// An event cursor: the seq after which to read, and the node's epoch it
 /// belongs to (either may be absent).
 using event_cursor
@@ -1081,14 +1093,10 @@ response admin_server_impl::route(const request& req) {
     if (!from)
       return error_response(from.error());
     auto [after, epoch] = *from;
-    uint32_t max = 100;
-    if (auto x = param(*params, "max")) {
-      auto n = parse_number<uint32_t>(*x, 1, 1000);
-      if (!n)
-        return error_response(bad_parameter("max", "expected 1 to 1000"));
-      max = *n;
-    }
-    return result_response(backend_->events(after, epoch, max));
+    auto max = parse_max(*params, 1000);
+    if (!max)
+      return error_response(max.error());
+    return result_response(backend_->events(after, epoch, *max));
   }
   if (path == "/api/audit") {
     if (!is_get)
@@ -1099,14 +1107,10 @@ response admin_server_impl::route(const request& req) {
     auto params = parse_query(query);
     if (!params)
       return error_response(params.error());
-    uint32_t max = 100;
-    if (auto x = param(*params, "max")) {
-      auto n = parse_number<uint32_t>(*x, 1, 500);
-      if (!n)
-        return error_response(bad_parameter("max", "expected 1 to 500"));
-      max = *n;
-    }
-    return result_response(backend_->audit(max));
+    auto max = parse_max(*params, 500);
+    if (!max)
+      return error_response(max.error());
+    return result_response(backend_->audit(*max));
   }
   if (path == "/healthz") {
     if (!is_get)
