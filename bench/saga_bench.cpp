@@ -112,8 +112,10 @@ void declare_load(saga::tools::arg_parser& p, options& o,
   p.choice("--journal", o.journal, {"memory", "redis"}, "journal");
   p.custom("--redis", "URL", "Redis URL for --journal redis",
            [&o](const std::string& v) -> std::optional<std::string> {
-             if (v.rfind("redis://", 0) != 0 && v.rfind("unix://", 0) != 0)
-               return "redis://host:port or unix://path";
+             if (v.rfind("redis://", 0) != 0 && v.rfind("unix://", 0) != 0
+                 && v.rfind("redis+cluster://", 0) != 0)
+               return "redis://host:port, redis+cluster://host:port,... or "
+                      "unix://path";
              o.redis_url = v;
              return std::nullopt;
            })

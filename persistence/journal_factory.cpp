@@ -24,11 +24,13 @@ caf::expected<std::string> scheme_of(const std::string& url) {
                       "journal URL '" + url
                         + "' has no scheme (expected e.g. memory://)");
   auto scheme = url.substr(0, sep);
-  if (scheme == "memory" || scheme == "redis" || scheme == "unix")
+  if (scheme == "memory" || scheme == "redis" || scheme == "redis+cluster"
+      || scheme == "unix")
     return scheme;
-  return make_error(errc::invalid_url,
-                    "journal URL '" + url + "': unsupported scheme '" + scheme
-                      + "' (supported: memory://, redis://, unix://)");
+  return make_error(
+    errc::invalid_url,
+    "journal URL '" + url + "': unsupported scheme '" + scheme
+      + "' (supported: memory://, redis://, redis+cluster://, unix://)");
 }
 
 } // namespace

@@ -63,42 +63,90 @@ bool timed_out(const redisContext& ctx, int saved_errno) {
 
 } // namespace
 
-caf::expected<redis_connection>
-redis_connection::connect(const redis_endpoint& ep,
-                          std::chrono::milliseconds timeout) {
-  redis_connection conn;
-  conn.where_ = ep.describe();
-  conn.timeout_ = timeout;
-  auto tv = to_timeval(timeout);
-  redisContext* raw = ep.socket_path.empty()
-                        ? redisConnectWithTimeout(ep.host.c_str(), ep.port, tv)
-                        : redisConnectUnixWithTimeout(ep.socket_path.c_str(),
-                                                      tv);
+redis_connection::redis_connection() = default;
+redis_connection::redis_connection(redis_connection&&) noexcept = default;
+redis_connection&
+redis_connection::operator=(redis_connection&&) noexcept = default;
+
+bool redis_connection::broken() const noexcept {
+  if (servers_.empty() || cluster_broken_)
+    return true;
+  for (const auto& x : servers_)
+    if (!x->error.empty())
+      return true;
+  return false;
+}
+
+std::string redis_connection::open(server& s) {
+  auto tv = to_timeval(timeout_);
+  redisContext* raw
+    = ep_.socket_path.empty()
+        ? redisConnectWithTimeout(s.addr.host.c_str(), s.addr.port, tv)
+        : redisConnectUnixWithTimeout(ep_.socket_path.c_str(), tv);
   if (raw == nullptr)
-    return conn.failure("out of memory");
-  conn.ctx_.reset(raw);
+    return "out of memory";
+  s.ctx.reset(raw);
   if (raw->err != 0)
-    return conn.failure(std::string{"cannot connect: "} + raw->errstr);
+    return std::string{"cannot connect: "} + raw->errstr;
   // Replies must not take forever either: a hung server is an I/O error.
   redisSetTimeout(raw, tv);
   redisEnableKeepAlive(raw);
-  if (!ep.password.empty()) {
+  // Log in and learn the scripts in one round trip.
+  std::vector<std::pair<std::vector<std::string_view>, std::string>> hello;
+  if (!ep_.password.empty()) {
     std::vector<std::string_view> auth{"AUTH"};
-    if (!ep.user.empty())
-      auth.push_back(ep.user);
-    auth.push_back(ep.password);
-    if (auto r = conn.command(auth, "AUTH failed: "); !r)
-      return std::move(r.error());
+    if (!ep_.user.empty())
+      auth.push_back(ep_.user);
+    auth.push_back(ep_.password);
+    hello.emplace_back(std::move(auth), "AUTH failed: ");
   }
-  if (ep.db != 0) {
-    auto db = std::to_string(ep.db);
-    if (auto r = conn.command({"SELECT", db}, "SELECT failed: "); !r)
-      return std::move(r.error());
+  auto db = std::to_string(ep_.db);
+  if (ep_.db != 0)
+    hello.push_back({{"SELECT", db}, "SELECT failed: "});
+  for (const auto& x : scripts_)
+    hello.push_back({{"SCRIPT", "LOAD", x}, "SCRIPT LOAD failed: "});
+  for (const auto& [argv, step] : hello) {
+    std::vector<const char*> ptrs;
+    std::vector<size_t> lens;
+    for (auto x : argv) {
+      ptrs.push_back(x.data());
+      lens.push_back(x.size());
+    }
+    redisAppendCommandArgv(raw, static_cast<int>(argv.size()), ptrs.data(),
+                           lens.data());
   }
+  for (const auto& [argv, step] : hello) {
+    auto r = receive(s, step);
+    if (!r)
+      return step + s.error;
+    if (is_error(**r))
+      return step + error_text(**r);
+  }
+  return {};
+}
+
+caf::expected<redis_connection>
+redis_connection::connect(const redis_endpoint& ep,
+                          std::chrono::milliseconds timeout) {
+  if (ep.cluster())
+    return connect_cluster(ep, timeout);
+  redis_connection conn;
+  conn.ep_ = ep;
+  conn.where_ = ep.describe();
+  conn.timeout_ = timeout;
+  auto s = std::make_unique<server>();
+  s->addr = redis_host{ep.host, ep.port};
+  if (auto why = conn.open(*s); !why.empty())
+    return conn.failure(why);
+  conn.servers_.push_back(std::move(s));
   return conn;
 }
 
 void redis_connection::append(const std::vector<std::string_view>& argv) {
+  if (!slot_server_.empty()) {
+    append_routed(argv);
+    return;
+  }
   if (broken())
     return;
   // hiredis wants parallel arrays; small vectors on the stack would be
@@ -111,10 +159,11 @@ void redis_connection::append(const std::vector<std::string_view>& argv) {
     ptrs.push_back(x.data());
     lens.push_back(x.size());
   }
-  if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()),
+  auto& s = *servers_.front();
+  if (redisAppendCommandArgv(s.ctx.get(), static_cast<int>(argv.size()),
                              ptrs.data(), lens.data())
       != REDIS_OK)
-    broken_ = true;
+    s.error = "cannot queue a command";
 }
 
 caf::error redis_connection::failure(const std::string& what) const {
@@ -126,18 +175,28 @@ caf::expected<redis_reply> redis_connection::read() {
 }
 
 caf::expected<redis_reply> redis_connection::read(const std::string& step) {
+  if (!slot_server_.empty())
+    return read_routed(step);
   if (broken())
     return failure(step + "connection lost");
+  return receive(*servers_.front(), step);
+}
+
+caf::expected<redis_reply> redis_connection::receive(server& s,
+                                                     const std::string& step) {
+  if (!s.error.empty() || s.ctx == nullptr)
+    return failure(step + s.where
+                   + (s.error.empty() ? "not connected" : s.error));
   void* raw = nullptr;
-  if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || raw == nullptr) {
+  if (redisGetReply(s.ctx.get(), &raw) != REDIS_OK || raw == nullptr) {
     // A read or write past the socket timeout: name the timeout, not
     // hiredis' "Resource temporarily unavailable".
     auto saved_errno = errno;
-    broken_ = true;
-    if (timed_out(*ctx_, saved_errno))
-      return failure(step + "did not answer within "
-                     + std::to_string(timeout_.count()) + " ms");
-    return failure(step + ctx_->errstr);
+    s.error = timed_out(*s.ctx, saved_errno)
+                ? "did not answer within " + std::to_string(timeout_.count())
+                    + " ms"
+                : std::string{s.ctx->errstr};
+    return failure(step + s.where + s.error);
   }
   return redis_reply{static_cast<redisReply*>(raw)};
 }

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +18,8 @@ struct redisReply;
 
 namespace saga {
 
+struct redis_slot_range;
+
 /// Frees a hiredis reply.
 struct redis_reply_deleter {
   void operator()(redisReply* x) const noexcept;
@@ -24,20 +28,28 @@ struct redis_reply_deleter {
 /// An owned hiredis reply.
 using redis_reply = std::unique_ptr<redisReply, redis_reply_deleter>;
 
-/// One blocking connection to Redis. Commands are binary-safe argv vectors
-/// (never format strings). Supports pipelining: `append` commands, then
-/// `read` as many replies. Not thread-safe: one owner (a detached actor).
+/// One blocking connection to Redis: to one server, or to the masters of a
+/// Redis Cluster (`redis+cluster://`), routing each command by the slot of
+/// its key and following the cluster's redirects (MOVED, ASK, TRYAGAIN,
+/// CLUSTERDOWN) so that the owner sees one reply per command, as from one
+/// server. Commands are binary-safe argv vectors (never format strings), and
+/// each must keep its keys in one slot. Supports pipelining: `append`
+/// commands, then `read` as many replies, in the order appended. Not
+/// thread-safe: one owner (a detached actor).
 class redis_connection {
 public:
-  redis_connection() = default;
-  redis_connection(redis_connection&&) noexcept = default;
-  redis_connection& operator=(redis_connection&&) noexcept = default;
+  redis_connection();
+  redis_connection(redis_connection&&) noexcept;
+  redis_connection& operator=(redis_connection&&) noexcept;
   ~redis_connection();
 
   /// Returns a connection to `ep`, logged in and on its database, or an
   /// error naming what failed: `journal_failure` for an unreachable server,
   /// a failed AUTH or SELECT. `timeout` bounds connecting and every reply:
-  /// a server that takes longer is reported as not answering within it.
+  /// a server that takes longer is reported as not answering within it. For
+  /// a cluster, the first seed that answers gives the slot map, which must
+  /// cover every slot with `cluster_state:ok`; masters are connected on
+  /// first use, and learn every script loaded through this connection.
   static caf::expected<redis_connection>
   connect(const redis_endpoint& ep, std::chrono::milliseconds timeout);
 
@@ -51,15 +63,92 @@ public:
   /// Sends `argv` and returns its reply; an error reply becomes an error.
   caf::expected<redis_reply> command(const std::vector<std::string_view>& argv);
 
-  /// Returns whether an I/O error made this connection unusable.
-  bool broken() const noexcept {
-    return broken_ || ctx_ == nullptr;
+  /// Returns whether an I/O error (on any server of a cluster), or a
+  /// cluster that stayed unavailable for the timeout, made this connection
+  /// unusable.
+  bool broken() const noexcept;
+
+  /// Returns the number of servers known: 1 for one server, the masters
+  /// learned so far on a cluster.
+  size_t servers() const noexcept {
+    return servers_.size();
   }
 
 private:
   struct context_deleter {
     void operator()(redisContext* x) const noexcept;
   };
+
+  /// One server: its address, its hiredis context (null until first use on
+  /// a cluster), and why it is unusable, if it is.
+  struct server {
+    redis_host addr;
+    /// "host:port: " before error texts on a cluster; empty for one server.
+    std::string where;
+    std::unique_ptr<redisContext, context_deleter> ctx;
+    /// Why this server is unusable; empty while it is usable.
+    std::string error;
+  };
+
+  /// A command sent on a cluster whose reply was not read yet.
+  struct routed {
+    /// The index of the server it went to.
+    size_t server = 0;
+    /// Its slot, if it has a key.
+    std::optional<uint16_t> slot;
+    /// The command as sent, to send it again where a redirect says.
+    std::string cmd;
+    /// Sent by the connection itself (a script for a new master): its
+    /// reply is read and dropped.
+    bool hidden = false;
+    /// Its reply, read early to reach a later one on the same server.
+    std::optional<caf::expected<redis_reply>> early;
+  };
+
+  /// Connects `s`, logs in (AUTH, SELECT) and loads every known script;
+  /// returns why that failed, or an empty string.
+  std::string open(server& s);
+
+  /// Cluster: takes `ranges` as the slot map; returns why it cannot serve
+  /// every slot, or an empty string.
+  std::string adopt(const std::vector<redis_slot_range>& ranges);
+
+  /// Returns the connection to the cluster `ep` through one seed.
+  static caf::expected<redis_connection>
+  connect_cluster(const redis_endpoint& ep, std::chrono::milliseconds timeout);
+
+  /// Returns the next reply of server `s`, or an I/O failure.
+  caf::expected<redis_reply> receive(server& s, const std::string& step);
+
+  /// Returns the next reply of the server at `index` (none: a failure).
+  caf::expected<redis_reply> receive_at(size_t index, const std::string& step);
+
+  /// Sends the formatted `cmd` to server `index` (connecting it first).
+  void send(size_t index, const std::string& cmd);
+
+  /// Cluster: queues `argv` for the master of its slot; returns its reply
+  /// on `read`, after any redirects.
+  void append_routed(const std::vector<std::string_view>& argv);
+
+  /// Cluster: returns the next reply in order, following redirects.
+  caf::expected<redis_reply> read_routed(const std::string& step);
+
+  /// Cluster: returns the final reply of `r`, whose first reply is `reply`,
+  /// after following the redirects it asks for.
+  caf::expected<redis_reply> follow(routed& r, caf::expected<redis_reply> reply,
+                                    const std::string& step);
+
+  /// Cluster: sends `cmd` again to server `index` (after ASKING if `asking`)
+  /// and returns its reply; replies of earlier commands on that server are
+  /// read first and kept for their turn.
+  caf::expected<redis_reply> resend(size_t index, const std::string& cmd,
+                                    bool asking, const std::string& step);
+
+  /// Returns the index of the server at `addr`, adding it if new.
+  size_t server_at(const redis_host& addr);
+
+  /// Returns the index of the server for a keyless command.
+  size_t any_server();
 
   /// Returns a `journal_failure` "redis <where>: <what>".
   caf::error failure(const std::string& what) const;
@@ -73,10 +162,21 @@ private:
   caf::expected<redis_reply> command(const std::vector<std::string_view>& argv,
                                      const std::string& step);
 
-  std::unique_ptr<redisContext, context_deleter> ctx_;
+  redis_endpoint ep_;
   std::string where_;
   std::chrono::milliseconds timeout_{0};
-  bool broken_ = false;
+  /// [0] the one server; on a cluster the masters learned so far.
+  std::vector<std::unique_ptr<server>> servers_;
+  /// Cluster: the index in `servers_` of each slot's master; empty for one
+  /// server.
+  std::vector<uint16_t> slot_server_;
+  /// Cluster: commands sent whose replies were not read yet, in order.
+  std::deque<routed> routed_;
+  /// Cluster: every script loaded through this connection, loaded again on
+  /// each master it reaches later (EVALSHA never meets NOSCRIPT there).
+  std::vector<std::string> scripts_;
+  /// Cluster: a slot stayed unavailable, or redirects did not end.
+  bool cluster_broken_ = false;
 };
 
 /// A connection to one Redis endpoint, made on first use and made again on

@@ -30,11 +30,91 @@ caf::error bad_url(const std::string& url, const std::string& why) {
                     "journal URL '" + masked(url) + "': " + why);
 }
 
+/// The most seeds a cluster URL may name: enough for any cluster's masters.
+constexpr size_t cluster_seeds_max = 64;
+
+/// Returns the host and port of `hostport` ("host[:port]", "[v6][:port]")
+/// in `url`, or a `bad_url` error whose reason starts with `what`.
+caf::expected<redis_host> parse_host_port(const std::string& url,
+                                          const std::string& hostport,
+                                          const std::string& what = "") {
+  auto fail = [&](const std::string& why) { return bad_url(url, what + why); };
+  if (hostport.empty())
+    return fail("no host");
+  redis_host out;
+  std::string port_text;
+  bool has_port = false;
+  if (hostport.front() == '[') { // [ipv6]:port
+    auto close = hostport.find(']');
+    if (close == std::string::npos)
+      return fail("unterminated IPv6 address");
+    out.host = hostport.substr(1, close - 1);
+    auto after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':')
+        return fail("garbage after the IPv6 address");
+      port_text = after.substr(1);
+      has_port = true;
+    }
+  } else {
+    auto colon = hostport.rfind(':');
+    out.host = hostport.substr(0, colon);
+    if (colon != std::string::npos) {
+      port_text = hostport.substr(colon + 1);
+      has_port = true;
+    }
+  }
+  if (has_port && port_text.empty())
+    return fail("empty port");
+  if (out.host.empty())
+    return fail("no host");
+  if (has_port) {
+    uint32_t port = 0;
+    if (!parse_number(port_text, port) || port == 0 || port > 65535)
+      return fail("port '" + port_text + "' is not in 1..65535");
+    out.port = static_cast<uint16_t>(port);
+  }
+  return out;
+}
+
+/// Sets the seeds of `ep` from "host:port,host:port...", or returns the
+/// problem.
+caf::error parse_seeds(const std::string& url, const std::string& list,
+                       redis_endpoint& ep) {
+  size_t start = 0;
+  while (true) {
+    auto comma = list.find(',', start);
+    auto seed = parse_host_port(url, list.substr(start, comma - start),
+                                "seed "
+                                  + std::to_string(ep.cluster_seeds.size() + 1)
+                                  + ": ");
+    if (!seed)
+      return std::move(seed.error());
+    if (ep.cluster_seeds.size() == cluster_seeds_max)
+      return bad_url(url, "more than " + std::to_string(cluster_seeds_max)
+                            + " seeds");
+    ep.cluster_seeds.push_back(std::move(*seed));
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  ep.host = ep.cluster_seeds.front().host;
+  ep.port = ep.cluster_seeds.front().port;
+  return {};
+}
+
 } // namespace
 
 std::string redis_endpoint::describe() const {
   if (!socket_path.empty())
     return "unix:" + socket_path + "/" + std::to_string(db);
+  if (cluster()) {
+    std::string out = "cluster ";
+    for (size_t i = 0; i < cluster_seeds.size(); ++i)
+      out += (i == 0 ? "" : ",") + cluster_seeds[i].host + ":"
+             + std::to_string(cluster_seeds[i].port);
+    return out;
+  }
   return host + ":" + std::to_string(port) + "/" + std::to_string(db);
 }
 
@@ -42,7 +122,8 @@ caf::expected<redis_endpoint> parse_redis_url(const std::string& url) {
   redis_endpoint ep;
   auto sep = url.find("://");
   if (sep == std::string::npos)
-    return bad_url(url, "no scheme (expected redis:// or unix://)");
+    return bad_url(url, "no scheme (expected redis://, redis+cluster:// or "
+                        "unix://)");
   auto scheme = url.substr(0, sep);
   auto rest = url.substr(sep + 3);
   if (scheme == "unix") {
@@ -58,9 +139,11 @@ caf::expected<redis_endpoint> parse_redis_url(const std::string& url) {
     }
     return ep;
   }
-  if (scheme != "redis")
+  const bool cluster = scheme == "redis+cluster";
+  if (scheme != "redis" && !cluster)
     return bad_url(url, "unsupported scheme '" + scheme
-                          + "' (expected redis:// or unix://)");
+                          + "' (expected redis://, redis+cluster:// or "
+                            "unix://)");
   // Credentials end at the last '@' so passwords may contain '@' encoded or
   // not.
   auto at = rest.rfind('@');
@@ -92,40 +175,19 @@ caf::expected<redis_endpoint> parse_redis_url(const std::string& url) {
     auto db = rest.substr(slash + 1);
     if (!db.empty() && !parse_number(db, ep.db))
       return bad_url(url, "database '" + db + "' is not a number");
+    if (cluster && ep.db != 0)
+      return bad_url(url, "a cluster has only database 0");
   }
-  if (hostport.empty())
-    return bad_url(url, "no host");
-  std::string port_text;
-  if (hostport.front() == '[') { // [ipv6]:port
-    auto close = hostport.find(']');
-    if (close == std::string::npos)
-      return bad_url(url, "unterminated IPv6 address");
-    ep.host = hostport.substr(1, close - 1);
-    auto after = hostport.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':')
-        return bad_url(url, "garbage after the IPv6 address");
-      port_text = after.substr(1);
-      if (port_text.empty())
-        return bad_url(url, "empty port");
-    }
-  } else {
-    auto colon = hostport.rfind(':');
-    ep.host = hostport.substr(0, colon);
-    if (colon != std::string::npos) {
-      port_text = hostport.substr(colon + 1);
-      if (port_text.empty())
-        return bad_url(url, "empty port");
-    }
+  if (cluster) {
+    if (auto err = parse_seeds(url, hostport, ep))
+      return err;
+    return ep;
   }
-  if (ep.host.empty())
-    return bad_url(url, "no host");
-  if (!port_text.empty()) {
-    uint32_t port = 0;
-    if (!parse_number(port_text, port) || port == 0 || port > 65535)
-      return bad_url(url, "port '" + port_text + "' is not in 1..65535");
-    ep.port = static_cast<uint16_t>(port);
-  }
+  auto where = parse_host_port(url, hostport);
+  if (!where)
+    return std::move(where.error());
+  ep.host = std::move(where->host);
+  ep.port = where->port;
   return ep;
 }
 

@@ -49,6 +49,13 @@ std::string percent_encode(const std::string& x) {
 std::string expected_describe(const saga::redis_endpoint& ep) {
   if (!ep.socket_path.empty())
     return "unix:" + ep.socket_path + "/" + std::to_string(ep.db);
+  if (ep.cluster()) {
+    std::string out = "cluster ";
+    for (const auto& x : ep.cluster_seeds)
+      out += (&x == &ep.cluster_seeds.front() ? "" : ",") + x.host + ":"
+             + std::to_string(x.port);
+    return out;
+  }
   return ep.host + ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
 }
 
@@ -56,7 +63,7 @@ std::string expected_describe(const saga::redis_endpoint& ep) {
 std::string to_url(const saga::redis_endpoint& ep) {
   if (!ep.socket_path.empty())
     return "unix://" + ep.socket_path + "?db=" + std::to_string(ep.db);
-  std::string url = "redis://";
+  std::string url = ep.cluster() ? "redis+cluster://" : "redis://";
   if (!ep.password.empty()) {
     url += percent_encode(ep.user);
     url += ':';
@@ -66,15 +73,32 @@ std::string to_url(const saga::redis_endpoint& ep) {
   // The host runs up to the last ':' unless it starts with '[': bracket it
   // when that is possible (no ']' inside), else write it as it is; either
   // way with an explicit port.
-  if (ep.host.find(']') == std::string::npos)
-    url += "[" + ep.host + "]";
-  else
-    url += ep.host;
-  url += ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
+  auto host_port = [&url](const std::string& host, uint16_t port) {
+    if (host.find(']') == std::string::npos)
+      url += "[" + host + "]";
+    else
+      url += host;
+    url += ":" + std::to_string(port);
+  };
+  if (!ep.cluster()) {
+    host_port(ep.host, ep.port);
+    return url + "/" + std::to_string(ep.db);
+  }
+  for (const auto& x : ep.cluster_seeds) {
+    if (&x != &ep.cluster_seeds.front())
+      url += ',';
+    host_port(x.host, x.port);
+  }
   return url;
 }
 
 bool same(const saga::redis_endpoint& x, const saga::redis_endpoint& y) {
+  if (x.cluster_seeds.size() != y.cluster_seeds.size())
+    return false;
+  for (size_t i = 0; i < x.cluster_seeds.size(); ++i)
+    if (x.cluster_seeds[i].host != y.cluster_seeds[i].host
+        || x.cluster_seeds[i].port != y.cluster_seeds[i].port)
+      return false;
   return x.host == y.host && x.port == y.port && x.socket_path == y.socket_path
          && x.user == y.user && x.password == y.password && x.db == y.db;
 }
@@ -95,6 +119,18 @@ void check_endpoint(const std::string& url, const saga::redis_endpoint& ep) {
       fail("credentials on a unix socket", url, show(ep));
   } else if (ep.port == 0) {
     fail("port 0", url, show(ep));
+  }
+  if (ep.cluster()) {
+    if (ep.db != 0)
+      fail("a cluster on a database other than 0", url, show(ep));
+    if (ep.cluster_seeds.size() > 64)
+      fail("more than 64 seeds", url, show(ep));
+    if (ep.cluster_seeds.front().host != ep.host
+        || ep.cluster_seeds.front().port != ep.port)
+      fail("host:port is not the first seed", url, show(ep));
+    for (const auto& x : ep.cluster_seeds)
+      if (x.host.empty() || x.port == 0)
+        fail("a seed without host or port", url, show(ep));
   }
   if (!ep.user.empty() && ep.password.empty())
     fail("a user without a password", url, show(ep));

@@ -93,6 +93,50 @@ TEST(redis_url, describe_omits_credentials) {
   EXPECT_EQ(ep->describe(), "h:1/2");
 }
 
+TEST(redis_url, cluster_seeds) {
+  auto ep = parse_redis_url(
+    "redis+cluster://saga:pw@10.0.0.1:7000,10.0.0.2,[::1]:7002");
+  ASSERT_TRUE(ep) << describe(ep.error());
+  ASSERT_TRUE(ep->cluster());
+  ASSERT_EQ(ep->cluster_seeds.size(), 3u);
+  EXPECT_EQ(ep->cluster_seeds[0].host, "10.0.0.1");
+  EXPECT_EQ(ep->cluster_seeds[0].port, 7000);
+  EXPECT_EQ(ep->cluster_seeds[1].host, "10.0.0.2");
+  EXPECT_EQ(ep->cluster_seeds[1].port, 6379);
+  EXPECT_EQ(ep->cluster_seeds[2].host, "::1");
+  EXPECT_EQ(ep->cluster_seeds[2].port, 7002);
+  EXPECT_EQ(ep->host, "10.0.0.1"); // the first seed
+  EXPECT_EQ(ep->user, "saga");
+  EXPECT_EQ(ep->password, "pw");
+  EXPECT_EQ(ep->describe(), "cluster 10.0.0.1:7000,10.0.0.2:6379,::1:7002");
+  auto one = parse_redis_url("redis+cluster://127.0.0.1:7000/0");
+  ASSERT_TRUE(one) << describe(one.error());
+  EXPECT_EQ(one->cluster_seeds.size(), 1u);
+  EXPECT_FALSE(parse_redis_url("redis://127.0.0.1:7000")->cluster());
+}
+
+TEST(redis_url, cluster_urls_name_the_bad_seed) {
+  std::string many = "redis+cluster://h:1";
+  for (int i = 0; i < 64; ++i)
+    many += ",h:1";
+  const std::pair<std::string, const char*> cases[] = {
+    {"redis+cluster://", "seed 1: no host"},
+    {"redis+cluster://h:1,", "seed 2: no host"},
+    {"redis+cluster://h:1,h:x", "seed 2: port 'x'"},
+    {"redis+cluster://h:1,[::1", "seed 2: unterminated IPv6"},
+    {"redis+cluster://h:1/2", "only database 0"},
+    {"rediss+cluster://h:1", "unsupported scheme 'rediss+cluster'"},
+    {many, "more than 64 seeds"},
+  };
+  for (const auto& [url, why] : cases) {
+    auto ep = parse_redis_url(url);
+    ASSERT_FALSE(ep) << url;
+    EXPECT_TRUE(is(ep.error(), errc::invalid_url)) << url;
+    auto text = describe(ep.error());
+    EXPECT_NE(text.find(why), std::string::npos) << url << " -> " << text;
+  }
+}
+
 // -- bad input (docs/bad-input.md) ----------------------------------------------
 
 TEST(bad_input_redis_url, the_rarer_malformed_shapes_are_named_too) {

@@ -18,6 +18,8 @@
 #   FUZZ_KEEP    1: go on from the corpus of the last run instead of the
 #                seeds (build-fuzz/corpus/<target>/)
 #   FUZZ_FLAGS   more libFuzzer flags, e.g. "-max_len=65536"
+#   FUZZ_BUILD_ONLY  1: build the targets, run nothing (scripts/test.sh
+#                builds them while the tests run)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -78,6 +80,7 @@ build_targets=()
 for t in "${targets[@]}"; do build_targets+=(--target "${t}_fuzz"); done
 echo "fuzz: building ${targets[*]} in $build"
 nice -n 10 cmake --build "$build" -j"$(nproc)" "${build_targets[@]}"
+[ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
 # -- run -----------------------------------------------------------------------------
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:symbolize=1"

@@ -25,9 +25,12 @@ case "$build" in /*) ;; *) build="$repo/$build" ;; esac
 lint_status=0
 "$repo/scripts/lint.sh" format || lint_status=1
 
+# Line tables only (-g1): sanitizer reports keep file:line, and the build
+# is about 5-10% faster than with full debug information (one test file:
+# 29.8 s against 33.3 s; the whole tree on 2 cores: 1,060 s).
 cmake -S "$repo" -B "$build" \
   -DCMAKE_BUILD_TYPE=Debug -DSAGA_SANITIZE=ON -DSAGA_BUILD_BENCH=OFF \
-  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
+  -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 cmake --build "$build" -j"$(nproc)"
 
 # -- clang-tidy on what the last commit changed (.clang-tidy) ---------------------
@@ -49,14 +52,24 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="suppressions=$repo/scripts/ubsan.supp:halt_on_error=1:print_stacktrace=1"
 
 status=0
+# The fuzz targets' clang build (niced) runs while the tests do: most tests
+# wait on sockets, timers and child processes, and every test must pass on
+# a busy machine anyway. This saves the build's 4-5 minutes of wall time.
+BUILD_DIR="$build-fuzz" FUZZ_BUILD_ONLY=1 "$repo/scripts/fuzz.sh" \
+  > "$build-fuzz.build.log" 2>&1 &
+fuzz_build=$!
 # Every fuzz target's seeds and regressions run as ctest tests
 # (fuzz_<target>_seeds, under ASan + UBSan).
 ctest --test-dir "$build" --output-on-failure -j2 --timeout 300 || status=$?
+fuzz_build_status=0
+wait "$fuzz_build" || fuzz_build_status=$?
+cat "$build-fuzz.build.log"
+[ "$fuzz_build_status" -eq 0 ] || status=1
 
 # -- a short libFuzzer run of every target (docs/fuzzing.md) ---------------------
-# Its own clang build beside this one; a fixed libFuzzer seed, so a run
-# explores the same inputs first and a failure here reproduces with the same
-# command. Long runs: scripts/fuzz.sh 600.
+# Its own clang build beside this one (made above); a fixed libFuzzer seed,
+# so a run explores the same inputs first and a failure here reproduces
+# with the same command. Long runs: scripts/fuzz.sh 600.
 BUILD_DIR="$build-fuzz" FUZZ_FLAGS="-seed=1" \
   "$repo/scripts/fuzz.sh" "${FUZZ_SECONDS:-10}" || status=$?
 [ "$lint_status" -eq 0 ] || status=1

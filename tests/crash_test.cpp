@@ -1,7 +1,8 @@
 // A child process runs sagas on Redis and is killed with SIGKILL at 20
 // different points (inside steps and inside compensations). A fresh runtime
 // then recovers: every saga must reach a terminal state, each step's effect
-// applied once, and compensated once wherever the saga turned back.
+// applied once, and compensated once wherever the saga turned back. On one
+// redis-server, and on a Redis Cluster.
 
 #include <csignal>
 #include <cstdio>
@@ -21,6 +22,7 @@
 #include "saga/saga.hpp"
 #include "tests/await_saga.hpp"
 #include "tests/effect_participant.hpp"
+#include "tests/support/redis_cluster.hpp"
 #include "tests/support/redis_server.hpp"
 
 extern char** environ;
@@ -72,19 +74,20 @@ int run_child(const std::string& url, const std::string& node,
   return effects;
 }
 
-TEST(crash_recovery, sigkill_at_twenty_points_then_recover_ends_every_saga) {
-  redis_server server;
-  ASSERT_TRUE(server.start());
-  auto ep = parse_redis_url(server.url());
+/// Runs the child on the journal at `url`, kills it at 20 points, and
+/// checks that a fresh runtime ends every saga it left, each effect once.
+void kill_at_twenty_points_and_recover(const std::string& url) {
+  auto ep = parse_redis_url(url);
+  ASSERT_TRUE(ep) << describe(ep.error());
   auto admin = redis_connection::connect(*ep, std::chrono::seconds{2});
-  ASSERT_TRUE(admin);
+  ASSERT_TRUE(admin) << describe(admin.error());
   int points = 0;
   int killed_runs = 0;
   for (int kill_after = 1; points < 20; kill_after += 2, ++points) {
     auto tag = "run" + std::to_string(kill_after);
     auto node = "crash-" + tag;
     SCOPED_TRACE("killed after effect " + std::to_string(kill_after));
-    auto printed = run_child(server.url(), node, tag, kill_after);
+    auto printed = run_child(url, node, tag, kill_after);
     ASSERT_GE(printed, 0) << "cannot start " << SAGA_CRASH_CHILD;
     if (printed == kill_after)
       ++killed_runs;
@@ -97,11 +100,11 @@ TEST(crash_recovery, sigkill_at_twenty_points_then_recover_ends_every_saga) {
       unfinished.emplace_back((*listed)->element[i]->str);
     // A fresh node with the same id recovers them.
     runtime_config cfg;
-    cfg.journal_url = server.url();
+    cfg.journal_url = url;
     cfg.journal.node_id = node;
     runtime rt{cfg};
     ASSERT_FALSE(rt.start_error());
-    add_effect_participant(rt, server.url(), tag, false);
+    add_effect_participant(rt, url, tag, false);
     // A saga killed between its last append and its unlisting is listed
     // but ended: recovery unlists it without resuming it.
     EXPECT_LE(rt.recover(), unfinished.size());
@@ -118,8 +121,8 @@ TEST(crash_recovery, sigkill_at_twenty_points_then_recover_ends_every_saga) {
       EXPECT_TRUE(is_terminal(r.state)) << id << ": " << describe(r.error);
     }
     // Every saga that did anything, and every one left unfinished.
-    auto calls = read_hash(server.url(), "calls:{" + tag + "}");
-    auto effects = read_hash(server.url(), "effects:{" + tag + "}");
+    auto calls = read_hash(url, "calls:{" + tag + "}");
+    auto effects = read_hash(url, "effects:{" + tag + "}");
     std::set<saga_id> ids(unfinished.begin(), unfinished.end());
     for (const auto& id : never_written)
       ids.erase(id);
@@ -152,6 +155,20 @@ TEST(crash_recovery, sigkill_at_twenty_points_then_recover_ends_every_saga) {
       == 0);
   }
   EXPECT_GE(killed_runs, 20) << "some kill points came after the run ended";
+}
+
+TEST(crash_recovery, sigkill_at_twenty_points_then_recover_ends_every_saga) {
+  redis_server server;
+  ASSERT_TRUE(server.start());
+  kill_at_twenty_points_and_recover(server.url());
+}
+
+// The same on a real Redis Cluster (3 masters, 3 replicas): the journal,
+// the barrier and the recovery all through redis+cluster:// (issue 22).
+TEST(crash_recovery, on_a_redis_cluster_too) {
+  auto* cluster = shared_cluster();
+  ASSERT_NE(cluster, nullptr) << "the cluster did not start (see stderr)";
+  kill_at_twenty_points_and_recover(cluster->url());
 }
 
 } // namespace

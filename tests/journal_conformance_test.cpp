@@ -1,9 +1,10 @@
 // The journal protocol (include/saga/journal.hpp) as every journal keeps it:
 // one typed suite, run against the memory journal and against the Redis
-// journal on a real redis-server. Append and read, seq conflicts and
-// retried batches, the unfinished index and its pages, owners, fencing and
-// adoption. What only one journal does is tested beside it:
-// persistence/memory_journal_test.cpp, tests/redis_journal_test.cpp.
+// journal on a real redis-server, and (built again) on a real Redis
+// Cluster. Append and read, seq conflicts and retried batches, the unfinished
+// index and its pages, owners, fencing and adoption. What only one journal does
+// is tested beside it: persistence/memory_journal_test.cpp,
+// tests/redis_journal_test.cpp.
 
 #include <algorithm>
 #include <set>
@@ -21,7 +22,13 @@ namespace {
 template <class Kind>
 class journal_conformance : public journal_fixture<Kind> {};
 
+// The cluster build of this file (journal_conformance_cluster_tests) runs
+// the suite on a real Redis Cluster, all in one process: one cluster.
+#ifdef SAGA_CONFORMANCE_ON_CLUSTER
+using journal_kinds = ::testing::Types<redis_cluster_kind>;
+#else
 using journal_kinds = ::testing::Types<memory_kind, redis_kind>;
+#endif
 
 /// Names the instances journal_conformance/memory and
 /// journal_conformance/redis.

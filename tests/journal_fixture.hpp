@@ -2,8 +2,9 @@
 
 // Journals under test, made fresh for each test and driven through the
 // journal_actor protocol (include/saga/journal.hpp). One kind per journal:
-// `memory_kind` (a new memory_store per test) and `redis_kind` (this test
-// program's redis-server, see shared_server()); `journal_fixture<Kind>`
+// `memory_kind` (a new memory_store per test), `redis_kind` (this test
+// program's redis-server, see shared_server()) and `redis_cluster_kind`
+// (its Redis Cluster, see shared_cluster()); `journal_fixture<Kind>`
 // holds the helpers. Used by the conformance suite both journals pass
 // (tests/journal_conformance_test.cpp) and by the Redis-only tests
 // (tests/redis_journal_test.cpp).
@@ -24,6 +25,7 @@
 #include "persistence/redis_connection.hpp"
 #include "persistence/redis_journal.hpp"
 #include "saga/saga.hpp"
+#include "tests/support/redis_cluster.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace saga::test {
@@ -130,8 +132,10 @@ class redis_kind {
 public:
   static constexpr const char* name = "redis";
 
-  redis_kind() {
-    auto ep = parse_redis_url(shared_server().url());
+  explicit redis_kind(std::string url = shared_server().url())
+    : url_(std::move(url)) {
+    auto ep = parse_redis_url(url_);
+    EXPECT_TRUE(ep) << describe(ep.error());
     auto c = redis_connection::connect(*ep, std::chrono::seconds{2});
     EXPECT_TRUE(c) << describe(c.error());
     if (c)
@@ -140,7 +144,7 @@ public:
 
   caf::expected<journal_actor> spawn(caf::actor_system& sys,
                                      const journal_options& opts) {
-    return make_journal(sys, shared_server().url(), opts);
+    return make_journal(sys, url_, opts);
   }
 
   std::vector<std::string> index_of(const std::string& node) {
@@ -176,7 +180,27 @@ public:
   }
 
 private:
+  std::string url_;
   redis_connection conn_;
+};
+
+/// The Redis journal on this test program's Redis Cluster (3 masters with a
+/// replica each, tests/support/redis_cluster), through `redis+cluster://`:
+/// every command routed by its slot.
+class redis_cluster_kind : public redis_kind {
+public:
+  static constexpr const char* name = "redis_cluster";
+
+  redis_cluster_kind() : redis_kind(cluster_url()) {
+    // nop
+  }
+
+private:
+  static std::string cluster_url() {
+    auto* c = shared_cluster();
+    EXPECT_NE(c, nullptr) << "the cluster did not start (see stderr)";
+    return c != nullptr ? c->url() : "redis+cluster://127.0.0.1:1";
+  }
 };
 
 // -- the fixture --------------------------------------------------------------

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <thread>
 
+#include <hiredis/hiredis.h>
+
 #include "persistence/redis_connection.hpp"
 #include "tests/support/child_process.hpp"
 
@@ -42,6 +44,48 @@ std::string redis_cluster::seeds() const {
     result += "127.0.0.1:" + std::to_string(n->port());
   }
   return result;
+}
+
+std::string redis_cluster::url() const {
+  return "redis+cluster://" + seeds();
+}
+
+std::string redis_cluster::node_id(int port) {
+  redis_endpoint ep;
+  ep.host = "127.0.0.1";
+  ep.port = static_cast<uint16_t>(port);
+  auto c = redis_connection::connect(ep, std::chrono::seconds{2});
+  if (!c)
+    return {};
+  auto r = c->command({"CLUSTER", "MYID"});
+  return r ? std::string{reply_text(r->get())} : std::string{};
+}
+
+int redis_cluster::master_of(int port, uint16_t slot) {
+  redis_endpoint ep;
+  ep.host = "127.0.0.1";
+  ep.port = static_cast<uint16_t>(port);
+  auto c = redis_connection::connect(ep, std::chrono::seconds{2});
+  if (!c)
+    return 0;
+  auto r = c->command({"CLUSTER", "SLOTS"});
+  if (!r)
+    return 0;
+  for (size_t i = 0; i < (*r)->elements; ++i) {
+    const auto* range = (*r)->element[i];
+    if (range->element[0]->integer <= slot
+        && slot <= range->element[1]->integer)
+      return static_cast<int>(range->element[2]->element[1]->integer);
+  }
+  return 0;
+}
+
+redis_cluster* shared_cluster() {
+  static redis_cluster cluster;
+  static bool started = cluster.start();
+  if (!started)
+    std::fprintf(stderr, "the shared redis cluster did not start\n");
+  return started ? &cluster : nullptr;
 }
 
 bool redis_cluster::start() {

@@ -5,6 +5,7 @@
 // loopback port with cluster mode on, joined by `redis-cli --cluster create`
 // and awaited until every node reports cluster_state:ok. Owns its servers.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,10 +35,24 @@ public:
   /// Returns the seed list host:port,host:port,... of every node.
   std::string seeds() const;
 
+  /// Returns redis+cluster://<seeds()>.
+  std::string url() const;
+
+  /// Returns the node ID (CLUSTER MYID) of the node on `port`, or "".
+  static std::string node_id(int port);
+
+  /// Returns the port of the master that serves `slot` now, as the node on
+  /// `port` sees it (CLUSTER SLOTS), or 0.
+  static int master_of(int port, uint16_t slot);
+
 private:
   int masters_;
   int replicas_;
   std::vector<std::unique_ptr<redis_server>> nodes_;
 };
+
+/// Returns the Redis Cluster this test program shares (3 masters with a
+/// replica each, started on first use), or null if it did not start.
+redis_cluster* shared_cluster();
 
 } // namespace saga::test
