@@ -62,6 +62,7 @@ struct options : caf::actor_system_config {
   caf::timespan admin_idle_timeout = std::chrono::seconds{10};
   caf::timespan audit_retention = std::chrono::hours{90 * 24};
   caf::timespan retention = std::chrono::hours{7 * 24};
+  uint32_t journal_replicas = 0;
   bool audit_effects = false;
   uint64_t fault_seed = 0;
   double chaos_duplicate_rate = 0.0;
@@ -111,6 +112,8 @@ struct options : caf::actor_system_config {
            "an admin connection with no request for this long is closed")
       .add(audit_retention, "audit-retention",
            "how long Redis keeps operators' retries and aborts (saga:audit)")
+      .add(journal_replicas, "journal-replicas",
+           "replicas that confirm each write (WAIT) before it is acknowledged")
       .add(retention, "retention",
            "how long Redis keeps an ended saga's history (whole seconds)")
       .add(audit_effects, "audit-effects",
@@ -208,6 +211,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   cfg.runtime.journal.retention = retention;
+  cfg.runtime.journal.replicas = opts.journal_replicas;
   // Injected duplicates and delays (a test hook, node/fault_injection.hpp),
   // counted for the campaign's report.
   static std::atomic<uint64_t> duplicated{0};

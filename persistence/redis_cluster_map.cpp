@@ -28,10 +28,11 @@ bool is_named(std::string_view a, std::string_view upper) noexcept {
 
 /// Commands whose arguments hold no key: any master answers them.
 bool keyless(std::string_view name) noexcept {
-  for (auto x : {"SCRIPT", "PING", "INFO", "CLUSTER", "CLIENT", "CONFIG",
-                 "WAIT", "TIME", "DBSIZE", "FLUSHALL", "FLUSHDB", "SELECT",
-                 "AUTH", "HELLO", "ASKING", "READONLY", "COMMAND", "LATENCY",
-                 "SLOWLOG", "DEBUG", "FUNCTION", "ECHO"})
+  for (auto x :
+       {"SCRIPT",  "PING",  "INFO",     "CLUSTER",  "CLIENT",  "CONFIG",
+        "WAIT",    "TIME",  "DBSIZE",   "FLUSHALL", "FLUSHDB", "SELECT",
+        "AUTH",    "HELLO", "ASKING",   "READONLY", "COMMAND", "LATENCY",
+        "SLOWLOG", "DEBUG", "FUNCTION", "ECHO"})
     if (is_named(name, x))
       return true;
   return false;
@@ -122,9 +123,8 @@ redis_redirect parse_redirect(std::string_view error) {
   if (word != "MOVED" && word != "ASK")
     return out;
   // "MOVED <slot> <host>:<port>"
-  auto rest = error.substr(word_end == std::string_view::npos
-                             ? error.size()
-                             : word_end + 1);
+  auto rest = error.substr(word_end == std::string_view::npos ? error.size()
+                                                              : word_end + 1);
   auto space = rest.find(' ');
   if (space == std::string_view::npos)
     return out;

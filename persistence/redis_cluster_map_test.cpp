@@ -51,10 +51,10 @@ TEST(redis_cluster_map, moved_and_ask_name_the_slot_and_the_master) {
 }
 
 TEST(redis_cluster_map, other_errors_and_malformed_redirects_are_answers) {
-  for (auto text : {"ERR unknown command", "WRONGTYPE Operation", "MOVED",
-                    "MOVED 3999", "MOVED x 127.0.0.1:1", "MOVED 16384 h:1",
-                    "MOVED 1 h", "MOVED 1 h:0", "ASK 1 :1", "MOVEDX 1 h:1",
-                    "NOSCRIPT No matching script", ""})
+  for (auto text :
+       {"ERR unknown command", "WRONGTYPE Operation", "MOVED", "MOVED 3999",
+        "MOVED x 127.0.0.1:1", "MOVED 16384 h:1", "MOVED 1 h", "MOVED 1 h:0",
+        "ASK 1 :1", "MOVEDX 1 h:1", "NOSCRIPT No matching script", ""})
     EXPECT_EQ(parse_redirect(text).kind, redis_redirect::none) << text;
 }
 

@@ -87,8 +87,9 @@ redis_connection::connect_cluster(const redis_endpoint& ep,
     if (!slots) {
       if (describe(slots.error()).find("cluster support disabled")
           != std::string::npos)
-        return conn.failure(where + "not a cluster node (cluster support "
-                                    "disabled): use redis://");
+        return conn.failure(where
+                            + "not a cluster node (cluster support "
+                              "disabled): use redis://");
       last = std::move(slots.error());
       continue;
     }
@@ -97,8 +98,9 @@ redis_connection::connect_cluster(const redis_endpoint& ep,
       last = std::move(info.error());
     else if (reply_text(info->get()).find("cluster_state:ok")
              == std::string_view::npos)
-      last = conn.failure(where + "the cluster is down (cluster_state is not "
-                                  "ok)");
+      last = conn.failure(where
+                          + "the cluster is down (cluster_state is not "
+                            "ok)");
     else if (auto ranges = parse_cluster_slots(**slots, seed.host); !ranges)
       last = conn.failure(where + describe(ranges.error()));
     else if (auto why = conn.adopt(*ranges); !why.empty())
@@ -163,6 +165,7 @@ void redis_connection::send(size_t index, const std::string& cmd) {
   }
   if (!s.error.empty())
     return;
+  s.written = true;
   if (redisAppendFormattedCommand(s.ctx.get(), cmd.data(), cmd.size())
       != REDIS_OK)
     s.error = "cannot queue a command";
@@ -175,10 +178,9 @@ void redis_connection::append_routed(
   r.server = r.slot ? slot_server_[*r.slot] : any_server();
   r.cmd = format_command(argv);
   send(r.server, r.cmd);
-  const bool new_script = is_script_load(argv)
-                          && std::find(scripts_.begin(), scripts_.end(),
-                                       argv[2])
-                               == scripts_.end();
+  const bool new_script
+    = is_script_load(argv)
+      && std::find(scripts_.begin(), scripts_.end(), argv[2]) == scripts_.end();
   if (!new_script) {
     routed_.push_back(std::move(r));
     return;
@@ -200,8 +202,8 @@ void redis_connection::append_routed(
   }
 }
 
-caf::expected<redis_reply> redis_connection::receive_at(size_t index,
-                                                        const std::string& step) {
+caf::expected<redis_reply>
+redis_connection::receive_at(size_t index, const std::string& step) {
   if (index >= servers_.size()) {
     cluster_broken_ = true;
     return failure(step + "no master serves the slot");
@@ -239,8 +241,8 @@ redis_connection::follow(routed& r, caf::expected<redis_reply> reply,
       // outage, like a server that does not answer: the owner reconnects
       // (reading the slot map afresh) and sends the command again.
       cluster_broken_ = true;
-      return failure(step + "the cluster did not serve the command: "
-                     + error_text(**reply));
+      return failure(
+        step + "the cluster did not serve the command: " + error_text(**reply));
     }
     if (to.kind == redis_redirect::retry) {
       std::this_thread::sleep_for(pause);

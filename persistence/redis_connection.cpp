@@ -160,10 +160,42 @@ void redis_connection::append(const std::vector<std::string_view>& argv) {
     lens.push_back(x.size());
   }
   auto& s = *servers_.front();
+  s.written = true;
   if (redisAppendCommandArgv(s.ctx.get(), static_cast<int>(argv.size()),
                              ptrs.data(), lens.data())
       != REDIS_OK)
     s.error = "cannot queue a command";
+}
+
+caf::error redis_connection::wait_replicas(uint32_t replicas,
+                                           std::chrono::milliseconds timeout) {
+  const auto n = std::to_string(replicas);
+  const auto ms = std::to_string(timeout.count());
+  std::vector<server*> asked;
+  for (auto& x : servers_) {
+    if (!x->written || x->ctx == nullptr || !x->error.empty())
+      continue;
+    x->written = false;
+    redisAppendCommand(x->ctx.get(), "WAIT %s %s", n.c_str(), ms.c_str());
+    asked.push_back(x.get());
+  }
+  caf::error first;
+  for (auto* x : asked) {
+    auto r = receive(*x, "WAIT: ");
+    if (!r) {
+      if (!first)
+        first = std::move(r.error());
+      continue;
+    }
+    auto got = (*r)->type == REDIS_REPLY_INTEGER ? (*r)->integer : -1;
+    if (got < static_cast<long long>(replicas) && !first) {
+      x->error = "WAIT: " + std::to_string(got < 0 ? 0 : got) + " of " + n
+                 + " replicas confirmed within " + ms + " ms"
+                 + (is_error(**r) ? " (" + error_text(**r) + ")" : "");
+      first = failure(x->where + x->error);
+    }
+  }
+  return first;
 }
 
 caf::error redis_connection::failure(const std::string& what) const {

@@ -63,6 +63,14 @@ public:
   /// Sends `argv` and returns its reply; an error reply becomes an error.
   caf::expected<redis_reply> command(const std::vector<std::string_view>& argv);
 
+  /// Returns once every master written since the last call has confirmed
+  /// its writes on `replicas` replicas (`WAIT`, one per master, sent
+  /// together), or a `journal_failure` naming the master that confirmed
+  /// fewer within `timeout`, which also breaks the connection (its owner
+  /// sends again what was not confirmed). Call with no reply pending.
+  caf::error wait_replicas(uint32_t replicas,
+                           std::chrono::milliseconds timeout);
+
   /// Returns whether an I/O error (on any server of a cluster), or a
   /// cluster that stayed unavailable for the timeout, made this connection
   /// unusable.
@@ -88,6 +96,8 @@ private:
     std::unique_ptr<redisContext, context_deleter> ctx;
     /// Why this server is unusable; empty while it is usable.
     std::string error;
+    /// Whether commands went to it since the last `wait_replicas`.
+    bool written = false;
   };
 
   /// A command sent on a cluster whose reply was not read yet.

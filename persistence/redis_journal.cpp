@@ -698,10 +698,104 @@ void answer_append(pending_append& a, const redisReply* r) {
   a.rp_claims.deliver(seq_of(r->element[0]), std::move(verdicts));
 }
 
+/// What Redis answered one buffered request: its first error reply, if
+/// any, and the reply its answer is read from.
+struct request_result {
+  caf::error failure;
+  redis_reply last;
+};
+
+/// Appends the commands of every buffered request to `conn`; returns per
+/// request its number of replies and which of them holds its answer.
+std::vector<std::pair<uint8_t, uint8_t>> send_buffer(writer_state& s,
+                                                     redis_connection& conn) {
+  // Keys and numbers rendered per request. A deque never moves its elements
+  // on push_back, so the string_views handed to hiredis stay valid until
+  // hiredis has copied them into its output buffer.
+  std::deque<std::string> texts;
+  std::vector<std::pair<uint8_t, uint8_t>> shape; // replies, script reply
+  shape.reserve(s.buffer.size());
+  for (const auto& op : s.buffer) {
+    texts.clear();
+    if (auto a = std::get_if<pending_append>(&op))
+      shape.push_back(write_append(s, conn, *a, texts));
+    else if (auto r = std::get_if<pending_reopen>(&op))
+      shape.push_back(write_reopen(s, conn, *r, texts));
+    else if (auto c = std::get_if<pending_claim>(&op)) {
+      write_claim(s, conn, *c, texts);
+      shape.emplace_back(1, 0);
+    } else {
+      write_done(s, conn, std::get<pending_done>(op), texts);
+      shape.emplace_back(1, 0);
+    }
+    // hiredis copied the arguments into its output buffer already.
+  }
+  return shape;
+}
+
+/// Returns what Redis answered each buffered request (sent as `shape`
+/// says), or the I/O error that lost a reply.
+caf::expected<std::vector<request_result>>
+read_buffer(redis_connection& conn,
+            const std::vector<std::pair<uint8_t, uint8_t>>& shape) {
+  std::vector<request_result> results(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) {
+    for (uint8_t k = 0; k < shape[i].first; ++k) {
+      auto r = conn.read();
+      if (!r)
+        return std::move(r.error());
+      if (is_error(**r) && !results[i].failure)
+        results[i].failure = reply_error(**r);
+      if (k == shape[i].second)
+        results[i].last = std::move(*r);
+    }
+  }
+  return results;
+}
+
+/// Answers buffered request `op` from what Redis answered it.
+void answer(writer_state& s, pending_op& op, request_result& result) {
+  auto& failure = result.failure;
+  if (auto a = std::get_if<pending_append>(&op)) {
+    if (failure) {
+      a->fail(std::move(failure));
+    } else {
+      follow_up(s, *a);
+      answer_append(*a, result.last.get());
+    }
+  } else if (auto ro = std::get_if<pending_reopen>(&op)) {
+    if (failure) {
+      ro->rp.deliver(std::move(failure));
+    } else {
+      // Also after "stored already" (a resend): both are idempotent.
+      s.follow_ups.reopened(ro->id, json_field(ro->ev.data, "definition"));
+      ro->rp.deliver(ro->ev.seq);
+    }
+  } else if (auto c = std::get_if<pending_claim>(&op)) {
+    auto v = failure ? caf::expected<barrier_claim>{std::move(failure)}
+                     : parse_claim(result.last.get());
+    if (v)
+      c->rp.deliver(std::move(*v));
+    else
+      c->rp.deliver(v.error());
+  } else {
+    auto& d = std::get<pending_done>(op);
+    const auto& last = result.last;
+    if (failure)
+      d.rp.deliver(std::move(failure));
+    else
+      d.rp.deliver(last && last->type == REDIS_REPLY_INTEGER
+                   && last->integer == 1);
+  }
+}
+
 /// Writes the buffered requests in one pipeline and answers each after
-/// Redis replied to all of its commands. Requests whose replies were lost to
-/// an I/O error stay buffered and are sent again after reconnecting (appends
-/// and claims are idempotent; a barrier record is simply written again).
+/// Redis replied to all of them and, with `journal.replicas`, after that
+/// many replicas of every master written confirmed them (one WAIT per
+/// master). Requests whose replies were lost to an I/O error, or whose
+/// writes were not confirmed, stay buffered and are sent again after
+/// reconnecting (appends and claims are idempotent; a barrier record is
+/// simply written again).
 void flush(writer_pointer self) {
   auto& s = self->state;
   for (auto& op : s.lease_wait)
@@ -714,10 +808,6 @@ void flush(writer_pointer self) {
     arm_retry(self);
     return;
   }
-  // Keys and numbers rendered per request. A deque never moves its elements
-  // on push_back, so the string_views handed to hiredis stay valid until
-  // hiredis has copied them into its output buffer.
-  std::deque<std::string> texts;
   // Sagas that ended in earlier pipelines leave the index in this one: a
   // terminal append unlists only once the script accepted it (a fenced old
   // owner must not unlist a saga it lost), and riding along costs no round
@@ -736,89 +826,27 @@ void flush(writer_pointer self) {
   }
   auto sent_at = std::chrono::steady_clock::now();
   auto batch = s.buffer.size();
-  std::vector<std::pair<uint8_t, uint8_t>> shape; // replies, script reply
-  shape.reserve(s.buffer.size());
-  for (const auto& op : s.buffer) {
-    texts.clear();
-    if (auto a = std::get_if<pending_append>(&op))
-      shape.push_back(write_append(s, *conn, *a, texts));
-    else if (auto r = std::get_if<pending_reopen>(&op))
-      shape.push_back(write_reopen(s, *conn, *r, texts));
-    else if (auto c = std::get_if<pending_claim>(&op)) {
-      write_claim(s, *conn, *c, texts);
-      shape.emplace_back(1, 0);
-    } else {
-      write_done(s, *conn, std::get<pending_done>(op), texts);
-      shape.emplace_back(1, 0);
-    }
-    // hiredis copied the arguments into its output buffer already.
+  auto shape = send_buffer(s, *conn);
+  caf::error lost;
+  for (size_t i = 0; i < follow_cmds.size() && !lost; ++i)
+    if (auto r = conn->read(); !r)
+      lost = std::move(r.error());
+  auto results = lost ? caf::expected<std::vector<request_result>>{lost}
+                      : read_buffer(*conn, shape);
+  if (results && s.opts.replicas > 0)
+    if (auto err = conn->wait_replicas(s.opts.replicas, s.opts.io_timeout / 2))
+      results = std::move(err);
+  if (!results) {
+    // Nothing was answered: the follow-ups and the whole buffer are sent
+    // again, all of them idempotent (the counts through `count.lua`).
+    aout(self) << "caf-saga: " << describe(results.error()) << "; reconnecting"
+               << std::endl;
+    s.follow_ups = std::move(unlisting);
+    arm_retry(self);
+    return;
   }
-  for (size_t i = 0; i < follow_cmds.size(); ++i)
-    if (!conn->read()) {
-      aout(self) << "caf-saga: redis connection lost; reconnecting"
-                 << std::endl;
-      // Sent again, all of them: Redis may have applied some, but each is
-      // idempotent (the counts too, through `count.lua`). Nothing was
-      // queued since they were taken.
-      s.follow_ups = std::move(unlisting);
-      arm_retry(self); // the buffer is sent again
-      return;
-    }
-  size_t done = 0;
-  for (; done < s.buffer.size(); ++done) {
-    auto& op = s.buffer[done];
-    caf::error failure;
-    redis_reply last;
-    for (uint8_t k = 0; k < shape[done].first; ++k) {
-      auto r = conn->read();
-      if (!r) {
-        // I/O error: this request and the rest are retried after reconnect.
-        aout(self) << "caf-saga: " << describe(r.error()) << "; reconnecting"
-                   << std::endl;
-        s.buffer.erase(s.buffer.begin(),
-                       s.buffer.begin() + static_cast<std::ptrdiff_t>(done));
-        arm_retry(self);
-        return;
-      }
-      if (is_error(**r) && !failure)
-        failure = reply_error(**r);
-      if (k == shape[done].second)
-        last = std::move(*r);
-    }
-    if (auto a = std::get_if<pending_append>(&op)) {
-      if (failure) {
-        a->fail(std::move(failure));
-        continue;
-      }
-      follow_up(s, *a);
-      answer_append(*a, last.get());
-    } else if (auto ro = std::get_if<pending_reopen>(&op)) {
-      if (failure) {
-        ro->rp.deliver(std::move(failure));
-        continue;
-      }
-      // Also after "stored already" (a resend): both are idempotent.
-      s.follow_ups.reopened(ro->id, json_field(ro->ev.data, "definition"));
-      ro->rp.deliver(ro->ev.seq);
-    } else if (auto c = std::get_if<pending_claim>(&op)) {
-      if (failure) {
-        c->rp.deliver(std::move(failure));
-        continue;
-      }
-      auto v = parse_claim(last.get());
-      if (v)
-        c->rp.deliver(std::move(*v));
-      else
-        c->rp.deliver(v.error());
-    } else {
-      auto& d = std::get<pending_done>(op);
-      if (failure)
-        d.rp.deliver(std::move(failure));
-      else
-        d.rp.deliver(last && last->type == REDIS_REPLY_INTEGER
-                     && last->integer == 1);
-    }
-  }
+  for (size_t i = 0; i < s.buffer.size(); ++i)
+    answer(s, s.buffer[i], (*results)[i]);
   s.buffer.clear();
   if (auto& m = s.opts.metrics; m && batch > 0) {
     std::chrono::duration<double> took = std::chrono::steady_clock::now()

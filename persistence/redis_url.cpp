@@ -109,10 +109,12 @@ std::string redis_endpoint::describe() const {
   if (!socket_path.empty())
     return "unix:" + socket_path + "/" + std::to_string(db);
   if (cluster()) {
-    std::string out = "cluster ";
-    for (size_t i = 0; i < cluster_seeds.size(); ++i)
-      out += (i == 0 ? "" : ",") + cluster_seeds[i].host + ":"
-             + std::to_string(cluster_seeds[i].port);
+    // The first seed names the cluster in messages; a count stands for
+    // the others, which would make every message as long as the URL.
+    const auto& first = cluster_seeds.front();
+    auto out = "cluster " + first.host + ":" + std::to_string(first.port);
+    if (cluster_seeds.size() > 1)
+      out += ",+" + std::to_string(cluster_seeds.size() - 1);
     return out;
   }
   return host + ":" + std::to_string(port) + "/" + std::to_string(db);

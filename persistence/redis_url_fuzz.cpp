@@ -50,10 +50,10 @@ std::string expected_describe(const saga::redis_endpoint& ep) {
   if (!ep.socket_path.empty())
     return "unix:" + ep.socket_path + "/" + std::to_string(ep.db);
   if (ep.cluster()) {
-    std::string out = "cluster ";
-    for (const auto& x : ep.cluster_seeds)
-      out += (&x == &ep.cluster_seeds.front() ? "" : ",") + x.host + ":"
-             + std::to_string(x.port);
+    const auto& first = ep.cluster_seeds.front();
+    auto out = "cluster " + first.host + ":" + std::to_string(first.port);
+    if (ep.cluster_seeds.size() > 1)
+      out += ",+" + std::to_string(ep.cluster_seeds.size() - 1);
     return out;
   }
   return ep.host + ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);

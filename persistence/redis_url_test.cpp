@@ -108,7 +108,7 @@ TEST(redis_url, cluster_seeds) {
   EXPECT_EQ(ep->host, "10.0.0.1"); // the first seed
   EXPECT_EQ(ep->user, "saga");
   EXPECT_EQ(ep->password, "pw");
-  EXPECT_EQ(ep->describe(), "cluster 10.0.0.1:7000,10.0.0.2:6379,::1:7002");
+  EXPECT_EQ(ep->describe(), "cluster 10.0.0.1:7000,+2");
   auto one = parse_redis_url("redis+cluster://127.0.0.1:7000/0");
   ASSERT_TRUE(one) << describe(one.error());
   EXPECT_EQ(one->cluster_seeds.size(), 1u);

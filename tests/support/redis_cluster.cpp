@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include <hiredis/hiredis.h>
@@ -29,8 +30,8 @@ bool cluster_ok(int port) {
 
 } // namespace
 
-redis_cluster::redis_cluster(int masters, int replicas)
-  : masters_(masters), replicas_(replicas) {
+redis_cluster::redis_cluster(int masters, int replicas, int node_timeout_ms)
+  : masters_(masters), replicas_(replicas), node_timeout_ms_(node_timeout_ms) {
   // nop
 }
 
@@ -80,6 +81,28 @@ int redis_cluster::master_of(int port, uint16_t slot) {
   return 0;
 }
 
+int redis_cluster::replica_of(int port) {
+  redis_endpoint ep;
+  ep.host = "127.0.0.1";
+  ep.port = static_cast<uint16_t>(port);
+  auto c = redis_connection::connect(ep, std::chrono::seconds{2});
+  if (!c)
+    return 0;
+  // ROLE of a master: ["master", offset, [[host, port, offset], ...]]
+  auto r = c->command({"ROLE"});
+  if (!r || (*r)->elements < 3 || (*r)->element[2]->elements == 0)
+    return 0;
+  const auto* first = (*r)->element[2]->element[0];
+  return first->elements < 2 ? 0 : std::atoi(first->element[1]->str);
+}
+
+redis_server* redis_cluster::node_at(int port) const {
+  for (const auto& n : nodes_)
+    if (n->port() == port)
+      return n.get();
+  return nullptr;
+}
+
 redis_cluster* shared_cluster() {
   static redis_cluster cluster;
   static bool started = cluster.start();
@@ -101,7 +124,8 @@ bool redis_cluster::start() {
         "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
         "--cluster-port", std::to_string(free_port()),
         // A starved CPU must not look like a dead master (a failover).
-        "--cluster-node-timeout", "15000", "--appendonly", "no"});
+        "--cluster-node-timeout", std::to_string(node_timeout_ms_),
+        "--appendonly", "no"});
       started = node->start();
       if (started)
         nodes_.push_back(std::move(node));

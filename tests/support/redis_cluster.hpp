@@ -16,7 +16,11 @@ namespace saga::test {
 
 class redis_cluster {
 public:
-  explicit redis_cluster(int masters = 3, int replicas = 1);
+  /// `node_timeout_ms`: how long a silent node takes to be failed over;
+  /// long by default, so that a starved CPU does not look like a dead
+  /// master.
+  explicit redis_cluster(int masters = 3, int replicas = 1,
+                         int node_timeout_ms = 15000);
   ~redis_cluster();
 
   redis_cluster(const redis_cluster&) = delete;
@@ -45,9 +49,16 @@ public:
   /// `port` sees it (CLUSTER SLOTS), or 0.
   static int master_of(int port, uint16_t slot);
 
+  /// Returns the port of a replica of the master on `port` (ROLE), or 0.
+  static int replica_of(int port);
+
+  /// Returns the node listening on `port`, or null.
+  redis_server* node_at(int port) const;
+
 private:
   int masters_;
   int replicas_;
+  int node_timeout_ms_;
   std::vector<std::unique_ptr<redis_server>> nodes_;
 };
 

@@ -38,6 +38,12 @@ public:
     return pid_ > 0;
   }
 
+  /// Returns the server's process id (-1: not running), for SIGSTOP and
+  /// SIGKILL.
+  pid_t pid() const noexcept {
+    return pid_;
+  }
+
 private:
   std::vector<std::string> args_;
   std::string dir_;

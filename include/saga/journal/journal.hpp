@@ -139,6 +139,12 @@ struct journal_options {
   uint64_t epoch = 0;
   /// Bound on connecting and on each Redis reply.
   std::chrono::milliseconds io_timeout{2'000};
+  /// Replicas that must confirm a pipeline's writes (`WAIT`, once per
+  /// master written, within half of `io_timeout`) before its appends are
+  /// acknowledged: with N > 0 a master that dies loses nothing acknowledged
+  /// while N of its replicas live. 0: acknowledged once the master has it
+  /// (replication is asynchronous; see docs/redis-layout.md#durability).
+  uint32_t replicas = 0;
   /// Reconnect delays start here and double up to `max_reconnect_backoff`.
   std::chrono::milliseconds reconnect_backoff{50};
   std::chrono::milliseconds max_reconnect_backoff{2'000};
