@@ -2,6 +2,8 @@
 
 #include <string_view>
 
+#include "persistence/redis_journal.hpp"
+#include "persistence/redis_slot.hpp"
 #include "saga/errc.hpp"
 
 namespace saga::detail {
@@ -26,6 +28,21 @@ caf::error check_effects(const std::vector<effect>& effects) {
                           + to_string(x.what())
                           + ") has an empty key; nothing was applied");
   }
+  return caf::error{};
+}
+
+caf::error check_effect_slots(const std::string& id,
+                              const std::vector<effect>& effects) {
+  const auto slot = redis_key_slot(redis_events_key(id));
+  for (size_t n = 0; n < effects.size(); ++n)
+    if (auto other = redis_key_slot(effects[n].key()); other != slot)
+      return make_error(
+        errc::invalid_config,
+        describe_effect(n, effects[n]) + " writes slot " + std::to_string(other)
+          + ", saga '" + id + "' lives in slot " + std::to_string(slot)
+          + ": on a Redis Cluster an atomic effect may only write keys of "
+            "its saga's slot (tag the key {"
+          + id + "}); nothing was applied");
   return caf::error{};
 }
 

@@ -15,6 +15,13 @@ namespace saga::detail {
 /// Both journals call it before any effect of a batch runs.
 caf::error check_effects(const std::vector<effect>& effects);
 
+/// Returns an `errc::invalid_config` error naming the first effect of
+/// `effects` whose key is not in the hash slot of saga `id`'s keys, or no
+/// error. On a Redis Cluster a script may only touch keys of its own slot,
+/// so an atomic effect there must be hash-tagged like its saga (`{<id>}`).
+caf::error check_effect_slots(const std::string& id,
+                              const std::vector<effect>& effects);
+
 /// Returns `x` as the Redis command that applies it (argv), e.g.
 /// {"HINCRBY", key, field, "-30"}. `x` passed `check_effects`.
 std::vector<std::string> redis_command(const effect& x);

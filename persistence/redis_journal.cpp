@@ -1019,6 +1019,9 @@ writer_actor::behavior_type redis_writer(writer_pointer self, redis_endpoint ep,
                                 "recorded with an append");
         if (auto err = detail::check_effects(o.reply.effects))
           return err;
+        if (self->state.ep.cluster())
+          if (auto err = detail::check_effect_slots(id, o.reply.effects))
+            return err;
       }
       auto rp
         = self->make_response_promise<uint64_t, std::vector<barrier_claim>>();
@@ -1046,9 +1049,13 @@ writer_actor::behavior_type redis_writer(writer_pointer self, redis_endpoint ep,
            std::string& owner, step_reply& reply) -> caf::result<bool> {
       // A bad effect is refused before anything is sent (nothing applied,
       // the claim stays open), as the memory journal refuses it.
-      if (reply.ok)
+      if (reply.ok) {
         if (auto err = detail::check_effects(reply.effects))
           return err;
+        if (self->state.ep.cluster())
+          if (auto err = detail::check_effect_slots(id, reply.effects))
+            return err;
+      }
       auto rp = self->make_response_promise<bool>();
       self->state.buffer.emplace_back(
         pending_done{rp, std::move(id), std::move(step), op, std::move(owner),

@@ -1,16 +1,24 @@
 # Sourced by test.sh and bench.sh: start_private_redis [redis-server args...]
 # starts a redis-server on a free loopback port with its data in a temporary
 # folder, exports SAGA_REDIS_URL, and stops it (removing the folder) on exit.
+# start_private_redis_cluster MASTERS REPLICAS [redis-server args...] does
+# the same for a Redis Cluster and exports SAGA_REDIS_CLUSTER_URL.
 
 redis_dir="$(mktemp -d "${TMPDIR:-/tmp}/saga-redis.XXXXXX")"
 redis_pid=""
 redis_port=""
+cluster_pids=()
 stop_private_redis() {
   if [ -n "$redis_pid" ]; then
     kill "$redis_pid" 2>/dev/null || true
     wait "$redis_pid" 2>/dev/null || true
     redis_pid=""
   fi
+  for pid in "${cluster_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  cluster_pids=()
   rm -rf "$redis_dir"
 }
 trap stop_private_redis EXIT
@@ -57,4 +65,46 @@ start_private_redis() {
   echo "redis-server did not start:" >&2
   cat "$redis_dir/redis.log" >&2 || true
   return 1
+}
+
+# Starts MASTERS * (1 + REPLICAS) redis-servers with cluster mode on free
+# loopback ports (each with its bus on another free port: a port above
+# 55535 has no +10000), joins them with redis-cli --cluster create and
+# waits (bounded) until every node reports cluster_state:ok.
+start_private_redis_cluster() {
+  local masters="$1" replicas="$2"
+  shift 2
+  local total=$((masters * (1 + replicas))) seeds=() port bus dir
+  for i in $(seq 1 "$total"); do
+    port="$(free_port)"
+    bus="$(free_port)"
+    dir="$redis_dir/cluster-$i"
+    mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --dir "$dir" \
+      --cluster-enabled yes --cluster-port "$bus" \
+      --cluster-config-file nodes.conf --daemonize no "$@" \
+      >"$dir/redis.log" 2>&1 &
+    cluster_pids+=($!)
+    seeds+=("127.0.0.1:$port")
+    for _ in $(seq 1 100); do
+      [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ] && break
+      sleep 0.1
+    done
+  done
+  if ! redis-cli --cluster create "${seeds[@]}" --cluster-replicas "$replicas" \
+         --cluster-yes >"$redis_dir/cluster-create.log" 2>&1; then
+    echo "redis-cli --cluster create failed:" >&2
+    cat "$redis_dir/cluster-create.log" >&2
+    return 1
+  fi
+  for seed in "${seeds[@]}"; do
+    for _ in $(seq 1 300); do
+      redis-cli -p "${seed##*:}" cluster info 2>/dev/null \
+        | grep -q 'cluster_state:ok' && break
+      sleep 0.1
+    done
+  done
+  SAGA_REDIS_CLUSTER_URL="redis+cluster://$(IFS=,; echo "${seeds[*]}")"
+  export SAGA_REDIS_CLUSTER_URL
+  echo "redis cluster of $masters masters ($replicas replicas each): $SAGA_REDIS_CLUSTER_URL"
 }

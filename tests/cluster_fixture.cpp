@@ -11,6 +11,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include "demo/shop.hpp"
+#include "tests/support/redis_cluster.hpp"
 
 namespace saga::test {
 
@@ -60,8 +61,15 @@ void cluster_fixture::SetUp() {
   for (const char* id : {"a", "b", "b1", "b2", "c", "p"})
     std::remove(
       (std::string{"cluster-"} + test->name() + "-" + id + ".log").c_str());
-  redis_ = std::make_unique<redis_server>(redis_args_);
-  ASSERT_TRUE(redis_->start());
+  if (on_redis_cluster_) {
+    auto* cluster = shared_cluster();
+    ASSERT_NE(cluster, nullptr) << "the cluster did not start (see stderr)";
+    url_ = cluster->url();
+  } else {
+    redis_ = std::make_unique<redis_server>(redis_args_);
+    ASSERT_TRUE(redis_->start());
+    url_ = redis_->url();
+  }
   client_cfg_ = std::make_unique<caf::actor_system_config>();
   add_message_types(*client_cfg_);
   client_cfg_->load<caf::io::middleman>();
@@ -75,7 +83,7 @@ void cluster_fixture::SetUp() {
   client_ = std::make_unique<caf::actor_system>(*client_cfg_);
   journal_options opts;
   opts.node_id = "observer";
-  auto j = make_journal(*client_, redis_->url(), opts);
+  auto j = make_journal(*client_, url_, opts);
   ASSERT_TRUE(j) << describe(j.error());
   reader_ = *j;
 }
@@ -91,9 +99,8 @@ void cluster_fixture::TearDown() {
 
 std::vector<std::string>
 cluster_fixture::base_args(const std::string& id) const {
-  return {"--node-id=" + id, "--redis=" + redis_->url(),
-          std::string{"--lease="} + lease, "--heartbeat-interval=200ms",
-          "--connection-timeout=1s"};
+  return {"--node-id=" + id, "--redis=" + url_, std::string{"--lease="} + lease,
+          "--heartbeat-interval=200ms", "--connection-timeout=1s"};
 }
 
 std::string cluster_fixture::log_path(const std::string& id) {
@@ -169,12 +176,18 @@ std::future<std::vector<saga_result>>
 cluster_fixture::run_purchases(const gateway_actor& gw,
                                const std::vector<std::string>& items,
                                int64_t price) {
-  auto done = std::make_shared<std::promise<std::vector<saga_result>>>();
-  auto result = done->get_future();
   std::vector<std::string> defs;
   defs.reserve(items.size());
   for (const auto& item : items)
     defs.push_back(demo::make_purchase("p", item, price).to_json().dump());
+  return run_definitions(gw, std::move(defs));
+}
+
+std::future<std::vector<saga_result>>
+cluster_fixture::run_definitions(const gateway_actor& gw,
+                                 std::vector<std::string> defs) {
+  auto done = std::make_shared<std::promise<std::vector<saga_result>>>();
+  auto result = done->get_future();
   client_->spawn([gw, defs, done](caf::event_based_actor* self) {
     auto results = std::make_shared<std::vector<saga_result>>();
     auto left = std::make_shared<size_t>(defs.size());

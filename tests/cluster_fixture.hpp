@@ -63,6 +63,11 @@ protected:
   run_purchases(const gateway_actor& gw, const std::vector<std::string>& items,
                 int64_t price = 10);
 
+  /// Starts a saga of each definition (JSON text) of `defs` on `gw` at once
+  /// and returns the results as they arrive (errors become results).
+  std::future<std::vector<saga_result>>
+  run_definitions(const gateway_actor& gw, std::vector<std::string> defs);
+
   /// Returns every saga id with a history in Redis (SCAN: test data only).
   std::vector<std::string> saga_ids();
 
@@ -82,8 +87,9 @@ protected:
   /// balance of player "p" equals its start minus the debits.
   void expect_consistent(const std::vector<std::string>& ids);
 
+  /// Returns the URL of the test's Redis (or Redis Cluster).
   std::string redis_url() const {
-    return redis_->url();
+    return url_;
   }
 
   /// Returns the arguments of saga_node `id` that start_node() puts before
@@ -109,6 +115,11 @@ protected:
 
   /// Extra redis-server arguments (a test fixture sets them before SetUp).
   std::vector<std::string> redis_args_;
+  /// Whether the nodes use this test program's Redis Cluster
+  /// (shared_cluster()) instead of a redis-server of the test's own (a test
+  /// fixture sets it before SetUp).
+  bool on_redis_cluster_ = false;
+  std::string url_;
 
   std::unique_ptr<redis_server> redis_;
   std::map<std::string, node_process> nodes_;

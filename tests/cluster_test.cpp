@@ -17,8 +17,11 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <hiredis/hiredis.h>
 
+#include "demo/bench_participants.hpp"
 #include "demo/shop.hpp"
 #include "persistence/redis_connection.hpp"
+#include "persistence/redis_journal.hpp"
+#include "persistence/redis_url.hpp"
 
 #include "tests/cluster_fixture.hpp"
 
@@ -1165,6 +1168,82 @@ TEST_F(cluster_fixture, bad_input_saga_node_names_every_bad_flag) {
                   "unexpected_character, ({\"argument\" = \"--lease=soon\"})");
   expect_rejected({"--node-id=x", "--port=70000"},
                   "integer_overflow, ({\"argument\" = \"--port=70000\"})");
+}
+
+// -- on a Redis Cluster (issue 22) -----------------------------------------------
+
+/// The nodes keep their journal, directory and leases in this test
+/// program's Redis Cluster (3 masters, 3 replicas), through
+/// redis+cluster://.
+class on_redis_cluster : public cluster_fixture {
+protected:
+  void SetUp() override {
+    on_redis_cluster_ = true;
+    cluster_fixture::SetUp();
+  }
+};
+
+/// Returns a three-step saga of the bench participants (no Redis effects:
+/// an atomic effect must stay in its saga's slot on a cluster).
+std::string bench_saga_json() {
+  definition d{"bench-on-cluster"};
+  for (int i = 1; i <= 3; ++i)
+    d.step("s" + std::to_string(i), demo::bench_participant_name(i))
+      .action(i == 3 ? "last" : "op")
+      .timeout(30s);
+  return d.to_json().dump();
+}
+
+TEST_F(on_redis_cluster, coordinator_killed_under_load_survivor_takes_over) {
+  // Every command the participants answer comes late (0-200 ms), so sagas
+  // are in flight when `a` dies.
+  auto& p = start_node("p", {"--participants=bench", "--chaos-delay-rate=1",
+                             "--chaos-max-delay=200ms"});
+  auto& b = start_node("b", {"--coordinate"});
+  auto& a = start_node("a", {"--coordinate"});
+  (void) p;
+  std::vector<std::string> defs(40, bench_saga_json());
+  auto pending = run_definitions(gateway(a), defs);
+  auto ep = parse_redis_url(redis_url());
+  ASSERT_TRUE(ep);
+  auto redis = redis_connection::connect(*ep, 2s);
+  ASSERT_TRUE(redis) << describe(redis.error());
+  const auto a_index = redis_unfinished_key("a");
+  ASSERT_TRUE(eventually(
+    [&] {
+      auto n = redis->command({"ZCARD", a_index});
+      return n && (*n)->integer >= 10;
+    },
+    20s))
+    << "a never had 10 sagas in flight";
+  a.proc->signal(SIGKILL);
+  // What a left unfinished: its index, read once it can change no more.
+  auto left = redis->command({"ZRANGE", a_index, "0", "-1"});
+  ASSERT_TRUE(left) << describe(left.error());
+  ASSERT_GE((*left)->elements, 5u) << "a died with too few sagas in flight";
+  ASSERT_TRUE(b.proc->wait_for_line("sagas of node a", 30s))
+    << "b did not take over a's sagas";
+  pending.get(); // a's clients lost their connection: errors
+  size_t written = 0;
+  for (size_t i = 0; i < (*left)->elements; ++i) {
+    std::string id{(*left)->element[i]->str, (*left)->element[i]->len};
+    // Listed but never written (a died in between): it never existed, and
+    // the adoption drops its entry.
+    auto exists = redis->command({"EXISTS", redis_events_key(id)});
+    ASSERT_TRUE(exists) << describe(exists.error());
+    if ((*exists)->integer == 0)
+      continue;
+    ++written;
+    EXPECT_TRUE(eventually([&] { return is_terminal(status_of(id)); }, 60s))
+      << id << " never ended";
+  }
+  EXPECT_GE(written, 1u);
+  EXPECT_TRUE(eventually(
+    [&] {
+      auto n = redis->command({"ZCARD", a_index});
+      return n && (*n)->integer == 0;
+    },
+    30s));
 }
 
 } // namespace

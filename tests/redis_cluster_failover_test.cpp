@@ -5,14 +5,14 @@
 // running while slots move between masters (redis-cli --cluster reshard)
 // follow ASK and MOVED and all end.
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <atomic>
 #include <future>
 #include <mutex>
-#include <thread>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -79,17 +79,48 @@ TEST_F(redis_cluster_journal,
   EXPECT_GE((*len)->integer, 1);
 }
 
+TEST_F(redis_cluster_journal,
+       an_atomic_effect_outside_its_sagas_slot_is_refused_naming_it) {
+  auto j = journal_for("effects-node", 0);
+  const auto id = sid("effects");
+  ASSERT_TRUE(append(j, id, opening(),
+                     {barrier_preclaim{"s1", barrier_op::execute, "1:t-1"}}));
+  auto outcome_on = [](const std::string& key) {
+    barrier_outcome o;
+    o.step = "s1";
+    o.token = "1:t-1";
+    o.reply.ok = true;
+    o.reply.result = "{}";
+    o.reply.effects = {effect::incr_by(key, "v", 5)};
+    return o;
+  };
+  // A shared key in a slot of its own: a script cannot reach it.
+  auto r = append(j, id, next_batch(), {}, {outcome_on("shop:balance")});
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is(r.error(), errc::invalid_config));
+  EXPECT_NE(describe(r.error()).find("'shop:balance'"), std::string::npos)
+    << describe(r.error());
+  EXPECT_NE(describe(r.error()).find("tag the key {" + id + "}"),
+            std::string::npos)
+    << describe(r.error());
+  EXPECT_EQ(hash_field("shop:balance", "v"), "(nil)") << "applied anyway";
+  // Tagged like the saga: applied with the append.
+  const auto tagged = "{" + id + "}:balance";
+  r = append(j, id, next_batch(), {}, {outcome_on(tagged)});
+  ASSERT_TRUE(r) << describe(r.error());
+  EXPECT_EQ(hash_field(tagged, "v"), "5");
+}
+
 /// Three steps that succeed at once.
 definition three_steps() {
   definition d{"failover"};
   for (const char* step : {"s1", "s2", "s3"})
-    d.step(step, "p")
-      .timeout(60s)
-      .retry(retry_policy{10, 50ms, 2.0, 1s, 0.2});
+    d.step(step, "p").timeout(60s).retry(retry_policy{10, 50ms, 2.0, 1s, 0.2});
   return d;
 }
 
-TEST(redis_cluster_failover, a_master_killed_mid_run_loses_no_acknowledged_saga) {
+TEST(redis_cluster_failover,
+     a_master_killed_mid_run_loses_no_acknowledged_saga) {
   // Two replicas per master: after the failover the promoted replica still
   // has one to confirm its writes (journal.replicas = 1). A short node
   // timeout: a replica takes over within a few seconds.
@@ -118,8 +149,9 @@ TEST(redis_cluster_failover, a_master_killed_mid_run_loses_no_acknowledged_saga)
   }
   // The master of this node's index: every saga's first batch waits on it.
   const int seed = cluster.nodes().back()->port();
-  const int victim = redis_cluster::master_of(
-    seed, redis_key_slot(redis_unfinished_key("failover-node")));
+  const int victim
+    = redis_cluster::master_of(seed, redis_key_slot(
+                                       redis_unfinished_key("failover-node")));
   ASSERT_NE(cluster.node_at(victim), nullptr);
   std::vector<std::future<saga_result>> during;
   for (int i = 0; i < 100; ++i)
@@ -134,11 +166,10 @@ TEST(redis_cluster_failover, a_master_killed_mid_run_loses_no_acknowledged_saga)
     acknowledged.insert(r.saga_id);
   }
   const auto stalled = std::chrono::steady_clock::now() - killed_at;
-  std::printf("the last of %zu sagas ended %lld ms after the SIGKILL\n",
-              during.size(),
-              static_cast<long long>(
-                std::chrono::duration_cast<std::chrono::milliseconds>(stalled)
-                  .count()));
+  std::printf(
+    "the last of %zu sagas ended %lld ms after the SIGKILL\n", during.size(),
+    static_cast<long long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(stalled).count()));
   // The promoted replica serves the dead master's slots now.
   EXPECT_NE(redis_cluster::master_of(seed, redis_key_slot(redis_unfinished_key(
                                              "failover-node"))),
@@ -165,7 +196,8 @@ long long error_count(int port, const std::string& error) {
                                  : std::atoll(text.c_str() + at + field.size());
 }
 
-TEST(redis_cluster_failover, a_reshard_mid_run_is_followed_and_every_saga_ends) {
+TEST(redis_cluster_failover,
+     a_reshard_mid_run_is_followed_and_every_saga_ends) {
   redis_cluster cluster;
   ASSERT_TRUE(cluster.start()) << "the cluster did not start (see stderr)";
   runtime_config cfg;
@@ -198,11 +230,12 @@ TEST(redis_cluster_failover, a_reshard_mid_run_is_followed_and_every_saga_ends) 
   // Move 3,000 slots (and their keys) from the first master to the second.
   const int from = cluster.nodes()[0]->port();
   const int to = cluster.nodes()[1]->port();
-  child_process reshard{
-    "redis-cli",
-    {"--cluster", "reshard", "127.0.0.1:" + std::to_string(from),
-     "--cluster-from", redis_cluster::node_id(from), "--cluster-to",
-     redis_cluster::node_id(to), "--cluster-slots", "3000", "--cluster-yes"}};
+  child_process reshard{"redis-cli",
+                        {"--cluster", "reshard",
+                         "127.0.0.1:" + std::to_string(from), "--cluster-from",
+                         redis_cluster::node_id(from), "--cluster-to",
+                         redis_cluster::node_id(to), "--cluster-slots", "3000",
+                         "--cluster-yes"}};
   auto code = reshard.wait_exit(std::chrono::seconds{240});
   resharding = false;
   starter.join();
