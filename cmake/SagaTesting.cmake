@@ -1,5 +1,5 @@
 # saga_add_test(NAME <name> SOURCES <files...> [LIBS <targets...>]
-#               [ENV <VAR=value>])
+#               [ENV <VAR=value>] [TIMEOUT <seconds>])
 #
 # The one helper that registers tests: builds a GoogleTest executable linked
 # to caf_saga and the test support (tests/support), able to include the
@@ -9,7 +9,11 @@ find_package(GTest REQUIRED)
 include(GoogleTest)
 
 function(saga_add_test)
-  cmake_parse_arguments(arg "" "NAME;ENV" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(arg "" "NAME;ENV;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  # Each test's bound (a test that starts whole clusters asks for more).
+  if(NOT arg_TIMEOUT)
+    set(arg_TIMEOUT 120)
+  endif()
   add_executable(${arg_NAME} ${arg_SOURCES})
   target_link_libraries(${arg_NAME} PRIVATE caf_saga saga_test_support
                                             GTest::gtest_main ${arg_LIBS})
@@ -17,9 +21,10 @@ function(saga_add_test)
   saga_enable_warnings(${arg_NAME})
   if(arg_ENV)
     gtest_discover_tests(${arg_NAME} DISCOVERY_TIMEOUT 60
-                         PROPERTIES TIMEOUT 120 ENVIRONMENT "${arg_ENV}")
+                         PROPERTIES TIMEOUT ${arg_TIMEOUT}
+                                    ENVIRONMENT "${arg_ENV}")
   else()
     gtest_discover_tests(${arg_NAME} DISCOVERY_TIMEOUT 60
-                         PROPERTIES TIMEOUT 120)
+                         PROPERTIES TIMEOUT ${arg_TIMEOUT})
   endif()
 endfunction()

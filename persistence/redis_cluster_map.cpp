@@ -40,8 +40,9 @@ bool keyless(std::string_view name) noexcept {
 
 /// Returns "host:port" of `text` as a host, or nothing.
 std::optional<redis_host> parse_address(std::string_view text) {
+  // An empty host (":6381") means the replying node's host.
   auto colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0)
+  if (colon == std::string_view::npos)
     return std::nullopt;
   redis_host out;
   out.host.assign(text.substr(0, colon));

@@ -58,7 +58,8 @@ struct redis_redirect {
 };
 
 /// Returns the redirect the error text `error` (of an error reply) asks
-/// for, e.g. "MOVED 3999 127.0.0.1:6381".
+/// for, e.g. "MOVED 3999 127.0.0.1:6381"; an empty host (":6381", a node
+/// that does not know its address) stands for the replying node's.
 redis_redirect parse_redirect(std::string_view error);
 
 } // namespace saga

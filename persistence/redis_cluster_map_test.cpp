@@ -42,6 +42,10 @@ TEST(redis_cluster_map, moved_and_ask_name_the_slot_and_the_master) {
   EXPECT_EQ(a.slot, 16383);
   EXPECT_EQ(a.to.host, "::1");
   EXPECT_EQ(a.to.port, 7002);
+  auto here = parse_redirect("MOVED 7 :6381");
+  EXPECT_EQ(here.kind, redis_redirect::moved);
+  EXPECT_EQ(here.to.host, "") << "the replying node's host";
+  EXPECT_EQ(here.to.port, 6381);
   EXPECT_EQ(parse_redirect("TRYAGAIN Multiple keys request during rehashing "
                            "of slot")
               .kind,
@@ -54,7 +58,7 @@ TEST(redis_cluster_map, other_errors_and_malformed_redirects_are_answers) {
   for (auto text :
        {"ERR unknown command", "WRONGTYPE Operation", "MOVED", "MOVED 3999",
         "MOVED x 127.0.0.1:1", "MOVED 16384 h:1", "MOVED 1 h", "MOVED 1 h:0",
-        "ASK 1 :1", "MOVEDX 1 h:1", "NOSCRIPT No matching script", ""})
+        "ASK 1 :0", "MOVEDX 1 h:1", "NOSCRIPT No matching script", ""})
     EXPECT_EQ(parse_redirect(text).kind, redis_redirect::none) << text;
 }
 

@@ -76,8 +76,8 @@ redis_connection::connect_cluster(const redis_endpoint& ep,
     s->where = seed.host + ":" + std::to_string(seed.port) + ": ";
     if (auto why = conn.open(*s); !why.empty()) {
       last = conn.failure(s->where + why);
-      if (why.rfind("AUTH", 0) == 0)
-        return last; // every node has the same users
+      if (why.rfind("AUTH", 0) == 0 && s->error.empty())
+        return last; // refused: every node has the same users
       continue;
     }
     auto where = s->where;
@@ -118,6 +118,7 @@ redis_connection::adopt(const std::vector<redis_slot_range>& ranges) {
     auto index = server_at(r.master);
     if (index >= servers_.size())
       return "more than " + std::to_string(servers_max) + " masters";
+    servers_[index]->master = true;
     std::fill(slot_server_.begin() + r.first, slot_server_.begin() + r.last + 1,
               static_cast<uint16_t>(index));
   }
@@ -143,13 +144,15 @@ size_t redis_connection::server_at(const redis_host& addr) {
 }
 
 size_t redis_connection::any_server() {
+  // A connected master first, then any master (connected on first use).
   for (size_t i = 0; i < servers_.size(); ++i)
-    if (servers_[i]->ctx != nullptr && servers_[i]->error.empty())
+    if (servers_[i]->master && servers_[i]->ctx != nullptr
+        && servers_[i]->error.empty())
       return i;
   for (size_t i = 0; i < servers_.size(); ++i)
-    if (servers_[i]->error.empty())
+    if (servers_[i]->master && servers_[i]->error.empty())
       return i;
-  return 0;
+  return slot_server_.front();
 }
 
 void redis_connection::send(size_t index, const std::string& cmd) {
@@ -250,7 +253,13 @@ redis_connection::follow(routed& r, caf::expected<redis_reply> reply,
       if (r.slot)
         r.server = slot_server_[*r.slot];
     } else {
+      // "MOVED 3999 :6381": the node does not know its address; the one
+      // that answered is on the same host.
+      if (to.to.host.empty() && r.server < servers_.size())
+        to.to.host = servers_[r.server]->addr.host;
       r.server = server_at(to.to);
+      if (r.server < servers_.size())
+        servers_[r.server]->master = true;
       if (to.kind == redis_redirect::moved)
         slot_server_[to.slot] = static_cast<uint16_t>(
           r.server < servers_.size() ? r.server : no_server);

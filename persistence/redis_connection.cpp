@@ -171,9 +171,21 @@ caf::error redis_connection::wait_replicas(uint32_t replicas,
                                            std::chrono::milliseconds timeout) {
   const auto n = std::to_string(replicas);
   const auto ms = std::to_string(timeout.count());
+  // A script load sent to the other masters (hidden) may still await its
+  // reply: it comes before the WAIT's.
+  while (!routed_.empty() && routed_.front().hidden) {
+    auto& r = routed_.front();
+    if (!r.early && r.server < servers_.size())
+      (void) receive(*servers_[r.server], "SCRIPT LOAD: ");
+    routed_.pop_front();
+  }
   std::vector<server*> asked;
   for (auto& x : servers_) {
-    if (!x->written || x->ctx == nullptr || !x->error.empty())
+    if (!x->written)
+      continue;
+    if (x->ctx == nullptr || !x->error.empty())
+      return failure(x->where + "WAIT: " + x->error);
+    if (!slot_server_.empty() && !x->master)
       continue;
     x->written = false;
     redisAppendCommand(x->ctx.get(), "WAIT %s %s", n.c_str(), ms.c_str());

@@ -98,6 +98,9 @@ private:
     std::string error;
     /// Whether commands went to it since the last `wait_replicas`.
     bool written = false;
+    /// Cluster: whether the slot map names it as a slot's master (a seed
+    /// may be a replica: it never gets commands).
+    bool master = false;
   };
 
   /// A command sent on a cluster whose reply was not read yet.
@@ -157,7 +160,7 @@ private:
   /// Returns the index of the server at `addr`, adding it if new.
   size_t server_at(const redis_host& addr);
 
-  /// Returns the index of the server for a keyless command.
+  /// Returns the index of a master for a keyless command.
   size_t any_server();
 
   /// Returns a `journal_failure` "redis <where>: <what>".

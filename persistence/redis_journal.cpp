@@ -1340,6 +1340,11 @@ caf::expected<journal_actor> spawn_redis_journal(caf::actor_system& sys,
     return probe.error();
   if (auto r = probe->command({"SCRIPT", "LOAD", lua_script("append.lua")}); !r)
     return r.error();
+  // journal.replicas without as many replicas would stall every append:
+  // say so at start instead.
+  if (opts.replicas > 0)
+    if (auto err = probe->wait_replicas(opts.replicas, opts.io_timeout / 2))
+      return err;
   return caf::actor_cast<journal_actor>(sys.spawn(redis_router, ep, opts));
 }
 

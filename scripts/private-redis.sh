@@ -14,7 +14,7 @@ stop_private_redis() {
     wait "$redis_pid" 2>/dev/null || true
     redis_pid=""
   fi
-  for pid in "${cluster_pids[@]}"; do
+  for pid in ${cluster_pids[@]+"${cluster_pids[@]}"}; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -74,10 +74,11 @@ start_private_redis() {
 start_private_redis_cluster() {
   local masters="$1" replicas="$2"
   shift 2
-  local total=$((masters * (1 + replicas))) seeds=() port bus dir
+  local total=$((masters * (1 + replicas))) seeds=() port bus dir i seed ok
   for i in $(seq 1 "$total"); do
     port="$(free_port)"
     bus="$(free_port)"
+    [ "$bus" != "$port" ] || bus="$(free_port)"
     dir="$redis_dir/cluster-$i"
     mkdir -p "$dir"
     redis-server --port "$port" --bind 127.0.0.1 --save '' --dir "$dir" \
@@ -86,10 +87,19 @@ start_private_redis_cluster() {
       >"$dir/redis.log" 2>&1 &
     cluster_pids+=($!)
     seeds+=("127.0.0.1:$port")
+    ok=0
     for _ in $(seq 1 100); do
-      [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ] && break
+      if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ]; then
+        ok=1
+        break
+      fi
       sleep 0.1
     done
+    if [ "$ok" != 1 ]; then
+      echo "redis-server (cluster node $i) did not start:" >&2
+      cat "$dir/redis.log" >&2
+      return 1
+    fi
   done
   if ! redis-cli --cluster create "${seeds[@]}" --cluster-replicas "$replicas" \
          --cluster-yes >"$redis_dir/cluster-create.log" 2>&1; then
@@ -98,11 +108,19 @@ start_private_redis_cluster() {
     return 1
   fi
   for seed in "${seeds[@]}"; do
+    ok=0
     for _ in $(seq 1 300); do
-      redis-cli -p "${seed##*:}" cluster info 2>/dev/null \
-        | grep -q 'cluster_state:ok' && break
+      if redis-cli -p "${seed##*:}" cluster info 2>/dev/null \
+           | grep -q 'cluster_state:ok'; then
+        ok=1
+        break
+      fi
       sleep 0.1
     done
+    if [ "$ok" != 1 ]; then
+      echo "redis cluster: $seed never reported cluster_state:ok" >&2
+      return 1
+    fi
   done
   SAGA_REDIS_CLUSTER_URL="redis+cluster://$(IFS=,; echo "${seeds[*]}")"
   export SAGA_REDIS_CLUSTER_URL

@@ -58,6 +58,8 @@ status=0
 BUILD_DIR="$build-fuzz" FUZZ_BUILD_ONLY=1 "$repo/scripts/fuzz.sh" \
   > "$build-fuzz.build.log" 2>&1 &
 fuzz_build=$!
+# Interrupted, the build stops with the private redis-server.
+trap 'kill "$fuzz_build" 2>/dev/null || true; stop_private_redis' EXIT
 # Every fuzz target's seeds and regressions run as ctest tests
 # (fuzz_<target>_seeds, under ASan + UBSan).
 ctest --test-dir "$build" --output-on-failure -j2 --timeout 300 || status=$?

@@ -146,6 +146,21 @@ TEST(redis_journal_start, redis_down_is_a_clear_error) {
     << describe(j.error());
 }
 
+TEST(redis_journal_start, replicas_the_server_does_not_have_are_a_clear_error) {
+  caf::actor_system_config cfg;
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  journal_options opts;
+  opts.replicas = 1; // the shared server has none
+  opts.io_timeout = std::chrono::milliseconds{400};
+  auto j = make_journal(sys, shared_server().url(), opts);
+  ASSERT_FALSE(j) << "a journal that could never acknowledge started";
+  EXPECT_TRUE(is(j.error(), errc::journal_failure));
+  EXPECT_NE(describe(j.error()).find("WAIT: 0 of 1 replicas confirmed"),
+            std::string::npos)
+    << describe(j.error());
+}
+
 TEST(redis_journal_start, a_wrong_password_is_a_clear_error) {
   redis_server secured{{"--requirepass", "s3cret"}};
   ASSERT_TRUE(secured.start());

@@ -28,6 +28,23 @@ bool cluster_ok(int port) {
               != std::string_view::npos;
 }
 
+/// Returns whether the node on `port` is a master, or a replica whose link
+/// to its master is up (INFO replication).
+bool replica_synced_or_master(int port) {
+  redis_endpoint ep;
+  ep.host = "127.0.0.1";
+  ep.port = static_cast<uint16_t>(port);
+  auto c = redis_connection::connect(ep, std::chrono::milliseconds{500});
+  if (!c)
+    return false;
+  auto r = c->command({"INFO", "replication"});
+  if (!r)
+    return false;
+  auto text = reply_text(r->get());
+  return text.find("role:master") != std::string_view::npos
+         || text.find("master_link_status:up") != std::string_view::npos;
+}
+
 } // namespace
 
 redis_cluster::redis_cluster(int masters, int replicas, int node_timeout_ms)
@@ -125,7 +142,9 @@ bool redis_cluster::start() {
         "--cluster-port", std::to_string(free_port()),
         // A starved CPU must not look like a dead master (a failover).
         "--cluster-node-timeout", std::to_string(node_timeout_ms_),
-        "--appendonly", "no"});
+        // A replica syncs at once (not 5 s later), so WAIT works from the
+        // start.
+        "--repl-diskless-sync-delay", "0", "--appendonly", "no"});
       started = node->start();
       if (started)
         nodes_.push_back(std::move(node));
@@ -156,6 +175,16 @@ bool redis_cluster::start() {
         std::fprintf(stderr,
                      "redis cluster: node %d never reported "
                      "cluster_state:ok\n",
+                     n->port());
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+  // Every replica has synced with its master (WAIT counts only those).
+  for (const auto& n : nodes_)
+    while (!replica_synced_or_master(n->port())) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        std::fprintf(stderr, "redis cluster: replica %d never synced\n",
                      n->port());
         return false;
       }

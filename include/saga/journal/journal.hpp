@@ -141,9 +141,10 @@ struct journal_options {
   std::chrono::milliseconds io_timeout{2'000};
   /// Replicas that must confirm a pipeline's writes (`WAIT`, once per
   /// master written, within half of `io_timeout`) before its appends are
-  /// acknowledged: with N > 0 a master that dies loses nothing acknowledged
-  /// while N of its replicas live. 0: acknowledged once the master has it
-  /// (replication is asynchronous; see docs/redis-layout.md#durability).
+  /// acknowledged: with N equal to the replicas per master, a master that
+  /// dies loses nothing acknowledged (whichever replica is promoted has
+  /// it). 0: acknowledged once the master has it (replication is
+  /// asynchronous; see docs/redis-layout.md#durability).
   uint32_t replicas = 0;
   /// Reconnect delays start here and double up to `max_reconnect_backoff`.
   std::chrono::milliseconds reconnect_backoff{50};
