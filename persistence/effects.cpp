@@ -35,14 +35,16 @@ caf::error check_effect_slots(const std::string& id,
                               const std::vector<effect>& effects) {
   const auto slot = redis_key_slot(redis_events_key(id));
   for (size_t n = 0; n < effects.size(); ++n)
-    if (auto other = redis_key_slot(effects[n].key()); other != slot)
-      return make_error(
-        errc::invalid_config,
-        describe_effect(n, effects[n]) + " writes slot " + std::to_string(other)
-          + ", saga '" + id + "' lives in slot " + std::to_string(slot)
-          + ": on a Redis Cluster an atomic effect may only write keys of "
-            "its saga's slot (tag the key {"
-          + id + "}); nothing was applied");
+    if (auto other = redis_key_slot(effects[n].key()); other != slot) {
+      auto what = describe_effect(n, effects[n]);
+      what += " writes slot " + std::to_string(other);
+      what += ", saga '" + id + "' lives in slot " + std::to_string(slot);
+      what += ": on a Redis Cluster an atomic effect may only write keys of "
+              "its saga's slot (tag the key {";
+      what += id;
+      what += "}); nothing was applied";
+      return make_error(errc::invalid_config, std::move(what));
+    }
   return caf::error{};
 }
 

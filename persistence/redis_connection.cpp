@@ -201,9 +201,14 @@ caf::error redis_connection::wait_replicas(uint32_t replicas,
     }
     auto got = (*r)->type == REDIS_REPLY_INTEGER ? (*r)->integer : -1;
     if (got < static_cast<long long>(replicas) && !first) {
-      x->error = "WAIT: " + std::to_string(got < 0 ? 0 : got) + " of " + n
-                 + " replicas confirmed within " + ms + " ms"
-                 + (is_error(**r) ? " (" + error_text(**r) + ")" : "");
+      x->error = "WAIT: " + std::to_string(got < 0 ? 0 : got);
+      x->error += " of ";
+      x->error += n;
+      x->error += " replicas confirmed within ";
+      x->error += ms;
+      x->error += " ms";
+      if (is_error(**r))
+        x->error += " (" + error_text(**r) + ")";
       first = failure(x->where + x->error);
     }
   }

@@ -180,12 +180,12 @@ cluster_fixture::run_purchases(const gateway_actor& gw,
   defs.reserve(items.size());
   for (const auto& item : items)
     defs.push_back(demo::make_purchase("p", item, price).to_json().dump());
-  return run_definitions(gw, std::move(defs));
+  return run_definitions(gw, defs);
 }
 
 std::future<std::vector<saga_result>>
 cluster_fixture::run_definitions(const gateway_actor& gw,
-                                 std::vector<std::string> defs) {
+                                 const std::vector<std::string>& defs) {
   auto done = std::make_shared<std::promise<std::vector<saga_result>>>();
   auto result = done->get_future();
   client_->spawn([gw, defs, done](caf::event_based_actor* self) {

@@ -66,7 +66,8 @@ protected:
   /// Starts a saga of each definition (JSON text) of `defs` on `gw` at once
   /// and returns the results as they arrive (errors become results).
   std::future<std::vector<saga_result>>
-  run_definitions(const gateway_actor& gw, std::vector<std::string> defs);
+  run_definitions(const gateway_actor& gw,
+                  const std::vector<std::string>& defs);
 
   /// Returns every saga id with a history in Redis (SCAN: test data only).
   std::vector<std::string> saga_ids();

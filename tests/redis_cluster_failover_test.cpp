@@ -139,6 +139,7 @@ TEST(redis_cluster_failover,
   for (const char* step : {"s1", "s2", "s3"})
     p.on(step, ok, ok);
   std::vector<std::future<saga_result>> before;
+  before.reserve(50);
   for (int i = 0; i < 50; ++i)
     before.push_back(rt.execute(three_steps()));
   std::set<saga_id> acknowledged;
@@ -154,6 +155,7 @@ TEST(redis_cluster_failover,
                                        redis_unfinished_key("failover-node")));
   ASSERT_NE(cluster.node_at(victim), nullptr);
   std::vector<std::future<saga_result>> during;
+  during.reserve(100);
   for (int i = 0; i < 100; ++i)
     during.push_back(rt.execute(three_steps()));
   cluster.node_at(victim)->stop(true); // SIGKILL
@@ -218,6 +220,7 @@ TEST(redis_cluster_failover,
   std::thread starter{[&] {
     while (resharding) {
       std::vector<std::future<saga_result>> wave;
+      wave.reserve(16);
       for (int i = 0; i < 16; ++i)
         wave.push_back(rt.execute(three_steps()));
       for (auto& f : wave)

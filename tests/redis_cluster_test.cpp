@@ -143,6 +143,7 @@ TEST_F(redis_cluster_test, a_key_at_the_wrong_master_is_moved_to_its_slot) {
 /// Returns keys whose slots fall on every master: 64 sagas' event streams.
 std::vector<std::string> spread_keys(const std::string& tag) {
   std::vector<std::string> keys;
+  keys.reserve(64);
   for (int i = 0; i < 64; ++i)
     keys.push_back(redis_events_key(tag + "-" + std::to_string(i)));
   return keys;
