@@ -113,9 +113,11 @@ void declare_load(saga::tools::arg_parser& p, options& o,
   p.custom("--redis", "URL", "Redis URL for --journal redis",
            [&o](const std::string& v) -> std::optional<std::string> {
              if (v.rfind("redis://", 0) != 0 && v.rfind("unix://", 0) != 0
-                 && v.rfind("redis+cluster://", 0) != 0)
-               return "redis://host:port, redis+cluster://host:port,... or "
-                      "unix://path";
+                 && v.rfind("redis+cluster://", 0) != 0
+                 && v.rfind("rediss://", 0) != 0
+                 && v.rfind("rediss+cluster://", 0) != 0)
+               return "redis://host:port, rediss://host:port?ca_file=..., "
+                      "redis+cluster://host:port,... or unix://path";
              o.redis_url = v;
              return std::nullopt;
            })

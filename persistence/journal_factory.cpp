@@ -25,12 +25,12 @@ caf::expected<std::string> scheme_of(const std::string& url) {
                         + "' has no scheme (expected e.g. memory://)");
   auto scheme = url.substr(0, sep);
   if (scheme == "memory" || scheme == "redis" || scheme == "redis+cluster"
-      || scheme == "unix")
+      || scheme == "rediss" || scheme == "rediss+cluster" || scheme == "unix")
     return scheme;
-  return make_error(
-    errc::invalid_url,
-    "journal URL '" + url + "': unsupported scheme '" + scheme
-      + "' (supported: memory://, redis://, redis+cluster://, unix://)");
+  return make_error(errc::invalid_url,
+                    "journal URL '" + url + "': unsupported scheme '" + scheme
+                      + "' (supported: memory://, redis://, rediss://, "
+                        "redis+cluster://, rediss+cluster://, unix://)");
 }
 
 } // namespace

@@ -38,21 +38,8 @@ constexpr std::chrono::milliseconds retry_pause_max{200};
 
 /// Returns `argv` in the Redis protocol, as a server reads it.
 std::string format_command(const std::vector<std::string_view>& argv) {
-  size_t bytes = 16;
-  for (auto x : argv)
-    bytes += x.size() + 16;
   std::string out;
-  out.reserve(bytes);
-  out += '*';
-  out += std::to_string(argv.size());
-  out += "\r\n";
-  for (auto x : argv) {
-    out += '$';
-    out += std::to_string(x.size());
-    out += "\r\n";
-    out.append(x.data(), x.size());
-    out += "\r\n";
-  }
+  append_command(out, argv);
   return out;
 }
 
@@ -65,12 +52,16 @@ bool is_script_load(const std::vector<std::string_view>& argv) {
 caf::expected<redis_connection>
 redis_connection::connect_cluster(const redis_endpoint& ep,
                                   std::chrono::milliseconds timeout) {
+  auto tls = redis_tls_context::of(ep);
+  if (!tls)
+    return std::move(tls.error());
   caf::error last;
   for (const auto& seed : ep.cluster_seeds) {
     redis_connection conn;
     conn.ep_ = ep;
     conn.where_ = ep.describe();
     conn.timeout_ = timeout;
+    conn.tls_ = *tls;
     auto s = std::make_unique<server>();
     s->addr = seed;
     s->where = seed.host + ":" + std::to_string(seed.port) + ": ";
@@ -146,7 +137,7 @@ size_t redis_connection::server_at(const redis_host& addr) {
 size_t redis_connection::any_server() {
   // A connected master first, then any master (connected on first use).
   for (size_t i = 0; i < servers_.size(); ++i)
-    if (servers_[i]->master && servers_[i]->ctx != nullptr
+    if (servers_[i]->master && servers_[i]->socket.is_open()
         && servers_[i]->error.empty())
       return i;
   for (size_t i = 0; i < servers_.size(); ++i)
@@ -159,19 +150,17 @@ void redis_connection::send(size_t index, const std::string& cmd) {
   if (index >= servers_.size())
     return; // read reports it
   auto& s = *servers_[index];
-  if (s.ctx == nullptr && s.error.empty()) {
+  if (!s.socket.is_open() && s.error.empty()) {
     // First use of this master: connect, log in, load the scripts.
     if (auto why = open(s); !why.empty()) {
-      s.ctx.reset();
+      s.socket.close();
       s.error = why;
     }
   }
   if (!s.error.empty())
     return;
   s.written = true;
-  if (redisAppendFormattedCommand(s.ctx.get(), cmd.data(), cmd.size())
-      != REDIS_OK)
-    s.error = "cannot queue a command";
+  s.unsent += cmd;
 }
 
 void redis_connection::append_routed(
@@ -194,7 +183,7 @@ void redis_connection::append_routed(
   auto first = r.server;
   routed_.push_back(std::move(r));
   for (size_t i = 0; i < servers_.size(); ++i) {
-    if (i == first || servers_[i]->ctx == nullptr)
+    if (i == first || !servers_[i]->socket.is_open())
       continue;
     routed load;
     load.server = i;

@@ -1,8 +1,6 @@
 #include "persistence/redis_connection.hpp"
 
-#include <cerrno>
-
-#include <sys/time.h>
+#include <array>
 
 #include <hiredis/hiredis.h>
 
@@ -10,15 +8,23 @@
 
 namespace saga {
 
+namespace {
+
+/// Bytes read from a socket per call (as hiredis' redisBufferRead): one
+/// read usually takes a whole pipeline's replies.
+constexpr size_t read_chunk_bytes = 16 * 1024;
+
+} // namespace
+
 void redis_reply_deleter::operator()(redisReply* x) const noexcept {
   if (x != nullptr)
     freeReplyObject(x);
 }
 
-void redis_connection::context_deleter::operator()(
-  redisContext* x) const noexcept {
+void redis_connection::reader_deleter::operator()(
+  redisReader* x) const noexcept {
   if (x != nullptr)
-    redisFree(x);
+    redisReaderFree(x);
 }
 
 redis_connection::~redis_connection() = default;
@@ -40,28 +46,19 @@ std::string error_text(const redisReply& x) {
   return std::string{x.str, x.len};
 }
 
-namespace {
-
-timeval to_timeval(std::chrono::milliseconds d) {
-  timeval tv;
-  tv.tv_sec = static_cast<time_t>(d.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000) * 1000);
-  return tv;
+void append_command(std::string& out,
+                    const std::vector<std::string_view>& argv) {
+  out += '*';
+  out += std::to_string(argv.size());
+  out += "\r\n";
+  for (auto x : argv) {
+    out += '$';
+    out += std::to_string(x.size());
+    out += "\r\n";
+    out.append(x.data(), x.size());
+    out += "\r\n";
+  }
 }
-
-/// Returns whether the I/O error on `ctx` (with `saved_errno` right after
-/// it) was the socket timeout: hiredis 0.14 reports it as the errno it got
-/// (EAGAIN, "Resource temporarily unavailable"), later ones by a code.
-bool timed_out(const redisContext& ctx, int saved_errno) {
-#ifdef REDIS_ERR_TIMEOUT
-  if (ctx.err == REDIS_ERR_TIMEOUT)
-    return true;
-#endif
-  return ctx.err == REDIS_ERR_IO
-         && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK);
-}
-
-} // namespace
 
 redis_connection::redis_connection() = default;
 redis_connection::redis_connection(redis_connection&&) noexcept = default;
@@ -78,21 +75,21 @@ bool redis_connection::broken() const noexcept {
 }
 
 std::string redis_connection::open(server& s) {
-  auto tv = to_timeval(timeout_);
-  redisContext* raw
-    = ep_.socket_path.empty()
-        ? redisConnectWithTimeout(s.addr.host.c_str(), s.addr.port, tv)
-        : redisConnectUnixWithTimeout(ep_.socket_path.c_str(), tv);
-  if (raw == nullptr)
+  if (auto why = s.socket.connect(s.addr, ep_.socket_path, tls_, timeout_);
+      !why.empty())
+    return why;
+  s.reader.reset(redisReaderCreate());
+  s.unsent.clear();
+  if (s.reader == nullptr)
     return "out of memory";
-  s.ctx.reset(raw);
-  if (raw->err != 0)
-    return std::string{"cannot connect: "} + raw->errstr;
-  // Replies must not take forever either: a hung server is an I/O error.
-  redisSetTimeout(raw, tv);
-  redisEnableKeepAlive(raw);
   // Log in and learn the scripts in one round trip.
   std::vector<std::pair<std::vector<std::string_view>, std::string>> hello;
+  if (tls_ != nullptr) {
+    // TLS 1.3 finishes the handshake before the server checks a client
+    // certificate: a refusal (an alert, or a reset) comes with the first
+    // reply, so ask for one.
+    hello.push_back({{"PING"}, ""});
+  }
   if (!ep_.password.empty()) {
     std::vector<std::string_view> auth{"AUTH"};
     if (!ep_.user.empty())
@@ -105,18 +102,17 @@ std::string redis_connection::open(server& s) {
     hello.push_back({{"SELECT", db}, "SELECT failed: "});
   for (const auto& x : scripts_)
     hello.push_back({{"SCRIPT", "LOAD", x}, "SCRIPT LOAD failed: "});
-  for (const auto& [argv, step] : hello) {
-    std::vector<const char*> ptrs;
-    std::vector<size_t> lens;
-    for (auto x : argv) {
-      ptrs.push_back(x.data());
-      lens.push_back(x.size());
-    }
-    redisAppendCommandArgv(raw, static_cast<int>(argv.size()), ptrs.data(),
-                           lens.data());
-  }
+  for (const auto& [argv, step] : hello)
+    append_command(s.unsent, argv);
   for (const auto& [argv, step] : hello) {
     auto r = receive(s, step);
+    if (!r && tls_ != nullptr && &step == &hello.front().second)
+      return "TLS: the server ended the connection after the handshake ("
+             + s.error + ")"
+             + (tls_->has_client_certificate()
+                  ? ": does it trust the CA of cert_file?"
+                  : ": does it want a client certificate (cert_file, "
+                    "key_file)?");
     if (!r)
       return step + s.error;
     if (is_error(**r))
@@ -134,6 +130,10 @@ redis_connection::connect(const redis_endpoint& ep,
   conn.ep_ = ep;
   conn.where_ = ep.describe();
   conn.timeout_ = timeout;
+  auto tls = redis_tls_context::of(ep);
+  if (!tls)
+    return std::move(tls.error());
+  conn.tls_ = std::move(*tls);
   auto s = std::make_unique<server>();
   s->addr = redis_host{ep.host, ep.port};
   if (auto why = conn.open(*s); !why.empty())
@@ -149,22 +149,9 @@ void redis_connection::append(const std::vector<std::string_view>& argv) {
   }
   if (broken())
     return;
-  // hiredis wants parallel arrays; small vectors on the stack would be
-  // nicer, but argv sizes vary with the batch.
-  std::vector<const char*> ptrs;
-  std::vector<size_t> lens;
-  ptrs.reserve(argv.size());
-  lens.reserve(argv.size());
-  for (auto x : argv) {
-    ptrs.push_back(x.data());
-    lens.push_back(x.size());
-  }
   auto& s = *servers_.front();
   s.written = true;
-  if (redisAppendCommandArgv(s.ctx.get(), static_cast<int>(argv.size()),
-                             ptrs.data(), lens.data())
-      != REDIS_OK)
-    s.error = "cannot queue a command";
+  append_command(s.unsent, argv);
 }
 
 caf::error redis_connection::wait_replicas(uint32_t replicas,
@@ -183,12 +170,12 @@ caf::error redis_connection::wait_replicas(uint32_t replicas,
   for (auto& x : servers_) {
     if (!x->written)
       continue;
-    if (x->ctx == nullptr || !x->error.empty())
+    if (!x->socket.is_open() || !x->error.empty())
       return failure(x->where + "WAIT: " + x->error);
     if (!slot_server_.empty() && !x->master)
       continue;
     x->written = false;
-    redisAppendCommand(x->ctx.get(), "WAIT %s %s", n.c_str(), ms.c_str());
+    append_command(x->unsent, {"WAIT", n, ms});
     asked.push_back(x.get());
   }
   caf::error first;
@@ -233,21 +220,29 @@ caf::expected<redis_reply> redis_connection::read(const std::string& step) {
 
 caf::expected<redis_reply> redis_connection::receive(server& s,
                                                      const std::string& step) {
-  if (!s.error.empty() || s.ctx == nullptr)
+  if (!s.error.empty() || !s.socket.is_open())
     return failure(step + s.where
                    + (s.error.empty() ? "not connected" : s.error));
-  void* raw = nullptr;
-  if (redisGetReply(s.ctx.get(), &raw) != REDIS_OK || raw == nullptr) {
-    // A read or write past the socket timeout: name the timeout, not
-    // hiredis' "Resource temporarily unavailable".
-    auto saved_errno = errno;
-    s.error = timed_out(*s.ctx, saved_errno)
-                ? "did not answer within " + std::to_string(timeout_.count())
-                    + " ms"
-                : std::string{s.ctx->errstr};
-    return failure(step + s.where + s.error);
+  if (!s.unsent.empty()) {
+    s.error = s.socket.write_all(s.unsent);
+    s.unsent.clear();
+    if (!s.error.empty())
+      return failure(step + s.where + s.error);
   }
-  return redis_reply{static_cast<redisReply*>(raw)};
+  std::array<char, read_chunk_bytes> buf;
+  while (true) {
+    void* raw = nullptr;
+    if (redisReaderGetReply(s.reader.get(), &raw) != REDIS_OK) {
+      s.error = std::string{"protocol error: "} + s.reader->errstr;
+      return failure(step + s.where + s.error);
+    }
+    if (raw != nullptr)
+      return redis_reply{static_cast<redisReply*>(raw)};
+    auto n = s.socket.read_some(buf.data(), buf.size(), s.error);
+    if (n == 0)
+      return failure(step + s.where + s.error);
+    redisReaderFeed(s.reader.get(), buf.data(), n);
+  }
 }
 
 caf::expected<redis_reply>

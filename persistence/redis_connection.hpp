@@ -11,9 +11,10 @@
 
 #include <caf/expected.hpp>
 
+#include "persistence/redis_socket.hpp"
 #include "persistence/redis_url.hpp"
 
-struct redisContext;
+struct redisReader;
 struct redisReply;
 
 namespace saga {
@@ -28,14 +29,20 @@ struct redis_reply_deleter {
 /// An owned hiredis reply.
 using redis_reply = std::unique_ptr<redisReply, redis_reply_deleter>;
 
+/// Appends `argv` to `out` in the Redis protocol (RESP), as a server reads a
+/// command.
+void append_command(std::string& out,
+                    const std::vector<std::string_view>& argv);
+
 /// One blocking connection to Redis: to one server, or to the masters of a
 /// Redis Cluster (`redis+cluster://`), routing each command by the slot of
 /// its key and following the cluster's redirects (MOVED, ASK, TRYAGAIN,
 /// CLUSTERDOWN) so that the owner sees one reply per command, as from one
-/// server. Commands are binary-safe argv vectors (never format strings), and
-/// each must keep its keys in one slot. Supports pipelining: `append`
-/// commands, then `read` as many replies, in the order appended. Not
-/// thread-safe: one owner (a detached actor).
+/// server; over TLS for `rediss://` endpoints (`redis_socket`). Commands are
+/// binary-safe argv vectors (never format strings), and each must keep its keys
+/// in one slot. Supports pipelining: `append` commands, then `read` as many
+/// replies, in the order appended. Not thread-safe: one owner (a detached
+/// actor).
 class redis_connection {
 public:
   redis_connection();
@@ -45,9 +52,10 @@ public:
 
   /// Returns a connection to `ep`, logged in and on its database, or an
   /// error naming what failed: `journal_failure` for an unreachable server,
-  /// a failed AUTH or SELECT. `timeout` bounds connecting and every reply:
-  /// a server that takes longer is reported as not answering within it. For
-  /// a cluster, the first seed that answers gives the slot map, which must
+  /// a refused TLS handshake, a failed AUTH or SELECT; `invalid_config` for
+  /// TLS files that cannot be loaded. `timeout` bounds connecting and every
+  /// reply: a server that takes longer is reported as not answering within it.
+  /// For a cluster, the first seed that answers gives the slot map, which must
   /// cover every slot with `cluster_state:ok`; masters are connected on
   /// first use, and learn every script loaded through this connection.
   static caf::expected<redis_connection>
@@ -83,17 +91,21 @@ public:
   }
 
 private:
-  struct context_deleter {
-    void operator()(redisContext* x) const noexcept;
+  struct reader_deleter {
+    void operator()(redisReader* x) const noexcept;
   };
 
-  /// One server: its address, its hiredis context (null until first use on
-  /// a cluster), and why it is unusable, if it is.
+  /// One server: its address, its socket (closed until first use on a
+  /// cluster), and why it is unusable, if it is.
   struct server {
     redis_host addr;
     /// "host:port: " before error texts on a cluster; empty for one server.
     std::string where;
-    std::unique_ptr<redisContext, context_deleter> ctx;
+    redis_socket socket;
+    /// Parses the bytes received into replies (hiredis' reader).
+    std::unique_ptr<redisReader, reader_deleter> reader;
+    /// Commands appended and not sent yet: sent by the next `receive`.
+    std::string unsent;
     /// Why this server is unusable; empty while it is usable.
     std::string error;
     /// Whether commands went to it since the last `wait_replicas`.
@@ -178,6 +190,8 @@ private:
   redis_endpoint ep_;
   std::string where_;
   std::chrono::milliseconds timeout_{0};
+  /// The endpoint's TLS settings, loaded once; null for plain TCP.
+  std::shared_ptr<const redis_tls_context> tls_;
   /// [0] the one server; on a cluster the masters learned so far.
   std::vector<std::unique_ptr<server>> servers_;
   /// Cluster: the index in `servers_` of each slot's master; empty for one

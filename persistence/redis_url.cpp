@@ -103,29 +103,73 @@ caf::error parse_seeds(const std::string& url, const std::string& list,
   return {};
 }
 
+/// Sets the TLS settings of `ep` from the query `query` ("a=b&c=d") of
+/// `url`, or returns the problem.
+caf::error parse_tls_query(const std::string& url, const std::string& query,
+                           redis_tls& tls) {
+  const std::pair<const char*, std::string redis_tls::*> fields[] = {
+    {"ca_file", &redis_tls::ca_file},
+    {"cert_file", &redis_tls::cert_file},
+    {"key_file", &redis_tls::key_file},
+    {"server_name", &redis_tls::server_name},
+  };
+  size_t start = 0;
+  while (start <= query.size()) {
+    auto amp = query.find('&', start);
+    auto item = query.substr(start, amp - start);
+    auto eq = item.find('=');
+    auto key = item.substr(0, eq);
+    std::string redis_tls::*field = nullptr;
+    for (const auto& [name, member] : fields)
+      if (key == name)
+        field = member;
+    if (field == nullptr)
+      return bad_url(url, "unknown query parameter '" + key
+                            + "' (expected ca_file, cert_file, key_file or "
+                              "server_name)");
+    if (eq == std::string::npos || eq + 1 == item.size())
+      return bad_url(url, "query parameter '" + key + "' needs a value");
+    auto value = percent_decode(item.substr(eq + 1));
+    if (!value)
+      return bad_url(url,
+                     "query parameter '" + key + "': malformed percent escape");
+    if (!(tls.*field).empty())
+      return bad_url(url, "query parameter '" + key + "' given twice");
+    tls.*field = std::move(*value);
+    if (amp == std::string::npos)
+      break;
+    start = amp + 1;
+  }
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    return bad_url(url, "cert_file and key_file go together (a client "
+                        "certificate needs its key)");
+  return {};
+}
+
 } // namespace
 
 std::string redis_endpoint::describe() const {
   if (!socket_path.empty())
     return "unix:" + socket_path + "/" + std::to_string(db);
+  std::string out = tls ? "tls " : "";
   if (cluster()) {
     // The first seed names the cluster in messages; a count stands for
     // the others, which would make every message as long as the URL.
     const auto& first = cluster_seeds.front();
-    auto out = "cluster " + first.host + ":" + std::to_string(first.port);
+    out += "cluster " + first.host + ":" + std::to_string(first.port);
     if (cluster_seeds.size() > 1)
       out += ",+" + std::to_string(cluster_seeds.size() - 1);
     return out;
   }
-  return host + ":" + std::to_string(port) + "/" + std::to_string(db);
+  return out + host + ":" + std::to_string(port) + "/" + std::to_string(db);
 }
 
 caf::expected<redis_endpoint> parse_redis_url(const std::string& url) {
   redis_endpoint ep;
   auto sep = url.find("://");
   if (sep == std::string::npos)
-    return bad_url(url, "no scheme (expected redis://, redis+cluster:// or "
-                        "unix://)");
+    return bad_url(url, "no scheme (expected redis://, rediss://, "
+                        "redis+cluster://, rediss+cluster:// or unix://)");
   auto scheme = url.substr(0, sep);
   auto rest = url.substr(sep + 3);
   if (scheme == "unix") {
@@ -141,11 +185,25 @@ caf::expected<redis_endpoint> parse_redis_url(const std::string& url) {
     }
     return ep;
   }
-  const bool cluster = scheme == "redis+cluster";
-  if (scheme != "redis" && !cluster)
+  const bool cluster = scheme == "redis+cluster" || scheme == "rediss+cluster";
+  if (scheme != "redis" && scheme != "rediss" && !cluster)
     return bad_url(url, "unsupported scheme '" + scheme
-                          + "' (expected redis://, redis+cluster:// or "
+                          + "' (expected redis://, rediss://, "
+                            "redis+cluster://, rediss+cluster:// or "
                             "unix://)");
+  // The query starts at the first '?': a '?' in a password is written %3F.
+  if (auto q = rest.find('?'); q != std::string::npos) {
+    if (scheme.rfind("rediss", 0) != 0)
+      return bad_url(url, "a query ('?') holds TLS settings: use rediss:// "
+                          "or rediss+cluster:// (a '?' in a password is "
+                          "written %3F)");
+    ep.tls.emplace();
+    if (auto err = parse_tls_query(url, rest.substr(q + 1), *ep.tls))
+      return err;
+    rest.resize(q);
+  } else if (scheme.rfind("rediss", 0) == 0) {
+    ep.tls.emplace();
+  }
   // Credentials end at the last '@' so passwords may contain '@' encoded or
   // not.
   auto at = rest.rfind('@');

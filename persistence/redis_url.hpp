@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,23 @@ namespace saga {
 struct redis_host {
   std::string host;
   uint16_t port = 6379;
+};
+
+/// How to speak TLS to a `rediss://` endpoint. The server's certificate is
+/// always verified: against `ca_file`, for the name it is reached by. A
+/// value type.
+struct redis_tls {
+  /// PEM file of the certificate authorities trusted to sign the server's
+  /// certificate; empty: the system's (/etc/ssl/certs).
+  std::string ca_file;
+  /// PEM client certificate (with its chain) and its private key, for
+  /// servers that ask for one (`tls-auth-clients yes`); both or neither.
+  std::string cert_file;
+  std::string key_file;
+  /// The name the server's certificate must carry, also sent as SNI; empty:
+  /// the host (name or IP address) connected to, for every node of a
+  /// cluster.
+  std::string server_name;
 };
 
 /// Where a Redis server (or a Redis Cluster) listens and how to log in. A
@@ -32,6 +50,8 @@ struct redis_endpoint {
   /// `host:port`; any one that answers gives the slot map. Empty: one
   /// server.
   std::vector<redis_host> cluster_seeds;
+  /// TLS settings (`rediss://`, `rediss+cluster://`); none: plain TCP.
+  std::optional<redis_tls> tls;
 
   /// Returns whether this names a Redis Cluster.
   bool cluster() const noexcept {
@@ -49,7 +69,10 @@ struct redis_endpoint {
 /// may be percent-encoded; `redis://:password@host` has no user),
 /// `unix:///path/to/socket[?db=N]`, and a cluster's seeds as
 /// `redis+cluster://[user:password@]host[:port][,host[:port]...]` (at most
-/// 64 seeds, no database).
+/// 64 seeds, no database), and both over TLS as `rediss://` and
+/// `rediss+cluster://`, whose query may set the `redis_tls` fields:
+/// `?ca_file=<path>&cert_file=<path>&key_file=<path>&server_name=<name>`
+/// (percent-encoded values).
 caf::expected<redis_endpoint> parse_redis_url(const std::string& url);
 
 } // namespace saga

@@ -4,8 +4,9 @@
 // 1. an endpoint parsed from a URL is one of the two forms: TCP (host, port
 //    1..65535, no socket path) or a unix socket (absolute path, no host);
 //    a password is never empty when credentials were given;
-// 2. describe() is exactly host:port/db or unix:path/db: no user or
-//    password in it, ever (it goes into logs and error messages);
+// 2. describe() is exactly [tls ]host:port/db or unix:path/db: no user or
+//    password in it, ever (it goes into logs and error messages); TLS
+//    settings only on rediss:// endpoints, a client certificate with its key;
 // 3. an error quotes the URL with its password masked: everything between
 //    the first ':' of the credentials (or their start) and the last '@',
 //    whatever the scheme, even a missing one;
@@ -49,21 +50,42 @@ std::string percent_encode(const std::string& x) {
 std::string expected_describe(const saga::redis_endpoint& ep) {
   if (!ep.socket_path.empty())
     return "unix:" + ep.socket_path + "/" + std::to_string(ep.db);
+  std::string tls = ep.tls ? "tls " : "";
   if (ep.cluster()) {
     const auto& first = ep.cluster_seeds.front();
-    auto out = "cluster " + first.host + ":" + std::to_string(first.port);
+    auto out = tls + "cluster " + first.host + ":" + std::to_string(first.port);
     if (ep.cluster_seeds.size() > 1)
       out += ",+" + std::to_string(ep.cluster_seeds.size() - 1);
     return out;
   }
-  return ep.host + ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
+  return tls + ep.host + ":" + std::to_string(ep.port) + "/"
+         + std::to_string(ep.db);
+}
+
+/// Returns the query that sets `ep`'s TLS settings ("" for none).
+std::string tls_query(const saga::redis_endpoint& ep) {
+  if (!ep.tls)
+    return "";
+  std::string out;
+  const std::pair<const char*, const std::string*> fields[] = {
+    {"ca_file", &ep.tls->ca_file},
+    {"cert_file", &ep.tls->cert_file},
+    {"key_file", &ep.tls->key_file},
+    {"server_name", &ep.tls->server_name},
+  };
+  for (const auto& [name, value] : fields)
+    if (!value->empty())
+      out += (out.empty() ? "?" : "&") + std::string{name} + "="
+             + percent_encode(*value);
+  return out;
 }
 
 /// Writes `ep` back as a URL that parse_redis_url reads as `ep`.
 std::string to_url(const saga::redis_endpoint& ep) {
   if (!ep.socket_path.empty())
     return "unix://" + ep.socket_path + "?db=" + std::to_string(ep.db);
-  std::string url = ep.cluster() ? "redis+cluster://" : "redis://";
+  std::string url = ep.tls ? "rediss" : "redis";
+  url += ep.cluster() ? "+cluster://" : "://";
   if (!ep.password.empty()) {
     url += percent_encode(ep.user);
     url += ':';
@@ -82,14 +104,14 @@ std::string to_url(const saga::redis_endpoint& ep) {
   };
   if (!ep.cluster()) {
     host_port(ep.host, ep.port);
-    return url + "/" + std::to_string(ep.db);
+    return url + "/" + std::to_string(ep.db) + tls_query(ep);
   }
   for (const auto& x : ep.cluster_seeds) {
     if (&x != &ep.cluster_seeds.front())
       url += ',';
     host_port(x.host, x.port);
   }
-  return url;
+  return url + tls_query(ep);
 }
 
 bool same(const saga::redis_endpoint& x, const saga::redis_endpoint& y) {
@@ -99,6 +121,14 @@ bool same(const saga::redis_endpoint& x, const saga::redis_endpoint& y) {
     if (x.cluster_seeds[i].host != y.cluster_seeds[i].host
         || x.cluster_seeds[i].port != y.cluster_seeds[i].port)
       return false;
+  if (x.tls.has_value() != y.tls.has_value())
+    return false;
+  if (x.tls
+      && (x.tls->ca_file != y.tls->ca_file
+          || x.tls->cert_file != y.tls->cert_file
+          || x.tls->key_file != y.tls->key_file
+          || x.tls->server_name != y.tls->server_name))
+    return false;
   return x.host == y.host && x.port == y.port && x.socket_path == y.socket_path
          && x.user == y.user && x.password == y.password && x.db == y.db;
 }
@@ -134,6 +164,10 @@ void check_endpoint(const std::string& url, const saga::redis_endpoint& ep) {
   }
   if (!ep.user.empty() && ep.password.empty())
     fail("a user without a password", url, show(ep));
+  if (ep.tls && (!ep.socket_path.empty() || url.rfind("rediss", 0) != 0))
+    fail("TLS settings on an endpoint that is not rediss://", url, show(ep));
+  if (ep.tls && ep.tls->cert_file.empty() != ep.tls->key_file.empty())
+    fail("a client certificate without its key", url, show(ep));
   auto d = ep.describe();
   if (d != expected_describe(ep))
     fail("describe() is not host:port/db or unix:path/db", url,

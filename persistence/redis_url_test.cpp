@@ -125,8 +125,56 @@ TEST(redis_url, cluster_urls_name_the_bad_seed) {
     {"redis+cluster://h:1,h:x", "seed 2: port 'x'"},
     {"redis+cluster://h:1,[::1", "seed 2: unterminated IPv6"},
     {"redis+cluster://h:1/2", "only database 0"},
-    {"rediss+cluster://h:1", "unsupported scheme 'rediss+cluster'"},
+    {"redis+cluster+tls://h:1", "unsupported scheme 'redis+cluster+tls'"},
     {many, "more than 64 seeds"},
+  };
+  for (const auto& [url, why] : cases) {
+    auto ep = parse_redis_url(url);
+    ASSERT_FALSE(ep) << url;
+    EXPECT_TRUE(is(ep.error(), errc::invalid_url)) << url;
+    auto text = describe(ep.error());
+    EXPECT_NE(text.find(why), std::string::npos) << url << " -> " << text;
+  }
+}
+
+TEST(redis_url, rediss_takes_tls_settings_in_its_query) {
+  auto plain = parse_redis_url("rediss://cache.example.com:6380/1");
+  ASSERT_TRUE(plain) << describe(plain.error());
+  ASSERT_TRUE(plain->tls); // verified against the system's CAs
+  EXPECT_TRUE(plain->tls->ca_file.empty());
+  EXPECT_EQ(plain->describe(), "tls cache.example.com:6380/1");
+  auto ep = parse_redis_url(
+    "rediss://u:p%3Fw@10.0.0.1:6380/2?ca_file=/etc/ca%20dir/ca.pem"
+    "&cert_file=/c.pem&key_file=/k.pem&server_name=redis.internal");
+  ASSERT_TRUE(ep) << describe(ep.error());
+  EXPECT_EQ(ep->password, "p?w");
+  EXPECT_EQ(ep->db, 2u);
+  EXPECT_EQ(ep->port, 6380);
+  EXPECT_EQ(ep->tls->ca_file, "/etc/ca dir/ca.pem");
+  EXPECT_EQ(ep->tls->cert_file, "/c.pem");
+  EXPECT_EQ(ep->tls->key_file, "/k.pem");
+  EXPECT_EQ(ep->tls->server_name, "redis.internal");
+  auto cluster = parse_redis_url("rediss+cluster://h1:7000,h2:7001?ca_file=/a");
+  ASSERT_TRUE(cluster) << describe(cluster.error());
+  EXPECT_EQ(cluster->cluster_seeds.size(), 2u);
+  EXPECT_EQ(cluster->cluster_seeds[1].port, 7001);
+  EXPECT_EQ(cluster->tls->ca_file, "/a");
+  EXPECT_EQ(cluster->describe(), "tls cluster h1:7000,+1");
+  EXPECT_FALSE(parse_redis_url("redis://h:1")->tls);
+}
+
+TEST(redis_url, tls_settings_are_checked) {
+  const std::pair<const char*, const char*> cases[] = {
+    {"redis://h:1?ca_file=/a", "use rediss:// or rediss+cluster://"},
+    {"redis+cluster://h:1?ca_file=/a", "use rediss://"},
+    {"rediss://h:1?cafile=/a", "unknown query parameter 'cafile'"},
+    {"rediss://h:1?ca_file", "'ca_file' needs a value"},
+    {"rediss://h:1?ca_file=", "'ca_file' needs a value"},
+    {"rediss://h:1?ca_file=/a&ca_file=/b", "'ca_file' given twice"},
+    {"rediss://h:1?cert_file=/c", "cert_file and key_file go together"},
+    {"rediss://h:1?key_file=/k", "cert_file and key_file go together"},
+    {"rediss://h:1?ca_file=%zz", "'ca_file': malformed percent escape"},
+    {"rediss://h:1?", "unknown query parameter ''"},
   };
   for (const auto& [url, why] : cases) {
     auto ep = parse_redis_url(url);

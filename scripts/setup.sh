@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config
-  libcaf-dev libboost-dev nlohmann-json3-dev libhiredis-dev libjemalloc-dev
+  libcaf-dev libboost-dev nlohmann-json3-dev libhiredis-dev libssl-dev openssl
+  libjemalloc-dev
   googletest libgtest-dev libbenchmark-dev
   redis-server chromium
   clang libclang-rt-14-dev
