@@ -37,7 +37,8 @@ inline double info_field(const std::string& text, const std::string& field) {
 /// not Redis, or a server that does not answer).
 inline command_counts redis_commands(const std::string& url) {
   command_counts result;
-  if (url.rfind("redis://", 0) != 0 && url.rfind("unix://", 0) != 0)
+  if (url.rfind("redis://", 0) != 0 && url.rfind("rediss://", 0) != 0
+      && url.rfind("unix://", 0) != 0)
     return result;
   auto ep = parse_redis_url(url);
   if (!ep)

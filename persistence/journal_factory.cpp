@@ -21,14 +21,15 @@ caf::expected<std::string> scheme_of(const std::string& url) {
   auto sep = url.find("://");
   if (sep == std::string::npos || sep == 0)
     return make_error(errc::invalid_url,
-                      "journal URL '" + url
+                      "journal URL '" + masked_url(url)
                         + "' has no scheme (expected e.g. memory://)");
   auto scheme = url.substr(0, sep);
   if (scheme == "memory" || scheme == "redis" || scheme == "redis+cluster"
       || scheme == "rediss" || scheme == "rediss+cluster" || scheme == "unix")
     return scheme;
   return make_error(errc::invalid_url,
-                    "journal URL '" + url + "': unsupported scheme '" + scheme
+                    "journal URL '" + masked_url(url)
+                      + "': unsupported scheme '" + scheme
                       + "' (supported: memory://, redis://, rediss://, "
                         "redis+cluster://, rediss+cluster://, unix://)");
 }
@@ -67,7 +68,7 @@ caf::expected<journal_actor> make_journal(caf::actor_system& sys,
     return scheme.error();
   if (*scheme == "memory" && url != "memory://")
     return make_error(errc::invalid_url,
-                      "journal URL '" + url
+                      "journal URL '" + masked_url(url)
                         + "': memory:// takes no host or path");
   auto opts = given;
   if (opts.epoch == 0) {

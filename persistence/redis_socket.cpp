@@ -1,5 +1,6 @@
 #include "persistence/redis_socket.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <cerrno>
@@ -62,8 +63,8 @@ bool readable(const std::string& path) {
 
 caf::error tls_file_error(const char* what, const std::string& path,
                           const std::string& why) {
-  return make_error(errc::invalid_config, std::string{"TLS: "} + what + " '"
-                                            + path + "': " + why);
+  return make_error(errc::invalid_config,
+                    std::string{"TLS: "} + what + " '" + path + "': " + why);
 }
 
 void set_timeouts(int fd, std::chrono::milliseconds timeout) {
@@ -90,6 +91,7 @@ void set_tcp_options(int fd) {
 /// with `why` set.
 int connect_fd(const sockaddr* addr, socklen_t len,
                std::chrono::milliseconds timeout, std::string& why) {
+  why.clear(); // an earlier address' failure is not this one's
   int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
                     0);
   if (fd < 0) {
@@ -131,12 +133,16 @@ int connect_fd(const sockaddr* addr, socklen_t len,
 int connect_tcp(const redis_host& addr, std::chrono::milliseconds timeout,
                 std::string& why) {
   addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
+  hints.ai_family = AF_INET; // as hiredis: IPv4 first, then IPv6
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   auto port = std::to_string(addr.port);
-  if (int rc = ::getaddrinfo(addr.host.c_str(), port.c_str(), &hints, &found);
-      rc != 0) {
+  int rc = ::getaddrinfo(addr.host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0) {
+    hints.ai_family = AF_INET6;
+    rc = ::getaddrinfo(addr.host.c_str(), port.c_str(), &hints, &found);
+  }
+  if (rc != 0) {
     why = "cannot resolve '" + addr.host + "': " + ::gai_strerror(rc);
     return -1;
   }
@@ -187,7 +193,12 @@ redis_tls_context::make(const redis_tls& tls) {
     return make_error(errc::journal_failure,
                       "TLS: " + openssl_reason("cannot make a context"));
   auto* ctx = out->ctx_;
+  ERR_clear_error(); // the reasons below are this call's
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  // An encrypted key would make OpenSSL prompt on the terminal: refuse it.
+  SSL_CTX_set_default_passwd_cb(ctx, [](char*, int, int, void*) -> int {
+    return 0;
+  });
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   if (tls.ca_file.empty()) {
     if (SSL_CTX_set_default_verify_paths(ctx) != 1)
@@ -217,10 +228,12 @@ redis_tls_context::make(const redis_tls& tls) {
   if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM)
         != 1
       || SSL_CTX_check_private_key(ctx) != 1) {
-    const bool mismatch = ERR_GET_REASON(ERR_peek_last_error())
-                          == X509_R_KEY_VALUES_MISMATCH;
+    const auto code = ERR_peek_last_error();
+    const bool mismatch = ERR_GET_LIB(code) == ERR_LIB_X509
+                          && ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH;
     return tls_file_error(mismatch ? "key_file does not match cert_file"
-                                   : "no private key in key_file",
+                                   : "no private key in key_file (an "
+                                     "encrypted key is not supported)",
                           tls.key_file, openssl_reason("not PEM"));
   }
   out->client_certificate_ = true;
@@ -301,13 +314,19 @@ std::string redis_socket::handshake(const std::string& host) {
   BIO_set_mem_eof_return(rbio_, -1);
   SSL_set_bio(ssl_, rbio_, wbio_);
   SSL_set_connect_state(ssl_);
+  // The name is always checked: an empty one would turn the check off.
   const auto& name = tls_->server_name().empty() ? host : tls_->server_name();
-  if (is_ip_address(name)) {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str());
-  } else {
-    SSL_set_tlsext_host_name(ssl_, name.c_str());
-    SSL_set1_host(ssl_, name.c_str());
-  }
+  if (name.empty())
+    return "TLS: no name to verify the server's certificate for (set "
+           "server_name)";
+  const bool named
+    = is_ip_address(name)
+        ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str()) == 1
+        : SSL_set_tlsext_host_name(ssl_, name.c_str()) == 1
+            && SSL_set1_host(ssl_, name.c_str()) == 1;
+  if (!named)
+    return "TLS: cannot verify the certificate for '" + name
+           + "': " + openssl_reason("not a valid name");
   while (true) {
     ERR_clear_error();
     int rc = SSL_do_handshake(ssl_);
@@ -322,9 +341,11 @@ std::string redis_socket::handshake(const std::string& host) {
                + " (does the server speak TLS on this port?)";
       continue;
     }
-    if (auto verdict = SSL_get_verify_result(ssl_); verdict != X509_V_OK)
+    if (auto verdict = SSL_get_verify_result(ssl_); verdict != X509_V_OK) {
+      ERR_clear_error();
       return "TLS: the server's certificate is refused: "
              + std::string{X509_verify_cert_error_string(verdict)};
+    }
     return "TLS handshake failed: " + openssl_reason("unknown error")
            + " (does the server speak TLS on this port?)";
   }
@@ -359,7 +380,8 @@ std::string redis_socket::fill_tls() {
       return io_error(errno);
     if (n == 0)
       return "the server closed the connection";
-    BIO_write(rbio_, buf.data(), static_cast<int>(n));
+    if (BIO_write(rbio_, buf.data(), static_cast<int>(n)) != n)
+      return "TLS: out of memory";
     return {};
   }
 }
@@ -381,7 +403,8 @@ std::string redis_socket::write_all(std::string_view bytes) {
   // `wbio_` at once, then the socket gets them.
   while (!bytes.empty()) {
     ERR_clear_error();
-    int rc = SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()));
+    const auto chunk = std::min<size_t>(bytes.size(), 1 << 30);
+    int rc = SSL_write(ssl_, bytes.data(), static_cast<int>(chunk));
     if (rc > 0) {
       bytes.remove_prefix(static_cast<size_t>(rc));
       continue;

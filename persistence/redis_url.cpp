@@ -8,26 +8,28 @@
 
 namespace saga {
 
-namespace {
+namespace {} // namespace
 
-/// Returns `url` with the password masked: between ':' and '@', or all of
-/// the credentials when they have no ':' (redis://password@host); also when
-/// the scheme is missing (":password@host").
-std::string masked(const std::string& url) {
+std::string masked_url(const std::string& url) {
   auto scheme_end = url.find("://");
   auto start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
   auto at = url.rfind('@');
   if (at == std::string::npos || at < start)
     return url;
+  // Up to the last '@', which may stand in a query ("?ca_file=/a@b"): a
+  // user is kept only when a ':' ends it before the first '@'.
   auto colon = url.find(':', start);
-  if (colon == std::string::npos || colon > at)
+  auto first_at = url.find('@', start);
+  if (colon == std::string::npos || colon > first_at)
     return url.substr(0, start) + "***" + url.substr(at);
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
+namespace {
+
 caf::error bad_url(const std::string& url, const std::string& why) {
   return make_error(errc::invalid_url,
-                    "journal URL '" + masked(url) + "': " + why);
+                    "journal URL '" + masked_url(url) + "': " + why);
 }
 
 /// The most seeds a cluster URL may name: enough for any cluster's masters.
@@ -123,10 +125,19 @@ caf::error parse_tls_query(const std::string& url, const std::string& query,
     for (const auto& [name, member] : fields)
       if (key == name)
         field = member;
-    if (field == nullptr)
-      return bad_url(url, "unknown query parameter '" + key
-                            + "' (expected ca_file, cert_file, key_file or "
-                              "server_name)");
+    if (field == nullptr) {
+      // Quoted only if it looks like a name: after a '?' in a password, the
+      // "key" is the rest of the password.
+      const bool name_like = key.size() <= 32
+                             && key.find_first_not_of(
+                                  "abcdefghijklmnopqrstuvwxyz_")
+                                  == std::string::npos;
+      return bad_url(url, (name_like ? "unknown query parameter '" + key + "'"
+                                     : std::string{"unknown query parameter"})
+                            + " (expected ca_file, cert_file, key_file or "
+                              "server_name; a '?' in a password is written "
+                              "%3F)");
+    }
     if (eq == std::string::npos || eq + 1 == item.size())
       return bad_url(url, "query parameter '" + key + "' needs a value");
     auto value = percent_decode(item.substr(eq + 1));

@@ -75,4 +75,9 @@ struct redis_endpoint {
 /// (percent-encoded values).
 caf::expected<redis_endpoint> parse_redis_url(const std::string& url);
 
+/// Returns `url` as errors quote it: its password masked (between the ':'
+/// after the user and the last '@', or all of the credentials when they
+/// have no ':', as in `redis://password@host`). Thread-safe (pure).
+std::string masked_url(const std::string& url);
+
 } // namespace saga

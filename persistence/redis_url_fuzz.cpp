@@ -189,10 +189,14 @@ std::string expected_quote(const std::string& url) {
   auto at = url.rfind('@');
   if (at == std::string::npos || at < start)
     return url;
+  // The user shows only when a ':' ends it before the first '@' (a later
+  // '@' may stand in a TLS query: the password is before the first).
   auto cred = url.substr(start, at - start);
   auto colon = cred.find(':');
-  auto user = colon == std::string::npos ? std::string{}
-                                         : cred.substr(0, colon + 1);
+  auto first_at = cred.find('@');
+  auto user = colon == std::string::npos || colon > first_at
+                ? std::string{}
+                : cred.substr(0, colon + 1);
   return url.substr(0, start) + user + "***" + url.substr(at);
 }
 

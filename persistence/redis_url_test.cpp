@@ -82,9 +82,21 @@ TEST(redis_url, rejects_malformed_urls_naming_the_problem) {
 }
 
 TEST(redis_url, errors_never_show_the_password) {
-  auto ep = parse_redis_url("redis://user:topsecret@host:notaport");
-  ASSERT_FALSE(ep);
-  EXPECT_EQ(describe(ep.error()).find("topsecret"), std::string::npos);
+  for (const char* url : {
+         "redis://user:topsecret@host:notaport",
+         // A '@' in a TLS query value, after credentials with and without
+         // a user.
+         "rediss://topsecret@h:x?ca_file=/a@b",
+         "rediss://u:topsecret@h:x?ca_file=/a@b",
+         // A raw '?' in a password starts the query.
+         "rediss://u:top?secret@h:1",
+         "rediss+clusters://u:topsecret@h",
+       }) {
+    auto ep = parse_redis_url(url);
+    ASSERT_FALSE(ep) << url;
+    EXPECT_EQ(describe(ep.error()).find("secret"), std::string::npos)
+      << describe(ep.error());
+  }
 }
 
 TEST(redis_url, describe_omits_credentials) {

@@ -2,9 +2,12 @@
 // by openssl (tests/support/tls_certs.hpp): a trusted server runs sagas; a
 // wrong CA, an expired certificate, a name the certificate does not carry, a
 // plain-TCP server and a missing client certificate are refused with errors
-// that say so; TLS files that cannot be loaded are named.
+// that say so; TLS files that cannot be loaded are named; a Redis Cluster
+// that speaks only TLS runs sagas on every master.
 
 #include <csignal>
+#include <future>
+#include <memory>
 
 #include <gtest/gtest.h>
 
@@ -14,6 +17,7 @@
 
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
+#include "tests/support/redis_cluster.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/tls_certs.hpp"
 
@@ -27,10 +31,19 @@ namespace {
 class tls_server {
 public:
   explicit tls_server(const std::string& cert = "server.crt",
-                      bool client_auth = false)
-    : server_(shared_certs().redis_args(tls_port_, cert, client_auth)) {
-    if (!server_.start())
-      throw std::runtime_error("tls_server: redis-server did not start");
+                      bool client_auth = false,
+                      std::vector<std::string> more_args = {}) {
+    // Free ports are free when picked, not when bound: start again on
+    // fresh ones if another process took one.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      tls_port_ = free_port();
+      auto args = shared_certs().redis_args(tls_port_, cert, client_auth);
+      args.insert(args.end(), more_args.begin(), more_args.end());
+      server_ = std::make_unique<redis_server>(std::move(args));
+      if (server_->start())
+        return;
+    }
+    throw std::runtime_error("tls_server: redis-server did not start");
   }
 
   /// Returns rediss://127.0.0.1:<TLS port><query>.
@@ -49,12 +62,12 @@ public:
   }
 
   redis_server& plain() {
-    return server_;
+    return *server_;
   }
 
 private:
-  int tls_port_ = free_port();
-  redis_server server_;
+  int tls_port_ = 0;
+  std::unique_ptr<redis_server> server_;
 };
 
 /// Returns the error connecting to `url` within `timeout`, or "connected".
@@ -97,6 +110,19 @@ TEST(redis_tls, a_server_signed_by_the_trusted_ca_runs_sagas) {
   EXPECT_GE((*n)->integer, 4);
 }
 
+TEST(redis_tls, a_server_with_a_password_logs_in_over_tls) {
+  tls_server s{"server.crt", false, {"--requirepass", "s3cret"}};
+  EXPECT_EQ(connect_error("rediss://:s3cret@127.0.0.1:"
+                          + std::to_string(s.tls_port()) + "/2"
+                          + tls_server::trusting()),
+            "connected");
+  EXPECT_PRED2(has,
+               connect_error("rediss://:wrong@127.0.0.1:"
+                             + std::to_string(s.tls_port())
+                             + tls_server::trusting()),
+               "AUTH failed: WRONGPASS");
+}
+
 TEST(redis_tls, a_certificate_of_another_ca_is_refused) {
   tls_server s;
   EXPECT_PRED2(has, connect_error(s.url(tls_server::trusting("other-ca.crt"))),
@@ -117,8 +143,8 @@ TEST(redis_tls, the_certificate_must_carry_the_name_connected_to) {
   EXPECT_EQ(connect_error("rediss://localhost:" + std::to_string(s.tls_port())
                           + tls_server::trusting()),
             "connected");
-  EXPECT_EQ(connect_error(s.url(tls_server::trusting()
-                                + "&server_name=localhost")),
+  EXPECT_EQ(connect_error(
+              s.url(tls_server::trusting() + "&server_name=localhost")),
             "connected");
   EXPECT_PRED2(has,
                connect_error(s.url(tls_server::trusting()
@@ -140,9 +166,9 @@ TEST(redis_tls, a_server_that_asks_for_a_client_certificate_gets_one) {
   // Refused with an alert or a reset, whichever the socket delivers first.
   EXPECT_PRED2(has, connect_error(s.url(tls_server::trusting())),
                ": does it want a client certificate (cert_file, key_file)?");
-  auto with_cert = s.url(tls_server::trusting() + "&cert_file="
-                         + shared_certs().path("client.crt") + "&key_file="
-                         + shared_certs().path("client.key"));
+  auto with_cert = s.url(tls_server::trusting()
+                         + "&cert_file=" + shared_certs().path("client.crt")
+                         + "&key_file=" + shared_certs().path("client.key"));
   EXPECT_EQ(connect_error(with_cert), "connected");
 }
 
@@ -150,14 +176,47 @@ TEST(redis_tls, a_server_that_stops_answering_is_named_with_the_timeout) {
   tls_server s;
   auto ep = parse_redis_url(s.url(tls_server::trusting()));
   ASSERT_TRUE(ep);
-  auto c = redis_connection::connect(*ep, 300ms);
+  auto c = redis_connection::connect(*ep, 1s);
   ASSERT_TRUE(c) << describe(c.error());
   ::kill(s.plain().pid(), SIGSTOP);
   auto r = c->command({"PING"});
   ::kill(s.plain().pid(), SIGCONT);
   ASSERT_FALSE(r);
-  EXPECT_PRED2(has, describe(r.error()), ": did not answer within 300 ms");
+  EXPECT_PRED2(has, describe(r.error()), ": did not answer within 1000 ms");
   EXPECT_TRUE(c->broken());
+}
+
+TEST(redis_tls, a_cluster_over_tls_runs_sagas_on_every_master) {
+  // TLS between the nodes too; the seeds are the TLS ports, and the slot
+  // map asked over TLS names TLS ports: a plain port would fail the
+  // handshake.
+  redis_cluster cluster{3, 0, 15000, &shared_certs()};
+  ASSERT_TRUE(cluster.start()) << "the TLS cluster did not start";
+  runtime_config cfg;
+  cfg.journal_url = cluster.url();
+  cfg.journal.node_id = "tls-cluster-node";
+  runtime rt{cfg};
+  ASSERT_FALSE(rt.start_error()) << describe(rt.start_error());
+  rt.participant("p").on("a", ok, ok).on("b", ok, ok);
+  definition d{"over-tls"};
+  d.step("a", "p").step("b", "p");
+  std::vector<std::future<saga_result>> runs;
+  for (int i = 0; i < 64; ++i)
+    runs.push_back(rt.execute(d));
+  for (auto& x : runs) {
+    auto r = x.get();
+    EXPECT_EQ(r.state, saga_status::completed) << describe(r.error);
+  }
+  // 64 sagas' streams spread over the 3 masters by id (each is left empty
+  // with odds (2/3)^64): every master was reached over TLS.
+  for (const auto& node : cluster.nodes()) {
+    auto ep = parse_redis_url(node->url());
+    auto plain = redis_connection::connect(*ep, 2s);
+    ASSERT_TRUE(plain) << describe(plain.error());
+    auto n = plain->command({"DBSIZE"});
+    ASSERT_TRUE(n) << describe(n.error());
+    EXPECT_GT((*n)->integer, 10) << node->url();
+  }
 }
 
 TEST(redis_tls, tls_files_that_cannot_be_loaded_are_named) {

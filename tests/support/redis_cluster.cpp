@@ -47,8 +47,12 @@ bool replica_synced_or_master(int port) {
 
 } // namespace
 
-redis_cluster::redis_cluster(int masters, int replicas, int node_timeout_ms)
-  : masters_(masters), replicas_(replicas), node_timeout_ms_(node_timeout_ms) {
+redis_cluster::redis_cluster(int masters, int replicas, int node_timeout_ms,
+                             const tls_certs* tls)
+  : masters_(masters),
+    replicas_(replicas),
+    node_timeout_ms_(node_timeout_ms),
+    tls_(tls) {
   // nop
 }
 
@@ -56,15 +60,18 @@ redis_cluster::~redis_cluster() = default;
 
 std::string redis_cluster::seeds() const {
   std::string result;
-  for (const auto& n : nodes_) {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
     if (!result.empty())
       result += ',';
-    result += "127.0.0.1:" + std::to_string(n->port());
+    result += "127.0.0.1:"
+              + std::to_string(tls_ ? tls_ports_[i] : nodes_[i]->port());
   }
   return result;
 }
 
 std::string redis_cluster::url() const {
+  if (tls_ != nullptr)
+    return "rediss+cluster://" + seeds() + "?ca_file=" + tls_->path("ca.crt");
   return "redis+cluster://" + seeds();
 }
 
@@ -137,24 +144,40 @@ bool redis_cluster::start() {
     for (int attempt = 0; attempt < 3 && !started; ++attempt) {
       // The cluster bus listens on a port of its own: by default the
       // client port + 10000, which a free port above 55535 cannot have.
-      auto node = std::make_unique<redis_server>(std::vector<std::string>{
-        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-        "--cluster-port", std::to_string(free_port()),
-        // A starved CPU must not look like a dead master (a failover).
-        "--cluster-node-timeout", std::to_string(node_timeout_ms_),
-        // A replica syncs at once (not 5 s later), so WAIT works from the
-        // start.
-        "--repl-diskless-sync-delay", "0", "--appendonly", "no"});
+      std::vector<std::string>
+        args{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+             "--cluster-port", std::to_string(free_port()),
+             // A starved CPU must not look like a dead master (a failover).
+             "--cluster-node-timeout", std::to_string(node_timeout_ms_),
+             // A replica syncs at once (not 5 s later), so WAIT works from the
+             // start.
+             "--repl-diskless-sync-delay", "0", "--appendonly", "no"};
+      const int tls_port = tls_ != nullptr ? free_port() : 0;
+      if (tls_ != nullptr) {
+        auto tls = tls_->redis_args(tls_port, "server.crt");
+        args.insert(args.end(), tls.begin(), tls.end());
+        args.insert(args.end(),
+                    {"--tls-cluster", "yes", "--tls-replication", "yes"});
+      }
+      auto node = std::make_unique<redis_server>(std::move(args));
       started = node->start();
-      if (started)
+      if (started) {
         nodes_.push_back(std::move(node));
+        tls_ports_.push_back(tls_port);
+      }
     }
     if (!started)
       return false;
   }
-  std::vector<std::string> args{"--cluster", "create"};
-  for (const auto& n : nodes_)
-    args.push_back("127.0.0.1:" + std::to_string(n->port()));
+  // Created through the TLS ports on a TLS cluster: the nodes meet at the
+  // ports they announce.
+  std::vector<std::string> args;
+  if (tls_ != nullptr)
+    args = {"--tls", "--cacert", tls_->path("ca.crt")};
+  args.insert(args.end(), {"--cluster", "create"});
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    args.push_back("127.0.0.1:"
+                   + std::to_string(tls_ ? tls_ports_[i] : nodes_[i]->port()));
   args.insert(args.end(), {"--cluster-replicas", std::to_string(replicas_),
                            "--cluster-yes"});
   child_process create{"redis-cli", args};

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tests/support/redis_server.hpp"
+#include "tests/support/tls_certs.hpp"
 
 namespace saga::test {
 
@@ -19,8 +20,13 @@ public:
   /// `node_timeout_ms`: how long a silent node takes to be failed over;
   /// long by default, so that a starved CPU does not look like a dead
   /// master.
+  /// `tls`: certificates to speak only TLS between the nodes (bus and
+  /// replication) and to clients on a TLS port each (seeds(), url()); the
+  /// plain ports stay open for the tests' own looks. Not owned: it must
+  /// outlive the cluster.
   explicit redis_cluster(int masters = 3, int replicas = 1,
-                         int node_timeout_ms = 15000);
+                         int node_timeout_ms = 15000,
+                         const tls_certs* tls = nullptr);
   ~redis_cluster();
 
   redis_cluster(const redis_cluster&) = delete;
@@ -36,10 +42,12 @@ public:
     return nodes_;
   }
 
-  /// Returns the seed list host:port,host:port,... of every node.
+  /// Returns the seed list host:port,host:port,... of every node (their
+  /// TLS ports on a TLS cluster).
   std::string seeds() const;
 
-  /// Returns redis+cluster://<seeds()>.
+  /// Returns redis+cluster://<seeds()>, or on a TLS cluster
+  /// rediss+cluster://<seeds()>?ca_file=<the CA>.
   std::string url() const;
 
   /// Returns the node ID (CLUSTER MYID) of the node on `port`, or "".
@@ -59,7 +67,10 @@ private:
   int masters_;
   int replicas_;
   int node_timeout_ms_;
+  const tls_certs* tls_;
   std::vector<std::unique_ptr<redis_server>> nodes_;
+  /// The TLS port of each node in `nodes_` (TLS clusters only).
+  std::vector<int> tls_ports_;
 };
 
 /// Returns the Redis Cluster this test program shares (3 masters with a

@@ -17,7 +17,7 @@ namespace {
 /// Returns the openssl arguments that make a new P-256 key in `key` (fast
 /// to generate, unlike RSA) with a request or a self-signed certificate.
 std::vector<std::string> new_key(const std::string& key) {
-  return {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+  return {"-newkey", "ec",      "-pkeyopt", "ec_paramgen_curve:prime256v1",
           "-nodes",  "-keyout", key};
 }
 
@@ -48,15 +48,15 @@ tls_certs::tls_certs() {
     openssl(std::move(args));
   }
   // -days -1: valid until yesterday, so expired (openssl 3 takes it).
-  const std::pair<const char*, const char*> signed_certs[] = {
-    {"server", "2"}, {"expired", "-1"}, {"client", "2"}};
+  const std::pair<const char*, const char*> signed_certs[]
+    = {{"server", "2"}, {"expired", "-1"}, {"client", "2"}};
   int serial = 1;
   for (auto [name, days] : signed_certs) {
     std::string who = name == std::string{"client"} ? "client" : "server";
     openssl({"x509", "-req", "-in", path(who + ".csr"), "-CA", path("ca.crt"),
-             "-CAkey", path("ca.key"), "-set_serial",
-             std::to_string(serial++), "-days", days, "-extfile",
-             path(who + ".ext"), "-out", path(std::string{name} + ".crt")});
+             "-CAkey", path("ca.key"), "-set_serial", std::to_string(serial++),
+             "-days", days, "-extfile", path(who + ".ext"), "-out",
+             path(std::string{name} + ".crt")});
   }
 }
 
