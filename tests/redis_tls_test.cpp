@@ -201,6 +201,7 @@ TEST(redis_tls, a_cluster_over_tls_runs_sagas_on_every_master) {
   definition d{"over-tls"};
   d.step("a", "p").step("b", "p");
   std::vector<std::future<saga_result>> runs;
+  runs.reserve(64);
   for (int i = 0; i < 64; ++i)
     runs.push_back(rt.execute(d));
   for (auto& x : runs) {
