@@ -86,6 +86,7 @@ using namespace std::chrono_literals;
 struct options {
   std::string journal = "memory";
   std::string redis_url;
+  int journal_replicas = 0; // journal.replicas: WAIT for N replicas
   int steps = 3;
   std::string shape = "seq";
   double failure_rate = 0;
@@ -122,6 +123,8 @@ void declare_load(saga::tools::arg_parser& p, options& o,
              return std::nullopt;
            })
     .shown_default("env SAGA_REDIS_URL");
+  p.integer("--journal-replicas", o.journal_replicas,
+            "acknowledge appends once N replicas have them (WAIT)", 0, 16);
   p.integer("--steps", o.steps, "steps per saga", 1,
             static_cast<int>(demo::bench_participant_count));
   p.choice("--shape", o.shape, {"seq", "fanout"},
@@ -907,6 +910,7 @@ saga::runtime_config load_config(const options& o) {
   saga::runtime_config cfg;
   cfg.journal_url = o.journal == "redis" ? o.redis_url : "memory://";
   cfg.journal.node_id = "saga_bench";
+  cfg.journal.replicas = static_cast<uint32_t>(o.journal_replicas);
   if (o.recovery_concurrency > 0)
     cfg.recovery_concurrency = o.recovery_concurrency;
   size_t cap = o.duration == 0 ? 0
