@@ -7,6 +7,17 @@
 namespace saga {
 namespace {
 
+/// Checks that `url` is refused with an `invalid_url` error that quotes it
+/// ("journal URL '...'") and contains `why`.
+void expect_refused(const std::string& url, const std::string& why) {
+  auto ep = parse_redis_url(url);
+  ASSERT_FALSE(ep) << "'" << url << "' was accepted";
+  EXPECT_TRUE(is(ep.error(), errc::invalid_url)) << url;
+  auto text = describe(ep.error());
+  EXPECT_NE(text.find(why), std::string::npos) << url << " -> " << text;
+  EXPECT_NE(text.find("journal URL"), std::string::npos) << text;
+}
+
 TEST(redis_url, host_port_and_db) {
   auto ep = parse_redis_url("redis://10.0.0.5:6380/3");
   ASSERT_TRUE(ep) << describe(ep.error());
@@ -72,13 +83,8 @@ TEST(redis_url, rejects_malformed_urls_naming_the_problem) {
     {"unix://relative.sock", "absolute"},
     {"unix:///tmp/r.sock?x=1", "db=<number>"},
   };
-  for (const auto& [url, why] : cases) {
-    auto ep = parse_redis_url(url);
-    ASSERT_FALSE(ep) << url;
-    EXPECT_TRUE(is(ep.error(), errc::invalid_url)) << url;
-    auto text = describe(ep.error());
-    EXPECT_NE(text.find(why), std::string::npos) << url << " -> " << text;
-  }
+  for (const auto& [url, why] : cases)
+    expect_refused(url, why);
 }
 
 TEST(redis_url, errors_never_show_the_password) {
@@ -140,13 +146,8 @@ TEST(redis_url, cluster_urls_name_the_bad_seed) {
     {"redis+cluster+tls://h:1", "unsupported scheme 'redis+cluster+tls'"},
     {many, "more than 64 seeds"},
   };
-  for (const auto& [url, why] : cases) {
-    auto ep = parse_redis_url(url);
-    ASSERT_FALSE(ep) << url;
-    EXPECT_TRUE(is(ep.error(), errc::invalid_url)) << url;
-    auto text = describe(ep.error());
-    EXPECT_NE(text.find(why), std::string::npos) << url << " -> " << text;
-  }
+  for (const auto& [url, why] : cases)
+    expect_refused(url, why);
 }
 
 TEST(redis_url, rediss_takes_tls_settings_in_its_query) {
@@ -188,13 +189,8 @@ TEST(redis_url, tls_settings_are_checked) {
     {"rediss://h:1?ca_file=%zz", "'ca_file': malformed percent escape"},
     {"rediss://h:1?", "unknown query parameter ''"},
   };
-  for (const auto& [url, why] : cases) {
-    auto ep = parse_redis_url(url);
-    ASSERT_FALSE(ep) << url;
-    EXPECT_TRUE(is(ep.error(), errc::invalid_url)) << url;
-    auto text = describe(ep.error());
-    EXPECT_NE(text.find(why), std::string::npos) << url << " -> " << text;
-  }
+  for (const auto& [url, why] : cases)
+    expect_refused(url, why);
 }
 
 // -- bad input (docs/bad-input.md) ----------------------------------------------
@@ -218,14 +214,8 @@ TEST(bad_input_redis_url, the_rarer_malformed_shapes_are_named_too) {
     {"unix:///tmp/r.sock?db=", "db=<number>"},
     {"unix:///tmp/r.sock?db=x", "db=<number>"},
   };
-  for (const auto& [url, why] : cases) {
-    auto ep = parse_redis_url(url);
-    ASSERT_FALSE(ep) << "'" << url << "' was accepted";
-    EXPECT_TRUE(is(ep.error(), errc::invalid_url)) << url;
-    auto text = describe(ep.error());
-    EXPECT_NE(text.find(why), std::string::npos) << url << " -> " << text;
-    EXPECT_NE(text.find("journal URL"), std::string::npos) << text;
-  }
+  for (const auto& [url, why] : cases)
+    expect_refused(url, why);
 }
 
 } // namespace

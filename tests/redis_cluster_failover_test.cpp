@@ -32,17 +32,6 @@ using namespace std::chrono_literals;
 namespace saga::test {
 namespace {
 
-/// Returns a connection to the one node on `port` (not routed).
-redis_connection connect_node(int port) {
-  redis_endpoint ep;
-  ep.host = "127.0.0.1";
-  ep.port = static_cast<uint16_t>(port);
-  auto c = redis_connection::connect(ep, 2s);
-  if (!c)
-    throw std::runtime_error("cannot connect: " + describe(c.error()));
-  return std::move(*c);
-}
-
 class redis_cluster_journal : public journal_fixture<redis_cluster_kind> {};
 
 TEST_F(redis_cluster_journal,
@@ -72,7 +61,7 @@ TEST_F(redis_cluster_journal,
   ASSERT_TRUE(done) << describe(done.error());
   EXPECT_EQ(*done, 2u);
   // Answered now, so the replica has the history.
-  auto rc = connect_node(replica);
+  auto rc = must_connect(replica);
   ASSERT_TRUE(rc.command({"READONLY"}));
   auto len = rc.command({"XLEN", key});
   ASSERT_TRUE(len) << describe(len.error());
@@ -187,7 +176,7 @@ TEST(redis_cluster_failover,
 
 /// Returns how often the node on `port` answered `error` (INFO errorstats).
 long long error_count(int port, const std::string& error) {
-  auto c = connect_node(port);
+  auto c = must_connect(port);
   auto r = c.command({"INFO", "errorstats"});
   if (!r)
     return -1;

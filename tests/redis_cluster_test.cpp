@@ -33,16 +33,6 @@ protected:
     ASSERT_NE(cluster_, nullptr) << "the cluster did not start (see stderr)";
   }
 
-  static redis_connection connect(int port) {
-    redis_endpoint ep;
-    ep.host = "127.0.0.1";
-    ep.port = static_cast<uint16_t>(port);
-    auto c = redis_connection::connect(ep, 2s);
-    if (!c)
-      throw std::runtime_error("cannot connect: " + describe(c.error()));
-    return std::move(*c);
-  }
-
   /// Returns the slot the cluster computes for `key`.
   static long long cluster_keyslot(redis_connection& c,
                                    const std::string& key) {
@@ -79,7 +69,7 @@ std::map<std::string, std::vector<std::string>> keys_per_call() {
 }
 
 TEST_F(redis_cluster_test, the_slot_function_agrees_with_the_cluster) {
-  auto c = connect(cluster_->nodes().front()->port());
+  auto c = must_connect(cluster_->nodes().front()->port());
   std::vector<std::string> keys{"123456789",
                                 "",
                                 "a",
@@ -98,7 +88,7 @@ TEST_F(redis_cluster_test, the_slot_function_agrees_with_the_cluster) {
 }
 
 TEST_F(redis_cluster_test, every_script_takes_keys_of_one_slot) {
-  auto c = connect(cluster_->nodes().front()->port());
+  auto c = must_connect(cluster_->nodes().front()->port());
   for (const auto& [call, keys] : keys_per_call()) {
     std::set<long long> slots;
     for (const auto& k : keys)
@@ -114,7 +104,7 @@ TEST_F(redis_cluster_test, a_key_at_the_wrong_master_is_moved_to_its_slot) {
   int served = 0;
   int moved = 0;
   for (const auto& n : cluster_->nodes()) {
-    auto c = connect(n->port());
+    auto c = must_connect(n->port());
     auto role = c.command({"ROLE"});
     ASSERT_TRUE(role) << describe(role.error());
     if (reply_text((*role)->element[0]) != "master")
@@ -201,8 +191,8 @@ TEST_F(redis_cluster_test, a_migrating_slot_is_followed_by_ask_then_moved) {
       to = p;
   }
   ASSERT_TRUE(c.command({"SET", old_key, "before"}));
-  auto from_c = connect(from);
-  auto to_c = connect(to);
+  auto from_c = must_connect(from);
+  auto to_c = must_connect(to);
   const auto slot_text = std::to_string(slot);
   ASSERT_TRUE(to_c.command({"CLUSTER", "SETSLOT", slot_text, "IMPORTING",
                             redis_cluster::node_id(from)}));
@@ -225,7 +215,7 @@ TEST_F(redis_cluster_test, a_migrating_slot_is_followed_by_ask_then_moved) {
   ASSERT_TRUE(from_c.command({"MIGRATE", "127.0.0.1", std::to_string(to), "",
                               "0", "5000", "KEYS", old_key}));
   for (int p : {to, from}) { // the new owner first, as the spec asks
-    auto nc = connect(p);
+    auto nc = must_connect(p);
     ASSERT_TRUE(nc.command(
       {"CLUSTER", "SETSLOT", slot_text, "NODE", redis_cluster::node_id(to)}));
   }
@@ -244,7 +234,7 @@ TEST_F(redis_cluster_test, a_migrating_slot_is_followed_by_ask_then_moved) {
   ASSERT_TRUE(to_c.command({"MIGRATE", "127.0.0.1", std::to_string(from), "",
                             "0", "5000", "KEYS", old_key, new_key}));
   for (int p : {from, to}) { // the new owner first
-    auto nc = connect(p);
+    auto nc = must_connect(p);
     ASSERT_TRUE(nc.command(
       {"CLUSTER", "SETSLOT", slot_text, "NODE", redis_cluster::node_id(from)}));
   }

@@ -102,8 +102,7 @@ TEST(redis_tls, a_server_signed_by_the_trusted_ca_runs_sagas) {
   auto r = rt.execute(d).get();
   ASSERT_EQ(r.state, saga_status::completed) << describe(r.error);
   // The history went over TLS to this server: its plain port shows it.
-  auto ep = parse_redis_url(s.plain().url());
-  auto plain = redis_connection::connect(*ep, 2s);
+  auto plain = connect_loopback(s.plain().port());
   ASSERT_TRUE(plain) << describe(plain.error());
   auto n = plain->command({"XLEN", "saga:{" + r.saga_id + "}:events"});
   ASSERT_TRUE(n) << describe(n.error());
@@ -211,8 +210,7 @@ TEST(redis_tls, a_cluster_over_tls_runs_sagas_on_every_master) {
   // 64 sagas' streams spread over the 3 masters by id (each is left empty
   // with odds (2/3)^64): every master was reached over TLS.
   for (const auto& node : cluster.nodes()) {
-    auto ep = parse_redis_url(node->url());
-    auto plain = redis_connection::connect(*ep, 2s);
+    auto plain = connect_loopback(node->port());
     ASSERT_TRUE(plain) << describe(plain.error());
     auto n = plain->command({"DBSIZE"});
     ASSERT_TRUE(n) << describe(n.error());

@@ -16,10 +16,7 @@ namespace {
 
 /// Returns whether the node on `port` reports cluster_state:ok.
 bool cluster_ok(int port) {
-  redis_endpoint ep;
-  ep.host = "127.0.0.1";
-  ep.port = static_cast<uint16_t>(port);
-  auto c = redis_connection::connect(ep, std::chrono::milliseconds{500});
+  auto c = connect_loopback(port, std::chrono::milliseconds{500});
   if (!c)
     return false;
   auto r = c->command({"CLUSTER", "INFO"});
@@ -31,10 +28,7 @@ bool cluster_ok(int port) {
 /// Returns whether the node on `port` is a master, or a replica whose link
 /// to its master is up (INFO replication).
 bool replica_synced_or_master(int port) {
-  redis_endpoint ep;
-  ep.host = "127.0.0.1";
-  ep.port = static_cast<uint16_t>(port);
-  auto c = redis_connection::connect(ep, std::chrono::milliseconds{500});
+  auto c = connect_loopback(port, std::chrono::milliseconds{500});
   if (!c)
     return false;
   auto r = c->command({"INFO", "replication"});
@@ -76,10 +70,7 @@ std::string redis_cluster::url() const {
 }
 
 std::string redis_cluster::node_id(int port) {
-  redis_endpoint ep;
-  ep.host = "127.0.0.1";
-  ep.port = static_cast<uint16_t>(port);
-  auto c = redis_connection::connect(ep, std::chrono::seconds{2});
+  auto c = connect_loopback(port, std::chrono::seconds{2});
   if (!c)
     return {};
   auto r = c->command({"CLUSTER", "MYID"});
@@ -87,10 +78,7 @@ std::string redis_cluster::node_id(int port) {
 }
 
 int redis_cluster::master_of(int port, uint16_t slot) {
-  redis_endpoint ep;
-  ep.host = "127.0.0.1";
-  ep.port = static_cast<uint16_t>(port);
-  auto c = redis_connection::connect(ep, std::chrono::seconds{2});
+  auto c = connect_loopback(port, std::chrono::seconds{2});
   if (!c)
     return 0;
   auto r = c->command({"CLUSTER", "SLOTS"});
@@ -106,10 +94,7 @@ int redis_cluster::master_of(int port, uint16_t slot) {
 }
 
 int redis_cluster::replica_of(int port) {
-  redis_endpoint ep;
-  ep.host = "127.0.0.1";
-  ep.port = static_cast<uint16_t>(port);
-  auto c = redis_connection::connect(ep, std::chrono::seconds{2});
+  auto c = connect_loopback(port, std::chrono::seconds{2});
   if (!c)
     return 0;
   // ROLE of a master: ["master", offset, [[host, port, offset], ...]]

@@ -16,6 +16,7 @@
 #include <hiredis/hiredis.h>
 
 #include "persistence/redis_connection.hpp"
+#include "saga/errc.hpp"
 
 extern char** environ;
 
@@ -74,11 +75,8 @@ bool redis_server::start() {
     return false;
   }
   // Process start-up: poll PING a bounded number of times.
-  redis_endpoint ep;
-  ep.host = "127.0.0.1";
-  ep.port = static_cast<uint16_t>(port_);
   for (int i = 0; i < 200; ++i) {
-    auto c = redis_connection::connect(ep, std::chrono::milliseconds{200});
+    auto c = connect_loopback(port_, std::chrono::milliseconds{200});
     if (c) {
       // Any reply counts as up, NOAUTH included (password-protected server).
       c->append({"PING"});
@@ -97,10 +95,7 @@ void redis_server::stop(bool hard) {
   if (!running())
     return;
   if (!hard) {
-    redis_endpoint ep;
-    ep.host = "127.0.0.1";
-    ep.port = static_cast<uint16_t>(port_);
-    if (auto c = redis_connection::connect(ep, std::chrono::seconds{2})) {
+    if (auto c = connect_loopback(port_)) {
       c->append({"SHUTDOWN"});
       (void) c->read(); // the server closes the connection
     } else {
@@ -112,6 +107,21 @@ void redis_server::stop(bool hard) {
   int status = 0;
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
+}
+
+caf::expected<redis_connection>
+connect_loopback(int port, std::chrono::milliseconds timeout) {
+  redis_endpoint ep;
+  ep.host = "127.0.0.1";
+  ep.port = static_cast<uint16_t>(port);
+  return redis_connection::connect(ep, timeout);
+}
+
+redis_connection must_connect(int port) {
+  auto c = connect_loopback(port);
+  if (!c)
+    throw std::runtime_error("cannot connect: " + describe(c.error()));
+  return std::move(*c);
 }
 
 redis_server& shared_server() {

@@ -4,10 +4,15 @@
 // data folder, started and stopped by the test. Restartable on the same port
 // and folder, so AOF persistence can be tested.
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <sys/types.h>
 #include <vector>
+
+#include <caf/expected.hpp>
+
+#include "persistence/redis_connection.hpp"
 
 namespace saga::test {
 
@@ -54,6 +59,17 @@ private:
 /// Returns a TCP port on 127.0.0.1 that nothing listens on right now; throws
 /// std::runtime_error if the system gives none.
 int free_port();
+
+/// Returns a connection to the one redis-server on 127.0.0.1:`port` (not
+/// routed, even if it is a cluster node), or the error connecting within
+/// `timeout`.
+caf::expected<redis_connection>
+connect_loopback(int port,
+                 std::chrono::milliseconds timeout = std::chrono::seconds{2});
+
+/// Returns `connect_loopback(port)`'s connection; throws std::runtime_error
+/// naming the failure, for tests that cannot go on without it.
+redis_connection must_connect(int port);
 
 /// Returns the redis-server this test program shares (started on first use).
 redis_server& shared_server();
