@@ -11,7 +11,7 @@
 #   TIDY_BASE     clang-tidy checks the files changed since this commit
 #                 (default: HEAD~1; before pushing several commits, give
 #                 the last one CI saw)
-#   FUZZ_SECONDS  seconds of libFuzzer per target (default: 10; the suite
+#   FUZZ_SECONDS  seconds of libFuzzer per target (default: 8; the suite
 #                 stays under 30 minutes on 2 cores)
 set -euo pipefail
 
@@ -27,10 +27,13 @@ lint_status=0
 
 # Line tables only (-g1): sanitizer reports keep file:line, and the build
 # is about 5-10% faster than with full debug information (one test file:
-# 29.8 s against 33.3 s; the whole tree on 2 cores: 1,060 s).
+# 29.8 s against 33.3 s; the whole tree on 2 cores: 1,060 s). gold links
+# the sanitized test programs faster than ld.bfd (engine_tests: 4.3 s
+# against 5.5 s; about 30 programs).
 cmake -S "$repo" -B "$build" \
   -DCMAKE_BUILD_TYPE=Debug -DSAGA_SANITIZE=ON -DSAGA_BUILD_BENCH=OFF \
-  -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
+  -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
+  -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=gold
 cmake --build "$build" -j"$(nproc)"
 
 # -- clang-tidy on what the last commit changed (.clang-tidy) ---------------------
@@ -73,6 +76,6 @@ cat "$build-fuzz.build.log"
 # so a run explores the same inputs first and a failure here reproduces
 # with the same command. Long runs: scripts/fuzz.sh 600.
 BUILD_DIR="$build-fuzz" FUZZ_FLAGS="-seed=1" \
-  "$repo/scripts/fuzz.sh" "${FUZZ_SECONDS:-10}" || status=$?
+  "$repo/scripts/fuzz.sh" "${FUZZ_SECONDS:-8}" || status=$?
 [ "$lint_status" -eq 0 ] || status=1
 exit "$status"
