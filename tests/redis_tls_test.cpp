@@ -89,17 +89,30 @@ step_outcome ok(const step_context&, const json&) {
   return step_outcome::ok({{"done", true}});
 }
 
-TEST(redis_tls, a_server_signed_by_the_trusted_ca_runs_sagas) {
-  tls_server s;
+/// Returns a runtime of node `node` on the journal at `url`, whose
+/// participant "p" does steps "a" and "b" at once.
+std::unique_ptr<runtime> two_step_runtime(const std::string& url,
+                                          const std::string& node) {
   runtime_config cfg;
-  cfg.journal_url = s.url(tls_server::trusting());
-  cfg.journal.node_id = "tls-node";
-  runtime rt{cfg};
-  ASSERT_FALSE(rt.start_error()) << describe(rt.start_error());
-  rt.participant("p").on("a", ok, ok).on("b", ok, ok);
+  cfg.journal_url = url;
+  cfg.journal.node_id = node;
+  auto rt = std::make_unique<runtime>(cfg);
+  rt->participant("p").on("a", ok, ok).on("b", ok, ok);
+  return rt;
+}
+
+/// Returns the two-step saga `two_step_runtime` runs.
+definition two_steps() {
   definition d{"over-tls"};
   d.step("a", "p").step("b", "p");
-  auto r = rt.execute(d).get();
+  return d;
+}
+
+TEST(redis_tls, a_server_signed_by_the_trusted_ca_runs_sagas) {
+  tls_server s;
+  auto rt = two_step_runtime(s.url(tls_server::trusting()), "tls-node");
+  ASSERT_FALSE(rt->start_error()) << describe(rt->start_error());
+  auto r = rt->execute(two_steps()).get();
   ASSERT_EQ(r.state, saga_status::completed) << describe(r.error);
   // The history went over TLS to this server: its plain port shows it.
   auto plain = connect_loopback(s.plain().port());
@@ -191,18 +204,13 @@ TEST(redis_tls, a_cluster_over_tls_runs_sagas_on_every_master) {
   // handshake.
   redis_cluster cluster{3, 0, 15000, &shared_certs()};
   ASSERT_TRUE(cluster.start()) << "the TLS cluster did not start";
-  runtime_config cfg;
-  cfg.journal_url = cluster.url();
-  cfg.journal.node_id = "tls-cluster-node";
-  runtime rt{cfg};
-  ASSERT_FALSE(rt.start_error()) << describe(rt.start_error());
-  rt.participant("p").on("a", ok, ok).on("b", ok, ok);
-  definition d{"over-tls"};
-  d.step("a", "p").step("b", "p");
+  auto rt = two_step_runtime(cluster.url(), "tls-cluster-node");
+  ASSERT_FALSE(rt->start_error()) << describe(rt->start_error());
+  const auto d = two_steps();
   std::vector<std::future<saga_result>> runs;
   runs.reserve(64);
   for (int i = 0; i < 64; ++i)
-    runs.push_back(rt.execute(d));
+    runs.push_back(rt->execute(d));
   for (auto& x : runs) {
     auto r = x.get();
     EXPECT_EQ(r.state, saga_status::completed) << describe(r.error);
