@@ -20,6 +20,7 @@
 #include "actors/local_participant.hpp"
 #include "actors/runtime_access.hpp"
 #include "actors/scheduler_config.hpp"
+#include "http/http_participant.hpp"
 #include "persistence/memory_journal.hpp"
 #include "saga/errc.hpp"
 #include "saga/gateway.hpp"
@@ -370,6 +371,45 @@ participant_builder& runtime::participant(const std::string& name) {
                    adopt_child(name, spawn(*d.sys), restart));
   }
   return *d.participants.emplace(name, std::move(builder)).first->second;
+}
+
+caf::error runtime::http_participant(const std::string& name,
+                                     http_participant_config cfg) {
+  auto& d = *impl_;
+  if (d.start_error)
+    return d.start_error;
+  if (auto err = detail::check_http_participant(name, cfg))
+    return err;
+  // Each incarnation: the HTTP actor behind a barrier, which is the
+  // supervised child; the HTTP actor (and its client) ends with it.
+  auto spawn = [name, cfg, dir = d.dir](
+                 caf::actor_system& sys) -> caf::expected<caf::actor> {
+    auto inner = detail::spawn_http_participant(sys, name, cfg);
+    if (!inner)
+      return inner.error();
+    auto outer = detail::spawn_barrier(sys, *inner, dir);
+    auto ptr = caf::actor_cast<caf::strong_actor_ptr>(outer);
+    ptr->get()->attach_functor([inner = *inner](const caf::error&) {
+      caf::anon_send_exit(inner, caf::exit_reason::user_shutdown);
+    });
+    dir->set_participant(name, outer, true);
+    return caf::actor_cast<caf::actor>(outer);
+  };
+  std::lock_guard<std::mutex> guard{d.participants_mtx};
+  if (d.participants.count(name) > 0 || d.dir->participant(name))
+    return make_error(errc::invalid_config,
+                      "participant '" + name + "' is declared already");
+  auto first = spawn(*d.sys);
+  if (!first)
+    return first.error();
+  std::lock_guard<std::mutex> tree_guard{d.ptree->mtx};
+  child_spec fresh;
+  fresh.name = name;
+  fresh.start = spawn;
+  d.ptree->specs.push_back(std::move(fresh));
+  caf::anon_send(d.ptree->sup, start_child_atom::value,
+                 adopt_child(name, std::move(*first), spawn));
+  return {};
 }
 
 void runtime::register_participant(const std::string& name,

@@ -14,6 +14,7 @@
 
 #include "saga/coordinator.hpp"
 #include "saga/definition.hpp"
+#include "saga/http_participant.hpp"
 #include "saga/journal/journal.hpp"
 #include "saga/lifecycle.hpp"
 #include "saga/metrics.hpp"
@@ -147,6 +148,14 @@ public:
   /// Returns the builder of the participant `name`, creating (and
   /// registering) the participant on first use.
   participant_builder& participant(const std::string& name);
+
+  /// Declares `name` as a participant that is a service over HTTP
+  /// (docs/http-participants.md): its steps' operations become requests to
+  /// `cfg.base_url`, behind the participant barrier, supervised like the
+  /// participants above. Returns an `errc::invalid_config` error naming a
+  /// bad setting (nothing is declared then), or the runtime's start error.
+  caf::error http_participant(const std::string& name,
+                              http_participant_config cfg);
 
   /// Registers `handle`, any actor speaking `participant_actor`, as `name`.
   /// It gets no barrier unless you wrap it: `with_barrier(handle)`.

@@ -1,0 +1,108 @@
+#include "http/http_protocol.hpp"
+
+#include <gtest/gtest.h>
+
+#include "saga/errc.hpp"
+
+namespace saga::detail {
+namespace {
+
+http_answer answer(unsigned status, std::string body = {},
+                   std::string retry_after = {}) {
+  return http_answer{status, std::move(body), std::move(retry_after)};
+}
+
+TEST(http_protocol, twoxx_is_done_with_the_body_as_result) {
+  auto v = judge(answer(201, R"({"id":7})"), false, "POST x");
+  EXPECT_FALSE(v.still_working);
+  EXPECT_TRUE(v.reply.ok);
+  EXPECT_EQ(v.reply.result, R"({"id":7})");
+  EXPECT_TRUE(judge(answer(204), false, "POST x").reply.ok);
+}
+
+TEST(http_protocol, a_409_is_final_for_an_execute_only) {
+  auto x = judge(answer(409, "no funds"), false, "POST http://h:80/charge");
+  EXPECT_FALSE(x.reply.ok);
+  EXPECT_FALSE(x.reply.retryable);
+  EXPECT_EQ(x.reply.error, "POST http://h:80/charge answered 409: no funds");
+  auto c = judge(answer(409), true, "POST x");
+  EXPECT_FALSE(c.reply.ok);
+  EXPECT_TRUE(c.reply.retryable);
+}
+
+TEST(http_protocol, a_425_asks_again_after_its_retry_after_bounded) {
+  auto v = judge(answer(425, {}, "2"), false, "POST x");
+  EXPECT_TRUE(v.still_working);
+  EXPECT_EQ(v.wait, std::chrono::seconds{2});
+  EXPECT_EQ(judge(answer(425, {}, "3600"), false, "x").wait,
+            std::chrono::seconds{5});
+  EXPECT_EQ(judge(answer(425, {}, "0"), false, "x").wait,
+            std::chrono::milliseconds{50});
+  EXPECT_EQ(judge(answer(425, {}, "soon"), false, "x").wait,
+            std::chrono::milliseconds{200});
+}
+
+TEST(http_protocol, anything_else_and_no_answer_are_retryable) {
+  for (unsigned status : {301u, 400u, 404u, 500u, 503u}) {
+    auto v = judge(answer(status), false, "POST x");
+    EXPECT_FALSE(v.reply.ok) << status;
+    EXPECT_TRUE(v.reply.retryable) << status;
+  }
+  EXPECT_NE(judge(answer(302), false, "GET x").reply.error.find("redirects"),
+            std::string::npos);
+  caf::expected<http_answer> none = make_error(errc::no_route, "cannot connect");
+  auto v = judge(none, false, "POST x");
+  EXPECT_TRUE(v.reply.retryable);
+  EXPECT_NE(v.reply.error.find("cannot connect"), std::string::npos);
+  auto html = judge(answer(200, "<html>"), false, "POST x");
+  EXPECT_FALSE(html.reply.ok);
+  EXPECT_TRUE(html.reply.retryable);
+}
+
+TEST(http_protocol, a_call_carries_route_payload_and_saga_headers) {
+  http_participant_config cfg;
+  cfg.headers = {{"Authorization", "Bearer x"}};
+  cfg.routes["charge"] = http_route{{"PUT", "/charges"}, {"DELETE", "/charges"}};
+  http_url origin{false, "h", 80, "/api"};
+  step_command cmd;
+  cmd.id = "s-1";
+  cmd.saga_name = "purchase";
+  cmd.step = "pay now";
+  cmd.action = "charge";
+  cmd.attempt = 3;
+  cmd.payload = R"({"amount":5})";
+  cmd.results = R"({"pay now":{"id":"c\u00e9"}})";
+  auto x = make_call(cmd, false, cfg, origin);
+  EXPECT_EQ(x.method, "PUT");
+  EXPECT_EQ(x.target, "/api/charges");
+  EXPECT_EQ(x.body, R"({"amount":5})");
+  auto has = [](const http_call& c, const std::string& name,
+                const std::string& value) {
+    for (const auto& [n, v] : c.headers)
+      if (n == name)
+        return v == value;
+    return false;
+  };
+  EXPECT_TRUE(has(x, "Authorization", "Bearer x"));
+  EXPECT_TRUE(has(x, "Saga-Attempt", "3"));
+  EXPECT_TRUE(has(x, "Saga-Step", "pay now"));
+  EXPECT_TRUE(has(x, "Idempotency-Key", "s-1/pay now/execute"));
+  auto c = make_call(cmd, true, cfg, origin);
+  EXPECT_EQ(c.method, "DELETE");
+  EXPECT_TRUE(has(c, "Saga-Operation", "compensate"));
+  EXPECT_TRUE(has(c, "Saga-Result", R"({"id":"c\u00e9"})"));
+  // An action without a route: POST /<action>[/compensate], encoded.
+  cmd.action = "refund all";
+  EXPECT_EQ(make_call(cmd, false, cfg, origin).target, "/api/refund%20all");
+  EXPECT_EQ(make_call(cmd, true, cfg, origin).target,
+            "/api/refund%20all/compensate");
+}
+
+TEST(http_protocol, header_values_never_carry_control_bytes) {
+  EXPECT_EQ(header_safe("a\r\nb"), "a%0D%0Ab");
+  EXPECT_EQ(header_safe("50%"), "50%25");
+  EXPECT_EQ(header_safe("caf\xc3\xa9"), "caf%C3%A9");
+}
+
+} // namespace
+} // namespace saga::detail
