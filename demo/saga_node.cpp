@@ -4,6 +4,7 @@
 //
 //   saga_node --node-id=a --redis=redis://127.0.0.1:6379 --coordinate
 //   saga_node --node-id=b --redis=... --participants=account,inventory
+//   saga_node --node-id=c --redis=... --http-participants=log=http://h:8080
 //
 // Options come from the command line or a config file (--config-file=F,
 // CAF's INI format); --help lists them. Prints one line
@@ -45,6 +46,8 @@ struct options : caf::actor_system_config {
   std::string redis;
   std::string journal;
   std::string participants;
+  std::string http_participants;
+  caf::timespan http_timeout = std::chrono::seconds{10};
   std::string peers;
   bool coordinate = false;
   caf::timespan lease = std::chrono::milliseconds{2'000};
@@ -82,6 +85,12 @@ struct options : caf::actor_system_config {
            "purchase_log (the shop), account-server, inventory-server, "
            "log-server (the demo's game) or bench (saga_bench's bench-1 .. "
            "bench-10)")
+      .add(http_participants, "http-participants",
+           "participants that are services over HTTP, comma-separated "
+           "name=base URL (docs/http-participants.md): an action goes to "
+           "POST <base>/<action>, its compensation to .../compensate")
+      .add(http_timeout, "http-timeout",
+           "bound on one request to an HTTP participant")
       .add(peers, "peers", "static peers, comma-separated host:port")
       .add(coordinate, "coordinate", "run sagas and take over dead nodes'")
       .add(lease, "lease", "lease of this node in the directory")
@@ -259,6 +268,22 @@ int main(int argc, char** argv) {
       std::cerr << "saga_node: unknown participant '" << name
                 << "' (known: account, inventory, purchase_log, "
                    "account-server, inventory-server, log-server, bench)"
+                << std::endl;
+      return 2;
+    }
+  }
+  for (const auto& spec : split(opts.http_participants)) {
+    auto eq = spec.find('=');
+    saga::http_participant_config hp;
+    hp.timeout = ms(opts.http_timeout);
+    hp.base_url = eq == std::string::npos ? "" : spec.substr(eq + 1);
+    auto name = spec.substr(0, eq);
+    auto err = eq == std::string::npos || eq == 0
+                 ? saga::make_error(saga::errc::invalid_config,
+                                    "'" + spec + "' is not name=URL")
+                 : n.http_participant(name, std::move(hp));
+    if (err) {
+      std::cerr << "saga_node: --http-participants: " << saga::describe(err)
                 << std::endl;
       return 2;
     }

@@ -176,6 +176,14 @@ participant_builder& node::participant(const std::string& name) {
   return impl_->rt->participant(name);
 }
 
+caf::error node::http_participant(const std::string& name,
+                                  http_participant_config cfg) {
+  if (auto err = impl_->rt->http_participant(name, std::move(cfg)))
+    return err;
+  impl_->routes->add_local(name);
+  return {};
+}
+
 runtime& node::rt() {
   return *impl_->rt;
 }

@@ -103,7 +103,8 @@ TEST(http_participant, a_409_fails_the_step_at_once_and_compensates_before) {
   ASSERT_FALSE(rt.http_participant("payments", config_for(server)));
   std::atomic<int> released{0};
   rt.participant("stock").on(
-    "reserve", [](const step_context&, const json&) { return step_outcome::ok(); },
+    "reserve",
+    [](const step_context&, const json&) { return step_outcome::ok(); },
     [&released](const step_context&, const json&) {
       ++released;
       return step_outcome::ok();

@@ -7,6 +7,7 @@
 // with who asked.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <string>
@@ -25,6 +26,7 @@
 #include "admin/http_client.hpp"
 #include "demo/shop.hpp"
 #include "tests/cluster_fixture.hpp"
+#include "tests/support/http_test_server.hpp"
 
 using namespace std::chrono_literals;
 
@@ -282,6 +284,53 @@ TEST_F(operate_test, healthz_reports_the_lease_and_answers_while_redis_hangs) {
   redis_int({"CLIENT", "PAUSE", "5000", "ALL"});
   EXPECT_TRUE(eventually([&] { return healthy(503); }, 5s));
   EXPECT_TRUE(eventually([&] { return healthy(200); }, 30s));
+}
+
+TEST_F(operate_test,
+       an_http_step_cut_off_by_a_sigkill_goes_again_with_its_key) {
+  // The log service hangs on its first request (the node dies meanwhile)
+  // and answers every later one.
+  std::atomic<int> seen{0};
+  http_test_server log_service{[&seen](const http_test_server::request&) {
+    http_test_server::response r;
+    if (seen++ == 0)
+      r.hang = true;
+    else
+      r.body = R"({"logged":true})";
+    return r;
+  }};
+  const std::vector<std::string> args{"--coordinate", "--admin=127.0.0.1:0",
+                                      "--admin-token=s3cret",
+                                      "--http-participants=log="
+                                        + log_service.base_url() + "/v1"};
+  auto& n = start_node("web", args);
+  definition d{"audit"};
+  d.step("write", "log", {{"line", "bought a sword"}}).timeout(60s);
+  auto req = admin_request(n, "/api/sagas");
+  ASSERT_NE(req.port, 0);
+  req.method = "POST";
+  req.headers.emplace_back("Authorization", "Bearer s3cret");
+  req.body = json{{"id", "audit-1"}, {"definition", d.to_json()}}.dump();
+  auto res = admin::send(req);
+  ASSERT_TRUE(res) << describe(res.error());
+  ASSERT_EQ(res->status, 201u) << res->body;
+  ASSERT_TRUE(log_service.wait_requests(1, 30s));
+  n.proc->signal(SIGKILL);
+  ASSERT_TRUE(n.proc->wait_exit(30s));
+  // The same node id again: it takes its unfinished sagas back at once and
+  // sends the step that was in flight again, under the same key.
+  start_node("web", args);
+  ASSERT_TRUE(log_service.wait_requests(2, 30s));
+  EXPECT_TRUE(await_status("audit-1", saga_status::completed))
+    << where_is("audit-1");
+  auto reqs = log_service.requests();
+  ASSERT_GE(reqs.size(), 2u);
+  for (const auto& q : reqs) {
+    EXPECT_EQ(q.target, "/v1/write");
+    EXPECT_EQ(q.headers.at("saga-id"), "audit-1");
+    EXPECT_EQ(q.headers.at("idempotency-key"), "audit-1/write/execute");
+    EXPECT_EQ(json::parse(q.body), (json{{"line", "bought a sword"}}));
+  }
 }
 
 TEST_F(operate_test, sagas_start_over_http_and_with_sagactl_by_client_id) {

@@ -103,6 +103,12 @@ public:
   /// participants before `start()` so that peers see them at once.
   participant_builder& participant(const std::string& name);
 
+  /// Declares participant `name` on this node as a service over HTTP
+  /// (`runtime::http_participant`), hosted here for the whole cluster.
+  /// Returns an `errc::invalid_config` error naming a bad setting.
+  caf::error http_participant(const std::string& name,
+                              http_participant_config cfg);
+
   /// Returns the node's runtime (to run sagas, read logs).
   runtime& rt();
 
