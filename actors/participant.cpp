@@ -362,8 +362,13 @@ barrier_proxy(barrier_proxy_actor::stateful_pointer<proxy_state> self,
       ask_participant(self, self->state.inner, caf::infinite, compensate, c)
         .then([k](step_reply& r) { k(std::move(r)); },
               [k](caf::error& e) {
-                // It may have run: nothing can say "failed".
-                k(unknown_outcome("participant unreachable: " + describe(e)));
+                // It may have run: nothing can say "failed". An inner
+                // participant that says so itself (an HTTP service that
+                // gave no usable answer) is passed on as it is.
+                if (is(e, errc::outcome_unknown))
+                  k(std::move(e));
+                else
+                  k(unknown_outcome("participant unreachable: " + describe(e)));
               });
     };
   };

@@ -388,10 +388,17 @@ caf::error runtime::http_participant(const std::string& name,
     if (!inner)
       return inner.error();
     auto outer = detail::spawn_barrier(sys, *inner, dir);
-    auto ptr = caf::actor_cast<caf::strong_actor_ptr>(outer);
-    ptr->get()->attach_functor([inner = *inner](const caf::error&) {
-      caf::anon_send_exit(inner, caf::exit_reason::user_shutdown);
-    });
+    // They live and die together: the supervisor sees the barrier end
+    // (with the HTTP actor's reason, if that one failed) and starts both.
+    caf::actor_cast<caf::strong_actor_ptr>(outer)->get()->attach_functor(
+      [inner = *inner](const caf::error&) {
+        caf::anon_send_exit(inner, caf::exit_reason::user_shutdown);
+      });
+    caf::actor_cast<caf::strong_actor_ptr>(*inner)->get()->attach_functor(
+      [outer = caf::actor_cast<caf::actor>(outer)](const caf::error& reason) {
+        if (reason)
+          caf::anon_send(outer, caf::exit_msg{outer.address(), reason});
+      });
     dir->set_participant(name, outer, true);
     return caf::actor_cast<caf::actor>(outer);
   };

@@ -2,7 +2,7 @@
 //
 //   saga_bench [--journal memory|redis] [--redis URL] [--steps N]
 //              [--shape seq|fanout] [--failure-rate F]
-//              [--participants in-process|remote]
+//              [--participants in-process|remote|http]
 //              [--concurrency N | --rate R] [--duration S] [--warmup S]
 //              [--inflight-probe N] [--recover N] [--recovery-concurrency C]
 //              [--json FILE] [--markdown FILE]
@@ -59,6 +59,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +75,7 @@
 #include "persistence/redis_connection.hpp"
 #include "saga/saga.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/http_test_server.hpp"
 #include "tools/args.hpp"
 
 namespace {
@@ -91,6 +93,7 @@ struct options {
   std::string shape = "seq";
   double failure_rate = 0;
   bool remote = false; // --participants remote
+  bool http = false;   // --participants http
   size_t concurrency = 64;
   double rate = 0;      // > 0: open loop
   double duration = 10; // 0: the in-flight probe only
@@ -105,6 +108,11 @@ struct options {
 [[noreturn]] void bad_combination(const char* why) {
   std::fprintf(stderr, "saga_bench: %s\n", why);
   std::exit(2);
+}
+
+/// Returns the name of the run's participants: in-process, remote or http.
+const char* participants_name(const options& o) {
+  return o.remote ? "remote" : o.http ? "http" : "in-process";
 }
 
 /// Declares the options of the load: journal, saga shape, participants.
@@ -131,9 +139,12 @@ void declare_load(saga::tools::arg_parser& p, options& o,
            "steps one after another, or all in parallel");
   p.number("--failure-rate", o.failure_rate,
            "probability that the last step fails", 0.0, 1.0);
-  p.choice("--participants", participants, {"in-process", "local", "remote"},
-           "no-op participants in this process, or in a saga_node\n"
-           "process started for the run (needs --journal redis)");
+  p.choice("--participants", participants,
+           {"in-process", "local", "remote", "http"},
+           "no-op participants in this process, in a saga_node\n"
+           "process started for the run (needs --journal redis), or\n"
+           "HTTP services on loopback (a keep-alive Beast server in\n"
+           "this process, answering at once)");
 }
 
 /// Declares the options of the run: loop, timing, probes, outputs.
@@ -184,6 +195,7 @@ options parse(int argc, char** argv) {
   declare_run(p, o);
   p.parse_or_exit(argc, argv);
   o.remote = participants == "remote";
+  o.http = participants == "http";
   bool rate_given = p.given("--rate");
   if (!rate_given)
     o.rate = 0;
@@ -197,7 +209,7 @@ options parse(int argc, char** argv) {
   if (o.recover > 0 && o.journal != "redis")
     bad_combination("--recover needs --journal redis (the sagas left "
                     "unfinished must outlive the runtime that started them)");
-  if (o.recover > 0 && o.remote)
+  if (o.recover > 0 && (o.remote || o.http))
     bad_combination("--recover runs with in-process participants only; drop "
                     "--participants remote");
   if (o.recover == 0 && o.duration == 0 && o.inflight_probe == 0)
@@ -475,6 +487,8 @@ bool check_started(saga::runtime& rt) {
 /// process (coordinating) whose participants live in a saga_node child.
 struct bench_target {
   std::unique_ptr<saga::test::child_process> remote; // destroyed last
+  /// --participants http: the services (stopped after the runtime).
+  std::unique_ptr<saga::test::http_test_server> http;
   std::string remote_id;
   std::unique_ptr<saga::node> node;
   std::unique_ptr<saga::runtime> local;
@@ -506,11 +520,50 @@ struct bench_target {
   }
 };
 
+/// Builds a runtime whose participants bench-1 .. bench-N are HTTP services
+/// on loopback: one Beast server in this process answers every request at
+/// once (`{}`; the last step 409 with --failure-rate), over keep-alive
+/// connections. nullptr after printing why not.
+std::unique_ptr<bench_target> make_http_target(const options& o,
+                                               saga::runtime_config cfg) {
+  auto t = std::make_unique<bench_target>();
+  const double rate = o.failure_rate;
+  t->http = std::make_unique<saga::test::http_test_server>(
+    [rate](const saga::test::http_test_server::request& q) {
+      thread_local std::mt19937_64 rng{std::random_device{}()};
+      saga::test::http_test_server::response r;
+      r.body = "{}";
+      const bool last = q.target == "/last";
+      if (last && rate > 0
+          && std::uniform_real_distribution<double>{0, 1}(rng) < rate)
+        r.status = 409;
+      return r;
+    });
+  t->local = std::make_unique<saga::runtime>(cfg);
+  if (!check_started(*t->local))
+    return nullptr;
+  for (int i = 1; i <= o.steps; ++i) {
+    saga::http_participant_config hp;
+    hp.base_url = t->http->base_url();
+    // One connection per saga in flight: requests never queue here.
+    hp.max_in_flight = static_cast<uint32_t>(
+      std::clamp<size_t>(o.concurrency, 1, 1024));
+    if (auto err = t->local->http_participant(demo::bench_participant_name(i),
+                                              hp)) {
+      std::fprintf(stderr, "saga_bench: %s\n", saga::describe(err).c_str());
+      return nullptr;
+    }
+  }
+  return t;
+}
+
 /// Builds the runtime for a load or inflight run; nullptr after printing
 /// why not.
 std::unique_ptr<bench_target> make_target(const options& o,
                                           saga::runtime_config cfg) {
   auto t = std::make_unique<bench_target>();
+  if (o.http)
+    return make_http_target(o, std::move(cfg));
   if (!o.remote) {
     t->local = std::make_unique<saga::runtime>(cfg);
     if (!check_started(*t->local))
@@ -681,7 +734,7 @@ saga::json config_json(const options& o, const char* mode_label) {
   const bool open_loop = o.rate > 0;
   return {{"journal", o.journal},
           {"redis_url", o.redis_url},
-          {"participants", o.remote ? "remote" : "in-process"},
+          {"participants", participants_name(o)},
           {"steps", o.steps},
           {"shape", o.shape},
           {"failure_rate", o.failure_rate},
@@ -949,7 +1002,7 @@ void print_inflight_summary(const options& o, const probe_result& probe,
   const bool redis = o.journal == "redis";
   std::printf("saga_bench: in-flight probe, journal %s%s, participants %s\n",
               o.journal.c_str(), redis ? (" " + o.redis_url).c_str() : "",
-              o.remote ? "remote" : "in-process");
+              participants_name(o));
   std::printf("  in flight     %lld of %lld sagas parked in their first step "
               "in %.1f s: RSS +%.1f MiB, ~%.0f bytes per in-flight saga\n",
               probe.reached, probe.sagas, probe.seconds_to_park,
@@ -983,7 +1036,7 @@ std::string inflight_markdown(const options& o, const probe_result& probe,
          "RSS growth MiB | B/in-flight saga | peak RSS MiB | seconds to stop "
          "|\n"
          "|---|---|---|---|---|---|---|---|\n| "
-         + o.journal + " | " + (o.remote ? "remote" : "in-process") + " | "
+         + o.journal + " | " + participants_name(o) + " | "
          + std::to_string(probe.reached) + " | " + fmt(probe.seconds_to_park, 1)
          + " | " + fmt(static_cast<double>(probe.rss_delta) / 1048576.0, 1)
          + " | " + fmt(probe.bytes_per_saga) + " | "
@@ -1337,6 +1390,9 @@ void print_load_setup(const options& o, const std::string& remote_id) {
     std::printf("  participants  remote: no-op handlers in saga_node %s "
                 "(this process coordinates)\n",
                 remote_id.c_str());
+  else if (o.http)
+    std::printf("  participants  http: services on loopback (keep-alive, "
+                "answering at once), behind the barrier\n");
   else
     std::printf("  participants  in-process, no-op handlers\n");
 }
@@ -1464,7 +1520,7 @@ std::string load_markdown(const load_report& rep) {
          "peak RSS MiB | B/in-flight saga | events/s vs XADD ceiling |\n"
          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
          "| "
-         + o.journal + " | " + (o.remote ? "remote" : "in-process") + " | "
+         + o.journal + " | " + participants_name(o) + " | "
          + std::to_string(o.steps) + " | " + o.shape + " | "
          + fmt(o.failure_rate, 3) + " | "
          + (o.rate > 0 ? fmt(o.rate) + "/s open"

@@ -147,7 +147,8 @@ class connection_on final
 public:
   template <class... Args>
   connection_on(client_impl& client, Args&&... args)
-    : client_(client), stream_(std::forward<Args>(args)...),
+    : client_(client),
+      stream_(std::forward<Args>(args)...),
       resolver_(client.context()) {
   }
 
@@ -179,14 +180,15 @@ public:
 
 private:
   void connect(const tcp::resolver::results_type& r) {
-    beast::get_lowest_layer(stream_).async_connect(
-      r, [self = this->shared_from_this()](beast::error_code ec,
-                                           const tcp::endpoint&) {
-        if (ec)
-          return self->fail("cannot connect", ec);
-        self->open_ = true;
-        self->handshake();
-      });
+    beast::get_lowest_layer(stream_)
+      .async_connect(r,
+                     [self = this->shared_from_this()](beast::error_code ec,
+                                                       const tcp::endpoint&) {
+                       if (ec)
+                         return self->fail("cannot connect", ec);
+                       self->open_ = true;
+                       self->handshake();
+                     });
   }
 
   void handshake();
@@ -198,8 +200,9 @@ private:
     req_.target(call.target);
     req_.version(11);
     const auto& origin = client_.config().origin;
-    req_.set(bhttp::field::host,
-             origin.host + ":" + std::to_string(origin.port));
+    const bool v6 = origin.host.find(':') != std::string::npos;
+    req_.set(bhttp::field::host, (v6 ? "[" + origin.host + "]" : origin.host)
+                                   + ":" + std::to_string(origin.port));
     req_.set(bhttp::field::content_type, "application/json");
     for (const auto& [name, value] : call.headers)
       req_.set(name, value);
@@ -210,7 +213,8 @@ private:
                        [self = this->shared_from_this()](beast::error_code ec,
                                                          size_t) {
                          if (ec)
-                           return self->fail("cannot send the request", ec);
+                           return self->fail("cannot send the request", ec,
+                                             true);
                          self->read();
                        });
   }
@@ -226,7 +230,7 @@ private:
       stream_, buffer_, *parser_,
       [self = this->shared_from_this()](beast::error_code ec, size_t) {
         if (ec)
-          return self->fail("no complete answer", ec);
+          return self->fail("no complete answer", ec, true);
         self->read_body();
       });
   }
@@ -236,7 +240,7 @@ private:
                       [self = this->shared_from_this()](beast::error_code ec,
                                                         size_t) {
                         if (ec)
-                          return self->fail("no complete answer", ec);
+                          return self->fail("no complete answer", ec, true);
                         self->answered();
                       });
   }
@@ -256,7 +260,10 @@ private:
     client_.finished(this->shared_from_this(), p_, std::move(a), reusable);
   }
 
-  void fail(const char* what, const beast::error_code& ec) {
+  /// Ends the request with an error naming `what` failed: `errc::no_route`
+  /// before any of it was sent (nothing happened), else
+  /// `errc::outcome_unknown` (the service may have acted).
+  void fail(const char* what, const beast::error_code& ec, bool sent = false) {
     const bool stale = reused_ && !p_.resent && closed_while_idle(ec);
     close();
     open_ = false;
@@ -278,7 +285,9 @@ private:
                 : ec.message())
       .append(")");
     client_.finished(this->shared_from_this(), p_,
-                     make_error(errc::no_route, std::move(why)), false);
+                     make_error(sent ? errc::outcome_unknown : errc::no_route,
+                                std::move(why)),
+                     false);
   }
 
   client_impl& client_;

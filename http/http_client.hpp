@@ -50,10 +50,12 @@ struct http_answer {
   std::string retry_after;
 };
 
-/// Receives the answer to one call, or an error naming what failed
-/// (`errc::no_route`: connect, TLS, timeout, a closed or malformed answer;
-/// `errc::overloaded`: the queue is full). Runs on the client's I/O thread:
-/// it must not block.
+/// Receives the answer to one call, or an error naming what failed: before
+/// any of the request was sent (nothing happened), `errc::no_route`
+/// (resolve, connect, TLS), `errc::overloaded` (the queue is full) or
+/// `errc::shutting_down`; after, `errc::outcome_unknown` (a timeout, a
+/// closed, cut, oversized or malformed answer). Runs on the client's I/O
+/// thread: it must not block.
 using http_done = std::function<void(caf::expected<http_answer>)>;
 
 class http_client {

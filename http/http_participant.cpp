@@ -35,9 +35,9 @@ namespace {
 using answer_atom = caf::atom_constant<caf::atom("sg_hanswer")>;
 using resend_atom = caf::atom_constant<caf::atom("sg_hresend")>;
 
-using http_participant_actor = participant_actor::extend<
-  caf::reacts_to<answer_atom, http_answer_msg>,
-  caf::reacts_to<resend_atom, uint64_t>>;
+using http_participant_actor
+  = participant_actor::extend<caf::reacts_to<answer_atom, http_answer_msg>,
+                              caf::reacts_to<resend_atom, uint64_t>>;
 
 /// Requests in flight at most per participant actor beyond the client's
 /// own queue: a bound on the map below, whatever the sagas send.
@@ -125,13 +125,16 @@ void on_answer(self_pointer self, http_answer_msg& msg) {
       self->delayed_send(self, v.wait, resend_atom::value, msg.id);
       return;
     }
-    v.reply.ok = false;
-    v.reply.retryable = true;
-    v.reply.error = r.what + " still answered 425 (still working) after "
-                    + std::to_string(s.cfg.still_working_max.count())
-                    + " ms (still_working_max)";
+    // It may still act: the saga must not take this for "nothing happened".
+    v.unknown = make_error(errc::outcome_unknown,
+                           r.what + " still answered 425 (still working) after "
+                             + std::to_string(s.cfg.still_working_max.count())
+                             + " ms (still_working_max)");
   }
-  r.rp.deliver(std::move(v.reply));
+  if (v.unknown)
+    r.rp.deliver(std::move(v.unknown));
+  else
+    r.rp.deliver(std::move(v.reply));
   s.requests.erase(i);
 }
 
@@ -158,19 +161,19 @@ http_participant(self_pointer self, std::string name,
 
 /// Returns whether `c` may stand in a header name (an HTTP token).
 bool token_char(unsigned char c) {
-  return std::isalnum(c) || std::string_view{"!#$%&'*+-.^_`|~"}.find(
-                              static_cast<char>(c))
-                              != std::string_view::npos;
+  return std::isalnum(c)
+         || std::string_view{"!#$%&'*+-.^_`|~"}.find(static_cast<char>(c))
+              != std::string_view::npos;
 }
 
 caf::error check_header(const std::string& who, const std::string& name,
                         const std::string& value) {
-  if (name.empty()
-      || !std::all_of(name.begin(), name.end(),
-                      [](char c) { return token_char(static_cast<unsigned char>(c)); }))
-    return make_error(errc::invalid_config,
-                      who + ": header name '" + header_safe(name)
-                        + "' is not an HTTP token");
+  if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+        return token_char(static_cast<unsigned char>(c));
+      }))
+    return make_error(errc::invalid_config, who + ": header name '"
+                                              + header_safe(name)
+                                              + "' is not an HTTP token");
   if (std::any_of(value.begin(), value.end(), [](char c) {
         auto u = static_cast<unsigned char>(c);
         return (u < 0x20 && c != '\t') || u == 0x7f;
@@ -181,10 +184,12 @@ caf::error check_header(const std::string& who, const std::string& name,
                           "inject headers)");
   std::string lower = name;
   std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static const char* reserved[] = {"host", "content-length", "content-type",
-                                   "transfer-encoding", "connection",
-                                   "idempotency-key"};
+                 [](unsigned char c) {
+                   return static_cast<char>(std::tolower(c));
+                 });
+  static const char* reserved[] = {"host",         "content-length",
+                                   "content-type", "transfer-encoding",
+                                   "connection",   "idempotency-key"};
   for (const char* r : reserved)
     if (lower == r)
       return make_error(errc::invalid_config,
@@ -198,8 +203,8 @@ caf::error check_header(const std::string& who, const std::string& name,
 caf::error check_endpoint(const std::string& who, const std::string& action,
                           const char* op, const http_endpoint& e) {
   auto bad = [&](const std::string& why) {
-    return make_error(errc::invalid_config, who + ": route '" + action + "' "
-                                              + op + ": " + why);
+    return make_error(errc::invalid_config,
+                      who + ": route '" + action + "' " + op + ": " + why);
   };
   if (e.method.empty()
       || !std::all_of(e.method.begin(), e.method.end(),
@@ -240,8 +245,8 @@ caf::error check_http_participant(const std::string& name,
   if (cfg.response_bytes_max < 1024 || cfg.response_bytes_max > (64u << 20))
     return bad("response_bytes_max must be from 1 KiB to 64 MiB");
   if (!url->tls
-      && !(cfg.ca_file.empty() && cfg.cert_file.empty()
-           && cfg.key_file.empty() && cfg.server_name.empty()))
+      && !(cfg.ca_file.empty() && cfg.cert_file.empty() && cfg.key_file.empty()
+           && cfg.server_name.empty()))
     return bad("ca_file, cert_file, key_file and server_name need an "
                "https:// base_url");
   for (const auto& [h, v] : cfg.headers)
@@ -274,9 +279,8 @@ spawn_http_participant(caf::actor_system& sys, const std::string& name,
   cc.server_name = cfg.server_name;
   auto client = http_client::make(std::move(cc));
   if (!client)
-    return make_error(errc::invalid_config,
-                      "HTTP participant '" + name
-                        + "': " + describe(client.error()));
+    return make_error(errc::invalid_config, "HTTP participant '" + name + "': "
+                                              + describe(client.error()));
   auto h = sys.spawn(http_participant, name, std::move(cfg), std::move(origin),
                      std::move(*client));
   return caf::actor_cast<participant_actor>(h);

@@ -128,14 +128,20 @@ http_verdict judge(const caf::expected<http_answer>& answer, bool compensate,
                    const std::string& what) {
   http_verdict v;
   if (!answer) {
-    v.reply = failed(true, what + ": " + describe(answer.error()));
+    // Not sent at all (no connection, a full queue): nothing happened.
+    if (!is(answer.error(), errc::outcome_unknown))
+      v.reply = failed(true, what + ": " + describe(answer.error()));
+    else
+      v.unknown = make_error(errc::outcome_unknown,
+                             what + ": " + describe(answer.error()));
     return v;
   }
   const auto status = answer->status;
   const auto& body = answer->body;
   if (status >= 200 && status < 300) {
     if (!body.empty() && !nlohmann::json::accept(body)) {
-      v.reply = failed(true, what + " answered " + std::to_string(status)
+      v.unknown = make_error(errc::outcome_unknown,
+                             what + " answered " + std::to_string(status)
                                + " with a body that is not JSON: "
                                + quoted(body));
       return v;
@@ -154,7 +160,12 @@ http_verdict judge(const caf::expected<http_answer>& answer, bool compensate,
     why += " (redirects are not followed)";
   if (!body.empty())
     why += ": " + quoted(body);
-  v.reply = failed(status != 409 || compensate, std::move(why));
+  // 409 alone says "nothing happened"; after anything else the service may
+  // have acted, so the saga must not take it for a failure without effect.
+  if (status == 409)
+    v.reply = failed(compensate, std::move(why));
+  else
+    v.unknown = make_error(errc::outcome_unknown, std::move(why));
   return v;
 }
 

@@ -42,6 +42,11 @@ struct http_verdict {
   /// counting an attempt.
   bool still_working = false;
   std::chrono::milliseconds wait{0};
+  /// Otherwise, when the service may have acted but said nothing usable
+  /// (no complete answer, a status other than 2xx, 409 and 425, a 2xx body
+  /// that is not JSON): an `errc::outcome_unknown` error for the saga,
+  /// which retries the operation or, out of attempts, compensates it.
+  caf::error unknown;
   /// Otherwise: the reply for the saga.
   step_reply reply;
 };
@@ -50,8 +55,9 @@ struct http_verdict {
 /// an execute or a compensation of the request described by `what`
 /// (e.g. "POST http://host:80/charge"): 2xx done (the body, JSON or empty,
 /// is the result); 409 failed without effect (an execute is not retried; a
-/// compensation is); 425 still working; anything else, and no answer,
-/// failed and retryable.
+/// compensation is); 425 still working; anything else, and no answer to a
+/// request that was sent, an unknown outcome (retried under the step's
+/// policy); a request that could not be sent, a retryable failure.
 http_verdict judge(const caf::expected<http_answer>& answer, bool compensate,
                    const std::string& what);
 

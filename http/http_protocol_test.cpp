@@ -42,27 +42,41 @@ TEST(http_protocol, a_425_asks_again_after_its_retry_after_bounded) {
             std::chrono::milliseconds{200});
 }
 
-TEST(http_protocol, anything_else_and_no_answer_are_retryable) {
+TEST(http_protocol, anything_else_and_no_answer_leave_the_outcome_unknown) {
+  // The service may have acted: the saga retries, or compensates.
   for (unsigned status : {301u, 400u, 404u, 500u, 503u}) {
     auto v = judge(answer(status), false, "POST x");
+    EXPECT_TRUE(is(v.unknown, errc::outcome_unknown)) << status;
     EXPECT_FALSE(v.reply.ok) << status;
-    EXPECT_TRUE(v.reply.retryable) << status;
   }
-  EXPECT_NE(judge(answer(302), false, "GET x").reply.error.find("redirects"),
+  EXPECT_NE(describe(judge(answer(302), false, "GET x").unknown)
+              .find("redirects are not followed"),
             std::string::npos);
-  caf::expected<http_answer> none = make_error(errc::no_route, "cannot connect");
-  auto v = judge(none, false, "POST x");
-  EXPECT_TRUE(v.reply.retryable);
-  EXPECT_NE(v.reply.error.find("cannot connect"), std::string::npos);
+  caf::expected<http_answer> cut = make_error(errc::outcome_unknown,
+                                              "no complete answer");
+  auto v = judge(cut, false, "POST x");
+  EXPECT_TRUE(is(v.unknown, errc::outcome_unknown));
+  EXPECT_NE(describe(v.unknown).find("no complete answer"), std::string::npos);
+  // Not sent at all: nothing happened, a retryable failure.
+  caf::expected<http_answer> none = make_error(errc::no_route,
+                                               "cannot connect");
+  auto unsent = judge(none, false, "POST x");
+  EXPECT_FALSE(unsent.unknown);
+  EXPECT_FALSE(unsent.reply.ok);
+  EXPECT_TRUE(unsent.reply.retryable);
+  EXPECT_NE(unsent.reply.error.find("cannot connect"), std::string::npos);
   auto html = judge(answer(200, "<html>"), false, "POST x");
   EXPECT_FALSE(html.reply.ok);
-  EXPECT_TRUE(html.reply.retryable);
+  EXPECT_NE(describe(html.unknown).find("not JSON"), std::string::npos);
+  // A compensation that answered 409 did not act either: retried.
+  EXPECT_FALSE(judge(answer(409), true, "x").unknown);
 }
 
 TEST(http_protocol, a_call_carries_route_payload_and_saga_headers) {
   http_participant_config cfg;
   cfg.headers = {{"Authorization", "Bearer x"}};
-  cfg.routes["charge"] = http_route{{"PUT", "/charges"}, {"DELETE", "/charges"}};
+  cfg.routes["charge"] = http_route{{"PUT", "/charges"},
+                                    {"DELETE", "/charges"}};
   http_url origin{false, "h", 80, "/api"};
   step_command cmd;
   cmd.id = "s-1";
