@@ -193,7 +193,10 @@ caf::error check_header(const std::string& who, const std::string& name,
   for (const char* r : reserved)
     if (lower == r)
       return make_error(errc::invalid_config,
-                        who + ": header '" + name + "' is set by caf-saga");
+                        std::string{who}
+                          .append(": header '")
+                          .append(name)
+                          .append("' is set by caf-saga"));
   if (lower.rfind("saga-", 0) == 0)
     return make_error(errc::invalid_config,
                       who + ": headers named Saga-* are set by caf-saga");

@@ -225,6 +225,57 @@ TEST(http_participant, a_timeout_on_the_last_attempt_compensates_the_step) {
   EXPECT_EQ(reqs[1].target, "/api/charge/compensate");
 }
 
+TEST(http_participant, a_request_never_sent_fails_without_compensation) {
+  std::string closed_url;
+  {
+    http_test_server gone{scripted({answer(200)})};
+    closed_url = gone.base_url(); // nothing listens there any more
+  }
+  runtime rt;
+  http_participant_config cfg;
+  cfg.base_url = closed_url;
+  ASSERT_FALSE(rt.http_participant("payments", cfg));
+  std::atomic<int> released{0};
+  rt.participant("stock").on(
+    "reserve",
+    [](const step_context&, const json&) { return step_outcome::ok(); },
+    [&released](const step_context&, const json&) {
+      ++released;
+      return step_outcome::ok();
+    });
+  definition d{"purchase"};
+  d.step("reserve", "stock").timeout(20s);
+  d.step("charge", "payments").timeout(20s).retry(retry_policy{2, 10ms});
+  auto r = rt.execute(d).get();
+  EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
+  EXPECT_NE(describe(r.error).find("cannot connect"), std::string::npos)
+    << describe(r.error);
+  // Nothing reached the service: only the step before is undone.
+  EXPECT_EQ(r.compensated_steps, std::vector<std::string>{"reserve"});
+  EXPECT_EQ(released.load(), 1);
+}
+
+TEST(http_participant, a_full_queue_answers_busy_without_sending) {
+  reply slow = answer(200, R"({"n":1})");
+  slow.delay = 500ms;
+  http_test_server server{scripted({slow})};
+  runtime rt;
+  auto cfg = config_for(server);
+  cfg.max_in_flight = 1;
+  cfg.queue_max = 0;
+  ASSERT_FALSE(rt.http_participant("payments", cfg));
+  auto first = rt.execute(charge_saga(1));
+  ASSERT_TRUE(server.wait_requests(1, 20s));
+  // The one connection is busy and nothing may wait: refused unsent.
+  auto second = rt.execute(charge_saga(1)).get();
+  EXPECT_FALSE(second.success);
+  EXPECT_NE(describe(second.error).find("HTTP client busy"), std::string::npos)
+    << describe(second.error);
+  EXPECT_TRUE(second.compensated_steps.empty());
+  EXPECT_TRUE(first.get().success);
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
 TEST(http_participant, an_answer_cut_mid_body_is_retried) {
   reply cut = answer(200, R"({"half":"of this is lost"})");
   cut.close_mid_body = true;
@@ -336,8 +387,8 @@ TEST(http_participant, an_oversized_answer_is_refused) {
 
 TEST(http_participant, bad_settings_are_refused_naming_them) {
   runtime rt;
-  auto refused = [&rt](http_participant_config cfg) {
-    auto err = rt.http_participant("payments", std::move(cfg));
+  auto refused = [&rt](const http_participant_config& cfg) {
+    auto err = rt.http_participant("payments", cfg);
     EXPECT_TRUE(is(err, errc::invalid_config)) << describe(err);
     return describe(err);
   };
@@ -358,6 +409,23 @@ TEST(http_participant, bad_settings_are_refused_naming_them) {
   cfg.routes.clear();
   cfg.ca_file = "/etc/ssl/certs/ca-certificates.crt";
   EXPECT_NE(refused(cfg).find("need an https:// base_url"), std::string::npos);
+  cfg.ca_file.clear();
+  cfg.max_in_flight = 0;
+  EXPECT_NE(refused(cfg).find("max_in_flight must be from 1 to 1024"),
+            std::string::npos);
+  cfg.max_in_flight = 16;
+  cfg.response_bytes_max = 10;
+  EXPECT_NE(refused(cfg).find("response_bytes_max must be from 1 KiB"),
+            std::string::npos);
+  cfg.response_bytes_max = 1024;
+  cfg.timeout = 0ms;
+  EXPECT_NE(refused(cfg).find("timeout must be positive"), std::string::npos);
+  cfg.timeout = 1s;
+  rt.participant("stock");
+  auto taken = rt.http_participant("stock", cfg);
+  EXPECT_NE(describe(taken).find("participant 'stock' is declared already"),
+            std::string::npos)
+    << describe(taken);
   // Nothing was declared: a saga naming it is refused.
   auto r = rt.execute(charge_saga()).get();
   EXPECT_TRUE(is(r.error, errc::unknown_participant)) << describe(r.error);
