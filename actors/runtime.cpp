@@ -374,7 +374,7 @@ participant_builder& runtime::participant(const std::string& name) {
 }
 
 caf::error runtime::http_participant(const std::string& name,
-                                     http_participant_config cfg) {
+                                     const http_participant_config& cfg) {
   auto& d = *impl_;
   if (d.start_error)
     return d.start_error;

@@ -524,8 +524,8 @@ struct bench_target {
 /// on loopback: one Beast server in this process answers every request at
 /// once (`{}`; the last step 409 with --failure-rate), over keep-alive
 /// connections. nullptr after printing why not.
-std::unique_ptr<bench_target> make_http_target(const options& o,
-                                               saga::runtime_config cfg) {
+std::unique_ptr<bench_target>
+make_http_target(const options& o, const saga::runtime_config& cfg) {
   auto t = std::make_unique<bench_target>();
   const double rate = o.failure_rate;
   t->http = std::make_unique<saga::test::http_test_server>(
@@ -563,7 +563,7 @@ std::unique_ptr<bench_target> make_target(const options& o,
                                           saga::runtime_config cfg) {
   auto t = std::make_unique<bench_target>();
   if (o.http)
-    return make_http_target(o, std::move(cfg));
+    return make_http_target(o, cfg);
   if (!o.remote) {
     t->local = std::make_unique<saga::runtime>(cfg);
     if (!check_started(*t->local))

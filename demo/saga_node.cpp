@@ -281,7 +281,7 @@ int main(int argc, char** argv) {
     auto err = eq == std::string::npos || eq == 0
                  ? saga::make_error(saga::errc::invalid_config,
                                     "'" + spec + "' is not name=URL")
-                 : n.http_participant(name, std::move(hp));
+                 : n.http_participant(name, hp);
     if (err) {
       std::cerr << "saga_node: --http-participants: " << saga::describe(err)
                 << std::endl;

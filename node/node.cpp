@@ -177,8 +177,8 @@ participant_builder& node::participant(const std::string& name) {
 }
 
 caf::error node::http_participant(const std::string& name,
-                                  http_participant_config cfg) {
-  if (auto err = impl_->rt->http_participant(name, std::move(cfg)))
+                                  const http_participant_config& cfg) {
+  if (auto err = impl_->rt->http_participant(name, cfg))
     return err;
   impl_->routes->add_local(name);
   return {};

@@ -107,7 +107,7 @@ public:
   /// (`runtime::http_participant`), hosted here for the whole cluster.
   /// Returns an `errc::invalid_config` error naming a bad setting.
   caf::error http_participant(const std::string& name,
-                              http_participant_config cfg);
+                              const http_participant_config& cfg);
 
   /// Returns the node's runtime (to run sagas, read logs).
   runtime& rt();

@@ -155,7 +155,7 @@ public:
   /// participants above. Returns an `errc::invalid_config` error naming a
   /// bad setting (nothing is declared then), or the runtime's start error.
   caf::error http_participant(const std::string& name,
-                              http_participant_config cfg);
+                              const http_participant_config& cfg);
 
   /// Registers `handle`, any actor speaking `participant_actor`, as `name`.
   /// It gets no barrier unless you wrap it: `with_barrier(handle)`.
