@@ -108,6 +108,10 @@ struct participant_tree {
   std::vector<child_spec> specs;
 };
 
+/// Starts an incarnation of a participant (its restart function).
+using participant_start
+  = std::function<caf::expected<caf::actor>(caf::actor_system&)>;
+
 } // namespace
 
 /// What a runtime owns. The order of the members is the order of their
@@ -340,6 +344,24 @@ coordinator_actor runtime::coordinator() const noexcept {
   return caf::actor_cast<coordinator_actor>(impl_->dir->coordinator());
 }
 
+namespace {
+
+/// Puts participant `name` under the participants supervisor: `first`, its
+/// incarnation running already, now; `restart` after a crash and for each
+/// new incarnation of the supervisor (`tree.specs`).
+void supervise_participant(participant_tree& tree, const std::string& name,
+                           caf::actor first, const participant_start& restart) {
+  std::lock_guard<std::mutex> guard{tree.mtx};
+  child_spec fresh;
+  fresh.name = name;
+  fresh.start = restart;
+  tree.specs.push_back(std::move(fresh));
+  caf::anon_send(tree.sup, start_child_atom::value,
+                 adopt_child(name, std::move(first), restart));
+}
+
+} // namespace
+
 participant_builder& runtime::participant(const std::string& name) {
   auto& d = *impl_;
   std::lock_guard<std::mutex> guard{d.participants_mtx};
@@ -358,17 +380,11 @@ participant_builder& runtime::participant(const std::string& name) {
       dir->set_participant(name, caf::actor_cast<participant_actor>(h), true);
       return caf::actor_cast<caf::actor>(h);
     };
-    auto restart =
-      [spawn](caf::actor_system& sys) -> caf::expected<caf::actor> {
-      return spawn(sys);
-    };
-    std::lock_guard<std::mutex> tree_guard{d.ptree->mtx};
-    child_spec fresh;
-    fresh.name = name;
-    fresh.start = restart;
-    d.ptree->specs.push_back(std::move(fresh));
-    caf::anon_send(d.ptree->sup, start_child_atom::value,
-                   adopt_child(name, spawn(*d.sys), restart));
+    supervise_participant(*d.ptree, name, spawn(*d.sys),
+                          [spawn](caf::actor_system& sys)
+                            -> caf::expected<caf::actor> {
+                            return spawn(sys);
+                          });
   }
   return *d.participants.emplace(name, std::move(builder)).first->second;
 }
@@ -409,13 +425,7 @@ caf::error runtime::http_participant(const std::string& name,
   auto first = spawn(*d.sys);
   if (!first)
     return first.error();
-  std::lock_guard<std::mutex> tree_guard{d.ptree->mtx};
-  child_spec fresh;
-  fresh.name = name;
-  fresh.start = spawn;
-  d.ptree->specs.push_back(std::move(fresh));
-  caf::anon_send(d.ptree->sup, start_child_atom::value,
-                 adopt_child(name, std::move(*first), spawn));
+  supervise_participant(*d.ptree, name, std::move(*first), spawn);
   return {};
 }
 

@@ -56,13 +56,14 @@ std::chrono::milliseconds wait_of(const std::string& retry_after) {
                                                retry_after_max);
 }
 
-/// Returns `segment` with every byte but letters, digits and `-._~`
-/// percent-encoded: one path segment.
-std::string path_safe(const std::string& segment) {
+/// Returns `text` with every byte that `keep` refuses written as `%XX`.
+template <class Keep>
+std::string percent_encoded(const std::string& text, Keep keep) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
-  for (unsigned char c : segment) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (keep(c)) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -73,22 +74,20 @@ std::string path_safe(const std::string& segment) {
   return out;
 }
 
+/// Returns `segment` with every byte but letters, digits and `-._~`
+/// percent-encoded: one path segment.
+std::string path_safe(const std::string& segment) {
+  return percent_encoded(segment, [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+  });
+}
+
 } // namespace
 
 std::string header_safe(const std::string& value) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(value.size());
-  for (unsigned char c : value) {
-    if (c >= 0x20 && c < 0x7f && c != '%') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 0xf]);
-    }
-  }
-  return out;
+  return percent_encoded(value, [](unsigned char c) {
+    return c >= 0x20 && c < 0x7f && c != '%';
+  });
 }
 
 http_endpoint endpoint_of(const http_participant_config& cfg,

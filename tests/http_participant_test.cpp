@@ -73,6 +73,18 @@ definition charge_saga(uint32_t attempts = 1) {
   return d;
 }
 
+/// Adds participant "ledger" whose action "record" keeps the result of the
+/// step "charge" in `seen` (a CAF step reading an HTTP step's result).
+void record_charge_result(runtime& rt, std::string& seen) {
+  rt.participant("ledger").on(
+    "record",
+    [&seen](const step_context& ctx, const json&) {
+      seen = ctx.results().at("charge").dump();
+      return step_outcome::ok();
+    },
+    [](const step_context&, const json&) { return step_outcome::ok(); });
+}
+
 std::string header(const http_test_server::request& r, const char* name) {
   auto i = r.headers.find(name);
   return i == r.headers.end() ? std::string{"(none)"} : i->second;
@@ -86,13 +98,7 @@ TEST(http_participant, a_step_is_a_request_that_carries_the_saga_headers) {
   ASSERT_FALSE(rt.http_participant("payments", cfg));
   // A CAF step after it sees the HTTP step's result.
   std::string seen;
-  rt.participant("ledger").on(
-    "record",
-    [&seen](const step_context& ctx, const json&) {
-      seen = ctx.results().at("charge").dump();
-      return step_outcome::ok();
-    },
-    [](const step_context&, const json&) { return step_outcome::ok(); });
+  record_charge_result(rt, seen);
   auto d = charge_saga();
   d.step("record", "ledger").timeout(20s);
   auto r = rt.execute(d).get();
@@ -296,13 +302,7 @@ TEST(http_participant, a_late_answer_is_ignored_and_the_retry_answers) {
   cfg.timeout = 300ms;
   ASSERT_FALSE(rt.http_participant("payments", cfg));
   std::string seen;
-  rt.participant("ledger").on(
-    "record",
-    [&seen](const step_context& ctx, const json&) {
-      seen = ctx.results().at("charge").dump();
-      return step_outcome::ok();
-    },
-    [](const step_context&, const json&) { return step_outcome::ok(); });
+  record_charge_result(rt, seen);
   auto d = charge_saga(2);
   d.step("record", "ledger").timeout(20s);
   auto r = rt.execute(d).get();
