@@ -15,6 +15,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "core/http_endpoint.hpp"
 #include "saga/errc.hpp"
 #include "saga/json.hpp"
 #include "saga/lifecycle.hpp"
@@ -256,7 +257,8 @@ const std::string& results_text(saga_pointer self) {
   return s.results;
 }
 
-step_command make_command(saga_pointer self, int32_t i, uint32_t attempt) {
+step_command make_command(saga_pointer self, int32_t i, uint32_t attempt,
+                          bool compensate) {
   const auto& sd = step_def(self, i);
   step_command cmd;
   cmd.id = self->state.st.saga_id;
@@ -266,6 +268,9 @@ step_command make_command(saga_pointer self, int32_t i, uint32_t attempt) {
   cmd.attempt = attempt;
   cmd.payload = self->state.rt[static_cast<size_t>(i)].payload;
   cmd.results = results_text(self);
+  const auto& ep = compensate ? sd.http.compensate : sd.http.execute;
+  if (!ep.path.empty())
+    cmd.endpoint = detail::to_text(ep);
   return cmd;
 }
 
@@ -307,7 +312,7 @@ void run_effect(saga_pointer self, const effect& e) {
         s.rt[static_cast<size_t>(i)].exec_sent_at = self->clock().now();
       // No CAF timeout: the step timer decides when an attempt counts as
       // lost, and a reply that comes later is still taken into account.
-      auto cmd = make_command(self, i, a);
+      auto cmd = make_command(self, i, a, comp);
       cmd.preclaim_token = e.claim_token;
       cmd.preclaim = e.claim;
       ask_participant(self, participant, caf::infinite, comp, cmd)

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/http_endpoint.hpp"
 #include "core/json_depth.hpp"
 #include "saga/errc.hpp"
 #include "saga/saga_id.hpp"
@@ -123,6 +124,60 @@ caf::error policy_from_json(const json& obj, retry_policy& p) {
   return read_field(obj, "jitter", p.jitter, false);
 }
 
+/// Checks the endpoints step `s` sets.
+caf::error check_http(const step_definition& s) {
+  const http_route unset;
+  auto check = [&](const http_endpoint& e, const http_endpoint& none,
+                   const char* op) -> caf::error {
+    if (e.path.empty() && e.method == none.method)
+      return caf::none;
+    auto why = detail::http_endpoint_problem(e);
+    if (why.empty())
+      return caf::none;
+    return make_error(errc::invalid_url, "the HTTP " + std::string{op}
+                                           + " endpoint of step '" + s.name
+                                           + "': " + why);
+  };
+  if (auto err = check(s.http.execute, unset.execute, "execute"))
+    return err;
+  return check(s.http.compensate, unset.compensate, "compensate");
+}
+
+json endpoint_to_json(const http_endpoint& e) {
+  return json{{"method", e.method}, {"path", e.path}};
+}
+
+/// Reads the endpoint `key` ("execute", "compensate") of a step's "http"
+/// object `obj`, if it is there.
+caf::error endpoint_from_json(const json& obj, const char* key,
+                              http_endpoint& out) {
+  auto i = obj.find(key);
+  if (i == obj.end())
+    return caf::none;
+  if (!i->is_object())
+    return make_error(errc::invalid_payload,
+                      std::string{"definition JSON: http '"} + key
+                        + "' is not an object with 'method' and 'path'");
+  if (auto err = read_field(*i, "method", out.method, false))
+    return err;
+  return read_field(*i, "path", out.path);
+}
+
+/// Reads a step's "http" object, if it has one, into `s.http`.
+caf::error http_from_json(const json& js, step_definition& s) {
+  auto i = js.find("http");
+  if (i == js.end())
+    return caf::none;
+  if (!i->is_object()
+      || (!i->contains("execute") && !i->contains("compensate")))
+    return make_error(errc::invalid_payload,
+                      "definition JSON: 'http' of step '" + s.name
+                        + "' is not an object with 'execute' or 'compensate'");
+  if (auto err = endpoint_from_json(*i, "execute", s.http.execute))
+    return err;
+  return endpoint_from_json(*i, "compensate", s.http.compensate);
+}
+
 } // namespace
 
 definition& definition::step(std::string name, std::string participant,
@@ -143,6 +198,14 @@ definition& definition::step(std::string name, std::string participant,
     frontier_ = {s.name};
   }
   steps_.push_back(std::move(s));
+  return *this;
+}
+
+definition& definition::http(http_endpoint execute, http_endpoint compensate) {
+  changed();
+  auto& s = last_step("http");
+  s.http.execute = std::move(execute);
+  s.http.compensate = std::move(compensate);
   return *this;
 }
 
@@ -444,6 +507,8 @@ caf::error definition::validate() const {
                                 "the compensation retry policy of step '"
                                   + s.name + "'"))
       return err;
+    if (auto err = check_http(s))
+      return err;
     for (const auto& d : s.after)
       if (index_of(d) < 0)
         return make_error(errc::unknown_dependency,
@@ -544,6 +609,10 @@ json definition::to_json() const {
       js["after"] = s.after;
     if (s.pivot)
       js["pivot"] = true;
+    if (!s.http.execute.path.empty())
+      js["http"]["execute"] = endpoint_to_json(s.http.execute);
+    if (!s.http.compensate.path.empty())
+      js["http"]["compensate"] = endpoint_to_json(s.http.compensate);
     steps.push_back(std::move(js));
     previous = &s.name;
   }
@@ -639,6 +708,8 @@ caf::expected<definition> definition::from_json(const json& x) {
       s.after = {previous}; // stored before dependencies existed: sequential
     }
     if (auto err = read_field(js, "pivot", s.pivot, false))
+      return err;
+    if (auto err = http_from_json(js, s))
       return err;
     previous = s.name;
     result.steps_.push_back(std::move(s));

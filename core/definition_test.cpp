@@ -948,3 +948,74 @@ TEST(definition_time_bound,
   EXPECT_EQ(d.time_bound().count(), 1 + 100 + backoffs_ms);
   EXPECT_EQ(backoffs_ms / 60'000, 90); // 90 min 42.3 s
 }
+
+// -- HTTP endpoints per step --------------------------------------------------------
+
+TEST(definition_http, endpoints_round_trip_through_json) {
+  saga::definition d{"pay"};
+  d.step("charge", "payments")
+    .http({"PUT", "/v1/charges"}, {"DELETE", "/v1/charges"})
+    .step("notify", "mailer")
+    .http({"POST", "/send"});
+  auto j = d.to_json();
+  EXPECT_EQ(j["steps"][0]["http"]["compensate"]["method"], "DELETE");
+  EXPECT_FALSE(j["steps"][1]["http"].contains("compensate")); // not set
+  EXPECT_FALSE(d.step("plain", "p").to_json()["steps"][2].contains("http"));
+  auto back = saga::definition::from_json(j);
+  ASSERT_TRUE(back) << saga::describe(back.error());
+  const auto& s = back->steps();
+  EXPECT_EQ(s[0].http.execute.method, "PUT");
+  EXPECT_EQ(s[0].http.execute.path, "/v1/charges");
+  EXPECT_EQ(s[0].http.compensate.path, "/v1/charges");
+  EXPECT_EQ(s[1].http.execute.path, "/send");
+  EXPECT_TRUE(s[1].http.compensate.path.empty());
+  EXPECT_EQ(back->to_json(), j);
+}
+
+TEST(definition_http, the_method_defaults_to_post_in_json) {
+  auto d = saga::definition::from_json(saga::json::parse(R"({"name":"s",
+    "steps":[{"name":"a","participant":"p",
+              "http":{"compensate":{"path":"/a/undo"}}}]})"));
+  ASSERT_TRUE(d) << saga::describe(d.error());
+  EXPECT_EQ(d->steps()[0].http.compensate.method, "POST");
+  EXPECT_EQ(d->steps()[0].http.compensate.path, "/a/undo");
+  EXPECT_TRUE(d->steps()[0].http.execute.path.empty());
+}
+
+TEST(bad_input_definition, a_bad_http_endpoint_names_the_step_and_problem) {
+  auto error_of = [](const char* http) {
+    auto text = std::string{R"({"name":"s","steps":[{"name":"pay",)"
+                            R"("participant":"p","http":)"}
+                + http + "}]}";
+    auto d = saga::definition::from_json(saga::json::parse(text));
+    EXPECT_FALSE(d) << http;
+    return d ? std::string{} : saga::describe(d.error());
+  };
+  auto has = [](const std::string& text, const char* part) {
+    return text.find(part) != std::string::npos;
+  };
+  EXPECT_TRUE(has(error_of(R"({"execute":{"path":"charge"}})"),
+                  "execute endpoint of step 'pay': path 'charge' does not "
+                  "start with '/'"));
+  EXPECT_TRUE(has(error_of(R"({"execute":{"method":"post","path":"/c"}})"),
+                  "method 'post' is not an upper-case HTTP method"));
+  EXPECT_TRUE(has(error_of(R"({"compensate":{"path":"/a b"}})"),
+                  "compensate endpoint of step 'pay': path '/a b' holds a "
+                  "space"));
+  EXPECT_TRUE(has(error_of(R"({"execute":{"path":"/a\r\nHost: x"}})"),
+                  "control character"));
+  EXPECT_TRUE(has(error_of(R"({"execute":{"method":"PUT"}})"), "lacks 'path'"));
+  EXPECT_TRUE(has(error_of(R"({"execute":"/charge"})"),
+                  "http 'execute' is not an object"));
+  EXPECT_TRUE(has(error_of(R"({})"), "'http' of step 'pay' is not an object "
+                                     "with 'execute' or 'compensate'"));
+  auto long_path = "{\"execute\":{\"path\":\"/" + std::string(2'048, 'a')
+                   + "\"}}";
+  EXPECT_TRUE(has(error_of(long_path.c_str()), "longer than 2048 bytes"));
+  // The same checks hold for a definition built in C++.
+  saga::definition d{"s"};
+  d.step("pay", "p").http({"GET", ""});
+  auto err = d.validate();
+  ASSERT_TRUE(err);
+  EXPECT_TRUE(saga::is(err, errc::invalid_url)) << saga::describe(err);
+}

@@ -25,6 +25,7 @@
 #include "demo/bench_participants.hpp"
 #include "demo/game_servers.hpp"
 #include "demo/shop.hpp"
+#include "http/http_participants_file.hpp"
 #include "node/fault_injection.hpp"
 
 namespace {
@@ -47,6 +48,7 @@ struct options : caf::actor_system_config {
   std::string journal;
   std::string participants;
   std::string http_participants;
+  std::string http_participants_file;
   caf::timespan http_timeout = std::chrono::seconds{10};
   std::string peers;
   bool coordinate = false;
@@ -89,8 +91,12 @@ struct options : caf::actor_system_config {
            "participants that are services over HTTP, comma-separated "
            "name=base URL (docs/http-participants.md): an action goes to "
            "POST <base>/<action>, its compensation to .../compensate")
+      .add(http_participants_file, "http-participants-file",
+           "JSON file declaring HTTP participants with all their settings: "
+           "routes, headers, TLS files (docs/http-participants.md)")
       .add(http_timeout, "http-timeout",
-           "bound on one request to an HTTP participant")
+           "bound on one request to an HTTP participant (default of the "
+           "file's timeout_ms)")
       .add(peers, "peers", "static peers, comma-separated host:port")
       .add(coordinate, "coordinate", "run sagas and take over dead nodes'")
       .add(lease, "lease", "lease of this node in the directory")
@@ -158,6 +164,38 @@ std::chrono::milliseconds ms(Duration d) {
 }
 
 } // namespace
+
+/// Declares the HTTP participants of --http-participants and
+/// --http-participants-file on `n`; returns an error naming the option.
+caf::error add_http_participants(saga::node& n, const options& opts) {
+  saga::http_participant_config defaults;
+  defaults.timeout = ms(opts.http_timeout);
+  saga::detail::http_participant_list list;
+  for (const auto& spec : split(opts.http_participants)) {
+    auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return saga::make_error(saga::errc::invalid_config,
+                              "--http-participants: '" + spec
+                                + "' is not name=URL");
+    auto cfg = defaults;
+    cfg.base_url = spec.substr(eq + 1);
+    list.emplace_back(spec.substr(0, eq), std::move(cfg));
+  }
+  if (!opts.http_participants_file.empty()) {
+    auto more
+      = saga::detail::read_http_participants_file(opts.http_participants_file,
+                                                  defaults);
+    if (!more)
+      return saga::make_error(saga::errc::invalid_config,
+                              "--http-participants-file: "
+                                + saga::describe(more.error()));
+    list.insert(list.end(), more->begin(), more->end());
+  }
+  for (const auto& [name, cfg] : list)
+    if (auto err = n.http_participant(name, cfg))
+      return err;
+  return {};
+}
 
 int main(int argc, char** argv) {
   options opts;
@@ -272,21 +310,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  for (const auto& spec : split(opts.http_participants)) {
-    auto eq = spec.find('=');
-    saga::http_participant_config hp;
-    hp.timeout = ms(opts.http_timeout);
-    hp.base_url = eq == std::string::npos ? "" : spec.substr(eq + 1);
-    auto name = spec.substr(0, eq);
-    auto err = eq == std::string::npos || eq == 0
-                 ? saga::make_error(saga::errc::invalid_config,
-                                    "'" + spec + "' is not name=URL")
-                 : n.http_participant(name, hp);
-    if (err) {
-      std::cerr << "saga_node: --http-participants: " << saga::describe(err)
-                << std::endl;
-      return 2;
-    }
+  if (auto err = add_http_participants(n, opts)) {
+    std::cerr << "saga_node: " << saga::describe(err) << std::endl;
+    return 2;
   }
   n.on_replaced([] { kill(getpid(), SIGUSR1); });
   if (auto err = n.start()) {

@@ -11,6 +11,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "core/http_endpoint.hpp"
 #include "http/http_client.hpp"
 #include "http/http_protocol.hpp"
 #include "saga/errc.hpp"
@@ -98,10 +99,18 @@ start(self_pointer self, const step_command& cmd, bool compensate) {
     rp.deliver(std::move(busy));
     return rp;
   }
+  auto call = make_call(cmd, compensate, s.cfg, s.origin);
+  if (!call) {
+    step_reply bad;
+    bad.error = "HTTP participant '" + s.participant + "', step '" + cmd.step
+                + "': " + describe(call.error());
+    rp.deliver(std::move(bad)); // nothing was sent; no attempt can do better
+    return rp;
+  }
   request_state r;
   r.rp = rp;
   r.compensate = compensate;
-  r.call = make_call(cmd, compensate, s.cfg, s.origin);
+  r.call = std::move(*call);
   r.what = r.call.method + " " + s.origin.text()
            + r.call.target.substr(s.origin.prefix.size());
   auto id = s.next_id++;
@@ -205,24 +214,9 @@ caf::error check_header(const std::string& who, const std::string& name,
 
 caf::error check_endpoint(const std::string& who, const std::string& action,
                           const char* op, const http_endpoint& e) {
-  auto bad = [&](const std::string& why) {
+  if (auto why = http_endpoint_problem(e); !why.empty())
     return make_error(errc::invalid_config,
                       who + ": route '" + action + "' " + op + ": " + why);
-  };
-  if (e.method.empty()
-      || !std::all_of(e.method.begin(), e.method.end(),
-                      [](char c) { return c >= 'A' && c <= 'Z'; }))
-    return bad("method '" + header_safe(e.method)
-               + "' is not an upper-case HTTP method");
-  if (e.path.empty() || e.path.front() != '/')
-    return bad("path '" + header_safe(e.path) + "' does not start with '/'");
-  if (std::any_of(e.path.begin(), e.path.end(), [](char c) {
-        auto u = static_cast<unsigned char>(c);
-        return u <= 0x20 || u >= 0x7f || c == '#';
-      }))
-    return bad("path '" + header_safe(e.path)
-               + "' holds a space, a control character, '#' or a byte "
-                 "outside ASCII (percent-encode it)");
   return {};
 }
 

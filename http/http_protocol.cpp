@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/http_endpoint.hpp"
 #include "core/parse_number.hpp"
 #include "saga/errc.hpp"
 
@@ -99,10 +100,18 @@ http_endpoint endpoint_of(const http_participant_config& cfg,
   return e;
 }
 
-http_call make_call(const step_command& cmd, bool compensate,
-                    const http_participant_config& cfg,
-                    const http_url& origin) {
+caf::expected<http_call> make_call(const step_command& cmd, bool compensate,
+                                   const http_participant_config& cfg,
+                                   const http_url& origin) {
   auto ep = endpoint_of(cfg, cmd.action, compensate);
+  if (!cmd.endpoint.empty()) {
+    // From the step's definition; checked there, but it may come over
+    // the wire from another node.
+    auto own = http_endpoint_from_text(cmd.endpoint);
+    if (!own)
+      return std::move(own.error());
+    ep = std::move(*own);
+  }
   http_call call;
   call.method = ep.method;
   call.target = origin.prefix + ep.path;

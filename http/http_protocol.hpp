@@ -26,15 +26,18 @@ constexpr size_t result_header_bytes_max = 4 * 1024;
 http_endpoint endpoint_of(const http_participant_config& cfg,
                           const std::string& action, bool compensate);
 
-/// Returns the request for `cmd`: the endpoint's method and path below
+/// Returns the request for `cmd`: the endpoint (the command's own, else
+/// `endpoint_of` its action) with its method and path below
 /// `origin`'s prefix, the payload as the body, the configured headers and
 /// the saga's: `Saga-Id`, `Saga-Name`, `Saga-Step`, `Saga-Operation`
 /// (`execute`/`compensate`), `Saga-Attempt`, `Idempotency-Key`
 /// (`<saga id>/<step>/<operation>`, the same for every attempt) and, for a
 /// compensation, `Saga-Result` (the execute's result). Values are
-/// percent-encoded where they hold bytes outside printable ASCII.
-http_call make_call(const step_command& cmd, bool compensate,
-                    const http_participant_config& cfg, const http_url& origin);
+/// percent-encoded where they hold bytes outside printable ASCII. An
+/// `errc::invalid_url` error if the command's endpoint is malformed.
+caf::expected<http_call> make_call(const step_command& cmd, bool compensate,
+                                   const http_participant_config& cfg,
+                                   const http_url& origin);
 
 /// What an answer means for the step.
 struct http_verdict {

@@ -86,7 +86,7 @@ TEST(http_protocol, a_call_carries_route_payload_and_saga_headers) {
   cmd.attempt = 3;
   cmd.payload = R"({"amount":5})";
   cmd.results = R"({"pay now":{"id":"c\u00e9"}})";
-  auto x = make_call(cmd, false, cfg, origin);
+  auto x = *make_call(cmd, false, cfg, origin);
   EXPECT_EQ(x.method, "PUT");
   EXPECT_EQ(x.target, "/api/charges");
   EXPECT_EQ(x.body, R"({"amount":5})");
@@ -101,15 +101,38 @@ TEST(http_protocol, a_call_carries_route_payload_and_saga_headers) {
   EXPECT_TRUE(has(x, "Saga-Attempt", "3"));
   EXPECT_TRUE(has(x, "Saga-Step", "pay now"));
   EXPECT_TRUE(has(x, "Idempotency-Key", "s-1/pay now/execute"));
-  auto c = make_call(cmd, true, cfg, origin);
+  auto c = *make_call(cmd, true, cfg, origin);
   EXPECT_EQ(c.method, "DELETE");
   EXPECT_TRUE(has(c, "Saga-Operation", "compensate"));
   EXPECT_TRUE(has(c, "Saga-Result", R"({"id":"c\u00e9"})"));
   // An action without a route: POST /<action>[/compensate], encoded.
   cmd.action = "refund all";
-  EXPECT_EQ(make_call(cmd, false, cfg, origin).target, "/api/refund%20all");
-  EXPECT_EQ(make_call(cmd, true, cfg, origin).target,
+  EXPECT_EQ(make_call(cmd, false, cfg, origin)->target, "/api/refund%20all");
+  EXPECT_EQ(make_call(cmd, true, cfg, origin)->target,
             "/api/refund%20all/compensate");
+}
+
+TEST(http_protocol, a_step_endpoint_wins_over_the_route_and_is_checked) {
+  http_participant_config cfg;
+  cfg.routes["charge"] = http_route{{"PUT", "/charges"}, {"PUT", "/undo"}};
+  http_url origin{false, "h", 80, "/api"};
+  step_command cmd;
+  cmd.id = "s-1";
+  cmd.step = "pay";
+  cmd.action = "charge";
+  cmd.endpoint = "PATCH /v2/pay";
+  auto x = make_call(cmd, false, cfg, origin);
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->method, "PATCH");
+  EXPECT_EQ(x->target, "/api/v2/pay");
+  // A malformed one (from another node, say) is refused, never sent.
+  for (const char* bad :
+       {"PATCH", "post /x", "POST x", "POST /a b", "POST /a\r\nHost: evil"}) {
+    cmd.endpoint = bad;
+    auto y = make_call(cmd, false, cfg, origin);
+    ASSERT_FALSE(y) << bad;
+    EXPECT_TRUE(is(y.error(), errc::invalid_url)) << bad;
+  }
 }
 
 TEST(http_protocol, header_values_never_carry_control_bytes) {

@@ -120,6 +120,38 @@ TEST(http_participant, a_step_is_a_request_that_carries_the_saga_headers) {
   EXPECT_EQ(header(q, "idempotency-key"), r.saga_id + "/charge/execute");
 }
 
+TEST(http_participant, a_definitions_json_endpoints_are_where_the_step_goes) {
+  // No route configured: without the step's endpoints the requests would go
+  // to POST /api/charge and POST /api/charge/compensate.
+  http_test_server server{scripted({answer(200, R"({"id":"c-1"})")})};
+  runtime rt;
+  ASSERT_FALSE(rt.http_participant("payments", config_for(server)));
+  rt.participant("stock").on(
+    "reserve",
+    [](const step_context&, const json&) {
+      return step_outcome::fail("out of stock");
+    },
+    [](const step_context&, const json&) { return step_outcome::ok(); });
+  auto d = definition::from_json(json::parse(R"({"name": "purchase",
+    "steps": [
+      {"name": "charge", "participant": "payments", "timeout_ms": 20000,
+       "payload": {"amount": 10},
+       "http": {"execute": {"method": "PUT", "path": "/v1/charges"},
+                "compensate": {"method": "DELETE", "path": "/v1/charges/c"}}},
+      {"name": "reserve", "participant": "stock", "timeout_ms": 20000}]})"));
+  ASSERT_TRUE(d) << describe(d.error());
+  auto r = rt.execute(*d).get();
+  EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].method, "PUT");
+  EXPECT_EQ(reqs[0].target, "/api/v1/charges");
+  EXPECT_EQ(json::parse(reqs[0].body), (json{{"amount", 10}}));
+  EXPECT_EQ(reqs[1].method, "DELETE");
+  EXPECT_EQ(reqs[1].target, "/api/v1/charges/c");
+  EXPECT_EQ(header(reqs[1], "saga-result"), R"({"id":"c-1"})");
+}
+
 TEST(http_participant, a_409_fails_the_step_at_once_and_compensates_before) {
   http_test_server server{scripted({answer(409, "insufficient funds")})};
   runtime rt;

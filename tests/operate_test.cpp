@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -331,6 +332,46 @@ TEST_F(operate_test,
     EXPECT_EQ(q.headers.at("idempotency-key"), "audit-1/write/execute");
     EXPECT_EQ(json::parse(q.body), (json{{"line", "bought a sword"}}));
   }
+}
+
+TEST_F(operate_test, a_node_reads_http_participants_from_a_file) {
+  http_test_server payments{[](const http_test_server::request&) {
+    http_test_server::response r;
+    r.body = R"({"paid":true})";
+    return r;
+  }};
+  const auto file = ::testing::TempDir() + "operate-participants.json";
+  std::ofstream{file} << json{{"payments",
+                               {{"base_url", payments.base_url() + "/v2"},
+                                {"headers",
+                                 {{"Authorization", "Bearer p4y"}}}}}}
+                           .dump();
+  auto& n = start_node("web",
+                       {"--coordinate", "--http-participants-file=" + file});
+  // A definition as any client writes it: the step names its endpoint.
+  auto d = definition::from_json(json::parse(R"({"name": "pay", "steps": [
+    {"name": "charge", "participant": "payments", "timeout_ms": 30000,
+     "http": {"execute": {"method": "PUT", "path": "/charges/c-1"}}}]})"));
+  ASSERT_TRUE(d) << describe(d.error());
+  auto r = run(n, *d);
+  ASSERT_TRUE(r.success) << describe(r.error);
+  auto reqs = payments.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].method, "PUT");
+  EXPECT_EQ(reqs[0].target, "/v2/charges/c-1");
+  EXPECT_EQ(reqs[0].headers.at("authorization"), "Bearer p4y");
+  // A typo in the file: the node refuses to start, naming it.
+  std::ofstream{file}
+    << R"({"payments": {"base_url": "http://h", "timout_ms": 5}})";
+  auto args = base_args("bad");
+  args.push_back("--http-participants-file=" + file);
+  child_process bad{SAGA_NODE_EXE, args};
+  auto status = bad.wait_exit(60s);
+  ASSERT_TRUE(status && WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 2);
+  EXPECT_TRUE(bad.wait_for_line("participant 'payments': unknown field "
+                                "'timout_ms'",
+                                10s));
 }
 
 TEST_F(operate_test, sagas_start_over_http_and_with_sagactl_by_client_id) {

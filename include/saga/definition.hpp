@@ -9,6 +9,7 @@
 #include <caf/expected.hpp>
 
 #include "saga/fwd.hpp"
+#include "saga/http_endpoint.hpp"
 #include "saga/json.hpp"
 #include "saga/retry_policy.hpp"
 
@@ -39,6 +40,10 @@ struct step_definition {
   std::vector<std::string> after;
   /// The point of no return: once it completed, the saga only goes forward.
   bool pivot = false;
+  /// HTTP participants only: where this step's execute and compensate go,
+  /// in place of the participant's route for `action` (an endpoint with an
+  /// empty path is not set). Other participants ignore it.
+  http_route http;
 };
 
 /// The dependency graph of a definition, by step index.
@@ -87,6 +92,11 @@ public:
 
   /// Sets the action name of the last step (when it differs from its name).
   definition& action(std::string name);
+
+  /// Sets the endpoints of the last step on an HTTP participant: its
+  /// execute's and, if `compensate` has a path, its compensation's (else
+  /// the participant's route for the action applies to it).
+  definition& http(http_endpoint execute, http_endpoint compensate = {});
 
   /// Sets the timeout of one execute attempt of the last step.
   definition& timeout(std::chrono::milliseconds x);

@@ -12,20 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "saga/http_endpoint.hpp"
+
 namespace saga {
-
-/// Where one step operation of an HTTP participant goes: `method` and
-/// `path` below the participant's base URL, e.g. {"POST", "/charge"}.
-struct http_endpoint {
-  std::string method = "POST";
-  std::string path;
-};
-
-/// The execute and compensate endpoints of one action.
-struct http_route {
-  http_endpoint execute;
-  http_endpoint compensate;
-};
 
 /// Declares an HTTP participant (`runtime::http_participant`). An action
 /// without a route goes to `POST <base>/<action>` and its compensation to

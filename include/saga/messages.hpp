@@ -33,6 +33,10 @@ struct step_command {
   /// Results of the saga's completed steps: a JSON object as text, mapping
   /// step names to results.
   std::string results;
+  /// HTTP participants only: `METHOD /path`, the endpoint the step's
+  /// definition sets for this operation (`step_definition::http`); empty:
+  /// the participant's route for `action` applies.
+  std::string endpoint;
   /// Participant-internal, set by the barrier for a compensation whose
   /// execute never recorded an outcome (see `barrier_claim`). Sagas leave
   /// it false.
@@ -67,7 +71,7 @@ struct step_reply {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_command& x) {
   return f(caf::meta::type_name("saga::step_command"), x.id, x.saga_name,
-           x.step, x.action, x.attempt, x.payload, x.results,
+           x.step, x.action, x.attempt, x.payload, x.results, x.endpoint,
            x.execute_unrecorded);
 }
 
