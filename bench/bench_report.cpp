@@ -540,7 +540,7 @@ struct report_input {
   std::optional<double> total_seconds;
   json env;
   std::vector<std::pair<double, json>> closed_memory, closed_redis, open_redis,
-    inflight;
+    inflight, http_memory;
   std::vector<std::pair<double, std::string>> inflight_skipped; // size, why
   std::optional<json> failure_memory, failure_redis, recover, remote, failover,
     micro;
@@ -566,6 +566,7 @@ void load(report_input& in) {
   in.closed_redis = numbered(in.dir, "closed_redis_c");
   in.open_redis = numbered(in.dir, "open_redis_f");
   in.inflight = numbered(in.dir, "inflight_");
+  in.http_memory = numbered(in.dir, "http_memory_c");
   {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator{in.dir, ec}) {
@@ -1250,6 +1251,48 @@ void remote_section(std::ostream& md, const report_input& in) {
   }
 }
 
+/// Participants over HTTP (saga_bench --participants http) next to the
+/// in-process runs of stage 5 at the same concurrency.
+void http_section(std::ostream& md, const report_input& in) {
+  md << "## Participants over HTTP (memory journal)\n\n";
+  if (in.http_memory.empty()) {
+    auto why = skipped(in.dir, "http_memory_c1");
+    md << not_measured << (why ? ": " + *why : std::string{}) << ".\n\n";
+    return;
+  }
+  md << "`saga_bench --participants http`: every step is a request to a "
+        "service on loopback (keep-alive; the service is the test server, "
+        "in this process), next to the in-process participants of the "
+        "throughput runs. Per HTTP step: the p50 latency (1 in flight) and "
+        "the process CPU added, divided by the steps of a saga.\n\n"
+     << bench_header("participants, in flight", false);
+  std::ostringstream derived;
+  for (const auto& [c, hj] : in.http_memory) {
+    md << bench_row("http, " + grouped(c), hj, false);
+    for (const auto& [lc, lj] : in.closed_memory) {
+      if (lc != c)
+        continue;
+      md << bench_row("in-process, " + grouped(c), lj, false);
+      double steps = num(hj, {"config", "steps"}).value_or(3);
+      auto hp = num(hj, {"latency_us", "p50"}),
+           lp = num(lj, {"latency_us", "p50"});
+      auto hc = num(hj, {"process_cpu_us_per_saga"});
+      auto lcpu = num(lj, {"process_cpu_us_per_saga"});
+      derived << "- " << grouped(c) << " in flight: ";
+      // Under load the p50 is mostly queueing: only a lone saga's says
+      // what a step costs.
+      if (hp && lp && c == 1)
+        derived << "+" << fixed((*hp - *lp) / steps / 1000.0, 3)
+                << " ms p50 per HTTP step, ";
+      if (hc && lcpu && *hc > 0 && *lcpu > 0)
+        derived << "+" << fixed((*hc - *lcpu) / steps, 0)
+                << " µs CPU per HTTP step (client and service)";
+      derived << "\n";
+    }
+  }
+  md << "\n" << derived.str() << "\n";
+}
+
 /// Coordinator failover (cluster_failover).
 void failover_section(std::ostream& md, const report_input& in) {
   md << "## Coordinator failover\n\n";
@@ -1454,6 +1497,7 @@ int write_report(const fs::path& dir, const fs::path& docs,
   memory_section(md, in);
   recovery_section(md, in);
   remote_section(md, in);
+  http_section(md, in);
   failover_section(md, in);
   restart_fanout_section(md, in);
   micro_section(md, in);

@@ -21,10 +21,12 @@
 #   8. in-flight memory  RSS with N sagas parked on the memory journal
 #   9. recovery          100,000 unfinished sagas recovered from Redis
 #  10. remote            participants on another node (saga_bench)
-#  11. failover          coordinator SIGKILL -> sagas resumed on a survivor
-#  12. restart, fan-out  restart_latency and fanout_speedup
-#  13. micro             micro_bench (Google Benchmark), if the target exists
-#  14. report            bench_report: docs/benchmarks.md, docs/bench/*.svg
+#  11. HTTP              participants over HTTP on loopback, memory journal,
+#                        at 1 and the best memory concurrency of stage 5
+#  12. failover          coordinator SIGKILL -> sagas resumed on a survivor
+#  13. restart, fan-out  restart_latency and fanout_speedup
+#  14. micro             micro_bench (Google Benchmark), if the target exists
+#  15. report            bench_report: docs/benchmarks.md, docs/bench/*.svg
 #
 # A stage whose saga_bench mode does not exist yet (saga_bench exits 2, its
 # usage error) or that times out is reported "not measured" with the reason;
@@ -359,13 +361,22 @@ flush_redis
 saga_bench optional remote_redis --journal redis --redis "$SAGA_REDIS_URL" \
   --participants remote --concurrency "$best_redis_c" "${common[@]}"
 
-# -- 11. failover ------------------------------------------------------------------
+# -- 11. participants over HTTP ----------------------------------------------------
+stage "participants over HTTP (memory journal)"
+# Next to stage 5's in-process runs at the same concurrency (1 and the
+# best memory one): what an HTTP step adds.
+for c in $(printf '%s\n' 1 "$best_mem_c" | sort -un); do
+  saga_bench optional "http_memory_c$c" --journal memory --participants http \
+    --concurrency "$c" "${common[@]}"
+done
+
+# -- 12. failover ------------------------------------------------------------------
 stage "coordinator failover"
 # Its own private redis-server per run (appendonly yes, everysec).
 run required failover "$build/bench/cluster_failover" --runs "$failover_runs" \
   --sagas 50 --lease 1s --json "$results/failover.json"
 
-# -- 12. restart latency, fan-out ------------------------------------------------
+# -- 13. restart latency, fan-out ------------------------------------------------
 stage "restart latency, fan-out"
 flush_redis
 run required restart_latency_memory "$build/bench/restart_latency" --crashes 200
@@ -374,7 +385,7 @@ run required restart_latency_redis "$build/bench/restart_latency" \
 run required fanout_memory "$build/bench/fanout_speedup"
 run required fanout_redis "$build/bench/fanout_speedup" --journal "$SAGA_REDIS_URL"
 
-# -- 13. micro benchmarks ----------------------------------------------------------
+# -- 14. micro benchmarks ----------------------------------------------------------
 stage "micro benchmarks"
 if [ "$has_micro" = 1 ] && [ -x "$build/bench/micro_bench" ]; then
   # shellcheck disable=SC2086 # MICRO_ARGS is a list of arguments
@@ -384,7 +395,7 @@ else
   echo "no micro_bench target in bench/CMakeLists.txt" | tee "$results/micro.skipped"
 fi
 
-# -- 14. report --------------------------------------------------------------------
+# -- 15. report --------------------------------------------------------------------
 stage "report"
 stop_private_redis
 end_stage
