@@ -9,10 +9,13 @@
 //   purchase_demo [--journal redis|memory] [--redis URL] [--players N]
 //                 [--sagas N] [--concurrency N] [--trade-share F]
 //                 [--fail-rate F] [--slow-rate F] [--kill-server yes|no]
-//                 [--kill-orchestrator yes|no] [--logs DIR]
+//                 [--kill-orchestrator yes|no] [--http] [--logs DIR]
 //
 // --journal memory runs everything in this process on the memory journal
 // (no Redis); node and orchestrator crashes become actor crashes there.
+// --http makes the log server an HTTP participant: demo/log_service.py,
+// run by python3 as a child of this process with the same faults, declared
+// on the orchestrator; the check then reads the purchases from it.
 // Exit status: 0 when every saga ended and the conservation check passed.
 
 #include <unistd.h>
@@ -35,6 +38,9 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <hiredis/hiredis.h>
 
 #include <caf/actor_system.hpp>
@@ -44,6 +50,8 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <saga/http_participant.hpp>
+#include <saga/json.hpp>
 #include <saga/saga.hpp>
 
 #include "core/crash_atom.hpp"
@@ -71,6 +79,7 @@ struct options {
   demo::fault_options faults{0.05, 0.02, 1'500ms};
   bool kill_server = true;
   bool kill_orchestrator = true;
+  bool http = false;
   std::string logs = ".";
 };
 
@@ -104,16 +113,93 @@ options parse(int argc, char** argv) {
            "kill the inventory server at 30% and restart it");
   p.yes_no("--kill-orchestrator", o.kill_orchestrator,
            "SIGKILL the orchestrator at 60% and restart it");
+  // A flag, not yes|no: `scripts/demo.sh --http` is how it is asked for.
+  p.flag("--http", o.http,
+         "the log server is an HTTP service,\n"
+         "demo/log_service.py run by python3");
   p.text("--logs", o.logs, "where the nodes' logs go").value_name("DIR");
   p.parse_or_exit(argc, argv);
   o.memory = journal == "memory";
   return o;
 }
 
+using hash = std::map<std::string, std::string>;
+
+// -- the log server as an HTTP service (--http) ---------------------------------
+
+/// demo/log_service.py, the purchase log as an HTTP participant, run by
+/// python3 as a child of this process with the demo's faults. Owns the
+/// process: the destructor stops it (SIGTERM; SIGKILL if it lingers).
+class log_service {
+public:
+  /// Starts the service and waits for its port; throws if it does not
+  /// start. Create it on the main thread: the child dies with its creator.
+  explicit log_service(const options& o)
+    : log_path_(o.logs + "/demo-log-service.log"),
+      proc_("python3",
+            {SAGA_LOG_SERVICE_PY, "--port", "0", "--fail-rate",
+             std::to_string(o.faults.fail_rate), "--slow-rate",
+             std::to_string(o.faults.slow_rate)},
+            log_path_) {
+    auto line = proc_.wait_for_line("ready port=", 30s);
+    if (!line)
+      throw std::runtime_error("the log service did not start; see "
+                               + log_path_);
+    port_ = static_cast<uint16_t>(
+      std::stoul(line->substr(line->find("port=") + 5)));
+  }
+
+  ~log_service() {
+    proc_.signal(SIGTERM);
+    proc_.wait_exit(5s);
+  }
+
+  log_service(const log_service&) = delete;
+  log_service& operator=(const log_service&) = delete;
+
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
+
+  /// Returns the realm's logged purchases, saga id -> price, as the
+  /// service has them; throws if it cannot tell.
+  hash purchases(const std::string& realm) const {
+    // The realm is "r<digits>": nothing to percent-encode.
+    auto body = saga::json::parse(get("/purchases?realm=" + realm));
+    hash result;
+    for (const auto& [id, price] : body.items())
+      result[id] = std::to_string(price.get<int64_t>());
+    return result;
+  }
+
+private:
+  /// Returns the body of a 200 answer to GET `target`; throws otherwise.
+  std::string get(const std::string& target) const {
+    namespace http = boost::beast::http;
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket{io};
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port_});
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, "127.0.0.1:" + std::to_string(port_));
+    req.set(http::field::connection, "close");
+    http::write(socket, req);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(socket, buffer, res);
+    if (res.result() != http::status::ok)
+      throw std::runtime_error("GET " + target + " answered "
+                               + std::to_string(res.result_int()));
+    return res.body();
+  }
+
+  std::string log_path_;
+  saga::test::child_process proc_;
+  uint16_t port_ = 0;
+};
+
 // -- backends: where the sagas run ---------------------------------------------------
 
 using callback = std::function<void(saga::saga_result)>;
-using hash = std::map<std::string, std::string>;
 
 /// A cluster to run sagas on, with the demo's faults.
 class backend {
@@ -132,12 +218,29 @@ public:
   virtual hash read_hash(const std::string& key) = 0;
   virtual void write_hash(const std::string& key, const hash& values) = 0;
   virtual std::optional<saga::saga_log> log(const saga::saga_id& id) = 0;
+
+  /// Returns the realm's logged purchases, saga id -> price, from the log
+  /// server's own data; throws if it cannot tell.
+  hash purchases(const std::string& realm) {
+    return http_log_ ? http_log_->purchases(realm)
+                     : read_hash(demo::purchases_key(realm));
+  }
+
+protected:
+  /// Starts the log service first with --http: the servers need its URL,
+  /// and it outlives them (members go after the subclass's destructor).
+  explicit backend(const options& o) {
+    if (o.http)
+      http_log_ = std::make_unique<log_service>(o);
+  }
+
+  std::unique_ptr<log_service> http_log_; // with --http only
 };
 
 /// Four saga_node processes on one Redis; this process is a client.
 class cluster_backend : public backend {
 public:
-  cluster_backend(const options& o) : opts_(o) {
+  cluster_backend(const options& o) : backend(o), opts_(o) {
     cfg_.load<caf::io::middleman>();
     saga::add_message_types(cfg_);
     cfg_.set("middleman.heartbeat-interval", caf::timespan{200ms});
@@ -149,15 +252,11 @@ public:
     if (!j)
       throw std::runtime_error(saga::describe(j.error()));
     journal_ = *j;
-    std::ostringstream faults;
-    faults << "--fail-rate=" << o.faults.fail_rate
-           << " --slow-rate=" << o.faults.slow_rate;
-    for (const char* s : {"account-server", "inventory-server", "log-server"})
-      nodes_[s]
-        = spawn_node(s, {std::string{"--participants="} + s,
-                         "--fail-rate=" + std::to_string(o.faults.fail_rate),
-                         "--slow-rate=" + std::to_string(o.faults.slow_rate)});
-    nodes_["orchestrator"] = spawn_node("orchestrator", {"--coordinate"});
+    for (const char* s : {"account-server", "inventory-server"})
+      nodes_[s] = spawn_server(s);
+    if (!http_log_) // with --http, the orchestrator declares it instead
+      nodes_["log-server"] = spawn_server("log-server");
+    nodes_["orchestrator"] = spawn_node("orchestrator", orchestrator_args());
     connect();
   }
 
@@ -197,11 +296,7 @@ public:
     nodes_["inventory-server"]->wait_exit(10s);
     // Down for a moment: steps time out and retry meanwhile.
     std::this_thread::sleep_for(500ms);
-    nodes_["inventory-server"]
-      = spawn_node("inventory-server",
-                   {"--participants=inventory-server",
-                    "--fail-rate=" + std::to_string(opts_.faults.fail_rate),
-                    "--slow-rate=" + std::to_string(opts_.faults.slow_rate)});
+    nodes_["inventory-server"] = spawn_server("inventory-server");
   }
 
   std::vector<saga::saga_id> kill_orchestrator() override {
@@ -211,7 +306,7 @@ public:
     if (auto r = redis({"ZRANGE", "saga:unfinished:{orchestrator}", "0", "-1"}))
       for (size_t i = 0; i < r->elements; ++i)
         ids.emplace_back(r->element[i]->str, r->element[i]->len);
-    nodes_["orchestrator"] = spawn_node("orchestrator", {"--coordinate"});
+    nodes_["orchestrator"] = spawn_node("orchestrator", orchestrator_args());
     connect();
     return ids;
   }
@@ -250,6 +345,27 @@ public:
   }
 
 private:
+  /// Starts the node of game server `id` with the demo's faults.
+  std::unique_ptr<saga::test::child_process>
+  spawn_server(const std::string& id) {
+    return spawn_node(id,
+                      {"--participants=" + id,
+                       "--fail-rate=" + std::to_string(opts_.faults.fail_rate),
+                       "--slow-rate="
+                         + std::to_string(opts_.faults.slow_rate)});
+  }
+
+  /// Returns the orchestrator's arguments: with --http, it declares the log
+  /// server as an HTTP participant, cut off with the step's 1 s timeout.
+  std::vector<std::string> orchestrator_args() const {
+    std::vector<std::string> args{"--coordinate"};
+    if (http_log_)
+      args.insert(args.end(),
+                  {"--http-participants=log-server=" + http_log_->url(),
+                   "--http-timeout=1s"});
+    return args;
+  }
+
   /// Returns the reply to `args`, or null if Redis failed to answer.
   saga::redis_reply redis(const std::vector<std::string>& args) {
     std::lock_guard<std::mutex> guard{redis_mtx_};
@@ -314,7 +430,7 @@ private:
 /// Everything in this process on the memory journal.
 class memory_backend : public backend {
 public:
-  explicit memory_backend(const options& o) {
+  explicit memory_backend(const options& o) : backend(o) {
     saga::add_message_types(cfg_);
     sys_ = std::make_unique<caf::actor_system>(cfg_);
     store_ = std::make_shared<saga::memory_store>();
@@ -323,13 +439,18 @@ public:
     rc.journal.node_id = "orchestrator";
     rc.journal.epoch = 1;
     rt_ = std::make_unique<saga::runtime>(*sys_, journal_, rc);
-    for (const char* s : {"account-server", "inventory-server", "log-server"})
+    for (const char* s : {"account-server", "inventory-server"})
       demo::add_game_server(rt_->participant(s), o.faults);
+    if (!http_log_)
+      demo::add_game_server(rt_->participant("log-server"), o.faults);
+    else if (auto err = add_http_log()) {
+      stop(); // no destructor runs after a throw from here
+      throw std::runtime_error(saga::describe(err));
+    }
   }
 
   ~memory_backend() override {
-    rt_.reset();
-    caf::anon_send_exit(journal_, caf::exit_reason::user_shutdown);
+    stop();
   }
 
   void start(const saga::definition& d, callback done) override {
@@ -374,6 +495,20 @@ public:
   }
 
 private:
+  /// Declares the log server as the HTTP participant of the log service,
+  /// cut off with the step's 1 s timeout.
+  caf::error add_http_log() {
+    saga::http_participant_config hp;
+    hp.base_url = http_log_->url();
+    hp.timeout = 1s;
+    return rt_->http_participant("log-server", hp);
+  }
+
+  void stop() {
+    rt_.reset();
+    caf::anon_send_exit(journal_, caf::exit_reason::user_shutdown);
+  }
+
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   std::shared_ptr<saga::memory_store> store_;
@@ -420,6 +555,17 @@ void draw(const saga::saga_log& log) {
       std::cout << "  [" << s.attempts << " attempts]";
     std::cout << "\n";
   }
+}
+
+/// Returns where the sagas run, for the first line.
+std::string where(const options& o) {
+  if (o.memory)
+    return o.http ? "one process, memory journal; log-server: an HTTP service "
+                    "(python)"
+                  : "one process, memory journal";
+  return o.http ? "3 nodes and log-server as an HTTP service (python), Redis "
+                    + o.redis
+                : "4 nodes, Redis " + o.redis;
 }
 
 int run(const options& o) {
@@ -539,10 +685,7 @@ int run(const options& o) {
   std::cout << "running " << plan.size() << " sagas (" << o.players
             << " players, " << o.concurrency << " at once, fail rate "
             << o.faults.fail_rate << ", slow rate " << o.faults.slow_rate
-            << ") on "
-            << (o.memory ? "one process, memory journal"
-                         : "4 nodes, Redis " + o.redis)
-            << "\n";
+            << ") on " << where(o) << "\n";
   {
     std::unique_lock<std::mutex> guard{mtx};
     pump();
@@ -633,14 +776,22 @@ int run(const options& o) {
   std::cout << plan.size() << " sagas in " << std::fixed << std::setprecision(1)
             << secs << " s; " << open << " left unfinished\n\n";
   // -- conservation: the servers' own data against the sagas' outcomes.
-  auto purchases = b->read_hash(demo::purchases_key(realm));
+  hash purchases;
+  try {
+    purchases = b->purchases(realm);
+  } catch (const std::exception& e) {
+    std::cerr << "purchase_demo: cannot read the purchases: " << e.what()
+              << "\n";
+    return 1;
+  }
   auto money_after = sum(b->read_hash(demo::balance_key(realm)));
   auto items_after = sum(b->read_hash(demo::items_key(realm)));
   auto spent = sum(purchases);
   auto bought = static_cast<int64_t>(purchases.size());
   bool money_ok = money_after == money_before - spent;
   bool items_ok = items_after == items_before + bought;
-  std::cout << "conservation check (log-server: " << bought
+  std::cout << "conservation check (log-server"
+            << (o.http ? ", an HTTP service in python" : "") << ": " << bought
             << " purchases logged, " << spent << " coins)\n"
             << "  money  before " << money_before << ", after " << money_after
             << ", expected " << money_before - spent << "  "

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -48,13 +50,37 @@ std::string result_of(const step_command& cmd) {
   return text.size() <= result_header_bytes_max ? text : "omitted";
 }
 
+/// Returns the time (seconds since the epoch) an HTTP date such as
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (the only form RFC 9110 lets a sender
+/// write) stands for, if it is one. In time_t: a system_clock time point
+/// in nanoseconds ends in 2262, and a date need not.
+std::optional<time_t> http_date(const std::string& text) {
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0')
+    return std::nullopt;
+  auto t = timegm(&tm);
+  if (t == static_cast<time_t>(-1))
+    return std::nullopt;
+  return t;
+}
+
+/// Returns how long a 425 with `retry_after` (seconds or an HTTP date)
+/// asks to wait, clamped; 200 ms without a usable one.
 std::chrono::milliseconds wait_of(const std::string& retry_after) {
-  uint32_t seconds = 0;
-  if (!parse_number(retry_after, seconds))
+  using std::chrono::milliseconds;
+  int64_t seconds = 0;
+  uint32_t n = 0;
+  if (parse_number(retry_after, n))
+    seconds = n;
+  else if (auto at = http_date(retry_after))
+    seconds = static_cast<int64_t>(*at) - static_cast<int64_t>(time(nullptr));
+  else
     return still_working_wait;
-  return std::clamp<std::chrono::milliseconds>(std::chrono::seconds{seconds},
-                                               retry_after_min,
-                                               retry_after_max);
+  // Clamped in seconds first: no overflow on the way to milliseconds.
+  seconds = std::clamp<int64_t>(seconds, 0, 3'600);
+  return std::clamp<milliseconds>(std::chrono::seconds{seconds},
+                                  retry_after_min, retry_after_max);
 }
 
 /// Returns `text` with every byte that `keep` refuses written as `%XX`.

@@ -40,6 +40,16 @@ TEST(http_protocol, a_425_asks_again_after_its_retry_after_bounded) {
             std::chrono::milliseconds{50});
   EXPECT_EQ(judge(answer(425, {}, "soon"), false, "x").wait,
             std::chrono::milliseconds{200});
+  // An HTTP date: how far ahead it is, within the same bounds.
+  EXPECT_EQ(judge(answer(425, {}, "Sun, 06 Nov 1994 08:49:37 GMT"), false, "x")
+              .wait,
+            std::chrono::milliseconds{50});
+  EXPECT_EQ(judge(answer(425, {}, "Fri, 31 Dec 2999 23:59:59 GMT"), false, "x")
+              .wait,
+            std::chrono::seconds{5});
+  EXPECT_EQ(judge(answer(425, {}, "Fri, 31 Dec 2999 23:59:59 CET"), false, "x")
+              .wait,
+            std::chrono::milliseconds{200}); // not an HTTP date
 }
 
 TEST(http_protocol, anything_else_and_no_answer_leave_the_outcome_unknown) {

@@ -7,6 +7,9 @@
 #
 #   scripts/demo.sh [demo options]     see scripts/demo.sh --help
 #   scripts/demo.sh --journal memory   the same in one process, no Redis
+#   scripts/demo.sh --http             the log server is an HTTP service:
+#                                      demo/log_service.py, run by python3
+#                                      (with either journal)
 #
 #   BUILD_DIR       build directory (default: build)
 #   SAGA_REDIS_URL  use this Redis instead of a private redis-server

@@ -8,7 +8,7 @@ packages=(
   libcaf-dev libboost-dev nlohmann-json3-dev libhiredis-dev libssl-dev openssl
   libjemalloc-dev
   googletest libgtest-dev libbenchmark-dev
-  redis-server chromium
+  redis-server chromium python3
   clang libclang-rt-14-dev
   clang-format clang-tidy
 )
