@@ -932,7 +932,7 @@ struct run_state {
   uint64_t rejected = 0;             // guarded by mtx (overloaded)
   uint64_t errors = 0;               // guarded by mtx
   std::string first_error;           // guarded by mtx
-  std::vector<saga::saga_id> sample; // guarded by mtx: a few ended sagas
+  std::vector<saga::saga_id> sample; // guarded by mtx: the last that ended
   bool measuring = false;            // guarded by mtx
   std::atomic<uint64_t> ended_total{0};
   std::atomic<int64_t> in_flight{0};
@@ -1117,8 +1117,14 @@ void count_end(run_state& st, const saga::saga_result& r, int64_t latency_us) {
       st.first_error = std::string{saga::to_string(r.state)} + ": "
                        + saga::describe(r.error);
   }
-  if (st.sample.size() < 32 && !r.saga_id.empty())
-    st.sample.push_back(r.saga_id);
+  // The 32 that ended last, not the first 32: the memory journal keeps
+  // only the newest 100,000 finished histories, and a fast run ends more.
+  if (!r.saga_id.empty()) {
+    if (st.sample.size() < 32)
+      st.sample.push_back(r.saga_id);
+    else
+      st.sample[(st.completed + st.compensated) % 32] = r.saga_id;
+  }
 }
 
 void load_run::launch(clock_type::time_point scheduled,
