@@ -453,6 +453,14 @@ TEST(http_participant, bad_settings_are_refused_naming_them) {
   cfg.timeout = 0ms;
   EXPECT_NE(refused(cfg).find("timeout must be positive"), std::string::npos);
   cfg.timeout = 1s;
+  cfg.still_working_max = 0ms;
+  EXPECT_NE(refused(cfg).find("still_working_max must be positive"),
+            std::string::npos);
+  cfg.still_working_max = 1s;
+  cfg.queue_max = 65'537;
+  EXPECT_NE(refused(cfg).find("queue_max must be at most 65536"),
+            std::string::npos);
+  cfg.queue_max = 16;
   rt.participant("stock");
   auto taken = rt.http_participant("stock", cfg);
   EXPECT_NE(describe(taken).find("participant 'stock' is declared already"),
@@ -491,6 +499,33 @@ TEST(http_participant, https_verifies_the_service_certificate) {
   EXPECT_NE(describe(err).find("ca_file '/nonexistent/ca.pem'"),
             std::string::npos)
     << describe(err);
+  // A client certificate needs its key, and a key file must hold one.
+  auto half = config_for(server);
+  half.cert_file = certs.path("client.crt");
+  err = rt.http_participant("other", half);
+  EXPECT_NE(describe(err).find("cert_file and key_file go together"),
+            std::string::npos)
+    << describe(err);
+  half.key_file = certs.path("ca.crt"); // a certificate, not a key
+  err = rt.http_participant("other", half);
+  EXPECT_NE(describe(err).find("key_file '" + half.key_file
+                               + "' cannot be loaded"),
+            std::string::npos)
+    << describe(err);
+}
+
+TEST(http_participant, an_answer_head_over_16_kib_is_refused) {
+  auto big = answer(200, R"({"ok":1})");
+  big.headers = {{"X-Padding", std::string(17 * 1024, 'p')}};
+  http_test_server server{scripted({big})};
+  runtime rt;
+  ASSERT_FALSE(rt.http_participant("payments", config_for(server)));
+  auto r = rt.execute(charge_saga(1)).get();
+  EXPECT_FALSE(r.success);
+  // Unknown outcome: the service may have acted, so it is compensated.
+  EXPECT_EQ(r.state, saga_status::compensated) << describe(r.error);
+  EXPECT_NE(describe(r.error).find("no complete answer"), std::string::npos)
+    << describe(r.error);
 }
 
 } // namespace

@@ -372,6 +372,16 @@ TEST_F(operate_test, a_node_reads_http_participants_from_a_file) {
   EXPECT_TRUE(bad.wait_for_line("participant 'payments': unknown field "
                                 "'timout_ms'",
                                 10s));
+  // And an entry of --http-participants that is not name=URL.
+  args = base_args("bad");
+  args.push_back("--http-participants=log");
+  child_process no_url{SAGA_NODE_EXE, args};
+  status = no_url.wait_exit(60s);
+  ASSERT_TRUE(status && WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 2);
+  EXPECT_TRUE(no_url.wait_for_line("--http-participants: 'log' is not "
+                                   "name=URL",
+                                   10s));
 }
 
 TEST_F(operate_test, sagas_start_over_http_and_with_sagactl_by_client_id) {
