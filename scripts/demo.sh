@@ -42,5 +42,10 @@ fi
 
 status=0
 "$build/demo/purchase_demo" --logs "$logs" "$@" || status=$?
-[ "$status" -eq 0 ] || echo "node logs: $logs" >&2
+# The nodes' logs are kept only when something went wrong.
+if [ "$status" -eq 0 ]; then
+  rm -rf "$logs"
+else
+  echo "node logs: $logs" >&2
+fi
 exit "$status"
