@@ -124,12 +124,10 @@ caf::error policy_from_json(const json& obj, retry_policy& p) {
   return read_field(obj, "jitter", p.jitter, false);
 }
 
-/// Checks the endpoints step `s` sets.
+/// Checks the endpoints step `s` sets (one left at its default is unset).
 caf::error check_http(const step_definition& s) {
-  const http_route unset;
-  auto check = [&](const http_endpoint& e, const http_endpoint& none,
-                   const char* op) -> caf::error {
-    if (e.path.empty() && e.method == none.method)
+  auto check = [&s](const http_endpoint& e, const char* op) -> caf::error {
+    if (e.path.empty() && e.method == http_endpoint{}.method)
       return caf::none;
     auto why = detail::http_endpoint_problem(e);
     if (why.empty())
@@ -138,9 +136,9 @@ caf::error check_http(const step_definition& s) {
                                            + " endpoint of step '" + s.name
                                            + "': " + why);
   };
-  if (auto err = check(s.http.execute, unset.execute, "execute"))
+  if (auto err = check(s.http.execute, "execute"))
     return err;
-  return check(s.http.compensate, unset.compensate, "compensate");
+  return check(s.http.compensate, "compensate");
 }
 
 json endpoint_to_json(const http_endpoint& e) {

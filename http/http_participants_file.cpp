@@ -30,8 +30,10 @@ public:
   }
 
   caf::error text(const char* key, std::string& out) {
-    return read(key, "a string", &json::is_string,
-                [&](const json& v) { out = v.get<std::string>(); });
+    return read(key, "a string", &json::is_string, [&](const json& v) {
+      out = v.get<std::string>();
+      return caf::error{};
+    });
   }
 
   template <class T>
@@ -41,6 +43,7 @@ public:
                   out = static_cast<T>(
                     std::min<uint64_t>(v.get<uint64_t>(),
                                        std::numeric_limits<T>::max()));
+                  return caf::error{};
                 });
   }
 
@@ -54,24 +57,29 @@ public:
 
   caf::error headers(std::vector<std::pair<std::string, std::string>>& out) {
     return read("headers", "an object of strings", &json::is_object,
-                [&](const json& v) {
-                  for (const auto& [h, value] : v.items())
-                    if (value.is_string())
-                      out.emplace_back(h, value.get<std::string>());
-                    else
-                      error_ = bad("header '" + h + "' is not a string");
+                [&](const json& v) -> caf::error {
+                  for (const auto& [h, value] : v.items()) {
+                    if (!value.is_string())
+                      return bad("header '" + h + "' is not a string");
+                    out.emplace_back(h, value.get<std::string>());
+                  }
+                  return {};
                 });
   }
 
   caf::error routes(std::map<std::string, http_route>& out) {
-    return read("routes", "an object", &json::is_object, [&](const json& v) {
-      for (const auto& [action, route] : v.items())
-        if (auto err = route_of(action, route, out[action]))
-          error_ = err;
-    });
+    return read("routes", "an object", &json::is_object,
+                [&](const json& v) -> caf::error {
+                  for (const auto& [action, route] : v.items())
+                    if (auto err = route_of(action, route, out[action]))
+                      return err;
+                  return {};
+                });
   }
 
 private:
+  /// Marks `key` known and, if present, checks it with `test` and hands
+  /// it to `store`, which returns an error for a bad part of it.
   template <class Test, class Store>
   caf::error read(const char* key, const char* kind, Test test, Store store) {
     known_.insert(key);
@@ -80,8 +88,7 @@ private:
       return {};
     if (!((*i).*test)())
       return bad("'" + std::string{key} + "' is not " + kind);
-    store(*i);
-    return std::exchange(error_, caf::error{});
+    return store(*i);
   }
 
   caf::error route_of(const std::string& action, const json& x,
@@ -110,7 +117,6 @@ private:
   std::string who_;
   const json& obj_;
   std::set<std::string> known_;
-  caf::error error_;
 };
 
 caf::error read_participant(const std::string& where, const std::string& name,

@@ -85,6 +85,18 @@ void record_charge_result(runtime& rt, std::string& seen) {
     [](const step_context&, const json&) { return step_outcome::ok(); });
 }
 
+/// Adds participant "stock" whose action "reserve" succeeds and counts its
+/// compensations in `released`.
+void add_stock(runtime& rt, std::atomic<int>& released) {
+  rt.participant("stock").on(
+    "reserve",
+    [](const step_context&, const json&) { return step_outcome::ok(); },
+    [&released](const step_context&, const json&) {
+      ++released;
+      return step_outcome::ok();
+    });
+}
+
 std::string header(const http_test_server::request& r, const char* name) {
   auto i = r.headers.find(name);
   return i == r.headers.end() ? std::string{"(none)"} : i->second;
@@ -157,13 +169,7 @@ TEST(http_participant, a_409_fails_the_step_at_once_and_compensates_before) {
   runtime rt;
   ASSERT_FALSE(rt.http_participant("payments", config_for(server)));
   std::atomic<int> released{0};
-  rt.participant("stock").on(
-    "reserve",
-    [](const step_context&, const json&) { return step_outcome::ok(); },
-    [&released](const step_context&, const json&) {
-      ++released;
-      return step_outcome::ok();
-    });
+  add_stock(rt, released);
   definition d{"purchase"};
   d.step("reserve", "stock").timeout(20s);
   d.step("charge", "payments").timeout(20s).retry(retry_policy{5, 10ms});
@@ -274,13 +280,7 @@ TEST(http_participant, a_request_never_sent_fails_without_compensation) {
   cfg.base_url = closed_url;
   ASSERT_FALSE(rt.http_participant("payments", cfg));
   std::atomic<int> released{0};
-  rt.participant("stock").on(
-    "reserve",
-    [](const step_context&, const json&) { return step_outcome::ok(); },
-    [&released](const step_context&, const json&) {
-      ++released;
-      return step_outcome::ok();
-    });
+  add_stock(rt, released);
   definition d{"purchase"};
   d.step("reserve", "stock").timeout(20s);
   d.step("charge", "payments").timeout(20s).retry(retry_policy{2, 10ms});
